@@ -1,0 +1,153 @@
+# mtls-sidecar — plain Makefile.  `make`, `make test`, `make demo`, `make deps`.
+# SANITIZE=address,undefined (or thread) builds into build/san-*/ so that
+# sanitized and plain objects never mix.
+
+CC      ?= cc
+PKGS    = libevent libevent_openssl libevent_pthreads openssl yaml-0.1
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null)
+LLHTTP_SRC_DIR ?= /usr/share/llhttp
+LLHTTP_INC_DIR ?= /usr/share/include/llhttp
+
+WARN    = -Wall -Wextra -Wshadow -Wpointer-arith -Wcast-qual -Wwrite-strings \
+          -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 \
+          -Wimplicit-fallthrough -Wundef -Wvla -Werror
+BASE_CFLAGS = -std=c11 -D_GNU_SOURCE -g -fno-omit-frame-pointer \
+          -fstack-protector-strong -fPIE -pthread
+CFLAGS  ?=
+LDFLAGS ?=
+ALL_CFLAGS  = $(BASE_CFLAGS) $(WARN) $(CFLAGS) -Icommon -Iproxy -Iagent \
+              -I$(LLHTTP_INC_DIR) $(PKG_CFLAGS)
+ALL_LDFLAGS = -pie -Wl,-z,relro,-z,now -pthread $(LDFLAGS)
+
+ifdef SANITIZE
+BUILD   = build/san-$(subst $(comma),-,$(SANITIZE))
+ALL_CFLAGS  += -fsanitize=$(SANITIZE) -fno-sanitize-recover=all -O1
+ALL_LDFLAGS += -fsanitize=$(SANITIZE)
+else
+BUILD   = build
+ALL_CFLAGS  += -O2 -D_FORTIFY_SOURCE=2
+endif
+comma := ,
+BIN     = $(BUILD)/bin
+
+COMMON_SRC = $(wildcard common/*.c)
+PROXY_SRC  = $(filter-out proxy/main.c,$(wildcard proxy/*.c))
+AGENT_SRC  = $(filter-out agent/main.c,$(wildcard agent/*.c))
+COMMON_OBJ = $(COMMON_SRC:%.c=$(BUILD)/obj/%.o)
+PROXY_OBJ  = $(PROXY_SRC:%.c=$(BUILD)/obj/%.o)
+AGENT_OBJ  = $(AGENT_SRC:%.c=$(BUILD)/obj/%.o)
+LLHTTP_OBJ = $(patsubst $(LLHTTP_SRC_DIR)/%.c,$(BUILD)/obj/llhttp/%.o,$(wildcard $(LLHTTP_SRC_DIR)/*.c))
+
+LIBS = $(BUILD)/libproxy.a $(BUILD)/libcommon.a $(BUILD)/libllhttp.a
+
+UNIT_SRC   = $(wildcard test/unit/test_*.c)
+UNIT_BIN   = $(UNIT_SRC:test/unit/%.c=$(BUILD)/test/%)
+FUZZ_SRC   = $(wildcard test/fuzz/fuzz_*.c)
+FUZZ_BIN   = $(FUZZ_SRC:test/fuzz/%.c=$(BUILD)/fuzz/%)
+TOOL_SRC   = $(wildcard test/tools/*.c)
+TOOL_BIN   = $(TOOL_SRC:test/tools/%.c=$(BUILD)/tools/%)
+
+PROGRAMS = $(BIN)/sidecar $(if $(wildcard agent/main.c),$(BIN)/sds-agent)
+
+.PHONY: all deps test unit integration fuzz-replay fuzz demo clean lint fmt \
+        test-plain test-sanitize tools bench e2e
+all: $(PROGRAMS) $(if $(SANITIZE),,bin-links)
+
+bin-links: $(PROGRAMS)
+	@mkdir -p bin
+	@for p in $(PROGRAMS); do ln -sf ../$$p bin/; done
+
+deps:
+	@scripts/deps.sh
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(BUILD)/obj/llhttp/%.o: $(LLHTTP_SRC_DIR)/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) $(if $(SANITIZE),-fsanitize=$(SANITIZE) -O1,-O2) -I$(LLHTTP_INC_DIR) -w -c -o $@ $<
+
+$(BUILD)/libcommon.a: $(COMMON_OBJ)
+	@mkdir -p $(dir $@); rm -f $@; ar rcs $@ $^
+$(BUILD)/libproxy.a: $(PROXY_OBJ)
+	@mkdir -p $(dir $@); rm -f $@; ar rcs $@ $(if $^,$^,)
+$(BUILD)/libagent.a: $(AGENT_OBJ)
+	@mkdir -p $(dir $@); rm -f $@; ar rcs $@ $(if $^,$^,)
+$(BUILD)/libllhttp.a: $(LLHTTP_OBJ)
+	@mkdir -p $(dir $@); rm -f $@; ar rcs $@ $^
+
+$(BIN)/sidecar: $(BUILD)/obj/proxy/main.o $(LIBS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIBS) $(ALL_LDFLAGS) $(PKG_LIBS)
+$(BIN)/sds-agent: $(BUILD)/obj/agent/main.o $(BUILD)/libagent.a $(LIBS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(BUILD)/libagent.a $(LIBS) $(ALL_LDFLAGS) $(PKG_LIBS)
+
+$(BUILD)/test/%: test/unit/%.c $(LIBS) $(if $(AGENT_SRC),$(BUILD)/libagent.a)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes -o $@ $< $(if $(AGENT_SRC),$(BUILD)/libagent.a) $(LIBS) $(ALL_LDFLAGS) $(PKG_LIBS) $(CHECK_LIBS)
+
+# Fuzz targets built with gcc and a replay main(), so they run in `make test`.
+$(BUILD)/fuzz/%: test/fuzz/%.c test/fuzz/replay_main.c $(LIBS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes -o $@ $< test/fuzz/replay_main.c $(LIBS) $(ALL_LDFLAGS) $(PKG_LIBS)
+
+$(BUILD)/tools/%: test/tools/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes -o $@ $< $(ALL_LDFLAGS) $(PKG_LIBS)
+
+tools: $(TOOL_BIN)
+
+unit: $(UNIT_BIN)
+	@scripts/run-unit.sh $(UNIT_BIN)
+
+fuzz-replay: $(FUZZ_BIN)
+	@scripts/run-fuzz-replay.sh $(FUZZ_BIN)
+
+integration: all $(TOOL_BIN)
+	@SC_BUILD=$(BUILD) test/integration/run.sh
+
+e2e: all $(TOOL_BIN)
+	@SC_BUILD=$(BUILD) test/e2e/run.sh
+
+# The whole suite: plain, then unit + fuzz replay + integration again under
+# AddressSanitizer and UBSan.  Must stay well under 20 minutes on 2 cores.
+test: deps
+	@$(MAKE) --no-print-directory test-plain
+	@$(MAKE) --no-print-directory test-sanitize
+	@scripts/summarize-tests.sh
+
+test-plain: all
+	@$(MAKE) --no-print-directory unit fuzz-replay integration e2e
+
+test-sanitize:
+	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  $(MAKE) --no-print-directory SANITIZE=address,undefined all unit fuzz-replay integration
+
+# libFuzzer builds (clang), not part of `make test`.
+fuzz:
+	@mkdir -p build/libfuzzer
+	@for f in $(FUZZ_SRC); do n=$$(basename $$f .c); \
+	  clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
+	    -Icommon -Iproxy -I$(LLHTTP_INC_DIR) $$f $(COMMON_SRC) $(PROXY_SRC) \
+	    -o build/libfuzzer/$$n $(PKG_LIBS) || exit 1; echo "built build/libfuzzer/$$n"; done
+
+demo: deps all $(TOOL_BIN)
+	@SC_BUILD=$(BUILD) scripts/demo.sh
+
+bench: all $(TOOL_BIN)
+	@SC_BUILD=$(BUILD) bench/run.sh
+
+lint:
+	@scripts/lint.sh
+
+fmt:
+	clang-format -i common/*.[ch] proxy/*.[ch] $(wildcard agent/*.[ch]) test/unit/*.c
+
+clean:
+	rm -rf build bin
+
+-include $(shell find build -name '*.d' 2>/dev/null)

@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# bench/run.sh — wrk against the backend directly and through a sidecar pair
+# (plain → sidecar A ══mTLS══▶ sidecar B → backend), in one run, with the ratio
+# to direct.  Loopback only; every wrk run is bounded in time.
+#
+#   bench/run.sh [-d SECONDS] [-c CONNECTIONS] [-w WORKERS]
+#
+# For side-by-side numbers against HAProxy, nginx and stunnel use
+# ../shared/peerbench with bench/peerbench.sh.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DUR=5; CONNS=32; WORKERS=1
+while getopts "d:c:w:" o; do
+    case $o in d) DUR=$OPTARG;; c) CONNS=$OPTARG;; w) WORKERS=$OPTARG;; *) exit 2;; esac
+done
+BUILD=${SC_BUILD:-build}
+SIDECAR=$BUILD/bin/sidecar
+BACKEND=$BUILD/tools/backend
+command -v wrk >/dev/null || { echo "bench: wrk is missing (make deps)" >&2; exit 1; }
+T=$(mktemp -d /tmp/sidecar-bench.XXXXXX)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$T"; }
+trap cleanup EXIT
+
+P_BACK=28080; P_B=27006; P_A=27001
+scripts/gen-certs.sh mesh "$T/certs" >/dev/null
+cat >"$T/b.yaml" <<YAML
+node: {id: server.bar, namespace: bar}
+workers: $WORKERS
+secrets: {cert_chain: $T/certs/server.crt, private_key: $T/certs/server.key, trusted_ca: $T/certs/ca.crt}
+listeners:
+  - {name: in, direction: inbound, address: "127.0.0.1:$P_B", upstream: "127.0.0.1:$P_BACK", port: 8080}
+---
+apiVersion: security.istio.io/v1beta1
+kind: PeerAuthentication
+metadata: {name: default, namespace: bar}
+spec: {mtls: {mode: STRICT}}
+YAML
+cat >"$T/a.yaml" <<YAML
+node: {id: client.foo, namespace: foo}
+workers: $WORKERS
+secrets: {cert_chain: $T/certs/client.crt, private_key: $T/certs/client.key, trusted_ca: $T/certs/ca.crt}
+listeners:
+  - {name: out, direction: outbound, address: "127.0.0.1:$P_A", upstream: "127.0.0.1:$P_B", tls: ISTIO_MUTUAL,
+     expected_identities: ["spiffe://cluster.local/ns/bar/sa/server"]}
+YAML
+"$BACKEND" --listen 127.0.0.1:$P_BACK --mode http >/dev/null 2>&1 & pids+=($!)
+"$SIDECAR" -c "$T/b.yaml" >/dev/null 2>"$T/b.err" & pids+=($!)
+"$SIDECAR" -c "$T/a.yaml" >/dev/null 2>"$T/a.err" & pids+=($!)
+for i in $(seq 1 50); do grep -q ready "$T/a.err" && grep -q ready "$T/b.err" && break; sleep 0.1; done
+curl -sf --max-time 5 "http://127.0.0.1:$P_A/" >/dev/null || { echo "bench: the chain does not answer" >&2; cat "$T"/*.err >&2; exit 1; }
+
+# run NAME URL [extra wrk args] → "rps p50_ms p99_ms"
+run() {
+    local out
+    out=$(timeout $((DUR + 30)) wrk -t1 -c"$CONNS" -d"${DUR}s" --latency "$@" 2>&1)
+    local rps p50 p99
+    rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+    p50=$(awk '$1=="50%" {print $2}' <<<"$out")
+    p99=$(awk '$1=="99%" {print $2}' <<<"$out")
+    echo "$rps $(ms "$p50") $(ms "$p99")"
+}
+ms() { awk -v v="$1" 'BEGIN { if (v ~ /us$/) printf "%.3f", v/1000; else if (v ~ /ms$/) printf "%.3f", v+0; else if (v ~ /s$/) printf "%.3f", v*1000; else print "?" }'; }
+
+printf '# sidecar bench: %s, %s cores, wrk -t1 -c%s -d%ss, sidecar workers=%s\n' \
+    "$(uname -r)" "$(nproc)" "$CONNS" "$DUR" "$WORKERS"
+printf '%-12s %-18s %10s %9s %9s %8s\n' shape path 'req/s' 'p50 ms' 'p99 ms' 'ratio'
+for shape in keepalive close; do
+    hdr=(); [ $shape = close ] && hdr=(-H 'Connection: close')
+    read -r d_rps d_p50 d_p99 < <(run "${hdr[@]}" "http://127.0.0.1:$P_BACK/")
+    read -r s_rps s_p50 s_p99 < <(run "${hdr[@]}" "http://127.0.0.1:$P_A/")
+    ratio=$(awk -v a="$s_rps" -v b="$d_rps" 'BEGIN { if (b > 0) printf "%.2f", a/b; else print "?" }')
+    printf '%-12s %-18s %10s %9s %9s %8s\n' $shape direct "$d_rps" "$d_p50" "$d_p99" 1.00
+    printf '%-12s %-18s %10s %9s %9s %8s\n' $shape "sidecar pair (L4)" "$s_rps" "$s_p50" "$s_p99" "$ratio"
+done

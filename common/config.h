@@ -1,0 +1,190 @@
+#ifndef SC_CONFIG_H
+#define SC_CONFIG_H
+
+#include <stddef.h>
+
+#include "addr.h"
+#include "err.h"
+
+/* The typed sidecar configuration, built from one YAML file (DESIGN.md,
+ * "Configuration").  Built once by sc_config_load, immutable afterwards, and
+ * freed by sc_config_free.  All strings and arrays are owned by the config. */
+
+enum sc_mtls_mode {          /* Istio PeerAuthentication modes */
+    SC_MTLS_UNSET = 0,
+    SC_MTLS_DISABLE,
+    SC_MTLS_PERMISSIVE,
+    SC_MTLS_STRICT,
+};
+
+enum sc_tls_mode {           /* Istio DestinationRule trafficPolicy.tls.mode */
+    SC_TLS_UNSET = 0,
+    SC_TLS_DISABLE,
+    SC_TLS_ISTIO_MUTUAL,
+    SC_TLS_SIMPLE,
+    SC_TLS_MUTUAL,
+};
+
+enum sc_proto {
+    SC_PROTO_TCP = 0,
+    SC_PROTO_HTTP,
+    SC_PROTO_AUTO,
+};
+
+enum sc_direction {
+    SC_DIR_INBOUND = 0,
+    SC_DIR_OUTBOUND,
+};
+
+struct sc_strv {             /* a list of strings */
+    char **v;
+    size_t n;
+};
+
+struct sc_label {
+    char *key;
+    char *value;
+};
+
+/* Extra TLS files a route may name for SIMPLE / MUTUAL (DestinationRule
+ * clientCertificate, privateKey, caCertificates, sni). */
+struct sc_cfg_tls_files {
+    char *ca_certificates;
+    char *client_certificate;
+    char *private_key;
+    char *sni;
+};
+
+/* inbound.ports[] */
+struct sc_cfg_inport {
+    int port;                          /* the app's container port */
+    enum sc_proto protocol;
+    struct sc_strv allowed_principals; /* SPIFFE IDs, "*" suffix = prefix match */
+};
+
+/* outbound.routes[] and outbound.default */
+struct sc_cfg_route {
+    char *host;                        /* may be NULL */
+    int has_cidr;
+    struct sc_cidr cidr;
+    int port;                          /* 0 = any port */
+    enum sc_proto protocol;
+    enum sc_tls_mode tls;              /* resolved: explicit tls:, else the
+                                        * DestinationRule's, else ISTIO_MUTUAL
+                                        * for routes and DISABLE for default */
+    struct sc_cfg_tls_files tls_files;
+    struct sc_strv expected_identities;/* empty = any ID in our trust domain */
+};
+
+/* listeners[] */
+struct sc_cfg_listener {
+    char *name;
+    enum sc_direction direction;
+    struct sc_addr address;
+    struct sc_addr upstream;
+    char *host;                        /* outbound: what DestinationRules match */
+    int port;                          /* inbound: whose PeerAuthentication applies;
+                                        * default: the upstream's port */
+    enum sc_proto protocol;
+    enum sc_tls_mode tls;              /* outbound, resolved as for routes */
+    struct sc_cfg_tls_files tls_files;
+    struct sc_strv expected_identities;/* outbound */
+    struct sc_strv allowed_principals; /* inbound */
+};
+
+struct sc_cfg_timeouts {             /* all in milliseconds */
+    int connect_ms;                  /* upstream TCP connect, default 10000 */
+    int handshake_ms;                /* TLS handshake either side, default 10000 */
+    int idle_ms;                     /* no bytes either way, default 3600000 */
+    int sniff_ms;                    /* PERMISSIVE first-bytes wait, default 5000 */
+};
+
+struct sc_policy;                    /* Istio PeerAuthentication set, see policy.h */
+
+struct sc_config {
+    char *path;                      /* the file it came from */
+
+    struct {
+        char *id;                    /* default "sidecar" */
+        char *trust_domain;          /* default "cluster.local" */
+        char *namespace_;            /* YAML key "namespace", default "default" */
+        char *root_namespace;        /* YAML key "root_namespace", default "istio-system" */
+        struct sc_label *labels;
+        size_t n_labels;
+    } node;
+
+    int workers;                     /* resolved: 0 in YAML becomes the core count */
+    char *log_level;                 /* "debug" | "info" | "warn" | "error" */
+
+    struct {
+        char *sds_socket;
+        char *cert_chain;
+        char *private_key;
+        char *trusted_ca;
+    } secrets;
+
+    int has_admin, has_health, has_stats;
+    struct sc_addr admin, health, stats;
+
+    int has_inbound;
+    struct {
+        struct sc_addr address;
+        char *app_host;              /* numeric, default 127.0.0.1 */
+        struct sc_cfg_inport *ports;
+        size_t n_ports;
+    } inbound;
+
+    int has_outbound;
+    struct {
+        struct sc_addr address;
+        struct sc_cfg_route *routes;
+        size_t n_routes;
+        struct sc_cfg_route def;     /* YAML key "default" */
+    } outbound;
+
+    struct sc_cfg_listener *listeners;
+    size_t n_listeners;
+
+    struct sc_cfg_timeouts timeouts; /* YAML key "timeouts" */
+    size_t buffer_limit;             /* YAML "buffer_limit_bytes": relay high
+                                      * watermark per direction, default 1 MiB */
+
+    struct sc_policy *policy;        /* PeerAuthentication documents, owned */
+};
+
+/* Reads and validates path.  On success returns 0 and a new config in *out
+ * (free with sc_config_free).  On failure returns -1 and fills err with
+ * file:line:col and a message that names the key path, e.g.
+ * "listeners[1].port: 70000 is out of range 1..65535".  Besides syntax it
+ * checks that certificate files exist and that the private key matches the
+ * certificate chain. */
+int sc_config_load(const char *path, struct sc_config **out, struct sc_err *err);
+
+/* Same, from a string (tests); name is used in messages. */
+int sc_config_load_string(const char *name, const char *yaml, struct sc_config **out,
+                          struct sc_err *err);
+
+/* Same, from len bytes of buf (need not be NUL-terminated; fuzzing). */
+int sc_config_load_mem(const char *name, const char *buf, size_t len, struct sc_config **out,
+                       struct sc_err *err);
+
+void sc_config_free(struct sc_config *cfg);
+
+/* The PeerAuthentication mode for the workload's port, resolved with Istio's
+ * precedence; never UNSET (the top-level default is PERMISSIVE). */
+enum sc_mtls_mode sc_config_port_mode(const struct sc_config *cfg, int port);
+
+/* The inbound.ports entry for port, or NULL. */
+const struct sc_cfg_inport *sc_config_inport(const struct sc_config *cfg, int port);
+
+/* The outbound route for a destination: the first route whose cidr contains
+ * dst (routes without cidr never match by address) and whose port is 0 or
+ * dst's port; otherwise &cfg->outbound.def. */
+const struct sc_cfg_route *sc_config_route(const struct sc_config *cfg,
+                                           const struct sc_addr *dst);
+
+const char *sc_mtls_mode_name(enum sc_mtls_mode m);
+const char *sc_tls_mode_name(enum sc_tls_mode m);
+const char *sc_proto_name(enum sc_proto p);
+
+#endif

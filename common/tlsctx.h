@@ -1,0 +1,41 @@
+#ifndef SC_TLSCTX_H
+#define SC_TLSCTX_H
+
+#include <openssl/ssl.h>
+
+#include "err.h"
+
+/* A workload's TLS material: its key, its certificate chain (leaf first) and
+ * the trust bundle (one or more roots).  Immutable once built; owned by a
+ * snapshot. */
+struct sc_tls_material;
+
+/* Loads and validates PEM files: the chain must hold at least the leaf, the
+ * key must match the leaf, the bundle must hold at least one certificate.
+ * Returns a new object, or NULL with err set (err->msg names the file). */
+struct sc_tls_material *sc_tls_material_load(const char *chain_path, const char *key_path,
+                                             const char *ca_path, struct sc_err *err);
+void sc_tls_material_free(struct sc_tls_material *m);
+
+/* Borrowed views. */
+X509 *sc_tls_material_leaf(const struct sc_tls_material *m);
+STACK_OF(X509) *sc_tls_material_roots(const struct sc_tls_material *m);
+
+/* Builds the SSL_CTX for terminating mesh mTLS (inbound) or originating it
+ * (outbound): TLS 1.2 minimum, 1.3 preferred, ECDHE+AEAD only, no
+ * renegotiation or compression, peer certificate required and verified
+ * against the bundle.  SPIFFE identity is checked by the caller after the
+ * handshake.  Returns a new SSL_CTX or NULL with err set. */
+SSL_CTX *sc_tlsctx_server_new(const struct sc_tls_material *m, struct sc_err *err);
+SSL_CTX *sc_tlsctx_client_new(const struct sc_tls_material *m, struct sc_err *err);
+
+/* ALPN lists our outbound offers (DESIGN.md, "Data path"), in wire format. */
+extern const unsigned char sc_alpn_mesh_tcp[];
+extern const unsigned int sc_alpn_mesh_tcp_len;
+extern const unsigned char sc_alpn_mesh_http[];
+extern const unsigned int sc_alpn_mesh_http_len;
+
+/* "TLSv1.3" etc. for the log. */
+const char *sc_tls_version_name(const SSL *ssl);
+
+#endif

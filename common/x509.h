@@ -1,0 +1,28 @@
+#ifndef SC_X509_H
+#define SC_X509_H
+
+#include <stddef.h>
+#include <openssl/x509.h>
+
+#include "err.h"
+
+/* Copies the certificate's first spiffe:// URI SAN into out (NUL-terminated).
+ * Returns 0, or -1 when it has none (out is then ""). */
+int sc_x509_spiffe_id(X509 *cert, char *out, size_t outlen);
+
+/* One-line description for logs: subject, SPIFFE ID, serial (hex) and issuer,
+ * e.g. `subject="CN=client" san=spiffe://... serial=1A2B issuer="CN=foo"`.
+ * Never prints key material. */
+size_t sc_x509_describe(X509 *cert, char *out, size_t outlen);
+
+/* Name as "CN=foo,O=bar" (RFC 2253 order reversed to read left to right). */
+size_t sc_x509_name_str(const X509_NAME *name, char *out, size_t outlen);
+
+/* Reads every PEM certificate in path into a new stack (caller frees with
+ * sc_x509_stack_free).  Fails when the file holds none. */
+STACK_OF(X509) *sc_x509_load_pem_file(const char *path, struct sc_err *err);
+STACK_OF(X509) *sc_x509_load_pem_mem(const char *pem, size_t len, const char *what,
+                                     struct sc_err *err);
+void sc_x509_stack_free(STACK_OF(X509) *sk);
+
+#endif

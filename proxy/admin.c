@@ -1,0 +1,265 @@
+#include "admin.h"
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "addr.h"
+#include "config.h"
+#include "log.h"
+#include "snapshot.h"
+#include "stats.h"
+
+struct sc_admin {
+    struct sc_admin_env env;
+    struct evhttp *admin, *health, *stats;
+};
+
+static void reply(struct evhttp_request *req, int code, const char *type, struct evbuffer *body)
+{
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", type);
+    evhttp_send_reply(req, code, code == 200 ? "OK" : code == 503 ? "Service Unavailable"
+                                 : code == 404 ? "Not Found" : "Error", body);
+}
+
+static void on_ready(struct evhttp_request *req, void *arg)
+{
+    struct sc_admin *a = arg;
+    const char *why = a->env.not_ready(a->env.arg);
+    struct evbuffer *b = evbuffer_new();
+
+    if (b == NULL) {
+        return;
+    }
+    if (why == NULL) {
+        evbuffer_add_printf(b, "LIVE\n");
+        reply(req, 200, "text/plain", b);
+    } else {
+        evbuffer_add_printf(b, "not ready: %s\n", why);
+        reply(req, 503, "text/plain", b);
+    }
+    evbuffer_free(b);
+}
+
+static void on_prometheus(struct evhttp_request *req, void *arg)
+{
+    struct sc_admin *a = arg;
+    struct evbuffer *b = evbuffer_new();
+
+    if (b == NULL) {
+        return;
+    }
+    sc_stats_render_prometheus(a->env.stats, a->env.n_stats, b);
+    reply(req, 200, "text/plain; version=0.0.4", b);
+    evbuffer_free(b);
+}
+
+static void on_stats(struct evhttp_request *req, void *arg)
+{
+    struct sc_admin *a = arg;
+    struct evbuffer *b = evbuffer_new();
+
+    if (b == NULL) {
+        return;
+    }
+    sc_stats_render_text(a->env.stats, a->env.n_stats, b);
+    reply(req, 200, "text/plain", b);
+    evbuffer_free(b);
+}
+
+static void json_str(struct evbuffer *b, const char *s)
+{
+    evbuffer_add(b, "\"", 1);
+    for (; s != NULL && *s != '\0'; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (ch == '"' || ch == '\\') {
+            evbuffer_add_printf(b, "\\%c", ch);
+        } else if (ch < 0x20) {
+            evbuffer_add_printf(b, "\\u%04x", ch);
+        } else {
+            evbuffer_add(b, s, 1);
+        }
+    }
+    evbuffer_add(b, "\"", 1);
+}
+
+static void on_config_dump(struct evhttp_request *req, void *arg)
+{
+    struct sc_admin *a = arg;
+    struct sc_snapshot *snap = a->env.current(a->env.arg);
+    const struct sc_config *cfg = sc_snapshot_config(snap);
+    struct evbuffer *b = evbuffer_new();
+    char as[SC_ADDR_STRLEN];
+
+    if (b == NULL) {
+        sc_snapshot_unref(snap);
+        return;
+    }
+    evbuffer_add_printf(b, "{\"node\":{\"id\":");
+    json_str(b, cfg->node.id);
+    evbuffer_add_printf(b, ",\"trust_domain\":");
+    json_str(b, cfg->node.trust_domain);
+    evbuffer_add_printf(b, ",\"namespace\":");
+    json_str(b, cfg->node.namespace_);
+    evbuffer_add_printf(b, "},\"workers\":%d,\"listeners\":[", cfg->workers);
+    for (size_t i = 0; i < cfg->n_listeners; i++) {
+        const struct sc_cfg_listener *l = &cfg->listeners[i];
+        evbuffer_add_printf(b, "%s{\"name\":", i > 0 ? "," : "");
+        json_str(b, l->name);
+        evbuffer_add_printf(b, ",\"direction\":\"%s\",\"address\":",
+                            l->direction == SC_DIR_INBOUND ? "inbound" : "outbound");
+        json_str(b, sc_addr_str(&l->address, as, sizeof(as)));
+        evbuffer_add_printf(b, ",\"upstream\":");
+        json_str(b, sc_addr_str(&l->upstream, as, sizeof(as)));
+        if (l->direction == SC_DIR_INBOUND) {
+            evbuffer_add_printf(b, ",\"port\":%d,\"mode\":\"%s\"", l->port,
+                                sc_mtls_mode_name(sc_config_port_mode(cfg, l->port)));
+        } else {
+            evbuffer_add_printf(b, ",\"tls\":\"%s\"", sc_tls_mode_name(l->tls));
+        }
+        evbuffer_add_printf(b, ",\"protocol\":\"%s\"}", sc_proto_name(l->protocol));
+    }
+    evbuffer_add_printf(b, "]");
+    if (cfg->has_inbound) {
+        evbuffer_add_printf(b, ",\"inbound\":{\"address\":");
+        json_str(b, sc_addr_str(&cfg->inbound.address, as, sizeof(as)));
+        evbuffer_add_printf(b, ",\"ports\":[");
+        for (size_t i = 0; i < cfg->inbound.n_ports; i++) {
+            int p = cfg->inbound.ports[i].port;
+            evbuffer_add_printf(b, "%s{\"port\":%d,\"mode\":\"%s\"}", i > 0 ? "," : "", p,
+                                sc_mtls_mode_name(sc_config_port_mode(cfg, p)));
+        }
+        evbuffer_add_printf(b, "]}");
+    }
+    if (cfg->has_outbound) {
+        evbuffer_add_printf(b, ",\"outbound\":{\"address\":");
+        json_str(b, sc_addr_str(&cfg->outbound.address, as, sizeof(as)));
+        evbuffer_add_printf(b, ",\"routes\":[");
+        for (size_t i = 0; i < cfg->outbound.n_routes; i++) {
+            const struct sc_cfg_route *r = &cfg->outbound.routes[i];
+            evbuffer_add_printf(b, "%s{\"host\":", i > 0 ? "," : "");
+            json_str(b, r->host);
+            evbuffer_add_printf(b, ",\"port\":%d,\"tls\":\"%s\"}", r->port,
+                                sc_tls_mode_name(r->tls));
+        }
+        evbuffer_add_printf(b, "],\"default\":{\"tls\":\"%s\"}}",
+                            sc_tls_mode_name(cfg->outbound.def.tls));
+    }
+    evbuffer_add_printf(b, "}\n");
+    reply(req, 200, "application/json", b);
+    evbuffer_free(b);
+    sc_snapshot_unref(snap);
+}
+
+static void on_quit(struct evhttp_request *req, void *arg)
+{
+    struct sc_admin *a = arg;
+    struct evbuffer *b = evbuffer_new();
+
+    if (b == NULL) {
+        return;
+    }
+    if (evhttp_request_get_command(req) != EVHTTP_REQ_POST) {
+        evbuffer_add_printf(b, "use POST\n");
+        reply(req, 405, "text/plain", b);
+        evbuffer_free(b);
+        return;
+    }
+    evbuffer_add_printf(b, "OK\n");
+    reply(req, 200, "text/plain", b);
+    evbuffer_free(b);
+    a->env.quit(a->env.arg);
+}
+
+static struct evhttp *serve(struct event_base *base, const char *what, const struct sc_addr *addr)
+{
+    struct evhttp *h = evhttp_new(base);
+    char host[SC_ADDR_STRLEN], as[SC_ADDR_STRLEN];
+    const char *p;
+    size_t hl;
+
+    if (h == NULL) {
+        return NULL;
+    }
+    sc_addr_str(addr, as, sizeof(as));
+    /* evhttp_bind_socket takes host and port separately. */
+    p = strrchr(as, ':');
+    hl = (size_t)(p - as);
+    if (as[0] == '[') {
+        memcpy(host, as + 1, hl - 2);
+        host[hl - 2] = '\0';
+    } else {
+        memcpy(host, as, hl);
+        host[hl] = '\0';
+    }
+    if (evhttp_bind_socket(h, host, (ev_uint16_t)sc_addr_port(addr)) != 0) {
+        sc_log(SC_LOG_ERR, NULL, "%s server: cannot listen on %s", what, as);
+        evhttp_free(h);
+        return NULL;
+    }
+    evhttp_set_allowed_methods(h, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD);
+    return h;
+}
+
+struct sc_admin *sc_admin_new(struct event_base *base, const struct sc_admin_env *env,
+                              const struct sc_snapshot *snap)
+{
+    const struct sc_config *cfg = sc_snapshot_config(snap);
+    struct sc_admin *a = calloc(1, sizeof(*a));
+
+    if (a == NULL) {
+        return NULL;
+    }
+    a->env = *env;
+    if (cfg->has_admin) {
+        a->admin = serve(base, "admin", &cfg->admin);
+        if (a->admin == NULL) {
+            goto fail;
+        }
+        evhttp_set_cb(a->admin, "/stats", on_stats, a);
+        evhttp_set_cb(a->admin, "/stats/prometheus", on_prometheus, a);
+        evhttp_set_cb(a->admin, "/ready", on_ready, a);
+        evhttp_set_cb(a->admin, "/healthz/ready", on_ready, a);
+        evhttp_set_cb(a->admin, "/config_dump", on_config_dump, a);
+        evhttp_set_cb(a->admin, "/quitquitquit", on_quit, a);
+    }
+    if (cfg->has_health) {
+        a->health = serve(base, "health", &cfg->health);
+        if (a->health == NULL) {
+            goto fail;
+        }
+        evhttp_set_cb(a->health, "/healthz/ready", on_ready, a);
+    }
+    if (cfg->has_stats) {
+        a->stats = serve(base, "stats", &cfg->stats);
+        if (a->stats == NULL) {
+            goto fail;
+        }
+        evhttp_set_cb(a->stats, "/stats/prometheus", on_prometheus, a);
+    }
+    return a;
+
+fail:
+    sc_admin_free(a);
+    return NULL;
+}
+
+void sc_admin_free(struct sc_admin *a)
+{
+    if (a == NULL) {
+        return;
+    }
+    if (a->admin != NULL) {
+        evhttp_free(a->admin);
+    }
+    if (a->health != NULL) {
+        evhttp_free(a->health);
+    }
+    if (a->stats != NULL) {
+        evhttp_free(a->stats);
+    }
+    free(a);
+}

@@ -1,0 +1,833 @@
+#include "conn.h"
+
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509_vfy.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "addr.h"
+#include "config.h"
+#include "log.h"
+#include "relay.h"
+#include "sniff.h"
+#include "snapshot.h"
+#include "spiffe.h"
+#include "stats.h"
+#include "tlsctx.h"
+#include "x509.h"
+
+/* Linux netfilter's SO_ORIGINAL_DST (IPv4) and IP6T_SO_ORIGINAL_DST (IPv6)
+ * share one value; their headers clash with glibc's, so it is spelled here. */
+#define SC_SO_ORIGINAL_DST 80
+
+#define BEV_FLAGS (BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS)
+
+struct sc_conn {
+    struct sc_log_ctx log;              /* first: sc_log prefix */
+    struct sc_conn_link link;
+    unsigned long long id;
+    struct sc_worker *w;
+    struct sc_snapshot *snap;           /* reference held until close */
+    const struct sc_config *cfg;        /* borrowed from snap */
+    enum sc_listener_kind kind;
+    const char *lname;
+    enum sc_direction dir;
+    int port;                           /* workload port (in) / destination port (out) */
+    enum sc_mtls_mode mode;             /* inbound */
+    enum sc_tls_mode tls;               /* outbound */
+    enum sc_proto proto;
+    const char *host;                   /* outbound SNI / route host, may be NULL */
+    const struct sc_strv *principals;   /* inbound allowed / outbound expected */
+    int cls;                            /* enum sc_conn_class, -1 until decided */
+    int fd;                             /* downstream fd until a bufferevent owns it */
+    int upfd;                           /* upstream fd while connecting */
+    int has_orig;
+    struct sc_addr down_addr, orig_dst, up_addr;
+    struct bufferevent *down, *up;
+    struct event *ev;                   /* peek / connect watcher */
+    struct event *timer;                /* the current phase's deadline */
+    struct sc_relay *relay;
+    const char *action;
+    size_t peeked;
+    char *peer_id;
+    const char *tls_version;
+    struct timespec t0;
+    char started[40];
+    uint64_t bytes[2];
+};
+
+static void conn_finish(struct sc_conn *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void connect_upstream(struct sc_conn *c);
+
+static size_t conn_prefix(const struct sc_log_ctx *ctx, char *out, size_t outlen)
+{
+    const struct sc_conn *c = (const struct sc_conn *)ctx;
+    char da[SC_ADDR_STRLEN];
+    int n = snprintf(out, outlen, "conn=%llu w=%d %s listener=%s down=%s %s", c->id,
+                     sc_worker_id(c->w), c->dir == SC_DIR_INBOUND ? "inbound" : "outbound",
+                     c->lname, sc_addr_str(&c->down_addr, da, sizeof(da)),
+                     c->action != NULL ? c->action : "");
+    if (n < 0) {
+        return 0;
+    }
+    return (size_t)n < outlen ? (size_t)n : outlen - 1;
+}
+
+struct sc_conn_link *sc_conn_link(struct sc_conn *c)
+{
+    return &c->link;
+}
+
+static long elapsed_ms(const struct sc_conn *c)
+{
+    struct timespec t;
+
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (t.tv_sec - c->t0.tv_sec) * 1000 + (t.tv_nsec - c->t0.tv_nsec) / 1000000;
+}
+
+static void arm_timer(struct sc_conn *c, long ms)
+{
+    struct timeval tv;
+
+    if (ms < 1) {
+        ms = 1;
+    }
+    tv.tv_sec = ms / 1000;
+    tv.tv_usec = (ms % 1000) * 1000;
+    evtimer_add(c->timer, &tv);
+}
+
+static void drop_watcher(struct sc_conn *c)
+{
+    if (c->ev != NULL) {
+        event_free(c->ev);
+        c->ev = NULL;
+    }
+}
+
+static const char *mode_label(const struct sc_conn *c)
+{
+    return c->dir == SC_DIR_INBOUND ? sc_mtls_mode_name(c->mode) : sc_tls_mode_name(c->tls);
+}
+
+static void classify(struct sc_conn *c, enum sc_conn_class cls)
+{
+    if (c->cls >= 0) {
+        return;
+    }
+    c->cls = (int)cls;
+    sc_stats_conn_class(sc_worker_stats(c->w), c->dir, c->port, cls);
+}
+
+/* The one teardown: writes the connection log line, then frees everything
+ * the connection holds. */
+static void conn_finish(struct sc_conn *c, const char *fmt, ...)
+{
+    char reason[512], line[2048], da[SC_ADDR_STRLEN], ua[SC_ADDR_STRLEN], oa[SC_ADDR_STRLEN];
+    va_list ap;
+    int n;
+
+    va_start(ap, fmt);
+    vsnprintf(reason, sizeof(reason), fmt, ap);
+    va_end(ap);
+    if (c->relay != NULL) {
+        sc_relay_bytes(c->relay, c->bytes);
+    }
+    if (c->cls < 0 && strcmp(reason, "peer_closed") != 0 && strcmp(reason, "shutdown") != 0) {
+        classify(c, SC_CLASS_REFUSED);
+    }
+    n = snprintf(line, sizeof(line),
+                 "%s conn id=%llu dir=%s listener=%s port=%d mode=%s class=%s down=%s up=%s "
+                 "orig_dst=%s tls=%s peer=%s bytes_received=%llu bytes_sent=%llu "
+                 "duration_ms=%ld end=%s",
+                 c->started, c->id, c->dir == SC_DIR_INBOUND ? "inbound" : "outbound", c->lname,
+                 c->port, mode_label(c),
+                 c->cls >= 0 ? sc_conn_class_name((enum sc_conn_class)c->cls) : "-",
+                 sc_addr_str(&c->down_addr, da, sizeof(da)),
+                 c->up_addr.len > 0 ? sc_addr_str(&c->up_addr, ua, sizeof(ua)) : "-",
+                 c->has_orig ? sc_addr_str(&c->orig_dst, oa, sizeof(oa)) : "-",
+                 c->tls_version != NULL ? c->tls_version : "-",
+                 c->peer_id != NULL ? c->peer_id : "-", (unsigned long long)c->bytes[0],
+                 (unsigned long long)c->bytes[1], elapsed_ms(c), reason);
+    if (n > 0) {
+        sc_log_record(line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
+    }
+    sc_stats_bytes(sc_worker_stats(c->w), c->dir, c->bytes[0], c->bytes[1]);
+    sc_stats_active(sc_worker_stats(c->w), -1);
+
+    sc_relay_free(c->relay);
+    c->relay = NULL;
+    if (c->down != NULL) {
+        bufferevent_free(c->down);
+        c->down = NULL;
+    }
+    if (c->up != NULL) {
+        bufferevent_free(c->up);
+        c->up = NULL;
+    }
+    drop_watcher(c);
+    if (c->timer != NULL) {
+        event_free(c->timer);
+        c->timer = NULL;
+    }
+    if (c->fd >= 0) {
+        close(c->fd);
+        c->fd = -1;
+    }
+    if (c->upfd >= 0) {
+        close(c->upfd);
+        c->upfd = -1;
+    }
+    free(c->peer_id);
+    c->peer_id = NULL;
+    sc_worker_conn_remove(c->w, c);
+    sc_snapshot_unref(c->snap);
+    c->snap = NULL;
+    free(c);
+}
+
+void sc_conn_abort(struct sc_conn *c, const char *reason)
+{
+    conn_finish(c, "%s", reason);
+}
+
+/* ---- relay ------------------------------------------------------------ */
+
+static void on_relay_done(struct sc_relay *r, enum sc_relay_end why, int err,
+                          const uint64_t bytes[2], void *arg)
+{
+    struct sc_conn *c = arg;
+
+    (void)r;
+    c->relay = NULL;        /* the relay frees itself when we return */
+    c->bytes[0] = bytes[0];
+    c->bytes[1] = bytes[1];
+    switch (why) {
+    case SC_RELAY_PEER_CLOSED:
+        conn_finish(c, "peer_closed");
+        break;
+    case SC_RELAY_DOWN_RESET:
+        conn_finish(c, "downstream_reset: %s", err != 0 ? strerror(err) : "connection error");
+        break;
+    case SC_RELAY_UP_RESET:
+        conn_finish(c, "upstream_reset: %s", err != 0 ? strerror(err) : "connection error");
+        break;
+    case SC_RELAY_IDLE_TIMEOUT:
+        conn_finish(c, "idle_timeout");
+        break;
+    }
+}
+
+static void start_relay(struct sc_conn *c)
+{
+    struct sc_relay_limits lim;
+    struct event_base *base = sc_worker_base(c->w);
+
+    evtimer_del(c->timer);
+    if (c->down == NULL) {
+        c->down = bufferevent_socket_new(base, c->fd, BEV_FLAGS);
+        if (c->down == NULL) {
+            conn_finish(c, "internal_error: bufferevent");
+            return;
+        }
+        c->fd = -1;
+    }
+    if (c->up == NULL) {
+        c->up = bufferevent_socket_new(base, c->upfd, BEV_FLAGS);
+        if (c->up == NULL) {
+            conn_finish(c, "internal_error: bufferevent");
+            return;
+        }
+        c->upfd = -1;
+    }
+    lim.high_watermark = c->cfg->buffer_limit;
+    lim.idle_ms = c->cfg->timeouts.idle_ms;
+    c->relay = sc_relay_new(c->down, c->up, &lim, on_relay_done, c);
+    if (c->relay == NULL) {
+        conn_finish(c, "internal_error: relay");
+        return;
+    }
+    c->down = NULL;         /* owned by the relay now */
+    c->up = NULL;
+    c->action = "while relaying";
+}
+
+/* ---- TLS -------------------------------------------------------------- */
+
+/* Checks the peer's SPIFFE ID after a completed handshake.  Returns 0, or
+ * -1 after ending the connection. */
+static int check_identity(struct sc_conn *c, SSL *ssl)
+{
+    X509 *peer = SSL_get0_peer_certificate(ssl);
+    char id[SC_SPIFFE_MAX + 1];
+    const char *td = c->cfg->node.trust_domain;
+
+    c->tls_version = sc_tls_version_name(ssl);
+    if (sc_x509_spiffe_id(peer, id, sizeof(id)) != 0) {
+        sc_stats_handshake(sc_worker_stats(c->w), c->dir, SC_HS_BAD_IDENTITY);
+        conn_finish(c, "identity_rejected: peer certificate has no SPIFFE ID");
+        return -1;
+    }
+    c->peer_id = strdup(id);
+    if (c->principals != NULL && c->principals->n > 0) {
+        if (!sc_spiffe_match_any(c->principals->v, c->principals->n, id)) {
+            char list[1024];
+            size_t used = 0;
+
+            list[0] = '\0';
+            for (size_t i = 0; i < c->principals->n && used < sizeof(list); i++) {
+                int n = snprintf(list + used, sizeof(list) - used, "%s%s", i > 0 ? ", " : "",
+                                 c->principals->v[i]);
+                if (n < 0) {
+                    break;
+                }
+                used += (size_t)n;
+            }
+            sc_stats_handshake(sc_worker_stats(c->w), c->dir, SC_HS_BAD_IDENTITY);
+            conn_finish(c, "identity_rejected: peer SAN %s not in [%s]", id, list);
+            return -1;
+        }
+    } else if (!sc_spiffe_in_trust_domain(id, td)) {
+        sc_stats_handshake(sc_worker_stats(c->w), c->dir, SC_HS_BAD_IDENTITY);
+        conn_finish(c, "identity_rejected: peer SAN %s is not in trust domain %s", id, td);
+        return -1;
+    }
+    sc_stats_handshake(sc_worker_stats(c->w), c->dir, SC_HS_OK);
+    return 0;
+}
+
+/* Ends a connection whose handshake failed, naming the reason as precisely
+ * as OpenSSL lets us. */
+static void handshake_failed(struct sc_conn *c, struct bufferevent *bev, short what)
+{
+    SSL *ssl = bufferevent_openssl_get_ssl(bev);
+    long vr = ssl != NULL ? SSL_get_verify_result(ssl) : X509_V_OK;
+    unsigned long e, first = 0;
+    char reason[256] = "";
+    struct sc_stats *st = sc_worker_stats(c->w);
+
+    while ((e = bufferevent_get_openssl_error(bev)) != 0) {
+        if (first == 0) {
+            first = e;
+        }
+    }
+    ERR_clear_error();
+    if (first != 0) {
+        const char *rs = ERR_reason_error_string(first);
+        snprintf(reason, sizeof(reason), "%s", rs != NULL ? rs : "unknown");
+    }
+    classify(c, SC_CLASS_REFUSED);
+    if (first != 0 && ERR_GET_REASON(first) == SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE) {
+        sc_stats_handshake(st, c->dir, SC_HS_NO_CLIENT_CERT);
+        conn_finish(c, "tls_no_peer_cert: client presented no certificate");
+        return;
+    }
+    if (vr != X509_V_OK) {
+        X509 *peer = ssl != NULL ? SSL_get0_peer_certificate(ssl) : NULL;
+        char desc[512] = "";
+
+        if (peer != NULL) {
+            size_t n = sc_x509_describe(peer, desc + 2, sizeof(desc) - 2);
+            if (n > 0) {
+                desc[0] = ' ';
+                desc[1] = '(';
+                snprintf(desc + 2 + n, sizeof(desc) - 2 - n, ")");
+            }
+        }
+        sc_stats_handshake(st, c->dir,
+                           vr == X509_V_ERR_CERT_HAS_EXPIRED || vr == X509_V_ERR_CERT_NOT_YET_VALID
+                               ? SC_HS_EXPIRED
+                               : SC_HS_UNKNOWN_CA);
+        conn_finish(c, "tls_verify_failed: %s%s", X509_verify_cert_error_string(vr), desc);
+        return;
+    }
+    sc_stats_handshake(st, c->dir, SC_HS_PROTOCOL);
+    if (c->dir == SC_DIR_INBOUND && c->mode == SC_MTLS_STRICT && first != 0 &&
+        (ERR_GET_REASON(first) == SSL_R_HTTP_REQUEST ||
+         ERR_GET_REASON(first) == SSL_R_WRONG_VERSION_NUMBER ||
+         ERR_GET_REASON(first) == SSL_R_PACKET_LENGTH_TOO_LONG ||
+         ERR_GET_REASON(first) == SSL_R_UNSUPPORTED_PROTOCOL ||
+         ERR_GET_REASON(first) == SSL_R_HTTPS_PROXY_REQUEST)) {
+        conn_finish(c, "plaintext_refused_strict");
+        return;
+    }
+    if (first == 0 && (what & BEV_EVENT_EOF)) {
+        conn_finish(c, "tls_handshake_failed: connection closed by peer");
+        return;
+    }
+    if (first == 0) {
+        int err = EVUTIL_SOCKET_ERROR();
+        conn_finish(c, "tls_handshake_failed: %s", err != 0 ? strerror(err) : "connection error");
+        return;
+    }
+    conn_finish(c, "tls_handshake_failed: %s", reason);
+}
+
+static void on_down_handshake(struct bufferevent *bev, short what, void *arg)
+{
+    struct sc_conn *c = arg;
+
+    if (!(what & BEV_EVENT_CONNECTED)) {
+        handshake_failed(c, bev, what);
+        return;
+    }
+    if (check_identity(c, bufferevent_openssl_get_ssl(bev)) != 0) {
+        return;
+    }
+    classify(c, SC_CLASS_MESH_MTLS);
+    /* Hold the client's bytes in the kernel until the app is connected. */
+    bufferevent_disable(bev, EV_READ);
+    connect_upstream(c);
+}
+
+static void on_handshake_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    struct sc_conn *c = arg;
+
+    (void)fd;
+    (void)what;
+    sc_stats_handshake(sc_worker_stats(c->w), c->dir, SC_HS_PROTOCOL);
+    conn_finish(c, "handshake_timeout");
+}
+
+static void start_down_tls(struct sc_conn *c)
+{
+    SSL *ssl = SSL_new(sc_snapshot_server_ctx(c->snap));
+    long left = c->cfg->timeouts.handshake_ms - elapsed_ms(c);
+
+    drop_watcher(c);
+    if (ssl == NULL) {
+        ERR_clear_error();
+        conn_finish(c, "internal_error: SSL_new");
+        return;
+    }
+    c->action = "while handshaking with downstream";
+    c->down = bufferevent_openssl_socket_new(sc_worker_base(c->w), c->fd, ssl,
+                                             BUFFEREVENT_SSL_ACCEPTING, BEV_FLAGS);
+    if (c->down == NULL) {
+        SSL_free(ssl);
+        conn_finish(c, "internal_error: bufferevent_openssl");
+        return;
+    }
+    c->fd = -1;
+    bufferevent_openssl_set_allow_dirty_shutdown(c->down, 1);
+    bufferevent_setcb(c->down, NULL, NULL, on_down_handshake, c);
+    bufferevent_enable(c->down, EV_READ | EV_WRITE);
+    evtimer_assign(c->timer, sc_worker_base(c->w), on_handshake_timeout, c);
+    arm_timer(c, left);
+}
+
+static void on_up_handshake(struct bufferevent *bev, short what, void *arg)
+{
+    struct sc_conn *c = arg;
+
+    if (!(what & BEV_EVENT_CONNECTED)) {
+        handshake_failed(c, bev, what);
+        return;
+    }
+    if (check_identity(c, bufferevent_openssl_get_ssl(bev)) != 0) {
+        return;
+    }
+    classify(c, SC_CLASS_MESH_MTLS);
+    start_relay(c);
+}
+
+static void start_up_tls(struct sc_conn *c)
+{
+    SSL *ssl = SSL_new(sc_snapshot_client_ctx(c->snap));
+
+    if (ssl == NULL) {
+        ERR_clear_error();
+        conn_finish(c, "internal_error: SSL_new");
+        return;
+    }
+    if (c->proto == SC_PROTO_TCP) {
+        SSL_set_alpn_protos(ssl, sc_alpn_mesh_tcp, sc_alpn_mesh_tcp_len);
+    } else {
+        SSL_set_alpn_protos(ssl, sc_alpn_mesh_http, sc_alpn_mesh_http_len);
+    }
+    if (c->host != NULL) {
+        SSL_set_tlsext_host_name(ssl, c->host);
+    }
+    c->action = "while handshaking with upstream";
+    c->up = bufferevent_openssl_socket_new(sc_worker_base(c->w), c->upfd, ssl,
+                                           BUFFEREVENT_SSL_CONNECTING, BEV_FLAGS);
+    if (c->up == NULL) {
+        SSL_free(ssl);
+        conn_finish(c, "internal_error: bufferevent_openssl");
+        return;
+    }
+    c->upfd = -1;
+    bufferevent_openssl_set_allow_dirty_shutdown(c->up, 1);
+    bufferevent_setcb(c->up, NULL, NULL, on_up_handshake, c);
+    bufferevent_enable(c->up, EV_READ | EV_WRITE);
+    evtimer_assign(c->timer, sc_worker_base(c->w), on_handshake_timeout, c);
+    arm_timer(c, c->cfg->timeouts.handshake_ms);
+}
+
+/* ---- upstream connect -------------------------------------------------- */
+
+static void upstream_connected(struct sc_conn *c)
+{
+    drop_watcher(c);
+    evtimer_del(c->timer);
+    if (c->dir == SC_DIR_OUTBOUND && c->tls == SC_TLS_ISTIO_MUTUAL) {
+        start_up_tls(c);
+        return;
+    }
+    if (c->dir == SC_DIR_OUTBOUND) {
+        classify(c, SC_CLASS_PLAINTEXT);
+    }
+    start_relay(c);
+}
+
+static void on_connect(evutil_socket_t fd, short what, void *arg)
+{
+    struct sc_conn *c = arg;
+    int err = 0;
+    socklen_t len = sizeof(err);
+
+    (void)what;
+    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) {
+        err = errno;
+    }
+    if (err != 0) {
+        conn_finish(c, "upstream_connect_failed: %s", strerror(err));
+        return;
+    }
+    upstream_connected(c);
+}
+
+static void on_connect_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    conn_finish(arg, "upstream_connect_timeout");
+}
+
+static void connect_upstream(struct sc_conn *c)
+{
+    int one = 1;
+    int fd = socket(c->up_addr.ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+    c->action = "while connecting to upstream";
+    if (fd < 0) {
+        conn_finish(c, "upstream_connect_failed: %s", strerror(errno));
+        return;
+    }
+    c->upfd = fd;
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    if (connect(fd, (const struct sockaddr *)&c->up_addr.ss, c->up_addr.len) == 0) {
+        upstream_connected(c);
+        return;
+    }
+    if (errno != EINPROGRESS) {
+        conn_finish(c, "upstream_connect_failed: %s", strerror(errno));
+        return;
+    }
+    drop_watcher(c);
+    c->ev = event_new(sc_worker_base(c->w), fd, EV_WRITE, on_connect, c);
+    if (c->ev == NULL) {
+        conn_finish(c, "internal_error: event_new");
+        return;
+    }
+    event_add(c->ev, NULL);
+    evtimer_assign(c->timer, sc_worker_base(c->w), on_connect_timeout, c);
+    arm_timer(c, c->cfg->timeouts.connect_ms);
+}
+
+/* ---- PERMISSIVE sniffing ---------------------------------------------- */
+
+static void passthrough(struct sc_conn *c, enum sc_conn_class cls)
+{
+    drop_watcher(c);
+    evtimer_del(c->timer);
+    classify(c, cls);
+    connect_upstream(c);
+}
+
+static void on_peek(evutil_socket_t fd, short what, void *arg)
+{
+    struct sc_conn *c = arg;
+    size_t cap;
+    unsigned char *buf = sc_worker_scratch(c->w, &cap);
+    struct sc_sniff_info info;
+    ssize_t n;
+
+    (void)what;
+    if (cap > SC_SNIFF_MAX_BYTES) {
+        cap = SC_SNIFF_MAX_BYTES;
+    }
+    n = recv(fd, buf, cap, MSG_PEEK);
+    if (n < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
+            return;
+        }
+        conn_finish(c, "downstream_reset: %s", strerror(errno));
+        return;
+    }
+    if (n == 0) {
+        /* Closed before saying anything (a port scan, a health probe). */
+        classify(c, SC_CLASS_PLAINTEXT);
+        conn_finish(c, "peer_closed");
+        return;
+    }
+    c->peeked = (size_t)n;
+    switch (sc_sniff_client_hello(buf, (size_t)n, &info)) {
+    case SC_SNIFF_NEED_MORE:
+        if ((size_t)n >= cap) {
+            passthrough(c, SC_CLASS_PLAINTEXT);
+        }
+        return;
+    case SC_SNIFF_TLS:
+        if (info.mesh_alpn) {
+            evtimer_del(c->timer);
+            start_down_tls(c);
+        } else {
+            passthrough(c, SC_CLASS_APP_TLS);
+        }
+        return;
+    case SC_SNIFF_NOT_TLS:
+    case SC_SNIFF_BAD_TLS:
+        passthrough(c, SC_CLASS_PLAINTEXT);
+        return;
+    }
+}
+
+static void on_sniff_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    struct sc_conn *c = arg;
+    long left;
+
+    (void)fd;
+    (void)what;
+    if (c->peeked == 0) {
+        /* Nothing sent: a server-first protocol.  Pass it through. */
+        passthrough(c, SC_CLASS_PLAINTEXT);
+        return;
+    }
+    /* A partial ClientHello: give it until the handshake deadline. */
+    left = c->cfg->timeouts.handshake_ms - elapsed_ms(c);
+    if (left <= 0) {
+        classify(c, SC_CLASS_REFUSED);
+        conn_finish(c, "handshake_timeout");
+        return;
+    }
+    arm_timer(c, left);
+}
+
+static void start_sniff(struct sc_conn *c)
+{
+    c->action = "while sniffing";
+    c->ev = event_new(sc_worker_base(c->w), c->fd, EV_READ | EV_PERSIST | EV_ET, on_peek, c);
+    if (c->ev == NULL) {
+        conn_finish(c, "internal_error: event_new");
+        return;
+    }
+    event_add(c->ev, NULL);
+    evtimer_assign(c->timer, sc_worker_base(c->w), on_sniff_timeout, c);
+    arm_timer(c, c->cfg->timeouts.sniff_ms);
+}
+
+/* ---- accept ------------------------------------------------------------ */
+
+static int original_dst(int fd, struct sc_addr *out)
+{
+    struct sockaddr_storage local;
+    socklen_t len = sizeof(local);
+
+    if (getsockname(fd, (struct sockaddr *)&local, &len) != 0) {
+        return -1;
+    }
+    memset(out, 0, sizeof(*out));
+    out->len = sizeof(out->ss);
+    if (local.ss_family == AF_INET &&
+        getsockopt(fd, SOL_IP, SC_SO_ORIGINAL_DST, &out->ss, &out->len) == 0) {
+        return 0;
+    }
+    out->len = sizeof(out->ss);
+    if (local.ss_family == AF_INET6 &&
+        getsockopt(fd, SOL_IPV6, SC_SO_ORIGINAL_DST, &out->ss, &out->len) == 0) {
+        return 0;
+    }
+    /* Not redirected: the address it was sent to is the one it reached. */
+    memcpy(&out->ss, &local, len);
+    out->len = len;
+    return 0;
+}
+
+static const struct sc_cfg_listener *find_listener(const struct sc_config *cfg, const char *name)
+{
+    for (size_t i = 0; i < cfg->n_listeners; i++) {
+        if (strcmp(cfg->listeners[i].name, name) == 0) {
+            return &cfg->listeners[i];
+        }
+    }
+    return NULL;
+}
+
+static void on_unused_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    (void)arg;
+}
+
+static int setup_inbound(struct sc_conn *c, const struct sc_cfg_listener *l)
+{
+    const struct sc_config *cfg = c->cfg;
+
+    if (l == NULL) {
+        const struct sc_cfg_inport *ip;
+
+        c->port = sc_addr_port(&c->orig_dst);
+        if (c->port == sc_addr_port(&cfg->inbound.address)) {
+            return -1;          /* sent to 15006 itself: would loop */
+        }
+        if (sc_addr_from_host(cfg->inbound.app_host, c->port, &c->up_addr) != 0) {
+            return -1;
+        }
+        ip = sc_config_inport(cfg, c->port);
+        c->principals = ip != NULL ? &ip->allowed_principals : NULL;
+        c->proto = ip != NULL ? ip->protocol : SC_PROTO_TCP;
+    } else {
+        c->port = l->port;
+        c->up_addr = l->upstream;
+        c->principals = &l->allowed_principals;
+        c->proto = l->protocol;
+    }
+    c->mode = sc_config_port_mode(cfg, c->port);
+    return 0;
+}
+
+static int setup_outbound(struct sc_conn *c, const struct sc_cfg_listener *l)
+{
+    const struct sc_config *cfg = c->cfg;
+
+    if (l == NULL) {
+        const struct sc_cfg_route *r;
+
+        if (sc_addr_equal(&c->orig_dst, &cfg->outbound.address)) {
+            return -1;          /* sent to 15001 itself: would loop */
+        }
+        r = sc_config_route(cfg, &c->orig_dst);
+        c->up_addr = c->orig_dst;
+        c->tls = r->tls;
+        c->proto = r->protocol;
+        c->host = r->host;
+        c->principals = &r->expected_identities;
+    } else {
+        c->up_addr = l->upstream;
+        c->tls = l->tls;
+        c->proto = l->protocol;
+        c->host = l->host;
+        c->principals = &l->expected_identities;
+    }
+    c->port = sc_addr_port(&c->up_addr);
+    return 0;
+}
+
+void sc_conn_accept(struct sc_worker *w, enum sc_listener_kind kind, const char *listener,
+                    int fd, const struct sockaddr *peer, int peerlen)
+{
+    struct sc_conn *c = calloc(1, sizeof(*c));
+    const struct sc_cfg_listener *l = NULL;
+    struct timespec now;
+    struct tm tm;
+    int one = 1;
+    int rc;
+
+    if (c == NULL) {
+        close(fd);
+        return;
+    }
+    c->log.prefix = conn_prefix;
+    c->w = w;
+    c->fd = fd;
+    c->upfd = -1;
+    c->cls = -1;
+    c->snap = sc_snapshot_ref(sc_worker_snapshot(w));
+    c->cfg = sc_snapshot_config(c->snap);
+    c->id = sc_worker_next_conn_id(w);
+    clock_gettime(CLOCK_MONOTONIC, &c->t0);
+    clock_gettime(CLOCK_REALTIME, &now);
+    gmtime_r(&now.tv_sec, &tm);
+    strftime(c->started, sizeof(c->started), "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(c->started + strlen(c->started), sizeof(c->started) - strlen(c->started),
+             ".%03ldZ", now.tv_nsec / 1000000L);
+    if (peerlen > 0 && (size_t)peerlen <= sizeof(c->down_addr.ss)) {
+        memcpy(&c->down_addr.ss, peer, (size_t)peerlen);
+        c->down_addr.len = (socklen_t)peerlen;
+    }
+    c->timer = evtimer_new(sc_worker_base(w), on_unused_timer, c);
+    sc_worker_conn_add(w, c);
+    sc_stats_active(sc_worker_stats(w), 1);
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+
+    switch (kind) {
+    case SC_LISTENER_INBOUND_CAPTURE:
+        c->lname = "inbound";
+        c->dir = SC_DIR_INBOUND;
+        break;
+    case SC_LISTENER_OUTBOUND_CAPTURE:
+        c->lname = "outbound";
+        c->dir = SC_DIR_OUTBOUND;
+        break;
+    case SC_LISTENER_EXPLICIT:
+        l = find_listener(c->cfg, listener);
+        c->lname = l != NULL ? l->name : "-";
+        c->dir = l != NULL ? l->direction : SC_DIR_INBOUND;
+        break;
+    }
+    if (c->timer == NULL) {
+        conn_finish(c, "internal_error: evtimer_new");
+        return;
+    }
+    if (kind == SC_LISTENER_EXPLICIT && l == NULL) {
+        conn_finish(c, "listener_removed");
+        return;
+    }
+    if (kind != SC_LISTENER_EXPLICIT) {
+        if (original_dst(fd, &c->orig_dst) != 0) {
+            conn_finish(c, "no_original_destination: %s", strerror(errno));
+            return;
+        }
+        c->has_orig = 1;
+    }
+    rc = c->dir == SC_DIR_INBOUND ? setup_inbound(c, l) : setup_outbound(c, l);
+    if (rc != 0) {
+        conn_finish(c, "loop_refused: original destination is the sidecar itself");
+        return;
+    }
+    if (c->dir == SC_DIR_OUTBOUND) {
+        connect_upstream(c);
+        return;
+    }
+    switch (c->mode) {
+    case SC_MTLS_STRICT:
+        /* Nothing to sniff: every connection must be mesh mTLS. */
+        start_down_tls(c);
+        return;
+    case SC_MTLS_DISABLE:
+        passthrough(c, SC_CLASS_PLAINTEXT);
+        return;
+    case SC_MTLS_PERMISSIVE:
+    case SC_MTLS_UNSET:
+        start_sniff(c);
+        return;
+    }
+}

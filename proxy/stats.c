@@ -1,0 +1,229 @@
+#include "stats.h"
+
+#include <event2/buffer.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+
+#define PORT_SLOTS 512  /* distinct (direction, port) pairs per worker */
+
+struct port_slot {
+    atomic_uint key;    /* 0 = empty, else (dir << 16 | port) + 1 */
+    atomic_uint_fast64_t cls[SC_CLASS_N];
+};
+
+struct sc_stats {
+    struct port_slot ports[PORT_SLOTS];
+    atomic_uint_fast64_t hs[2][SC_HS_N];
+    atomic_int_fast64_t active;
+    atomic_uint_fast64_t rx[2], tx[2];
+};
+
+static const char *const class_names[SC_CLASS_N] = {
+    "mesh_mtls", "plaintext", "app_tls_passthrough", "refused"};
+static const char *const hs_names[SC_HS_N] = {
+    "ok", "no_client_cert", "unknown_ca", "expired", "bad_identity", "protocol"};
+static const char *const dir_names[2] = {"inbound", "outbound"};
+
+const char *sc_conn_class_name(enum sc_conn_class c)
+{
+    return c < SC_CLASS_N ? class_names[c] : "-";
+}
+
+const char *sc_hs_outcome_name(enum sc_hs_outcome o)
+{
+    return o < SC_HS_N ? hs_names[o] : "-";
+}
+
+struct sc_stats *sc_stats_new(void)
+{
+    return calloc(1, sizeof(struct sc_stats));
+}
+
+void sc_stats_free(struct sc_stats *st)
+{
+    free(st);
+}
+
+static unsigned slot_key(enum sc_direction dir, int port)
+{
+    return ((unsigned)dir << 16 | (unsigned)(port & 0xffff)) + 1;
+}
+
+/* Finds or claims the slot for key; only the owning worker claims slots.
+ * A full table folds everything else into port 0. */
+static struct port_slot *find_slot(struct sc_stats *st, unsigned key, int claim)
+{
+    unsigned h = (key * 2654435761u) % PORT_SLOTS;
+
+    for (unsigned i = 0; i < PORT_SLOTS; i++) {
+        struct port_slot *s = &st->ports[(h + i) % PORT_SLOTS];
+        unsigned k = atomic_load_explicit(&s->key, memory_order_acquire);
+
+        if (k == key) {
+            return s;
+        }
+        if (k == 0) {
+            if (!claim) {
+                return NULL;
+            }
+            atomic_store_explicit(&s->key, key, memory_order_release);
+            return s;
+        }
+    }
+    return NULL;
+}
+
+void sc_stats_conn_class(struct sc_stats *st, enum sc_direction dir, int port,
+                         enum sc_conn_class cls)
+{
+    struct port_slot *s = find_slot(st, slot_key(dir, port), 1);
+
+    if (s == NULL) {
+        s = find_slot(st, slot_key(dir, 0), 1);
+    }
+    if (s != NULL) {
+        atomic_fetch_add_explicit(&s->cls[cls], 1, memory_order_relaxed);
+    }
+}
+
+void sc_stats_handshake(struct sc_stats *st, enum sc_direction dir, enum sc_hs_outcome o)
+{
+    atomic_fetch_add_explicit(&st->hs[dir][o], 1, memory_order_relaxed);
+}
+
+void sc_stats_active(struct sc_stats *st, int delta)
+{
+    atomic_fetch_add_explicit(&st->active, delta, memory_order_relaxed);
+}
+
+void sc_stats_bytes(struct sc_stats *st, enum sc_direction dir, uint64_t rx, uint64_t tx)
+{
+    atomic_fetch_add_explicit(&st->rx[dir], rx, memory_order_relaxed);
+    atomic_fetch_add_explicit(&st->tx[dir], tx, memory_order_relaxed);
+}
+
+uint64_t sc_stats_sum_class(struct sc_stats *const *all, size_t n, enum sc_direction dir,
+                            int port, enum sc_conn_class cls)
+{
+    uint64_t sum = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        struct port_slot *s = find_slot(all[i], slot_key(dir, port), 0);
+        if (s != NULL) {
+            sum += atomic_load_explicit(&s->cls[cls], memory_order_relaxed);
+        }
+    }
+    return sum;
+}
+
+/* Collects the (dir, port) keys present in any worker, sorted. */
+static size_t collect_keys(struct sc_stats *const *all, size_t n, unsigned *keys, size_t cap)
+{
+    size_t nk = 0;
+
+    for (size_t w = 0; w < n; w++) {
+        for (size_t i = 0; i < PORT_SLOTS; i++) {
+            unsigned k = atomic_load_explicit(&all[w]->ports[i].key, memory_order_acquire);
+            size_t j;
+
+            if (k == 0) {
+                continue;
+            }
+            for (j = 0; j < nk && keys[j] != k; j++) {
+            }
+            if (j == nk && nk < cap) {
+                keys[nk++] = k;
+            }
+        }
+    }
+    for (size_t i = 1; i < nk; i++) {
+        unsigned k = keys[i];
+        size_t j = i;
+        while (j > 0 && keys[j - 1] > k) {
+            keys[j] = keys[j - 1];
+            j--;
+        }
+        keys[j] = k;
+    }
+    return nk;
+}
+
+static uint64_t sum_hs(struct sc_stats *const *all, size_t n, int dir, int o)
+{
+    uint64_t sum = 0;
+    for (size_t i = 0; i < n; i++) {
+        sum += atomic_load_explicit(&all[i]->hs[dir][o], memory_order_relaxed);
+    }
+    return sum;
+}
+
+void sc_stats_render_prometheus(struct sc_stats *const *all, size_t n, struct evbuffer *out)
+{
+    unsigned keys[PORT_SLOTS];
+    size_t nk = collect_keys(all, n, keys, PORT_SLOTS);
+    int64_t active = 0;
+
+    evbuffer_add_printf(out, "# HELP sidecar_connections_total Accepted connections by port and "
+                             "classification.\n# TYPE sidecar_connections_total counter\n");
+    for (size_t i = 0; i < nk; i++) {
+        int dir = (int)((keys[i] - 1) >> 16);
+        int port = (int)((keys[i] - 1) & 0xffff);
+        for (int c = 0; c < SC_CLASS_N; c++) {
+            evbuffer_add_printf(out,
+                                "sidecar_connections_total{direction=\"%s\",port=\"%d\","
+                                "classification=\"%s\"} %llu\n",
+                                dir_names[dir], port, class_names[c],
+                                (unsigned long long)sc_stats_sum_class(
+                                    all, n, (enum sc_direction)dir, port, (enum sc_conn_class)c));
+        }
+    }
+    evbuffer_add_printf(out, "# HELP sidecar_tls_handshakes_total mTLS handshakes by outcome.\n"
+                             "# TYPE sidecar_tls_handshakes_total counter\n");
+    for (int d = 0; d < 2; d++) {
+        for (int o = 0; o < SC_HS_N; o++) {
+            evbuffer_add_printf(out,
+                                "sidecar_tls_handshakes_total{direction=\"%s\",outcome=\"%s\"} %llu\n",
+                                dir_names[d], hs_names[o],
+                                (unsigned long long)sum_hs(all, n, d, o));
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        active += atomic_load_explicit(&all[i]->active, memory_order_relaxed);
+    }
+    evbuffer_add_printf(out, "# TYPE sidecar_connections_active gauge\n"
+                             "sidecar_connections_active %lld\n", (long long)active);
+    evbuffer_add_printf(out, "# TYPE sidecar_bytes_total counter\n");
+    for (int d = 0; d < 2; d++) {
+        uint64_t rx = 0, tx = 0;
+        for (size_t i = 0; i < n; i++) {
+            rx += atomic_load_explicit(&all[i]->rx[d], memory_order_relaxed);
+            tx += atomic_load_explicit(&all[i]->tx[d], memory_order_relaxed);
+        }
+        evbuffer_add_printf(out, "sidecar_bytes_total{direction=\"%s\",flow=\"received\"} %llu\n"
+                                 "sidecar_bytes_total{direction=\"%s\",flow=\"sent\"} %llu\n",
+                            dir_names[d], (unsigned long long)rx, dir_names[d],
+                            (unsigned long long)tx);
+    }
+}
+
+void sc_stats_render_text(struct sc_stats *const *all, size_t n, struct evbuffer *out)
+{
+    unsigned keys[PORT_SLOTS];
+    size_t nk = collect_keys(all, n, keys, PORT_SLOTS);
+
+    for (size_t i = 0; i < nk; i++) {
+        int dir = (int)((keys[i] - 1) >> 16);
+        int port = (int)((keys[i] - 1) & 0xffff);
+        for (int c = 0; c < SC_CLASS_N; c++) {
+            evbuffer_add_printf(out, "%s.%d.%s: %llu\n", dir_names[dir], port, class_names[c],
+                                (unsigned long long)sc_stats_sum_class(
+                                    all, n, (enum sc_direction)dir, port, (enum sc_conn_class)c));
+        }
+    }
+    for (int d = 0; d < 2; d++) {
+        for (int o = 0; o < SC_HS_N; o++) {
+            evbuffer_add_printf(out, "%s.handshake.%s: %llu\n", dir_names[d], hs_names[o],
+                                (unsigned long long)sum_hs(all, n, d, o));
+        }
+    }
+}

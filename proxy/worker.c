@@ -1,0 +1,282 @@
+#include "worker.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <event2/thread.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "addr.h"
+#include "config.h"
+#include "conn.h"
+#include "log.h"
+#include "snapshot.h"
+#include "stats.h"
+
+#define SCRATCH_BYTES 16384
+#define MAX_LISTENERS 64
+
+struct wlistener {
+    struct sc_worker *w;
+    enum sc_listener_kind kind;
+    char name[128];
+    struct evconnlistener *lev;
+};
+
+struct sc_worker {
+    int id;
+    pthread_t thread;
+    int started;
+    struct event_base *base;
+    struct event *wake;                 /* a snapshot is waiting, or stop */
+    _Atomic(struct sc_snapshot *) pending;
+    atomic_int stopping;
+    struct sc_snapshot *snap;           /* the worker's own reference */
+    struct sc_stats *stats;
+    struct wlistener lis[MAX_LISTENERS];
+    size_t n_lis;
+    struct sc_conn *conns;              /* list head */
+    size_t n_conns;
+    unsigned long long next_id;
+    unsigned char scratch[SCRATCH_BYTES];
+};
+
+static void on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa,
+                      int salen, void *arg)
+{
+    struct wlistener *wl = arg;
+
+    (void)lev;
+    sc_conn_accept(wl->w, wl->kind, wl->name, fd, sa, salen);
+}
+
+static void on_accept_error(struct evconnlistener *lev, void *arg)
+{
+    struct wlistener *wl = arg;
+    int e = EVUTIL_SOCKET_ERROR();
+
+    (void)lev;
+    sc_log(SC_LOG_WARN, NULL, "worker %d listener %s: accept failed: %s", wl->w->id, wl->name,
+           strerror(e));
+}
+
+static int add_listener(struct sc_worker *w, enum sc_listener_kind kind, const char *name,
+                        const struct sc_addr *addr)
+{
+    struct wlistener *wl;
+    char as[SC_ADDR_STRLEN];
+    unsigned flags = LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_REUSEABLE_PORT |
+                     LEV_OPT_CLOSE_ON_EXEC;
+
+    if (w->n_lis == MAX_LISTENERS) {
+        sc_log(SC_LOG_ERR, NULL, "too many listeners (max %d)", MAX_LISTENERS);
+        return -1;
+    }
+    wl = &w->lis[w->n_lis];
+    wl->w = w;
+    wl->kind = kind;
+    snprintf(wl->name, sizeof(wl->name), "%s", name);
+    wl->lev = evconnlistener_new_bind(w->base, on_accept, wl, flags, 1024,
+                                      (const struct sockaddr *)&addr->ss, (int)addr->len);
+    if (wl->lev == NULL) {
+        sc_log(SC_LOG_ERR, NULL, "listener %s: cannot listen on %s: %s", name,
+               sc_addr_str(addr, as, sizeof(as)), strerror(errno));
+        return -1;
+    }
+    evconnlistener_set_error_cb(wl->lev, on_accept_error);
+    w->n_lis++;
+    return 0;
+}
+
+static void on_wake(evutil_socket_t fd, short what, void *arg)
+{
+    struct sc_worker *w = arg;
+    struct sc_snapshot *s = atomic_exchange(&w->pending, NULL);
+
+    (void)fd;
+    (void)what;
+    if (s != NULL) {
+        sc_snapshot_unref(w->snap);
+        w->snap = s;
+    }
+    if (atomic_load(&w->stopping)) {
+        for (size_t i = 0; i < w->n_lis; i++) {
+            evconnlistener_free(w->lis[i].lev);
+            w->lis[i].lev = NULL;
+        }
+        w->n_lis = 0;
+        while (w->conns != NULL) {
+            sc_conn_abort(w->conns, "shutdown");
+        }
+        event_base_loopexit(w->base, NULL);
+    }
+}
+
+struct sc_worker *sc_worker_new(int id, struct sc_snapshot *snap)
+{
+    struct sc_worker *w = calloc(1, sizeof(*w));
+    const struct sc_config *cfg = sc_snapshot_config(snap);
+
+    if (w == NULL) {
+        return NULL;
+    }
+    w->id = id;
+    w->snap = sc_snapshot_ref(snap);
+    atomic_init(&w->pending, NULL);
+    w->stats = sc_stats_new();
+    w->base = event_base_new();
+    if (w->stats == NULL || w->base == NULL) {
+        goto fail;
+    }
+    w->wake = event_new(w->base, -1, 0, on_wake, w);
+    if (w->wake == NULL) {
+        goto fail;
+    }
+    if (cfg->has_inbound &&
+        add_listener(w, SC_LISTENER_INBOUND_CAPTURE, "inbound", &cfg->inbound.address) != 0) {
+        goto fail;
+    }
+    if (cfg->has_outbound &&
+        add_listener(w, SC_LISTENER_OUTBOUND_CAPTURE, "outbound", &cfg->outbound.address) != 0) {
+        goto fail;
+    }
+    for (size_t i = 0; i < cfg->n_listeners; i++) {
+        if (add_listener(w, SC_LISTENER_EXPLICIT, cfg->listeners[i].name,
+                         &cfg->listeners[i].address) != 0) {
+            goto fail;
+        }
+    }
+    return w;
+
+fail:
+    sc_worker_free(w);
+    return NULL;
+}
+
+static void *worker_main(void *arg)
+{
+    struct sc_worker *w = arg;
+
+    event_base_dispatch(w->base);
+    return NULL;
+}
+
+int sc_worker_start(struct sc_worker *w)
+{
+    if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
+        return -1;
+    }
+    w->started = 1;
+    return 0;
+}
+
+void sc_worker_publish(struct sc_worker *w, struct sc_snapshot *snap)
+{
+    struct sc_snapshot *old = atomic_exchange(&w->pending, sc_snapshot_ref(snap));
+
+    sc_snapshot_unref(old);
+    event_active(w->wake, 0, 0);
+}
+
+void sc_worker_stop(struct sc_worker *w)
+{
+    if (!w->started) {
+        return;
+    }
+    atomic_store(&w->stopping, 1);
+    event_active(w->wake, 0, 0);
+    pthread_join(w->thread, NULL);
+    w->started = 0;
+}
+
+void sc_worker_free(struct sc_worker *w)
+{
+    if (w == NULL) {
+        return;
+    }
+    for (size_t i = 0; i < w->n_lis; i++) {
+        evconnlistener_free(w->lis[i].lev);
+    }
+    while (w->conns != NULL) {
+        sc_conn_abort(w->conns, "shutdown");
+    }
+    if (w->wake != NULL) {
+        event_free(w->wake);
+    }
+    if (w->base != NULL) {
+        event_base_free(w->base);
+    }
+    sc_snapshot_unref(atomic_exchange(&w->pending, NULL));
+    sc_snapshot_unref(w->snap);
+    sc_stats_free(w->stats);
+    free(w);
+}
+
+int sc_worker_id(const struct sc_worker *w)
+{
+    return w->id;
+}
+
+struct event_base *sc_worker_base(struct sc_worker *w)
+{
+    return w->base;
+}
+
+struct sc_snapshot *sc_worker_snapshot(struct sc_worker *w)
+{
+    return w->snap;
+}
+
+struct sc_stats *sc_worker_stats(struct sc_worker *w)
+{
+    return w->stats;
+}
+
+unsigned char *sc_worker_scratch(struct sc_worker *w, size_t *len)
+{
+    *len = sizeof(w->scratch);
+    return w->scratch;
+}
+
+unsigned long long sc_worker_next_conn_id(struct sc_worker *w)
+{
+    /* Low byte: the worker, so ids never collide across workers. */
+    return (++w->next_id << 8) | (unsigned)(w->id & 0xff);
+}
+
+void sc_worker_conn_add(struct sc_worker *w, struct sc_conn *c)
+{
+    struct sc_conn_link *l = sc_conn_link(c);
+
+    l->prev = NULL;
+    l->next = w->conns;
+    if (w->conns != NULL) {
+        sc_conn_link(w->conns)->prev = c;
+    }
+    w->conns = c;
+    w->n_conns++;
+}
+
+void sc_worker_conn_remove(struct sc_worker *w, struct sc_conn *c)
+{
+    struct sc_conn_link *l = sc_conn_link(c);
+
+    if (l->prev != NULL) {
+        sc_conn_link(l->prev)->next = l->next;
+    } else {
+        w->conns = l->next;
+    }
+    if (l->next != NULL) {
+        sc_conn_link(l->next)->prev = l->prev;
+    }
+    l->prev = l->next = NULL;
+    w->n_conns--;
+}
+
+size_t sc_worker_conn_count(const struct sc_worker *w)
+{
+    return w->n_conns;
+}

@@ -1,0 +1,55 @@
+#ifndef SC_WORKER_H
+#define SC_WORKER_H
+
+#include <stddef.h>
+
+struct event_base;
+struct sc_snapshot;
+struct sc_stats;
+struct sc_conn;
+struct sc_worker;
+
+/* Which kind of listener accepted a connection. */
+enum sc_listener_kind {
+    SC_LISTENER_INBOUND_CAPTURE = 0,   /* inbound:  (iptables → 15006) */
+    SC_LISTENER_OUTBOUND_CAPTURE,      /* outbound: (iptables → 15001) */
+    SC_LISTENER_EXPLICIT,              /* listeners[i] */
+};
+
+/* A worker: one thread, one event_base, its own SO_REUSEPORT socket for
+ * every listener, its own counters and its own reference to the current
+ * snapshot.  A connection lives and dies on one worker. */
+
+/* Creates worker `id` holding a reference to snap.  Opens its listening
+ * sockets (all of snap's listeners); returns NULL with a logged reason when
+ * one cannot be bound. */
+struct sc_worker *sc_worker_new(int id, struct sc_snapshot *snap);
+
+/* Starts the thread.  0 or -1. */
+int sc_worker_start(struct sc_worker *w);
+
+/* Hands the worker a new snapshot (takes one reference, from any thread);
+ * new connections use it from the worker's next loop iteration on. */
+void sc_worker_publish(struct sc_worker *w, struct sc_snapshot *snap);
+
+/* Asks the worker to stop accepting and close its connections, then joins
+ * it.  Safe from any thread but the worker's own. */
+void sc_worker_stop(struct sc_worker *w);
+void sc_worker_free(struct sc_worker *w);
+
+/* Accessors used by connections running on this worker. */
+int sc_worker_id(const struct sc_worker *w);
+struct event_base *sc_worker_base(struct sc_worker *w);
+struct sc_snapshot *sc_worker_snapshot(struct sc_worker *w);   /* borrowed */
+struct sc_stats *sc_worker_stats(struct sc_worker *w);
+/* A scratch buffer for MSG_PEEK, shared by the worker's connections. */
+unsigned char *sc_worker_scratch(struct sc_worker *w, size_t *len);
+/* Connection bookkeeping (for shutdown). */
+void sc_worker_conn_add(struct sc_worker *w, struct sc_conn *c);
+void sc_worker_conn_remove(struct sc_worker *w, struct sc_conn *c);
+/* A connection id unique across workers. */
+unsigned long long sc_worker_next_conn_id(struct sc_worker *w);
+/* Connections currently open on this worker. */
+size_t sc_worker_conn_count(const struct sc_worker *w);
+
+#endif

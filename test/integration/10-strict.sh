@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# STRICT inbound: only mesh mTLS from a peer of our trust domain gets through.
+#   plaintext -> refused (plaintext_refused_strict), the app never sees it
+#   TLS without a client certificate -> tls_no_peer_cert
+#   a certificate from another root ("foo") -> tls_verify_failed: <reason>
+#   an expired certificate -> tls_verify_failed: certificate has expired
+#   a foreign trust domain, or a principal not allowed -> identity_rejected
+#   a good client (leaf or leaf+intermediate chain) -> bytes unchanged both ways
+#   50 MB through outbound sidecar A -> inbound sidecar B -> sink: sha256 matches
+. "$(dirname "$0")/lib.sh"
+
+certs
+P_ECHO=$(free_port); P_SINK=$(free_port)
+P_IN=$(free_port); P_IN_SINK=$(free_port); P_OUT=$(free_port)
+CLIENT_ID=spiffe://cluster.local/ns/foo/sa/client
+SERVER_ID=spiffe://cluster.local/ns/bar/sa/server
+
+start_backend echo --listen "127.0.0.1:$P_ECHO" --mode echo
+start_backend sink --listen "127.0.0.1:$P_SINK" --mode sink
+
+sidecar_config "$T/b.yaml" server bar server
+cat >>"$T/b.yaml" <<EOF
+listeners:
+  - {name: in, direction: inbound, address: "127.0.0.1:$P_IN", upstream: "127.0.0.1:$P_ECHO",
+     port: 8080, protocol: tcp, allowed_principals: ["spiffe://cluster.local/ns/foo/*"]}
+  - {name: in-sink, direction: inbound, address: "127.0.0.1:$P_IN_SINK", upstream: "127.0.0.1:$P_SINK",
+     port: 8080, protocol: tcp}
+EOF
+peer_auth "$T/b.yaml" STRICT bar
+start_sidecar b "$T/b.yaml" "$P_IN" "$P_IN_SINK"
+
+sidecar_config "$T/a.yaml" client foo client
+cat >>"$T/a.yaml" <<EOF
+listeners:
+  - {name: out, direction: outbound, address: "127.0.0.1:$P_OUT", upstream: "127.0.0.1:$P_IN_SINK",
+     tls: ISTIO_MUTUAL, protocol: tcp, expected_identities: ["$SERVER_ID"]}
+EOF
+start_sidecar a "$T/a.yaml" "$P_OUT"
+
+# ---------------------------------------------------------------------------
+step "plaintext to a STRICT port is refused and never reaches the app"
+printf 'PLAINTEXT-SECRET\n' | tcp_client 127.0.0.1 "$P_IN" 2 >"$T/plain.reply" || true
+assert_not_contains "$T/plain.reply" 'PLAINTEXT-SECRET'
+wait_for_log "$T/b.out" "$(conn_re dir=inbound listener=in mode=STRICT class=refused end=plaintext_refused_strict)"
+assert_not_contains "$T/echo.out" 'close in=[1-9]'
+
+step "TLS without a client certificate is refused"
+printf 'NOCERT-SECRET\n' | mesh_client "127.0.0.1:$P_IN" - istio 1 >"$T/nocert.reply" 2>"$T/nocert.err" || true
+assert_not_contains "$T/nocert.reply" 'NOCERT-SECRET'
+wait_for_log "$T/b.out" "$(conn_re listener=in mode=STRICT class=refused 'end=tls_no_peer_cert')"
+
+step "a client certificate from another root (foo) is refused with the verify reason"
+printf 'FOO-SECRET\n' | mesh_client "127.0.0.1:$P_IN" foo-client istio 1 >"$T/foo.reply" 2>"$T/foo.err" || true
+assert_not_contains "$T/foo.reply" 'FOO-SECRET'
+wait_for_log "$T/b.out" "$(conn_re listener=in class=refused 'end=tls_verify_failed: unable to get local issuer certificate')"
+
+step "an expired client certificate is refused"
+printf 'EXPIRED-SECRET\n' | mesh_client "127.0.0.1:$P_IN" expired-client istio 1 >"$T/exp.reply" 2>"$T/exp.err" || true
+assert_not_contains "$T/exp.reply" 'EXPIRED-SECRET'
+wait_for_log "$T/b.out" "$(conn_re listener=in class=refused 'end=tls_verify_failed: certificate has expired')"
+
+step "a certificate of a foreign trust domain is refused"
+printf 'TD-SECRET\n' | mesh_client "127.0.0.1:$P_IN" other-td istio 1 >"$T/td.reply" 2>"$T/td.err" || true
+assert_not_contains "$T/td.reply" 'TD-SECRET'
+wait_for_log "$T/b.out" "$(conn_re listener=in class=refused 'end=identity_rejected: peer SAN spiffe://example.org/ns/foo/sa/client')"
+
+step "a mesh identity outside allowed_principals is refused"
+printf 'ROGUE-SECRET\n' | mesh_client "127.0.0.1:$P_IN" rogue istio 1 >"$T/rogue.reply" 2>"$T/rogue.err" || true
+assert_not_contains "$T/rogue.reply" 'ROGUE-SECRET'
+wait_for_log "$T/b.out" "$(conn_re listener=in class=refused 'end=identity_rejected: peer SAN spiffe://cluster.local/ns/evil/sa/rogue')"
+
+assert_not_contains "$T/echo.out" 'close in=[1-9]'
+assert_eq 0 "$(count_lines "$T/b.out" "$(conn_re listener=in class=mesh_mtls)")" "accepted connections so far"
+
+# ---------------------------------------------------------------------------
+step "a good mesh client (s_client, ALPN istio) is echoed"
+printf 'hello-mesh\n' | mesh_client "127.0.0.1:$P_IN" client istio 1 >"$T/good.reply" 2>"$T/good.err" || true
+assert_contains "$T/good.reply" '^hello-mesh$'
+wait_for_log "$T/b.out" "$(conn_re listener=in mode=STRICT class=mesh_mtls 'up=127.0.0.1:[0-9]+' 'tls=TLSv1\.[23]' "peer=$CLIENT_ID" bytes_received=11 bytes_sent=11)"
+
+step "a client whose chain carries an intermediate is accepted"
+printf 'hello-chain\n' | mesh_client "127.0.0.1:$P_IN" int-client istio 1 >"$T/chain.reply" 2>"$T/chain.err" || true
+assert_contains "$T/chain.reply" '^hello-chain$'
+wait_for_log "$T/b.out" "$(conn_re listener=in class=mesh_mtls "peer=$CLIENT_ID" bytes_received=12)"
+
+step "1 MB of random bytes come back unchanged (socat, no ALPN, half-close)"
+head -c 1000000 /dev/urandom >"$T/in.bin"
+timeout 30 socat -t 10 -T 15 - \
+    "OPENSSL:127.0.0.1:$P_IN,cert=$CERTS/client.crt,key=$CERTS/client.key,cafile=$CERTS/ca.crt,verify=1,commonname=server.bar.svc.cluster.local" \
+    <"$T/in.bin" >"$T/out.bin" 2>"$T/socat.err" || { cat "$T/socat.err" >&2; fail "socat through the STRICT port failed"; }
+assert_eq "$(sha256sum <"$T/in.bin")" "$(sha256sum <"$T/out.bin")" "sha256 of the echoed megabyte"
+wait_for_log "$T/echo.out" 'close in=1000000 out=1000000'
+wait_for_log "$T/b.out" "$(conn_re listener=in class=mesh_mtls "peer=$CLIENT_ID" bytes_received=1000000 bytes_sent=1000000)"
+
+# ---------------------------------------------------------------------------
+step "50 MB: plain client -> A (outbound mTLS) -> B (STRICT) -> sink"
+size=$((50 * 1024 * 1024))
+want="$size $("$BACKEND" --gen "$size" | sha256sum | cut -d' ' -f1)"
+"$BACKEND" --gen "$size" | tcp_client 127.0.0.1 "$P_OUT" 20 >"$T/big.reply" 2>"$T/big.err" || true
+assert_eq "$want" "$(cat "$T/big.reply")" "sink's count and sha256"
+reply_len=$(wc -c <"$T/big.reply")
+wait_for_log "$T/a.out" "$(conn_re dir=outbound listener=out mode=ISTIO_MUTUAL "up=127.0.0.1:$P_IN_SINK" "peer=$SERVER_ID" "bytes_received=$size" "bytes_sent=$reply_len")"
+wait_for_log "$T/b.out" "$(conn_re dir=inbound listener=in-sink mode=STRICT class=mesh_mtls "peer=$CLIENT_ID" "bytes_received=$size" "bytes_sent=$reply_len")"
+
+alive a
+alive b
+log "ok"
