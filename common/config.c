@@ -916,11 +916,24 @@ static int read_small(const char *path, char **out, size_t *outlen)
 {
     char *buf = NULL;
     size_t len = 0;
+    struct stat st;
     int fd;
     int saved;
 
-    fd = open(path, O_RDONLY | O_CLOEXEC);
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) {
+        return -1;
+    }
+    if (fstat(fd, &st) != 0) {
+        saved = errno;
+        close(fd);
+        errno = saved;
+        return -1;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        saved = S_ISDIR(st.st_mode) ? EISDIR : EINVAL;
+        close(fd);
+        errno = saved;
         return -1;
     }
     buf = malloc(PEM_MAX + 1);
@@ -958,6 +971,12 @@ static int read_small(const char *path, char **out, size_t *outlen)
     return 0;
 }
 
+/* Why read_small failed, for "cannot read X: why". */
+static const char *read_reason(int e)
+{
+    return e == EINVAL ? "not a regular file" : strerror(e);
+}
+
 struct where {                       /* where a file name was written */
     const char *file;
     int line;
@@ -987,7 +1006,7 @@ static int check_certs(struct ctx *c, const struct where *w, const char *fname, 
 
     if (read_small(fname, &data, &len) != 0) {
         return fail_pos(c, w->file, w->line, w->col, w->path, "cannot read %s: %s", fname,
-                        strerror(errno));
+                        read_reason(errno));
     }
     bio = BIO_new_mem_buf(data, (int)len);
     if (bio == NULL) {
@@ -1048,7 +1067,7 @@ static int check_key(struct ctx *c, const struct where *w, const char *fname, X5
 
     if (read_small(fname, &data, &len) != 0) {
         return fail_pos(c, w->file, w->line, w->col, w->path, "cannot read %s: %s", fname,
-                        strerror(errno));
+                        read_reason(errno));
     }
     bio = BIO_new_mem_buf(data, (int)len);
     if (bio != NULL) {

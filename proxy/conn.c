@@ -71,6 +71,7 @@ struct sc_conn {
 static void conn_finish(struct sc_conn *c, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 static void connect_upstream(struct sc_conn *c);
+static void arm_timer(struct sc_conn *c, long ms);
 
 static size_t conn_prefix(const struct sc_log_ctx *ctx, char *out, size_t outlen)
 {
@@ -97,6 +98,14 @@ static long elapsed_ms(const struct sc_conn *c)
 
     clock_gettime(CLOCK_MONOTONIC, &t);
     return (t.tv_sec - c->t0.tv_sec) * 1000 + (t.tv_nsec - c->t0.tv_nsec) / 1000000;
+}
+
+/* Arms the connection's single deadline with a new callback. */
+static void set_timer(struct sc_conn *c, event_callback_fn cb, long ms)
+{
+    evtimer_del(c->timer);
+    evtimer_assign(c->timer, sc_worker_base(c->w), cb, c);
+    arm_timer(c, ms);
 }
 
 static void arm_timer(struct sc_conn *c, long ms)
@@ -427,8 +436,7 @@ static void start_down_tls(struct sc_conn *c)
     bufferevent_openssl_set_allow_dirty_shutdown(c->down, 1);
     bufferevent_setcb(c->down, NULL, NULL, on_down_handshake, c);
     bufferevent_enable(c->down, EV_READ | EV_WRITE);
-    evtimer_assign(c->timer, sc_worker_base(c->w), on_handshake_timeout, c);
-    arm_timer(c, left);
+    set_timer(c, on_handshake_timeout, left);
 }
 
 static void on_up_handshake(struct bufferevent *bev, short what, void *arg)
@@ -475,8 +483,7 @@ static void start_up_tls(struct sc_conn *c)
     bufferevent_openssl_set_allow_dirty_shutdown(c->up, 1);
     bufferevent_setcb(c->up, NULL, NULL, on_up_handshake, c);
     bufferevent_enable(c->up, EV_READ | EV_WRITE);
-    evtimer_assign(c->timer, sc_worker_base(c->w), on_handshake_timeout, c);
-    arm_timer(c, c->cfg->timeouts.handshake_ms);
+    set_timer(c, on_handshake_timeout, c->cfg->timeouts.handshake_ms);
 }
 
 /* ---- upstream connect -------------------------------------------------- */
@@ -546,8 +553,7 @@ static void connect_upstream(struct sc_conn *c)
         return;
     }
     event_add(c->ev, NULL);
-    evtimer_assign(c->timer, sc_worker_base(c->w), on_connect_timeout, c);
-    arm_timer(c, c->cfg->timeouts.connect_ms);
+    set_timer(c, on_connect_timeout, c->cfg->timeouts.connect_ms);
 }
 
 /* ---- PERMISSIVE sniffing ---------------------------------------------- */
@@ -639,8 +645,7 @@ static void start_sniff(struct sc_conn *c)
         return;
     }
     event_add(c->ev, NULL);
-    evtimer_assign(c->timer, sc_worker_base(c->w), on_sniff_timeout, c);
-    arm_timer(c, c->cfg->timeouts.sniff_ms);
+    set_timer(c, on_sniff_timeout, c->cfg->timeouts.sniff_ms);
 }
 
 /* ---- accept ------------------------------------------------------------ */

@@ -12,6 +12,7 @@
 #
 # SC_TEST_TIMEOUT   seconds per test (default 300)
 # SC_KEEP_FAILED=1  keep the temporary directory of failed tests
+# SC_LOG_DIR        where the per-test logs go
 set -uo pipefail
 
 cd "$(dirname "$0")/../.." || exit 1
@@ -60,7 +61,7 @@ if [ $# -eq 0 ]; then
     mv -f "$RESULTS.tmp" "$RESULTS"
 fi
 
-logdir=$SC_BUILD/integration-logs
+logdir=${SC_LOG_DIR:-$SC_BUILD/integration-logs}
 mkdir -p "$logdir"
 
 # One certificate set for the whole run (each test may still make its own).
