@@ -116,9 +116,11 @@ e2e: all $(TOOL_BIN)
 # The whole suite: plain, then unit + fuzz replay + integration again under
 # AddressSanitizer and UBSan.  Must stay well under 20 minutes on 2 cores.
 test: deps
-	@$(MAKE) --no-print-directory test-plain
-	@$(MAKE) --no-print-directory test-sanitize
-	@scripts/summarize-tests.sh
+	@scripts/summarize-tests.sh --reset
+	@$(MAKE) -k --no-print-directory test-plain; a=$$?; \
+	  $(MAKE) -k --no-print-directory test-sanitize; b=$$?; \
+	  scripts/summarize-tests.sh; c=$$?; \
+	  [ $$a = 0 ] && [ $$b = 0 ] && [ $$c = 0 ]
 
 test-plain: all
 	@$(MAKE) --no-print-directory unit fuzz-replay integration e2e

@@ -6,12 +6,27 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* 1 when s is one or more ASCII digits and nothing else (strtol alone
+ * would also take leading blanks and a sign). */
+static int all_digits(const char *s)
+{
+    if (*s == '\0') {
+        return 0;
+    }
+    for (; *s != '\0'; s++) {
+        if (*s < '0' || *s > '9') {
+            return 0;
+        }
+    }
+    return 1;
+}
+
 static int parse_port(const char *s, int *port)
 {
     char *end = NULL;
     long v;
 
-    if (*s == '\0') {
+    if (!all_digits(s)) {
         return -1;
     }
     errno = 0;
@@ -98,6 +113,10 @@ int sc_addr_parse(const char *s, struct sc_addr *out, const char **why)
     }
     if (sc_addr_from_host(host, port, out) != 0) {
         *why = "host must be a numeric IPv4 or IPv6 address";
+        return -1;
+    }
+    if (s[0] == '[' && out->ss.ss_family != AF_INET6) {
+        *why = "brackets hold an IPv6 address only";
         return -1;
     }
     return 0;
@@ -193,7 +212,7 @@ int sc_cidr_parse(const char *s, struct sc_cidr *out, const char **why)
 
         errno = 0;
         p = strtol(slash + 1, &end, 10);
-        if (slash[1] == '\0' || errno != 0 || *end != '\0' || p < 0 || p > maxp) {
+        if (!all_digits(slash + 1) || errno != 0 || *end != '\0' || p < 0 || p > maxp) {
             *why = "prefix length out of range";
             return -1;
         }

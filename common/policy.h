@@ -17,8 +17,9 @@
  * selector, root namespace); portLevelMtls over the policy's own mode; UNSET
  * inherits from the next level; at the top PERMISSIVE.  Of two candidates at
  * the same level the older wins: by metadata.creationTimestamp (a policy
- * without one counts as newer than any with one), then by file order.  A selector in the root namespace, a selector that does not
- * match, or a policy in another namespace is ignored.
+ * without one counts as newer than any with one), then by file order.  A
+ * selector in the root namespace, a selector that does not match, or a policy
+ * in another namespace is ignored.
  *
  * DestinationRule (networking.istio.io/v1alpha3, v1beta1, v1): supplies the
  * TLS mode for outbound hosts; see sc_policy_dest_tls.

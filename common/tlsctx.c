@@ -191,6 +191,8 @@ SSL_CTX *sc_tlsctx_server_new(const struct sc_tls_material *m, struct sc_err *er
         return NULL;
     }
     SSL_CTX_set_alpn_select_cb(ctx, alpn_select, NULL);
+    /* One ticket per handshake is enough for a sidecar peer to resume. */
+    SSL_CTX_set_num_tickets(ctx, 1);
     if (SSL_CTX_set_session_id_context(ctx, sid_ctx, sizeof(sid_ctx) - 1) != 1) {
         sc_err_tls(err, "session id context");
         SSL_CTX_free(ctx);
@@ -199,9 +201,27 @@ SSL_CTX *sc_tlsctx_server_new(const struct sc_tls_material *m, struct sc_err *er
     return ctx;
 }
 
+static int new_session(SSL *ssl, SSL_SESSION *sess)
+{
+    struct sc_tls_session_sink *sink = SSL_get_app_data(ssl);
+
+    if (sink == NULL || sink->put == NULL) {
+        return 0;           /* not kept: OpenSSL frees it */
+    }
+    sink->put(sink->arg, sess);
+    return 1;               /* the sink owns the reference now */
+}
+
 SSL_CTX *sc_tlsctx_client_new(const struct sc_tls_material *m, struct sc_err *err)
 {
-    return ctx_common(m, 0, err);
+    SSL_CTX *ctx = ctx_common(m, 0, err);
+
+    if (ctx == NULL) {
+        return NULL;
+    }
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+    SSL_CTX_sess_set_new_cb(ctx, new_session);
+    return ctx;
 }
 
 const char *sc_tls_version_name(const SSL *ssl)

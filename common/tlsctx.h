@@ -29,6 +29,15 @@ STACK_OF(X509) *sc_tls_material_roots(const struct sc_tls_material *m);
 SSL_CTX *sc_tlsctx_server_new(const struct sc_tls_material *m, struct sc_err *err);
 SSL_CTX *sc_tlsctx_client_new(const struct sc_tls_material *m, struct sc_err *err);
 
+/* Client-side session resumption between sidecars: a connection sets an
+ * sc_tls_session_sink as the SSL's app data before the handshake, and the
+ * client SSL_CTX hands every new session (TLS 1.3 ticket) to sink->put,
+ * which takes ownership of the session reference. */
+struct sc_tls_session_sink {
+    void (*put)(void *arg, SSL_SESSION *sess);
+    void *arg;
+};
+
 /* ALPN lists our outbound offers (DESIGN.md, "Data path"), in wire format. */
 extern const unsigned char sc_alpn_mesh_tcp[];
 extern const unsigned int sc_alpn_mesh_tcp_len;

@@ -63,6 +63,7 @@ struct sc_conn {
     size_t peeked;
     char *peer_id;
     const char *tls_version;
+    struct sc_tls_session_sink sink;    /* upstream TLS sessions → worker cache */
     struct timespec t0;
     char started[40];
     uint64_t bytes[2];
@@ -454,14 +455,32 @@ static void on_up_handshake(struct bufferevent *bev, short what, void *arg)
     start_relay(c);
 }
 
+static void keep_session(void *arg, SSL_SESSION *sess)
+{
+    struct sc_conn *c = arg;
+
+    sc_worker_session_put(c->w, sc_snapshot_generation(c->snap), &c->up_addr, sess);
+}
+
 static void start_up_tls(struct sc_conn *c)
 {
     SSL *ssl = SSL_new(sc_snapshot_client_ctx(c->snap));
+    SSL_SESSION *sess;
 
     if (ssl == NULL) {
         ERR_clear_error();
         conn_finish(c, "internal_error: SSL_new");
         return;
+    }
+    /* Resume with the last ticket this upstream gave us under the same
+     * snapshot: the peer's certificate is part of the session, so the
+     * identity check below still applies. */
+    c->sink.put = keep_session;
+    c->sink.arg = c;
+    SSL_set_app_data(ssl, &c->sink);
+    sess = sc_worker_session_get(c->w, sc_snapshot_generation(c->snap), &c->up_addr);
+    if (sess != NULL) {
+        SSL_set_session(ssl, sess);
     }
     if (c->proto == SC_PROTO_TCP) {
         SSL_set_alpn_protos(ssl, sc_alpn_mesh_tcp, sc_alpn_mesh_tcp_len);

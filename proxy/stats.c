@@ -3,8 +3,11 @@
 #include <event2/buffer.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define PORT_SLOTS 512  /* distinct (direction, port) pairs per worker */
+#define PORT_RESERVED 2 /* kept free for the two directions' port-0 overflow */
+#define KEY_SPACE (2u << 16) /* every (direction, port) key, minus one */
 
 struct port_slot {
     atomic_uint key;    /* 0 = empty, else (dir << 16 | port) + 1 */
@@ -13,6 +16,7 @@ struct port_slot {
 
 struct sc_stats {
     struct port_slot ports[PORT_SLOTS];
+    unsigned used;      /* claimed slots; only the owning worker touches it */
     atomic_uint_fast64_t hs[2][SC_HS_N];
     atomic_int_fast64_t active;
     atomic_uint_fast64_t rx[2], tx[2];
@@ -50,10 +54,12 @@ static unsigned slot_key(enum sc_direction dir, int port)
 }
 
 /* Finds or claims the slot for key; only the owning worker claims slots.
- * A full table folds everything else into port 0. */
+ * The last PORT_RESERVED free slots are kept for port 0, into which the
+ * caller folds every port that finds the table full. */
 static struct port_slot *find_slot(struct sc_stats *st, unsigned key, int claim)
 {
     unsigned h = (key * 2654435761u) % PORT_SLOTS;
+    int port0 = ((key - 1) & 0xffff) == 0;
 
     for (unsigned i = 0; i < PORT_SLOTS; i++) {
         struct port_slot *s = &st->ports[(h + i) % PORT_SLOTS];
@@ -63,9 +69,10 @@ static struct port_slot *find_slot(struct sc_stats *st, unsigned key, int claim)
             return s;
         }
         if (k == 0) {
-            if (!claim) {
+            if (!claim || (!port0 && st->used >= PORT_SLOTS - PORT_RESERVED)) {
                 return NULL;
             }
+            st->used++;
             atomic_store_explicit(&s->key, key, memory_order_release);
             return s;
         }
@@ -116,36 +123,38 @@ uint64_t sc_stats_sum_class(struct sc_stats *const *all, size_t n, enum sc_direc
     return sum;
 }
 
-/* Collects the (dir, port) keys present in any worker, sorted. */
-static size_t collect_keys(struct sc_stats *const *all, size_t n, unsigned *keys, size_t cap)
+/* Marks the (dir, port) keys present in any worker in seen (one bit per
+ * key - 1, so walking the bits gives them sorted, with no cap on how many
+ * distinct keys the workers hold together). */
+static void collect_keys(struct sc_stats *const *all, size_t n, uint64_t *seen)
 {
-    size_t nk = 0;
-
+    memset(seen, 0, KEY_SPACE / 8);
     for (size_t w = 0; w < n; w++) {
         for (size_t i = 0; i < PORT_SLOTS; i++) {
             unsigned k = atomic_load_explicit(&all[w]->ports[i].key, memory_order_acquire);
-            size_t j;
 
-            if (k == 0) {
+            if (k == 0 || k > KEY_SPACE) {
                 continue;
             }
-            for (j = 0; j < nk && keys[j] != k; j++) {
-            }
-            if (j == nk && nk < cap) {
-                keys[nk++] = k;
-            }
+            seen[(k - 1) / 64] |= 1ull << ((k - 1) % 64);
         }
     }
-    for (size_t i = 1; i < nk; i++) {
-        unsigned k = keys[i];
-        size_t j = i;
-        while (j > 0 && keys[j - 1] > k) {
-            keys[j] = keys[j - 1];
-            j--;
+}
+
+/* The next key marked in seen at or after *pos (a key - 1); 0 when none. */
+static unsigned next_key(const uint64_t *seen, unsigned *pos)
+{
+    while (*pos < KEY_SPACE) {
+        if (seen[*pos / 64] == 0) {
+            *pos = (*pos / 64 + 1) * 64;        /* skip an empty word */
+            continue;
         }
-        keys[j] = k;
+        if (seen[*pos / 64] & (1ull << (*pos % 64))) {
+            return ++*pos;      /* key = bit + 1; resume after it */
+        }
+        (*pos)++;
     }
-    return nk;
+    return 0;
 }
 
 static uint64_t sum_hs(struct sc_stats *const *all, size_t n, int dir, int o)
@@ -159,15 +168,16 @@ static uint64_t sum_hs(struct sc_stats *const *all, size_t n, int dir, int o)
 
 void sc_stats_render_prometheus(struct sc_stats *const *all, size_t n, struct evbuffer *out)
 {
-    unsigned keys[PORT_SLOTS];
-    size_t nk = collect_keys(all, n, keys, PORT_SLOTS);
+    uint64_t seen[KEY_SPACE / 64];
+    unsigned pos = 0, key;
     int64_t active = 0;
 
+    collect_keys(all, n, seen);
     evbuffer_add_printf(out, "# HELP sidecar_connections_total Accepted connections by port and "
                              "classification.\n# TYPE sidecar_connections_total counter\n");
-    for (size_t i = 0; i < nk; i++) {
-        int dir = (int)((keys[i] - 1) >> 16);
-        int port = (int)((keys[i] - 1) & 0xffff);
+    for (key = next_key(seen, &pos); key != 0; key = next_key(seen, &pos)) {
+        int dir = (int)((key - 1) >> 16);
+        int port = (int)((key - 1) & 0xffff);
         for (int c = 0; c < SC_CLASS_N; c++) {
             evbuffer_add_printf(out,
                                 "sidecar_connections_total{direction=\"%s\",port=\"%d\","
@@ -208,12 +218,13 @@ void sc_stats_render_prometheus(struct sc_stats *const *all, size_t n, struct ev
 
 void sc_stats_render_text(struct sc_stats *const *all, size_t n, struct evbuffer *out)
 {
-    unsigned keys[PORT_SLOTS];
-    size_t nk = collect_keys(all, n, keys, PORT_SLOTS);
+    uint64_t seen[KEY_SPACE / 64];
+    unsigned pos = 0, key;
 
-    for (size_t i = 0; i < nk; i++) {
-        int dir = (int)((keys[i] - 1) >> 16);
-        int port = (int)((keys[i] - 1) & 0xffff);
+    collect_keys(all, n, seen);
+    for (key = next_key(seen, &pos); key != 0; key = next_key(seen, &pos)) {
+        int dir = (int)((key - 1) >> 16);
+        int port = (int)((key - 1) & 0xffff);
         for (int c = 0; c < SC_CLASS_N; c++) {
             evbuffer_add_printf(out, "%s.%d.%s: %llu\n", dir_names[dir], port, class_names[c],
                                 (unsigned long long)sc_stats_sum_class(

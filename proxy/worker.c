@@ -4,6 +4,7 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 #include <event2/thread.h>
+#include <openssl/ssl.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -17,6 +18,7 @@
 #include "stats.h"
 
 #define SCRATCH_BYTES 16384
+#define SESSION_SLOTS 64
 #define MAX_LISTENERS 64
 
 struct wlistener {
@@ -41,6 +43,11 @@ struct sc_worker {
     struct sc_conn *conns;              /* list head */
     size_t n_conns;
     unsigned long long next_id;
+    struct {
+        unsigned long long gen;
+        struct sc_addr up;
+        SSL_SESSION *sess;
+    } sessions[SESSION_SLOTS];
     unsigned char scratch[SCRATCH_BYTES];
 };
 
@@ -209,6 +216,9 @@ void sc_worker_free(struct sc_worker *w)
     if (w->base != NULL) {
         event_base_free(w->base);
     }
+    for (size_t i = 0; i < SESSION_SLOTS; i++) {
+        SSL_SESSION_free(w->sessions[i].sess);
+    }
     sc_snapshot_unref(atomic_exchange(&w->pending, NULL));
     sc_snapshot_unref(w->snap);
     sc_stats_free(w->stats);
@@ -239,6 +249,40 @@ unsigned char *sc_worker_scratch(struct sc_worker *w, size_t *len)
 {
     *len = sizeof(w->scratch);
     return w->scratch;
+}
+
+static size_t session_slot(unsigned long long gen, const struct sc_addr *up)
+{
+    const unsigned char *p = (const unsigned char *)&up->ss;
+    unsigned long long h = gen * 1099511628211ull;
+
+    for (socklen_t i = 0; i < up->len; i++) {
+        h = (h ^ p[i]) * 1099511628211ull;
+    }
+    return (size_t)(h % SESSION_SLOTS);
+}
+
+SSL_SESSION *sc_worker_session_get(struct sc_worker *w, unsigned long long gen,
+                                   const struct sc_addr *up)
+{
+    size_t i = session_slot(gen, up);
+
+    if (w->sessions[i].sess != NULL && w->sessions[i].gen == gen &&
+        sc_addr_equal(&w->sessions[i].up, up)) {
+        return w->sessions[i].sess;
+    }
+    return NULL;
+}
+
+void sc_worker_session_put(struct sc_worker *w, unsigned long long gen,
+                           const struct sc_addr *up, SSL_SESSION *sess)
+{
+    size_t i = session_slot(gen, up);
+
+    SSL_SESSION_free(w->sessions[i].sess);
+    w->sessions[i].gen = gen;
+    w->sessions[i].up = *up;
+    w->sessions[i].sess = sess;
 }
 
 unsigned long long sc_worker_next_conn_id(struct sc_worker *w)

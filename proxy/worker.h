@@ -47,6 +47,16 @@ unsigned char *sc_worker_scratch(struct sc_worker *w, size_t *len);
 /* Connection bookkeeping (for shutdown). */
 void sc_worker_conn_add(struct sc_worker *w, struct sc_conn *c);
 void sc_worker_conn_remove(struct sc_worker *w, struct sc_conn *c);
+/* Per-worker TLS session cache for upstream resumption, keyed by snapshot
+ * generation and upstream address.  get returns a borrowed session or
+ * NULL; put takes ownership of sess. */
+struct sc_addr;
+typedef struct ssl_session_st SSL_SESSION;
+SSL_SESSION *sc_worker_session_get(struct sc_worker *w, unsigned long long gen,
+                                   const struct sc_addr *up);
+void sc_worker_session_put(struct sc_worker *w, unsigned long long gen,
+                           const struct sc_addr *up, SSL_SESSION *sess);
+
 /* A connection id unique across workers. */
 unsigned long long sc_worker_next_conn_id(struct sc_worker *w);
 /* Connections currently open on this worker. */

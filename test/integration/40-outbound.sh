@@ -2,7 +2,8 @@
 # Outbound: plain client -> sidecar A (ISTIO_MUTUAL, checks the server's SPIFFE
 # ID) -> sidecar B (STRICT) -> app.  Also: a wrong expected identity is
 # refused, a DISABLE outbound listener relays plaintext, and a server-first
-# protocol (a banner) works through a STRICT pair.
+# protocol (a banner) works through a STRICT pair; A refuses servers whose
+# chain or trust domain is wrong.
 . "$(dirname "$0")/lib.sh"
 
 certs
@@ -39,7 +40,33 @@ listeners:
   - {name: out-banner, direction: outbound, address: "127.0.0.1:$P_OUT_BANNER", upstream: "127.0.0.1:$P_IN_BANNER",
      tls: ISTIO_MUTUAL, protocol: tcp, expected_identities: ["$SERVER_ID"]}
 EOF
-start_sidecar a "$T/a.yaml" "$P_OUT" "$P_OUT_WRONG" "$P_OUT_PLAIN" "$P_OUT_BANNER"
+# C: a server whose certificate comes from an independent root ("bar");
+# D: a server of a foreign trust domain (example.org) under the mesh root.
+P_IN_C=$(free_port); P_IN_D=$(free_port); P_OUT_C=$(free_port); P_OUT_D=$(free_port)
+sidecar_config "$T/c.yaml" server-c bar bar-server
+sed -i "s#trusted_ca: \"$CERTS/ca.crt\"#trusted_ca: \"$CERTS/bar-ca.crt\"#" "$T/c.yaml"
+cat >>"$T/c.yaml" <<EOF
+listeners:
+  - {name: in, direction: inbound, address: "127.0.0.1:$P_IN_C", upstream: "127.0.0.1:$P_HTTP", port: 8080, protocol: tcp}
+EOF
+peer_auth "$T/c.yaml" STRICT bar
+start_sidecar c "$T/c.yaml" "$P_IN_C"
+sidecar_config "$T/d.yaml" server-d foo other-td
+sed -i 's/trust_domain: cluster.local/trust_domain: example.org/' "$T/d.yaml"
+cat >>"$T/d.yaml" <<EOF
+listeners:
+  - {name: in, direction: inbound, address: "127.0.0.1:$P_IN_D", upstream: "127.0.0.1:$P_HTTP", port: 8080, protocol: tcp}
+EOF
+peer_auth "$T/d.yaml" PERMISSIVE foo
+start_sidecar d "$T/d.yaml" "$P_IN_D"
+
+cat >>"$T/a.yaml" <<EOF
+  - {name: out-c, direction: outbound, address: "127.0.0.1:$P_OUT_C", upstream: "127.0.0.1:$P_IN_C",
+     tls: ISTIO_MUTUAL, protocol: tcp, expected_identities: ["$SERVER_ID"]}
+  - {name: out-any, direction: outbound, address: "127.0.0.1:$P_OUT_D", upstream: "127.0.0.1:$P_IN_D",
+     tls: ISTIO_MUTUAL, protocol: tcp}
+EOF
+start_sidecar a "$T/a.yaml" "$P_OUT" "$P_OUT_WRONG" "$P_OUT_PLAIN" "$P_OUT_BANNER" "$P_OUT_C" "$P_OUT_D"
 
 step "curl -> A -> mTLS -> B -> http backend: 200 and the body"
 code=$(timeout 20 curl -sS -m 10 -o "$T/body" -w '%{http_code}' "http://127.0.0.1:$P_OUT/") || fail "curl through A failed"
@@ -81,6 +108,22 @@ assert_eq "ping-after-banner" "$(sed -n 2p "$T/banner.reply")" "echo after the b
 wait_for_log "$T/b.out" "$(conn_re listener=in-banner mode=STRICT class=mesh_mtls "peer=$CLIENT_ID")"
 wait_for_log "$T/a.out" "$(conn_re listener=out-banner "peer=$SERVER_ID")"
 
+step "A refuses a server whose chain does not lead to the mesh root (right SPIFFE ID, other CA)"
+if timeout 20 curl -sS -m 10 -o "$T/c.body" "http://127.0.0.1:$P_OUT_C/" 2>"$T/c.err"; then
+    fail "curl through A to a server signed by another root succeeded"
+fi
+assert_not_contains "$T/c.body" 'hello from backend'
+wait_for_log "$T/a.out" "$(conn_re dir=outbound listener=out-c mode=ISTIO_MUTUAL 'end=tls_verify_failed: (unable to get local issuer certificate|self-signed certificate in certificate chain)')"
+
+step "without expected_identities, A still refuses a server outside its trust domain"
+if timeout 20 curl -sS -m 10 -o "$T/d.body" "http://127.0.0.1:$P_OUT_D/" 2>"$T/d.err"; then
+    fail "curl through A to a server of trust domain example.org succeeded"
+fi
+assert_not_contains "$T/d.body" 'hello from backend'
+wait_for_log "$T/a.out" "$(conn_re dir=outbound listener=out-any 'end=identity_rejected: peer SAN spiffe://example.org/ns/foo/sa/client')"
+
 alive a
 alive b
+alive c
+alive d
 log "ok"

@@ -139,7 +139,11 @@ wait_for_count "$T/b.out" ' conn id=' $((lines0 + 1404)) 30
 wait_fds "$fd0" 15
 rss1=$(rss_kb "$PID")
 log "after: $(fd_count "$PID") fds, ${rss1} kB RSS (+$((rss1 - rss0)) kB)"
-[ $((rss1 - rss0)) -lt 8192 ] || fail "RSS grew by $((rss1 - rss0)) kB (limit 8192 kB)"
+if sanitized; then
+    log "sanitizer build: RSS growth not checked (ASan's quarantine holds freed memory)"
+else
+    [ $((rss1 - rss0)) -lt 8192 ] || fail "RSS grew by $((rss1 - rss0)) kB (limit 8192 kB)"
+fi
 
 step "good clients are still served"
 good_requests after

@@ -11,18 +11,17 @@ step "--version prints a version"
 "$SIDECAR" --version >"$T/version.out" 2>&1 || fail "--version exited with status $?"
 assert_contains "$T/version.out" '[0-9]+\.[0-9]+'
 
-# render FILE OUT: replaces certificate paths with real ones from $CERTS.
+# render FILE OUT: points the certificate paths of an example at real files:
+# "certs/NAME" (the examples' convention: scripts/gen-certs.sh mesh certs)
+# becomes $CERTS/NAME, and Istio's /etc/certs/{cert-chain,key,root-cert}.pem
+# become the server's chain, key and the mesh root.
 render() {
     sed -E \
-        -e "s#(cert_chain|certChain):[[:space:]]*[^,}[:space:]]+#\\1: \"$CERTS/server.crt\"#g" \
-        -e "s#(private_key|privateKey):[[:space:]]*[^,}[:space:]]+#\\1: \"$CERTS/server.key\"#g" \
-        -e "s#(trusted_ca|caCertificates|ca_certificates):[[:space:]]*[^,}[:space:]]+#\\1: \"$CERTS/ca.crt\"#g" \
-        -e "s#(client_certificate|clientCertificate):[[:space:]]*[^,}[:space:]]+#\\1: \"$CERTS/client.crt\"#g" \
+        -e "s#(^|[[:space:]\"'])certs/([A-Za-z0-9._-]+)#\\1$CERTS/\\2#g" \
+        -e "s#/etc/certs/cert-chain\\.pem#$CERTS/server.crt#g" \
+        -e "s#/etc/certs/key\\.pem#$CERTS/server.key#g" \
+        -e "s#/etc/certs/root-cert\\.pem#$CERTS/ca.crt#g" \
         "$1" >"$2"
-    # a client key next to a client certificate
-    if grep -q -E 'client_certificate|clientCertificate' "$2"; then
-        sed -i -E "/(client_certificate|clientCertificate)/ s#(private_key|privateKey): \"$CERTS/server.key\"#\\1: \"$CERTS/client.key\"#" "$2"
-    fi
 }
 
 step "--check accepts the shipped example configs"

@@ -239,6 +239,12 @@ spawn() {
     _sc_track $! "$name" other
 }
 
+# _sc_ready_line FILE: the sidecar has logged that it is ready ("... ready: ...",
+# not "not ready").
+_sc_ready_line() {
+    grep -E '(^|[[:space:]])ready([:[:space:]]|$)' "$1" 2>/dev/null | grep -q -v -E 'not ready'
+}
+
 # start_sidecar NAME CONFIG [PORT...]: runs "$SIDECAR -c CONFIG" in the
 # background (stdout > $T/NAME.out: the connection log; stderr > $T/NAME.err)
 # and waits (10 s at most) for its "ready" line and for every PORT given to be
@@ -250,7 +256,7 @@ start_sidecar() {
     "$SIDECAR" -c "$cfg" >"$T/$name.out" 2>"$T/$name.err" </dev/null &
     pid=$!
     _sc_track "$pid" "$name" sidecar
-    while ! grep -q 'ready' "$T/$name.err" 2>/dev/null; do
+    while ! _sc_ready_line "$T/$name.err"; do
         if ! kill -0 "$pid" 2>/dev/null; then
             wait "$pid" 2>/dev/null || true
             echo "------- $name.err -------" >&2
@@ -504,4 +510,10 @@ printf_fmt() {
     else
         cat "$1"
     fi | od -An -v -tx1 | tr -s ' \n' ' ' | sed 's/^ //; s/ $//; s/ /\\x/g; s/^/\\x/'
+}
+
+# sanitized: true when the sidecar is built with a sanitizer (memory figures
+# then measure the sanitizer's quarantine and shadow, not the sidecar).
+sanitized() {
+    ldd "$SIDECAR" 2>/dev/null | grep -q -E 'lib(asan|tsan|ubsan)'
 }

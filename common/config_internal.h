@@ -1,0 +1,106 @@
+#ifndef SC_CONFIG_INTERNAL_H
+#define SC_CONFIG_INTERNAL_H
+
+/* Shared by the two halves of the config module, and by nothing else:
+ * config_keys.c (key tables: YAML values to typed fields) and config.c
+ * (loading, cross-field and file checks, TLS resolution, the public API). */
+
+#include <stddef.h>
+
+#include "config.h"
+#include "policy.h"
+#include "yamlcfg.h"
+
+struct cfg_ctx {
+    struct sc_err *err;
+    struct sc_config *cfg;
+    const struct sc_yaml_node *root;
+    struct sc_policy_workload w;
+    char path[256]; /* key path of the node being converted */
+};
+
+/* Fill c->err with "path: message" at a position (path may be NULL or ""),
+ * or at node n with the key path being converted (c->path).  Return -1. */
+int sc_config_fail_pos(struct cfg_ctx *c, const char *file, int line, int col, const char *path,
+                       const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+int sc_config_fail(struct cfg_ctx *c, const struct sc_yaml_node *n, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+int sc_config_oom(struct cfg_ctx *c, const struct sc_yaml_node *n);
+
+/* Append ".key" or "[i]" to c->path; return the length to restore with
+ * sc_config_pop. */
+size_t sc_config_push_key(struct cfg_ctx *c, const char *key);
+size_t sc_config_push_index(struct cfg_ctx *c, size_t i);
+void sc_config_pop(struct cfg_ctx *c, size_t saved);
+
+enum ktype {
+    K_STR,   /* char *, non-empty */
+    K_INT,   /* int in [min, max] */
+    K_SIZE,  /* size_t in [min, max] */
+    K_ADDR,  /* struct sc_addr */
+    K_PROTO, /* enum sc_proto */
+    K_TLS,   /* enum sc_tls_mode */
+    K_DIR,   /* enum sc_direction */
+    K_IDS,   /* struct sc_strv of SPIFFE ID patterns */
+    K_FN,    /* custom */
+};
+
+typedef int conv_fn(struct cfg_ctx *c, const struct sc_yaml_node *v, void *base);
+
+struct key {
+    const char *name;
+    enum ktype type;
+    long long min;
+    long long max;
+    size_t off;
+    conv_fn *fn;
+};
+
+#define KEY(n, t, s, f)                                                                            \
+    {                                                                                              \
+        n, t, 0, 0, offsetof(s, f), NULL                                                           \
+    }
+#define KEYR(n, t, lo, hi, s, f)                                                                   \
+    {                                                                                              \
+        n, t, lo, hi, offsetof(s, f), NULL                                                         \
+    }
+#define KEYFN(n, fn)                                                                               \
+    {                                                                                              \
+        n, K_FN, 0, 0, 0, fn                                                                       \
+    }
+#define NKEYS(t) (sizeof(t) / sizeof((t)[0]))
+
+enum { R_HOST, R_CIDR, R_PORT, R_PROTO, R_TLS, R_IDS, R_SNI, R_CA, R_CERT, R_KEY, R_COUNT };
+
+enum {
+    L_NAME,
+    L_DIR,
+    L_ADDR,
+    L_UP,
+    L_HOST,
+    L_PORT,
+    L_TLS,
+    L_PROTO,
+    L_IDS,
+    L_PRINC,
+    L_SNI,
+    L_CA,
+    L_CERT,
+    L_KEY,
+    L_COUNT
+};
+
+extern const struct key sc_config_route_keys[R_COUNT];
+extern const struct key sc_config_listener_keys[L_COUNT];
+
+/* Converts the top-level mapping c->root into c->cfg through the key
+ * tables (types, ranges, unknown keys).  0 or -1 with c->err. */
+int sc_config_apply_top(struct cfg_ctx *c);
+
+/* Cross-field checks of listeners[i] (YAML mapping n; bit k of seen set
+ * when sc_config_listener_keys[k] was given): required keys, unique names,
+ * direction-specific keys, upstream and port defaults. */
+int sc_config_check_listener(struct cfg_ctx *c, const struct sc_yaml_node *n, size_t i,
+                             unsigned seen);
+
+#endif

@@ -1,0 +1,859 @@
+#include "config_internal.h"
+
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+/* The config key tables (STYLE.md, "Config validation"): one table per
+ * section (name, type, range, offset into the struct it fills), a converter
+ * per type, unknown keys refused with a "did you mean" hint.  Every error
+ * names the node's position and its key path. */
+
+/* ---- errors and key paths --------------------------------------------- */
+
+int sc_config_fail_pos(struct cfg_ctx *c, const char *file, int line, int col, const char *path,
+                       const char *fmt, ...)
+{
+    char msg[400];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (path != NULL && path[0] != '\0') {
+        sc_err_at(c->err, file, line, col, "%s: %s", path, msg);
+    } else {
+        sc_err_at(c->err, file, line, col, "%s", msg);
+    }
+    return -1;
+}
+
+/* An error at node n about the key path being converted. */
+int sc_config_fail(struct cfg_ctx *c, const struct sc_yaml_node *n, const char *fmt, ...)
+{
+    char msg[400];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    return sc_config_fail_pos(c, n->file, n->line, n->col, c->path, "%s", msg);
+}
+
+size_t sc_config_push_key(struct cfg_ctx *c, const char *key)
+{
+    size_t saved = strlen(c->path);
+
+    snprintf(c->path + saved, sizeof(c->path) - saved, "%s%s", saved > 0 ? "." : "", key);
+    return saved;
+}
+
+size_t sc_config_push_index(struct cfg_ctx *c, size_t i)
+{
+    size_t saved = strlen(c->path);
+
+    snprintf(c->path + saved, sizeof(c->path) - saved, "[%zu]", i);
+    return saved;
+}
+
+void sc_config_pop(struct cfg_ctx *c, size_t saved)
+{
+    c->path[saved] = '\0';
+}
+
+int sc_config_oom(struct cfg_ctx *c, const struct sc_yaml_node *n)
+{
+    return sc_config_fail(c, n, "out of memory");
+}
+
+/* "the string "x"" or "a mapping", for "expected X, got Y". */
+static const char *got(const struct sc_yaml_node *n, char *buf, size_t len)
+{
+    if (n->kind == SC_YAML_SCALAR && !sc_yaml_is_null(n)) {
+        snprintf(buf, len, "\"%.60s\"", n->str);
+        return buf;
+    }
+    return sc_yaml_kind_name(n);
+}
+
+/* ---- scalar conversions ----------------------------------------------- */
+
+static int want_scalar(struct cfg_ctx *c, const struct sc_yaml_node *n, const char *what)
+{
+    if (n->kind != SC_YAML_SCALAR || sc_yaml_is_null(n)) {
+        return sc_config_fail(c, n, "expected %s, got %s", what, sc_yaml_kind_name(n));
+    }
+    return 0;
+}
+
+static int dup_into(struct cfg_ctx *c, const struct sc_yaml_node *n, char **out)
+{
+    char *s = strdup(n->str);
+
+    if (s == NULL) {
+        return sc_config_oom(c, n);
+    }
+    free(*out);
+    *out = s;
+    return 0;
+}
+
+static int conv_int(struct cfg_ctx *c, const struct sc_yaml_node *n, long long min, long long max,
+                    long long *out)
+{
+    const char *s = n->str;
+    long long v = 0;
+    int neg = 0;
+    char buf[80];
+
+    if (n->kind != SC_YAML_SCALAR || n->quoted || sc_yaml_is_null(n)) {
+        return sc_config_fail(c, n, "expected an integer, got %s", got(n, buf, sizeof(buf)));
+    }
+    if (*s == '+' || *s == '-') {
+        neg = *s == '-';
+        s++;
+    }
+    if (*s == '\0') {
+        return sc_config_fail(c, n, "expected an integer, got %s", got(n, buf, sizeof(buf)));
+    }
+    for (; *s != '\0'; s++) {
+        if (*s < '0' || *s > '9') {
+            return sc_config_fail(c, n, "expected an integer, got %s", got(n, buf, sizeof(buf)));
+        }
+        if (v > (LLONG_MAX - 9) / 10) {
+            return sc_config_fail(c, n, "%.40s is out of range %lld..%lld", n->str, min, max);
+        }
+        v = v * 10 + (*s - '0');
+    }
+    if (neg) {
+        v = -v;
+    }
+    if (v < min || v > max) {
+        return sc_config_fail(c, n, "%lld is out of range %lld..%lld", v, min, max);
+    }
+    *out = v;
+    return 0;
+}
+
+static int conv_proto(struct cfg_ctx *c, const struct sc_yaml_node *n, enum sc_proto *out)
+{
+    if (want_scalar(c, n, "a protocol") != 0) {
+        return -1;
+    }
+    if (strcmp(n->str, "tcp") == 0) {
+        *out = SC_PROTO_TCP;
+    } else if (strcmp(n->str, "http") == 0) {
+        *out = SC_PROTO_HTTP;
+    } else if (strcmp(n->str, "auto") == 0) {
+        *out = SC_PROTO_AUTO;
+    } else {
+        return sc_config_fail(c, n, "unknown protocol \"%.60s\" (expected tcp, http or auto)",
+                              n->str);
+    }
+    return 0;
+}
+
+static int conv_tls(struct cfg_ctx *c, const struct sc_yaml_node *n, enum sc_tls_mode *out)
+{
+    if (want_scalar(c, n, "a TLS mode") != 0) {
+        return -1;
+    }
+    if (sc_policy_parse_tls_mode(n->str, out) != 0) {
+        return sc_config_fail(
+            c, n, "unknown mode \"%.60s\" (expected DISABLE, SIMPLE, MUTUAL or ISTIO_MUTUAL)",
+            n->str);
+    }
+    return 0;
+}
+
+static int conv_dir(struct cfg_ctx *c, const struct sc_yaml_node *n, enum sc_direction *out)
+{
+    if (want_scalar(c, n, "a direction") != 0) {
+        return -1;
+    }
+    if (strcmp(n->str, "inbound") == 0) {
+        *out = SC_DIR_INBOUND;
+    } else if (strcmp(n->str, "outbound") == 0) {
+        *out = SC_DIR_OUTBOUND;
+    } else {
+        return sc_config_fail(c, n, "unknown direction \"%.60s\" (expected inbound or outbound)",
+                              n->str);
+    }
+    return 0;
+}
+
+static int conv_addr(struct cfg_ctx *c, const struct sc_yaml_node *n, struct sc_addr *out)
+{
+    const char *why = "invalid";
+
+    if (want_scalar(c, n, "an address such as \"127.0.0.1:15000\"") != 0) {
+        return -1;
+    }
+    if (sc_addr_parse(n->str, out, &why) != 0) {
+        return sc_config_fail(c, n, "bad address \"%.80s\": %s", n->str, why);
+    }
+    return 0;
+}
+
+/* A SPIFFE ID pattern: "*", "spiffe://td/path", either with a trailing "*"
+ * for a prefix match; Istio's principal form "td/ns/x/sa/y" gets the
+ * spiffe:// scheme added. */
+static int conv_id(struct cfg_ctx *c, const struct sc_yaml_node *n, char **out)
+{
+    const char *s = n->str;
+    const char *star;
+    size_t need;
+
+    if (want_scalar(c, n, "a SPIFFE ID") != 0) {
+        return -1;
+    }
+    star = strchr(s, '*');
+    if (star != NULL && star[1] != '\0') {
+        return sc_config_fail(c, n, "\"%.80s\": a \"*\" is only allowed at the end", s);
+    }
+    if (strcmp(s, "*") == 0 ||
+        (strncmp(s, "spiffe://", 9) == 0 && s[9] != '\0' && s[9] != '/' && s[9] != '*')) {
+        return dup_into(c, n, out);
+    }
+    if (strstr(s, "://") != NULL || strchr(s, '/') == NULL || s[0] == '/' || s[0] == '*') {
+        return sc_config_fail(c, n, "\"%.80s\" is not a SPIFFE ID (spiffe://trust-domain/path)", s);
+    }
+    need = strlen(s) + 10;
+    *out = malloc(need);
+    if (*out == NULL) {
+        return sc_config_oom(c, n);
+    }
+    snprintf(*out, need, "spiffe://%s", s);
+    return 0;
+}
+
+static int conv_ids(struct cfg_ctx *c, const struct sc_yaml_node *n, struct sc_strv *out)
+{
+    if (sc_yaml_is_null(n)) {
+        return 0;
+    }
+    if (n->kind != SC_YAML_SEQ) {
+        return sc_config_fail(c, n, "expected a list, got %s", sc_yaml_kind_name(n));
+    }
+    out->v = calloc(n->n + 1, sizeof(*out->v));
+    if (out->v == NULL) {
+        return sc_config_oom(c, n);
+    }
+    for (size_t i = 0; i < n->n; i++) {
+        size_t saved = sc_config_push_index(c, i);
+
+        if (conv_id(c, n->items[i], &out->v[i]) != 0) {
+            return -1;
+        }
+        out->n++;
+        sc_config_pop(c, saved);
+    }
+    return 0;
+}
+
+/* ---- key tables ------------------------------------------------------- */
+
+static size_t edit_distance(const char *a, const char *b)
+{
+    size_t la = strlen(a);
+    size_t lb = strlen(b);
+    size_t row[40];
+
+    if (la >= 39 || lb >= 39) {
+        return 99;
+    }
+    for (size_t j = 0; j <= lb; j++) {
+        row[j] = j;
+    }
+    for (size_t i = 1; i <= la; i++) {
+        size_t diag = row[0];
+
+        row[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t up = row[j];
+            size_t best = diag + (a[i - 1] != b[j - 1]);
+
+            if (up + 1 < best) {
+                best = up + 1;
+            }
+            if (row[j - 1] + 1 < best) {
+                best = row[j - 1] + 1;
+            }
+            diag = up;
+            row[j] = best;
+        }
+    }
+    return row[lb];
+}
+
+static int unknown_key(struct cfg_ctx *c, const struct sc_yaml_node *k, const struct key *tab,
+                       size_t n)
+{
+    const char *best = NULL;
+    size_t bestd = 3;
+
+    for (size_t i = 0; i < n; i++) {
+        size_t d = edit_distance(k->str, tab[i].name);
+        size_t kl = strlen(k->str);
+
+        if (kl >= 3 && strncmp(k->str, tab[i].name, kl) == 0) {
+            d = 1; /* a prefix: "sniff" for "sniff_ms" */
+        }
+
+        if (d < bestd) {
+            bestd = d;
+            best = tab[i].name;
+        }
+    }
+    if (best != NULL) {
+        return sc_config_fail(c, k, "unknown key \"%.60s\" (did you mean \"%s\"?)", k->str, best);
+    }
+    return sc_config_fail(c, k, "unknown key \"%.60s\"", k->str);
+}
+
+static int convert(struct cfg_ctx *c, const struct key *k, const struct sc_yaml_node *v, void *base)
+{
+    void *field = (char *)base + k->off;
+    long long i = 0;
+
+    switch (k->type) {
+    case K_STR:
+        if (want_scalar(c, v, "a string") != 0) {
+            return -1;
+        }
+        if (v->len == 0) {
+            return sc_config_fail(c, v, "must not be empty");
+        }
+        return dup_into(c, v, field);
+    case K_INT:
+        if (conv_int(c, v, k->min, k->max, &i) != 0) {
+            return -1;
+        }
+        *(int *)field = (int)i;
+        return 0;
+    case K_SIZE:
+        if (conv_int(c, v, k->min, k->max, &i) != 0) {
+            return -1;
+        }
+        *(size_t *)field = (size_t)i;
+        return 0;
+    case K_ADDR:
+        return conv_addr(c, v, field);
+    case K_PROTO:
+        return conv_proto(c, v, field);
+    case K_TLS:
+        return conv_tls(c, v, field);
+    case K_DIR:
+        return conv_dir(c, v, field);
+    case K_IDS:
+        return conv_ids(c, v, field);
+    case K_FN:
+        return k->fn(c, v, base);
+    }
+    return -1;
+}
+
+/* Converts every key of map (a mapping, or null meaning empty) through tab
+ * into base.  Sets bit i of *seen for each tab[i] given a non-null value. */
+static int apply(struct cfg_ctx *c, const struct sc_yaml_node *map, const struct key *tab, size_t n,
+                 void *base, unsigned *seen)
+{
+    *seen = 0;
+    if (sc_yaml_is_null(map)) {
+        return 0;
+    }
+    if (map->kind != SC_YAML_MAP) {
+        return sc_config_fail(c, map, "expected a mapping, got %s", sc_yaml_kind_name(map));
+    }
+    for (size_t i = 0; i < map->n; i++) {
+        const struct sc_yaml_node *v = map->items[i];
+        size_t j;
+        size_t saved;
+
+        for (j = 0; j < n; j++) {
+            if (strcmp(map->keys[i]->str, tab[j].name) == 0) {
+                break;
+            }
+        }
+        if (j == n) {
+            return unknown_key(c, map->keys[i], tab, n);
+        }
+        if (sc_yaml_is_null(v) && tab[j].type != K_FN) {
+            continue; /* "key:" with no value: the default */
+        }
+        saved = sc_config_push_key(c, tab[j].name);
+        if (convert(c, &tab[j], v, base) != 0) {
+            return -1;
+        }
+        sc_config_pop(c, saved);
+        *seen |= 1u << j;
+    }
+    return 0;
+}
+
+/* Converts a list of mappings into a new array of n elements of size sz, each
+ * first filled by init(). */
+static int apply_list(struct cfg_ctx *c, const struct sc_yaml_node *seq, const struct key *tab,
+                      size_t ntab, size_t sz, void (*init)(void *), void **out, size_t *n,
+                      unsigned **seen)
+{
+    char *arr;
+
+    if (sc_yaml_is_null(seq)) {
+        return 0;
+    }
+    if (seq->kind != SC_YAML_SEQ) {
+        return sc_config_fail(c, seq, "expected a list, got %s", sc_yaml_kind_name(seq));
+    }
+    arr = calloc(seq->n + 1, sz);
+    *seen = calloc(seq->n + 1, sizeof(**seen));
+    if (arr == NULL || *seen == NULL) {
+        free(arr);
+        return sc_config_oom(c, seq);
+    }
+    *out = arr;
+    for (size_t i = 0; i < seq->n; i++) {
+        size_t saved = sc_config_push_index(c, i);
+
+        init(arr + i * sz);
+        *n = i + 1;
+        if (apply(c, seq->items[i], tab, ntab, arr + i * sz, &(*seen)[i]) != 0) {
+            return -1;
+        }
+        if (seq->items[i]->kind != SC_YAML_MAP) {
+            return sc_config_fail(c, seq->items[i], "expected a mapping, got %s",
+                                  sc_yaml_kind_name(seq->items[i]));
+        }
+        sc_config_pop(c, saved);
+    }
+    return 0;
+}
+
+/* ---- sections --------------------------------------------------------- */
+
+static int conv_labels(struct cfg_ctx *c, const struct sc_yaml_node *v, void *base)
+{
+    struct sc_config *cfg = base;
+
+    if (sc_yaml_is_null(v)) {
+        return 0;
+    }
+    if (v->kind != SC_YAML_MAP) {
+        return sc_config_fail(c, v, "expected a mapping, got %s", sc_yaml_kind_name(v));
+    }
+    cfg->node.labels = calloc(v->n + 1, sizeof(*cfg->node.labels));
+    if (cfg->node.labels == NULL) {
+        return sc_config_oom(c, v);
+    }
+    for (size_t i = 0; i < v->n; i++) {
+        size_t saved = sc_config_push_key(c, v->keys[i]->str);
+
+        if (v->keys[i]->len == 0) {
+            return sc_config_fail(c, v->keys[i], "label names must not be empty");
+        }
+        cfg->node.n_labels++;
+        if (want_scalar(c, v->items[i], "a string") != 0 ||
+            dup_into(c, v->keys[i], &cfg->node.labels[i].key) != 0 ||
+            dup_into(c, v->items[i], &cfg->node.labels[i].value) != 0) {
+            return -1;
+        }
+        sc_config_pop(c, saved);
+    }
+    return 0;
+}
+
+static const struct key node_keys[] = {
+    KEY("id", K_STR, struct sc_config, node.id),
+    KEY("trust_domain", K_STR, struct sc_config, node.trust_domain),
+    KEY("namespace", K_STR, struct sc_config, node.namespace_),
+    KEYFN("labels", conv_labels),
+    KEY("root_namespace", K_STR, struct sc_config, node.root_namespace),
+};
+
+static int conv_node(struct cfg_ctx *c, const struct sc_yaml_node *v, void *base)
+{
+    unsigned seen;
+
+    return apply(c, v, node_keys, NKEYS(node_keys), base, &seen);
+}
+
+static int conv_log_level(struct cfg_ctx *c, const struct sc_yaml_node *v, void *base)
+{
+    static const char *const names[] = {"debug", "info", "warn", "error"};
+    struct sc_config *cfg = base;
+    enum sc_log_level lvl;
+    char *s;
+
+    if (sc_yaml_is_null(v)) {
+        return 0;
+    }
+    if (want_scalar(c, v, "a log level") != 0) {
+        return -1;
+    }
+    if (sc_log_parse_level(v->str, &lvl) != 0 || (size_t)lvl >= NKEYS(names)) {
+        return sc_config_fail(c, v, "unknown level \"%.60s\" (expected debug, info, warn or error)",
+                              v->str);
+    }
+    s = strdup(names[lvl]);
+    if (s == NULL) {
+        return sc_config_oom(c, v);
+    }
+    free(cfg->log_level);
+    cfg->log_level = s;
+    return 0;
+}
+
+static const struct key secrets_keys[] = {
+    KEY("sds_socket", K_STR, struct sc_config, secrets.sds_socket),
+    KEY("cert_chain", K_STR, struct sc_config, secrets.cert_chain),
+    KEY("private_key", K_STR, struct sc_config, secrets.private_key),
+    KEY("trusted_ca", K_STR, struct sc_config, secrets.trusted_ca),
+};
+
+static int conv_secrets(struct cfg_ctx *c, const struct sc_yaml_node *v, void *base)
+{
+    unsigned seen;
+
+    return apply(c, v, secrets_keys, NKEYS(secrets_keys), base, &seen);
+}
+
+static const struct key server_keys[] = {
+    {"address", K_ADDR, 0, 0, 0, NULL},
+};
+
+static int conv_server(struct cfg_ctx *c, const struct sc_yaml_node *v, struct sc_addr *addr,
+                       int *has, const char *dflt)
+{
+    const char *why;
+    unsigned seen;
+
+    if (sc_addr_parse(dflt, addr, &why) != 0) {
+        return sc_config_fail(c, v, "internal: bad default address");
+    }
+    *has = 1;
+    return apply(c, v, server_keys, NKEYS(server_keys), addr, &seen);
+}
+
+static int conv_admin(struct cfg_ctx *c, const struct sc_yaml_node *v, void *base)
+{
+    struct sc_config *cfg = base;
+
+    return conv_server(c, v, &cfg->admin, &cfg->has_admin, "127.0.0.1:15000");
+}
+
+static int conv_health(struct cfg_ctx *c, const struct sc_yaml_node *v, void *base)
+{
+    struct sc_config *cfg = base;
+
+    return conv_server(c, v, &cfg->health, &cfg->has_health, "0.0.0.0:15021");
+}
+
+static int conv_stats(struct cfg_ctx *c, const struct sc_yaml_node *v, void *base)
+{
+    struct sc_config *cfg = base;
+
+    return conv_server(c, v, &cfg->stats, &cfg->has_stats, "0.0.0.0:15090");
+}
+
+/* inbound */
+
+static const struct key inport_keys[] = {
+    KEYR("port", K_INT, 1, 65535, struct sc_cfg_inport, port),
+    KEY("protocol", K_PROTO, struct sc_cfg_inport, protocol),
+    KEY("allowed_principals", K_IDS, struct sc_cfg_inport, allowed_principals),
+};
+
+static void inport_init(void *p)
+{
+    memset(p, 0, sizeof(struct sc_cfg_inport));
+}
+
+static int conv_inports(struct cfg_ctx *c, const struct sc_yaml_node *v, void *base)
+{
+    struct sc_config *cfg = base;
+    unsigned *seen = NULL;
+    void *arr = NULL;
+    int rc;
+
+    rc = apply_list(c, v, inport_keys, NKEYS(inport_keys), sizeof(struct sc_cfg_inport),
+                    inport_init, &arr, &cfg->inbound.n_ports, &seen);
+    cfg->inbound.ports = arr;
+    for (size_t i = 0; rc == 0 && i < cfg->inbound.n_ports; i++) {
+        size_t saved = sc_config_push_index(c, i);
+
+        if ((seen[i] & 1u) == 0) {
+            rc = sc_config_fail(c, v->items[i], "port is required");
+        }
+        for (size_t j = 0; rc == 0 && j < i; j++) {
+            if (cfg->inbound.ports[j].port == cfg->inbound.ports[i].port) {
+                sc_config_push_key(c, "port");
+                rc = sc_config_fail(c, sc_yaml_get(v->items[i], "port"),
+                                    "port %d is already listed in inbound.ports[%zu]",
+                                    cfg->inbound.ports[i].port, j);
+            }
+        }
+        sc_config_pop(c, saved);
+    }
+    free(seen);
+    return rc;
+}
+
+static int conv_app_host(struct cfg_ctx *c, const struct sc_yaml_node *v, void *base)
+{
+    struct sc_config *cfg = base;
+    struct sc_addr a;
+
+    if (want_scalar(c, v, "a numeric IP address") != 0) {
+        return -1;
+    }
+    if (sc_addr_from_host(v->str, 1, &a) != 0) {
+        return sc_config_fail(c, v, "\"%.80s\" is not a numeric IPv4 or IPv6 address", v->str);
+    }
+    return dup_into(c, v, &cfg->inbound.app_host);
+}
+
+static const struct key inbound_keys[] = {
+    KEY("address", K_ADDR, struct sc_config, inbound.address),
+    KEYFN("app_host", conv_app_host),
+    KEYFN("ports", conv_inports),
+};
+
+static int conv_inbound(struct cfg_ctx *c, const struct sc_yaml_node *v, void *base)
+{
+    struct sc_config *cfg = base;
+    const char *why;
+    unsigned seen;
+
+    cfg->has_inbound = 1;
+    sc_addr_parse("0.0.0.0:15006", &cfg->inbound.address, &why);
+    return apply(c, v, inbound_keys, NKEYS(inbound_keys), base, &seen);
+}
+
+/* outbound */
+
+static int conv_cidr(struct cfg_ctx *c, const struct sc_yaml_node *v, void *base)
+{
+    struct sc_cfg_route *r = base;
+    const char *why = "invalid";
+
+    if (want_scalar(c, v, "an address range such as 10.0.0.0/8") != 0) {
+        return -1;
+    }
+    if (sc_cidr_parse(v->str, &r->cidr, &why) != 0) {
+        return sc_config_fail(c, v, "bad address range \"%.80s\": %s", v->str, why);
+    }
+    r->has_cidr = 1;
+    return 0;
+}
+
+const struct key sc_config_route_keys[R_COUNT] = {
+    [R_HOST] = KEY("host", K_STR, struct sc_cfg_route, host),
+    [R_CIDR] = KEYFN("cidr", conv_cidr),
+    [R_PORT] = KEYR("port", K_INT, 0, 65535, struct sc_cfg_route, port),
+    [R_PROTO] = KEY("protocol", K_PROTO, struct sc_cfg_route, protocol),
+    [R_TLS] = KEY("tls", K_TLS, struct sc_cfg_route, tls),
+    [R_IDS] = KEY("expected_identities", K_IDS, struct sc_cfg_route, expected_identities),
+    [R_SNI] = KEY("sni", K_STR, struct sc_cfg_route, tls_files.sni),
+    [R_CA] = KEY("ca_certificates", K_STR, struct sc_cfg_route, tls_files.ca_certificates),
+    [R_CERT] = KEY("client_certificate", K_STR, struct sc_cfg_route, tls_files.client_certificate),
+    [R_KEY] = KEY("private_key", K_STR, struct sc_cfg_route, tls_files.private_key),
+};
+
+static void route_init(void *p)
+{
+    memset(p, 0, sizeof(struct sc_cfg_route));
+}
+
+static int conv_routes(struct cfg_ctx *c, const struct sc_yaml_node *v, void *base)
+{
+    struct sc_config *cfg = base;
+    unsigned *seen = NULL;
+    void *arr = NULL;
+    int rc;
+
+    rc = apply_list(c, v, sc_config_route_keys, NKEYS(sc_config_route_keys),
+                    sizeof(struct sc_cfg_route), route_init, &arr, &cfg->outbound.n_routes, &seen);
+    cfg->outbound.routes = arr;
+    for (size_t i = 0; rc == 0 && i < cfg->outbound.n_routes; i++) {
+        if ((seen[i] & ((1u << R_HOST) | (1u << R_CIDR))) == 0) {
+            size_t saved = sc_config_push_index(c, i);
+
+            rc = sc_config_fail(c, v->items[i], "a route needs a host or a cidr");
+            sc_config_pop(c, saved);
+        }
+    }
+    free(seen);
+    return rc;
+}
+
+static const struct key default_keys[] = {
+    KEY("tls", K_TLS, struct sc_cfg_route, tls),
+    KEY("protocol", K_PROTO, struct sc_cfg_route, protocol),
+};
+
+static int conv_default(struct cfg_ctx *c, const struct sc_yaml_node *v, void *base)
+{
+    struct sc_config *cfg = base;
+    unsigned seen;
+
+    return apply(c, v, default_keys, NKEYS(default_keys), &cfg->outbound.def, &seen);
+}
+
+static const struct key outbound_keys[] = {
+    KEY("address", K_ADDR, struct sc_config, outbound.address),
+    KEYFN("routes", conv_routes),
+    KEYFN("default", conv_default),
+};
+
+static int conv_outbound(struct cfg_ctx *c, const struct sc_yaml_node *v, void *base)
+{
+    struct sc_config *cfg = base;
+    const char *why;
+    unsigned seen;
+
+    cfg->has_outbound = 1;
+    sc_addr_parse("127.0.0.1:15001", &cfg->outbound.address, &why);
+    return apply(c, v, outbound_keys, NKEYS(outbound_keys), base, &seen);
+}
+
+/* listeners */
+
+const struct key sc_config_listener_keys[L_COUNT] = {
+    [L_NAME] = KEY("name", K_STR, struct sc_cfg_listener, name),
+    [L_DIR] = KEY("direction", K_DIR, struct sc_cfg_listener, direction),
+    [L_ADDR] = KEY("address", K_ADDR, struct sc_cfg_listener, address),
+    [L_UP] = KEY("upstream", K_ADDR, struct sc_cfg_listener, upstream),
+    [L_HOST] = KEY("host", K_STR, struct sc_cfg_listener, host),
+    [L_PORT] = KEYR("port", K_INT, 1, 65535, struct sc_cfg_listener, port),
+    [L_TLS] = KEY("tls", K_TLS, struct sc_cfg_listener, tls),
+    [L_PROTO] = KEY("protocol", K_PROTO, struct sc_cfg_listener, protocol),
+    [L_IDS] = KEY("expected_identities", K_IDS, struct sc_cfg_listener, expected_identities),
+    [L_PRINC] = KEY("allowed_principals", K_IDS, struct sc_cfg_listener, allowed_principals),
+    [L_SNI] = KEY("sni", K_STR, struct sc_cfg_listener, tls_files.sni),
+    [L_CA] = KEY("ca_certificates", K_STR, struct sc_cfg_listener, tls_files.ca_certificates),
+    [L_CERT] =
+        KEY("client_certificate", K_STR, struct sc_cfg_listener, tls_files.client_certificate),
+    [L_KEY] = KEY("private_key", K_STR, struct sc_cfg_listener, tls_files.private_key),
+};
+
+static void listener_init(void *p)
+{
+    memset(p, 0, sizeof(struct sc_cfg_listener));
+}
+
+int sc_config_check_listener(struct cfg_ctx *c, const struct sc_yaml_node *n, size_t i,
+                             unsigned seen)
+{
+    static const int outbound_only[] = {L_HOST, L_TLS, L_IDS, L_SNI, L_CA, L_CERT, L_KEY};
+    struct sc_config *cfg = c->cfg;
+    struct sc_cfg_listener *l = &cfg->listeners[i];
+    static const int required[] = {L_NAME, L_DIR, L_ADDR};
+
+    for (size_t k = 0; k < NKEYS(required); k++) {
+        if ((seen & (1u << required[k])) == 0) {
+            return sc_config_fail(c, n, "%s is required",
+                                  sc_config_listener_keys[required[k]].name);
+        }
+    }
+    for (size_t j = 0; j < i; j++) {
+        if (strcmp(cfg->listeners[j].name, l->name) == 0) {
+            sc_config_push_key(c, "name");
+            return sc_config_fail(c, sc_yaml_get(n, "name"),
+                                  "duplicate listener name \"%.60s\" (also listeners[%zu])",
+                                  l->name, j);
+        }
+    }
+    if (l->direction == SC_DIR_OUTBOUND) {
+        if ((seen & (1u << L_UP)) == 0) {
+            return sc_config_fail(c, n, "an outbound listener needs upstream");
+        }
+        if ((seen & (1u << L_PRINC)) != 0) {
+            sc_config_push_key(c, "allowed_principals");
+            return sc_config_fail(c, sc_yaml_get(n, "allowed_principals"),
+                                  "only applies to inbound listeners");
+        }
+    } else {
+        for (size_t k = 0; k < NKEYS(outbound_only); k++) {
+            if ((seen & (1u << outbound_only[k])) != 0) {
+                sc_config_push_key(c, sc_config_listener_keys[outbound_only[k]].name);
+                return sc_config_fail(
+                    c, sc_yaml_get(n, sc_config_listener_keys[outbound_only[k]].name),
+                    "only applies to outbound listeners (inbound TLS follows "
+                    "PeerAuthentication)");
+            }
+        }
+        if ((seen & (1u << L_UP)) == 0) {
+            const char *host = cfg->inbound.app_host != NULL ? cfg->inbound.app_host : "127.0.0.1";
+
+            if ((seen & (1u << L_PORT)) == 0) {
+                return sc_config_fail(c, n,
+                                      "an inbound listener needs upstream (or port, to reach the "
+                                      "app on inbound.app_host)");
+            }
+            if (sc_addr_from_host(host, l->port, &l->upstream) != 0) {
+                return sc_config_fail(c, n, "bad inbound.app_host");
+            }
+        }
+    }
+    if (l->port == 0) {
+        l->port = sc_addr_port(&l->upstream);
+    }
+    return 0;
+}
+
+static int conv_listeners(struct cfg_ctx *c, const struct sc_yaml_node *v, void *base)
+{
+    struct sc_config *cfg = base;
+    unsigned *seen = NULL;
+    void *arr = NULL;
+    int rc;
+
+    rc = apply_list(c, v, sc_config_listener_keys, NKEYS(sc_config_listener_keys),
+                    sizeof(struct sc_cfg_listener), listener_init, &arr, &cfg->n_listeners, &seen);
+    cfg->listeners = arr;
+    free(seen);
+    return rc;
+}
+
+/* timeouts */
+
+static const struct key timeout_keys[] = {
+    KEYR("connect_ms", K_INT, 1, 3600000, struct sc_cfg_timeouts, connect_ms),
+    KEYR("handshake_ms", K_INT, 1, 3600000, struct sc_cfg_timeouts, handshake_ms),
+    KEYR("idle_ms", K_INT, 0, INT_MAX, struct sc_cfg_timeouts, idle_ms),
+    KEYR("sniff_ms", K_INT, 1, 3600000, struct sc_cfg_timeouts, sniff_ms),
+};
+
+static int conv_timeouts(struct cfg_ctx *c, const struct sc_yaml_node *v, void *base)
+{
+    struct sc_config *cfg = base;
+    unsigned seen;
+
+    return apply(c, v, timeout_keys, NKEYS(timeout_keys), &cfg->timeouts, &seen);
+}
+
+static const struct key top_keys[] = {
+    KEYFN("node", conv_node),
+    KEYR("workers", K_INT, 0, 1024, struct sc_config, workers),
+    KEYFN("log_level", conv_log_level),
+    KEYFN("secrets", conv_secrets),
+    KEYFN("admin", conv_admin),
+    KEYFN("health", conv_health),
+    KEYFN("stats", conv_stats),
+    KEYFN("inbound", conv_inbound),
+    KEYFN("outbound", conv_outbound),
+    KEYFN("listeners", conv_listeners),
+    KEYFN("timeouts", conv_timeouts),
+    KEYR("buffer_limit_bytes", K_SIZE, 1024, 1073741824, struct sc_config, buffer_limit),
+};
+
+int sc_config_apply_top(struct cfg_ctx *c)
+{
+    unsigned seen;
+
+    return apply(c, c->root, top_keys, NKEYS(top_keys), c->cfg, &seen);
+}

@@ -1,0 +1,427 @@
+/* Unit tests for proxy/stats: per-worker counters summed over workers, the
+ * Prometheus and text renderings, and the fixed-size port table folding
+ * extra ports into port 0. */
+
+#include <check.h>
+#include <event2/buffer.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "stats.h"
+
+#define NW 3
+
+static struct sc_stats *w[NW];
+
+static void setup(void)
+{
+    for (int i = 0; i < NW; i++) {
+        w[i] = sc_stats_new();
+        ck_assert_ptr_nonnull(w[i]);
+    }
+}
+
+static void teardown(void)
+{
+    for (int i = 0; i < NW; i++) {
+        sc_stats_free(w[i]);
+        w[i] = NULL;
+    }
+}
+
+/* Renders into a NUL-terminated heap string (caller frees). */
+static char *render(int prometheus, size_t n)
+{
+    struct evbuffer *b = evbuffer_new();
+    size_t len;
+    char *s;
+
+    ck_assert_ptr_nonnull(b);
+    if (prometheus) {
+        sc_stats_render_prometheus(w, n, b);
+    } else {
+        sc_stats_render_text(w, n, b);
+    }
+    len = evbuffer_get_length(b);
+    s = malloc(len + 1);
+    ck_assert_ptr_nonnull(s);
+    ck_assert_int_eq(evbuffer_remove(b, s, len), (int)len);
+    s[len] = '\0';
+    evbuffer_free(b);
+    return s;
+}
+
+/* Asserts that text holds line as a whole line. */
+static void assert_line(const char *text, const char *line)
+{
+    size_t l = strlen(line);
+    const char *p = text;
+
+    while ((p = strstr(p, line)) != NULL) {
+        if ((p == text || p[-1] == '\n') && p[l] == '\n') {
+            return;
+        }
+        p++;
+    }
+    ck_abort_msg("no line '%s' in:\n%.3000s", line, text);
+}
+
+static int count(const char *text, const char *part)
+{
+    int n = 0;
+
+    for (const char *p = strstr(text, part); p != NULL; p = strstr(p + 1, part)) {
+        n++;
+    }
+    return n;
+}
+
+static void assert_no_line_with(const char *text, const char *part)
+{
+    ck_assert_msg(strstr(text, part) == NULL, "unexpected '%s' in:\n%.3000s", part, text);
+}
+
+/* ---- sc_stats_conn_class / sc_stats_sum_class ---------------------------- */
+
+START_TEST(test_stats_sum_class_adds_workers)
+{
+    for (int i = 0; i < 5; i++) {
+        sc_stats_conn_class(w[0], SC_DIR_INBOUND, 8080, SC_CLASS_MESH_MTLS);
+    }
+    sc_stats_conn_class(w[1], SC_DIR_INBOUND, 8080, SC_CLASS_MESH_MTLS);
+    sc_stats_conn_class(w[1], SC_DIR_INBOUND, 8080, SC_CLASS_MESH_MTLS);
+    sc_stats_conn_class(w[2], SC_DIR_INBOUND, 8080, SC_CLASS_MESH_MTLS);
+
+    ck_assert_uint_eq(sc_stats_sum_class(w, NW, SC_DIR_INBOUND, 8080, SC_CLASS_MESH_MTLS), 8);
+    ck_assert_uint_eq(sc_stats_sum_class(w, 1, SC_DIR_INBOUND, 8080, SC_CLASS_MESH_MTLS), 5);
+    ck_assert_uint_eq(sc_stats_sum_class(w, 2, SC_DIR_INBOUND, 8080, SC_CLASS_MESH_MTLS), 7);
+    ck_assert_uint_eq(sc_stats_sum_class(w, 0, SC_DIR_INBOUND, 8080, SC_CLASS_MESH_MTLS), 0);
+}
+END_TEST
+
+START_TEST(test_stats_sum_class_keeps_keys_apart)
+{
+    sc_stats_conn_class(w[0], SC_DIR_INBOUND, 8080, SC_CLASS_PLAINTEXT);
+    sc_stats_conn_class(w[1], SC_DIR_OUTBOUND, 8080, SC_CLASS_REFUSED);
+    sc_stats_conn_class(w[1], SC_DIR_OUTBOUND, 8080, SC_CLASS_REFUSED);
+    sc_stats_conn_class(w[2], SC_DIR_INBOUND, 9090, SC_CLASS_APP_TLS);
+
+    /* direction */
+    ck_assert_uint_eq(sc_stats_sum_class(w, NW, SC_DIR_INBOUND, 8080, SC_CLASS_PLAINTEXT), 1);
+    ck_assert_uint_eq(sc_stats_sum_class(w, NW, SC_DIR_OUTBOUND, 8080, SC_CLASS_PLAINTEXT), 0);
+    ck_assert_uint_eq(sc_stats_sum_class(w, NW, SC_DIR_OUTBOUND, 8080, SC_CLASS_REFUSED), 2);
+    ck_assert_uint_eq(sc_stats_sum_class(w, NW, SC_DIR_INBOUND, 8080, SC_CLASS_REFUSED), 0);
+    /* port */
+    ck_assert_uint_eq(sc_stats_sum_class(w, NW, SC_DIR_INBOUND, 9090, SC_CLASS_APP_TLS), 1);
+    ck_assert_uint_eq(sc_stats_sum_class(w, NW, SC_DIR_INBOUND, 9090, SC_CLASS_PLAINTEXT), 0);
+    ck_assert_uint_eq(sc_stats_sum_class(w, NW, SC_DIR_INBOUND, 8080, SC_CLASS_APP_TLS), 0);
+    /* never seen */
+    ck_assert_uint_eq(sc_stats_sum_class(w, NW, SC_DIR_INBOUND, 1234, SC_CLASS_MESH_MTLS), 0);
+    ck_assert_uint_eq(sc_stats_sum_class(w, NW, SC_DIR_OUTBOUND, 0, SC_CLASS_MESH_MTLS), 0);
+}
+END_TEST
+
+START_TEST(test_stats_port_range_ends_are_distinct)
+{
+    sc_stats_conn_class(w[0], SC_DIR_INBOUND, 1, SC_CLASS_PLAINTEXT);
+    sc_stats_conn_class(w[0], SC_DIR_INBOUND, 65535, SC_CLASS_PLAINTEXT);
+    sc_stats_conn_class(w[0], SC_DIR_OUTBOUND, 65535, SC_CLASS_PLAINTEXT);
+    ck_assert_uint_eq(sc_stats_sum_class(w, 1, SC_DIR_INBOUND, 1, SC_CLASS_PLAINTEXT), 1);
+    ck_assert_uint_eq(sc_stats_sum_class(w, 1, SC_DIR_INBOUND, 65535, SC_CLASS_PLAINTEXT), 1);
+    ck_assert_uint_eq(sc_stats_sum_class(w, 1, SC_DIR_OUTBOUND, 65535, SC_CLASS_PLAINTEXT), 1);
+}
+END_TEST
+
+/* More distinct ports than the table has slots: nothing crashes, nothing is
+ * lost, the overflow lands on port 0 of the same direction. */
+START_TEST(test_stats_many_ports_fold_into_port_zero)
+{
+    const int nports = 1500;
+    uint64_t total, zero_in, zero_out;
+    char line[200];
+    char *text;
+
+    for (int p = 1; p <= nports; p++) {
+        sc_stats_conn_class(w[0], SC_DIR_INBOUND, 10000 + p, SC_CLASS_PLAINTEXT);
+        sc_stats_conn_class(w[0], SC_DIR_OUTBOUND, 10000 + p, SC_CLASS_REFUSED);
+    }
+    /* Later connections to already-counted ports keep their own slots. */
+    sc_stats_conn_class(w[0], SC_DIR_INBOUND, 10001, SC_CLASS_PLAINTEXT);
+    ck_assert_uint_eq(sc_stats_sum_class(w, 1, SC_DIR_INBOUND, 10001, SC_CLASS_PLAINTEXT), 2);
+
+    total = sc_stats_sum_class(w, 1, SC_DIR_INBOUND, 0, SC_CLASS_PLAINTEXT);
+    for (int p = 1; p <= nports; p++) {
+        total += sc_stats_sum_class(w, 1, SC_DIR_INBOUND, 10000 + p, SC_CLASS_PLAINTEXT);
+    }
+    ck_assert_uint_eq(total, (uint64_t)nports + 1);
+    zero_in = sc_stats_sum_class(w, 1, SC_DIR_INBOUND, 0, SC_CLASS_PLAINTEXT);
+    zero_out = sc_stats_sum_class(w, 1, SC_DIR_OUTBOUND, 0, SC_CLASS_REFUSED);
+    ck_assert_uint_gt(zero_in, 0);
+    ck_assert_uint_gt(zero_out, 0);
+    total = zero_out;
+    for (int p = 1; p <= nports; p++) {
+        total += sc_stats_sum_class(w, 1, SC_DIR_OUTBOUND, 10000 + p, SC_CLASS_REFUSED);
+    }
+    ck_assert_uint_eq(total, (uint64_t)nports);
+    /* a port past the table still counts, on port 0 */
+    sc_stats_conn_class(w[0], SC_DIR_INBOUND, 60000, SC_CLASS_PLAINTEXT);
+    ck_assert_uint_eq(sc_stats_sum_class(w, 1, SC_DIR_INBOUND, 0, SC_CLASS_PLAINTEXT),
+                      zero_in + 1);
+    /* and the scrape shows the overflow as port 0 */
+    text = render(1, 1);
+    snprintf(line, sizeof(line),
+             "sidecar_connections_total{direction=\"inbound\",port=\"0\","
+             "classification=\"plaintext\"} %llu", (unsigned long long)zero_in + 1);
+    assert_line(text, line);
+    snprintf(line, sizeof(line),
+             "sidecar_connections_total{direction=\"outbound\",port=\"0\","
+             "classification=\"refused\"} %llu", (unsigned long long)zero_out);
+    assert_line(text, line);
+    free(text);
+}
+END_TEST
+
+START_TEST(test_stats_many_ports_render_without_crashing)
+{
+    char *text;
+    char line[200];
+
+    for (int p = 1; p <= 1000; p++) {
+        sc_stats_conn_class(w[p % NW], SC_DIR_INBOUND, p, SC_CLASS_MESH_MTLS);
+    }
+    /* 1000 distinct ports in all, fewer than 512 in each worker: every one
+     * is rendered, none dropped for lack of room while rendering. */
+    text = render(1, NW);
+    ck_assert_ptr_nonnull(strstr(text, "# TYPE sidecar_connections_total counter\n"));
+    for (int p = 1; p <= 1000; p += 111) {
+        snprintf(line, sizeof(line),
+                 "sidecar_connections_total{direction=\"inbound\",port=\"%d\","
+                 "classification=\"mesh_mtls\"} 1", p);
+        assert_line(text, line);
+    }
+    ck_assert_int_eq(count(text, "classification=\"mesh_mtls\"} 1\n"), 1000);
+    ck_assert_int_eq(count(text, "classification=\"plaintext\"} 0\n"), 1000);
+    free(text);
+    text = render(0, NW);
+    assert_line(text, "inbound.1.mesh_mtls: 1");
+    assert_line(text, "inbound.1000.mesh_mtls: 1");
+    ck_assert_int_eq(count(text, ".mesh_mtls: 1\n"), 1000);
+    free(text);
+}
+END_TEST
+
+/* ---- rendering ------------------------------------------------------------ */
+
+START_TEST(test_stats_prometheus_renders_exact_lines)
+{
+    char *text;
+
+    for (int i = 0; i < 4; i++) {
+        sc_stats_conn_class(w[i % NW], SC_DIR_INBOUND, 8080, SC_CLASS_MESH_MTLS);
+    }
+    sc_stats_conn_class(w[2], SC_DIR_INBOUND, 8080, SC_CLASS_REFUSED);
+    sc_stats_conn_class(w[1], SC_DIR_OUTBOUND, 9090, SC_CLASS_PLAINTEXT);
+    sc_stats_handshake(w[0], SC_DIR_INBOUND, SC_HS_OK);
+    sc_stats_handshake(w[1], SC_DIR_INBOUND, SC_HS_OK);
+    sc_stats_handshake(w[2], SC_DIR_INBOUND, SC_HS_UNKNOWN_CA);
+    sc_stats_handshake(w[2], SC_DIR_OUTBOUND, SC_HS_BAD_IDENTITY);
+    sc_stats_active(w[0], 3);
+    sc_stats_active(w[1], 2);
+    sc_stats_active(w[0], -1);
+    sc_stats_bytes(w[0], SC_DIR_INBOUND, 100, 200);
+    sc_stats_bytes(w[2], SC_DIR_INBOUND, 1, 2);
+    sc_stats_bytes(w[1], SC_DIR_OUTBOUND, 5000000000ull, 7);
+
+    text = render(1, NW);
+    assert_line(text, "# TYPE sidecar_connections_total counter");
+    assert_line(text, "sidecar_connections_total{direction=\"inbound\",port=\"8080\","
+                      "classification=\"mesh_mtls\"} 4");
+    assert_line(text, "sidecar_connections_total{direction=\"inbound\",port=\"8080\","
+                      "classification=\"refused\"} 1");
+    assert_line(text, "sidecar_connections_total{direction=\"inbound\",port=\"8080\","
+                      "classification=\"plaintext\"} 0");
+    assert_line(text, "sidecar_connections_total{direction=\"inbound\",port=\"8080\","
+                      "classification=\"app_tls_passthrough\"} 0");
+    assert_line(text, "sidecar_connections_total{direction=\"outbound\",port=\"9090\","
+                      "classification=\"plaintext\"} 1");
+    assert_line(text, "# TYPE sidecar_tls_handshakes_total counter");
+    assert_line(text, "sidecar_tls_handshakes_total{direction=\"inbound\",outcome=\"ok\"} 2");
+    assert_line(text,
+                "sidecar_tls_handshakes_total{direction=\"inbound\",outcome=\"unknown_ca\"} 1");
+    assert_line(text, "sidecar_tls_handshakes_total{direction=\"outbound\","
+                      "outcome=\"bad_identity\"} 1");
+    assert_line(text, "sidecar_tls_handshakes_total{direction=\"outbound\",outcome=\"ok\"} 0");
+    assert_line(text, "# TYPE sidecar_connections_active gauge");
+    assert_line(text, "sidecar_connections_active 4");
+    assert_line(text, "# TYPE sidecar_bytes_total counter");
+    assert_line(text, "sidecar_bytes_total{direction=\"inbound\",flow=\"received\"} 101");
+    assert_line(text, "sidecar_bytes_total{direction=\"inbound\",flow=\"sent\"} 202");
+    assert_line(text, "sidecar_bytes_total{direction=\"outbound\",flow=\"received\"} 5000000000");
+    assert_line(text, "sidecar_bytes_total{direction=\"outbound\",flow=\"sent\"} 7");
+    /* only ports that were seen */
+    assert_no_line_with(text, "direction=\"inbound\",port=\"9090\"");
+    assert_no_line_with(text, "direction=\"outbound\",port=\"8080\"");
+    assert_no_line_with(text, "port=\"0\"");
+    free(text);
+}
+END_TEST
+
+/* Every non-comment line is "name{labels} value" or "name value". */
+START_TEST(test_stats_prometheus_is_well_formed)
+{
+    char *text, *save = NULL, *line;
+    int lines = 0;
+
+    sc_stats_conn_class(w[0], SC_DIR_INBOUND, 8080, SC_CLASS_MESH_MTLS);
+    sc_stats_active(w[0], 1);
+    text = render(1, NW);
+    ck_assert_uint_gt(strlen(text), 0);
+    ck_assert_int_eq(text[strlen(text) - 1], '\n');
+    for (line = strtok_r(text, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save)) {
+        const char *sp = strrchr(line, ' ');
+        char *end = NULL;
+
+        lines++;
+        if (line[0] == '#') {
+            ck_assert_msg(strncmp(line, "# HELP ", 7) == 0 || strncmp(line, "# TYPE ", 7) == 0,
+                          "%s", line);
+            continue;
+        }
+        ck_assert_msg(strncmp(line, "sidecar_", 8) == 0, "%s", line);
+        ck_assert_ptr_nonnull(sp);
+        (void)strtoll(sp + 1, &end, 10);
+        ck_assert_msg(end != sp + 1 && *end == '\0', "value of '%s'", line);
+        if (strchr(line, '{') != NULL) {
+            ck_assert_msg(sp[-1] == '}', "%s", line);
+        }
+    }
+    ck_assert_int_gt(lines, 10);
+    free(text);
+}
+END_TEST
+
+START_TEST(test_stats_prometheus_empty_has_zeroes)
+{
+    char *text = render(1, NW);
+
+    assert_line(text, "sidecar_connections_active 0");
+    assert_line(text, "sidecar_tls_handshakes_total{direction=\"inbound\",outcome=\"ok\"} 0");
+    assert_line(text, "sidecar_bytes_total{direction=\"outbound\",flow=\"sent\"} 0");
+    assert_no_line_with(text, "sidecar_connections_total{");
+    free(text);
+    text = render(1, 0);       /* no workers at all */
+    assert_line(text, "sidecar_connections_active 0");
+    free(text);
+}
+END_TEST
+
+START_TEST(test_stats_prometheus_orders_ports)
+{
+    char *text;
+    const char *a, *b, *c;
+
+    sc_stats_conn_class(w[2], SC_DIR_INBOUND, 9000, SC_CLASS_PLAINTEXT);
+    sc_stats_conn_class(w[0], SC_DIR_INBOUND, 80, SC_CLASS_PLAINTEXT);
+    sc_stats_conn_class(w[1], SC_DIR_INBOUND, 443, SC_CLASS_PLAINTEXT);
+    text = render(1, NW);
+    a = strstr(text, "port=\"80\"");
+    b = strstr(text, "port=\"443\"");
+    c = strstr(text, "port=\"9000\"");
+    ck_assert_ptr_nonnull(a);
+    ck_assert_ptr_nonnull(b);
+    ck_assert_ptr_nonnull(c);
+    ck_assert(a < b);
+    ck_assert(b < c);
+    /* each port once per class, even when several workers saw it */
+    free(text);
+    sc_stats_conn_class(w[0], SC_DIR_INBOUND, 9000, SC_CLASS_PLAINTEXT);
+    text = render(1, NW);
+    a = strstr(text, "port=\"9000\",classification=\"plaintext\"} 2\n");
+    ck_assert_ptr_nonnull(a);
+    ck_assert_ptr_null(strstr(a + 1, "port=\"9000\",classification=\"plaintext\""));
+    free(text);
+}
+END_TEST
+
+START_TEST(test_stats_text_renders_exact_lines)
+{
+    char *text;
+
+    sc_stats_conn_class(w[0], SC_DIR_INBOUND, 8080, SC_CLASS_MESH_MTLS);
+    sc_stats_conn_class(w[1], SC_DIR_INBOUND, 8080, SC_CLASS_MESH_MTLS);
+    sc_stats_conn_class(w[2], SC_DIR_OUTBOUND, 9090, SC_CLASS_PLAINTEXT);
+    sc_stats_handshake(w[1], SC_DIR_OUTBOUND, SC_HS_EXPIRED);
+    sc_stats_handshake(w[2], SC_DIR_INBOUND, SC_HS_NO_CLIENT_CERT);
+    text = render(0, NW);
+    assert_line(text, "inbound.8080.mesh_mtls: 2");
+    assert_line(text, "inbound.8080.refused: 0");
+    assert_line(text, "outbound.9090.plaintext: 1");
+    assert_line(text, "outbound.handshake.expired: 1");
+    assert_line(text, "inbound.handshake.no_client_cert: 1");
+    assert_line(text, "inbound.handshake.protocol: 0");
+    assert_no_line_with(text, "outbound.8080");
+    free(text);
+}
+END_TEST
+
+/* ---- names ------------------------------------------------------------------ */
+
+START_TEST(test_stats_names)
+{
+    ck_assert_str_eq(sc_conn_class_name(SC_CLASS_MESH_MTLS), "mesh_mtls");
+    ck_assert_str_eq(sc_conn_class_name(SC_CLASS_PLAINTEXT), "plaintext");
+    ck_assert_str_eq(sc_conn_class_name(SC_CLASS_APP_TLS), "app_tls_passthrough");
+    ck_assert_str_eq(sc_conn_class_name(SC_CLASS_REFUSED), "refused");
+    ck_assert_str_eq(sc_conn_class_name(SC_CLASS_N), "-");
+    ck_assert_str_eq(sc_hs_outcome_name(SC_HS_OK), "ok");
+    ck_assert_str_eq(sc_hs_outcome_name(SC_HS_PROTOCOL), "protocol");
+    ck_assert_str_eq(sc_hs_outcome_name(SC_HS_N), "-");
+}
+END_TEST
+
+START_TEST(test_stats_free_accepts_null)
+{
+    sc_stats_free(NULL);
+}
+END_TEST
+
+static Suite *stats_suite(void)
+{
+    Suite *s = suite_create("stats");
+    TCase *tc = tcase_create("sc_stats_sum_class");
+
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, test_stats_sum_class_adds_workers);
+    tcase_add_test(tc, test_stats_sum_class_keeps_keys_apart);
+    tcase_add_test(tc, test_stats_port_range_ends_are_distinct);
+    tcase_add_test(tc, test_stats_many_ports_fold_into_port_zero);
+    tcase_add_test(tc, test_stats_many_ports_render_without_crashing);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("sc_stats_render");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, test_stats_prometheus_renders_exact_lines);
+    tcase_add_test(tc, test_stats_prometheus_is_well_formed);
+    tcase_add_test(tc, test_stats_prometheus_empty_has_zeroes);
+    tcase_add_test(tc, test_stats_prometheus_orders_ports);
+    tcase_add_test(tc, test_stats_text_renders_exact_lines);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("names");
+    tcase_add_test(tc, test_stats_names);
+    tcase_add_test(tc, test_stats_free_accepts_null);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(stats_suite());
+    int failed;
+
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
