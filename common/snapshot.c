@@ -13,9 +13,73 @@ struct sc_snapshot {
     struct sc_tls_material *material;
     SSL_CTX *server_ctx;
     SSL_CTX *client_ctx;
+    struct origin {                 /* SIMPLE / MUTUAL routes and listeners */
+        const struct sc_cfg_tls_files *files;
+        SSL_CTX *ctx;
+    } *origins;
+    size_t n_origins;
 };
 
 static atomic_uint_fast64_t next_generation = 1;
+
+static int add_origin(struct sc_snapshot *s, enum sc_tls_mode mode,
+                      const struct sc_cfg_tls_files *f, struct sc_err *err)
+{
+    SSL_CTX *ctx;
+
+    if (mode != SC_TLS_SIMPLE && mode != SC_TLS_MUTUAL) {
+        return 0;
+    }
+    ctx = sc_tlsctx_origin_new(f->ca_certificates,
+                               mode == SC_TLS_MUTUAL ? f->client_certificate : NULL,
+                               mode == SC_TLS_MUTUAL ? f->private_key : NULL, err);
+    if (ctx == NULL) {
+        return -1;
+    }
+    s->origins[s->n_origins].files = f;
+    s->origins[s->n_origins].ctx = ctx;
+    s->n_origins++;
+    return 0;
+}
+
+static int build_origins(struct sc_snapshot *s, struct sc_err *err)
+{
+    const struct sc_config *cfg = s->cfg;
+    size_t max = cfg->n_listeners + cfg->outbound.n_routes + 1;
+
+    s->origins = calloc(max, sizeof(*s->origins));
+    if (s->origins == NULL) {
+        sc_err_set(err, "out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i < cfg->outbound.n_routes; i++) {
+        if (add_origin(s, cfg->outbound.routes[i].tls, &cfg->outbound.routes[i].tls_files,
+                       err) != 0) {
+            return -1;
+        }
+    }
+    if (add_origin(s, cfg->outbound.def.tls, &cfg->outbound.def.tls_files, err) != 0) {
+        return -1;
+    }
+    for (size_t i = 0; i < cfg->n_listeners; i++) {
+        if (cfg->listeners[i].direction == SC_DIR_OUTBOUND &&
+            add_origin(s, cfg->listeners[i].tls, &cfg->listeners[i].tls_files, err) != 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+SSL_CTX *sc_snapshot_origin_ctx(const struct sc_snapshot *snap,
+                                const struct sc_cfg_tls_files *files)
+{
+    for (size_t i = 0; i < snap->n_origins; i++) {
+        if (snap->origins[i].files == files) {
+            return snap->origins[i].ctx;
+        }
+    }
+    return NULL;
+}
 
 struct sc_snapshot *sc_snapshot_new_with(struct sc_config *cfg, struct sc_tls_material *m,
                                          struct sc_err *err)
@@ -41,6 +105,9 @@ struct sc_snapshot *sc_snapshot_new_with(struct sc_config *cfg, struct sc_tls_ma
         if (s->client_ctx == NULL) {
             goto fail;
         }
+    }
+    if (build_origins(s, err) != 0) {
+        goto fail;
     }
     return s;
 
@@ -78,6 +145,10 @@ void sc_snapshot_unref(struct sc_snapshot *snap)
     if (atomic_fetch_sub_explicit(&snap->refs, 1, memory_order_acq_rel) != 1) {
         return;
     }
+    for (size_t i = 0; i < snap->n_origins; i++) {
+        SSL_CTX_free(snap->origins[i].ctx);
+    }
+    free(snap->origins);
     SSL_CTX_free(snap->server_ctx);
     SSL_CTX_free(snap->client_ctx);
     sc_tls_material_free(snap->material);

@@ -36,6 +36,11 @@ const struct sc_config *sc_snapshot_config(const struct sc_snapshot *snap);
 const struct sc_tls_material *sc_snapshot_material(const struct sc_snapshot *snap);
 SSL_CTX *sc_snapshot_server_ctx(const struct sc_snapshot *snap);
 SSL_CTX *sc_snapshot_client_ctx(const struct sc_snapshot *snap);
+/* The SSL_CTX built for a SIMPLE / MUTUAL route or listener (identified by
+ * its tls_files, which live in this snapshot's config), or NULL. */
+struct sc_cfg_tls_files;
+SSL_CTX *sc_snapshot_origin_ctx(const struct sc_snapshot *snap,
+                                const struct sc_cfg_tls_files *files);
 uint64_t sc_snapshot_generation(const struct sc_snapshot *snap);
 
 #endif

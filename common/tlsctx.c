@@ -228,3 +228,49 @@ const char *sc_tls_version_name(const SSL *ssl)
 {
     return ssl != NULL ? SSL_get_version(ssl) : "-";
 }
+
+SSL_CTX *sc_tlsctx_origin_new(const char *ca_file, const char *cert_file, const char *key_file,
+                              struct sc_err *err)
+{
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+
+    if (ctx == NULL) {
+        sc_err_tls(err, "SSL_CTX_new");
+        return NULL;
+    }
+    if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1 ||
+        SSL_CTX_set_cipher_list(ctx, tls12_ciphers) != 1) {
+        sc_err_tls(err, "TLS parameters");
+        goto fail;
+    }
+    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
+                                 SSL_OP_IGNORE_UNEXPECTED_EOF);
+    SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+                              SSL_MODE_ENABLE_PARTIAL_WRITE);
+    if (ca_file != NULL) {
+        if (SSL_CTX_load_verify_locations(ctx, ca_file, NULL) != 1) {
+            sc_err_tls(err, ca_file);
+            goto fail;
+        }
+    } else if (SSL_CTX_set_default_verify_paths(ctx) != 1) {
+        sc_err_tls(err, "default trust store");
+        goto fail;
+    }
+    if (cert_file != NULL && key_file != NULL) {
+        if (SSL_CTX_use_certificate_chain_file(ctx, cert_file) != 1) {
+            sc_err_tls(err, cert_file);
+            goto fail;
+        }
+        if (SSL_CTX_use_PrivateKey_file(ctx, key_file, SSL_FILETYPE_PEM) != 1 ||
+            SSL_CTX_check_private_key(ctx) != 1) {
+            sc_err_tls(err, key_file);
+            goto fail;
+        }
+    }
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+    return ctx;
+
+fail:
+    SSL_CTX_free(ctx);
+    return NULL;
+}

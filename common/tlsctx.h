@@ -29,6 +29,14 @@ STACK_OF(X509) *sc_tls_material_roots(const struct sc_tls_material *m);
 SSL_CTX *sc_tlsctx_server_new(const struct sc_tls_material *m, struct sc_err *err);
 SSL_CTX *sc_tlsctx_client_new(const struct sc_tls_material *m, struct sc_err *err);
 
+/* Builds the SSL_CTX for originating TLS to a service outside the mesh
+ * (DestinationRule SIMPLE, or MUTUAL with a client certificate): the server
+ * is verified against ca_file (the system's default roots when NULL), and
+ * the caller checks its name with SSL_set1_host.  cert_file/key_file may be
+ * NULL (SIMPLE).  Returns a new SSL_CTX or NULL with err set. */
+SSL_CTX *sc_tlsctx_origin_new(const char *ca_file, const char *cert_file, const char *key_file,
+                              struct sc_err *err);
+
 /* Client-side session resumption between sidecars: a connection sets an
  * sc_tls_session_sink as the SSL's app data before the handshake, and the
  * client SSL_CTX hands every new session (TLS 1.3 ticket) to sink->put,

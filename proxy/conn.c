@@ -49,6 +49,7 @@ struct sc_conn {
     enum sc_tls_mode tls;               /* outbound */
     enum sc_proto proto;
     const char *host;                   /* outbound SNI / route host, may be NULL */
+    const struct sc_cfg_tls_files *tls_files; /* outbound SIMPLE / MUTUAL */
     const struct sc_strv *principals;   /* inbound allowed / outbound expected */
     int cls;                            /* enum sc_conn_class, -1 until decided */
     int fd;                             /* downstream fd until a bufferevent owns it */
@@ -448,6 +449,14 @@ static void on_up_handshake(struct bufferevent *bev, short what, void *arg)
         handshake_failed(c, bev, what);
         return;
     }
+    if (c->tls != SC_TLS_ISTIO_MUTUAL) {
+        /* SIMPLE / MUTUAL: OpenSSL checked the chain and the host name. */
+        c->tls_version = sc_tls_version_name(bufferevent_openssl_get_ssl(bev));
+        sc_stats_handshake(sc_worker_stats(c->w), c->dir, SC_HS_OK);
+        classify(c, SC_CLASS_APP_TLS);
+        start_relay(c);
+        return;
+    }
     if (check_identity(c, bufferevent_openssl_get_ssl(bev)) != 0) {
         return;
     }
@@ -464,13 +473,26 @@ static void keep_session(void *arg, SSL_SESSION *sess)
 
 static void start_up_tls(struct sc_conn *c)
 {
-    SSL *ssl = SSL_new(sc_snapshot_client_ctx(c->snap));
+    int mesh = c->tls == SC_TLS_ISTIO_MUTUAL;
+    SSL_CTX *ctx = mesh ? sc_snapshot_client_ctx(c->snap)
+                        : sc_snapshot_origin_ctx(c->snap, c->tls_files);
+    SSL *ssl = ctx != NULL ? SSL_new(ctx) : NULL;
     SSL_SESSION *sess;
 
     if (ssl == NULL) {
         ERR_clear_error();
-        conn_finish(c, "internal_error: SSL_new");
+        conn_finish(c, "internal_error: no TLS context for %s", sc_tls_mode_name(c->tls));
         return;
+    }
+    if (!mesh) {
+        const char *name = c->tls_files->sni != NULL ? c->tls_files->sni : c->host;
+
+        if (name != NULL) {
+            SSL_set_tlsext_host_name(ssl, name);
+            SSL_set1_host(ssl, name);
+        }
+        c->action = "while handshaking with upstream";
+        goto connect;
     }
     /* Resume with the last ticket this upstream gave us under the same
      * snapshot: the peer's certificate is part of the session, so the
@@ -491,6 +513,7 @@ static void start_up_tls(struct sc_conn *c)
         SSL_set_tlsext_host_name(ssl, c->host);
     }
     c->action = "while handshaking with upstream";
+connect:
     c->up = bufferevent_openssl_socket_new(sc_worker_base(c->w), c->upfd, ssl,
                                            BUFFEREVENT_SSL_CONNECTING, BEV_FLAGS);
     if (c->up == NULL) {
@@ -511,7 +534,7 @@ static void upstream_connected(struct sc_conn *c)
 {
     drop_watcher(c);
     evtimer_del(c->timer);
-    if (c->dir == SC_DIR_OUTBOUND && c->tls == SC_TLS_ISTIO_MUTUAL) {
+    if (c->dir == SC_DIR_OUTBOUND && c->tls != SC_TLS_DISABLE && c->tls != SC_TLS_UNSET) {
         start_up_tls(c);
         return;
     }
@@ -753,12 +776,14 @@ static int setup_outbound(struct sc_conn *c, const struct sc_cfg_listener *l)
         c->tls = r->tls;
         c->proto = r->protocol;
         c->host = r->host;
+        c->tls_files = &r->tls_files;
         c->principals = &r->expected_identities;
     } else {
         c->up_addr = l->upstream;
         c->tls = l->tls;
         c->proto = l->protocol;
         c->host = l->host;
+        c->tls_files = &l->tls_files;
         c->principals = &l->expected_identities;
     }
     c->port = sc_addr_port(&c->up_addr);
