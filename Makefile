@@ -3,7 +3,7 @@
 # sanitized and plain objects never mix.
 
 CC      ?= cc
-PKGS    = libevent libevent_openssl libevent_pthreads openssl yaml-0.1
+PKGS    = libevent libevent_openssl libevent_pthreads openssl yaml-0.1 libprotobuf-c libnghttp2
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null)
@@ -18,7 +18,7 @@ BASE_CFLAGS = -std=c11 -D_GNU_SOURCE -g -fno-omit-frame-pointer \
 CFLAGS  ?=
 LDFLAGS ?=
 ALL_CFLAGS  = $(BASE_CFLAGS) $(WARN) $(CFLAGS) -Icommon -Iproxy -Iagent \
-              -I$(LLHTTP_INC_DIR) $(PKG_CFLAGS)
+              -I$(LLHTTP_INC_DIR) -I$(BUILD)/gen $(PKG_CFLAGS)
 ALL_LDFLAGS = -pie -Wl,-z,relro,-z,now -pthread $(LDFLAGS)
 
 ifdef SANITIZE
@@ -41,6 +41,33 @@ AGENT_OBJ  = $(AGENT_SRC:%.c=$(BUILD)/obj/%.o)
 LLHTTP_OBJ = $(patsubst $(LLHTTP_SRC_DIR)/%.c,$(BUILD)/obj/llhttp/%.o,$(wildcard $(LLHTTP_SRC_DIR)/*.c))
 
 LIBS = $(BUILD)/libproxy.a $(BUILD)/libcommon.a $(BUILD)/libllhttp.a
+
+# ---- SDS protobuf messages (common/sdsproto.c) -------------------------
+# protoc-c generates C from our minimal Envoy .proto files (proto/) into
+# $(BUILD)/gen/ at build time; nothing generated is committed.  The objects
+# go into their own archive (their symbols are protobuf-c's names, not sc_),
+# linked after libcommon.a.
+PROTO_SRC = $(shell find proto -name '*.proto' 2>/dev/null | sort)
+PROTO_C   = $(PROTO_SRC:proto/%.proto=$(BUILD)/gen/%.pb-c.c)
+PROTO_H   = $(PROTO_SRC:proto/%.proto=$(BUILD)/gen/%.pb-c.h)
+PROTO_OBJ = $(PROTO_SRC:proto/%.proto=$(BUILD)/obj/gen/%.pb-c.o)
+LIBS += $(BUILD)/libsdspb.a
+
+$(BUILD)/gen/%.pb-c.c $(BUILD)/gen/%.pb-c.h: proto/%.proto
+	@mkdir -p $(BUILD)/gen
+	protoc-c --c_out=$(BUILD)/gen -Iproto $*.proto
+$(BUILD)/obj/gen/%.pb-c.o: $(BUILD)/gen/%.pb-c.c $(PROTO_H)
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) $(if $(SANITIZE),-fsanitize=$(SANITIZE) -O1,-O2) -I$(BUILD)/gen $(PKG_CFLAGS) -w -c -o $@ $<
+$(BUILD)/libsdspb.a: $(PROTO_OBJ)
+	@mkdir -p $(dir $@); rm -f $@; ar rcs $@ $^
+# every object may include a generated header (sdsproto.c does)
+$(COMMON_OBJ) $(PROXY_OBJ) $(AGENT_OBJ): | $(PROTO_H)
+.SECONDARY: $(PROTO_C) $(PROTO_H)
+# test tools that use the shared library (the pattern rule below links none)
+$(BUILD)/tools/sds-fetch: test/tools/sds-fetch.c $(LIBS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes -o $@ $< $(LIBS) $(ALL_LDFLAGS) $(PKG_LIBS)
 
 UNIT_SRC   = $(wildcard test/unit/test_*.c)
 UNIT_BIN   = $(UNIT_SRC:test/unit/%.c=$(BUILD)/test/%)
@@ -130,11 +157,11 @@ test-sanitize:
 	  $(MAKE) --no-print-directory SANITIZE=address,undefined all unit fuzz-replay integration
 
 # libFuzzer builds (clang), not part of `make test`.
-fuzz:
+fuzz: $(PROTO_C) $(PROTO_H)
 	@mkdir -p build/libfuzzer
 	@for f in $(FUZZ_SRC); do n=$$(basename $$f .c); \
 	  clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
-	    -Icommon -Iproxy -I$(LLHTTP_INC_DIR) $$f $(COMMON_SRC) $(PROXY_SRC) \
+	    -Icommon -Iproxy -I$(LLHTTP_INC_DIR) -Ibuild/gen $$f $(COMMON_SRC) $(PROXY_SRC) $(PROTO_C) \
 	    -o build/libfuzzer/$$n $(PKG_LIBS) || exit 1; echo "built build/libfuzzer/$$n"; done
 
 demo: deps all $(TOOL_BIN)

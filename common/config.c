@@ -615,6 +615,7 @@ static int build(struct cfg_ctx *c, const struct sc_yaml_stream *s)
     cfg->timeouts.idle_ms = 3600000;
     cfg->timeouts.sniff_ms = 5000;
     cfg->buffer_limit = 1024 * 1024;
+    cfg->secrets.expiry_warning_days = 7;
     cfg->outbound.def.protocol = SC_PROTO_TCP;
     if (sc_config_apply_top(c) != 0) {
         return -1;
@@ -624,6 +625,8 @@ static int build(struct cfg_ctx *c, const struct sc_yaml_stream *s)
         set_default_str(c, &cfg->node.namespace_, "default") != 0 ||
         set_default_str(c, &cfg->node.root_namespace, "istio-system") != 0 ||
         set_default_str(c, &cfg->log_level, "info") != 0 ||
+        set_default_str(c, &cfg->secrets.sds_cert_name, "default") != 0 ||
+        set_default_str(c, &cfg->secrets.sds_root_name, "ROOTCA") != 0 ||
         (cfg->has_inbound && set_default_str(c, &cfg->inbound.app_host, "127.0.0.1") != 0)) {
         return -1;
     }
@@ -693,6 +696,7 @@ static int load_stream(const char *name, struct sc_yaml_stream *s, struct sc_con
         sc_err_at(err, name, 0, 0, "out of memory");
         goto fail;
     }
+    cfg->refs_ = 1;
     cfg->path = strdup(name);
     if (cfg->path == NULL) {
         sc_err_at(err, name, 0, 0, "out of memory");
@@ -749,9 +753,18 @@ static void tls_files_free(struct sc_cfg_tls_files *f)
     free(f->sni);
 }
 
+struct sc_config *sc_config_ref(struct sc_config *cfg)
+{
+    __atomic_add_fetch(&cfg->refs_, 1, __ATOMIC_RELAXED);
+    return cfg;
+}
+
 void sc_config_free(struct sc_config *cfg)
 {
     if (cfg == NULL) {
+        return;
+    }
+    if (__atomic_sub_fetch(&cfg->refs_, 1, __ATOMIC_ACQ_REL) > 0) {
         return;
     }
     free(cfg->path);
@@ -769,6 +782,8 @@ void sc_config_free(struct sc_config *cfg)
     free(cfg->secrets.cert_chain);
     free(cfg->secrets.private_key);
     free(cfg->secrets.trusted_ca);
+    free(cfg->secrets.sds_cert_name);
+    free(cfg->secrets.sds_root_name);
     free(cfg->inbound.app_host);
     for (size_t i = 0; i < cfg->inbound.n_ports; i++) {
         strv_free(&cfg->inbound.ports[i].allowed_principals);

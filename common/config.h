@@ -121,6 +121,9 @@ struct sc_config {
         char *cert_chain;
         char *private_key;
         char *trusted_ca;
+        int expiry_warning_days;     /* WARN this long before notAfter, default 7 */
+        char *sds_cert_name;         /* SDS resource for our chain+key, default "default" */
+        char *sds_root_name;         /* SDS resource for the trust bundle, default "ROOTCA" */
     } secrets;
 
     int has_admin, has_health, has_stats;
@@ -150,6 +153,8 @@ struct sc_config {
                                       * watermark per direction, default 1 MiB */
 
     struct sc_policy *policy;        /* PeerAuthentication documents, owned */
+
+    int refs_;                       /* see sc_config_ref; not for callers */
 };
 
 /* Reads and validates path.  On success returns 0 and a new config in *out
@@ -168,6 +173,10 @@ int sc_config_load_string(const char *name, const char *yaml, struct sc_config *
 int sc_config_load_mem(const char *name, const char *buf, size_t len, struct sc_config **out,
                        struct sc_err *err);
 
+/* A config is immutable and may be shared by several snapshots (a
+ * certificate rotation keeps the config): sc_config_ref returns cfg with one
+ * more reference, and sc_config_free drops one, freeing on the last. */
+struct sc_config *sc_config_ref(struct sc_config *cfg);
 void sc_config_free(struct sc_config *cfg);
 
 /* The PeerAuthentication mode for the workload's port, resolved with Istio's

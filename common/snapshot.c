@@ -122,7 +122,7 @@ struct sc_snapshot *sc_snapshot_new(struct sc_config *cfg, struct sc_err *err)
 
     if (cfg->secrets.cert_chain != NULL) {
         m = sc_tls_material_load(cfg->secrets.cert_chain, cfg->secrets.private_key,
-                                 cfg->secrets.trusted_ca, err);
+                                 cfg->secrets.trusted_ca, 0, err);
         if (m == NULL) {
             sc_config_free(cfg);
             return NULL;

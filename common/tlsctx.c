@@ -4,6 +4,7 @@
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,7 @@
 #include "x509.h"
 
 struct sc_tls_material {
+    int refs;
     EVP_PKEY *key;
     STACK_OF(X509) *chain;   /* leaf first */
     STACK_OF(X509) *roots;
@@ -27,49 +29,146 @@ static const char tls12_ciphers[] =
     "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
     "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
 
-static EVP_PKEY *load_key(const char *path, struct sc_err *err)
-{
-    EVP_PKEY *k;
-    BIO *b = BIO_new_file(path, "r");
+#define PEM_FILE_MAX (1 << 20)
 
-    if (b == NULL) {
-        ERR_clear_error();
+/* Reads a whole (small) PEM file into a new NUL-terminated buffer. */
+static char *read_file(const char *path, size_t *len, struct sc_err *err)
+{
+    FILE *f = fopen(path, "rb");
+    char *buf = NULL;
+    size_t n;
+
+    if (f == NULL) {
         sc_err_set(err, "cannot read %s: %s", path, strerror(errno));
         return NULL;
     }
-    k = PEM_read_bio_PrivateKey(b, NULL, NULL, NULL);
-    BIO_free(b);
+    buf = malloc(PEM_FILE_MAX + 1);
+    if (buf == NULL) {
+        fclose(f);
+        sc_err_set(err, "out of memory");
+        return NULL;
+    }
+    n = fread(buf, 1, PEM_FILE_MAX + 1, f);
+    if (ferror(f) || n > PEM_FILE_MAX) {
+        sc_err_set(err, "cannot read %s: %s", path, n > PEM_FILE_MAX ? "larger than 1 MiB"
+                                                                      : strerror(errno));
+        fclose(f);
+        free(buf);
+        return NULL;
+    }
+    fclose(f);
+    buf[n] = '\0';
+    *len = n;
+    return buf;
+}
+
+static EVP_PKEY *parse_key(const char *pem, size_t len, const char *what, struct sc_err *err)
+{
+    EVP_PKEY *k = NULL;
+    BIO *b = BIO_new_mem_buf(pem, (int)len);
+
+    if (b != NULL) {
+        k = PEM_read_bio_PrivateKey(b, NULL, NULL, NULL);
+        BIO_free(b);
+    }
     if (k == NULL) {
         ERR_clear_error();
-        sc_err_set(err, "%s: no PEM private key found", path);
+        sc_err_set(err, "%s: no PEM private key found", what);
     }
     return k;
 }
 
-struct sc_tls_material *sc_tls_material_load(const char *chain_path, const char *key_path,
-                                             const char *ca_path, struct sc_err *err)
+/* The chain must lead from the leaf to one of the roots.  Times are not
+ * checked here: the leaf's are checked by the caller with a clear message,
+ * and an expired root is reported (readiness, /certs, logs) rather than
+ * refused, so an operator sees it instead of a sidecar with no secrets. */
+static int verify_chain(const struct sc_tls_material *m, const char *what, struct sc_err *err)
+{
+    X509_STORE *store = X509_STORE_new();
+    X509_STORE_CTX *ctx = X509_STORE_CTX_new();
+    STACK_OF(X509) *untrusted = sk_X509_new_null();
+    int rc = -1;
+
+    if (store == NULL || ctx == NULL || untrusted == NULL) {
+        sc_err_set(err, "out of memory");
+        goto out;
+    }
+    for (int i = 0; i < sk_X509_num(m->roots); i++) {
+        X509_STORE_add_cert(store, sk_X509_value(m->roots, i));
+    }
+    ERR_clear_error();
+    for (int i = 1; i < sk_X509_num(m->chain); i++) {
+        sk_X509_push(untrusted, sk_X509_value(m->chain, i));
+    }
+    if (X509_STORE_CTX_init(ctx, store, sk_X509_value(m->chain, 0), untrusted) != 1) {
+        sc_err_tls(err, "X509_STORE_CTX_init");
+        goto out;
+    }
+    X509_STORE_CTX_set_flags(ctx, X509_V_FLAG_NO_CHECK_TIME);
+    if (X509_verify_cert(ctx) != 1) {
+        char issuer[256];
+        int e = X509_STORE_CTX_get_error(ctx);
+
+        sc_x509_name_str(X509_get_issuer_name(sk_X509_value(m->chain, 0)), issuer,
+                         sizeof(issuer));
+        sc_err_set(err, "%s: certificate chain does not lead to any of the %d trusted root(s) "
+                        "(issuer %s): %s", what, sk_X509_num(m->roots), issuer,
+                   X509_verify_cert_error_string(e));
+        ERR_clear_error();
+        goto out;
+    }
+    rc = 0;
+out:
+    sk_X509_free(untrusted);
+    X509_STORE_CTX_free(ctx);
+    X509_STORE_free(store);
+    return rc;
+}
+
+struct sc_tls_material *sc_tls_material_from_pem(const char *chain, size_t chain_len,
+                                                 const char *key, size_t key_len,
+                                                 const char *ca, size_t ca_len,
+                                                 const struct sc_tls_names *names, time_t now,
+                                                 struct sc_err *err)
 {
     struct sc_tls_material *m = calloc(1, sizeof(*m));
+    X509 *leaf;
+    char t[32];
 
     if (m == NULL) {
         sc_err_set(err, "out of memory");
         return NULL;
     }
-    m->chain = sc_x509_load_pem_file(chain_path, err);
+    m->refs = 1;
+    m->chain = sc_x509_load_pem_mem(chain, chain_len, names->chain, err);
     if (m->chain == NULL) {
         goto fail;
     }
-    m->key = load_key(key_path, err);
+    m->key = parse_key(key, key_len, names->key, err);
     if (m->key == NULL) {
         goto fail;
     }
-    if (X509_check_private_key(sk_X509_value(m->chain, 0), m->key) != 1) {
+    leaf = sk_X509_value(m->chain, 0);
+    if (X509_check_private_key(leaf, m->key) != 1) {
         ERR_clear_error();
-        sc_err_set(err, "%s: key does not match the certificate in %s", key_path, chain_path);
+        sc_err_set(err, "%s: key does not match the certificate in %s", names->key, names->chain);
         goto fail;
     }
-    m->roots = sc_x509_load_pem_file(ca_path, err);
+    m->roots = sc_x509_load_pem_mem(ca, ca_len, names->ca, err);
     if (m->roots == NULL) {
+        goto fail;
+    }
+    if (now != 0 && sc_x509_not_after(leaf) <= now) {
+        sc_err_set(err, "%s: certificate expired at %s", names->chain,
+                   sc_time_rfc3339(sc_x509_not_after(leaf), t, sizeof(t)));
+        goto fail;
+    }
+    if (now != 0 && sc_x509_not_before(leaf) > now) {
+        sc_err_set(err, "%s: certificate is not valid before %s", names->chain,
+                   sc_time_rfc3339(sc_x509_not_before(leaf), t, sizeof(t)));
+        goto fail;
+    }
+    if (verify_chain(m, names->chain, err) != 0) {
         goto fail;
     }
     return m;
@@ -79,9 +178,49 @@ fail:
     return NULL;
 }
 
+struct sc_tls_material *sc_tls_material_load(const char *chain_path, const char *key_path,
+                                             const char *ca_path, time_t now, struct sc_err *err)
+{
+    struct sc_tls_names names = {chain_path, key_path, ca_path};
+    struct sc_tls_material *m = NULL;
+    char *chain = NULL, *key = NULL, *ca = NULL;
+    size_t chain_len = 0, key_len = 0, ca_len = 0;
+
+    chain = read_file(chain_path, &chain_len, err);
+    if (chain == NULL) {
+        goto out;
+    }
+    key = read_file(key_path, &key_len, err);
+    if (key == NULL) {
+        goto out;
+    }
+    ca = read_file(ca_path, &ca_len, err);
+    if (ca == NULL) {
+        goto out;
+    }
+    m = sc_tls_material_from_pem(chain, chain_len, key, key_len, ca, ca_len, &names, now, err);
+out:
+    if (key != NULL) {
+        OPENSSL_cleanse(key, key_len);
+    }
+    free(chain);
+    free(key);
+    free(ca);
+    return m;
+}
+
+struct sc_tls_material *sc_tls_material_ref(struct sc_tls_material *m)
+{
+    __atomic_add_fetch(&m->refs, 1, __ATOMIC_RELAXED);
+    return m;
+}
+
 void sc_tls_material_free(struct sc_tls_material *m)
 {
     if (m == NULL) {
+        return;
+    }
+    if (__atomic_sub_fetch(&m->refs, 1, __ATOMIC_ACQ_REL) > 0) {
         return;
     }
     EVP_PKEY_free(m->key);
@@ -98,6 +237,41 @@ X509 *sc_tls_material_leaf(const struct sc_tls_material *m)
 STACK_OF(X509) *sc_tls_material_roots(const struct sc_tls_material *m)
 {
     return m->roots;
+}
+
+STACK_OF(X509) *sc_tls_material_chain(const struct sc_tls_material *m)
+{
+    return m->chain;
+}
+
+const char *sc_tls_material_problem(const struct sc_tls_material *m, time_t now, char *out,
+                                    size_t outlen)
+{
+    X509 *leaf = sk_X509_value(m->chain, 0);
+    char t[32];
+
+    if (sc_x509_not_after(leaf) <= now) {
+        snprintf(out, outlen, "workload certificate expired at %s",
+                 sc_time_rfc3339(sc_x509_not_after(leaf), t, sizeof(t)));
+        return out;
+    }
+    if (sc_x509_not_before(leaf) > now) {
+        snprintf(out, outlen, "workload certificate is not valid before %s",
+                 sc_time_rfc3339(sc_x509_not_before(leaf), t, sizeof(t)));
+        return out;
+    }
+    for (int i = 0; i < sk_X509_num(m->roots); i++) {
+        X509 *r = sk_X509_value(m->roots, i);
+        char subj[256];
+
+        if (sc_x509_not_after(r) <= now) {
+            sc_x509_name_str(X509_get_subject_name(r), subj, sizeof(subj));
+            snprintf(out, outlen, "root CA %s expired at %s", subj,
+                     sc_time_rfc3339(sc_x509_not_after(r), t, sizeof(t)));
+            return out;
+        }
+    }
+    return NULL;
 }
 
 /* Server side: pick a mesh ALPN the client offered, preferring the client's
@@ -130,6 +304,82 @@ static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outle
     return SSL_TLSEXT_ERR_NOACK;
 }
 
+static int verify_idx = -1;
+static pthread_once_t verify_once = PTHREAD_ONCE_INIT;
+
+static void verify_info_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
+                             void *argp)
+{
+    (void)parent;
+    (void)ad;
+    (void)idx;
+    (void)argl;
+    (void)argp;
+    free(ptr);
+}
+
+static void verify_index_init(void)
+{
+    verify_idx = SSL_get_ex_new_index(0, NULL, NULL, NULL, verify_info_free);
+}
+
+/* Keeps OpenSSL's verdict and records the first failure for the log. */
+static int verify_cb(int ok, X509_STORE_CTX *xs)
+{
+    SSL *ssl;
+    X509 *cert;
+    struct sc_tls_verify_info *vi;
+
+    if (ok) {
+        return ok;
+    }
+    ssl = X509_STORE_CTX_get_ex_data(xs, SSL_get_ex_data_X509_STORE_CTX_idx());
+    if (ssl == NULL || verify_idx < 0 || SSL_get_ex_data(ssl, verify_idx) != NULL) {
+        return ok;
+    }
+    vi = calloc(1, sizeof(*vi));
+    if (vi == NULL) {
+        return ok;
+    }
+    vi->error = X509_STORE_CTX_get_error(xs);
+    vi->depth = X509_STORE_CTX_get_error_depth(xs);
+    cert = X509_STORE_CTX_get_current_cert(xs);
+    if (cert != NULL) {
+        sc_x509_name_str(X509_get_subject_name(cert), vi->subject, sizeof(vi->subject));
+        sc_x509_name_str(X509_get_issuer_name(cert), vi->issuer, sizeof(vi->issuer));
+        sc_x509_serial_hex(cert, vi->serial, sizeof(vi->serial));
+        vi->not_before = sc_x509_not_before(cert);
+        vi->not_after = sc_x509_not_after(cert);
+    }
+    if (SSL_set_ex_data(ssl, verify_idx, vi) != 1) {
+        free(vi);
+    }
+    return ok;
+}
+
+int sc_tls_verify_info_get(const SSL *ssl, struct sc_tls_verify_info *out)
+{
+    const struct sc_tls_verify_info *vi;
+
+    if (verify_idx < 0) {
+        return -1;
+    }
+    vi = SSL_get_ex_data(ssl, verify_idx);
+    if (vi == NULL) {
+        return -1;
+    }
+    *out = *vi;
+    return 0;
+}
+
+X509 *sc_tls_peer_root(const SSL *ssl)
+{
+    STACK_OF(X509) *chain = SSL_get0_verified_chain(ssl);
+    int n = chain != NULL ? sk_X509_num(chain) : 0;
+
+    return n > 0 ? sk_X509_value(chain, n - 1) : NULL;
+}
+
 static SSL_CTX *ctx_common(const struct sc_tls_material *m, int server, struct sc_err *err)
 {
     SSL_CTX *ctx = SSL_CTX_new(server ? TLS_server_method() : TLS_client_method());
@@ -147,8 +397,10 @@ static SSL_CTX *ctx_common(const struct sc_tls_material *m, int server, struct s
     SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
                                  SSL_OP_CIPHER_SERVER_PREFERENCE |
                                  SSL_OP_IGNORE_UNEXPECTED_EOF);
+    /* Send exactly the configured chain (leaf + intermediates), never the
+     * root OpenSSL would otherwise add from the trust store. */
     SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
-                              SSL_MODE_ENABLE_PARTIAL_WRITE);
+                              SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_NO_AUTO_CHAIN);
     if (SSL_CTX_use_certificate(ctx, sk_X509_value(m->chain, 0)) != 1) {
         sc_err_tls(err, "certificate");
         goto fail;
@@ -174,7 +426,8 @@ static SSL_CTX *ctx_common(const struct sc_tls_material *m, int server, struct s
             ERR_clear_error();
         }
     }
-    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+    pthread_once(&verify_once, verify_index_init);
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, verify_cb);
     return ctx;
 
 fail:
@@ -267,7 +520,8 @@ SSL_CTX *sc_tlsctx_origin_new(const char *ca_file, const char *cert_file, const 
             goto fail;
         }
     }
-    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+    pthread_once(&verify_once, verify_index_init);
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, verify_cb);
     return ctx;
 
 fail:

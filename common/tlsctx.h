@@ -2,6 +2,7 @@
 #define SC_TLSCTX_H
 
 #include <openssl/ssl.h>
+#include <time.h>
 
 #include "err.h"
 
@@ -10,16 +11,43 @@
  * snapshot. */
 struct sc_tls_material;
 
-/* Loads and validates PEM files: the chain must hold at least the leaf, the
- * key must match the leaf, the bundle must hold at least one certificate.
- * Returns a new object, or NULL with err set (err->msg names the file). */
+/* What to call the three parts in error messages (file paths, or SDS
+ * resource names). */
+struct sc_tls_names {
+    const char *chain;
+    const char *key;
+    const char *ca;
+};
+
+/* Parses and validates PEM text: the chain holds at least the leaf, the key
+ * matches the leaf, the bundle holds at least one certificate, the chain
+ * leads to one of the bundle's roots, and (unless now is 0) the leaf is
+ * valid at `now`.  An expired root is accepted here and reported by
+ * sc_tls_material_problem.  Returns a new object, or NULL with err set
+ * (the message names the part that failed). */
+struct sc_tls_material *sc_tls_material_from_pem(const char *chain, size_t chain_len,
+                                                 const char *key, size_t key_len,
+                                                 const char *ca, size_t ca_len,
+                                                 const struct sc_tls_names *names, time_t now,
+                                                 struct sc_err *err);
+
+/* The same from files (each at most 1 MiB). */
 struct sc_tls_material *sc_tls_material_load(const char *chain_path, const char *key_path,
-                                             const char *ca_path, struct sc_err *err);
+                                             const char *ca_path, time_t now, struct sc_err *err);
+
+/* Why this material cannot serve at `now` (expired or not-yet-valid leaf,
+ * an expired root), written into out; NULL when it is fine. */
+const char *sc_tls_material_problem(const struct sc_tls_material *m, time_t now, char *out,
+                                    size_t outlen);
+/* Material is shared by the snapshots built from it (a config reload keeps
+ * the certificates): _ref adds a reference, _free drops one. */
+struct sc_tls_material *sc_tls_material_ref(struct sc_tls_material *m);
 void sc_tls_material_free(struct sc_tls_material *m);
 
 /* Borrowed views. */
 X509 *sc_tls_material_leaf(const struct sc_tls_material *m);
 STACK_OF(X509) *sc_tls_material_roots(const struct sc_tls_material *m);
+STACK_OF(X509) *sc_tls_material_chain(const struct sc_tls_material *m);
 
 /* Builds the SSL_CTX for terminating mesh mTLS (inbound) or originating it
  * (outbound): TLS 1.2 minimum, 1.3 preferred, ECDHE+AEAD only, no
@@ -51,6 +79,27 @@ extern const unsigned char sc_alpn_mesh_tcp[];
 extern const unsigned int sc_alpn_mesh_tcp_len;
 extern const unsigned char sc_alpn_mesh_http[];
 extern const unsigned int sc_alpn_mesh_http_len;
+
+/* What failed in the peer's chain, recorded by our verify callback so a
+ * refused handshake can be explained in words: the OpenSSL verify error,
+ * the depth, and the certificate it concerns. */
+struct sc_tls_verify_info {
+    int error;                  /* X509_V_ERR_* */
+    int depth;                  /* 0 = the peer's own certificate */
+    char subject[256];
+    char issuer[256];
+    char serial[80];
+    time_t not_before;
+    time_t not_after;
+};
+
+/* Copies the first verification failure of this handshake into out.
+ * Returns 0, or -1 when none was recorded. */
+int sc_tls_verify_info_get(const SSL *ssl, struct sc_tls_verify_info *out);
+
+/* The root the peer's verified chain ends at (borrowed), or NULL (e.g. a
+ * resumed session, whose chain was verified in an earlier handshake). */
+X509 *sc_tls_peer_root(const SSL *ssl);
 
 /* "TLSv1.3" etc. for the log. */
 const char *sc_tls_version_name(const SSL *ssl);

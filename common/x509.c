@@ -169,3 +169,44 @@ STACK_OF(X509) *sc_x509_load_pem_mem(const char *pem, size_t len, const char *wh
     BIO_free(b);
     return sk;
 }
+
+static time_t asn1_time(const ASN1_TIME *t)
+{
+    struct tm tm;
+
+    if (t == NULL || ASN1_TIME_to_tm(t, &tm) != 1) {
+        return 0;
+    }
+    return timegm(&tm);
+}
+
+time_t sc_x509_not_before(const X509 *cert)
+{
+    return asn1_time(X509_get0_notBefore(cert));
+}
+
+time_t sc_x509_not_after(const X509 *cert)
+{
+    return asn1_time(X509_get0_notAfter(cert));
+}
+
+const char *sc_x509_serial_hex(const X509 *cert, char *out, size_t outlen)
+{
+    BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert), NULL);
+    char *hex = bn != NULL ? BN_bn2hex(bn) : NULL;
+
+    snprintf(out, outlen, "%s", hex != NULL ? hex : "-");
+    OPENSSL_free(hex);
+    BN_free(bn);
+    return out;
+}
+
+const char *sc_time_rfc3339(time_t t, char *out, size_t outlen)
+{
+    struct tm tm;
+
+    if (gmtime_r(&t, &tm) == NULL || strftime(out, outlen, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0) {
+        snprintf(out, outlen, "-");
+    }
+    return out;
+}

@@ -2,6 +2,7 @@
 #define SC_X509_H
 
 #include <stddef.h>
+#include <time.h>
 #include <openssl/x509.h>
 
 #include "err.h"
@@ -24,5 +25,15 @@ STACK_OF(X509) *sc_x509_load_pem_file(const char *path, struct sc_err *err);
 STACK_OF(X509) *sc_x509_load_pem_mem(const char *pem, size_t len, const char *what,
                                      struct sc_err *err);
 void sc_x509_stack_free(STACK_OF(X509) *sk);
+
+/* notBefore / notAfter as Unix times (0 when unreadable). */
+time_t sc_x509_not_before(const X509 *cert);
+time_t sc_x509_not_after(const X509 *cert);
+
+/* The serial number as upper-case hex ("-" when unreadable). */
+const char *sc_x509_serial_hex(const X509 *cert, char *out, size_t outlen);
+
+/* Formats a Unix time as RFC 3339 UTC ("2026-05-12T09:59:00Z"). */
+const char *sc_time_rfc3339(time_t t, char *out, size_t outlen);
 
 #endif

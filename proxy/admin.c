@@ -5,13 +5,17 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <stdlib.h>
+#include <time.h>
 #include <string.h>
 
 #include "addr.h"
+#include "certs.h"
 #include "config.h"
 #include "log.h"
+#include "runtime.h"
 #include "snapshot.h"
 #include "stats.h"
+#include "tlsctx.h"
 
 struct sc_admin {
     struct sc_admin_env env;
@@ -28,7 +32,8 @@ static void reply(struct evhttp_request *req, int code, const char *type, struct
 static void on_ready(struct evhttp_request *req, void *arg)
 {
     struct sc_admin *a = arg;
-    const char *why = a->env.not_ready(a->env.arg);
+    char buf[768];
+    const char *why = sc_runtime_not_ready(a->env.rt, time(NULL), buf, sizeof(buf));
     struct evbuffer *b = evbuffer_new();
 
     if (b == NULL) {
@@ -44,15 +49,50 @@ static void on_ready(struct evhttp_request *req, void *arg)
     evbuffer_free(b);
 }
 
+static void sds_state(struct sc_admin *a, struct sc_admin_sds *st)
+{
+    memset(st, 0, sizeof(*st));
+    if (a->env.sds_state != NULL) {
+        a->env.sds_state(a->env.arg, st);
+    }
+}
+
 static void on_prometheus(struct evhttp_request *req, void *arg)
 {
     struct sc_admin *a = arg;
     struct evbuffer *b = evbuffer_new();
+    const struct sc_runtime_counters *rc = sc_runtime_counters(a->env.rt);
+    struct sc_stats *const *stats;
+    struct sc_admin_sds sds;
+    size_t n;
 
     if (b == NULL) {
         return;
     }
-    sc_stats_render_prometheus(a->env.stats, a->env.n_stats, b);
+    stats = sc_runtime_stats(a->env.rt, &n);
+    sc_stats_render_prometheus(stats, n, b);
+    sc_certs_render_prometheus(sc_runtime_material(a->env.rt), b);
+    evbuffer_add_printf(b,
+                        "# HELP sidecar_secrets_updates_total Certificate sets installed or "
+                        "refused.\n# TYPE sidecar_secrets_updates_total counter\n"
+                        "sidecar_secrets_updates_total{result=\"accepted\"} %llu\n"
+                        "sidecar_secrets_updates_total{result=\"rejected\"} %llu\n",
+                        (unsigned long long)rc->secrets_accepted,
+                        (unsigned long long)rc->secrets_rejected);
+    sds_state(a, &sds);
+    if (sds.enabled) {
+        evbuffer_add_printf(b,
+                            "# HELP sidecar_sds_connected 1 while the SDS stream is up.\n"
+                            "# TYPE sidecar_sds_connected gauge\nsidecar_sds_connected %d\n"
+                            "# TYPE sidecar_sds_pushes_total counter\n"
+                            "sidecar_sds_pushes_total{result=\"accepted\"} %llu\n"
+                            "sidecar_sds_pushes_total{result=\"rejected\"} %llu\n"
+                            "# TYPE sidecar_sds_connects_total counter\n"
+                            "sidecar_sds_connects_total %llu\n",
+                            sds.connected, (unsigned long long)sds.pushes_accepted,
+                            (unsigned long long)sds.pushes_rejected,
+                            (unsigned long long)sds.connects);
+    }
     reply(req, 200, "text/plain; version=0.0.4", b);
     evbuffer_free(b);
 }
@@ -61,11 +101,14 @@ static void on_stats(struct evhttp_request *req, void *arg)
 {
     struct sc_admin *a = arg;
     struct evbuffer *b = evbuffer_new();
+    struct sc_stats *const *stats;
+    size_t n;
 
     if (b == NULL) {
         return;
     }
-    sc_stats_render_text(a->env.stats, a->env.n_stats, b);
+    stats = sc_runtime_stats(a->env.rt, &n);
+    sc_stats_render_text(stats, n, b);
     reply(req, 200, "text/plain", b);
     evbuffer_free(b);
 }
@@ -89,13 +132,11 @@ static void json_str(struct evbuffer *b, const char *s)
 static void on_config_dump(struct evhttp_request *req, void *arg)
 {
     struct sc_admin *a = arg;
-    struct sc_snapshot *snap = a->env.current(a->env.arg);
-    const struct sc_config *cfg = sc_snapshot_config(snap);
+    const struct sc_config *cfg = sc_runtime_config(a->env.rt);
     struct evbuffer *b = evbuffer_new();
     char as[SC_ADDR_STRLEN];
 
     if (b == NULL) {
-        sc_snapshot_unref(snap);
         return;
     }
     evbuffer_add_printf(b, "{\"node\":{\"id\":");
@@ -151,7 +192,27 @@ static void on_config_dump(struct evhttp_request *req, void *arg)
     evbuffer_add_printf(b, "}\n");
     reply(req, 200, "application/json", b);
     evbuffer_free(b);
-    sc_snapshot_unref(snap);
+}
+
+static void on_certs(struct evhttp_request *req, void *arg)
+{
+    struct sc_admin *a = arg;
+    struct evbuffer *b = evbuffer_new();
+    const char *q = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req));
+    const struct sc_config *cfg = sc_runtime_config(a->env.rt);
+    struct sc_certs_names names = {cfg->secrets.sds_cert_name, cfg->secrets.sds_root_name};
+
+    if (b == NULL) {
+        return;
+    }
+    if (q != NULL && strstr(q, "format=table") != NULL) {
+        sc_certs_render_table(sc_runtime_material(a->env.rt), &names, time(NULL), b);
+        reply(req, 200, "text/plain", b);
+    } else {
+        sc_certs_render_json(sc_runtime_material(a->env.rt), time(NULL), b);
+        reply(req, 200, "application/json", b);
+    }
+    evbuffer_free(b);
 }
 
 static void on_quit(struct evhttp_request *req, void *arg)
@@ -204,10 +265,9 @@ static struct evhttp *serve(struct event_base *base, const char *what, const str
     return h;
 }
 
-struct sc_admin *sc_admin_new(struct event_base *base, const struct sc_admin_env *env,
-                              const struct sc_snapshot *snap)
+struct sc_admin *sc_admin_new(struct event_base *base, const struct sc_admin_env *env)
 {
-    const struct sc_config *cfg = sc_snapshot_config(snap);
+    const struct sc_config *cfg = sc_runtime_config(env->rt);
     struct sc_admin *a = calloc(1, sizeof(*a));
 
     if (a == NULL) {
@@ -224,6 +284,7 @@ struct sc_admin *sc_admin_new(struct event_base *base, const struct sc_admin_env
         evhttp_set_cb(a->admin, "/ready", on_ready, a);
         evhttp_set_cb(a->admin, "/healthz/ready", on_ready, a);
         evhttp_set_cb(a->admin, "/config_dump", on_config_dump, a);
+        evhttp_set_cb(a->admin, "/certs", on_certs, a);
         evhttp_set_cb(a->admin, "/quitquitquit", on_quit, a);
     }
     if (cfg->has_health) {

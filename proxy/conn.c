@@ -55,7 +55,8 @@ struct sc_conn {
     int fd;                             /* downstream fd until a bufferevent owns it */
     int upfd;                           /* upstream fd while connecting */
     int has_orig;
-    struct sc_addr down_addr, orig_dst, up_addr;
+    int up_tried;                       /* an upstream connect was attempted */
+    struct sc_addr down_addr, orig_dst, up_addr, local_addr;
     struct bufferevent *down, *up;
     struct event *ev;                   /* peek / connect watcher */
     struct event *timer;                /* the current phase's deadline */
@@ -63,6 +64,7 @@ struct sc_conn {
     const char *action;
     size_t peeked;
     char *peer_id;
+    char peer_root[80];                 /* serial of the root the peer chained to */
     const char *tls_version;
     struct sc_tls_session_sink sink;    /* upstream TLS sessions → worker cache */
     struct timespec t0;
@@ -74,6 +76,7 @@ static void conn_finish(struct sc_conn *c, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 static void connect_upstream(struct sc_conn *c);
 static void arm_timer(struct sc_conn *c, long ms);
+static void unmap_v4(struct sc_addr *a);
 
 static size_t conn_prefix(const struct sc_log_ctx *ctx, char *out, size_t outlen)
 {
@@ -163,16 +166,17 @@ static void conn_finish(struct sc_conn *c, const char *fmt, ...)
     }
     n = snprintf(line, sizeof(line),
                  "%s conn id=%llu dir=%s listener=%s port=%d mode=%s class=%s down=%s up=%s "
-                 "orig_dst=%s tls=%s peer=%s bytes_received=%llu bytes_sent=%llu "
+                 "orig_dst=%s tls=%s peer=%s peer_root=%s bytes_received=%llu bytes_sent=%llu "
                  "duration_ms=%ld end=%s",
                  c->started, c->id, c->dir == SC_DIR_INBOUND ? "inbound" : "outbound", c->lname,
                  c->port, mode_label(c),
                  c->cls >= 0 ? sc_conn_class_name((enum sc_conn_class)c->cls) : "-",
                  sc_addr_str(&c->down_addr, da, sizeof(da)),
-                 c->up_addr.len > 0 ? sc_addr_str(&c->up_addr, ua, sizeof(ua)) : "-",
+                 c->up_tried ? sc_addr_str(&c->up_addr, ua, sizeof(ua)) : "-",
                  c->has_orig ? sc_addr_str(&c->orig_dst, oa, sizeof(oa)) : "-",
                  c->tls_version != NULL ? c->tls_version : "-",
-                 c->peer_id != NULL ? c->peer_id : "-", (unsigned long long)c->bytes[0],
+                 c->peer_id != NULL ? c->peer_id : "-",
+                 c->peer_root[0] != '\0' ? c->peer_root : "-", (unsigned long long)c->bytes[0],
                  (unsigned long long)c->bytes[1], elapsed_ms(c), reason);
     if (n > 0) {
         sc_log_record(line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
@@ -279,6 +283,24 @@ static void start_relay(struct sc_conn *c)
 
 /* ---- TLS -------------------------------------------------------------- */
 
+/* Records which trusted root the peer chained to (full handshakes only: a
+ * resumed session was verified before). */
+static void note_root(struct sc_conn *c, SSL *ssl)
+{
+    X509 *root = sc_tls_peer_root(ssl);
+    char serial[80], subj[160];
+
+    if (root == NULL) {
+        snprintf(c->peer_root, sizeof(c->peer_root), "%s",
+                 SSL_session_reused(ssl) ? "resumed" : "-");
+        return;
+    }
+    sc_x509_serial_hex(root, serial, sizeof(serial));
+    sc_x509_name_str(X509_get_subject_name(root), subj, sizeof(subj));
+    snprintf(c->peer_root, sizeof(c->peer_root), "%s", serial);
+    sc_stats_peer_root(sc_worker_stats(c->w), c->dir, serial, subj);
+}
+
 /* Checks the peer's SPIFFE ID after a completed handshake.  Returns 0, or
  * -1 after ending the connection. */
 static int check_identity(struct sc_conn *c, SSL *ssl)
@@ -318,7 +340,58 @@ static int check_identity(struct sc_conn *c, SSL *ssl)
         return -1;
     }
     sc_stats_handshake(sc_worker_stats(c->w), c->dir, SC_HS_OK);
+    note_root(c, ssl);
     return 0;
+}
+
+/* Puts a verify failure into words an operator can act on. */
+static void explain_verify(struct sc_conn *c, SSL *ssl, long vr, char *out, size_t outlen)
+{
+    struct sc_tls_verify_info vi;
+    char t[32];
+    int n_roots = sk_X509_num(sc_tls_material_roots(sc_snapshot_material(c->snap)));
+    const char *whose;
+
+    if (ssl == NULL || sc_tls_verify_info_get(ssl, &vi) != 0) {
+        snprintf(out, outlen, "%s", X509_verify_cert_error_string(vr));
+        return;
+    }
+    whose = vi.depth == 0 ? "peer certificate" : "certificate in the peer's chain";
+    switch (vi.error) {
+    case X509_V_ERR_CERT_HAS_EXPIRED:
+        snprintf(out, outlen, "%s expired at %s (subject %s, serial %s)", whose,
+                 sc_time_rfc3339(vi.not_after, t, sizeof(t)), vi.subject, vi.serial);
+        break;
+    case X509_V_ERR_CERT_NOT_YET_VALID:
+        snprintf(out, outlen, "%s is not valid before %s (subject %s, serial %s)", whose,
+                 sc_time_rfc3339(vi.not_before, t, sizeof(t)), vi.subject, vi.serial);
+        break;
+    case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
+    case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
+    case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
+    case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
+    case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
+    case X509_V_ERR_CERT_SIGNATURE_FAILURE:
+        snprintf(out, outlen, "peer chain does not lead to any of %d trusted roots (issuer %s; "
+                              "subject %s, serial %s)",
+                 n_roots, vi.issuer, vi.subject, vi.serial);
+        break;
+    case X509_V_ERR_HOSTNAME_MISMATCH:
+        snprintf(out, outlen, "peer certificate does not name %s (subject %s, serial %s)",
+                 c->tls_files != NULL && c->tls_files->sni != NULL ? c->tls_files->sni
+                 : c->host != NULL                                 ? c->host
+                                                                   : "the expected host",
+                 vi.subject, vi.serial);
+        break;
+    default:
+        snprintf(out, outlen, "%s (subject %s, serial %s)", whose, vi.subject, vi.serial);
+        break;
+    }
+    /* OpenSSL's own words last. */
+    {
+        size_t used = strlen(out);
+        snprintf(out + used, outlen - used, ": %s", X509_verify_cert_error_string(vi.error));
+    }
 }
 
 /* Ends a connection whose handshake failed, naming the reason as precisely
@@ -344,26 +417,29 @@ static void handshake_failed(struct sc_conn *c, struct bufferevent *bev, short w
     classify(c, SC_CLASS_REFUSED);
     if (first != 0 && ERR_GET_REASON(first) == SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE) {
         sc_stats_handshake(st, c->dir, SC_HS_NO_CLIENT_CERT);
-        conn_finish(c, "tls_no_peer_cert: client presented no certificate");
+        conn_finish(c, "tls_no_peer_cert: client presented no certificate: %s", reason);
         return;
     }
     if (vr != X509_V_OK) {
-        X509 *peer = ssl != NULL ? SSL_get0_peer_certificate(ssl) : NULL;
-        char desc[512] = "";
+        char why[1024];
 
-        if (peer != NULL) {
-            size_t n = sc_x509_describe(peer, desc + 2, sizeof(desc) - 2);
-            if (n > 0) {
-                desc[0] = ' ';
-                desc[1] = '(';
-                snprintf(desc + 2 + n, sizeof(desc) - 2 - n, ")");
-            }
-        }
+        explain_verify(c, ssl, vr, why, sizeof(why));
         sc_stats_handshake(st, c->dir,
                            vr == X509_V_ERR_CERT_HAS_EXPIRED || vr == X509_V_ERR_CERT_NOT_YET_VALID
                                ? SC_HS_EXPIRED
                                : SC_HS_UNKNOWN_CA);
-        conn_finish(c, "tls_verify_failed: %s%s", X509_verify_cert_error_string(vr), desc);
+        conn_finish(c, "tls_verify_failed: %s", why);
+        return;
+    }
+    if (first != 0 && (ERR_GET_REASON(first) == SSL_R_TLSV1_ALERT_UNKNOWN_CA ||
+                       ERR_GET_REASON(first) == SSL_R_SSLV3_ALERT_BAD_CERTIFICATE ||
+                       ERR_GET_REASON(first) == SSL_R_SSLV3_ALERT_CERTIFICATE_EXPIRED)) {
+        /* The peer refused our certificate and told us why. */
+        sc_stats_handshake(st, c->dir,
+                           ERR_GET_REASON(first) == SSL_R_SSLV3_ALERT_CERTIFICATE_EXPIRED
+                               ? SC_HS_EXPIRED
+                               : SC_HS_UNKNOWN_CA);
+        conn_finish(c, "tls_handshake_failed: the peer refused our certificate: %s", reason);
         return;
     }
     sc_stats_handshake(st, c->dir, SC_HS_PROTOCOL);
@@ -574,6 +650,7 @@ static void connect_upstream(struct sc_conn *c)
     int fd = socket(c->up_addr.ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 
     c->action = "while connecting to upstream";
+    c->up_tried = 1;
     if (fd < 0) {
         conn_finish(c, "upstream_connect_failed: %s", strerror(errno));
         return;
@@ -692,28 +769,51 @@ static void start_sniff(struct sc_conn *c)
 
 /* ---- accept ------------------------------------------------------------ */
 
-static int original_dst(int fd, struct sc_addr *out)
+/* An IPv4 address seen through a dual-stack socket (::ffff:a.b.c.d) as the
+ * IPv4 address it is. */
+static void unmap_v4(struct sc_addr *a)
 {
-    struct sockaddr_storage local;
-    socklen_t len = sizeof(local);
+    const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)&a->ss;
+    struct sockaddr_in sin;
 
-    if (getsockname(fd, (struct sockaddr *)&local, &len) != 0) {
+    if (a->ss.ss_family != AF_INET6 || !IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr)) {
+        return;
+    }
+    memset(&sin, 0, sizeof(sin));
+    sin.sin_family = AF_INET;
+    sin.sin_port = s6->sin6_port;
+    memcpy(&sin.sin_addr, &s6->sin6_addr.s6_addr[12], 4);
+    memset(&a->ss, 0, sizeof(a->ss));
+    memcpy(&a->ss, &sin, sizeof(sin));
+    a->len = sizeof(sin);
+}
+
+/* The destination the client meant (iptables REDIRECT keeps it in
+ * conntrack), and the local address it actually reached. */
+static int original_dst(int fd, struct sc_addr *out, struct sc_addr *local)
+{
+    int v4;
+
+    memset(local, 0, sizeof(*local));
+    local->len = sizeof(local->ss);
+    if (getsockname(fd, (struct sockaddr *)&local->ss, &local->len) != 0) {
         return -1;
     }
+    v4 = local->ss.ss_family == AF_INET ||
+         (local->ss.ss_family == AF_INET6 &&
+          IN6_IS_ADDR_V4MAPPED(&((const struct sockaddr_in6 *)&local->ss)->sin6_addr));
+    unmap_v4(local);
     memset(out, 0, sizeof(*out));
     out->len = sizeof(out->ss);
-    if (local.ss_family == AF_INET &&
-        getsockopt(fd, SOL_IP, SC_SO_ORIGINAL_DST, &out->ss, &out->len) == 0) {
+    if (v4 && getsockopt(fd, SOL_IP, SC_SO_ORIGINAL_DST, &out->ss, &out->len) == 0) {
         return 0;
     }
     out->len = sizeof(out->ss);
-    if (local.ss_family == AF_INET6 &&
-        getsockopt(fd, SOL_IPV6, SC_SO_ORIGINAL_DST, &out->ss, &out->len) == 0) {
+    if (!v4 && getsockopt(fd, SOL_IPV6, SC_SO_ORIGINAL_DST, &out->ss, &out->len) == 0) {
         return 0;
     }
     /* Not redirected: the address it was sent to is the one it reached. */
-    memcpy(&out->ss, &local, len);
-    out->len = len;
+    *out = *local;
     return 0;
 }
 
@@ -768,7 +868,8 @@ static int setup_outbound(struct sc_conn *c, const struct sc_cfg_listener *l)
     if (l == NULL) {
         const struct sc_cfg_route *r;
 
-        if (sc_addr_equal(&c->orig_dst, &cfg->outbound.address)) {
+        if (sc_addr_equal(&c->orig_dst, &cfg->outbound.address) ||
+            sc_addr_equal(&c->orig_dst, &c->local_addr)) {
             return -1;          /* sent to 15001 itself: would loop */
         }
         r = sc_config_route(cfg, &c->orig_dst);
@@ -821,6 +922,7 @@ void sc_conn_accept(struct sc_worker *w, enum sc_listener_kind kind, const char 
     if (peerlen > 0 && (size_t)peerlen <= sizeof(c->down_addr.ss)) {
         memcpy(&c->down_addr.ss, peer, (size_t)peerlen);
         c->down_addr.len = (socklen_t)peerlen;
+        unmap_v4(&c->down_addr);
     }
     c->timer = evtimer_new(sc_worker_base(w), on_unused_timer, c);
     sc_worker_conn_add(w, c);
@@ -851,7 +953,7 @@ void sc_conn_accept(struct sc_worker *w, enum sc_listener_kind kind, const char 
         return;
     }
     if (kind != SC_LISTENER_EXPLICIT) {
-        if (original_dst(fd, &c->orig_dst) != 0) {
+        if (original_dst(fd, &c->orig_dst, &c->local_addr) != 0) {
             conn_finish(c, "no_original_destination: %s", strerror(errno));
             return;
         }

@@ -5,30 +5,29 @@
 #include <getopt.h>
 #include <openssl/ssl.h>
 #include <signal.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "admin.h"
 #include "config.h"
+#include "filewatch.h"
 #include "log.h"
-#include "snapshot.h"
-#include "stats.h"
-#include "worker.h"
+#include "runtime.h"
+#include "sdsclient.h"
 
-#define SC_VERSION "0.1.0"
+#define SC_VERSION "0.2.0"
+#define TICK_SECONDS 30     /* wall-clock checks (expiry) run at least this often */
 
 struct proxy {
     const char *config_path;
-    struct event_base *base;        /* signals and the admin servers */
-    struct sc_snapshot *snap;       /* the published snapshot */
-    struct sc_worker **workers;
-    struct sc_stats **stats;
-    int n_workers;
-    int ready;
+    struct event_base *base;
+    struct sc_runtime *rt;
     struct sc_admin *admin;
+    struct sc_filewatch *files;
+    struct sc_sdsclient *sds;
 };
 
 static void usage(FILE *f)
@@ -40,28 +39,24 @@ static void usage(FILE *f)
                "  -l, --log-level L  debug, info, warn or error (overrides log_level)\n");
 }
 
-static struct sc_snapshot *current(void *arg)
-{
-    struct proxy *p = arg;
-    return sc_snapshot_ref(p->snap);
-}
-
-static const char *not_ready(void *arg)
-{
-    struct proxy *p = arg;
-    return p->ready ? NULL : "listeners are not up yet";
-}
-
 static void quit(void *arg)
 {
     struct proxy *p = arg;
     event_base_loopexit(p->base, NULL);
 }
 
+static void sds_state(void *arg, struct sc_admin_sds *out)
+{
+    struct proxy *p = arg;
+
+    if (p->sds != NULL) {
+        sc_sdsclient_state(p->sds, out);
+    }
+}
+
 static void reload(struct proxy *p)
 {
     struct sc_config *cfg = NULL;
-    struct sc_snapshot *snap;
     struct sc_err err;
     char msg[1024];
 
@@ -70,19 +65,15 @@ static void reload(struct proxy *p)
                sc_err_str(&err, msg, sizeof(msg)));
         return;
     }
-    snap = sc_snapshot_new(cfg, &err);
-    if (snap == NULL) {
+    if (sc_runtime_set_config(p->rt, cfg, &err) != 0) {
         sc_log(SC_LOG_ERR, NULL, "reload failed, keeping the running config: %s",
                sc_err_str(&err, msg, sizeof(msg)));
         return;
     }
-    for (int i = 0; i < p->n_workers; i++) {
-        sc_worker_publish(p->workers[i], snap);
+    sc_log(SC_LOG_INFO, NULL, "reloaded %s; listener changes need a restart", p->config_path);
+    if (p->files != NULL) {
+        sc_filewatch_reload(p->files);
     }
-    sc_snapshot_unref(p->snap);
-    p->snap = snap;
-    sc_log(SC_LOG_INFO, NULL, "reloaded %s (snapshot %llu); listener changes need a restart",
-           p->config_path, (unsigned long long)sc_snapshot_generation(snap));
 }
 
 static void on_signal(evutil_socket_t sig, short what, void *arg)
@@ -98,7 +89,16 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
     event_base_loopexit(p->base, NULL);
 }
 
-int main(int argc, char **argv)
+static void on_tick(evutil_socket_t fd, short what, void *arg)
+{
+    struct proxy *p = arg;
+
+    (void)fd;
+    (void)what;
+    sc_runtime_check_expiry(p->rt, time(NULL));
+}
+
+static int parse_args(int argc, char **argv, struct proxy *p, int *check, const char **level)
 {
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},
@@ -108,43 +108,55 @@ int main(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
+    int opt;
+
+    while ((opt = getopt_long(argc, argv, "c:l:hV", opts, NULL)) != -1) {
+        switch (opt) {
+        case 'c':
+            p->config_path = optarg;
+            break;
+        case 'k':
+            *check = 1;
+            break;
+        case 'l':
+            *level = optarg;
+            break;
+        case 'V':
+            printf("sidecar (mtls-sidecar) %s, %s, libevent %s\n", SC_VERSION,
+                   OpenSSL_version(OPENSSL_VERSION), event_get_version());
+            exit(0);
+        case 'h':
+            usage(stdout);
+            exit(0);
+        default:
+            usage(stderr);
+            return -1;
+        }
+    }
+    if (p->config_path == NULL) {
+        usage(stderr);
+        return -1;
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
     struct proxy p;
     struct sc_config *cfg = NULL;
     struct sc_err err;
     struct event *sigs[4] = {NULL, NULL, NULL, NULL};
     const int signums[4] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT};
+    struct event *tick = NULL;
+    struct timeval tick_tv = {TICK_SECONDS, 0};
     struct sc_admin_env env;
     const char *level = NULL;
     char msg[1024];
-    int check = 0, opt, rc = 1;
+    int check = 0, rc = 1;
     enum sc_log_level lvl;
 
     memset(&p, 0, sizeof(p));
-    while ((opt = getopt_long(argc, argv, "c:l:hV", opts, NULL)) != -1) {
-        switch (opt) {
-        case 'c':
-            p.config_path = optarg;
-            break;
-        case 'k':
-            check = 1;
-            break;
-        case 'l':
-            level = optarg;
-            break;
-        case 'V':
-            printf("sidecar (mtls-sidecar) %s, %s, %s\n", SC_VERSION, OpenSSL_version(OPENSSL_VERSION),
-                   event_get_version());
-            return 0;
-        case 'h':
-            usage(stdout);
-            return 0;
-        default:
-            usage(stderr);
-            return 2;
-        }
-    }
-    if (p.config_path == NULL) {
-        usage(stderr);
+    if (parse_args(argc, argv, &p, &check, &level) != 0) {
         return 2;
     }
     if (sc_config_load(p.config_path, &cfg, &err) != 0) {
@@ -159,12 +171,12 @@ int main(int argc, char **argv)
     if (level == NULL) {
         level = cfg->log_level;
     }
+    if (level != NULL && sc_log_parse_level(level, &lvl) != 0) {
+        fprintf(stderr, "unknown log level \"%s\"\n", level);
+        sc_config_free(cfg);
+        return 2;
+    }
     if (level != NULL) {
-        if (sc_log_parse_level(level, &lvl) != 0) {
-            fprintf(stderr, "unknown log level \"%s\"\n", level);
-            sc_config_free(cfg);
-            return 2;
-        }
         sc_log_set_level(lvl);
     }
     signal(SIGPIPE, SIG_IGN);
@@ -173,22 +185,13 @@ int main(int argc, char **argv)
         sc_config_free(cfg);
         return 1;
     }
-    p.n_workers = cfg->workers > 0 ? cfg->workers : 1;
-    p.snap = sc_snapshot_new(cfg, &err);    /* takes cfg */
-    cfg = NULL;
-    if (p.snap == NULL) {
-        sc_log(SC_LOG_ERR, NULL, "%s", sc_err_str(&err, msg, sizeof(msg)));
+    p.base = event_base_new();
+    if (p.base == NULL) {
+        sc_config_free(cfg);
         return 1;
     }
-    if (sc_snapshot_server_ctx(p.snap) == NULL) {
-        sc_log(SC_LOG_ERR, NULL, "secrets.sds_socket is not supported yet by this build; "
-                                 "use cert_chain, private_key and trusted_ca");
-        goto out;
-    }
-    p.base = event_base_new();
-    p.workers = calloc((size_t)p.n_workers, sizeof(*p.workers));
-    p.stats = calloc((size_t)p.n_workers, sizeof(*p.stats));
-    if (p.base == NULL || p.workers == NULL || p.stats == NULL) {
+    p.rt = sc_runtime_new(p.base, cfg);     /* takes cfg */
+    if (p.rt == NULL) {
         goto out;
     }
     for (int i = 0; i < 4; i++) {
@@ -197,54 +200,51 @@ int main(int argc, char **argv)
             goto out;
         }
     }
-    env.stats = p.stats;
-    env.n_stats = (size_t)p.n_workers;
-    env.current = current;
-    env.not_ready = not_ready;
+    tick = event_new(p.base, -1, EV_PERSIST, on_tick, &p);
+    if (tick == NULL || event_add(tick, &tick_tv) != 0) {
+        goto out;
+    }
+    /* Health and admin answer before the certificates are in (503 with the
+     * reason); the data listeners open only once they are. */
+    env.rt = p.rt;
     env.quit = quit;
+    env.sds_state = sds_state;
     env.arg = &p;
-    p.admin = sc_admin_new(p.base, &env, p.snap);
+    p.admin = sc_admin_new(p.base, &env);
     if (p.admin == NULL) {
         goto out;
     }
-    for (int i = 0; i < p.n_workers; i++) {
-        p.workers[i] = sc_worker_new(i, p.snap);
-        if (p.workers[i] == NULL) {
+    if (sc_runtime_config(p.rt)->secrets.sds_socket != NULL) {
+        p.sds = sc_sdsclient_new(p.base, p.rt);
+        if (p.sds == NULL) {
             goto out;
         }
-        p.stats[i] = sc_worker_stats(p.workers[i]);
-    }
-    for (int i = 0; i < p.n_workers; i++) {
-        if (sc_worker_start(p.workers[i]) != 0) {
-            sc_log(SC_LOG_ERR, NULL, "cannot start worker %d: %s", i, strerror(errno));
+    } else {
+        p.files = sc_filewatch_new(p.base, p.rt);
+        if (p.files == NULL) {
             goto out;
         }
+        if (sc_filewatch_reload(p.files) != 0 && sc_runtime_material(p.rt) == NULL) {
+            sc_log(SC_LOG_ERR, NULL, "%s: no valid certificates; not listening until the "
+                                     "files are fixed", p.config_path);
+        }
     }
-    p.ready = 1;
-    sc_log(SC_LOG_INFO, NULL, "ready: %d worker(s), config %s, node %s", p.n_workers,
-           p.config_path, sc_snapshot_config(p.snap)->node.id);
     event_base_dispatch(p.base);
     rc = 0;
 
 out:
-    p.ready = 0;
-    for (int i = 0; p.workers != NULL && i < p.n_workers; i++) {
-        if (p.workers[i] != NULL) {
-            sc_worker_stop(p.workers[i]);
-        }
-    }
-    for (int i = 0; p.workers != NULL && i < p.n_workers; i++) {
-        sc_worker_free(p.workers[i]);
-    }
+    sc_sdsclient_free(p.sds);
+    sc_filewatch_free(p.files);
     sc_admin_free(p.admin);
+    sc_runtime_free(p.rt);
+    if (tick != NULL) {
+        event_free(tick);
+    }
     for (int i = 0; i < 4; i++) {
         if (sigs[i] != NULL) {
             event_free(sigs[i]);
         }
     }
-    free(p.workers);
-    free(p.stats);
-    sc_snapshot_unref(p.snap);
     if (p.base != NULL) {
         event_base_free(p.base);
     }

@@ -3,6 +3,7 @@
 #include <event2/buffer.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 #define PORT_SLOTS 512  /* distinct (direction, port) pairs per worker */
@@ -14,7 +15,18 @@ struct port_slot {
     atomic_uint_fast64_t cls[SC_CLASS_N];
 };
 
+#define ROOT_SLOTS 16
+
+struct root_slot {
+    atomic_int used;            /* set after serial/subject are written */
+    int dir;
+    char serial[80];
+    char subject[160];
+    atomic_uint_fast64_t count;
+};
+
 struct sc_stats {
+    struct root_slot roots[ROOT_SLOTS];
     struct port_slot ports[PORT_SLOTS];
     unsigned used;      /* claimed slots; only the owning worker touches it */
     atomic_uint_fast64_t hs[2][SC_HS_N];
@@ -109,6 +121,76 @@ void sc_stats_bytes(struct sc_stats *st, enum sc_direction dir, uint64_t rx, uin
     atomic_fetch_add_explicit(&st->tx[dir], tx, memory_order_relaxed);
 }
 
+void sc_stats_peer_root(struct sc_stats *st, enum sc_direction dir, const char *serial,
+                        const char *subject)
+{
+    for (int i = 0; i < ROOT_SLOTS; i++) {
+        struct root_slot *r = &st->roots[i];
+
+        if (atomic_load_explicit(&r->used, memory_order_acquire)) {
+            if (r->dir == (int)dir && strcmp(r->serial, serial) == 0) {
+                atomic_fetch_add_explicit(&r->count, 1, memory_order_relaxed);
+                return;
+            }
+            continue;
+        }
+        /* Only this worker claims its slots. */
+        r->dir = (int)dir;
+        snprintf(r->serial, sizeof(r->serial), "%s", i == ROOT_SLOTS - 1 ? "other" : serial);
+        snprintf(r->subject, sizeof(r->subject), "%s", i == ROOT_SLOTS - 1 ? "" : subject);
+        atomic_fetch_add_explicit(&r->count, 1, memory_order_relaxed);
+        atomic_store_explicit(&r->used, 1, memory_order_release);
+        return;
+    }
+    atomic_fetch_add_explicit(&st->roots[ROOT_SLOTS - 1].count, 1, memory_order_relaxed);
+}
+
+static void render_roots(struct sc_stats *const *all, size_t n, struct evbuffer *out)
+{
+    evbuffer_add_printf(out, "# HELP sidecar_tls_peer_root_total Full handshakes by the trusted "
+                             "root the peer's chain led to.\n"
+                             "# TYPE sidecar_tls_peer_root_total counter\n");
+    for (size_t w = 0; w < n; w++) {
+        for (int i = 0; i < ROOT_SLOTS; i++) {
+            struct root_slot *r = &all[w]->roots[i];
+            uint64_t sum = 0;
+            int seen_before = 0;
+
+            if (!atomic_load_explicit(&r->used, memory_order_acquire)) {
+                continue;
+            }
+            /* Print each (dir, serial) once, summed over workers. */
+            for (size_t pw = 0; pw < w && !seen_before; pw++) {
+                for (int j = 0; j < ROOT_SLOTS; j++) {
+                    struct root_slot *q = &all[pw]->roots[j];
+                    if (atomic_load_explicit(&q->used, memory_order_acquire) &&
+                        q->dir == r->dir && strcmp(q->serial, r->serial) == 0) {
+                        seen_before = 1;
+                        break;
+                    }
+                }
+            }
+            if (seen_before) {
+                continue;
+            }
+            for (size_t v = w; v < n; v++) {
+                for (int j = 0; j < ROOT_SLOTS; j++) {
+                    struct root_slot *q = &all[v]->roots[j];
+                    if (atomic_load_explicit(&q->used, memory_order_acquire) &&
+                        q->dir == r->dir && strcmp(q->serial, r->serial) == 0) {
+                        sum += atomic_load_explicit(&q->count, memory_order_relaxed);
+                    }
+                }
+            }
+            evbuffer_add_printf(out,
+                                "sidecar_tls_peer_root_total{direction=\"%s\",root_serial=\"%s\","
+                                "root_subject=\"%s\"} %llu\n",
+                                dir_names[r->dir], r->serial, r->subject,
+                                (unsigned long long)sum);
+        }
+    }
+}
+
 uint64_t sc_stats_sum_class(struct sc_stats *const *all, size_t n, enum sc_direction dir,
                             int port, enum sc_conn_class cls)
 {
@@ -197,6 +279,7 @@ void sc_stats_render_prometheus(struct sc_stats *const *all, size_t n, struct ev
                                 (unsigned long long)sum_hs(all, n, d, o));
         }
     }
+    render_roots(all, n, out);
     for (size_t i = 0; i < n; i++) {
         active += atomic_load_explicit(&all[i]->active, memory_order_relaxed);
     }

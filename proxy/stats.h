@@ -41,6 +41,12 @@ void sc_stats_handshake(struct sc_stats *st, enum sc_direction dir, enum sc_hs_o
 void sc_stats_active(struct sc_stats *st, int delta);
 void sc_stats_bytes(struct sc_stats *st, enum sc_direction dir, uint64_t rx, uint64_t tx);
 
+/* Counts a handshake whose peer chained to the root with this serial and
+ * subject (strings are copied; at most 16 distinct roots per worker, the
+ * rest count under "other"). */
+void sc_stats_peer_root(struct sc_stats *st, enum sc_direction dir, const char *serial,
+                        const char *subject);
+
 /* Sums of all workers' counters. */
 uint64_t sc_stats_sum_class(struct sc_stats *const *all, size_t n, enum sc_direction dir,
                             int port, enum sc_conn_class cls);

@@ -548,7 +548,8 @@ END_TEST
 
 /* ---- half-close --------------------------------------------------------------- */
 
-/* _i: 0 the downstream peer half-closes first, 1 the upstream peer does. */
+/* _i % 2: 0 the downstream peer half-closes first, 1 the upstream peer does;
+ * _i / 2: the pair kind. */
 START_TEST(test_relay_half_close_keeps_other_direction)
 {
     static const char req[] = "request-then-FIN";
@@ -586,8 +587,8 @@ START_TEST(test_relay_half_close_keeps_other_direction)
     ck_assert_int_eq(fx.done.calls, 1);
     ck_assert_int_eq(fx.done.why, SC_RELAY_PEER_CLOSED);
     ck_assert_int_eq(fx.done.err, 0);
-    ck_assert_uint_eq(fx.done.bytes[0], down_first ? rlen : big);
-    ck_assert_uint_eq(fx.done.bytes[1], down_first ? big : rlen);
+    ck_assert_uint_eq(fx.done.bytes[0], (down_first ? rlen : big));
+    ck_assert_uint_eq(fx.done.bytes[1], (down_first ? big : rlen));
 }
 END_TEST
 
@@ -658,7 +659,7 @@ START_TEST(test_relay_reset_reports_side_and_errno)
     ck_assert_msg(run_until(is_done, NULL, 5000), "no done() after a reset");
     run_for(20);
     ck_assert_int_eq(fx.done.calls, 1);
-    ck_assert_int_eq(fx.done.why, down ? SC_RELAY_DOWN_RESET : SC_RELAY_UP_RESET);
+    ck_assert_int_eq(fx.done.why, (down ? SC_RELAY_DOWN_RESET : SC_RELAY_UP_RESET));
     ck_assert_msg(fx.done.err == ECONNRESET, "errno %d (%s), expected ECONNRESET",
                   fx.done.err, strerror(fx.done.err));
     ck_assert_uint_eq(fx.done.bytes[down ? 0 : 1], 5);

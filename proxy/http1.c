@@ -1,0 +1,1402 @@
+/* HTTP/1.1 parsing on llhttp: see http1.h for the contract and docs/http.md
+ * for the design.
+ *
+ * llhttp does the framing.  On top of it this file checks what llhttp (even
+ * in strict mode) lets through and a proxy must not: obs-fold, bare CR/LF in
+ * the head, HTTP versions other than 1.0/1.1 and other protocol names (RTSP,
+ * ICE), a request line with extra spaces, control characters in the target,
+ * field values with DEL or CTLs, Host rules, Transfer-Encoding in HTTP/1.0,
+ * and the size limits.  Every llhttp callback that ends a step (message
+ * begin, headers complete, message complete) returns HPE_PAUSED, which is how
+ * sc_http1_feed() hands back exactly one event per call. */
+
+#include "http1.h"
+
+#include <event2/buffer.h>
+#include <llhttp.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum phase {
+    P_IDLE = 0,     /* between messages */
+    P_HEAD,         /* a message has begun; its head is being read */
+    P_BODY,         /* the head was handed out; body (or nothing) until complete */
+    P_UPGRADED,     /* the last message switched protocols */
+    P_CLOSED,       /* the last message ended the connection */
+    P_ERROR,
+};
+
+enum pause_ev {
+    PE_NONE = 0,
+    PE_BEGIN,
+    PE_HEAD,
+    PE_DONE,
+};
+
+/* A header field while it is being read: offsets into buf. */
+struct hoff {
+    uint32_t name_off;
+    uint32_t name_len;
+    uint32_t value_off;
+    uint32_t value_len;
+};
+
+/* Which field the current one is, for the llhttp error mapping. */
+enum fkind {
+    F_OTHER = 0,
+    F_CONTENT_LENGTH_FIELD,
+    F_TRANSFER_ENCODING_FIELD,
+};
+
+struct sc_http1 {
+    llhttp_t p;
+    enum sc_http1_kind kind;
+    size_t max_head;
+    size_t max_headers;
+
+    enum phase phase;
+    enum pause_ev pause_ev;   /* set by the callback that returned HPE_PAUSED */
+    int paused;               /* llhttp is paused: resume before executing */
+    int upgrade_paused;       /* llhttp will say HPE_PAUSED_UPGRADE next */
+    int msg_upgrade;          /* the message in progress switches protocols */
+
+    /* the head buffer: target, reason, names and values, NUL-terminated */
+    char *buf;
+    size_t len;
+    size_t cap;
+    struct hoff *offs;
+    struct sc_http1_header *hdrs;
+    size_t nh;
+    size_t hcap;
+    int fstate;               /* 0: between fields, 1: in a name, 2: in a value */
+    enum fkind fkind;
+    uint32_t target_off;
+    uint32_t target_len;
+    uint32_t reason_off;
+    uint32_t reason_len;
+    int have_target;
+    int have_reason;
+    int seen_cl;
+    int seen_te;
+
+    /* raw-byte checks over the head */
+    size_t head_bytes;        /* bytes fed since the last message ended */
+    unsigned char scan_prev;
+    int line0;                /* still in the start line */
+    size_t line0_len;
+    unsigned line0_spaces;
+    char line0_first[9];
+    char line0_last[9];
+
+    /* context for callbacks: the chunk being executed */
+    const char *chunk;
+    unsigned char chunk_prev; /* the byte fed just before chunk[0] */
+    unsigned char last_byte;
+
+    /* trailers (not stored, only checked and counted) */
+    size_t trailer_bytes;
+    size_t trailer_count;
+
+    /* response parsers: the request being answered */
+    int req_head;
+    int req_connect;
+    int req_upgrade;
+
+    struct sc_http1_head head;
+    int have_head;
+
+    enum sc_http1_error err;
+    const char *err_reason;
+};
+
+/* ---- small helpers ------------------------------------------------------ */
+
+static const unsigned char tchar_tab[256] = {
+    /* RFC 9110 token characters: ! # $ % & ' * + - . ^ _ ` | ~ DIGIT ALPHA */
+    ['!'] = 1, ['#'] = 1, ['$'] = 1, ['%'] = 1, ['&'] = 1, ['\''] = 1, ['*'] = 1,
+    ['+'] = 1, ['-'] = 1, ['.'] = 1, ['^'] = 1, ['_'] = 1, ['`'] = 1, ['|'] = 1,
+    ['~'] = 1,
+    ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1,
+    ['7'] = 1, ['8'] = 1, ['9'] = 1,
+    ['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1, ['F'] = 1, ['G'] = 1,
+    ['H'] = 1, ['I'] = 1, ['J'] = 1, ['K'] = 1, ['L'] = 1, ['M'] = 1, ['N'] = 1,
+    ['O'] = 1, ['P'] = 1, ['Q'] = 1, ['R'] = 1, ['S'] = 1, ['T'] = 1, ['U'] = 1,
+    ['V'] = 1, ['W'] = 1, ['X'] = 1, ['Y'] = 1, ['Z'] = 1,
+    ['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1, ['g'] = 1,
+    ['h'] = 1, ['i'] = 1, ['j'] = 1, ['k'] = 1, ['l'] = 1, ['m'] = 1, ['n'] = 1,
+    ['o'] = 1, ['p'] = 1, ['q'] = 1, ['r'] = 1, ['s'] = 1, ['t'] = 1, ['u'] = 1,
+    ['v'] = 1, ['w'] = 1, ['x'] = 1, ['y'] = 1, ['z'] = 1,
+};
+
+static int lower(int c)
+{
+    return (c >= 'A' && c <= 'Z') ? c + ('a' - 'A') : c;
+}
+
+/* a[0..n) equals the NUL-terminated b, ignoring ASCII case */
+static int ieq(const char *a, size_t n, const char *b)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        if (b[i] == '\0' || lower((unsigned char)a[i]) != lower((unsigned char)b[i])) {
+            return 0;
+        }
+    }
+    return b[n] == '\0';
+}
+
+static int is_ows(int c)
+{
+    return c == ' ' || c == '\t';
+}
+
+static int fail(struct sc_http1 *h, enum sc_http1_error e, const char *why)
+{
+    if (h->err == SC_HTTP1_E_NONE) {
+        h->err = e;
+        h->err_reason = why;
+    }
+    return -1;
+}
+
+/* Appends to the head buffer, which is capped a little above max_head. */
+static int put(struct sc_http1 *h, const char *s, size_t n)
+{
+    size_t limit = h->max_head + 64;
+
+    if (n > limit - h->len || h->len + n > UINT32_MAX) {
+        return fail(h, SC_HTTP1_E_TOO_LARGE, "header section too large");
+    }
+    if (h->len + n > h->cap) {
+        size_t ncap = h->cap > 0 ? h->cap : 256;
+        char *nb;
+
+        while (ncap < h->len + n) {
+            ncap *= 2;
+        }
+        if (ncap > limit) {
+            ncap = limit;
+        }
+        nb = realloc(h->buf, ncap);
+        if (nb == NULL) {
+            return fail(h, SC_HTTP1_E_TOO_LARGE, "out of memory");
+        }
+        h->buf = nb;
+        h->cap = ncap;
+    }
+    if (n > 0) {
+        memcpy(h->buf + h->len, s, n);
+        h->len += n;
+    }
+    return 0;
+}
+
+static int put_nul(struct sc_http1 *h)
+{
+    return put(h, "", 1);
+}
+
+/* The byte fed just before `at` (for obs-fold detection). */
+static unsigned char byte_before(const struct sc_http1 *h, const char *at)
+{
+    return at > h->chunk ? (unsigned char)at[-1] : h->chunk_prev;
+}
+
+/* ---- llhttp callbacks --------------------------------------------------- */
+
+static int cb_message_begin(llhttp_t *p)
+{
+    struct sc_http1 *h = p->data;
+
+    h->len = 0;
+    h->nh = 0;
+    h->fstate = 0;
+    h->fkind = F_OTHER;
+    h->have_target = 0;
+    h->have_reason = 0;
+    h->target_len = 0;
+    h->reason_len = 0;
+    h->seen_cl = 0;
+    h->seen_te = 0;
+    h->trailer_bytes = 0;
+    h->trailer_count = 0;
+    h->have_head = 0;
+    h->msg_upgrade = 0;
+    h->line0 = 1;
+    h->line0_len = 0;
+    h->line0_spaces = 0;
+    h->phase = P_HEAD;
+    h->pause_ev = PE_BEGIN;
+    return HPE_PAUSED;
+}
+
+static int cb_url(llhttp_t *p, const char *at, size_t n)
+{
+    struct sc_http1 *h = p->data;
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)at[i];
+
+        if (c <= 0x20 || c == 0x7f) {
+            return fail(h, SC_HTTP1_E_BAD_TARGET, "invalid character in request-target");
+        }
+    }
+    if (!h->have_target) {
+        h->have_target = 1;
+        h->target_off = (uint32_t)h->len;
+    }
+    if (put(h, at, n) != 0) {
+        return -1;
+    }
+    h->target_len += (uint32_t)n;
+    return 0;
+}
+
+static int cb_url_complete(llhttp_t *p)
+{
+    struct sc_http1 *h = p->data;
+
+    if (!h->have_target) {
+        h->have_target = 1;
+        h->target_off = (uint32_t)h->len;
+    }
+    return put_nul(h) != 0 ? -1 : 0;
+}
+
+static int cb_status(llhttp_t *p, const char *at, size_t n)
+{
+    struct sc_http1 *h = p->data;
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)at[i];
+
+        if ((c < 0x20 && c != '\t') || c == 0x7f) {
+            return fail(h, SC_HTTP1_E_BAD_STATUS, "invalid character in reason phrase");
+        }
+    }
+    if (!h->have_reason) {
+        h->have_reason = 1;
+        h->reason_off = (uint32_t)h->len;
+    }
+    if (put(h, at, n) != 0) {
+        return -1;
+    }
+    h->reason_len += (uint32_t)n;
+    return 0;
+}
+
+static int cb_status_complete(llhttp_t *p)
+{
+    struct sc_http1 *h = p->data;
+
+    if (!h->have_reason) {
+        h->have_reason = 1;
+        h->reason_off = (uint32_t)h->len;
+    }
+    return put_nul(h) != 0 ? -1 : 0;
+}
+
+static int grow_headers(struct sc_http1 *h)
+{
+    size_t ncap = h->hcap > 0 ? h->hcap * 2 : 16;
+    struct hoff *no;
+    struct sc_http1_header *nhd;
+
+    if (ncap > h->max_headers) {
+        ncap = h->max_headers;
+    }
+    no = realloc(h->offs, ncap * sizeof *no);
+    if (no == NULL) {
+        return fail(h, SC_HTTP1_E_TOO_LARGE, "out of memory");
+    }
+    h->offs = no;
+    nhd = realloc(h->hdrs, ncap * sizeof *nhd);
+    if (nhd == NULL) {
+        return fail(h, SC_HTTP1_E_TOO_LARGE, "out of memory");
+    }
+    h->hdrs = nhd;
+    h->hcap = ncap;
+    return 0;
+}
+
+static int check_name(struct sc_http1 *h, const char *at, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        if (!tchar_tab[(unsigned char)at[i]]) {
+            return fail(h, SC_HTTP1_E_BAD_HEADER, "invalid character in field name");
+        }
+    }
+    return 0;
+}
+
+static int check_value(struct sc_http1 *h, const char *at, size_t n)
+{
+    size_t i;
+
+    if (n > 0 && byte_before(h, at) == '\n') {
+        return fail(h, SC_HTTP1_E_OBS_FOLD, "obsolete line folding");
+    }
+    for (i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)at[i];
+
+        if ((c < 0x20 && c != '\t') || c == 0x7f) {
+            if (c == '\r') {
+                return fail(h, SC_HTTP1_E_BARE_CR, "CR without LF in a field value");
+            }
+            if (c == '\n') {
+                return fail(h, SC_HTTP1_E_OBS_FOLD, "obsolete line folding");
+            }
+            return fail(h, SC_HTTP1_E_BAD_HEADER, "invalid character in field value");
+        }
+    }
+    return 0;
+}
+
+/* Trailer fields (after a chunked body): checked and counted, not stored. */
+static int trailer_span(struct sc_http1 *h, size_t n, int is_name)
+{
+    if (is_name && h->fstate != 1) {
+        if (h->trailer_count >= h->max_headers) {
+            return fail(h, SC_HTTP1_E_TOO_LARGE, "too many trailer fields");
+        }
+        h->trailer_count++;
+    }
+    h->fstate = is_name ? 1 : 2;
+    if (n > h->max_head - h->trailer_bytes) {
+        return fail(h, SC_HTTP1_E_TOO_LARGE, "trailer section too large");
+    }
+    h->trailer_bytes += n;
+    return 0;
+}
+
+static int cb_header_field(llhttp_t *p, const char *at, size_t n)
+{
+    struct sc_http1 *h = p->data;
+
+    if (check_name(h, at, n) != 0) {
+        return -1;
+    }
+    if (h->phase == P_BODY) {
+        return trailer_span(h, n, 1);
+    }
+    if (h->fstate != 1) {                   /* a new field */
+        if (h->nh >= h->max_headers) {
+            return fail(h, SC_HTTP1_E_TOO_LARGE, "too many header fields");
+        }
+        if (h->nh == h->hcap && grow_headers(h) != 0) {
+            return -1;
+        }
+        h->offs[h->nh].name_off = (uint32_t)h->len;
+        h->offs[h->nh].name_len = 0;
+        h->offs[h->nh].value_off = 0;
+        h->offs[h->nh].value_len = 0;
+        h->nh++;
+        h->fstate = 1;
+    }
+    if (put(h, at, n) != 0) {
+        return -1;
+    }
+    h->offs[h->nh - 1].name_len += (uint32_t)n;
+    return 0;
+}
+
+static int cb_header_field_complete(llhttp_t *p)
+{
+    struct sc_http1 *h = p->data;
+    const struct hoff *o;
+    const char *name;
+
+    h->fkind = F_OTHER;
+    if (h->phase == P_BODY || h->nh == 0) {
+        return 0;
+    }
+    o = &h->offs[h->nh - 1];
+    name = h->buf + o->name_off;
+    if (ieq(name, o->name_len, "content-length")) {
+        h->fkind = F_CONTENT_LENGTH_FIELD;
+        h->seen_cl = 1;
+    } else if (ieq(name, o->name_len, "transfer-encoding")) {
+        h->fkind = F_TRANSFER_ENCODING_FIELD;
+        h->seen_te = 1;
+    }
+    return 0;
+}
+
+/* The current field's value starts (possibly empty). */
+static int start_value(struct sc_http1 *h)
+{
+    if (h->fstate == 2) {
+        return 0;
+    }
+    if (put_nul(h) != 0) {                  /* ends the name */
+        return -1;
+    }
+    h->offs[h->nh - 1].value_off = (uint32_t)h->len;
+    h->fstate = 2;
+    return 0;
+}
+
+static int cb_header_value(llhttp_t *p, const char *at, size_t n)
+{
+    struct sc_http1 *h = p->data;
+
+    if (check_value(h, at, n) != 0) {
+        return -1;
+    }
+    if (h->phase == P_BODY) {
+        return trailer_span(h, n, 0);
+    }
+    if (h->nh == 0 || start_value(h) != 0 || put(h, at, n) != 0) {
+        return -1;
+    }
+    h->offs[h->nh - 1].value_len += (uint32_t)n;
+    return 0;
+}
+
+static int cb_header_value_complete(llhttp_t *p)
+{
+    struct sc_http1 *h = p->data;
+    struct hoff *o;
+
+    if (h->phase == P_BODY) {
+        h->fstate = 0;
+        return 0;
+    }
+    if (h->nh == 0 || start_value(h) != 0) {
+        return -1;
+    }
+    o = &h->offs[h->nh - 1];
+    while (o->value_len > 0 && is_ows((unsigned char)h->buf[o->value_off + o->value_len - 1])) {
+        o->value_len--;
+        h->len--;
+    }
+    h->fstate = 0;
+    return put_nul(h) != 0 ? -1 : 0;
+}
+
+/* Fills h->head from the buffer; checks what llhttp does not. */
+static int build_head(struct sc_http1 *h)
+{
+    struct sc_http1_head *hd = &h->head;
+    llhttp_t *p = &h->p;
+    size_t i, hosts = 0;
+    int close_tok = 0, keep_tok = 0, up = 0;
+
+    memset(hd, 0, sizeof *hd);
+    for (i = 0; i < h->nh; i++) {
+        h->hdrs[i].name = h->buf + h->offs[i].name_off;
+        h->hdrs[i].name_len = h->offs[i].name_len;
+        h->hdrs[i].value = h->buf + h->offs[i].value_off;
+        h->hdrs[i].value_len = h->offs[i].value_len;
+    }
+    hd->headers = h->hdrs;
+    hd->n_headers = h->nh;
+    hd->is_request = h->kind == SC_HTTP1_REQUEST;
+    if (p->http_major != 1 || p->http_minor > 1) {
+        return fail(h, SC_HTTP1_E_BAD_VERSION, "unsupported HTTP version");
+    }
+    hd->version_minor = p->http_minor;
+
+    for (i = 0; i < h->nh; i++) {
+        const struct sc_http1_header *f = &h->hdrs[i];
+
+        if (ieq(f->name, f->name_len, "host")) {
+            hosts++;
+        } else if (ieq(f->name, f->name_len, "connection")) {
+            close_tok |= sc_http1_has_token(f->value, f->value_len, "close");
+            keep_tok |= sc_http1_has_token(f->value, f->value_len, "keep-alive");
+        } else if (hd->is_request && hd->version_minor == 1 &&
+                   ieq(f->name, f->name_len, "expect") &&
+                   ieq(f->value, f->value_len, "100-continue")) {
+            hd->expect_continue = 1;
+        }
+    }
+    if ((p->flags & F_TRANSFER_ENCODING) && hd->version_minor == 0) {
+        return fail(h, SC_HTTP1_E_BAD_TRANSFER_ENCODING, "Transfer-Encoding in HTTP/1.0");
+    }
+
+    if (hd->is_request) {
+        hd->method = llhttp_method_name((llhttp_method_t)p->method);
+        hd->head_method = p->method == HTTP_HEAD;
+        hd->connect = p->method == HTTP_CONNECT;
+        if (!h->have_target || h->target_len == 0) {
+            return fail(h, SC_HTTP1_E_BAD_TARGET, "empty request-target");
+        }
+        hd->target = h->buf + h->target_off;
+        hd->target_len = h->target_len;
+        if (hosts > 1 || (hd->version_minor == 1 && hosts == 0)) {
+            return fail(h, SC_HTTP1_E_BAD_HOST, hosts > 1 ? "more than one Host" : "no Host");
+        }
+        up = p->upgrade != 0;
+        if (up && !hd->connect) {
+            /* An h2c upgrade is not forwarded: the request goes on as HTTP/1.1. */
+            int other = 0;
+
+            for (i = 0; i < h->nh; i++) {
+                const struct sc_http1_header *f = &h->hdrs[i];
+
+                if (ieq(f->name, f->name_len, "upgrade") &&
+                    !ieq(f->value, f->value_len, "h2c")) {
+                    other = 1;
+                }
+            }
+            if (!other) {
+                up = 0;
+                p->upgrade = 0;
+            }
+        }
+        if (up && hd->connect) {
+            hd->framing = SC_HTTP1_BODY_NONE;
+        } else if (p->flags & F_CHUNKED) {
+            hd->framing = SC_HTTP1_BODY_CHUNKED;
+        } else if (p->flags & F_TRANSFER_ENCODING) {
+            return fail(h, SC_HTTP1_E_BAD_TRANSFER_ENCODING,
+                        "request Transfer-Encoding does not end with chunked");
+        } else if ((p->flags & F_CONTENT_LENGTH) && p->content_length > 0) {
+            hd->framing = SC_HTTP1_BODY_LENGTH;
+            hd->content_length = p->content_length;
+        }
+    } else {
+        int st = p->status_code;
+
+        if (st < 100 || st > 599) {
+            return fail(h, SC_HTTP1_E_BAD_STATUS, "status code out of range");
+        }
+        hd->status = st;
+        hd->reason = h->have_reason ? h->buf + h->reason_off : "";
+        hd->reason_len = h->have_reason ? h->reason_len : 0;
+        if (st == 101) {
+            if (!h->req_upgrade || h->req_connect) {
+                return fail(h, SC_HTTP1_E_BAD_UPGRADE, "101 to a request that did not upgrade");
+            }
+            if (sc_http1_head_count(hd, "upgrade") == 0) {
+                return fail(h, SC_HTTP1_E_BAD_UPGRADE, "101 without Upgrade");
+            }
+            up = 1;
+        } else if (h->req_connect && st / 100 == 2) {
+            up = 1;
+        }
+        p->upgrade = (uint8_t)up;
+        if (up || h->req_head || st / 100 == 1 || st == 204 || st == 304) {
+            p->flags |= F_SKIPBODY;
+        }
+        if (p->flags & F_SKIPBODY) {
+            hd->framing = SC_HTTP1_BODY_NONE;
+        } else if (p->flags & F_CHUNKED) {
+            hd->framing = SC_HTTP1_BODY_CHUNKED;
+        } else if (p->flags & F_TRANSFER_ENCODING) {
+            hd->framing = SC_HTTP1_BODY_EOF;
+        } else if (p->flags & F_CONTENT_LENGTH) {
+            hd->framing = p->content_length > 0 ? SC_HTTP1_BODY_LENGTH : SC_HTTP1_BODY_NONE;
+            hd->content_length = p->content_length;
+        } else {
+            hd->framing = SC_HTTP1_BODY_EOF;
+        }
+    }
+    hd->upgrade = up;
+    if (close_tok) {
+        hd->keep_alive = 0;
+    } else {
+        hd->keep_alive = hd->version_minor == 1 || keep_tok;
+    }
+    if (hd->framing == SC_HTTP1_BODY_EOF) {
+        hd->keep_alive = 0;
+    }
+    return 0;
+}
+
+static int cb_headers_complete(llhttp_t *p)
+{
+    struct sc_http1 *h = p->data;
+
+    if (build_head(h) != 0) {
+        return -1;
+    }
+    h->have_head = 1;
+    h->msg_upgrade = h->head.upgrade;
+    h->fstate = 0;
+    h->phase = P_BODY;
+    h->pause_ev = PE_HEAD;
+    return HPE_PAUSED;
+}
+
+static int cb_message_complete(llhttp_t *p)
+{
+    struct sc_http1 *h = p->data;
+
+    h->pause_ev = PE_DONE;
+    return HPE_PAUSED;
+}
+
+static const llhttp_settings_t settings = {
+    .on_message_begin = cb_message_begin,
+    .on_url = cb_url,
+    .on_status = cb_status,
+    .on_header_field = cb_header_field,
+    .on_header_value = cb_header_value,
+    .on_headers_complete = cb_headers_complete,
+    .on_message_complete = cb_message_complete,
+    .on_url_complete = cb_url_complete,
+    .on_status_complete = cb_status_complete,
+    .on_header_field_complete = cb_header_field_complete,
+    .on_header_value_complete = cb_header_value_complete,
+};
+
+/* ---- raw checks over head bytes ----------------------------------------- */
+
+static int check_line0(struct sc_http1 *h)
+{
+    static const char v10[] = "HTTP/1.0", v11[] = "HTTP/1.1";
+
+    if (h->kind == SC_HTTP1_REQUEST) {
+        /* method SP request-target SP HTTP/1.x: exactly two spaces */
+        if (h->line0_spaces != 2 || h->line0_len < 9 || h->line0_last[0] != ' ' ||
+            (memcmp(h->line0_last + 1, v10, 8) != 0 && memcmp(h->line0_last + 1, v11, 8) != 0)) {
+            return fail(h, h->line0_spaces != 2 ? SC_HTTP1_E_MALFORMED : SC_HTTP1_E_BAD_VERSION,
+                        "request line is not: method SP target SP HTTP/1.x");
+        }
+    } else if (h->line0_len < 9 || h->line0_first[8] != ' ' ||
+               (memcmp(h->line0_first, v10, 8) != 0 && memcmp(h->line0_first, v11, 8) != 0)) {
+        return fail(h, SC_HTTP1_E_BAD_VERSION, "status line does not start with HTTP/1.x");
+    }
+    return 0;
+}
+
+/* Bytes of the head as llhttp consumed them: CR only before LF, LF only
+ * after CR, no line starting with whitespace (obs-fold), and the start line's
+ * shape.  In P_IDLE only the line ends are checked. */
+static int scan_head(struct sc_http1 *h, const char *data, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)data[i];
+        unsigned char prev = h->scan_prev;
+
+        h->scan_prev = c;
+        if (prev == '\r' && c != '\n') {
+            return fail(h, SC_HTTP1_E_BARE_CR, "CR not followed by LF");
+        }
+        if (c == '\n' && prev != '\r') {
+            return fail(h, SC_HTTP1_E_BARE_LF, "LF not preceded by CR");
+        }
+        if (prev == '\n' && is_ows(c) && h->phase != P_IDLE) {
+            return fail(h, SC_HTTP1_E_OBS_FOLD, "line starts with whitespace (obs-fold)");
+        }
+        if (!h->line0 || h->phase == P_IDLE) {
+            continue;
+        }
+        if (c == '\r' || c == '\n') {
+            h->line0 = 0;
+            if (check_line0(h) != 0) {
+                return -1;
+            }
+            continue;
+        }
+        if (c == ' ') {
+            h->line0_spaces++;
+        }
+        if (h->line0_len < sizeof h->line0_first) {
+            h->line0_first[h->line0_len] = (char)c;
+        }
+        memmove(h->line0_last, h->line0_last + 1, sizeof h->line0_last - 1);
+        h->line0_last[sizeof h->line0_last - 1] = (char)c;
+        h->line0_len++;
+    }
+    return 0;
+}
+
+/* ---- driving llhttp ----------------------------------------------------- */
+
+static enum sc_http1_error map_errno(struct sc_http1 *h, llhttp_errno_t rc)
+{
+    switch (rc) {
+    case HPE_UNEXPECTED_CONTENT_LENGTH:
+        return (h->seen_te && h->seen_cl) ? SC_HTTP1_E_CL_AND_TE : SC_HTTP1_E_BAD_CONTENT_LENGTH;
+    case HPE_INVALID_CONTENT_LENGTH:
+        return SC_HTTP1_E_BAD_CONTENT_LENGTH;
+    case HPE_INVALID_TRANSFER_ENCODING:
+        return SC_HTTP1_E_BAD_TRANSFER_ENCODING;
+    case HPE_INVALID_CHUNK_SIZE:
+        return SC_HTTP1_E_BAD_CHUNK;
+    case HPE_STRICT:
+        return h->phase == P_BODY ? SC_HTTP1_E_BAD_CHUNK : SC_HTTP1_E_BARE_CR;
+    case HPE_LF_EXPECTED:
+        return h->phase == P_BODY && h->fstate != 2 ? SC_HTTP1_E_BAD_CHUNK : SC_HTTP1_E_BARE_CR;
+    case HPE_CR_EXPECTED:
+        return h->phase == P_BODY ? SC_HTTP1_E_BAD_CHUNK : SC_HTTP1_E_BARE_LF;
+    case HPE_INVALID_HEADER_TOKEN:
+        return SC_HTTP1_E_BAD_HEADER;
+    case HPE_UNEXPECTED_SPACE:
+        return SC_HTTP1_E_OBS_FOLD;
+    case HPE_INVALID_VERSION:
+    case HPE_PAUSED_H2_UPGRADE:
+        return SC_HTTP1_E_BAD_VERSION;
+    case HPE_INVALID_URL:
+        return SC_HTTP1_E_BAD_TARGET;
+    case HPE_INVALID_STATUS:
+        return SC_HTTP1_E_BAD_STATUS;
+    case HPE_CLOSED_CONNECTION:
+        return SC_HTTP1_E_AFTER_CLOSE;
+    case HPE_INVALID_EOF_STATE:
+        return SC_HTTP1_E_TRUNCATED;
+    default:
+        return SC_HTTP1_E_MALFORMED;
+    }
+}
+
+/* Runs llhttp over data[0..n); *used = bytes it consumed. */
+static llhttp_errno_t run(struct sc_http1 *h, const char *data, size_t n, size_t *used)
+{
+    llhttp_errno_t rc;
+
+    if (h->paused) {
+        llhttp_resume(&h->p);
+        h->paused = 0;
+    }
+    h->pause_ev = PE_NONE;
+    h->chunk = data;
+    h->chunk_prev = h->last_byte;
+    rc = llhttp_execute(&h->p, data, n);
+    if (rc == HPE_PAUSED_UPGRADE && h->upgrade_paused) {
+        /* an upgrade request was declined: go on as HTTP */
+        const char *pos = llhttp_get_error_pos(&h->p);
+
+        h->upgrade_paused = 0;
+        llhttp_resume_after_upgrade(&h->p);
+        if (pos == data) {
+            rc = llhttp_execute(&h->p, data, n);
+        }
+    }
+    if (rc == HPE_OK) {
+        *used = n;
+    } else {
+        const char *pos = llhttp_get_error_pos(&h->p);
+
+        *used = (pos != NULL && pos >= data && pos <= data + n) ? (size_t)(pos - data) : 0;
+    }
+    if (rc == HPE_PAUSED) {
+        h->paused = 1;
+    }
+    if (*used > 0) {
+        h->last_byte = (unsigned char)data[*used - 1];
+    }
+    return rc;
+}
+
+static enum sc_http1_ev to_error(struct sc_http1 *h, llhttp_errno_t rc)
+{
+    if (h->err == SC_HTTP1_E_NONE) {
+        const char *why = llhttp_get_error_reason(&h->p);
+
+        h->err = map_errno(h, rc);
+        h->err_reason = why != NULL ? why : "";
+    }
+    h->phase = P_ERROR;
+    return SC_HTTP1_EV_ERROR;
+}
+
+static void end_message(struct sc_http1 *h)
+{
+    h->head_bytes = 0;
+    h->scan_prev = 0;
+    if (h->msg_upgrade) {
+        h->phase = P_UPGRADED;
+        h->upgrade_paused = 1;
+    } else if (!h->head.keep_alive) {
+        h->phase = P_CLOSED;
+    } else {
+        h->phase = P_IDLE;
+    }
+}
+
+static enum sc_http1_ev feed_head(struct sc_http1 *h, const char *data, size_t len,
+                                  size_t *consumed)
+{
+    size_t budget = h->max_head + 1 - h->head_bytes;
+    size_t n = len < budget ? len : budget;
+    size_t used = 0;
+    enum phase before = h->phase;
+    llhttp_errno_t rc;
+
+    if (n == 0) {
+        return SC_HTTP1_EV_NEED_MORE;
+    }
+    rc = run(h, data, n, &used);
+    if (before == P_IDLE && h->pause_ev == PE_BEGIN) {
+        /* bytes before the message: empty lines */
+        h->phase = P_IDLE;
+        if (scan_head(h, data, used) != 0) {
+            return to_error(h, rc);
+        }
+        h->phase = P_HEAD;
+    } else if (scan_head(h, data, used) != 0) {
+        return to_error(h, rc);
+    }
+    h->head_bytes += used;
+    if (h->head_bytes > h->max_head && (rc == HPE_OK || rc == HPE_PAUSED)) {
+        fail(h, SC_HTTP1_E_TOO_LARGE, "header section too large");
+        return to_error(h, rc);
+    }
+    if (rc == HPE_PAUSED && h->pause_ev == PE_BEGIN) {
+        *consumed = used;
+        return SC_HTTP1_EV_BEGIN;
+    }
+    if (rc == HPE_PAUSED && h->pause_ev == PE_HEAD) {
+        if (h->line0) {                     /* cannot happen: the head ended */
+            fail(h, SC_HTTP1_E_MALFORMED, "head without start line");
+            return to_error(h, rc);
+        }
+        *consumed = used;
+        return SC_HTTP1_EV_HEAD;
+    }
+    if (rc != HPE_OK) {
+        return to_error(h, rc);
+    }
+    *consumed = used;
+    return SC_HTTP1_EV_NEED_MORE;
+}
+
+static enum sc_http1_ev feed_body(struct sc_http1 *h, const char *data, size_t len,
+                                  size_t *consumed)
+{
+    size_t used = 0;
+    llhttp_errno_t rc = run(h, data, len, &used);
+
+    if (rc == HPE_PAUSED && h->pause_ev == PE_DONE && h->err == SC_HTTP1_E_NONE) {
+        *consumed = used;
+        end_message(h);
+        return SC_HTTP1_EV_DONE;
+    }
+    if (rc != HPE_OK) {
+        return to_error(h, rc);
+    }
+    *consumed = len;
+    return len > 0 ? SC_HTTP1_EV_BODY : SC_HTTP1_EV_NEED_MORE;
+}
+
+/* ---- public API --------------------------------------------------------- */
+
+struct sc_http1 *sc_http1_new(enum sc_http1_kind kind, const struct sc_http1_limits *lim)
+{
+    struct sc_http1 *h = calloc(1, sizeof *h);
+
+    if (h == NULL) {
+        return NULL;
+    }
+    h->kind = kind;
+    h->max_head = (lim != NULL && lim->max_head_bytes > 0) ? lim->max_head_bytes
+                                                           : SC_HTTP1_DEFAULT_MAX_HEAD;
+    h->max_headers = (lim != NULL && lim->max_headers > 0) ? lim->max_headers
+                                                           : SC_HTTP1_DEFAULT_MAX_HEADERS;
+    if (h->max_head > (1u << 30)) {
+        h->max_head = 1u << 30;
+    }
+    if (h->max_headers > (1u << 20)) {
+        h->max_headers = 1u << 20;
+    }
+    sc_http1_reset(h);
+    return h;
+}
+
+void sc_http1_free(struct sc_http1 *h)
+{
+    if (h == NULL) {
+        return;
+    }
+    free(h->buf);
+    free(h->offs);
+    free(h->hdrs);
+    free(h);
+}
+
+void sc_http1_reset(struct sc_http1 *h)
+{
+    char *buf = h->buf;
+    size_t cap = h->cap;
+    struct hoff *offs = h->offs;
+    struct sc_http1_header *hdrs = h->hdrs;
+    size_t hcap = h->hcap;
+    enum sc_http1_kind kind = h->kind;
+    size_t max_head = h->max_head, max_headers = h->max_headers;
+
+    memset(h, 0, sizeof *h);
+    h->buf = buf;
+    h->cap = cap;
+    h->offs = offs;
+    h->hdrs = hdrs;
+    h->hcap = hcap;
+    h->kind = kind;
+    h->max_head = max_head;
+    h->max_headers = max_headers;
+    llhttp_init(&h->p, kind == SC_HTTP1_REQUEST ? HTTP_REQUEST : HTTP_RESPONSE, &settings);
+    h->p.data = h;
+    h->phase = P_IDLE;
+}
+
+int sc_http1_trim(struct sc_http1 *h)
+{
+    if (h->phase == P_HEAD || h->phase == P_BODY) {
+        return -1;
+    }
+    free(h->buf);
+    free(h->offs);
+    free(h->hdrs);
+    h->buf = NULL;
+    h->offs = NULL;
+    h->hdrs = NULL;
+    h->len = h->cap = 0;
+    h->nh = h->hcap = 0;
+    h->have_head = 0;
+    return 0;
+}
+
+void sc_http1_expect_response(struct sc_http1 *h, const struct sc_http1_head *req)
+{
+    h->req_head = req != NULL && req->head_method;
+    h->req_connect = req != NULL && req->connect;
+    h->req_upgrade = req != NULL && req->upgrade;
+}
+
+enum sc_http1_ev sc_http1_feed(struct sc_http1 *h, const char *data, size_t len,
+                               size_t *consumed)
+{
+    *consumed = 0;
+    if (data == NULL) {
+        data = "";
+        len = 0;
+    }
+    switch (h->phase) {
+    case P_IDLE:
+    case P_HEAD:
+        return feed_head(h, data, len, consumed);
+    case P_BODY:
+        return feed_body(h, data, len, consumed);
+    case P_UPGRADED:
+        return SC_HTTP1_EV_UPGRADE;
+    case P_CLOSED:
+        if (len == 0) {
+            return SC_HTTP1_EV_NEED_MORE;
+        }
+        fail(h, SC_HTTP1_E_AFTER_CLOSE, "data after a message that closes the connection");
+        h->phase = P_ERROR;
+        return SC_HTTP1_EV_ERROR;
+    case P_ERROR:
+    default:
+        return SC_HTTP1_EV_ERROR;
+    }
+}
+
+enum sc_http1_ev sc_http1_feed_evbuffer(struct sc_http1 *h, struct evbuffer *in,
+                                        size_t *body_len)
+{
+    size_t guard = evbuffer_get_length(in) + 2;
+
+    *body_len = 0;
+    while (guard-- > 0) {
+        struct evbuffer_iovec v;
+        const char *p = "";
+        size_t len = 0, consumed = 0;
+        enum sc_http1_ev ev;
+
+        if (evbuffer_peek(in, -1, NULL, &v, 1) > 0) {
+            p = v.iov_base;
+            len = v.iov_len;
+        }
+        ev = sc_http1_feed(h, p, len, &consumed);
+        switch (ev) {
+        case SC_HTTP1_EV_NEED_MORE:
+            if (consumed == 0) {
+                return ev;
+            }
+            evbuffer_drain(in, consumed);
+            if (evbuffer_get_length(in) == 0) {
+                return ev;
+            }
+            break;
+        case SC_HTTP1_EV_BEGIN:
+        case SC_HTTP1_EV_HEAD:
+            evbuffer_drain(in, consumed);
+            return ev;
+        case SC_HTTP1_EV_BODY:
+        case SC_HTTP1_EV_DONE:
+            *body_len = consumed;
+            return ev;
+        default:
+            return ev;
+        }
+    }
+    return SC_HTTP1_EV_NEED_MORE;
+}
+
+enum sc_http1_ev sc_http1_finish(struct sc_http1 *h)
+{
+    llhttp_errno_t rc;
+
+    switch (h->phase) {
+    case P_IDLE:
+    case P_CLOSED:
+        if (h->scan_prev == '\r') {
+            fail(h, SC_HTTP1_E_TRUNCATED, "EOF after CR");
+            h->phase = P_ERROR;
+            return SC_HTTP1_EV_ERROR;
+        }
+        return SC_HTTP1_EV_EOF;
+    case P_UPGRADED:
+        return SC_HTTP1_EV_UPGRADE;
+    case P_ERROR:
+        return SC_HTTP1_EV_ERROR;
+    case P_HEAD:
+        fail(h, SC_HTTP1_E_TRUNCATED, "EOF inside the head");
+        h->phase = P_ERROR;
+        return SC_HTTP1_EV_ERROR;
+    case P_BODY:
+    default:
+        break;
+    }
+    if (h->head.framing != SC_HTTP1_BODY_EOF) {
+        fail(h, SC_HTTP1_E_TRUNCATED, "EOF inside the body");
+        h->phase = P_ERROR;
+        return SC_HTTP1_EV_ERROR;
+    }
+    {
+        size_t used = 0;
+
+        /* let llhttp step past a pause at the end of the head first */
+        rc = run(h, "", 0, &used);
+        if (rc != HPE_OK) {
+            return to_error(h, rc);
+        }
+    }
+    h->pause_ev = PE_NONE;
+    rc = llhttp_finish(&h->p);
+    if ((rc == HPE_PAUSED || rc == HPE_OK) && h->pause_ev == PE_DONE) {
+        end_message(h);
+        h->phase = P_CLOSED;
+        return SC_HTTP1_EV_DONE;
+    }
+    fail(h, SC_HTTP1_E_TRUNCATED, "EOF inside the body");
+    h->phase = P_ERROR;
+    return SC_HTTP1_EV_ERROR;
+}
+
+int sc_http1_resume_after_upgrade(struct sc_http1 *h)
+{
+    if (h->phase != P_UPGRADED || h->kind != SC_HTTP1_REQUEST) {
+        return -1;
+    }
+    h->msg_upgrade = 0;
+    h->phase = h->head.keep_alive ? P_IDLE : P_CLOSED;
+    return 0;
+}
+
+const struct sc_http1_head *sc_http1_head(const struct sc_http1 *h)
+{
+    return h->have_head ? &h->head : NULL;
+}
+
+int sc_http1_in_message(const struct sc_http1 *h)
+{
+    return h->phase == P_HEAD || h->phase == P_BODY;
+}
+
+enum sc_http1_error sc_http1_error(const struct sc_http1 *h)
+{
+    return h->err;
+}
+
+const char *sc_http1_error_reason(const struct sc_http1 *h)
+{
+    return h->err_reason != NULL ? h->err_reason : "";
+}
+
+const char *sc_http1_error_name(enum sc_http1_error e)
+{
+    static const char *const names[SC_HTTP1_E_N] = {
+        [SC_HTTP1_E_NONE] = "none",
+        [SC_HTTP1_E_TOO_LARGE] = "too_large",
+        [SC_HTTP1_E_CL_AND_TE] = "cl_and_te",
+        [SC_HTTP1_E_BAD_CONTENT_LENGTH] = "bad_content_length",
+        [SC_HTTP1_E_BAD_TRANSFER_ENCODING] = "bad_transfer_encoding",
+        [SC_HTTP1_E_BAD_CHUNK] = "bad_chunk",
+        [SC_HTTP1_E_OBS_FOLD] = "obs_fold",
+        [SC_HTTP1_E_BARE_CR] = "bare_cr",
+        [SC_HTTP1_E_BARE_LF] = "bare_lf",
+        [SC_HTTP1_E_BAD_HEADER] = "bad_header",
+        [SC_HTTP1_E_BAD_TARGET] = "bad_target",
+        [SC_HTTP1_E_BAD_VERSION] = "bad_version",
+        [SC_HTTP1_E_BAD_HOST] = "bad_host",
+        [SC_HTTP1_E_BAD_STATUS] = "bad_status",
+        [SC_HTTP1_E_BAD_UPGRADE] = "bad_upgrade",
+        [SC_HTTP1_E_TRUNCATED] = "truncated",
+        [SC_HTTP1_E_AFTER_CLOSE] = "after_close",
+        [SC_HTTP1_E_MALFORMED] = "malformed",
+    };
+
+    if ((unsigned)e >= SC_HTTP1_E_N) {
+        return "unknown";
+    }
+    return names[e];
+}
+
+int sc_http1_error_status(enum sc_http1_error e)
+{
+    if (e == SC_HTTP1_E_NONE) {
+        return 0;
+    }
+    return e == SC_HTTP1_E_TOO_LARGE ? 431 : 400;
+}
+
+/* ---- head helpers ------------------------------------------------------- */
+
+const char *sc_http1_head_get(const struct sc_http1_head *head, const char *name, size_t *len)
+{
+    size_t i;
+
+    for (i = 0; head != NULL && i < head->n_headers; i++) {
+        const struct sc_http1_header *f = &head->headers[i];
+
+        if (ieq(f->name, f->name_len, name)) {
+            if (len != NULL) {
+                *len = f->value_len;
+            }
+            return f->value;
+        }
+    }
+    if (len != NULL) {
+        *len = 0;
+    }
+    return NULL;
+}
+
+size_t sc_http1_head_count(const struct sc_http1_head *head, const char *name)
+{
+    size_t i, n = 0;
+
+    for (i = 0; head != NULL && i < head->n_headers; i++) {
+        n += (size_t)ieq(head->headers[i].name, head->headers[i].name_len, name);
+    }
+    return n;
+}
+
+int sc_http1_has_token(const char *value, size_t len, const char *token)
+{
+    size_t i = 0;
+
+    while (i < len) {
+        size_t start, end;
+
+        while (i < len && (is_ows((unsigned char)value[i]) || value[i] == ',')) {
+            i++;
+        }
+        start = i;
+        while (i < len && value[i] != ',' && value[i] != ';') {
+            i++;
+        }
+        end = i;
+        while (end > start && is_ows((unsigned char)value[end - 1])) {
+            end--;
+        }
+        if (end > start && ieq(value + start, end - start, token)) {
+            return 1;
+        }
+        while (i < len && value[i] != ',') {  /* skip ;params */
+            i++;
+        }
+    }
+    return 0;
+}
+
+/* ---- forwarding a head -------------------------------------------------- */
+
+struct out {
+    char *p;
+    size_t cap;
+    size_t len;
+};
+
+static void emit(struct out *o, const char *s, size_t n)
+{
+    if (o->len < o->cap && n <= o->cap - o->len) {
+        memcpy(o->p + o->len, s, n);
+    }
+    o->len += n;
+}
+
+static void emits(struct out *o, const char *s)
+{
+    emit(o, s, strlen(s));
+}
+
+static void emit_field(struct out *o, const char *name, size_t nlen, const char *value,
+                       size_t vlen)
+{
+    emit(o, name, nlen);
+    emit(o, ": ", 2);
+    emit(o, value, vlen);
+    emit(o, "\r\n", 2);
+}
+
+/* 1 when a Connection field of head names `name` as a hop-by-hop field. */
+static int named_by_connection(const struct sc_http1_head *head, const char *name, size_t nlen)
+{
+    size_t i;
+    char tok[64];
+
+    if (nlen >= sizeof tok) {
+        return 0;
+    }
+    memcpy(tok, name, nlen);
+    tok[nlen] = '\0';
+    for (i = 0; i < head->n_headers; i++) {
+        const struct sc_http1_header *f = &head->headers[i];
+
+        if (ieq(f->name, f->name_len, "connection") &&
+            sc_http1_has_token(f->value, f->value_len, tok)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static int rewrite_names(const struct sc_http1_rewrite *rw, const char *name, size_t nlen)
+{
+    size_t i;
+
+    for (i = 0; rw != NULL && i < rw->n_fields; i++) {
+        if (ieq(name, nlen, rw->fields[i].name)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static int rewrite_valid(const struct sc_http1_rewrite *rw)
+{
+    size_t i, j;
+
+    for (i = 0; rw != NULL && i < rw->n_fields; i++) {
+        const char *n = rw->fields[i].name, *v = rw->fields[i].value;
+
+        if (n == NULL || n[0] == '\0') {
+            return 0;
+        }
+        for (j = 0; n[j] != '\0'; j++) {
+            if (!tchar_tab[(unsigned char)n[j]]) {
+                return 0;
+            }
+        }
+        for (j = 0; v != NULL && v[j] != '\0'; j++) {
+            if (v[j] == '\r' || v[j] == '\n') {
+                return 0;
+            }
+        }
+    }
+    return 1;
+}
+
+int sc_http1_head_format(const struct sc_http1_head *head, const struct sc_http1_rewrite *rw,
+                         char *out, size_t cap, size_t *need)
+{
+    struct out o = { out, out != NULL ? cap : 0, 0 };
+    int keep_upgrade, te_trailers = 0;
+    char num[8];
+    size_t i;
+
+    *need = 0;
+    if (head == NULL || !rewrite_valid(rw)) {
+        return -1;
+    }
+    keep_upgrade = head->upgrade && !head->connect && sc_http1_head_count(head, "upgrade") > 0;
+
+    if (head->is_request) {
+        emits(&o, head->method);
+        emit(&o, " ", 1);
+        emit(&o, head->target, head->target_len);
+        emits(&o, head->version_minor == 0 ? " HTTP/1.0\r\n" : " HTTP/1.1\r\n");
+    } else {
+        int st = head->status;
+
+        num[0] = (char)('0' + (st / 100) % 10);
+        num[1] = (char)('0' + (st / 10) % 10);
+        num[2] = (char)('0' + st % 10);
+        emit(&o, "HTTP/1.1 ", 9);
+        emit(&o, num, 3);
+        emit(&o, " ", 1);
+        emit(&o, head->reason, head->reason_len);
+        emit(&o, "\r\n", 2);
+    }
+
+    for (i = 0; i < head->n_headers; i++) {
+        const struct sc_http1_header *f = &head->headers[i];
+        const char *n = f->name;
+        size_t nl = f->name_len;
+        int framing = ieq(n, nl, "content-length") || ieq(n, nl, "transfer-encoding") ||
+                      ieq(n, nl, "host");
+
+        if (rewrite_names(rw, n, nl)) {
+            continue;
+        }
+        if (ieq(n, nl, "connection") || ieq(n, nl, "keep-alive") ||
+            ieq(n, nl, "proxy-connection") || ieq(n, nl, "http2-settings")) {
+            continue;
+        }
+        if (ieq(n, nl, "te")) {
+            te_trailers |= sc_http1_has_token(f->value, f->value_len, "trailers");
+            continue;
+        }
+        if (ieq(n, nl, "upgrade")) {
+            if (keep_upgrade) {
+                emit_field(&o, n, nl, f->value, f->value_len);
+            }
+            continue;
+        }
+        if (!framing && named_by_connection(head, n, nl)) {
+            continue;
+        }
+        emit_field(&o, n, nl, f->value, f->value_len);
+    }
+    if (te_trailers && head->is_request) {
+        emits(&o, "TE: trailers\r\n");
+    }
+    for (i = 0; rw != NULL && i < rw->n_fields; i++) {
+        if (rw->fields[i].value != NULL) {
+            emit_field(&o, rw->fields[i].name, strlen(rw->fields[i].name), rw->fields[i].value,
+                       strlen(rw->fields[i].value));
+        }
+    }
+    if (keep_upgrade) {
+        emits(&o, "Connection: upgrade\r\n");
+    } else if (rw != NULL && rw->connection == SC_HTTP1_CONN_CLOSE) {
+        emits(&o, "Connection: close\r\n");
+    } else if (rw != NULL && rw->connection == SC_HTTP1_CONN_KEEP_ALIVE) {
+        emits(&o, "Connection: keep-alive\r\n");
+    }
+    emit(&o, "\r\n", 2);
+    *need = o.len;
+    return o.len <= o.cap ? 0 : -1;
+}
+
+int sc_http1_head_write(const struct sc_http1_head *head, const struct sc_http1_rewrite *rw,
+                        struct evbuffer *out)
+{
+    struct evbuffer_iovec v;
+    size_t need = 0, got = 0;
+
+    if (sc_http1_head_format(head, rw, NULL, 0, &need) != 0 && need == 0) {
+        return -1;
+    }
+    if (evbuffer_reserve_space(out, (ev_ssize_t)need, &v, 1) < 1 || v.iov_len < need) {
+        return -1;
+    }
+    if (sc_http1_head_format(head, rw, v.iov_base, v.iov_len, &got) != 0 || got != need) {
+        return -1;
+    }
+    v.iov_len = need;
+    return evbuffer_commit_space(out, &v, 1) == 0 ? 0 : -1;
+}

@@ -1,0 +1,255 @@
+#include "runtime.h"
+
+#include <errno.h>
+#include <openssl/x509.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "err.h"
+#include "log.h"
+#include "snapshot.h"
+#include "stats.h"
+#include "tlsctx.h"
+#include "worker.h"
+#include "x509.h"
+
+#define WARN_DAYS_DEFAULT 7
+#define EXPIRY_LOG_INTERVAL 3600
+
+struct sc_runtime {
+    struct event_base *base;
+    struct sc_config *cfg;
+    struct sc_tls_material *material;
+    struct sc_snapshot *snap;
+    struct sc_worker **workers;
+    struct sc_stats **stats;
+    int n_workers;
+    int started;
+    time_t last_expiry_log;
+    char last_rejection[512];
+    struct sc_runtime_counters counters;
+};
+
+struct sc_runtime *sc_runtime_new(struct event_base *base, struct sc_config *cfg)
+{
+    struct sc_runtime *rt = calloc(1, sizeof(*rt));
+
+    if (rt == NULL) {
+        sc_config_free(cfg);
+        return NULL;
+    }
+    rt->base = base;
+    rt->cfg = cfg;
+    return rt;
+}
+
+static int start_workers(struct sc_runtime *rt, struct sc_err *err)
+{
+    int n = rt->cfg->workers > 0 ? rt->cfg->workers : 1;
+
+    rt->workers = calloc((size_t)n, sizeof(*rt->workers));
+    rt->stats = calloc((size_t)n, sizeof(*rt->stats));
+    if (rt->workers == NULL || rt->stats == NULL) {
+        sc_err_set(err, "out of memory");
+        return -1;
+    }
+    rt->n_workers = n;
+    for (int i = 0; i < n; i++) {
+        rt->workers[i] = sc_worker_new(i, rt->snap);
+        if (rt->workers[i] == NULL) {
+            sc_err_set(err, "worker %d: cannot open its listeners (see above)", i);
+            return -1;
+        }
+        rt->stats[i] = sc_worker_stats(rt->workers[i]);
+    }
+    for (int i = 0; i < n; i++) {
+        if (sc_worker_start(rt->workers[i]) != 0) {
+            sc_err_set(err, "cannot start worker %d: %s", i, strerror(errno));
+            return -1;
+        }
+    }
+    rt->started = 1;
+    sc_log(SC_LOG_INFO, NULL, "ready: %d worker(s) listening, node %s", n, rt->cfg->node.id);
+    return 0;
+}
+
+/* Builds and publishes a snapshot of the current config and material. */
+static int publish(struct sc_runtime *rt, struct sc_err *err)
+{
+    struct sc_snapshot *snap = sc_snapshot_new_with(sc_config_ref(rt->cfg),
+                                                    sc_tls_material_ref(rt->material), err);
+
+    if (snap == NULL) {
+        return -1;
+    }
+    sc_snapshot_unref(rt->snap);
+    rt->snap = snap;
+    if (!rt->started) {
+        return start_workers(rt, err);
+    }
+    for (int i = 0; i < rt->n_workers; i++) {
+        sc_worker_publish(rt->workers[i], snap);
+    }
+    return 0;
+}
+
+static void describe_leaf(const struct sc_tls_material *m, char *out, size_t outlen)
+{
+    X509 *leaf = sc_tls_material_leaf(m);
+    char id[512], serial[80], t[32];
+
+    if (sc_x509_spiffe_id(leaf, id, sizeof(id)) != 0) {
+        snprintf(id, sizeof(id), "-");
+    }
+    snprintf(out, outlen, "%s serial=%s not_after=%s roots=%d", id,
+             sc_x509_serial_hex(leaf, serial, sizeof(serial)),
+             sc_time_rfc3339(sc_x509_not_after(leaf), t, sizeof(t)),
+             sk_X509_num(sc_tls_material_roots(m)));
+}
+
+int sc_runtime_set_material(struct sc_runtime *rt, struct sc_tls_material *m,
+                            const char *source, struct sc_err *err)
+{
+    struct sc_tls_material *old = rt->material;
+    char desc[768];
+
+    rt->material = m;
+    if (publish(rt, err) != 0) {
+        rt->material = old;
+        sc_tls_material_free(m);
+        sc_runtime_count_rejected(rt, err->msg);
+        return -1;
+    }
+    sc_tls_material_free(old);
+    rt->counters.secrets_accepted++;
+    describe_leaf(m, desc, sizeof(desc));
+    sc_log(SC_LOG_INFO, NULL, "certificates installed from %s: %s (snapshot %llu)", source, desc,
+           (unsigned long long)sc_snapshot_generation(rt->snap));
+    rt->last_expiry_log = 0;
+    sc_runtime_check_expiry(rt, time(NULL));
+    return 0;
+}
+
+int sc_runtime_set_config(struct sc_runtime *rt, struct sc_config *cfg, struct sc_err *err)
+{
+    struct sc_config *old = rt->cfg;
+
+    rt->cfg = cfg;
+    if (rt->material != NULL && publish(rt, err) != 0) {
+        rt->cfg = old;
+        sc_config_free(cfg);
+        return -1;
+    }
+    sc_config_free(old);
+    return 0;
+}
+
+const struct sc_config *sc_runtime_config(const struct sc_runtime *rt)
+{
+    return rt->cfg;
+}
+
+struct sc_snapshot *sc_runtime_current(struct sc_runtime *rt)
+{
+    return rt->snap != NULL ? sc_snapshot_ref(rt->snap) : NULL;
+}
+
+const struct sc_tls_material *sc_runtime_material(const struct sc_runtime *rt)
+{
+    return rt->material;
+}
+
+const char *sc_runtime_not_ready(struct sc_runtime *rt, time_t now, char *buf, size_t len)
+{
+    if (rt->material == NULL) {
+        snprintf(buf, len, "waiting for certificates (%s)%s%s",
+                 rt->cfg->secrets.sds_socket != NULL ? "SDS" : "files",
+                 rt->last_rejection[0] != '\0' ? "; last set refused: " : "", rt->last_rejection);
+        return buf;
+    }
+    if (!rt->started) {
+        snprintf(buf, len, "listeners are not up");
+        return buf;
+    }
+    return sc_tls_material_problem(rt->material, now, buf, len);
+}
+
+static void check_one(X509 *c, const char *what, time_t now, int warn_days)
+{
+    char subj[256], t[32], serial[80];
+    time_t na = sc_x509_not_after(c);
+
+    sc_x509_name_str(X509_get_subject_name(c), subj, sizeof(subj));
+    sc_x509_serial_hex(c, serial, sizeof(serial));
+    sc_time_rfc3339(na, t, sizeof(t));
+    if (na <= now) {
+        sc_log(SC_LOG_ERR, NULL, "%s %s (serial %s) expired at %s", what, subj, serial, t);
+    } else if (na - now <= (time_t)warn_days * 86400) {
+        sc_log(SC_LOG_WARN, NULL, "%s %s (serial %s) expires at %s, in %ld hours", what, subj,
+               serial, t, (long)((na - now) / 3600));
+    }
+}
+
+void sc_runtime_check_expiry(struct sc_runtime *rt, time_t now)
+{
+    STACK_OF(X509) *roots;
+    int warn_days = rt->cfg->secrets.expiry_warning_days > 0
+                        ? rt->cfg->secrets.expiry_warning_days
+                        : WARN_DAYS_DEFAULT;
+
+    if (rt->material == NULL) {
+        return;
+    }
+    /* Compared against the wall clock at every call, so a suspend or a
+     * clock jump is noticed at the next wake-up, not after a stale timer. */
+    if (rt->last_expiry_log != 0 && now >= rt->last_expiry_log &&
+        now - rt->last_expiry_log < EXPIRY_LOG_INTERVAL) {
+        return;
+    }
+    rt->last_expiry_log = now;
+    check_one(sc_tls_material_leaf(rt->material), "workload certificate", now, warn_days);
+    roots = sc_tls_material_roots(rt->material);
+    for (int i = 0; i < sk_X509_num(roots); i++) {
+        check_one(sk_X509_value(roots, i), "root CA", now, warn_days);
+    }
+}
+
+struct sc_stats *const *sc_runtime_stats(const struct sc_runtime *rt, size_t *n)
+{
+    *n = rt->started ? (size_t)rt->n_workers : 0;
+    return rt->stats;
+}
+
+const struct sc_runtime_counters *sc_runtime_counters(const struct sc_runtime *rt)
+{
+    return &rt->counters;
+}
+
+void sc_runtime_count_rejected(struct sc_runtime *rt, const char *why)
+{
+    rt->counters.secrets_rejected++;
+    snprintf(rt->last_rejection, sizeof(rt->last_rejection), "%s", why);
+}
+
+void sc_runtime_free(struct sc_runtime *rt)
+{
+    if (rt == NULL) {
+        return;
+    }
+    for (int i = 0; rt->workers != NULL && i < rt->n_workers; i++) {
+        if (rt->workers[i] != NULL) {
+            sc_worker_stop(rt->workers[i]);
+        }
+    }
+    for (int i = 0; rt->workers != NULL && i < rt->n_workers; i++) {
+        sc_worker_free(rt->workers[i]);
+    }
+    free(rt->workers);
+    free(rt->stats);
+    sc_snapshot_unref(rt->snap);
+    sc_tls_material_free(rt->material);
+    sc_config_free(rt->cfg);
+    free(rt);
+}
