@@ -454,14 +454,42 @@ SSL_CTX *sc_tlsctx_server_new(const struct sc_tls_material *m, struct sc_err *er
     return ctx;
 }
 
+static int sink_idx = -1;
+static pthread_once_t sink_once = PTHREAD_ONCE_INIT;
+
+static void sink_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
+{
+    (void)parent;
+    (void)ad;
+    (void)idx;
+    (void)argl;
+    (void)argp;
+    free(ptr);
+}
+
+static void sink_index_init(void)
+{
+    sink_idx = SSL_get_ex_new_index(0, NULL, NULL, NULL, sink_free);
+}
+
+int sc_tls_set_session_sink(SSL *ssl, struct sc_tls_session_sink *sink)
+{
+    pthread_once(&sink_once, sink_index_init);
+    if (sink_idx < 0 || SSL_set_ex_data(ssl, sink_idx, sink) != 1) {
+        free(sink);
+        return -1;
+    }
+    return 0;
+}
+
 static int new_session(SSL *ssl, SSL_SESSION *sess)
 {
-    struct sc_tls_session_sink *sink = SSL_get_app_data(ssl);
+    struct sc_tls_session_sink *sink = sink_idx >= 0 ? SSL_get_ex_data(ssl, sink_idx) : NULL;
 
     if (sink == NULL || sink->put == NULL) {
         return 0;           /* not kept: OpenSSL frees it */
     }
-    sink->put(sink->arg, sess);
+    sink->put(sink, sess);
     return 1;               /* the sink owns the reference now */
 }
 

@@ -65,14 +65,18 @@ SSL_CTX *sc_tlsctx_client_new(const struct sc_tls_material *m, struct sc_err *er
 SSL_CTX *sc_tlsctx_origin_new(const char *ca_file, const char *cert_file, const char *key_file,
                               struct sc_err *err);
 
-/* Client-side session resumption between sidecars: a connection sets an
- * sc_tls_session_sink as the SSL's app data before the handshake, and the
- * client SSL_CTX hands every new session (TLS 1.3 ticket) to sink->put,
- * which takes ownership of the session reference. */
+/* Client-side session resumption between sidecars: a connection attaches a
+ * heap-allocated sink to the SSL before the handshake; the client SSL_CTX
+ * hands every new session (a TLS 1.3 ticket, which may arrive long after the
+ * handshake) to sink->put, which takes ownership of the session reference.
+ * The sink is freed with the SSL. */
 struct sc_tls_session_sink {
-    void (*put)(void *arg, SSL_SESSION *sess);
-    void *arg;
+    void (*put)(struct sc_tls_session_sink *sink, SSL_SESSION *sess);
 };
+
+/* Takes ownership of sink (malloc'd; it may be the first member of a larger
+ * struct).  Returns 0, or -1 (sink freed). */
+int sc_tls_set_session_sink(SSL *ssl, struct sc_tls_session_sink *sink);
 
 /* ALPN lists our outbound offers (DESIGN.md, "Data path"), in wire format. */
 extern const unsigned char sc_alpn_mesh_tcp[];

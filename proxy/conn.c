@@ -26,6 +26,8 @@
 #include "spiffe.h"
 #include "stats.h"
 #include "tlsctx.h"
+#include "tlsverdict.h"
+#include "upstream.h"
 #include "x509.h"
 
 /* Linux netfilter's SO_ORIGINAL_DST (IPv4) and IP6T_SO_ORIGINAL_DST (IPv6)
@@ -53,7 +55,6 @@ struct sc_conn {
     const struct sc_strv *principals;   /* inbound allowed / outbound expected */
     int cls;                            /* enum sc_conn_class, -1 until decided */
     int fd;                             /* downstream fd until a bufferevent owns it */
-    int upfd;                           /* upstream fd while connecting */
     int has_orig;
     int up_tried;                       /* an upstream connect was attempted */
     struct sc_addr down_addr, orig_dst, up_addr, local_addr;
@@ -61,12 +62,12 @@ struct sc_conn {
     struct event *ev;                   /* peek / connect watcher */
     struct event *timer;                /* the current phase's deadline */
     struct sc_relay *relay;
+    struct sc_upstream *pending;        /* upstream connect in progress */
     const char *action;
     size_t peeked;
     char *peer_id;
     char peer_root[80];                 /* serial of the root the peer chained to */
     const char *tls_version;
-    struct sc_tls_session_sink sink;    /* upstream TLS sessions → worker cache */
     struct timespec t0;
     char started[40];
     uint64_t bytes[2];
@@ -186,6 +187,8 @@ static void conn_finish(struct sc_conn *c, const char *fmt, ...)
 
     sc_relay_free(c->relay);
     c->relay = NULL;
+    sc_upstream_cancel(c->pending);
+    c->pending = NULL;
     if (c->down != NULL) {
         bufferevent_free(c->down);
         c->down = NULL;
@@ -202,10 +205,6 @@ static void conn_finish(struct sc_conn *c, const char *fmt, ...)
     if (c->fd >= 0) {
         close(c->fd);
         c->fd = -1;
-    }
-    if (c->upfd >= 0) {
-        close(c->upfd);
-        c->upfd = -1;
     }
     free(c->peer_id);
     c->peer_id = NULL;
@@ -261,14 +260,6 @@ static void start_relay(struct sc_conn *c)
         }
         c->fd = -1;
     }
-    if (c->up == NULL) {
-        c->up = bufferevent_socket_new(base, c->upfd, BEV_FLAGS);
-        if (c->up == NULL) {
-            conn_finish(c, "internal_error: bufferevent");
-            return;
-        }
-        c->upfd = -1;
-    }
     lim.high_watermark = c->cfg->buffer_limit;
     lim.idle_ms = c->cfg->timeouts.idle_ms;
     c->relay = sc_relay_new(c->down, c->up, &lim, on_relay_done, c);
@@ -281,200 +272,46 @@ static void start_relay(struct sc_conn *c)
     c->action = "while relaying";
 }
 
-/* ---- TLS -------------------------------------------------------------- */
-
-/* Records which trusted root the peer chained to (full handshakes only: a
- * resumed session was verified before). */
-static void note_root(struct sc_conn *c, SSL *ssl)
-{
-    X509 *root = sc_tls_peer_root(ssl);
-    char serial[80], subj[160];
-
-    if (root == NULL) {
-        snprintf(c->peer_root, sizeof(c->peer_root), "%s",
-                 SSL_session_reused(ssl) ? "resumed" : "-");
-        return;
-    }
-    sc_x509_serial_hex(root, serial, sizeof(serial));
-    sc_x509_name_str(X509_get_subject_name(root), subj, sizeof(subj));
-    snprintf(c->peer_root, sizeof(c->peer_root), "%s", serial);
-    sc_stats_peer_root(sc_worker_stats(c->w), c->dir, serial, subj);
-}
-
-/* Checks the peer's SPIFFE ID after a completed handshake.  Returns 0, or
- * -1 after ending the connection. */
-static int check_identity(struct sc_conn *c, SSL *ssl)
-{
-    X509 *peer = SSL_get0_peer_certificate(ssl);
-    char id[SC_SPIFFE_MAX + 1];
-    const char *td = c->cfg->node.trust_domain;
-
-    c->tls_version = sc_tls_version_name(ssl);
-    if (sc_x509_spiffe_id(peer, id, sizeof(id)) != 0) {
-        sc_stats_handshake(sc_worker_stats(c->w), c->dir, SC_HS_BAD_IDENTITY);
-        conn_finish(c, "identity_rejected: peer certificate has no SPIFFE ID");
-        return -1;
-    }
-    c->peer_id = strdup(id);
-    if (c->principals != NULL && c->principals->n > 0) {
-        if (!sc_spiffe_match_any(c->principals->v, c->principals->n, id)) {
-            char list[1024];
-            size_t used = 0;
-
-            list[0] = '\0';
-            for (size_t i = 0; i < c->principals->n && used < sizeof(list); i++) {
-                int n = snprintf(list + used, sizeof(list) - used, "%s%s", i > 0 ? ", " : "",
-                                 c->principals->v[i]);
-                if (n < 0) {
-                    break;
-                }
-                used += (size_t)n;
-            }
-            sc_stats_handshake(sc_worker_stats(c->w), c->dir, SC_HS_BAD_IDENTITY);
-            conn_finish(c, "identity_rejected: peer SAN %s not in [%s]", id, list);
-            return -1;
-        }
-    } else if (!sc_spiffe_in_trust_domain(id, td)) {
-        sc_stats_handshake(sc_worker_stats(c->w), c->dir, SC_HS_BAD_IDENTITY);
-        conn_finish(c, "identity_rejected: peer SAN %s is not in trust domain %s", id, td);
-        return -1;
-    }
-    sc_stats_handshake(sc_worker_stats(c->w), c->dir, SC_HS_OK);
-    note_root(c, ssl);
-    return 0;
-}
-
-/* Puts a verify failure into words an operator can act on. */
-static void explain_verify(struct sc_conn *c, SSL *ssl, long vr, char *out, size_t outlen)
-{
-    struct sc_tls_verify_info vi;
-    char t[32];
-    int n_roots = sk_X509_num(sc_tls_material_roots(sc_snapshot_material(c->snap)));
-    const char *whose;
-
-    if (ssl == NULL || sc_tls_verify_info_get(ssl, &vi) != 0) {
-        snprintf(out, outlen, "%s", X509_verify_cert_error_string(vr));
-        return;
-    }
-    whose = vi.depth == 0 ? "peer certificate" : "certificate in the peer's chain";
-    switch (vi.error) {
-    case X509_V_ERR_CERT_HAS_EXPIRED:
-        snprintf(out, outlen, "%s expired at %s (subject %s, serial %s)", whose,
-                 sc_time_rfc3339(vi.not_after, t, sizeof(t)), vi.subject, vi.serial);
-        break;
-    case X509_V_ERR_CERT_NOT_YET_VALID:
-        snprintf(out, outlen, "%s is not valid before %s (subject %s, serial %s)", whose,
-                 sc_time_rfc3339(vi.not_before, t, sizeof(t)), vi.subject, vi.serial);
-        break;
-    case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
-    case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
-    case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
-    case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
-    case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
-    case X509_V_ERR_CERT_SIGNATURE_FAILURE:
-        snprintf(out, outlen, "peer chain does not lead to any of %d trusted roots (issuer %s; "
-                              "subject %s, serial %s)",
-                 n_roots, vi.issuer, vi.subject, vi.serial);
-        break;
-    case X509_V_ERR_HOSTNAME_MISMATCH:
-        snprintf(out, outlen, "peer certificate does not name %s (subject %s, serial %s)",
-                 c->tls_files != NULL && c->tls_files->sni != NULL ? c->tls_files->sni
-                 : c->host != NULL                                 ? c->host
-                                                                   : "the expected host",
-                 vi.subject, vi.serial);
-        break;
-    default:
-        snprintf(out, outlen, "%s (subject %s, serial %s)", whose, vi.subject, vi.serial);
-        break;
-    }
-    /* OpenSSL's own words last. */
-    {
-        size_t used = strlen(out);
-        snprintf(out + used, outlen - used, ": %s", X509_verify_cert_error_string(vi.error));
-    }
-}
-
-/* Ends a connection whose handshake failed, naming the reason as precisely
- * as OpenSSL lets us. */
-static void handshake_failed(struct sc_conn *c, struct bufferevent *bev, short what)
-{
-    SSL *ssl = bufferevent_openssl_get_ssl(bev);
-    long vr = ssl != NULL ? SSL_get_verify_result(ssl) : X509_V_OK;
-    unsigned long e, first = 0;
-    char reason[256] = "";
-    struct sc_stats *st = sc_worker_stats(c->w);
-
-    while ((e = bufferevent_get_openssl_error(bev)) != 0) {
-        if (first == 0) {
-            first = e;
-        }
-    }
-    ERR_clear_error();
-    if (first != 0) {
-        const char *rs = ERR_reason_error_string(first);
-        snprintf(reason, sizeof(reason), "%s", rs != NULL ? rs : "unknown");
-    }
-    classify(c, SC_CLASS_REFUSED);
-    if (first != 0 && ERR_GET_REASON(first) == SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE) {
-        sc_stats_handshake(st, c->dir, SC_HS_NO_CLIENT_CERT);
-        conn_finish(c, "tls_no_peer_cert: client presented no certificate: %s", reason);
-        return;
-    }
-    if (vr != X509_V_OK) {
-        char why[1024];
-
-        explain_verify(c, ssl, vr, why, sizeof(why));
-        sc_stats_handshake(st, c->dir,
-                           vr == X509_V_ERR_CERT_HAS_EXPIRED || vr == X509_V_ERR_CERT_NOT_YET_VALID
-                               ? SC_HS_EXPIRED
-                               : SC_HS_UNKNOWN_CA);
-        conn_finish(c, "tls_verify_failed: %s", why);
-        return;
-    }
-    if (first != 0 && (ERR_GET_REASON(first) == SSL_R_TLSV1_ALERT_UNKNOWN_CA ||
-                       ERR_GET_REASON(first) == SSL_R_SSLV3_ALERT_BAD_CERTIFICATE ||
-                       ERR_GET_REASON(first) == SSL_R_SSLV3_ALERT_CERTIFICATE_EXPIRED)) {
-        /* The peer refused our certificate and told us why. */
-        sc_stats_handshake(st, c->dir,
-                           ERR_GET_REASON(first) == SSL_R_SSLV3_ALERT_CERTIFICATE_EXPIRED
-                               ? SC_HS_EXPIRED
-                               : SC_HS_UNKNOWN_CA);
-        conn_finish(c, "tls_handshake_failed: the peer refused our certificate: %s", reason);
-        return;
-    }
-    sc_stats_handshake(st, c->dir, SC_HS_PROTOCOL);
-    if (c->dir == SC_DIR_INBOUND && c->mode == SC_MTLS_STRICT && first != 0 &&
-        (ERR_GET_REASON(first) == SSL_R_HTTP_REQUEST ||
-         ERR_GET_REASON(first) == SSL_R_WRONG_VERSION_NUMBER ||
-         ERR_GET_REASON(first) == SSL_R_PACKET_LENGTH_TOO_LONG ||
-         ERR_GET_REASON(first) == SSL_R_UNSUPPORTED_PROTOCOL ||
-         ERR_GET_REASON(first) == SSL_R_HTTPS_PROXY_REQUEST)) {
-        conn_finish(c, "plaintext_refused_strict");
-        return;
-    }
-    if (first == 0 && (what & BEV_EVENT_EOF)) {
-        conn_finish(c, "tls_handshake_failed: connection closed by peer");
-        return;
-    }
-    if (first == 0) {
-        int err = EVUTIL_SOCKET_ERROR();
-        conn_finish(c, "tls_handshake_failed: %s", err != 0 ? strerror(err) : "connection error");
-        return;
-    }
-    conn_finish(c, "tls_handshake_failed: %s", reason);
-}
+/* ---- downstream TLS ---------------------------------------------------- */
 
 static void on_down_handshake(struct bufferevent *bev, short what, void *arg)
 {
     struct sc_conn *c = arg;
+    struct sc_stats *st = sc_worker_stats(c->w);
+    SSL *ssl = bufferevent_openssl_get_ssl(bev);
+    char id[SC_SPIFFE_MAX + 1], reason[1024], subj[160];
 
     if (!(what & BEV_EVENT_CONNECTED)) {
-        handshake_failed(c, bev, what);
+        struct sc_tlsv_ctx ctx = {
+            .dir = c->dir,
+            .strict_inbound = c->mode == SC_MTLS_STRICT,
+            .n_roots = sk_X509_num(sc_tls_material_roots(sc_snapshot_material(c->snap))),
+        };
+        struct sc_tlsv_failure f;
+
+        sc_tlsv_failure(bev, what, &ctx, &f);
+        sc_stats_handshake(st, c->dir, f.outcome);
+        classify(c, SC_CLASS_REFUSED);
+        conn_finish(c, "%s", f.reason);
         return;
     }
-    if (check_identity(c, bufferevent_openssl_get_ssl(bev)) != 0) {
+    evtimer_del(c->timer);
+    c->tls_version = sc_tls_version_name(ssl);
+    if (sc_tlsv_identity(ssl, c->principals, c->cfg->node.trust_domain, id, sizeof(id), reason,
+                         sizeof(reason)) != 0) {
+        if (id[0] != '\0') {
+            c->peer_id = strdup(id);
+        }
+        sc_stats_handshake(st, c->dir, SC_HS_BAD_IDENTITY);
+        classify(c, SC_CLASS_REFUSED);
+        conn_finish(c, "%s", reason);
         return;
     }
+    c->peer_id = strdup(id);
+    if (sc_tlsv_root(ssl, c->peer_root, sizeof(c->peer_root), subj, sizeof(subj))) {
+        sc_stats_peer_root(st, c->dir, c->peer_root, subj);
+    }
+    sc_stats_handshake(st, c->dir, SC_HS_OK);
     classify(c, SC_CLASS_MESH_MTLS);
     /* Hold the client's bytes in the kernel until the app is connected. */
     bufferevent_disable(bev, EV_READ);
@@ -517,162 +354,60 @@ static void start_down_tls(struct sc_conn *c)
     set_timer(c, on_handshake_timeout, left);
 }
 
-static void on_up_handshake(struct bufferevent *bev, short what, void *arg)
+/* ---- upstream ------------------------------------------------------------ */
+
+static void on_upstream(void *arg, struct sc_upstream_result *res)
 {
     struct sc_conn *c = arg;
 
-    if (!(what & BEV_EVENT_CONNECTED)) {
-        handshake_failed(c, bev, what);
-        return;
+    c->pending = NULL;
+    if (res->tls_version != NULL) {
+        c->tls_version = res->tls_version;
     }
-    if (c->tls != SC_TLS_ISTIO_MUTUAL) {
-        /* SIMPLE / MUTUAL: OpenSSL checked the chain and the host name. */
-        c->tls_version = sc_tls_version_name(bufferevent_openssl_get_ssl(bev));
-        sc_stats_handshake(sc_worker_stats(c->w), c->dir, SC_HS_OK);
-        classify(c, SC_CLASS_APP_TLS);
-        start_relay(c);
-        return;
-    }
-    if (check_identity(c, bufferevent_openssl_get_ssl(bev)) != 0) {
-        return;
-    }
-    classify(c, SC_CLASS_MESH_MTLS);
-    start_relay(c);
-}
-
-static void keep_session(void *arg, SSL_SESSION *sess)
-{
-    struct sc_conn *c = arg;
-
-    sc_worker_session_put(c->w, sc_snapshot_generation(c->snap), &c->up_addr, sess);
-}
-
-static void start_up_tls(struct sc_conn *c)
-{
-    int mesh = c->tls == SC_TLS_ISTIO_MUTUAL;
-    SSL_CTX *ctx = mesh ? sc_snapshot_client_ctx(c->snap)
-                        : sc_snapshot_origin_ctx(c->snap, c->tls_files);
-    SSL *ssl = ctx != NULL ? SSL_new(ctx) : NULL;
-    SSL_SESSION *sess;
-
-    if (ssl == NULL) {
-        ERR_clear_error();
-        conn_finish(c, "internal_error: no TLS context for %s", sc_tls_mode_name(c->tls));
-        return;
-    }
-    if (!mesh) {
-        const char *name = c->tls_files->sni != NULL ? c->tls_files->sni : c->host;
-
-        if (name != NULL) {
-            SSL_set_tlsext_host_name(ssl, name);
-            SSL_set1_host(ssl, name);
+    if (c->dir == SC_DIR_OUTBOUND) {
+        if (res->peer_id[0] != '\0') {
+            free(c->peer_id);
+            c->peer_id = strdup(res->peer_id);
         }
-        c->action = "while handshaking with upstream";
-        goto connect;
+        snprintf(c->peer_root, sizeof(c->peer_root), "%s", res->peer_root);
     }
-    /* Resume with the last ticket this upstream gave us under the same
-     * snapshot: the peer's certificate is part of the session, so the
-     * identity check below still applies. */
-    c->sink.put = keep_session;
-    c->sink.arg = c;
-    SSL_set_app_data(ssl, &c->sink);
-    sess = sc_worker_session_get(c->w, sc_snapshot_generation(c->snap), &c->up_addr);
-    if (sess != NULL) {
-        SSL_set_session(ssl, sess);
-    }
-    if (c->proto == SC_PROTO_TCP) {
-        SSL_set_alpn_protos(ssl, sc_alpn_mesh_tcp, sc_alpn_mesh_tcp_len);
-    } else {
-        SSL_set_alpn_protos(ssl, sc_alpn_mesh_http, sc_alpn_mesh_http_len);
-    }
-    if (c->host != NULL) {
-        SSL_set_tlsext_host_name(ssl, c->host);
-    }
-    c->action = "while handshaking with upstream";
-connect:
-    c->up = bufferevent_openssl_socket_new(sc_worker_base(c->w), c->upfd, ssl,
-                                           BUFFEREVENT_SSL_CONNECTING, BEV_FLAGS);
-    if (c->up == NULL) {
-        SSL_free(ssl);
-        conn_finish(c, "internal_error: bufferevent_openssl");
-        return;
-    }
-    c->upfd = -1;
-    bufferevent_openssl_set_allow_dirty_shutdown(c->up, 1);
-    bufferevent_setcb(c->up, NULL, NULL, on_up_handshake, c);
-    bufferevent_enable(c->up, EV_READ | EV_WRITE);
-    set_timer(c, on_handshake_timeout, c->cfg->timeouts.handshake_ms);
-}
-
-/* ---- upstream connect -------------------------------------------------- */
-
-static void upstream_connected(struct sc_conn *c)
-{
-    drop_watcher(c);
-    evtimer_del(c->timer);
-    if (c->dir == SC_DIR_OUTBOUND && c->tls != SC_TLS_DISABLE && c->tls != SC_TLS_UNSET) {
-        start_up_tls(c);
+    if (res->status != SC_UPSTREAM_OK) {
+        conn_finish(c, "%s", res->reason);
         return;
     }
     if (c->dir == SC_DIR_OUTBOUND) {
-        classify(c, SC_CLASS_PLAINTEXT);
+        classify(c, c->tls == SC_TLS_ISTIO_MUTUAL                     ? SC_CLASS_MESH_MTLS
+                    : c->tls == SC_TLS_DISABLE || c->tls == SC_TLS_UNSET ? SC_CLASS_PLAINTEXT
+                                                                         : SC_CLASS_APP_TLS);
     }
+    c->up = res->bev;
+    res->bev = NULL;
     start_relay(c);
-}
-
-static void on_connect(evutil_socket_t fd, short what, void *arg)
-{
-    struct sc_conn *c = arg;
-    int err = 0;
-    socklen_t len = sizeof(err);
-
-    (void)what;
-    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) {
-        err = errno;
-    }
-    if (err != 0) {
-        conn_finish(c, "upstream_connect_failed: %s", strerror(err));
-        return;
-    }
-    upstream_connected(c);
-}
-
-static void on_connect_timeout(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd;
-    (void)what;
-    conn_finish(arg, "upstream_connect_timeout");
 }
 
 static void connect_upstream(struct sc_conn *c)
 {
-    int one = 1;
-    int fd = socket(c->up_addr.ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    struct sc_upstream_req req = {
+        .w = c->w,
+        .snap = c->snap,
+        .addr = c->up_addr,
+        .dir = c->dir,
+        .tls = c->dir == SC_DIR_OUTBOUND ? c->tls : SC_TLS_DISABLE,
+        .proto = c->proto,
+        .host = c->host,
+        .tls_files = c->tls_files,
+        .expected = c->principals,
+        .connect_ms = c->cfg->timeouts.connect_ms,
+        .handshake_ms = c->cfg->timeouts.handshake_ms,
+    };
 
     c->action = "while connecting to upstream";
     c->up_tried = 1;
-    if (fd < 0) {
-        conn_finish(c, "upstream_connect_failed: %s", strerror(errno));
-        return;
+    evtimer_del(c->timer);
+    c->pending = sc_upstream_connect(&req, on_upstream, c);
+    if (c->pending == NULL) {
+        conn_finish(c, "internal_error: out of memory");
     }
-    c->upfd = fd;
-    (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    if (connect(fd, (const struct sockaddr *)&c->up_addr.ss, c->up_addr.len) == 0) {
-        upstream_connected(c);
-        return;
-    }
-    if (errno != EINPROGRESS) {
-        conn_finish(c, "upstream_connect_failed: %s", strerror(errno));
-        return;
-    }
-    drop_watcher(c);
-    c->ev = event_new(sc_worker_base(c->w), fd, EV_WRITE, on_connect, c);
-    if (c->ev == NULL) {
-        conn_finish(c, "internal_error: event_new");
-        return;
-    }
-    event_add(c->ev, NULL);
-    set_timer(c, on_connect_timeout, c->cfg->timeouts.connect_ms);
 }
 
 /* ---- PERMISSIVE sniffing ---------------------------------------------- */
@@ -908,7 +643,6 @@ void sc_conn_accept(struct sc_worker *w, enum sc_listener_kind kind, const char 
     c->log.prefix = conn_prefix;
     c->w = w;
     c->fd = fd;
-    c->upfd = -1;
     c->cls = -1;
     c->snap = sc_snapshot_ref(sc_worker_snapshot(w));
     c->cfg = sc_snapshot_config(c->snap);

@@ -96,6 +96,7 @@ struct sc_http1 {
     /* trailers (not stored, only checked and counted) */
     size_t trailer_bytes;
     size_t trailer_count;
+    size_t trailer_name_len;
 
     /* response parsers: the request being answered */
     int req_head;
@@ -149,6 +150,15 @@ static int ieq(const char *a, size_t n, const char *b)
 static int is_ows(int c)
 {
     return c == ' ' || c == '\t';
+}
+
+/* The raw checks look at bytes before anything llhttp's callbacks acted on,
+ * so their diagnosis wins over one a callback made in the same run. */
+static int scan_fail(struct sc_http1 *h, enum sc_http1_error e, const char *why)
+{
+    h->err = e;
+    h->err_reason = why;
+    return -1;
 }
 
 static int fail(struct sc_http1 *h, enum sc_http1_error e, const char *why)
@@ -221,6 +231,7 @@ static int cb_message_begin(llhttp_t *p)
     h->seen_te = 0;
     h->trailer_bytes = 0;
     h->trailer_count = 0;
+    h->trailer_name_len = 0;
     h->have_head = 0;
     h->msg_upgrade = 0;
     h->line0 = 1;
@@ -365,6 +376,12 @@ static int trailer_span(struct sc_http1 *h, size_t n, int is_name)
             return fail(h, SC_HTTP1_E_TOO_LARGE, "too many trailer fields");
         }
         h->trailer_count++;
+        h->trailer_name_len = 0;
+    }
+    if (is_name) {
+        h->trailer_name_len += n;
+    } else if (h->trailer_name_len == 0) {
+        return fail(h, SC_HTTP1_E_BAD_HEADER, "empty trailer field name");
     }
     h->fstate = is_name ? 1 : 2;
     if (n > h->max_head - h->trailer_bytes) {
@@ -433,6 +450,9 @@ static int start_value(struct sc_http1 *h)
     if (h->fstate == 2) {
         return 0;
     }
+    if (h->fstate != 1 || h->offs[h->nh - 1].name_len == 0) {
+        return fail(h, SC_HTTP1_E_BAD_HEADER, "empty field name");
+    }
     if (put_nul(h) != 0) {                  /* ends the name */
         return -1;
     }
@@ -464,6 +484,9 @@ static int cb_header_value_complete(llhttp_t *p)
     struct hoff *o;
 
     if (h->phase == P_BODY) {
+        if (h->trailer_name_len == 0) {
+            return fail(h, SC_HTTP1_E_BAD_HEADER, "empty trailer field name");
+        }
         h->fstate = 0;
         return 0;
     }
@@ -657,12 +680,12 @@ static int check_line0(struct sc_http1 *h)
         /* method SP request-target SP HTTP/1.x: exactly two spaces */
         if (h->line0_spaces != 2 || h->line0_len < 9 || h->line0_last[0] != ' ' ||
             (memcmp(h->line0_last + 1, v10, 8) != 0 && memcmp(h->line0_last + 1, v11, 8) != 0)) {
-            return fail(h, h->line0_spaces != 2 ? SC_HTTP1_E_MALFORMED : SC_HTTP1_E_BAD_VERSION,
+            return scan_fail(h, h->line0_spaces != 2 ? SC_HTTP1_E_MALFORMED : SC_HTTP1_E_BAD_VERSION,
                         "request line is not: method SP target SP HTTP/1.x");
         }
     } else if (h->line0_len < 9 || h->line0_first[8] != ' ' ||
                (memcmp(h->line0_first, v10, 8) != 0 && memcmp(h->line0_first, v11, 8) != 0)) {
-        return fail(h, SC_HTTP1_E_BAD_VERSION, "status line does not start with HTTP/1.x");
+        return scan_fail(h, SC_HTTP1_E_BAD_VERSION, "status line does not start with HTTP/1.x");
     }
     return 0;
 }
@@ -680,13 +703,13 @@ static int scan_head(struct sc_http1 *h, const char *data, size_t n)
 
         h->scan_prev = c;
         if (prev == '\r' && c != '\n') {
-            return fail(h, SC_HTTP1_E_BARE_CR, "CR not followed by LF");
+            return scan_fail(h, SC_HTTP1_E_BARE_CR, "CR not followed by LF");
         }
         if (c == '\n' && prev != '\r') {
-            return fail(h, SC_HTTP1_E_BARE_LF, "LF not preceded by CR");
+            return scan_fail(h, SC_HTTP1_E_BARE_LF, "LF not preceded by CR");
         }
         if (prev == '\n' && is_ows(c) && h->phase != P_IDLE) {
-            return fail(h, SC_HTTP1_E_OBS_FOLD, "line starts with whitespace (obs-fold)");
+            return scan_fail(h, SC_HTTP1_E_OBS_FOLD, "line starts with whitespace (obs-fold)");
         }
         if (!h->line0 || h->phase == P_IDLE) {
             continue;
@@ -828,6 +851,11 @@ static enum sc_http1_ev feed_head(struct sc_http1 *h, const char *data, size_t l
         return SC_HTTP1_EV_NEED_MORE;
     }
     rc = run(h, data, n, &used);
+    if (rc != HPE_OK && rc != HPE_PAUSED && used < n) {
+        /* let the raw checks see the byte llhttp stopped at: a bare CR or
+         * LF there is the better diagnosis */
+        used++;
+    }
     if (before == P_IDLE && h->pause_ev == PE_BEGIN) {
         /* bytes before the message: empty lines */
         h->phase = P_IDLE;

@@ -1,0 +1,182 @@
+#include "tlsverdict.h"
+
+#include <errno.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <openssl/err.h>
+#include <openssl/x509_vfy.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "spiffe.h"
+#include "tlsctx.h"
+#include "x509.h"
+
+/* Puts a verify failure into words an operator can act on, OpenSSL's own
+ * words last. */
+static void explain_verify(SSL *ssl, long vr, const struct sc_tlsv_ctx *ctx, char *out,
+                           size_t outlen)
+{
+    struct sc_tls_verify_info vi;
+    const char *whose;
+    char t[32];
+    size_t used;
+
+    if (ssl == NULL || sc_tls_verify_info_get(ssl, &vi) != 0) {
+        snprintf(out, outlen, "%s", X509_verify_cert_error_string(vr));
+        return;
+    }
+    whose = vi.depth == 0 ? "peer certificate" : "certificate in the peer's chain";
+    switch (vi.error) {
+    case X509_V_ERR_CERT_HAS_EXPIRED:
+        snprintf(out, outlen, "%s expired at %s (subject %s, serial %s)", whose,
+                 sc_time_rfc3339(vi.not_after, t, sizeof(t)), vi.subject, vi.serial);
+        break;
+    case X509_V_ERR_CERT_NOT_YET_VALID:
+        snprintf(out, outlen, "%s is not valid before %s (subject %s, serial %s)", whose,
+                 sc_time_rfc3339(vi.not_before, t, sizeof(t)), vi.subject, vi.serial);
+        break;
+    case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
+    case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
+    case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
+    case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
+    case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
+    case X509_V_ERR_CERT_SIGNATURE_FAILURE:
+        snprintf(out, outlen, "peer chain does not lead to any of %d trusted roots (issuer %s; "
+                              "subject %s, serial %s)",
+                 ctx->n_roots, vi.issuer, vi.subject, vi.serial);
+        break;
+    case X509_V_ERR_HOSTNAME_MISMATCH:
+        snprintf(out, outlen, "peer certificate does not name %s (subject %s, serial %s)",
+                 ctx->expected_host != NULL ? ctx->expected_host : "the expected host",
+                 vi.subject, vi.serial);
+        break;
+    default:
+        snprintf(out, outlen, "%s (subject %s, serial %s)", whose, vi.subject, vi.serial);
+        break;
+    }
+    used = strlen(out);
+    snprintf(out + used, outlen - used, ": %s", X509_verify_cert_error_string(vi.error));
+}
+
+static int reason_is(unsigned long e, int r)
+{
+    return e != 0 && ERR_GET_REASON(e) == r;
+}
+
+void sc_tlsv_failure(struct bufferevent *bev, short what, const struct sc_tlsv_ctx *ctx,
+                     struct sc_tlsv_failure *out)
+{
+    SSL *ssl = bufferevent_openssl_get_ssl(bev);
+    long vr = ssl != NULL ? SSL_get_verify_result(ssl) : X509_V_OK;
+    unsigned long e, first = 0;
+    const char *rs = NULL;
+
+    while ((e = bufferevent_get_openssl_error(bev)) != 0) {
+        if (first == 0) {
+            first = e;
+        }
+    }
+    ERR_clear_error();
+    out->ssl_error = first;
+    if (first != 0) {
+        rs = ERR_reason_error_string(first);
+    }
+    if (rs == NULL) {
+        rs = "unknown";
+    }
+    if (reason_is(first, SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE)) {
+        out->outcome = SC_HS_NO_CLIENT_CERT;
+        snprintf(out->reason, sizeof(out->reason),
+                 "tls_no_peer_cert: client presented no certificate: %s", rs);
+        return;
+    }
+    if (vr != X509_V_OK) {
+        char why[900];
+
+        explain_verify(ssl, vr, ctx, why, sizeof(why));
+        out->outcome = vr == X509_V_ERR_CERT_HAS_EXPIRED || vr == X509_V_ERR_CERT_NOT_YET_VALID
+                           ? SC_HS_EXPIRED
+                           : SC_HS_UNKNOWN_CA;
+        snprintf(out->reason, sizeof(out->reason), "tls_verify_failed: %s", why);
+        return;
+    }
+    if (reason_is(first, SSL_R_TLSV1_ALERT_UNKNOWN_CA) ||
+        reason_is(first, SSL_R_SSLV3_ALERT_BAD_CERTIFICATE) ||
+        reason_is(first, SSL_R_SSLV3_ALERT_CERTIFICATE_EXPIRED)) {
+        out->outcome = reason_is(first, SSL_R_SSLV3_ALERT_CERTIFICATE_EXPIRED) ? SC_HS_EXPIRED
+                                                                               : SC_HS_UNKNOWN_CA;
+        snprintf(out->reason, sizeof(out->reason),
+                 "tls_handshake_failed: the peer refused our certificate: %s", rs);
+        return;
+    }
+    out->outcome = SC_HS_PROTOCOL;
+    if (ctx->strict_inbound &&
+        (reason_is(first, SSL_R_HTTP_REQUEST) || reason_is(first, SSL_R_WRONG_VERSION_NUMBER) ||
+         reason_is(first, SSL_R_PACKET_LENGTH_TOO_LONG) ||
+         reason_is(first, SSL_R_UNSUPPORTED_PROTOCOL) ||
+         reason_is(first, SSL_R_HTTPS_PROXY_REQUEST))) {
+        snprintf(out->reason, sizeof(out->reason), "plaintext_refused_strict");
+        return;
+    }
+    if (first == 0 && (what & BEV_EVENT_EOF)) {
+        snprintf(out->reason, sizeof(out->reason),
+                 "tls_handshake_failed: connection closed by peer");
+        return;
+    }
+    if (first == 0) {
+        int err = EVUTIL_SOCKET_ERROR();
+        snprintf(out->reason, sizeof(out->reason), "tls_handshake_failed: %s",
+                 err != 0 ? strerror(err) : "connection error");
+        return;
+    }
+    snprintf(out->reason, sizeof(out->reason), "tls_handshake_failed: %s", rs);
+}
+
+int sc_tlsv_identity(SSL *ssl, const struct sc_strv *principals, const char *trust_domain,
+                     char *id, size_t idlen, char *reason, size_t reasonlen)
+{
+    X509 *peer = SSL_get0_peer_certificate(ssl);
+
+    if (sc_x509_spiffe_id(peer, id, idlen) != 0) {
+        snprintf(reason, reasonlen, "identity_rejected: peer certificate has no SPIFFE ID");
+        return -1;
+    }
+    if (principals != NULL && principals->n > 0) {
+        size_t used;
+
+        if (sc_spiffe_match_any(principals->v, principals->n, id)) {
+            return 0;
+        }
+        used = (size_t)snprintf(reason, reasonlen, "identity_rejected: peer SAN %s not in [",
+                                id);
+        for (size_t i = 0; i < principals->n && used < reasonlen; i++) {
+            used += (size_t)snprintf(reason + used, reasonlen - used, "%s%s", i > 0 ? ", " : "",
+                                     principals->v[i]);
+        }
+        if (used < reasonlen) {
+            snprintf(reason + used, reasonlen - used, "]");
+        }
+        return -1;
+    }
+    if (!sc_spiffe_in_trust_domain(id, trust_domain)) {
+        snprintf(reason, reasonlen, "identity_rejected: peer SAN %s is not in trust domain %s",
+                 id, trust_domain);
+        return -1;
+    }
+    return 0;
+}
+
+int sc_tlsv_root(SSL *ssl, char *serial, size_t serial_len, char *subject, size_t subject_len)
+{
+    X509 *root = sc_tls_peer_root(ssl);
+
+    if (root == NULL) {
+        snprintf(serial, serial_len, "%s", SSL_session_reused(ssl) ? "resumed" : "-");
+        snprintf(subject, subject_len, "-");
+        return 0;
+    }
+    sc_x509_serial_hex(root, serial, serial_len);
+    sc_x509_name_str(X509_get_subject_name(root), subject, subject_len);
+    return 1;
+}

@@ -1,0 +1,46 @@
+#ifndef SC_TLSVERDICT_H
+#define SC_TLSVERDICT_H
+
+#include <openssl/ssl.h>
+#include <stddef.h>
+
+#include "config.h"
+#include "stats.h"
+
+struct bufferevent;
+
+/* What a finished or failed handshake means, in the words the connection
+ * log and the local replies use.  Shared by the downstream (server) and
+ * upstream (client) sides. */
+
+struct sc_tlsv_ctx {
+    enum sc_direction dir;
+    int strict_inbound;           /* a STRICT port: non-TLS bytes mean plaintext_refused_strict */
+    int n_roots;                  /* size of the trust bundle, for the message */
+    const char *expected_host;    /* SIMPLE / MUTUAL: the name checked, or NULL */
+};
+
+struct sc_tlsv_failure {
+    enum sc_hs_outcome outcome;   /* for the handshake metric */
+    unsigned long ssl_error;      /* the first OpenSSL error (0 if none) */
+    char reason[1024];            /* the log's end= text, e.g. "tls_verify_failed: ..." */
+};
+
+/* Explains a handshake that ended with `what` (BEV_EVENT_ERROR/EOF) on the
+ * OpenSSL bufferevent bev, draining its error queue. */
+void sc_tlsv_failure(struct bufferevent *bev, short what, const struct sc_tlsv_ctx *ctx,
+                     struct sc_tlsv_failure *out);
+
+/* Checks the peer's SPIFFE ID after a completed mesh handshake: one of
+ * principals when that list is non-empty, else any ID in trust_domain.
+ * Fills id (the peer's SPIFFE ID, "" if none).  Returns 0, or -1 with
+ * reason set to "identity_rejected: ...". */
+int sc_tlsv_identity(SSL *ssl, const struct sc_strv *principals, const char *trust_domain,
+                     char *id, size_t idlen, char *reason, size_t reasonlen);
+
+/* The serial (and subject) of the root the peer chained to; "resumed" or
+ * "-" when the handshake verified no chain.  Returns 1 when a root was
+ * found (worth counting), 0 otherwise. */
+int sc_tlsv_root(SSL *ssl, char *serial, size_t serial_len, char *subject, size_t subject_len);
+
+#endif

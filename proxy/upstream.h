@@ -1,0 +1,68 @@
+#ifndef SC_UPSTREAM_H
+#define SC_UPSTREAM_H
+
+#include <stddef.h>
+
+#include "addr.h"
+#include "config.h"
+#include "tlsverdict.h"
+
+struct bufferevent;
+struct sc_snapshot;
+struct sc_worker;
+struct sc_upstream;
+
+/* Opens one upstream connection on a worker: a non-blocking TCP connect
+ * (connect timeout), then, unless tls is DISABLE, the TLS handshake
+ * (handshake timeout): mesh mTLS (ISTIO_MUTUAL: our certificate, the mesh
+ * ALPN for the protocol, resumption from the worker's session cache, the
+ * peer's SPIFFE ID checked against expected) or TLS to a service outside
+ * the mesh (SIMPLE / MUTUAL: the snapshot's context for tls_files, the
+ * server's name checked).  Used by the L4 relay and the L7 pool alike. */
+
+struct sc_upstream_req {
+    struct sc_worker *w;
+    struct sc_snapshot *snap;               /* borrowed; caller keeps a reference */
+    struct sc_addr addr;
+    enum sc_direction dir;                  /* for the metrics */
+    enum sc_tls_mode tls;
+    enum sc_proto proto;                    /* picks the ALPN list */
+    const char *host;                       /* SNI; may be NULL */
+    const struct sc_cfg_tls_files *tls_files;
+    const struct sc_strv *expected;         /* mesh identities; NULL/empty = trust domain */
+    int connect_ms;
+    int handshake_ms;
+};
+
+enum sc_upstream_status {
+    SC_UPSTREAM_OK = 0,
+    SC_UPSTREAM_CONNECT_FAILED,             /* refused, unreachable, ... */
+    SC_UPSTREAM_CONNECT_TIMEOUT,
+    SC_UPSTREAM_TLS_FAILED,                 /* handshake or verification failed */
+    SC_UPSTREAM_HANDSHAKE_TIMEOUT,
+    SC_UPSTREAM_IDENTITY_REJECTED,
+};
+
+struct sc_upstream_result {
+    enum sc_upstream_status status;
+    struct bufferevent *bev;                /* OK: connected (and verified); now the callee's */
+    const char *tls_version;                /* "TLSv1.3", or NULL for plaintext */
+    char peer_id[512];                      /* mesh peer's SPIFFE ID, "" if none */
+    char peer_root[80];                     /* serial of the root it chained to, or "-" */
+    unsigned long ssl_error;                /* first OpenSSL error of a TLS failure */
+    char reason[1024];                      /* failure, as the log's end= text */
+};
+
+/* Called once, with the result (the result is borrowed for the call; take
+ * res->bev to keep it).  The sc_upstream object is freed after it returns. */
+typedef void sc_upstream_done_fn(void *arg, struct sc_upstream_result *res);
+
+/* Starts connecting.  Returns the handle (cancel with sc_upstream_cancel
+ * before done() runs), or NULL on allocation failure. */
+struct sc_upstream *sc_upstream_connect(const struct sc_upstream_req *req,
+                                        sc_upstream_done_fn *done, void *arg);
+
+/* Abandons a connection attempt; done() will not be called. */
+void sc_upstream_cancel(struct sc_upstream *u);
+
+#endif
