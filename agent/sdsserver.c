@@ -212,8 +212,13 @@ static void stream_push(struct sstream *st, int force)
     s->st.pushes++;
     for (i = 0; i < N_RES; i++) {
         if (st->want[i] && s->res[i].present) {
+            int changed = force || st->sent_gen[i] != s->res[i].gen;
+
             st->sent_gen[i] = s->res[i].gen;
             st->pending_gen[i] = s->res[i].gen;
+            if (!changed) {
+                continue; /* carried along unchanged: not worth a line */
+            }
             sc_log(SC_LOG_INFO, NULL,
                    "sds push stream=%u uid=%u node=%s resource=%s version=%s nonce=%s %s", st->id,
                    (unsigned)st->peer->uid, st->node, res_names[i], s->version, nonce,

@@ -30,6 +30,7 @@ enum pause_ev {
     PE_NONE = 0,
     PE_BEGIN,
     PE_HEAD,
+    PE_TRAILERS,    /* the last-chunk line was read: the trailer section follows */
     PE_DONE,
 };
 
@@ -97,6 +98,7 @@ struct sc_http1 {
     size_t trailer_bytes;
     size_t trailer_count;
     size_t trailer_name_len;
+    int in_trailers;
 
     /* response parsers: the request being answered */
     int req_head;
@@ -232,6 +234,7 @@ static int cb_message_begin(llhttp_t *p)
     h->trailer_bytes = 0;
     h->trailer_count = 0;
     h->trailer_name_len = 0;
+    h->in_trailers = 0;
     h->have_head = 0;
     h->msg_upgrade = 0;
     h->line0 = 1;
@@ -648,6 +651,17 @@ static int cb_headers_complete(llhttp_t *p)
     return HPE_PAUSED;
 }
 
+static int cb_chunk_header(llhttp_t *p)
+{
+    struct sc_http1 *h = p->data;
+
+    if (p->content_length != 0) {
+        return 0;
+    }
+    h->pause_ev = PE_TRAILERS;
+    return HPE_PAUSED;
+}
+
 static int cb_message_complete(llhttp_t *p)
 {
     struct sc_http1 *h = p->data;
@@ -668,6 +682,7 @@ static const llhttp_settings_t settings = {
     .on_status_complete = cb_status_complete,
     .on_header_field_complete = cb_header_field_complete,
     .on_header_value_complete = cb_header_value_complete,
+    .on_chunk_header = cb_chunk_header,
 };
 
 /* ---- raw checks over head bytes ----------------------------------------- */
@@ -890,19 +905,40 @@ static enum sc_http1_ev feed_head(struct sc_http1 *h, const char *data, size_t l
     return SC_HTTP1_EV_NEED_MORE;
 }
 
+/* Body bytes.  The trailer section of a chunked body (after the last-chunk
+ * line) gets the same raw line checks as the head. */
 static enum sc_http1_ev feed_body(struct sc_http1 *h, const char *data, size_t len,
                                   size_t *consumed)
 {
-    size_t used = 0;
-    llhttp_errno_t rc = run(h, data, len, &used);
+    size_t off = 0;
+    int round;
 
-    if (rc == HPE_PAUSED && h->pause_ev == PE_DONE && h->err == SC_HTTP1_E_NONE) {
-        *consumed = used;
-        end_message(h);
-        return SC_HTTP1_EV_DONE;
-    }
-    if (rc != HPE_OK) {
-        return to_error(h, rc);
+    for (round = 0; round < 2; round++) {
+        size_t used = 0, seen;
+        llhttp_errno_t rc = run(h, data + off, len - off, &used);
+
+        seen = used;
+        if (rc != HPE_OK && rc != HPE_PAUSED && used < len - off) {
+            seen++;
+        }
+        if (h->in_trailers && scan_head(h, data + off, seen) != 0) {
+            return to_error(h, rc);
+        }
+        off += used;
+        if (rc == HPE_PAUSED && h->pause_ev == PE_TRAILERS && !h->in_trailers) {
+            h->in_trailers = 1;
+            h->scan_prev = '\n';
+            continue;
+        }
+        if (rc == HPE_PAUSED && h->pause_ev == PE_DONE && h->err == SC_HTTP1_E_NONE) {
+            *consumed = off;
+            end_message(h);
+            return SC_HTTP1_EV_DONE;
+        }
+        if (rc != HPE_OK) {
+            return to_error(h, rc);
+        }
+        break;
     }
     *consumed = len;
     return len > 0 ? SC_HTTP1_EV_BODY : SC_HTTP1_EV_NEED_MORE;

@@ -205,6 +205,9 @@ int main(int argc, char **argv)
         printf("CLOSED status=14 why=connect %s: %s\n", sock, strerror(errno));
         return 1;
     }
+    if (f.outdir != NULL) {
+        mkdir(f.outdir, 0700);
+    }
     f.base = event_base_new();
     f.conn = sc_grpc_client_new(f.base, fd, "localhost", SC_SDS_METHOD_PATH, &cbs, &f, 0);
     if (f.conn == NULL || send_req(&f, "", "", NULL) != 0) {

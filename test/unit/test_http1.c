@@ -509,7 +509,10 @@ START_TEST(test_http1_refuses_invalid_chunk_sizes)
     REFUSED_BODY(CH "3\rX\nabc\r\n0\r\n\r\n", SC_HTTP1_E_BAD_CHUNK);
     REFUSED_BODY(CH "3;a=\"b\\\"c\"\r\nabc\r\n0\r\n\r\n", SC_HTTP1_E_BAD_CHUNK);
     REFUSED_BODY(CH "3;\x01\r\nabc\r\n0\r\n\r\n", SC_HTTP1_E_BAD_CHUNK);
-    REFUSED_BODY(CH "3\r\nabc\r\n0\r\n\r\r", SC_HTTP1_E_BAD_CHUNK);      /* trailer section end */
+    REFUSED_BODY(CH "3\r\nabc\r\n0\r\n\r\r", SC_HTTP1_E_BARE_CR);       /* trailer section end */
+    REFUSED_BODY(CH "0\r\n\n", SC_HTTP1_E_BARE_LF);
+    REFUSED_BODY(CH "0\r\nT: 1\n\r\n", SC_HTTP1_E_BARE_LF);
+    REFUSED_BODY(CH "0\r\n \r\n", SC_HTTP1_E_OBS_FOLD);
 #undef CH
 }
 END_TEST
