@@ -448,6 +448,7 @@ static int finish(struct actx *c, const struct sc_yaml_node *root)
     snprintf(id, sizeof(id), "spiffe://%s/ns/%s/sa/%s", cfg->trust_domain, cfg->ca.namespace_,
              cfg->ca.service_account);
     if (strlen(cfg->ca.namespace_) > 253 || strlen(cfg->ca.service_account) > 253 ||
+        strchr(cfg->ca.namespace_, '/') != NULL || strchr(cfg->ca.service_account, '/') != NULL ||
         sc_spiffe_parse(id, strlen(id), &sid) != 0) {
         snprintf(c->path, sizeof(c->path), "ca");
         return fail(c, key_node(root, "ca", "namespace"),

@@ -68,7 +68,9 @@ static const char *fmt_ms(int64_t ms, char *out, size_t outlen)
 
 /* ---- roots -------------------------------------------------------------- */
 
-/* ROOTCA = active ∪ pending ∪ retiring; pushed when it changed. */
+/* ROOTCA = retiring ∪ active ∪ pending, oldest first (so that a switch
+ * from pending to active does not reorder the bundle); pushed when it
+ * changed. */
 static void update_roots(struct sc_ca_src *c)
 {
     char *acc = NULL, *next = NULL;
@@ -80,15 +82,15 @@ static void update_roots(struct sc_ca_src *c)
     char desc[64];
     const struct sc_ca *cas[2] = {c->ca, c->pending};
 
-    for (i = 0; i < 2 + c->n_retiring; i++) {
-        if (i < 2) {
-            if (cas[i] == NULL) {
+    for (i = 0; i < c->n_retiring + 2; i++) {
+        if (i < c->n_retiring) {
+            pem = c->retiring[i].pem;
+            len = c->retiring[i].len;
+        } else {
+            if (cas[i - c->n_retiring] == NULL) {
                 continue;
             }
-            pem = sc_ca_roots_pem(cas[i], &len);
-        } else {
-            pem = c->retiring[i - 2].pem;
-            len = c->retiring[i - 2].len;
+            pem = sc_ca_roots_pem(cas[i - c->n_retiring], &len);
         }
         if (sc_ca_bundle_union(acc == NULL ? "" : acc, acc_len, pem, len, &next, &next_len,
                                &err) != 0) {
@@ -136,7 +138,8 @@ static void expire_retiring(struct sc_ca_src *c, int64_t now)
                                       "from ROOTCA",
                    fmt_ms(c->retiring[i].until_ms, t, sizeof(t)));
             free(c->retiring[i].pem);
-            c->retiring[i] = c->retiring[c->n_retiring - 1];
+            memmove(&c->retiring[i], &c->retiring[i + 1],
+                    sizeof(c->retiring[0]) * (c->n_retiring - i - 1));
             c->n_retiring--;
         } else {
             i++;

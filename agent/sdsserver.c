@@ -307,6 +307,9 @@ static void on_message(void *arg, const uint8_t *msg, size_t len)
         stream_finish(st, SC_GRPC_INVALID_ARGUMENT, err.msg);
         return;
     }
+    if (req.node_id[0] != '\0') {
+        snprintf(st->node, sizeof(st->node), "%.100s", req.node_id);
+    }
     if (req.type_url[0] != '\0' && strcmp(req.type_url, SC_SDS_TYPE_SECRET) != 0) {
         char why[300];
 

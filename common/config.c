@@ -614,6 +614,12 @@ static int build(struct cfg_ctx *c, const struct sc_yaml_stream *s)
     cfg->timeouts.handshake_ms = 10000;
     cfg->timeouts.idle_ms = 3600000;
     cfg->timeouts.sniff_ms = 5000;
+    cfg->timeouts.request_headers_ms = 10000;
+    cfg->timeouts.request_ms = 15000;
+    cfg->timeouts.upstream_idle_ms = 4000;
+    cfg->http.max_connections = 1024;
+    cfg->http.max_pending = 1024;
+    cfg->http.retries = 1;
     cfg->buffer_limit = 1024 * 1024;
     cfg->secrets.expiry_warning_days = 7;
     cfg->outbound.def.protocol = SC_PROTO_TCP;
@@ -626,6 +632,9 @@ static int build(struct cfg_ctx *c, const struct sc_yaml_stream *s)
         set_default_str(c, &cfg->node.root_namespace, "istio-system") != 0 ||
         set_default_str(c, &cfg->log_level, "info") != 0 ||
         set_default_str(c, &cfg->secrets.sds_cert_name, "default") != 0 ||
+        set_default_str(c, &cfg->http.xfcc, "SANITIZE_SET") != 0 ||
+        set_default_str(c, &cfg->access_log.path, "stdout") != 0 ||
+        set_default_str(c, &cfg->access_log.format, "text") != 0 ||
         set_default_str(c, &cfg->secrets.sds_root_name, "ROOTCA") != 0 ||
         (cfg->has_inbound && set_default_str(c, &cfg->inbound.app_host, "127.0.0.1") != 0)) {
         return -1;
@@ -783,6 +792,9 @@ void sc_config_free(struct sc_config *cfg)
     free(cfg->secrets.private_key);
     free(cfg->secrets.trusted_ca);
     free(cfg->secrets.sds_cert_name);
+    free(cfg->http.xfcc);
+    free(cfg->access_log.path);
+    free(cfg->access_log.format);
     free(cfg->secrets.sds_root_name);
     free(cfg->inbound.app_host);
     for (size_t i = 0; i < cfg->inbound.n_ports; i++) {

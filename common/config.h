@@ -97,6 +97,22 @@ struct sc_cfg_timeouts {             /* all in milliseconds */
     int handshake_ms;                /* TLS handshake either side, default 10000 */
     int idle_ms;                     /* no bytes either way, default 3600000 */
     int sniff_ms;                    /* PERMISSIVE first-bytes wait, default 5000 */
+    int request_headers_ms;          /* HTTP: first byte to complete head, default 10000 */
+    int request_ms;                  /* HTTP: head complete to response complete, default 15000 */
+    int upstream_idle_ms;            /* HTTP pool: idle upstream connections close, default 4000 */
+};
+
+/* HTTP/1.1 (protocol http or auto): the upstream pool and identity headers. */
+struct sc_cfg_http {
+    int max_connections;             /* per upstream, default 1024 */
+    int max_pending;                 /* requests waiting for a connection, default 1024 */
+    int retries;                     /* retries of a request that never reached the upstream, default 1 */
+    char *xfcc;                      /* Envoy forward_client_cert_details, default SANITIZE_SET */
+};
+
+struct sc_cfg_access_log {
+    char *path;                      /* "stdout" (default), "off", or a file */
+    char *format;                    /* "text" (Envoy's default format) or "json" */
 };
 
 struct sc_policy;                    /* Istio PeerAuthentication set, see policy.h */
@@ -149,6 +165,8 @@ struct sc_config {
     size_t n_listeners;
 
     struct sc_cfg_timeouts timeouts; /* YAML key "timeouts" */
+    struct sc_cfg_http http;         /* YAML key "http" */
+    struct sc_cfg_access_log access_log; /* YAML key "access_log" */
     size_t buffer_limit;             /* YAML "buffer_limit_bytes": relay high
                                       * watermark per direction, default 1 MiB */
 

@@ -829,6 +829,9 @@ static const struct key timeout_keys[] = {
     KEYR("handshake_ms", K_INT, 1, 3600000, struct sc_cfg_timeouts, handshake_ms),
     KEYR("idle_ms", K_INT, 0, INT_MAX, struct sc_cfg_timeouts, idle_ms),
     KEYR("sniff_ms", K_INT, 1, 3600000, struct sc_cfg_timeouts, sniff_ms),
+    KEYR("request_headers_ms", K_INT, 1, 3600000, struct sc_cfg_timeouts, request_headers_ms),
+    KEYR("request_ms", K_INT, 0, INT_MAX, struct sc_cfg_timeouts, request_ms),
+    KEYR("upstream_idle_ms", K_INT, 1, 3600000, struct sc_cfg_timeouts, upstream_idle_ms),
 };
 
 static int conv_timeouts(struct cfg_ctx *c, const struct sc_yaml_node *v, void *base)
@@ -837,6 +840,83 @@ static int conv_timeouts(struct cfg_ctx *c, const struct sc_yaml_node *v, void *
     unsigned seen;
 
     return apply(c, v, timeout_keys, NKEYS(timeout_keys), &cfg->timeouts, &seen);
+}
+
+/* http */
+
+static int conv_enum_str(struct cfg_ctx *c, const struct sc_yaml_node *v, char **dst,
+                         const char *const *names, size_t n, const char *what)
+{
+    char *str;
+
+    if (sc_yaml_is_null(v)) {
+        return 0;
+    }
+    if (want_scalar(c, v, what) != 0) {
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(v->str, names[i]) == 0) {
+            str = strdup(names[i]);
+            if (str == NULL) {
+                return sc_config_oom(c, v);
+            }
+            free(*dst);
+            *dst = str;
+            return 0;
+        }
+    }
+    return sc_config_fail(c, v, "unknown %s \"%.60s\"", what, v->str);
+}
+
+static int conv_xfcc(struct cfg_ctx *c, const struct sc_yaml_node *v, void *base)
+{
+    static const char *const names[] = {"SANITIZE", "FORWARD_ONLY", "APPEND_FORWARD",
+                                        "SANITIZE_SET", "ALWAYS_FORWARD_ONLY"};
+    struct sc_cfg_http *h = base;
+
+    return conv_enum_str(c, v, &h->xfcc, names, NKEYS(names),
+                         "forward_client_cert_details mode (expected SANITIZE, FORWARD_ONLY, "
+                         "APPEND_FORWARD, SANITIZE_SET or ALWAYS_FORWARD_ONLY)");
+}
+
+static const struct key http_keys[] = {
+    KEYR("max_connections", K_INT, 1, 1000000, struct sc_cfg_http, max_connections),
+    KEYR("max_pending", K_INT, 0, 1000000, struct sc_cfg_http, max_pending),
+    KEYR("retries", K_INT, 0, 5, struct sc_cfg_http, retries),
+    KEYFN("xfcc", conv_xfcc),
+};
+
+static int conv_http(struct cfg_ctx *c, const struct sc_yaml_node *v, void *base)
+{
+    struct sc_config *cfg = base;
+    unsigned seen;
+
+    return apply(c, v, http_keys, NKEYS(http_keys), &cfg->http, &seen);
+}
+
+/* access_log */
+
+static int conv_al_format(struct cfg_ctx *c, const struct sc_yaml_node *v, void *base)
+{
+    static const char *const names[] = {"text", "json"};
+    struct sc_cfg_access_log *al = base;
+
+    return conv_enum_str(c, v, &al->format, names, NKEYS(names),
+                         "access log format (expected text or json)");
+}
+
+static const struct key access_log_keys[] = {
+    KEY("path", K_STR, struct sc_cfg_access_log, path),
+    KEYFN("format", conv_al_format),
+};
+
+static int conv_access_log(struct cfg_ctx *c, const struct sc_yaml_node *v, void *base)
+{
+    struct sc_config *cfg = base;
+    unsigned seen;
+
+    return apply(c, v, access_log_keys, NKEYS(access_log_keys), &cfg->access_log, &seen);
 }
 
 static const struct key top_keys[] = {
@@ -851,6 +931,8 @@ static const struct key top_keys[] = {
     KEYFN("outbound", conv_outbound),
     KEYFN("listeners", conv_listeners),
     KEYFN("timeouts", conv_timeouts),
+    KEYFN("http", conv_http),
+    KEYFN("access_log", conv_access_log),
     KEYR("buffer_limit_bytes", K_SIZE, 1024, 1073741824, struct sc_config, buffer_limit),
 };
 

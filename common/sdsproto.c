@@ -238,12 +238,23 @@ int sc_sds_response_decode(const uint8_t *buf, size_t len, struct sc_sds_respons
     }
     for (i = 0; i < pr->n_resources; i++) {
         if (take_secret(pr->resources[i], i, &out->secrets[i], err) != 0) {
-            goto fail;
+            goto refused;
         }
         out->n_secrets = i + 1;
     }
     envoy__service__discovery__v3__discovery_response__free_unpacked(pr, NULL);
     return 0;
+
+refused:
+    /* keep what identifies the response, so that it can be NACKed */
+    for (i = 0; i < out->n_secrets; i++) {
+        sc_sds_secret_cleanup(&out->secrets[i]);
+    }
+    free(out->secrets);
+    out->secrets = NULL;
+    out->n_secrets = 0;
+    envoy__service__discovery__v3__discovery_response__free_unpacked(pr, NULL);
+    return -1;
 
 fail:
     envoy__service__discovery__v3__discovery_response__free_unpacked(pr, NULL);

@@ -61,7 +61,11 @@ struct sc_sds_request {
 
 /* Decode len bytes (one gRPC message, without the framing prefix) into
  * *out, which the caller provides (its old contents are ignored).  Returns 0,
- * or -1 with err filled and *out left zeroed.  Decoded structs own all their
+ * or -1 with err filled.  On -1 *out is zeroed, except that a response
+ * whose protobuf parsed but whose content is refused (a filename, a wrong
+ * type) keeps version_info, nonce and type_url so the caller can NACK that
+ * nonce; call sc_sds_response_cleanup after a failure too (it is harmless
+ * on a zeroed struct).  Decoded structs own all their
  * strings; free them with the matching _cleanup.  After a successful decode
  * every plain string field (version_info, nonce, type_url, node_id,
  * node_cluster, error_message, names) is non-NULL ("" when absent on the

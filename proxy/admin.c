@@ -16,6 +16,7 @@
 #include "snapshot.h"
 #include "stats.h"
 #include "tlsctx.h"
+#include "upool.h"
 
 struct sc_admin {
     struct sc_admin_env env;
@@ -79,6 +80,30 @@ static void on_prometheus(struct evhttp_request *req, void *arg)
                         "sidecar_secrets_updates_total{result=\"rejected\"} %llu\n",
                         (unsigned long long)rc->secrets_accepted,
                         (unsigned long long)rc->secrets_rejected);
+    {
+        struct sc_upool_gauges g;
+
+        sc_runtime_pool_gauges(a->env.rt, &g);
+        evbuffer_add_printf(b,
+                            "# HELP sidecar_upstream_pool_connections HTTP upstream pool "
+                            "connections by state.\n"
+                            "# TYPE sidecar_upstream_pool_connections gauge\n"
+                            "sidecar_upstream_pool_connections{state=\"active\"} %llu\n"
+                            "sidecar_upstream_pool_connections{state=\"idle\"} %llu\n"
+                            "sidecar_upstream_pool_connections{state=\"connecting\"} %llu\n"
+                            "# TYPE sidecar_upstream_pool_pending gauge\n"
+                            "sidecar_upstream_pool_pending %llu\n"
+                            "# TYPE sidecar_upstream_pool_overflows_total counter\n"
+                            "sidecar_upstream_pool_overflows_total %llu\n"
+                            "# TYPE sidecar_upstream_pool_connections_created_total counter\n"
+                            "sidecar_upstream_pool_connections_created_total %llu\n"
+                            "# TYPE sidecar_upstream_pool_reuses_total counter\n"
+                            "sidecar_upstream_pool_reuses_total %llu\n",
+                            (unsigned long long)g.active, (unsigned long long)g.idle,
+                            (unsigned long long)g.connecting, (unsigned long long)g.pending,
+                            (unsigned long long)g.overflows, (unsigned long long)g.created,
+                            (unsigned long long)g.reused);
+    }
     sds_state(a, &sds);
     if (sds.enabled) {
         evbuffer_add_printf(b,

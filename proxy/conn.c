@@ -28,6 +28,7 @@
 #include "tlsctx.h"
 #include "tlsverdict.h"
 #include "upstream.h"
+#include "l7.h"
 #include "x509.h"
 
 /* Linux netfilter's SO_ORIGINAL_DST (IPv4) and IP6T_SO_ORIGINAL_DST (IPv6)
@@ -63,6 +64,8 @@ struct sc_conn {
     struct event *timer;                /* the current phase's deadline */
     struct sc_relay *relay;
     struct sc_upstream *pending;        /* upstream connect in progress */
+    struct sc_l7 *l7;                   /* HTTP session, when the protocol is http */
+    const void *route;                  /* the route or listener config (pool key) */
     const char *action;
     size_t peeked;
     char *peer_id;
@@ -77,6 +80,7 @@ static void conn_finish(struct sc_conn *c, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 static void connect_upstream(struct sc_conn *c);
 static void arm_timer(struct sc_conn *c, long ms);
+static void serve(struct sc_conn *c);
 static void unmap_v4(struct sc_addr *a);
 
 static size_t conn_prefix(const struct sc_log_ctx *ctx, char *out, size_t outlen)
@@ -189,6 +193,8 @@ static void conn_finish(struct sc_conn *c, const char *fmt, ...)
     c->relay = NULL;
     sc_upstream_cancel(c->pending);
     c->pending = NULL;
+    sc_l7_free(c->l7);
+    c->l7 = NULL;
     if (c->down != NULL) {
         bufferevent_free(c->down);
         c->down = NULL;
@@ -315,7 +321,7 @@ static void on_down_handshake(struct bufferevent *bev, short what, void *arg)
     classify(c, SC_CLASS_MESH_MTLS);
     /* Hold the client's bytes in the kernel until the app is connected. */
     bufferevent_disable(bev, EV_READ);
-    connect_upstream(c);
+    serve(c);
 }
 
 static void on_handshake_timeout(evutil_socket_t fd, short what, void *arg)
@@ -410,13 +416,188 @@ static void connect_upstream(struct sc_conn *c)
     }
 }
 
+/* ---- HTTP (L7) ----------------------------------------------------------- */
+
+static void on_l7_done(void *arg, const char *reason, const uint64_t bytes[2])
+{
+    struct sc_conn *c = arg;
+
+    c->l7 = NULL;               /* it freed itself */
+    c->bytes[0] = bytes[0];
+    c->bytes[1] = bytes[1];
+    conn_finish(c, "%s", reason);
+}
+
+static void start_l7(struct sc_conn *c)
+{
+    struct sc_l7_params p;
+    SSL *ssl;
+
+    drop_watcher(c);
+    evtimer_del(c->timer);
+    if (c->down == NULL) {
+        c->down = bufferevent_socket_new(sc_worker_base(c->w), c->fd, BEV_FLAGS);
+        if (c->down == NULL) {
+            conn_finish(c, "internal_error: bufferevent");
+            return;
+        }
+        c->fd = -1;
+    }
+    ssl = bufferevent_openssl_get_ssl(c->down);
+    memset(&p, 0, sizeof(p));
+    p.w = c->w;
+    p.snap = c->snap;
+    p.down = c->down;
+    p.dir = c->dir;
+    p.port = c->port;
+    p.down_mtls = c->dir == SC_DIR_INBOUND && ssl != NULL && c->peer_id != NULL;
+    p.peer_cert = ssl != NULL ? SSL_get0_peer_certificate(ssl) : NULL;
+    p.peer_id = c->dir == SC_DIR_INBOUND ? c->peer_id : NULL;
+    p.up.w = c->w;
+    p.up.snap = c->snap;
+    p.up.addr = c->up_addr;
+    p.up.dir = c->dir;
+    p.up.tls = c->dir == SC_DIR_OUTBOUND ? c->tls : SC_TLS_DISABLE;
+    p.up.proto = SC_PROTO_HTTP;
+    p.up.host = c->host;
+    p.up.tls_files = c->tls_files;
+    p.up.expected = c->principals;
+    p.up.connect_ms = c->cfg->timeouts.connect_ms;
+    p.up.handshake_ms = c->cfg->timeouts.handshake_ms;
+    p.route = c->route;
+    p.log = &c->log;
+    c->up_tried = 1;
+    c->action = "while serving HTTP";
+    if (c->dir == SC_DIR_OUTBOUND) {
+        classify(c, c->tls == SC_TLS_ISTIO_MUTUAL                       ? SC_CLASS_MESH_MTLS
+                    : c->tls == SC_TLS_DISABLE || c->tls == SC_TLS_UNSET ? SC_CLASS_PLAINTEXT
+                                                                         : SC_CLASS_APP_TLS);
+    }
+    c->l7 = sc_l7_new(&p, on_l7_done, c);
+    if (c->l7 == NULL) {
+        conn_finish(c, "internal_error: out of memory");
+        return;
+    }
+    c->down = NULL;             /* the session owns it */
+}
+
+/* protocol auto, bytes still in the kernel: peek at the request line. */
+static void on_auto_peek(evutil_socket_t fd, short what, void *arg)
+{
+    struct sc_conn *c = arg;
+    unsigned char buf[16];
+    ssize_t n = recv(fd, buf, sizeof(buf), MSG_PEEK);
+
+    (void)what;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+        return;
+    }
+    if (n <= 0) {
+        c->proto = SC_PROTO_TCP;    /* closed or broken: let the relay say so */
+        serve(c);
+        return;
+    }
+    switch (sc_l7_sniff(buf, (size_t)n)) {
+    case 1:
+        c->proto = SC_PROTO_HTTP;
+        serve(c);
+        return;
+    case 0:
+        c->proto = SC_PROTO_TCP;
+        serve(c);
+        return;
+    default:
+        return;                     /* more bytes, or the timeout */
+    }
+}
+
+/* protocol auto on a terminated TLS connection: look at what was read. */
+static void on_auto_read(struct bufferevent *bev, void *arg)
+{
+    struct sc_conn *c = arg;
+    unsigned char buf[16];
+    ev_ssize_t n = evbuffer_copyout(bufferevent_get_input(bev), buf, sizeof(buf));
+
+    switch (sc_l7_sniff(buf, n > 0 ? (size_t)n : 0)) {
+    case 1:
+        c->proto = SC_PROTO_HTTP;
+        break;
+    case 0:
+        c->proto = SC_PROTO_TCP;
+        break;
+    default:
+        return;
+    }
+    bufferevent_setcb(bev, NULL, NULL, NULL, NULL);
+    bufferevent_disable(bev, EV_READ);
+    serve(c);
+}
+
+static void on_auto_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    struct sc_conn *c = arg;
+
+    (void)fd;
+    (void)what;
+    c->proto = SC_PROTO_TCP;        /* a server-first or silent protocol */
+    if (c->down != NULL) {
+        bufferevent_setcb(c->down, NULL, NULL, NULL, NULL);
+        bufferevent_disable(c->down, EV_READ);
+    }
+    serve(c);
+}
+
+static void auto_event(struct bufferevent *bev, short what, void *arg)
+{
+    (void)bev;
+    (void)what;
+    on_auto_timeout(-1, 0, arg);
+}
+
+/* The downstream is decided (mesh mTLS terminated, or plaintext): serve it
+ * at L4 or L7 as the protocol says. */
+static void serve(struct sc_conn *c)
+{
+    drop_watcher(c);
+    if (c->proto == SC_PROTO_HTTP) {
+        start_l7(c);
+        return;
+    }
+    if (c->proto == SC_PROTO_TCP) {
+        connect_upstream(c);
+        return;
+    }
+    c->action = "while detecting the protocol";
+    set_timer(c, on_auto_timeout, c->cfg->timeouts.sniff_ms);
+    if (c->down != NULL) {
+        bufferevent_setcb(c->down, on_auto_read, NULL, auto_event, c);
+        bufferevent_enable(c->down, EV_READ);
+        if (evbuffer_get_length(bufferevent_get_input(c->down)) > 0) {
+            on_auto_read(c->down, c);
+        }
+        return;
+    }
+    c->ev = event_new(sc_worker_base(c->w), c->fd, EV_READ | EV_PERSIST | EV_ET, on_auto_peek, c);
+    if (c->ev == NULL || event_add(c->ev, NULL) != 0) {
+        conn_finish(c, "internal_error: event_new");
+        return;
+    }
+    on_auto_peek(c->fd, EV_READ, c);
+}
+
 /* ---- PERMISSIVE sniffing ---------------------------------------------- */
 
+/* Bytes pass through to the app without TLS termination: the app's own
+ * TLS, DISABLE ports, and plaintext (which HTTP ports parse). */
 static void passthrough(struct sc_conn *c, enum sc_conn_class cls)
 {
     drop_watcher(c);
     evtimer_del(c->timer);
     classify(c, cls);
+    if (cls == SC_CLASS_PLAINTEXT && c->mode != SC_MTLS_DISABLE) {
+        serve(c);
+        return;
+    }
     connect_upstream(c);
 }
 
@@ -586,11 +767,13 @@ static int setup_inbound(struct sc_conn *c, const struct sc_cfg_listener *l)
         ip = sc_config_inport(cfg, c->port);
         c->principals = ip != NULL ? &ip->allowed_principals : NULL;
         c->proto = ip != NULL ? ip->protocol : SC_PROTO_TCP;
+        c->route = ip != NULL ? (const void *)ip : (const void *)&cfg->inbound;
     } else {
         c->port = l->port;
         c->up_addr = l->upstream;
         c->principals = &l->allowed_principals;
         c->proto = l->protocol;
+        c->route = l;
     }
     c->mode = sc_config_port_mode(cfg, c->port);
     return 0;
@@ -611,6 +794,7 @@ static int setup_outbound(struct sc_conn *c, const struct sc_cfg_listener *l)
         c->up_addr = c->orig_dst;
         c->tls = r->tls;
         c->proto = r->protocol;
+        c->route = r;
         c->host = r->host;
         c->tls_files = &r->tls_files;
         c->principals = &r->expected_identities;
@@ -618,6 +802,7 @@ static int setup_outbound(struct sc_conn *c, const struct sc_cfg_listener *l)
         c->up_addr = l->upstream;
         c->tls = l->tls;
         c->proto = l->protocol;
+        c->route = l;
         c->host = l->host;
         c->tls_files = &l->tls_files;
         c->principals = &l->expected_identities;
@@ -699,7 +884,7 @@ void sc_conn_accept(struct sc_worker *w, enum sc_listener_kind kind, const char 
         return;
     }
     if (c->dir == SC_DIR_OUTBOUND) {
-        connect_upstream(c);
+        serve(c);
         return;
     }
     switch (c->mode) {

@@ -13,7 +13,9 @@
 
 #include "admin.h"
 #include "config.h"
+#include "accesslog.h"
 #include "filewatch.h"
+#include "l7_internal.h"
 #include "log.h"
 #include "runtime.h"
 #include "sdsclient.h"
@@ -96,6 +98,29 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     sc_runtime_check_expiry(p->rt, time(NULL));
+}
+
+/* The HTTP access log: stdout by default, a file, or off; never blocks a
+ * worker (each writes into its own ring, one thread drains them). */
+static int open_access_log(const struct sc_config *cfg)
+{
+    struct sc_accesslog_sink_config alc;
+    struct sc_err err;
+
+    memset(&alc, 0, sizeof(alc));
+    if (strcmp(cfg->access_log.path, "off") == 0) {
+        return 0;
+    }
+    alc.dest = strcmp(cfg->access_log.path, "stdout") == 0 ? SC_ACCESSLOG_STDOUT : SC_ACCESSLOG_FILE;
+    alc.path = cfg->access_log.path;
+    alc.format = strcmp(cfg->access_log.format, "json") == 0 ? SC_ACCESSLOG_JSON : SC_ACCESSLOG_TEXT;
+    alc.workers = (unsigned)cfg->workers;
+    sc_l7_access_log = sc_accesslog_sink_new(&alc, &err);
+    if (sc_l7_access_log == NULL) {
+        sc_log(SC_LOG_ERR, NULL, "access_log.path: %s", err.msg);
+        return -1;
+    }
+    return 0;
 }
 
 static int parse_args(int argc, char **argv, struct proxy *p, int *check, const char **level)
@@ -200,6 +225,9 @@ int main(int argc, char **argv)
             goto out;
         }
     }
+    if (open_access_log(sc_runtime_config(p.rt)) != 0) {
+        goto out;
+    }
     tick = event_new(p.base, -1, EV_PERSIST, on_tick, &p);
     if (tick == NULL || event_add(tick, &tick_tv) != 0) {
         goto out;
@@ -237,6 +265,8 @@ out:
     sc_filewatch_free(p.files);
     sc_admin_free(p.admin);
     sc_runtime_free(p.rt);
+    sc_accesslog_sink_free(sc_l7_access_log);
+    sc_l7_access_log = NULL;
     if (tick != NULL) {
         event_free(tick);
     }

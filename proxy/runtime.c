@@ -12,6 +12,7 @@
 #include "snapshot.h"
 #include "stats.h"
 #include "tlsctx.h"
+#include "upool.h"
 #include "worker.h"
 #include "x509.h"
 
@@ -231,6 +232,27 @@ void sc_runtime_count_rejected(struct sc_runtime *rt, const char *why)
 {
     rt->counters.secrets_rejected++;
     snprintf(rt->last_rejection, sizeof(rt->last_rejection), "%s", why);
+}
+
+void sc_runtime_pool_gauges(const struct sc_runtime *rt, struct sc_upool_gauges *out)
+{
+    memset(out, 0, sizeof(*out));
+    for (int i = 0; rt->started && i < rt->n_workers; i++) {
+        struct sc_upool_gauges g;
+        struct sc_upool *p = sc_worker_upool(rt->workers[i]);
+
+        if (p == NULL) {
+            continue;
+        }
+        sc_upool_gauges(p, &g);
+        out->active += g.active;
+        out->idle += g.idle;
+        out->pending += g.pending;
+        out->connecting += g.connecting;
+        out->overflows += g.overflows;
+        out->created += g.created;
+        out->reused += g.reused;
+    }
 }
 
 void sc_runtime_free(struct sc_runtime *rt)

@@ -59,6 +59,10 @@ const struct sc_runtime_counters *sc_runtime_counters(const struct sc_runtime *r
 /* Counts a refused certificate set and remembers why, for readiness. */
 void sc_runtime_count_rejected(struct sc_runtime *rt, const char *why);
 
+/* The HTTP upstream pools' gauges, summed over workers. */
+struct sc_upool_gauges;
+void sc_runtime_pool_gauges(const struct sc_runtime *rt, struct sc_upool_gauges *out);
+
 /* Stops the workers (closing their connections) and frees everything. */
 void sc_runtime_free(struct sc_runtime *rt);
 

@@ -25,7 +25,21 @@ struct root_slot {
     atomic_uint_fast64_t count;
 };
 
+#define REQ_SLOTS 256
+static const int64_t hist_le[] = {1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000};
+#define HIST_N (sizeof(hist_le) / sizeof(hist_le[0]))
+
+struct req_slot {
+    atomic_int used;
+    int dir, port, code, mtls;
+    char flags[32];
+    atomic_uint_fast64_t count;
+};
+
 struct sc_stats {
+    struct req_slot reqs[REQ_SLOTS];
+    atomic_uint_fast64_t hist[2][HIST_N + 1];   /* last: +Inf */
+    atomic_uint_fast64_t hist_sum[2];
     struct root_slot roots[ROOT_SLOTS];
     struct port_slot ports[PORT_SLOTS];
     unsigned used;      /* claimed slots; only the owning worker touches it */
@@ -143,6 +157,114 @@ void sc_stats_peer_root(struct sc_stats *st, enum sc_direction dir, const char *
         return;
     }
     atomic_fetch_add_explicit(&st->roots[ROOT_SLOTS - 1].count, 1, memory_order_relaxed);
+}
+
+void sc_stats_request(struct sc_stats *st, enum sc_direction dir, int port, int code, int mtls,
+                      const char *flags, int64_t duration_ms)
+{
+    unsigned h = ((unsigned)dir * 31u + (unsigned)port * 131u + (unsigned)code * 7u +
+                  (unsigned)mtls) % REQ_SLOTS;
+    size_t b;
+
+    for (unsigned i = 0; i < REQ_SLOTS; i++) {
+        struct req_slot *r = &st->reqs[(h + i) % REQ_SLOTS];
+
+        if (atomic_load_explicit(&r->used, memory_order_acquire)) {
+            if (r->dir == (int)dir && r->port == port && r->code == code && r->mtls == mtls &&
+                strcmp(r->flags, flags) == 0) {
+                atomic_fetch_add_explicit(&r->count, 1, memory_order_relaxed);
+                break;
+            }
+            continue;
+        }
+        r->dir = (int)dir;
+        r->port = port;
+        r->code = code;
+        r->mtls = mtls;
+        snprintf(r->flags, sizeof(r->flags), "%s", flags);
+        atomic_fetch_add_explicit(&r->count, 1, memory_order_relaxed);
+        atomic_store_explicit(&r->used, 1, memory_order_release);
+        break;
+    }
+    for (b = 0; b < HIST_N && duration_ms > hist_le[b]; b++) {
+    }
+    atomic_fetch_add_explicit(&st->hist[dir][b], 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&st->hist_sum[dir], (uint64_t)(duration_ms > 0 ? duration_ms : 0),
+                              memory_order_relaxed);
+}
+
+static void render_requests(struct sc_stats *const *all, size_t n, struct evbuffer *out)
+{
+    evbuffer_add_printf(out, "# HELP sidecar_requests_total HTTP requests.\n"
+                             "# TYPE sidecar_requests_total counter\n");
+    /* Each worker's slots; a label set seen by several workers is printed
+     * once, summed. */
+    for (size_t w = 0; w < n; w++) {
+        for (int i = 0; i < REQ_SLOTS; i++) {
+            const struct req_slot *r = &all[w]->reqs[i];
+            uint64_t sum = 0;
+            int dup = 0;
+
+            if (!atomic_load_explicit(&r->used, memory_order_acquire)) {
+                continue;
+            }
+            for (size_t v = 0; v < n && !dup; v++) {
+                for (int j = 0; j < REQ_SLOTS; j++) {
+                    const struct req_slot *q = &all[v]->reqs[j];
+                    if (!atomic_load_explicit(&q->used, memory_order_acquire) ||
+                        q->dir != r->dir || q->port != r->port || q->code != r->code ||
+                        q->mtls != r->mtls || strcmp(q->flags, r->flags) != 0) {
+                        continue;
+                    }
+                    if (v < w || (v == w && j < i)) {
+                        dup = 1;
+                        break;
+                    }
+                    sum += atomic_load_explicit(&q->count, memory_order_relaxed);
+                }
+            }
+            if (dup) {
+                continue;
+            }
+            evbuffer_add_printf(out,
+                                "sidecar_requests_total{direction=\"%s\",port=\"%d\","
+                                "response_code=\"%d\",connection_security_policy=\"%s\","
+                                "response_flags=\"%s\"} %llu\n",
+                                dir_names[r->dir], r->port, r->code,
+                                r->mtls ? "mutual_tls" : "none", r->flags,
+                                (unsigned long long)sum);
+        }
+    }
+    evbuffer_add_printf(out, "# HELP sidecar_request_duration_milliseconds HTTP request "
+                             "duration.\n# TYPE sidecar_request_duration_milliseconds histogram\n");
+    for (int d = 0; d < 2; d++) {
+        uint64_t cum = 0, total_sum = 0;
+
+        for (size_t b = 0; b <= HIST_N; b++) {
+            for (size_t w = 0; w < n; w++) {
+                cum += atomic_load_explicit(&all[w]->hist[d][b], memory_order_relaxed);
+            }
+            if (b < HIST_N) {
+                evbuffer_add_printf(out,
+                                    "sidecar_request_duration_milliseconds_bucket{direction=\"%s\","
+                                    "le=\"%lld\"} %llu\n",
+                                    dir_names[d], (long long)hist_le[b], (unsigned long long)cum);
+            } else {
+                evbuffer_add_printf(out,
+                                    "sidecar_request_duration_milliseconds_bucket{direction=\"%s\","
+                                    "le=\"+Inf\"} %llu\n",
+                                    dir_names[d], (unsigned long long)cum);
+            }
+        }
+        for (size_t w = 0; w < n; w++) {
+            total_sum += atomic_load_explicit(&all[w]->hist_sum[d], memory_order_relaxed);
+        }
+        evbuffer_add_printf(out,
+                            "sidecar_request_duration_milliseconds_sum{direction=\"%s\"} %llu\n"
+                            "sidecar_request_duration_milliseconds_count{direction=\"%s\"} %llu\n",
+                            dir_names[d], (unsigned long long)total_sum, dir_names[d],
+                            (unsigned long long)cum);
+    }
 }
 
 static void render_roots(struct sc_stats *const *all, size_t n, struct evbuffer *out)
@@ -280,6 +402,7 @@ void sc_stats_render_prometheus(struct sc_stats *const *all, size_t n, struct ev
         }
     }
     render_roots(all, n, out);
+    render_requests(all, n, out);
     for (size_t i = 0; i < n; i++) {
         active += atomic_load_explicit(&all[i]->active, memory_order_relaxed);
     }

@@ -47,6 +47,12 @@ void sc_stats_bytes(struct sc_stats *st, enum sc_direction dir, uint64_t rx, uin
 void sc_stats_peer_root(struct sc_stats *st, enum sc_direction dir, const char *serial,
                         const char *subject);
 
+/* Counts one HTTP request (labels as Istio's istio_requests_total:
+ * direction, port, response_code, connection_security_policy mutual_tls /
+ * none, response_flags "-" or "UF,URX") and its duration. */
+void sc_stats_request(struct sc_stats *st, enum sc_direction dir, int port, int code, int mtls,
+                      const char *flags, int64_t duration_ms);
+
 /* Sums of all workers' counters. */
 uint64_t sc_stats_sum_class(struct sc_stats *const *all, size_t n, enum sc_direction dir,
                             int port, enum sc_conn_class cls);

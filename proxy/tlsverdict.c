@@ -79,6 +79,14 @@ void sc_tlsv_failure(struct bufferevent *bev, short what, const struct sc_tlsv_c
     }
     ERR_clear_error();
     out->ssl_error = first;
+    out->verify_result = vr;
+    out->verify_depth = 0;
+    {
+        struct sc_tls_verify_info vi;
+        if (ssl != NULL && sc_tls_verify_info_get(ssl, &vi) == 0) {
+            out->verify_depth = vi.depth;
+        }
+    }
     if (first != 0) {
         rs = ERR_reason_error_string(first);
     }

@@ -23,6 +23,8 @@ struct sc_tlsv_ctx {
 struct sc_tlsv_failure {
     enum sc_hs_outcome outcome;   /* for the handshake metric */
     unsigned long ssl_error;      /* the first OpenSSL error (0 if none) */
+    long verify_result;           /* X509_V_OK, or why the chain failed */
+    int verify_depth;
     char reason[1024];            /* the log's end= text, e.g. "tls_verify_failed: ..." */
 };
 

@@ -132,6 +132,8 @@ static void on_handshake(struct bufferevent *bev, short what, void *arg)
         sc_stats_handshake(st, u->req.dir, f.outcome);
         res.status = SC_UPSTREAM_TLS_FAILED;
         res.ssl_error = f.ssl_error;
+        res.verify_result = f.verify_result;
+        res.verify_depth = f.verify_depth;
         snprintf(res.reason, sizeof(res.reason), "%s", f.reason);
         finish(u, &res);
         return;

@@ -16,6 +16,8 @@
 #include "log.h"
 #include "snapshot.h"
 #include "stats.h"
+#include "upool.h"
+#include "uuid.h"
 
 #define SCRATCH_BYTES 16384
 #define SESSION_SLOTS 64
@@ -38,6 +40,8 @@ struct sc_worker {
     atomic_int stopping;
     struct sc_snapshot *snap;           /* the worker's own reference */
     struct sc_stats *stats;
+    struct sc_upool *upool;
+    struct sc_uuid uuid;
     struct wlistener lis[MAX_LISTENERS];
     size_t n_lis;
     struct sc_conn *conns;              /* list head */
@@ -118,6 +122,8 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
         while (w->conns != NULL) {
             sc_conn_abort(w->conns, "shutdown");
         }
+        sc_upool_free(w->upool);
+        w->upool = NULL;
         event_base_loopexit(w->base, NULL);
     }
 }
@@ -136,6 +142,11 @@ struct sc_worker *sc_worker_new(int id, struct sc_snapshot *snap)
     w->stats = sc_stats_new();
     w->base = event_base_new();
     if (w->stats == NULL || w->base == NULL) {
+        goto fail;
+    }
+    sc_uuid_init(&w->uuid);
+    w->upool = sc_upool_new(w);
+    if (w->upool == NULL) {
         goto fail;
     }
     w->wake = event_new(w->base, -1, 0, on_wake, w);
@@ -210,6 +221,9 @@ void sc_worker_free(struct sc_worker *w)
     while (w->conns != NULL) {
         sc_conn_abort(w->conns, "shutdown");
     }
+    sc_upool_free(w->upool);
+    w->upool = NULL;
+    sc_uuid_cleanup(&w->uuid);
     if (w->wake != NULL) {
         event_free(w->wake);
     }
@@ -283,6 +297,16 @@ void sc_worker_session_put(struct sc_worker *w, unsigned long long gen,
     w->sessions[i].gen = gen;
     w->sessions[i].up = *up;
     w->sessions[i].sess = sess;
+}
+
+struct sc_upool *sc_worker_upool(struct sc_worker *w)
+{
+    return w->upool;
+}
+
+struct sc_uuid *sc_worker_uuid(struct sc_worker *w)
+{
+    return &w->uuid;
 }
 
 unsigned long long sc_worker_next_conn_id(struct sc_worker *w)

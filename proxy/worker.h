@@ -57,6 +57,12 @@ SSL_SESSION *sc_worker_session_get(struct sc_worker *w, unsigned long long gen,
 void sc_worker_session_put(struct sc_worker *w, unsigned long long gen,
                            const struct sc_addr *up, SSL_SESSION *sess);
 
+/* The worker's upstream HTTP connection pool and request-id generator. */
+struct sc_upool;
+struct sc_uuid;
+struct sc_upool *sc_worker_upool(struct sc_worker *w);
+struct sc_uuid *sc_worker_uuid(struct sc_worker *w);
+
 /* A connection id unique across workers. */
 unsigned long long sc_worker_next_conn_id(struct sc_worker *w);
 /* Connections currently open on this worker. */

@@ -5,7 +5,8 @@
  *   RESP version=V nonce=N type=T secrets=K
  *   SECRET name=default chain_bytes=N key_bytes=N ca_bytes=N
  *
- * With -o DIR it writes DIR/<name>.chain.pem, .key.pem, .ca.pem.
+ * With -o DIR it writes DIR/<name>.chain.pem, .key.pem, .ca.pem (the latest
+ * response) and the same into DIR/r<N>/ for the N-th response (from 1).
  *
  *   sds-fetch -s SOCKET [-n default,ROOTCA] [-c COUNT] [-t SECONDS] [-o DIR]
  *             [-N] [-i NODE_ID]
@@ -43,8 +44,8 @@ struct fetch {
     int rc;
 };
 
-static void write_pem(const char *dir, const char *name, const char *suffix, const char *pem,
-                      size_t len)
+static void write_pem(const char *dir, int n, const char *name, const char *suffix,
+                      const char *pem, size_t len)
 {
     char path[4096];
     FILE *f;
@@ -52,7 +53,13 @@ static void write_pem(const char *dir, const char *name, const char *suffix, con
     if (dir == NULL || pem == NULL) {
         return;
     }
-    snprintf(path, sizeof(path), "%s/%s.%s.pem", dir, name, suffix);
+    if (n > 0) {
+        snprintf(path, sizeof(path), "%s/r%d", dir, n);
+        mkdir(path, 0700);
+        snprintf(path, sizeof(path), "%s/r%d/%s.%s.pem", dir, n, name, suffix);
+    } else {
+        snprintf(path, sizeof(path), "%s/%s.%s.pem", dir, name, suffix);
+    }
     f = fopen(path, "w");
     if (f == NULL) {
         fprintf(stderr, "sds-fetch: %s: %s\n", path, strerror(errno));
@@ -97,9 +104,10 @@ static void on_message(void *arg, const uint8_t *msg, size_t len)
     size_t i;
 
     if (sc_sds_response_decode(msg, len, &r, &err) != 0) {
-        printf("BADRESP %s\n", err.msg);
+        printf("BADRESP nonce=%s %s\n", r.nonce != NULL ? r.nonce : "", err.msg);
         fflush(stdout);
-        send_req(f, "", "", err.msg);
+        send_req(f, "", r.nonce != NULL ? r.nonce : "", err.msg); /* NACK */
+        sc_sds_response_cleanup(&r);
         return;
     }
     printf("RESP version=%s nonce=%s type=%s secrets=%zu\n", r.version_info, r.nonce, r.type_url,
@@ -109,9 +117,13 @@ static void on_message(void *arg, const uint8_t *msg, size_t len)
 
         printf("SECRET name=%s chain_bytes=%zu key_bytes=%zu ca_bytes=%zu\n", s->name,
                s->cert_chain_len, s->private_key_len, s->trusted_ca_len);
-        write_pem(f->outdir, s->name, "chain", s->cert_chain_pem, s->cert_chain_len);
-        write_pem(f->outdir, s->name, "key", s->private_key_pem, s->private_key_len);
-        write_pem(f->outdir, s->name, "ca", s->trusted_ca_pem, s->trusted_ca_len);
+        for (int n = 0; n <= 1; n++) {
+            int idx = n == 0 ? 0 : f->got + 1;
+
+            write_pem(f->outdir, idx, s->name, "chain", s->cert_chain_pem, s->cert_chain_len);
+            write_pem(f->outdir, idx, s->name, "key", s->private_key_pem, s->private_key_len);
+            write_pem(f->outdir, idx, s->name, "ca", s->trusted_ca_pem, s->trusted_ca_len);
+        }
     }
     fflush(stdout);
     if (f->nack) {

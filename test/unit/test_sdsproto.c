@@ -202,7 +202,11 @@ START_TEST(test_sdsproto_response_refuses_filename)
     ck_assert_ptr_nonnull(strstr(err.msg, "secret \"default\""));
     ck_assert_ptr_nonnull(strstr(err.msg, "DataSource.filename is refused"));
     ck_assert_ptr_null(d.secrets);
-    ck_assert_ptr_null(d.version_info);
+    ck_assert_uint_eq(d.n_secrets, 0);
+    /* what identifies the response survives, to NACK it */
+    ck_assert_str_eq(d.version_info, "v1");
+    ck_assert_str_eq(d.nonce, "n1");
+    sc_sds_response_cleanup(&d);
 }
 END_TEST
 
@@ -219,6 +223,7 @@ START_TEST(test_sdsproto_response_refuses_filename_in_trusted_ca)
     response_with(&resp, SC_SDS_TYPE_SECRET, &secret);
     ck_assert_int_eq(sc_sds_response_decode(resp.b, resp.n, &d, &err), -1);
     ck_assert_ptr_nonnull(strstr(err.msg, "validation_context.trusted_ca"));
+    sc_sds_response_cleanup(&d);
 }
 END_TEST
 
@@ -232,6 +237,7 @@ START_TEST(test_sdsproto_response_refuses_environment_variable)
     response_with(&resp, SC_SDS_TYPE_SECRET, &secret);
     ck_assert_int_eq(sc_sds_response_decode(resp.b, resp.n, &d, &err), -1);
     ck_assert_ptr_nonnull(strstr(err.msg, "environment_variable is refused"));
+    sc_sds_response_cleanup(&d);
 }
 END_TEST
 
@@ -246,6 +252,7 @@ START_TEST(test_sdsproto_response_refuses_wrong_any_type)
     ck_assert_int_eq(sc_sds_response_decode(resp.b, resp.n, &d, &err), -1);
     ck_assert_ptr_nonnull(strstr(err.msg, "resources[0]"));
     ck_assert_ptr_nonnull(strstr(err.msg, "envoy.config.cluster.v3.Cluster"));
+    sc_sds_response_cleanup(&d);
 }
 END_TEST
 
@@ -258,6 +265,7 @@ START_TEST(test_sdsproto_response_refuses_v2_secret_type)
     tls_secret(&secret, "default", 2, "PEM");
     response_with(&resp, "type.googleapis.com/envoy.api.v2.auth.Secret", &secret);
     ck_assert_int_eq(sc_sds_response_decode(resp.b, resp.n, &d, &err), -1);
+    sc_sds_response_cleanup(&d);
 }
 END_TEST
 
@@ -284,6 +292,7 @@ START_TEST(test_sdsproto_response_refuses_garbage_secret)
     response_with(&resp, SC_SDS_TYPE_SECRET, &bad);
     ck_assert_int_eq(sc_sds_response_decode(resp.b, resp.n, &d, &err), -1);
     ck_assert_ptr_nonnull(strstr(err.msg, "not a valid Secret"));
+    sc_sds_response_cleanup(&d);
 }
 END_TEST
 

@@ -1,0 +1,807 @@
+#include "l7.h"
+
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+#include <openssl/err.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "http1.h"
+#include "l7_internal.h"
+#include "localreply.h"
+#include "log.h"
+#include "relay.h"
+#include "snapshot.h"
+#include "stats.h"
+#include "tlsctx.h"
+#include "upool.h"
+#include "uuid.h"
+#include "worker.h"
+#include "x509.h"
+#include "xfcc.h"
+
+#define REPLAY_MAX (64 * 1024)   /* a request is replayed on a fresh connection only if it fits */
+
+enum state {
+    S_HEAD = 0,          /* waiting for a request head */
+    S_WAIT_UP,           /* head parsed, waiting for an upstream connection */
+    S_EXCHANGE,          /* request and response in flight */
+    S_CLOSING,           /* flushing the last bytes to downstream, then done */
+};
+
+struct sc_l7 {
+    struct sc_l7_params p;
+    const struct sc_config *cfg;
+    sc_l7_done_fn *done;
+    void *arg;
+    struct bufferevent *down;
+    struct sc_http1 *req_parser;
+    struct sc_http1 *resp_parser;
+    enum state state;
+    int req_done;                   /* the request has been read completely */
+    int resp_started;               /* response bytes went downstream */
+    int close_after;                /* close the downstream after this response */
+    int down_eof;
+    int retries_left;
+    struct sc_upconn *uc;
+    struct sc_upool_wait *wait;
+    struct evbuffer *pending;       /* request bytes waiting for a connection */
+    struct evbuffer *replay;        /* a copy for a retry (NULL once too big) */
+    struct event *timer;
+    struct sc_relay *relay;
+    uint64_t bytes[2];
+    struct sc_l7_req r;             /* the current request's record */
+    char xfcc_element[2048];        /* computed once per connection */
+    int have_xfcc;
+    char ended[256];
+};
+
+static void on_down_read(struct bufferevent *bev, void *arg);
+static void on_down_write(struct bufferevent *bev, void *arg);
+static void on_down_event(struct bufferevent *bev, short what, void *arg);
+static void on_up_read(struct bufferevent *bev, void *arg);
+static void on_up_write(struct bufferevent *bev, void *arg);
+static void on_up_event(struct bufferevent *bev, short what, void *arg);
+static void process_down(struct sc_l7 *s);
+static void get_upstream(struct sc_l7 *s, int fresh);
+static void on_idle_timeout(evutil_socket_t fd, short what, void *arg);
+
+/* ---- helpers ------------------------------------------------------------ */
+
+static long now_ms(void)
+{
+    struct timespec t;
+
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+static void arm(struct sc_l7 *s, event_callback_fn cb, int ms)
+{
+    struct timeval tv;
+
+    evtimer_del(s->timer);
+    if (ms <= 0) {
+        return;
+    }
+    tv.tv_sec = ms / 1000;
+    tv.tv_usec = (ms % 1000) * 1000;
+    evtimer_assign(s->timer, sc_worker_base(s->p.w), cb, s);
+    evtimer_add(s->timer, &tv);
+}
+
+static void release_upstream(struct sc_l7 *s, int reusable)
+{
+    if (s->uc != NULL) {
+        bufferevent_setcb(sc_upconn_info(s->uc)->bev, NULL, NULL, NULL, NULL);
+        sc_upconn_release(s->uc, reusable);
+        s->uc = NULL;
+    }
+    sc_upool_cancel(s->wait);
+    s->wait = NULL;
+}
+
+void sc_l7_free(struct sc_l7 *s)
+{
+    if (s == NULL) {
+        return;
+    }
+    release_upstream(s, 0);
+    sc_relay_free(s->relay);
+    if (s->down != NULL) {
+        bufferevent_free(s->down);
+    }
+    sc_http1_free(s->req_parser);
+    sc_http1_free(s->resp_parser);
+    if (s->pending != NULL) {
+        evbuffer_free(s->pending);
+    }
+    if (s->replay != NULL) {
+        evbuffer_free(s->replay);
+    }
+    if (s->timer != NULL) {
+        event_free(s->timer);
+    }
+    free(s);
+}
+
+static void finish(struct sc_l7 *s, const char *reason)
+{
+    uint64_t bytes[2] = {s->bytes[0], s->bytes[1]};
+    sc_l7_done_fn *done = s->done;
+    void *arg = s->arg;
+    char why[256];
+
+    snprintf(why, sizeof(why), "%s", reason);
+    sc_l7_free(s);
+    done(arg, why, bytes);
+}
+
+/* Closes once everything queued for the downstream has been written. */
+static void close_when_flushed(struct sc_l7 *s, const char *reason)
+{
+    snprintf(s->ended, sizeof(s->ended), "%s", reason);
+    s->state = S_CLOSING;
+    evtimer_del(s->timer);
+    release_upstream(s, 0);
+    bufferevent_disable(s->down, EV_READ);
+    if (evbuffer_get_length(bufferevent_get_output(s->down)) == 0) {
+        finish(s, reason);
+        return;
+    }
+    bufferevent_setwatermark(s->down, EV_WRITE, 0, 0);
+    bufferevent_setcb(s->down, NULL, on_down_write, on_down_event, s);
+    bufferevent_enable(s->down, EV_WRITE);
+}
+
+/* The request's exchange is over: log it, then serve the next one or close. */
+static void request_done(struct sc_l7 *s, int up_reusable)
+{
+    sc_l7_req_log(s->p.w, &s->r, s->p.dir, s->p.port, s->p.down_mtls);
+    evtimer_del(s->timer);
+    release_upstream(s, up_reusable);
+    if (s->pending != NULL) {
+        evbuffer_drain(s->pending, evbuffer_get_length(s->pending));
+    }
+    if (s->close_after || s->down_eof) {
+        close_when_flushed(s, s->down_eof ? "peer_closed" : "http_connection_close");
+        return;
+    }
+    s->state = S_HEAD;
+    s->req_done = 0;
+    s->resp_started = 0;
+    sc_http1_reset(s->resp_parser);
+    bufferevent_enable(s->down, EV_READ);
+    arm(s, on_idle_timeout, s->cfg->timeouts.idle_ms);
+    /* Pipelined requests may already be waiting. */
+    process_down(s);
+}
+
+/* Answers the current request ourselves (Envoy's local reply). */
+static void local_reply(struct sc_l7 *s, const struct sc_localreply *lr, int close)
+{
+    struct evbuffer *out = bufferevent_get_output(s->down);
+    size_t before = evbuffer_get_length(out);
+
+    s->r.rec.response_code = lr->status;
+    s->r.rec.flags |= lr->flags;
+    if (s->r.retried) {
+        s->r.rec.flags |= SC_ACCESSLOG_URX;
+    }
+    if (s->resp_started) {
+        /* Headers already went out: all we can do is cut the connection. */
+        s->close_after = 1;
+        sc_l7_req_log(s->p.w, &s->r, s->p.dir, s->p.port, s->p.down_mtls);
+        close_when_flushed(s, "upstream_reset_after_response_started");
+        return;
+    }
+    if (close || !s->req_done) {
+        s->close_after = 1;
+    }
+    sc_localreply_write(lr, s->close_after, s->r.head_method, time(NULL), out);
+    s->bytes[1] += evbuffer_get_length(out) - before;
+    s->r.rec.bytes_sent += lr->body_len;
+    s->resp_started = 1;
+    if (s->close_after) {
+        sc_l7_req_log(s->p.w, &s->r, s->p.dir, s->p.port, s->p.down_mtls);
+        close_when_flushed(s, lr->status == 400 || lr->status == 431 ? "http_protocol_error"
+                                                                     : "http_local_reply");
+        return;
+    }
+    request_done(s, 0);
+}
+
+/* ---- timeouts ----------------------------------------------------------- */
+
+static void on_header_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    struct sc_l7 *s = arg;
+    struct sc_localreply lr;
+
+    (void)fd;
+    (void)what;
+    sc_localreply_request_timeout(&lr);
+    local_reply(s, &lr, 1);
+}
+
+static void on_idle_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    finish(arg, "idle_timeout");
+}
+
+static void on_request_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    struct sc_l7 *s = arg;
+    struct sc_localreply lr;
+
+    (void)fd;
+    (void)what;
+    release_upstream(s, 0);
+    sc_localreply_upstream_timeout(&lr);
+    local_reply(s, &lr, 1);
+}
+
+/* ---- upgrade: hand both sides to the L4 relay --------------------------- */
+
+static void on_relay_done(struct sc_relay *r, enum sc_relay_end why, int err,
+                          const uint64_t bytes[2], void *arg)
+{
+    struct sc_l7 *s = arg;
+    static const char *const names[] = {"peer_closed", "downstream_reset", "upstream_reset",
+                                        "idle_timeout"};
+
+    (void)r;
+    (void)err;
+    s->relay = NULL;            /* frees itself */
+    s->down = NULL;
+    s->bytes[0] += bytes[0];
+    s->bytes[1] += bytes[1];
+    finish(s, names[why]);
+}
+
+static void switch_to_relay(struct sc_l7 *s)
+{
+    struct sc_relay_limits lim = {s->cfg->buffer_limit, s->cfg->timeouts.idle_ms};
+    struct bufferevent *up = sc_upconn_detach(s->uc);
+
+    s->uc = NULL;
+    sc_l7_req_log(s->p.w, &s->r, s->p.dir, s->p.port, s->p.down_mtls);
+    evtimer_del(s->timer);
+    s->relay = sc_relay_new(s->down, up, &lim, on_relay_done, s);
+    if (s->relay == NULL) {
+        bufferevent_free(up);
+        finish(s, "internal_error: relay");
+        return;
+    }
+    s->down = NULL;
+}
+
+/* ---- upstream side ------------------------------------------------------ */
+
+/* The upstream failed before its response: retry once on a fresh
+ * connection when nothing came back and we still hold the whole request,
+ * else answer with Envoy's 503. */
+static void up_failed(struct sc_l7 *s, enum sc_reset_reason why, const char *reason,
+                      const struct sc_upstream_result *res)
+{
+    struct sc_localreply lr;
+    char tls[512] = "";
+
+    if (!s->resp_started && s->retries_left > 0 && s->replay != NULL) {
+        s->retries_left--;
+        s->r.retried = 1;
+        release_upstream(s, 0);
+        evbuffer_drain(s->pending, evbuffer_get_length(s->pending));
+        evbuffer_add_buffer_reference(s->pending, s->replay);
+        s->state = S_WAIT_UP;
+        get_upstream(s, 1);
+        return;
+    }
+    release_upstream(s, 0);
+    if (res != NULL && res->status == SC_UPSTREAM_TLS_FAILED && res->ssl_error != 0) {
+        char detail[256] = "";
+
+        if (res->verify_result != 0) {
+            sc_localreply_verify_detail(detail, sizeof(detail), res->verify_result,
+                                        res->verify_depth);
+        }
+        sc_localreply_tls_reason(tls, sizeof(tls), &res->ssl_error, 1, detail);
+        sc_accesslog_rec_sets(&s->r.rec, SC_ACCESSLOG_TRANSPORT_FAILURE, tls);
+    } else if (reason != NULL) {
+        sc_accesslog_rec_sets(&s->r.rec, SC_ACCESSLOG_TRANSPORT_FAILURE, reason);
+    }
+    if (res != NULL && (res->status == SC_UPSTREAM_CONNECT_TIMEOUT ||
+                        res->status == SC_UPSTREAM_HANDSHAKE_TIMEOUT)) {
+        why = SC_RESET_CONNECTION_TIMEOUT;
+    }
+    sc_localreply_upstream_reset(&lr, why, s->r.retried, tls);
+    local_reply(s, &lr, 0);
+}
+
+static void start_exchange(struct sc_l7 *s)
+{
+    const struct sc_upconn_info *ui = sc_upconn_info(s->uc);
+    struct bufferevent *up = ui->bev;
+
+    s->state = S_EXCHANGE;
+    sc_accesslog_rec_sets(&s->r.rec, SC_ACCESSLOG_UPSTREAM_HOST, ui->upstream_host);
+    if (s->p.dir == SC_DIR_OUTBOUND && ui->peer_id[0] != '\0') {
+        sc_accesslog_rec_sets(&s->r.rec, SC_ACCESSLOG_PEER_ID, ui->peer_id);
+    }
+    sc_http1_expect_response(s->resp_parser, sc_http1_head(s->req_parser));
+    bufferevent_setcb(up, on_up_read, on_up_write, on_up_event, s);
+    bufferevent_setwatermark(up, EV_WRITE, 0, 0);
+    evbuffer_add_buffer(bufferevent_get_output(up), s->pending);
+    bufferevent_enable(up, EV_READ | EV_WRITE);
+    s->r.t_upstream_start = now_ms();
+    if (s->cfg->timeouts.request_ms > 0) {
+        arm(s, on_request_timeout, s->cfg->timeouts.request_ms);
+    }
+    if (!s->req_done) {
+        bufferevent_enable(s->down, EV_READ);
+    }
+}
+
+static void on_upstream_ready(void *arg, struct sc_upconn *uc, const struct sc_upstream_result *res)
+{
+    struct sc_l7 *s = arg;
+
+    s->wait = NULL;
+    if (uc == NULL) {
+        up_failed(s, SC_RESET_CONNECTION_FAILURE, res->reason, res);
+        return;
+    }
+    s->uc = uc;
+    start_exchange(s);
+}
+
+static void get_upstream(struct sc_l7 *s, int fresh)
+{
+    struct sc_upool_limits lim = {s->cfg->http.max_connections, s->cfg->http.max_pending,
+                                  s->cfg->timeouts.upstream_idle_ms};
+    struct sc_upconn *uc = NULL;
+
+    switch (sc_upool_get(sc_worker_upool(s->p.w), &s->p.up, s->p.route, &lim, fresh,
+                         on_upstream_ready, s, &uc, &s->wait)) {
+    case SC_UPOOL_READY:
+        s->uc = uc;
+        start_exchange(s);
+        return;
+    case SC_UPOOL_WAITING:
+        return;
+    case SC_UPOOL_OVERFLOW:
+    case SC_UPOOL_ERROR: {
+        struct sc_localreply lr;
+
+        sc_localreply_upstream_reset(&lr, SC_RESET_OVERFLOW, 0, NULL);
+        local_reply(s, &lr, 0);
+        return;
+    }
+    }
+}
+
+static void on_up_read(struct bufferevent *bev, void *arg)
+{
+    struct sc_l7 *s = arg;
+    struct evbuffer *in = bufferevent_get_input(bev);
+    struct evbuffer *out = bufferevent_get_output(s->down);
+
+    for (;;) {
+        size_t body = 0;
+        enum sc_http1_ev ev = sc_http1_feed_evbuffer(s->resp_parser, in, &body);
+        const struct sc_http1_head *h;
+
+        switch (ev) {
+        case SC_HTTP1_EV_NEED_MORE:
+            goto backpressure;
+        case SC_HTTP1_EV_BEGIN:
+            continue;
+        case SC_HTTP1_EV_HEAD:
+            h = sc_http1_head(s->resp_parser);
+            if (h->status >= 100 && h->status < 200 && h->status != 101) {
+                /* 100 Continue and friends go straight through; the final
+                 * response follows on the same parser. */
+                if (sc_http1_head(s->req_parser)->version_minor >= 1) {
+                    s->bytes[1] += sc_l7_write_response_head(out, h, 0, -1);
+                }
+                continue;
+            }
+            if (s->replay != NULL) {
+                evbuffer_free(s->replay);      /* nothing to replay once answered */
+                s->replay = NULL;
+            }
+            {
+                long svc = now_ms() - s->r.t_upstream_start;
+                char svcs[24];
+
+                snprintf(svcs, sizeof(svcs), "%ld", svc);
+                sc_accesslog_rec_sets(&s->r.rec, SC_ACCESSLOG_UPSTREAM_SERVICE_TIME, svcs);
+                s->r.rec.response_code = h->status;
+                if (s->r.retried) {
+                    s->r.rec.flags |= SC_ACCESSLOG_URX;
+                }
+                /* The downstream connection closes when its client asked
+                 * to, or when the body is delimited by the upstream closing
+                 * (we forward bodies as they are).  The upstream's own
+                 * keep-alive only decides whether its connection is pooled. */
+                if (!sc_http1_head(s->req_parser)->keep_alive ||
+                    h->framing == SC_HTTP1_BODY_EOF) {
+                    s->close_after = 1;
+                }
+                s->bytes[1] += sc_l7_write_response_head(out, h, s->close_after, svc);
+            }
+            s->resp_started = 1;
+            continue;
+        case SC_HTTP1_EV_BODY:
+        case SC_HTTP1_EV_DONE:
+            if (body > 0) {
+                evbuffer_remove_buffer(in, out, body);
+                s->r.rec.bytes_sent += body;
+                s->bytes[1] += body;
+            }
+            if (ev == SC_HTTP1_EV_DONE) {
+                int reusable = s->req_done && sc_http1_head(s->resp_parser)->keep_alive;
+                if (!s->req_done) {
+                    /* Answered before the request finished: the rest of the
+                     * request has nowhere to go. */
+                    s->close_after = 1;
+                }
+                request_done(s, reusable);
+                return;
+            }
+            continue;
+        case SC_HTTP1_EV_UPGRADE:
+            switch_to_relay(s);
+            return;
+        case SC_HTTP1_EV_EOF:
+        case SC_HTTP1_EV_ERROR: {
+            struct sc_localreply lr;
+
+            release_upstream(s, 0);
+            sc_localreply_upstream_reset(&lr, SC_RESET_PROTOCOL_ERROR, 0, NULL);
+            local_reply(s, &lr, 1);
+            return;
+        }
+        }
+    }
+backpressure:
+    if (evbuffer_get_length(out) >= s->cfg->buffer_limit) {
+        bufferevent_disable(bev, EV_READ);
+        bufferevent_setwatermark(s->down, EV_WRITE, s->cfg->buffer_limit / 2, 0);
+        bufferevent_setcb(s->down, on_down_read, on_down_write, on_down_event, s);
+    }
+}
+
+static void on_up_write(struct bufferevent *bev, void *arg)
+{
+    struct sc_l7 *s = arg;
+
+    (void)bev;
+    /* The upstream took our bytes: read more of the request. */
+    bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
+    if (!s->req_done && s->state == S_EXCHANGE) {
+        bufferevent_enable(s->down, EV_READ);
+    }
+}
+
+static void on_up_event(struct bufferevent *bev, short what, void *arg)
+{
+    struct sc_l7 *s = arg;
+    enum sc_http1_ev ev;
+
+    if (what & BEV_EVENT_EOF) {
+        /* A response delimited by the connection closing ends here. */
+        on_up_read(bev, s);
+        if (s->uc == NULL || sc_upconn_info(s->uc)->bev != bev) {
+            return;             /* handled above */
+        }
+        ev = sc_http1_finish(s->resp_parser);
+        if (ev == SC_HTTP1_EV_DONE) {
+            s->close_after = s->close_after || !s->req_done;
+            request_done(s, 0);
+            return;
+        }
+    }
+    up_failed(s, SC_RESET_CONNECTION_TERMINATION, NULL, NULL);
+}
+
+/* ---- downstream side ---------------------------------------------------- */
+
+static int forward_request_head(struct sc_l7 *s, const struct sc_http1_head *h)
+{
+    struct sc_http1_field fields[6];
+    struct sc_http1_rewrite rw = {fields, 0, SC_HTTP1_CONN_NONE};
+    const char *xfcc;
+    size_t xfcc_len, before;
+    char xfcc_value[4096];
+    const char *rid;
+    size_t rid_len;
+    enum sc_xfcc_mode mode = SC_XFCC_SANITIZE_SET;
+
+    sc_xfcc_mode_parse(s->cfg->http.xfcc, &mode);
+    /* x-request-id: kept when the client sent one, generated otherwise. */
+    rid = sc_http1_head_get(h, "x-request-id", &rid_len);
+    if (rid == NULL || rid_len == 0 || rid_len >= sizeof(s->r.request_id)) {
+        sc_uuid_v4(sc_worker_uuid(s->p.w), s->r.request_id);
+        fields[rw.n_fields++] = (struct sc_http1_field){"x-request-id", s->r.request_id};
+    }
+    /* x-forwarded-client-cert per the mode; a plaintext request's never
+     * survives. */
+    switch (sc_xfcc_action(mode, s->p.down_mtls && s->have_xfcc)) {
+    case SC_XFCC_REMOVE:
+        fields[rw.n_fields++] = (struct sc_http1_field){"x-forwarded-client-cert", NULL};
+        break;
+    case SC_XFCC_KEEP:
+        break;
+    case SC_XFCC_SET:
+        fields[rw.n_fields++] = (struct sc_http1_field){"x-forwarded-client-cert",
+                                                        s->xfcc_element};
+        break;
+    case SC_XFCC_APPEND:
+        xfcc = sc_http1_head_get(h, "x-forwarded-client-cert", &xfcc_len);
+        if (xfcc != NULL && xfcc_len > 0 &&
+            (size_t)snprintf(xfcc_value, sizeof(xfcc_value), "%.*s,%s", (int)xfcc_len, xfcc,
+                             s->xfcc_element) < sizeof(xfcc_value)) {
+            fields[rw.n_fields++] = (struct sc_http1_field){"x-forwarded-client-cert",
+                                                            xfcc_value};
+        } else {
+            fields[rw.n_fields++] = (struct sc_http1_field){"x-forwarded-client-cert",
+                                                            s->xfcc_element};
+        }
+        break;
+    }
+    if (s->p.dir == SC_DIR_INBOUND) {
+        fields[rw.n_fields++] = (struct sc_http1_field){
+            "x-forwarded-proto", s->p.down_mtls ? "https" : "http"};
+    }
+    /* Connection is hop-by-hop: a client's "close" ends its own connection,
+     * never the pooled upstream one.  An HTTP/1.0 request is forwarded as
+     * 1.0 and asks for keep-alive explicitly. */
+    rw.connection = h->version_minor == 0 ? SC_HTTP1_CONN_KEEP_ALIVE : SC_HTTP1_CONN_NONE;
+    before = evbuffer_get_length(s->pending);
+    if (sc_http1_head_write(h, &rw, s->pending) != 0) {
+        return -1;
+    }
+    s->bytes[0] += evbuffer_get_length(s->pending) - before;
+    return 0;
+}
+
+/* Parses what the downstream sent, as far as the state allows. */
+static void process_down(struct sc_l7 *s)
+{
+    struct evbuffer *in = bufferevent_get_input(s->down);
+
+    while (s->state == S_HEAD || ((s->state == S_EXCHANGE || s->state == S_WAIT_UP) &&
+                                  !s->req_done)) {
+        size_t body = 0;
+        enum sc_http1_ev ev;
+        const struct sc_http1_head *h;
+        struct evbuffer *to;
+
+        if (s->state == S_HEAD && evbuffer_get_length(in) == 0) {
+            return;
+        }
+        ev = sc_http1_feed_evbuffer(s->req_parser, in, &body);
+        switch (ev) {
+        case SC_HTTP1_EV_NEED_MORE:
+            return;
+        case SC_HTTP1_EV_BEGIN:
+            sc_l7_req_begin(&s->r, s->p.down_mtls ? s->p.peer_id : NULL);
+            arm(s, on_header_timeout, s->cfg->timeouts.request_headers_ms);
+            continue;
+        case SC_HTTP1_EV_HEAD:
+            h = sc_http1_head(s->req_parser);
+            sc_l7_req_head(&s->r, h);
+            if (!h->keep_alive) {
+                s->close_after = 1;
+            }
+            evtimer_del(s->timer);
+            if (s->pending == NULL) {
+                s->pending = evbuffer_new();
+            }
+            if (s->replay != NULL) {
+                evbuffer_free(s->replay);
+                s->replay = NULL;
+            }
+            if (s->pending == NULL || forward_request_head(s, h) != 0) {
+                struct sc_localreply lr;
+
+                sc_localreply_bad_request(&lr);
+                local_reply(s, &lr, 1);
+                return;
+            }
+            /* Keep a copy of what we send, for one retry. */
+            s->replay = evbuffer_new();
+            if (s->replay != NULL) {
+                char *copy = malloc(evbuffer_get_length(s->pending));
+                if (copy != NULL) {
+                    evbuffer_copyout(s->pending, copy, evbuffer_get_length(s->pending));
+                    evbuffer_add(s->replay, copy, evbuffer_get_length(s->pending));
+                    free(copy);
+                }
+            }
+            s->retries_left = s->cfg->http.retries;
+            s->state = S_WAIT_UP;
+            get_upstream(s, 0);
+            continue;
+        case SC_HTTP1_EV_BODY:
+        case SC_HTTP1_EV_DONE:
+            if (body > 0) {
+                if (s->replay != NULL && evbuffer_get_length(s->replay) + body <= REPLAY_MAX) {
+                    char tmp[4096];
+                    size_t off = 0;
+                    struct evbuffer_ptr pos;
+                    while (off < body) {
+                        size_t n = body - off < sizeof(tmp) ? body - off : sizeof(tmp);
+                        evbuffer_ptr_set(in, &pos, off, EVBUFFER_PTR_SET);
+                        evbuffer_copyout_from(in, &pos, tmp, n);
+                        evbuffer_add(s->replay, tmp, n);
+                        off += n;
+                    }
+                } else if (s->replay != NULL) {
+                    evbuffer_free(s->replay);
+                    s->replay = NULL;
+                }
+                to = s->uc != NULL ? bufferevent_get_output(sc_upconn_info(s->uc)->bev)
+                                   : s->pending;
+                evbuffer_remove_buffer(in, to, body);
+                s->r.rec.bytes_received += body;
+                s->bytes[0] += body;
+                if (s->uc != NULL &&
+                    evbuffer_get_length(to) >= s->cfg->buffer_limit) {
+                    bufferevent_disable(s->down, EV_READ);
+                    bufferevent_setwatermark(sc_upconn_info(s->uc)->bev, EV_WRITE,
+                                             s->cfg->buffer_limit / 2, 0);
+                    return;
+                }
+                if (s->uc == NULL && evbuffer_get_length(s->pending) >= s->cfg->buffer_limit) {
+                    bufferevent_disable(s->down, EV_READ);
+                    return;
+                }
+            }
+            if (ev == SC_HTTP1_EV_DONE) {
+                s->req_done = 1;
+                /* Pipelined requests wait until this one is answered. */
+                bufferevent_disable(s->down, EV_READ);
+                return;
+            }
+            continue;
+        case SC_HTTP1_EV_UPGRADE:
+            /* The request asked to switch protocols; its bytes after the
+             * head flow once the upstream agrees (101 / 2xx). */
+            s->req_done = 1;
+            bufferevent_disable(s->down, EV_READ);
+            return;
+        case SC_HTTP1_EV_EOF:
+            return;
+        case SC_HTTP1_EV_ERROR: {
+            struct sc_localreply lr;
+
+            if (s->state != S_HEAD) {
+                /* A broken body after the head went out: cut both sides. */
+                release_upstream(s, 0);
+            }
+            if (!s->r.started) {
+                sc_l7_req_begin(&s->r, NULL);
+            }
+            sc_localreply_for_http1_error(&lr, sc_http1_error(s->req_parser));
+            local_reply(s, &lr, 1);
+            return;
+        }
+        }
+    }
+}
+
+static void on_down_read(struct bufferevent *bev, void *arg)
+{
+    (void)bev;
+    process_down(arg);
+}
+
+static void on_down_write(struct bufferevent *bev, void *arg)
+{
+    struct sc_l7 *s = arg;
+
+    if (s->state == S_CLOSING) {
+        if (evbuffer_get_length(bufferevent_get_output(bev)) == 0) {
+            finish(s, s->ended);
+        }
+        return;
+    }
+    /* Downstream drained: read the upstream again. */
+    bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
+    if (s->uc != NULL) {
+        bufferevent_enable(sc_upconn_info(s->uc)->bev, EV_READ);
+    }
+}
+
+static void on_down_event(struct bufferevent *bev, short what, void *arg)
+{
+    struct sc_l7 *s = arg;
+
+    (void)bev;
+    if (s->state == S_CLOSING) {
+        finish(s, s->ended);
+        return;
+    }
+    if ((what & BEV_EVENT_EOF) && s->state == S_HEAD && !sc_http1_in_message(s->req_parser)) {
+        finish(s, "peer_closed");
+        return;
+    }
+    if ((what & BEV_EVENT_EOF) && s->req_done) {
+        /* Half-closed after a complete request: answer it, then close. */
+        s->down_eof = 1;
+        return;
+    }
+    /* Gone in the middle of a request (or reset): Envoy's DC. */
+    s->r.rec.flags |= SC_ACCESSLOG_DC;
+    sc_l7_req_log(s->p.w, &s->r, s->p.dir, s->p.port, s->p.down_mtls);
+    finish(s, (what & BEV_EVENT_EOF) ? "peer_closed" : "downstream_reset");
+}
+
+/* ---- entry -------------------------------------------------------------- */
+
+int sc_l7_sniff(const unsigned char *buf, size_t len)
+{
+    size_t i = 0;
+
+    for (; i < len && i < 16; i++) {
+        unsigned char ch = buf[i];
+        if (ch == ' ') {
+            return i > 0 ? 1 : 0;
+        }
+        if (!(ch >= 'A' && ch <= 'Z') && ch != '-' && ch != '_') {
+            return 0;
+        }
+    }
+    return i >= 16 ? 0 : -1;
+}
+
+struct sc_l7 *sc_l7_new(const struct sc_l7_params *p, sc_l7_done_fn *done, void *arg)
+{
+    struct sc_l7 *s = calloc(1, sizeof(*s));
+    const struct sc_tls_material *m;
+
+    if (s == NULL) {
+        return NULL;
+    }
+    s->p = *p;
+    s->cfg = sc_snapshot_config(p->snap);
+    s->done = done;
+    s->arg = arg;
+    s->req_parser = sc_http1_new(SC_HTTP1_REQUEST, NULL);
+    s->resp_parser = sc_http1_new(SC_HTTP1_RESPONSE, NULL);
+    s->timer = evtimer_new(sc_worker_base(p->w), on_idle_timeout, s);
+    if (s->req_parser == NULL || s->resp_parser == NULL || s->timer == NULL) {
+        s->down = NULL;
+        sc_l7_free(s);
+        return NULL;
+    }
+    s->down = p->down;
+    m = sc_snapshot_material(p->snap);
+    if (p->down_mtls && p->peer_cert != NULL && m != NULL) {
+        char by[600];
+
+        if (sc_x509_spiffe_id(sc_tls_material_leaf(m), by, sizeof(by)) != 0) {
+            by[0] = '\0';
+        }
+        s->have_xfcc = sc_xfcc_element(p->peer_cert, by, s->xfcc_element,
+                                       sizeof(s->xfcc_element), NULL) == 0;
+    }
+    bufferevent_setcb(s->down, on_down_read, on_down_write, on_down_event, s);
+    bufferevent_setwatermark(s->down, EV_WRITE, 0, 0);
+    bufferevent_set_timeouts(s->down, NULL, NULL);
+    bufferevent_enable(s->down, EV_READ | EV_WRITE);
+    if (s->cfg->timeouts.idle_ms > 0) {
+        arm(s, on_idle_timeout, s->cfg->timeouts.idle_ms);
+    }
+    process_down(s);
+    return s;
+}

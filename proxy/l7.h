@@ -1,0 +1,51 @@
+#ifndef SC_L7_H
+#define SC_L7_H
+
+#include <openssl/x509.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "upstream.h"
+
+struct bufferevent;
+struct sc_log_ctx;
+struct sc_snapshot;
+struct sc_worker;
+struct sc_l7;
+
+/* An HTTP/1.1 session on one downstream connection (protocol http, or auto
+ * when the first bytes look like HTTP/1.x): requests parsed with llhttp,
+ * forwarded over pooled upstream connections (sc_upool), identity headers
+ * set (x-forwarded-client-cert, x-request-id, x-forwarded-proto), local
+ * replies when the upstream fails, one access-log line per request.  An
+ * Upgrade / CONNECT switches the connection to the L4 relay. */
+
+struct sc_l7_params {
+    struct sc_worker *w;
+    struct sc_snapshot *snap;           /* borrowed; outlives the session */
+    struct bufferevent *down;           /* taken; plain or TLS (terminated) */
+    enum sc_direction dir;
+    int port;
+    int down_mtls;                      /* the downstream is a verified mesh peer */
+    X509 *peer_cert;                    /* its certificate (borrowed from down's SSL) */
+    const char *peer_id;                /* its SPIFFE ID, or NULL */
+    struct sc_upstream_req up;          /* how to reach the upstream */
+    const void *route;                  /* pool key: the route or listener */
+    const struct sc_log_ctx *log;       /* for sc_log lines */
+};
+
+/* Why the session ended, for the connection log, and its byte counts. */
+typedef void sc_l7_done_fn(void *arg, const char *reason, const uint64_t bytes[2]);
+
+/* Takes ownership of p->down.  NULL on allocation failure (down is then
+ * still the caller's). */
+struct sc_l7 *sc_l7_new(const struct sc_l7_params *p, sc_l7_done_fn *done, void *arg);
+
+/* Ends the session now without calling done(). */
+void sc_l7_free(struct sc_l7 *s);
+
+/* 1 when buf[0..len) starts like an HTTP/1.x request line (a method token
+ * and a space), 0 when it cannot be one, -1 when more bytes are needed. */
+int sc_l7_sniff(const unsigned char *buf, size_t len);
+
+#endif

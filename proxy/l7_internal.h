@@ -1,0 +1,43 @@
+#ifndef SC_L7_INTERNAL_H
+#define SC_L7_INTERNAL_H
+
+/* Shared by the L7 session (l7.c) and its request bookkeeping (l7_req.c):
+ * the per-request record behind the access log and the metrics, and
+ * response-head forwarding. */
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "accesslog.h"
+#include "config.h"
+
+struct evbuffer;
+struct sc_http1_head;
+struct sc_worker;
+
+struct sc_l7_req {
+    struct sc_accesslog_rec rec;     /* what the access log prints */
+    int started;
+    int head_method;
+    int retried;
+    long t_start_ms;                 /* monotonic */
+    long t_upstream_start;
+    char request_id[40];             /* generated when the client sent none */
+};
+
+void sc_l7_req_begin(struct sc_l7_req *r, const char *peer_id);
+void sc_l7_req_head(struct sc_l7_req *r, const struct sc_http1_head *h);
+/* Writes the access-log line and counts the request in the metrics. */
+void sc_l7_req_log(struct sc_worker *w, struct sc_l7_req *r, enum sc_direction dir, int port,
+                   int mtls);
+
+/* Forwards a response head to the downstream (hop-by-hop fields handled,
+ * Connection: close when close, x-envoy-upstream-service-time when
+ * service_ms >= 0).  Returns the bytes written. */
+size_t sc_l7_write_response_head(struct evbuffer *out, const struct sc_http1_head *h, int close,
+                                 long service_ms);
+
+/* The process-wide access-log sink (NULL: off). */
+extern struct sc_accesslog_sink *sc_l7_access_log;
+
+#endif

@@ -1,0 +1,91 @@
+#include <event2/buffer.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "http1.h"
+#include "l7_internal.h"
+#include "stats.h"
+#include "worker.h"
+
+struct sc_accesslog_sink *sc_l7_access_log;
+
+static long mono_ms(void)
+{
+    struct timespec t;
+
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+void sc_l7_req_begin(struct sc_l7_req *r, const char *peer_id)
+{
+    memset(r, 0, sizeof(*r));
+    sc_accesslog_rec_init(&r->rec);
+    r->started = 1;
+    r->t_start_ms = mono_ms();
+    if (peer_id != NULL && peer_id[0] != '\0') {
+        sc_accesslog_rec_sets(&r->rec, SC_ACCESSLOG_PEER_ID, peer_id);
+    }
+}
+
+static void copy_header(struct sc_l7_req *r, const struct sc_http1_head *h, const char *name,
+                        enum sc_accesslog_field f)
+{
+    size_t len;
+    const char *v = sc_http1_head_get(h, name, &len);
+
+    if (v != NULL) {
+        sc_accesslog_rec_set(&r->rec, f, v, len);
+    }
+}
+
+void sc_l7_req_head(struct sc_l7_req *r, const struct sc_http1_head *h)
+{
+    r->head_method = h->head_method;
+    sc_accesslog_rec_sets(&r->rec, SC_ACCESSLOG_METHOD, h->method);
+    sc_accesslog_rec_set(&r->rec, SC_ACCESSLOG_PATH, h->target, h->target_len);
+    sc_accesslog_rec_sets(&r->rec, SC_ACCESSLOG_PROTOCOL,
+                          h->version_minor == 0 ? "HTTP/1.0" : "HTTP/1.1");
+    copy_header(r, h, "host", SC_ACCESSLOG_AUTHORITY);
+    copy_header(r, h, "user-agent", SC_ACCESSLOG_USER_AGENT);
+    copy_header(r, h, "x-forwarded-for", SC_ACCESSLOG_FORWARDED_FOR);
+    copy_header(r, h, "x-request-id", SC_ACCESSLOG_REQUEST_ID);
+}
+
+void sc_l7_req_log(struct sc_worker *w, struct sc_l7_req *r, enum sc_direction dir, int port,
+                   int mtls)
+{
+    char flags[64];
+
+    if (!r->started) {
+        return;
+    }
+    r->started = 0;
+    r->rec.duration_ms = mono_ms() - r->t_start_ms;
+    if (r->request_id[0] != '\0') {
+        sc_accesslog_rec_sets(&r->rec, SC_ACCESSLOG_REQUEST_ID, r->request_id);
+    }
+    sc_accesslog_flags_str(r->rec.flags, flags, sizeof(flags));
+    sc_stats_request(sc_worker_stats(w), dir, port, r->rec.response_code, mtls, flags,
+                     r->rec.duration_ms);
+    sc_accesslog_sink_log(sc_l7_access_log, (unsigned)sc_worker_id(w), &r->rec);
+}
+
+size_t sc_l7_write_response_head(struct evbuffer *out, const struct sc_http1_head *h, int close,
+                                 long service_ms)
+{
+    struct sc_http1_field fields[1];
+    struct sc_http1_rewrite rw = {fields, 0, close ? SC_HTTP1_CONN_CLOSE : SC_HTTP1_CONN_NONE};
+    char st[24];
+    size_t before = evbuffer_get_length(out);
+
+    if (service_ms >= 0) {
+        snprintf(st, sizeof(st), "%ld", service_ms);
+        fields[rw.n_fields++] = (struct sc_http1_field){"x-envoy-upstream-service-time", st};
+    }
+    if (sc_http1_head_write(h, &rw, out) != 0) {
+        return 0;
+    }
+    return evbuffer_get_length(out) - before;
+}

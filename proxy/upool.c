@@ -1,0 +1,513 @@
+#include "upool.h"
+
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "snapshot.h"
+#include "worker.h"
+
+#define MAX_ENTRIES 256
+
+struct entry;
+
+struct sc_upconn {
+    struct entry *e;
+    struct sc_upconn *next, *prev;      /* idle list */
+    struct sc_upconn_info info;
+    char tls_version[16];
+    char peer_id[512];
+    char peer_root[80];
+    struct event *idle_timer;
+    int idle;
+};
+
+struct sc_upool_wait {
+    struct entry *e;
+    struct sc_upool_wait *next, *prev;  /* the entry's queue */
+    sc_upool_ready_fn *ready;
+    void *arg;
+};
+
+/* A connect under way for an entry; not tied to any one request: the
+ * first request waiting when it completes gets it. */
+struct pconnect {
+    struct entry *e;
+    struct sc_upstream *u;
+    struct pconnect *next, *prev;
+};
+
+struct entry {
+    int used;
+    uint64_t gen;
+    struct sc_addr addr;
+    enum sc_tls_mode tls;
+    const void *route;
+    struct sc_upstream_req req;         /* to open more connections */
+    struct sc_upool_limits lim;
+    struct sc_upool *pool;
+    struct sc_upconn *idle;             /* most recently used first */
+    struct sc_upool_wait *waiters, *waiters_tail;
+    struct pconnect *connects;
+    int n_open;                         /* handed out + idle */
+    int n_idle;
+    int n_connecting;
+    int n_waiting;
+};
+
+struct sc_upool {
+    struct sc_worker *w;
+    struct entry entries[MAX_ENTRIES];
+    atomic_uint_fast64_t active, idle, pending, connecting, overflows, created, reused;
+};
+
+struct sc_upool *sc_upool_new(struct sc_worker *w)
+{
+    struct sc_upool *p = calloc(1, sizeof(*p));
+
+    if (p != NULL) {
+        p->w = w;
+    }
+    return p;
+}
+
+static void gauge(atomic_uint_fast64_t *g, int delta)
+{
+    atomic_fetch_add_explicit(g, (uint_fast64_t)(int64_t)delta, memory_order_relaxed);
+}
+
+static void upconn_free(struct sc_upconn *uc)
+{
+    if (uc->idle_timer != NULL) {
+        event_free(uc->idle_timer);
+    }
+    if (uc->info.bev != NULL) {
+        bufferevent_free(uc->info.bev);
+    }
+    free(uc);
+}
+
+static void idle_unlink(struct sc_upconn *uc)
+{
+    struct entry *e = uc->e;
+
+    if (uc->prev != NULL) {
+        uc->prev->next = uc->next;
+    } else {
+        e->idle = uc->next;
+    }
+    if (uc->next != NULL) {
+        uc->next->prev = uc->prev;
+    }
+    uc->next = uc->prev = NULL;
+    uc->idle = 0;
+    e->n_idle--;
+    gauge(&e->pool->idle, -1);
+    evtimer_del(uc->idle_timer);
+}
+
+/* An idle connection is closed: by its idle timer, or because the far side
+ * closed it or sent something while nobody asked. */
+static void close_idle(struct sc_upconn *uc)
+{
+    struct entry *e = uc->e;
+
+    idle_unlink(uc);
+    e->n_open--;
+    upconn_free(uc);
+}
+
+static void on_idle_event(struct bufferevent *bev, short what, void *arg)
+{
+    (void)bev;
+    (void)what;
+    close_idle(arg);
+}
+
+static void on_idle_read(struct bufferevent *bev, void *arg)
+{
+    (void)bev;
+    close_idle(arg);
+}
+
+static void on_idle_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    close_idle(arg);
+}
+
+static unsigned key_hash(uint64_t gen, const struct sc_addr *a, enum sc_tls_mode tls,
+                         const void *route)
+{
+    const unsigned char *b = (const unsigned char *)&a->ss;
+    uint64_t h = 1469598103934665603ull ^ gen ^ ((uint64_t)tls << 32) ^ (uint64_t)(uintptr_t)route;
+
+    for (socklen_t i = 0; i < a->len; i++) {
+        h = (h ^ b[i]) * 1099511628211ull;
+    }
+    return (unsigned)(h % MAX_ENTRIES);
+}
+
+/* Finds the entry for the key, or claims an empty or unused one. */
+static struct entry *find_entry(struct sc_upool *p, const struct sc_upstream_req *req,
+                                const void *route)
+{
+    uint64_t gen = sc_snapshot_generation(req->snap);
+    unsigned h = key_hash(gen, &req->addr, req->tls, route);
+    struct entry *spare = NULL;
+
+    for (unsigned i = 0; i < MAX_ENTRIES; i++) {
+        struct entry *e = &p->entries[(h + i) % MAX_ENTRIES];
+
+        if (e->used && e->gen == gen && e->tls == req->tls && e->route == route &&
+            sc_addr_equal(&e->addr, &req->addr)) {
+            return e;
+        }
+        if (spare == NULL && (!e->used || (e->n_open == 0 && e->n_connecting == 0 &&
+                                           e->n_waiting == 0))) {
+            spare = e;
+        }
+    }
+    if (spare != NULL) {
+        memset(spare, 0, sizeof(*spare));
+        spare->used = 1;
+        spare->gen = gen;
+        spare->addr = req->addr;
+        spare->tls = req->tls;
+        spare->route = route;
+        spare->pool = p;
+    }
+    return spare;
+}
+
+/* Stale: the far side closed, or bytes arrived while the connection was
+ * idle (for TLS, a close_notify or an alert).  Checked without blocking. */
+static int stale(struct sc_upconn *uc)
+{
+    struct bufferevent *bev = uc->info.bev;
+    evutil_socket_t fd = bufferevent_getfd(bev);
+    char b;
+    ssize_t n;
+
+    if (evbuffer_get_length(bufferevent_get_input(bev)) > 0) {
+        return 1;
+    }
+    if (fd < 0) {
+        return 1;
+    }
+    n = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n == 0 || n > 0) {
+        return 1;
+    }
+    return errno != EAGAIN && errno != EWOULDBLOCK;
+}
+
+static void hand_out(struct sc_upconn *uc)
+{
+    struct entry *e = uc->e;
+
+    if (uc->idle) {
+        idle_unlink(uc);
+        uc->info.reused = 1;
+        gauge(&e->pool->reused, 1);
+    }
+    bufferevent_setcb(uc->info.bev, NULL, NULL, NULL, NULL);
+    bufferevent_disable(uc->info.bev, EV_READ);
+    gauge(&e->pool->active, 1);
+}
+
+static void waiter_unlink(struct sc_upool_wait *wt)
+{
+    struct entry *e = wt->e;
+
+    if (wt->prev != NULL) {
+        wt->prev->next = wt->next;
+    } else {
+        e->waiters = wt->next;
+    }
+    if (wt->next != NULL) {
+        wt->next->prev = wt->prev;
+    } else {
+        e->waiters_tail = wt->prev;
+    }
+    wt->next = wt->prev = NULL;
+    e->n_waiting--;
+    gauge(&e->pool->pending, -1);
+}
+
+static void make_idle(struct sc_upconn *uc)
+{
+    struct entry *e = uc->e;
+    struct timeval tv = {e->lim.idle_ms / 1000, (e->lim.idle_ms % 1000) * 1000};
+
+    uc->idle = 1;
+    uc->prev = NULL;
+    uc->next = e->idle;
+    if (e->idle != NULL) {
+        e->idle->prev = uc;
+    }
+    e->idle = uc;
+    e->n_idle++;
+    gauge(&e->pool->idle, 1);
+    bufferevent_setcb(uc->info.bev, on_idle_read, NULL, on_idle_event, uc);
+    bufferevent_enable(uc->info.bev, EV_READ);
+    evtimer_add(uc->idle_timer, &tv);
+}
+
+
+/* A connection is free (new, or given back): the first waiter gets it,
+ * else it goes idle. */
+static void offer(struct sc_upconn *uc)
+{
+    struct entry *e = uc->e;
+    struct sc_upool_wait *wt = e->waiters;
+
+    if (wt == NULL) {
+        make_idle(uc);
+        return;
+    }
+    waiter_unlink(wt);
+    hand_out(uc);
+    wt->ready(wt->arg, uc, NULL);
+    free(wt);
+}
+
+static void start_connect(struct entry *e);
+
+static void pconnect_unlink(struct pconnect *pc)
+{
+    struct entry *e = pc->e;
+
+    if (pc->prev != NULL) {
+        pc->prev->next = pc->next;
+    } else {
+        e->connects = pc->next;
+    }
+    if (pc->next != NULL) {
+        pc->next->prev = pc->prev;
+    }
+    e->n_connecting--;
+    gauge(&e->pool->connecting, -1);
+}
+
+static void on_connected(void *arg, struct sc_upstream_result *res)
+{
+    struct pconnect *pc = arg;
+    struct entry *e = pc->e;
+    struct sc_upool_wait *wt;
+    struct sc_upconn *uc = NULL;
+
+    pconnect_unlink(pc);
+    free(pc);
+    if (res->status == SC_UPSTREAM_OK) {
+        uc = calloc(1, sizeof(*uc));
+        if (uc != NULL) {
+            uc->idle_timer = evtimer_new(sc_worker_base(e->pool->w), on_idle_timeout, uc);
+        }
+        if (uc == NULL || uc->idle_timer == NULL) {
+            bufferevent_free(res->bev);
+            res->bev = NULL;
+            free(uc);
+            uc = NULL;
+            res->status = SC_UPSTREAM_CONNECT_FAILED;
+            snprintf(res->reason, sizeof(res->reason), "internal_error: out of memory");
+        }
+    }
+    if (uc == NULL) {
+        /* The request first in line learns why; the others keep waiting
+         * for connects still under way, or get one of their own. */
+        wt = e->waiters;
+        if (wt != NULL) {
+            waiter_unlink(wt);
+            wt->ready(wt->arg, NULL, res);
+            free(wt);
+        }
+        if (e->waiters != NULL && e->n_connecting < e->n_waiting &&
+            e->n_open + e->n_connecting < e->lim.max_connections) {
+            start_connect(e);
+        }
+        return;
+    }
+    uc->e = e;
+    uc->info.bev = res->bev;
+    res->bev = NULL;
+    if (res->tls_version != NULL) {
+        snprintf(uc->tls_version, sizeof(uc->tls_version), "%s", res->tls_version);
+        uc->info.tls_version = uc->tls_version;
+    }
+    snprintf(uc->peer_id, sizeof(uc->peer_id), "%s", res->peer_id);
+    snprintf(uc->peer_root, sizeof(uc->peer_root), "%s", res->peer_root);
+    uc->info.peer_id = uc->peer_id;
+    uc->info.peer_root = uc->peer_root;
+    sc_addr_str(&e->addr, uc->info.upstream_host, sizeof(uc->info.upstream_host));
+    e->n_open++;
+    gauge(&e->pool->created, 1);
+    offer(uc);
+}
+
+static void start_connect(struct entry *e)
+{
+    struct pconnect *pc = calloc(1, sizeof(*pc));
+
+    if (pc == NULL) {
+        return;
+    }
+    pc->e = e;
+    pc->u = sc_upstream_connect(&e->req, on_connected, pc);
+    if (pc->u == NULL) {
+        free(pc);
+        return;
+    }
+    pc->next = e->connects;
+    if (e->connects != NULL) {
+        e->connects->prev = pc;
+    }
+    e->connects = pc;
+    e->n_connecting++;
+    gauge(&e->pool->connecting, 1);
+}
+
+enum sc_upool_get_result sc_upool_get(struct sc_upool *p, const struct sc_upstream_req *req,
+                                      const void *route, const struct sc_upool_limits *lim,
+                                      int fresh, sc_upool_ready_fn *ready, void *arg,
+                                      struct sc_upconn **out, struct sc_upool_wait **wait)
+{
+    struct entry *e = find_entry(p, req, route);
+    struct sc_upool_wait *wt;
+
+    *out = NULL;
+    *wait = NULL;
+    if (e == NULL) {
+        gauge(&p->overflows, 1);
+        return SC_UPOOL_OVERFLOW;
+    }
+    e->req = *req;
+    e->lim = *lim;
+    while (!fresh && e->idle != NULL) {
+        struct sc_upconn *uc = e->idle;
+
+        if (stale(uc)) {
+            close_idle(uc);
+            continue;
+        }
+        hand_out(uc);
+        *out = uc;
+        return SC_UPOOL_READY;
+    }
+    if (fresh && e->idle != NULL && e->n_open >= lim->max_connections) {
+        close_idle(e->idle);         /* make room for the fresh one */
+    }
+    if (e->n_open + e->n_connecting >= lim->max_connections &&
+        e->n_waiting >= lim->max_pending) {
+        gauge(&p->overflows, 1);
+        return SC_UPOOL_OVERFLOW;
+    }
+    wt = calloc(1, sizeof(*wt));
+    if (wt == NULL) {
+        return SC_UPOOL_ERROR;
+    }
+    wt->e = e;
+    wt->ready = ready;
+    wt->arg = arg;
+    wt->prev = e->waiters_tail;
+    if (e->waiters_tail != NULL) {
+        e->waiters_tail->next = wt;
+    } else {
+        e->waiters = wt;
+    }
+    e->waiters_tail = wt;
+    e->n_waiting++;
+    gauge(&p->pending, 1);
+    if (e->n_connecting < e->n_waiting && e->n_open + e->n_connecting < lim->max_connections) {
+        start_connect(e);
+    }
+    *wait = wt;
+    return SC_UPOOL_WAITING;
+}
+
+void sc_upool_cancel(struct sc_upool_wait *wt)
+{
+    if (wt == NULL) {
+        return;
+    }
+    /* A connect started for it completes anyway and goes idle. */
+    waiter_unlink(wt);
+    free(wt);
+}
+
+const struct sc_upconn_info *sc_upconn_info(const struct sc_upconn *uc)
+{
+    return &uc->info;
+}
+
+void sc_upconn_release(struct sc_upconn *uc, int reusable)
+{
+    struct entry *e = uc->e;
+
+    gauge(&e->pool->active, -1);
+    if (reusable && evbuffer_get_length(bufferevent_get_input(uc->info.bev)) == 0 &&
+        evbuffer_get_length(bufferevent_get_output(uc->info.bev)) == 0) {
+        offer(uc);
+        return;
+    }
+    e->n_open--;
+    upconn_free(uc);
+    /* A slot opened up for a request still waiting. */
+    if (e->n_connecting < e->n_waiting && e->n_open + e->n_connecting < e->lim.max_connections) {
+        start_connect(e);
+    }
+}
+
+struct bufferevent *sc_upconn_detach(struct sc_upconn *uc)
+{
+    struct bufferevent *bev = uc->info.bev;
+
+    gauge(&uc->e->pool->active, -1);
+    uc->e->n_open--;
+    uc->info.bev = NULL;
+    upconn_free(uc);
+    return bev;
+}
+
+void sc_upool_gauges(const struct sc_upool *p, struct sc_upool_gauges *out)
+{
+    out->active = atomic_load_explicit(&p->active, memory_order_relaxed);
+    out->idle = atomic_load_explicit(&p->idle, memory_order_relaxed);
+    out->pending = atomic_load_explicit(&p->pending, memory_order_relaxed);
+    out->connecting = atomic_load_explicit(&p->connecting, memory_order_relaxed);
+    out->overflows = atomic_load_explicit(&p->overflows, memory_order_relaxed);
+    out->created = atomic_load_explicit(&p->created, memory_order_relaxed);
+    out->reused = atomic_load_explicit(&p->reused, memory_order_relaxed);
+}
+
+void sc_upool_free(struct sc_upool *p)
+{
+    if (p == NULL) {
+        return;
+    }
+    for (int i = 0; i < MAX_ENTRIES; i++) {
+        struct entry *e = &p->entries[i];
+
+        while (e->idle != NULL) {
+            close_idle(e->idle);
+        }
+        while (e->waiters != NULL) {
+            sc_upool_cancel(e->waiters);
+        }
+        while (e->connects != NULL) {
+            struct pconnect *pc = e->connects;
+            pconnect_unlink(pc);
+            sc_upstream_cancel(pc->u);
+            free(pc);
+        }
+    }
+    free(p);
+}
+

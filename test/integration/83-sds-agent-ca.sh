@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# sds-agent, ca source: it mints the workload certificate (SPIFFE URI SAN,
+# fresh ECDSA P-256 key, configured lifetime, random serial, chain up to the
+# root), renews it at renew_at x lifetime (a 4 s lifetime rotates every
+# ~2 s), and rotates roots without downtime: when the CA directory changes to
+# a new root, ROOTCA = old + new roots is pushed first, the leaf is reissued
+# from the new CA once the subscriber has ACKed, and the old root is dropped
+# after root_overlap.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/agent-lib.sh"
+
+ncerts() { grep -c 'BEGIN CERTIFICATE' "$1"; }
+serial() { x509_field "$1" -serial | sed 's/^serial=//'; }
+issuer() { x509_field "$1" -issuer | sed 's/^issuer=//; s/ //g'; }
+
+step "leaf rotation with a 4 s lifetime"
+make_cacerts "$T/ca-a" itA
+cat >"$T/agent.yaml" <<YAML
+socket: $T/sds.sock
+trust_domain: example.org
+source: ca
+ca: {dir: $T/ca-a, namespace: bar, service_account: server, lifetime: 4s, renew_at: 0.5, jitter: 0.05}
+YAML
+start_agent agent "$T/agent.yaml"
+start=$(date +%s.%N)
+"$SDS_FETCH" -s "$T/sds.sock" -c 5 -t 30 -o "$T/got" >"$T/fetch.out" 2>&1 ||
+    { cat "$T/fetch.out"; fail "fewer than 5 responses in 30 s"; }
+secs=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+log "5 responses (4 rotations) in ${secs}s"
+awk -v s="$secs" 'BEGIN { exit !(s >= 6.5 && s <= 12) }' || fail "4 rotations took ${secs}s, expected about 8 s"
+prev=
+for n in 1 2 3 4 5; do
+    d=$T/got/r$n
+    s=$(serial "$d/default.chain.pem")
+    [ "$s" != "$prev" ] || fail "response $n repeats serial $s"
+    prev=$s
+    x509_field "$d/default.chain.pem" -ext subjectAltName >"$T/san.out"
+    assert_contains "$T/san.out" '^ *URI:spiffe://example.org/ns/bar/sa/server$'
+    openssl verify -no_check_time -CAfile "$d/ROOTCA.ca.pem" -untrusted "$d/default.chain.pem" "$d/default.chain.pem" \
+        >/dev/null 2>&1 || fail "response $n: the chain does not verify against ROOTCA"
+    x509_field "$d/default.chain.pem" -text | grep -q 'ASN1 OID: prime256v1' ||
+        fail "response $n: not an ECDSA P-256 key"
+    [ "$(openssl x509 -in "$d/default.chain.pem" -noout -pubkey)" = \
+      "$(openssl pkey -in "$d/default.key.pem" -pubout)" ] || fail "response $n: key does not match"
+done
+nb=$(date -d "$(x509_field "$T/got/r5/default.chain.pem" -startdate | cut -d= -f2)" +%s)
+na=$(date -d "$(x509_field "$T/got/r5/default.chain.pem" -enddate | cut -d= -f2)" +%s)
+life=$((na - nb))
+[ "$life" -ge 4 ] && [ "$life" -le 6 ] || fail "validity is ${life}s, expected 4 s plus at most 1 s backdating"
+assert_eq 1 "$(ncerts "$T/got/r5/ROOTCA.ca.pem")" "roots"
+for n in 1 5; do # the agent logs each issuance with its serial
+    assert_contains "$T/agent.err" \
+        "ca: issued spiffe://example.org/ns/bar/sa/server serial=$(serial "$T/got/r$n/default.chain.pem") not_after="
+done
+wait_for_log "$T/agent.err" 'sds push stream=1 .*resource=default version=[0-9]+-[0-9a-f]+ nonce=[0-9-]+ serial=[0-9A-F]+ not_after=20'
+stop agent
+
+step "root rotation A -> A+B -> B"
+make_cacerts "$T/ca" itA
+make_cacerts "$T/ca-b" itB
+cat >"$T/agent2.yaml" <<YAML
+socket: $T/sds2.sock
+source: ca
+ca: {dir: $T/ca, namespace: foo, service_account: client, lifetime: 1h, root_overlap: 3s, trust_wait: 10s}
+YAML
+start_agent agent2 "$T/agent2.yaml"
+"$SDS_FETCH" -s "$T/sds2.sock" -c 4 -t 40 -o "$T/rot" >"$T/rot.out" 2>&1 &
+fetch=$!
+wait_for_count "$T/rot.out" '^RESP ' 1
+# the operator replaces the CA files one by one (the agent holds back the
+# inconsistent states in between)
+for f in root-cert.pem cert-chain.pem ca-cert.pem ca-key.pem; do
+    cp "$T/ca-b/$f" "$T/ca/$f.tmp"
+    mv "$T/ca/$f.tmp" "$T/ca/$f"
+done
+wait "$fetch" || { cat "$T/rot.out"; fail "fewer than 4 responses during the root rotation"; }
+r=$T/rot
+assert_eq "1 CN=itA-int" "$(ncerts "$r/r1/ROOTCA.ca.pem") $(issuer "$r/r1/default.chain.pem")" "r1: roots, issuer"
+assert_eq "2 CN=itA-int" "$(ncerts "$r/r2/ROOTCA.ca.pem") $(issuer "$r/r2/default.chain.pem")" "r2 (old+new roots first, same leaf)"
+assert_eq "$(serial "$r/r1/default.chain.pem")" "$(serial "$r/r2/default.chain.pem")" "r2 keeps the leaf"
+assert_eq "2 CN=itB-int" "$(ncerts "$r/r3/ROOTCA.ca.pem") $(issuer "$r/r3/default.chain.pem")" "r3 (leaf from B, both roots)"
+assert_eq "1 CN=itB-int" "$(ncerts "$r/r4/ROOTCA.ca.pem") $(issuer "$r/r4/default.chain.pem")" "r4 (old root dropped)"
+cmp -s "$r/r4/ROOTCA.ca.pem" <(openssl x509 -in "$T/ca-b/root-cert.pem") || fail "r4: ROOTCA is not root B"
+for n in 1 2 3 4; do
+    openssl verify -CAfile "$r/r$n/ROOTCA.ca.pem" -untrusted "$r/r$n/default.chain.pem" \
+        "$r/r$n/default.chain.pem" >/dev/null 2>&1 || fail "r$n: the leaf does not verify against its ROOTCA"
+done
+# both roots were served while leaves of either CA could be in use: r2 and
+# r3 each verify a leaf of A and of B
+openssl verify -CAfile "$r/r3/ROOTCA.ca.pem" -untrusted "$r/r1/default.chain.pem" \
+    "$r/r1/default.chain.pem" >/dev/null 2>&1 || fail "r3 ROOTCA does not trust A's leaf"
+assert_contains "$T/agent2.err" 'new CA .* with new roots: serving old\+new roots'
+assert_contains "$T/agent2.err" 'switching to the new CA \(every subscriber answered'
+assert_contains "$T/agent2.err" 'root overlap ended'
+alive agent2
+log "ok"
