@@ -22,14 +22,18 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$T"; }
 trap cleanup EXIT
 
-P_BACK=28080; P_B=27006; P_A=27001
+P_BACK=28080; P_B=27006; P_A=27001; P_B7=27016; P_A7=27011; ADM_B=27100
 scripts/gen-certs.sh mesh "$T/certs" >/dev/null
 cat >"$T/b.yaml" <<YAML
 node: {id: server.bar, namespace: bar}
 workers: $WORKERS
 secrets: {cert_chain: $T/certs/server.crt, private_key: $T/certs/server.key, trusted_ca: $T/certs/ca.crt}
+admin: {address: "127.0.0.1:$ADM_B"}
+access_log: {path: "off"}
 listeners:
   - {name: in, direction: inbound, address: "127.0.0.1:$P_B", upstream: "127.0.0.1:$P_BACK", port: 8080}
+  - {name: in7, direction: inbound, address: "127.0.0.1:$P_B7", upstream: "127.0.0.1:$P_BACK", port: 8080,
+     protocol: http}
 ---
 apiVersion: security.istio.io/v1beta1
 kind: PeerAuthentication
@@ -40,9 +44,12 @@ cat >"$T/a.yaml" <<YAML
 node: {id: client.foo, namespace: foo}
 workers: $WORKERS
 secrets: {cert_chain: $T/certs/client.crt, private_key: $T/certs/client.key, trusted_ca: $T/certs/ca.crt}
+access_log: {path: "off"}
 listeners:
   - {name: out, direction: outbound, address: "127.0.0.1:$P_A", upstream: "127.0.0.1:$P_B", tls: ISTIO_MUTUAL,
      expected_identities: ["spiffe://cluster.local/ns/bar/sa/server"]}
+  - {name: out7, direction: outbound, address: "127.0.0.1:$P_A7", upstream: "127.0.0.1:$P_B7", tls: ISTIO_MUTUAL,
+     protocol: http, expected_identities: ["spiffe://cluster.local/ns/bar/sa/server"]}
 YAML
 "$BACKEND" --listen 127.0.0.1:$P_BACK --mode http >/dev/null 2>&1 & pids+=($!)
 "$SIDECAR" -c "$T/b.yaml" >/dev/null 2>"$T/b.err" & pids+=($!)
@@ -62,14 +69,26 @@ run() {
 }
 ms() { awk -v v="$1" 'BEGIN { if (v ~ /us$/) printf "%.3f", v/1000; else if (v ~ /ms$/) printf "%.3f", v+0; else if (v ~ /s$/) printf "%.3f", v*1000; else print "?" }'; }
 
+handshakes() { curl -s "http://127.0.0.1:$ADM_B/stats/prometheus" |
+    awk '/^sidecar_tls_handshakes_total\{direction="inbound",outcome="ok"\}/ {print $2}'; }
+
 printf '# sidecar bench: %s, %s cores, wrk -t1 -c%s -d%ss, sidecar workers=%s\n' \
     "$(uname -r)" "$(nproc)" "$CONNS" "$DUR" "$WORKERS"
-printf '%-12s %-18s %10s %9s %9s %8s\n' shape path 'req/s' 'p50 ms' 'p99 ms' 'ratio'
+printf '%-10s %-20s %10s %9s %9s %7s %14s\n' shape path 'req/s' 'p50 ms' 'p99 ms' 'ratio' 'hs/1k req'
 for shape in keepalive close; do
     hdr=(); [ $shape = close ] && hdr=(-H 'Connection: close')
     read -r d_rps d_p50 d_p99 < <(run "${hdr[@]}" "http://127.0.0.1:$P_BACK/")
-    read -r s_rps s_p50 s_p99 < <(run "${hdr[@]}" "http://127.0.0.1:$P_A/")
-    ratio=$(awk -v a="$s_rps" -v b="$d_rps" 'BEGIN { if (b > 0) printf "%.2f", a/b; else print "?" }')
-    printf '%-12s %-18s %10s %9s %9s %8s\n' $shape direct "$d_rps" "$d_p50" "$d_p99" 1.00
-    printf '%-12s %-18s %10s %9s %9s %8s\n' $shape "sidecar pair (L4)" "$s_rps" "$s_p50" "$s_p99" "$ratio"
+    printf '%-10s %-20s %10s %9s %9s %7s %14s\n' $shape direct "$d_rps" "$d_p50" "$d_p99" 1.00 -
+    for path in "L4:$P_A" "L7:$P_A7"; do
+        name=${path%%:*}; port=${path#*:}
+        h0=$(handshakes)
+        out=$(timeout $((DUR + 30)) wrk -t1 -c"$CONNS" -d"${DUR}s" --latency "${hdr[@]}" "http://127.0.0.1:$port/" 2>&1)
+        h1=$(handshakes)
+        rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+        total=$(awk '/requests in/ {print $1}' <<<"$out")
+        p50=$(ms "$(awk '$1=="50%" {print $2}' <<<"$out")"); p99=$(ms "$(awk '$1=="99%" {print $2}' <<<"$out")")
+        ratio=$(awk -v a="$rps" -v b="$d_rps" 'BEGIN { if (b > 0) printf "%.2f", a/b; else print "?" }')
+        hs=$(awk -v h=$((h1 - h0)) -v n="$total" 'BEGIN { if (n > 0) printf "%.1f", h * 1000 / n; else print "?" }')
+        printf '%-10s %-20s %10s %9s %9s %7s %14s\n' $shape "sidecar pair ($name)" "$rps" "$p50" "$p99" "$ratio" "$hs"
+    done
 done

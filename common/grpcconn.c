@@ -1,4 +1,4 @@
-#include "grpcconn.h"
+#include "grpcconn_internal.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -10,8 +10,6 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
-#include <nghttp2/nghttp2.h>
-
 #include "log.h"
 #include "sdswire.h"
 
@@ -24,61 +22,6 @@
  * inside our libevent callbacks; c->depth counts those, and a
  * sc_grpc_conn_free() called while depth > 0 only marks the conn doomed, the
  * outermost callback frees it on the way out. */
-
-#define OUT_HIGH (1024u * 1024u)   /* stop producing frames past this */
-#define OUT_LOW (64u * 1024u)      /* resume when drained below this */
-#define STREAM_WINDOW (1024 * 1024)
-#define CONN_WINDOW (4 * 1024 * 1024)
-#define MAX_STREAMS 16
-#define MAX_HDR_VALUE 1024
-#define REASON_LEN 256
-
-struct sc_grpc_stream {
-    struct sc_grpc_conn *conn;
-    struct sc_grpc_stream *prev, *next;
-    int32_t id;
-    struct sc_sdswire_dec dec;
-    struct evbuffer *out;     /* framed messages not yet handed to nghttp2 */
-    void *arg;                /* server: on_stream's result */
-    char *path;               /* server: :path */
-    int method_post;
-    int ctype_grpc;
-    int accepted;             /* server: on_stream returned non-NULL */
-    int notified;             /* server: on_stream_close called */
-    int ignore_data;          /* refused/failed: drop DATA */
-    int headers_sent;         /* server response headers / client request */
-    int deferred;             /* data provider returned DEFERRED */
-    int finishing;            /* trailers wanted after `out` drains */
-    int finished;             /* trailers (or trailers-only) submitted */
-    int fin_status;
-    char *fin_message;
-    /* client: what the server said */
-    int http_status;
-    int grpc_status;          /* -1 until seen */
-    char grpc_message[REASON_LEN];
-};
-
-struct sc_grpc_conn {
-    struct event_base *base;
-    struct bufferevent *bev;
-    nghttp2_session *ngh;
-    struct event *flush_ev;
-    struct event *close_ev;
-    int server;
-    size_t max_msg;
-    size_t out_cap;
-    struct sc_grpc_client_cbs ccbs;
-    struct sc_grpc_server_cbs scbs;
-    void *arg;
-    struct sc_grpc_stream *streams;   /* open streams */
-    struct sc_grpc_stream *client;    /* client role: the one stream */
-    int depth;
-    int doomed;
-    int closed;                       /* no more I/O; close_ev pending/done */
-    int close_status;
-    char reason[REASON_LEN];
-    char h2err[REASON_LEN];           /* nghttp2's last error message */
-};
 
 /* ---- small helpers ------------------------------------------------------ */
 
@@ -98,99 +41,14 @@ static void set_reason(struct sc_grpc_conn *c, int status, const char *fmt, ...)
     va_end(ap);
 }
 
-static int hdr_eq(const uint8_t *p, size_t len, const char *s)
+void sc_grpc_i_note(struct sc_grpc_conn *c, int status, const char *why)
 {
-    return strlen(s) == len && memcmp(p, s, len) == 0;
-}
-
-static nghttp2_nv mknv(const char *name, const char *value)
-{
-    nghttp2_nv nv;
-
-    nv.name = (uint8_t *)(uintptr_t)name;
-    nv.value = (uint8_t *)(uintptr_t)value;
-    nv.namelen = strlen(name);
-    nv.valuelen = strlen(value);
-    nv.flags = NGHTTP2_NV_FLAG_NONE;
-    return nv;
-}
-
-/* grpc-message is percent-encoded (gRPC over HTTP/2, "Responses"). */
-static void pct_encode(const char *in, char *out, size_t outlen)
-{
-    static const char hex[] = "0123456789ABCDEF";
-    size_t o = 0;
-
-    for (; *in != '\0' && o + 4 < outlen; in++) {
-        unsigned char ch = (unsigned char)*in;
-
-        if (ch >= 0x20 && ch <= 0x7e && ch != '%') {
-            out[o++] = (char)ch;
-        } else {
-            out[o++] = '%';
-            out[o++] = hex[ch >> 4];
-            out[o++] = hex[ch & 15];
-        }
-    }
-    out[o] = '\0';
-}
-
-static int hexval(uint8_t ch)
-{
-    if (ch >= '0' && ch <= '9') {
-        return ch - '0';
-    }
-    if (ch >= 'a' && ch <= 'f') {
-        return ch - 'a' + 10;
-    }
-    if (ch >= 'A' && ch <= 'F') {
-        return ch - 'A' + 10;
-    }
-    return -1;
-}
-
-static void pct_decode(const uint8_t *in, size_t len, char *out, size_t outlen)
-{
-    size_t i, o = 0;
-
-    for (i = 0; i < len && o + 1 < outlen; i++) {
-        if (in[i] == '%' && i + 2 < len && hexval(in[i + 1]) >= 0 && hexval(in[i + 2]) >= 0) {
-            int v = hexval(in[i + 1]) * 16 + hexval(in[i + 2]);
-
-            out[o++] = (char)(v >= 0x20 && v != 0x7f ? v : '?');
-            i += 2;
-        } else {
-            out[o++] = (char)(in[i] >= 0x20 && in[i] != 0x7f ? in[i] : '?');
-        }
-    }
-    out[o] = '\0';
-}
-
-/* gRPC's mapping of HTTP status to gRPC status (http-grpc-status-mapping). */
-static int http_to_grpc(int http)
-{
-    switch (http) {
-    case 400:
-        return SC_GRPC_INTERNAL;
-    case 401:
-        return 16; /* UNAUTHENTICATED */
-    case 403:
-        return SC_GRPC_PERMISSION_DENIED;
-    case 404:
-        return SC_GRPC_UNIMPLEMENTED;
-    case 429:
-    case 502:
-    case 503:
-    case 504:
-        return SC_GRPC_UNAVAILABLE;
-    default:
-        return SC_GRPC_UNKNOWN;
-    }
+    set_reason(c, status, "%s", why);
 }
 
 /* ---- streams ------------------------------------------------------------ */
 
-static struct sc_grpc_stream *stream_new(struct sc_grpc_conn *c, int32_t id)
+struct sc_grpc_stream *sc_grpc_i_stream_new(struct sc_grpc_conn *c, int32_t id)
 {
     struct sc_grpc_stream *s = calloc(1, sizeof(*s));
 
@@ -214,8 +72,7 @@ static struct sc_grpc_stream *stream_new(struct sc_grpc_conn *c, int32_t id)
     return s;
 }
 
-/* Unlinks and frees s (no callbacks). */
-static void stream_free(struct sc_grpc_stream *s)
+void sc_grpc_i_stream_free(struct sc_grpc_stream *s)
 {
     struct sc_grpc_conn *c = s->conn;
 
@@ -240,8 +97,7 @@ static void stream_free(struct sc_grpc_stream *s)
     free(s);
 }
 
-/* Server: tells the owner the stream is over (once). */
-static void stream_notify_close(struct sc_grpc_stream *s)
+void sc_grpc_i_stream_notify_close(struct sc_grpc_stream *s)
 {
     struct sc_grpc_conn *c = s->conn;
 
@@ -257,8 +113,7 @@ static void stream_notify_close(struct sc_grpc_stream *s)
 
 static void conn_destroy(struct sc_grpc_conn *c);
 
-/* No more I/O on c: stop the bufferevent and report from close_ev. */
-static void conn_terminate(struct sc_grpc_conn *c, int status, const char *why)
+void sc_grpc_i_terminate(struct sc_grpc_conn *c, int status, const char *why)
 {
     if (c->closed) {
         return;
@@ -300,14 +155,14 @@ static void conn_flush(struct sc_grpc_conn *c)
             char why[REASON_LEN];
 
             snprintf(why, sizeof(why), "HTTP/2 send error: %s", nghttp2_strerror((int)n));
-            conn_terminate(c, SC_GRPC_INTERNAL, why);
+            sc_grpc_i_terminate(c, SC_GRPC_INTERNAL, why);
             return;
         }
         if (n == 0) {
             break;
         }
         if (evbuffer_add(out, data, (size_t)n) != 0) {
-            conn_terminate(c, SC_GRPC_INTERNAL, "out of memory");
+            sc_grpc_i_terminate(c, SC_GRPC_INTERNAL, "out of memory");
             return;
         }
         if (c->closed || c->doomed) {
@@ -320,9 +175,9 @@ static void conn_flush(struct sc_grpc_conn *c)
             char why[REASON_LEN];
 
             snprintf(why, sizeof(why), "HTTP/2 protocol error: %.180s", c->h2err);
-            conn_terminate(c, SC_GRPC_INTERNAL, why);
+            sc_grpc_i_terminate(c, SC_GRPC_INTERNAL, why);
         } else {
-            conn_terminate(c, SC_GRPC_UNAVAILABLE, "HTTP/2 session finished (GOAWAY)");
+            sc_grpc_i_terminate(c, SC_GRPC_UNAVAILABLE, "HTTP/2 session finished (GOAWAY)");
         }
     }
 }
@@ -356,7 +211,7 @@ static void close_cb(evutil_socket_t fd, short what, void *arg)
     c->depth++;
     if (c->server) {
         for (s = c->streams; s != NULL && !c->doomed; s = s->next) {
-            stream_notify_close(s);
+            sc_grpc_i_stream_notify_close(s);
         }
         if (!c->doomed && c->scbs.on_conn_close != NULL) {
             c->scbs.on_conn_close(c->arg, c);
@@ -381,7 +236,7 @@ static void read_cb(struct bufferevent *bev, void *arg)
         ssize_t n;
 
         if (p == NULL) {
-            conn_terminate(c, SC_GRPC_INTERNAL, "out of memory");
+            sc_grpc_i_terminate(c, SC_GRPC_INTERNAL, "out of memory");
             break;
         }
         n = nghttp2_session_mem_recv(c->ngh, p, len);
@@ -393,7 +248,7 @@ static void read_cb(struct bufferevent *bev, void *arg)
 
             snprintf(why, sizeof(why), "HTTP/2 protocol error: %.60s%s%.160s", nghttp2_strerror((int)n),
                      c->h2err[0] != '\0' ? ": " : "", c->h2err);
-            conn_terminate(c, SC_GRPC_INTERNAL, why);
+            sc_grpc_i_terminate(c, SC_GRPC_INTERNAL, why);
             break;
         }
         evbuffer_drain(in, (size_t)n);
@@ -419,312 +274,15 @@ static void event_cb(struct bufferevent *bev, short what, void *arg)
     (void)bev;
     c->depth++;
     if (what & BEV_EVENT_EOF) {
-        conn_terminate(c, SC_GRPC_UNAVAILABLE, "connection closed by peer");
+        sc_grpc_i_terminate(c, SC_GRPC_UNAVAILABLE, "connection closed by peer");
     } else if (what & BEV_EVENT_ERROR) {
         char why[REASON_LEN];
 
         snprintf(why, sizeof(why), "connection error: %s",
                  evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
-        conn_terminate(c, SC_GRPC_UNAVAILABLE, why);
+        sc_grpc_i_terminate(c, SC_GRPC_UNAVAILABLE, why);
     }
     leave(c);
-}
-
-/* ---- nghttp2 callbacks: data out ----------------------------------------- */
-
-static ssize_t data_read_cb(nghttp2_session *ngh, int32_t id, uint8_t *buf, size_t length,
-                            uint32_t *flags, nghttp2_data_source *src, void *user)
-{
-    struct sc_grpc_stream *s = src->ptr;
-    size_t have = evbuffer_get_length(s->out);
-    int n;
-
-    (void)user;
-    if (have > 0) {
-        n = evbuffer_remove(s->out, buf, length < have ? length : have);
-        return n < 0 ? NGHTTP2_ERR_CALLBACK_FAILURE : (ssize_t)n;
-    }
-    if (s->finishing && s->conn->server) {
-        char status[16], msg[MAX_HDR_VALUE];
-        nghttp2_nv nv[2];
-        size_t nnv = 1;
-
-        snprintf(status, sizeof(status), "%d", s->fin_status);
-        nv[0] = mknv("grpc-status", status);
-        if (s->fin_message != NULL) {
-            pct_encode(s->fin_message, msg, sizeof(msg));
-            nv[nnv++] = mknv("grpc-message", msg);
-        }
-        *flags |= NGHTTP2_DATA_FLAG_EOF | NGHTTP2_DATA_FLAG_NO_END_STREAM;
-        if (nghttp2_submit_trailer(ngh, id, nv, nnv) != 0) {
-            return NGHTTP2_ERR_CALLBACK_FAILURE;
-        }
-        s->finished = 1;
-        return 0;
-    }
-    s->deferred = 1;
-    return NGHTTP2_ERR_DEFERRED;
-}
-
-/* ---- nghttp2 callbacks: headers in --------------------------------------- */
-
-static int begin_headers_cb(nghttp2_session *ngh, const nghttp2_frame *frame, void *user)
-{
-    struct sc_grpc_conn *c = user;
-    struct sc_grpc_stream *s;
-
-    if (!c->server || frame->hd.type != NGHTTP2_HEADERS ||
-        frame->headers.cat != NGHTTP2_HCAT_REQUEST) {
-        return 0;
-    }
-    s = stream_new(c, frame->hd.stream_id);
-    if (s == NULL) {
-        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* resets the stream */
-    }
-    nghttp2_session_set_stream_user_data(ngh, frame->hd.stream_id, s);
-    return 0;
-}
-
-static int header_cb(nghttp2_session *ngh, const nghttp2_frame *frame, const uint8_t *name,
-                     size_t namelen, const uint8_t *value, size_t valuelen, uint8_t flags,
-                     void *user)
-{
-    struct sc_grpc_conn *c = user;
-    struct sc_grpc_stream *s;
-
-    (void)flags;
-    if (frame->hd.type != NGHTTP2_HEADERS) {
-        return 0;
-    }
-    s = nghttp2_session_get_stream_user_data(ngh, frame->hd.stream_id);
-    if (s == NULL) {
-        return 0;
-    }
-    if (c->server) {
-        if (hdr_eq(name, namelen, ":path")) {
-            if (valuelen < MAX_HDR_VALUE && s->path == NULL) {
-                s->path = strndup((const char *)value, valuelen);
-            }
-        } else if (hdr_eq(name, namelen, ":method")) {
-            s->method_post = hdr_eq(value, valuelen, "POST");
-        } else if (hdr_eq(name, namelen, "content-type")) {
-            /* application/grpc, application/grpc+proto, application/grpc;... */
-            s->ctype_grpc = valuelen >= 16 && memcmp(value, "application/grpc", 16) == 0 &&
-                            (valuelen == 16 || value[16] == '+' || value[16] == ';');
-        }
-        return 0;
-    }
-    if (hdr_eq(name, namelen, ":status")) {
-        int v = 0;
-        size_t i;
-
-        for (i = 0; i < valuelen && i < 4 && value[i] >= '0' && value[i] <= '9'; i++) {
-            v = v * 10 + (value[i] - '0');
-        }
-        s->http_status = v;
-    } else if (hdr_eq(name, namelen, "grpc-status")) {
-        int v = 0;
-        size_t i;
-
-        for (i = 0; i < valuelen && i < 6 && value[i] >= '0' && value[i] <= '9'; i++) {
-            v = v * 10 + (value[i] - '0');
-        }
-        s->grpc_status = (i == valuelen && valuelen > 0) ? v : SC_GRPC_UNKNOWN;
-    } else if (hdr_eq(name, namelen, "grpc-message")) {
-        pct_decode(value, valuelen, s->grpc_message, sizeof(s->grpc_message));
-    }
-    return 0;
-}
-
-/* Server: the request headers are complete; accept or refuse the stream. */
-static void server_request(struct sc_grpc_conn *c, struct sc_grpc_stream *s)
-{
-    if (!s->method_post || !s->ctype_grpc || s->path == NULL) {
-        nghttp2_nv nv[1];
-
-        /* not gRPC: plain HTTP error, as gRPC servers do */
-        nv[0] = mknv(":status", !s->method_post ? "405" : "415");
-        s->ignore_data = 1;
-        s->finished = 1;
-        s->headers_sent = 1;
-        nghttp2_submit_response(c->ngh, s->id, nv, 1, NULL);
-        return;
-    }
-    s->arg = c->scbs.on_stream != NULL ? c->scbs.on_stream(c->arg, s, s->path) : NULL;
-    if (s->arg == NULL) {
-        s->ignore_data = 1;
-        sc_grpc_stream_finish(s, SC_GRPC_UNIMPLEMENTED, "unknown method");
-        return;
-    }
-    s->accepted = 1;
-}
-
-/* Client: the response ended (trailers, or a trailers-only response, or
- * END_STREAM on DATA). */
-static void client_done(struct sc_grpc_conn *c, struct sc_grpc_stream *s)
-{
-    char why[REASON_LEN];
-
-    if (s->http_status != 200) {
-        snprintf(why, sizeof(why), "HTTP status %d from the server", s->http_status);
-        conn_terminate(c, http_to_grpc(s->http_status), why);
-    } else if (sc_sdswire_dec_partial(&s->dec)) {
-        conn_terminate(c, SC_GRPC_INTERNAL, "stream ended inside a gRPC message (truncated frame)");
-    } else if (s->grpc_status < 0) {
-        conn_terminate(c, SC_GRPC_INTERNAL, "stream ended without grpc-status");
-    } else {
-        snprintf(why, sizeof(why), "%s",
-                 s->grpc_message[0] != '\0' ? s->grpc_message : "stream ended by the server");
-        conn_terminate(c, s->grpc_status, why);
-    }
-}
-
-static int frame_recv_cb(nghttp2_session *ngh, const nghttp2_frame *frame, void *user)
-{
-    struct sc_grpc_conn *c = user;
-    struct sc_grpc_stream *s;
-    int end = (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;
-
-    if (frame->hd.type == NGHTTP2_GOAWAY) {
-        if (!c->server) {
-            set_reason(c, SC_GRPC_UNAVAILABLE, "server sent GOAWAY (error code %u)",
-                       frame->goaway.error_code);
-        }
-        return 0;
-    }
-    if (frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA) {
-        return 0;
-    }
-    s = nghttp2_session_get_stream_user_data(ngh, frame->hd.stream_id);
-    if (s == NULL) {
-        return 0;
-    }
-    if (c->server) {
-        if (frame->hd.type == NGHTTP2_HEADERS && frame->headers.cat == NGHTTP2_HCAT_REQUEST) {
-            server_request(c, s);
-        }
-        if (end && !s->finished && !s->finishing) {
-            if (sc_sdswire_dec_partial(&s->dec)) {
-                sc_grpc_stream_finish(s, SC_GRPC_INTERNAL,
-                                      "request ended inside a gRPC message (truncated frame)");
-            } else {
-                sc_grpc_stream_finish(s, SC_GRPC_OK, NULL); /* client half-closed */
-            }
-        }
-        return 0;
-    }
-    if (frame->hd.type == NGHTTP2_HEADERS && frame->headers.cat == NGHTTP2_HCAT_RESPONSE &&
-        s->http_status != 200) {
-        s->ignore_data = 1;
-    }
-    if (end) {
-        client_done(c, s);
-    }
-    return 0;
-}
-
-/* ---- nghttp2 callbacks: data in ------------------------------------------ */
-
-static int data_chunk_cb(nghttp2_session *ngh, uint8_t flags, int32_t id, const uint8_t *data,
-                         size_t len, void *user)
-{
-    struct sc_grpc_conn *c = user;
-    struct sc_grpc_stream *s = nghttp2_session_get_stream_user_data(ngh, id);
-    size_t off = 0;
-
-    (void)flags;
-    if (s == NULL || s->ignore_data) {
-        return 0;
-    }
-    while (off < len && !c->doomed && !c->closed && !s->ignore_data) {
-        const uint8_t *msg;
-        size_t used, mlen;
-        struct sc_err err;
-        enum sc_sdswire_status st =
-            sc_sdswire_dec_feed(&s->dec, data + off, len - off, &used, &msg, &mlen, &err);
-
-        off += used;
-        if (st == SC_SDSWIRE_ERROR) {
-            int code = strstr(err.msg, "exceeds") != NULL ? SC_GRPC_RESOURCE_EXHAUSTED
-                                                          : SC_GRPC_INTERNAL;
-
-            s->ignore_data = 1;
-            if (c->server) {
-                sc_log(SC_LOG_WARN, NULL, "grpc: stream %d: %s", id, err.msg);
-                sc_grpc_stream_finish(s, code, err.msg);
-            } else {
-                nghttp2_submit_rst_stream(ngh, NGHTTP2_FLAG_NONE, id, NGHTTP2_CANCEL);
-                conn_terminate(c, code, err.msg);
-            }
-            break;
-        }
-        if (st == SC_SDSWIRE_MESSAGE) {
-            if (c->server) {
-                if (s->accepted && !s->finished && !s->finishing && c->scbs.on_message != NULL) {
-                    c->scbs.on_message(s->arg, msg, mlen);
-                }
-            } else if (c->ccbs.on_message != NULL) {
-                c->ccbs.on_message(c->arg, msg, mlen);
-            }
-        }
-    }
-    return c->doomed ? NGHTTP2_ERR_CALLBACK_FAILURE : 0;
-}
-
-/* ---- nghttp2 callbacks: frames out, stream close, errors ------------------ */
-
-static int frame_send_cb(nghttp2_session *ngh, const nghttp2_frame *frame, void *user)
-{
-    struct sc_grpc_conn *c = user;
-    struct sc_grpc_stream *s;
-
-    if (!c->server || frame->hd.type != NGHTTP2_HEADERS ||
-        !(frame->hd.flags & NGHTTP2_FLAG_END_STREAM)) {
-        return 0;
-    }
-    /* Our side is done; if the client's side is still open, reset with
-     * NO_ERROR so the stream goes away (as gRPC servers do). */
-    s = nghttp2_session_get_stream_user_data(ngh, frame->hd.stream_id);
-    if (s != NULL && !nghttp2_session_get_stream_remote_close(ngh, frame->hd.stream_id)) {
-        nghttp2_submit_rst_stream(ngh, NGHTTP2_FLAG_NONE, frame->hd.stream_id, NGHTTP2_NO_ERROR);
-    }
-    return 0;
-}
-
-static int stream_close_cb(nghttp2_session *ngh, int32_t id, uint32_t error_code, void *user)
-{
-    struct sc_grpc_conn *c = user;
-    struct sc_grpc_stream *s = nghttp2_session_get_stream_user_data(ngh, id);
-
-    if (s == NULL) {
-        return 0;
-    }
-    if (c->server) {
-        stream_notify_close(s);
-        stream_free(s);
-        return 0;
-    }
-    /* client: ended without END_STREAM from the server (reset, GOAWAY) */
-    if (!c->closed) {
-        char why[REASON_LEN];
-
-        snprintf(why, sizeof(why), "stream reset by the server (%s)",
-                 nghttp2_http2_strerror(error_code));
-        conn_terminate(c, SC_GRPC_UNAVAILABLE, why);
-    }
-    stream_free(s);
-    return 0;
-}
-
-static int error_cb(nghttp2_session *ngh, int code, const char *msg, size_t len, void *user)
-{
-    struct sc_grpc_conn *c = user;
-
-    (void)ngh;
-    (void)code;
-    sc_log(SC_LOG_DEBUG, NULL, "grpc: nghttp2: %.*s", (int)len, msg);
-    snprintf(c->h2err, sizeof(c->h2err), "%.*s", (int)(len > 200 ? 200 : len), msg);
-    return 0;
 }
 
 /* ---- construction ------------------------------------------------------- */
@@ -761,13 +319,7 @@ static struct sc_grpc_conn *conn_new(struct event_base *base, int fd, int server
     if (nghttp2_session_callbacks_new(&cbs) != 0 || nghttp2_option_new(&opt) != 0) {
         goto fail;
     }
-    nghttp2_session_callbacks_set_on_begin_headers_callback(cbs, begin_headers_cb);
-    nghttp2_session_callbacks_set_on_header_callback(cbs, header_cb);
-    nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, frame_recv_cb);
-    nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, data_chunk_cb);
-    nghttp2_session_callbacks_set_on_frame_send_callback(cbs, frame_send_cb);
-    nghttp2_session_callbacks_set_on_stream_close_callback(cbs, stream_close_cb);
-    nghttp2_session_callbacks_set_error_callback2(cbs, error_cb);
+    sc_grpc_i_set_callbacks(cbs);
     nghttp2_option_set_max_send_header_block_length(opt, 64 * 1024);
     if (server) {
         nghttp2_option_set_max_deflate_dynamic_table_size(opt, 4096);
@@ -821,20 +373,20 @@ struct sc_grpc_conn *sc_grpc_client_new(struct event_base *base, int fd, const c
     }
     c->ccbs = *cbs;
     c->arg = arg;
-    s = stream_new(c, 0);
+    s = sc_grpc_i_stream_new(c, 0);
     if (s == NULL) {
         goto fail;
     }
-    nv[0] = mknv(":method", "POST");
-    nv[1] = mknv(":scheme", "http");
-    nv[2] = mknv(":path", path);
-    nv[3] = mknv(":authority", authority);
-    nv[4] = mknv("content-type", "application/grpc");
-    nv[5] = mknv("te", "trailers");
-    nv[6] = mknv("grpc-accept-encoding", "identity");
-    nv[7] = mknv("user-agent", "mtls-sidecar-grpc/1");
+    nv[0] = sc_grpc_i_nv(":method", "POST");
+    nv[1] = sc_grpc_i_nv(":scheme", "http");
+    nv[2] = sc_grpc_i_nv(":path", path);
+    nv[3] = sc_grpc_i_nv(":authority", authority);
+    nv[4] = sc_grpc_i_nv("content-type", "application/grpc");
+    nv[5] = sc_grpc_i_nv("te", "trailers");
+    nv[6] = sc_grpc_i_nv("grpc-accept-encoding", "identity");
+    nv[7] = sc_grpc_i_nv("user-agent", "mtls-sidecar-grpc/1");
     prov.source.ptr = s;
-    prov.read_callback = data_read_cb;
+    prov.read_callback = sc_grpc_i_data_read;
     id = nghttp2_submit_request(c->ngh, NULL, nv, 8, &prov, s);
     if (id < 0) {
         goto fail;
@@ -911,11 +463,11 @@ static int submit_headers(struct sc_grpc_stream *s)
     nghttp2_data_provider prov;
     nghttp2_nv nv[3];
 
-    nv[0] = mknv(":status", "200");
-    nv[1] = mknv("content-type", "application/grpc");
-    nv[2] = mknv("grpc-accept-encoding", "identity");
+    nv[0] = sc_grpc_i_nv(":status", "200");
+    nv[1] = sc_grpc_i_nv("content-type", "application/grpc");
+    nv[2] = sc_grpc_i_nv("grpc-accept-encoding", "identity");
     prov.source.ptr = s;
-    prov.read_callback = data_read_cb;
+    prov.read_callback = sc_grpc_i_data_read;
     if (nghttp2_submit_response(s->conn->ngh, s->id, nv, 3, &prov) != 0) {
         return -1;
     }
@@ -954,12 +506,12 @@ void sc_grpc_stream_finish(struct sc_grpc_stream *s, int grpc_status, const char
         size_t n = 3;
 
         snprintf(status, sizeof(status), "%d", grpc_status);
-        nv[0] = mknv(":status", "200");
-        nv[1] = mknv("content-type", "application/grpc");
-        nv[2] = mknv("grpc-status", status);
+        nv[0] = sc_grpc_i_nv(":status", "200");
+        nv[1] = sc_grpc_i_nv("content-type", "application/grpc");
+        nv[2] = sc_grpc_i_nv("grpc-status", status);
         if (message != NULL) {
-            pct_encode(message, msg, sizeof(msg));
-            nv[n++] = mknv("grpc-message", msg);
+            sc_grpc_i_pct_encode(message, msg, sizeof(msg));
+            nv[n++] = sc_grpc_i_nv("grpc-message", msg);
         }
         s->headers_sent = 1;
         s->finished = 1;
@@ -986,8 +538,8 @@ static void conn_destroy(struct sc_grpc_conn *c)
         return;
     }
     while (c->streams != NULL) {
-        stream_notify_close(c->streams);
-        stream_free(c->streams);
+        sc_grpc_i_stream_notify_close(c->streams);
+        sc_grpc_i_stream_free(c->streams);
     }
     nghttp2_session_del(c->ngh);
     c->ngh = NULL;
