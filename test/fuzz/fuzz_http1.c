@@ -66,6 +66,7 @@ static void reparse(enum sc_http1_kind kind, const struct sc_http1_head *req,
         { "x-request-id", "4f9c1c2a-7b5e-4c1d-9a3e-2b6f8d0e1a55" },
     };
     struct sc_http1_rewrite rw = { f, 2, SC_HTTP1_CONN_KEEP_ALIVE };
+    struct sc_http1_limits roomy = { 2 * SC_HTTP1_DEFAULT_MAX_HEAD, 2 * SC_HTTP1_DEFAULT_MAX_HEADERS };
     struct sc_http1 *p;
     const struct sc_http1_head *h2;
     char *out;
@@ -76,7 +77,7 @@ static void reparse(enum sc_http1_kind kind, const struct sc_http1_head *req,
     out = malloc(need);
     CHECK(out != NULL);
     CHECK(sc_http1_head_format(hd, &rw, out, need, &c) == 0 && c == need);
-    p = sc_http1_new(kind, NULL);
+    p = sc_http1_new(kind, &roomy);            /* the rewrite adds a field */
     CHECK(p != NULL);
     sc_http1_expect_response(p, req);
     CHECK(sc_http1_feed(p, out, need, &c) == SC_HTTP1_EV_BEGIN);
