@@ -162,6 +162,7 @@ fuzz: $(PROTO_C) $(PROTO_H)
 	@for f in $(FUZZ_SRC); do n=$$(basename $$f .c); \
 	  clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
 	    -Icommon -Iproxy -I$(LLHTTP_INC_DIR) -Ibuild/gen $$f $(COMMON_SRC) $(PROXY_SRC) $(PROTO_C) \
+    $(wildcard $(LLHTTP_SRC_DIR)/*.c) \
 	    -o build/libfuzzer/$$n $(PKG_LIBS) || exit 1; echo "built build/libfuzzer/$$n"; done
 
 demo: deps all $(TOOL_BIN)

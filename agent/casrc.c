@@ -365,6 +365,12 @@ struct sc_ca_src *sc_ca_src_new(struct event_base *base, const struct sc_ca_src_
     return c;
 }
 
+void sc_ca_src_recheck(struct sc_ca_src *c)
+{
+    c->last_problem[0] = '\0';
+    reload(c);
+}
+
 void sc_ca_src_free(struct sc_ca_src *c)
 {
     size_t i;

@@ -42,6 +42,8 @@ struct sc_ca_src;
  * only when the watcher cannot be set up. */
 struct sc_ca_src *sc_ca_src_new(struct event_base *base, const struct sc_ca_src_opts *o,
                                 struct sc_sdsserver *srv, struct sc_err *err);
+/* Re-reads the CA directory now (SIGHUP). */
+void sc_ca_src_recheck(struct sc_ca_src *c);
 void sc_ca_src_free(struct sc_ca_src *c);
 
 #endif

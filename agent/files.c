@@ -293,6 +293,12 @@ struct sc_files_src *sc_files_src_new(struct event_base *base, const char *dir,
     return f;
 }
 
+void sc_files_src_recheck(struct sc_files_src *f)
+{
+    f->last_problem[0] = '\0'; /* say it again if it is still wrong */
+    attempt(f);
+}
+
 void sc_files_src_free(struct sc_files_src *f)
 {
     if (f == NULL) {

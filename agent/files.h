@@ -55,6 +55,8 @@ struct sc_files_src;
 
 struct sc_files_src *sc_files_src_new(struct event_base *base, const char *dir,
                                       struct sc_sdsserver *srv, struct sc_err *err);
+/* Re-reads the directory now (SIGHUP). */
+void sc_files_src_recheck(struct sc_files_src *f);
 void sc_files_src_free(struct sc_files_src *f);
 
 #endif

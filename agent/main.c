@@ -29,7 +29,8 @@ static void usage(FILE *f)
                "  -c, --config FILE  the YAML configuration (see conf/sds-agent.yaml)\n"
                "      --check        validate the configuration and the certificate source,\n"
                "                     then exit (0 = valid)\n"
-               "  -l, --log-level L  debug, info, warn or error (overrides log_level)\n");
+               "  -l, --log-level L  debug, info, warn or error (overrides log_level)\n"
+               "SIGHUP re-reads the certificate source; SIGTERM and SIGINT exit.\n");
 }
 
 /* --check: the config is valid; also say whether the source loads now. */
@@ -65,13 +66,29 @@ static int check_source(const struct sc_agent_config *cfg)
     }
 }
 
+struct agent {
+    struct event_base *base;
+    struct sc_files_src *files;
+    struct sc_ca_src *casrc;
+};
+
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
-    struct event_base *base = arg;
+    struct agent *a = arg;
 
     (void)what;
+    if (sig == SIGHUP) {
+        sc_log(SC_LOG_INFO, NULL, "SIGHUP: re-reading the certificate source");
+        if (a->files != NULL) {
+            sc_files_src_recheck(a->files);
+        }
+        if (a->casrc != NULL) {
+            sc_ca_src_recheck(a->casrc);
+        }
+        return;
+    }
     sc_log(SC_LOG_INFO, NULL, "signal %d: shutting down", (int)sig);
-    event_base_loopexit(base, NULL);
+    event_base_loopexit(a->base, NULL);
 }
 
 int main(int argc, char **argv)
@@ -90,7 +107,8 @@ int main(int argc, char **argv)
     struct sc_err err;
     char msg[1024];
     struct event_base *base = NULL;
-    struct event *sigterm = NULL, *sigint = NULL;
+    struct event *sigterm = NULL, *sigint = NULL, *sighup = NULL;
+    struct agent ag;
     struct sc_sdsserver *srv = NULL;
     struct sc_files_src *files = NULL;
     struct sc_ca_src *casrc = NULL;
@@ -168,10 +186,14 @@ int main(int argc, char **argv)
         sc_log(SC_LOG_ERR, NULL, "%s", err.msg);
         goto out;
     }
-    sigterm = evsignal_new(base, SIGTERM, on_signal, base);
-    sigint = evsignal_new(base, SIGINT, on_signal, base);
-    if (sigterm == NULL || sigint == NULL || event_add(sigterm, NULL) != 0 ||
-        event_add(sigint, NULL) != 0) {
+    ag.base = base;
+    ag.files = files;
+    ag.casrc = casrc;
+    sigterm = evsignal_new(base, SIGTERM, on_signal, &ag);
+    sigint = evsignal_new(base, SIGINT, on_signal, &ag);
+    sighup = evsignal_new(base, SIGHUP, on_signal, &ag);
+    if (sigterm == NULL || sigint == NULL || sighup == NULL || event_add(sigterm, NULL) != 0 ||
+        event_add(sigint, NULL) != 0 || event_add(sighup, NULL) != 0) {
         sc_log(SC_LOG_ERR, NULL, "cannot install signal handlers");
         goto out;
     }
@@ -197,6 +219,9 @@ out:
     }
     if (sigint != NULL) {
         event_free(sigint);
+    }
+    if (sighup != NULL) {
+        event_free(sighup);
     }
     if (base != NULL) {
         event_base_free(base);

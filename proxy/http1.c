@@ -17,137 +17,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum phase {
-    P_IDLE = 0,     /* between messages */
-    P_HEAD,         /* a message has begun; its head is being read */
-    P_BODY,         /* the head was handed out; body (or nothing) until complete */
-    P_UPGRADED,     /* the last message switched protocols */
-    P_CLOSED,       /* the last message ended the connection */
-    P_ERROR,
-};
-
-enum pause_ev {
-    PE_NONE = 0,
-    PE_BEGIN,
-    PE_HEAD,
-    PE_TRAILERS,    /* the last-chunk line was read: the trailer section follows */
-    PE_DONE,
-};
-
-/* A header field while it is being read: offsets into buf. */
-struct hoff {
-    uint32_t name_off;
-    uint32_t name_len;
-    uint32_t value_off;
-    uint32_t value_len;
-};
-
-/* Which field the current one is, for the llhttp error mapping. */
-enum fkind {
-    F_OTHER = 0,
-    F_CONTENT_LENGTH_FIELD,
-    F_TRANSFER_ENCODING_FIELD,
-};
-
-struct sc_http1 {
-    llhttp_t p;
-    enum sc_http1_kind kind;
-    size_t max_head;
-    size_t max_headers;
-
-    enum phase phase;
-    enum pause_ev pause_ev;   /* set by the callback that returned HPE_PAUSED */
-    int paused;               /* llhttp is paused: resume before executing */
-    int upgrade_paused;       /* llhttp will say HPE_PAUSED_UPGRADE next */
-    int msg_upgrade;          /* the message in progress switches protocols */
-
-    /* the head buffer: target, reason, names and values, NUL-terminated */
-    char *buf;
-    size_t len;
-    size_t cap;
-    struct hoff *offs;
-    struct sc_http1_header *hdrs;
-    size_t nh;
-    size_t hcap;
-    int fstate;               /* 0: between fields, 1: in a name, 2: in a value */
-    enum fkind fkind;
-    uint32_t target_off;
-    uint32_t target_len;
-    uint32_t reason_off;
-    uint32_t reason_len;
-    int have_target;
-    int have_reason;
-    int seen_cl;
-    int seen_te;
-
-    /* raw-byte checks over the head */
-    size_t head_bytes;        /* bytes fed since the last message ended */
-    unsigned char scan_prev;
-    int line0;                /* still in the start line */
-    size_t line0_len;
-    unsigned line0_spaces;
-    char line0_first[9];
-    char line0_last[9];
-
-    /* context for callbacks: the chunk being executed */
-    const char *chunk;
-    unsigned char chunk_prev; /* the byte fed just before chunk[0] */
-    unsigned char last_byte;
-
-    /* trailers (not stored, only checked and counted) */
-    size_t trailer_bytes;
-    size_t trailer_count;
-    size_t trailer_name_len;
-    int in_trailers;
-
-    /* response parsers: the request being answered */
-    int req_head;
-    int req_connect;
-    int req_upgrade;
-
-    struct sc_http1_head head;
-    int have_head;
-
-    enum sc_http1_error err;
-    const char *err_reason;
-};
+#include "http1_internal.h"
 
 /* ---- small helpers ------------------------------------------------------ */
-
-static const unsigned char tchar_tab[256] = {
-    /* RFC 9110 token characters: ! # $ % & ' * + - . ^ _ ` | ~ DIGIT ALPHA */
-    ['!'] = 1, ['#'] = 1, ['$'] = 1, ['%'] = 1, ['&'] = 1, ['\''] = 1, ['*'] = 1,
-    ['+'] = 1, ['-'] = 1, ['.'] = 1, ['^'] = 1, ['_'] = 1, ['`'] = 1, ['|'] = 1,
-    ['~'] = 1,
-    ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1,
-    ['7'] = 1, ['8'] = 1, ['9'] = 1,
-    ['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1, ['F'] = 1, ['G'] = 1,
-    ['H'] = 1, ['I'] = 1, ['J'] = 1, ['K'] = 1, ['L'] = 1, ['M'] = 1, ['N'] = 1,
-    ['O'] = 1, ['P'] = 1, ['Q'] = 1, ['R'] = 1, ['S'] = 1, ['T'] = 1, ['U'] = 1,
-    ['V'] = 1, ['W'] = 1, ['X'] = 1, ['Y'] = 1, ['Z'] = 1,
-    ['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1, ['g'] = 1,
-    ['h'] = 1, ['i'] = 1, ['j'] = 1, ['k'] = 1, ['l'] = 1, ['m'] = 1, ['n'] = 1,
-    ['o'] = 1, ['p'] = 1, ['q'] = 1, ['r'] = 1, ['s'] = 1, ['t'] = 1, ['u'] = 1,
-    ['v'] = 1, ['w'] = 1, ['x'] = 1, ['y'] = 1, ['z'] = 1,
-};
-
-static int lower(int c)
-{
-    return (c >= 'A' && c <= 'Z') ? c + ('a' - 'A') : c;
-}
-
-/* a[0..n) equals the NUL-terminated b, ignoring ASCII case */
-static int ieq(const char *a, size_t n, const char *b)
-{
-    size_t i;
-
-    for (i = 0; i < n; i++) {
-        if (b[i] == '\0' || lower((unsigned char)a[i]) != lower((unsigned char)b[i])) {
-            return 0;
-        }
-    }
-    return b[n] == '\0';
-}
 
 static int is_ows(int c)
 {
@@ -163,7 +35,7 @@ static int scan_fail(struct sc_http1 *h, enum sc_http1_error e, const char *why)
     return -1;
 }
 
-static int fail(struct sc_http1 *h, enum sc_http1_error e, const char *why)
+int sc_http1_fail(struct sc_http1 *h, enum sc_http1_error e, const char *why)
 {
     if (h->err == SC_HTTP1_E_NONE) {
         h->err = e;
@@ -178,7 +50,7 @@ static int put(struct sc_http1 *h, const char *s, size_t n)
     size_t limit = h->max_head + 64;
 
     if (n > limit - h->len || h->len + n > UINT32_MAX) {
-        return fail(h, SC_HTTP1_E_TOO_LARGE, "header section too large");
+        return sc_http1_fail(h, SC_HTTP1_E_TOO_LARGE, "header section too large");
     }
     if (h->len + n > h->cap) {
         size_t ncap = h->cap > 0 ? h->cap : 256;
@@ -192,7 +64,7 @@ static int put(struct sc_http1 *h, const char *s, size_t n)
         }
         nb = realloc(h->buf, ncap);
         if (nb == NULL) {
-            return fail(h, SC_HTTP1_E_TOO_LARGE, "out of memory");
+            return sc_http1_fail(h, SC_HTTP1_E_TOO_LARGE, "out of memory");
         }
         h->buf = nb;
         h->cap = ncap;
@@ -254,7 +126,7 @@ static int cb_url(llhttp_t *p, const char *at, size_t n)
         unsigned char c = (unsigned char)at[i];
 
         if (c <= 0x20 || c == 0x7f) {
-            return fail(h, SC_HTTP1_E_BAD_TARGET, "invalid character in request-target");
+            return sc_http1_fail(h, SC_HTTP1_E_BAD_TARGET, "invalid character in request-target");
         }
     }
     if (!h->have_target) {
@@ -288,7 +160,7 @@ static int cb_status(llhttp_t *p, const char *at, size_t n)
         unsigned char c = (unsigned char)at[i];
 
         if ((c < 0x20 && c != '\t') || c == 0x7f) {
-            return fail(h, SC_HTTP1_E_BAD_STATUS, "invalid character in reason phrase");
+            return sc_http1_fail(h, SC_HTTP1_E_BAD_STATUS, "invalid character in reason phrase");
         }
     }
     if (!h->have_reason) {
@@ -324,12 +196,12 @@ static int grow_headers(struct sc_http1 *h)
     }
     no = realloc(h->offs, ncap * sizeof *no);
     if (no == NULL) {
-        return fail(h, SC_HTTP1_E_TOO_LARGE, "out of memory");
+        return sc_http1_fail(h, SC_HTTP1_E_TOO_LARGE, "out of memory");
     }
     h->offs = no;
     nhd = realloc(h->hdrs, ncap * sizeof *nhd);
     if (nhd == NULL) {
-        return fail(h, SC_HTTP1_E_TOO_LARGE, "out of memory");
+        return sc_http1_fail(h, SC_HTTP1_E_TOO_LARGE, "out of memory");
     }
     h->hdrs = nhd;
     h->hcap = ncap;
@@ -341,8 +213,8 @@ static int check_name(struct sc_http1 *h, const char *at, size_t n)
     size_t i;
 
     for (i = 0; i < n; i++) {
-        if (!tchar_tab[(unsigned char)at[i]]) {
-            return fail(h, SC_HTTP1_E_BAD_HEADER, "invalid character in field name");
+        if (!sc_http1_tchar[(unsigned char)at[i]]) {
+            return sc_http1_fail(h, SC_HTTP1_E_BAD_HEADER, "invalid character in field name");
         }
     }
     return 0;
@@ -353,19 +225,19 @@ static int check_value(struct sc_http1 *h, const char *at, size_t n)
     size_t i;
 
     if (n > 0 && byte_before(h, at) == '\n') {
-        return fail(h, SC_HTTP1_E_OBS_FOLD, "obsolete line folding");
+        return sc_http1_fail(h, SC_HTTP1_E_OBS_FOLD, "obsolete line folding");
     }
     for (i = 0; i < n; i++) {
         unsigned char c = (unsigned char)at[i];
 
         if ((c < 0x20 && c != '\t') || c == 0x7f) {
             if (c == '\r') {
-                return fail(h, SC_HTTP1_E_BARE_CR, "CR without LF in a field value");
+                return sc_http1_fail(h, SC_HTTP1_E_BARE_CR, "CR without LF in a field value");
             }
             if (c == '\n') {
-                return fail(h, SC_HTTP1_E_OBS_FOLD, "obsolete line folding");
+                return sc_http1_fail(h, SC_HTTP1_E_OBS_FOLD, "obsolete line folding");
             }
-            return fail(h, SC_HTTP1_E_BAD_HEADER, "invalid character in field value");
+            return sc_http1_fail(h, SC_HTTP1_E_BAD_HEADER, "invalid character in field value");
         }
     }
     return 0;
@@ -376,7 +248,7 @@ static int trailer_span(struct sc_http1 *h, size_t n, int is_name)
 {
     if (is_name && h->fstate != 1) {
         if (h->trailer_count >= h->max_headers) {
-            return fail(h, SC_HTTP1_E_TOO_LARGE, "too many trailer fields");
+            return sc_http1_fail(h, SC_HTTP1_E_TOO_LARGE, "too many trailer fields");
         }
         h->trailer_count++;
         h->trailer_name_len = 0;
@@ -384,11 +256,11 @@ static int trailer_span(struct sc_http1 *h, size_t n, int is_name)
     if (is_name) {
         h->trailer_name_len += n;
     } else if (h->trailer_name_len == 0) {
-        return fail(h, SC_HTTP1_E_BAD_HEADER, "empty trailer field name");
+        return sc_http1_fail(h, SC_HTTP1_E_BAD_HEADER, "empty trailer field name");
     }
     h->fstate = is_name ? 1 : 2;
     if (n > h->max_head - h->trailer_bytes) {
-        return fail(h, SC_HTTP1_E_TOO_LARGE, "trailer section too large");
+        return sc_http1_fail(h, SC_HTTP1_E_TOO_LARGE, "trailer section too large");
     }
     h->trailer_bytes += n;
     return 0;
@@ -406,7 +278,7 @@ static int cb_header_field(llhttp_t *p, const char *at, size_t n)
     }
     if (h->fstate != 1) {                   /* a new field */
         if (h->nh >= h->max_headers) {
-            return fail(h, SC_HTTP1_E_TOO_LARGE, "too many header fields");
+            return sc_http1_fail(h, SC_HTTP1_E_TOO_LARGE, "too many header fields");
         }
         if (h->nh == h->hcap && grow_headers(h) != 0) {
             return -1;
@@ -437,10 +309,10 @@ static int cb_header_field_complete(llhttp_t *p)
     }
     o = &h->offs[h->nh - 1];
     name = h->buf + o->name_off;
-    if (ieq(name, o->name_len, "content-length")) {
+    if (sc_http1_ieq(name, o->name_len, "content-length")) {
         h->fkind = F_CONTENT_LENGTH_FIELD;
         h->seen_cl = 1;
-    } else if (ieq(name, o->name_len, "transfer-encoding")) {
+    } else if (sc_http1_ieq(name, o->name_len, "transfer-encoding")) {
         h->fkind = F_TRANSFER_ENCODING_FIELD;
         h->seen_te = 1;
     }
@@ -454,7 +326,7 @@ static int start_value(struct sc_http1 *h)
         return 0;
     }
     if (h->fstate != 1 || h->offs[h->nh - 1].name_len == 0) {
-        return fail(h, SC_HTTP1_E_BAD_HEADER, "empty field name");
+        return sc_http1_fail(h, SC_HTTP1_E_BAD_HEADER, "empty field name");
     }
     if (put_nul(h) != 0) {                  /* ends the name */
         return -1;
@@ -488,7 +360,7 @@ static int cb_header_value_complete(llhttp_t *p)
 
     if (h->phase == P_BODY) {
         if (h->trailer_name_len == 0) {
-            return fail(h, SC_HTTP1_E_BAD_HEADER, "empty trailer field name");
+            return sc_http1_fail(h, SC_HTTP1_E_BAD_HEADER, "empty trailer field name");
         }
         h->fstate = 0;
         return 0;
@@ -505,142 +377,11 @@ static int cb_header_value_complete(llhttp_t *p)
     return put_nul(h) != 0 ? -1 : 0;
 }
 
-/* Fills h->head from the buffer; checks what llhttp does not. */
-static int build_head(struct sc_http1 *h)
-{
-    struct sc_http1_head *hd = &h->head;
-    llhttp_t *p = &h->p;
-    size_t i, hosts = 0;
-    int close_tok = 0, keep_tok = 0, up = 0;
-
-    memset(hd, 0, sizeof *hd);
-    for (i = 0; i < h->nh; i++) {
-        h->hdrs[i].name = h->buf + h->offs[i].name_off;
-        h->hdrs[i].name_len = h->offs[i].name_len;
-        h->hdrs[i].value = h->buf + h->offs[i].value_off;
-        h->hdrs[i].value_len = h->offs[i].value_len;
-    }
-    hd->headers = h->hdrs;
-    hd->n_headers = h->nh;
-    hd->is_request = h->kind == SC_HTTP1_REQUEST;
-    if (p->http_major != 1 || p->http_minor > 1) {
-        return fail(h, SC_HTTP1_E_BAD_VERSION, "unsupported HTTP version");
-    }
-    hd->version_minor = p->http_minor;
-
-    for (i = 0; i < h->nh; i++) {
-        const struct sc_http1_header *f = &h->hdrs[i];
-
-        if (ieq(f->name, f->name_len, "host")) {
-            hosts++;
-        } else if (ieq(f->name, f->name_len, "connection")) {
-            close_tok |= sc_http1_has_token(f->value, f->value_len, "close");
-            keep_tok |= sc_http1_has_token(f->value, f->value_len, "keep-alive");
-        } else if (hd->is_request && hd->version_minor == 1 &&
-                   ieq(f->name, f->name_len, "expect") &&
-                   ieq(f->value, f->value_len, "100-continue")) {
-            hd->expect_continue = 1;
-        }
-    }
-    if ((p->flags & F_TRANSFER_ENCODING) && hd->version_minor == 0) {
-        return fail(h, SC_HTTP1_E_BAD_TRANSFER_ENCODING, "Transfer-Encoding in HTTP/1.0");
-    }
-
-    if (hd->is_request) {
-        hd->method = llhttp_method_name((llhttp_method_t)p->method);
-        hd->head_method = p->method == HTTP_HEAD;
-        hd->connect = p->method == HTTP_CONNECT;
-        if (!h->have_target || h->target_len == 0) {
-            return fail(h, SC_HTTP1_E_BAD_TARGET, "empty request-target");
-        }
-        hd->target = h->buf + h->target_off;
-        hd->target_len = h->target_len;
-        if (hosts > 1 || (hd->version_minor == 1 && hosts == 0)) {
-            return fail(h, SC_HTTP1_E_BAD_HOST, hosts > 1 ? "more than one Host" : "no Host");
-        }
-        up = p->upgrade != 0;
-        if (up && !hd->connect) {
-            /* An h2c upgrade is not forwarded: the request goes on as HTTP/1.1. */
-            int other = 0;
-
-            for (i = 0; i < h->nh; i++) {
-                const struct sc_http1_header *f = &h->hdrs[i];
-
-                if (ieq(f->name, f->name_len, "upgrade") &&
-                    !ieq(f->value, f->value_len, "h2c")) {
-                    other = 1;
-                }
-            }
-            if (!other) {
-                up = 0;
-                p->upgrade = 0;
-            }
-        }
-        if (up && hd->connect) {
-            hd->framing = SC_HTTP1_BODY_NONE;
-        } else if (p->flags & F_CHUNKED) {
-            hd->framing = SC_HTTP1_BODY_CHUNKED;
-        } else if (p->flags & F_TRANSFER_ENCODING) {
-            return fail(h, SC_HTTP1_E_BAD_TRANSFER_ENCODING,
-                        "request Transfer-Encoding does not end with chunked");
-        } else if ((p->flags & F_CONTENT_LENGTH) && p->content_length > 0) {
-            hd->framing = SC_HTTP1_BODY_LENGTH;
-            hd->content_length = p->content_length;
-        }
-    } else {
-        int st = p->status_code;
-
-        if (st < 100 || st > 599) {
-            return fail(h, SC_HTTP1_E_BAD_STATUS, "status code out of range");
-        }
-        hd->status = st;
-        hd->reason = h->have_reason ? h->buf + h->reason_off : "";
-        hd->reason_len = h->have_reason ? h->reason_len : 0;
-        if (st == 101) {
-            if (!h->req_upgrade || h->req_connect) {
-                return fail(h, SC_HTTP1_E_BAD_UPGRADE, "101 to a request that did not upgrade");
-            }
-            if (sc_http1_head_count(hd, "upgrade") == 0) {
-                return fail(h, SC_HTTP1_E_BAD_UPGRADE, "101 without Upgrade");
-            }
-            up = 1;
-        } else if (h->req_connect && st / 100 == 2) {
-            up = 1;
-        }
-        p->upgrade = (uint8_t)up;
-        if (up || h->req_head || st / 100 == 1 || st == 204 || st == 304) {
-            p->flags |= F_SKIPBODY;
-        }
-        if (p->flags & F_SKIPBODY) {
-            hd->framing = SC_HTTP1_BODY_NONE;
-        } else if (p->flags & F_CHUNKED) {
-            hd->framing = SC_HTTP1_BODY_CHUNKED;
-        } else if (p->flags & F_TRANSFER_ENCODING) {
-            hd->framing = SC_HTTP1_BODY_EOF;
-        } else if (p->flags & F_CONTENT_LENGTH) {
-            hd->framing = p->content_length > 0 ? SC_HTTP1_BODY_LENGTH : SC_HTTP1_BODY_NONE;
-            hd->content_length = p->content_length;
-        } else {
-            hd->framing = SC_HTTP1_BODY_EOF;
-        }
-    }
-    hd->upgrade = up;
-    if (close_tok) {
-        hd->keep_alive = 0;
-    } else {
-        hd->keep_alive = hd->version_minor == 1 || keep_tok;
-    }
-    if (hd->framing == SC_HTTP1_BODY_EOF) {
-        hd->keep_alive = 0;
-    }
-    return 0;
-}
-
 static int cb_headers_complete(llhttp_t *p)
 {
     struct sc_http1 *h = p->data;
 
-    if (build_head(h) != 0) {
+    if (sc_http1_build_head(h) != 0) {
         return -1;
     }
     h->have_head = 1;
@@ -690,11 +431,16 @@ static const llhttp_settings_t settings = {
 static int check_line0(struct sc_http1 *h)
 {
     static const char v10[] = "HTTP/1.0", v11[] = "HTTP/1.1";
+    char last[sizeof h->line0_last];
+    size_t k;
 
+    for (k = 0; k < sizeof last; k++) {         /* the ring in order, oldest first */
+        last[k] = h->line0_last[(h->line0_len + k) % sizeof last];
+    }
     if (h->kind == SC_HTTP1_REQUEST) {
         /* method SP request-target SP HTTP/1.x: exactly two spaces */
-        if (h->line0_spaces != 2 || h->line0_len < 9 || h->line0_last[0] != ' ' ||
-            (memcmp(h->line0_last + 1, v10, 8) != 0 && memcmp(h->line0_last + 1, v11, 8) != 0)) {
+        if (h->line0_spaces != 2 || h->line0_len < 9 || last[0] != ' ' ||
+            (memcmp(last + 1, v10, 8) != 0 && memcmp(last + 1, v11, 8) != 0)) {
             return scan_fail(h, h->line0_spaces != 2 ? SC_HTTP1_E_MALFORMED : SC_HTTP1_E_BAD_VERSION,
                         "request line is not: method SP target SP HTTP/1.x");
         }
@@ -705,14 +451,28 @@ static int check_line0(struct sc_http1 *h)
     return 0;
 }
 
+/* The next CR or LF in p[0..n), or n.  memchr is vectorized; lines are
+ * short, so the two searches stop close together. */
+static size_t next_crlf(const char *p, size_t n)
+{
+    const char *cr = memchr(p, '\r', n);
+    const char *lf = memchr(p, '\n', cr != NULL ? (size_t)(cr - p) : n);
+
+    if (lf != NULL) {
+        return (size_t)(lf - p);
+    }
+    return cr != NULL ? (size_t)(cr - p) : n;
+}
+
 /* Bytes of the head as llhttp consumed them: CR only before LF, LF only
  * after CR, no line starting with whitespace (obs-fold), and the start line's
- * shape.  In P_IDLE only the line ends are checked. */
+ * shape.  In P_IDLE only the line ends are checked.  Only the bytes around
+ * line ends (and the start line) are looked at one by one. */
 static int scan_head(struct sc_http1 *h, const char *data, size_t n)
 {
-    size_t i;
+    size_t i = 0;
 
-    for (i = 0; i < n; i++) {
+    while (i < n) {
         unsigned char c = (unsigned char)data[i];
         unsigned char prev = h->scan_prev;
 
@@ -726,25 +486,34 @@ static int scan_head(struct sc_http1 *h, const char *data, size_t n)
         if (prev == '\n' && is_ows(c) && h->phase != P_IDLE) {
             return scan_fail(h, SC_HTTP1_E_OBS_FOLD, "line starts with whitespace (obs-fold)");
         }
-        if (!h->line0 || h->phase == P_IDLE) {
-            continue;
-        }
-        if (c == '\r' || c == '\n') {
-            h->line0 = 0;
-            if (check_line0(h) != 0) {
-                return -1;
+        i++;
+        if (h->line0 && h->phase != P_IDLE) {
+            if (c == '\r' || c == '\n') {
+                h->line0 = 0;
+                if (check_line0(h) != 0) {
+                    return -1;
+                }
+                continue;
             }
+            if (c == ' ') {
+                h->line0_spaces++;
+            }
+            if (h->line0_len < sizeof h->line0_first) {
+                h->line0_first[h->line0_len] = (char)c;
+            }
+            h->line0_last[h->line0_len % sizeof h->line0_last] = (char)c;   /* a ring */
+            h->line0_len++;
             continue;
         }
-        if (c == ' ') {
-            h->line0_spaces++;
+        if (c != '\r' && c != '\n' && i < n) {
+            /* inside a line: jump to its end */
+            size_t skip = next_crlf(data + i, n - i);
+
+            if (skip > 0) {
+                i += skip;
+                h->scan_prev = (unsigned char)data[i - 1];
+            }
         }
-        if (h->line0_len < sizeof h->line0_first) {
-            h->line0_first[h->line0_len] = (char)c;
-        }
-        memmove(h->line0_last, h->line0_last + 1, sizeof h->line0_last - 1);
-        h->line0_last[sizeof h->line0_last - 1] = (char)c;
-        h->line0_len++;
     }
     return 0;
 }
@@ -883,7 +652,7 @@ static enum sc_http1_ev feed_head(struct sc_http1 *h, const char *data, size_t l
     }
     h->head_bytes += used;
     if (h->head_bytes > h->max_head && (rc == HPE_OK || rc == HPE_PAUSED)) {
-        fail(h, SC_HTTP1_E_TOO_LARGE, "header section too large");
+        sc_http1_fail(h, SC_HTTP1_E_TOO_LARGE, "header section too large");
         return to_error(h, rc);
     }
     if (rc == HPE_PAUSED && h->pause_ev == PE_BEGIN) {
@@ -892,7 +661,7 @@ static enum sc_http1_ev feed_head(struct sc_http1 *h, const char *data, size_t l
     }
     if (rc == HPE_PAUSED && h->pause_ev == PE_HEAD) {
         if (h->line0) {                     /* cannot happen: the head ended */
-            fail(h, SC_HTTP1_E_MALFORMED, "head without start line");
+            sc_http1_fail(h, SC_HTTP1_E_MALFORMED, "head without start line");
             return to_error(h, rc);
         }
         *consumed = used;
@@ -1047,7 +816,7 @@ enum sc_http1_ev sc_http1_feed(struct sc_http1 *h, const char *data, size_t len,
         if (len == 0) {
             return SC_HTTP1_EV_NEED_MORE;
         }
-        fail(h, SC_HTTP1_E_AFTER_CLOSE, "data after a message that closes the connection");
+        sc_http1_fail(h, SC_HTTP1_E_AFTER_CLOSE, "data after a message that closes the connection");
         h->phase = P_ERROR;
         return SC_HTTP1_EV_ERROR;
     case P_ERROR:
@@ -1106,7 +875,7 @@ enum sc_http1_ev sc_http1_finish(struct sc_http1 *h)
     case P_IDLE:
     case P_CLOSED:
         if (h->scan_prev == '\r') {
-            fail(h, SC_HTTP1_E_TRUNCATED, "EOF after CR");
+            sc_http1_fail(h, SC_HTTP1_E_TRUNCATED, "EOF after CR");
             h->phase = P_ERROR;
             return SC_HTTP1_EV_ERROR;
         }
@@ -1116,7 +885,7 @@ enum sc_http1_ev sc_http1_finish(struct sc_http1 *h)
     case P_ERROR:
         return SC_HTTP1_EV_ERROR;
     case P_HEAD:
-        fail(h, SC_HTTP1_E_TRUNCATED, "EOF inside the head");
+        sc_http1_fail(h, SC_HTTP1_E_TRUNCATED, "EOF inside the head");
         h->phase = P_ERROR;
         return SC_HTTP1_EV_ERROR;
     case P_BODY:
@@ -1124,7 +893,7 @@ enum sc_http1_ev sc_http1_finish(struct sc_http1 *h)
         break;
     }
     if (h->head.framing != SC_HTTP1_BODY_EOF) {
-        fail(h, SC_HTTP1_E_TRUNCATED, "EOF inside the body");
+        sc_http1_fail(h, SC_HTTP1_E_TRUNCATED, "EOF inside the body");
         h->phase = P_ERROR;
         return SC_HTTP1_EV_ERROR;
     }
@@ -1144,7 +913,7 @@ enum sc_http1_ev sc_http1_finish(struct sc_http1 *h)
         h->phase = P_CLOSED;
         return SC_HTTP1_EV_DONE;
     }
-    fail(h, SC_HTTP1_E_TRUNCATED, "EOF inside the body");
+    sc_http1_fail(h, SC_HTTP1_E_TRUNCATED, "EOF inside the body");
     h->phase = P_ERROR;
     return SC_HTTP1_EV_ERROR;
 }
@@ -1214,253 +983,4 @@ int sc_http1_error_status(enum sc_http1_error e)
         return 0;
     }
     return e == SC_HTTP1_E_TOO_LARGE ? 431 : 400;
-}
-
-/* ---- head helpers ------------------------------------------------------- */
-
-const char *sc_http1_head_get(const struct sc_http1_head *head, const char *name, size_t *len)
-{
-    size_t i;
-
-    for (i = 0; head != NULL && i < head->n_headers; i++) {
-        const struct sc_http1_header *f = &head->headers[i];
-
-        if (ieq(f->name, f->name_len, name)) {
-            if (len != NULL) {
-                *len = f->value_len;
-            }
-            return f->value;
-        }
-    }
-    if (len != NULL) {
-        *len = 0;
-    }
-    return NULL;
-}
-
-size_t sc_http1_head_count(const struct sc_http1_head *head, const char *name)
-{
-    size_t i, n = 0;
-
-    for (i = 0; head != NULL && i < head->n_headers; i++) {
-        n += (size_t)ieq(head->headers[i].name, head->headers[i].name_len, name);
-    }
-    return n;
-}
-
-int sc_http1_has_token(const char *value, size_t len, const char *token)
-{
-    size_t i = 0;
-
-    while (i < len) {
-        size_t start, end;
-
-        while (i < len && (is_ows((unsigned char)value[i]) || value[i] == ',')) {
-            i++;
-        }
-        start = i;
-        while (i < len && value[i] != ',' && value[i] != ';') {
-            i++;
-        }
-        end = i;
-        while (end > start && is_ows((unsigned char)value[end - 1])) {
-            end--;
-        }
-        if (end > start && ieq(value + start, end - start, token)) {
-            return 1;
-        }
-        while (i < len && value[i] != ',') {  /* skip ;params */
-            i++;
-        }
-    }
-    return 0;
-}
-
-/* ---- forwarding a head -------------------------------------------------- */
-
-struct out {
-    char *p;
-    size_t cap;
-    size_t len;
-};
-
-static void emit(struct out *o, const char *s, size_t n)
-{
-    if (o->len < o->cap && n <= o->cap - o->len) {
-        memcpy(o->p + o->len, s, n);
-    }
-    o->len += n;
-}
-
-static void emits(struct out *o, const char *s)
-{
-    emit(o, s, strlen(s));
-}
-
-static void emit_field(struct out *o, const char *name, size_t nlen, const char *value,
-                       size_t vlen)
-{
-    emit(o, name, nlen);
-    emit(o, ": ", 2);
-    emit(o, value, vlen);
-    emit(o, "\r\n", 2);
-}
-
-/* 1 when a Connection field of head names `name` as a hop-by-hop field. */
-static int named_by_connection(const struct sc_http1_head *head, const char *name, size_t nlen)
-{
-    size_t i;
-    char tok[64];
-
-    if (nlen >= sizeof tok) {
-        return 0;
-    }
-    memcpy(tok, name, nlen);
-    tok[nlen] = '\0';
-    for (i = 0; i < head->n_headers; i++) {
-        const struct sc_http1_header *f = &head->headers[i];
-
-        if (ieq(f->name, f->name_len, "connection") &&
-            sc_http1_has_token(f->value, f->value_len, tok)) {
-            return 1;
-        }
-    }
-    return 0;
-}
-
-static int rewrite_names(const struct sc_http1_rewrite *rw, const char *name, size_t nlen)
-{
-    size_t i;
-
-    for (i = 0; rw != NULL && i < rw->n_fields; i++) {
-        if (ieq(name, nlen, rw->fields[i].name)) {
-            return 1;
-        }
-    }
-    return 0;
-}
-
-static int rewrite_valid(const struct sc_http1_rewrite *rw)
-{
-    size_t i, j;
-
-    for (i = 0; rw != NULL && i < rw->n_fields; i++) {
-        const char *n = rw->fields[i].name, *v = rw->fields[i].value;
-
-        if (n == NULL || n[0] == '\0') {
-            return 0;
-        }
-        for (j = 0; n[j] != '\0'; j++) {
-            if (!tchar_tab[(unsigned char)n[j]]) {
-                return 0;
-            }
-        }
-        for (j = 0; v != NULL && v[j] != '\0'; j++) {
-            if (v[j] == '\r' || v[j] == '\n') {
-                return 0;
-            }
-        }
-    }
-    return 1;
-}
-
-int sc_http1_head_format(const struct sc_http1_head *head, const struct sc_http1_rewrite *rw,
-                         char *out, size_t cap, size_t *need)
-{
-    struct out o = { out, out != NULL ? cap : 0, 0 };
-    int keep_upgrade, te_trailers = 0;
-    char num[8];
-    size_t i;
-
-    *need = 0;
-    if (head == NULL || !rewrite_valid(rw)) {
-        return -1;
-    }
-    keep_upgrade = head->upgrade && !head->connect && sc_http1_head_count(head, "upgrade") > 0;
-
-    if (head->is_request) {
-        emits(&o, head->method);
-        emit(&o, " ", 1);
-        emit(&o, head->target, head->target_len);
-        emits(&o, head->version_minor == 0 ? " HTTP/1.0\r\n" : " HTTP/1.1\r\n");
-    } else {
-        int st = head->status;
-
-        num[0] = (char)('0' + (st / 100) % 10);
-        num[1] = (char)('0' + (st / 10) % 10);
-        num[2] = (char)('0' + st % 10);
-        emit(&o, "HTTP/1.1 ", 9);
-        emit(&o, num, 3);
-        emit(&o, " ", 1);
-        emit(&o, head->reason, head->reason_len);
-        emit(&o, "\r\n", 2);
-    }
-
-    for (i = 0; i < head->n_headers; i++) {
-        const struct sc_http1_header *f = &head->headers[i];
-        const char *n = f->name;
-        size_t nl = f->name_len;
-        int framing = ieq(n, nl, "content-length") || ieq(n, nl, "transfer-encoding") ||
-                      ieq(n, nl, "host");
-
-        if (rewrite_names(rw, n, nl)) {
-            continue;
-        }
-        if (ieq(n, nl, "connection") || ieq(n, nl, "keep-alive") ||
-            ieq(n, nl, "proxy-connection") || ieq(n, nl, "http2-settings")) {
-            continue;
-        }
-        if (ieq(n, nl, "te")) {
-            te_trailers |= sc_http1_has_token(f->value, f->value_len, "trailers");
-            continue;
-        }
-        if (ieq(n, nl, "upgrade")) {
-            if (keep_upgrade) {
-                emit_field(&o, n, nl, f->value, f->value_len);
-            }
-            continue;
-        }
-        if (!framing && named_by_connection(head, n, nl)) {
-            continue;
-        }
-        emit_field(&o, n, nl, f->value, f->value_len);
-    }
-    if (te_trailers && head->is_request) {
-        emits(&o, "TE: trailers\r\n");
-    }
-    for (i = 0; rw != NULL && i < rw->n_fields; i++) {
-        if (rw->fields[i].value != NULL) {
-            emit_field(&o, rw->fields[i].name, strlen(rw->fields[i].name), rw->fields[i].value,
-                       strlen(rw->fields[i].value));
-        }
-    }
-    if (keep_upgrade) {
-        emits(&o, "Connection: upgrade\r\n");
-    } else if (rw != NULL && rw->connection == SC_HTTP1_CONN_CLOSE) {
-        emits(&o, "Connection: close\r\n");
-    } else if (rw != NULL && rw->connection == SC_HTTP1_CONN_KEEP_ALIVE) {
-        emits(&o, "Connection: keep-alive\r\n");
-    }
-    emit(&o, "\r\n", 2);
-    *need = o.len;
-    return o.len <= o.cap ? 0 : -1;
-}
-
-int sc_http1_head_write(const struct sc_http1_head *head, const struct sc_http1_rewrite *rw,
-                        struct evbuffer *out)
-{
-    struct evbuffer_iovec v;
-    size_t need = 0, got = 0;
-
-    if (sc_http1_head_format(head, rw, NULL, 0, &need) != 0 && need == 0) {
-        return -1;
-    }
-    if (evbuffer_reserve_space(out, (ev_ssize_t)need, &v, 1) < 1 || v.iov_len < need) {
-        return -1;
-    }
-    if (sc_http1_head_format(head, rw, v.iov_base, v.iov_len, &got) != 0 || got != need) {
-        return -1;
-    }
-    v.iov_len = need;
-    return evbuffer_commit_space(out, &v, 1) == 0 ? 0 : -1;
 }

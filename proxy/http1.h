@@ -74,7 +74,7 @@ enum sc_http1_error {
     SC_HTTP1_E_OBS_FOLD,           /* line folding (obs-fold), or whitespace before
                                       the first header field */
     SC_HTTP1_E_BARE_CR,            /* CR not followed by LF */
-    SC_HTTP1_E_BARE_LF,            /* LF not preceded by CR, in the head */
+    SC_HTTP1_E_BARE_LF,            /* LF not preceded by CR, in the head or the trailers */
     SC_HTTP1_E_BAD_HEADER,         /* invalid field name or value characters */
     SC_HTTP1_E_BAD_TARGET,         /* request-target with CTL, SP or DEL */
     SC_HTTP1_E_BAD_VERSION,        /* anything but HTTP/1.0 and HTTP/1.1 */

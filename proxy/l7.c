@@ -6,9 +6,11 @@
 #include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include "http1.h"
@@ -26,12 +28,21 @@
 #include "xfcc.h"
 
 #define REPLAY_MAX (64 * 1024)   /* a request is replayed on a fresh connection only if it fits */
+/* Lingering close (as nginx's lingering_close): after our last byte, the
+ * write side is shut and what the client still sends is read and dropped
+ * until it closes, for at most LINGER_MS or LINGER_MAX bytes.  Closing a
+ * socket with unread bytes makes the kernel send a reset, and a reset can
+ * destroy the response (a 400 to a smuggling attempt, say) before the
+ * client has read it. */
+#define LINGER_MS 2000
+#define LINGER_MAX (256 * 1024)
 
 enum state {
     S_HEAD = 0,          /* waiting for a request head */
     S_WAIT_UP,           /* head parsed, waiting for an upstream connection */
     S_EXCHANGE,          /* request and response in flight */
     S_CLOSING,           /* flushing the last bytes to downstream, then done */
+    S_LINGER,            /* write side shut; dropping what the client still sends */
 };
 
 struct sc_l7 {
@@ -47,6 +58,7 @@ struct sc_l7 {
     int resp_started;               /* response bytes went downstream */
     int close_after;                /* close the downstream after this response */
     int down_eof;
+    size_t lingered;                /* bytes dropped while lingering */
     int retries_left;
     struct sc_upconn *uc;
     struct sc_upool_wait *wait;
@@ -142,6 +154,59 @@ static void finish(struct sc_l7 *s, const char *reason)
     done(arg, why, bytes);
 }
 
+static void on_linger_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    struct sc_l7 *s = arg;
+
+    (void)fd;
+    (void)what;
+    finish(s, s->ended);
+}
+
+static void on_linger_read(struct bufferevent *bev, void *arg)
+{
+    struct sc_l7 *s = arg;
+    struct evbuffer *in = bufferevent_get_input(bev);
+
+    s->lingered += evbuffer_get_length(in);
+    evbuffer_drain(in, evbuffer_get_length(in));
+    if (s->lingered > LINGER_MAX) {
+        finish(s, s->ended);
+    }
+}
+
+static void on_linger_event(struct bufferevent *bev, short what, void *arg)
+{
+    (void)bev;
+    (void)what;
+    finish(arg, ((struct sc_l7 *)arg)->ended);   /* the client closed (or reset) */
+}
+
+/* Everything went out: shut our write side (close_notify, FIN) and drop
+ * what the client still sends until it closes. */
+static void linger(struct sc_l7 *s)
+{
+    SSL *ssl = bufferevent_openssl_get_ssl(s->down);
+    evutil_socket_t fd = bufferevent_getfd(s->down);
+    struct evbuffer *in = bufferevent_get_input(s->down);
+
+    if (s->down_eof || fd < 0) {
+        finish(s, s->ended);
+        return;
+    }
+    s->state = S_LINGER;
+    if (ssl != NULL) {
+        (void)SSL_shutdown(ssl);
+    }
+    (void)shutdown(fd, SHUT_WR);
+    s->lingered = evbuffer_get_length(in);
+    evbuffer_drain(in, evbuffer_get_length(in));
+    bufferevent_setcb(s->down, on_linger_read, NULL, on_linger_event, s);
+    bufferevent_disable(s->down, EV_WRITE);
+    bufferevent_enable(s->down, EV_READ);
+    arm(s, on_linger_timeout, LINGER_MS);
+}
+
 /* Closes once everything queued for the downstream has been written. */
 static void close_when_flushed(struct sc_l7 *s, const char *reason)
 {
@@ -151,7 +216,7 @@ static void close_when_flushed(struct sc_l7 *s, const char *reason)
     release_upstream(s, 0);
     bufferevent_disable(s->down, EV_READ);
     if (evbuffer_get_length(bufferevent_get_output(s->down)) == 0) {
-        finish(s, reason);
+        linger(s);
         return;
     }
     bufferevent_setwatermark(s->down, EV_WRITE, 0, 0);
@@ -331,7 +396,6 @@ static void start_exchange(struct sc_l7 *s)
     struct bufferevent *up = ui->bev;
 
     s->state = S_EXCHANGE;
-    sc_accesslog_rec_sets(&s->r.rec, SC_ACCESSLOG_UPSTREAM_HOST, ui->upstream_host);
     if (s->p.dir == SC_DIR_OUTBOUND && ui->peer_id[0] != '\0') {
         sc_accesslog_rec_sets(&s->r.rec, SC_ACCESSLOG_PEER_ID, ui->peer_id);
     }
@@ -599,6 +663,13 @@ static void process_down(struct sc_l7 *s)
         case SC_HTTP1_EV_HEAD:
             h = sc_http1_head(s->req_parser);
             sc_l7_req_head(&s->r, h);
+            {
+                /* Envoy logs the host it tried even when the connect fails. */
+                char host[64];
+
+                sc_accesslog_rec_sets(&s->r.rec, SC_ACCESSLOG_UPSTREAM_HOST,
+                                      sc_addr_str(&s->p.up.addr, host, sizeof(host)));
+            }
             if (!h->keep_alive) {
                 s->close_after = 1;
             }
@@ -711,7 +782,7 @@ static void on_down_write(struct bufferevent *bev, void *arg)
 
     if (s->state == S_CLOSING) {
         if (evbuffer_get_length(bufferevent_get_output(bev)) == 0) {
-            finish(s, s->ended);
+            linger(s);
         }
         return;
     }

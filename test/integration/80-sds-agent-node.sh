@@ -7,7 +7,10 @@
 #      the root; it ACKs, and a NACK is logged and not answered with a resend;
 #   2. our own client (common/grpcconn, test/tools/sds-fetch) subscribes to
 #      a Node SDS server, gets a new version on SIGHUP, and refuses a push
-#      that carries DataSource.filename.
+#      that carries DataSource.filename;
+#   3. raw HTTP/2 (Node's http2 module, test/integration/node/h2-raw-server.js)
+#      sends a truncated gRPC frame and a compressed one: our client refuses
+#      both with a reason.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/agent-lib.sh"
 
@@ -100,4 +103,16 @@ wait_for_log "$T/node-file.out" '^listening' 20
 assert_contains "$T/fetch4.out" '^BADRESP .*DataSource.filename is refused'
 assert_not_contains "$T/fetch4.out" '^RESP '
 wait_for_log "$T/node-file.out" 'NACK error=.*DataSource.filename is refused'
+
+step "raw HTTP/2 from Node's http2 module: truncated and compressed frames are refused"
+printf '\000\000\000\000\020abc' >"$T/trunc.bin"
+printf '\001\000\000\000\003abc' >"$T/comp.bin"
+spawn raw1 node "$NODE_JS_DIR/h2-raw-server.js" --socket "$T/raw1.sock" --body "$T/trunc.bin" --end
+wait_for_log "$T/raw1.out" '^listening' 20
+if "$SDS_FETCH" -s "$T/raw1.sock" -t 5 >"$T/raw1.fetch" 2>&1; then fail "a truncated frame was accepted"; fi
+assert_contains "$T/raw1.fetch" '^CLOSED status=13 why=stream ended inside a gRPC message \(truncated frame\)'
+spawn raw2 node "$NODE_JS_DIR/h2-raw-server.js" --socket "$T/raw2.sock" --body "$T/comp.bin"
+wait_for_log "$T/raw2.out" '^listening' 20
+if "$SDS_FETCH" -s "$T/raw2.sock" -t 5 >"$T/raw2.fetch" 2>&1; then fail "a compressed frame was accepted"; fi
+assert_contains "$T/raw2.fetch" '^CLOSED status=13 why=gRPC message is compressed'
 log "ok"

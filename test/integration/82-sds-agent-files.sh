@@ -31,6 +31,17 @@ check_pairs() {
     log "$n responses checked: every key matches its certificate"
 }
 
+step "config errors name the file, line, column and key"
+printf 'socket: %s/x.sock\nfiles: {dir: %s}\nsockets: /x\n' "$T" "$T" >"$T/bad.yaml"
+if "$AGENT" -c "$T/bad.yaml" --check >"$T/bad.out" 2>&1; then fail "--check accepted an unknown key"; fi
+assert_contains "$T/bad.out" "bad.yaml:3:1: sockets: unknown key"
+printf 'socket: %s/x.sock\nsource: ca\nca: {dir: /d, namespace: n, service_account: s, lifetime: 1}\n' "$T" >"$T/bad2.yaml"
+if "$AGENT" -c "$T/bad2.yaml" >"$T/bad2.out" 2>&1; then fail "the agent started on a bad config"; fi
+assert_contains "$T/bad2.out" 'bad2.yaml:3:[0-9]+: ca.lifetime: "1" is not a duration'
+[ ! -e "$T/x.sock" ] || fail "the agent created its socket despite the bad config"
+"$AGENT" --version >"$T/version.out" 2>&1 || fail "--version"
+assert_contains "$T/version.out" '^sds-agent \(mtls-sidecar\) [0-9]+\.[0-9]+'
+
 step "a Kubernetes secret volume (cert-manager layout)"
 k=$T/k8s
 mkdir -p "$k/..2024_01"
@@ -107,5 +118,11 @@ cp "$T/gen/leaf-b.key" "$i/key.pem"
 wait "$fetch" || { cat "$T/fetch2.out"; fail "no third version"; }
 assert_eq "$(serial "$T/gen/leaf-b.crt")" "$(serial "$T/got2/default.chain.pem")" "serial at the end"
 check_pairs "$T/got2"
+step "SIGHUP re-reads the directory and keeps serving"
+kill -HUP "$(pid_of agent2)"
+wait_for_log "$T/agent2.err" 'SIGHUP: re-reading the certificate source'
+sleep 0.2
 alive agent2
+"$SDS_FETCH" -s "$T/sds2.sock" -c 1 -t 5 -o "$T/got3" >"$T/fetch3.out" 2>&1 || fail "no answer after SIGHUP"
+assert_eq "$(serial "$T/gen/leaf-b.crt")" "$(serial "$T/got3/default.chain.pem")" "serial after SIGHUP"
 log "ok"

@@ -1,15 +1,39 @@
 /* A small test backend for the integration tests, demos and benchmarks.
  *
  *   backend --listen 127.0.0.1:PORT --mode MODE [--bytes N] [--banner TEXT] [--quiet]
+ *           [--keepalive-ms MS [--lazy-close]]
  *   backend --gen N          writes the "source" stream of N bytes to stdout
  *
  * MODE:
  *   echo    echoes every byte; after the client's FIN it finishes echoing and
  *           then shuts down its own side (half-close).
- *   http    HTTP/1.1 with keep-alive: every request gets 200 and the body
- *           "hello from backend\n" (GET /headers returns the request's header
- *           block instead).  Content-Length request bodies are read and
- *           dropped; chunked requests get 501.
+ *   http    HTTP/1.1 with keep-alive and pipelining.  Request bodies
+ *           (Content-Length or chunked) are read before the response is sent.
+ *           By request-target:
+ *             /headers      200, the body is the request's header block
+ *             /say/TEXT     200, the body is "TEXT\n"
+ *             /bytes/N      200 with N bytes of the "source" stream (N may
+ *                           have a k/m/g suffix), Content-Length framed
+ *             /chunked/N    the same bytes, chunked
+ *             /eof          200 "hello from backend\n" without Content-Length:
+ *                           the body ends when the backend closes
+ *             /sink         200, the body is "COUNT SHA256HEX\n" of the
+ *                           request body
+ *             /delay/MS     200 "hello from backend\n" after MS milliseconds
+ *             anything else 200 "hello from backend\n"
+ *           A request with "Connection: upgrade" and an Upgrade field gets
+ *           101 Switching Protocols (with Sec-WebSocket-Accept when it sent
+ *           Sec-WebSocket-Key) and the connection then echoes raw bytes.
+ *           "Expect: 100-continue" with a body gets "100 Continue" first.
+ *           Unless --quiet, every request head is logged as
+ *           "req CONN METHOD TARGET".
+ *           --keepalive-ms MS: a keep-alive connection idle for MS after a
+ *           response is closed (FIN), like a server's keep-alive timeout.
+ *           --lazy-close: instead, the connection stays open until the next
+ *           request arrives, which is then dropped unanswered and the
+ *           connection closed ("req ... dropped: keep-alive expired"): the
+ *           keep-alive race (the server's FIN crossing the client's request)
+ *           made deterministic.
  *   source  writes N bytes (--bytes, default 1 MiB) of deterministic
  *           pseudo-random data, then closes.  `backend --gen N` prints the
  *           same bytes, so a test can compute the expected sha256.
@@ -24,6 +48,7 @@
  * SIGTERM or SIGINT stops it (exit 0).  Loopback use only: it trusts its
  * clients. */
 
+#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -49,6 +74,12 @@
 
 enum mode { M_ECHO, M_HTTP, M_SOURCE, M_SINK, M_BANNER, M_RESET };
 
+/* http: how the current request's body is framed, and what to answer. */
+enum body_kind { B_NONE, B_LENGTH, B_CHUNKED };
+enum chunk_state { CH_SIZE, CH_DATA, CH_DATA_END, CH_TRAILER };
+enum http_action { A_HELLO, A_HEADERS, A_SAY, A_BYTES, A_CHUNKED, A_EOF, A_SINK, A_DELAY,
+                   A_UPGRADE };
+
 #define HIGH_WATER (1u << 20)      /* echo: stop reading above this much pending output */
 #define SOURCE_CHUNK (64u * 1024)
 #define HTTP_MAX_HEADER (64u * 1024)
@@ -69,8 +100,26 @@ struct conn {
     int peer_eof;                  /* the peer sent FIN */
     int want_close;                /* shut down our side once output drains */
     int shut;                      /* shutdown(SHUT_WR) done */
-    int http_close;                /* http: close after this response */
-    uint64_t http_body_left;       /* http: request body bytes still to drop */
+    /* http */
+    int http_close;                /* close after this response */
+    int in_request;                /* head parsed; body and response to come */
+    int busy;                      /* a response is under way (delay, bytes) */
+    int in_process;                /* http_process() is on the stack */
+    int upgraded;                  /* after a 101: echo */
+    int expired;                   /* --lazy-close: the keep-alive time ran out */
+    int chunked_out;               /* the bytes response is chunked */
+    enum body_kind body;
+    enum chunk_state chunk;
+    uint64_t body_left;            /* B_LENGTH: bytes to go; B_CHUNKED: in this chunk */
+    uint64_t body_bytes;           /* request body bytes read */
+    size_t held;                   /* input left unprocessed (counted in `in`) */
+    enum http_action action;
+    uint64_t arg;                  /* A_BYTES: N; A_DELAY: ms */
+    char *hdrs;                    /* A_HEADERS: the request's head */
+    size_t hlen;
+    char say[256];                 /* A_SAY: the text; A_UPGRADE: the WebSocket key */
+    struct event *ka_timer;        /* --keepalive-ms */
+    struct event *delay_timer;     /* /delay/MS */
 };
 
 struct server {
@@ -79,6 +128,8 @@ struct server {
     uint64_t bytes;
     const char *banner;
     int quiet;
+    int keepalive_ms;              /* http: close idle keep-alive connections; 0 = never */
+    int lazy_close;
     uint64_t next_id;
     struct conn *conns;
 };
@@ -105,6 +156,13 @@ static void conn_free(struct conn *c, const char *why)
     if (c->linger != NULL) {
         event_free(c->linger);
     }
+    if (c->ka_timer != NULL) {
+        event_free(c->ka_timer);
+    }
+    if (c->delay_timer != NULL) {
+        event_free(c->delay_timer);
+    }
+    free(c->hdrs);
     if (c->bev != NULL) {
         bufferevent_free(c->bev);
     }
@@ -182,6 +240,10 @@ static void out_add(struct conn *c, const void *p, size_t n)
     }
 }
 
+static int parse_size(const char *s, uint64_t *out);
+static void http_process(struct conn *c);
+static void http_bytes_done(struct conn *c);
+
 static void source_fill(struct conn *c)
 {
     struct evbuffer *out = bufferevent_get_output(c->bev);
@@ -191,30 +253,59 @@ static void source_fill(struct conn *c)
         size_t n = c->left < sizeof(chunk) ? (size_t)c->left : sizeof(chunk);
 
         rng_fill(&c->rng, chunk, n);
+        if (c->chunked_out) {
+            char size[24];
+            int k = snprintf(size, sizeof(size), "%zx\r\n", n);
+
+            out_add(c, size, (size_t)k);
+        }
         out_add(c, chunk, n);
+        if (c->chunked_out) {
+            out_add(c, "\r\n", 2);
+        }
         c->left -= n;
     }
-    if (c->left == 0 && !c->want_close) {
+    if (c->left > 0) {
+        return;
+    }
+    if (c->srv->mode == M_HTTP) {
+        if (c->chunked_out) {
+            out_add(c, "0\r\n\r\n", 5);
+        }
+        http_bytes_done(c);
+    } else if (!c->want_close) {
         want_close(c);
     }
 }
 
-static void sink_finish(struct conn *c)
+/* "COUNT SHA256HEX\n" of what went through c->md; 0 on failure. */
+static int digest_line(struct conn *c, uint64_t count, char *line, size_t cap)
 {
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int mdlen = 0;
-    char line[32 + 2 * EVP_MAX_MD_SIZE + 2];
     int n;
 
-    if (EVP_DigestFinal_ex(c->md, md, &mdlen) != 1) {
+    if (c->md == NULL || EVP_DigestFinal_ex(c->md, md, &mdlen) != 1) {
         mdlen = 0;
     }
-    n = snprintf(line, sizeof(line), "%" PRIu64 " ", c->in);
-    for (unsigned int i = 0; i < mdlen && n > 0 && (size_t)n + 3 < sizeof(line); i++) {
-        n += snprintf(line + n, sizeof(line) - (size_t)n, "%02x", md[i]);
+    n = snprintf(line, cap, "%" PRIu64 " ", count);
+    for (unsigned int i = 0; i < mdlen && n > 0 && (size_t)n + 3 < cap; i++) {
+        n += snprintf(line + n, cap - (size_t)n, "%02x", md[i]);
     }
-    if (n > 0 && (size_t)n + 1 < sizeof(line)) {
-        line[n++] = '\n';
+    if (n <= 0 || (size_t)n + 1 >= cap) {
+        return 0;
+    }
+    line[n++] = '\n';
+    line[n] = '\0';
+    return n;
+}
+
+static void sink_finish(struct conn *c)
+{
+    char line[32 + 2 * EVP_MAX_MD_SIZE + 2];
+    int n = digest_line(c, c->in, line, sizeof(line));
+
+    if (n > 0) {
         out_add(c, line, (size_t)n);
     }
     want_close(c);
@@ -271,93 +362,444 @@ static void http_reply(struct conn *c, int status, const char *reason, const cha
     out_add(c, body, blen);
 }
 
-/* Handles as many complete requests as the input holds. */
+/* A request we cannot parse: 400 (or 431) and close. */
+static void http_refuse(struct conn *c, int status, const char *reason)
+{
+    c->http_close = 1;
+    http_reply(c, status, reason, "", 0);
+    want_close(c);
+}
+
+static void ka_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct conn *c = arg;
+
+    (void)fd;
+    (void)what;
+    if (c->srv->lazy_close) {
+        c->expired = 1;
+        return;
+    }
+    if (!c->srv->quiet) {
+        printf("conn %" PRIu64 " keep-alive timeout\n", c->id);
+        fflush(stdout);
+    }
+    want_close(c);
+}
+
+/* The response is queued: close, or wait (at most --keepalive-ms) for the
+ * next request. */
+static void response_done(struct conn *c)
+{
+    free(c->hdrs);
+    c->hdrs = NULL;
+    if (c->http_close) {
+        want_close(c);
+        return;
+    }
+    if (c->srv->keepalive_ms > 0 && c->ka_timer != NULL) {
+        struct timeval tv = {c->srv->keepalive_ms / 1000, (c->srv->keepalive_ms % 1000) * 1000};
+
+        evtimer_add(c->ka_timer, &tv);
+    }
+}
+
+static void http_bytes_done(struct conn *c)
+{
+    c->busy = 0;
+    response_done(c);
+    if (!c->in_process) {
+        http_process(c);           /* pipelined requests */
+    }
+}
+
+static void delay_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct conn *c = arg;
+
+    (void)fd;
+    (void)what;
+    c->busy = 0;
+    if (c->shut) {
+        return;
+    }
+    http_reply(c, 200, "OK", HTTP_BODY, sizeof(HTTP_BODY) - 1);
+    response_done(c);
+    http_process(c);
+}
+
+/* Takes up to want body bytes from in (hashing them for /sink).  Returns
+ * how many. */
+static uint64_t body_take(struct conn *c, struct evbuffer *in, uint64_t want)
+{
+    size_t avail = evbuffer_get_length(in);
+    size_t k = avail < want ? avail : (size_t)want;
+
+    if (k == 0) {
+        return 0;
+    }
+    if (c->action == A_SINK && c->md != NULL) {
+        struct evbuffer_iovec v[16];
+        size_t done = 0;
+
+        while (done < k) {
+            struct evbuffer_ptr pos;
+            int nv;
+
+            evbuffer_ptr_set(in, &pos, done, EVBUFFER_PTR_SET);
+            nv = evbuffer_peek(in, (ev_ssize_t)(k - done), &pos, v, 16);
+            if (nv <= 0) {
+                break;
+            }
+            for (int i = 0; i < nv && i < 16 && done < k; i++) {
+                size_t m = v[i].iov_len < k - done ? v[i].iov_len : k - done;
+
+                EVP_DigestUpdate(c->md, v[i].iov_base, m);
+                done += m;
+            }
+        }
+    }
+    evbuffer_drain(in, k);
+    c->body_bytes += k;
+    return k;
+}
+
+/* Reads the request body: 1 when it is complete, 0 when more is needed, -1
+ * when its chunked framing is broken. */
+static int body_consume(struct conn *c, struct evbuffer *in)
+{
+    for (;;) {
+        char *line, *e = NULL;
+        size_t n;
+        unsigned long long size;
+        char crlf[2];
+
+        switch (c->body) {
+        case B_NONE:
+            return 1;
+        case B_LENGTH:
+            c->body_left -= body_take(c, in, c->body_left);
+            if (c->body_left > 0) {
+                return 0;
+            }
+            c->body = B_NONE;
+            return 1;
+        case B_CHUNKED:
+            break;
+        }
+        switch (c->chunk) {
+        case CH_SIZE:
+        case CH_TRAILER:
+            line = evbuffer_readln(in, &n, EVBUFFER_EOL_CRLF_STRICT);
+            if (line == NULL) {
+                return evbuffer_get_length(in) > 4096 ? -1 : 0;
+            }
+            if (c->chunk == CH_TRAILER) {
+                free(line);
+                if (n == 0) {
+                    c->body = B_NONE;
+                    return 1;
+                }
+                continue;
+            }
+            errno = 0;
+            size = strtoull(line, &e, 16);
+            if (!isxdigit((unsigned char)line[0]) || errno != 0 ||
+                (*e != '\0' && *e != ';' && *e != ' ' && *e != '\t')) {
+                free(line);
+                return -1;
+            }
+            free(line);
+            if (size == 0) {
+                c->chunk = CH_TRAILER;
+            } else {
+                c->body_left = size;
+                c->chunk = CH_DATA;
+            }
+            continue;
+        case CH_DATA:
+            c->body_left -= body_take(c, in, c->body_left);
+            if (c->body_left > 0) {
+                return 0;
+            }
+            c->chunk = CH_DATA_END;
+            continue;
+        case CH_DATA_END:
+            if (evbuffer_get_length(in) < 2) {
+                return 0;
+            }
+            evbuffer_remove(in, crlf, 2);
+            if (crlf[0] != '\r' || crlf[1] != '\n') {
+                return -1;
+            }
+            c->chunk = CH_SIZE;
+            continue;
+        }
+    }
+}
+
+/* Sec-WebSocket-Accept for key (RFC 6455 §4.2.2). */
+static void ws_accept(const char *key, char *out, size_t cap)
+{
+    static const char guid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+    char buf[256 + sizeof(guid)];
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    int n = snprintf(buf, sizeof(buf), "%s%s", key, guid);
+
+    out[0] = '\0';
+    if (n <= 0 || (size_t)n >= sizeof(buf) || cap < 64 ||
+        EVP_Digest(buf, (size_t)n, md, &mdlen, EVP_sha1(), NULL) != 1) {
+        return;
+    }
+    EVP_EncodeBlock((unsigned char *)out, md, (int)mdlen);
+}
+
+/* The request (head and body) is in: answer it. */
+static void http_respond(struct conn *c)
+{
+    char line[512];
+    int n;
+
+    switch (c->action) {
+    case A_HELLO:
+        http_reply(c, 200, "OK", HTTP_BODY, sizeof(HTTP_BODY) - 1);
+        break;
+    case A_HEADERS:
+        http_reply(c, 200, "OK", c->hdrs, c->hlen);
+        break;
+    case A_SAY:
+        n = snprintf(line, sizeof(line), "%s\n", c->say);
+        http_reply(c, 200, "OK", line, n > 0 && (size_t)n < sizeof(line) ? (size_t)n : 0);
+        break;
+    case A_SINK:
+        n = digest_line(c, c->body_bytes, line, sizeof(line));
+        http_reply(c, 200, "OK", line, n > 0 ? (size_t)n : 0);
+        break;
+    case A_EOF:
+        c->http_close = 1;
+        n = snprintf(line, sizeof(line), "HTTP/1.1 200 OK\r\nserver: sc-test-backend\r\n"
+                                         "content-type: text/plain\r\nconnection: close\r\n\r\n");
+        out_add(c, line, (size_t)n);
+        out_add(c, HTTP_BODY, sizeof(HTTP_BODY) - 1);
+        break;
+    case A_BYTES:
+    case A_CHUNKED:
+        c->chunked_out = c->action == A_CHUNKED;
+        if (c->chunked_out) {
+            n = snprintf(line, sizeof(line),
+                         "HTTP/1.1 200 OK\r\nserver: sc-test-backend\r\n"
+                         "content-type: application/octet-stream\r\n"
+                         "transfer-encoding: chunked\r\n%s\r\n",
+                         c->http_close ? "connection: close\r\n" : "");
+        } else {
+            n = snprintf(line, sizeof(line),
+                         "HTTP/1.1 200 OK\r\nserver: sc-test-backend\r\n"
+                         "content-type: application/octet-stream\r\n"
+                         "content-length: %" PRIu64 "\r\n%s\r\n",
+                         c->arg, c->http_close ? "connection: close\r\n" : "");
+        }
+        out_add(c, line, (size_t)n);
+        c->busy = 1;
+        c->left = c->arg;
+        c->rng = RNG_SEED;
+        source_fill(c);            /* calls http_bytes_done() at the end */
+        return;
+    case A_DELAY: {
+        struct timeval tv = {(time_t)(c->arg / 1000), (suseconds_t)((c->arg % 1000) * 1000)};
+
+        c->busy = 1;
+        if (c->delay_timer == NULL) {
+            c->delay_timer = evtimer_new(c->srv->base, delay_cb, c);
+        }
+        if (c->delay_timer == NULL) {
+            want_close(c);
+            return;
+        }
+        evtimer_add(c->delay_timer, &tv);
+        return;
+    }
+    case A_UPGRADE: {
+        char acc[64];
+
+        ws_accept(c->say, acc, sizeof(acc));
+        n = snprintf(line, sizeof(line),
+                     "HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\n"
+                     "connection: Upgrade\r\n%s%s%s\r\n",
+                     acc[0] != '\0' ? "sec-websocket-accept: " : "", acc,
+                     acc[0] != '\0' ? "\r\n" : "");
+        if (n > 0 && (size_t)n < sizeof(line)) {
+            out_add(c, line, (size_t)n);
+        }
+        free(c->hdrs);
+        c->hdrs = NULL;
+        c->upgraded = 1;           /* raw bytes from now on: echo */
+        return;
+    }
+    }
+    response_done(c);
+}
+
+/* Parses one request head from in: 1 when one was parsed (the request is
+ * set up), 0 when more bytes are needed, -1 when it was refused. */
+static int http_head(struct conn *c, struct evbuffer *in)
+{
+    struct evbuffer_ptr end = evbuffer_search(in, "\r\n\r\n", 4, NULL);
+    char *hdrs;
+    size_t hlen;
+    char val[256];
+    char method[16] = "", path[256] = "", version[16] = "";
+
+    if (end.pos < 0) {
+        if (evbuffer_get_length(in) > HTTP_MAX_HEADER) {
+            http_refuse(c, 431, "Request Header Fields Too Large");
+            return -1;
+        }
+        return 0;
+    }
+    hlen = (size_t)end.pos + 4;
+    hdrs = malloc(hlen + 1);
+    if (hdrs == NULL) {
+        want_close(c);
+        return -1;
+    }
+    evbuffer_remove(in, hdrs, hlen);
+    hdrs[hlen] = '\0';
+    if (sscanf(hdrs, "%15s %255s %15s", method, path, version) != 3 ||
+        strncmp(version, "HTTP/1.", 7) != 0) {
+        free(hdrs);
+        http_refuse(c, 400, "Bad Request");
+        return -1;
+    }
+    if (!c->srv->quiet) {
+        printf("req %" PRIu64 " %s %s\n", c->id, method, path);
+        fflush(stdout);
+    }
+    c->http_close = strcmp(version, "HTTP/1.0") == 0;
+    c->action = A_HELLO;
+    c->body = B_NONE;
+    c->body_bytes = 0;
+    c->arg = 0;
+    if (header_value(hdrs, "connection", val, sizeof(val))) {
+        if (strcasecmp(val, "close") == 0) {
+            c->http_close = 1;
+        } else if (strcasecmp(val, "keep-alive") == 0) {
+            c->http_close = 0;
+        }
+        if (strcasestr(val, "upgrade") != NULL && header_value(hdrs, "upgrade", val, sizeof(val))) {
+            c->action = A_UPGRADE;
+            c->say[0] = '\0';
+            if (header_value(hdrs, "sec-websocket-key", val, sizeof(val))) {
+                snprintf(c->say, sizeof(c->say), "%s", val);
+            }
+        }
+    }
+    if (header_value(hdrs, "transfer-encoding", val, sizeof(val))) {
+        if (strcasecmp(val, "chunked") != 0) {
+            free(hdrs);
+            c->http_close = 1;
+            http_reply(c, 501, "Not Implemented", "only chunked is supported\n", 26);
+            want_close(c);
+            return -1;
+        }
+        c->body = B_CHUNKED;
+        c->chunk = CH_SIZE;
+    } else if (header_value(hdrs, "content-length", val, sizeof(val))) {
+        char *e = NULL;
+        unsigned long long cl;
+
+        errno = 0;
+        cl = strtoull(val, &e, 10);
+        if (errno != 0 || e == val || *e != '\0' || val[0] == '-') {
+            free(hdrs);
+            http_refuse(c, 400, "Bad Request");
+            return -1;
+        }
+        c->body = cl > 0 ? B_LENGTH : B_NONE;
+        c->body_left = cl;
+    }
+    if (c->body != B_NONE && strcmp(version, "HTTP/1.1") == 0 &&
+        header_value(hdrs, "expect", val, sizeof(val)) && strcasecmp(val, "100-continue") == 0) {
+        static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+
+        out_add(c, cont, sizeof(cont) - 1);
+    }
+    if (c->action == A_UPGRADE) {
+        /* decided above */
+    } else if (strcmp(path, "/headers") == 0) {
+        c->action = A_HEADERS;
+    } else if (strncmp(path, "/say/", 5) == 0) {
+        c->action = A_SAY;
+        snprintf(c->say, sizeof(c->say), "%s", path + 5);
+    } else if (strncmp(path, "/bytes/", 7) == 0 && parse_size(path + 7, &c->arg) == 0) {
+        c->action = A_BYTES;
+    } else if (strncmp(path, "/chunked/", 9) == 0 && parse_size(path + 9, &c->arg) == 0) {
+        c->action = A_CHUNKED;
+    } else if (strcmp(path, "/eof") == 0) {
+        c->action = A_EOF;
+    } else if (strcmp(path, "/sink") == 0) {
+        c->action = A_SINK;
+        if (c->md == NULL) {
+            c->md = EVP_MD_CTX_new();
+        }
+        if (c->md == NULL || EVP_DigestInit_ex(c->md, EVP_sha256(), NULL) != 1) {
+            free(hdrs);
+            http_refuse(c, 500, "Internal Server Error");
+            return -1;
+        }
+    } else if (strncmp(path, "/delay/", 7) == 0 && parse_size(path + 7, &c->arg) == 0) {
+        c->action = A_DELAY;
+    }
+    free(c->hdrs);
+    c->hdrs = hdrs;
+    c->hlen = hlen;
+    c->in_request = 1;
+    if (c->ka_timer != NULL) {
+        evtimer_del(c->ka_timer);
+    }
+    return 1;
+}
+
+/* Handles as many complete requests as the input holds, one at a time. */
 static void http_process(struct conn *c)
 {
     struct evbuffer *in = bufferevent_get_input(c->bev);
 
-    while (!c->want_close) {
-        struct evbuffer_ptr end;
-        char *hdrs;
-        size_t hlen;
-        char val[64];
-        char method[16] = "", path[256] = "", version[16] = "";
+    c->in_process = 1;
+    while (!c->want_close && !c->shut) {
+        if (c->upgraded) {
+            size_t n = evbuffer_get_length(in);
 
-        if (c->http_body_left > 0) {
-            size_t avail = evbuffer_get_length(in);
-            size_t k = avail < c->http_body_left ? avail : (size_t)c->http_body_left;
+            evbuffer_add_buffer(bufferevent_get_output(c->bev), in);
+            c->out += n;
+            break;
+        }
+        if (c->busy) {
+            break;                 /* pipelined requests wait for this response */
+        }
+        if (c->in_request) {
+            int r = body_consume(c, in);
 
-            evbuffer_drain(in, k);
-            c->http_body_left -= k;
-            if (c->http_body_left > 0) {
-                return;
+            if (r < 0) {
+                http_refuse(c, 400, "Bad Request");
+                break;
             }
+            if (r == 0) {
+                break;
+            }
+            c->in_request = 0;
+            http_respond(c);
             continue;
         }
-        end = evbuffer_search(in, "\r\n\r\n", 4, NULL);
-        if (end.pos < 0) {
-            if (evbuffer_get_length(in) > HTTP_MAX_HEADER) {
-                c->http_close = 1;
-                http_reply(c, 431, "Request Header Fields Too Large", "", 0);
-                want_close(c);
-            }
-            return;
+        if (evbuffer_get_length(in) == 0 || http_head(c, in) <= 0) {
+            break;
         }
-        hlen = (size_t)end.pos + 4;
-        hdrs = malloc(hlen + 1);
-        if (hdrs == NULL) {
-            want_close(c);
-            return;
-        }
-        evbuffer_remove(in, hdrs, hlen);
-        hdrs[hlen] = '\0';
-        if (sscanf(hdrs, "%15s %255s %15s", method, path, version) != 3 ||
-            strncmp(version, "HTTP/1.", 7) != 0) {
-            c->http_close = 1;
-            http_reply(c, 400, "Bad Request", "", 0);
-            free(hdrs);
-            want_close(c);
-            return;
-        }
-        c->http_close = strcmp(version, "HTTP/1.0") == 0;
-        if (header_value(hdrs, "connection", val, sizeof(val))) {
-            if (strcasecmp(val, "close") == 0) {
-                c->http_close = 1;
-            } else if (strcasecmp(val, "keep-alive") == 0) {
-                c->http_close = 0;
-            }
-        }
-        if (header_value(hdrs, "transfer-encoding", val, sizeof(val))) {
-            c->http_close = 1;
-            http_reply(c, 501, "Not Implemented", "chunked requests are not supported\n", 35);
-            free(hdrs);
-            want_close(c);
-            return;
-        }
-        if (header_value(hdrs, "content-length", val, sizeof(val))) {
-            char *e = NULL;
-            unsigned long long cl;
-
-            errno = 0;
-            cl = strtoull(val, &e, 10);
-            if (errno != 0 || e == val || *e != '\0') {
-                c->http_close = 1;
-                http_reply(c, 400, "Bad Request", "", 0);
-                free(hdrs);
-                want_close(c);
-                return;
-            }
-            c->http_body_left = cl;
-        }
-        if (strcmp(path, "/headers") == 0) {
-            http_reply(c, 200, "OK", hdrs, hlen);
-        } else {
-            http_reply(c, 200, "OK", HTTP_BODY, sizeof(HTTP_BODY) - 1);
-        }
-        free(hdrs);
-        if (c->http_close) {
-            want_close(c);
-        }
+    }
+    c->in_process = 0;
+    /* The client half-closed: once every complete request it sent is
+     * answered, close our side too. */
+    if (c->peer_eof && !c->busy && !c->want_close && !c->shut) {
+        want_close(c);
     }
 }
 
@@ -367,7 +809,8 @@ static void read_cb(struct bufferevent *bev, void *arg)
     struct evbuffer *in = bufferevent_get_input(bev);
     size_t n = evbuffer_get_length(in);
 
-    c->in += n;
+    c->in += n - c->held;          /* http may leave a partial request behind */
+    c->held = 0;
     if (c->shut || c->want_close) {
         evbuffer_drain(in, n);     /* lingering: drop */
         return;
@@ -391,7 +834,20 @@ static void read_cb(struct bufferevent *bev, void *arg)
         break;
     }
     case M_HTTP:
+        if (c->expired) {
+            /* --lazy-close: as if our FIN had crossed this request */
+            if (!c->srv->quiet) {
+                printf("req %" PRIu64 " dropped: keep-alive expired\n", c->id);
+                fflush(stdout);
+            }
+            conn_free(c, "keepalive_expired");
+            return;
+        }
+        if (c->ka_timer != NULL) {
+            evtimer_del(c->ka_timer);
+        }
         http_process(c);
+        c->held = evbuffer_get_length(in);
         break;
     case M_SOURCE:
     case M_RESET:
@@ -408,8 +864,8 @@ static void write_cb(struct bufferevent *bev, void *arg)
     if (c->shut) {
         return;
     }
-    if (c->srv->mode == M_SOURCE && c->left > 0) {
-        source_fill(c);
+    if (c->left > 0 && !c->want_close) {
+        source_fill(c);            /* source mode, or an http /bytes response */
         return;
     }
     if (c->want_close) {
@@ -447,8 +903,10 @@ static void event_cb(struct bufferevent *bev, short what, void *arg)
     switch (c->srv->mode) {
     case M_ECHO:
     case M_BANNER:
-    case M_HTTP:
         want_close(c);             /* after what is pending has been written */
+        break;
+    case M_HTTP:
+        http_process(c);           /* answers what is complete, then closes */
         break;
     case M_SINK:
         sink_finish(c);
@@ -535,6 +993,14 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
         break;
     case M_BANNER:
         out_add(c, s->banner, strlen(s->banner));
+        break;
+    case M_HTTP:
+        if (s->keepalive_ms > 0) {
+            c->ka_timer = evtimer_new(s->base, ka_timer_cb, c);
+            if (c->ka_timer == NULL) {
+                conn_free(c, "error: evtimer_new");
+            }
+        }
         break;
     default:
         break;
@@ -651,6 +1117,7 @@ static void usage(void)
     fprintf(stderr,
             "usage: backend --listen ADDR:PORT --mode echo|http|source|sink|banner|reset\n"
             "               [--bytes N] [--banner TEXT] [--quiet]\n"
+            "               [--keepalive-ms MS [--lazy-close]]\n"
             "       backend --gen N\n");
     exit(2);
 }
@@ -679,6 +1146,10 @@ int main(int argc, char **argv)
             srv.quiet = 1;
             continue;
         }
+        if (strcmp(a, "--lazy-close") == 0) {
+            srv.lazy_close = 1;
+            continue;
+        }
         if (v == NULL) {
             usage();
         }
@@ -694,6 +1165,17 @@ int main(int argc, char **argv)
             }
         } else if (strcmp(a, "--banner") == 0) {
             srv.banner = v;
+        } else if (strcmp(a, "--keepalive-ms") == 0) {
+            char *e = NULL;
+            long ms;
+
+            errno = 0;
+            ms = strtol(v, &e, 10);
+            if (errno != 0 || e == v || *e != '\0' || ms < 0 || ms > 3600000) {
+                fprintf(stderr, "backend: bad --keepalive-ms: %s\n", v);
+                return 2;
+            }
+            srv.keepalive_ms = (int)ms;
         } else if (strcmp(a, "--gen") == 0) {
             uint64_t n;
 

@@ -1,0 +1,187 @@
+#!/usr/bin/env bash
+# HTTP/1.1 at L7: the local replies Envoy users know, and the access log.
+#  - two signers: a "foo"-signed sidecar F calling a "bar"-signed sidecar G
+#    answers 503 "upstream connect error or disconnect/reset before
+#    headers. reset reason: connection failure, transport failure reason:
+#    TLS_error:|...certificate verify failed...:TLS_error_end", and its
+#    access log shows UF and the reason;
+#  - upstream down (nothing listens): 503 UF on a single sidecar;
+#  - a backend that stalls past request_ms: 504 "upstream request timeout", UT;
+#  - the access-log line matches Envoy's default format (text), and the JSON
+#    format is one valid object per line with Istio's keys.
+. "$(dirname "$0")/lib.sh"
+
+certs
+SERVER_ID=spiffe://cluster.local/ns/bar/sa/server
+RESET_PREFIX='upstream connect error or disconnect/reset before headers. '
+
+P_APP=$(free_port); P_DEAD=$(free_port)
+P_IN_G=$(free_port); P_OUT_BAR=$(free_port); P_OUT_APP_F=$(free_port)
+P_OUT_DEAD=$(free_port); P_OUT_SLOW=$(free_port); P_OUT_APP_S=$(free_port)
+start_backend app --listen "127.0.0.1:$P_APP" --mode http
+
+# G: "bar"-signed server (bar-server, trusts bar-ca only).
+sidecar_config "$T/g.yaml" server bar bar-server
+sed -i "s#trusted_ca: \"$CERTS/ca.crt\"#trusted_ca: \"$CERTS/bar-ca.crt\"#" "$T/g.yaml"
+cat >>"$T/g.yaml" <<EOF
+listeners:
+  - {name: in, direction: inbound, address: "127.0.0.1:$P_IN_G", upstream: "127.0.0.1:$P_APP",
+     port: 8080, protocol: http}
+EOF
+peer_auth "$T/g.yaml" STRICT bar
+start_sidecar g "$T/g.yaml" "$P_IN_G"
+
+# F: "foo"-signed client (foo-client, trusts foo-ca only); text access log.
+sidecar_config "$T/f.yaml" client foo foo-client
+sed -i "s#trusted_ca: \"$CERTS/ca.crt\"#trusted_ca: \"$CERTS/foo-ca.crt\"#" "$T/f.yaml"
+cat >>"$T/f.yaml" <<EOF
+access_log: {path: stdout, format: text}
+listeners:
+  - {name: out-bar, direction: outbound, address: "127.0.0.1:$P_OUT_BAR", upstream: "127.0.0.1:$P_IN_G",
+     tls: ISTIO_MUTUAL, protocol: http, expected_identities: ["$SERVER_ID"]}
+  - {name: out-app, direction: outbound, address: "127.0.0.1:$P_OUT_APP_F", upstream: "127.0.0.1:$P_APP",
+     tls: DISABLE, protocol: http}
+EOF
+start_sidecar f "$T/f.yaml" "$P_OUT_BAR" "$P_OUT_APP_F"
+
+# S: a single sidecar, short request timeout, JSON access log in a file.
+sidecar_config "$T/s.yaml" client foo client
+sed -i 's/^timeouts: {/timeouts: {request_ms: 700, /' "$T/s.yaml"
+cat >>"$T/s.yaml" <<EOF
+access_log: {path: "$T/s-access.json", format: json}
+listeners:
+  - {name: out-dead, direction: outbound, address: "127.0.0.1:$P_OUT_DEAD", upstream: "127.0.0.1:$P_DEAD",
+     tls: DISABLE, protocol: http}
+  - {name: out-slow, direction: outbound, address: "127.0.0.1:$P_OUT_SLOW", upstream: "127.0.0.1:$P_APP",
+     tls: DISABLE, protocol: http}
+  - {name: out-app, direction: outbound, address: "127.0.0.1:$P_OUT_APP_S", upstream: "127.0.0.1:$P_APP",
+     tls: DISABLE, protocol: http}
+EOF
+S_STATS=$(sed -n 's/^stats: {address: "\(.*\)"}/\1/p' "$T/s.yaml")
+start_sidecar s "$T/s.yaml" "$P_OUT_DEAD" "$P_OUT_SLOW" "$P_OUT_APP_S"
+
+# access_lines FILE: the access-log lines of a sidecar's stdout (they start
+# with "[<time>]"; connection-log lines start with the time itself).
+access_lines() { grep -a -E '^\[' "$1" || true; }
+
+step "two signers: F (foo) -> G (bar): 503 with Envoy's TLS failure body"
+code=$(timeout 20 curl -sS -m 10 -o "$T/bar.body" -w '%{http_code}' "http://127.0.0.1:$P_OUT_BAR/tls") ||
+    fail "curl through F failed"
+assert_eq 503 "$code" "status"
+body=$(cat "$T/bar.body")
+log "body: $body"
+case $body in
+"${RESET_PREFIX}reset reason: connection failure, transport failure reason: TLS_error:|"*":TLS_error_end" |\
+"${RESET_PREFIX}retried and the latest reset reason: connection failure, transport failure reason: TLS_error:|"*":TLS_error_end") ;;
+*) fail "503 body is not Envoy's TLS failure reply: '$body'" ;;
+esac
+# the verify failure is named: OpenSSL's reason and the X509 verify error
+printf '%s\n' "$body" | grep -q -E 'TLS_error:\|[0-9]+:SSL routines:[^:]*:certificate verify failed' ||
+    fail "the TLS error does not name 'certificate verify failed': $body"
+printf '%s\n' "$body" | grep -q -E 'verify cert failed: X509_verify_cert: certificate verification error at depth [0-9]+: (unable to get local issuer certificate|self-signed certificate in certificate chain|unable to get issuer certificate)' ||
+    fail "the TLS error does not carry the X509 verify error: $body"
+assert_le "$(wc -l <"$T/bar.body")" 1 "newlines in the 503 body"
+
+step "F's access log: UF and the transport failure reason"
+wait_for_log "$T/f.out" '^\[.*\] "GET /tls HTTP/1\.1" 503 UF'
+line=$(access_lines "$T/f.out" | grep '"GET /tls ' | tail -n 1)
+log "access: $line"
+printf '%s\n' "$line" | grep -q -E '" 503 UF(,URX)? ' || fail "access log: no 503 UF: $line"
+printf '%s\n' "$line" | grep -q -F "\"127.0.0.1:$P_IN_G\" \"TLS_error:|" ||
+    fail "access log: upstream host and transport failure reason missing: $line"
+printf '%s\n' "$line" | grep -q -E 'certificate verify failed.*:TLS_error_end"' ||
+    fail "access log: the reason does not name the verify failure: $line"
+# G refused the handshake too (its connection log says why)
+wait_for_log "$T/f.out" "$(conn_re dir=outbound listener=out-bar)"
+
+step "access-log text line: Envoy's default format, then reason and peer"
+code=$(timeout 20 curl -sS -m 10 -o /dev/null -w '%{http_code}' -A 'sc-test/1.0' \
+    -H 'x-forwarded-for: 10.1.2.3' -H 'x-request-id: rid-text-1' "http://127.0.0.1:$P_OUT_APP_F/fmt?q=1") ||
+    fail "curl through F (plain) failed"
+assert_eq 200 "$code" "status"
+wait_for_log "$T/f.out" '"GET /fmt\?q=1 HTTP/1\.1"'
+line=$(access_lines "$T/f.out" | grep '"GET /fmt' | tail -n 1)
+log "access: $line"
+# [START_TIME] "METHOD PATH PROTOCOL" CODE FLAGS BYTES_RECEIVED BYTES_SENT DURATION
+# UPSTREAM_SERVICE_TIME "X-FORWARDED-FOR" "USER-AGENT" "X-REQUEST-ID" "AUTHORITY"
+# "UPSTREAM_HOST" "TRANSPORT_FAILURE_REASON" PEER_ID
+re='^\[[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z\] "GET /fmt\?q=1 HTTP/1\.1" 200 - 0 19 [0-9]+ [0-9]+ "10\.1\.2\.3" "sc-test/1\.0" "rid-text-1" "127\.0\.0\.1:'"$P_OUT_APP_F"'" "127\.0\.0\.1:'"$P_APP"'" "-" -$'
+printf '%s\n' "$line" | grep -q -E "$re" || fail "access-log line does not match Envoy's default format: $line"
+
+step "upstream down: 503 UF from a single sidecar"
+code=$(timeout 20 curl -sS -m 10 -o "$T/dead.body" -w '%{http_code}' "http://127.0.0.1:$P_OUT_DEAD/dead") ||
+    fail "curl to the dead upstream failed"
+assert_eq 503 "$code" "status"
+body=$(cat "$T/dead.body")
+log "body: $body"
+case $body in
+"${RESET_PREFIX}reset reason: connection failure"* | \
+"${RESET_PREFIX}retried and the latest reset reason: connection failure"*) ;;
+*) fail "503 body is not Envoy's connect-failure reply: '$body'" ;;
+esac
+
+step "a backend that stalls past request_ms (700): 504 upstream request timeout"
+t0=$(date +%s%N)
+code=$(timeout 20 curl -sS -m 10 -o "$T/slow.body" -w '%{http_code}' "http://127.0.0.1:$P_OUT_SLOW/delay/5000") ||
+    fail "curl to the stalling backend failed"
+ms=$((($(date +%s%N) - t0) / 1000000))
+assert_eq 504 "$code" "status"
+assert_eq "upstream request timeout" "$(cat "$T/slow.body")" "504 body"
+log "504 after ${ms} ms"
+assert_le 600 "$ms" "time to the 504 (ms)"
+assert_le "$ms" 3000 "time to the 504 (ms)"
+
+step "the sidecar still answers after the failures"
+code=$(timeout 20 curl -sS -m 10 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$P_OUT_APP_S/after") ||
+    fail "curl after the failures failed"
+assert_eq 200 "$code" "status"
+
+step "JSON access log: one object per line with Istio's keys; UF and UT"
+wait_for_count "$T/s-access.json" '"path":"/after"' 1 10
+log "json: $(grep -F '/dead' "$T/s-access.json" | tail -n 1)"
+node -e '
+const fs = require("fs");
+const lines = fs.readFileSync(process.argv[1], "utf8").split("\n").filter(l => l.length);
+const keys = ["start_time", "method", "path", "protocol", "response_code", "response_flags",
+  "bytes_received", "bytes_sent", "duration", "upstream_service_time", "x_forwarded_for",
+  "user_agent", "request_id", "authority", "upstream_host", "upstream_transport_failure_reason"];
+const by = {};
+for (const l of lines) {
+  let o;
+  try { o = JSON.parse(l); } catch (e) { console.error("not JSON: " + l); process.exit(1); }
+  for (const k of keys) if (!(k in o)) { console.error("key " + k + " missing: " + l); process.exit(1); }
+  if (typeof o.response_code !== "number" || typeof o.duration !== "number") {
+    console.error("numbers are not numbers: " + l); process.exit(1);
+  }
+  by[o.path] = o;
+}
+const want = [["/dead", 503, /^UF(,URX)?$/], ["/delay/5000", 504, /^UT$/], ["/after", 200, /^-$/]];
+for (const [p, code, flags] of want) {
+  const o = by[p];
+  if (!o) { console.error("no line for " + p); process.exit(1); }
+  if (o.response_code !== code || !flags.test(o.response_flags)) {
+    console.error(p + ": got " + o.response_code + " " + o.response_flags); process.exit(1);
+  }
+  if (!/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/.test(o.start_time)) {
+    console.error(p + ": start_time " + o.start_time); process.exit(1);
+  }
+}
+if (!/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/.test(by["/after"].request_id)) {
+  console.error("generated request_id is not a UUIDv4: " + by["/after"].request_id); process.exit(1);
+}
+if (by["/after"].upstream_transport_failure_reason !== null) {
+  console.error("unset values must be null"); process.exit(1);
+}
+' "$T/s-access.json" || fail "JSON access log check failed"
+# the JSON sink does not write to stdout
+assert_not_contains "$T/s.out" '"response_code"'
+
+step "requests_total counts the local replies with their flags"
+curl -sS -m 5 "http://$S_STATS/stats/prometheus" >"$T/s.prom"
+assert_contains "$T/s.prom" "^sidecar_requests_total\\{direction=\"outbound\",port=\"$P_DEAD\",response_code=\"503\",connection_security_policy=\"none\",response_flags=\"UF(,URX)?\"\\} 1$"
+assert_contains "$T/s.prom" "^sidecar_requests_total\\{direction=\"outbound\",port=\"$P_APP\",response_code=\"504\",connection_security_policy=\"none\",response_flags=\"UT\"\\} 1$"
+
+alive f
+alive g
+alive s
+log "ok"
