@@ -167,6 +167,9 @@ struct sc_config {
     struct sc_cfg_timeouts timeouts; /* YAML key "timeouts" */
     struct sc_cfg_http http;         /* YAML key "http" */
     struct sc_cfg_access_log access_log; /* YAML key "access_log" */
+    unsigned socket_mark;            /* YAML "socket_mark": SO_MARK on every upstream
+                                      * socket (iptables exempts the proxy's own
+                                      * traffic by it); 0 = none */
     size_t buffer_limit;             /* YAML "buffer_limit_bytes": relay high
                                       * watermark per direction, default 1 MiB */
 

@@ -933,6 +933,7 @@ static const struct key top_keys[] = {
     KEYFN("timeouts", conv_timeouts),
     KEYFN("http", conv_http),
     KEYFN("access_log", conv_access_log),
+    KEYR("socket_mark", K_INT, 0, INT_MAX, struct sc_config, socket_mark),
     KEYR("buffer_limit_bytes", K_SIZE, 1024, 1073741824, struct sc_config, buffer_limit),
 };
 

@@ -405,6 +405,7 @@ static void connect_upstream(struct sc_conn *c)
         .expected = c->principals,
         .connect_ms = c->cfg->timeouts.connect_ms,
         .handshake_ms = c->cfg->timeouts.handshake_ms,
+        .mark = c->cfg->socket_mark,
     };
 
     c->action = "while connecting to upstream";
@@ -464,6 +465,7 @@ static void start_l7(struct sc_conn *c)
     p.up.expected = c->principals;
     p.up.connect_ms = c->cfg->timeouts.connect_ms;
     p.up.handshake_ms = c->cfg->timeouts.handshake_ms;
+    p.up.mark = c->cfg->socket_mark;
     p.route = c->route;
     p.log = &c->log;
     c->up_tried = 1;

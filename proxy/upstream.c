@@ -296,6 +296,15 @@ static void on_start(evutil_socket_t fd, short what, void *arg)
         return;
     }
     (void)setsockopt(u->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    if (u->req.mark != 0 &&
+        setsockopt(u->fd, SOL_SOCKET, SO_MARK, &u->req.mark, sizeof(u->req.mark)) != 0) {
+        /* Without CAP_NET_ADMIN the mark cannot be set; iptables' uid rule
+         * is then the only thing exempting our traffic.  Refuse rather than
+         * risk a redirect loop. */
+        fail(u, SC_UPSTREAM_CONNECT_FAILED, "upstream_connect_failed: cannot set SO_MARK %u: %s",
+             u->req.mark, strerror(errno));
+        return;
+    }
     if (connect(u->fd, (const struct sockaddr *)&u->req.addr.ss, u->req.addr.len) == 0) {
         connected(u);
         return;

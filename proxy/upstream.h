@@ -32,6 +32,7 @@ struct sc_upstream_req {
     const struct sc_strv *expected;         /* mesh identities; NULL/empty = trust domain */
     int connect_ms;
     int handshake_ms;
+    unsigned mark;                          /* SO_MARK for the socket, 0 = none */
 };
 
 enum sc_upstream_status {
