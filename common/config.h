@@ -100,6 +100,7 @@ struct sc_cfg_timeouts {             /* all in milliseconds */
     int request_headers_ms;          /* HTTP: first byte to complete head, default 10000 */
     int request_ms;                  /* HTTP: head complete to response complete, default 15000 */
     int upstream_idle_ms;            /* HTTP pool: idle upstream connections close, default 4000 */
+    int drain_ms;                    /* SIGTERM / drain: longest wait for open connections, default 5000 */
 };
 
 /* HTTP/1.1 (protocol http or auto): the upstream pool and identity headers. */

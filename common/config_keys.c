@@ -832,6 +832,7 @@ static const struct key timeout_keys[] = {
     KEYR("request_headers_ms", K_INT, 1, 3600000, struct sc_cfg_timeouts, request_headers_ms),
     KEYR("request_ms", K_INT, 0, INT_MAX, struct sc_cfg_timeouts, request_ms),
     KEYR("upstream_idle_ms", K_INT, 1, 3600000, struct sc_cfg_timeouts, upstream_idle_ms),
+    KEYR("drain_ms", K_INT, 0, 3600000, struct sc_cfg_timeouts, drain_ms),
 };
 
 static int conv_timeouts(struct cfg_ctx *c, const struct sc_yaml_node *v, void *base)

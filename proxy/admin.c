@@ -260,6 +260,28 @@ static void on_quit(struct evhttp_request *req, void *arg)
     a->env.quit(a->env.arg);
 }
 
+static void on_reload(struct evhttp_request *req, void *arg)
+{
+    struct sc_admin *a = arg;
+    struct evbuffer *b = evbuffer_new();
+    char msg[1024] = "";
+
+    if (b == NULL) {
+        return;
+    }
+    if (evhttp_request_get_command(req) != EVHTTP_REQ_POST) {
+        evbuffer_add_printf(b, "use POST\n");
+        reply(req, 405, "text/plain", b);
+    } else if (a->env.reload(a->env.arg, msg, sizeof(msg)) != 0) {
+        evbuffer_add_printf(b, "reload failed, running config kept: %s\n", msg);
+        reply(req, 400, "text/plain", b);
+    } else {
+        evbuffer_add_printf(b, "OK\n");
+        reply(req, 200, "text/plain", b);
+    }
+    evbuffer_free(b);
+}
+
 static struct evhttp *serve(struct event_base *base, const char *what, const struct sc_addr *addr)
 {
     struct evhttp *h = evhttp_new(base);
@@ -311,6 +333,8 @@ struct sc_admin *sc_admin_new(struct event_base *base, const struct sc_admin_env
         evhttp_set_cb(a->admin, "/config_dump", on_config_dump, a);
         evhttp_set_cb(a->admin, "/certs", on_certs, a);
         evhttp_set_cb(a->admin, "/quitquitquit", on_quit, a);
+        evhttp_set_cb(a->admin, "/drain", on_quit, a);
+        evhttp_set_cb(a->admin, "/reload", on_reload, a);
     }
     if (cfg->has_health) {
         a->health = serve(base, "health", &cfg->health);

@@ -21,8 +21,10 @@ struct sc_admin_sds {
 
 struct sc_admin_env {
     struct sc_runtime *rt;          /* borrowed; outlives the admin */
-    /* POST /quitquitquit: asks the process to drain and exit. */
+    /* POST /drain and /quitquitquit: drain, then exit. */
     void (*quit)(void *arg);
+    /* POST /reload: re-read the config; 0, or -1 with why in msg. */
+    int (*reload)(void *arg, char *msg, size_t msglen);
     /* Fills the SDS state (may be NULL). */
     void (*sds_state)(void *arg, struct sc_admin_sds *out);
     void *arg;

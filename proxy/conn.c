@@ -220,6 +220,13 @@ static void conn_finish(struct sc_conn *c, const char *fmt, ...)
     free(c);
 }
 
+void sc_conn_drain(struct sc_conn *c)
+{
+    if (c->l7 != NULL) {
+        sc_l7_drain(c->l7);
+    }
+}
+
 void sc_conn_abort(struct sc_conn *c, const char *reason)
 {
     conn_finish(c, "%s", reason);

@@ -25,6 +25,10 @@ void sc_conn_accept(struct sc_worker *w, enum sc_listener_kind kind, const char 
 /* Ends the connection now with the given reason (worker shutdown). */
 void sc_conn_abort(struct sc_conn *c, const char *reason);
 
+/* Draining: an HTTP connection closes after its current response (at once
+ * when idle); an L4 connection runs on until it ends or the drain deadline. */
+void sc_conn_drain(struct sc_conn *c);
+
 struct sc_conn_link *sc_conn_link(struct sc_conn *c);
 
 #endif

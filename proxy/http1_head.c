@@ -267,6 +267,41 @@ static void emit_field(struct out *o, const char *name, size_t nlen, const char 
     emit(o, "\r\n", 2);
 }
 
+enum hop {
+    HOP_NO = 0,        /* end-to-end, unless Connection names it */
+    HOP_DROP,          /* Connection, Keep-Alive, Proxy-Connection, HTTP2-Settings */
+    HOP_TE,
+    HOP_UPGRADE,
+    HOP_FRAMING,       /* Content-Length, Transfer-Encoding, Host: always kept */
+};
+
+/* What a field name is to a forwarder (lengths first: most names match none). */
+static enum hop hop_kind(const char *n, size_t nl)
+{
+    switch (nl) {
+    case 2:
+        return sc_http1_ieq(n, nl, "te") ? HOP_TE : HOP_NO;
+    case 4:
+        return sc_http1_ieq(n, nl, "host") ? HOP_FRAMING : HOP_NO;
+    case 7:
+        return sc_http1_ieq(n, nl, "upgrade") ? HOP_UPGRADE : HOP_NO;
+    case 10:
+        return (sc_http1_ieq(n, nl, "connection") || sc_http1_ieq(n, nl, "keep-alive")) ? HOP_DROP
+                                                                                        : HOP_NO;
+    case 14:
+        if (sc_http1_ieq(n, nl, "content-length")) {
+            return HOP_FRAMING;
+        }
+        return sc_http1_ieq(n, nl, "http2-settings") ? HOP_DROP : HOP_NO;
+    case 16:
+        return sc_http1_ieq(n, nl, "proxy-connection") ? HOP_DROP : HOP_NO;
+    case 17:
+        return sc_http1_ieq(n, nl, "transfer-encoding") ? HOP_FRAMING : HOP_NO;
+    default:
+        return HOP_NO;
+    }
+}
+
 /* 1 when a Connection field of head names `name` as a hop-by-hop field. */
 static int named_by_connection(const struct sc_http1_head *head, const char *name, size_t nlen)
 {
@@ -329,7 +364,7 @@ int sc_http1_head_format(const struct sc_http1_head *head, const struct sc_http1
                          char *out, size_t cap, size_t *need)
 {
     struct out o = { out, out != NULL ? cap : 0, 0 };
-    int keep_upgrade, te_trailers = 0;
+    int keep_upgrade, has_connection, te_trailers = 0;
     char num[8];
     size_t i;
 
@@ -338,6 +373,7 @@ int sc_http1_head_format(const struct sc_http1_head *head, const struct sc_http1
         return -1;
     }
     keep_upgrade = head->upgrade && !head->connect && sc_http1_head_count(head, "upgrade") > 0;
+    has_connection = sc_http1_head_count(head, "connection") > 0;
 
     if (head->is_request) {
         emits(&o, head->method);
@@ -361,28 +397,29 @@ int sc_http1_head_format(const struct sc_http1_head *head, const struct sc_http1
         const struct sc_http1_header *f = &head->headers[i];
         const char *n = f->name;
         size_t nl = f->name_len;
-        int framing = sc_http1_ieq(n, nl, "content-length") || sc_http1_ieq(n, nl, "transfer-encoding") ||
-                      sc_http1_ieq(n, nl, "host");
 
         if (rewrite_names(rw, n, nl)) {
             continue;
         }
-        if (sc_http1_ieq(n, nl, "connection") || sc_http1_ieq(n, nl, "keep-alive") ||
-            sc_http1_ieq(n, nl, "proxy-connection") || sc_http1_ieq(n, nl, "http2-settings")) {
+        switch (hop_kind(n, nl)) {
+        case HOP_DROP:
             continue;
-        }
-        if (sc_http1_ieq(n, nl, "te")) {
+        case HOP_TE:
             te_trailers |= sc_http1_has_token(f->value, f->value_len, "trailers");
             continue;
-        }
-        if (sc_http1_ieq(n, nl, "upgrade")) {
+        case HOP_UPGRADE:
             if (keep_upgrade) {
                 emit_field(&o, n, nl, f->value, f->value_len);
             }
             continue;
-        }
-        if (!framing && named_by_connection(head, n, nl)) {
-            continue;
+        case HOP_FRAMING:
+            break;                              /* never dropped via Connection */
+        case HOP_NO:
+        default:
+            if (has_connection && named_by_connection(head, n, nl)) {
+                continue;
+            }
+            break;
         }
         emit_field(&o, n, nl, f->value, f->value_len);
     }
@@ -411,16 +448,27 @@ int sc_http1_head_write(const struct sc_http1_head *head, const struct sc_http1_
                         struct evbuffer *out)
 {
     struct evbuffer_iovec v;
-    size_t need = 0, got = 0;
+    size_t bound, need = 0, i;
 
-    if (sc_http1_head_format(head, rw, NULL, 0, &need) != 0 && need == 0) {
+    if (head == NULL) {
         return -1;
     }
-    if (evbuffer_reserve_space(out, (ev_ssize_t)need, &v, 1) < 1 || v.iov_len < need) {
+    /* The output only drops fields of the head and adds the rewrite's, a TE
+     * and a Connection line, so this bound lets one pass do. */
+    bound = 64 + strlen(head->method != NULL ? head->method : "") + head->target_len +
+            head->reason_len;
+    for (i = 0; i < head->n_headers; i++) {
+        bound += head->headers[i].name_len + head->headers[i].value_len + 4;
+    }
+    for (i = 0; rw != NULL && i < rw->n_fields; i++) {
+        bound += (rw->fields[i].name != NULL ? strlen(rw->fields[i].name) : 0) +
+                 (rw->fields[i].value != NULL ? strlen(rw->fields[i].value) : 0) + 4;
+    }
+    if (evbuffer_reserve_space(out, (ev_ssize_t)bound, &v, 1) < 1 || v.iov_len < bound) {
         return -1;
     }
-    if (sc_http1_head_format(head, rw, v.iov_base, v.iov_len, &got) != 0 || got != need) {
-        return -1;
+    if (sc_http1_head_format(head, rw, v.iov_base, v.iov_len, &need) != 0) {
+        return -1;                              /* nothing committed */
     }
     v.iov_len = need;
     return evbuffer_commit_space(out, &v, 1) == 0 ? 0 : -1;

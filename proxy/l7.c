@@ -56,6 +56,7 @@ struct sc_l7 {
     enum state state;
     int req_done;                   /* the request has been read completely */
     int resp_started;               /* response bytes went downstream */
+    int interim;                    /* the response parser is in a 1xx */
     int close_after;                /* close the downstream after this response */
     int down_eof;
     size_t lingered;                /* bytes dropped while lingering */
@@ -240,6 +241,7 @@ static void request_done(struct sc_l7 *s, int up_reusable)
     s->state = S_HEAD;
     s->req_done = 0;
     s->resp_started = 0;
+    s->interim = 0;
     sc_http1_reset(s->resp_parser);
     bufferevent_enable(s->down, EV_READ);
     arm(s, on_idle_timeout, s->cfg->timeouts.idle_ms);
@@ -363,6 +365,8 @@ static void up_failed(struct sc_l7 *s, enum sc_reset_reason why, const char *rea
         s->retries_left--;
         s->r.retried = 1;
         release_upstream(s, 0);
+        s->interim = 0;
+        sc_http1_reset(s->resp_parser);    /* whatever the failed one began */
         evbuffer_drain(s->pending, evbuffer_get_length(s->pending));
         evbuffer_add_buffer_reference(s->pending, s->replay);
         s->state = S_WAIT_UP;
@@ -475,6 +479,7 @@ static void on_up_read(struct bufferevent *bev, void *arg)
                 if (sc_http1_head(s->req_parser)->version_minor >= 1) {
                     s->bytes[1] += sc_l7_write_response_head(out, h, 0, -1);
                 }
+                s->interim = 1;        /* its DONE is not the response's */
                 continue;
             }
             if (s->replay != NULL) {
@@ -509,6 +514,13 @@ static void on_up_read(struct bufferevent *bev, void *arg)
                 evbuffer_remove_buffer(in, out, body);
                 s->r.rec.bytes_sent += body;
                 s->bytes[1] += body;
+            }
+            if (ev == SC_HTTP1_EV_DONE && s->interim) {
+                s->interim = 0;        /* a 1xx ended: the final response follows */
+                continue;
+            }
+            if (ev == SC_HTTP1_EV_DONE && sc_http1_head(s->resp_parser)->upgrade) {
+                continue;              /* 101 (or 2xx to CONNECT): UPGRADE follows */
             }
             if (ev == SC_HTTP1_EV_DONE) {
                 int reusable = s->req_done && sc_http1_head(s->resp_parser)->keep_alive;
@@ -875,4 +887,13 @@ struct sc_l7 *sc_l7_new(const struct sc_l7_params *p, sc_l7_done_fn *done, void 
     }
     process_down(s);
     return s;
+}
+
+void sc_l7_drain(struct sc_l7 *s)
+{
+    s->close_after = 1;
+    if (s->state == S_HEAD && !sc_http1_in_message(s->req_parser) &&
+        evbuffer_get_length(bufferevent_get_input(s->down)) == 0) {
+        close_when_flushed(s, "drain");
+    }
 }

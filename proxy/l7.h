@@ -41,6 +41,11 @@ typedef void sc_l7_done_fn(void *arg, const char *reason, const uint64_t bytes[2
  * still the caller's). */
 struct sc_l7 *sc_l7_new(const struct sc_l7_params *p, sc_l7_done_fn *done, void *arg);
 
+/* Draining: the current response goes out with Connection: close and the
+ * connection closes after it; an idle connection closes now (done() is
+ * called, possibly from within this call). */
+void sc_l7_drain(struct sc_l7 *s);
+
 /* Ends the session now without calling done(). */
 void sc_l7_free(struct sc_l7 *s);
 

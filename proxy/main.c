@@ -25,6 +25,8 @@
 
 struct proxy {
     const char *config_path;
+    struct event *drain_tick;       /* while draining: checks what is left */
+    struct timespec drain_deadline;
     struct event_base *base;
     struct sc_runtime *rt;
     struct sc_admin *admin;
@@ -41,10 +43,53 @@ static void usage(FILE *f)
                "  -l, --log-level L  debug, info, warn or error (overrides log_level)\n");
 }
 
-static void quit(void *arg)
+static void on_drain_tick(evutil_socket_t fd, short what, void *arg)
 {
     struct proxy *p = arg;
-    event_base_loopexit(p->base, NULL);
+    struct timespec now;
+    size_t left = sc_runtime_conn_count(p->rt);
+
+    (void)fd;
+    (void)what;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    if (left == 0 || now.tv_sec > p->drain_deadline.tv_sec ||
+        (now.tv_sec == p->drain_deadline.tv_sec && now.tv_nsec >= p->drain_deadline.tv_nsec)) {
+        sc_log(SC_LOG_INFO, NULL, "drain: %s, exiting",
+               left == 0 ? "no connections left" : "deadline reached");
+        event_base_loopexit(p->base, NULL);
+    }
+}
+
+/* SIGTERM, POST /drain and POST /quitquitquit: stop accepting, turn
+ * readiness to 503, let open connections finish (HTTP ones close after
+ * their current response) until timeouts.drain_ms, then exit 0. */
+static void drain(struct proxy *p)
+{
+    struct timeval tv = {0, 100000};
+    int ms = sc_runtime_config(p->rt)->timeouts.drain_ms;
+
+    if (p->drain_tick != NULL) {
+        return;
+    }
+    sc_log(SC_LOG_INFO, NULL, "draining: %zu connection(s) open, deadline %d ms",
+           sc_runtime_conn_count(p->rt), ms);
+    sc_runtime_drain(p->rt);
+    clock_gettime(CLOCK_MONOTONIC, &p->drain_deadline);
+    p->drain_deadline.tv_sec += ms / 1000;
+    p->drain_deadline.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (p->drain_deadline.tv_nsec >= 1000000000L) {
+        p->drain_deadline.tv_sec++;
+        p->drain_deadline.tv_nsec -= 1000000000L;
+    }
+    p->drain_tick = event_new(p->base, -1, EV_PERSIST, on_drain_tick, p);
+    if (p->drain_tick == NULL || event_add(p->drain_tick, &tv) != 0) {
+        event_base_loopexit(p->base, NULL);
+    }
+}
+
+static void quit(void *arg)
+{
+    drain(arg);
 }
 
 static void sds_state(void *arg, struct sc_admin_sds *out)
@@ -56,26 +101,30 @@ static void sds_state(void *arg, struct sc_admin_sds *out)
     }
 }
 
-static void reload(struct proxy *p)
+/* SIGHUP and POST /reload: the new config is validated whole first; on
+ * error the running one stays.  Listeners are added and removed, and modes
+ * and routes apply to new connections; open ones keep their snapshot. */
+static int reload(struct proxy *p, char *msg, size_t msglen)
 {
     struct sc_config *cfg = NULL;
     struct sc_err err;
-    char msg[1024];
 
-    if (sc_config_load(p->config_path, &cfg, &err) != 0) {
-        sc_log(SC_LOG_ERR, NULL, "reload failed, keeping the running config: %s",
-               sc_err_str(&err, msg, sizeof(msg)));
-        return;
+    if (sc_config_load(p->config_path, &cfg, &err) != 0 ||
+        sc_runtime_set_config(p->rt, cfg, &err) != 0) {
+        sc_err_str(&err, msg, msglen);
+        sc_log(SC_LOG_ERR, NULL, "reload failed, keeping the running config: %s", msg);
+        return -1;
     }
-    if (sc_runtime_set_config(p->rt, cfg, &err) != 0) {
-        sc_log(SC_LOG_ERR, NULL, "reload failed, keeping the running config: %s",
-               sc_err_str(&err, msg, sizeof(msg)));
-        return;
-    }
-    sc_log(SC_LOG_INFO, NULL, "reloaded %s; listener changes need a restart", p->config_path);
+    sc_log(SC_LOG_INFO, NULL, "reloaded %s", p->config_path);
     if (p->files != NULL) {
         sc_filewatch_reload(p->files);
     }
+    return 0;
+}
+
+static int admin_reload(void *arg, char *msg, size_t msglen)
+{
+    return reload(arg, msg, msglen);
 }
 
 static void on_signal(evutil_socket_t sig, short what, void *arg)
@@ -84,7 +133,13 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 
     (void)what;
     if (sig == SIGHUP) {
-        reload(p);
+        char msg[1024];
+        reload(p, msg, sizeof(msg));
+        return;
+    }
+    if (sig == SIGTERM && p->drain_tick == NULL) {
+        sc_log(SC_LOG_INFO, NULL, "signal %d: draining", (int)sig);
+        drain(p);
         return;
     }
     sc_log(SC_LOG_INFO, NULL, "signal %d: shutting down", (int)sig);
@@ -236,6 +291,7 @@ int main(int argc, char **argv)
      * reason); the data listeners open only once they are. */
     env.rt = p.rt;
     env.quit = quit;
+    env.reload = admin_reload;
     env.sds_state = sds_state;
     env.arg = &p;
     p.admin = sc_admin_new(p.base, &env);
@@ -269,6 +325,9 @@ out:
     sc_l7_access_log = NULL;
     if (tick != NULL) {
         event_free(tick);
+    }
+    if (p.drain_tick != NULL) {
+        event_free(p.drain_tick);
     }
     for (int i = 0; i < 4; i++) {
         if (sigs[i] != NULL) {

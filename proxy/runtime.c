@@ -28,6 +28,7 @@ struct sc_runtime {
     struct sc_stats **stats;
     int n_workers;
     int started;
+    int draining;
     time_t last_expiry_log;
     char last_rejection[512];
     struct sc_runtime_counters counters;
@@ -170,6 +171,10 @@ const char *sc_runtime_not_ready(struct sc_runtime *rt, time_t now, char *buf, s
                  rt->last_rejection[0] != '\0' ? "; last set refused: " : "", rt->last_rejection);
         return buf;
     }
+    if (rt->draining) {
+        snprintf(buf, len, "draining");
+        return buf;
+    }
     if (!rt->started) {
         snprintf(buf, len, "listeners are not up");
         return buf;
@@ -232,6 +237,32 @@ void sc_runtime_count_rejected(struct sc_runtime *rt, const char *why)
 {
     rt->counters.secrets_rejected++;
     snprintf(rt->last_rejection, sizeof(rt->last_rejection), "%s", why);
+}
+
+void sc_runtime_drain(struct sc_runtime *rt)
+{
+    if (rt->draining) {
+        return;
+    }
+    rt->draining = 1;
+    for (int i = 0; rt->started && i < rt->n_workers; i++) {
+        sc_worker_drain(rt->workers[i]);
+    }
+}
+
+int sc_runtime_draining(const struct sc_runtime *rt)
+{
+    return rt->draining;
+}
+
+size_t sc_runtime_conn_count(const struct sc_runtime *rt)
+{
+    size_t n = 0;
+
+    for (int i = 0; rt->started && i < rt->n_workers; i++) {
+        n += sc_worker_conn_count(rt->workers[i]);
+    }
+    return n;
 }
 
 void sc_runtime_pool_gauges(const struct sc_runtime *rt, struct sc_upool_gauges *out)

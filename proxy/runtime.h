@@ -59,6 +59,14 @@ const struct sc_runtime_counters *sc_runtime_counters(const struct sc_runtime *r
 /* Counts a refused certificate set and remembers why, for readiness. */
 void sc_runtime_count_rejected(struct sc_runtime *rt, const char *why);
 
+/* Starts draining: every worker closes its listeners and lets its
+ * connections finish (HTTP ones close after their current response);
+ * readiness turns 503.  Idempotent. */
+void sc_runtime_drain(struct sc_runtime *rt);
+int sc_runtime_draining(const struct sc_runtime *rt);
+/* Connections still open, over all workers. */
+size_t sc_runtime_conn_count(const struct sc_runtime *rt);
+
 /* The HTTP upstream pools' gauges, summed over workers. */
 struct sc_upool_gauges;
 void sc_runtime_pool_gauges(const struct sc_runtime *rt, struct sc_upool_gauges *out);

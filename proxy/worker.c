@@ -8,6 +8,8 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "addr.h"
@@ -27,7 +29,8 @@ struct wlistener {
     struct sc_worker *w;
     enum sc_listener_kind kind;
     char name[128];
-    struct evconnlistener *lev;
+    struct sc_addr addr;
+    struct evconnlistener *lev;         /* NULL: a free slot */
 };
 
 struct sc_worker {
@@ -38,6 +41,8 @@ struct sc_worker {
     struct event *wake;                 /* a snapshot is waiting, or stop */
     _Atomic(struct sc_snapshot *) pending;
     atomic_int stopping;
+    atomic_int draining;
+    int drained;                        /* listeners closed, connections told */
     struct sc_snapshot *snap;           /* the worker's own reference */
     struct sc_stats *stats;
     struct sc_upool *upool;
@@ -45,7 +50,7 @@ struct sc_worker {
     struct wlistener lis[MAX_LISTENERS];
     size_t n_lis;
     struct sc_conn *conns;              /* list head */
-    size_t n_conns;
+    atomic_size_t n_conns;
     unsigned long long next_id;
     struct {
         unsigned long long gen;
@@ -77,18 +82,24 @@ static void on_accept_error(struct evconnlistener *lev, void *arg)
 static int add_listener(struct sc_worker *w, enum sc_listener_kind kind, const char *name,
                         const struct sc_addr *addr)
 {
-    struct wlistener *wl;
+    struct wlistener *wl = NULL;
     char as[SC_ADDR_STRLEN];
     unsigned flags = LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_REUSEABLE_PORT |
                      LEV_OPT_CLOSE_ON_EXEC;
 
-    if (w->n_lis == MAX_LISTENERS) {
+    for (size_t i = 0; i < MAX_LISTENERS; i++) {
+        if (w->lis[i].lev == NULL) {
+            wl = &w->lis[i];
+            break;
+        }
+    }
+    if (wl == NULL) {
         sc_log(SC_LOG_ERR, NULL, "too many listeners (max %d)", MAX_LISTENERS);
         return -1;
     }
-    wl = &w->lis[w->n_lis];
     wl->w = w;
     wl->kind = kind;
+    wl->addr = *addr;
     snprintf(wl->name, sizeof(wl->name), "%s", name);
     wl->lev = evconnlistener_new_bind(w->base, on_accept, wl, flags, 1024,
                                       (const struct sockaddr *)&addr->ss, (int)addr->len);
@@ -98,8 +109,102 @@ static int add_listener(struct sc_worker *w, enum sc_listener_kind kind, const c
         return -1;
     }
     evconnlistener_set_error_cb(wl->lev, on_accept_error);
-    w->n_lis++;
+    if ((size_t)(wl - w->lis) + 1 > w->n_lis) {
+        w->n_lis = (size_t)(wl - w->lis) + 1;
+    }
     return 0;
+}
+
+static void close_listener(struct wlistener *wl)
+{
+    if (wl->lev != NULL) {
+        evconnlistener_free(wl->lev);
+        wl->lev = NULL;
+    }
+}
+
+/* The listeners a config asks for. */
+struct want {
+    enum sc_listener_kind kind;
+    const char *name;
+    const struct sc_addr *addr;
+};
+
+static size_t wanted(const struct sc_config *cfg, struct want *out, size_t cap)
+{
+    size_t n = 0;
+
+    if (cfg->has_inbound && n < cap) {
+        out[n++] = (struct want){SC_LISTENER_INBOUND_CAPTURE, "inbound", &cfg->inbound.address};
+    }
+    if (cfg->has_outbound && n < cap) {
+        out[n++] = (struct want){SC_LISTENER_OUTBOUND_CAPTURE, "outbound", &cfg->outbound.address};
+    }
+    for (size_t i = 0; i < cfg->n_listeners && n < cap; i++) {
+        out[n++] = (struct want){SC_LISTENER_EXPLICIT, cfg->listeners[i].name,
+                                 &cfg->listeners[i].address};
+    }
+    return n;
+}
+
+static int same(const struct wlistener *wl, const struct want *wt)
+{
+    return wl->lev != NULL && wl->kind == wt->kind && strcmp(wl->name, wt->name) == 0 &&
+           sc_addr_equal(&wl->addr, wt->addr);
+}
+
+/* Opens the listeners the snapshot's config adds and closes the ones it
+ * drops; the others keep their sockets (and their connections). */
+static int sync_listeners(struct sc_worker *w, int log_changes)
+{
+    struct want want[MAX_LISTENERS];
+    size_t n = wanted(sc_snapshot_config(w->snap), want, MAX_LISTENERS);
+    char as[SC_ADDR_STRLEN];
+    int rc = 0;
+
+    for (size_t i = 0; i < w->n_lis; i++) {
+        struct wlistener *wl = &w->lis[i];
+        size_t j;
+
+        if (wl->lev == NULL) {
+            continue;
+        }
+        for (j = 0; j < n && !same(wl, &want[j]); j++) {
+        }
+        if (j == n) {
+            if (log_changes && w->id == 0) {
+                sc_log(SC_LOG_INFO, NULL, "listener %s on %s removed", wl->name,
+                       sc_addr_str(&wl->addr, as, sizeof(as)));
+            }
+            close_listener(wl);
+        }
+    }
+    for (size_t j = 0; j < n; j++) {
+        size_t i;
+
+        for (i = 0; i < w->n_lis && !same(&w->lis[i], &want[j]); i++) {
+        }
+        if (i < w->n_lis) {
+            continue;
+        }
+        if (add_listener(w, want[j].kind, want[j].name, want[j].addr) != 0) {
+            rc = -1;
+            continue;
+        }
+        if (log_changes && w->id == 0) {
+            sc_log(SC_LOG_INFO, NULL, "listener %s on %s added", want[j].name,
+                   sc_addr_str(want[j].addr, as, sizeof(as)));
+        }
+    }
+    return rc;
+}
+
+static void close_all_listeners(struct sc_worker *w)
+{
+    for (size_t i = 0; i < w->n_lis; i++) {
+        close_listener(&w->lis[i]);
+    }
+    w->n_lis = 0;
 }
 
 static void on_wake(evutil_socket_t fd, short what, void *arg)
@@ -112,13 +217,23 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
     if (s != NULL) {
         sc_snapshot_unref(w->snap);
         w->snap = s;
+        if (!atomic_load(&w->draining)) {
+            sync_listeners(w, 1);
+        }
+    }
+    if (atomic_load(&w->draining) && !w->drained) {
+        struct sc_conn *c = w->conns;
+
+        w->drained = 1;
+        close_all_listeners(w);
+        while (c != NULL) {
+            struct sc_conn *next = sc_conn_link(c)->next;
+            sc_conn_drain(c);
+            c = next;
+        }
     }
     if (atomic_load(&w->stopping)) {
-        for (size_t i = 0; i < w->n_lis; i++) {
-            evconnlistener_free(w->lis[i].lev);
-            w->lis[i].lev = NULL;
-        }
-        w->n_lis = 0;
+        close_all_listeners(w);
         while (w->conns != NULL) {
             sc_conn_abort(w->conns, "shutdown");
         }
@@ -131,7 +246,6 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
 struct sc_worker *sc_worker_new(int id, struct sc_snapshot *snap)
 {
     struct sc_worker *w = calloc(1, sizeof(*w));
-    const struct sc_config *cfg = sc_snapshot_config(snap);
 
     if (w == NULL) {
         return NULL;
@@ -153,19 +267,8 @@ struct sc_worker *sc_worker_new(int id, struct sc_snapshot *snap)
     if (w->wake == NULL) {
         goto fail;
     }
-    if (cfg->has_inbound &&
-        add_listener(w, SC_LISTENER_INBOUND_CAPTURE, "inbound", &cfg->inbound.address) != 0) {
+    if (sync_listeners(w, 0) != 0) {
         goto fail;
-    }
-    if (cfg->has_outbound &&
-        add_listener(w, SC_LISTENER_OUTBOUND_CAPTURE, "outbound", &cfg->outbound.address) != 0) {
-        goto fail;
-    }
-    for (size_t i = 0; i < cfg->n_listeners; i++) {
-        if (add_listener(w, SC_LISTENER_EXPLICIT, cfg->listeners[i].name,
-                         &cfg->listeners[i].address) != 0) {
-            goto fail;
-        }
     }
     return w;
 
@@ -199,6 +302,12 @@ void sc_worker_publish(struct sc_worker *w, struct sc_snapshot *snap)
     event_active(w->wake, 0, 0);
 }
 
+void sc_worker_drain(struct sc_worker *w)
+{
+    atomic_store(&w->draining, 1);
+    event_active(w->wake, 0, 0);
+}
+
 void sc_worker_stop(struct sc_worker *w)
 {
     if (!w->started) {
@@ -215,9 +324,7 @@ void sc_worker_free(struct sc_worker *w)
     if (w == NULL) {
         return;
     }
-    for (size_t i = 0; i < w->n_lis; i++) {
-        evconnlistener_free(w->lis[i].lev);
-    }
+    close_all_listeners(w);
     while (w->conns != NULL) {
         sc_conn_abort(w->conns, "shutdown");
     }
@@ -325,7 +432,7 @@ void sc_worker_conn_add(struct sc_worker *w, struct sc_conn *c)
         sc_conn_link(w->conns)->prev = c;
     }
     w->conns = c;
-    w->n_conns++;
+    atomic_fetch_add(&w->n_conns, 1);
 }
 
 void sc_worker_conn_remove(struct sc_worker *w, struct sc_conn *c)
@@ -341,10 +448,10 @@ void sc_worker_conn_remove(struct sc_worker *w, struct sc_conn *c)
         sc_conn_link(l->next)->prev = l->prev;
     }
     l->prev = l->next = NULL;
-    w->n_conns--;
+    atomic_fetch_sub(&w->n_conns, 1);
 }
 
 size_t sc_worker_conn_count(const struct sc_worker *w)
 {
-    return w->n_conns;
+    return atomic_load(&((struct sc_worker *)(uintptr_t)w)->n_conns);
 }

@@ -32,6 +32,11 @@ int sc_worker_start(struct sc_worker *w);
  * new connections use it from the worker's next loop iteration on. */
 void sc_worker_publish(struct sc_worker *w, struct sc_snapshot *snap);
 
+/* Asks the worker to drain (from any thread): close its listeners, and have
+ * HTTP connections close after their current response (idle ones at once).
+ * L4 connections run on; sc_worker_conn_count says how many are left. */
+void sc_worker_drain(struct sc_worker *w);
+
 /* Asks the worker to stop accepting and close its connections, then joins
  * it.  Safe from any thread but the worker's own. */
 void sc_worker_stop(struct sc_worker *w);
@@ -65,7 +70,7 @@ struct sc_uuid *sc_worker_uuid(struct sc_worker *w);
 
 /* A connection id unique across workers. */
 unsigned long long sc_worker_next_conn_id(struct sc_worker *w);
-/* Connections currently open on this worker. */
+/* Connections currently open on this worker (safe from any thread). */
 size_t sc_worker_conn_count(const struct sc_worker *w);
 
 #endif

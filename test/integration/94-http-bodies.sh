@@ -42,6 +42,12 @@ start_sidecar a "$T/a.yaml" "$P_OUT"
 URL=http://127.0.0.1:$P_OUT
 
 hwm_kb() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status"; }
+# wait_file FILE: waits (5 s at most) until FILE is not empty (the sha256sum
+# behind a curl -o >(...) finishes after curl).
+wait_file() {
+    local i=0
+    while [ ! -s "$1" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+}
 
 step "warm up: small requests of every kind through the pair"
 for ((i = 0; i < 5; i++)); do
@@ -56,18 +62,19 @@ log "RSS before: A ${rss_a0} KiB, B ${rss_b0} KiB"
 step "$SIZE down through the pair (Content-Length framed)"
 t0=$(date +%s%N)
 timeout 240 curl -sS -m 230 -o >(sha256sum | cut -d' ' -f1 >"$T/down.sum") \
-    -w '%{http_code} %{size_download}\n' "$URL/bytes/$SIZE" >"$T/down.out" || fail "download failed"
+    -w '%{http_code} %{size_download}\n' "$URL/bytes/$SIZE" >"$T/down.out" 2>"$T/down.err" ||
+    fail "download failed: $(cat "$T/down.err")"
 ms=$((($(date +%s%N) - t0) / 1000000))
 log "down: $(cat "$T/down.out") in ${ms} ms"
 assert_eq "200 $SIZE_BYTES" "$(cat "$T/down.out")" "download status and size"
 wait "$sum_pid" || fail "computing the expected sha256 failed"
-for ((i = 0; i < 50 && ! -s "$T/down.sum"; i++)); do sleep 0.1; done
+wait_file "$T/down.sum"
 assert_eq "$(cat "$T/expected.sum")" "$(cat "$T/down.sum")" "sha256 of the download"
 
 step "$SIZE up through the pair (chunked, curl -T -)"
 t0=$(date +%s%N)
-"$BACKEND" --gen "$SIZE" | timeout 240 curl -sS -m 230 -T - -o "$T/up.body" -w '%{http_code}' "$URL/sink" >"$T/up.code" ||
-    fail "upload failed"
+"$BACKEND" --gen "$SIZE" | timeout 240 curl -sS -m 230 -T - -o "$T/up.body" -w '%{http_code}' "$URL/sink" \
+    >"$T/up.code" 2>"$T/up.err" || fail "upload failed: $(cat "$T/up.err")"
 ms=$((($(date +%s%N) - t0) / 1000000))
 log "up: $(cat "$T/up.code") $(cat "$T/up.body") in ${ms} ms"
 assert_eq 200 "$(cat "$T/up.code")" "upload status"
@@ -89,7 +96,7 @@ timeout 20 curl -sS -m 10 -D "$T/chunked.h" -o >(sha256sum | cut -d' ' -f1 >"$T/
 assert_contains "$T/chunked.h" '^HTTP/1\.1 200'
 assert_contains "$T/chunked.h" '^transfer-encoding: chunked'
 want=$("$BACKEND" --gen 1m | sha256sum | cut -d' ' -f1)
-for ((i = 0; i < 50 && ! -s "$T/chunked.sum"; i++)); do sleep 0.1; done
+wait_file "$T/chunked.sum"
 assert_eq "$want" "$(cat "$T/chunked.sum")" "sha256 of the chunked download"
 
 step "a response delimited by the backend closing arrives whole, then the client's connection closes"

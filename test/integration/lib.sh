@@ -62,7 +62,7 @@ skip() {
 
 # ---------------------------------------------------------------- cleanup
 
-_sc_stop() { # PID: TERM, wait up to 5 s, then KILL; sets _SC_RC to its exit status
+_sc_stop() { # PID: TERM, wait up to 10 s (a sidecar drains first), then KILL; sets _SC_RC
     local pid=$1 i=0 rc=0
     if ! kill -0 "$pid" 2>/dev/null; then
         wait "$pid" 2>/dev/null || rc=$?
@@ -70,14 +70,14 @@ _sc_stop() { # PID: TERM, wait up to 5 s, then KILL; sets _SC_RC to its exit sta
         return
     fi
     kill -TERM "$pid" 2>/dev/null || true
-    while kill -0 "$pid" 2>/dev/null && [ $i -lt 50 ]; do
+    while kill -0 "$pid" 2>/dev/null && [ $i -lt 100 ]; do
         # a zombie child counts as gone
         if [ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" = Z ]; then break; fi
         sleep 0.1
         i=$((i + 1))
     done
     if kill -0 "$pid" 2>/dev/null && [ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" != Z ]; then
-        echo "[$TEST_NAME] pid $pid did not stop within 5 s of SIGTERM; killing it" >&2
+        echo "[$TEST_NAME] pid $pid did not stop within 10 s of SIGTERM; killing it" >&2
         kill -KILL "$pid" 2>/dev/null || true
     fi
     wait "$pid" 2>/dev/null || rc=$?
@@ -465,7 +465,7 @@ sidecar_config() {
 node: {id: $id, trust_domain: cluster.local, namespace: $ns}
 workers: 1
 secrets: {cert_chain: "$CERTS/$cert.crt", private_key: "$CERTS/$cert.key", trusted_ca: "$CERTS/ca.crt"}
-timeouts: {handshake_ms: ${HS_MS:-2000}, sniff_ms: ${SNIFF_MS:-1000}, connect_ms: ${CONNECT_MS:-2000}, idle_ms: ${IDLE_MS:-60000}}
+timeouts: {handshake_ms: ${HS_MS:-2000}, sniff_ms: ${SNIFF_MS:-1000}, connect_ms: ${CONNECT_MS:-2000}, idle_ms: ${IDLE_MS:-60000}, drain_ms: ${DRAIN_MS:-1000}}
 admin: {address: "127.0.0.1:$ADMIN_PORT"}
 health: {address: "127.0.0.1:$hp"}
 stats: {address: "127.0.0.1:$sp"}
