@@ -794,6 +794,7 @@ void sc_config_free(struct sc_config *cfg)
     free(cfg->secrets.trusted_ca);
     free(cfg->secrets.sds_cert_name);
     free(cfg->http.xfcc);
+    free(cfg->admin_unix);
     free(cfg->access_log.path);
     free(cfg->access_log.format);
     free(cfg->secrets.sds_root_name);

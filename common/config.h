@@ -145,6 +145,8 @@ struct sc_config {
 
     int has_admin, has_health, has_stats;
     struct sc_addr admin, health, stats;
+    char *admin_unix;                /* admin.unix_socket: also serve admin on this
+                                      * Unix socket (mode 0600), NULL = no */
 
     int has_inbound;
     struct {

@@ -541,11 +541,22 @@ static int conv_server(struct cfg_ctx *c, const struct sc_yaml_node *v, struct s
     return apply(c, v, server_keys, NKEYS(server_keys), addr, &seen);
 }
 
+static const struct key admin_keys[] = {
+    KEY("address", K_ADDR, struct sc_config, admin),
+    KEY("unix_socket", K_STR, struct sc_config, admin_unix),
+};
+
 static int conv_admin(struct cfg_ctx *c, const struct sc_yaml_node *v, void *base)
 {
     struct sc_config *cfg = base;
+    const char *why;
+    unsigned seen;
 
-    return conv_server(c, v, &cfg->admin, &cfg->has_admin, "127.0.0.1:15000");
+    if (sc_addr_parse("127.0.0.1:15000", &cfg->admin, &why) != 0) {
+        return sc_config_fail(c, v, "internal: bad default address");
+    }
+    cfg->has_admin = 1;
+    return apply(c, v, admin_keys, NKEYS(admin_keys), cfg, &seen);
 }
 
 static int conv_health(struct cfg_ctx *c, const struct sc_yaml_node *v, void *base)

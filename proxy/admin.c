@@ -4,7 +4,12 @@
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <errno.h>
 #include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
 #include <time.h>
 #include <string.h>
 
@@ -21,6 +26,7 @@
 struct sc_admin {
     struct sc_admin_env env;
     struct evhttp *admin, *health, *stats;
+    char *unix_path;                /* unlinked at free */
 };
 
 static void reply(struct evhttp_request *req, int code, const char *type, struct evbuffer *body)
@@ -312,6 +318,34 @@ static struct evhttp *serve(struct event_base *base, const char *what, const str
     return h;
 }
 
+/* The admin endpoints on a Unix socket (mode 0600), for pods that want no
+ * TCP admin port at all. */
+static int serve_unix(struct evhttp *h, const char *path)
+{
+    struct sockaddr_un sun;
+    int fd;
+
+    memset(&sun, 0, sizeof(sun));
+    sun.sun_family = AF_UNIX;
+    if (strlen(path) >= sizeof(sun.sun_path)) {
+        sc_log(SC_LOG_ERR, NULL, "admin.unix_socket: path too long: %s", path);
+        return -1;
+    }
+    memcpy(sun.sun_path, path, strlen(path));
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        return -1;
+    }
+    (void)unlink(path);
+    if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0 || chmod(path, 0600) != 0 ||
+        listen(fd, 64) != 0 || evhttp_accept_socket(h, fd) != 0) {
+        sc_log(SC_LOG_ERR, NULL, "admin.unix_socket %s: %s", path, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    return 0;
+}
+
 struct sc_admin *sc_admin_new(struct event_base *base, const struct sc_admin_env *env)
 {
     const struct sc_config *cfg = sc_runtime_config(env->rt);
@@ -335,6 +369,12 @@ struct sc_admin *sc_admin_new(struct event_base *base, const struct sc_admin_env
         evhttp_set_cb(a->admin, "/quitquitquit", on_quit, a);
         evhttp_set_cb(a->admin, "/drain", on_quit, a);
         evhttp_set_cb(a->admin, "/reload", on_reload, a);
+        if (cfg->admin_unix != NULL) {
+            if (serve_unix(a->admin, cfg->admin_unix) != 0) {
+                goto fail;
+            }
+            a->unix_path = strdup(cfg->admin_unix);
+        }
     }
     if (cfg->has_health) {
         a->health = serve(base, "health", &cfg->health);
@@ -370,6 +410,10 @@ void sc_admin_free(struct sc_admin *a)
     }
     if (a->stats != NULL) {
         evhttp_free(a->stats);
+    }
+    if (a->unix_path != NULL) {
+        (void)unlink(a->unix_path);
+        free(a->unix_path);
     }
     free(a);
 }

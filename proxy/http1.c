@@ -464,6 +464,31 @@ static size_t next_crlf(const char *p, size_t n)
     return cr != NULL ? (size_t)(cr - p) : n;
 }
 
+/* The rest of the start line when it ends inside data[*i..n): the same
+ * bookkeeping as byte by byte, in bulk.  Leaves *i at the CR/LF. */
+static void line0_bulk(struct sc_http1 *h, const char *data, size_t n, size_t *i)
+{
+    size_t start = *i, end = start + next_crlf(data + start, n - start), k;
+    const char *sp;
+
+    if (end >= n) {
+        return;                                 /* spans chunks: byte by byte */
+    }
+    for (sp = memchr(data + start, ' ', end - start); sp != NULL;
+         sp = memchr(sp + 1, ' ', (size_t)(data + end - sp - 1))) {
+        h->line0_spaces++;
+    }
+    for (k = start; k < end && h->line0_len + (k - start) < sizeof h->line0_first; k++) {
+        h->line0_first[h->line0_len + (k - start)] = data[k];
+    }
+    for (k = end - start > sizeof h->line0_last ? end - sizeof h->line0_last : start; k < end; k++) {
+        h->line0_last[(h->line0_len + (k - start)) % sizeof h->line0_last] = data[k];
+    }
+    h->line0_len += end - start;
+    h->scan_prev = (unsigned char)data[end - 1];
+    *i = end;
+}
+
 /* Bytes of the head as llhttp consumed them: CR only before LF, LF only
  * after CR, no line starting with whitespace (obs-fold), and the start line's
  * shape.  In P_IDLE only the line ends are checked.  Only the bytes around
@@ -503,6 +528,9 @@ static int scan_head(struct sc_http1 *h, const char *data, size_t n)
             }
             h->line0_last[h->line0_len % sizeof h->line0_last] = (char)c;   /* a ring */
             h->line0_len++;
+            if (h->line0_len == 1 && i < n) {
+                line0_bulk(h, data, n, &i);
+            }
             continue;
         }
         if (c != '\r' && c != '\n' && i < n) {

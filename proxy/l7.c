@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 
@@ -492,10 +493,9 @@ static void on_up_read(struct bufferevent *bev, void *arg)
 
                 snprintf(svcs, sizeof(svcs), "%ld", svc);
                 sc_accesslog_rec_sets(&s->r.rec, SC_ACCESSLOG_UPSTREAM_SERVICE_TIME, svcs);
+                /* A retry that got an answer is no failure: URX (retries
+                 * exhausted) only goes with a local reply, as in Envoy. */
                 s->r.rec.response_code = h->status;
-                if (s->r.retried) {
-                    s->r.rec.flags |= SC_ACCESSLOG_URX;
-                }
                 /* The downstream connection closes when its client asked
                  * to, or when the body is delimited by the upstream closing
                  * (we forward bodies as they are).  The upstream's own
@@ -594,9 +594,9 @@ static int forward_request_head(struct sc_l7 *s, const struct sc_http1_head *h)
 {
     struct sc_http1_field fields[6];
     struct sc_http1_rewrite rw = {fields, 0, SC_HTTP1_CONN_NONE};
-    const char *xfcc;
-    size_t xfcc_len, before;
-    char xfcc_value[4096];
+    struct sc_xfcc_part parts[16];
+    size_t n_parts = 0, xfcc_len, before;
+    char xfcc_value[8192];
     const char *rid;
     size_t rid_len;
     enum sc_xfcc_mode mode = SC_XFCC_SANITIZE_SET;
@@ -604,7 +604,7 @@ static int forward_request_head(struct sc_l7 *s, const struct sc_http1_head *h)
     sc_xfcc_mode_parse(s->cfg->http.xfcc, &mode);
     /* x-request-id: kept when the client sent one, generated otherwise. */
     rid = sc_http1_head_get(h, "x-request-id", &rid_len);
-    if (rid == NULL || rid_len == 0 || rid_len >= sizeof(s->r.request_id)) {
+    if (rid == NULL || rid_len == 0) {
         sc_uuid_v4(sc_worker_uuid(s->p.w), s->r.request_id);
         fields[rw.n_fields++] = (struct sc_http1_field){"x-request-id", s->r.request_id};
     }
@@ -621,10 +621,21 @@ static int forward_request_head(struct sc_l7 *s, const struct sc_http1_head *h)
                                                         s->xfcc_element};
         break;
     case SC_XFCC_APPEND:
-        xfcc = sc_http1_head_get(h, "x-forwarded-client-cert", &xfcc_len);
-        if (xfcc != NULL && xfcc_len > 0 &&
-            (size_t)snprintf(xfcc_value, sizeof(xfcc_value), "%.*s,%s", (int)xfcc_len, xfcc,
-                             s->xfcc_element) < sizeof(xfcc_value)) {
+        /* Every incoming XFCC field, in order; sc_xfcc_forward_value drops
+         * a value that does not parse, so an open quote cannot swallow our
+         * element.  Too many fields or too long a value: our element only. */
+        for (size_t i = 0; i < h->n_headers; i++) {
+            if (strcasecmp(h->headers[i].name, "x-forwarded-client-cert") != 0) {
+                continue;
+            }
+            if (n_parts == sizeof(parts) / sizeof(parts[0])) {
+                n_parts = 0;
+                break;
+            }
+            parts[n_parts++] = (struct sc_xfcc_part){h->headers[i].value, h->headers[i].value_len};
+        }
+        if (sc_xfcc_forward_value(SC_XFCC_APPEND, parts, n_parts, s->xfcc_element, xfcc_value,
+                                  sizeof(xfcc_value), &xfcc_len) == 1) {
             fields[rw.n_fields++] = (struct sc_http1_field){"x-forwarded-client-cert",
                                                             xfcc_value};
         } else {

@@ -87,10 +87,14 @@ wait_for_log "$T/b.err" 'drain: no connections left, exiting' 10
 stop b
 assert_eq 0 "$STOP_RC" "exit status after the drain"
 
-step "POST /quitquitquit drains and exits too"
+step "the admin endpoints on a Unix socket (0600); POST /quitquitquit there drains and exits too"
 write_config STRICT
+sed -i "s|^admin:.*|admin: {address: \"127.0.0.1:$ADMIN\", unix_socket: \"$T/admin.sock\"}|" "$T/b.yaml"
 start_sidecar q "$T/b.yaml" "$P_IN"
-code=$(curl -s -o /dev/null -w '%{http_code}' -X POST "http://127.0.0.1:$ADMIN/quitquitquit")
+assert_eq 600 "$(stat -c %a "$T/admin.sock")" "admin socket mode"
+assert_eq 200 "$(curl -s -o /dev/null -w '%{http_code}' --unix-socket "$T/admin.sock" http://admin/healthz/ready)" \
+    "readiness over the admin Unix socket"
+code=$(curl -s -o /dev/null -w '%{http_code}' -X POST --unix-socket "$T/admin.sock" http://admin/quitquitquit)
 assert_eq 200 "$code" "POST /quitquitquit"
 wait_for_log "$T/q.err" 'drain: no connections left, exiting' 10
 stop q

@@ -76,3 +76,135 @@ x509_field() {
     shift
     openssl x509 -in "$f" -noout "$@" 2>/dev/null
 }
+
+# ------------------------------------------------ two sidecars fed by agents
+# Used by the rotation tests (84-, 85-, 88-, 89-*.sh).
+#
+# TRAFFIC    the load tool (test/tools/traffic.c)
+TRAFFIC=${TRAFFIC:-$SC_BUILD/tools/traffic}
+
+# ca_agent_config FILE SOCKET CADIR NAMESPACE SERVICE_ACCOUNT [CA_KEYS]: an
+# agent config in ca mode; CA_KEYS are more flow-mapping keys for `ca:`
+# (e.g. "lifetime: 4s, renew_at: 0.5").
+ca_agent_config() {
+    cat >"$1" <<YAML
+socket: $2
+source: ca
+ca: {dir: $3, namespace: $4, service_account: $5${6:+, $6}}
+YAML
+}
+
+# sds_pair SOCK_A SOCK_B: an echo backend and two sidecars whose secrets come
+# from the SDS sockets given (the agents must be running):
+#   B  node server, ns bar; inbound listener "in" on 127.0.0.1:$P_IN, STRICT,
+#      to the echo backend on $P_ECHO; admin on $B_ADMIN
+#   A  node client, ns foo; outbound listener "out" on 127.0.0.1:$P_OUT,
+#      ISTIO_MUTUAL, protocol tcp, to B's "in", expecting B's SPIFFE ID;
+#      admin on $A_ADMIN
+# Both are started and their listeners waited for.
+sds_pair() {
+    local CERTS=$T/unused   # sidecar_config's file secrets, replaced below
+    P_ECHO=$(free_port)
+    P_IN=$(free_port)
+    P_OUT=$(free_port)
+    start_backend echo --listen "127.0.0.1:$P_ECHO" --mode echo --quiet
+    sidecar_config "$T/b.yaml" server bar server
+    B_ADMIN=$ADMIN_PORT
+    sed -i "s|^secrets:.*|secrets: {sds_socket: \"$2\"}|" "$T/b.yaml"
+    cat >>"$T/b.yaml" <<YAML
+listeners:
+  - {name: in, direction: inbound, address: "127.0.0.1:$P_IN", upstream: "127.0.0.1:$P_ECHO",
+     port: 8080, protocol: tcp}
+YAML
+    peer_auth "$T/b.yaml" STRICT bar
+    start_sidecar b "$T/b.yaml" "$P_IN"
+    sidecar_config "$T/a.yaml" client foo client
+    A_ADMIN=$ADMIN_PORT
+    sed -i "s|^secrets:.*|secrets: {sds_socket: \"$1\"}|" "$T/a.yaml"
+    cat >>"$T/a.yaml" <<YAML
+listeners:
+  - {name: out, direction: outbound, address: "127.0.0.1:$P_OUT", upstream: "127.0.0.1:$P_IN",
+     tls: ISTIO_MUTUAL, protocol: tcp, expected_identities: ["spiffe://cluster.local/ns/bar/sa/server"]}
+YAML
+    start_sidecar a "$T/a.yaml" "$P_OUT"
+}
+
+# sds_metric ADMIN_PORT SERIES: the value of one Prometheus series (exact
+# name and labels, e.g. 'sidecar_sds_pushes_total{result="accepted"}'), or
+# empty.
+sds_metric() {
+    curl -s -m 5 "http://127.0.0.1:$1/stats/prometheus" | awk -v k="$2" '$1 == k { print $2 }'
+}
+
+# sds_ready_code ADMIN_PORT: the HTTP status of /healthz/ready (body in
+# $T/ready.body).
+sds_ready_code() {
+    curl -s -m 5 -o "$T/ready.body" -w '%{http_code}' "http://127.0.0.1:$1/healthz/ready"
+}
+
+# sds_table ADMIN_PORT: /certs?format=table.
+sds_table() {
+    curl -s -m 5 "http://127.0.0.1:$1/certs?format=table"
+}
+
+# sds_table_serial ADMIN_PORT [RESOURCE=default]: the serial of the first
+# row of RESOURCE in /certs?format=table (normalized with norm_serial).
+sds_table_serial() {
+    sds_table "$1" | awk -v r="${2:-default}" '$1 == r { print $(NF - 2); exit }' | norm_serial
+}
+
+# norm_serial: serials on stdin (any case, leading zeros) to lower case
+# without leading zeros, one per line.
+norm_serial() {
+    tr 'A-F' 'a-f' | sed -e 's/^serial=//' -e 's/^0*//'
+}
+
+# probe_cert DIR CA_NAME ID: a client certificate DIR/probe.crt (leaf),
+# DIR/probe.chain (its intermediates) and DIR/probe.key signed by the
+# intermediate CA_NAME-int of make_cacerts (in $T/ca-CA_NAME), with SPIFFE
+# ID ID; DIR/root.pem is CA_NAME's root.
+probe_cert() {
+    local dir=$1 work=$T/ca-$2
+    mkdir -p "$dir"
+    "$GEN_CERTS" leaf "$work" "$2-int" "probe-$2" "$3" >/dev/null 2>&1 ||
+        fail "gen-certs.sh leaf under $2-int failed"
+    openssl x509 -in "$work/probe-$2.crt" -out "$dir/probe.crt"
+    awk 'n > 0 || /BEGIN CERTIFICATE/ && ++seen == 2 { n = 1 } n' "$work/probe-$2.crt" >"$dir/probe.chain"
+    cp "$work/probe-$2.key" "$dir/probe.key"
+    cp "$work/$2-ca.crt" "$dir/root.pem"
+}
+
+# probe_serial HOST:PORT DIR: one TLS handshake straight to a STRICT inbound
+# listener with DIR's probe certificate (see probe_cert), offering ALPN
+# istio; prints the serial of the certificate the listener presented
+# (norm_serial), or nothing when the handshake failed.
+probe_serial() {
+    timeout 10 openssl s_client -connect "$1" -alpn istio -cert "$2/probe.crt" \
+        -cert_chain "$2/probe.chain" -key "$2/probe.key" -CAfile "$2/root.pem" \
+        -verify_return_error </dev/null 2>/dev/null |
+        openssl x509 -noout -serial 2>/dev/null | norm_serial
+}
+
+# traffic_start NAME MODE HOST:PORT [ARGS...]: the load tool in the
+# background (output in $T/NAME.out); waits for its first PROGRESS line.
+traffic_start() {
+    local name=$1
+    shift
+    [ -x "$TRAFFIC" ] || fail "$TRAFFIC is missing (make tools)"
+    spawn "$name" "$TRAFFIC" "$@"
+    wait_for_log "$T/$name.out" '^PROGRESS ' 10
+}
+
+# traffic_stop NAME: SIGTERM, then the DONE line is in $T/NAME.out and
+# TRAFFIC_RC is its exit status.
+traffic_stop() {
+    alive "$1"
+    stop "$1"
+    TRAFFIC_RC=$STOP_RC
+    assert_contains "$T/$1.out" '^DONE '
+}
+
+# traffic_field NAME KEY: the value of KEY=... in the DONE line.
+traffic_field() {
+    grep '^DONE ' "$T/$1.out" | tr ' ' '\n' | sed -n "s/^$2=//p" | head -n 1
+}
