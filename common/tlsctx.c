@@ -6,6 +6,7 @@
 #include <openssl/x509.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -380,10 +381,12 @@ X509 *sc_tls_peer_root(const SSL *ssl)
     return n > 0 ? sk_X509_value(chain, n - 1) : NULL;
 }
 
-static SSL_CTX *ctx_common(const struct sc_tls_material *m, int server, struct sc_err *err)
+/* Our TLS parameters, for every context: TLS 1.2 minimum, ECDHE+AEAD suites
+ * for 1.2, no renegotiation, no compression, buffers released when idle. */
+static SSL_CTX *ctx_base(const SSL_METHOD *method, uint64_t options, long mode,
+                         struct sc_err *err)
 {
-    SSL_CTX *ctx = SSL_CTX_new(server ? TLS_server_method() : TLS_client_method());
-    X509_STORE *store;
+    SSL_CTX *ctx = SSL_CTX_new(method);
 
     if (ctx == NULL) {
         sc_err_tls(err, "SSL_CTX_new");
@@ -392,15 +395,27 @@ static SSL_CTX *ctx_common(const struct sc_tls_material *m, int server, struct s
     if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1 ||
         SSL_CTX_set_cipher_list(ctx, tls12_ciphers) != 1) {
         sc_err_tls(err, "TLS parameters");
-        goto fail;
+        SSL_CTX_free(ctx);
+        return NULL;
     }
     SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
-                                 SSL_OP_CIPHER_SERVER_PREFERENCE |
-                                 SSL_OP_IGNORE_UNEXPECTED_EOF);
+                                 SSL_OP_IGNORE_UNEXPECTED_EOF | options);
+    SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+                              SSL_MODE_ENABLE_PARTIAL_WRITE | mode);
+    return ctx;
+}
+
+static SSL_CTX *ctx_common(const struct sc_tls_material *m, int server, struct sc_err *err)
+{
     /* Send exactly the configured chain (leaf + intermediates), never the
      * root OpenSSL would otherwise add from the trust store. */
-    SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
-                              SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_NO_AUTO_CHAIN);
+    SSL_CTX *ctx = ctx_base(server ? TLS_server_method() : TLS_client_method(),
+                            SSL_OP_CIPHER_SERVER_PREFERENCE, SSL_MODE_NO_AUTO_CHAIN, err);
+    X509_STORE *store;
+
+    if (ctx == NULL) {
+        return NULL;
+    }
     if (SSL_CTX_use_certificate(ctx, sk_X509_value(m->chain, 0)) != 1) {
         sc_err_tls(err, "certificate");
         goto fail;
@@ -513,21 +528,11 @@ const char *sc_tls_version_name(const SSL *ssl)
 SSL_CTX *sc_tlsctx_origin_new(const char *ca_file, const char *cert_file, const char *key_file,
                               struct sc_err *err)
 {
-    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    SSL_CTX *ctx = ctx_base(TLS_client_method(), 0, 0, err);
 
     if (ctx == NULL) {
-        sc_err_tls(err, "SSL_CTX_new");
         return NULL;
     }
-    if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1 ||
-        SSL_CTX_set_cipher_list(ctx, tls12_ciphers) != 1) {
-        sc_err_tls(err, "TLS parameters");
-        goto fail;
-    }
-    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
-                                 SSL_OP_IGNORE_UNEXPECTED_EOF);
-    SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
-                              SSL_MODE_ENABLE_PARTIAL_WRITE);
     if (ca_file != NULL) {
         if (SSL_CTX_load_verify_locations(ctx, ca_file, NULL) != 1) {
             sc_err_tls(err, ca_file);
