@@ -95,7 +95,7 @@ $(BUILD)/obj/%.o: %.c
 
 $(BUILD)/obj/llhttp/%.o: $(LLHTTP_SRC_DIR)/%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(BASE_CFLAGS) $(if $(SANITIZE),-fsanitize=$(SANITIZE) -O1,-O2) -I$(LLHTTP_INC_DIR) -w -c -o $@ $<
+	$(CC) $(BASE_CFLAGS) $(if $(SANITIZE),-fsanitize=$(SANITIZE) -O1,-O2) -I$(LLHTTP_INC_DIR) -DLLHTTP_STRICT_MODE=1 -w -c -o $@ $<
 
 $(BUILD)/libcommon.a: $(COMMON_OBJ)
 	@mkdir -p $(dir $@); rm -f $@; ar rcs $@ $^
@@ -160,7 +160,7 @@ test-sanitize:
 fuzz: $(PROTO_C) $(PROTO_H)
 	@mkdir -p build/libfuzzer
 	@for f in $(FUZZ_SRC); do n=$$(basename $$f .c); \
-	  clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
+	  clang -std=c11 -D_GNU_SOURCE -DLLHTTP_STRICT_MODE=1 -g -O1 -fsanitize=fuzzer,address,undefined \
 	    -Icommon -Iproxy -I$(LLHTTP_INC_DIR) -Ibuild/gen $$f $(COMMON_SRC) $(PROXY_SRC) $(PROTO_C) \
     $(wildcard $(LLHTTP_SRC_DIR)/*.c) \
 	    -o build/libfuzzer/$$n $(PKG_LIBS) || exit 1; echo "built build/libfuzzer/$$n"; done

@@ -58,6 +58,7 @@ struct sc_l7 {
     int req_done;                   /* the request has been read completely */
     int resp_started;               /* response bytes went downstream */
     int interim;                    /* the response parser is in a 1xx */
+    int up_got;                     /* the upstream sent a byte in this exchange */
     int close_after;                /* close the downstream after this response */
     int down_eof;
     size_t lingered;                /* bytes dropped while lingering */
@@ -244,6 +245,11 @@ static void request_done(struct sc_l7 *s, int up_reusable)
     s->resp_started = 0;
     s->interim = 0;
     sc_http1_reset(s->resp_parser);
+    if (sc_http1_head(s->req_parser) != NULL && sc_http1_head(s->req_parser)->upgrade) {
+        /* The upstream answered an upgrade request without switching
+         * protocols (no 101): the connection goes on as HTTP. */
+        (void)sc_http1_resume_after_upgrade(s->req_parser);
+    }
     bufferevent_enable(s->down, EV_READ);
     arm(s, on_idle_timeout, s->cfg->timeouts.idle_ms);
     /* Pipelined requests may already be waiting. */
@@ -353,16 +359,47 @@ static void switch_to_relay(struct sc_l7 *s)
 
 /* ---- upstream side ------------------------------------------------------ */
 
+/* RFC 9110 §9.2.2: safe to send twice (or the client says so). */
+static int idempotent(const struct sc_http1_head *h)
+{
+    static const char *const methods[] = {"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"};
+
+    for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++) {
+        if (strcmp(h->method, methods[i]) == 0) {
+            return 1;
+        }
+    }
+    return sc_http1_head_get(h, "idempotency-key", NULL) != NULL;
+}
+
+/* Whether the failed request may go again on a fresh connection: we still
+ * hold all of it, a retry is left, no response byte came back, and either
+ * nothing went out (the connect failed) or it went out on a reused
+ * connection that closed without a byte of response -- the keep-alive race,
+ * where the server gave up on the connection as the request arrived -- and
+ * the request is idempotent.  A request that reached a fresh connection may
+ * have been acted on: it is not replayed. */
+static int may_retry(const struct sc_l7 *s)
+{
+    if (s->resp_started || s->retries_left <= 0 || s->replay == NULL) {
+        return 0;
+    }
+    if (s->uc == NULL) {
+        return 1;
+    }
+    return sc_upconn_info(s->uc)->reused && !s->up_got && !s->interim &&
+           idempotent(sc_http1_head(s->req_parser));
+}
+
 /* The upstream failed before its response: retry once on a fresh
- * connection when nothing came back and we still hold the whole request,
- * else answer with Envoy's 503. */
+ * connection when may_retry() says so, else answer with Envoy's 503. */
 static void up_failed(struct sc_l7 *s, enum sc_reset_reason why, const char *reason,
                       const struct sc_upstream_result *res)
 {
     struct sc_localreply lr;
     char tls[512] = "";
 
-    if (!s->resp_started && s->retries_left > 0 && s->replay != NULL) {
+    if (may_retry(s)) {
         s->retries_left--;
         s->r.retried = 1;
         release_upstream(s, 0);
@@ -401,6 +438,7 @@ static void start_exchange(struct sc_l7 *s)
     struct bufferevent *up = ui->bev;
 
     s->state = S_EXCHANGE;
+    s->up_got = 0;
     if (s->p.dir == SC_DIR_OUTBOUND && ui->peer_id[0] != '\0') {
         sc_accesslog_rec_sets(&s->r.rec, SC_ACCESSLOG_PEER_ID, ui->peer_id);
     }
@@ -462,6 +500,9 @@ static void on_up_read(struct bufferevent *bev, void *arg)
     struct evbuffer *in = bufferevent_get_input(bev);
     struct evbuffer *out = bufferevent_get_output(s->down);
 
+    if (evbuffer_get_length(in) > 0) {
+        s->up_got = 1;
+    }
     for (;;) {
         size_t body = 0;
         enum sc_http1_ev ev = sc_http1_feed_evbuffer(s->resp_parser, in, &body);

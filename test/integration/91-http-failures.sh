@@ -7,6 +7,12 @@
 #    access log shows UF and the reason;
 #  - upstream down (nothing listens): 503 UF on a single sidecar;
 #  - a backend that stalls past request_ms: 504 "upstream request timeout", UT;
+#  - a backend that closes without answering: a GET on a reused connection
+#    is retried once (503 "retried and the latest reset reason: connection
+#    termination", UC,URX when the retry fails too), a POST is never sent
+#    twice (503 UC);
+#  - max_connections 1 and max_pending 1: the third concurrent request gets
+#    503 "... reset reason: overflow", UO;
 #  - the access-log line matches Envoy's default format (text), and the JSON
 #    format is one valid object per line with Istio's keys.
 . "$(dirname "$0")/lib.sh"
@@ -44,10 +50,12 @@ listeners:
 EOF
 start_sidecar f "$T/f.yaml" "$P_OUT_BAR" "$P_OUT_APP_F"
 
-# S: a single sidecar, short request timeout, JSON access log in a file.
+# S: a single sidecar, short request timeout, a small pool, JSON access log
+# in a file.
 sidecar_config "$T/s.yaml" client foo client
 sed -i 's/^timeouts: {/timeouts: {request_ms: 700, /' "$T/s.yaml"
 cat >>"$T/s.yaml" <<EOF
+http: {max_connections: 1, max_pending: 1}
 access_log: {path: "$T/s-access.json", format: json}
 listeners:
   - {name: out-dead, direction: outbound, address: "127.0.0.1:$P_OUT_DEAD", upstream: "127.0.0.1:$P_DEAD",
@@ -131,6 +139,36 @@ log "504 after ${ms} ms"
 assert_le 600 "$ms" "time to the 504 (ms)"
 assert_le "$ms" 3000 "time to the 504 (ms)"
 
+step "a GET the backend drops on a reused connection is retried once, on a fresh connection"
+code=$(timeout 20 curl -sS -m 10 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$P_OUT_APP_S/warm1") || fail "curl failed"
+assert_eq 200 "$code" "status (warm-up)"
+drops0=$(count_lines "$T/app.out" 'dropped: /drop')
+code=$(timeout 20 curl -sS -m 10 -o "$T/drop-get.body" -w '%{http_code}' "http://127.0.0.1:$P_OUT_APP_S/drop") ||
+    fail "curl GET /drop failed"
+assert_eq 503 "$code" "status (GET /drop)"
+assert_eq "${RESET_PREFIX}retried and the latest reset reason: connection termination" "$(cat "$T/drop-get.body")" \
+    "503 body (GET /drop)"
+assert_eq $((drops0 + 2)) "$(count_lines "$T/app.out" 'dropped: /drop')" "GETs the backend dropped (first try and one retry)"
+
+step "a POST the backend drops on a reused connection is not sent twice"
+code=$(timeout 20 curl -sS -m 10 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$P_OUT_APP_S/warm2") || fail "curl failed"
+assert_eq 200 "$code" "status (warm-up)"
+code=$(timeout 20 curl -sS -m 10 -o "$T/drop-post.body" -w '%{http_code}' -d 'pay=once' "http://127.0.0.1:$P_OUT_APP_S/drop") ||
+    fail "curl POST /drop failed"
+assert_eq 503 "$code" "status (POST /drop)"
+assert_eq "${RESET_PREFIX}reset reason: connection termination" "$(cat "$T/drop-post.body")" "503 body (POST /drop)"
+assert_eq $((drops0 + 3)) "$(count_lines "$T/app.out" 'dropped: /drop')" "requests the backend dropped (the POST once)"
+
+step "max_connections 1, max_pending 1: the third concurrent request gets 503 UO"
+for i in 1 2 3; do
+    timeout 20 curl -sS -m 10 -o "$T/uo.$i.body" -w '%{http_code}\n' "http://127.0.0.1:$P_OUT_APP_S/delay/400" >"$T/uo.$i.code" &
+    sleep 0.05
+done
+wait
+sort "$T"/uo.*.code | tr '\n' ' ' >"$T/uo.codes"
+assert_eq "200 200 503 " "$(cat "$T/uo.codes")" "statuses of three concurrent requests"
+assert_eq "${RESET_PREFIX}reset reason: overflow" "$(cat "$(grep -l 503 "$T"/uo.*.code | sed 's/code$/body/')")" "503 body (overflow)"
+
 step "the sidecar still answers after the failures"
 code=$(timeout 20 curl -sS -m 10 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$P_OUT_APP_S/after") ||
     fail "curl after the failures failed"
@@ -155,7 +193,8 @@ for (const l of lines) {
   }
   by[o.path] = o;
 }
-const want = [["/dead", 503, /^UF(,URX)?$/], ["/delay/5000", 504, /^UT$/], ["/after", 200, /^-$/]];
+const want = [["/dead", 503, /^UF(,URX)?$/], ["/delay/5000", 504, /^UT$/], ["/after", 200, /^-$/],
+  ["/drop", 503, /^UC$/]];
 for (const [p, code, flags] of want) {
   const o = by[p];
   if (!o) { console.error("no line for " + p); process.exit(1); }
@@ -180,6 +219,10 @@ step "requests_total counts the local replies with their flags"
 curl -sS -m 5 "http://$S_STATS/stats/prometheus" >"$T/s.prom"
 assert_contains "$T/s.prom" "^sidecar_requests_total\\{direction=\"outbound\",port=\"$P_DEAD\",response_code=\"503\",connection_security_policy=\"none\",response_flags=\"UF(,URX)?\"\\} 1$"
 assert_contains "$T/s.prom" "^sidecar_requests_total\\{direction=\"outbound\",port=\"$P_APP\",response_code=\"504\",connection_security_policy=\"none\",response_flags=\"UT\"\\} 1$"
+assert_contains "$T/s.prom" "^sidecar_requests_total\\{direction=\"outbound\",port=\"$P_APP\",response_code=\"503\",connection_security_policy=\"none\",response_flags=\"UC,URX\"\\} 1$"
+assert_contains "$T/s.prom" "^sidecar_requests_total\\{direction=\"outbound\",port=\"$P_APP\",response_code=\"503\",connection_security_policy=\"none\",response_flags=\"UC\"\\} 1$"
+assert_contains "$T/s.prom" "^sidecar_requests_total\\{direction=\"outbound\",port=\"$P_APP\",response_code=\"503\",connection_security_policy=\"none\",response_flags=\"UO\"\\} 1$"
+assert_contains "$T/s.prom" "^sidecar_upstream_pool_overflows_total 1$"
 
 alive f
 alive g

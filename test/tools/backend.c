@@ -20,6 +20,9 @@
  *             /sink         200, the body is "COUNT SHA256HEX\n" of the
  *                           request body
  *             /delay/MS     200 "hello from backend\n" after MS milliseconds
+ *             /drop         no answer: the backend closes the connection
+ *                           ("req ... dropped")
+ *             /no-upgrade   200 "hello from backend\n", ignoring any Upgrade
  *             anything else 200 "hello from backend\n"
  *           A request with "Connection: upgrade" and an Upgrade field gets
  *           101 Switching Protocols (with Sec-WebSocket-Accept when it sent
@@ -78,7 +81,7 @@ enum mode { M_ECHO, M_HTTP, M_SOURCE, M_SINK, M_BANNER, M_RESET };
 enum body_kind { B_NONE, B_LENGTH, B_CHUNKED };
 enum chunk_state { CH_SIZE, CH_DATA, CH_DATA_END, CH_TRAILER };
 enum http_action { A_HELLO, A_HEADERS, A_SAY, A_BYTES, A_CHUNKED, A_EOF, A_SINK, A_DELAY,
-                   A_UPGRADE };
+                   A_DROP, A_UPGRADE };
 
 #define HIGH_WATER (1u << 20)      /* echo: stop reading above this much pending output */
 #define SOURCE_CHUNK (64u * 1024)
@@ -619,6 +622,16 @@ static void http_respond(struct conn *c)
         evtimer_add(c->delay_timer, &tv);
         return;
     }
+    case A_DROP:
+        if (!c->srv->quiet) {
+            printf("req %" PRIu64 " dropped: /drop\n", c->id);
+            fflush(stdout);
+        }
+        c->http_close = 1;
+        free(c->hdrs);
+        c->hdrs = NULL;
+        want_close(c);             /* FIN without a byte of response */
+        return;
     case A_UPGRADE: {
         char acc[64];
 
@@ -724,8 +737,12 @@ static int http_head(struct conn *c, struct evbuffer *in)
 
         out_add(c, cont, sizeof(cont) - 1);
     }
-    if (c->action == A_UPGRADE) {
+    if (strcmp(path, "/no-upgrade") == 0) {
+        c->action = A_HELLO;       /* an upgrade request answered as plain HTTP */
+    } else if (c->action == A_UPGRADE) {
         /* decided above */
+    } else if (strcmp(path, "/drop") == 0) {
+        c->action = A_DROP;
     } else if (strcmp(path, "/headers") == 0) {
         c->action = A_HEADERS;
     } else if (strncmp(path, "/say/", 5) == 0) {
