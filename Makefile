@@ -79,7 +79,7 @@ TOOL_BIN   = $(TOOL_SRC:test/tools/%.c=$(BUILD)/tools/%)
 PROGRAMS = $(BIN)/sidecar $(if $(wildcard agent/main.c),$(BIN)/sds-agent)
 
 .PHONY: all deps test unit integration fuzz-replay fuzz demo clean lint fmt \
-        test-plain test-sanitize tools bench e2e
+        test-plain test-sanitize tools bench e2e demo-netns
 all: $(PROGRAMS) $(if $(SANITIZE),,bin-links)
 
 bin-links: $(PROGRAMS)
@@ -154,7 +154,7 @@ test-plain: all
 
 test-sanitize:
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	  $(MAKE) --no-print-directory SANITIZE=address,undefined all unit fuzz-replay integration
+	  $(MAKE) --no-print-directory SANITIZE=address,undefined all unit fuzz-replay integration e2e
 
 # libFuzzer builds (clang), not part of `make test`.
 fuzz: $(PROTO_C) $(PROTO_H)
@@ -167,6 +167,9 @@ fuzz: $(PROTO_C) $(PROTO_H)
 
 demo: deps all $(TOOL_BIN)
 	@SC_BUILD=$(BUILD) scripts/demo.sh
+
+demo-netns: deps all $(TOOL_BIN)
+	@SC_BUILD=$(BUILD) scripts/demo-netns.sh
 
 bench: all $(TOOL_BIN)
 	@SC_BUILD=$(BUILD) bench/run.sh

@@ -182,19 +182,29 @@ const char *sc_runtime_not_ready(struct sc_runtime *rt, time_t now, char *buf, s
     return sc_tls_material_problem(rt->material, now, buf, len);
 }
 
+/* ERROR once expired; WARN when less than the warning window is left.  The
+ * window is expiry_warning_days, but at most a quarter of the certificate's
+ * lifetime: a 24-hour workload certificate that rotates at half-life is
+ * worth a warning only once its renewal is late, not from the start. */
 static void check_one(X509 *c, const char *what, time_t now, int warn_days)
 {
-    char subj[256], t[32], serial[80];
-    time_t na = sc_x509_not_after(c);
+    char subj[256], t[32], serial[80], name[300] = "";
+    time_t na = sc_x509_not_after(c), nb = sc_x509_not_before(c);
+    time_t window = (time_t)warn_days * 86400;
 
-    sc_x509_name_str(X509_get_subject_name(c), subj, sizeof(subj));
+    if (na > nb && (na - nb) / 4 < window) {
+        window = (na - nb) / 4;
+    }
+    if (sc_x509_name_str(X509_get_subject_name(c), subj, sizeof(subj)) > 0) {
+        snprintf(name, sizeof(name), " %s", subj);
+    }
     sc_x509_serial_hex(c, serial, sizeof(serial));
     sc_time_rfc3339(na, t, sizeof(t));
     if (na <= now) {
-        sc_log(SC_LOG_ERR, NULL, "%s %s (serial %s) expired at %s", what, subj, serial, t);
-    } else if (na - now <= (time_t)warn_days * 86400) {
-        sc_log(SC_LOG_WARN, NULL, "%s %s (serial %s) expires at %s, in %ld hours", what, subj,
-               serial, t, (long)((na - now) / 3600));
+        sc_log(SC_LOG_ERR, NULL, "%s%s (serial %s) expired at %s", what, name, serial, t);
+    } else if (na - now <= window) {
+        sc_log(SC_LOG_WARN, NULL, "%s%s (serial %s) expires at %s, in %ld minutes", what, name,
+               serial, t, (long)((na - now) / 60));
     }
 }
 

@@ -26,6 +26,7 @@ struct sc_upconn {
     char peer_root[80];
     struct event *idle_timer;
     int idle;
+    int served;                         /* handed out before */
 };
 
 struct sc_upool_wait {
@@ -215,9 +216,14 @@ static void hand_out(struct sc_upconn *uc)
 
     if (uc->idle) {
         idle_unlink(uc);
+    }
+    /* Reused: it served an earlier request, whether it went idle in
+     * between or was passed straight to a request waiting for one. */
+    if (uc->served) {
         uc->info.reused = 1;
         gauge(&e->pool->reused, 1);
     }
+    uc->served = 1;
     bufferevent_setcb(uc->info.bev, NULL, NULL, NULL, NULL);
     bufferevent_disable(uc->info.bev, EV_READ);
     gauge(&e->pool->active, 1);

@@ -18,7 +18,7 @@ REQUIRED=(
     libevent-dev libssl-dev libyaml-dev check node-llhttp
     libnghttp2-dev libprotobuf-c-dev protobuf-c-compiler
     openssl curl wrk "nginx-light|nginx|nginx-full|nginx-core:nginx" socat
-    iproute2 iptables tcpdump netcat-openbsd procps
+    iproute2 iptables tcpdump netcat-openbsd procps python3-yaml libcap2-bin
     "nodejs:node" "npm:npm"
 )
 OPTIONAL=(clang)

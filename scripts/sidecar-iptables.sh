@@ -18,8 +18,8 @@
 #                                (IPv4 and IPv6 CIDRs may be mixed)
 #   --mark N                     the SO_MARK the sidecar puts on its upstream
 #                                sockets (its `socket_mark:`), 1..2147483647
-#                                (1337).  0 = no mark: exempt by uid instead
-#   --proxy-uid U                the sidecar's uid (1337); used when --mark 0
+#                                (1337).  0 = no mark: exempt by uid alone
+#   --proxy-uid U                the sidecar's uid (1337)
 #   --ipv6 | --no-ipv6           also write ip6tables rules (default: when the
 #                                kernel has IPv6)
 #   --dry-run                    print the iptables-restore input, touch nothing
@@ -31,15 +31,18 @@
 #       everything else                       SIDECAR_IN_REDIRECT (REDIRECT to 15006)
 #   OUTPUT -p tcp -> SIDECAR_OUTPUT
 #       --exclude-outbound-ports                         RETURN
-#       -o lo, not to 127.0.0.1/::1, marked              SIDECAR_IN_REDIRECT
-#       -o lo, not marked                                RETURN
-#       marked                                           RETURN
+#       -o lo, not to 127.0.0.1/::1, the sidecar's       SIDECAR_IN_REDIRECT
+#       -o lo, not the sidecar's                         RETURN
+#       the sidecar's                                    RETURN
 #       to 127.0.0.1 / ::1, --exclude-outbound-cidrs     RETURN
 #       everything else                                  SIDECAR_REDIRECT (REDIRECT to 15001)
 #
-# With --mark 0 the three "marked" tests become "owner uid U" (Istio's rules
-# exactly).  With a mark, uid U itself is NOT exempt: a process running as
-# uid U without the mark is captured like any other (docs/deploy.md).
+# "The sidecar's" socket is one owned by uid U (--proxy-uid) AND carrying
+# mark M (--mark): a process of uid U without the mark is captured like any
+# other, and so is another uid's socket with the mark (CAP_NET_RAW is
+# enough to set one).  With --mark 0 it is uid U alone: Istio's rules (less
+# its 127.0.0.6 and gid exemptions, which this sidecar does not need), with
+# Istio's hole: any process of uid U bypasses the sidecar (docs/deploy.md).
 #
 # Install is idempotent: the chains are declared (created, or flushed if
 # they exist) and filled in one iptables-restore --noflush transaction per
@@ -48,8 +51,8 @@
 # nothing.  Exit status: 0 done, 1 failure (with a message naming what is
 # missing), 2 usage.
 #
-# Environment: IPTABLES, IP6TABLES (default iptables, ip6tables; e.g.
-# iptables-legacy), and their -save / -restore siblings are found by name.
+# Environment: IPTABLES, IP6TABLES: the commands (default iptables and
+# ip6tables; e.g. iptables-legacy); "$IPTABLES-restore" is used with them.
 set -euo pipefail
 
 PROG=sidecar-iptables
@@ -189,14 +192,16 @@ if [ "$ipv6" = 1 ]; then families+=(6); fi
 # rules FAMILY: the iptables-restore input for one family (table nat).
 # Without JUMPS=0 it ends with the two jumps from the built-in chains.
 rules() {
-    local fam=$1 lo p c own own_not
+    local fam=$1 lo p c own n
+    local -a not_own
     if [ "$fam" = 4 ]; then lo=127.0.0.1/32; else lo=::1/128; fi
+    # "the sidecar's own socket": uid U and mark M; "not the sidecar's":
+    # not uid U, or not mark M (two rules).  --mark 0: uid U alone.
+    own="-m owner --uid-owner $proxy_uid"
+    not_own=("-m owner ! --uid-owner $proxy_uid")
     if [ "$mark" -ne 0 ]; then
-        own="-m mark --mark $mark"
-        own_not="-m mark ! --mark $mark"
-    else
-        own="-m owner --uid-owner $proxy_uid"
-        own_not="-m owner ! --uid-owner $proxy_uid"
+        own="$own -m mark --mark $mark"
+        not_own+=("-m mark ! --mark $mark")
     fi
     echo "*nat"
     for c in "${CHAINS[@]}"; do echo ":$c - [0:0]"; done
@@ -218,7 +223,9 @@ rules() {
     # inbound capture, so the pod's own inbound policy applies (Istio)
     echo "-A SIDECAR_OUTPUT -o lo ! -d $lo -p tcp $own -j SIDECAR_IN_REDIRECT"
     # the app calling itself (lo, its own pod IP): straight to the app (Istio)
-    echo "-A SIDECAR_OUTPUT -o lo $own_not -j RETURN"
+    for n in "${not_own[@]}"; do
+        echo "-A SIDECAR_OUTPUT -o lo $n -j RETURN"
+    done
     # the sidecar's own upstream connections
     echo "-A SIDECAR_OUTPUT $own -j RETURN"
     echo "-A SIDECAR_OUTPUT -d $lo -j RETURN"
@@ -301,12 +308,21 @@ install_family() {
     fi
     have_jump PREROUTING SIDECAR_INBOUND && have_jump OUTPUT SIDECAR_OUTPUT ||
         die "IPv$fam: the jumps to SIDECAR_INBOUND / SIDECAR_OUTPUT are missing after install"
-    note "IPv$fam: installed (inbound -> :$inbound_port, outbound -> :$outbound_port, $( [ "$mark" -ne 0 ] && echo "exempt: mark $mark" || echo "exempt: uid $proxy_uid"))"
+    note "IPv$fam: installed (inbound -> :$inbound_port, outbound -> :$outbound_port, exempt: uid $proxy_uid$( [ "$mark" -ne 0 ] && echo " with mark $mark" || echo " (no mark)"))"
 }
 
 clean_family() {
-    local fam=$1 c _ removed=0
+    local fam=$1 c _ removed=0 foreign
     tool "$fam"
+    # Someone else's rule jumping to our chains would keep them from being
+    # deleted: say so before changing anything.
+    foreign=$("$T_CMD" -t nat -S 2>/dev/null |
+        grep -E -e '-[jg] SIDECAR_(INBOUND|IN_REDIRECT|OUTPUT|REDIRECT)( |$)' |
+        grep -v -E -e '^-A SIDECAR_(INBOUND|IN_REDIRECT|OUTPUT|REDIRECT) ' |
+        grep -v -x -e '-A PREROUTING -p tcp -j SIDECAR_INBOUND' -e '-A OUTPUT -p tcp -j SIDECAR_OUTPUT' || true)
+    if [ -n "$foreign" ]; then
+        die "IPv$fam: nothing removed: rules this script did not add jump to its chains; delete them first: $(printf '%s' "$foreign" | tr '\n' ';')"
+    fi
     for _ in 1 2 3 4 5 6 7 8; do
         have_jump PREROUTING SIDECAR_INBOUND || break
         "$T_CMD" -t nat -D PREROUTING -p tcp -j SIDECAR_INBOUND || die "IPv$fam: cannot delete the PREROUTING jump"

@@ -14,8 +14,8 @@
 #      with no proxy settings, reach b's app through both sidecars; b's app
 #      sees x-forwarded-client-cert with a's SPIFFE ID; IPv6 too;
 #   2. a capture on a's veth holds TLS records and no plaintext;
-#   3. a process of uid 1337 WITHOUT the mark is still captured; a socket
-#      WITH the mark is not (the exemption is the mark, not the uid);
+#   3. a process of uid 1337 WITHOUT the mark is still captured, and so is
+#      root WITH the mark; only uid 1337 with the mark (the sidecar) is not;
 #   4. PERMISSIVE → STRICT: pod c reaches b while PERMISSIVE and b's
 #      plaintext counter rises; after editing b's PeerAuthentication to
 #      STRICT and SIGHUP, c is refused, a still works, and a TCP stream
@@ -42,6 +42,15 @@ in_pod a iptables -t filter -A INPUT -p tcp --dport 9998 -j ACCEPT
 for p in a b; do pod_rules "$p" >"$T/$p-rules.before"; done
 
 pods_ca
+# b's sidecar gets CAP_NET_ADMIN the way the container image gives it (a
+# file capability); a's the way setpriv does (ambient)
+if command -v setcap >/dev/null 2>&1; then
+    # shellcheck disable=SC2034 # read by pod_mesh (pods.sh)
+    PODS_FILECAPS_b=1
+else
+    log "NOTE: setcap (libcap2-bin) is not installed: b's sidecar uses ambient capabilities too"
+fi
+# shellcheck disable=SC2034 # read by pod_config (pods.sh) through ${!var}
 PA_MODE_b=PERMISSIVE
 pod_mesh b a
 pod_mesh a b
@@ -49,7 +58,8 @@ pod_plain c
 
 step "the rules are installed once (a second install changes nothing)"
 pod_rules a >"$T/a-rules.once"
-in_pod a "$IPTABLES_SCRIPT" --mark "$SOCKET_MARK" >>"$T/a-iptables.log" 2>&1 || fail "second install failed"
+# shellcheck disable=SC2086
+in_pod a "$IPTABLES_SCRIPT" --mark "$SOCKET_MARK" ${PODS_IPTABLES_ARGS:-} >>"$T/a-iptables.log" 2>&1 || fail "second install failed"
 pod_rules a >"$T/a-rules.twice"
 cmp -s "$T/a-rules.once" "$T/a-rules.twice" || { diff "$T/a-rules.once" "$T/a-rules.twice" >&2; fail "a second install changed the rules"; }
 assert_eq 2 "$(grep -c -e '-A OUTPUT -p tcp -j SIDECAR_OUTPUT' "$T/a-rules.twice")" "OUTPUT jumps (one IPv4, one IPv6)"
@@ -133,13 +143,20 @@ others=$(in_pod a tcpdump -nn -r "$T/a-veth.pcap" \
     "tcp and not (port 8080 or port 9000)" 2>/dev/null | wc -l)
 assert_eq 0 "$others" "segments on other ports"
 
-step "a socket carrying the mark is not captured (the exemption is the mark)"
-printf 'GET /headers HTTP/1.1\r\nHost: b\r\nConnection: close\r\n\r\n' |
-    in_pod a timeout 10 socat -t 3 -T 5 - "TCP:$B4:8080,setsockopt-listen=1:36:$SOCKET_MARK" >"$T/headers-marked" 2>&1 ||
-    fail "socat with SO_MARK $SOCKET_MARK failed"
+step "root with the mark is captured too: only uid $PROXY_UID with the mark (the sidecar's credentials) is exempt"
+GET='GET /headers HTTP/1.1\r\nHost: b\r\nConnection: close\r\n\r\n'
+# shellcheck disable=SC2059
+printf "$GET" | in_pod a timeout 10 socat -t 3 -T 5 - "TCP:$B4:8080,setsockopt-listen=1:36:$SOCKET_MARK" \
+    >"$T/headers-marked" 2>&1 || fail "socat with SO_MARK $SOCKET_MARK failed"
 assert_contains "$T/headers-marked" '^HTTP/1.1 200'
-assert_not_contains "$T/headers-marked" 'x-forwarded-client-cert'
-wait_for_log "$T/b-sidecar.out" "$(conn_re dir=inbound port=8080 mode=PERMISSIVE class=plaintext)"
+assert_contains "$T/headers-marked" "^x-forwarded-client-cert: .*URI=$A_ID"
+# shellcheck disable=SC2059
+printf "$GET" | in_pod a "${AS_PROXY_UID[@]}" --inh-caps=+net_admin --ambient-caps=+net_admin \
+    timeout 10 socat -t 3 -T 5 - "TCP:$B4:8080,setsockopt-listen=1:36:$SOCKET_MARK" \
+    >"$T/headers-proxy" 2>&1 || fail "socat as uid $PROXY_UID with SO_MARK $SOCKET_MARK failed"
+assert_contains "$T/headers-proxy" '^HTTP/1.1 200'
+assert_not_contains "$T/headers-proxy" 'x-forwarded-client-cert'
+wait_for_log "$T/b-sidecar.out" "$(conn_re dir=inbound port=8080 mode=PERMISSIVE class=plaintext 'down=10\.77\.1\.2:[0-9]+')"
 
 # ---------------------------------------------------------------- 4. PERMISSIVE -> STRICT
 
@@ -199,7 +216,10 @@ alive long-stream
 printf 'after-reload\n' >&7
 _wait_line long-stream "$T/long.out" '^after-reload$'
 exec 7>&-
-wait_for_log "$T/b-sidecar.out" "$(conn_re dir=inbound port=9000 mode=PERMISSIVE class=mesh_mtls "peer=$A_ID" end=peer_closed)"
+# b logs it when it ends: accepted under PERMISSIVE, both lines carried
+# ("before-reload\n" + "after-reload\n" = 27 bytes), closed by the peer
+wait_for_log "$T/b-sidecar.out" "$(conn_re dir=inbound port=9000 mode=PERMISSIVE class=mesh_mtls "peer=$A_ID" \
+    bytes_received=27 bytes_sent=27 end=peer_closed)"
 assert_eq 2 "$(grep -c -E '^(before|after)-reload$' "$T/long.out")" "lines echoed on the long stream"
 
 # ---------------------------------------------------------------- 5. clean

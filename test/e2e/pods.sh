@@ -20,7 +20,9 @@
 #   P-app      build/tools/backend --mode http on 0.0.0.0:8080 (root)
 #   P-echo     build/tools/backend --mode echo on 0.0.0.0:9000 (root)
 #   P-agent    sds-agent, source ca, uid 1337, socket $T/P/run/sds.sock
-#   P-sidecar  sidecar as uid 1337 with CAP_NET_ADMIN (ambient) for SO_MARK,
+#   P-sidecar  sidecar as uid 1337 with CAP_NET_ADMIN (and no other
+#              capability) for SO_MARK: ambient, or with PODS_FILECAPS_P=1 a
+#              file capability on a copy of the binary, as in the image;
 #              config $T/P/sidecar.yaml: inbound [::]:15006 (8080 http,
 #              9000 tcp), outbound [::]:15001 with an ISTIO_MUTUAL route to
 #              each PEER (8080 http, 9000 tcp), default DISABLE,
@@ -285,17 +287,45 @@ EOF
     _wait_line "$p-agent" "$T/$p-agent.err" 'serving SDS on'
 
     # the init container's job
-    in_pod "$p" "$IPTABLES_SCRIPT" --mark "$SOCKET_MARK" >"$T/$p-iptables.log" 2>&1 ||
+    # shellcheck disable=SC2086 # PODS_IPTABLES_ARGS: extra options, for experiments
+    in_pod "$p" "$IPTABLES_SCRIPT" --mark "$SOCKET_MARK" ${PODS_IPTABLES_ARGS:-} >"$T/$p-iptables.log" 2>&1 ||
         { cat "$T/$p-iptables.log" >&2; fail "pod $p: sidecar-iptables.sh failed"; }
 
-    # the sidecar: uid 1337, keeping CAP_NET_ADMIN (ambient) for SO_MARK only
+    # the sidecar: uid 1337 with CAP_NET_ADMIN for SO_MARK and nothing else
     pod_config "$p" "$@"
     "$SIDECAR" -c "$T/$p/sidecar.yaml" --check >"$T/$p-check.log" 2>&1 ||
         { cat "$T/$p-check.log" >&2; fail "pod $p: sidecar --check refused $T/$p/sidecar.yaml"; }
-    pod_spawn "$p" sidecar sidecar setpriv --reuid="$PROXY_UID" --regid="$PROXY_UID" --clear-groups \
-        --inh-caps=-all,+net_admin --ambient-caps=+net_admin --bounding-set=-all,+net_admin \
-        "$SIDECAR" -c "$T/$p/sidecar.yaml"
+    local caps_var=PODS_FILECAPS_$p
+    if [ "${!caps_var:-0}" = 1 ]; then
+        # As in the container image (Dockerfile): a file capability on the
+        # binary, started as uid 1337 with no capabilities at all and only
+        # NET_ADMIN in the bounding set (Kubernetes: drop ALL, add
+        # NET_ADMIN, allowPrivilegeEscalation true).
+        cp "$SIDECAR" "$T/$p/sidecar"
+        chmod 755 "$T/$p/sidecar"
+        setcap cap_net_admin+ep "$T/$p/sidecar" || fail "setcap on $T/$p/sidecar failed"
+        log "pod $p: sidecar with the file capability cap_net_admin+ep, no ambient capabilities"
+        pod_spawn "$p" sidecar sidecar setpriv --reuid="$PROXY_UID" --regid="$PROXY_UID" --clear-groups \
+            --inh-caps=-all --bounding-set=-all,+net_admin \
+            "$T/$p/sidecar" -c "$T/$p/sidecar.yaml"
+    else
+        log "pod $p: sidecar with CAP_NET_ADMIN as an ambient capability (setpriv)"
+        pod_spawn "$p" sidecar sidecar setpriv --reuid="$PROXY_UID" --regid="$PROXY_UID" --clear-groups \
+            --inh-caps=-all,+net_admin --ambient-caps=+net_admin --bounding-set=-all,+net_admin \
+            "$SIDECAR" -c "$T/$p/sidecar.yaml"
+    fi
     pod_wait_ready "$p"
+    _pod_caps_check "$p"
+}
+
+# _pod_caps_check POD: the sidecar runs as uid 1337 with CAP_NET_ADMIN
+# effective and no other capability.
+_pod_caps_check() {
+    local pid status
+    pid=$(pid_of "$1-sidecar")
+    status=$(cat "/proc/$pid/status")
+    assert_eq "$PROXY_UID" "$(awk '/^Uid:/ { print $2 }' <<<"$status")" "uid of pod $1's sidecar"
+    assert_eq 0000000000001000 "$(awk '/^CapEff:/ { print $2 }' <<<"$status")" "effective capabilities of pod $1's sidecar (CAP_NET_ADMIN only)"
 }
 
 # pod_plain POD: an app-only pod (no sidecar, no rules).

@@ -160,11 +160,13 @@ assert_eq "${RESET_PREFIX}reset reason: connection termination" "$(cat "$T/drop-
 assert_eq $((drops0 + 3)) "$(count_lines "$T/app.out" 'dropped: /drop')" "requests the backend dropped (the POST once)"
 
 step "max_connections 1, max_pending 1: the third concurrent request gets 503 UO"
+uo_pids=()
 for i in 1 2 3; do
     timeout 20 curl -sS -m 10 -o "$T/uo.$i.body" -w '%{http_code}\n' "http://127.0.0.1:$P_OUT_APP_S/delay/400" >"$T/uo.$i.code" &
+    uo_pids+=($!)
     sleep 0.05
 done
-wait
+for p in "${uo_pids[@]}"; do wait "$p" || true; done
 sort "$T"/uo.*.code | tr '\n' ' ' >"$T/uo.codes"
 assert_eq "200 200 503 " "$(cat "$T/uo.codes")" "statuses of three concurrent requests"
 assert_eq "${RESET_PREFIX}reset reason: overflow" "$(cat "$(grep -l 503 "$T"/uo.*.code | sed 's/code$/body/')")" "503 body (overflow)"

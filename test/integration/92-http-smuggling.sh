@@ -86,6 +86,14 @@ for i in "${!names[@]}"; do
     wait_for_log "$T/a.out" "\"[A-Z]+ /s-$n HTTP/1\\.1\" 400 DPE |\"- - -\" 400 DPE " 5
 done
 
+step "a valid request, then a smuggling one pipelined behind it: 200, then 400 and close"
+raw_http "$P_OUT" "GET /say/first HTTP/1.1\r\nHost: x\r\n\r\nPOST /s-behind HTTP/1.1\r\nHost: x\r\nContent-Length: 6\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n$HIDDEN" \
+    "$T/behind.resp"
+[ "$RAW_RC" = 124 ] && fail "pipelined case: the sidecar kept the connection open"
+tr -d '\r' <"$T/behind.resp" | grep -a -E '^(HTTP/1\.1 [0-9]+ .*|first)$' | tr '\n' '|' >"$T/behind.seq"
+assert_eq "HTTP/1.1 200 OK|first|HTTP/1.1 400 Bad Request|" "$(cat "$T/behind.seq")" "pipelined case: responses"
+wait_for_log "$T/app.out" '^req [0-9]+ GET /say/first$'
+
 step "a smuggling case straight to B over mTLS (a misbehaving mesh peer)"
 printf 'POST /s-mesh HTTP/1.1\r\nHost: x\r\nContent-Length: 6\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /hidden HTTP/1.1\r\nHost: x\r\n\r\n' |
     mesh_client "127.0.0.1:$P_IN" client istio-http/1.1 1 >"$T/mesh.resp" 2>"$T/mesh.err" || true
@@ -101,12 +109,12 @@ wait_for_log "$T/app.out" '^req [0-9]+ GET /after$'
 step "the backend saw none of the malformed requests, nor the hidden one"
 assert_not_contains "$T/app.out" '^req [0-9]+ [A-Z]+ /s-'
 assert_not_contains "$T/app.out" '^req [0-9]+ GET /hidden'
-assert_eq 2 "$(count_lines "$T/app.out" '^req ')" "requests the backend saw"
+assert_eq 3 "$(count_lines "$T/app.out" '^req ')" "requests the backend saw (warm, first, after)"
 
 step "A counted every 400 as DPE"
 curl -sS -m 5 "http://$A_STATS/stats/prometheus" >"$T/a.prom"
 got=$(awk '/^sidecar_requests_total\{/ && /response_code="400"/ && /response_flags="DPE"/ { s += $2 } END { print s + 0 }' "$T/a.prom")
-assert_eq "${#names[@]}" "$got" "A's requests_total 400 DPE"
+assert_eq $((${#names[@]} + 1)) "$got" "A's requests_total 400 DPE"
 
 alive a
 alive b

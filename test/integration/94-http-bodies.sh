@@ -9,7 +9,8 @@
 #  - a chunked response, a response delimited by the connection closing,
 #    a Content-Length upload;
 #  - Expect: 100-continue with a body: the 100 comes back, then the 200;
-#  - HTTP/1.0: answered as HTTP/1.0 expects (Content-Length, then close).
+#  - HTTP/1.0: answered as HTTP/1.0 expects (Content-Length, then close);
+#  - HEAD: the head only (Content-Length of the full body), keep-alive goes on.
 . "$(dirname "$0")/lib.sh"
 
 certs
@@ -136,6 +137,16 @@ timeout 20 curl -sS -m 10 -0 -H 'Connection: keep-alive' -w '%{num_connects}\n' 
     "$URL/say/k1" "$URL/say/k2" >"$T/h10ka" || fail "HTTP/1.0 keep-alive requests failed"
 assert_eq "1 0" "$(tr '\n' ' ' <"$T/h10ka" | sed 's/ $//')" "connections for two HTTP/1.0 keep-alive requests"
 wait_for_log "$T/a.out" '"GET /say/k2 HTTP/1\.0" 200 '
+
+step "HEAD: the head only, with the body's Content-Length; the connection carries on"
+timeout 20 curl -sS -m 10 -I -w 'connects=%{num_connects}\n' "$URL/bytes/1m" "$URL/bytes/2m" >"$T/head.out" ||
+    fail "HEAD requests failed"
+tr -d '\r' <"$T/head.out" >"$T/head.txt"
+assert_eq 2 "$(count_lines "$T/head.txt" '^HTTP/1\.1 200 OK$')" "HEAD responses"
+assert_contains "$T/head.txt" '^content-length: 1048576$'
+assert_contains "$T/head.txt" '^content-length: 2097152$'
+assert_eq "connects=1 connects=0" "$(grep '^connects=' "$T/head.txt" | tr '\n' ' ' | sed 's/ $//')" "connections for two HEADs"
+wait_for_log "$T/a.out" '"HEAD /bytes/2m HTTP/1\.1" 200 - 0 0 '
 
 alive a
 alive b

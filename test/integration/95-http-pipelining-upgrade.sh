@@ -6,7 +6,9 @@
 #  - WebSocket-style Upgrade: the backend answers 101 (with the right
 #    Sec-WebSocket-Accept) and then echoes; bytes flow both ways through
 #    both sidecars, including bytes the client sent right behind the
-#    request head; afterwards the pool still serves plain requests.
+#    request head; afterwards the pool still serves plain requests;
+#  - an upgrade request the backend answers without switching (200): the
+#    connection stays HTTP, and the next request on it is answered.
 . "$(dirname "$0")/lib.sh"
 
 certs
@@ -84,6 +86,18 @@ assert_contains "$T/ws.out" '^echo:early-bytes$'
 for i in 1 2 3; do assert_contains "$T/ws.out" "^echo:frame-$i-:3008\$"; done
 wait_for_log "$T/a.out" '"GET /ws HTTP/1\.1" 101 '
 wait_for_log "$T/b.out" '"GET /ws HTTP/1\.1" 101 '
+
+step "an upgrade request answered 200 (no switch): the connection goes on as HTTP"
+{
+    printf 'GET /no-upgrade HTTP/1.1\r\nHost: ws\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Key: %s\r\n\r\n' "$KEY"
+    printf 'GET /say/next HTTP/1.1\r\nHost: ws\r\nConnection: close\r\n\r\n'
+} >"$T/noup.req"
+timeout 15 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1"; cat "$2" >&3; cat <&3' _ "$P_OUT" "$T/noup.req" >"$T/noup.resp" ||
+    fail "refused upgrade: no answer to the second request, or the connection was not closed"
+tr -d '\r' <"$T/noup.resp" >"$T/noup.txt"
+assert_eq 2 "$(grep -c '^HTTP/1\.1 200 OK$' "$T/noup.txt")" "responses after a refused upgrade"
+assert_contains "$T/noup.txt" '^hello from backend$'
+assert_contains "$T/noup.txt" '^next$'
 
 step "after the upgraded connection, the pool still serves plain requests"
 for i in 1 2 3; do

@@ -101,6 +101,9 @@ YAML
 #   A  node client, ns foo; outbound listener "out" on 127.0.0.1:$P_OUT,
 #      ISTIO_MUTUAL, protocol tcp, to B's "in", expecting B's SPIFFE ID;
 #      admin on $A_ADMIN
+# With SDS_PAIR_BOTH_WAYS=1 also the reverse: A gets an inbound listener "in"
+# on $P_IN_A (STRICT, to the echo backend) and B an outbound listener "out"
+# on $P_OUT_B to it, expecting A's SPIFFE ID.
 # Both are started and their listeners waited for.
 sds_pair() {
     local CERTS=$T/unused   # sidecar_config's file secrets, replaced below
@@ -116,8 +119,16 @@ listeners:
   - {name: in, direction: inbound, address: "127.0.0.1:$P_IN", upstream: "127.0.0.1:$P_ECHO",
      port: 8080, protocol: tcp}
 YAML
+    if [ "${SDS_PAIR_BOTH_WAYS:-0}" = 1 ]; then
+        P_IN_A=$(free_port)
+        P_OUT_B=$(free_port)
+        cat >>"$T/b.yaml" <<YAML
+  - {name: out, direction: outbound, address: "127.0.0.1:$P_OUT_B", upstream: "127.0.0.1:$P_IN_A",
+     tls: ISTIO_MUTUAL, protocol: tcp, expected_identities: ["spiffe://cluster.local/ns/foo/sa/client"]}
+YAML
+    fi
     peer_auth "$T/b.yaml" STRICT bar
-    start_sidecar b "$T/b.yaml" "$P_IN"
+    start_sidecar b "$T/b.yaml" "$P_IN" ${P_OUT_B:+"$P_OUT_B"}
     sidecar_config "$T/a.yaml" client foo client
     A_ADMIN=$ADMIN_PORT
     sed -i "s|^secrets:.*|secrets: {sds_socket: \"$1\"}|" "$T/a.yaml"
@@ -126,7 +137,14 @@ listeners:
   - {name: out, direction: outbound, address: "127.0.0.1:$P_OUT", upstream: "127.0.0.1:$P_IN",
      tls: ISTIO_MUTUAL, protocol: tcp, expected_identities: ["spiffe://cluster.local/ns/bar/sa/server"]}
 YAML
-    start_sidecar a "$T/a.yaml" "$P_OUT"
+    if [ "${SDS_PAIR_BOTH_WAYS:-0}" = 1 ]; then
+        cat >>"$T/a.yaml" <<YAML
+  - {name: in, direction: inbound, address: "127.0.0.1:$P_IN_A", upstream: "127.0.0.1:$P_ECHO",
+     port: 8080, protocol: tcp}
+YAML
+        peer_auth "$T/a.yaml" STRICT foo
+    fi
+    start_sidecar a "$T/a.yaml" "$P_OUT" ${P_IN_A:+"$P_IN_A"}
 }
 
 # sds_metric ADMIN_PORT SERIES: the value of one Prometheus series (exact

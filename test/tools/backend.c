@@ -28,6 +28,7 @@
  *           101 Switching Protocols (with Sec-WebSocket-Accept when it sent
  *           Sec-WebSocket-Key) and the connection then echoes raw bytes.
  *           "Expect: 100-continue" with a body gets "100 Continue" first.
+ *           HEAD gets the same head without the body.
  *           Unless --quiet, every request head is logged as
  *           "req CONN METHOD TARGET".
  *           --keepalive-ms MS: a keep-alive connection idle for MS after a
@@ -111,6 +112,7 @@ struct conn {
     int upgraded;                  /* after a 101: echo */
     int expired;                   /* --lazy-close: the keep-alive time ran out */
     int chunked_out;               /* the bytes response is chunked */
+    int head_req;                  /* the request is HEAD: no response body */
     enum body_kind body;
     enum chunk_state chunk;
     uint64_t body_left;            /* B_LENGTH: bytes to go; B_CHUNKED: in this chunk */
@@ -362,7 +364,9 @@ static void http_reply(struct conn *c, int status, const char *reason, const cha
     if (n > 0 && (size_t)n < sizeof(head)) {
         out_add(c, head, (size_t)n);
     }
-    out_add(c, body, blen);
+    if (!c->head_req) {
+        out_add(c, body, blen);
+    }
 }
 
 /* A request we cannot parse: 400 (or 431) and close. */
@@ -584,7 +588,9 @@ static void http_respond(struct conn *c)
         n = snprintf(line, sizeof(line), "HTTP/1.1 200 OK\r\nserver: sc-test-backend\r\n"
                                          "content-type: text/plain\r\nconnection: close\r\n\r\n");
         out_add(c, line, (size_t)n);
-        out_add(c, HTTP_BODY, sizeof(HTTP_BODY) - 1);
+        if (!c->head_req) {
+            out_add(c, HTTP_BODY, sizeof(HTTP_BODY) - 1);
+        }
         break;
     case A_BYTES:
     case A_CHUNKED:
@@ -603,6 +609,9 @@ static void http_respond(struct conn *c)
                          c->arg, c->http_close ? "connection: close\r\n" : "");
         }
         out_add(c, line, (size_t)n);
+        if (c->head_req) {
+            break;                 /* the head only */
+        }
         c->busy = 1;
         c->left = c->arg;
         c->rng = RNG_SEED;
@@ -689,6 +698,7 @@ static int http_head(struct conn *c, struct evbuffer *in)
         fflush(stdout);
     }
     c->http_close = strcmp(version, "HTTP/1.0") == 0;
+    c->head_req = strcmp(method, "HEAD") == 0;
     c->action = A_HELLO;
     c->body = B_NONE;
     c->body_bytes = 0;
