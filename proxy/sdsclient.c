@@ -199,10 +199,17 @@ static void on_message(void *arg, const uint8_t *msg, size_t len)
     struct sc_err err;
 
     if (sc_sds_response_decode(msg, len, &resp, &err) != 0) {
+        /* A message that parsed but carried something we refuse (a
+         * DataSource.filename, a foreign type) still has its nonce: NACK
+         * exactly that push. */
         c->rejected++;
         sc_runtime_count_rejected(c->rt, err.msg);
-        sc_log(SC_LOG_WARN, NULL, "SDS push undecodable (NACK): %s", err.msg);
-        send_request(c, "", err.msg);
+        sc_log(SC_LOG_WARN, NULL, "SDS push undecodable (NACK): %s (version %s, keeping %s)",
+               err.msg, resp.version_info != NULL && resp.version_info[0] != '\0'
+                            ? resp.version_info : "-",
+               c->version[0] != '\0' ? c->version : "(none)");
+        send_request(c, resp.nonce != NULL ? resp.nonce : "", err.msg);
+        sc_sds_response_cleanup(&resp);
         return;
     }
     c->backoff_ms = BACKOFF_MIN_MS;     /* a working server resets the backoff */

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Leaf rotation under traffic: two sds-agents in ca mode (one CA, a 4 s
-# lifetime, so each renews every ~2 s) feed two sidecars, A (outbound,
+# Leaf rotation under traffic: two sds-agents in ca mode (one CA, a 6 s
+# lifetime renewed at 35%, so each renews every ~2 s and a busy machine has
+# ~4 s of margin before a leaf expires) feed two sidecars, A (outbound,
 # ns foo, sa client) and B (inbound STRICT, ns bar, sa server, in front of an
 # echo backend).  Over 20 rotations of B's certificate (and as many of A's):
 #   - one long-lived connection through A -> B streams a line every 100 ms
@@ -18,11 +19,12 @@
 ROTATIONS=${ROTATIONS:-20}
 LIMIT_S=${LIMIT_S:-70}     # the rotations must be done by then (20 x ~2 s)
 MAX_GAP_MS=1000
+CA_KEYS="lifetime: 6s, renew_at: 0.35, jitter: 0.03"
 
-step "one CA, an agent per sidecar (lifetime 4 s, renew at 50%)"
+step "one CA, an agent per sidecar (lifetime 6 s, renewed every ~2 s)"
 make_cacerts "$T/cacerts" rot
-ca_agent_config "$T/agent-a.yaml" "$T/a.sock" "$T/cacerts" foo client "lifetime: 4s, renew_at: 0.5, jitter: 0.05"
-ca_agent_config "$T/agent-b.yaml" "$T/b.sock" "$T/cacerts" bar server "lifetime: 4s, renew_at: 0.5, jitter: 0.05"
+ca_agent_config "$T/agent-a.yaml" "$T/a.sock" "$T/cacerts" foo client "$CA_KEYS"
+ca_agent_config "$T/agent-b.yaml" "$T/b.sock" "$T/cacerts" bar server "$CA_KEYS"
 start_agent agent-a "$T/agent-a.yaml"
 start_agent agent-b "$T/agent-b.yaml"
 sds_pair "$T/a.sock" "$T/b.sock"
@@ -63,26 +65,13 @@ secs=$(( $(date +%s) - start ))
 
 step "stop the load and check it"
 traffic_stop loop
-loop_rc=$TRAFFIC_RC
 traffic_stop stream
-stream_rc=$TRAFFIC_RC
+log "$n rotations of B's leaf in ${secs}s"
+traffic_summary
+traffic_check_loop loop $((secs * 3))
+traffic_check_stream stream "$MAX_GAP_MS"
+[ "$(traffic_field stream sent)" -ge $((secs * 8)) ] || fail "the stream sent only $(traffic_field stream sent) lines in ${secs}s"
 attempts=$(traffic_field loop attempts)
-failed=$(traffic_field loop failed)
-sent=$(traffic_field stream sent)
-echoed=$(traffic_field stream echoed)
-gap=$(traffic_field stream max_gap_ms)
-rtt=$(traffic_field stream max_rtt_ms)
-log "rotations=$n in ${secs}s; stream: sent=$sent echoed=$echoed max_gap_ms=$gap max_rtt_ms=$rtt;" \
-    "loop: $attempts connections, $failed failed"
-if [ "$failed" != 0 ]; then grep '^FAIL' "$T/loop.out" | head -n 10 >&2; fi
-assert_eq 0 "$failed" "new connections that failed"
-assert_eq 0 "$loop_rc" "loop exit status"
-[ "$attempts" -ge $((secs * 3)) ] || fail "only $attempts new connections in ${secs}s"
-assert_eq 0 "$stream_rc" "stream exit status (see $T/stream.out)"
-assert_eq "$sent" "$echoed" "stream lines echoed"
-[ "$sent" -ge $((secs * 8)) ] || fail "the stream sent only $sent lines in ${secs}s"
-assert_eq yes "$(traffic_field stream eof)" "the stream closed cleanly"
-assert_le "$gap" "$MAX_GAP_MS" "longest gap between echoes (ms)"
 
 step "the serials presented: the agent issued them, and they changed with the rotations"
 distinct=$(sort -u "$T/probes.txt" | wc -l)

@@ -145,7 +145,7 @@ bad() {
     assert_eq "$HELD" "$(probe_serial "127.0.0.1:$P_IN" "$T/probe")" "$case: serial B presents"
     assert_eq 200 "$(sds_ready_code "$B_ADMIN")" "$case: B readiness"
     sds_table "$B_ADMIN" >"$T/table.txt"
-    assert_contains "$T/table.txt" "^default +Cert Chain +ACTIVE +true +$HELD "
+    assert_contains "$T/table.txt" "^default +Cert Chain +ACTIVE +true +0*$HELD "
     CONNECTS=$(sds_metric "$B_ADMIN" sidecar_sds_connects_total)
     REJECTED=$(sds_metric "$B_ADMIN" 'sidecar_sds_pushes_total{result="rejected"}')
     [ "$CONNECTS" -gt "$c0" ] || fail "$case: B did not connect to the raw server ($c0 -> $CONNECTS)"
@@ -210,9 +210,7 @@ acc=$(sds_metric "$B_ADMIN" 'sidecar_sds_pushes_total{result="accepted"}')
 step "A -> B kept working throughout"
 traffic_stop loop
 log "loop: $(traffic_field loop attempts) connections, $(traffic_field loop failed) failed"
-assert_eq 0 "$(traffic_field loop failed)" "new connections through A -> B that failed"
-assert_eq 0 "$TRAFFIC_RC" "loop exit status"
-assert_not_contains "$T/b.err" 'ERROR: AddressSanitizer|runtime error'
+traffic_check_loop loop 20
 
 alive a
 alive b

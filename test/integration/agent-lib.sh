@@ -214,15 +214,52 @@ traffic_start() {
 }
 
 # traffic_stop NAME: SIGTERM, then the DONE line is in $T/NAME.out and
-# TRAFFIC_RC is its exit status.
+# TRAFFIC_RC (and $T/NAME.rc) is its exit status.
 traffic_stop() {
     alive "$1"
     stop "$1"
     TRAFFIC_RC=$STOP_RC
+    echo "$STOP_RC" >"$T/$1.rc"
     assert_contains "$T/$1.out" '^DONE '
 }
 
 # traffic_field NAME KEY: the value of KEY=... in the DONE line.
 traffic_field() {
     grep '^DONE ' "$T/$1.out" | tr ' ' '\n' | sed -n "s/^$2=//p" | head -n 1
+}
+
+# traffic_check_loop NAME [MIN_ATTEMPTS=1]: after traffic_stop, a loop run
+# without a single failed connection.
+traffic_check_loop() {
+    local attempts failed
+    attempts=$(traffic_field "$1" attempts)
+    failed=$(traffic_field "$1" failed)
+    if [ "$failed" != 0 ]; then grep '^FAIL' "$T/$1.out" | head -n 10 >&2; fi
+    assert_eq 0 "$failed" "$1: new connections that failed (of $attempts)"
+    assert_eq 0 "$(cat "$T/$1.rc")" "$1: exit status"
+    [ "$attempts" -ge "${2:-1}" ] || fail "$1: only $attempts connections, expected at least ${2:-1}"
+}
+
+# traffic_check_stream NAME MAX_GAP_MS: after traffic_stop, a stream run
+# where every line came back in order, the connection closed cleanly, and
+# no gap between two echoes was longer than MAX_GAP_MS -- plus the time the
+# tool itself was not scheduled (max_stall_ms: a busy machine, not the
+# proxies).
+traffic_check_stream() {
+    local gap stall
+    gap=$(traffic_field "$1" max_gap_ms)
+    stall=$(traffic_field "$1" max_stall_ms)
+    if [ "$(cat "$T/$1.rc")" != 0 ]; then grep '^ERROR' "$T/$1.out" | head -n 5 >&2; fi
+    assert_eq 0 "$(cat "$T/$1.rc")" "$1: exit status"
+    assert_eq "$(traffic_field "$1" sent)" "$(traffic_field "$1" echoed)" "$1: lines echoed"
+    assert_eq yes "$(traffic_field "$1" eof)" "$1: the stream closed cleanly"
+    assert_le "$gap" $(($2 + stall)) "$1: longest gap between echoes in ms (limit $2 + the tool's own stall $stall)"
+}
+
+# traffic_summary: one line about the stream and loop runs named stream and loop.
+traffic_summary() {
+    log "stream: sent=$(traffic_field stream sent) echoed=$(traffic_field stream echoed)" \
+        "max_gap_ms=$(traffic_field stream max_gap_ms) max_rtt_ms=$(traffic_field stream max_rtt_ms)" \
+        "(own stall $(traffic_field stream max_stall_ms) ms);" \
+        "loop: $(traffic_field loop attempts) connections, $(traffic_field loop failed) failed"
 }

@@ -823,6 +823,7 @@ static void http_process(struct conn *c)
         }
     }
     c->in_process = 0;
+    c->held = evbuffer_get_length(in);   /* read_cb counts only what is new */
     /* The client half-closed: once every complete request it sent is
      * answered, close our side too. */
     if (c->peer_eof && !c->busy && !c->want_close && !c->shut) {
@@ -874,7 +875,6 @@ static void read_cb(struct bufferevent *bev, void *arg)
             evtimer_del(c->ka_timer);
         }
         http_process(c);
-        c->held = evbuffer_get_length(in);
         break;
     case M_SOURCE:
     case M_RESET:

@@ -23,8 +23,12 @@
  *
  * and at the end
  *
- *   DONE mode=stream sent=N echoed=N max_gap_ms=G max_rtt_ms=R eof=yes|no errors=E
- *   DONE mode=loop attempts=N ok=N failed=N max_ms=M
+ *   DONE mode=stream sent=N echoed=N max_gap_ms=G max_rtt_ms=R max_stall_ms=S eof=yes|no errors=E
+ *   DONE mode=loop attempts=N ok=N failed=N max_ms=M max_stall_ms=S
+ *
+ * max_stall_ms is the longest time this process itself did not run when it
+ * meant to (a wake-up later than planned, e.g. the machine was busy): a gap
+ * that long says nothing about what is being measured.
  *
  * Exit status: 0 when nothing failed, 1 otherwise, 2 on usage errors.
  * Loopback use only; numeric IPv4/IPv6 addresses. */
@@ -297,6 +301,7 @@ static int run_loop(const struct opts *o)
     int64_t next = t0;
     int64_t next_report = t0 + 1000;
     int64_t max_ms = 0;
+    int64_t max_stall = 0;
     uint64_t attempts = 0, ok = 0, failed = 0;
 
     while (!stop_flag && (o->duration_ms == 0 || now_ms() - t0 < o->duration_ms)) {
@@ -307,6 +312,9 @@ static int run_loop(const struct opts *o)
             struct timespec ts = {.tv_sec = 0, .tv_nsec = (long)(next - t) * 1000000L};
 
             nanosleep(&ts, NULL);
+            if (now_ms() - next > max_stall) {
+                max_stall = now_ms() - next; /* woke up late */
+            }
             continue;
         }
         next = t + o->interval_ms;
@@ -328,8 +336,8 @@ static int run_loop(const struct opts *o)
         }
     }
     say("DONE mode=loop attempts=%" PRIu64 " ok=%" PRIu64 " failed=%" PRIu64 " max_ms=%" PRId64
-        "\n",
-        attempts, ok, failed, max_ms);
+        " max_stall_ms=%" PRId64 "\n",
+        attempts, ok, failed, max_ms, max_stall);
     return failed == 0 && attempts > 0 ? 0 : 1;
 }
 
@@ -343,6 +351,7 @@ struct stream {
     int64_t sent_at[64];           /* ring: send time of line N at [N % 64] */
     int64_t last_echo;             /* time of the last echo (or of the start) */
     int64_t max_gap, max_rtt;
+    int64_t max_stall;             /* our own longest late wake-up */
     char buf[LINE_MAX_LEN];
     size_t have;
     int eof;
@@ -468,6 +477,9 @@ static int run_stream(const struct opts *o)
             s.errors++;
             goto done;
         }
+        if (now_ms() - next > s.max_stall) {
+            s.max_stall = now_ms() - next; /* woke up later than planned */
+        }
         if (stream_read(&s) != 0) {
             goto done;
         }
@@ -517,8 +529,8 @@ done:
         s.errors++;
     }
     say("DONE mode=stream sent=%" PRIu64 " echoed=%" PRIu64 " max_gap_ms=%" PRId64
-        " max_rtt_ms=%" PRId64 " eof=%s errors=%d\n",
-        s.sent, s.echoed, s.max_gap, s.max_rtt, s.eof ? "yes" : "no", s.errors);
+        " max_rtt_ms=%" PRId64 " max_stall_ms=%" PRId64 " eof=%s errors=%d\n",
+        s.sent, s.echoed, s.max_gap, s.max_rtt, s.max_stall, s.eof ? "yes" : "no", s.errors);
     if (s.fd >= 0) {
         close(s.fd);
     }
