@@ -421,6 +421,10 @@ static void up_failed(struct sc_l7 *s, enum sc_reset_reason why, const char *rea
         }
         sc_localreply_tls_reason(tls, sizeof(tls), &res->ssl_error, 1, detail);
         sc_accesslog_rec_sets(&s->r.rec, SC_ACCESSLOG_TRANSPORT_FAILURE, tls);
+    } else if (res != NULL && res->sys_errno != 0) {
+        /* Envoy's words for a refused or unreachable connect. */
+        snprintf(tls, sizeof(tls), "delayed connect error: %d", res->sys_errno);
+        sc_accesslog_rec_sets(&s->r.rec, SC_ACCESSLOG_TRANSPORT_FAILURE, tls);
     } else if (reason != NULL) {
         sc_accesslog_rec_sets(&s->r.rec, SC_ACCESSLOG_TRANSPORT_FAILURE, reason);
     }

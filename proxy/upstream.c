@@ -29,6 +29,7 @@ struct sc_upstream {
     struct event *ev;                   /* connect watcher */
     struct event *timer;
     struct bufferevent *bev;            /* during the TLS handshake */
+    int sys_errno;                      /* why the connect failed */
 };
 
 /* Where a ticket for this upstream goes; lives as long as the SSL. */
@@ -92,6 +93,7 @@ static void fail(struct sc_upstream *u, enum sc_upstream_status st, const char *
 
     memset(&res, 0, sizeof(res));
     res.status = st;
+    res.sys_errno = u->sys_errno;
     snprintf(res.peer_root, sizeof(res.peer_root), "-");
     va_start(ap, fmt);
     vsnprintf(res.reason, sizeof(res.reason), fmt, ap);
@@ -270,6 +272,7 @@ static void on_connect(evutil_socket_t fd, short what, void *arg)
         err = errno;
     }
     if (err != 0) {
+        u->sys_errno = err;
         fail(u, SC_UPSTREAM_CONNECT_FAILED, "upstream_connect_failed: %s", strerror(err));
         return;
     }
@@ -310,6 +313,7 @@ static void on_start(evutil_socket_t fd, short what, void *arg)
         return;
     }
     if (errno != EINPROGRESS) {
+        u->sys_errno = errno;
         fail(u, SC_UPSTREAM_CONNECT_FAILED, "upstream_connect_failed: %s", strerror(errno));
         return;
     }

@@ -52,6 +52,7 @@ struct sc_upstream_result {
     char peer_root[80];                     /* serial of the root it chained to, or "-" */
     unsigned long ssl_error;                /* first OpenSSL error of a TLS failure */
     long verify_result;                     /* X509_V_OK or the chain's failure */
+    int sys_errno;                          /* the connect's errno (0 if none) */
     int verify_depth;
     char reason[1024];                      /* failure, as the log's end= text */
 };

@@ -123,8 +123,8 @@ assert_eq 503 "$code" "status"
 body=$(cat "$T/dead.body")
 log "body: $body"
 case $body in
-"${RESET_PREFIX}reset reason: connection failure"* | \
-"${RESET_PREFIX}retried and the latest reset reason: connection failure"*) ;;
+"${RESET_PREFIX}reset reason: connection failure, transport failure reason: delayed connect error: 111" | \
+"${RESET_PREFIX}retried and the latest reset reason: connection failure, transport failure reason: delayed connect error: 111") ;;
 *) fail "503 body is not Envoy's connect-failure reply: '$body'" ;;
 esac
 
