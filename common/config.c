@@ -624,8 +624,21 @@ static int build(struct cfg_ctx *c, const struct sc_yaml_stream *s)
     cfg->buffer_limit = 1024 * 1024;
     cfg->secrets.expiry_warning_days = 7;
     cfg->outbound.def.protocol = SC_PROTO_TCP;
+    sc_config_timeouts_unset(&cfg->outbound.def.timeouts);
     if (sc_config_apply_top(c) != 0) {
         return -1;
+    }
+    /* Per-port, per-route and per-listener timeouts: what they do not set,
+     * they take from the top-level timeouts. */
+    for (size_t i = 0; i < cfg->inbound.n_ports; i++) {
+        sc_config_timeouts_inherit(&cfg->inbound.ports[i].timeouts, &cfg->timeouts);
+    }
+    for (size_t i = 0; i < cfg->outbound.n_routes; i++) {
+        sc_config_timeouts_inherit(&cfg->outbound.routes[i].timeouts, &cfg->timeouts);
+    }
+    sc_config_timeouts_inherit(&cfg->outbound.def.timeouts, &cfg->timeouts);
+    for (size_t i = 0; i < cfg->n_listeners; i++) {
+        sc_config_timeouts_inherit(&cfg->listeners[i].timeouts, &cfg->timeouts);
     }
     if (set_default_str(c, &cfg->node.id, "sidecar") != 0 ||
         set_default_str(c, &cfg->node.trust_domain, "cluster.local") != 0 ||

@@ -55,11 +55,24 @@ struct sc_cfg_tls_files {
     char *sni;
 };
 
+struct sc_cfg_timeouts {             /* all in milliseconds */
+    int connect_ms;                  /* upstream TCP connect, default 10000 */
+    int handshake_ms;                /* TLS handshake either side, default 10000 */
+    int idle_ms;                     /* no bytes either way, default 3600000 */
+    int sniff_ms;                    /* PERMISSIVE first-bytes wait, default 5000 */
+    int request_headers_ms;          /* HTTP: first byte to complete head, default 10000 */
+    int request_ms;                  /* HTTP: head complete to response complete, default 15000 */
+    int upstream_idle_ms;            /* HTTP pool: idle upstream connections close, default 4000 */
+    int drain_ms;                    /* SIGTERM / drain: longest wait for open connections, default 5000 */
+};
+
 /* inbound.ports[] */
 struct sc_cfg_inport {
     int port;                          /* the app's container port */
     enum sc_proto protocol;
     struct sc_strv allowed_principals; /* SPIFFE IDs, "*" suffix = prefix match */
+    struct sc_cfg_timeouts timeouts;   /* YAML "timeouts": resolved, global ones
+                                        * where the entry sets none */
 };
 
 /* outbound.routes[] and outbound.default */
@@ -74,6 +87,7 @@ struct sc_cfg_route {
                                         * for routes and DISABLE for default */
     struct sc_cfg_tls_files tls_files;
     struct sc_strv expected_identities;/* empty = any ID in our trust domain */
+    struct sc_cfg_timeouts timeouts;   /* resolved, as for inbound ports */
 };
 
 /* listeners[] */
@@ -90,18 +104,10 @@ struct sc_cfg_listener {
     struct sc_cfg_tls_files tls_files;
     struct sc_strv expected_identities;/* outbound */
     struct sc_strv allowed_principals; /* inbound */
+    struct sc_cfg_timeouts timeouts;   /* resolved, as for inbound ports */
 };
 
-struct sc_cfg_timeouts {             /* all in milliseconds */
-    int connect_ms;                  /* upstream TCP connect, default 10000 */
-    int handshake_ms;                /* TLS handshake either side, default 10000 */
-    int idle_ms;                     /* no bytes either way, default 3600000 */
-    int sniff_ms;                    /* PERMISSIVE first-bytes wait, default 5000 */
-    int request_headers_ms;          /* HTTP: first byte to complete head, default 10000 */
-    int request_ms;                  /* HTTP: head complete to response complete, default 15000 */
-    int upstream_idle_ms;            /* HTTP pool: idle upstream connections close, default 4000 */
-    int drain_ms;                    /* SIGTERM / drain: longest wait for open connections, default 5000 */
-};
+
 
 /* HTTP/1.1 (protocol http or auto): the upstream pool and identity headers. */
 struct sc_cfg_http {

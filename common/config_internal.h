@@ -70,7 +70,7 @@ struct key {
     }
 #define NKEYS(t) (sizeof(t) / sizeof((t)[0]))
 
-enum { R_HOST, R_CIDR, R_PORT, R_PROTO, R_TLS, R_IDS, R_SNI, R_CA, R_CERT, R_KEY, R_COUNT };
+enum { R_HOST, R_CIDR, R_PORT, R_PROTO, R_TLS, R_IDS, R_SNI, R_CA, R_CERT, R_KEY, R_TIMEOUTS, R_COUNT };
 
 enum {
     L_NAME,
@@ -87,10 +87,14 @@ enum {
     L_CA,
     L_CERT,
     L_KEY,
+    L_TIMEOUTS,
     L_COUNT
 };
 
 extern const struct key sc_config_route_keys[R_COUNT];
+/* Per-entry timeouts start unset (-1) and inherit the global ones. */
+void sc_config_timeouts_unset(struct sc_cfg_timeouts *t);
+void sc_config_timeouts_inherit(struct sc_cfg_timeouts *t, const struct sc_cfg_timeouts *g);
 extern const struct key sc_config_listener_keys[L_COUNT];
 
 /* Converts the top-level mapping c->root into c->cfg through the key

@@ -573,17 +573,73 @@ static int conv_stats(struct cfg_ctx *c, const struct sc_yaml_node *v, void *bas
     return conv_server(c, v, &cfg->stats, &cfg->has_stats, "0.0.0.0:15090");
 }
 
+/* timeouts */
+
+static const struct key timeout_keys[] = {
+    KEYR("connect_ms", K_INT, 1, 3600000, struct sc_cfg_timeouts, connect_ms),
+    KEYR("handshake_ms", K_INT, 1, 3600000, struct sc_cfg_timeouts, handshake_ms),
+    KEYR("idle_ms", K_INT, 0, INT_MAX, struct sc_cfg_timeouts, idle_ms),
+    KEYR("sniff_ms", K_INT, 1, 3600000, struct sc_cfg_timeouts, sniff_ms),
+    KEYR("request_headers_ms", K_INT, 1, 3600000, struct sc_cfg_timeouts, request_headers_ms),
+    KEYR("request_ms", K_INT, 0, INT_MAX, struct sc_cfg_timeouts, request_ms),
+    KEYR("upstream_idle_ms", K_INT, 1, 3600000, struct sc_cfg_timeouts, upstream_idle_ms),
+    KEYR("drain_ms", K_INT, 0, 3600000, struct sc_cfg_timeouts, drain_ms),
+};
+
+void sc_config_timeouts_unset(struct sc_cfg_timeouts *t)
+{
+    t->connect_ms = t->handshake_ms = t->idle_ms = t->sniff_ms = -1;
+    t->request_headers_ms = t->request_ms = t->upstream_idle_ms = t->drain_ms = -1;
+}
+
+void sc_config_timeouts_inherit(struct sc_cfg_timeouts *t, const struct sc_cfg_timeouts *g)
+{
+    int *f = (int *)t;
+    const int *d = (const int *)g;
+
+    for (size_t i = 0; i < sizeof(*t) / sizeof(int); i++) {
+        if (f[i] < 0) {
+            f[i] = d[i];
+        }
+    }
+}
+
+static int conv_entry_timeouts(struct cfg_ctx *c, const struct sc_yaml_node *v,
+                               struct sc_cfg_timeouts *t)
+{
+    unsigned seen;
+
+    return apply(c, v, timeout_keys, NKEYS(timeout_keys), t, &seen);
+}
+
+static int conv_inport_timeouts(struct cfg_ctx *c, const struct sc_yaml_node *v, void *base)
+{
+    return conv_entry_timeouts(c, v, &((struct sc_cfg_inport *)base)->timeouts);
+}
+
+static int conv_route_timeouts(struct cfg_ctx *c, const struct sc_yaml_node *v, void *base)
+{
+    return conv_entry_timeouts(c, v, &((struct sc_cfg_route *)base)->timeouts);
+}
+
+static int conv_listener_timeouts(struct cfg_ctx *c, const struct sc_yaml_node *v, void *base)
+{
+    return conv_entry_timeouts(c, v, &((struct sc_cfg_listener *)base)->timeouts);
+}
+
 /* inbound */
 
 static const struct key inport_keys[] = {
     KEYR("port", K_INT, 1, 65535, struct sc_cfg_inport, port),
     KEY("protocol", K_PROTO, struct sc_cfg_inport, protocol),
     KEY("allowed_principals", K_IDS, struct sc_cfg_inport, allowed_principals),
+    KEYFN("timeouts", conv_inport_timeouts),
 };
 
 static void inport_init(void *p)
 {
     memset(p, 0, sizeof(struct sc_cfg_inport));
+    sc_config_timeouts_unset(&((struct sc_cfg_inport *)p)->timeouts);
 }
 
 static int conv_inports(struct cfg_ctx *c, const struct sc_yaml_node *v, void *base)
@@ -675,11 +731,13 @@ const struct key sc_config_route_keys[R_COUNT] = {
     [R_CA] = KEY("ca_certificates", K_STR, struct sc_cfg_route, tls_files.ca_certificates),
     [R_CERT] = KEY("client_certificate", K_STR, struct sc_cfg_route, tls_files.client_certificate),
     [R_KEY] = KEY("private_key", K_STR, struct sc_cfg_route, tls_files.private_key),
+    [R_TIMEOUTS] = KEYFN("timeouts", conv_route_timeouts),
 };
 
 static void route_init(void *p)
 {
     memset(p, 0, sizeof(struct sc_cfg_route));
+    sc_config_timeouts_unset(&((struct sc_cfg_route *)p)->timeouts);
 }
 
 static int conv_routes(struct cfg_ctx *c, const struct sc_yaml_node *v, void *base)
@@ -752,11 +810,13 @@ const struct key sc_config_listener_keys[L_COUNT] = {
     [L_CERT] =
         KEY("client_certificate", K_STR, struct sc_cfg_listener, tls_files.client_certificate),
     [L_KEY] = KEY("private_key", K_STR, struct sc_cfg_listener, tls_files.private_key),
+    [L_TIMEOUTS] = KEYFN("timeouts", conv_listener_timeouts),
 };
 
 static void listener_init(void *p)
 {
     memset(p, 0, sizeof(struct sc_cfg_listener));
+    sc_config_timeouts_unset(&((struct sc_cfg_listener *)p)->timeouts);
 }
 
 int sc_config_check_listener(struct cfg_ctx *c, const struct sc_yaml_node *n, size_t i,
@@ -832,19 +892,6 @@ static int conv_listeners(struct cfg_ctx *c, const struct sc_yaml_node *v, void 
     free(seen);
     return rc;
 }
-
-/* timeouts */
-
-static const struct key timeout_keys[] = {
-    KEYR("connect_ms", K_INT, 1, 3600000, struct sc_cfg_timeouts, connect_ms),
-    KEYR("handshake_ms", K_INT, 1, 3600000, struct sc_cfg_timeouts, handshake_ms),
-    KEYR("idle_ms", K_INT, 0, INT_MAX, struct sc_cfg_timeouts, idle_ms),
-    KEYR("sniff_ms", K_INT, 1, 3600000, struct sc_cfg_timeouts, sniff_ms),
-    KEYR("request_headers_ms", K_INT, 1, 3600000, struct sc_cfg_timeouts, request_headers_ms),
-    KEYR("request_ms", K_INT, 0, INT_MAX, struct sc_cfg_timeouts, request_ms),
-    KEYR("upstream_idle_ms", K_INT, 1, 3600000, struct sc_cfg_timeouts, upstream_idle_ms),
-    KEYR("drain_ms", K_INT, 0, 3600000, struct sc_cfg_timeouts, drain_ms),
-};
 
 static int conv_timeouts(struct cfg_ctx *c, const struct sc_yaml_node *v, void *base)
 {

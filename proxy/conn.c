@@ -66,6 +66,7 @@ struct sc_conn {
     struct sc_upstream *pending;        /* upstream connect in progress */
     struct sc_l7 *l7;                   /* HTTP session, when the protocol is http */
     const void *route;                  /* the route or listener config (pool key) */
+    const struct sc_cfg_timeouts *to;   /* the port's, route's or listener's timeouts */
     const char *action;
     size_t peeked;
     char *peer_id;
@@ -274,7 +275,7 @@ static void start_relay(struct sc_conn *c)
         c->fd = -1;
     }
     lim.high_watermark = c->cfg->buffer_limit;
-    lim.idle_ms = c->cfg->timeouts.idle_ms;
+    lim.idle_ms = c->to->idle_ms;
     c->relay = sc_relay_new(c->down, c->up, &lim, on_relay_done, c);
     if (c->relay == NULL) {
         conn_finish(c, "internal_error: relay");
@@ -344,7 +345,7 @@ static void on_handshake_timeout(evutil_socket_t fd, short what, void *arg)
 static void start_down_tls(struct sc_conn *c)
 {
     SSL *ssl = SSL_new(sc_snapshot_server_ctx(c->snap));
-    long left = c->cfg->timeouts.handshake_ms - elapsed_ms(c);
+    long left = c->to->handshake_ms - elapsed_ms(c);
 
     drop_watcher(c);
     if (ssl == NULL) {
@@ -410,8 +411,8 @@ static void connect_upstream(struct sc_conn *c)
         .host = c->host,
         .tls_files = c->tls_files,
         .expected = c->principals,
-        .connect_ms = c->cfg->timeouts.connect_ms,
-        .handshake_ms = c->cfg->timeouts.handshake_ms,
+        .connect_ms = c->to->connect_ms,
+        .handshake_ms = c->to->handshake_ms,
         .mark = c->cfg->socket_mark,
     };
 
@@ -470,10 +471,11 @@ static void start_l7(struct sc_conn *c)
     p.up.host = c->host;
     p.up.tls_files = c->tls_files;
     p.up.expected = c->principals;
-    p.up.connect_ms = c->cfg->timeouts.connect_ms;
-    p.up.handshake_ms = c->cfg->timeouts.handshake_ms;
+    p.up.connect_ms = c->to->connect_ms;
+    p.up.handshake_ms = c->to->handshake_ms;
     p.up.mark = c->cfg->socket_mark;
     p.route = c->route;
+    p.timeouts = c->to;
     p.log = &c->log;
     c->up_tried = 1;
     c->action = "while serving HTTP";
@@ -577,7 +579,7 @@ static void serve(struct sc_conn *c)
         return;
     }
     c->action = "while detecting the protocol";
-    set_timer(c, on_auto_timeout, c->cfg->timeouts.sniff_ms);
+    set_timer(c, on_auto_timeout, c->to->sniff_ms);
     if (c->down != NULL) {
         bufferevent_setcb(c->down, on_auto_read, NULL, auto_event, c);
         bufferevent_enable(c->down, EV_READ);
@@ -671,7 +673,7 @@ static void on_sniff_timeout(evutil_socket_t fd, short what, void *arg)
         return;
     }
     /* A partial ClientHello: give it until the handshake deadline. */
-    left = c->cfg->timeouts.handshake_ms - elapsed_ms(c);
+    left = c->to->handshake_ms - elapsed_ms(c);
     if (left <= 0) {
         classify(c, SC_CLASS_REFUSED);
         conn_finish(c, "handshake_timeout");
@@ -689,7 +691,7 @@ static void start_sniff(struct sc_conn *c)
         return;
     }
     event_add(c->ev, NULL);
-    set_timer(c, on_sniff_timeout, c->cfg->timeouts.sniff_ms);
+    set_timer(c, on_sniff_timeout, c->to->sniff_ms);
 }
 
 /* ---- accept ------------------------------------------------------------ */
@@ -777,12 +779,14 @@ static int setup_inbound(struct sc_conn *c, const struct sc_cfg_listener *l)
         c->principals = ip != NULL ? &ip->allowed_principals : NULL;
         c->proto = ip != NULL ? ip->protocol : SC_PROTO_TCP;
         c->route = ip != NULL ? (const void *)ip : (const void *)&cfg->inbound;
+        c->to = ip != NULL ? &ip->timeouts : &cfg->timeouts;
     } else {
         c->port = l->port;
         c->up_addr = l->upstream;
         c->principals = &l->allowed_principals;
         c->proto = l->protocol;
         c->route = l;
+        c->to = &l->timeouts;
     }
     c->mode = sc_config_port_mode(cfg, c->port);
     return 0;
@@ -804,6 +808,7 @@ static int setup_outbound(struct sc_conn *c, const struct sc_cfg_listener *l)
         c->tls = r->tls;
         c->proto = r->protocol;
         c->route = r;
+        c->to = &r->timeouts;
         c->host = r->host;
         c->tls_files = &r->tls_files;
         c->principals = &r->expected_identities;
@@ -812,6 +817,7 @@ static int setup_outbound(struct sc_conn *c, const struct sc_cfg_listener *l)
         c->tls = l->tls;
         c->proto = l->protocol;
         c->route = l;
+        c->to = &l->timeouts;
         c->host = l->host;
         c->tls_files = &l->tls_files;
         c->principals = &l->expected_identities;
@@ -840,6 +846,7 @@ void sc_conn_accept(struct sc_worker *w, enum sc_listener_kind kind, const char 
     c->cls = -1;
     c->snap = sc_snapshot_ref(sc_worker_snapshot(w));
     c->cfg = sc_snapshot_config(c->snap);
+    c->to = &c->cfg->timeouts;
     c->id = sc_worker_next_conn_id(w);
     clock_gettime(CLOCK_MONOTONIC, &c->t0);
     clock_gettime(CLOCK_REALTIME, &now);

@@ -251,7 +251,7 @@ static void request_done(struct sc_l7 *s, int up_reusable)
         (void)sc_http1_resume_after_upgrade(s->req_parser);
     }
     bufferevent_enable(s->down, EV_READ);
-    arm(s, on_idle_timeout, s->cfg->timeouts.idle_ms);
+    arm(s, on_idle_timeout, s->p.timeouts->idle_ms);
     /* Pipelined requests may already be waiting. */
     process_down(s);
 }
@@ -342,7 +342,7 @@ static void on_relay_done(struct sc_relay *r, enum sc_relay_end why, int err,
 
 static void switch_to_relay(struct sc_l7 *s)
 {
-    struct sc_relay_limits lim = {s->cfg->buffer_limit, s->cfg->timeouts.idle_ms};
+    struct sc_relay_limits lim = {s->cfg->buffer_limit, s->p.timeouts->idle_ms};
     struct bufferevent *up = sc_upconn_detach(s->uc);
 
     s->uc = NULL;
@@ -452,8 +452,8 @@ static void start_exchange(struct sc_l7 *s)
     evbuffer_add_buffer(bufferevent_get_output(up), s->pending);
     bufferevent_enable(up, EV_READ | EV_WRITE);
     s->r.t_upstream_start = now_ms();
-    if (s->cfg->timeouts.request_ms > 0) {
-        arm(s, on_request_timeout, s->cfg->timeouts.request_ms);
+    if (s->p.timeouts->request_ms > 0) {
+        arm(s, on_request_timeout, s->p.timeouts->request_ms);
     }
     if (!s->req_done) {
         bufferevent_enable(s->down, EV_READ);
@@ -476,7 +476,7 @@ static void on_upstream_ready(void *arg, struct sc_upconn *uc, const struct sc_u
 static void get_upstream(struct sc_l7 *s, int fresh)
 {
     struct sc_upool_limits lim = {s->cfg->http.max_connections, s->cfg->http.max_pending,
-                                  s->cfg->timeouts.upstream_idle_ms};
+                                  s->p.timeouts->upstream_idle_ms};
     struct sc_upconn *uc = NULL;
 
     switch (sc_upool_get(sc_worker_upool(s->p.w), &s->p.up, s->p.route, &lim, fresh,
@@ -726,7 +726,7 @@ static void process_down(struct sc_l7 *s)
             return;
         case SC_HTTP1_EV_BEGIN:
             sc_l7_req_begin(&s->r, s->p.down_mtls ? s->p.peer_id : NULL);
-            arm(s, on_header_timeout, s->cfg->timeouts.request_headers_ms);
+            arm(s, on_header_timeout, s->p.timeouts->request_headers_ms);
             continue;
         case SC_HTTP1_EV_HEAD:
             h = sc_http1_head(s->req_parser);
@@ -938,8 +938,8 @@ struct sc_l7 *sc_l7_new(const struct sc_l7_params *p, sc_l7_done_fn *done, void 
     bufferevent_setwatermark(s->down, EV_WRITE, 0, 0);
     bufferevent_set_timeouts(s->down, NULL, NULL);
     bufferevent_enable(s->down, EV_READ | EV_WRITE);
-    if (s->cfg->timeouts.idle_ms > 0) {
-        arm(s, on_idle_timeout, s->cfg->timeouts.idle_ms);
+    if (s->p.timeouts->idle_ms > 0) {
+        arm(s, on_idle_timeout, s->p.timeouts->idle_ms);
     }
     process_down(s);
     return s;

@@ -31,6 +31,7 @@ struct sc_l7_params {
     const char *peer_id;                /* its SPIFFE ID, or NULL */
     struct sc_upstream_req up;          /* how to reach the upstream */
     const void *route;                  /* pool key: the route or listener */
+    const struct sc_cfg_timeouts *timeouts; /* the port's, route's or listener's */
     const struct sc_log_ctx *log;       /* for sc_log lines */
 };
 

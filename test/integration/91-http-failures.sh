@@ -50,10 +50,10 @@ listeners:
 EOF
 start_sidecar f "$T/f.yaml" "$P_OUT_BAR" "$P_OUT_APP_F"
 
-# S: a single sidecar, short request timeout, a small pool, JSON access log
+# S: a single sidecar, a short request timeout on one listener (per-listener
+# timeouts override the top-level ones), a small pool, JSON access log
 # in a file.
 sidecar_config "$T/s.yaml" client foo client
-sed -i 's/^timeouts: {/timeouts: {request_ms: 700, /' "$T/s.yaml"
 cat >>"$T/s.yaml" <<EOF
 http: {max_connections: 1, max_pending: 1}
 access_log: {path: "$T/s-access.json", format: json}
@@ -61,7 +61,7 @@ listeners:
   - {name: out-dead, direction: outbound, address: "127.0.0.1:$P_OUT_DEAD", upstream: "127.0.0.1:$P_DEAD",
      tls: DISABLE, protocol: http}
   - {name: out-slow, direction: outbound, address: "127.0.0.1:$P_OUT_SLOW", upstream: "127.0.0.1:$P_APP",
-     tls: DISABLE, protocol: http}
+     tls: DISABLE, protocol: http, timeouts: {request_ms: 700}}
   - {name: out-app, direction: outbound, address: "127.0.0.1:$P_OUT_APP_S", upstream: "127.0.0.1:$P_APP",
      tls: DISABLE, protocol: http}
 EOF

@@ -452,6 +452,42 @@ START_TEST(test_config_load_timeouts_workers_buffer_log_level)
 }
 END_TEST
 
+START_TEST(test_config_timeouts_per_port_route_and_listener)
+{
+    struct sc_config *cfg = load_ok(
+        SDS "timeouts: {connect_ms: 111, request_ms: 222, request_headers_ms: 333}\n"
+            "inbound:\n  ports:\n    - {port: 8080, protocol: http, timeouts: {request_ms: 5}}\n"
+            "    - {port: 9090}\n"
+            "outbound:\n  routes:\n    - {host: a.b, cidr: 10.0.0.0/8, timeouts: {connect_ms: 7, idle_ms: 0}}\n"
+            "listeners:\n"
+            "  - {name: out, direction: outbound, address: \"127.0.0.1:7001\",\n"
+            "     upstream: \"127.0.0.1:7002\", timeouts: {request_headers_ms: 9}}\n");
+
+    /* set where given */
+    ck_assert_int_eq(cfg->inbound.ports[0].timeouts.request_ms, 5);
+    ck_assert_int_eq(cfg->outbound.routes[0].timeouts.connect_ms, 7);
+    ck_assert_int_eq(cfg->outbound.routes[0].timeouts.idle_ms, 0);
+    ck_assert_int_eq(cfg->listeners[0].timeouts.request_headers_ms, 9);
+    /* inherited from the top level otherwise */
+    ck_assert_int_eq(cfg->inbound.ports[0].timeouts.connect_ms, 111);
+    ck_assert_int_eq(cfg->inbound.ports[1].timeouts.request_ms, 222);
+    ck_assert_int_eq(cfg->outbound.routes[0].timeouts.request_ms, 222);
+    ck_assert_int_eq(cfg->listeners[0].timeouts.connect_ms, 111);
+    ck_assert_int_eq(cfg->outbound.def.timeouts.request_headers_ms, 333);
+    /* and the built-in defaults below that */
+    ck_assert_int_eq(cfg->listeners[0].timeouts.upstream_idle_ms, 4000);
+    ck_assert_int_eq(cfg->inbound.ports[1].timeouts.handshake_ms, 10000);
+    sc_config_free(cfg);
+}
+END_TEST
+
+START_TEST(test_config_timeouts_per_route_out_of_range)
+{
+    expect_err(SDS "outbound:\n  routes:\n    - {host: a.b, timeouts: {connect_ms: 0}}\n", 4, 42,
+               "outbound.routes[0].timeouts.connect_ms: 0 is out of range 1..3600000");
+}
+END_TEST
+
 START_TEST(test_config_load_listener_defaults)
 {
     struct sc_config *cfg =
@@ -985,6 +1021,8 @@ static Suite *config_suite(void)
     tcase_add_test(ok, test_config_load_applies_defaults);
     tcase_add_test(ok, test_config_load_absent_sections_open_nothing);
     tcase_add_test(ok, test_config_load_timeouts_workers_buffer_log_level);
+    tcase_add_test(ok, test_config_timeouts_per_port_route_and_listener);
+    tcase_add_test(ok, test_config_timeouts_per_route_out_of_range);
     tcase_add_test(ok, test_config_load_listener_defaults);
     tcase_add_test(ok, test_config_load_normalizes_istio_principals);
     tcase_add_test(ok, test_config_load_route_simple_and_mutual_files);
