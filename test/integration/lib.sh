@@ -76,7 +76,10 @@ _sc_stop() { # PID: TERM, wait up to 10 s (a sidecar drains first), then KILL; s
         sleep 0.1
         i=$((i + 1))
     done
-    if kill -0 "$pid" 2>/dev/null && [ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" != Z ]; then
+    # gone, or a zombie (bash may reap it between the two checks)
+    local state
+    state=$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null || true)
+    if kill -0 "$pid" 2>/dev/null && [ -n "$state" ] && [ "$state" != Z ]; then
         echo "[$TEST_NAME] pid $pid did not stop within 10 s of SIGTERM; killing it" >&2
         kill -KILL "$pid" 2>/dev/null || true
     fi
