@@ -2,6 +2,7 @@
  * See accesslog.h. */
 
 #include "accesslog.h"
+#include "outbuf.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -144,53 +145,32 @@ size_t sc_accesslog_time(const struct timespec *ts, char out[32])
 
 /* ---- lines -------------------------------------------------------------- */
 
-struct out {
-    char *p;
-    size_t cap;      /* bytes, the NUL excluded */
-    size_t len;
-    int bad;
-};
 
-static void put(struct out *o, const char *s, size_t n)
-{
-    if (o->bad || n > o->cap - o->len) {
-        o->bad = 1;
-        return;
-    }
-    memcpy(o->p + o->len, s, n);
-    o->len += n;
-}
-
-static void puts_(struct out *o, const char *s)
-{
-    put(o, s, strlen(s));
-}
-
-static void put_u64(struct out *o, uint64_t v)
+static void put_u64(struct sc_outbuf *o, uint64_t v)
 {
     char num[24];
     int n = snprintf(num, sizeof num, "%llu", (unsigned long long)v);
 
-    put(o, num, (size_t)n);
+    sc_outbuf_put(o, num, (size_t)n);
 }
 
-static void put_i64(struct out *o, int64_t v)
+static void put_i64(struct sc_outbuf *o, int64_t v)
 {
     char num[24];
     int n = snprintf(num, sizeof num, "%lld", (long long)v);
 
-    put(o, num, (size_t)n);
+    sc_outbuf_put(o, num, (size_t)n);
 }
 
 /* A text value: "-" when unset; control bytes as \xHH. */
-static void put_text(struct out *o, const struct sc_accesslog_rec *r, enum sc_accesslog_field f)
+static void put_text(struct sc_outbuf *o, const struct sc_accesslog_rec *r, enum sc_accesslog_field f)
 {
     static const char hex[] = "0123456789abcdef";
     size_t n, i, start = 0;
     const char *v = sc_accesslog_rec_get(r, f, &n);
 
     if (v == NULL) {
-        put(o, "-", 1);
+        sc_outbuf_put(o, "-", 1);
         return;
     }
     for (i = 0; i < n; i++) {
@@ -199,122 +179,122 @@ static void put_text(struct out *o, const struct sc_accesslog_rec *r, enum sc_ac
         if (c < 0x20 || c == 0x7f) {
             char esc[4] = { '\\', 'x', hex[c >> 4], hex[c & 15] };
 
-            put(o, v + start, i - start);
-            put(o, esc, 4);
+            sc_outbuf_put(o, v + start, i - start);
+            sc_outbuf_put(o, esc, 4);
             start = i + 1;
         }
     }
-    put(o, v + start, n - start);
+    sc_outbuf_put(o, v + start, n - start);
 }
 
 /* A JSON string (or null); bytes >= 0x80 are taken as Latin-1 code points
  * (\u00XX), so the output is always valid JSON whatever the bytes were. */
-static void put_json_str(struct out *o, const char *v, size_t n)
+static void put_json_str(struct sc_outbuf *o, const char *v, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
     size_t i, start = 0;
 
     if (v == NULL) {
-        puts_(o, "null");
+        sc_outbuf_puts(o, "null");
         return;
     }
-    put(o, "\"", 1);
+    sc_outbuf_put(o, "\"", 1);
     for (i = 0; i < n; i++) {
         unsigned char c = (unsigned char)v[i];
 
         if (c == '"' || c == '\\') {
             char esc[2] = { '\\', (char)c };
 
-            put(o, v + start, i - start);
-            put(o, esc, 2);
+            sc_outbuf_put(o, v + start, i - start);
+            sc_outbuf_put(o, esc, 2);
             start = i + 1;
         } else if (c < 0x20 || c >= 0x7f) {
             char esc[6] = { '\\', 'u', '0', '0', hex[c >> 4], hex[c & 15] };
 
-            put(o, v + start, i - start);
-            put(o, esc, 6);
+            sc_outbuf_put(o, v + start, i - start);
+            sc_outbuf_put(o, esc, 6);
             start = i + 1;
         }
     }
-    put(o, v + start, n - start);
-    put(o, "\"", 1);
+    sc_outbuf_put(o, v + start, n - start);
+    sc_outbuf_put(o, "\"", 1);
 }
 
-static void put_json_field(struct out *o, const char *key, const struct sc_accesslog_rec *r,
+static void put_json_field(struct sc_outbuf *o, const char *key, const struct sc_accesslog_rec *r,
                            enum sc_accesslog_field f)
 {
     size_t n;
     const char *v = sc_accesslog_rec_get(r, f, &n);
 
-    put(o, ",\"", 2);
-    puts_(o, key);
-    put(o, "\":", 2);
+    sc_outbuf_put(o, ",\"", 2);
+    sc_outbuf_puts(o, key);
+    sc_outbuf_put(o, "\":", 2);
     put_json_str(o, v, n);
 }
 
-static void format_text(struct out *o, const struct sc_accesslog_rec *r, const char *when,
+static void format_text(struct sc_outbuf *o, const struct sc_accesslog_rec *r, const char *when,
                         const char *flags)
 {
-    put(o, "[", 1);
-    puts_(o, when);
-    put(o, "] \"", 3);
+    sc_outbuf_put(o, "[", 1);
+    sc_outbuf_puts(o, when);
+    sc_outbuf_put(o, "] \"", 3);
     put_text(o, r, SC_ACCESSLOG_METHOD);
-    put(o, " ", 1);
+    sc_outbuf_put(o, " ", 1);
     put_text(o, r, SC_ACCESSLOG_PATH);
-    put(o, " ", 1);
+    sc_outbuf_put(o, " ", 1);
     put_text(o, r, SC_ACCESSLOG_PROTOCOL);
-    put(o, "\" ", 2);
+    sc_outbuf_put(o, "\" ", 2);
     put_i64(o, r->response_code);
-    put(o, " ", 1);
-    puts_(o, flags);
-    put(o, " ", 1);
+    sc_outbuf_put(o, " ", 1);
+    sc_outbuf_puts(o, flags);
+    sc_outbuf_put(o, " ", 1);
     put_u64(o, r->bytes_received);
-    put(o, " ", 1);
+    sc_outbuf_put(o, " ", 1);
     put_u64(o, r->bytes_sent);
-    put(o, " ", 1);
+    sc_outbuf_put(o, " ", 1);
     if (r->duration_ms < 0) {
-        put(o, "-", 1);
+        sc_outbuf_put(o, "-", 1);
     } else {
         put_i64(o, r->duration_ms);
     }
-    put(o, " ", 1);
+    sc_outbuf_put(o, " ", 1);
     put_text(o, r, SC_ACCESSLOG_UPSTREAM_SERVICE_TIME);
-    put(o, " \"", 2);
+    sc_outbuf_put(o, " \"", 2);
     put_text(o, r, SC_ACCESSLOG_FORWARDED_FOR);
-    put(o, "\" \"", 3);
+    sc_outbuf_put(o, "\" \"", 3);
     put_text(o, r, SC_ACCESSLOG_USER_AGENT);
-    put(o, "\" \"", 3);
+    sc_outbuf_put(o, "\" \"", 3);
     put_text(o, r, SC_ACCESSLOG_REQUEST_ID);
-    put(o, "\" \"", 3);
+    sc_outbuf_put(o, "\" \"", 3);
     put_text(o, r, SC_ACCESSLOG_AUTHORITY);
-    put(o, "\" \"", 3);
+    sc_outbuf_put(o, "\" \"", 3);
     put_text(o, r, SC_ACCESSLOG_UPSTREAM_HOST);
-    put(o, "\" \"", 3);
+    sc_outbuf_put(o, "\" \"", 3);
     put_text(o, r, SC_ACCESSLOG_TRANSPORT_FAILURE);
-    put(o, "\" ", 2);
+    sc_outbuf_put(o, "\" ", 2);
     put_text(o, r, SC_ACCESSLOG_PEER_ID);
-    put(o, "\n", 1);
+    sc_outbuf_put(o, "\n", 1);
 }
 
-static void format_json(struct out *o, const struct sc_accesslog_rec *r, const char *when,
+static void format_json(struct sc_outbuf *o, const struct sc_accesslog_rec *r, const char *when,
                         const char *flags)
 {
-    put(o, "{\"start_time\":", 14);
+    sc_outbuf_put(o, "{\"start_time\":", 14);
     put_json_str(o, when, strlen(when));
     put_json_field(o, "method", r, SC_ACCESSLOG_METHOD);
     put_json_field(o, "path", r, SC_ACCESSLOG_PATH);
     put_json_field(o, "protocol", r, SC_ACCESSLOG_PROTOCOL);
-    puts_(o, ",\"response_code\":");
+    sc_outbuf_puts(o, ",\"response_code\":");
     put_i64(o, r->response_code);
-    puts_(o, ",\"response_flags\":");
+    sc_outbuf_puts(o, ",\"response_flags\":");
     put_json_str(o, flags, strlen(flags));
-    puts_(o, ",\"bytes_received\":");
+    sc_outbuf_puts(o, ",\"bytes_received\":");
     put_u64(o, r->bytes_received);
-    puts_(o, ",\"bytes_sent\":");
+    sc_outbuf_puts(o, ",\"bytes_sent\":");
     put_u64(o, r->bytes_sent);
-    puts_(o, ",\"duration\":");
+    sc_outbuf_puts(o, ",\"duration\":");
     if (r->duration_ms < 0) {
-        puts_(o, "null");
+        sc_outbuf_puts(o, "null");
     } else {
         put_i64(o, r->duration_ms);
     }
@@ -326,13 +306,15 @@ static void format_json(struct out *o, const struct sc_accesslog_rec *r, const c
     put_json_field(o, "upstream_host", r, SC_ACCESSLOG_UPSTREAM_HOST);
     put_json_field(o, "upstream_transport_failure_reason", r, SC_ACCESSLOG_TRANSPORT_FAILURE);
     put_json_field(o, "peer_spiffe_id", r, SC_ACCESSLOG_PEER_ID);
-    put(o, "}\n", 2);
+    sc_outbuf_put(o, "}\n", 2);
 }
 
 size_t sc_accesslog_format(const struct sc_accesslog_rec *r, enum sc_accesslog_format fmt,
                            char *out, size_t outlen)
 {
-    struct out o = { out, outlen > 0 ? outlen - 1 : 0, 0, outlen == 0 };
+    struct sc_outbuf o;
+
+    sc_outbuf_init(&o, out, outlen);
     char when[32], flags[64];
 
     if (outlen == 0) {

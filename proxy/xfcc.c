@@ -2,6 +2,7 @@
  * values, and the per-mode decision.  See xfcc.h. */
 
 #include "xfcc.h"
+#include "outbuf.h"
 
 #include <openssl/bio.h>
 #include <openssl/evp.h>
@@ -55,27 +56,6 @@ const char *sc_xfcc_mode_name(enum sc_xfcc_mode m)
 
 /* ---- formatting --------------------------------------------------------- */
 
-struct out {
-    char *p;
-    size_t cap;    /* room for bytes, the NUL excluded */
-    size_t len;
-    int bad;
-};
-
-static void put(struct out *o, const char *s, size_t n)
-{
-    if (o->bad || n > o->cap - o->len) {
-        o->bad = 1;
-        return;
-    }
-    memcpy(o->p + o->len, s, n);
-    o->len += n;
-}
-
-static void puts_(struct out *o, const char *s)
-{
-    put(o, s, strlen(s));
-}
 
 static int needs_quotes(const unsigned char *v, size_t n)
 {
@@ -94,19 +74,19 @@ static int needs_quotes(const unsigned char *v, size_t n)
  * force_quotes is for the subject: always quoted, and taken as is because
  * RFC 2253 printing already escaped it (Envoy does the same).  Bytes a field
  * value cannot carry make the element invalid. */
-static void put_pair(struct out *o, const char *key, const unsigned char *v, size_t n,
+static void put_pair(struct sc_outbuf *o, const char *key, const unsigned char *v, size_t n,
                      int force_quotes)
 {
     size_t i;
     int q = force_quotes || needs_quotes(v, n);
 
     if (o->len > 0) {
-        put(o, ";", 1);
+        sc_outbuf_put(o, ";", 1);
     }
-    puts_(o, key);
-    put(o, "=", 1);
+    sc_outbuf_puts(o, key);
+    sc_outbuf_put(o, "=", 1);
     if (q) {
-        put(o, "\"", 1);
+        sc_outbuf_put(o, "\"", 1);
     }
     for (i = 0; i < n; i++) {
         if ((v[i] < 0x20 && v[i] != '\t') || v[i] == 0x7f) {
@@ -114,12 +94,12 @@ static void put_pair(struct out *o, const char *key, const unsigned char *v, siz
             return;
         }
         if (q && !force_quotes && (v[i] == '"' || v[i] == '\\')) {
-            put(o, "\\", 1);
+            sc_outbuf_put(o, "\\", 1);
         }
-        put(o, (const char *)v + i, 1);
+        sc_outbuf_put(o, (const char *)v + i, 1);
     }
     if (q) {
-        put(o, "\"", 1);
+        sc_outbuf_put(o, "\"", 1);
     }
 }
 
@@ -144,7 +124,7 @@ int sc_xfcc_cert_hash(X509 *cert, char out[65])
 /* The subject as Envoy prints it: X509_NAME_print_ex with XN_FLAG_RFC2253,
  * which already escapes '"', '\', ',', ';', '+', '<', '>', control
  * characters and non-ASCII bytes with backslashes. */
-static void put_subject(struct out *o, X509 *cert)
+static void put_subject(struct sc_outbuf *o, X509 *cert)
 {
     BIO *b = BIO_new(BIO_s_mem());
     char *data = NULL;
@@ -162,7 +142,7 @@ static void put_subject(struct out *o, X509 *cert)
 
 /* One pair per SAN of type `type` (GEN_URI or GEN_DNS); with always, an
  * empty pair when there is none. */
-static void put_sans(struct out *o, X509 *cert, int type, const char *key, int always)
+static void put_sans(struct sc_outbuf *o, X509 *cert, int type, const char *key, int always)
 {
     GENERAL_NAMES *names = X509_get_ext_d2i(cert, NID_subject_alt_name, NULL, NULL);
     int i, found = 0;
@@ -186,7 +166,9 @@ static void put_sans(struct out *o, X509 *cert, int type, const char *key, int a
 
 int sc_xfcc_element(X509 *peer, const char *by, char *out, size_t outlen, size_t *len)
 {
-    struct out o = { out, outlen > 0 ? outlen - 1 : 0, 0, outlen == 0 };
+    struct sc_outbuf o;
+
+    sc_outbuf_init(&o, out, outlen);
     char hash[65];
 
     if (len != NULL) {
@@ -347,7 +329,9 @@ int sc_xfcc_unquote(const char *value, size_t vlen, char *out, size_t outlen)
 int sc_xfcc_forward_value(enum sc_xfcc_action act, const struct sc_xfcc_part *in, size_t n_in,
                           const char *element, char *out, size_t outlen, size_t *len)
 {
-    struct out o = { out, outlen > 0 ? outlen - 1 : 0, 0, outlen == 0 };
+    struct sc_outbuf o;
+
+    sc_outbuf_init(&o, out, outlen);
     int use_in = act == SC_XFCC_KEEP || act == SC_XFCC_APPEND;
     int use_el = (act == SC_XFCC_SET || act == SC_XFCC_APPEND) && element != NULL &&
                  element[0] != '\0';
@@ -380,15 +364,15 @@ int sc_xfcc_forward_value(enum sc_xfcc_action act, const struct sc_xfcc_part *in
             continue;
         }
         if (o.len > 0) {
-            put(&o, ",", 1);
+            sc_outbuf_put(&o, ",", 1);
         }
-        put(&o, in[i].p + a, b - a);
+        sc_outbuf_put(&o, in[i].p + a, b - a);
     }
     if (use_el) {
         if (o.len > 0) {
-            put(&o, ",", 1);
+            sc_outbuf_put(&o, ",", 1);
         }
-        puts_(&o, element);
+        sc_outbuf_puts(&o, element);
     }
     if (o.bad) {
         if (outlen > 0) {
