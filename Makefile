@@ -2,6 +2,9 @@
 # SANITIZE=address,undefined (or thread) builds into build/san-*/ so that
 # sanitized and plain objects never mix.
 
+# `make` alone builds the programs, whatever rule comes first below
+.DEFAULT_GOAL := all
+
 CC      ?= cc
 PKGS    = libevent libevent_openssl libevent_pthreads openssl yaml-0.1 libprotobuf-c libnghttp2
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)

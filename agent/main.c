@@ -18,6 +18,7 @@
 #include "files.h"
 #include "log.h"
 #include "sdsserver.h"
+#include "thread.h"
 #include "x509.h"
 
 #define SC_AGENT_VERSION "0.2.0"
@@ -211,6 +212,7 @@ int main(int argc, char **argv)
     rc = 0;
 
 out:
+    sc_thread_block_stop_signals();
     sc_files_src_free(files);
     sc_ca_src_free(casrc);
     sc_sdsserver_free(srv);

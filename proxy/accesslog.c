@@ -3,13 +3,13 @@
 
 #include "accesslog.h"
 #include "outbuf.h"
+#include "thread.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -628,7 +628,6 @@ struct sc_accesslog_sink *sc_accesslog_sink_new(const struct sc_accesslog_sink_c
     struct sc_accesslog_sink *s = calloc(1, sizeof *s);
     size_t ring_bytes;
     unsigned i;
-    sigset_t all, old;
     struct stat st;
     int rc;
 
@@ -695,10 +694,7 @@ struct sc_accesslog_sink *sc_accesslog_sink_new(const struct sc_accesslog_sink_c
         goto fail;
     }
     /* the writer takes no signals (a closed pipe gives it EPIPE, not SIGPIPE) */
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    rc = pthread_create(&s->thread, NULL, writer_main, s);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    rc = sc_thread_start(&s->thread, writer_main, s);
     if (rc != 0) {
         sc_err_set(err, "access log: cannot start the writer: %s", strerror(rc));
         goto fail;

@@ -19,6 +19,7 @@
 #include "log.h"
 #include "runtime.h"
 #include "sdsclient.h"
+#include "thread.h"
 
 #define SC_VERSION "0.2.0"
 #define TICK_SECONDS 30     /* wall-clock checks (expiry) run at least this often */
@@ -317,6 +318,7 @@ int main(int argc, char **argv)
     rc = 0;
 
 out:
+    sc_thread_block_stop_signals();
     sc_sdsclient_free(p.sds);
     sc_filewatch_free(p.files);
     sc_admin_free(p.admin);

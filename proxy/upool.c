@@ -1,8 +1,11 @@
 #include "upool.h"
 
 #include <errno.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -89,6 +92,16 @@ static void upconn_free(struct sc_upconn *uc)
         event_free(uc->idle_timer);
     }
     if (uc->info.bev != NULL) {
+        SSL *ssl = bufferevent_openssl_get_ssl(uc->info.bev);
+
+        /* A close_notify first: besides telling the peer, it keeps the
+         * session resumable, since OpenSSL marks the session of a
+         * connection freed without one as not resumable (and that is the
+         * ticket the worker keeps for the next connection). */
+        if (ssl != NULL) {
+            (void)SSL_shutdown(ssl);
+            ERR_clear_error();
+        }
         bufferevent_free(uc->info.bev);
     }
     free(uc);

@@ -18,6 +18,7 @@
 #include "log.h"
 #include "snapshot.h"
 #include "stats.h"
+#include "thread.h"
 #include "upool.h"
 #include "uuid.h"
 
@@ -287,7 +288,7 @@ static void *worker_main(void *arg)
 
 int sc_worker_start(struct sc_worker *w)
 {
-    if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
+    if (sc_thread_start(&w->thread, worker_main, w) != 0) {
         return -1;
     }
     w->started = 1;

@@ -84,7 +84,7 @@ assert_contains "$T/ready.body" 'draining'
 if (exec 3<>"/dev/tcp/127.0.0.1/$P_IN") 2>/dev/null; then fail "still accepting while draining"; fi
 wait_for_log "$T/d.out" '^two$' 10
 wait_for_log "$T/b.err" 'drain: no connections left, exiting' 10
-stop b
+wait_exit b 10
 assert_eq 0 "$STOP_RC" "exit status after the drain"
 
 step "the admin endpoints on a Unix socket (0600); POST /quitquitquit there drains and exits too"
@@ -97,6 +97,6 @@ assert_eq 200 "$(curl -s -o /dev/null -w '%{http_code}' --unix-socket "$T/admin.
 code=$(curl -s -o /dev/null -w '%{http_code}' -X POST --unix-socket "$T/admin.sock" http://admin/quitquitquit)
 assert_eq 200 "$code" "POST /quitquitquit"
 wait_for_log "$T/q.err" 'drain: no connections left, exiting' 10
-stop q
+wait_exit q 10
 assert_eq 0 "$STOP_RC" "exit status after /quitquitquit"
 log "ok"

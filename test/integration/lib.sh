@@ -199,6 +199,21 @@ _sc_track() { # PID NAME KIND
 }
 
 # pid_of NAME: the PID of a process started with start_sidecar/start_backend/spawn.
+wait_exit() { # NAME [SECS]: the process ends by itself; sets STOP_RC to its exit status
+    local pid limit=${2:-10} i=0 state
+    pid=$(pid_of "$1")
+    while [ $i -lt $((limit * 20)) ]; do
+        state=$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null || true)
+        if [ -z "$state" ] || [ "$state" = Z ]; then
+            stop "$1"
+            return 0
+        fi
+        sleep 0.05
+        i=$((i + 1))
+    done
+    fail "'$1' (pid $pid) still running ${limit}s after it should have exited"
+}
+
 pid_of() {
     local i
     for ((i = ${#_SC_NAMES[@]} - 1; i >= 0; i--)); do
