@@ -1,9 +1,10 @@
 #ifndef SC_CONFIG_INTERNAL_H
 #define SC_CONFIG_INTERNAL_H
 
-/* Shared by the two halves of the config module, and by nothing else:
- * config_keys.c (key tables: YAML values to typed fields) and config.c
- * (loading, cross-field and file checks, TLS resolution, the public API). */
+/* Shared by the parts of the config module, and by nothing else:
+ * config_keytab.c (the table engine), config_keys.c (the key tables: YAML
+ * values to typed fields) and config.c (loading, cross-field and file
+ * checks, TLS resolution, the public API). */
 
 #include <stddef.h>
 
@@ -92,6 +93,22 @@ enum {
 };
 
 extern const struct key sc_config_route_keys[R_COUNT];
+/* config_keytab.c: the table engine. */
+
+/* -1 with an error unless n is a non-null scalar ("expected <what>"). */
+int sc_config_want_scalar(struct cfg_ctx *c, const struct sc_yaml_node *n, const char *what);
+/* Replaces *out with a copy of scalar n's string.  0 or -1 (out of memory). */
+int sc_config_dup(struct cfg_ctx *c, const struct sc_yaml_node *n, char **out);
+/* Converts every key of map (a mapping, or null meaning empty) through tab
+ * into base.  Sets bit i of *seen for each tab[i] given a non-null value. */
+int sc_config_apply(struct cfg_ctx *c, const struct sc_yaml_node *map, const struct key *tab,
+                    size_t n, void *base, unsigned *seen);
+/* Converts a list of mappings into a new array (*out, *n elements of size
+ * sz, each first filled by init()); (*seen)[i] as sc_config_apply's. */
+int sc_config_apply_list(struct cfg_ctx *c, const struct sc_yaml_node *seq,
+                         const struct key *tab, size_t ntab, size_t sz, void (*init)(void *),
+                         void **out, size_t *n, unsigned **seen);
+
 /* Per-entry timeouts start unset (-1) and inherit the global ones. */
 void sc_config_timeouts_unset(struct sc_cfg_timeouts *t);
 void sc_config_timeouts_inherit(struct sc_cfg_timeouts *t, const struct sc_cfg_timeouts *g);

@@ -1,437 +1,15 @@
+/* The config key tables (STYLE.md, "Config validation"): one table per
+ * section (name, type, range, offset into the struct it fills), applied by
+ * config_keytab.c, plus the converters of values that need more than a
+ * type (labels, log level, timeouts, routes, listeners, XFCC mode). */
+
 #include "config_internal.h"
 
 #include <limits.h>
-#include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "log.h"
-
-/* The config key tables (STYLE.md, "Config validation"): one table per
- * section (name, type, range, offset into the struct it fills), a converter
- * per type, unknown keys refused with a "did you mean" hint.  Every error
- * names the node's position and its key path. */
-
-/* ---- errors and key paths --------------------------------------------- */
-
-int sc_config_fail_pos(struct cfg_ctx *c, const char *file, int line, int col, const char *path,
-                       const char *fmt, ...)
-{
-    char msg[400];
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    if (path != NULL && path[0] != '\0') {
-        sc_err_at(c->err, file, line, col, "%s: %s", path, msg);
-    } else {
-        sc_err_at(c->err, file, line, col, "%s", msg);
-    }
-    return -1;
-}
-
-/* An error at node n about the key path being converted. */
-int sc_config_fail(struct cfg_ctx *c, const struct sc_yaml_node *n, const char *fmt, ...)
-{
-    char msg[400];
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    return sc_config_fail_pos(c, n->file, n->line, n->col, c->path, "%s", msg);
-}
-
-size_t sc_config_push_key(struct cfg_ctx *c, const char *key)
-{
-    size_t saved = strlen(c->path);
-
-    snprintf(c->path + saved, sizeof(c->path) - saved, "%s%s", saved > 0 ? "." : "", key);
-    return saved;
-}
-
-size_t sc_config_push_index(struct cfg_ctx *c, size_t i)
-{
-    size_t saved = strlen(c->path);
-
-    snprintf(c->path + saved, sizeof(c->path) - saved, "[%zu]", i);
-    return saved;
-}
-
-void sc_config_pop(struct cfg_ctx *c, size_t saved)
-{
-    c->path[saved] = '\0';
-}
-
-int sc_config_oom(struct cfg_ctx *c, const struct sc_yaml_node *n)
-{
-    return sc_config_fail(c, n, "out of memory");
-}
-
-/* "the string "x"" or "a mapping", for "expected X, got Y". */
-static const char *got(const struct sc_yaml_node *n, char *buf, size_t len)
-{
-    if (n->kind == SC_YAML_SCALAR && !sc_yaml_is_null(n)) {
-        snprintf(buf, len, "\"%.60s\"", n->str);
-        return buf;
-    }
-    return sc_yaml_kind_name(n);
-}
-
-/* ---- scalar conversions ----------------------------------------------- */
-
-static int want_scalar(struct cfg_ctx *c, const struct sc_yaml_node *n, const char *what)
-{
-    if (n->kind != SC_YAML_SCALAR || sc_yaml_is_null(n)) {
-        return sc_config_fail(c, n, "expected %s, got %s", what, sc_yaml_kind_name(n));
-    }
-    return 0;
-}
-
-static int dup_into(struct cfg_ctx *c, const struct sc_yaml_node *n, char **out)
-{
-    char *s = strdup(n->str);
-
-    if (s == NULL) {
-        return sc_config_oom(c, n);
-    }
-    free(*out);
-    *out = s;
-    return 0;
-}
-
-static int conv_int(struct cfg_ctx *c, const struct sc_yaml_node *n, long long min, long long max,
-                    long long *out)
-{
-    const char *s = n->str;
-    long long v = 0;
-    int neg = 0;
-    char buf[80];
-
-    if (n->kind != SC_YAML_SCALAR || n->quoted || sc_yaml_is_null(n)) {
-        return sc_config_fail(c, n, "expected an integer, got %s", got(n, buf, sizeof(buf)));
-    }
-    if (*s == '+' || *s == '-') {
-        neg = *s == '-';
-        s++;
-    }
-    if (*s == '\0') {
-        return sc_config_fail(c, n, "expected an integer, got %s", got(n, buf, sizeof(buf)));
-    }
-    for (; *s != '\0'; s++) {
-        if (*s < '0' || *s > '9') {
-            return sc_config_fail(c, n, "expected an integer, got %s", got(n, buf, sizeof(buf)));
-        }
-        if (v > (LLONG_MAX - 9) / 10) {
-            return sc_config_fail(c, n, "%.40s is out of range %lld..%lld", n->str, min, max);
-        }
-        v = v * 10 + (*s - '0');
-    }
-    if (neg) {
-        v = -v;
-    }
-    if (v < min || v > max) {
-        return sc_config_fail(c, n, "%lld is out of range %lld..%lld", v, min, max);
-    }
-    *out = v;
-    return 0;
-}
-
-static int conv_proto(struct cfg_ctx *c, const struct sc_yaml_node *n, enum sc_proto *out)
-{
-    if (want_scalar(c, n, "a protocol") != 0) {
-        return -1;
-    }
-    if (strcmp(n->str, "tcp") == 0) {
-        *out = SC_PROTO_TCP;
-    } else if (strcmp(n->str, "http") == 0) {
-        *out = SC_PROTO_HTTP;
-    } else if (strcmp(n->str, "auto") == 0) {
-        *out = SC_PROTO_AUTO;
-    } else {
-        return sc_config_fail(c, n, "unknown protocol \"%.60s\" (expected tcp, http or auto)",
-                              n->str);
-    }
-    return 0;
-}
-
-static int conv_tls(struct cfg_ctx *c, const struct sc_yaml_node *n, enum sc_tls_mode *out)
-{
-    if (want_scalar(c, n, "a TLS mode") != 0) {
-        return -1;
-    }
-    if (sc_policy_parse_tls_mode(n->str, out) != 0) {
-        return sc_config_fail(
-            c, n, "unknown mode \"%.60s\" (expected DISABLE, SIMPLE, MUTUAL or ISTIO_MUTUAL)",
-            n->str);
-    }
-    return 0;
-}
-
-static int conv_dir(struct cfg_ctx *c, const struct sc_yaml_node *n, enum sc_direction *out)
-{
-    if (want_scalar(c, n, "a direction") != 0) {
-        return -1;
-    }
-    if (strcmp(n->str, "inbound") == 0) {
-        *out = SC_DIR_INBOUND;
-    } else if (strcmp(n->str, "outbound") == 0) {
-        *out = SC_DIR_OUTBOUND;
-    } else {
-        return sc_config_fail(c, n, "unknown direction \"%.60s\" (expected inbound or outbound)",
-                              n->str);
-    }
-    return 0;
-}
-
-static int conv_addr(struct cfg_ctx *c, const struct sc_yaml_node *n, struct sc_addr *out)
-{
-    const char *why = "invalid";
-
-    if (want_scalar(c, n, "an address such as \"127.0.0.1:15000\"") != 0) {
-        return -1;
-    }
-    if (sc_addr_parse(n->str, out, &why) != 0) {
-        return sc_config_fail(c, n, "bad address \"%.80s\": %s", n->str, why);
-    }
-    return 0;
-}
-
-/* A SPIFFE ID pattern: "*", "spiffe://td/path", either with a trailing "*"
- * for a prefix match; Istio's principal form "td/ns/x/sa/y" gets the
- * spiffe:// scheme added. */
-static int conv_id(struct cfg_ctx *c, const struct sc_yaml_node *n, char **out)
-{
-    const char *s = n->str;
-    const char *star;
-    size_t need;
-
-    if (want_scalar(c, n, "a SPIFFE ID") != 0) {
-        return -1;
-    }
-    star = strchr(s, '*');
-    if (star != NULL && star[1] != '\0') {
-        return sc_config_fail(c, n, "\"%.80s\": a \"*\" is only allowed at the end", s);
-    }
-    if (strcmp(s, "*") == 0 ||
-        (strncmp(s, "spiffe://", 9) == 0 && s[9] != '\0' && s[9] != '/' && s[9] != '*')) {
-        return dup_into(c, n, out);
-    }
-    if (strstr(s, "://") != NULL || strchr(s, '/') == NULL || s[0] == '/' || s[0] == '*') {
-        return sc_config_fail(c, n, "\"%.80s\" is not a SPIFFE ID (spiffe://trust-domain/path)", s);
-    }
-    need = strlen(s) + 10;
-    *out = malloc(need);
-    if (*out == NULL) {
-        return sc_config_oom(c, n);
-    }
-    snprintf(*out, need, "spiffe://%s", s);
-    return 0;
-}
-
-static int conv_ids(struct cfg_ctx *c, const struct sc_yaml_node *n, struct sc_strv *out)
-{
-    if (sc_yaml_is_null(n)) {
-        return 0;
-    }
-    if (n->kind != SC_YAML_SEQ) {
-        return sc_config_fail(c, n, "expected a list, got %s", sc_yaml_kind_name(n));
-    }
-    out->v = calloc(n->n + 1, sizeof(*out->v));
-    if (out->v == NULL) {
-        return sc_config_oom(c, n);
-    }
-    for (size_t i = 0; i < n->n; i++) {
-        size_t saved = sc_config_push_index(c, i);
-
-        if (conv_id(c, n->items[i], &out->v[i]) != 0) {
-            return -1;
-        }
-        out->n++;
-        sc_config_pop(c, saved);
-    }
-    return 0;
-}
-
-/* ---- key tables ------------------------------------------------------- */
-
-static size_t edit_distance(const char *a, const char *b)
-{
-    size_t la = strlen(a);
-    size_t lb = strlen(b);
-    size_t row[40];
-
-    if (la >= 39 || lb >= 39) {
-        return 99;
-    }
-    for (size_t j = 0; j <= lb; j++) {
-        row[j] = j;
-    }
-    for (size_t i = 1; i <= la; i++) {
-        size_t diag = row[0];
-
-        row[0] = i;
-        for (size_t j = 1; j <= lb; j++) {
-            size_t up = row[j];
-            size_t best = diag + (a[i - 1] != b[j - 1]);
-
-            if (up + 1 < best) {
-                best = up + 1;
-            }
-            if (row[j - 1] + 1 < best) {
-                best = row[j - 1] + 1;
-            }
-            diag = up;
-            row[j] = best;
-        }
-    }
-    return row[lb];
-}
-
-static int unknown_key(struct cfg_ctx *c, const struct sc_yaml_node *k, const struct key *tab,
-                       size_t n)
-{
-    const char *best = NULL;
-    size_t bestd = 3;
-
-    for (size_t i = 0; i < n; i++) {
-        size_t d = edit_distance(k->str, tab[i].name);
-        size_t kl = strlen(k->str);
-
-        if (kl >= 3 && strncmp(k->str, tab[i].name, kl) == 0) {
-            d = 1; /* a prefix: "sniff" for "sniff_ms" */
-        }
-
-        if (d < bestd) {
-            bestd = d;
-            best = tab[i].name;
-        }
-    }
-    if (best != NULL) {
-        return sc_config_fail(c, k, "unknown key \"%.60s\" (did you mean \"%s\"?)", k->str, best);
-    }
-    return sc_config_fail(c, k, "unknown key \"%.60s\"", k->str);
-}
-
-static int convert(struct cfg_ctx *c, const struct key *k, const struct sc_yaml_node *v, void *base)
-{
-    void *field = (char *)base + k->off;
-    long long i = 0;
-
-    switch (k->type) {
-    case K_STR:
-        if (want_scalar(c, v, "a string") != 0) {
-            return -1;
-        }
-        if (v->len == 0) {
-            return sc_config_fail(c, v, "must not be empty");
-        }
-        return dup_into(c, v, field);
-    case K_INT:
-        if (conv_int(c, v, k->min, k->max, &i) != 0) {
-            return -1;
-        }
-        *(int *)field = (int)i;
-        return 0;
-    case K_SIZE:
-        if (conv_int(c, v, k->min, k->max, &i) != 0) {
-            return -1;
-        }
-        *(size_t *)field = (size_t)i;
-        return 0;
-    case K_ADDR:
-        return conv_addr(c, v, field);
-    case K_PROTO:
-        return conv_proto(c, v, field);
-    case K_TLS:
-        return conv_tls(c, v, field);
-    case K_DIR:
-        return conv_dir(c, v, field);
-    case K_IDS:
-        return conv_ids(c, v, field);
-    case K_FN:
-        return k->fn(c, v, base);
-    }
-    return -1;
-}
-
-/* Converts every key of map (a mapping, or null meaning empty) through tab
- * into base.  Sets bit i of *seen for each tab[i] given a non-null value. */
-static int apply(struct cfg_ctx *c, const struct sc_yaml_node *map, const struct key *tab, size_t n,
-                 void *base, unsigned *seen)
-{
-    *seen = 0;
-    if (sc_yaml_is_null(map)) {
-        return 0;
-    }
-    if (map->kind != SC_YAML_MAP) {
-        return sc_config_fail(c, map, "expected a mapping, got %s", sc_yaml_kind_name(map));
-    }
-    for (size_t i = 0; i < map->n; i++) {
-        const struct sc_yaml_node *v = map->items[i];
-        size_t j;
-        size_t saved;
-
-        for (j = 0; j < n; j++) {
-            if (strcmp(map->keys[i]->str, tab[j].name) == 0) {
-                break;
-            }
-        }
-        if (j == n) {
-            return unknown_key(c, map->keys[i], tab, n);
-        }
-        if (sc_yaml_is_null(v) && tab[j].type != K_FN) {
-            continue; /* "key:" with no value: the default */
-        }
-        saved = sc_config_push_key(c, tab[j].name);
-        if (convert(c, &tab[j], v, base) != 0) {
-            return -1;
-        }
-        sc_config_pop(c, saved);
-        *seen |= 1u << j;
-    }
-    return 0;
-}
-
-/* Converts a list of mappings into a new array of n elements of size sz, each
- * first filled by init(). */
-static int apply_list(struct cfg_ctx *c, const struct sc_yaml_node *seq, const struct key *tab,
-                      size_t ntab, size_t sz, void (*init)(void *), void **out, size_t *n,
-                      unsigned **seen)
-{
-    char *arr;
-
-    if (sc_yaml_is_null(seq)) {
-        return 0;
-    }
-    if (seq->kind != SC_YAML_SEQ) {
-        return sc_config_fail(c, seq, "expected a list, got %s", sc_yaml_kind_name(seq));
-    }
-    arr = calloc(seq->n + 1, sz);
-    *seen = calloc(seq->n + 1, sizeof(**seen));
-    if (arr == NULL || *seen == NULL) {
-        free(arr);
-        return sc_config_oom(c, seq);
-    }
-    *out = arr;
-    for (size_t i = 0; i < seq->n; i++) {
-        size_t saved = sc_config_push_index(c, i);
-
-        init(arr + i * sz);
-        *n = i + 1;
-        if (apply(c, seq->items[i], tab, ntab, arr + i * sz, &(*seen)[i]) != 0) {
-            return -1;
-        }
-        if (seq->items[i]->kind != SC_YAML_MAP) {
-            return sc_config_fail(c, seq->items[i], "expected a mapping, got %s",
-                                  sc_yaml_kind_name(seq->items[i]));
-        }
-        sc_config_pop(c, saved);
-    }
-    return 0;
-}
 
 /* ---- sections --------------------------------------------------------- */
 
@@ -456,9 +34,9 @@ static int conv_labels(struct cfg_ctx *c, const struct sc_yaml_node *v, void *ba
             return sc_config_fail(c, v->keys[i], "label names must not be empty");
         }
         cfg->node.n_labels++;
-        if (want_scalar(c, v->items[i], "a string") != 0 ||
-            dup_into(c, v->keys[i], &cfg->node.labels[i].key) != 0 ||
-            dup_into(c, v->items[i], &cfg->node.labels[i].value) != 0) {
+        if (sc_config_want_scalar(c, v->items[i], "a string") != 0 ||
+            sc_config_dup(c, v->keys[i], &cfg->node.labels[i].key) != 0 ||
+            sc_config_dup(c, v->items[i], &cfg->node.labels[i].value) != 0) {
             return -1;
         }
         sc_config_pop(c, saved);
@@ -478,7 +56,7 @@ static int conv_node(struct cfg_ctx *c, const struct sc_yaml_node *v, void *base
 {
     unsigned seen;
 
-    return apply(c, v, node_keys, NKEYS(node_keys), base, &seen);
+    return sc_config_apply(c, v, node_keys, NKEYS(node_keys), base, &seen);
 }
 
 static int conv_log_level(struct cfg_ctx *c, const struct sc_yaml_node *v, void *base)
@@ -491,7 +69,7 @@ static int conv_log_level(struct cfg_ctx *c, const struct sc_yaml_node *v, void 
     if (sc_yaml_is_null(v)) {
         return 0;
     }
-    if (want_scalar(c, v, "a log level") != 0) {
+    if (sc_config_want_scalar(c, v, "a log level") != 0) {
         return -1;
     }
     if (sc_log_parse_level(v->str, &lvl) != 0 || (size_t)lvl >= NKEYS(names)) {
@@ -521,7 +99,7 @@ static int conv_secrets(struct cfg_ctx *c, const struct sc_yaml_node *v, void *b
 {
     unsigned seen;
 
-    return apply(c, v, secrets_keys, NKEYS(secrets_keys), base, &seen);
+    return sc_config_apply(c, v, secrets_keys, NKEYS(secrets_keys), base, &seen);
 }
 
 static const struct key server_keys[] = {
@@ -538,7 +116,7 @@ static int conv_server(struct cfg_ctx *c, const struct sc_yaml_node *v, struct s
         return sc_config_fail(c, v, "internal: bad default address");
     }
     *has = 1;
-    return apply(c, v, server_keys, NKEYS(server_keys), addr, &seen);
+    return sc_config_apply(c, v, server_keys, NKEYS(server_keys), addr, &seen);
 }
 
 static const struct key admin_keys[] = {
@@ -556,7 +134,7 @@ static int conv_admin(struct cfg_ctx *c, const struct sc_yaml_node *v, void *bas
         return sc_config_fail(c, v, "internal: bad default address");
     }
     cfg->has_admin = 1;
-    return apply(c, v, admin_keys, NKEYS(admin_keys), cfg, &seen);
+    return sc_config_apply(c, v, admin_keys, NKEYS(admin_keys), cfg, &seen);
 }
 
 static int conv_health(struct cfg_ctx *c, const struct sc_yaml_node *v, void *base)
@@ -609,7 +187,7 @@ static int conv_entry_timeouts(struct cfg_ctx *c, const struct sc_yaml_node *v,
 {
     unsigned seen;
 
-    return apply(c, v, timeout_keys, NKEYS(timeout_keys), t, &seen);
+    return sc_config_apply(c, v, timeout_keys, NKEYS(timeout_keys), t, &seen);
 }
 
 static int conv_inport_timeouts(struct cfg_ctx *c, const struct sc_yaml_node *v, void *base)
@@ -649,7 +227,7 @@ static int conv_inports(struct cfg_ctx *c, const struct sc_yaml_node *v, void *b
     void *arr = NULL;
     int rc;
 
-    rc = apply_list(c, v, inport_keys, NKEYS(inport_keys), sizeof(struct sc_cfg_inport),
+    rc = sc_config_apply_list(c, v, inport_keys, NKEYS(inport_keys), sizeof(struct sc_cfg_inport),
                     inport_init, &arr, &cfg->inbound.n_ports, &seen);
     cfg->inbound.ports = arr;
     for (size_t i = 0; rc == 0 && i < cfg->inbound.n_ports; i++) {
@@ -677,13 +255,13 @@ static int conv_app_host(struct cfg_ctx *c, const struct sc_yaml_node *v, void *
     struct sc_config *cfg = base;
     struct sc_addr a;
 
-    if (want_scalar(c, v, "a numeric IP address") != 0) {
+    if (sc_config_want_scalar(c, v, "a numeric IP address") != 0) {
         return -1;
     }
     if (sc_addr_from_host(v->str, 1, &a) != 0) {
         return sc_config_fail(c, v, "\"%.80s\" is not a numeric IPv4 or IPv6 address", v->str);
     }
-    return dup_into(c, v, &cfg->inbound.app_host);
+    return sc_config_dup(c, v, &cfg->inbound.app_host);
 }
 
 static const struct key inbound_keys[] = {
@@ -700,7 +278,7 @@ static int conv_inbound(struct cfg_ctx *c, const struct sc_yaml_node *v, void *b
 
     cfg->has_inbound = 1;
     sc_addr_parse("0.0.0.0:15006", &cfg->inbound.address, &why);
-    return apply(c, v, inbound_keys, NKEYS(inbound_keys), base, &seen);
+    return sc_config_apply(c, v, inbound_keys, NKEYS(inbound_keys), base, &seen);
 }
 
 /* outbound */
@@ -710,7 +288,7 @@ static int conv_cidr(struct cfg_ctx *c, const struct sc_yaml_node *v, void *base
     struct sc_cfg_route *r = base;
     const char *why = "invalid";
 
-    if (want_scalar(c, v, "an address range such as 10.0.0.0/8") != 0) {
+    if (sc_config_want_scalar(c, v, "an address range such as 10.0.0.0/8") != 0) {
         return -1;
     }
     if (sc_cidr_parse(v->str, &r->cidr, &why) != 0) {
@@ -747,7 +325,7 @@ static int conv_routes(struct cfg_ctx *c, const struct sc_yaml_node *v, void *ba
     void *arr = NULL;
     int rc;
 
-    rc = apply_list(c, v, sc_config_route_keys, NKEYS(sc_config_route_keys),
+    rc = sc_config_apply_list(c, v, sc_config_route_keys, NKEYS(sc_config_route_keys),
                     sizeof(struct sc_cfg_route), route_init, &arr, &cfg->outbound.n_routes, &seen);
     cfg->outbound.routes = arr;
     for (size_t i = 0; rc == 0 && i < cfg->outbound.n_routes; i++) {
@@ -772,7 +350,7 @@ static int conv_default(struct cfg_ctx *c, const struct sc_yaml_node *v, void *b
     struct sc_config *cfg = base;
     unsigned seen;
 
-    return apply(c, v, default_keys, NKEYS(default_keys), &cfg->outbound.def, &seen);
+    return sc_config_apply(c, v, default_keys, NKEYS(default_keys), &cfg->outbound.def, &seen);
 }
 
 static const struct key outbound_keys[] = {
@@ -789,7 +367,7 @@ static int conv_outbound(struct cfg_ctx *c, const struct sc_yaml_node *v, void *
 
     cfg->has_outbound = 1;
     sc_addr_parse("127.0.0.1:15001", &cfg->outbound.address, &why);
-    return apply(c, v, outbound_keys, NKEYS(outbound_keys), base, &seen);
+    return sc_config_apply(c, v, outbound_keys, NKEYS(outbound_keys), base, &seen);
 }
 
 /* listeners */
@@ -886,7 +464,7 @@ static int conv_listeners(struct cfg_ctx *c, const struct sc_yaml_node *v, void 
     void *arr = NULL;
     int rc;
 
-    rc = apply_list(c, v, sc_config_listener_keys, NKEYS(sc_config_listener_keys),
+    rc = sc_config_apply_list(c, v, sc_config_listener_keys, NKEYS(sc_config_listener_keys),
                     sizeof(struct sc_cfg_listener), listener_init, &arr, &cfg->n_listeners, &seen);
     cfg->listeners = arr;
     free(seen);
@@ -898,7 +476,7 @@ static int conv_timeouts(struct cfg_ctx *c, const struct sc_yaml_node *v, void *
     struct sc_config *cfg = base;
     unsigned seen;
 
-    return apply(c, v, timeout_keys, NKEYS(timeout_keys), &cfg->timeouts, &seen);
+    return sc_config_apply(c, v, timeout_keys, NKEYS(timeout_keys), &cfg->timeouts, &seen);
 }
 
 /* http */
@@ -911,7 +489,7 @@ static int conv_enum_str(struct cfg_ctx *c, const struct sc_yaml_node *v, char *
     if (sc_yaml_is_null(v)) {
         return 0;
     }
-    if (want_scalar(c, v, what) != 0) {
+    if (sc_config_want_scalar(c, v, what) != 0) {
         return -1;
     }
     for (size_t i = 0; i < n; i++) {
@@ -951,7 +529,7 @@ static int conv_http(struct cfg_ctx *c, const struct sc_yaml_node *v, void *base
     struct sc_config *cfg = base;
     unsigned seen;
 
-    return apply(c, v, http_keys, NKEYS(http_keys), &cfg->http, &seen);
+    return sc_config_apply(c, v, http_keys, NKEYS(http_keys), &cfg->http, &seen);
 }
 
 /* access_log */
@@ -975,7 +553,7 @@ static int conv_access_log(struct cfg_ctx *c, const struct sc_yaml_node *v, void
     struct sc_config *cfg = base;
     unsigned seen;
 
-    return apply(c, v, access_log_keys, NKEYS(access_log_keys), &cfg->access_log, &seen);
+    return sc_config_apply(c, v, access_log_keys, NKEYS(access_log_keys), &cfg->access_log, &seen);
 }
 
 static const struct key top_keys[] = {
@@ -1000,5 +578,5 @@ int sc_config_apply_top(struct cfg_ctx *c)
 {
     unsigned seen;
 
-    return apply(c, c->root, top_keys, NKEYS(top_keys), c->cfg, &seen);
+    return sc_config_apply(c, c->root, top_keys, NKEYS(top_keys), c->cfg, &seen);
 }

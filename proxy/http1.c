@@ -21,20 +21,6 @@
 
 /* ---- small helpers ------------------------------------------------------ */
 
-static int is_ows(int c)
-{
-    return c == ' ' || c == '\t';
-}
-
-/* The raw checks look at bytes before anything llhttp's callbacks acted on,
- * so their diagnosis wins over one a callback made in the same run. */
-static int scan_fail(struct sc_http1 *h, enum sc_http1_error e, const char *why)
-{
-    h->err = e;
-    h->err_reason = why;
-    return -1;
-}
-
 int sc_http1_fail(struct sc_http1 *h, enum sc_http1_error e, const char *why)
 {
     if (h->err == SC_HTTP1_E_NONE) {
@@ -369,7 +355,7 @@ static int cb_header_value_complete(llhttp_t *p)
         return -1;
     }
     o = &h->offs[h->nh - 1];
-    while (o->value_len > 0 && is_ows((unsigned char)h->buf[o->value_off + o->value_len - 1])) {
+    while (o->value_len > 0 && sc_http1_is_ows((unsigned char)h->buf[o->value_off + o->value_len - 1])) {
         o->value_len--;
         h->len--;
     }
@@ -425,126 +411,6 @@ static const llhttp_settings_t settings = {
     .on_header_value_complete = cb_header_value_complete,
     .on_chunk_header = cb_chunk_header,
 };
-
-/* ---- raw checks over head bytes ----------------------------------------- */
-
-static int check_line0(struct sc_http1 *h)
-{
-    static const char v10[] = "HTTP/1.0", v11[] = "HTTP/1.1";
-    char last[sizeof h->line0_last];
-    size_t k;
-
-    for (k = 0; k < sizeof last; k++) {         /* the ring in order, oldest first */
-        last[k] = h->line0_last[(h->line0_len + k) % sizeof last];
-    }
-    if (h->kind == SC_HTTP1_REQUEST) {
-        /* method SP request-target SP HTTP/1.x: exactly two spaces */
-        if (h->line0_spaces != 2 || h->line0_len < 9 || last[0] != ' ' ||
-            (memcmp(last + 1, v10, 8) != 0 && memcmp(last + 1, v11, 8) != 0)) {
-            return scan_fail(h, h->line0_spaces != 2 ? SC_HTTP1_E_MALFORMED : SC_HTTP1_E_BAD_VERSION,
-                        "request line is not: method SP target SP HTTP/1.x");
-        }
-    } else if (h->line0_len < 9 || h->line0_first[8] != ' ' ||
-               (memcmp(h->line0_first, v10, 8) != 0 && memcmp(h->line0_first, v11, 8) != 0)) {
-        return scan_fail(h, SC_HTTP1_E_BAD_VERSION, "status line does not start with HTTP/1.x");
-    }
-    return 0;
-}
-
-/* The next CR or LF in p[0..n), or n.  memchr is vectorized; lines are
- * short, so the two searches stop close together. */
-static size_t next_crlf(const char *p, size_t n)
-{
-    const char *cr = memchr(p, '\r', n);
-    const char *lf = memchr(p, '\n', cr != NULL ? (size_t)(cr - p) : n);
-
-    if (lf != NULL) {
-        return (size_t)(lf - p);
-    }
-    return cr != NULL ? (size_t)(cr - p) : n;
-}
-
-/* The rest of the start line when it ends inside data[*i..n): the same
- * bookkeeping as byte by byte, in bulk.  Leaves *i at the CR/LF. */
-static void line0_bulk(struct sc_http1 *h, const char *data, size_t n, size_t *i)
-{
-    size_t start = *i, end = start + next_crlf(data + start, n - start), k;
-    const char *sp;
-
-    if (end >= n) {
-        return;                                 /* spans chunks: byte by byte */
-    }
-    for (sp = memchr(data + start, ' ', end - start); sp != NULL;
-         sp = memchr(sp + 1, ' ', (size_t)(data + end - sp - 1))) {
-        h->line0_spaces++;
-    }
-    for (k = start; k < end && h->line0_len + (k - start) < sizeof h->line0_first; k++) {
-        h->line0_first[h->line0_len + (k - start)] = data[k];
-    }
-    for (k = end - start > sizeof h->line0_last ? end - sizeof h->line0_last : start; k < end; k++) {
-        h->line0_last[(h->line0_len + (k - start)) % sizeof h->line0_last] = data[k];
-    }
-    h->line0_len += end - start;
-    h->scan_prev = (unsigned char)data[end - 1];
-    *i = end;
-}
-
-/* Bytes of the head as llhttp consumed them: CR only before LF, LF only
- * after CR, no line starting with whitespace (obs-fold), and the start line's
- * shape.  In P_IDLE only the line ends are checked.  Only the bytes around
- * line ends (and the start line) are looked at one by one. */
-static int scan_head(struct sc_http1 *h, const char *data, size_t n)
-{
-    size_t i = 0;
-
-    while (i < n) {
-        unsigned char c = (unsigned char)data[i];
-        unsigned char prev = h->scan_prev;
-
-        h->scan_prev = c;
-        if (prev == '\r' && c != '\n') {
-            return scan_fail(h, SC_HTTP1_E_BARE_CR, "CR not followed by LF");
-        }
-        if (c == '\n' && prev != '\r') {
-            return scan_fail(h, SC_HTTP1_E_BARE_LF, "LF not preceded by CR");
-        }
-        if (prev == '\n' && is_ows(c) && h->phase != P_IDLE) {
-            return scan_fail(h, SC_HTTP1_E_OBS_FOLD, "line starts with whitespace (obs-fold)");
-        }
-        i++;
-        if (h->line0 && h->phase != P_IDLE) {
-            if (c == '\r' || c == '\n') {
-                h->line0 = 0;
-                if (check_line0(h) != 0) {
-                    return -1;
-                }
-                continue;
-            }
-            if (c == ' ') {
-                h->line0_spaces++;
-            }
-            if (h->line0_len < sizeof h->line0_first) {
-                h->line0_first[h->line0_len] = (char)c;
-            }
-            h->line0_last[h->line0_len % sizeof h->line0_last] = (char)c;   /* a ring */
-            h->line0_len++;
-            if (h->line0_len == 1 && i < n) {
-                line0_bulk(h, data, n, &i);
-            }
-            continue;
-        }
-        if (c != '\r' && c != '\n' && i < n) {
-            /* inside a line: jump to its end */
-            size_t skip = next_crlf(data + i, n - i);
-
-            if (skip > 0) {
-                i += skip;
-                h->scan_prev = (unsigned char)data[i - 1];
-            }
-        }
-    }
-    return 0;
-}
 
 /* ---- driving llhttp ----------------------------------------------------- */
 
@@ -671,11 +537,11 @@ static enum sc_http1_ev feed_head(struct sc_http1 *h, const char *data, size_t l
     if (before == P_IDLE && h->pause_ev == PE_BEGIN) {
         /* bytes before the message: empty lines */
         h->phase = P_IDLE;
-        if (scan_head(h, data, used) != 0) {
+        if (sc_http1_scan_head(h, data, used) != 0) {
             return to_error(h, rc);
         }
         h->phase = P_HEAD;
-    } else if (scan_head(h, data, used) != 0) {
+    } else if (sc_http1_scan_head(h, data, used) != 0) {
         return to_error(h, rc);
     }
     h->head_bytes += used;
@@ -718,7 +584,7 @@ static enum sc_http1_ev feed_body(struct sc_http1 *h, const char *data, size_t l
         if (rc != HPE_OK && rc != HPE_PAUSED && used < len - off) {
             seen++;
         }
-        if (h->in_trailers && scan_head(h, data + off, seen) != 0) {
+        if (h->in_trailers && sc_http1_scan_head(h, data + off, seen) != 0) {
             return to_error(h, rc);
         }
         off += used;

@@ -41,11 +41,6 @@ int sc_http1_ieq(const char *a, size_t n, const char *b)
     return b[n] == '\0';
 }
 
-static int is_ows(int c)
-{
-    return c == ' ' || c == '\t';
-}
-
 /* Fills h->head from the buffer; checks what llhttp does not. */
 int sc_http1_build_head(struct sc_http1 *h)
 {
@@ -216,7 +211,7 @@ int sc_http1_has_token(const char *value, size_t len, const char *token)
     while (i < len) {
         size_t start, end;
 
-        while (i < len && (is_ows((unsigned char)value[i]) || value[i] == ',')) {
+        while (i < len && (sc_http1_is_ows((unsigned char)value[i]) || value[i] == ',')) {
             i++;
         }
         start = i;
@@ -224,7 +219,7 @@ int sc_http1_has_token(const char *value, size_t len, const char *token)
             i++;
         }
         end = i;
-        while (end > start && is_ows((unsigned char)value[end - 1])) {
+        while (end > start && sc_http1_is_ows((unsigned char)value[end - 1])) {
             end--;
         }
         if (end > start && sc_http1_ieq(value + start, end - start, token)) {

@@ -1,8 +1,9 @@
 #ifndef SC_HTTP1_INTERNAL_H
 #define SC_HTTP1_INTERNAL_H
 
-/* The parser's layout, shared by http1.c (driving llhttp) and http1_head.c
- * (what a complete head means, and writing one back out).  Nothing outside
+/* The parser's layout, shared by http1.c (driving llhttp), http1_scan.c
+ * (raw checks over head bytes) and http1_head.c (what a complete head
+ * means, and writing one back out).  Nothing outside
  * the module includes this. */
 
 #include <llhttp.h>
@@ -105,6 +106,12 @@ struct sc_http1 {
     const char *err_reason;
 };
 
+/* RFC 9110 OWS: space or horizontal tab */
+static inline int sc_http1_is_ows(int c)
+{
+    return c == ' ' || c == '\t';
+}
+
 /* 1 for RFC 9110 token characters. */
 extern const unsigned char sc_http1_tchar[256];
 
@@ -113,6 +120,12 @@ int sc_http1_ieq(const char *a, size_t n, const char *b);
 
 /* Records the first error (later ones are ignored) and returns -1. */
 int sc_http1_fail(struct sc_http1 *h, enum sc_http1_error e, const char *why);
+
+/* Checks head bytes as llhttp consumed them: CR only before LF, LF only
+ * after CR, no obs-fold, and the start line's shape (http1_scan.c).  Its
+ * diagnosis overrides any recorded by a callback in the same run.  0 or -1
+ * (error recorded). */
+int sc_http1_scan_head(struct sc_http1 *h, const char *data, size_t n);
 
 /* At headers complete: fills h->head from the buffer, decides framing,
  * keep-alive and upgrade, adjusts llhttp's flags for responses, and checks
