@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -137,6 +138,21 @@ static void schedule_flush(struct sc_grpc_conn *c)
     }
 }
 
+void sc_grpc_i_bad_message(struct sc_grpc_conn *c, int status, const char *why)
+{
+    if (c->closed || c->doomed || c->ending) {
+        return;
+    }
+    set_reason(c, status, "%s", why);
+    sc_log(SC_LOG_WARN, NULL, "grpc: closing client connection: %s", c->reason);
+    c->ending = 1;
+    bufferevent_disable(c->bev, EV_READ);
+    if (c->ccbs.on_bad_message != NULL) {
+        c->ccbs.on_bad_message(c->arg, c->close_status, c->reason);
+    }
+    schedule_flush(c);
+}
+
 /* Moves frames from nghttp2 to the socket until the output passes OUT_HIGH;
  * ends the connection when nghttp2 wants neither to read nor to write. */
 static void conn_flush(struct sc_grpc_conn *c)
@@ -168,6 +184,21 @@ static void conn_flush(struct sc_grpc_conn *c)
         if (c->closed || c->doomed) {
             return;
         }
+    }
+    if (c->ending) {
+        /* everything we had to say is in out: one direct send (an answer
+         * to a bad message is small; the bufferevent's own output is
+         * frozen for draining), then the end, whatever is left */
+        if (!nghttp2_session_want_write(c->ngh) || evbuffer_get_length(out) >= OUT_HIGH) {
+            size_t len = evbuffer_get_length(out);
+            const unsigned char *p = len > 0 ? evbuffer_pullup(out, -1) : NULL;
+
+            if (p != NULL) {
+                (void)send(bufferevent_getfd(c->bev), p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+            }
+            sc_grpc_i_terminate(c, c->close_status, c->reason);
+        }
+        return;
     }
     if (!nghttp2_session_want_read(c->ngh) && !nghttp2_session_want_write(c->ngh) &&
         evbuffer_get_length(out) == 0) {
@@ -230,7 +261,7 @@ static void read_cb(struct bufferevent *bev, void *arg)
     struct evbuffer *in = bufferevent_get_input(bev);
 
     c->depth++;
-    while (!c->closed && !c->doomed && evbuffer_get_length(in) > 0) {
+    while (!c->closed && !c->doomed && !c->ending && evbuffer_get_length(in) > 0) {
         size_t len = evbuffer_get_contiguous_space(in);
         const uint8_t *p = evbuffer_pullup(in, (ev_ssize_t)len);
         ssize_t n;

@@ -50,6 +50,12 @@ struct sc_grpc_client_cbs {
      * owner may free the conn inside this callback or later.  No callback
      * follows it. */
     void (*on_close)(void *arg, int grpc_status, const char *why);
+    /* Optional: the server sent a message that cannot be read (truncated by
+     * the end of its stream, compressed, a bad flag byte, over max_msg);
+     * grpc_status and why as on_close's, borrowed for the call.  The owner
+     * may still send (a NACK); that is written before the connection ends,
+     * and on_close follows with the same status and reason. */
+    void (*on_bad_message)(void *arg, int grpc_status, const char *why);
 };
 
 /* Opens the HTTP/2 connection on fd (a connected or connecting stream

@@ -237,11 +237,15 @@ static void client_done(struct sc_grpc_conn *c, struct sc_grpc_stream *s)
 {
     char why[REASON_LEN];
 
+    if (c->ending) {
+        return;     /* a bad message already decided how this ends */
+    }
     if (s->http_status != 200) {
         snprintf(why, sizeof(why), "HTTP status %d from the server", s->http_status);
         sc_grpc_i_terminate(c, http_to_grpc(s->http_status), why);
     } else if (sc_sdswire_dec_partial(&s->dec)) {
-        sc_grpc_i_terminate(c, SC_GRPC_INTERNAL, "stream ended inside a gRPC message (truncated frame)");
+        sc_grpc_i_bad_message(c, SC_GRPC_INTERNAL,
+                              "stream ended inside a gRPC message (truncated frame)");
     } else if (s->grpc_status < 0) {
         sc_grpc_i_terminate(c, SC_GRPC_INTERNAL, "stream ended without grpc-status");
     } else {
@@ -311,7 +315,7 @@ static int data_chunk_cb(nghttp2_session *ngh, uint8_t flags, int32_t id, const 
     if (s == NULL || s->ignore_data) {
         return 0;
     }
-    while (off < len && !c->doomed && !c->closed && !s->ignore_data) {
+    while (off < len && !c->doomed && !c->closed && !c->ending && !s->ignore_data) {
         const uint8_t *msg;
         size_t used, mlen;
         struct sc_err err;
@@ -328,8 +332,7 @@ static int data_chunk_cb(nghttp2_session *ngh, uint8_t flags, int32_t id, const 
                 sc_log(SC_LOG_WARN, NULL, "grpc: stream %d: %s", id, err.msg);
                 sc_grpc_stream_finish(s, code, err.msg);
             } else {
-                nghttp2_submit_rst_stream(ngh, NGHTTP2_FLAG_NONE, id, NGHTTP2_CANCEL);
-                sc_grpc_i_terminate(c, code, err.msg);
+                sc_grpc_i_bad_message(c, code, err.msg);
             }
             break;
         }

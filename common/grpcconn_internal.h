@@ -67,6 +67,8 @@ struct sc_grpc_conn {
     int depth;
     int doomed;
     int closed;                       /* no more I/O; close_ev pending/done */
+    int ending;                       /* client: a bad message; close once our
+                                       * answer to it is written */
     int close_status;
     char reason[REASON_LEN];
     char h2err[REASON_LEN];           /* nghttp2's last error message */
@@ -76,6 +78,11 @@ struct sc_grpc_conn {
 /* Ends the connection's I/O and reports (from close_ev) with this status
  * and reason (the first reason recorded wins). */
 void sc_grpc_i_terminate(struct sc_grpc_conn *c, int status, const char *why);
+/* Client: the server sent a message we cannot read (truncated, compressed,
+ * oversize, a bad flag).  Reads stop; the owner hears of it through
+ * on_bad_message (and may queue a NACK); the connection ends with status
+ * and why once that is written. */
+void sc_grpc_i_bad_message(struct sc_grpc_conn *c, int status, const char *why);
 /* Records a reason without ending anything (used for GOAWAY). */
 void sc_grpc_i_note(struct sc_grpc_conn *c, int status, const char *why);
 struct sc_grpc_stream *sc_grpc_i_stream_new(struct sc_grpc_conn *c, int32_t id);

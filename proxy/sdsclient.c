@@ -217,6 +217,23 @@ static void on_message(void *arg, const uint8_t *msg, size_t len)
     sc_sds_response_cleanup(&resp);
 }
 
+/* A message the server framed so that it cannot be read (truncated by the
+ * end of the stream, compressed, oversize): a rejected push like any other,
+ * NACKed on the stream before it closes.  It has no nonce to name; the
+ * stream ends right after, so the NACK cannot be taken for a new
+ * subscription.  on_close follows and reconnects. */
+static void on_bad_message(void *arg, int status, const char *why)
+{
+    struct sc_sdsclient *c = arg;
+
+    (void)status;
+    c->rejected++;
+    sc_runtime_count_rejected(c->rt, why);
+    sc_log(SC_LOG_WARN, NULL, "SDS push unreadable (NACK): %s (keeping %s)", why,
+           c->version[0] != '\0' ? c->version : "(none)");
+    send_request(c, "", why);
+}
+
 static void on_close(void *arg, int status, const char *why)
 {
     struct sc_sdsclient *c = arg;
@@ -235,7 +252,7 @@ static void connect_sds(struct sc_sdsclient *c)
 {
     const struct sc_config *cfg = sc_runtime_config(c->rt);
     struct sockaddr_un sun;
-    struct sc_grpc_client_cbs cbs = {on_message, on_close};
+    struct sc_grpc_client_cbs cbs = {on_message, on_close, on_bad_message};
     int fd;
 
     memset(&sun, 0, sizeof(sun));

@@ -15,9 +15,12 @@
 #                (from a plain Unix-socket server)
 # Each time B names the problem in its log, keeps serving the same serial
 # (checked with a handshake), stays ready and alive, and comes back to the
-# agent afterwards; framing errors drop the stream and B reconnects (the
-# connect counter rises), undecodable messages are NACKed and counted as
-# rejected pushes.  (Mismatched key, expired leaf, garbage PEM and an
+# agent afterwards.  A push B cannot read (truncated, compressed, oversize,
+# a bad flag byte) is NACKed on its stream (the raw server prints the NACK's
+# error_detail) and counted as a rejected push, then B drops the stream and
+# reconnects (the connect counter rises); a dropped connection or a server
+# that is not HTTP/2 sent no push: B reconnects and counts nothing.
+# Undecodable messages are NACKed and counted as rejected pushes too.  (Mismatched key, expired leaf, garbage PEM and an
 # unknown CA are 86-sds-node-server.sh.)  Last, Node's gRPC SDS server
 # pushes a Secret whose DataSource is a filename, which B refuses after it
 # parsed: B must NACK it once, naming that push's nonce (a NACK without the
@@ -26,7 +29,7 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/agent-lib.sh"
 
-command -v node >/dev/null 2>&1 || skip "node is not installed"
+command -v node >/dev/null 2>&1 || fail "node is not installed (make deps installs it; the raw HTTP/2 and gRPC SDS servers here are Node)"
 RAW=$NODE_JS_DIR/h2-raw-server.js
 
 step "A: ca agent; B: files agent with a certificate of the same CA"
@@ -124,6 +127,7 @@ bad() {
     n=$((n + 1))
     stop "agent-b$((n - 1))"
     c0=$(sds_metric "$B_ADMIN" sidecar_sds_connects_total)
+    REJ0=$(sds_metric "$B_ADMIN" 'sidecar_sds_pushes_total{result="rejected"}')
     err_lines=$(wc -l <"$T/b.err")
     RAW_NAME=raw-$case
     ERR_FROM=$((err_lines + 1))
@@ -151,28 +155,44 @@ bad() {
     [ "$CONNECTS" -gt "$c0" ] || fail "$case: B did not connect to the raw server ($c0 -> $CONNECTS)"
 }
 
-step "framing errors: B drops the stream, names the problem, reconnects, changes nothing"
-r0=$(sds_metric "$B_ADMIN" 'sidecar_sds_pushes_total{result="rejected"}')
-bad truncated --end 'SDS stream closed \(grpc-status 13: .*(truncat|ends inside|incomplete).*\); keeping the current certificates, reconnecting'
+step "unreadable pushes: B NACKs each on its stream, counts it rejected, reconnects, changes nothing"
+# nacked CASE REASON_REGEX: B logged the NACK, the raw server received it,
+# and B's rejected pushes rose (by one per stream: B may have come back to
+# the raw server again by now)
+nacked() {
+    assert_contains "$T/b.err" "SDS push unreadable \(NACK\): $2"
+    wait_for_log "$T/raw-$1.out" "^MSG len=[0-9]+ text=.*$2" 5
+    grep -m 1 "^MSG len=[0-9]+ text=.*$2" -E "$T/raw-$1.out" | cut -c 1-160 | sed "s/^/[$TEST_NAME] $1: the server got: /"
+    [ "$REJECTED" -gt "$REJ0" ] || fail "$1: rejected pushes did not rise ($REJ0 -> $REJECTED)"
+}
+bad truncated --end 'SDS stream closed \(grpc-status 13: stream ended inside a gRPC message \(truncated frame\)\); keeping the current certificates, reconnecting'
+nacked truncated 'stream ended inside a gRPC message \(truncated frame\)'
 # the raw server answers every stream the same way: B comes back for more
 wait_for_count "$T/raw-truncated.out" '^STREAM ' 2 15
 good_agent
+bad compressed "" 'SDS stream closed \(grpc-status 13: gRPC message is compressed \(flag 1\), but no grpc-encoding was offered\); keeping the current certificates'
+nacked compressed 'gRPC message is compressed'
+good_agent
+bad oversize "" 'SDS stream closed \(grpc-status 8: gRPC message of 2147483647 bytes exceeds the limit of [0-9]+ bytes\); keeping the current certificates'
+nacked oversize 'gRPC message of 2147483647 bytes exceeds the limit'
+good_agent
+bad garbage "" 'SDS stream closed \(grpc-status 13: gRPC message has an invalid compressed flag 0x48\); keeping the current certificates'
+nacked garbage 'gRPC message has an invalid compressed flag 0x48'
+good_agent
+
+step "no push at all: a connection cut inside a message, a server that is not HTTP/2; B reconnects, counts nothing"
 bad cut "" 'SDS: subscribed to default and ROOTCA'   # B waits for the rest of the message...
 sleep 0.5
 assert_eq 1 "$(sds_metric "$B_ADMIN" sidecar_sds_connected)" "cut: B waits on the stream"
 kill -TERM "$(pid_of raw-cut)"  # ...and the connection drops in the middle of it
 wait_new_log 'SDS stream closed \(grpc-status 14: .*\); keeping the current certificates, reconnecting'
 tail -n +"$ERR_FROM" "$T/b.err" | grep 'SDS stream closed' | head -n 1 | cut -c 26- | sed "s/^/[$TEST_NAME] cut: /"
-good_agent
-bad compressed "" 'SDS stream closed \(grpc-status 13: gRPC message is compressed \(flag 1\), but no grpc-encoding was offered\); keeping the current certificates'
-good_agent
-bad oversize "" 'SDS stream closed \(grpc-status 8: gRPC message of 2147483647 bytes exceeds the limit of [0-9]+ bytes\); keeping the current certificates'
-good_agent
-bad garbage "" 'SDS stream closed \(grpc-status 13: gRPC message has an invalid compressed flag 0x48\); keeping the current certificates'
+assert_eq "$REJ0" "$(sds_metric "$B_ADMIN" 'sidecar_sds_pushes_total{result="rejected"}')" "rejected pushes after a cut connection"
 good_agent
 bad not-http2 plain 'SDS stream closed \(grpc-status [0-9]+: .*HTTP/2.*\); keeping the current certificates'
-assert_eq "$r0" "$REJECTED" "rejected pushes after framing errors (not a push: nothing to NACK)"
+assert_eq "$REJ0" "$REJECTED" "rejected pushes after a server that is not HTTP/2"
 good_agent
+r0=$REJECTED
 
 step "undecodable messages: NACKed, counted as rejected pushes, nothing changes"
 bad not-proto "" 'SDS push undecodable \(NACK\): '
@@ -202,7 +222,7 @@ if NODE_MODULES=$("$ROOT/scripts/node-deps.sh" 2>"$T/npm.err"); then
     assert_eq "$HELD" "$(probe_serial "127.0.0.1:$P_IN" "$T/probe")" "node-sds: serial B presents"
     good_agent
 else
-    log "the npm packages are not available: no Node gRPC SDS server step ($(tail -n 1 "$T/npm.err"))"
+    fail "scripts/node-deps.sh could not install the npm packages for Node's gRPC SDS server (make deps): $(tail -n 1 "$T/npm.err")"
 fi
 acc=$(sds_metric "$B_ADMIN" 'sidecar_sds_pushes_total{result="accepted"}')
 [ "$acc" -ge $((n + 1)) ] || fail "B accepted $acc pushes, expected one per return to the agent ($((n + 1)))"

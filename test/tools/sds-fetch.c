@@ -158,7 +158,7 @@ static void on_close(void *arg, int status, const char *why)
 int main(int argc, char **argv)
 {
     struct fetch f;
-    struct sc_grpc_client_cbs cbs = {on_message, on_close};
+    struct sc_grpc_client_cbs cbs = {on_message, on_close, NULL};
     const char *sock = NULL;
     char *names = strdup("default,ROOTCA");
     double timeout = 10;

@@ -33,6 +33,9 @@ struct h {
     int cli_status;
     char cli_why[256];
     int free_in_on_message;
+    int cli_bad;              /* on_bad_message calls */
+    int cli_bad_before_close; /* on_bad_message came before on_close */
+    const char *answer_bad;   /* sent from on_bad_message */
     /* server side */
     int srv_streams;
     int srv_msgs;
@@ -123,7 +126,21 @@ static void cli_on_close(void *arg, int status, const char *why)
     snprintf(h->cli_why, sizeof(h->cli_why), "%s", why);
 }
 
-static const struct sc_grpc_client_cbs cli_cbs = {cli_on_message, cli_on_close};
+static void cli_on_bad_message(void *arg, int status, const char *why)
+{
+    struct h *h = arg;
+
+    (void)status;
+    (void)why;
+    h->cli_bad++;
+    h->cli_bad_before_close = h->cli_closed == 0;
+    if (h->answer_bad != NULL) {
+        ck_assert_int_eq(sc_grpc_client_send(h->cli, (const uint8_t *)h->answer_bad,
+                                             strlen(h->answer_bad)), 0);
+    }
+}
+
+static const struct sc_grpc_client_cbs cli_cbs = {cli_on_message, cli_on_close, cli_on_bad_message};
 
 static void *srv_on_stream(void *arg, struct sc_grpc_stream *s, const char *path)
 {
@@ -472,6 +489,40 @@ START_TEST(test_grpcconn_client_reports_truncated_message)
     ck_assert_int_eq(h.cli_status, SC_GRPC_INTERNAL);
     ck_assert_ptr_nonnull(strstr(h.cli_why, "truncated"));
     ck_assert_int_eq(h.cli_msgs, 0);
+    ck_assert_int_eq(h.cli_bad, 1);
+    close(fd);
+    h_cleanup(&h);
+}
+END_TEST
+
+/* What the owner sends from on_bad_message (a NACK) reaches the server
+ * before the connection ends. */
+START_TEST(test_grpcconn_client_answers_bad_message_before_closing)
+{
+    struct h h;
+    int fd;
+    static const uint8_t status200 = 0x88;
+    static const uint8_t partial[] = "\0\0\0\0\x10" "abc";
+    char got[8192];
+    size_t n = 0;
+    ssize_t r;
+
+    h_init(&h);
+    h.answer_bad = "NACK-THIS-PUSH";
+    fd = raw_server(&h, 0);
+    run_for(&h, 20);
+    frame(fd, 0, 4, 0, 0, NULL);
+    frame(fd, 1, 1, 0x4, 1, &status200);
+    frame(fd, 8, 0, 0x1, 1, partial);                 /* truncated, END_STREAM */
+    ck_assert_int_eq(run_until(&h, &h.cli_closed), 1);
+    ck_assert_int_eq(h.cli_bad, 1);
+    ck_assert_int_eq(h.cli_bad_before_close, 1);
+    ck_assert_ptr_nonnull(strstr(h.cli_why, "truncated"));
+    fcntl(fd, F_SETFL, O_NONBLOCK);
+    while (n < sizeof(got) && (r = read(fd, got + n, sizeof(got) - n)) > 0) {
+        n += (size_t)r;
+    }
+    ck_assert_ptr_nonnull(memmem(got, n, h.answer_bad, strlen(h.answer_bad)));
     close(fd);
     h_cleanup(&h);
 }
@@ -665,6 +716,7 @@ static Suite *grpcconn_suite(void)
     tc = tcase_create("sc_grpc_client_new");
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, test_grpcconn_client_reports_truncated_message);
+    tcase_add_test(tc, test_grpcconn_client_answers_bad_message_before_closing);
     tcase_add_test(tc, test_grpcconn_client_refuses_compressed_message);
     tcase_add_test(tc, test_grpcconn_client_reports_missing_grpc_status);
     tcase_add_test(tc, test_grpcconn_client_maps_http_status);

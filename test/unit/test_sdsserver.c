@@ -132,7 +132,7 @@ static void on_close(void *arg, int status, const char *why)
 
 static void connect_client(struct t *t)
 {
-    static const struct sc_grpc_client_cbs cbs = {on_message, on_close};
+    static const struct sc_grpc_client_cbs cbs = {on_message, on_close, NULL};
     struct sockaddr_un sa;
     int fd = socket(AF_UNIX, SOCK_STREAM, 0);
 

@@ -9,7 +9,9 @@
 //
 //   node h2-raw-server.js --socket PATH --body FILE [--end] [--status N]
 //
-// Prints "listening" once bound and "STREAM path=..." per request.
+// Prints "listening" once bound, "STREAM path=..." per request, and
+// "MSG len=N text=..." per gRPC message the client sends on it (text: the
+// message's printable runs, enough to see a NACK's error_detail).
 const fs = require('fs');
 const http2 = require('http2');
 
@@ -28,6 +30,16 @@ const server = http2.createServer();
 server.on('stream', (stream, headers) => {
   console.log(`STREAM path=${headers[':path']}`);
   stream.on('error', () => {});
+  let buf = Buffer.alloc(0);
+  stream.on('data', (d) => {
+    buf = Buffer.concat([buf, d]);
+    while (buf.length >= 5 && buf.length >= 5 + buf.readUInt32BE(1)) {
+      const msg = buf.subarray(5, 5 + buf.readUInt32BE(1));
+      buf = buf.subarray(5 + msg.length);
+      const text = msg.toString('latin1').replace(/[^\x20-\x7e]+/g, ' ').trim();
+      console.log(`MSG len=${msg.length} text=${text}`);
+    }
+  });
   stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: a.end });
   if (a.end) {
     stream.on('wantTrailers', () => stream.sendTrailers({ 'grpc-status': String(a.status) }));
