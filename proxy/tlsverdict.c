@@ -12,8 +12,8 @@
 #include "tlsctx.h"
 #include "x509.h"
 
-/* Puts a verify failure into words an operator can act on, OpenSSL's own
- * words last. */
+/* Puts a verify failure into words an operator can act on, then which
+ * certificate (subject, SAN, serial), OpenSSL's own words last. */
 static void explain_verify(SSL *ssl, long vr, const struct sc_tlsv_ctx *ctx, char *out,
                            size_t outlen)
 {
@@ -29,12 +29,12 @@ static void explain_verify(SSL *ssl, long vr, const struct sc_tlsv_ctx *ctx, cha
     whose = vi.depth == 0 ? "peer certificate" : "certificate in the peer's chain";
     switch (vi.error) {
     case X509_V_ERR_CERT_HAS_EXPIRED:
-        snprintf(out, outlen, "%s expired at %s (subject %s, serial %s)", whose,
-                 sc_time_rfc3339(vi.not_after, t, sizeof(t)), vi.subject, vi.serial);
+        snprintf(out, outlen, "%s expired at %s", whose,
+                 sc_time_rfc3339(vi.not_after, t, sizeof(t)));
         break;
     case X509_V_ERR_CERT_NOT_YET_VALID:
-        snprintf(out, outlen, "%s is not valid before %s (subject %s, serial %s)", whose,
-                 sc_time_rfc3339(vi.not_before, t, sizeof(t)), vi.subject, vi.serial);
+        snprintf(out, outlen, "%s is not valid before %s", whose,
+                 sc_time_rfc3339(vi.not_before, t, sizeof(t)));
         break;
     case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
     case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
@@ -42,21 +42,37 @@ static void explain_verify(SSL *ssl, long vr, const struct sc_tlsv_ctx *ctx, cha
     case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
     case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
     case X509_V_ERR_CERT_SIGNATURE_FAILURE:
-        snprintf(out, outlen, "peer chain does not lead to any of %d trusted roots (issuer %s; "
-                              "subject %s, serial %s)",
-                 ctx->n_roots, vi.issuer, vi.subject, vi.serial);
+        snprintf(out, outlen, "peer chain does not lead to any of %d trusted roots (issuer %s;",
+                 ctx->n_roots, vi.issuer);
         break;
     case X509_V_ERR_HOSTNAME_MISMATCH:
-        snprintf(out, outlen, "peer certificate does not name %s (subject %s, serial %s)",
-                 ctx->expected_host != NULL ? ctx->expected_host : "the expected host",
-                 vi.subject, vi.serial);
+        snprintf(out, outlen, "peer certificate does not name %s",
+                 ctx->expected_host != NULL ? ctx->expected_host : "the expected host");
         break;
     default:
-        snprintf(out, outlen, "%s (subject %s, serial %s)", whose, vi.subject, vi.serial);
+        snprintf(out, outlen, "%s", whose);
         break;
     }
     used = strlen(out);
-    snprintf(out + used, outlen - used, ": %s", X509_verify_cert_error_string(vi.error));
+    snprintf(out + used, outlen - used, "%ssubject %s, SAN %s, serial %s): %s",
+             out[used - 1] == ';' ? " " : " (", vi.subject, vi.san, vi.serial,
+             X509_verify_cert_error_string(vi.error));
+}
+
+/* " (subject ..., serial ...)" of the peer's certificate, appended to an
+ * identity refusal so it names the certificate as a verify failure does. */
+static void append_cert(SSL *ssl, char *reason, size_t reasonlen)
+{
+    X509 *peer = SSL_get0_peer_certificate(ssl);
+    size_t used = strlen(reason);
+    char subject[256], serial[80];
+
+    if (peer == NULL || used >= reasonlen) {
+        return;
+    }
+    sc_x509_name_str(X509_get_subject_name(peer), subject, sizeof(subject));
+    sc_x509_serial_hex(peer, serial, sizeof(serial));
+    snprintf(reason + used, reasonlen - used, " (subject %s, serial %s)", subject, serial);
 }
 
 static int reason_is(unsigned long e, int r)
@@ -148,6 +164,7 @@ int sc_tlsv_identity(SSL *ssl, const struct sc_strv *principals, const char *tru
 
     if (sc_x509_spiffe_id(peer, id, idlen) != 0) {
         snprintf(reason, reasonlen, "identity_rejected: peer certificate has no SPIFFE ID");
+        append_cert(ssl, reason, reasonlen);
         return -1;
     }
     if (principals != NULL && principals->n > 0) {
@@ -165,11 +182,13 @@ int sc_tlsv_identity(SSL *ssl, const struct sc_strv *principals, const char *tru
         if (used < reasonlen) {
             snprintf(reason + used, reasonlen - used, "]");
         }
+        append_cert(ssl, reason, reasonlen);
         return -1;
     }
     if (!sc_spiffe_in_trust_domain(id, trust_domain)) {
         snprintf(reason, reasonlen, "identity_rejected: peer SAN %s is not in trust domain %s",
                  id, trust_domain);
+        append_cert(ssl, reason, reasonlen);
         return -1;
     }
     return 0;

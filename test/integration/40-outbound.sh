@@ -86,6 +86,8 @@ if timeout 20 curl -sS -m 10 -o "$T/wrong.body" "http://127.0.0.1:$P_OUT_WRONG/"
 fi
 assert_not_contains "$T/wrong.body" 'hello from backend'
 wait_for_log "$T/a.out" "$(conn_re dir=outbound listener=out-wrong mode=ISTIO_MUTUAL "end=identity_rejected: peer SAN $SERVER_ID not in")"
+# ...and names the certificate it refused
+assert_contains "$T/a.out" "end=identity_rejected: peer SAN $SERVER_ID not in \\[[^]]*\\] \\(subject CN=[^,]+, serial [0-9A-F]+\\)\$"
 
 step "a DISABLE outbound listener relays plaintext to the backend"
 code=$(timeout 20 curl -sS -m 10 -o "$T/plain.body" -w '%{http_code}' "http://127.0.0.1:$P_OUT_PLAIN/") || fail "curl through out-plain failed"
