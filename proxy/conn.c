@@ -28,6 +28,7 @@
 #include "tlsctx.h"
 #include "tlsverdict.h"
 #include "upstream.h"
+#include "httpsniff.h"
 #include "l7.h"
 #include "x509.h"
 
@@ -496,7 +497,7 @@ static void start_l7(struct sc_conn *c)
 static void on_auto_peek(evutil_socket_t fd, short what, void *arg)
 {
     struct sc_conn *c = arg;
-    unsigned char buf[16];
+    unsigned char buf[SC_HTTPSNIFF_MAX_BYTES];
     ssize_t n = recv(fd, buf, sizeof(buf), MSG_PEEK);
 
     (void)what;
@@ -508,12 +509,12 @@ static void on_auto_peek(evutil_socket_t fd, short what, void *arg)
         serve(c);
         return;
     }
-    switch (sc_l7_sniff(buf, (size_t)n)) {
-    case 1:
+    switch (sc_httpsniff(buf, (size_t)n)) {
+    case SC_HTTPSNIFF_HTTP1:
         c->proto = SC_PROTO_HTTP;
         serve(c);
         return;
-    case 0:
+    case SC_HTTPSNIFF_NOT_HTTP:
         c->proto = SC_PROTO_TCP;
         serve(c);
         return;
@@ -526,14 +527,14 @@ static void on_auto_peek(evutil_socket_t fd, short what, void *arg)
 static void on_auto_read(struct bufferevent *bev, void *arg)
 {
     struct sc_conn *c = arg;
-    unsigned char buf[16];
+    unsigned char buf[SC_HTTPSNIFF_MAX_BYTES];
     ev_ssize_t n = evbuffer_copyout(bufferevent_get_input(bev), buf, sizeof(buf));
 
-    switch (sc_l7_sniff(buf, n > 0 ? (size_t)n : 0)) {
-    case 1:
+    switch (sc_httpsniff(buf, n > 0 ? (size_t)n : 0)) {
+    case SC_HTTPSNIFF_HTTP1:
         c->proto = SC_PROTO_HTTP;
         break;
-    case 0:
+    case SC_HTTPSNIFF_NOT_HTTP:
         c->proto = SC_PROTO_TCP;
         break;
     default:

@@ -887,22 +887,6 @@ static void on_down_event(struct bufferevent *bev, short what, void *arg)
 
 /* ---- entry -------------------------------------------------------------- */
 
-int sc_l7_sniff(const unsigned char *buf, size_t len)
-{
-    size_t i = 0;
-
-    for (; i < len && i < 16; i++) {
-        unsigned char ch = buf[i];
-        if (ch == ' ') {
-            return i > 0 ? 1 : 0;
-        }
-        if (!(ch >= 'A' && ch <= 'Z') && ch != '-' && ch != '_') {
-            return 0;
-        }
-    }
-    return i >= 16 ? 0 : -1;
-}
-
 struct sc_l7 *sc_l7_new(const struct sc_l7_params *p, sc_l7_done_fn *done, void *arg)
 {
     struct sc_l7 *s = calloc(1, sizeof(*s));

@@ -50,8 +50,4 @@ void sc_l7_drain(struct sc_l7 *s);
 /* Ends the session now without calling done(). */
 void sc_l7_free(struct sc_l7 *s);
 
-/* 1 when buf[0..len) starts like an HTTP/1.x request line (a method token
- * and a space), 0 when it cannot be one, -1 when more bytes are needed. */
-int sc_l7_sniff(const unsigned char *buf, size_t len);
-
 #endif
