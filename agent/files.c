@@ -156,6 +156,16 @@ int sc_files_read(const char *dir, time_t now, struct sc_files_set *out, struct 
     sc_x509_serial_hex(sc_tls_material_leaf(m), out->serial, sizeof(out->serial));
     out->not_after = sc_x509_not_after(sc_tls_material_leaf(m));
     out->n_roots = sk_X509_num(sc_tls_material_roots(m));
+    for (int i = 0; i < out->n_roots; i++) {
+        X509 *r = sk_X509_value(sc_tls_material_roots(m), i);
+
+        if (i == 0 || sc_x509_not_after(r) < out->root_not_after) {
+            out->root_not_after = sc_x509_not_after(r);
+            sc_x509_name_str(X509_get_subject_name(r), out->root_subject,
+                             sizeof(out->root_subject));
+            sc_x509_serial_hex(r, out->root_serial, sizeof(out->root_serial));
+        }
+    }
     sc_tls_material_free(m);
     /* re-read: a writer caught between two files makes them differ */
     if (read_three(dir, names, &again, paths, err) != 0) {
@@ -188,29 +198,30 @@ struct sc_files_src {
     int have;
     char last_problem[512];
     int expired_logged;
+    int root_expired_logged;
 };
 
+/* Both resources in one response: a sidecar validates the set as a whole,
+ * and a new root pushed alone would not sign the leaf it holds. */
 static void push(struct sc_files_src *f, struct sc_files_set *set)
 {
-    struct sc_sds_secret sec;
-    char desc[256], t[32];
+    struct sc_sds_secret sec[2];
+    char root_desc[64], leaf_desc[256], t[32];
+    const char *descs[2] = {root_desc, leaf_desc};
 
     sc_time_rfc3339(set->not_after, t, sizeof(t));
-    memset(&sec, 0, sizeof(sec));
-    sec.name = (char *)(uintptr_t)SC_SDS_RESOURCE_ROOTCA;
-    sec.trusted_ca_pem = set->roots;
-    sec.trusted_ca_len = set->roots_len;
-    snprintf(desc, sizeof(desc), "roots=%d", set->n_roots);
-    sc_sdsserver_set(f->srv, &sec, desc);
-
-    memset(&sec, 0, sizeof(sec));
-    sec.name = (char *)(uintptr_t)SC_SDS_RESOURCE_DEFAULT;
-    sec.cert_chain_pem = set->chain;
-    sec.cert_chain_len = set->chain_len;
-    sec.private_key_pem = set->key;
-    sec.private_key_len = set->key_len;
-    snprintf(desc, sizeof(desc), "serial=%s not_after=%s", set->serial, t);
-    sc_sdsserver_set(f->srv, &sec, desc);
+    memset(sec, 0, sizeof(sec));
+    sec[0].name = (char *)(uintptr_t)SC_SDS_RESOURCE_ROOTCA;
+    sec[0].trusted_ca_pem = set->roots;
+    sec[0].trusted_ca_len = set->roots_len;
+    snprintf(root_desc, sizeof(root_desc), "roots=%d", set->n_roots);
+    sec[1].name = (char *)(uintptr_t)SC_SDS_RESOURCE_DEFAULT;
+    sec[1].cert_chain_pem = set->chain;
+    sec[1].cert_chain_len = set->chain_len;
+    sec[1].private_key_pem = set->key;
+    sec[1].private_key_len = set->key_len;
+    snprintf(leaf_desc, sizeof(leaf_desc), "serial=%s not_after=%s", set->serial, t);
+    sc_sdsserver_set_many(f->srv, sec, descs, 2);
     sc_log(SC_LOG_INFO, NULL, "files %s: serving %s: serial=%s not_after=%s roots=%d", f->dir,
            sc_files_layout_name(set->layout), set->serial, t, set->n_roots);
 }
@@ -218,6 +229,17 @@ static void push(struct sc_files_src *f, struct sc_files_set *set)
 static void check_expiry(struct sc_files_src *f, time_t now)
 {
     char t[32];
+
+    /* a root is not refused (peers may still chain to others in the
+     * bundle), but it is said loudly: every peer under it will be refused */
+    if (f->have && f->cur.n_roots > 0 && f->cur.root_not_after <= now && !f->root_expired_logged) {
+        f->root_expired_logged = 1;
+        sc_log(SC_LOG_ERR, NULL,
+               "files %s: root CA %s (serial %s) in the served bundle expired at %s; peers "
+               "whose chain ends there are refused",
+               f->dir, f->cur.root_subject, f->cur.root_serial,
+               sc_time_rfc3339(f->cur.root_not_after, t, sizeof(t)));
+    }
 
     if (f->have && f->cur.not_after <= now && !f->expired_logged) {
         f->expired_logged = 1;
@@ -256,6 +278,8 @@ static void attempt(struct sc_files_src *f)
     f->cur = set;
     f->have = 1;
     f->expired_logged = 0;
+    f->root_expired_logged = 0;
+    check_expiry(f, now);
 }
 
 static void on_change(void *arg)

@@ -33,6 +33,10 @@ struct sc_files_set {
     char serial[80];            /* the leaf's, hex */
     time_t not_after;
     int n_roots;
+    /* the root that expires first: its notAfter, subject and serial */
+    time_t root_not_after;
+    char root_subject[256];
+    char root_serial[80];
 };
 
 /* Which layout dir holds (by which chain file exists); SC_FILES_UNKNOWN

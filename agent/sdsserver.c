@@ -623,18 +623,17 @@ void sc_sdsserver_free(struct sc_sdsserver *s)
 
 /* ---- updates ------------------------------------------------------------ */
 
-int sc_sdsserver_set(struct sc_sdsserver *s, const struct sc_sds_secret *sec, const char *desc)
+/* Replaces resource k with a copy of sec.  1 when unchanged, 0 when
+ * replaced, -1 out of memory. */
+static int replace(struct sc_sdsserver *s, int k, const struct sc_sds_secret *sec, const char *desc)
 {
-    int k = res_index(sec->name);
-    struct resource *r;
+    struct resource *r = &s->res[k];
     struct sc_sds_secret copy;
     uint8_t h[32];
-    struct sstream *st, *next;
 
-    if (k < 0 || hash_secret(sec, h) != 0) {
+    if (hash_secret(sec, h) != 0) {
         return -1;
     }
-    r = &s->res[k];
     if (r->present && memcmp(h, r->hash, sizeof(h)) == 0) {
         return 1;
     }
@@ -658,14 +657,51 @@ int sc_sdsserver_set(struct sc_sdsserver *s, const struct sc_sds_secret *sec, co
     memcpy(r->hash, h, sizeof(h));
     r->gen = ++s->gen;
     snprintf(r->desc, sizeof(r->desc), "%s", desc != NULL ? desc : "");
+    return 0;
+}
+
+int sc_sdsserver_set_many(struct sc_sdsserver *s, const struct sc_sds_secret *secs,
+                          const char *const *descs, size_t n)
+{
+    int changed[N_RES] = {0}, any = 0, k, rc;
+    struct sstream *st, *next;
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        if (res_index(secs[i].name) < 0) {
+            return -1;
+        }
+    }
+    for (i = 0; i < n; i++) {
+        k = res_index(secs[i].name);
+        rc = replace(s, k, &secs[i], descs != NULL ? descs[i] : NULL);
+        if (rc < 0) {
+            return -1;
+        }
+        if (rc == 0) {
+            changed[k] = any = 1;
+        }
+    }
+    if (!any) {
+        return 1;
+    }
     update_version(s);
+    /* one response per stream, carrying every resource it wants */
     for (st = s->streams; st != NULL; st = next) {
         next = st->next; /* pushing never closes a stream synchronously */
-        if (st->want[k]) {
-            stream_push(st, 0);
+        for (k = 0; k < N_RES; k++) {
+            if (changed[k] && st->want[k]) {
+                stream_push(st, 0);
+                break;
+            }
         }
     }
     return 0;
+}
+
+int sc_sdsserver_set(struct sc_sdsserver *s, const struct sc_sds_secret *sec, const char *desc)
+{
+    return sc_sdsserver_set_many(s, sec, &desc, 1);
 }
 
 int sc_sdsserver_all_answered(const struct sc_sdsserver *s, const char *name)

@@ -62,6 +62,14 @@ void sc_sdsserver_free(struct sc_sdsserver *s);
  * unknown name or out of memory. */
 int sc_sdsserver_set(struct sc_sdsserver *s, const struct sc_sds_secret *sec, const char *desc);
 
+/* The same for n resources at once (descs may be NULL): every stream gets
+ * one response with all of them, so a client that validates the set as a
+ * whole never sees a new root next to the old leaf, or the reverse.  0 when
+ * any changed, 1 when none did, -1 on an unknown name (nothing changed) or
+ * out of memory. */
+int sc_sdsserver_set_many(struct sc_sdsserver *s, const struct sc_sds_secret *secs,
+                          const char *const *descs, size_t n);
+
 /* 1 when every stream subscribed to name has answered (ACKed or NACKed) the
  * resource's current content, or no stream is subscribed; else 0. */
 int sc_sdsserver_all_answered(const struct sc_sdsserver *s, const char *name);

@@ -299,6 +299,52 @@ START_TEST(test_sdsserver_ack_then_push_on_change_with_new_version)
 }
 END_TEST
 
+/* A new root and a new leaf set together reach the client in one response:
+ * a client that validates the pair never sees the new root beside the old
+ * leaf. */
+START_TEST(test_sdsserver_set_many_is_one_response)
+{
+    struct t t;
+    struct sc_sds_secret s[2];
+    const char *descs[2] = {"roots=1", "serial=2"};
+    char v1[64], n1[64];
+
+    t_init(&t, 1);
+    set_default(&t, "CHAIN-1");
+    set_roots(&t, "ROOTS-1");
+    connect_client(&t);
+    send_req(&t, both, 2, "", "", NULL, NULL);
+    run_ms(&t, 100);
+    snprintf(v1, sizeof(v1), "%s", t.last.version_info);
+    snprintf(n1, sizeof(n1), "%s", t.last.nonce);
+    send_req(&t, both, 2, v1, n1, NULL, NULL);
+    run_ms(&t, 100);
+    ck_assert_int_eq(t.n_resp, 1);
+    memset(s, 0, sizeof(s));
+    s[0].name = W("ROOTCA");
+    s[0].trusted_ca_pem = W("ROOTS-2");
+    s[0].trusted_ca_len = 7;
+    s[1].name = W("default");
+    s[1].cert_chain_pem = W("CHAIN-2");
+    s[1].cert_chain_len = 7;
+    s[1].private_key_pem = W("KEY");
+    s[1].private_key_len = 3;
+    ck_assert_int_eq(sc_sdsserver_set_many(t.srv, s, descs, 2), 0);
+    run_ms(&t, 100);
+    ck_assert_int_eq(t.n_resp, 2);
+    ck_assert_str_eq(find(&t.last, "ROOTCA")->trusted_ca_pem, "ROOTS-2");
+    ck_assert_str_eq(find(&t.last, "default")->cert_chain_pem, "CHAIN-2");
+    /* the same again changes nothing; an unknown name changes nothing */
+    ck_assert_int_eq(sc_sdsserver_set_many(t.srv, s, descs, 2), 1);
+    s[1].name = W("other");
+    s[0].trusted_ca_pem = W("ROOTS-3");
+    ck_assert_int_eq(sc_sdsserver_set_many(t.srv, s, descs, 2), -1);
+    run_ms(&t, 100);
+    ck_assert_int_eq(t.n_resp, 2);
+    t_cleanup(&t);
+}
+END_TEST
+
 START_TEST(test_sdsserver_same_content_is_not_pushed)
 {
     struct t t;
@@ -515,6 +561,7 @@ static Suite *sdsserver_suite(void)
     tcase_add_test(tc, test_sdsserver_empty_names_mean_both);
     tcase_add_test(tc, test_sdsserver_waits_until_it_has_secrets);
     tcase_add_test(tc, test_sdsserver_ack_then_push_on_change_with_new_version);
+    tcase_add_test(tc, test_sdsserver_set_many_is_one_response);
     tcase_add_test(tc, test_sdsserver_same_content_is_not_pushed);
     tcase_add_test(tc, test_sdsserver_nack_is_counted_and_not_resent);
     tcase_add_test(tc, test_sdsserver_stale_nonce_is_ignored);
