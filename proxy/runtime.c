@@ -16,7 +16,6 @@
 #include "worker.h"
 #include "x509.h"
 
-#define WARN_DAYS_DEFAULT 7
 #define EXPIRY_LOG_INTERVAL 3600
 
 struct sc_runtime {
@@ -211,9 +210,7 @@ static void check_one(X509 *c, const char *what, time_t now, int warn_days)
 void sc_runtime_check_expiry(struct sc_runtime *rt, time_t now)
 {
     STACK_OF(X509) *roots;
-    int warn_days = rt->cfg->secrets.expiry_warning_days > 0
-                        ? rt->cfg->secrets.expiry_warning_days
-                        : WARN_DAYS_DEFAULT;
+    int warn_days = rt->cfg->secrets.expiry_warning_days;  /* 0: ERROR only */
 
     if (rt->material == NULL) {
         return;
