@@ -59,6 +59,8 @@ struct sc_l7 {
     int resp_started;               /* response bytes went downstream */
     int interim;                    /* the response parser is in a 1xx */
     int up_got;                     /* the upstream sent a byte in this exchange */
+    size_t up_sent;                 /* request bytes that left for the upstream */
+    struct evbuffer_cb_entry *up_cb; /* counts them on the upstream's output */
     int close_after;                /* close the downstream after this response */
     int down_eof;
     size_t lingered;                /* bytes dropped while lingering */
@@ -110,9 +112,28 @@ static void arm(struct sc_l7 *s, event_callback_fn cb, int ms)
     evtimer_add(s->timer, &tv);
 }
 
+/* Request bytes drained from the upstream's output went to the socket (or
+ * into SSL_write): from then on the app may have seen the request. */
+static void on_up_drained(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+{
+    struct sc_l7 *s = arg;
+
+    (void)buf;
+    s->up_sent += info->n_deleted;
+}
+
+static void unwatch_up(struct sc_l7 *s)
+{
+    if (s->up_cb != NULL) {
+        evbuffer_remove_cb_entry(bufferevent_get_output(sc_upconn_info(s->uc)->bev), s->up_cb);
+        s->up_cb = NULL;
+    }
+}
+
 static void release_upstream(struct sc_l7 *s, int reusable)
 {
     if (s->uc != NULL) {
+        unwatch_up(s);
         bufferevent_setcb(sc_upconn_info(s->uc)->bev, NULL, NULL, NULL, NULL);
         sc_upconn_release(s->uc, reusable);
         s->uc = NULL;
@@ -343,7 +364,10 @@ static void on_relay_done(struct sc_relay *r, enum sc_relay_end why, int err,
 static void switch_to_relay(struct sc_l7 *s)
 {
     struct sc_relay_limits lim = {s->cfg->buffer_limit, s->p.timeouts->idle_ms};
-    struct bufferevent *up = sc_upconn_detach(s->uc);
+    struct bufferevent *up;
+
+    unwatch_up(s);
+    up = sc_upconn_detach(s->uc);
 
     s->uc = NULL;
     sc_l7_req_log(s->p.w, &s->r, s->p.dir, s->p.port, s->p.down_mtls);
@@ -374,7 +398,8 @@ static int idempotent(const struct sc_http1_head *h)
 
 /* Whether the failed request may go again on a fresh connection: we still
  * hold all of it, a retry is left, no response byte came back, and either
- * nothing went out (the connect failed) or it went out on a reused
+ * nothing of it went out (the connect failed, or the connection failed
+ * before a byte was written: any method) or it went out on a reused
  * connection that closed without a byte of response -- the keep-alive race,
  * where the server gave up on the connection as the request arrived -- and
  * the request is idempotent.  A request that reached a fresh connection may
@@ -384,7 +409,7 @@ static int may_retry(const struct sc_l7 *s)
     if (s->resp_started || s->retries_left <= 0 || s->replay == NULL) {
         return 0;
     }
-    if (s->uc == NULL) {
+    if (s->uc == NULL || (s->up_sent == 0 && !s->up_got)) {
         return 1;
     }
     return sc_upconn_info(s->uc)->reused && !s->up_got && !s->interim &&
@@ -443,6 +468,8 @@ static void start_exchange(struct sc_l7 *s)
 
     s->state = S_EXCHANGE;
     s->up_got = 0;
+    s->up_sent = 0;
+    s->up_cb = evbuffer_add_cb(bufferevent_get_output(up), on_up_drained, s);
     if (s->p.dir == SC_DIR_OUTBOUND && ui->peer_id[0] != '\0') {
         sc_accesslog_rec_sets(&s->r.rec, SC_ACCESSLOG_PEER_ID, ui->peer_id);
     }
