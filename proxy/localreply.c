@@ -88,11 +88,6 @@ void sc_localreply_upstream_timeout(struct sc_localreply *r)
     set_body(r, 504, SC_ACCESSLOG_UT, "upstream request timeout");
 }
 
-void sc_localreply_no_healthy_upstream(struct sc_localreply *r)
-{
-    set_body(r, 503, SC_ACCESSLOG_UH, "no healthy upstream");
-}
-
 void sc_localreply_bad_request(struct sc_localreply *r)
 {
     set_body(r, 400, SC_ACCESSLOG_DPE, "Bad Request");
@@ -101,11 +96,6 @@ void sc_localreply_bad_request(struct sc_localreply *r)
 void sc_localreply_too_large(struct sc_localreply *r)
 {
     set_body(r, 431, SC_ACCESSLOG_DPE, "Request Header Fields Too Large");
-}
-
-void sc_localreply_no_route(struct sc_localreply *r)
-{
-    set_body(r, 404, SC_ACCESSLOG_NR, "");
 }
 
 void sc_localreply_request_timeout(struct sc_localreply *r)

@@ -68,10 +68,8 @@ void sc_localreply_upstream_reset(struct sc_localreply *r, enum sc_reset_reason 
                                   const char *transport_failure);
 
 void sc_localreply_upstream_timeout(struct sc_localreply *r);  /* 504, UT */
-void sc_localreply_no_healthy_upstream(struct sc_localreply *r); /* 503, UH */
 void sc_localreply_bad_request(struct sc_localreply *r);       /* 400, DPE */
 void sc_localreply_too_large(struct sc_localreply *r);         /* 431, DPE */
-void sc_localreply_no_route(struct sc_localreply *r);          /* 404, NR */
 void sc_localreply_request_timeout(struct sc_localreply *r);   /* 408 */
 
 /* The reply for a request the parser refused: 431 for TOO_LARGE, else 400. */

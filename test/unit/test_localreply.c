@@ -354,10 +354,6 @@ START_TEST(test_localreply_other_bodies)
     ck_assert_int_eq(r.status, 504);
     ck_assert_str_eq(r.body, "upstream request timeout");
     ck_assert_uint_eq(r.flags, SC_ACCESSLOG_UT);
-    sc_localreply_no_healthy_upstream(&r);
-    ck_assert_int_eq(r.status, 503);
-    ck_assert_str_eq(r.body, "no healthy upstream");
-    ck_assert_uint_eq(r.flags, SC_ACCESSLOG_UH);
     sc_localreply_bad_request(&r);
     ck_assert_int_eq(r.status, 400);
     ck_assert_str_eq(r.body, "Bad Request");
@@ -366,11 +362,6 @@ START_TEST(test_localreply_other_bodies)
     ck_assert_int_eq(r.status, 431);
     ck_assert_str_eq(r.body, "Request Header Fields Too Large");
     ck_assert_uint_eq(r.flags, SC_ACCESSLOG_DPE);
-    sc_localreply_no_route(&r);
-    ck_assert_int_eq(r.status, 404);
-    ck_assert_str_eq(r.body, "");
-    ck_assert_uint_eq(r.body_len, 0);
-    ck_assert_uint_eq(r.flags, SC_ACCESSLOG_NR);
     sc_localreply_request_timeout(&r);
     ck_assert_int_eq(r.status, 408);
     ck_assert_str_eq(r.body, "request timeout");
@@ -453,9 +444,8 @@ END_TEST
 
 START_TEST(test_localreply_empty_body_has_no_content_type)
 {
-    struct sc_localreply r;
+    struct sc_localreply r = {404, 0, 0, ""};
 
-    sc_localreply_no_route(&r);
     reply_eq(&r, 0, 0,
              "HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\ndate: Sun, 06 Nov 1994 08:49:37 GMT\r\n\r\n");
 }
