@@ -7,11 +7,14 @@
 #   a foreign trust domain, or a principal not allowed -> identity_rejected
 #   a good client (leaf or leaf+intermediate chain) -> bytes unchanged both ways
 #   50 MB through outbound sidecar A -> inbound sidecar B -> sink: sha256 matches
+#   50 MB through A -> B -> echo: what comes back has the sha256 of what was sent
+#   B's and A's Prometheus counters: each connection by classification and each
+#   refusal by its handshake outcome, exactly as many as this test made
 . "$(dirname "$0")/lib.sh"
 
 certs
 P_ECHO=$(free_port); P_SINK=$(free_port)
-P_IN=$(free_port); P_IN_SINK=$(free_port); P_OUT=$(free_port)
+P_IN=$(free_port); P_IN_SINK=$(free_port); P_OUT=$(free_port); P_OUT_ECHO=$(free_port)
 CLIENT_ID=spiffe://cluster.local/ns/foo/sa/client
 SERVER_ID=spiffe://cluster.local/ns/bar/sa/server
 
@@ -24,9 +27,10 @@ listeners:
   - {name: in, direction: inbound, address: "127.0.0.1:$P_IN", upstream: "127.0.0.1:$P_ECHO",
      port: 8080, protocol: tcp, allowed_principals: ["spiffe://cluster.local/ns/foo/*"]}
   - {name: in-sink, direction: inbound, address: "127.0.0.1:$P_IN_SINK", upstream: "127.0.0.1:$P_SINK",
-     port: 8080, protocol: tcp}
+     port: 9080, protocol: tcp}
 EOF
 peer_auth "$T/b.yaml" STRICT bar
+B_ADMIN=$ADMIN_PORT
 start_sidecar b "$T/b.yaml" "$P_IN" "$P_IN_SINK"
 
 sidecar_config "$T/a.yaml" client foo client
@@ -34,8 +38,18 @@ cat >>"$T/a.yaml" <<EOF
 listeners:
   - {name: out, direction: outbound, address: "127.0.0.1:$P_OUT", upstream: "127.0.0.1:$P_IN_SINK",
      tls: ISTIO_MUTUAL, protocol: tcp, expected_identities: ["$SERVER_ID"]}
+  - {name: out-echo, direction: outbound, address: "127.0.0.1:$P_OUT_ECHO", upstream: "127.0.0.1:$P_IN",
+     tls: ISTIO_MUTUAL, protocol: tcp, expected_identities: ["$SERVER_ID"]}
 EOF
-start_sidecar a "$T/a.yaml" "$P_OUT"
+A_ADMIN=$ADMIN_PORT
+start_sidecar a "$T/a.yaml" "$P_OUT" "$P_OUT_ECHO"
+
+# prom ADMIN_PORT FILE: one scrape of a sidecar's Prometheus endpoint.
+prom() { curl -sS -m 5 "http://127.0.0.1:$1/stats/prometheus" >"$2" || fail "scraping 127.0.0.1:$1/stats/prometheus"; }
+# assert_metric FILE SERIES VALUE: the exact series has exactly this value.
+assert_metric() {
+    assert_eq "$3" "$(awk -v k="$2" '$1 == k { print $2 }' "$1")" "$(basename "$1"): $2"
+}
 
 # ---------------------------------------------------------------------------
 step "plaintext to a STRICT port is refused and never reaches the app"
@@ -101,6 +115,53 @@ assert_eq "$want" "$(cat "$T/big.reply")" "sink's count and sha256"
 reply_len=$(wc -c <"$T/big.reply")
 wait_for_log "$T/a.out" "$(conn_re dir=outbound listener=out mode=ISTIO_MUTUAL "up=127.0.0.1:$P_IN_SINK" "peer=$SERVER_ID" "bytes_received=$size" "bytes_sent=$reply_len")"
 wait_for_log "$T/b.out" "$(conn_re dir=inbound listener=in-sink mode=STRICT class=mesh_mtls "peer=$CLIENT_ID" "bytes_received=$size" "bytes_sent=$reply_len")"
+
+step "50 MB both ways: plain client -> A (outbound mTLS) -> B (STRICT) -> echo, back unchanged"
+# streamed through sha256sum on both ends: nothing of the 50 MB is kept
+t0=$(date +%s%N)
+got=$("$BACKEND" --gen "$size" |
+    timeout 120 socat -t 30 -T 30 - "TCP:127.0.0.1:$P_OUT_ECHO" 2>"$T/big-echo.err" |
+    sha256sum | cut -d' ' -f1)
+log "50 MB echoed through A and B in $((($(date +%s%N) - t0) / 1000000)) ms"
+assert_eq "${want#* }" "$got" "sha256 of the 50 MB that came back through A and B"
+wait_for_log "$T/echo.out" "close in=$size out=$size"
+wait_for_log "$T/a.out" "$(conn_re dir=outbound listener=out-echo mode=ISTIO_MUTUAL "up=127.0.0.1:$P_IN" "peer=$SERVER_ID" "bytes_received=$size" "bytes_sent=$size")"
+wait_for_log "$T/b.out" "$(conn_re dir=inbound listener=in mode=STRICT class=mesh_mtls "peer=$CLIENT_ID" "bytes_received=$size" "bytes_sent=$size")"
+
+# ---------------------------------------------------------------------------
+step "B's counters: every connection above by classification, every refusal by its outcome"
+# B, port 8080 (in): refused = plaintext, no cert, foo root, expired, foreign
+# trust domain, rogue principal; mesh_mtls = good, chain, 1 MB, 50 MB echo.
+# Port 9080 (in-sink): the 50 MB to the sink.  Every connection has logged
+# its line (waited for above), so the counters are final.
+prom "$B_ADMIN" "$T/b.prom"
+assert_metric "$T/b.prom" 'sidecar_connections_total{direction="inbound",port="8080",classification="refused"}' 6
+assert_metric "$T/b.prom" 'sidecar_connections_total{direction="inbound",port="8080",classification="mesh_mtls"}' 4
+assert_metric "$T/b.prom" 'sidecar_connections_total{direction="inbound",port="8080",classification="plaintext"}' 0
+assert_metric "$T/b.prom" 'sidecar_connections_total{direction="inbound",port="8080",classification="app_tls_passthrough"}' 0
+assert_metric "$T/b.prom" 'sidecar_connections_total{direction="inbound",port="9080",classification="mesh_mtls"}' 1
+assert_metric "$T/b.prom" 'sidecar_connections_total{direction="inbound",port="9080",classification="refused"}' 0
+# plaintext on a STRICT port fails the handshake: outcome protocol
+assert_metric "$T/b.prom" 'sidecar_tls_handshakes_total{direction="inbound",outcome="protocol"}' 1
+assert_metric "$T/b.prom" 'sidecar_tls_handshakes_total{direction="inbound",outcome="no_client_cert"}' 1
+assert_metric "$T/b.prom" 'sidecar_tls_handshakes_total{direction="inbound",outcome="unknown_ca"}' 1
+assert_metric "$T/b.prom" 'sidecar_tls_handshakes_total{direction="inbound",outcome="expired"}' 1
+assert_metric "$T/b.prom" 'sidecar_tls_handshakes_total{direction="inbound",outcome="bad_identity"}' 2
+assert_metric "$T/b.prom" 'sidecar_tls_handshakes_total{direction="inbound",outcome="ok"}' 5
+assert_metric "$T/b.prom" 'sidecar_tls_handshakes_total{direction="outbound",outcome="ok"}' 0
+
+step "A's counters: two outbound mTLS connections, two good handshakes, nothing inbound"
+prom "$A_ADMIN" "$T/a.prom"
+assert_metric "$T/a.prom" 'sidecar_tls_handshakes_total{direction="outbound",outcome="ok"}' 2
+for o in no_client_cert unknown_ca expired bad_identity protocol; do
+    assert_metric "$T/a.prom" "sidecar_tls_handshakes_total{direction=\"outbound\",outcome=\"$o\"}" 0
+done
+assert_metric "$T/a.prom" 'sidecar_tls_handshakes_total{direction="inbound",outcome="ok"}' 0
+# an outbound connection counts under its upstream's port
+assert_metric "$T/a.prom" "sidecar_connections_total{direction=\"outbound\",port=\"$P_IN_SINK\",classification=\"mesh_mtls\"}" 1
+assert_metric "$T/a.prom" "sidecar_connections_total{direction=\"outbound\",port=\"$P_IN\",classification=\"mesh_mtls\"}" 1
+assert_eq 0 "$(awk '$1 ~ /^sidecar_connections_total\{/ && $1 !~ /classification="mesh_mtls"/ { n += $2 } END { print n + 0 }' "$T/a.prom")" \
+    "A: connections of any other classification"
 
 alive a
 alive b

@@ -2,6 +2,8 @@
 # PERMISSIVE inbound: on one port, mesh mTLS (recognised by its ALPN) is
 # terminated, plaintext passes, and the app's own TLS (no mesh ALPN) passes
 # through untouched: the client sees the app's certificate, not the sidecar's.
+# Last, the sidecar's Prometheus counters show exactly the connections made
+# here, by port and classification, and the handshakes by outcome.
 . "$(dirname "$0")/lib.sh"
 
 certs
@@ -23,6 +25,7 @@ listeners:
      port: 8443, protocol: tcp}
 EOF
 peer_auth "$T/b.yaml" PERMISSIVE bar
+B_ADMIN=$ADMIN_PORT
 start_sidecar b "$T/b.yaml" "$P_IN" "$P_IN_APP"
 
 step "mesh mTLS (ALPN istio) is terminated"
@@ -75,6 +78,34 @@ wait_for_count "$T/b.out" "$(conn_re listener=in-app mode=PERMISSIVE class=app_t
 step "the connection log shows each class"
 assert_le 2 "$(count_lines "$T/b.out" "$(conn_re listener=in class=mesh_mtls)")" "mesh_mtls connections"
 assert_le 2 "$(count_lines "$T/b.out" "$(conn_re listener=in class=plaintext)")" "plaintext connections"
+
+step "B's counters: each connection above by port and classification, each handshake by outcome"
+# port 8080 (in): mesh_mtls = ALPN istio, ALPN istio-http/1.1; plaintext =
+# the line, the HTTP request; refused = the foo root.  Port 8443 (in-app):
+# app_tls_passthrough = ALPN h2, no ALPN.  Handshakes (only mesh ALPN ones
+# are terminated): 2 ok, 1 unknown_ca.  Every line is logged first, so the
+# counters are final.
+wait_for_count "$T/b.out" "$(conn_re listener=in class=plaintext)" 2
+wait_for_count "$T/b.out" "$(conn_re listener=in class=refused)" 1
+curl -sS -m 5 "http://127.0.0.1:$B_ADMIN/stats/prometheus" >"$T/b.prom" || fail "scraping B's /stats/prometheus"
+assert_metric() { # SERIES VALUE
+    assert_eq "$2" "$(awk -v k="$1" '$1 == k { print $2 }' "$T/b.prom")" "b.prom: $1"
+}
+assert_metric 'sidecar_connections_total{direction="inbound",port="8080",classification="mesh_mtls"}' 2
+assert_metric 'sidecar_connections_total{direction="inbound",port="8080",classification="plaintext"}' 2
+assert_metric 'sidecar_connections_total{direction="inbound",port="8080",classification="refused"}' 1
+assert_metric 'sidecar_connections_total{direction="inbound",port="8080",classification="app_tls_passthrough"}' 0
+assert_metric 'sidecar_connections_total{direction="inbound",port="8443",classification="app_tls_passthrough"}' 2
+assert_metric 'sidecar_connections_total{direction="inbound",port="8443",classification="mesh_mtls"}' 0
+assert_metric 'sidecar_connections_total{direction="inbound",port="8443",classification="plaintext"}' 0
+assert_metric 'sidecar_connections_total{direction="inbound",port="8443",classification="refused"}' 0
+assert_metric 'sidecar_tls_handshakes_total{direction="inbound",outcome="ok"}' 2
+assert_metric 'sidecar_tls_handshakes_total{direction="inbound",outcome="unknown_ca"}' 1
+for o in no_client_cert expired bad_identity protocol; do
+    assert_metric "sidecar_tls_handshakes_total{direction=\"inbound\",outcome=\"$o\"}" 0
+done
+assert_eq 0 "$(awk '$1 ~ /^sidecar_connections_total\{direction="outbound"/ { n += $2 } END { print n + 0 }' "$T/b.prom")" \
+    "outbound connections"
 
 alive b
 log "ok"

@@ -29,10 +29,10 @@ start_agent agent "$T/agent.yaml"
 
 step "the Node client subscribes to default and ROOTCA"
 node "$NODE_JS_DIR/sds-client.js" --socket "$T/sds.sock" --names default,ROOTCA --count 1 \
-    --timeout 20 --out "$T/node-out" >"$T/node-client.out" 2>"$T/node-client.err" ||
+    --timeout 20 --out "$T/node-out" >"$T/node-client.json" 2>"$T/node-client.err" ||
     fail "sds-client.js failed: $(cat "$T/node-client.err")"
-assert_contains "$T/node-client.out" '"name":"default"'
-assert_contains "$T/node-client.out" '"name":"ROOTCA"'
+assert_contains "$T/node-client.json" '"name":"default"'
+assert_contains "$T/node-client.json" '"name":"ROOTCA"'
 [ -s "$T/node-out/default.chain.pem" ] || fail "no default chain decoded"
 [ -s "$T/node-out/default.key.pem" ] || fail "no default key decoded"
 [ -s "$T/node-out/ROOTCA.ca.pem" ] || fail "no ROOTCA decoded"
@@ -57,7 +57,7 @@ assert_not_contains "$T/node-roots.out" '"name":"default"'
 
 step "a NACK is logged and the same version is not sent again"
 if node "$NODE_JS_DIR/sds-client.js" --socket "$T/sds.sock" --count 2 --timeout 2 --nack-first \
-    >"$T/node-nack.out" 2>"$T/node-nack.err"; then
+    >"$T/node-nack.json" 2>"$T/node-nack.err"; then
     fail "the agent answered a NACK with another response"
 fi
 assert_contains "$T/node-nack.err" 'timed out after 2s with 1 of 2'

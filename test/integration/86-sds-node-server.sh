@@ -7,8 +7,8 @@
 # and the server going away and coming back.
 . "$(dirname "$0")/lib.sh"
 
-command -v node >/dev/null || skip "node is not installed"
-NODE_MODULES=$("$ROOT/scripts/node-deps.sh") || skip "cannot install the npm packages"
+command -v node >/dev/null || fail "node is not installed (make deps installs it; this is the only test of a Node SDS server feeding the sidecar)"
+NODE_MODULES=$("$ROOT/scripts/node-deps.sh") || fail "scripts/node-deps.sh could not install the npm packages (@grpc/grpc-js, proto-loader, grpc-js-xds; make deps installs npm)"
 certs
 G="$T/g"; mkdir -p "$G"
 cp "$CERTS/server.crt" "$G/chain.pem"; cp "$CERTS/server.key" "$G/key.pem"; cp "$CERTS/ca.crt" "$G/ca.pem"

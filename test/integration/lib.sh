@@ -116,10 +116,20 @@ _sc_cleanup() {
         fi
     done
     # Sanitizer reports anywhere in our logs fail the test.
-    if grep -l -E 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:|WARNING: ThreadSanitizer' \
+    # (-q: a glob that matched nothing names a missing file, which without -q
+    # turns grep's status into 2 even when another file matched)
+    if grep -q -s -E 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:|WARNING: ThreadSanitizer' \
         "$T"/*.err "$T"/*.out >/dev/null 2>&1; then
         echo "[$TEST_NAME] sanitizer report in:" \
             "$(grep -l -E 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:|WARNING: ThreadSanitizer' "$T"/*.err "$T"/*.out 2>/dev/null | xargs -n1 basename | tr '\n' ' ')" >&2
+        bad=1
+    fi
+    # Private keys are never logged: no process output the test kept (the
+    # sidecar's, an agent's, a client's) may hold one.  A test that decodes
+    # key material on purpose writes it elsewhere than $T/*.out / $T/*.err.
+    if grep -q -s -F 'PRIVATE KEY' "$T"/*.err "$T"/*.out; then
+        echo "[$TEST_NAME] private key material in:" \
+            "$(grep -l -F 'PRIVATE KEY' "$T"/*.err "$T"/*.out 2>/dev/null | xargs -n1 basename | tr '\n' ' ')" >&2
         bad=1
     fi
     if [ $rc -eq 0 ] && [ $bad -ne 0 ]; then rc=1; fi
