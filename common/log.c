@@ -22,6 +22,12 @@ enum sc_log_level sc_log_get_level(void)
     return (enum sc_log_level)atomic_load(&log_level);
 }
 
+const char *sc_log_level_name(enum sc_log_level lvl)
+{
+    return (unsigned)lvl < sizeof(level_names) / sizeof(level_names[0]) ? level_names[lvl]
+                                                                         : "unknown";
+}
+
 int sc_log_parse_level(const char *s, enum sc_log_level *out)
 {
     for (size_t i = 0; i < sizeof(level_names) / sizeof(level_names[0]); i++) {

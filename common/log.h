@@ -24,6 +24,8 @@ struct sc_log_ctx {
 void sc_log_set_level(enum sc_log_level lvl);
 enum sc_log_level sc_log_get_level(void);
 int sc_log_parse_level(const char *s, enum sc_log_level *out);
+/* "debug", "info", "warn", "error". */
+const char *sc_log_level_name(enum sc_log_level lvl);
 
 /* Writes one line to stderr with one write(2): time, level, the context's
  * prefix (ctx may be NULL) and the message.  Thread-safe. */

@@ -1,5 +1,7 @@
 #include "admin.h"
 
+#include <sys/queue.h>
+
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/http.h>
@@ -266,6 +268,45 @@ static void on_quit(struct evhttp_request *req, void *arg)
     a->env.quit(a->env.arg);
 }
 
+/* Envoy's /logging: GET shows the level, POST /logging?level=debug sets
+ * it (one logger here: the whole process).  The workers read the level
+ * atomically, so the change applies to the next line anywhere. */
+static void on_logging(struct evhttp_request *req, void *arg)
+{
+    const char *q = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req));
+    struct evbuffer *b = evbuffer_new();
+    struct evkeyvalq params;
+    const char *want = NULL;
+    enum sc_log_level lvl;
+    int code = 200;
+
+    (void)arg;
+    if (b == NULL) {
+        return;
+    }
+    TAILQ_INIT(&params);
+    if (q != NULL && evhttp_parse_query_str(q, &params) == 0) {
+        want = evhttp_find_header(&params, "level");
+    }
+    if (want != NULL && evhttp_request_get_command(req) != EVHTTP_REQ_POST) {
+        evbuffer_add_printf(b, "use POST to change the level\n");
+        code = 405;
+    } else if (want != NULL && sc_log_parse_level(want, &lvl) != 0) {
+        evbuffer_add_printf(b, "unknown level \"%.40s\" (debug, info, warn, error)\n", want);
+        code = 400;
+    } else {
+        if (want != NULL) {
+            sc_log_set_level(lvl);
+            sc_log(SC_LOG_INFO, NULL, "admin: log level set to %s", sc_log_level_name(lvl));
+        }
+        evbuffer_add_printf(b, "active loggers:\n  sidecar: %s\n",
+                            sc_log_level_name(sc_log_get_level()));
+    }
+    evhttp_clear_headers(&params);
+    reply(req, code, "text/plain", b);
+    evbuffer_free(b);
+}
+
 static void on_reload(struct evhttp_request *req, void *arg)
 {
     struct sc_admin *a = arg;
@@ -369,6 +410,7 @@ struct sc_admin *sc_admin_new(struct event_base *base, const struct sc_admin_env
         evhttp_set_cb(a->admin, "/quitquitquit", on_quit, a);
         evhttp_set_cb(a->admin, "/drain", on_quit, a);
         evhttp_set_cb(a->admin, "/reload", on_reload, a);
+        evhttp_set_cb(a->admin, "/logging", on_logging, a);
         if (cfg->admin_unix != NULL) {
             if (serve_unix(a->admin, cfg->admin_unix) != 0) {
                 goto fail;
