@@ -466,6 +466,15 @@ const struct sc_upconn_info *sc_upconn_info(const struct sc_upconn *uc)
     return &uc->info;
 }
 
+/* A connection left the pool for good: its slot may serve a request still
+ * waiting for one. */
+static void slot_freed(struct entry *e)
+{
+    if (e->n_connecting < e->n_waiting && e->n_open + e->n_connecting < e->lim.max_connections) {
+        start_connect(e);
+    }
+}
+
 void sc_upconn_release(struct sc_upconn *uc, int reusable)
 {
     struct entry *e = uc->e;
@@ -478,20 +487,19 @@ void sc_upconn_release(struct sc_upconn *uc, int reusable)
     }
     e->n_open--;
     upconn_free(uc);
-    /* A slot opened up for a request still waiting. */
-    if (e->n_connecting < e->n_waiting && e->n_open + e->n_connecting < e->lim.max_connections) {
-        start_connect(e);
-    }
+    slot_freed(e);
 }
 
 struct bufferevent *sc_upconn_detach(struct sc_upconn *uc)
 {
     struct bufferevent *bev = uc->info.bev;
+    struct entry *e = uc->e;
 
-    gauge(&uc->e->pool->active, -1);
-    uc->e->n_open--;
+    gauge(&e->pool->active, -1);
+    e->n_open--;
     uc->info.bev = NULL;
     upconn_free(uc);
+    slot_freed(e);      /* an upgraded or CONNECT tunnel no longer counts */
     return bev;
 }
 
