@@ -358,6 +358,11 @@ static void on_relay_done(struct sc_relay *r, enum sc_relay_end why, int err,
     s->down = NULL;
     s->bytes[0] += bytes[0];
     s->bytes[1] += bytes[1];
+    /* the upgrade's or CONNECT's line, written when its tunnel ends (as
+     * Envoy does), with the tunnel's bytes and duration in it */
+    s->r.rec.bytes_received += bytes[0];
+    s->r.rec.bytes_sent += bytes[1];
+    sc_l7_req_log(s->p.w, &s->r, s->p.dir, s->p.port, s->p.down_mtls);
     finish(s, names[why]);
 }
 
@@ -370,11 +375,11 @@ static void switch_to_relay(struct sc_l7 *s)
     up = sc_upconn_detach(s->uc);
 
     s->uc = NULL;
-    sc_l7_req_log(s->p.w, &s->r, s->p.dir, s->p.port, s->p.down_mtls);
     evtimer_del(s->timer);
     s->relay = sc_relay_new(s->down, up, &lim, on_relay_done, s);
     if (s->relay == NULL) {
         bufferevent_free(up);
+        sc_l7_req_log(s->p.w, &s->r, s->p.dir, s->p.port, s->p.down_mtls);
         finish(s, "internal_error: relay");
         return;
     }

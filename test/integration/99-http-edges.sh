@@ -208,6 +208,11 @@ line=$(access_lines "$T/a.out" | grep '"CONNECT ' | tail -n 1)
 log "A access: $line"
 printf '%s\n' "$line" | grep -q -F "\"127.0.0.1:$P_IN_TUN\" \"-\" $SERVER_ID" ||
     fail "A's access log: the upstream host is not B's listener, or the peer is not B: $line"
+# written when the tunnel ended (as Envoy does): its bytes each way and a
+# duration that spans (most of) the 0.5 s pause before the data
+want_bytes="$(($(wc -c <"$T/data") + 12)) $(wc -c <"$T/tunnel.expected")"
+printf '%s\n' "$line" | grep -q -E "\" 200 - $want_bytes ([4-9][0-9]{2}|[0-9]{4,}) " ||
+    fail "A's CONNECT line does not carry the tunnel's bytes ($want_bytes) and a duration of 400 ms or more: $line"
 wait_for_log "$T/b.out" '^\[.*\] "CONNECT 127\.0\.0\.1:'"$P_TARGET"' HTTP/1\.1" 200 - .*"127\.0\.0\.1:'"$P_TUN"'" "-" spiffe://cluster\.local/ns/foo/sa/client$'
 # the upgraded connection left A's pool
 wait_metric "$A_STATS" 'sidecar_upstream_pool_connections{state="active"}' 0
