@@ -128,10 +128,20 @@ void sc_tlsv_failure(struct bufferevent *bev, short what, const struct sc_tlsv_c
     if (reason_is(first, SSL_R_TLSV1_ALERT_UNKNOWN_CA) ||
         reason_is(first, SSL_R_SSLV3_ALERT_BAD_CERTIFICATE) ||
         reason_is(first, SSL_R_SSLV3_ALERT_CERTIFICATE_EXPIRED)) {
+        X509 *ours = ssl != NULL ? SSL_get_certificate(ssl) : NULL;
+        char serial[80] = "-", san[256] = "none";
+
+        if (ours != NULL) {
+            sc_x509_serial_hex(ours, serial, sizeof(serial));
+            if (sc_x509_spiffe_id(ours, san, sizeof(san)) != 0) {
+                snprintf(san, sizeof(san), "none");
+            }
+        }
         out->outcome = reason_is(first, SSL_R_SSLV3_ALERT_CERTIFICATE_EXPIRED) ? SC_HS_EXPIRED
                                                                                : SC_HS_UNKNOWN_CA;
         snprintf(out->reason, sizeof(out->reason),
-                 "tls_handshake_failed: the peer refused our certificate: %s", rs);
+                 "tls_handshake_failed: the peer refused our certificate (SAN %s, serial %s): %s",
+                 san, serial, rs);
         return;
     }
     out->outcome = SC_HS_PROTOCOL;
