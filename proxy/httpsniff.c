@@ -23,23 +23,20 @@ static int literal(const unsigned char *buf, size_t len, const char *lit)
     return len >= n ? 1 : -1;
 }
 
-enum sc_httpsniff_result sc_httpsniff(const unsigned char *buf, size_t len)
+static enum sc_httpsniff_result request_line(const unsigned char *buf, size_t len)
 {
     size_t i = 0, start;
     int v10, v11;
 
-    if (len > SC_HTTPSNIFF_MAX_BYTES) {
-        len = SC_HTTPSNIFF_MAX_BYTES;
-    }
     /* method: 1..MAX_METHOD token characters, then SP */
     while (i < len && i < MAX_METHOD && is_tchar(buf[i])) {
         i++;
     }
     if (i == len) {
-        return i < MAX_METHOD ? SC_HTTPSNIFF_NEED_MORE : SC_HTTPSNIFF_NOT_HTTP;
+        return SC_HTTPSNIFF_NEED_MORE;
     }
     if (i == 0 || buf[i] != ' ') {
-        return SC_HTTPSNIFF_NOT_HTTP;
+        return SC_HTTPSNIFF_NOT_HTTP;   /* also a method longer than MAX_METHOD */
     }
     /* request-target: visible characters up to the next SP */
     start = ++i;
@@ -47,7 +44,7 @@ enum sc_httpsniff_result sc_httpsniff(const unsigned char *buf, size_t len)
         i++;
     }
     if (i == len) {
-        return len < SC_HTTPSNIFF_MAX_BYTES ? SC_HTTPSNIFF_NEED_MORE : SC_HTTPSNIFF_NOT_HTTP;
+        return SC_HTTPSNIFF_NEED_MORE;
     }
     if (i == start || buf[i] != ' ') {
         return SC_HTTPSNIFF_NOT_HTTP;
@@ -63,4 +60,16 @@ enum sc_httpsniff_result sc_httpsniff(const unsigned char *buf, size_t len)
         return SC_HTTPSNIFF_NEED_MORE;
     }
     return SC_HTTPSNIFF_NOT_HTTP;
+}
+
+enum sc_httpsniff_result sc_httpsniff(const unsigned char *buf, size_t len)
+{
+    enum sc_httpsniff_result r;
+
+    if (len > SC_HTTPSNIFF_MAX_BYTES) {
+        len = SC_HTTPSNIFF_MAX_BYTES;
+    }
+    r = request_line(buf, len);
+    /* still undecided with all the bytes we ever look at: not HTTP */
+    return r == SC_HTTPSNIFF_NEED_MORE && len == SC_HTTPSNIFF_MAX_BYTES ? SC_HTTPSNIFF_NOT_HTTP : r;
 }

@@ -102,10 +102,14 @@ START_TEST(test_httpsniff_limits)
     size_t n;
 
     ck_assert_ptr_nonnull(buf);
-    /* a method longer than any real one */
+    /* a method longer than any real one; exactly 32 characters is one */
     memset(buf, 'A', 40);
     ck_assert_int_eq(sc_httpsniff(buf, 40), SC_HTTPSNIFF_NOT_HTTP);
+    ck_assert_int_eq(sc_httpsniff(buf, 33), SC_HTTPSNIFF_NOT_HTTP);
+    ck_assert_int_eq(sc_httpsniff(buf, 32), SC_HTTPSNIFF_NEED_MORE);
     ck_assert_int_eq(sc_httpsniff(buf, 31), SC_HTTPSNIFF_NEED_MORE);
+    memcpy(buf + 32, " / HTTP/1.1\r\n", 13);
+    ck_assert_int_eq(sc_httpsniff(buf, 45), SC_HTTPSNIFF_HTTP1);
     /* a target that has not ended within the cap */
     memcpy(buf, "GET /", 5);
     memset(buf + 5, 'a', big - 5);
@@ -116,6 +120,13 @@ START_TEST(test_httpsniff_limits)
     n = SC_HTTPSNIFF_MAX_BYTES - 20;
     memcpy(buf + n, " HTTP/1.1\r\n", 11);
     ck_assert_int_eq(sc_httpsniff(buf, n + 11), SC_HTTPSNIFF_HTTP1);
+    /* the cap falls inside the version: undecided at the cap is NOT_HTTP */
+    memset(buf + 5, 'a', big - 5);
+    n = SC_HTTPSNIFF_MAX_BYTES - 5;
+    memcpy(buf + n, " HTTP/1.1\r\n", 11);
+    ck_assert_int_eq(sc_httpsniff(buf, SC_HTTPSNIFF_MAX_BYTES - 1), SC_HTTPSNIFF_NEED_MORE);
+    ck_assert_int_eq(sc_httpsniff(buf, SC_HTTPSNIFF_MAX_BYTES), SC_HTTPSNIFF_NOT_HTTP);
+    ck_assert_int_eq(sc_httpsniff(buf, n + 11), SC_HTTPSNIFF_NOT_HTTP);
     ck_assert_int_eq(sc_httpsniff(NULL, 0), SC_HTTPSNIFF_NEED_MORE);
     free(buf);
 }
