@@ -148,6 +148,16 @@ void sc_l7_free(struct sc_l7 *s)
         return;
     }
     release_upstream(s, 0);
+    if (s->relay != NULL) {
+        /* a tunnel cut from outside (shutdown, the drain deadline): its
+         * line is written now, with what it carried so far */
+        uint64_t b[2];
+
+        sc_relay_bytes(s->relay, b);
+        s->r.rec.bytes_received += b[0];
+        s->r.rec.bytes_sent += b[1];
+        sc_l7_req_log(s->p.w, &s->r, s->p.dir, s->p.port, s->p.down_mtls);
+    }
     sc_relay_free(s->relay);
     if (s->down != NULL) {
         bufferevent_free(s->down);
@@ -475,6 +485,9 @@ static void start_exchange(struct sc_l7 *s)
     s->up_got = 0;
     s->up_sent = 0;
     s->up_cb = evbuffer_add_cb(bufferevent_get_output(up), on_up_drained, s);
+    if (s->up_cb == NULL) {
+        s->up_sent = SIZE_MAX;      /* not counted: take it as sent */
+    }
     if (s->p.dir == SC_DIR_OUTBOUND && ui->peer_id[0] != '\0') {
         sc_accesslog_rec_sets(&s->r.rec, SC_ACCESSLOG_PEER_ID, ui->peer_id);
     }

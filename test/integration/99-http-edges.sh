@@ -400,7 +400,14 @@ assert_eq 200 "$code" "the request queued behind the CONNECT"
 assert_contains "$T/q-tunnel.out" '^HTTP/1.1 200 '
 assert_contains "$T/slowconnect.out" '^got GET /queued HTTP/1.1$'
 
+step "a tunnel still open at shutdown is cut at the drain deadline and still gets its access-log line"
 alive q
+assert_not_contains "$T/q.out" '"CONNECT x:1 HTTP/1.1"'
+kill -TERM "$(pid_of q)"
+wait_exit q 10
+assert_eq 0 "$STOP_RC" "q's exit status after the drain deadline"
+assert_contains "$T/q.err" 'drain: deadline reached, exiting'
+assert_contains "$T/q.out" '^\[.*\] "CONNECT x:1 HTTP/1\.1" 200 - [0-9]+ 0 [0-9]+ '
 
 alive a
 alive b
