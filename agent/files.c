@@ -203,7 +203,7 @@ struct sc_files_src {
 
 /* Both resources in one response: a sidecar validates the set as a whole,
  * and a new root pushed alone would not sign the leaf it holds. */
-static void push(struct sc_files_src *f, struct sc_files_set *set)
+static int push(struct sc_files_src *f, struct sc_files_set *set)
 {
     struct sc_sds_secret sec[2];
     char root_desc[64], leaf_desc[256], t[32];
@@ -221,9 +221,14 @@ static void push(struct sc_files_src *f, struct sc_files_set *set)
     sec[1].private_key_pem = set->key;
     sec[1].private_key_len = set->key_len;
     snprintf(leaf_desc, sizeof(leaf_desc), "serial=%s not_after=%s", set->serial, t);
-    sc_sdsserver_set_many(f->srv, sec, descs, 2);
+    if (sc_sdsserver_set_many(f->srv, sec, descs, 2) < 0) {
+        sc_log(SC_LOG_ERR, NULL, "files %s: out of memory serving serial=%s; will retry", f->dir,
+               set->serial);
+        return -1;
+    }
     sc_log(SC_LOG_INFO, NULL, "files %s: serving %s: serial=%s not_after=%s roots=%d", f->dir,
            sc_files_layout_name(set->layout), set->serial, t, set->n_roots);
+    return 0;
 }
 
 static void check_expiry(struct sc_files_src *f, time_t now)
@@ -273,7 +278,10 @@ static void attempt(struct sc_files_src *f)
         sc_files_set_cleanup(&set);
         return;
     }
-    push(f, &set);
+    if (push(f, &set) != 0) {
+        sc_files_set_cleanup(&set);     /* not adopted: the next recheck tries again */
+        return;
+    }
     sc_files_set_cleanup(&f->cur);
     f->cur = set;
     f->have = 1;

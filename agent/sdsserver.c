@@ -623,80 +623,81 @@ void sc_sdsserver_free(struct sc_sdsserver *s)
 
 /* ---- updates ------------------------------------------------------------ */
 
-/* Replaces resource k with a copy of sec.  1 when unchanged, 0 when
- * replaced, -1 out of memory. */
-static int replace(struct sc_sdsserver *s, int k, const struct sc_sds_secret *sec, const char *desc)
+/* A copy of sec and its hash, made before anything is replaced.  0 or -1
+ * (out of memory; *copy is then empty). */
+static int prepare(const struct sc_sds_secret *sec, struct sc_sds_secret *copy, uint8_t h[32])
 {
-    struct resource *r = &s->res[k];
-    struct sc_sds_secret copy;
-    uint8_t h[32];
-
+    memset(copy, 0, sizeof(*copy));
     if (hash_secret(sec, h) != 0) {
         return -1;
     }
-    if (r->present && memcmp(h, r->hash, sizeof(h)) == 0) {
-        return 1;
-    }
-    memset(&copy, 0, sizeof(copy));
-    copy.name = strdup(sec->name);
-    copy.cert_chain_pem = memdup0(sec->cert_chain_pem, sec->cert_chain_len);
-    copy.cert_chain_len = sec->cert_chain_len;
-    copy.private_key_pem = memdup0(sec->private_key_pem, sec->private_key_len);
-    copy.private_key_len = sec->private_key_len;
-    copy.trusted_ca_pem = memdup0(sec->trusted_ca_pem, sec->trusted_ca_len);
-    copy.trusted_ca_len = sec->trusted_ca_len;
-    if (copy.name == NULL || (sec->cert_chain_pem != NULL && copy.cert_chain_pem == NULL) ||
-        (sec->private_key_pem != NULL && copy.private_key_pem == NULL) ||
-        (sec->trusted_ca_pem != NULL && copy.trusted_ca_pem == NULL)) {
-        sc_sds_secret_cleanup(&copy);
+    copy->name = strdup(sec->name);
+    copy->cert_chain_pem = memdup0(sec->cert_chain_pem, sec->cert_chain_len);
+    copy->cert_chain_len = sec->cert_chain_len;
+    copy->private_key_pem = memdup0(sec->private_key_pem, sec->private_key_len);
+    copy->private_key_len = sec->private_key_len;
+    copy->trusted_ca_pem = memdup0(sec->trusted_ca_pem, sec->trusted_ca_len);
+    copy->trusted_ca_len = sec->trusted_ca_len;
+    if (copy->name == NULL || (sec->cert_chain_pem != NULL && copy->cert_chain_pem == NULL) ||
+        (sec->private_key_pem != NULL && copy->private_key_pem == NULL) ||
+        (sec->trusted_ca_pem != NULL && copy->trusted_ca_pem == NULL)) {
+        sc_sds_secret_cleanup(copy);
         return -1;
     }
-    sc_sds_secret_cleanup(&r->sec);
-    r->sec = copy;
-    r->present = 1;
-    memcpy(r->hash, h, sizeof(h));
-    r->gen = ++s->gen;
-    snprintf(r->desc, sizeof(r->desc), "%s", desc != NULL ? desc : "");
     return 0;
 }
 
 int sc_sdsserver_set_many(struct sc_sdsserver *s, const struct sc_sds_secret *secs,
                           const char *const *descs, size_t n)
 {
-    int changed[N_RES] = {0}, any = 0, k, rc;
+    struct sc_sds_secret copy[N_RES];
+    uint8_t h[N_RES][32];
+    int idx[N_RES], any = 0, rc = -1;
     struct sstream *st, *next;
-    size_t i;
+    size_t i, ready = 0;
 
+    if (n > N_RES) {
+        return -1;
+    }
+    /* all or nothing: every copy is made before any resource changes */
     for (i = 0; i < n; i++) {
-        if (res_index(secs[i].name) < 0) {
-            return -1;
+        idx[i] = res_index(secs[i].name);
+        if (idx[i] < 0 || prepare(&secs[i], &copy[i], h[i]) != 0) {
+            goto out;
         }
+        ready = i + 1;
     }
     for (i = 0; i < n; i++) {
-        k = res_index(secs[i].name);
-        rc = replace(s, k, &secs[i], descs != NULL ? descs[i] : NULL);
-        if (rc < 0) {
-            return -1;
+        struct resource *r = &s->res[idx[i]];
+
+        if (r->present && memcmp(h[i], r->hash, sizeof(h[i])) == 0) {
+            continue;
         }
-        if (rc == 0) {
-            changed[k] = any = 1;
+        sc_sds_secret_cleanup(&r->sec);
+        r->sec = copy[i];
+        memset(&copy[i], 0, sizeof(copy[i]));
+        r->present = 1;
+        memcpy(r->hash, h[i], sizeof(h[i]));
+        r->gen = ++s->gen;
+        snprintf(r->desc, sizeof(r->desc), "%s", descs != NULL && descs[i] != NULL ? descs[i] : "");
+        any = 1;
+    }
+    rc = 1;
+    if (any) {
+        update_version(s);
+        /* one response per stream, with every resource it wants
+         * (stream_push sends only when one of them changed) */
+        for (st = s->streams; st != NULL; st = next) {
+            next = st->next; /* pushing never closes a stream synchronously */
+            stream_push(st, 0);
         }
+        rc = 0;
     }
-    if (!any) {
-        return 1;
+out:
+    for (i = 0; i < ready; i++) {
+        sc_sds_secret_cleanup(&copy[i]);
     }
-    update_version(s);
-    /* one response per stream, carrying every resource it wants */
-    for (st = s->streams; st != NULL; st = next) {
-        next = st->next; /* pushing never closes a stream synchronously */
-        for (k = 0; k < N_RES; k++) {
-            if (changed[k] && st->want[k]) {
-                stream_push(st, 0);
-                break;
-            }
-        }
-    }
-    return 0;
+    return rc;
 }
 
 int sc_sdsserver_set(struct sc_sdsserver *s, const struct sc_sds_secret *sec, const char *desc)

@@ -144,8 +144,7 @@ void sc_grpc_i_bad_message(struct sc_grpc_conn *c, int status, const char *why)
         return;
     }
     set_reason(c, status, "%s", why);
-    sc_log(SC_LOG_WARN, NULL, "grpc: closing client connection: %s", c->reason);
-    c->ending = 1;
+    c->ending = 1;      /* sc_grpc_i_terminate logs it, once */
     bufferevent_disable(c->bev, EV_READ);
     if (c->ccbs.on_bad_message != NULL) {
         c->ccbs.on_bad_message(c->arg, c->close_status, c->reason);
