@@ -45,6 +45,14 @@ int sc_x509_spiffe_id(X509 *cert, char *out, size_t outlen)
     return found;
 }
 
+const char *sc_x509_spiffe_id_or_none(X509 *cert, char *out, size_t outlen)
+{
+    if (sc_x509_spiffe_id(cert, out, outlen) != 0) {
+        snprintf(out, outlen, "none");
+    }
+    return out;
+}
+
 size_t sc_x509_name_str(const X509_NAME *name, char *out, size_t outlen)
 {
     BIO *b = BIO_new(BIO_s_mem());

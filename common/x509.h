@@ -11,6 +11,10 @@
  * Returns 0, or -1 when it has none (out is then ""). */
 int sc_x509_spiffe_id(X509 *cert, char *out, size_t outlen);
 
+/* The same for log lines: out holds the SPIFFE ID, or "none" when the
+ * certificate (or cert NULL) has none.  Returns out. */
+const char *sc_x509_spiffe_id_or_none(X509 *cert, char *out, size_t outlen);
+
 /* One-line description for logs: subject, SPIFFE ID, serial (hex) and issuer,
  * e.g. `subject="CN=client" san=spiffe://... serial=1A2B issuer="CN=foo"`.
  * Never prints key material. */

@@ -61,9 +61,8 @@ static void explain_verify(SSL *ssl, long vr, const struct sc_tlsv_ctx *ctx, cha
 
 /* " (subject ..., serial ...)" of the peer's certificate, appended to an
  * identity refusal so it names the certificate as a verify failure does. */
-static void append_cert(SSL *ssl, char *reason, size_t reasonlen)
+static void append_cert(X509 *peer, char *reason, size_t reasonlen)
 {
-    X509 *peer = SSL_get0_peer_certificate(ssl);
     size_t used = strlen(reason);
     char subject[256], serial[80];
 
@@ -129,13 +128,11 @@ void sc_tlsv_failure(struct bufferevent *bev, short what, const struct sc_tlsv_c
         reason_is(first, SSL_R_SSLV3_ALERT_BAD_CERTIFICATE) ||
         reason_is(first, SSL_R_SSLV3_ALERT_CERTIFICATE_EXPIRED)) {
         X509 *ours = ssl != NULL ? SSL_get_certificate(ssl) : NULL;
-        char serial[80] = "-", san[256] = "none";
+        char serial[80] = "-", san[256];
 
+        sc_x509_spiffe_id_or_none(ours, san, sizeof(san));
         if (ours != NULL) {
             sc_x509_serial_hex(ours, serial, sizeof(serial));
-            if (sc_x509_spiffe_id(ours, san, sizeof(san)) != 0) {
-                snprintf(san, sizeof(san), "none");
-            }
         }
         out->outcome = reason_is(first, SSL_R_SSLV3_ALERT_CERTIFICATE_EXPIRED) ? SC_HS_EXPIRED
                                                                                : SC_HS_UNKNOWN_CA;
@@ -174,7 +171,7 @@ int sc_tlsv_identity(SSL *ssl, const struct sc_strv *principals, const char *tru
 
     if (sc_x509_spiffe_id(peer, id, idlen) != 0) {
         snprintf(reason, reasonlen, "identity_rejected: peer certificate has no SPIFFE ID");
-        append_cert(ssl, reason, reasonlen);
+        append_cert(peer, reason, reasonlen);
         return -1;
     }
     if (principals != NULL && principals->n > 0) {
@@ -192,13 +189,13 @@ int sc_tlsv_identity(SSL *ssl, const struct sc_strv *principals, const char *tru
         if (used < reasonlen) {
             snprintf(reason + used, reasonlen - used, "]");
         }
-        append_cert(ssl, reason, reasonlen);
+        append_cert(peer, reason, reasonlen);
         return -1;
     }
     if (!sc_spiffe_in_trust_domain(id, trust_domain)) {
         snprintf(reason, reasonlen, "identity_rejected: peer SAN %s is not in trust domain %s",
                  id, trust_domain);
-        append_cert(ssl, reason, reasonlen);
+        append_cert(peer, reason, reasonlen);
         return -1;
     }
     return 0;
