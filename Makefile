@@ -1,6 +1,6 @@
 # mtls-sidecar — plain Makefile.  `make`, `make test`, `make demo`, `make deps`.
-# SANITIZE=address,undefined (or thread) builds into build/san-*/ so that
-# sanitized and plain objects never mix.
+# SANITIZE=address,undefined (or thread) builds into build/san-*/, DEBUG=1
+# into build/debug/, so that sanitized, debug and plain objects never mix.
 
 # `make` alone builds the programs, whatever rule comes first below
 .DEFAULT_GOAL := all
@@ -24,10 +24,15 @@ ALL_CFLAGS  = $(BASE_CFLAGS) $(WARN) $(CFLAGS) -Icommon -Iproxy -Iagent \
               -I$(LLHTTP_INC_DIR) -I$(BUILD)/gen $(PKG_CFLAGS)
 ALL_LDFLAGS = -pie -Wl,-z,relro,-z,now -pthread $(LDFLAGS)
 
+# Sanitizer and DEBUG=1 builds also check the magic numbers of the big
+# asynchronous objects (common/magic.h), so a use after free aborts there.
 ifdef SANITIZE
 BUILD   = build/san-$(subst $(comma),-,$(SANITIZE))
-ALL_CFLAGS  += -fsanitize=$(SANITIZE) -fno-sanitize-recover=all -O1
+ALL_CFLAGS  += -fsanitize=$(SANITIZE) -fno-sanitize-recover=all -O1 -DSC_DEBUG_MAGIC
 ALL_LDFLAGS += -fsanitize=$(SANITIZE)
+else ifdef DEBUG
+BUILD   = build/debug
+ALL_CFLAGS  += -O1 -DSC_DEBUG_MAGIC
 else
 BUILD   = build
 ALL_CFLAGS  += -O2 -D_FORTIFY_SOURCE=2

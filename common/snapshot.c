@@ -4,9 +4,11 @@
 #include <stdlib.h>
 
 #include "config.h"
+#include "magic.h"
 #include "tlsctx.h"
 
 struct sc_snapshot {
+    SC_MAGIC_FIELD
     atomic_int refs;
     uint64_t generation;
     struct sc_config *cfg;
@@ -73,6 +75,7 @@ static int build_origins(struct sc_snapshot *s, struct sc_err *err)
 SSL_CTX *sc_snapshot_origin_ctx(const struct sc_snapshot *snap,
                                 const struct sc_cfg_tls_files *files)
 {
+    SC_MAGIC_CHECK(snap, SC_MAGIC_SNAPSHOT);
     for (size_t i = 0; i < snap->n_origins; i++) {
         if (snap->origins[i].files == files) {
             return snap->origins[i].ctx;
@@ -92,6 +95,7 @@ struct sc_snapshot *sc_snapshot_new_with(struct sc_config *cfg, struct sc_tls_ma
         sc_tls_material_free(m);
         return NULL;
     }
+    SC_MAGIC_SET(s, SC_MAGIC_SNAPSHOT);
     atomic_init(&s->refs, 1);
     s->cfg = cfg;
     s->material = m;
@@ -133,6 +137,7 @@ struct sc_snapshot *sc_snapshot_new(struct sc_config *cfg, struct sc_err *err)
 
 struct sc_snapshot *sc_snapshot_ref(struct sc_snapshot *snap)
 {
+    SC_MAGIC_CHECK(snap, SC_MAGIC_SNAPSHOT);
     atomic_fetch_add_explicit(&snap->refs, 1, memory_order_relaxed);
     return snap;
 }
@@ -142,6 +147,7 @@ void sc_snapshot_unref(struct sc_snapshot *snap)
     if (snap == NULL) {
         return;
     }
+    SC_MAGIC_CHECK(snap, SC_MAGIC_SNAPSHOT);
     if (atomic_fetch_sub_explicit(&snap->refs, 1, memory_order_acq_rel) != 1) {
         return;
     }
@@ -153,30 +159,36 @@ void sc_snapshot_unref(struct sc_snapshot *snap)
     SSL_CTX_free(snap->client_ctx);
     sc_tls_material_free(snap->material);
     sc_config_free(snap->cfg);
+    SC_MAGIC_CLEAR(snap);
     free(snap);
 }
 
 const struct sc_config *sc_snapshot_config(const struct sc_snapshot *snap)
 {
+    SC_MAGIC_CHECK(snap, SC_MAGIC_SNAPSHOT);
     return snap->cfg;
 }
 
 const struct sc_tls_material *sc_snapshot_material(const struct sc_snapshot *snap)
 {
+    SC_MAGIC_CHECK(snap, SC_MAGIC_SNAPSHOT);
     return snap->material;
 }
 
 SSL_CTX *sc_snapshot_server_ctx(const struct sc_snapshot *snap)
 {
+    SC_MAGIC_CHECK(snap, SC_MAGIC_SNAPSHOT);
     return snap->server_ctx;
 }
 
 SSL_CTX *sc_snapshot_client_ctx(const struct sc_snapshot *snap)
 {
+    SC_MAGIC_CHECK(snap, SC_MAGIC_SNAPSHOT);
     return snap->client_ctx;
 }
 
 uint64_t sc_snapshot_generation(const struct sc_snapshot *snap)
 {
+    SC_MAGIC_CHECK(snap, SC_MAGIC_SNAPSHOT);
     return snap->generation;
 }

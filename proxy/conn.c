@@ -31,6 +31,7 @@
 #include "httpsniff.h"
 #include "l7.h"
 #include "x509.h"
+#include "magic.h"
 
 /* Linux netfilter's SO_ORIGINAL_DST (IPv4) and IP6T_SO_ORIGINAL_DST (IPv6)
  * share one value; their headers clash with glibc's, so it is spelled here. */
@@ -40,6 +41,7 @@
 
 struct sc_conn {
     struct sc_log_ctx log;              /* first: sc_log prefix */
+    SC_MAGIC_FIELD
     struct sc_conn_link link;
     unsigned long long id;
     struct sc_worker *w;
@@ -162,6 +164,7 @@ static void conn_finish(struct sc_conn *c, const char *fmt, ...)
     va_list ap;
     int n;
 
+    SC_MAGIC_CHECK(c, SC_MAGIC_CONN);
     va_start(ap, fmt);
     vsnprintf(reason, sizeof(reason), fmt, ap);
     va_end(ap);
@@ -219,6 +222,7 @@ static void conn_finish(struct sc_conn *c, const char *fmt, ...)
     sc_worker_conn_remove(c->w, c);
     sc_snapshot_unref(c->snap);
     c->snap = NULL;
+    SC_MAGIC_CLEAR(c);
     free(c);
 }
 
@@ -241,6 +245,7 @@ static void on_relay_done(struct sc_relay *r, enum sc_relay_end why, int err,
 {
     struct sc_conn *c = arg;
 
+    SC_MAGIC_CHECK(c, SC_MAGIC_CONN);
     (void)r;
     c->relay = NULL;        /* the relay frees itself when we return */
     c->bytes[0] = bytes[0];
@@ -296,6 +301,7 @@ static void on_down_handshake(struct bufferevent *bev, short what, void *arg)
     SSL *ssl = bufferevent_openssl_get_ssl(bev);
     char id[SC_SPIFFE_MAX + 1], reason[1024], subj[160];
 
+    SC_MAGIC_CHECK(c, SC_MAGIC_CONN);
     if (!(what & BEV_EVENT_CONNECTED)) {
         struct sc_tlsv_ctx ctx = {
             .dir = c->dir,
@@ -337,6 +343,7 @@ static void on_handshake_timeout(evutil_socket_t fd, short what, void *arg)
 {
     struct sc_conn *c = arg;
 
+    SC_MAGIC_CHECK(c, SC_MAGIC_CONN);
     (void)fd;
     (void)what;
     sc_stats_handshake(sc_worker_stats(c->w), c->dir, SC_HS_PROTOCOL);
@@ -375,6 +382,7 @@ static void on_upstream(void *arg, struct sc_upstream_result *res)
 {
     struct sc_conn *c = arg;
 
+    SC_MAGIC_CHECK(c, SC_MAGIC_CONN);
     c->pending = NULL;
     if (res->tls_version != NULL) {
         c->tls_version = res->tls_version;
@@ -432,6 +440,7 @@ static void on_l7_done(void *arg, const char *reason, const uint64_t bytes[2])
 {
     struct sc_conn *c = arg;
 
+    SC_MAGIC_CHECK(c, SC_MAGIC_CONN);
     c->l7 = NULL;               /* it freed itself */
     c->bytes[0] = bytes[0];
     c->bytes[1] = bytes[1];
@@ -500,6 +509,7 @@ static void on_auto_peek(evutil_socket_t fd, short what, void *arg)
     unsigned char buf[SC_HTTPSNIFF_MAX_BYTES];
     ssize_t n = recv(fd, buf, sizeof(buf), MSG_PEEK);
 
+    SC_MAGIC_CHECK(c, SC_MAGIC_CONN);
     (void)what;
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
         return;
@@ -530,6 +540,7 @@ static void on_auto_read(struct bufferevent *bev, void *arg)
     unsigned char buf[SC_HTTPSNIFF_MAX_BYTES];
     ev_ssize_t n = evbuffer_copyout(bufferevent_get_input(bev), buf, sizeof(buf));
 
+    SC_MAGIC_CHECK(c, SC_MAGIC_CONN);
     switch (sc_httpsniff(buf, n > 0 ? (size_t)n : 0)) {
     case SC_HTTPSNIFF_HTTP1:
         c->proto = SC_PROTO_HTTP;
@@ -549,6 +560,7 @@ static void on_auto_timeout(evutil_socket_t fd, short what, void *arg)
 {
     struct sc_conn *c = arg;
 
+    SC_MAGIC_CHECK(c, SC_MAGIC_CONN);
     (void)fd;
     (void)what;
     c->proto = SC_PROTO_TCP;        /* a server-first or silent protocol */
@@ -621,6 +633,7 @@ static void on_peek(evutil_socket_t fd, short what, void *arg)
     struct sc_sniff_info info;
     ssize_t n;
 
+    SC_MAGIC_CHECK(c, SC_MAGIC_CONN);
     (void)what;
     if (cap > SC_SNIFF_MAX_BYTES) {
         cap = SC_SNIFF_MAX_BYTES;
@@ -666,6 +679,7 @@ static void on_sniff_timeout(evutil_socket_t fd, short what, void *arg)
     struct sc_conn *c = arg;
     long left;
 
+    SC_MAGIC_CHECK(c, SC_MAGIC_CONN);
     (void)fd;
     (void)what;
     if (c->peeked == 0) {
@@ -841,6 +855,7 @@ void sc_conn_accept(struct sc_worker *w, enum sc_listener_kind kind, const char 
         close(fd);
         return;
     }
+    SC_MAGIC_SET(c, SC_MAGIC_CONN);
     c->log.prefix = conn_prefix;
     c->w = w;
     c->fd = fd;

@@ -19,6 +19,7 @@
 #include "localreply.h"
 #include "log.h"
 #include "relay.h"
+#include "magic.h"
 #include "snapshot.h"
 #include "stats.h"
 #include "tlsctx.h"
@@ -47,7 +48,8 @@ enum state {
 };
 
 struct sc_l7 {
-    struct sc_l7_params p;
+    SC_MAGIC_FIELD
+    struct sc_l7_params p;              /* p.snap, p.up.snap: our own reference */
     const struct sc_config *cfg;
     sc_l7_done_fn *done;
     void *arg;
@@ -118,6 +120,7 @@ static void on_up_drained(struct evbuffer *buf, const struct evbuffer_cb_info *i
 {
     struct sc_l7 *s = arg;
 
+    SC_MAGIC_CHECK(s, SC_MAGIC_L7);
     (void)buf;
     s->up_sent += info->n_deleted;
 }
@@ -147,6 +150,7 @@ void sc_l7_free(struct sc_l7 *s)
     if (s == NULL) {
         return;
     }
+    SC_MAGIC_CHECK(s, SC_MAGIC_L7);
     release_upstream(s, 0);
     if (s->relay != NULL) {
         /* a tunnel cut from outside (shutdown, the drain deadline): its
@@ -173,6 +177,8 @@ void sc_l7_free(struct sc_l7 *s)
     if (s->timer != NULL) {
         event_free(s->timer);
     }
+    sc_snapshot_unref(s->p.snap);
+    SC_MAGIC_CLEAR(s);
     free(s);
 }
 
@@ -192,6 +198,7 @@ static void on_linger_timeout(evutil_socket_t fd, short what, void *arg)
 {
     struct sc_l7 *s = arg;
 
+    SC_MAGIC_CHECK(s, SC_MAGIC_L7);
     (void)fd;
     (void)what;
     finish(s, s->ended);
@@ -202,6 +209,7 @@ static void on_linger_read(struct bufferevent *bev, void *arg)
     struct sc_l7 *s = arg;
     struct evbuffer *in = bufferevent_get_input(bev);
 
+    SC_MAGIC_CHECK(s, SC_MAGIC_L7);
     s->lingered += evbuffer_get_length(in);
     evbuffer_drain(in, evbuffer_get_length(in));
     if (s->lingered > LINGER_MAX) {
@@ -328,6 +336,7 @@ static void on_header_timeout(evutil_socket_t fd, short what, void *arg)
     struct sc_l7 *s = arg;
     struct sc_localreply lr;
 
+    SC_MAGIC_CHECK(s, SC_MAGIC_L7);
     (void)fd;
     (void)what;
     sc_localreply_request_timeout(&lr);
@@ -346,6 +355,7 @@ static void on_request_timeout(evutil_socket_t fd, short what, void *arg)
     struct sc_l7 *s = arg;
     struct sc_localreply lr;
 
+    SC_MAGIC_CHECK(s, SC_MAGIC_L7);
     (void)fd;
     (void)what;
     release_upstream(s, 0);
@@ -362,6 +372,7 @@ static void on_relay_done(struct sc_relay *r, enum sc_relay_end why, int err,
     static const char *const names[] = {"peer_closed", "downstream_reset", "upstream_reset",
                                         "idle_timeout"};
 
+    SC_MAGIC_CHECK(s, SC_MAGIC_L7);
     (void)r;
     (void)err;
     s->relay = NULL;            /* frees itself */
@@ -431,15 +442,24 @@ static int may_retry(const struct sc_l7 *s)
            idempotent(sc_http1_head(s->req_parser));
 }
 
+/* A failure that a new connection to the same server would meet again: the
+ * server's identity was refused, or its chain did not verify. */
+static int deterministic(const struct sc_upstream_result *res)
+{
+    return res != NULL && (res->status == SC_UPSTREAM_IDENTITY_REJECTED ||
+                           (res->status == SC_UPSTREAM_TLS_FAILED && res->verify_result != 0));
+}
+
 /* The upstream failed before its response: retry once on a fresh
- * connection when may_retry() says so, else answer with Envoy's 503. */
+ * connection when may_retry() says so (never for a refused identity or
+ * chain: one handshake, one 503), else answer with Envoy's 503. */
 static void up_failed(struct sc_l7 *s, enum sc_reset_reason why, const char *reason,
                       const struct sc_upstream_result *res)
 {
     struct sc_localreply lr;
     char tls[512] = "";
 
-    if (may_retry(s)) {
+    if (!deterministic(res) && may_retry(s)) {
         s->retries_left--;
         s->r.retried = 1;
         release_upstream(s, 0);
@@ -509,6 +529,7 @@ static void on_upstream_ready(void *arg, struct sc_upconn *uc, const struct sc_u
 {
     struct sc_l7 *s = arg;
 
+    SC_MAGIC_CHECK(s, SC_MAGIC_L7);
     s->wait = NULL;
     if (uc == NULL) {
         up_failed(s, SC_RESET_CONNECTION_FAILURE, res->reason, res);
@@ -549,6 +570,7 @@ static void on_up_read(struct bufferevent *bev, void *arg)
     struct evbuffer *in = bufferevent_get_input(bev);
     struct evbuffer *out = bufferevent_get_output(s->down);
 
+    SC_MAGIC_CHECK(s, SC_MAGIC_L7);
     if (evbuffer_get_length(in) > 0) {
         s->up_got = 1;
     }
@@ -649,6 +671,7 @@ static void on_up_write(struct bufferevent *bev, void *arg)
 {
     struct sc_l7 *s = arg;
 
+    SC_MAGIC_CHECK(s, SC_MAGIC_L7);
     (void)bev;
     /* The upstream took our bytes: read more of the request. */
     bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
@@ -662,6 +685,7 @@ static void on_up_event(struct bufferevent *bev, short what, void *arg)
     struct sc_l7 *s = arg;
     enum sc_http1_ev ev;
 
+    SC_MAGIC_CHECK(s, SC_MAGIC_L7);
     if (what & BEV_EVENT_EOF) {
         /* A response delimited by the connection closing ends here. */
         on_up_read(bev, s);
@@ -893,6 +917,7 @@ static void on_down_write(struct bufferevent *bev, void *arg)
 {
     struct sc_l7 *s = arg;
 
+    SC_MAGIC_CHECK(s, SC_MAGIC_L7);
     if (s->state == S_CLOSING) {
         if (evbuffer_get_length(bufferevent_get_output(bev)) == 0) {
             linger(s);
@@ -910,6 +935,7 @@ static void on_down_event(struct bufferevent *bev, short what, void *arg)
 {
     struct sc_l7 *s = arg;
 
+    SC_MAGIC_CHECK(s, SC_MAGIC_L7);
     (void)bev;
     if (s->state == S_CLOSING) {
         finish(s, s->ended);
@@ -940,7 +966,10 @@ struct sc_l7 *sc_l7_new(const struct sc_l7_params *p, sc_l7_done_fn *done, void 
     if (s == NULL) {
         return NULL;
     }
+    SC_MAGIC_SET(s, SC_MAGIC_L7);
     s->p = *p;
+    s->p.snap = sc_snapshot_ref(p->snap);
+    s->p.up.snap = s->p.snap;
     s->cfg = sc_snapshot_config(p->snap);
     s->done = done;
     s->arg = arg;

@@ -22,7 +22,7 @@ struct sc_l7;
 
 struct sc_l7_params {
     struct sc_worker *w;
-    struct sc_snapshot *snap;           /* borrowed; outlives the session */
+    struct sc_snapshot *snap;           /* the session takes its own reference */
     struct bufferevent *down;           /* taken; plain or TLS (terminated) */
     enum sc_direction dir;
     int port;

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "magic.h"
 #include "snapshot.h"
 #include "worker.h"
 
@@ -21,7 +22,9 @@
 struct entry;
 
 struct sc_upconn {
+    SC_MAGIC_FIELD
     struct entry *e;
+    struct sc_snapshot *snap;           /* our own reference */
     struct sc_upconn *next, *prev;      /* idle list */
     struct sc_upconn_info info;
     char tls_version[16];
@@ -34,6 +37,7 @@ struct sc_upconn {
 
 struct sc_upool_wait {
     struct entry *e;
+    struct sc_snapshot *snap;           /* our own reference, for start_connect */
     struct sc_upool_wait *next, *prev;  /* the entry's queue */
     sc_upool_ready_fn *ready;
     void *arg;
@@ -43,7 +47,8 @@ struct sc_upool_wait {
  * first request waiting when it completes gets it. */
 struct pconnect {
     struct entry *e;
-    struct sc_upstream *u;
+    struct sc_upstream *u;              /* holds its own snapshot reference */
+    struct sc_snapshot *snap;           /* u's, borrowed for on_connected */
     struct pconnect *next, *prev;
 };
 
@@ -53,7 +58,11 @@ struct entry {
     struct sc_addr addr;
     enum sc_tls_mode tls;
     const void *route;
-    struct sc_upstream_req req;         /* to open more connections */
+    /* To open more connections.  Its pointers (snap, host, tls_files,
+     * expected) belong to the snapshot of generation gen, and are read only
+     * while a waiter holds a reference to it: connects start only for
+     * waiters (start_connect). */
+    struct sc_upstream_req req;
     struct sc_upool_limits lim;
     struct sc_upool *pool;
     struct sc_upconn *idle;             /* most recently used first */
@@ -104,6 +113,8 @@ static void upconn_free(struct sc_upconn *uc)
         }
         bufferevent_free(uc->info.bev);
     }
+    sc_snapshot_unref(uc->snap);
+    SC_MAGIC_CLEAR(uc);
     free(uc);
 }
 
@@ -130,8 +141,10 @@ static void idle_unlink(struct sc_upconn *uc)
  * closed it or sent something while nobody asked. */
 static void close_idle(struct sc_upconn *uc)
 {
-    struct entry *e = uc->e;
+    struct entry *e;
 
+    SC_MAGIC_CHECK(uc, SC_MAGIC_UPCONN);
+    e = uc->e;
     idle_unlink(uc);
     e->n_open--;
     upconn_free(uc);
@@ -261,6 +274,12 @@ static void waiter_unlink(struct sc_upool_wait *wt)
     gauge(&e->pool->pending, -1);
 }
 
+static void waiter_free(struct sc_upool_wait *wt)
+{
+    sc_snapshot_unref(wt->snap);
+    free(wt);
+}
+
 static void make_idle(struct sc_upconn *uc)
 {
     struct entry *e = uc->e;
@@ -295,7 +314,7 @@ static void offer(struct sc_upconn *uc)
     waiter_unlink(wt);
     hand_out(uc);
     wt->ready(wt->arg, uc, NULL);
-    free(wt);
+    waiter_free(wt);
 }
 
 static void start_connect(struct entry *e);
@@ -322,6 +341,8 @@ static void on_connected(void *arg, struct sc_upstream_result *res)
     struct entry *e = pc->e;
     struct sc_upool_wait *wt;
     struct sc_upconn *uc = NULL;
+    /* the connect's own reference, valid until this returns */
+    struct sc_snapshot *pc_snap = pc->snap;
 
     pconnect_unlink(pc);
     free(pc);
@@ -346,7 +367,7 @@ static void on_connected(void *arg, struct sc_upstream_result *res)
         if (wt != NULL) {
             waiter_unlink(wt);
             wt->ready(wt->arg, NULL, res);
-            free(wt);
+            waiter_free(wt);
         }
         if (e->waiters != NULL && e->n_connecting < e->n_waiting &&
             e->n_open + e->n_connecting < e->lim.max_connections) {
@@ -354,7 +375,9 @@ static void on_connected(void *arg, struct sc_upstream_result *res)
         }
         return;
     }
+    SC_MAGIC_SET(uc, SC_MAGIC_UPCONN);
     uc->e = e;
+    uc->snap = sc_snapshot_ref(pc_snap);
     uc->info.bev = res->bev;
     res->bev = NULL;
     if (res->tls_version != NULL) {
@@ -371,15 +394,27 @@ static void on_connected(void *arg, struct sc_upstream_result *res)
     offer(uc);
 }
 
+/* Opens one more connection for the entry's waiters.  The connect reads the
+ * first waiter's snapshot (the same one as e->req's: one generation, one
+ * snapshot) and takes its own reference, so it may finish after every
+ * waiter has gone. */
 static void start_connect(struct entry *e)
 {
-    struct pconnect *pc = calloc(1, sizeof(*pc));
+    struct pconnect *pc;
+    struct sc_upstream_req req;
 
+    if (e->waiters == NULL) {
+        return;
+    }
+    pc = calloc(1, sizeof(*pc));
     if (pc == NULL) {
         return;
     }
+    req = e->req;
+    req.snap = e->waiters->snap;
     pc->e = e;
-    pc->u = sc_upstream_connect(&e->req, on_connected, pc);
+    pc->snap = req.snap;
+    pc->u = sc_upstream_connect(&req, on_connected, pc);
     if (pc->u == NULL) {
         free(pc);
         return;
@@ -433,6 +468,7 @@ enum sc_upool_get_result sc_upool_get(struct sc_upool *p, const struct sc_upstre
         return SC_UPOOL_ERROR;
     }
     wt->e = e;
+    wt->snap = sc_snapshot_ref(req->snap);
     wt->ready = ready;
     wt->arg = arg;
     wt->prev = e->waiters_tail;
@@ -456,13 +492,15 @@ void sc_upool_cancel(struct sc_upool_wait *wt)
     if (wt == NULL) {
         return;
     }
-    /* A connect started for it completes anyway and goes idle. */
+    /* A connect started for it completes anyway and goes idle: it holds
+     * its own reference to the snapshot. */
     waiter_unlink(wt);
-    free(wt);
+    waiter_free(wt);
 }
 
 const struct sc_upconn_info *sc_upconn_info(const struct sc_upconn *uc)
 {
+    SC_MAGIC_CHECK(uc, SC_MAGIC_UPCONN);
     return &uc->info;
 }
 
@@ -477,8 +515,10 @@ static void slot_freed(struct entry *e)
 
 void sc_upconn_release(struct sc_upconn *uc, int reusable)
 {
-    struct entry *e = uc->e;
+    struct entry *e;
 
+    SC_MAGIC_CHECK(uc, SC_MAGIC_UPCONN);
+    e = uc->e;
     gauge(&e->pool->active, -1);
     if (reusable && evbuffer_get_length(bufferevent_get_input(uc->info.bev)) == 0 &&
         evbuffer_get_length(bufferevent_get_output(uc->info.bev)) == 0) {
@@ -492,9 +532,12 @@ void sc_upconn_release(struct sc_upconn *uc, int reusable)
 
 struct bufferevent *sc_upconn_detach(struct sc_upconn *uc)
 {
-    struct bufferevent *bev = uc->info.bev;
-    struct entry *e = uc->e;
+    struct bufferevent *bev;
+    struct entry *e;
 
+    SC_MAGIC_CHECK(uc, SC_MAGIC_UPCONN);
+    bev = uc->info.bev;
+    e = uc->e;
     gauge(&e->pool->active, -1);
     e->n_open--;
     uc->info.bev = NULL;

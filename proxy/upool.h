@@ -18,7 +18,14 @@ struct sc_upool_wait;
  * idle connections close after idle_ms, which is kept shorter than the far
  * side's keep-alive so the pool, not the server, closes first.  A stale
  * connection (the far side closed, or sent bytes while idle) is dropped
- * before it is handed out. */
+ * before it is handed out.
+ *
+ * Ownership: every object of the pool holds its own reference to the
+ * snapshot it was made under: a waiting request (sc_upool_wait), a connect
+ * under way (its sc_upstream) and a pooled connection (sc_upconn), each
+ * dropped in its one teardown.  A connect may thus finish, and its
+ * connection go idle, after the request that started it and the connection
+ * that request came on are gone. */
 
 struct sc_upool_limits {
     int max_connections;        /* per key: open + connecting */

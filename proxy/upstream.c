@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <unistd.h>
 
+#include "magic.h"
 #include "snapshot.h"
 #include "stats.h"
 #include "tlsctx.h"
@@ -22,7 +23,8 @@
 #define BEV_FLAGS (BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS)
 
 struct sc_upstream {
-    struct sc_upstream_req req;
+    SC_MAGIC_FIELD
+    struct sc_upstream_req req;         /* req.snap: our own reference */
     sc_upstream_done_fn *done;
     void *arg;
     int fd;
@@ -54,12 +56,15 @@ static void up_free(struct sc_upstream *u)
     if (u->fd >= 0) {
         close(u->fd);
     }
+    sc_snapshot_unref(u->req.snap);
+    SC_MAGIC_CLEAR(u);
     free(u);
 }
 
 void sc_upstream_cancel(struct sc_upstream *u)
 {
     if (u != NULL) {
+        SC_MAGIC_CHECK(u, SC_MAGIC_UPSTREAM);
         up_free(u);
     }
 }
@@ -113,10 +118,13 @@ static void arm(struct sc_upstream *u, event_callback_fn cb, int ms)
 static void on_handshake(struct bufferevent *bev, short what, void *arg)
 {
     struct sc_upstream *u = arg;
-    struct sc_stats *st = sc_worker_stats(u->req.w);
+    struct sc_stats *st;
     struct sc_upstream_result res;
     SSL *ssl = bufferevent_openssl_get_ssl(bev);
     char subj[160];
+
+    SC_MAGIC_CHECK(u, SC_MAGIC_UPSTREAM);
+    st = sc_worker_stats(u->req.w);
 
     memset(&res, 0, sizeof(res));
     snprintf(res.peer_root, sizeof(res.peer_root), "-");
@@ -155,6 +163,13 @@ static void on_handshake(struct bufferevent *bev, short what, void *arg)
         if (sc_tlsv_root(ssl, res.peer_root, sizeof(res.peer_root), subj, sizeof(subj))) {
             sc_stats_peer_root(st, u->req.dir, res.peer_root, subj);
         }
+    } else if (sc_tlsv_san_pin(ssl, u->req.expected, res.reason, sizeof(res.reason)) != 0) {
+        /* SIMPLE / MUTUAL: DestinationRule subjectAltNames pin the server
+         * as expected_identities pin a mesh peer */
+        sc_stats_handshake(st, u->req.dir, SC_HS_BAD_IDENTITY);
+        res.status = SC_UPSTREAM_IDENTITY_REJECTED;
+        finish(u, &res);
+        return;
     }
     sc_stats_handshake(st, u->req.dir, SC_HS_OK);
     res.status = SC_UPSTREAM_OK;
@@ -167,6 +182,7 @@ static void on_handshake_timeout(evutil_socket_t fd, short what, void *arg)
 
     (void)fd;
     (void)what;
+    SC_MAGIC_CHECK(u, SC_MAGIC_UPSTREAM);
     sc_stats_handshake(sc_worker_stats(u->req.w), u->req.dir, SC_HS_PROTOCOL);
     fail(u, SC_UPSTREAM_HANDSHAKE_TIMEOUT, "handshake_timeout");
 }
@@ -268,6 +284,7 @@ static void on_connect(evutil_socket_t fd, short what, void *arg)
     socklen_t len = sizeof(err);
 
     (void)what;
+    SC_MAGIC_CHECK(u, SC_MAGIC_UPSTREAM);
     if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) {
         err = errno;
     }
@@ -293,6 +310,7 @@ static void on_start(evutil_socket_t fd, short what, void *arg)
 
     (void)fd;
     (void)what;
+    SC_MAGIC_CHECK(u, SC_MAGIC_UPSTREAM);
     u->fd = socket(u->req.addr.ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (u->fd < 0) {
         fail(u, SC_UPSTREAM_CONNECT_FAILED, "upstream_connect_failed: %s", strerror(errno));
@@ -334,7 +352,9 @@ struct sc_upstream *sc_upstream_connect(const struct sc_upstream_req *req,
     if (u == NULL) {
         return NULL;
     }
+    SC_MAGIC_SET(u, SC_MAGIC_UPSTREAM);
     u->req = *req;
+    u->req.snap = sc_snapshot_ref(req->snap);
     u->done = done;
     u->arg = arg;
     u->fd = -1;

@@ -18,11 +18,17 @@ struct sc_upstream;
  * ALPN for the protocol, resumption from the worker's session cache, the
  * peer's SPIFFE ID checked against expected) or TLS to a service outside
  * the mesh (SIMPLE / MUTUAL: the snapshot's context for tls_files, the
- * server's name checked).  Used by the L4 relay and the L7 pool alike. */
+ * server's name checked).  Used by the L4 relay and the L7 pool alike.
+ *
+ * Ownership: the connect takes its own reference to req->snap and holds it
+ * until done() has returned or it is cancelled, so it may outlive the
+ * caller's reference (the L7 pool lets a connect finish after its request
+ * went away).  host, tls_files and expected point into that snapshot's
+ * config, which the reference keeps alive; w outlives every connect. */
 
 struct sc_upstream_req {
     struct sc_worker *w;
-    struct sc_snapshot *snap;               /* borrowed; caller keeps a reference */
+    struct sc_snapshot *snap;               /* the connect takes its own reference */
     struct sc_addr addr;
     enum sc_direction dir;                  /* for the metrics */
     enum sc_tls_mode tls;
