@@ -349,7 +349,7 @@ static int verify_cb(int ok, X509_STORE_CTX *xs)
         sc_x509_name_str(X509_get_subject_name(cert), vi->subject, sizeof(vi->subject));
         sc_x509_name_str(X509_get_issuer_name(cert), vi->issuer, sizeof(vi->issuer));
         sc_x509_serial_hex(cert, vi->serial, sizeof(vi->serial));
-        sc_x509_spiffe_id_or_none(cert, vi->san, sizeof(vi->san));
+        sc_x509_sans_str(cert, vi->san, sizeof(vi->san));
         vi->not_before = sc_x509_not_before(cert);
         vi->not_after = sc_x509_not_after(cert);
     }

@@ -93,7 +93,7 @@ struct sc_tls_verify_info {
     char subject[256];
     char issuer[256];
     char serial[80];
-    char san[256];              /* its SPIFFE ID, or "none" */
+    char san[256];              /* its SANs (sc_x509_sans_str), or "none" */
     time_t not_before;
     time_t not_after;
 };

@@ -1,5 +1,6 @@
 #include "x509.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <openssl/bio.h>
 #include <openssl/err.h>
@@ -7,6 +8,7 @@
 #include <openssl/x509v3.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 int sc_x509_spiffe_id(X509 *cert, char *out, size_t outlen)
 {
@@ -51,6 +53,131 @@ const char *sc_x509_spiffe_id_or_none(X509 *cert, char *out, size_t outlen)
         snprintf(out, outlen, "none");
     }
     return out;
+}
+
+/* Appends len bytes of s to out at *used, \xHH for anything unprintable
+ * or a comma. */
+static void put_escaped(char *out, size_t outlen, size_t *used, const unsigned char *s, size_t len)
+{
+    for (size_t i = 0; i < len && *used + 1 < outlen; i++) {
+        if (s[i] >= 0x20 && s[i] < 0x7f && s[i] != ',' && s[i] != '\\') {
+            out[(*used)++] = (char)s[i];
+        } else if (*used + 4 < outlen) {
+            *used += (size_t)snprintf(out + *used, outlen - *used, "\\x%02X", s[i]);
+        } else {
+            break;
+        }
+    }
+    out[*used] = '\0';
+}
+
+const char *sc_x509_sans_str(X509 *cert, char *out, size_t outlen)
+{
+    GENERAL_NAMES *names;
+    size_t used = 0;
+
+    if (outlen == 0) {
+        return out;
+    }
+    out[0] = '\0';
+    names = cert != NULL ? X509_get_ext_d2i(cert, NID_subject_alt_name, NULL, NULL) : NULL;
+    for (int i = 0; names != NULL && i < sk_GENERAL_NAME_num(names); i++) {
+        const GENERAL_NAME *gn = sk_GENERAL_NAME_value(names, i);
+        const ASN1_STRING *v;
+        const char *type;
+        char ip[64];
+
+        switch (gn->type) {
+        case GEN_DNS:
+            v = gn->d.dNSName;
+            type = "DNS:";
+            break;
+        case GEN_URI:
+            v = gn->d.uniformResourceIdentifier;
+            type = ASN1_STRING_length(v) >= 9 &&
+                           strncmp((const char *)ASN1_STRING_get0_data(v), "spiffe://", 9) == 0
+                       ? ""
+                       : "URI:";
+            break;
+        case GEN_IPADD:
+            v = NULL;
+            type = "IP:";
+            if (gn->d.iPAddress->length == 4 || gn->d.iPAddress->length == 16) {
+                inet_ntop(gn->d.iPAddress->length == 4 ? AF_INET : AF_INET6,
+                          gn->d.iPAddress->data, ip, sizeof(ip));
+            } else {
+                snprintf(ip, sizeof(ip), "?");
+            }
+            break;
+        default:
+            continue;
+        }
+        if (used > 0 && used + 1 < outlen) {
+            out[used++] = ',';
+            out[used] = '\0';
+        }
+        if (used + strlen(type) < outlen) {
+            used += (size_t)snprintf(out + used, outlen - used, "%s", type);
+        }
+        if (v != NULL) {
+            put_escaped(out, outlen, &used, ASN1_STRING_get0_data(v),
+                        (size_t)ASN1_STRING_length(v));
+        } else {
+            put_escaped(out, outlen, &used, (const unsigned char *)ip, strlen(ip));
+        }
+    }
+    GENERAL_NAMES_free(names);
+    if (used == 0) {
+        snprintf(out, outlen, "none");
+    }
+    return out;
+}
+
+/* A DNS SAN (possibly "*.rest") against a host name, case-insensitively. */
+static int dns_match(const unsigned char *san, size_t len, const char *name)
+{
+    size_t nlen = strlen(name);
+
+    if (memchr(san, '\0', len) != NULL) {
+        return 0;
+    }
+    if (len == nlen && strncasecmp((const char *)san, name, len) == 0) {
+        return 1;
+    }
+    if (len > 2 && san[0] == '*' && san[1] == '.') {
+        const char *dot = strchr(name, '.');
+
+        /* one label replaced: "*.example.com" matches "api.example.com" */
+        return dot != NULL && dot != name && strlen(dot) == len - 1 &&
+               strncasecmp(dot, (const char *)san + 1, len - 1) == 0;
+    }
+    return 0;
+}
+
+int sc_x509_has_san(X509 *cert, const char *name)
+{
+    GENERAL_NAMES *names;
+    int found = 0;
+
+    if (cert == NULL || name == NULL) {
+        return 0;
+    }
+    names = X509_get_ext_d2i(cert, NID_subject_alt_name, NULL, NULL);
+    for (int i = 0; !found && names != NULL && i < sk_GENERAL_NAME_num(names); i++) {
+        const GENERAL_NAME *gn = sk_GENERAL_NAME_value(names, i);
+
+        if (gn->type == GEN_DNS) {
+            found = dns_match(ASN1_STRING_get0_data(gn->d.dNSName),
+                              (size_t)ASN1_STRING_length(gn->d.dNSName), name);
+        } else if (gn->type == GEN_URI) {
+            const ASN1_STRING *v = gn->d.uniformResourceIdentifier;
+
+            found = (size_t)ASN1_STRING_length(v) == strlen(name) &&
+                    memcmp(ASN1_STRING_get0_data(v), name, strlen(name)) == 0;
+        }
+    }
+    GENERAL_NAMES_free(names);
+    return found;
 }
 
 size_t sc_x509_name_str(const X509_NAME *name, char *out, size_t outlen)

@@ -15,6 +15,19 @@ int sc_x509_spiffe_id(X509 *cert, char *out, size_t outlen);
  * certificate (or cert NULL) has none.  Returns out. */
 const char *sc_x509_spiffe_id_or_none(X509 *cert, char *out, size_t outlen);
 
+/* Every DNS, URI and IP SAN of the certificate for a log line, joined by
+ * ",": a SPIFFE ID as it is, others with their type
+ * ("spiffe://td/ns/a/sa/b,DNS:api.example.com,URI:https://x,IP:10.0.0.1"),
+ * "none" when it has none (or cert is NULL).  Bytes outside printable ASCII
+ * (and the separator) are written as \xHH, so a SAN cannot forge a line.
+ * Truncated to outlen.  Returns out. */
+const char *sc_x509_sans_str(X509 *cert, char *out, size_t outlen);
+
+/* 1 when the certificate carries name as a DNS SAN (case-insensitive; a
+ * "*.example.com" SAN matches one leftmost label) or as a URI SAN (exact),
+ * else 0.  What DestinationRule subjectAltNames pin for SIMPLE / MUTUAL. */
+int sc_x509_has_san(X509 *cert, const char *name);
+
 /* One-line description for logs: subject, SPIFFE ID, serial (hex) and issuer,
  * e.g. `subject="CN=client" san=spiffe://... serial=1A2B issuer="CN=foo"`.
  * Never prints key material. */

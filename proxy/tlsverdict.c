@@ -74,6 +74,23 @@ static void append_cert(X509 *peer, char *reason, size_t reasonlen)
     snprintf(reason + used, reasonlen - used, " (subject %s, serial %s)", subject, serial);
 }
 
+/* "identity_rejected: peer SAN <san> not in [a, b]" and the certificate. */
+static void not_in(X509 *peer, const char *san, const struct sc_strv *names, char *reason,
+                   size_t reasonlen)
+{
+    size_t used = (size_t)snprintf(reason, reasonlen, "identity_rejected: peer SAN %s not in [",
+                                   san);
+
+    for (size_t i = 0; i < names->n && used < reasonlen; i++) {
+        used += (size_t)snprintf(reason + used, reasonlen - used, "%s%s", i > 0 ? ", " : "",
+                                 names->v[i]);
+    }
+    if (used < reasonlen) {
+        snprintf(reason + used, reasonlen - used, "]");
+    }
+    append_cert(peer, reason, reasonlen);
+}
+
 static int reason_is(unsigned long e, int r)
 {
     return e != 0 && ERR_GET_REASON(e) == r;
@@ -175,21 +192,10 @@ int sc_tlsv_identity(SSL *ssl, const struct sc_strv *principals, const char *tru
         return -1;
     }
     if (principals != NULL && principals->n > 0) {
-        size_t used;
-
         if (sc_spiffe_match_any(principals->v, principals->n, id)) {
             return 0;
         }
-        used = (size_t)snprintf(reason, reasonlen, "identity_rejected: peer SAN %s not in [",
-                                id);
-        for (size_t i = 0; i < principals->n && used < reasonlen; i++) {
-            used += (size_t)snprintf(reason + used, reasonlen - used, "%s%s", i > 0 ? ", " : "",
-                                     principals->v[i]);
-        }
-        if (used < reasonlen) {
-            snprintf(reason + used, reasonlen - used, "]");
-        }
-        append_cert(peer, reason, reasonlen);
+        not_in(peer, id, principals, reason, reasonlen);
         return -1;
     }
     if (!sc_spiffe_in_trust_domain(id, trust_domain)) {
@@ -199,6 +205,23 @@ int sc_tlsv_identity(SSL *ssl, const struct sc_strv *principals, const char *tru
         return -1;
     }
     return 0;
+}
+
+int sc_tlsv_san_pin(SSL *ssl, const struct sc_strv *names, char *reason, size_t reasonlen)
+{
+    X509 *peer = SSL_get0_peer_certificate(ssl);
+    char sans[512];
+
+    if (names == NULL || names->n == 0) {
+        return 0;
+    }
+    for (size_t i = 0; i < names->n; i++) {
+        if (sc_x509_has_san(peer, names->v[i])) {
+            return 0;
+        }
+    }
+    not_in(peer, sc_x509_sans_str(peer, sans, sizeof(sans)), names, reason, reasonlen);
+    return -1;
 }
 
 int sc_tlsv_root(SSL *ssl, char *serial, size_t serial_len, char *subject, size_t subject_len)

@@ -40,6 +40,14 @@ void sc_tlsv_failure(struct bufferevent *bev, short what, const struct sc_tlsv_c
 int sc_tlsv_identity(SSL *ssl, const struct sc_strv *principals, const char *trust_domain,
                      char *id, size_t idlen, char *reason, size_t reasonlen);
 
+/* Checks a SIMPLE / MUTUAL server's certificate against the names pinned
+ * by DestinationRule subjectAltNames (or the route's expected_identities):
+ * it must carry one of them as a DNS or URI SAN (sc_x509_has_san).  An
+ * empty or NULL list pins nothing.  Returns 0, or -1 with reason set to
+ * "identity_rejected: peer SAN <its SANs> not in [<names>] (subject ...,
+ * serial ...)". */
+int sc_tlsv_san_pin(SSL *ssl, const struct sc_strv *names, char *reason, size_t reasonlen);
+
 /* The serial (and subject) of the root the peer chained to; "resumed" or
  * "-" when the handshake verified no chain.  Returns 1 when a root was
  * found (worth counting), 0 otherwise. */

@@ -10,10 +10,12 @@
 #       DIR/NAME-ca.chain holds the intermediates above a leaf (itself first).
 #   gen-certs.sh leaf DIR CA LEAF SPIFFE_ID [--days N] [--rsa] [--expired]
 #                                           [--not-yet-valid] [--cn NAME]
+#                                           [--dns NAME]...
 #       DIR/LEAF.crt (the leaf followed by any intermediates: a chain file
 #       like Istio's cert-chain.pem) and DIR/LEAF.key.  URI SAN = SPIFFE_ID
-#       only, CN = NAME (default LEAF), EKU serverAuth,clientAuth, keyUsage
-#       digitalSignature,keyEncipherment, no DNS SAN.
+#       ("-" for none), a DNS SAN per --dns (none by default), CN = NAME
+#       (default LEAF), EKU serverAuth,clientAuth, keyUsage
+#       digitalSignature,keyEncipherment.
 #   gen-certs.sh mesh DIR [--force]
 #       The standard set (skipped when already complete and not expiring):
 #         ca.crt (= mesh-ca.crt), mesh-ca.key      root "mesh"
@@ -88,7 +90,7 @@ keyUsage = critical,digitalSignature,keyEncipherment
 extendedKeyUsage = serverAuth,clientAuth
 subjectKeyIdentifier = hash
 authorityKeyIdentifier = keyid:always
-subjectAltName = URI:$san" ;;
+subjectAltName = $san" ;;
     esac
     cat >"$d/openssl.cnf" <<EOF
 [ ca ]
@@ -140,7 +142,7 @@ dates() {
 
 # Options shared by the subcommands; positional arguments go to ARGS.
 parse_opts() {
-    DAYS=; RSA=0; EXPIRED=0; NOTYET=0; CN=; FORCE=0; ARGS=()
+    DAYS=; RSA=0; EXPIRED=0; NOTYET=0; CN=; FORCE=0; ARGS=(); DNS=()
     while [ $# -gt 0 ]; do
         case $1 in
         --days) [ $# -ge 2 ] || die "--days needs a value"
@@ -150,6 +152,9 @@ parse_opts() {
         --expired) EXPIRED=1 ;;
         --not-yet-valid) NOTYET=1 ;;
         --cn) [ $# -ge 2 ] || die "--cn needs a value"; CN=$2; shift ;;
+        --dns) [ $# -ge 2 ] || die "--dns needs a value"
+               [[ $2 =~ ^[A-Za-z0-9*][A-Za-z0-9.-]*$ ]] || die "--dns: not a DNS name: $2"
+               DNS+=("$2"); shift ;;
         --force) FORCE=1 ;;
         -h|--help) usage ;;
         --*) die "unknown option: $1" ;;
@@ -197,14 +202,20 @@ cmd_leaf() { # DIR CA LEAF SPIFFE_ID
     [ ${#ARGS[@]} -eq 4 ] || usage
     local dir=${ARGS[0]} ca=${ARGS[1]} leaf=${ARGS[2]} id=${ARGS[3]}
     check_name "$leaf"; need_ca "$dir" "$ca"
-    [[ $id =~ ^spiffe://[^/]+(/.*)?$ ]] || die "not a SPIFFE ID: '$id'"
-    [[ $id =~ [,[:space:]] ]] && die "SPIFFE ID may not contain commas or spaces: '$id'"
+    local san="" d
+    if [ "$id" != - ]; then
+        [[ $id =~ ^spiffe://[^/]+(/.*)?$ ]] || die "not a SPIFFE ID: '$id'"
+        [[ $id =~ [,[:space:]] ]] && die "SPIFFE ID may not contain commas or spaces: '$id'"
+        san="URI:$id"
+    fi
+    for d in "${DNS[@]}"; do san="${san:+$san,}DNS:$d"; done
+    [ -n "$san" ] || die "a leaf needs a SPIFFE ID or --dns"
     [ "$EXPIRED" = 1 ] && [ "$NOTYET" = 1 ] && die "--expired and --not-yet-valid exclude each other"
     dates "${DAYS:-365}" "$EXPIRED" "$NOTYET"
     newkey "$dir/$leaf.key" "$RSA"
     tmpdir
     sign leaf "${CN:-$leaf}" "$dir/$leaf.key" "$dir/$ca-ca.crt" "$dir/$ca-ca.key" \
-        "$TMPD/leaf.crt" "$START" "$END" "$id"
+        "$TMPD/leaf.crt" "$START" "$END" "$san"
     {
         cat "$TMPD/leaf.crt"
         if [ -f "$dir/$ca-ca.chain" ]; then cat "$dir/$ca-ca.chain"; fi
