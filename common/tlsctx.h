@@ -53,7 +53,14 @@ STACK_OF(X509) *sc_tls_material_chain(const struct sc_tls_material *m);
  * (outbound): TLS 1.2 minimum, 1.3 preferred, ECDHE+AEAD only, no
  * renegotiation or compression, peer certificate required and verified
  * against the bundle.  SPIFFE identity is checked by the caller after the
- * handshake.  Returns a new SSL_CTX or NULL with err set. */
+ * handshake.  Returns a new SSL_CTX or NULL with err set.
+ *
+ * Resumption: the client keeps the last ticket per upstream (the worker's
+ * cache) and gives each new connection a private copy; the server issues
+ * stateful TLS 1.3 tickets and keeps at most SC_TLS_SESSION_CACHE sessions
+ * per context (per snapshot, shared by the workers), so a resumption reuses
+ * the peer certificate decoded at the full handshake. */
+#define SC_TLS_SESSION_CACHE 1024
 SSL_CTX *sc_tlsctx_server_new(const struct sc_tls_material *m, struct sc_err *err);
 SSL_CTX *sc_tlsctx_client_new(const struct sc_tls_material *m, struct sc_err *err);
 

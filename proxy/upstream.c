@@ -230,10 +230,16 @@ static void start_tls(struct sc_upstream *u)
             sink->addr = u->req.addr;
             sc_tls_set_session_sink(ssl, &sink->base);
         }
+        /* A private copy per connection: OpenSSL's TLS 1.3 client marks
+         * the session it resumed not resumable once that handshake ends,
+         * so one object shared by every new connection would turn the
+         * connections opened meanwhile into full handshakes. */
         sess = sc_worker_session_get(u->req.w, sc_snapshot_generation(u->req.snap),
                                      &u->req.addr);
+        sess = sess != NULL ? SSL_SESSION_dup(sess) : NULL;
         if (sess != NULL) {
             SSL_set_session(ssl, sess);
+            SSL_SESSION_free(sess);     /* the SSL holds its own reference */
         }
     } else {
         const char *name = u->req.tls_files != NULL && u->req.tls_files->sni != NULL
