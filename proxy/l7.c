@@ -114,6 +114,20 @@ static void arm(struct sc_l7 *s, event_callback_fn cb, int ms)
     evtimer_add(s->timer, &tv);
 }
 
+/* Gathers what waits in a TLS bufferevent's output into one chain when it
+ * fits one record: bufferevent_openssl makes one SSL_write, so one TLS
+ * record, per chain, and a response head and its body are two chains.  One
+ * record instead of two costs a small copy and saves an encryption, a
+ * record header and, on the far side, a decryption. */
+static void coalesce(struct evbuffer *out)
+{
+    size_t n = evbuffer_get_length(out);
+
+    if (n > 0 && n <= 16384 && evbuffer_peek(out, -1, NULL, NULL, 0) > 1) {
+        (void)evbuffer_pullup(out, -1);
+    }
+}
+
 /* Request bytes drained from the upstream's output went to the socket (or
  * into SSL_write): from then on the app may have seen the request. */
 static void on_up_drained(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
@@ -515,6 +529,7 @@ static void start_exchange(struct sc_l7 *s)
     bufferevent_setcb(up, on_up_read, on_up_write, on_up_event, s);
     bufferevent_setwatermark(up, EV_WRITE, 0, 0);
     evbuffer_add_buffer(bufferevent_get_output(up), s->pending);
+    coalesce(bufferevent_get_output(up));
     bufferevent_enable(up, EV_READ | EV_WRITE);
     s->r.t_upstream_start = now_ms();
     if (s->p.timeouts->request_ms > 0) {
@@ -641,6 +656,7 @@ static void on_up_read(struct bufferevent *bev, void *arg)
                      * request has nowhere to go. */
                     s->close_after = 1;
                 }
+                coalesce(out);
                 request_done(s, reusable);
                 return;
             }
@@ -660,6 +676,7 @@ static void on_up_read(struct bufferevent *bev, void *arg)
         }
     }
 backpressure:
+    coalesce(out);
     if (evbuffer_get_length(out) >= s->cfg->buffer_limit) {
         bufferevent_disable(bev, EV_READ);
         bufferevent_setwatermark(s->down, EV_WRITE, s->cfg->buffer_limit / 2, 0);
