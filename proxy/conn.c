@@ -246,7 +246,6 @@ static void on_relay_done(struct sc_relay *r, enum sc_relay_end why, int err,
     struct sc_conn *c = arg;
 
     SC_MAGIC_CHECK(c, SC_MAGIC_CONN);
-    (void)r;
     c->relay = NULL;        /* the relay frees itself when we return */
     c->bytes[0] = bytes[0];
     c->bytes[1] = bytes[1];
@@ -255,11 +254,16 @@ static void on_relay_done(struct sc_relay *r, enum sc_relay_end why, int err,
         conn_finish(c, "peer_closed");
         break;
     case SC_RELAY_DOWN_RESET:
-        conn_finish(c, "downstream_reset: %s", err != 0 ? strerror(err) : "connection error");
+    case SC_RELAY_UP_RESET: {
+        const char *words = sc_relay_reason(r);
+
+        if (words == NULL) {
+            words = err != 0 ? strerror(err) : "connection error";
+        }
+        conn_finish(c, "%s: %s", why == SC_RELAY_DOWN_RESET ? "downstream_reset" : "upstream_reset",
+                    words);
         break;
-    case SC_RELAY_UP_RESET:
-        conn_finish(c, "upstream_reset: %s", err != 0 ? strerror(err) : "connection error");
-        break;
+    }
     case SC_RELAY_IDLE_TIMEOUT:
         conn_finish(c, "idle_timeout");
         break;
@@ -283,12 +287,12 @@ static void start_relay(struct sc_conn *c)
     lim.high_watermark = c->cfg->buffer_limit;
     lim.idle_ms = c->to->idle_ms;
     c->relay = sc_relay_new(c->down, c->up, &lim, on_relay_done, c);
+    c->down = NULL;         /* owned by the relay now, even when it failed */
+    c->up = NULL;
     if (c->relay == NULL) {
         conn_finish(c, "internal_error: relay");
         return;
     }
-    c->down = NULL;         /* owned by the relay now */
-    c->up = NULL;
     c->action = "while relaying";
 }
 

@@ -412,8 +412,8 @@ static void switch_to_relay(struct sc_l7 *s)
     s->uc = NULL;
     evtimer_del(s->timer);
     s->relay = sc_relay_new(s->down, up, &lim, on_relay_done, s);
+    s->down = NULL;             /* the relay's now, even when it failed */
     if (s->relay == NULL) {
-        bufferevent_free(up);
         sc_l7_req_log(s->p.w, &s->r, s->p.dir, s->p.port, s->p.down_mtls);
         finish(s, "internal_error: relay");
         return;

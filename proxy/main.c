@@ -16,6 +16,7 @@
 #include "accesslog.h"
 #include "filewatch.h"
 #include "l7_internal.h"
+#include "io.h"
 #include "log.h"
 #include "runtime.h"
 #include "sdsclient.h"
@@ -323,6 +324,7 @@ out:
     sc_filewatch_free(p.files);
     sc_admin_free(p.admin);
     sc_runtime_free(p.rt);
+    sc_io_buf_drain();          /* buffers freed on this thread at shutdown */
     sc_accesslog_sink_free(sc_l7_access_log);
     sc_l7_access_log = NULL;
     if (tick != NULL) {

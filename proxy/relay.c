@@ -3,36 +3,69 @@
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
-#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
-#include <openssl/ssl.h>
 #include <stdlib.h>
-#include <sys/socket.h>
+#include <string.h>
 #include <time.h>
 
-/* One relay, written once for both directions: side 0 is downstream, side 1
- * upstream; bytes read on side i are written to side !i. */
+#include "io.h"
+#include "relay_internal.h"
+
+/* One relay, written once for both directions, on the raw I/O layer
+ * (proxy/io.h): side 0 is downstream, side 1 upstream; direction i carries
+ * the bytes read on side i to side !i through one fixed buffer.  Each
+ * socket is registered once, edge-triggered and persistent; a wake-up
+ * marks the readiness and pumps both directions, which read and write
+ * until the kernel or OpenSSL says "would block" (the nginx shape:
+ * ngx_stream_proxy_process). */
+
 struct side {
     struct sc_relay *r;
-    struct bufferevent *bev;
+    struct sc_io *io;
+    struct event *ev;
     int idx;
     int eof;            /* read half finished (peer sent FIN / close_notify) */
     int shut;           /* our write half has been shut down */
 };
 
+/* Bytes read on one side, not yet written to the other. */
+struct dir {
+    unsigned char *buf; /* NULL while nothing is in flight */
+    size_t cap;
+    size_t off, len;    /* written up to off, filled up to len */
+    int heap;           /* buf is a one-off (early bytes larger than a buffer) */
+};
+
 struct sc_relay {
     struct side s[2];
+    struct dir d[2];
     struct sc_relay_limits lim;
     uint64_t bytes[2];
     struct event *idle;
     struct timespec last;
     sc_relay_done_fn *done;
     void *arg;
+    int ended;
+    enum sc_relay_end why;
+    int err;
+    char reason[160];
 };
 
 static void now(struct timespec *ts)
 {
     clock_gettime(CLOCK_MONOTONIC_COARSE, ts);
+}
+
+static void dir_release(struct dir *d)
+{
+    if (d->buf != NULL) {
+        if (d->heap) {
+            free(d->buf);
+        } else {
+            sc_io_buf_put(d->buf);
+        }
+    }
+    memset(d, 0, sizeof(*d));
 }
 
 void sc_relay_free(struct sc_relay *r)
@@ -41,14 +74,14 @@ void sc_relay_free(struct sc_relay *r)
         return;
     }
     for (int i = 0; i < 2; i++) {
-        if (r->s[i].bev != NULL) {
-            bufferevent_free(r->s[i].bev);
-            r->s[i].bev = NULL;
+        if (r->s[i].ev != NULL) {
+            event_free(r->s[i].ev);
         }
+        sc_io_free(r->s[i].io);
+        dir_release(&r->d[i]);
     }
     if (r->idle != NULL) {
         event_free(r->idle);
-        r->idle = NULL;
     }
     free(r);
 }
@@ -59,114 +92,135 @@ static void finish(struct sc_relay *r, enum sc_relay_end why, int err)
     sc_relay_free(r);
 }
 
-/* Shuts down our write half towards side s: close_notify for TLS, then a
- * TCP FIN, so the peer sees exactly what the other peer did. */
+/* Records the end; the caller unwinds and end_if_done() reports it. */
+static void end(struct sc_relay *r, enum sc_relay_end why, const struct sc_io *io)
+{
+    if (r->ended) {
+        return;
+    }
+    r->ended = 1;
+    r->why = why;
+    r->err = 0;
+    r->reason[0] = '\0';
+    if (io != NULL) {
+        const char *words = sc_io_error(io, &r->err);
+
+        snprintf(r->reason, sizeof(r->reason), "%s", words);
+    }
+}
+
 static void shut_write(struct side *s)
 {
-    SSL *ssl = bufferevent_openssl_get_ssl(s->bev);
-    evutil_socket_t fd = bufferevent_getfd(s->bev);
-
-    if (s->shut) {
-        return;
-    }
-    s->shut = 1;
-    if (ssl != NULL) {
-        (void)SSL_shutdown(ssl);
-    }
-    if (fd >= 0) {
-        (void)shutdown(fd, SHUT_WR);
+    if (!s->shut) {
+        s->shut = 1;
+        sc_io_shutdown(s->io);
     }
 }
 
-/* Done when both peers have closed their sending halves and all their bytes
- * have been passed on. */
-static int all_done(const struct sc_relay *r)
+/* Moves what it can of direction i: writes what is buffered, then reads
+ * more, until a side would block, the source ends or a side fails. */
+static void pump_dir(struct sc_relay *r, int i)
 {
-    return r->s[0].eof && r->s[1].eof && r->s[0].shut && r->s[1].shut;
-}
+    struct side *from = &r->s[i], *to = &r->s[!i];
+    struct dir *d = &r->d[i];
 
-static void pump(struct side *from)
-{
-    struct sc_relay *r = from->r;
-    struct side *to = &r->s[!from->idx];
-    struct evbuffer *in = bufferevent_get_input(from->bev);
-    struct evbuffer *out = bufferevent_get_output(to->bev);
-    size_t n = evbuffer_get_length(in);
+    for (;;) {
+        while (d->off < d->len) {
+            ssize_t n;
 
-    if (n == 0) {
-        return;
-    }
-    if (to->shut) {
-        /* Nowhere to send it: the other side is gone for writing. */
-        evbuffer_drain(in, n);
-        return;
-    }
-    evbuffer_add_buffer(out, in);    /* moves the chains, no copy */
-    r->bytes[from->idx] += n;
-    now(&r->last);
-    if (evbuffer_get_length(out) >= r->lim.high_watermark) {
-        bufferevent_disable(from->bev, EV_READ);
-        bufferevent_setwatermark(to->bev, EV_WRITE, r->lim.high_watermark / 2, 0);
-    }
-}
-
-static void on_read(struct bufferevent *bev, void *arg)
-{
-    (void)bev;
-    pump(arg);
-}
-
-/* Called when side `to`'s output drained to its low watermark. */
-static void on_write(struct bufferevent *bev, void *arg)
-{
-    struct side *to = arg;
-    struct sc_relay *r = to->r;
-    struct side *from = &r->s[!to->idx];
-
-    if (evbuffer_get_length(bufferevent_get_output(bev)) == 0 && from->eof) {
-        shut_write(to);
-        if (all_done(r)) {
-            finish(r, SC_RELAY_PEER_CLOSED, 0);
+            if (to->shut) {
+                d->off = d->len;        /* nowhere to send it */
+                break;
+            }
+            if (!sc_io_can_write(to->io)) {
+                return;
+            }
+            n = sc_io_write(to->io, d->buf + d->off, d->len - d->off);
+            if (n == SC_IO_AGAIN) {
+                return;
+            }
+            if (n < 0) {
+                end(r, to->idx == 0 ? SC_RELAY_DOWN_RESET : SC_RELAY_UP_RESET, to->io);
+                return;
+            }
+            d->off += (size_t)n;
+            now(&r->last);
+        }
+        if (from->eof) {
+            /* everything before the end went out: pass the end on */
+            dir_release(d);
+            shut_write(to);
             return;
         }
-    }
-    /* Back to "call me when empty", the state outside backpressure. */
-    bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
-    if (!from->eof && !(bufferevent_get_enabled(from->bev) & EV_READ)) {
-        bufferevent_enable(from->bev, EV_READ);
+        if (!sc_io_can_read(from->io)) {
+            dir_release(d);             /* idle: hold no buffer */
+            return;
+        }
+        if (d->buf == NULL || d->heap) {
+            dir_release(d);
+            d->buf = sc_io_buf_get();
+            if (d->buf == NULL) {
+                end(r, i == 0 ? SC_RELAY_DOWN_RESET : SC_RELAY_UP_RESET, NULL);
+                return;
+            }
+            d->cap = SC_IO_BUF_SIZE;
+        }
+        d->off = d->len = 0;
+        {
+            size_t cap = d->cap < r->lim.high_watermark ? d->cap : r->lim.high_watermark;
+            ssize_t n = sc_io_read(from->io, d->buf, cap);
+
+            if (n == SC_IO_AGAIN) {
+                dir_release(d);
+                return;
+            }
+            if (n < 0) {
+                end(r, from->idx == 0 ? SC_RELAY_DOWN_RESET : SC_RELAY_UP_RESET, from->io);
+                return;
+            }
+            if (n == 0) {
+                from->eof = 1;
+                continue;
+            }
+            d->len = (size_t)n;
+            r->bytes[i] += (uint64_t)n;
+            now(&r->last);
+        }
     }
 }
 
-static void on_event(struct bufferevent *bev, short what, void *arg)
+/* Pumps both directions until neither moves, then reports an end. */
+static void pump(struct sc_relay *r)
+{
+    uint64_t before[2];
+    int guard = 0;
+
+    do {
+        before[0] = r->bytes[0] + r->d[0].off + (uint64_t)r->s[0].eof;
+        before[1] = r->bytes[1] + r->d[1].off + (uint64_t)r->s[1].eof;
+        pump_dir(r, 0);
+        if (!r->ended) {
+            pump_dir(r, 1);
+        }
+        /* writing one way may have unblocked a TLS read the other way */
+    } while (!r->ended && ++guard < 4 &&
+             (before[0] != r->bytes[0] + r->d[0].off + (uint64_t)r->s[0].eof ||
+              before[1] != r->bytes[1] + r->d[1].off + (uint64_t)r->s[1].eof));
+    if (!r->ended && r->s[0].eof && r->s[1].eof && r->s[0].shut && r->s[1].shut) {
+        end(r, SC_RELAY_PEER_CLOSED, NULL);
+    }
+    if (r->ended) {
+        finish(r, r->why, r->err);
+    }
+}
+
+static void on_io(evutil_socket_t fd, short what, void *arg)
 {
     struct side *s = arg;
-    struct sc_relay *r = s->r;
-    struct side *other = &r->s[!s->idx];
 
-    (void)bev;
-    if (what & BEV_EVENT_EOF) {
-        pump(s);
-        s->eof = 1;
-        /* A TLS bufferevent stops writing when its peer's close_notify
-         * arrives; the other direction may still have bytes for it. */
-        if (evbuffer_get_length(bufferevent_get_output(s->bev)) > 0) {
-            bufferevent_enable(s->bev, EV_WRITE);
-        }
-        if (evbuffer_get_length(bufferevent_get_output(other->bev)) == 0) {
-            shut_write(other);
-        } else {
-            /* on_write fires when it drains. */
-            bufferevent_setwatermark(other->bev, EV_WRITE, 0, 0);
-        }
-        if (all_done(r)) {
-            finish(r, SC_RELAY_PEER_CLOSED, 0);
-        }
-        return;
-    }
-    if (what & BEV_EVENT_ERROR) {
-        int e = EVUTIL_SOCKET_ERROR();
-        finish(r, s->idx == 0 ? SC_RELAY_DOWN_RESET : SC_RELAY_UP_RESET, e);
-    }
+    (void)fd;
+    sc_io_ready(s->io, what);
+    pump(s->r);
 }
 
 static void on_idle(evutil_socket_t fd, short what, void *arg)
@@ -181,6 +235,7 @@ static void on_idle(evutil_socket_t fd, short what, void *arg)
     now(&t);
     quiet_ms = (t.tv_sec - r->last.tv_sec) * 1000 + (t.tv_nsec - r->last.tv_nsec) / 1000000;
     if (quiet_ms >= r->lim.idle_ms) {
+        r->reason[0] = '\0';
         finish(r, SC_RELAY_IDLE_TIMEOUT, 0);
         return;
     }
@@ -190,52 +245,140 @@ static void on_idle(evutil_socket_t fd, short what, void *arg)
     evtimer_add(r->idle, &tv);
 }
 
+/* Direction i starts with early bytes: what was queued towards side !i
+ * and not yet written, then what side i had read and not delivered. */
+static int preload(struct dir *d, struct evbuffer *early)
+{
+    size_t n = evbuffer_get_length(early);
+
+    if (n == 0) {
+        return 0;
+    }
+    d->heap = n > SC_IO_BUF_SIZE;
+    d->buf = d->heap ? malloc(n) : sc_io_buf_get();
+    if (d->buf == NULL) {
+        d->heap = 0;
+        return -1;
+    }
+    d->cap = d->heap ? n : SC_IO_BUF_SIZE;
+    evbuffer_remove(early, d->buf, n);
+    d->off = 0;
+    d->len = n;
+    return 0;
+}
+
 struct sc_relay *sc_relay_new(struct bufferevent *down, struct bufferevent *up,
                               const struct sc_relay_limits *lim, sc_relay_done_fn *done,
                               void *arg)
 {
+    struct event_base *base = bufferevent_get_base(down);
     struct sc_relay *r = calloc(1, sizeof(*r));
+    struct evbuffer *in[2] = {evbuffer_new(), evbuffer_new()};
+    struct evbuffer *out[2] = {evbuffer_new(), evbuffer_new()};
+    struct bufferevent *bev[2] = {down, up};
+    size_t early_in[2];
 
-    if (r == NULL) {
-        return NULL;
+    if (r == NULL || in[0] == NULL || in[1] == NULL || out[0] == NULL || out[1] == NULL) {
+        goto fail_early;
     }
     r->lim = *lim;
-    if (r->lim.high_watermark == 0) {
-        r->lim.high_watermark = 1 << 20;
+    if (r->lim.high_watermark == 0 || r->lim.high_watermark > SC_IO_BUF_SIZE) {
+        r->lim.high_watermark = SC_IO_BUF_SIZE;
     }
     r->done = done;
     r->arg = arg;
     now(&r->last);
     if (r->lim.idle_ms > 0) {
-        struct timeval tv = {r->lim.idle_ms / 1000, (r->lim.idle_ms % 1000) * 1000};
-        r->idle = evtimer_new(bufferevent_get_base(down), on_idle, r);
+        r->idle = evtimer_new(base, on_idle, r);
         if (r->idle == NULL) {
-            free(r);
-            return NULL;
+            goto fail_early;
         }
-        evtimer_add(r->idle, &tv);
     }
-    r->s[0].bev = down;
-    r->s[1].bev = up;
+    /* From here on the bufferevents are ours, whatever happens. */
     for (int i = 0; i < 2; i++) {
         r->s[i].r = r;
         r->s[i].idx = i;
-        bufferevent_setcb(r->s[i].bev, on_read, on_write, on_event, &r->s[i]);
-        bufferevent_setwatermark(r->s[i].bev, EV_WRITE, 0, 0);
-        bufferevent_set_timeouts(r->s[i].bev, NULL, NULL);
+        r->s[i].io = sc_io_from_bufferevent(bev[i], in[i], out[i]);
+        bev[i] = NULL;
+    }
+    if (r->s[0].io == NULL || r->s[1].io == NULL) {
+        goto fail;
     }
     for (int i = 0; i < 2; i++) {
-        bufferevent_enable(r->s[i].bev, EV_READ | EV_WRITE);
+        early_in[i] = evbuffer_get_length(in[i]);
+        /* direction i: queued towards !i first, then read on i */
+        evbuffer_add_buffer(out[!i], in[i]);
+        if (preload(&r->d[i], out[!i]) != 0) {
+            goto fail;
+        }
+        r->bytes[i] = early_in[i];
     }
-    /* Bytes that arrived before the relay existed (during a handshake). */
     for (int i = 0; i < 2; i++) {
-        pump(&r->s[i]);
+        r->s[i].ev = event_new(base, sc_io_fd(r->s[i].io), EV_READ | EV_WRITE | EV_CLOSED | EV_PERSIST | EV_ET,
+                               on_io, &r->s[i]);
+        if (r->s[i].ev == NULL || event_add(r->s[i].ev, NULL) != 0) {
+            goto fail;
+        }
     }
+    if (r->idle != NULL) {
+        struct timeval tv = {r->lim.idle_ms / 1000, (r->lim.idle_ms % 1000) * 1000};
+
+        evtimer_add(r->idle, &tv);
+    }
+    for (int i = 0; i < 2; i++) {
+        evbuffer_free(in[i]);
+        evbuffer_free(out[i]);
+    }
+    /* The first pump comes from the sockets' first (edge) wake-up. */
     return r;
+
+fail_early:
+    /* nothing taken: the bufferevents are still the caller's */
+    for (int i = 0; i < 2; i++) {
+        if (in[i] != NULL) {
+            evbuffer_free(in[i]);
+        }
+        if (out[i] != NULL) {
+            evbuffer_free(out[i]);
+        }
+    }
+    if (r != NULL && r->idle != NULL) {
+        event_free(r->idle);
+    }
+    free(r);
+    return NULL;
+
+fail:
+    for (int i = 0; i < 2; i++) {
+        evbuffer_free(in[i]);
+        evbuffer_free(out[i]);
+    }
+    sc_relay_free(r);
+    return NULL;
 }
 
 void sc_relay_bytes(const struct sc_relay *r, uint64_t bytes[2])
 {
     bytes[0] = r->bytes[0];
     bytes[1] = r->bytes[1];
+}
+
+const char *sc_relay_reason(const struct sc_relay *r)
+{
+    return r->reason[0] != '\0' ? r->reason : NULL;
+}
+
+size_t sc_relay_pending(const struct sc_relay *r, int dir)
+{
+    return r->d[dir].len - r->d[dir].off;
+}
+
+int sc_relay_reading(const struct sc_relay *r, int side)
+{
+    return !r->s[side].eof && sc_relay_pending(r, side) == 0;
+}
+
+int sc_relay_fd(const struct sc_relay *r, int side)
+{
+    return sc_io_fd(r->s[side].io);
 }

@@ -29,17 +29,27 @@ typedef void sc_relay_done_fn(struct sc_relay *r, enum sc_relay_end why, int err
                               const uint64_t bytes[2], void *arg);
 
 /* Takes ownership of both bufferevents (which must have been created with
- * BEV_OPT_CLOSE_ON_FREE) and relays bytes both ways with backpressure and
- * half-close: an EOF on one side is passed on as a shutdown of the other
- * side's write half (a TLS close_notify then a TCP FIN) once its pending
- * output is flushed.  Bytes already sitting in either input buffer are
- * relayed first.  Returns NULL on allocation failure (the bufferevents are
- * then still the caller's). */
+ * BEV_OPT_CLOSE_ON_FREE), in every case, and relays bytes both ways on the
+ * raw I/O layer (proxy/io.h): the sockets and SSLs are taken out of them
+ * and the bufferevents freed.  Backpressure: each direction holds at most
+ * min(high_watermark, 16 KiB) bytes read and not yet written, in a buffer
+ * taken from the worker's free list only while bytes are in flight.
+ * Half-close: an end of stream on one side is passed on as a shutdown of
+ * the other side's write half (a TLS close_notify then a TCP FIN) once the
+ * bytes before it are written.  Bytes sitting in either bufferevent (read
+ * and not delivered, or queued and not written) are relayed first, in
+ * order.  Returns NULL on allocation failure (both bufferevents are then
+ * freed too). */
 struct sc_relay *sc_relay_new(struct bufferevent *down, struct bufferevent *up,
                               const struct sc_relay_limits *lim, sc_relay_done_fn *done,
                               void *arg);
 
-/* Ends the relay now, without calling done(); frees both bufferevents. */
+/* The words for a reset reported to done(): strerror's, or OpenSSL's for a
+ * TLS failure after the handshake ("tls: unexpected message").  NULL for
+ * the other ends.  Valid during done(). */
+const char *sc_relay_reason(const struct sc_relay *r);
+
+/* Ends the relay now, without calling done(); closes both connections. */
 void sc_relay_free(struct sc_relay *r);
 
 /* The relay's byte counts so far ([0] down→up, [1] up→down). */

@@ -15,6 +15,7 @@
 #include "addr.h"
 #include "config.h"
 #include "conn.h"
+#include "io.h"
 #include "log.h"
 #include "snapshot.h"
 #include "stats.h"
@@ -283,6 +284,7 @@ static void *worker_main(void *arg)
     struct sc_worker *w = arg;
 
     event_base_dispatch(w->base);
+    sc_io_buf_drain();
     return NULL;
 }
 

@@ -1,0 +1,413 @@
+#include "io.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+#include <openssl/err.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+struct sc_io {
+    int fd;
+    SSL *ssl;
+    short rd_wait;          /* 0, or the readiness a read waits for */
+    short wr_wait;          /* 0, or the readiness a write waits for */
+    int rdhup;              /* the peer's FIN was seen (EV_CLOSED) */
+    int drained;            /* the last recv() was short: nothing left */
+    int err;                /* errno of the last SC_IO_ERROR, 0 for TLS */
+    char why[160];
+};
+
+/* ---- the TLS socket BIO ------------------------------------------------
+ * OpenSSL reads and writes the socket through this BIO rather than
+ * BIO_s_socket: writes never raise SIGPIPE, a short read tells us the
+ * socket is drained (so the read loop stops without one more read(2) that
+ * would only say EAGAIN), and it does not report its fd, so a bufferevent
+ * that held the SSL before us closes nothing when it is freed. */
+
+static BIO_METHOD *bio_method;
+static pthread_once_t bio_once = PTHREAD_ONCE_INIT;
+
+static int bio_write(BIO *b, const char *buf, int len)
+{
+    struct sc_io *io = BIO_get_data(b);
+    ssize_t n;
+
+    BIO_clear_retry_flags(b);
+    do {
+        n = send(io->fd, buf, (size_t)len, MSG_NOSIGNAL);
+    } while (n < 0 && errno == EINTR);
+    if (n >= 0) {
+        return (int)n;
+    }
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        BIO_set_retry_write(b);
+    }
+    return -1;
+}
+
+static int bio_read(BIO *b, char *buf, int len)
+{
+    struct sc_io *io = BIO_get_data(b);
+    ssize_t n;
+
+    BIO_clear_retry_flags(b);
+    do {
+        n = recv(io->fd, buf, (size_t)len, 0);
+    } while (n < 0 && errno == EINTR);
+    if (n > 0) {
+        io->drained = n < len && !io->rdhup;
+        return (int)n;
+    }
+    if (n == 0) {
+        return 0;
+    }
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        BIO_set_retry_read(b);
+    }
+    return -1;
+}
+
+static long bio_ctrl(BIO *b, int cmd, long num, void *ptr)
+{
+    (void)b;
+    (void)num;
+    (void)ptr;
+    switch (cmd) {
+    case BIO_CTRL_FLUSH:
+        return 1;
+    case BIO_C_GET_FD:
+        return -1;
+    default:
+        return 0;
+    }
+}
+
+static int bio_create(BIO *b)
+{
+    BIO_set_init(b, 1);
+    return 1;
+}
+
+static void bio_method_init(void)
+{
+    BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "sc_io");
+
+    if (m != NULL && (BIO_meth_set_write(m, bio_write) != 1 || BIO_meth_set_read(m, bio_read) != 1 ||
+                      BIO_meth_set_ctrl(m, bio_ctrl) != 1 || BIO_meth_set_create(m, bio_create) != 1)) {
+        BIO_meth_free(m);
+        m = NULL;
+    }
+    bio_method = m;
+}
+
+/* Points the SSL at io's socket through our BIO.  0, or -1. */
+static int attach(struct sc_io *io, SSL *ssl)
+{
+    BIO *b;
+
+    pthread_once(&bio_once, bio_method_init);
+    b = bio_method != NULL ? BIO_new(bio_method) : NULL;
+    if (b == NULL) {
+        return -1;
+    }
+    BIO_set_data(b, io);
+    SSL_set_bio(ssl, b, b);     /* one BIO for both: the SSL takes its one reference */
+    return 0;
+}
+
+struct sc_io *sc_io_new(int fd, SSL *ssl)
+{
+    struct sc_io *io = calloc(1, sizeof(*io));
+
+    if (io == NULL) {
+        return NULL;
+    }
+    io->fd = fd;
+    io->ssl = ssl;
+    if (ssl != NULL) {
+        if (attach(io, ssl) != 0) {
+            free(io);
+            return NULL;
+        }
+        /* one read(2) may bring several records; the read loops run until
+         * OpenSSL wants the socket again, so none is left unseen */
+        SSL_set_read_ahead(ssl, 1);
+    }
+    return io;
+}
+
+void sc_io_free(struct sc_io *io)
+{
+    if (io == NULL) {
+        return;
+    }
+    SSL_free(io->ssl);
+    if (io->fd >= 0) {
+        close(io->fd);
+    }
+    free(io);
+}
+
+int sc_io_fd(const struct sc_io *io)
+{
+    return io->fd;
+}
+
+SSL *sc_io_ssl(const struct sc_io *io)
+{
+    return io->ssl;
+}
+
+void sc_io_ready(struct sc_io *io, short what)
+{
+    if (what & EV_CLOSED) {
+        /* a FIN is waiting behind whatever we read next: a short read no
+         * longer means "drained", or its edge would be lost */
+        io->rdhup = 1;
+        what |= EV_READ;
+    }
+    if (io->rd_wait & what) {
+        io->rd_wait = 0;
+    }
+    if (io->wr_wait & what) {
+        io->wr_wait = 0;
+    }
+}
+
+int sc_io_can_read(const struct sc_io *io)
+{
+    /* records OpenSSL read ahead are there without a socket event */
+    return io->rd_wait == 0 || (io->ssl != NULL && SSL_has_pending(io->ssl));
+}
+
+int sc_io_can_write(const struct sc_io *io)
+{
+    return io->wr_wait == 0;
+}
+
+static ssize_t sys_error(struct sc_io *io, int e)
+{
+    io->err = e;
+    snprintf(io->why, sizeof(io->why), "%s", strerror(e));
+    return SC_IO_ERROR;
+}
+
+/* An SSL_read / SSL_write that returned n <= 0: maps OpenSSL's verdict to
+ * ours; *wait is the direction's wait slot. */
+static ssize_t tls_result(struct sc_io *io, int n, short *wait, int reading)
+{
+    int e = SSL_get_error(io->ssl, n);
+    unsigned long first;
+
+    switch (e) {
+    case SSL_ERROR_WANT_READ:
+        *wait = EV_READ;
+        return SC_IO_AGAIN;
+    case SSL_ERROR_WANT_WRITE:
+        *wait = EV_WRITE;
+        return SC_IO_AGAIN;
+    case SSL_ERROR_ZERO_RETURN:
+        return reading ? 0 : sys_error(io, EPIPE);
+    case SSL_ERROR_SYSCALL:
+        first = ERR_peek_error();
+        if (first == 0) {
+            int se = errno;
+
+            ERR_clear_error();
+            if (se == 0 && reading) {
+                return 0;           /* a FIN without close_notify */
+            }
+            return sys_error(io, se != 0 ? se : EPIPE);
+        }
+        break;
+    default:
+        first = ERR_peek_error();
+        break;
+    }
+    {
+        const char *rs = first != 0 ? ERR_reason_error_string(first) : NULL;
+
+        io->err = 0;
+        snprintf(io->why, sizeof(io->why), "tls: %s", rs != NULL ? rs : "protocol error");
+    }
+    ERR_clear_error();
+    return SC_IO_ERROR;
+}
+
+ssize_t sc_io_read(struct sc_io *io, void *buf, size_t len)
+{
+    ssize_t n;
+
+    if (io->ssl != NULL) {
+        int r;
+
+        ERR_clear_error();
+        io->drained = 0;
+        r = SSL_read(io->ssl, buf, len > INT32_MAX ? INT32_MAX : (int)len);
+        if (r > 0) {
+            if (io->drained && !SSL_has_pending(io->ssl)) {
+                io->rd_wait = EV_READ;  /* the socket is empty, and so is OpenSSL */
+            }
+            return r;
+        }
+        return tls_result(io, r, &io->rd_wait, 1);
+    }
+    do {
+        n = recv(io->fd, buf, len, 0);
+    } while (n < 0 && errno == EINTR);
+    if (n > 0) {
+        if ((size_t)n < len && !io->rdhup) {
+            /* drained: edge-triggered, the next arrival (data, or a FIN
+             * reported as EV_CLOSED) wakes us */
+            io->rd_wait = EV_READ;
+        }
+        return n;
+    }
+    if (n == 0) {
+        return 0;
+    }
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        io->rd_wait = EV_READ;
+        return SC_IO_AGAIN;
+    }
+    return sys_error(io, errno);
+}
+
+ssize_t sc_io_write(struct sc_io *io, const void *buf, size_t len)
+{
+    ssize_t n;
+
+    if (io->ssl != NULL) {
+        int r;
+
+        ERR_clear_error();
+        r = SSL_write(io->ssl, buf, len > INT32_MAX ? INT32_MAX : (int)len);
+        return r > 0 ? r : tls_result(io, r, &io->wr_wait, 0);
+    }
+    do {
+        n = send(io->fd, buf, len, MSG_NOSIGNAL);
+    } while (n < 0 && errno == EINTR);
+    if (n >= 0) {
+        if ((size_t)n < len) {
+            io->wr_wait = EV_WRITE;     /* the socket buffer is full */
+        }
+        return n > 0 ? n : SC_IO_AGAIN;
+    }
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        io->wr_wait = EV_WRITE;
+        return SC_IO_AGAIN;
+    }
+    return sys_error(io, errno);
+}
+
+void sc_io_shutdown(struct sc_io *io)
+{
+    if (io->ssl != NULL) {
+        (void)SSL_shutdown(io->ssl);
+        ERR_clear_error();
+    }
+    (void)shutdown(io->fd, SHUT_WR);
+}
+
+const char *sc_io_error(const struct sc_io *io, int *err)
+{
+    if (err != NULL) {
+        *err = io->err;
+    }
+    return io->why[0] != '\0' ? io->why : "connection error";
+}
+
+struct sc_io *sc_io_from_bufferevent(struct bufferevent *bev, struct evbuffer *in,
+                                     struct evbuffer *out)
+{
+    SSL *ssl = bufferevent_openssl_get_ssl(bev);
+    int fd = (int)bufferevent_getfd(bev);
+    struct sc_io *io;
+
+    bufferevent_disable(bev, EV_READ | EV_WRITE);
+    /* a bufferevent freezes the front of its output (only it may drain
+     * it): thaw it to take the bytes it had not written */
+    evbuffer_unfreeze(bufferevent_get_output(bev), 1);
+    if (evbuffer_add_buffer(in, bufferevent_get_input(bev)) != 0 ||
+        evbuffer_add_buffer(out, bufferevent_get_output(bev)) != 0) {
+        bufferevent_free(bev);
+        return NULL;
+    }
+    if (fd < 0 || (ssl != NULL && SSL_up_ref(ssl) != 1)) {
+        bufferevent_free(bev);
+        return NULL;
+    }
+    /* For TLS, sc_io_new() gives the SSL our BIO, which does not report
+     * its fd: the bufferevent's teardown (now, or deferred to the loop)
+     * then finds no fd to close, and frees only its reference to the SSL.
+     * A socket bufferevent closes the fd it holds: give it none. */
+    io = sc_io_new(fd, ssl);
+    if (io == NULL) {
+        /* the bufferevent still owns both: it closes and frees them */
+        SSL_free(ssl);
+        bufferevent_free(bev);
+        return NULL;
+    }
+    if (ssl == NULL) {
+        bufferevent_setfd(bev, -1);
+    }
+    bufferevent_free(bev);
+    return io;
+}
+
+/* ---- buffers ------------------------------------------------------------ */
+
+#define FREE_MAX 64
+
+struct freebuf {
+    struct freebuf *next;
+};
+
+static __thread struct freebuf *free_list;
+static __thread int free_count;
+
+unsigned char *sc_io_buf_get(void)
+{
+    struct freebuf *b = free_list;
+
+    if (b != NULL) {
+        free_list = b->next;
+        free_count--;
+        return (unsigned char *)b;
+    }
+    return malloc(SC_IO_BUF_SIZE);
+}
+
+void sc_io_buf_put(unsigned char *buf)
+{
+    struct freebuf *b = (struct freebuf *)(void *)buf;
+
+    if (buf == NULL) {
+        return;
+    }
+    if (free_count >= FREE_MAX) {
+        free(buf);
+        return;
+    }
+    b->next = free_list;
+    free_list = b;
+    free_count++;
+}
+
+void sc_io_buf_drain(void)
+{
+    while (free_list != NULL) {
+        struct freebuf *b = free_list;
+
+        free_list = b->next;
+        free(b);
+    }
+    free_count = 0;
+}

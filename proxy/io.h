@@ -1,0 +1,81 @@
+#ifndef SC_IO_H
+#define SC_IO_H
+
+#include <openssl/ssl.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+struct bufferevent;
+struct evbuffer;
+struct sc_io;
+
+/* One side of a data connection on a raw non-blocking socket, with or
+ * without TLS: the I/O layer under the relay.  No bufferevent, no FIONREAD,
+ * no per-operation event changes: the owner registers the fd once
+ * (edge-triggered, persistent, read and write) and reports each wake-up
+ * with sc_io_ready(); the object remembers which readiness each direction
+ * waits for, so sc_io_can_read() / sc_io_can_write() say whether trying
+ * again can make progress.
+ *
+ * TLS: SSL_read / SSL_write directly, read-ahead on, so one read(2) serves
+ * several records; a read loop runs until OpenSSL has nothing more (a
+ * record already read ahead is delivered without a new socket event).
+ * After SSL_write returns WANT_WRITE the caller retries with the same
+ * bytes (at least as many), which its fixed buffer guarantees.
+ *
+ * Ownership: sc_io_new takes the fd and the SSL; sc_io_free closes and
+ * frees both. */
+
+#define SC_IO_BUF_SIZE 16384   /* one TLS record of plaintext */
+
+enum {
+    SC_IO_AGAIN = -1,          /* would block: wait for the readiness it named */
+    SC_IO_ERROR = -2,          /* reset, or a TLS failure: see sc_io_error() */
+};
+
+struct sc_io *sc_io_new(int fd, SSL *ssl);
+void sc_io_free(struct sc_io *io);
+
+int sc_io_fd(const struct sc_io *io);
+SSL *sc_io_ssl(const struct sc_io *io);
+
+/* The owner's event fired with `what` (EV_READ, EV_WRITE, EV_CLOSED: the
+ * owner registers EV_CLOSED too, so a FIN that arrives with the last bytes
+ * is not missed). */
+void sc_io_ready(struct sc_io *io, short what);
+int sc_io_can_read(const struct sc_io *io);
+int sc_io_can_write(const struct sc_io *io);
+
+/* > 0 bytes read, 0 at the peer's end of stream (FIN, or close_notify for
+ * TLS; a FIN without close_notify counts as the end too, as it did with
+ * dirty shutdowns allowed), SC_IO_AGAIN, or SC_IO_ERROR. */
+ssize_t sc_io_read(struct sc_io *io, void *buf, size_t len);
+
+/* > 0 bytes written (possibly fewer than len), SC_IO_AGAIN or SC_IO_ERROR. */
+ssize_t sc_io_write(struct sc_io *io, const void *buf, size_t len);
+
+/* Ends our sending half: a TLS close_notify (best effort), then a TCP FIN. */
+void sc_io_shutdown(struct sc_io *io);
+
+/* Why the last SC_IO_ERROR happened: *err is the socket errno (0 for a TLS
+ * failure) and the words are strerror's or OpenSSL's ("tls: unexpected
+ * message"). */
+const char *sc_io_error(const struct sc_io *io, int *err);
+
+/* Takes the socket and the SSL (if any) out of a bufferevent made with
+ * BEV_OPT_CLOSE_ON_FREE, and frees it: the bytes it had read and not
+ * delivered are appended to in, those it had not yet written to out.
+ * Returns the new object, or NULL (the bufferevent is freed either way, the
+ * socket closed on failure). */
+struct sc_io *sc_io_from_bufferevent(struct bufferevent *bev, struct evbuffer *in,
+                                     struct evbuffer *out);
+
+/* Fixed SC_IO_BUF_SIZE buffers from the calling thread's free list (each
+ * worker is one thread, so the list needs no lock); a buffer goes back when
+ * a connection has nothing in flight, so an idle connection holds none. */
+unsigned char *sc_io_buf_get(void);
+void sc_io_buf_put(unsigned char *buf);
+/* Frees the calling thread's free list (a worker calls it as it exits). */
+void sc_io_buf_drain(void);
+
+#endif

@@ -1,0 +1,363 @@
+/* Unit tests for proxy/io: the raw-socket I/O layer under the relay, over
+ * socket pairs, with real TLS 1.3 (a key and certificate made in memory):
+ * partial reads and writes, records read ahead and delivered without a new
+ * socket event, WANT_WRITE in the middle of a record and its retry,
+ * close_notify vs FIN vs RST, 16 KiB records on the wire, and the buffer
+ * free list. */
+
+#include <check.h>
+#include <errno.h>
+#include <signal.h>
+#include <event2/event.h>
+#include <netinet/in.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "io.h"
+
+static SSL_CTX *sctx, *cctx;
+
+static void make_ctxs(void)
+{
+    EVP_PKEY *key = EVP_EC_gen("P-256");
+    X509 *x = X509_new();
+
+    ck_assert_ptr_nonnull(key);
+    X509_set_version(x, 2);
+    ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
+    X509_gmtime_adj(X509_getm_notBefore(x), 0);
+    X509_gmtime_adj(X509_getm_notAfter(x), 3600);
+    X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_ASC,
+                               (const unsigned char *)"io", -1, -1, 0);
+    X509_set_issuer_name(x, X509_get_subject_name(x));
+    X509_set_pubkey(x, key);
+    ck_assert_int_gt(X509_sign(x, key, EVP_sha256()), 0);
+    sctx = SSL_CTX_new(TLS_server_method());
+    cctx = SSL_CTX_new(TLS_client_method());
+    SSL_CTX_set_min_proto_version(sctx, TLS1_3_VERSION);
+    SSL_CTX_set_min_proto_version(cctx, TLS1_3_VERSION);
+    ck_assert_int_eq(SSL_CTX_use_certificate(sctx, x), 1);
+    ck_assert_int_eq(SSL_CTX_use_PrivateKey(sctx, key), 1);
+    SSL_CTX_set_num_tickets(sctx, 0);
+    SSL_CTX_set_options(sctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
+    SSL_CTX_set_options(cctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
+    SSL_CTX_set_mode(sctx, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    SSL_CTX_set_mode(cctx, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    X509_free(x);
+    EVP_PKEY_free(key);
+}
+
+static void pair(int tcp, int fds[2])
+{
+    if (!tcp) {
+        ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, fds), 0);
+        return;
+    }
+    {
+        struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        socklen_t sl = sizeof(sin);
+        int l = socket(AF_INET, SOCK_STREAM, 0);
+
+        ck_assert_int_eq(bind(l, (struct sockaddr *)&sin, sizeof(sin)), 0);
+        ck_assert_int_eq(listen(l, 1), 0);
+        ck_assert_int_eq(getsockname(l, (struct sockaddr *)&sin, &sl), 0);
+        fds[0] = socket(AF_INET, SOCK_STREAM, 0);
+        ck_assert_int_eq(connect(fds[0], (struct sockaddr *)&sin, sizeof(sin)), 0);
+        fds[1] = accept(l, NULL, NULL);
+        ck_assert_int_ge(fds[1], 0);
+        close(l);
+        ck_assert_int_eq(ioctl(fds[0], FIONBIO, &(int){1}), 0);
+        ck_assert_int_eq(ioctl(fds[1], FIONBIO, &(int){1}), 0);
+    }
+}
+
+/* A TLS 1.3 pair: *a is the client's sc_io, *b the server's. */
+static void tls_pair(int tcp, struct sc_io **a, struct sc_io **b)
+{
+    int fds[2], done = 0;
+    SSL *c, *s;
+
+    pair(tcp, fds);
+    c = SSL_new(cctx);
+    s = SSL_new(sctx);
+    SSL_set_connect_state(c);
+    SSL_set_accept_state(s);
+    *a = sc_io_new(fds[0], c);
+    *b = sc_io_new(fds[1], s);
+    ck_assert_ptr_nonnull(*a);
+    ck_assert_ptr_nonnull(*b);
+    for (int i = 0; i < 1000 && done != 3; i++) {
+        if (!(done & 1) && SSL_do_handshake(c) == 1) {
+            done |= 1;
+        }
+        if (!(done & 2) && SSL_do_handshake(s) == 1) {
+            done |= 2;
+        }
+    }
+    ck_assert_int_eq(done, 3);
+}
+
+static size_t unread(int fd)
+{
+    int n = 0;
+
+    ck_assert_int_eq(ioctl(fd, FIONREAD, &n), 0);
+    return (size_t)n;
+}
+
+static void setup(void)
+{
+    make_ctxs();
+}
+
+static void teardown(void)
+{
+    SSL_CTX_free(sctx);
+    SSL_CTX_free(cctx);
+    sc_io_buf_drain();
+}
+
+START_TEST(test_io_plain_partial_write_then_drained_read)
+{
+    int fds[2];
+    struct sc_io *a, *b;
+    static unsigned char big[1 << 20], got[1 << 20];
+    ssize_t n;
+    size_t sent = 0, recvd = 0;
+
+    pair(0, fds);
+    a = sc_io_new(fds[0], NULL);
+    b = sc_io_new(fds[1], NULL);
+    memset(big, 'x', sizeof(big));
+    /* the socket takes less than 1 MiB: a partial write, then AGAIN */
+    n = sc_io_write(a, big, sizeof(big));
+    ck_assert_int_gt(n, 0);
+    ck_assert_uint_lt((size_t)n, sizeof(big));
+    ck_assert(!sc_io_can_write(a));
+    sent = (size_t)n;
+    /* the reader empties it; a short read says "drained" */
+    while ((n = sc_io_read(b, got + recvd, sizeof(got) - recvd)) > 0) {
+        recvd += (size_t)n;
+        if (!sc_io_can_read(b)) {
+            break;
+        }
+    }
+    ck_assert_uint_eq(recvd, sent);
+    ck_assert(!sc_io_can_read(b));
+    sc_io_ready(b, EV_READ);
+    ck_assert(sc_io_can_read(b));
+    ck_assert_int_eq(sc_io_read(b, got, sizeof(got)), SC_IO_AGAIN);
+    /* writable again once the event says so */
+    sc_io_ready(a, EV_WRITE);
+    ck_assert(sc_io_can_write(a));
+    sc_io_free(a);
+    sc_io_free(b);
+}
+END_TEST
+
+START_TEST(test_io_tls_records_read_ahead_need_no_socket_event)
+{
+    struct sc_io *a, *b;
+    unsigned char buf[64];
+    size_t total = 0;
+
+    tls_pair(0, &a, &b);
+    /* three records, all in the socket before the reader looks */
+    ck_assert_int_eq(sc_io_write(a, "one-", 4), 4);
+    ck_assert_int_eq(sc_io_write(a, "two-", 4), 4);
+    ck_assert_int_eq(sc_io_write(a, "three", 5), 5);
+    /* one read(2) takes all of them (read-ahead); each SSL_read gives
+     * one record, and the rest is seen as readable with nothing left in
+     * the socket: no event is needed to deliver it */
+    ck_assert_int_eq(sc_io_read(b, buf, sizeof(buf)), 4);
+    ck_assert_uint_eq(unread(sc_io_fd(b)), 0);
+    ck_assert(sc_io_can_read(b));
+    total = 4;
+    while (sc_io_can_read(b)) {
+        ssize_t n = sc_io_read(b, buf + total, sizeof(buf) - total);
+
+        if (n <= 0) {
+            break;
+        }
+        total += (size_t)n;
+    }
+    ck_assert_uint_eq(total, 13);
+    ck_assert_mem_eq(buf, "one-two-three", 13);
+    ck_assert(!sc_io_can_read(b));
+    sc_io_free(a);
+    sc_io_free(b);
+}
+END_TEST
+
+START_TEST(test_io_tls_want_write_mid_record_then_retry)
+{
+    struct sc_io *a, *b;
+    static unsigned char rec[SC_IO_BUF_SIZE], got[SC_IO_BUF_SIZE];
+    ssize_t n = 0;
+    size_t writes = 0, recvd = 0, sent = 0;
+
+    tls_pair(0, &a, &b);
+    memset(rec, 'r', sizeof(rec));
+    /* fill the socket until a record does not fit */
+    for (writes = 0; writes < 10000; writes++) {
+        n = sc_io_write(a, rec, sizeof(rec));
+        if (n == SC_IO_AGAIN) {
+            break;
+        }
+        ck_assert_int_eq(n, (ssize_t)sizeof(rec));
+        sent += sizeof(rec);
+    }
+    ck_assert_int_eq(n, SC_IO_AGAIN);
+    ck_assert(!sc_io_can_write(a));
+    /* the reader drains; the same bytes go again and complete */
+    for (int round = 0; round < 10000 && (n == SC_IO_AGAIN || recvd < sent); round++) {
+        ssize_t r;
+
+        sc_io_ready(b, EV_READ);
+        while ((r = sc_io_read(b, got, sizeof(got))) > 0) {
+            recvd += (size_t)r;
+        }
+        if (n == SC_IO_AGAIN) {
+            sc_io_ready(a, EV_WRITE);
+            n = sc_io_write(a, rec, sizeof(rec));
+            if (n > 0) {
+                ck_assert_int_eq(n, (ssize_t)sizeof(rec));
+                sent += sizeof(rec);
+            }
+        }
+    }
+    ck_assert_int_eq(n, (ssize_t)sizeof(rec));
+    ck_assert_uint_eq(recvd, sent);
+    sc_io_free(a);
+    sc_io_free(b);
+}
+END_TEST
+
+START_TEST(test_io_tls_16k_records_on_the_wire)
+{
+    struct sc_io *a, *b;
+    static unsigned char rec[SC_IO_BUF_SIZE], got[2 * SC_IO_BUF_SIZE];
+
+    tls_pair(0, &a, &b);
+    memset(rec, 'z', sizeof(rec));
+    ck_assert_int_eq(sc_io_write(a, rec, sizeof(rec)), (ssize_t)sizeof(rec));
+    /* one record: 16 KiB of plaintext plus the TLS 1.3 overhead (header 5,
+     * content type 1, tag 16), and one SSL_read gives all of it */
+    ck_assert_uint_eq(unread(sc_io_fd(b)), sizeof(rec) + 22);
+    ck_assert_int_eq(sc_io_read(b, got, sizeof(got)), (ssize_t)sizeof(rec));
+    sc_io_free(a);
+    sc_io_free(b);
+}
+END_TEST
+
+/* _i: 0 close_notify then FIN, 1 FIN alone, 2 RST (TCP). */
+START_TEST(test_io_tls_close_notify_fin_rst)
+{
+    struct sc_io *a, *b;
+    unsigned char buf[16];
+    int err = -1;
+
+    tls_pair(1, &a, &b);
+    ck_assert_int_eq(sc_io_write(a, "last", 4), 4);
+    if (_i == 0) {
+        sc_io_shutdown(a);
+    } else if (_i == 1) {
+        ck_assert_int_eq(shutdown(sc_io_fd(a), SHUT_WR), 0);
+    } else {
+        struct linger lg = {1, 0};
+
+        ck_assert_int_eq(setsockopt(sc_io_fd(a), SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)), 0);
+        sc_io_free(a);
+        a = NULL;
+        usleep(20000);
+    }
+    usleep(20000);
+    if (_i < 2) {
+        ck_assert_int_eq(sc_io_read(b, buf, sizeof(buf)), 4);
+        ck_assert_mem_eq(buf, "last", 4);
+        ck_assert_int_eq(sc_io_read(b, buf, sizeof(buf)), 0);   /* the end, cleanly */
+    } else {
+        ssize_t n = sc_io_read(b, buf, sizeof(buf));
+
+        if (n == 4) {
+            n = sc_io_read(b, buf, sizeof(buf));
+        }
+        ck_assert_int_eq(n, SC_IO_ERROR);
+        (void)sc_io_error(b, &err);
+        ck_assert_int_eq(err, ECONNRESET);
+    }
+    sc_io_free(a);
+    sc_io_free(b);
+}
+END_TEST
+
+START_TEST(test_io_tls_garbage_after_handshake_names_the_reason)
+{
+    struct sc_io *a, *b;
+    unsigned char buf[16];
+    int err = -1;
+    /* an application-data record header with a body that does not decrypt */
+    static const unsigned char junk[] = {0x17, 0x03, 0x03, 0x00, 0x20, 1, 2, 3, 4, 5, 6, 7, 8,
+                                         9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22,
+                                         23, 24, 25, 26, 27, 28, 29, 30, 31, 32};
+
+    tls_pair(0, &a, &b);
+    ck_assert_int_eq(send(sc_io_fd(a), junk, sizeof(junk), 0), (ssize_t)sizeof(junk));
+    ck_assert_int_eq(sc_io_read(b, buf, sizeof(buf)), SC_IO_ERROR);
+    ck_assert_str_eq(sc_io_error(b, &err), "tls: decryption failed or bad record mac");
+    ck_assert_int_eq(err, 0);
+    sc_io_free(a);
+    sc_io_free(b);
+}
+END_TEST
+
+START_TEST(test_io_buffers_come_back)
+{
+    unsigned char *x = sc_io_buf_get(), *y;
+
+    ck_assert_ptr_nonnull(x);
+    x[0] = 1;
+    x[SC_IO_BUF_SIZE - 1] = 2;
+    sc_io_buf_put(x);
+    y = sc_io_buf_get();
+    ck_assert_ptr_eq(x, y);         /* reused from the free list */
+    sc_io_buf_put(y);
+    sc_io_buf_drain();
+}
+END_TEST
+
+static Suite *io_suite(void)
+{
+    Suite *s = suite_create("io");
+    TCase *tc = tcase_create("io");
+
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, test_io_plain_partial_write_then_drained_read);
+    tcase_add_test(tc, test_io_tls_records_read_ahead_need_no_socket_event);
+    tcase_add_test(tc, test_io_tls_want_write_mid_record_then_retry);
+    tcase_add_test(tc, test_io_tls_16k_records_on_the_wire);
+    tcase_add_loop_test(tc, test_io_tls_close_notify_fin_rst, 0, 3);
+    tcase_add_test(tc, test_io_tls_garbage_after_handshake_names_the_reason);
+    tcase_add_test(tc, test_io_buffers_come_back);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(io_suite());
+    int failed;
+
+    signal(SIGPIPE, SIG_IGN);
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
