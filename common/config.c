@@ -698,7 +698,10 @@ static int build(struct cfg_ctx *c, const struct sc_yaml_stream *s)
     c->w.labels = cfg->node.labels;
     c->w.n_labels = cfg->node.n_labels;
     sc_policy_bind(cfg->policy, &c->w);
-    return resolve_outbound(c);
+    if (resolve_outbound(c) != 0) {
+        return -1;
+    }
+    return sc_config_check_identities(c);
 }
 
 /* ---- public API ------------------------------------------------------- */

@@ -168,6 +168,9 @@ struct sc_config {
         struct sc_cfg_route *routes;
         size_t n_routes;
         struct sc_cfg_route def;     /* YAML key "default" */
+        int require_expected_identities; /* YAML bool: an ISTIO_MUTUAL route or
+                                          * listener with no expected identity
+                                          * is a load error, not a WARN */
     } outbound;
 
     struct sc_cfg_listener *listeners;
@@ -221,6 +224,34 @@ const struct sc_cfg_inport *sc_config_inport(const struct sc_config *cfg, int po
  * dst's port; otherwise &cfg->outbound.def. */
 const struct sc_cfg_route *sc_config_route(const struct sc_config *cfg,
                                            const struct sc_addr *dst);
+
+/* How an outbound route or listener checks the server it connects to
+ * (config_identity.c; the "identity_check" of /config_dump). */
+enum sc_idcheck {
+    SC_IDCHECK_NONE = 0,            /* tls DISABLE: no TLS, no identity */
+    SC_IDCHECK_TRUST_DOMAIN_ONLY,   /* ISTIO_MUTUAL, no expected_identities: any
+                                     * SPIFFE ID of our trust domain */
+    SC_IDCHECK_EXPECTED_IDENTITIES, /* ISTIO_MUTUAL: one of expected_identities */
+    SC_IDCHECK_SUBJECT_ALT_NAMES,   /* SIMPLE/MUTUAL: chain, server name and one
+                                     * of the pinned SANs */
+    SC_IDCHECK_SERVER_NAME,         /* SIMPLE/MUTUAL: chain and sni (or host) */
+    SC_IDCHECK_CHAIN_ONLY,          /* SIMPLE/MUTUAL with no sni, host or pins */
+};
+
+/* The identity check of a resolved route (outbound.routes[] or
+ * outbound.default) or outbound listener.  An inbound listener is NONE. */
+enum sc_idcheck sc_config_route_idcheck(const struct sc_cfg_route *r);
+enum sc_idcheck sc_config_listener_idcheck(const struct sc_cfg_listener *l);
+
+/* "none", "trust_domain_only", "expected_identities", "subject_alt_names",
+ * "server_name", "chain_only".  Static strings. */
+const char *sc_idcheck_name(enum sc_idcheck c);
+
+/* Logs one WARN line for each outbound route, outbound listener and
+ * outbound.default whose check is trust_domain_only, naming it (the
+ * listener's name, the route's host, else outbound.routes[N]) and saying
+ * what is accepted.  Returns how many it logged.  Called on every load. */
+size_t sc_config_warn_identities(const struct sc_config *cfg);
 
 const char *sc_mtls_mode_name(enum sc_mtls_mode m);
 const char *sc_tls_mode_name(enum sc_tls_mode m);

@@ -43,6 +43,7 @@ enum ktype {
     K_TLS,   /* enum sc_tls_mode */
     K_DIR,   /* enum sc_direction */
     K_IDS,   /* struct sc_strv of SPIFFE ID patterns */
+    K_BOOL,  /* int 0/1 from a plain true or false */
     K_FN,    /* custom */
 };
 
@@ -123,5 +124,10 @@ int sc_config_apply_top(struct cfg_ctx *c);
  * direction-specific keys, upstream and port defaults. */
 int sc_config_check_listener(struct cfg_ctx *c, const struct sc_yaml_node *n, size_t i,
                              unsigned seen);
+
+/* config_identity.c: with outbound.require_expected_identities, an error
+ * at the first resolved route, outbound listener or outbound.default that
+ * accepts any identity of our trust domain.  0 or -1 with c->err. */
+int sc_config_check_identities(struct cfg_ctx *c);
 
 #endif

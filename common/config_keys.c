@@ -343,6 +343,7 @@ static int conv_routes(struct cfg_ctx *c, const struct sc_yaml_node *v, void *ba
 static const struct key default_keys[] = {
     KEY("tls", K_TLS, struct sc_cfg_route, tls),
     KEY("protocol", K_PROTO, struct sc_cfg_route, protocol),
+    KEY("expected_identities", K_IDS, struct sc_cfg_route, expected_identities),
 };
 
 static int conv_default(struct cfg_ctx *c, const struct sc_yaml_node *v, void *base)
@@ -357,6 +358,8 @@ static const struct key outbound_keys[] = {
     KEY("address", K_ADDR, struct sc_config, outbound.address),
     KEYFN("routes", conv_routes),
     KEYFN("default", conv_default),
+    KEY("require_expected_identities", K_BOOL, struct sc_config,
+        outbound.require_expected_identities),
 };
 
 static int conv_outbound(struct cfg_ctx *c, const struct sc_yaml_node *v, void *base)

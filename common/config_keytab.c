@@ -101,6 +101,22 @@ int sc_config_dup(struct cfg_ctx *c, const struct sc_yaml_node *n, char **out)
     return 0;
 }
 
+/* YAML 1.2's core booleans, written plain. */
+static int conv_bool(struct cfg_ctx *c, const struct sc_yaml_node *n, int *out)
+{
+    static const char *const yes[] = {"true", "True", "TRUE"};
+    static const char *const no[] = {"false", "False", "FALSE"};
+    char buf[80];
+
+    for (size_t i = 0; n->kind == SC_YAML_SCALAR && !n->quoted && i < NKEYS(yes); i++) {
+        if (strcmp(n->str, yes[i]) == 0 || strcmp(n->str, no[i]) == 0) {
+            *out = strcmp(n->str, yes[i]) == 0;
+            return 0;
+        }
+    }
+    return sc_config_fail(c, n, "expected true or false, got %s", got(n, buf, sizeof(buf)));
+}
+
 static int conv_int(struct cfg_ctx *c, const struct sc_yaml_node *n, long long min, long long max,
                     long long *out)
 {
@@ -350,6 +366,8 @@ static int convert(struct cfg_ctx *c, const struct key *k, const struct sc_yaml_
         return conv_dir(c, v, field);
     case K_IDS:
         return conv_ids(c, v, field);
+    case K_BOOL:
+        return conv_bool(c, v, field);
     case K_FN:
         return k->fn(c, v, base);
     }

@@ -162,6 +162,13 @@ static void json_str(struct evbuffer *b, const char *s)
     evbuffer_add(b, "\"", 1);
 }
 
+/* "tls":"MODE","identity_check":"CHECK" of an outbound route or listener */
+static void tls_fields(struct evbuffer *b, enum sc_tls_mode tls, enum sc_idcheck check)
+{
+    evbuffer_add_printf(b, "\"tls\":\"%s\",\"identity_check\":\"%s\"", sc_tls_mode_name(tls),
+                        sc_idcheck_name(check));
+}
+
 static void on_config_dump(struct evhttp_request *req, void *arg)
 {
     struct sc_admin *a = arg;
@@ -192,7 +199,8 @@ static void on_config_dump(struct evhttp_request *req, void *arg)
             evbuffer_add_printf(b, ",\"port\":%d,\"mode\":\"%s\"", l->port,
                                 sc_mtls_mode_name(sc_config_port_mode(cfg, l->port)));
         } else {
-            evbuffer_add_printf(b, ",\"tls\":\"%s\"", sc_tls_mode_name(l->tls));
+            evbuffer_add_printf(b, ",");
+            tls_fields(b, l->tls, sc_config_listener_idcheck(l));
         }
         evbuffer_add_printf(b, ",\"protocol\":\"%s\"}", sc_proto_name(l->protocol));
     }
@@ -216,11 +224,13 @@ static void on_config_dump(struct evhttp_request *req, void *arg)
             const struct sc_cfg_route *r = &cfg->outbound.routes[i];
             evbuffer_add_printf(b, "%s{\"host\":", i > 0 ? "," : "");
             json_str(b, r->host);
-            evbuffer_add_printf(b, ",\"port\":%d,\"tls\":\"%s\"}", r->port,
-                                sc_tls_mode_name(r->tls));
+            evbuffer_add_printf(b, ",\"port\":%d,", r->port);
+            tls_fields(b, r->tls, sc_config_route_idcheck(r));
+            evbuffer_add_printf(b, "}");
         }
-        evbuffer_add_printf(b, "],\"default\":{\"tls\":\"%s\"}}",
-                            sc_tls_mode_name(cfg->outbound.def.tls));
+        evbuffer_add_printf(b, "],\"default\":{");
+        tls_fields(b, cfg->outbound.def.tls, sc_config_route_idcheck(&cfg->outbound.def));
+        evbuffer_add_printf(b, "}}");
     }
     evbuffer_add_printf(b, "}\n");
     reply(req, 200, "application/json", b);

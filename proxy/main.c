@@ -105,7 +105,8 @@ static void sds_state(void *arg, struct sc_admin_sds *out)
 
 /* SIGHUP and POST /reload: the new config is validated whole first; on
  * error the running one stays.  Listeners are added and removed, and modes
- * and routes apply to new connections; open ones keep their snapshot. */
+ * and routes apply to new connections; open ones keep their snapshot.
+ * Routes that accept any server of the trust domain get their WARN again. */
 static int reload(struct proxy *p, char *msg, size_t msglen)
 {
     struct sc_config *cfg = NULL;
@@ -118,6 +119,7 @@ static int reload(struct proxy *p, char *msg, size_t msglen)
         return -1;
     }
     sc_log(SC_LOG_INFO, NULL, "reloaded %s", p->config_path);
+    sc_config_warn_identities(sc_runtime_config(p->rt));
     if (p->files != NULL) {
         sc_filewatch_reload(p->files);
     }
@@ -246,6 +248,7 @@ int main(int argc, char **argv)
         return 1;
     }
     if (check) {
+        sc_config_warn_identities(cfg);
         printf("%s: configuration is valid\n", p.config_path);
         sc_config_free(cfg);
         return 0;
@@ -261,6 +264,7 @@ int main(int argc, char **argv)
     if (level != NULL) {
         sc_log_set_level(lvl);
     }
+    sc_config_warn_identities(cfg);
     signal(SIGPIPE, SIG_IGN);
     if (evthread_use_pthreads() != 0) {
         fprintf(stderr, "libevent without pthreads support\n");

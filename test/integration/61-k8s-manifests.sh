@@ -8,12 +8,13 @@
 #     Prometheus annotations for 15090, one SDS socket on a shared emptyDir,
 #     --mark = socket_mark, a PeerAuthentication that selects the pod, the
 #     cert-manager Certificate's SPIFFE ID and Secret = what the agent reads;
-#   - sidecar.yaml from the ConfigMap passes `sidecar --check`; the
+#   - sidecar.yaml from the ConfigMap passes `sidecar --check` with no WARN
+#     (require_expected_identities, every outbound route names its servers); the
 #     sds-agent configs (files and CA mode) pass `sds-agent --check` once
 #     their directories hold certificates in the expected layouts;
 #   - the Dockerfile copies files that exist and runs as uid 1337;
-#   - and the checks are not vacuous: broken YAML, a config typo and a
-#     miswired Deployment are each caught.
+#   - and the checks are not vacuous: broken YAML, a config typo, a route
+#     without expected_identities and a miswired Deployment are each caught.
 . "$(dirname "$0")/lib.sh"
 
 K8S=$ROOT/conf/k8s
@@ -43,11 +44,14 @@ step "the files fit together"
 mkdir -p "$T/cm"
 "$PY" "$CHECKER" check "$K8S" "$T/cm" >"$T/check.out" || { cat "$T/check.out" >&2; fail "conf/k8s is miswired"; }
 
-step "sidecar.yaml from the ConfigMap passes sidecar --check"
+step "sidecar.yaml from the ConfigMap passes sidecar --check, every outbound server named"
 n=0
 for f in "$T"/cm/*sidecar.yaml; do
     [ -f "$f" ] || continue
     "$SIDECAR" -c "$f" --check >"$T/sc-check.out" 2>&1 || { cat "$T/sc-check.out" >&2; fail "sidecar --check refused $(basename "$f")"; }
+    # no "any identity in trust domain …" WARN: routes carry expected_identities
+    assert_not_contains "$T/sc-check.out" ' warn '
+    assert_contains "$f" '^ *require_expected_identities: true'
     n=$((n + 1))
 done
 assert_eq 1 "$n" "sidecar configs found in ConfigMaps"
@@ -100,6 +104,9 @@ assert_contains "$T/unnamed.out" 'document 2 has no apiVersion'
 sed 's/socket_mark: 1337/socket_mrk: 1337/' "$T/cm/httpbin-sidecar__sidecar.yaml" >"$T/typo.yaml"
 if "$SIDECAR" -c "$T/typo.yaml" --check >"$T/typo.out" 2>&1; then fail "a sidecar.yaml typo passed --check"; fi
 assert_contains "$T/typo.out" 'socket_mrk'
+grep -v 'expected_identities: \["spiffe' "$T/cm/httpbin-sidecar__sidecar.yaml" >"$T/unpinned.yaml"
+if "$SIDECAR" -c "$T/unpinned.yaml" --check >"$T/unpinned.out" 2>&1; then fail "a route without expected_identities passed --check"; fi
+assert_contains "$T/unpinned.out" ':[0-9]+:[0-9]+: outbound\.routes\[0\]: no expected_identities or subjectAltNames, and outbound\.require_expected_identities is true'
 mkdir -p "$T/bad-k8s" "$T/bad-cm"
 cp "$K8S"/*.yaml "$T/bad-k8s/"
 sed -i -e 's/add: \[NET_ADMIN, NET_RAW\]/add: [NET_ADMIN, NET_RAW, SYS_ADMIN]/' \

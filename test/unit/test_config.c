@@ -13,6 +13,7 @@
 #include <openssl/x509.h>
 
 #include "config.h"
+#include "config_load.h"
 #include "policy.h"
 
 /* Certificates are made here at test time (never committed): a CA, a leaf
@@ -177,16 +178,9 @@ static char *subst(const char *t)
 static struct sc_config *load_ok(const char *tmpl)
 {
     char *yaml = subst(tmpl);
-    struct sc_config *cfg = NULL;
-    struct sc_err err;
-    char buf[1024];
+    struct sc_config *cfg = tc_config_load("t.yaml", yaml);
 
-    memset(&err, 0, sizeof(err));
-    if (sc_config_load_string("t.yaml", yaml, &cfg, &err) != 0) {
-        ck_abort_msg("load failed: %s", sc_err_str(&err, buf, sizeof(buf)));
-    }
     free(yaml);
-    ck_assert_ptr_nonnull(cfg);
     return cfg;
 }
 
@@ -196,16 +190,8 @@ static void expect_err(const char *tmpl, int line, int col, const char *msg_tmpl
 {
     char *yaml = subst(tmpl);
     char *msg = subst(msg_tmpl);
-    struct sc_config *cfg = NULL;
-    struct sc_err err;
 
-    memset(&err, 0, sizeof(err));
-    ck_assert_int_eq(sc_config_load_string("t.yaml", yaml, &cfg, &err), -1);
-    ck_assert_ptr_null(cfg);
-    ck_assert_str_eq(err.msg, msg);
-    ck_assert_str_eq(err.file, "t.yaml");
-    ck_assert_int_eq(err.line, line);
-    ck_assert_int_eq(err.col, col);
+    tc_config_expect_err("t.yaml", yaml, line, col, msg);
     free(yaml);
     free(msg);
 }

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "config_load.h"
 #include "policy.h"
 
 /* Our workload: namespace foo, labels app=httpbin, version=v1. */
@@ -23,29 +24,12 @@
 
 static struct sc_config *load(const char *text)
 {
-    struct sc_config *cfg = NULL;
-    struct sc_err err;
-    char buf[1024];
-
-    memset(&err, 0, sizeof(err));
-    if (sc_config_load_string("p.yaml", text, &cfg, &err) != 0) {
-        ck_abort_msg("load failed: %s", sc_err_str(&err, buf, sizeof(buf)));
-    }
-    return cfg;
+    return tc_config_load("p.yaml", text);
 }
 
 static void expect_err(const char *text, int line, int col, const char *msg)
 {
-    struct sc_config *cfg = NULL;
-    struct sc_err err;
-
-    memset(&err, 0, sizeof(err));
-    ck_assert_int_eq(sc_config_load_string("p.yaml", text, &cfg, &err), -1);
-    ck_assert_ptr_null(cfg);
-    ck_assert_str_eq(err.msg, msg);
-    ck_assert_str_eq(err.file, "p.yaml");
-    ck_assert_int_eq(err.line, line);
-    ck_assert_int_eq(err.col, col);
+    tc_config_expect_err("p.yaml", text, line, col, msg);
 }
 
 /* Timestamps need whole documents of their own. */
