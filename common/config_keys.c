@@ -141,14 +141,14 @@ static int conv_health(struct cfg_ctx *c, const struct sc_yaml_node *v, void *ba
 {
     struct sc_config *cfg = base;
 
-    return conv_server(c, v, &cfg->health, &cfg->has_health, "0.0.0.0:15021");
+    return conv_server(c, v, &cfg->health, &cfg->has_health, "127.0.0.1:15021");
 }
 
 static int conv_stats(struct cfg_ctx *c, const struct sc_yaml_node *v, void *base)
 {
     struct sc_config *cfg = base;
 
-    return conv_server(c, v, &cfg->stats, &cfg->has_stats, "0.0.0.0:15090");
+    return conv_server(c, v, &cfg->stats, &cfg->has_stats, "127.0.0.1:15090");
 }
 
 /* timeouts */

@@ -3,19 +3,14 @@
 #include <sys/queue.h>
 
 #include <event2/buffer.h>
-#include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
-#include <errno.h>
 #include <stdlib.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
-#include <unistd.h>
 #include <time.h>
 #include <string.h>
 
 #include "addr.h"
+#include "adminhttp.h"
 #include "certs.h"
 #include "config.h"
 #include "log.h"
@@ -27,35 +22,31 @@
 
 struct sc_admin {
     struct sc_admin_env env;
-    struct evhttp *admin, *health, *stats;
-    char *unix_path;                /* unlinked at free */
+    struct sc_adminhttp *admin, *health, *stats;
 };
 
-static void reply(struct evhttp_request *req, int code, const char *type, struct evbuffer *body)
+static void reply(struct sc_adminhttp_reply *rep, int code, const char *type)
 {
-    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", type);
-    evhttp_send_reply(req, code, code == 200 ? "OK" : code == 503 ? "Service Unavailable"
-                                 : code == 404 ? "Not Found" : "Error", body);
+    rep->status = code;
+    rep->content_type = type;
 }
 
-static void on_ready(struct evhttp_request *req, void *arg)
+static void on_ready(const struct sc_adminhttp_req *req, struct sc_adminhttp_reply *rep,
+                     void *arg)
 {
     struct sc_admin *a = arg;
     char buf[768];
     const char *why = sc_runtime_not_ready(a->env.rt, time(NULL), buf, sizeof(buf));
-    struct evbuffer *b = evbuffer_new();
+    struct evbuffer *b = rep->body;
 
-    if (b == NULL) {
-        return;
-    }
+    (void)req;
     if (why == NULL) {
         evbuffer_add_printf(b, "LIVE\n");
-        reply(req, 200, "text/plain", b);
+        reply(rep, 200, "text/plain");
     } else {
         evbuffer_add_printf(b, "not ready: %s\n", why);
-        reply(req, 503, "text/plain", b);
+        reply(rep, 503, "text/plain");
     }
-    evbuffer_free(b);
 }
 
 static void sds_state(struct sc_admin *a, struct sc_admin_sds *st)
@@ -66,18 +57,17 @@ static void sds_state(struct sc_admin *a, struct sc_admin_sds *st)
     }
 }
 
-static void on_prometheus(struct evhttp_request *req, void *arg)
+static void on_prometheus(const struct sc_adminhttp_req *req, struct sc_adminhttp_reply *rep,
+                          void *arg)
 {
     struct sc_admin *a = arg;
-    struct evbuffer *b = evbuffer_new();
+    struct evbuffer *b = rep->body;
     const struct sc_runtime_counters *rc = sc_runtime_counters(a->env.rt);
     struct sc_stats *const *stats;
     struct sc_admin_sds sds;
     size_t n;
 
-    if (b == NULL) {
-        return;
-    }
+    (void)req;
     stats = sc_runtime_stats(a->env.rt, &n);
     sc_stats_render_prometheus(stats, n, b);
     sc_certs_render_prometheus(sc_runtime_material(a->env.rt), b);
@@ -126,24 +116,21 @@ static void on_prometheus(struct evhttp_request *req, void *arg)
                             (unsigned long long)sds.pushes_rejected,
                             (unsigned long long)sds.connects);
     }
-    reply(req, 200, "text/plain; version=0.0.4", b);
-    evbuffer_free(b);
+    reply(rep, 200, "text/plain; version=0.0.4");
 }
 
-static void on_stats(struct evhttp_request *req, void *arg)
+static void on_stats(const struct sc_adminhttp_req *req, struct sc_adminhttp_reply *rep,
+                     void *arg)
 {
     struct sc_admin *a = arg;
-    struct evbuffer *b = evbuffer_new();
+    struct evbuffer *b = rep->body;
     struct sc_stats *const *stats;
     size_t n;
 
-    if (b == NULL) {
-        return;
-    }
+    (void)req;
     stats = sc_runtime_stats(a->env.rt, &n);
     sc_stats_render_text(stats, n, b);
-    reply(req, 200, "text/plain", b);
-    evbuffer_free(b);
+    reply(rep, 200, "text/plain");
 }
 
 static void json_str(struct evbuffer *b, const char *s)
@@ -169,16 +156,15 @@ static void tls_fields(struct evbuffer *b, enum sc_tls_mode tls, enum sc_idcheck
                         sc_idcheck_name(check));
 }
 
-static void on_config_dump(struct evhttp_request *req, void *arg)
+static void on_config_dump(const struct sc_adminhttp_req *req, struct sc_adminhttp_reply *rep,
+                           void *arg)
 {
     struct sc_admin *a = arg;
     const struct sc_config *cfg = sc_runtime_config(a->env.rt);
-    struct evbuffer *b = evbuffer_new();
+    struct evbuffer *b = rep->body;
     char as[SC_ADDR_STRLEN];
 
-    if (b == NULL) {
-        return;
-    }
+    (void)req;
     evbuffer_add_printf(b, "{\"node\":{\"id\":");
     json_str(b, cfg->node.id);
     evbuffer_add_printf(b, ",\"trust_domain\":");
@@ -233,72 +219,62 @@ static void on_config_dump(struct evhttp_request *req, void *arg)
         evbuffer_add_printf(b, "}}");
     }
     evbuffer_add_printf(b, "}\n");
-    reply(req, 200, "application/json", b);
-    evbuffer_free(b);
+    reply(rep, 200, "application/json");
 }
 
-static void on_certs(struct evhttp_request *req, void *arg)
+static void on_certs(const struct sc_adminhttp_req *req, struct sc_adminhttp_reply *rep,
+                     void *arg)
 {
     struct sc_admin *a = arg;
-    struct evbuffer *b = evbuffer_new();
-    const char *q = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req));
+    struct evbuffer *b = rep->body;
+    const char *q = req->query;
     const struct sc_config *cfg = sc_runtime_config(a->env.rt);
     struct sc_certs_names names = {cfg->secrets.sds_cert_name, cfg->secrets.sds_root_name};
 
-    if (b == NULL) {
-        return;
-    }
     if (q != NULL && strstr(q, "format=table") != NULL) {
         sc_certs_render_table(sc_runtime_material(a->env.rt), &names, time(NULL), b);
-        reply(req, 200, "text/plain", b);
+        reply(rep, 200, "text/plain");
     } else {
         sc_certs_render_json(sc_runtime_material(a->env.rt), time(NULL), b);
-        reply(req, 200, "application/json", b);
+        reply(rep, 200, "application/json");
     }
-    evbuffer_free(b);
 }
 
-static void on_quit(struct evhttp_request *req, void *arg)
+static void on_quit(const struct sc_adminhttp_req *req, struct sc_adminhttp_reply *rep,
+                    void *arg)
 {
     struct sc_admin *a = arg;
-    struct evbuffer *b = evbuffer_new();
+    struct evbuffer *b = rep->body;
 
-    if (b == NULL) {
-        return;
-    }
-    if (evhttp_request_get_command(req) != EVHTTP_REQ_POST) {
+    if (req->method != SC_ADMINHTTP_POST) {
         evbuffer_add_printf(b, "use POST\n");
-        reply(req, 405, "text/plain", b);
-        evbuffer_free(b);
+        reply(rep, 405, "text/plain");
         return;
     }
     evbuffer_add_printf(b, "OK\n");
-    reply(req, 200, "text/plain", b);
-    evbuffer_free(b);
+    reply(rep, 200, "text/plain");
     a->env.quit(a->env.arg);
 }
 
 /* Envoy's /logging: GET shows the level, POST /logging?level=debug sets
  * it (one logger here: the whole process).  The workers read the level
  * atomically, so the change applies to the next line anywhere. */
-static void on_logging(struct evhttp_request *req, void *arg)
+static void on_logging(const struct sc_adminhttp_req *req, struct sc_adminhttp_reply *rep,
+                       void *arg)
 {
-    const char *q = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req));
-    struct evbuffer *b = evbuffer_new();
+    const char *q = req->query;
+    struct evbuffer *b = rep->body;
     struct evkeyvalq params;
     const char *want = NULL;
     enum sc_log_level lvl;
     int code = 200;
 
     (void)arg;
-    if (b == NULL) {
-        return;
-    }
     TAILQ_INIT(&params);
     if (q != NULL && evhttp_parse_query_str(q, &params) == 0) {
         want = evhttp_find_header(&params, "level");
     }
-    if (want != NULL && evhttp_request_get_command(req) != EVHTTP_REQ_POST) {
+    if (want != NULL && req->method != SC_ADMINHTTP_POST) {
         evbuffer_add_printf(b, "use POST to change the level\n");
         code = 405;
     } else if (want != NULL && sc_log_parse_level(want, &lvl) != 0) {
@@ -313,89 +289,58 @@ static void on_logging(struct evhttp_request *req, void *arg)
                             sc_log_level_name(sc_log_get_level()));
     }
     evhttp_clear_headers(&params);
-    reply(req, code, "text/plain", b);
-    evbuffer_free(b);
+    reply(rep, code, "text/plain");
 }
 
-static void on_reload(struct evhttp_request *req, void *arg)
+static void on_reload(const struct sc_adminhttp_req *req, struct sc_adminhttp_reply *rep,
+                      void *arg)
 {
     struct sc_admin *a = arg;
-    struct evbuffer *b = evbuffer_new();
+    struct evbuffer *b = rep->body;
     char msg[1024] = "";
 
-    if (b == NULL) {
-        return;
-    }
-    if (evhttp_request_get_command(req) != EVHTTP_REQ_POST) {
+    if (req->method != SC_ADMINHTTP_POST) {
         evbuffer_add_printf(b, "use POST\n");
-        reply(req, 405, "text/plain", b);
+        reply(rep, 405, "text/plain");
     } else if (a->env.reload(a->env.arg, msg, sizeof(msg)) != 0) {
         evbuffer_add_printf(b, "reload failed, running config kept: %s\n", msg);
-        reply(req, 400, "text/plain", b);
+        reply(rep, 400, "text/plain");
     } else {
         evbuffer_add_printf(b, "OK\n");
-        reply(req, 200, "text/plain", b);
+        reply(rep, 200, "text/plain");
     }
-    evbuffer_free(b);
 }
 
-static struct evhttp *serve(struct event_base *base, const char *what, const struct sc_addr *addr)
+/* One server with the default limits, listening on addr. */
+static struct sc_adminhttp *serve(struct event_base *base, const char *what,
+                                  const struct sc_addr *addr)
 {
-    struct evhttp *h = evhttp_new(base);
-    char host[SC_ADDR_STRLEN], as[SC_ADDR_STRLEN];
-    const char *p;
-    size_t hl;
+    struct sc_adminhttp *h = sc_adminhttp_new(base, what, NULL);
 
-    if (h == NULL) {
+    if (h == NULL || sc_adminhttp_listen(h, addr) != 0) {
+        sc_adminhttp_free(h);
         return NULL;
     }
-    sc_addr_str(addr, as, sizeof(as));
-    /* evhttp_bind_socket takes host and port separately. */
-    p = strrchr(as, ':');
-    hl = (size_t)(p - as);
-    if (as[0] == '[') {
-        memcpy(host, as + 1, hl - 2);
-        host[hl - 2] = '\0';
-    } else {
-        memcpy(host, as, hl);
-        host[hl] = '\0';
-    }
-    if (evhttp_bind_socket(h, host, (ev_uint16_t)sc_addr_port(addr)) != 0) {
-        sc_log(SC_LOG_ERR, NULL, "%s server: cannot listen on %s", what, as);
-        evhttp_free(h);
-        return NULL;
-    }
-    evhttp_set_allowed_methods(h, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD);
     return h;
 }
 
-/* The admin endpoints on a Unix socket (mode 0600), for pods that want no
- * TCP admin port at all. */
-static int serve_unix(struct evhttp *h, const char *path)
-{
-    struct sockaddr_un sun;
-    int fd;
-
-    memset(&sun, 0, sizeof(sun));
-    sun.sun_family = AF_UNIX;
-    if (strlen(path) >= sizeof(sun.sun_path)) {
-        sc_log(SC_LOG_ERR, NULL, "admin.unix_socket: path too long: %s", path);
-        return -1;
-    }
-    memcpy(sun.sun_path, path, strlen(path));
-    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
-        return -1;
-    }
-    (void)unlink(path);
-    if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0 || chmod(path, 0600) != 0 ||
-        listen(fd, 64) != 0 || evhttp_accept_socket(h, fd) != 0) {
-        sc_log(SC_LOG_ERR, NULL, "admin.unix_socket %s: %s", path, strerror(errno));
-        close(fd);
-        return -1;
-    }
-    return 0;
-}
+/* The admin endpoints; those that take POST accept a (small, ignored) body. */
+static const struct {
+    const char *path;
+    sc_adminhttp_fn *fn;
+    unsigned flags;
+} admin_routes[] = {
+    {"/stats", on_stats, 0},
+    {"/stats/prometheus", on_prometheus, 0},
+    {"/ready", on_ready, 0},
+    {"/healthz/ready", on_ready, 0},
+    {"/config_dump", on_config_dump, 0},
+    {"/certs", on_certs, 0},
+    {"/quitquitquit", on_quit, SC_ADMINHTTP_TAKES_BODY},
+    {"/drain", on_quit, SC_ADMINHTTP_TAKES_BODY},
+    {"/reload", on_reload, SC_ADMINHTTP_TAKES_BODY},
+    {"/logging", on_logging, SC_ADMINHTTP_TAKES_BODY},
+};
 
 struct sc_admin *sc_admin_new(struct event_base *base, const struct sc_admin_env *env)
 {
@@ -411,36 +356,30 @@ struct sc_admin *sc_admin_new(struct event_base *base, const struct sc_admin_env
         if (a->admin == NULL) {
             goto fail;
         }
-        evhttp_set_cb(a->admin, "/stats", on_stats, a);
-        evhttp_set_cb(a->admin, "/stats/prometheus", on_prometheus, a);
-        evhttp_set_cb(a->admin, "/ready", on_ready, a);
-        evhttp_set_cb(a->admin, "/healthz/ready", on_ready, a);
-        evhttp_set_cb(a->admin, "/config_dump", on_config_dump, a);
-        evhttp_set_cb(a->admin, "/certs", on_certs, a);
-        evhttp_set_cb(a->admin, "/quitquitquit", on_quit, a);
-        evhttp_set_cb(a->admin, "/drain", on_quit, a);
-        evhttp_set_cb(a->admin, "/reload", on_reload, a);
-        evhttp_set_cb(a->admin, "/logging", on_logging, a);
-        if (cfg->admin_unix != NULL) {
-            if (serve_unix(a->admin, cfg->admin_unix) != 0) {
+        for (size_t i = 0; i < sizeof(admin_routes) / sizeof(admin_routes[0]); i++) {
+            if (sc_adminhttp_route(a->admin, admin_routes[i].path, admin_routes[i].flags,
+                                   admin_routes[i].fn, a) != 0) {
                 goto fail;
             }
-            a->unix_path = strdup(cfg->admin_unix);
+        }
+        /* for pods that want no TCP admin port at all */
+        if (cfg->admin_unix != NULL && sc_adminhttp_listen_unix(a->admin, cfg->admin_unix) != 0) {
+            goto fail;
         }
     }
     if (cfg->has_health) {
         a->health = serve(base, "health", &cfg->health);
-        if (a->health == NULL) {
+        if (a->health == NULL ||
+            sc_adminhttp_route(a->health, "/healthz/ready", 0, on_ready, a) != 0) {
             goto fail;
         }
-        evhttp_set_cb(a->health, "/healthz/ready", on_ready, a);
     }
     if (cfg->has_stats) {
         a->stats = serve(base, "stats", &cfg->stats);
-        if (a->stats == NULL) {
+        if (a->stats == NULL ||
+            sc_adminhttp_route(a->stats, "/stats/prometheus", 0, on_prometheus, a) != 0) {
             goto fail;
         }
-        evhttp_set_cb(a->stats, "/stats/prometheus", on_prometheus, a);
     }
     return a;
 
@@ -454,18 +393,8 @@ void sc_admin_free(struct sc_admin *a)
     if (a == NULL) {
         return;
     }
-    if (a->admin != NULL) {
-        evhttp_free(a->admin);
-    }
-    if (a->health != NULL) {
-        evhttp_free(a->health);
-    }
-    if (a->stats != NULL) {
-        evhttp_free(a->stats);
-    }
-    if (a->unix_path != NULL) {
-        (void)unlink(a->unix_path);
-        free(a->unix_path);
-    }
+    sc_adminhttp_free(a->admin);
+    sc_adminhttp_free(a->health);
+    sc_adminhttp_free(a->stats);
     free(a);
 }

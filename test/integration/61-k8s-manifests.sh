@@ -112,11 +112,13 @@ cp "$K8S"/*.yaml "$T/bad-k8s/"
 sed -i -e 's/add: \[NET_ADMIN, NET_RAW\]/add: [NET_ADMIN, NET_RAW, SYS_ADMIN]/' \
     -e 's/restartPolicy: Always              # a native sidecar$/restartPolicy: OnFailure/' \
     -e 's/prometheus.io\/port: "15090"/prometheus.io\/port: "9090"/' "$T/bad-k8s/httpbin.yaml"
-sed -i 's/^    socket_mark: 1337 /    socket_mark: 7    /' "$T/bad-k8s/sidecar-config.yaml"
+sed -i -e 's/^    socket_mark: 1337 /    socket_mark: 7    /' \
+    -e 's/^    health: {address: "0.0.0.0:15021"}/    health: {}/' "$T/bad-k8s/sidecar-config.yaml"
 if "$PY" "$CHECKER" check "$T/bad-k8s" "$T/bad-cm" >"$T/bad.out" 2>&1; then fail "a miswired Deployment passed"; fi
 cat "$T/bad.out"
 assert_contains "$T/bad.out" 'sidecar-init capabilities'
 assert_contains "$T/bad.out" 'must be a native sidecar'
 assert_contains "$T/bad.out" 'Prometheus annotations'
 assert_contains "$T/bad.out" "socket_mark 7 in sidecar.yaml differs from sidecar-iptables.sh --mark '1337'"
+assert_contains "$T/bad.out" "health.address '\(default\)': want 0.0.0.0:15021"
 log "ok"

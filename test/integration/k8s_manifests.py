@@ -192,6 +192,14 @@ def cmd_check(d, outdir):
                 ((sc.get("securityContext") or {}).get("runAsUser"), puid))
     if str(own.get("socket_mark")) != str(mark):
         problem(where, "socket_mark %r in sidecar.yaml differs from sidecar-iptables.sh --mark %r" % (own.get("socket_mark"), mark))
+    # the kubelet probes the pod IP and Prometheus scrapes it, so health and
+    # stats must listen beyond loopback (their default) on the declared ports
+    for sec, port in (("health", 15021), ("stats", 15090)):
+        addr = str((own.get(sec) or {}).get("address") or "")
+        host, _, p = addr.rpartition(":")
+        if not addr or host not in ("0.0.0.0", "[::]", "*", "") or p != str(port):
+            problem(where, "%s.address %r: want 0.0.0.0:%d, reachable at the pod IP (the default is loopback)" %
+                    (sec, addr or "(default)", port))
     node = own.get("node") or {}
     if node.get("namespace") != ns:
         problem(where, "node.namespace %r is not the Deployment's namespace %r" % (node.get("namespace"), ns))

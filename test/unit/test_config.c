@@ -385,8 +385,8 @@ START_TEST(test_config_load_applies_defaults)
     ck_assert_str_eq(cfg->log_level, "info");
     ck_assert_int_eq(cfg->workers, (int)sysconf(_SC_NPROCESSORS_ONLN));
     addr_is(&cfg->admin, "127.0.0.1:15000");
-    addr_is(&cfg->health, "0.0.0.0:15021");
-    addr_is(&cfg->stats, "0.0.0.0:15090");
+    addr_is(&cfg->health, "127.0.0.1:15021");   /* loopback unless asked */
+    addr_is(&cfg->stats, "127.0.0.1:15090");
     ck_assert_int_eq(cfg->has_inbound, 1);
     addr_is(&cfg->inbound.address, "0.0.0.0:15006");
     ck_assert_str_eq(cfg->inbound.app_host, "127.0.0.1");

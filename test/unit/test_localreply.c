@@ -476,6 +476,8 @@ START_TEST(test_localreply_names_and_dates)
     ck_assert_str_eq(sc_localreply_reset_reason_str(SC_RESET_N), "unknown");
     ck_assert_str_eq(sc_localreply_reset_reason_str((enum sc_reset_reason)-1), "unknown");
     ck_assert_str_eq(sc_localreply_status_text(503), "Service Unavailable");
+    ck_assert_str_eq(sc_localreply_status_text(405), "Method Not Allowed");
+    ck_assert_str_eq(sc_localreply_status_text(501), "Not Implemented");
     ck_assert_str_eq(sc_localreply_status_text(299), "Unknown");
     ck_assert_uint_eq(sc_localreply_http_date(0, d), 29);
     ck_assert_str_eq(d, "Thu, 01 Jan 1970 00:00:00 GMT");
