@@ -618,6 +618,7 @@ static int build(struct cfg_ctx *c, const struct sc_yaml_stream *s)
     cfg->timeouts.request_ms = 15000;
     cfg->timeouts.upstream_idle_ms = 4000;
     cfg->timeouts.drain_ms = 5000;
+    cfg->timeouts.half_closed_ms = 60000;
     cfg->http.max_connections = 1024;
     cfg->http.max_pending = 1024;
     cfg->http.retries = 1;

@@ -64,6 +64,7 @@ struct sc_cfg_timeouts {             /* all in milliseconds */
     int request_ms;                  /* HTTP: head complete to response complete, default 15000 */
     int upstream_idle_ms;            /* HTTP pool: idle upstream connections close, default 4000 */
     int drain_ms;                    /* SIGTERM / drain: longest wait for open connections, default 5000 */
+    int half_closed_ms;              /* L4: one side ended and no byte moves since, default 60000 */
 };
 
 /* inbound.ports[] */

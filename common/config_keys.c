@@ -162,12 +162,14 @@ static const struct key timeout_keys[] = {
     KEYR("request_ms", K_INT, 0, INT_MAX, struct sc_cfg_timeouts, request_ms),
     KEYR("upstream_idle_ms", K_INT, 1, 3600000, struct sc_cfg_timeouts, upstream_idle_ms),
     KEYR("drain_ms", K_INT, 0, 3600000, struct sc_cfg_timeouts, drain_ms),
+    KEYR("half_closed_ms", K_INT, 0, INT_MAX, struct sc_cfg_timeouts, half_closed_ms),
 };
 
 void sc_config_timeouts_unset(struct sc_cfg_timeouts *t)
 {
     t->connect_ms = t->handshake_ms = t->idle_ms = t->sniff_ms = -1;
     t->request_headers_ms = t->request_ms = t->upstream_idle_ms = t->drain_ms = -1;
+    t->half_closed_ms = -1;
 }
 
 void sc_config_timeouts_inherit(struct sc_cfg_timeouts *t, const struct sc_cfg_timeouts *g)

@@ -267,6 +267,9 @@ static void on_relay_done(struct sc_relay *r, enum sc_relay_end why, int err,
     case SC_RELAY_IDLE_TIMEOUT:
         conn_finish(c, "idle_timeout");
         break;
+    case SC_RELAY_HALF_CLOSED_TIMEOUT:
+        conn_finish(c, "half_closed_timeout");
+        break;
     }
 }
 
@@ -286,6 +289,7 @@ static void start_relay(struct sc_conn *c)
     }
     lim.high_watermark = c->cfg->buffer_limit;
     lim.idle_ms = c->to->idle_ms;
+    lim.half_closed_ms = c->to->half_closed_ms;
     c->relay = sc_relay_new(c->down, c->up, &lim, on_relay_done, c);
     c->down = NULL;         /* owned by the relay now, even when it failed */
     c->up = NULL;

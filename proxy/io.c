@@ -187,6 +187,11 @@ int sc_io_can_read(const struct sc_io *io)
     return io->rd_wait == 0 || (io->ssl != NULL && SSL_has_pending(io->ssl));
 }
 
+int sc_io_peer_ended(const struct sc_io *io)
+{
+    return io->rdhup;
+}
+
 int sc_io_can_write(const struct sc_io *io)
 {
     return io->wr_wait == 0;

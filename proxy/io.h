@@ -44,6 +44,9 @@ SSL *sc_io_ssl(const struct sc_io *io);
  * is not missed). */
 void sc_io_ready(struct sc_io *io, short what);
 int sc_io_can_read(const struct sc_io *io);
+/* The peer has ended its sending half (EV_CLOSED seen), whether or not we
+ * have read up to that end yet. */
+int sc_io_peer_ended(const struct sc_io *io);
 int sc_io_can_write(const struct sc_io *io);
 
 /* > 0 bytes read, 0 at the peer's end of stream (FIN, or close_notify for

@@ -384,7 +384,7 @@ static void on_relay_done(struct sc_relay *r, enum sc_relay_end why, int err,
 {
     struct sc_l7 *s = arg;
     static const char *const names[] = {"peer_closed", "downstream_reset", "upstream_reset",
-                                        "idle_timeout"};
+                                        "idle_timeout", "half_closed_timeout"};
 
     SC_MAGIC_CHECK(s, SC_MAGIC_L7);
     (void)r;
@@ -403,7 +403,8 @@ static void on_relay_done(struct sc_relay *r, enum sc_relay_end why, int err,
 
 static void switch_to_relay(struct sc_l7 *s)
 {
-    struct sc_relay_limits lim = {s->cfg->buffer_limit, s->p.timeouts->idle_ms};
+    struct sc_relay_limits lim = {s->cfg->buffer_limit, s->p.timeouts->idle_ms,
+                                  s->p.timeouts->half_closed_ms};
     struct bufferevent *up;
 
     unwatch_up(s);

@@ -56,6 +56,8 @@ static void now(struct timespec *ts)
     clock_gettime(CLOCK_MONOTONIC_COARSE, ts);
 }
 
+static void arm_quiet(struct sc_relay *r);
+
 static void dir_release(struct dir *d)
 {
     if (d->buf != NULL) {
@@ -180,6 +182,7 @@ static void pump_dir(struct sc_relay *r, int i)
             }
             if (n == 0) {
                 from->eof = 1;
+                arm_quiet(r);           /* half-closed: a shorter limit may apply */
                 continue;
             }
             d->len = (size_t)n;
@@ -220,29 +223,84 @@ static void on_io(evutil_socket_t fd, short what, void *arg)
 
     (void)fd;
     sc_io_ready(s->io, what);
+    if (what & EV_CLOSED) {
+        arm_quiet(s->r);        /* half-closed: a shorter limit may apply */
+    }
     pump(s->r);
+}
+
+/* One side has ended (read up to its end, or known from EV_CLOSED while
+ * bytes before the end still wait) and that end could not be passed on
+ * yet: the other peer will not read what is left.  A half-closed relay
+ * whose end went through (the client waits for a slow answer) is not. */
+static int half_closed(const struct sc_relay *r)
+{
+    for (int i = 0; i < 2; i++) {
+        int ended = r->s[i].eof || (r->s[i].io != NULL && sc_io_peer_ended(r->s[i].io));
+
+        if (ended && !r->s[!i].shut) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* The quiet time that ends the relay now, and why: idle_ms, or
+ * half_closed_ms once one side has ended, whichever is shorter. */
+static long quiet_limit(const struct sc_relay *r, enum sc_relay_end *why)
+{
+    long limit = r->lim.idle_ms > 0 ? r->lim.idle_ms : -1;
+
+    *why = SC_RELAY_IDLE_TIMEOUT;
+    if (half_closed(r) && r->lim.half_closed_ms > 0 &&
+        (limit < 0 || r->lim.half_closed_ms < limit)) {
+        limit = r->lim.half_closed_ms;
+        *why = SC_RELAY_HALF_CLOSED_TIMEOUT;
+    }
+    return limit;
+}
+
+static long quiet_ms(const struct sc_relay *r)
+{
+    struct timespec t;
+
+    now(&t);
+    return (t.tv_sec - r->last.tv_sec) * 1000 + (t.tv_nsec - r->last.tv_nsec) / 1000000;
+}
+
+/* (Re)arms the quiet timer for what is left of the current limit. */
+static void arm_quiet(struct sc_relay *r)
+{
+    enum sc_relay_end why;
+    long limit = quiet_limit(r, &why), left;
+    struct timeval tv;
+
+    if (limit < 0 || r->idle == NULL) {
+        return;
+    }
+    left = limit - quiet_ms(r);
+    if (left < 1) {
+        left = 1;
+    }
+    tv.tv_sec = left / 1000;
+    tv.tv_usec = (left % 1000) * 1000;
+    evtimer_add(r->idle, &tv);
 }
 
 static void on_idle(evutil_socket_t fd, short what, void *arg)
 {
     struct sc_relay *r = arg;
-    struct timespec t;
-    long quiet_ms, left;
-    struct timeval tv;
+    enum sc_relay_end why;
+    long limit = quiet_limit(r, &why);
 
     (void)fd;
     (void)what;
-    now(&t);
-    quiet_ms = (t.tv_sec - r->last.tv_sec) * 1000 + (t.tv_nsec - r->last.tv_nsec) / 1000000;
-    if (quiet_ms >= r->lim.idle_ms) {
+    if (limit >= 0 && quiet_ms(r) >= limit) {
         r->reason[0] = '\0';
-        finish(r, SC_RELAY_IDLE_TIMEOUT, 0);
+        finish(r, why, 0);
         return;
     }
-    left = r->lim.idle_ms - quiet_ms;
-    tv.tv_sec = left / 1000;
-    tv.tv_usec = (left % 1000) * 1000;
-    evtimer_add(r->idle, &tv);
+    arm_quiet(r);
 }
 
 /* Direction i starts with early bytes: what was queued towards side !i
@@ -288,7 +346,7 @@ struct sc_relay *sc_relay_new(struct bufferevent *down, struct bufferevent *up,
     r->done = done;
     r->arg = arg;
     now(&r->last);
-    if (r->lim.idle_ms > 0) {
+    if (r->lim.idle_ms > 0 || r->lim.half_closed_ms > 0) {
         r->idle = evtimer_new(base, on_idle, r);
         if (r->idle == NULL) {
             goto fail_early;
@@ -320,11 +378,7 @@ struct sc_relay *sc_relay_new(struct bufferevent *down, struct bufferevent *up,
             goto fail;
         }
     }
-    if (r->idle != NULL) {
-        struct timeval tv = {r->lim.idle_ms / 1000, (r->lim.idle_ms % 1000) * 1000};
-
-        evtimer_add(r->idle, &tv);
-    }
+    arm_quiet(r);
     for (int i = 0; i < 2; i++) {
         evbuffer_free(in[i]);
         evbuffer_free(out[i]);

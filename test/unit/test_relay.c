@@ -66,6 +66,7 @@ static struct {
     struct peer down, up;
     struct done_rec done;
     size_t max_pending[2];          /* largest output queued by the relay towards side i */
+    int half_closed_ms;             /* the relay's half_closed_ms (0: off) */
     unsigned char *bufs[4];         /* payloads and receive buffers, freed in teardown */
 } fx;
 
@@ -221,7 +222,7 @@ static void make_sides(enum pair_kind kind)
 
 static void start_relay(size_t high_watermark, int idle_ms)
 {
-    struct sc_relay_limits lim = {high_watermark, idle_ms};
+    struct sc_relay_limits lim = {high_watermark, idle_ms, fx.half_closed_ms};
 
     fx.r = sc_relay_new(fx.bev[0], fx.bev[1], &lim, on_done, &fx);
     fx.bev[0] = fx.bev[1] = NULL;   /* the relay's, whatever it returned */
@@ -746,6 +747,51 @@ START_TEST(test_relay_no_idle_timeout_when_zero)
 }
 END_TEST
 
+/* ---- half-closed timeout ------------------------------------------------------ */
+
+/* The downstream sends 256 KiB and its FIN; the upstream peer never reads:
+ * the relay cannot pass the end on, and no byte moves.  With
+ * half_closed_ms it ends then (a long idle_ms does not keep it); the
+ * memory it held goes with it. */
+START_TEST(test_relay_half_closed_peer_that_will_not_read_is_cut)
+{
+    const size_t len = 256 * 1024;
+    unsigned char *a = payload(len, 7, 0);
+    fx.half_closed_ms = 150;
+    start(PAIR_UNIX, 0, 3600 * 1000);
+    peer_send(&fx.down, a, len, 1);
+    ck_assert(run_until(is_done, NULL, 5000));
+    ck_assert(fx.down.shut);
+    ck_assert_int_eq(fx.done.calls, 1);
+    ck_assert_int_eq(fx.done.why, SC_RELAY_HALF_CLOSED_TIMEOUT);
+    ck_assert(peer_closed(fx.down.fd));     /* both closed (up still has unread bytes) */
+}
+END_TEST
+
+/* Half-closed, the end passed on, and the upstream answering slowly (a
+ * gap longer than half_closed_ms): not cut, and the relay ends cleanly
+ * when the upstream closes too. */
+START_TEST(test_relay_half_closed_keeps_going_while_bytes_move)
+{
+    static const char tick[] = "0123456789";
+
+    fx.half_closed_ms = 150;
+    start(PAIR_UNIX, 0, 0);
+    ck_assert_int_eq(shutdown(fx.down.fd, SHUT_WR), 0);
+    peer_recv(&fx.down, rxbuf(400, 0), 400);
+    peer_recv(&fx.up, rxbuf(16, 1), 16);
+    for (int i = 0; i < 20; i++) {          /* 10 bytes every 50 ms for 1 s */
+        peer_send(&fx.up, (const unsigned char *)tick, 10, 0);
+        run_for(i == 10 ? 400 : 50);        /* one pause longer than the limit */
+        ck_assert_msg(fx.done.calls == 0, "cut after %d ticks", i);
+    }
+    ck_assert_int_eq(shutdown(fx.up.fd, SHUT_WR), 0);
+    ck_assert(run_until(both_eof_and_done, NULL, 5000));
+    ck_assert_int_eq(fx.done.why, SC_RELAY_PEER_CLOSED);
+    ck_assert_uint_eq(fx.done.bytes[1], 200);
+}
+END_TEST
+
 /* ---- bytes buffered before the relay ------------------------------------------ */
 
 static int input_has(void *arg)
@@ -888,6 +934,8 @@ static Suite *relay_suite(void)
     tcase_add_test(tc, test_relay_idle_timeout_fires_without_traffic);
     tcase_add_loop_test(tc, test_relay_idle_timeout_waits_while_traffic_flows, 0, 2);
     tcase_add_test(tc, test_relay_no_idle_timeout_when_zero);
+    tcase_add_test(tc, test_relay_half_closed_peer_that_will_not_read_is_cut);
+    tcase_add_test(tc, test_relay_half_closed_keeps_going_while_bytes_move);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# timeouts.half_closed_ms: a relay whose downstream has sent everything and
+# closed, and whose upstream will not read what is left, is closed once no
+# byte has moved for half_closed_ms (the default idle timeout of an hour
+# would keep it, and the bytes it holds, that long).  A relay that is
+# half-closed but still moving bytes is not cut.
+. "$(dirname "$0")/lib.sh"
+
+certs
+P_STUCK=$(free_port); P_APP=$(free_port); P_L=$(free_port); P_OK=$(free_port)
+# an upstream that accepts and never reads
+spawn stuck socat "TCP-LISTEN:$P_STUCK,bind=127.0.0.1,fork,reuseaddr" "SYSTEM:sleep 60"
+wait_port 127.0.0.1 "$P_STUCK" 10
+start_backend app --listen "127.0.0.1:$P_APP" --mode http --quiet
+
+sidecar_config "$T/a.yaml" client foo client
+cat >>"$T/a.yaml" <<EOF2
+listeners:
+  - {name: stuck, direction: outbound, address: "127.0.0.1:$P_L", upstream: "127.0.0.1:$P_STUCK",
+     tls: DISABLE, protocol: tcp, timeouts: {half_closed_ms: 1000}}
+  - {name: slow-answer, direction: outbound, address: "127.0.0.1:$P_OK", upstream: "127.0.0.1:$P_APP",
+     tls: DISABLE, protocol: tcp, timeouts: {half_closed_ms: 1000}}
+EOF2
+start_sidecar a "$T/a.yaml" "$P_L" "$P_OK"
+
+step "4 MiB, then the client's FIN, towards an upstream that never reads"
+head -c $((4 * 1024 * 1024)) /dev/zero >"$T/4m"
+timeout 30 socat -u "OPEN:$T/4m" "TCP:127.0.0.1:$P_L" 2>/dev/null &
+spid=$!
+wait_for_log "$T/a.out" "$(conn_re listener=stuck end=half_closed_timeout)" 20
+kill "$spid" 2>/dev/null || true
+wait "$spid" 2>/dev/null || true
+line=$(grep -a ' listener=stuck ' "$T/a.out" | tail -n 1)
+log "$line"
+ms=$(printf '%s\n' "$line" | sed -n 's/.* duration_ms=\([0-9]*\) .*/\1/p')
+assert_le 1000 "$ms" "duration before the half-closed timeout (ms)"
+
+step "half-closed but answering: a slow response after the client's FIN is not cut"
+# the request, then the client's FIN; the backend answers after 1.5 s
+out=$( { printf 'GET /delay/1500 HTTP/1.1\r\nHost: app\r\nConnection: close\r\n\r\n'; } |
+    timeout 20 socat -t 10 - "TCP:127.0.0.1:$P_OK" ) || fail "the client got no answer"
+printf '%s\n' "$out" | grep -q 'hello from backend' || fail "no body: $out"
+wait_for_log "$T/a.out" "$(conn_re listener=slow-answer end=peer_closed)"
+alive a
