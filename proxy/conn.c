@@ -160,7 +160,7 @@ static void classify(struct sc_conn *c, enum sc_conn_class cls)
  * the connection holds. */
 static void conn_finish(struct sc_conn *c, const char *fmt, ...)
 {
-    char reason[1024], line[2048], da[SC_ADDR_STRLEN], ua[SC_ADDR_STRLEN], oa[SC_ADDR_STRLEN];
+    char reason[1600], line[2600], da[SC_ADDR_STRLEN], ua[SC_ADDR_STRLEN], oa[SC_ADDR_STRLEN];
     va_list ap;
     int n;
 

@@ -78,6 +78,7 @@ struct sc_l7 {
     char xfcc_element[2048];        /* computed once per connection */
     int have_xfcc;
     char ended[256];
+    char up_failure[1024];          /* the last upstream TLS failure, for the connection log */
 };
 
 static void on_down_read(struct bufferevent *bev, void *arg);
@@ -201,9 +202,15 @@ static void finish(struct sc_l7 *s, const char *reason)
     uint64_t bytes[2] = {s->bytes[0], s->bytes[1]};
     sc_l7_done_fn *done = s->done;
     void *arg = s->arg;
-    char why[256];
+    char why[1400];
 
-    snprintf(why, sizeof(why), "%s", reason);
+    /* The connection's line names the last upstream TLS failure too: the
+     * client saw a 503 for it, whatever ended the connection after. */
+    if (s->up_failure[0] != '\0') {
+        snprintf(why, sizeof(why), "%s (after upstream failure: %s)", reason, s->up_failure);
+    } else {
+        snprintf(why, sizeof(why), "%s", reason);
+    }
     sc_l7_free(s);
     done(arg, why, bytes);
 }
@@ -472,7 +479,7 @@ static void up_failed(struct sc_l7 *s, enum sc_reset_reason why, const char *rea
                       const struct sc_upstream_result *res)
 {
     struct sc_localreply lr;
-    char tls[512] = "";
+    char tls[SC_LOCALREPLY_BODY_MAX] = "";
 
     if (!deterministic(res) && may_retry(s)) {
         s->retries_left--;
@@ -487,15 +494,19 @@ static void up_failed(struct sc_l7 *s, enum sc_reset_reason why, const char *rea
         return;
     }
     release_upstream(s, 0);
-    if (res != NULL && res->status == SC_UPSTREAM_TLS_FAILED && res->ssl_error != 0) {
-        char detail[256] = "";
+    if (res != NULL && (res->status == SC_UPSTREAM_TLS_FAILED ||
+                        res->status == SC_UPSTREAM_IDENTITY_REJECTED) &&
+        res->reason[0] != '\0' && strncmp(res->reason, "internal_error", 14) != 0) {
+        /* Envoy's "TLS error: ", then the sentence the connection log
+         * writes ("peer chain does not lead to any of 2 trusted roots
+         * (issuer CN=bar; ...)", "peer SAN ... not in [...]"), in the body,
+         * the access log and the downstream connection's line */
+        const char *sentence = strstr(res->reason, ": ");
 
-        if (res->verify_result != 0) {
-            sc_localreply_verify_detail(detail, sizeof(detail), res->verify_result,
-                                        res->verify_depth);
-        }
-        sc_localreply_tls_reason(tls, sizeof(tls), &res->ssl_error, 1, detail);
+        sentence = sentence != NULL ? sentence + 2 : res->reason;
+        snprintf(tls, sizeof(tls), "TLS error: %s", sentence);
         sc_accesslog_rec_sets(&s->r.rec, SC_ACCESSLOG_TRANSPORT_FAILURE, tls);
+        snprintf(s->up_failure, sizeof(s->up_failure), "%s", res->reason);
     } else if (res != NULL && res->sys_errno != 0) {
         /* Envoy's words for a refused or unreachable connect. */
         snprintf(tls, sizeof(tls), "delayed connect error: %d", res->sys_errno);

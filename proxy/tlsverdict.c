@@ -145,17 +145,22 @@ void sc_tlsv_failure(struct bufferevent *bev, short what, const struct sc_tlsv_c
         reason_is(first, SSL_R_SSLV3_ALERT_BAD_CERTIFICATE) ||
         reason_is(first, SSL_R_SSLV3_ALERT_CERTIFICATE_EXPIRED)) {
         X509 *ours = ssl != NULL ? SSL_get_certificate(ssl) : NULL;
-        char serial[80] = "-", san[256];
+        char serial[80] = "-", san[256], issuer[256] = "-", why[400] = "";
 
         sc_x509_spiffe_id_or_none(ours, san, sizeof(san));
         if (ours != NULL) {
             sc_x509_serial_hex(ours, serial, sizeof(serial));
+            sc_x509_name_str(X509_get_issuer_name(ours), issuer, sizeof(issuer));
+        }
+        if (reason_is(first, SSL_R_TLSV1_ALERT_UNKNOWN_CA)) {
+            /* the peer's trust bundle lacks the CA that issued ours */
+            snprintf(why, sizeof(why), "the peer does not trust its issuer %s: ", issuer);
         }
         out->outcome = reason_is(first, SSL_R_SSLV3_ALERT_CERTIFICATE_EXPIRED) ? SC_HS_EXPIRED
                                                                                : SC_HS_UNKNOWN_CA;
         snprintf(out->reason, sizeof(out->reason),
-                 "tls_handshake_failed: the peer refused our certificate (SAN %s, serial %s): %s",
-                 san, serial, rs);
+                 "tls_handshake_failed: the peer refused our certificate (SAN %s, serial %s): %s%s",
+                 san, serial, why, rs);
         return;
     }
     out->outcome = SC_HS_PROTOCOL;
