@@ -1,11 +1,14 @@
 #include "log.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 static _Atomic int log_level = SC_LOG_INFO;
@@ -108,6 +111,26 @@ void sc_log(enum sc_log_level lvl, const struct sc_log_ctx *ctx, const char *fmt
     }
     line[n++] = '\n';
     write_all(STDERR_FILENO, line, n);
+}
+
+static pthread_once_t record_once = PTHREAD_ONCE_INIT;
+static int record_on = 1;
+
+static void record_check(void)
+{
+    struct stat st;
+
+    if (fstat(STDOUT_FILENO, &st) != 0) {
+        record_on = 0;                  /* closed */
+    } else if (S_ISCHR(st.st_mode) && major(st.st_rdev) == 1 && minor(st.st_rdev) == 3) {
+        record_on = 0;                  /* /dev/null (char 1,3 on Linux) */
+    }
+}
+
+int sc_log_record_enabled(void)
+{
+    pthread_once(&record_once, record_check);
+    return record_on;
 }
 
 void sc_log_record(const char *line, size_t len)

@@ -36,6 +36,11 @@ void sc_log(enum sc_log_level lvl, const struct sc_log_ctx *ctx, const char *fmt
  * stdout with one write(2), appending the newline. */
 void sc_log_record(const char *line, size_t len);
 
+/* 0 when the connection log goes nowhere (stdout is /dev/null or closed):
+ * the caller may skip formatting the line, and no write(2) is made per
+ * connection.  Decided once, at the first call. */
+int sc_log_record_enabled(void);
+
 /* Formats the wall clock as RFC 3339 UTC with milliseconds. */
 size_t sc_log_time(char *out, size_t outlen);
 

@@ -174,22 +174,25 @@ static void conn_finish(struct sc_conn *c, const char *fmt, ...)
     if (c->cls < 0 && strcmp(reason, "peer_closed") != 0 && strcmp(reason, "shutdown") != 0) {
         classify(c, SC_CLASS_REFUSED);
     }
-    n = snprintf(line, sizeof(line),
-                 "%s conn id=%llu dir=%s listener=%s port=%d mode=%s class=%s down=%s up=%s "
-                 "orig_dst=%s tls=%s peer=%s peer_root=%s bytes_received=%llu bytes_sent=%llu "
-                 "duration_ms=%ld end=%s",
-                 c->started, c->id, c->dir == SC_DIR_INBOUND ? "inbound" : "outbound", c->lname,
-                 c->port, mode_label(c),
-                 c->cls >= 0 ? sc_conn_class_name((enum sc_conn_class)c->cls) : "-",
-                 sc_addr_str(&c->down_addr, da, sizeof(da)),
-                 c->up_tried ? sc_addr_str(&c->up_addr, ua, sizeof(ua)) : "-",
-                 c->has_orig ? sc_addr_str(&c->orig_dst, oa, sizeof(oa)) : "-",
-                 c->tls_version != NULL ? c->tls_version : "-",
-                 c->peer_id != NULL ? c->peer_id : "-",
-                 c->peer_root[0] != '\0' ? c->peer_root : "-", (unsigned long long)c->bytes[0],
-                 (unsigned long long)c->bytes[1], elapsed_ms(c), reason);
-    if (n > 0) {
-        sc_log_record(line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
+    /* no line formatted and no write(2) when the log goes nowhere */
+    if (sc_log_record_enabled()) {
+        n = snprintf(line, sizeof(line),
+                     "%s conn id=%llu dir=%s listener=%s port=%d mode=%s class=%s down=%s up=%s "
+                     "orig_dst=%s tls=%s peer=%s peer_root=%s bytes_received=%llu bytes_sent=%llu "
+                     "duration_ms=%ld end=%s",
+                     c->started, c->id, c->dir == SC_DIR_INBOUND ? "inbound" : "outbound", c->lname,
+                     c->port, mode_label(c),
+                     c->cls >= 0 ? sc_conn_class_name((enum sc_conn_class)c->cls) : "-",
+                     sc_addr_str(&c->down_addr, da, sizeof(da)),
+                     c->up_tried ? sc_addr_str(&c->up_addr, ua, sizeof(ua)) : "-",
+                     c->has_orig ? sc_addr_str(&c->orig_dst, oa, sizeof(oa)) : "-",
+                     c->tls_version != NULL ? c->tls_version : "-",
+                     c->peer_id != NULL ? c->peer_id : "-",
+                     c->peer_root[0] != '\0' ? c->peer_root : "-", (unsigned long long)c->bytes[0],
+                     (unsigned long long)c->bytes[1], elapsed_ms(c), reason);
+        if (n > 0) {
+            sc_log_record(line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
+        }
     }
     sc_stats_bytes(sc_worker_stats(c->w), c->dir, c->bytes[0], c->bytes[1]);
     sc_stats_active(sc_worker_stats(c->w), -1);
