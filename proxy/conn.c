@@ -240,30 +240,18 @@ void sc_conn_abort(struct sc_conn *c, const char *reason)
 
 /* ---- relay ------------------------------------------------------------ */
 
-static void on_relay_done(struct sc_relay *r, enum sc_relay_end why, int err,
+static void on_relay_done(struct sc_relay *r, enum sc_relay_end why, const char *detail,
                           const uint64_t bytes[2], void *arg)
 {
     struct sc_conn *c = arg;
+    char end[256];
 
     SC_MAGIC_CHECK(c, SC_MAGIC_CONN);
     (void)r;
     c->relay = NULL;        /* the relay frees itself when we return */
     c->bytes[0] = bytes[0];
     c->bytes[1] = bytes[1];
-    switch (why) {
-    case SC_RELAY_PEER_CLOSED:
-        conn_finish(c, "peer_closed");
-        break;
-    case SC_RELAY_DOWN_RESET:
-        conn_finish(c, "downstream_reset: %s", err != 0 ? strerror(err) : "connection error");
-        break;
-    case SC_RELAY_UP_RESET:
-        conn_finish(c, "upstream_reset: %s", err != 0 ? strerror(err) : "connection error");
-        break;
-    case SC_RELAY_IDLE_TIMEOUT:
-        conn_finish(c, "idle_timeout");
-        break;
-    }
+    conn_finish(c, "%s", sc_relay_end_str(why, detail, end, sizeof(end)));
 }
 
 static void start_relay(struct sc_conn *c)

@@ -6,9 +6,12 @@
 #include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <openssl/ssl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <time.h>
+
+#include "tlsverdict.h"
 
 /* One relay, written once for both directions: side 0 is downstream, side 1
  * upstream; bytes read on side i are written to side !i. */
@@ -53,9 +56,23 @@ void sc_relay_free(struct sc_relay *r)
     free(r);
 }
 
-static void finish(struct sc_relay *r, enum sc_relay_end why, int err)
+const char *sc_relay_end_str(enum sc_relay_end why, const char *detail, char *buf, size_t len)
 {
-    r->done(r, why, err, r->bytes, r->arg);
+    static const char *const names[] = {"peer_closed", "downstream_reset", "upstream_reset",
+                                        "idle_timeout"};
+    const char *name = (size_t)why < sizeof(names) / sizeof(names[0]) ? names[why] : "-";
+
+    if (detail != NULL && detail[0] != '\0') {
+        snprintf(buf, len, "%s: %s", name, detail);
+    } else {
+        snprintf(buf, len, "%s", name);
+    }
+    return buf;
+}
+
+static void finish(struct sc_relay *r, enum sc_relay_end why, const char *detail)
+{
+    r->done(r, why, detail, r->bytes, r->arg);
     sc_relay_free(r);
 }
 
@@ -126,7 +143,7 @@ static void on_write(struct bufferevent *bev, void *arg)
     if (evbuffer_get_length(bufferevent_get_output(bev)) == 0 && from->eof) {
         shut_write(to);
         if (all_done(r)) {
-            finish(r, SC_RELAY_PEER_CLOSED, 0);
+            finish(r, SC_RELAY_PEER_CLOSED, "");
             return;
         }
     }
@@ -159,13 +176,15 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
             bufferevent_setwatermark(other->bev, EV_WRITE, 0, 0);
         }
         if (all_done(r)) {
-            finish(r, SC_RELAY_PEER_CLOSED, 0);
+            finish(r, SC_RELAY_PEER_CLOSED, "");
         }
         return;
     }
     if (what & BEV_EVENT_ERROR) {
-        int e = EVUTIL_SOCKET_ERROR();
-        finish(r, s->idx == 0 ? SC_RELAY_DOWN_RESET : SC_RELAY_UP_RESET, e);
+        char why[160];
+
+        sc_tlsv_io_error(s->bev, EVUTIL_SOCKET_ERROR(), why, sizeof(why));
+        finish(r, s->idx == 0 ? SC_RELAY_DOWN_RESET : SC_RELAY_UP_RESET, why);
     }
 }
 
@@ -181,7 +200,7 @@ static void on_idle(evutil_socket_t fd, short what, void *arg)
     now(&t);
     quiet_ms = (t.tv_sec - r->last.tv_sec) * 1000 + (t.tv_nsec - r->last.tv_nsec) / 1000000;
     if (quiet_ms >= r->lim.idle_ms) {
-        finish(r, SC_RELAY_IDLE_TIMEOUT, 0);
+        finish(r, SC_RELAY_IDLE_TIMEOUT, "");
         return;
     }
     left = r->lim.idle_ms - quiet_ms;

@@ -22,11 +22,17 @@ struct sc_relay_limits {
 };
 
 /* done() is called exactly once; bytes[0] went downstream→upstream,
- * bytes[1] upstream→downstream.  errno_ is the socket error for resets, 0
- * otherwise.  The relay is freed when done() returns, and with it both
- * bufferevents. */
-typedef void sc_relay_done_fn(struct sc_relay *r, enum sc_relay_end why, int errno_,
+ * bytes[1] upstream→downstream.  For resets, detail says why in words
+ * (sc_tlsv_io_error: "tls: unexpected message", "Connection reset by peer",
+ * ...); it is "" otherwise, and only valid during the call.  The relay is
+ * freed when done() returns, and with it both bufferevents. */
+typedef void sc_relay_done_fn(struct sc_relay *r, enum sc_relay_end why, const char *detail,
                               const uint64_t bytes[2], void *arg);
+
+/* The connection log's end= text for a relay's end: "peer_closed",
+ * "idle_timeout", or "downstream_reset: <detail>" / "upstream_reset:
+ * <detail>".  Writes into buf and returns it. */
+const char *sc_relay_end_str(enum sc_relay_end why, const char *detail, char *buf, size_t len);
 
 /* Takes ownership of both bufferevents (which must have been created with
  * BEV_OPT_CLOSE_ON_FREE) and relays bytes both ways with backpressure and
