@@ -619,6 +619,20 @@ static int conv_tls(struct cfg_ctx *c, const struct sc_yaml_node *v, void *base)
     return sc_config_apply(c, v, tls_keys, NKEYS(tls_keys), base, &seen);
 }
 
+/* limits */
+
+static const struct key limits_keys[] = {
+    KEYR("handshakes_per_second_per_source", K_INT, 0, 1000000, struct sc_config,
+         limits.handshakes_per_second_per_source),
+};
+
+static int conv_limits(struct cfg_ctx *c, const struct sc_yaml_node *v, void *base)
+{
+    unsigned seen;
+
+    return sc_config_apply(c, v, limits_keys, NKEYS(limits_keys), base, &seen);
+}
+
 static const struct key top_keys[] = {
     KEYFN("node", conv_node),
     KEYR("workers", K_INT, 0, 1024, struct sc_config, workers),
@@ -634,6 +648,7 @@ static const struct key top_keys[] = {
     KEYFN("http", conv_http),
     KEYFN("access_log", conv_access_log),
     KEYFN("tls", conv_tls),
+    KEYFN("limits", conv_limits),
     KEYR("socket_mark", K_INT, 0, INT_MAX, struct sc_config, socket_mark),
     KEYR("buffer_limit_bytes", K_SIZE, 1024, 1073741824, struct sc_config, buffer_limit),
 };

@@ -28,6 +28,7 @@
 #include "tlsctx.h"
 #include "tlsverdict.h"
 #include "upstream.h"
+#include "hslimit.h"
 #include "httpsniff.h"
 #include "l7.h"
 #include "x509.h"
@@ -338,11 +339,37 @@ static void on_handshake_timeout(evutil_socket_t fd, short what, void *arg)
     conn_finish(c, "handshake_timeout");
 }
 
+/* Handshakes cost CPU before any certificate is checked: one client address
+ * gets at most limits.handshakes_per_second_per_source a second on this
+ * worker; beyond that its connections are closed unanswered. */
+static int handshake_allowed(struct sc_conn *c)
+{
+    unsigned rate = (unsigned)c->cfg->limits.handshakes_per_second_per_source;
+    struct timespec now;
+
+    if (rate == 0) {
+        return 1;
+    }
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
+    if (sc_hslimit_allow(sc_worker_hslimit(c->w), &c->down_addr, rate,
+                         (uint64_t)now.tv_sec * 1000 + (uint64_t)now.tv_nsec / 1000000)) {
+        return 1;
+    }
+    sc_stats_handshake_limited(sc_worker_stats(c->w));
+    conn_finish(c, "handshake_rate_limited: over %u handshakes a second from this address "
+                   "(limits.handshakes_per_second_per_source)", rate);
+    return 0;
+}
+
 static void start_down_tls(struct sc_conn *c)
 {
-    SSL *ssl = SSL_new(sc_snapshot_server_ctx(c->snap));
+    SSL *ssl = NULL;
     long left = c->to->handshake_ms - elapsed_ms(c);
 
+    if (!handshake_allowed(c)) {
+        return;
+    }
+    ssl = SSL_new(sc_snapshot_server_ctx(c->snap));
     drop_watcher(c);
     if (ssl == NULL) {
         ERR_clear_error();

@@ -2,6 +2,7 @@
 
 #include <event2/buffer.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
@@ -45,6 +46,7 @@ struct sc_stats {
     unsigned used;      /* claimed slots; only the owning worker touches it */
     atomic_uint_fast64_t hs[2][SC_HS_N];
     atomic_uint_fast64_t accept_err[SC_ACCEPT_N];
+    atomic_uint_fast64_t hs_limited;
     atomic_int_fast64_t active;
     atomic_uint_fast64_t rx[2], tx[2];
 };
@@ -134,6 +136,11 @@ void sc_stats_handshake(struct sc_stats *st, enum sc_direction dir, enum sc_hs_o
 void sc_stats_accept_error(struct sc_stats *st, enum sc_accept_error e)
 {
     atomic_fetch_add_explicit(&st->accept_err[e], 1, memory_order_relaxed);
+}
+
+void sc_stats_handshake_limited(struct sc_stats *st)
+{
+    atomic_fetch_add_explicit(&st->hs_limited, 1, memory_order_relaxed);
 }
 
 void sc_stats_active(struct sc_stats *st, int delta)
@@ -382,13 +389,27 @@ static uint64_t sum_hs(struct sc_stats *const *all, size_t n, int dir, int o)
     return sum;
 }
 
-static uint64_t sum_accept_err(struct sc_stats *const *all, size_t n, int e)
+/* The sum over workers of one counter, at offset off in struct sc_stats. */
+static uint64_t sum_at(struct sc_stats *const *all, size_t n, size_t off)
 {
     uint64_t sum = 0;
     for (size_t i = 0; i < n; i++) {
-        sum += atomic_load_explicit(&all[i]->accept_err[e], memory_order_relaxed);
+        const atomic_uint_fast64_t *p =
+            (const atomic_uint_fast64_t *)(const void *)((const char *)all[i] + off);
+        sum += atomic_load_explicit(p, memory_order_relaxed);
     }
     return sum;
+}
+
+static uint64_t sum_accept_err(struct sc_stats *const *all, size_t n, int e)
+{
+    return sum_at(all, n, offsetof(struct sc_stats, accept_err) +
+                              (size_t)e * sizeof(atomic_uint_fast64_t));
+}
+
+static uint64_t sum_hs_limited(struct sc_stats *const *all, size_t n)
+{
+    return sum_at(all, n, offsetof(struct sc_stats, hs_limited));
 }
 
 void sc_stats_render_prometheus(struct sc_stats *const *all, size_t n, struct evbuffer *out)
@@ -429,6 +450,12 @@ void sc_stats_render_prometheus(struct sc_stats *const *all, size_t n, struct ev
         evbuffer_add_printf(out, "sidecar_accept_errors_total{reason=\"%s\"} %llu\n",
                             accept_err_names[e], (unsigned long long)sum_accept_err(all, n, e));
     }
+    evbuffer_add_printf(out, "# HELP sidecar_handshakes_limited_total Downstream connections "
+                             "closed before their TLS handshake: the client address was over "
+                             "limits.handshakes_per_second_per_source.\n"
+                             "# TYPE sidecar_handshakes_limited_total counter\n"
+                             "sidecar_handshakes_limited_total %llu\n",
+                        (unsigned long long)sum_hs_limited(all, n));
     render_roots(all, n, out);
     render_requests(all, n, out);
     for (size_t i = 0; i < n; i++) {
@@ -475,4 +502,6 @@ void sc_stats_render_text(struct sc_stats *const *all, size_t n, struct evbuffer
         evbuffer_add_printf(out, "accept_errors.%s: %llu\n", accept_err_names[e],
                             (unsigned long long)sum_accept_err(all, n, e));
     }
+    evbuffer_add_printf(out, "handshakes_limited: %llu\n",
+                        (unsigned long long)sum_hs_limited(all, n));
 }

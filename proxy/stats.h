@@ -48,6 +48,9 @@ void sc_stats_conn_class(struct sc_stats *st, enum sc_direction dir, int port,
 void sc_stats_handshake(struct sc_stats *st, enum sc_direction dir, enum sc_hs_outcome o);
 void sc_stats_active(struct sc_stats *st, int delta);
 void sc_stats_accept_error(struct sc_stats *st, enum sc_accept_error e);
+/* A downstream connection closed before its handshake: its address was over
+ * limits.handshakes_per_second_per_source (sidecar_handshakes_limited_total). */
+void sc_stats_handshake_limited(struct sc_stats *st);
 void sc_stats_bytes(struct sc_stats *st, enum sc_direction dir, uint64_t rx, uint64_t tx);
 
 /* Counts a handshake whose peer chained to the root with this serial and

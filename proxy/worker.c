@@ -16,6 +16,7 @@
 #include "addr.h"
 #include "config.h"
 #include "conn.h"
+#include "hslimit.h"
 #include "log.h"
 #include "snapshot.h"
 #include "stats.h"
@@ -49,6 +50,7 @@ struct sc_worker {
     struct sc_snapshot *snap;           /* the worker's own reference */
     struct sc_stats *stats;
     struct sc_upool *upool;
+    struct sc_hslimit *hslimit;         /* downstream handshakes per client address */
     struct sc_uuid uuid;
     struct wlistener lis[MAX_LISTENERS];
     size_t n_lis;
@@ -321,7 +323,8 @@ struct sc_worker *sc_worker_new(int id, struct sc_snapshot *snap)
     }
     sc_uuid_init(&w->uuid);
     w->upool = sc_upool_new(w);
-    if (w->upool == NULL) {
+    w->hslimit = sc_hslimit_new();
+    if (w->upool == NULL || w->hslimit == NULL) {
         goto fail;
     }
     w->wake = event_new(w->base, -1, 0, on_wake, w);
@@ -393,6 +396,7 @@ void sc_worker_free(struct sc_worker *w)
     sc_upool_free(w->upool);
     w->upool = NULL;
     sc_uuid_cleanup(&w->uuid);
+    sc_hslimit_free(w->hslimit);
     if (w->wake != NULL) {
         event_free(w->wake);
     }
@@ -479,6 +483,11 @@ struct sc_upool *sc_worker_upool(struct sc_worker *w)
 struct sc_uuid *sc_worker_uuid(struct sc_worker *w)
 {
     return &w->uuid;
+}
+
+struct sc_hslimit *sc_worker_hslimit(struct sc_worker *w)
+{
+    return w->hslimit;
 }
 
 unsigned long long sc_worker_next_conn_id(struct sc_worker *w)

@@ -5,19 +5,19 @@ The TLS layer runs over memory BIOs, so after a completed handshake and one
 exchange of application data the script can write raw bytes on the TCP
 socket, as a broken or hostile peer would.
 
-  tls_peer.py client HOST:PORT CERT KEY CA ALPN PAYLOAD
+  tls_peer.py client HOST:PORT CERT KEY CA ALPN PAYLOAD [SOURCE_IP]
       connects, handshakes (mTLS, ALPN), sends "hello\\n" and waits for it to
       come back (an echo upstream), or with ALPN istio-http/1.1 sends
       "GET /ok" and waits for the response head (printing its first line),
-      then writes PAYLOAD raw.
+      then writes PAYLOAD raw; from SOURCE_IP when given.
   tls_peer.py server PORT CERT KEY CA PAYLOAD
       listens on 127.0.0.1:PORT, accepts one connection, handshakes
       (requiring a client certificate), waits for one application record,
       then writes PAYLOAD raw.
 
-PAYLOAD: "garbage" (bytes that are no TLS record) or "plaintext-handshake"
+PAYLOAD: "garbage" (bytes that are no TLS record), "plaintext-handshake"
 (a handshake record outside the encryption, which TLS 1.3 forbids after the
-handshake).  Prints "handshake ok", "app ok" and "sent" as it goes, then
+handshake) or "none" (a well-behaved peer: nothing, then close).  Prints "handshake ok", "app ok" and "sent" as it goes, then
 waits (10 s at most) for the other side to close.
 """
 import select
@@ -31,6 +31,7 @@ PAYLOADS = {
     # content type 22 (handshake), TLS 1.2 version, 4 bytes: a KeyUpdate
     # message in the clear
     "plaintext-handshake": bytes([22, 3, 3, 0, 5, 24, 0, 0, 1, 0]),
+    "none": b"",
 }
 DEADLINE = time.monotonic() + 20
 
@@ -77,11 +78,12 @@ def main():
     role = sys.argv[1]
     if role == "client":
         addr, cert, key, ca, alpn, payload = sys.argv[2:8]
+        source = (sys.argv[8], 0) if len(sys.argv) > 8 else None
         host, port = addr.rsplit(":", 1)
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         ctx.check_hostname = False
         ctx.set_alpn_protocols([alpn])
-        sock = socket.create_connection((host, int(port)), timeout=10)
+        sock = socket.create_connection((host, int(port)), timeout=10, source_address=source)
     else:
         port, cert, key, ca, payload = sys.argv[2:7]
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -115,6 +117,10 @@ def main():
     else:
         pump(sock, obj, incoming, outgoing, lambda: obj.read(65536))
     print("app ok", flush=True)
+    if payload == "none":
+        sock.close()
+        print("closed", flush=True)
+        return
     sock.sendall(PAYLOADS[payload])
     print("sent", flush=True)
     wait_closed(sock)

@@ -623,6 +623,21 @@ START_TEST(test_config_load_tls_groups)
 }
 END_TEST
 
+START_TEST(test_config_load_limits)
+{
+    struct sc_config *cfg = load_ok(SDS);
+
+    ck_assert_int_eq(cfg->limits.handshakes_per_second_per_source, 200);
+    sc_config_free(cfg);
+    cfg = load_ok(SDS "limits: {handshakes_per_second_per_source: 0}\n");
+    ck_assert_int_eq(cfg->limits.handshakes_per_second_per_source, 0);
+    sc_config_free(cfg);
+    cfg = load_ok(SDS "limits:\n  handshakes_per_second_per_source: 1000000\n");
+    ck_assert_int_eq(cfg->limits.handshakes_per_second_per_source, 1000000);
+    sc_config_free(cfg);
+}
+END_TEST
+
 START_TEST(test_config_mode_names)
 {
     ck_assert_str_eq(sc_mtls_mode_name(SC_MTLS_UNSET), "UNSET");
@@ -969,6 +984,13 @@ START_TEST(test_config_err_tls_groups)
     expect_err(SDS "tls: {groups: [[X25519]]}\n", 2, 16,
                "tls.groups[0]: expected a key-exchange group name, got a list");
     expect_err(SDS "tls: {ciphers: x}\n", 2, 7, "tls: unknown key \"ciphers\"");
+    expect_err(SDS "limits: {handshakes_per_second_per_source: -1}\n", 2, 44,
+               "limits.handshakes_per_second_per_source: -1 is out of range 0..1000000");
+    expect_err(SDS "limits: {handshakes_per_second_per_source: many}\n", 2, 44,
+               "limits.handshakes_per_second_per_source: expected an integer, got \"many\"");
+    expect_err(SDS "limits: {handshakes_per_sec: 5}\n", 2, 10,
+               "limits: unknown key \"handshakes_per_sec\" (did you mean "
+               "\"handshakes_per_second_per_source\"?)");
 }
 END_TEST
 
@@ -1072,6 +1094,7 @@ static Suite *config_suite(void)
     tcase_add_test(ok, test_config_load_destination_rule_simple_carries_files);
     tcase_add_test(ok, test_config_route_first_match_and_any_port);
     tcase_add_test(ok, test_config_load_tls_groups);
+    tcase_add_test(ok, test_config_load_limits);
     tcase_add_test(ok, test_config_mode_names);
     tcase_add_test(ok, test_config_load_mem_without_nul);
     tcase_add_test(ok, test_config_load_shipped_examples);
