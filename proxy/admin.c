@@ -6,6 +6,7 @@
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <event2/listener.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <sys/socket.h>
@@ -15,6 +16,7 @@
 #include <time.h>
 #include <string.h>
 
+#include "acceptpause.h"
 #include "addr.h"
 #include "certs.h"
 #include "config.h"
@@ -329,6 +331,27 @@ static void on_reload(struct evhttp_request *req, void *arg)
     evbuffer_free(b);
 }
 
+/* Without an error callback libevent logs a failed accept() and retries at
+ * once, spinning the main thread while descriptors run out.  evhttp owns
+ * its listeners' callback argument, so each pauses on its own, with no
+ * state of ours (sc_acceptpause_listener). */
+static void on_accept_error(struct evconnlistener *lev, void *arg)
+{
+    (void)arg;                          /* the evhttp */
+    sc_acceptpause_listener(lev, "admin server", EVUTIL_SOCKET_ERROR());
+}
+
+static int watch(struct evhttp_bound_socket *bound)
+{
+    struct evconnlistener *lev = bound != NULL ? evhttp_bound_socket_get_listener(bound) : NULL;
+
+    if (lev == NULL) {
+        return -1;
+    }
+    evconnlistener_set_error_cb(lev, on_accept_error);
+    return 0;
+}
+
 static struct evhttp *serve(struct event_base *base, const char *what, const struct sc_addr *addr)
 {
     struct evhttp *h = evhttp_new(base);
@@ -350,7 +373,7 @@ static struct evhttp *serve(struct event_base *base, const char *what, const str
         memcpy(host, as, hl);
         host[hl] = '\0';
     }
-    if (evhttp_bind_socket(h, host, (ev_uint16_t)sc_addr_port(addr)) != 0) {
+    if (watch(evhttp_bind_socket_with_handle(h, host, (ev_uint16_t)sc_addr_port(addr))) != 0) {
         sc_log(SC_LOG_ERR, NULL, "%s server: cannot listen on %s", what, as);
         evhttp_free(h);
         return NULL;
@@ -379,7 +402,7 @@ static int serve_unix(struct evhttp *h, const char *path)
     }
     (void)unlink(path);
     if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0 || chmod(path, 0600) != 0 ||
-        listen(fd, 64) != 0 || evhttp_accept_socket(h, fd) != 0) {
+        listen(fd, 64) != 0 || watch(evhttp_accept_socket_with_handle(h, fd)) != 0) {
         sc_log(SC_LOG_ERR, NULL, "admin.unix_socket %s: %s", path, strerror(errno));
         close(fd);
         return -1;

@@ -11,8 +11,8 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
+#include "acceptpause.h"
 #include "addr.h"
 #include "config.h"
 #include "conn.h"
@@ -27,7 +27,6 @@
 #define SCRATCH_BYTES 16384
 #define SESSION_SLOTS 64
 #define MAX_LISTENERS 64
-#define ACCEPT_PAUSE_MS 100     /* after a failed accept(), as nginx's accept_mutex_delay */
 
 struct wlistener {
     struct sc_worker *w;
@@ -54,11 +53,7 @@ struct sc_worker {
     struct sc_uuid uuid;
     struct wlistener lis[MAX_LISTENERS];
     size_t n_lis;
-    struct event *accept_resume;        /* timer: accepts paused after a failed accept() */
-    struct {
-        unsigned long long refused;     /* failed accept() calls this episode; 0: none */
-        struct timespec since;          /* the episode's first failure */
-    } acc;
+    struct sc_acceptpause *pause;       /* after a failed accept() */
     struct sc_conn *conns;              /* list head */
     atomic_size_t n_conns;
     unsigned long long next_id;
@@ -70,31 +65,19 @@ struct sc_worker {
     unsigned char scratch[SCRATCH_BYTES];
 };
 
-static long long ms_since(const struct timespec *t0)
-{
-    struct timespec now;
-
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (long long)(now.tv_sec - t0->tv_sec) * 1000 + (now.tv_nsec - t0->tv_nsec) / 1000000;
-}
-
 static void on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa,
                       int salen, void *arg)
 {
     struct wlistener *wl = arg;
-    struct sc_worker *w = wl->w;
 
     (void)lev;
-    if (w->acc.refused > 0) {
-        sc_log(SC_LOG_WARN, NULL, "worker %d: accepting again after %llu failed accept() call(s) "
-               "over %lld ms", w->id, w->acc.refused, ms_since(&w->acc.since));
-        w->acc.refused = 0;
-    }
-    sc_conn_accept(w, wl->kind, wl->name, fd, sa, salen);
+    sc_conn_accept(wl->w, wl->kind, wl->name, fd, sa, salen);
 }
 
-static void set_accepting(struct sc_worker *w, int on)
+static void set_accepting(void *arg, int on)
 {
+    struct sc_worker *w = arg;
+
     for (size_t i = 0; i < w->n_lis; i++) {
         if (w->lis[i].lev == NULL) {
             continue;
@@ -107,39 +90,13 @@ static void set_accepting(struct sc_worker *w, int on)
     }
 }
 
-static void on_accept_resume(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd;
-    (void)what;
-    set_accepting(arg, 1);
-}
-
-/* A failed accept() (out of descriptors, above all) would fail again at
- * once: the listening socket stays readable.  As nginx does, the worker
- * stops accepting for ACCEPT_PAUSE_MS and tries again; one line when an
- * episode starts, one with the count when an accept succeeds again. */
+/* Out of descriptors (above all): pause all the worker's listeners. */
 static void on_accept_error(struct evconnlistener *lev, void *arg)
 {
     struct wlistener *wl = arg;
-    struct sc_worker *w = wl->w;
-    struct timeval pause = {0, ACCEPT_PAUSE_MS * 1000};
-    int e = EVUTIL_SOCKET_ERROR();
-    enum sc_accept_error why = e == EMFILE   ? SC_ACCEPT_EMFILE
-                               : e == ENFILE ? SC_ACCEPT_ENFILE
-                                             : SC_ACCEPT_OTHER;
 
     (void)lev;
-    sc_stats_accept_error(w->stats, why);
-    if (w->acc.refused++ == 0) {
-        clock_gettime(CLOCK_MONOTONIC, &w->acc.since);
-        sc_log(SC_LOG_WARN, NULL, "worker %d listener %s: accept failed: %s; not accepting "
-               "for %d ms at a time until it succeeds", w->id, wl->name, strerror(e),
-               ACCEPT_PAUSE_MS);
-    }
-    set_accepting(w, 0);
-    if (evtimer_add(w->accept_resume, &pause) != 0) {
-        set_accepting(w, 1);
-    }
+    sc_acceptpause_failed(wl->w->pause, wl->name, EVUTIL_SOCKET_ERROR());
 }
 
 static int add_listener(struct sc_worker *w, enum sc_listener_kind kind, const char *name,
@@ -309,6 +266,7 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
 struct sc_worker *sc_worker_new(int id, struct sc_snapshot *snap)
 {
     struct sc_worker *w = calloc(1, sizeof(*w));
+    char who[32];
 
     if (w == NULL) {
         return NULL;
@@ -328,8 +286,9 @@ struct sc_worker *sc_worker_new(int id, struct sc_snapshot *snap)
         goto fail;
     }
     w->wake = event_new(w->base, -1, 0, on_wake, w);
-    w->accept_resume = evtimer_new(w->base, on_accept_resume, w);
-    if (w->wake == NULL || w->accept_resume == NULL) {
+    snprintf(who, sizeof(who), "worker %d", id);
+    w->pause = sc_acceptpause_new(w->base, who, w->stats, set_accepting, w);
+    if (w->wake == NULL || w->pause == NULL) {
         goto fail;
     }
     if (sync_listeners(w, 0) != 0) {
@@ -400,9 +359,7 @@ void sc_worker_free(struct sc_worker *w)
     if (w->wake != NULL) {
         event_free(w->wake);
     }
-    if (w->accept_resume != NULL) {
-        event_free(w->accept_resume);
-    }
+    sc_acceptpause_free(w->pause);
     if (w->base != NULL) {
         event_base_free(w->base);
     }

@@ -6,7 +6,10 @@
 # accept() fails with EMFILE: the worker stops accepting for a moment at a
 # time instead of spinning, logs one line when the episode starts and one with
 # the count when it ends, counts sidecar_accept_errors_total{reason="emfile"},
-# and once the clients are gone accepts and serves a mesh client again.
+# and once the clients are gone accepts and serves a mesh client again.  The
+# admin server, asked for /healthz/ready meanwhile, pauses too (libevent
+# alone would retry and log "Error from accept() call" a million times a
+# second) and answers again afterwards.
 . "$(dirname "$0")/lib.sh"
 
 certs
@@ -61,29 +64,39 @@ for s in socks:
 print("closed", flush=True)
 ' "$P_IN" "$CLIENTS" "$T/release"
 wait_for_log "$T/storm.out" "^open $CLIENTS\$" 20
-wait_for_log "$T/b.err" 'accept failed: Too many open files' 10
-# Let the worker try again a few times while still out of descriptors.
-sleep 1.5
+wait_for_log "$T/b.err" 'worker 0 listener in: accept failed: Too many open files' 10
+# A readiness probe while out of descriptors: no answer, but no spin.
+code=$(curl -s -m 2 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$B_ADMIN/healthz/ready" || true)
+assert_eq 000 "$code" "/healthz/ready while out of descriptors"
+# Let both try again a few times while still out of descriptors.
+sleep 1
 alive b
-assert_eq 1 "$(count_lines "$T/b.err" 'accept failed')" "'accept failed' lines during one episode"
+assert_eq 1 "$(count_lines "$T/b.err" 'worker 0 listener in: accept failed')" \
+    "the worker's 'accept failed' lines during one episode"
+assert_not_contains "$T/b.err" 'Error from accept'
+assert_le "$(wc -l <"$T/b.err")" 10 "lines in the sidecar's log while out of descriptors"
 
 step "the clients leave: the sidecar accepts again and says how many accepts failed"
 touch "$T/release"
 wait_for_log "$T/storm.out" '^closed$' 10
-wait_for_log "$T/b.err" 'accepting again after [0-9]+ failed accept\(\) call\(s\) over [0-9]+ ms' 10
+wait_for_log "$T/b.err" 'worker 0: accepting again after [0-9]+ failed accept\(\) call\(s\) over [0-9]+ ms' 10
 printf 'after\n' | mesh_client "127.0.0.1:$P_IN" client istio 1 >"$T/after.reply" 2>"$T/after.err" || true
 assert_contains "$T/after.reply" '^after$'
 # While the backlog of closed clients is accepted the worker may run out
 # again: each episode has one line when it starts and one when it ends.
-episodes=$(count_lines "$T/b.err" 'accept failed')
-assert_eq "$episodes" "$(count_lines "$T/b.err" 'accepting again')" "episodes started and ended"
+episodes=$(count_lines "$T/b.err" 'worker 0 listener in: accept failed')
+assert_eq "$episodes" "$(count_lines "$T/b.err" 'worker 0: accepting again')" "episodes started and ended"
 assert_le "$episodes" 5 "episodes"
-refused=$(sed -n 's/.*accepting again after \([0-9]*\) failed accept.*/\1/p' "$T/b.err" |
+refused=$(sed -n 's/.*worker 0: accepting again after \([0-9]*\) failed accept.*/\1/p' "$T/b.err" |
     awk '{ n += $1 } END { print n + 0 }')
 # A worker that spins retries millions of times; one that pauses, a few per
 # 100 ms of the episode.
 [ "$refused" -ge 1 ] && [ "$refused" -lt 1000 ] || fail "failed accept() calls: $refused"
 assert_le "$(wc -l <"$T/b.err")" 40 "lines in the sidecar's log"
+
+code=$(curl -s -m 5 -o "$T/ready.body" -w '%{http_code}' "http://127.0.0.1:$B_ADMIN/healthz/ready" || true)
+assert_eq 200 "$code" "/healthz/ready afterwards"
+assert_not_contains "$T/b.err" 'Error from accept'
 
 step "the refused accepts are counted"
 curl -sS -m 5 "http://127.0.0.1:$B_ADMIN/stats/prometheus" >"$T/b.prom" || fail "scraping /stats/prometheus"
