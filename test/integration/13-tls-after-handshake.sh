@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A TLS failure after the handshake is logged with OpenSSL's reason, not
 # only "connection error": a mesh peer completes mTLS, exchanges data, then
-# writes bytes that are no TLS record, or a handshake record in the clear.
+# writes bytes that are no TLS record, or a handshake record in the clear,
+# or (TLS 1.2) tries to renegotiate, which the sidecar refuses.
 #   inbound L4 (relay)   end=downstream_reset: tls: wrong version number
 #   inbound HTTP (l7)    end=downstream_reset: tls: ...
 #   outbound, a server that does it    end=upstream_reset: tls: ...
@@ -41,6 +42,16 @@ step "inbound L4: a handshake record in the clear after the handshake"
 bad_client cleartext "$P_IN" istio plaintext-handshake
 wait_for_log "$T/b.out" "$(conn_re listener=in class=mesh_mtls 'end=downstream_reset: tls: bad record type')"
 assert_not_contains "$T/b.out" 'connection error'
+
+step "inbound L4: a renegotiation attempt (TLS 1.2)"
+# s_client's "R" command renegotiates; the sidecar refuses and the client
+# gives up with a handshake_failure alert.
+{ printf 'hello\n'; sleep 1; printf 'R\n'; sleep 2; } |
+    timeout 15 openssl s_client -connect "127.0.0.1:$P_IN" -cert "$CERTS/client.crt" \
+        -key "$CERTS/client.key" -CAfile "$CERTS/ca.crt" -tls1_2 -alpn istio \
+        >"$T/reneg.out" 2>"$T/reneg.err" || true
+assert_contains "$T/reneg.err" '^RENEGOTIATING'
+wait_for_log "$T/b.out" "$(conn_re listener=in class=mesh_mtls tls=TLSv1.2 'end=downstream_reset: tls: sslv3 alert handshake failure')"
 
 step "inbound HTTP: garbage after a request"
 bad_client http-peer "$P_HTTP" istio-http/1.1 garbage
