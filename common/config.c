@@ -18,6 +18,7 @@
 
 #include "log.h"
 #include "policy.h"
+#include "tlsctx.h"
 #include "yamlcfg.h"
 
 /* How a YAML stream becomes a struct sc_config (STYLE.md, "Config
@@ -623,6 +624,7 @@ static int build(struct cfg_ctx *c, const struct sc_yaml_stream *s)
     cfg->http.max_pending = 1024;
     cfg->http.retries = 1;
     cfg->buffer_limit = 1024 * 1024;
+    cfg->limits.handshakes_per_second_per_source = 200;
     cfg->secrets.expiry_warning_days = 7;
     cfg->outbound.def.protocol = SC_PROTO_TCP;
     sc_config_timeouts_unset(&cfg->outbound.def.timeouts);
@@ -651,6 +653,7 @@ static int build(struct cfg_ctx *c, const struct sc_yaml_stream *s)
         set_default_str(c, &cfg->access_log.path, "stdout") != 0 ||
         set_default_str(c, &cfg->access_log.format, "text") != 0 ||
         set_default_str(c, &cfg->secrets.sds_root_name, "ROOTCA") != 0 ||
+        set_default_str(c, &cfg->tls_groups, SC_TLS_DEFAULT_GROUPS) != 0 ||
         (cfg->has_inbound && set_default_str(c, &cfg->inbound.app_host, "127.0.0.1") != 0)) {
         return -1;
     }
@@ -814,6 +817,7 @@ void sc_config_free(struct sc_config *cfg)
     free(cfg->admin_unix);
     free(cfg->access_log.path);
     free(cfg->access_log.format);
+    free(cfg->tls_groups);
     free(cfg->secrets.sds_root_name);
     free(cfg->inbound.app_host);
     for (size_t i = 0; i < cfg->inbound.n_ports; i++) {

@@ -185,6 +185,12 @@ struct sc_config {
                                       * traffic by it); 0 = none */
     size_t buffer_limit;             /* YAML "buffer_limit_bytes": relay high
                                       * watermark per direction, default 1 MiB */
+    char *tls_groups;                /* YAML "tls.groups" (a list), joined with ':'
+                                      * for OpenSSL; default SC_TLS_DEFAULT_GROUPS */
+    struct {
+        int handshakes_per_second_per_source; /* downstream TLS handshakes per client
+                                      * address, per worker; default 200, 0 = none */
+    } limits;                        /* YAML key "limits" */
 
     struct sc_policy *policy;        /* PeerAuthentication documents, owned */
 

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "tlsctx.h"
 
 /* ---- sections --------------------------------------------------------- */
 
@@ -561,6 +562,82 @@ static int conv_access_log(struct cfg_ctx *c, const struct sc_yaml_node *v, void
     return sc_config_apply(c, v, access_log_keys, NKEYS(access_log_keys), &cfg->access_log, &seen);
 }
 
+/* tls */
+
+/* tls.groups: a non-empty list of group names this OpenSSL knows, each
+ * once; stored joined with ':' (SSL_CTX_set1_groups_list's format). */
+static int conv_tls_groups(struct cfg_ctx *c, const struct sc_yaml_node *v, void *base)
+{
+    struct sc_config *cfg = base;
+    size_t len = 0;
+    char *joined;
+
+    if (sc_yaml_is_null(v)) {
+        return 0;
+    }
+    if (v->kind != SC_YAML_SEQ || v->n == 0) {
+        return sc_config_fail(c, v, "expected a non-empty list of key-exchange groups (e.g. "
+                                    "[X25519, P-256, P-384])");
+    }
+    for (size_t i = 0; i < v->n; i++) {
+        const struct sc_yaml_node *g = v->items[i];
+        size_t saved = sc_config_push_index(c, i);
+
+        if (sc_config_want_scalar(c, g, "a key-exchange group name") != 0) {
+            return -1;
+        }
+        if (!sc_tls_group_known(g->str)) {
+            return sc_config_fail(c, g, "unknown key-exchange group \"%.60s\" (e.g. X25519, "
+                                        "P-256, P-384, P-521, X448, ffdhe2048)", g->str);
+        }
+        for (size_t j = 0; j < i; j++) {
+            if (strcmp(v->items[j]->str, g->str) == 0) {
+                return sc_config_fail(c, g, "\"%.60s\" is listed twice", g->str);
+            }
+        }
+        len += g->len + 1;
+        sc_config_pop(c, saved);
+    }
+    joined = malloc(len);
+    if (joined == NULL) {
+        return sc_config_oom(c, v);
+    }
+    len = 0;
+    for (size_t i = 0; i < v->n; i++) {
+        memcpy(joined + len, v->items[i]->str, v->items[i]->len);
+        len += v->items[i]->len;
+        joined[len++] = i + 1 < v->n ? ':' : '\0';
+    }
+    free(cfg->tls_groups);
+    cfg->tls_groups = joined;
+    return 0;
+}
+
+static const struct key tls_keys[] = {
+    KEYFN("groups", conv_tls_groups),
+};
+
+static int conv_tls(struct cfg_ctx *c, const struct sc_yaml_node *v, void *base)
+{
+    unsigned seen;
+
+    return sc_config_apply(c, v, tls_keys, NKEYS(tls_keys), base, &seen);
+}
+
+/* limits */
+
+static const struct key limits_keys[] = {
+    KEYR("handshakes_per_second_per_source", K_INT, 0, 1000000, struct sc_config,
+         limits.handshakes_per_second_per_source),
+};
+
+static int conv_limits(struct cfg_ctx *c, const struct sc_yaml_node *v, void *base)
+{
+    unsigned seen;
+
+    return sc_config_apply(c, v, limits_keys, NKEYS(limits_keys), base, &seen);
+}
+
 static const struct key top_keys[] = {
     KEYFN("node", conv_node),
     KEYR("workers", K_INT, 0, 1024, struct sc_config, workers),
@@ -575,6 +652,8 @@ static const struct key top_keys[] = {
     KEYFN("timeouts", conv_timeouts),
     KEYFN("http", conv_http),
     KEYFN("access_log", conv_access_log),
+    KEYFN("tls", conv_tls),
+    KEYFN("limits", conv_limits),
     KEYR("socket_mark", K_INT, 0, INT_MAX, struct sc_config, socket_mark),
     KEYR("buffer_limit_bytes", K_SIZE, 1024, 1073741824, struct sc_config, buffer_limit),
 };

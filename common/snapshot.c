@@ -34,7 +34,8 @@ static int add_origin(struct sc_snapshot *s, enum sc_tls_mode mode,
     }
     ctx = sc_tlsctx_origin_new(f->ca_certificates,
                                mode == SC_TLS_MUTUAL ? f->client_certificate : NULL,
-                               mode == SC_TLS_MUTUAL ? f->private_key : NULL, err);
+                               mode == SC_TLS_MUTUAL ? f->private_key : NULL,
+                               s->cfg->tls_groups, err);
     if (ctx == NULL) {
         return -1;
     }
@@ -101,11 +102,11 @@ struct sc_snapshot *sc_snapshot_new_with(struct sc_config *cfg, struct sc_tls_ma
     s->material = m;
     s->generation = atomic_fetch_add(&next_generation, 1);
     if (m != NULL) {
-        s->server_ctx = sc_tlsctx_server_new(m, err);
+        s->server_ctx = sc_tlsctx_server_new(m, cfg->tls_groups, err);
         if (s->server_ctx == NULL) {
             goto fail;
         }
-        s->client_ctx = sc_tlsctx_client_new(m, err);
+        s->client_ctx = sc_tlsctx_client_new(m, cfg->tls_groups, err);
         if (s->client_ctx == NULL) {
             goto fail;
         }

@@ -382,10 +382,30 @@ X509 *sc_tls_peer_root(const SSL *ssl)
     return n > 0 ? sk_X509_value(chain, n - 1) : NULL;
 }
 
+int sc_tls_group_known(const char *name)
+{
+    SSL_CTX *ctx;
+    int ok;
+
+    if (name == NULL || name[0] == '\0' || strchr(name, ':') != NULL) {
+        return 0;
+    }
+    ctx = SSL_CTX_new(TLS_method());
+    if (ctx == NULL) {
+        ERR_clear_error();
+        return 0;
+    }
+    ok = SSL_CTX_set1_groups_list(ctx, name) == 1;
+    ERR_clear_error();
+    SSL_CTX_free(ctx);
+    return ok;
+}
+
 /* Our TLS parameters, for every context: TLS 1.2 minimum, ECDHE+AEAD suites
- * for 1.2, no renegotiation, no compression, buffers released when idle. */
+ * for 1.2, the key-exchange groups given (or ours), no renegotiation, no
+ * compression, buffers released when idle. */
 static SSL_CTX *ctx_base(const SSL_METHOD *method, uint64_t options, long mode,
-                         struct sc_err *err)
+                         const char *groups, struct sc_err *err)
 {
     SSL_CTX *ctx = SSL_CTX_new(method);
 
@@ -399,6 +419,11 @@ static SSL_CTX *ctx_base(const SSL_METHOD *method, uint64_t options, long mode,
         SSL_CTX_free(ctx);
         return NULL;
     }
+    if (SSL_CTX_set1_groups_list(ctx, groups != NULL ? groups : SC_TLS_DEFAULT_GROUPS) != 1) {
+        sc_err_tls(err, "tls.groups");
+        SSL_CTX_free(ctx);
+        return NULL;
+    }
     SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
                                  SSL_OP_IGNORE_UNEXPECTED_EOF | options);
     SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
@@ -406,12 +431,14 @@ static SSL_CTX *ctx_base(const SSL_METHOD *method, uint64_t options, long mode,
     return ctx;
 }
 
-static SSL_CTX *ctx_common(const struct sc_tls_material *m, int server, struct sc_err *err)
+static SSL_CTX *ctx_common(const struct sc_tls_material *m, int server, const char *groups,
+                           struct sc_err *err)
 {
     /* Send exactly the configured chain (leaf + intermediates), never the
      * root OpenSSL would otherwise add from the trust store. */
     SSL_CTX *ctx = ctx_base(server ? TLS_server_method() : TLS_client_method(),
-                            SSL_OP_CIPHER_SERVER_PREFERENCE, SSL_MODE_NO_AUTO_CHAIN, err);
+                            SSL_OP_CIPHER_SERVER_PREFERENCE, SSL_MODE_NO_AUTO_CHAIN, groups,
+                            err);
     X509_STORE *store;
 
     if (ctx == NULL) {
@@ -451,10 +478,11 @@ fail:
     return NULL;
 }
 
-SSL_CTX *sc_tlsctx_server_new(const struct sc_tls_material *m, struct sc_err *err)
+SSL_CTX *sc_tlsctx_server_new(const struct sc_tls_material *m, const char *groups,
+                              struct sc_err *err)
 {
     static const unsigned char sid_ctx[] = "mtls-sidecar";
-    SSL_CTX *ctx = ctx_common(m, 1, err);
+    SSL_CTX *ctx = ctx_common(m, 1, groups, err);
 
     if (ctx == NULL) {
         return NULL;
@@ -519,9 +547,10 @@ static int new_session(SSL *ssl, SSL_SESSION *sess)
     return 1;               /* the sink owns the reference now */
 }
 
-SSL_CTX *sc_tlsctx_client_new(const struct sc_tls_material *m, struct sc_err *err)
+SSL_CTX *sc_tlsctx_client_new(const struct sc_tls_material *m, const char *groups,
+                              struct sc_err *err)
 {
-    SSL_CTX *ctx = ctx_common(m, 0, err);
+    SSL_CTX *ctx = ctx_common(m, 0, groups, err);
 
     if (ctx == NULL) {
         return NULL;
@@ -537,9 +566,9 @@ const char *sc_tls_version_name(const SSL *ssl)
 }
 
 SSL_CTX *sc_tlsctx_origin_new(const char *ca_file, const char *cert_file, const char *key_file,
-                              struct sc_err *err)
+                              const char *groups, struct sc_err *err)
 {
-    SSL_CTX *ctx = ctx_base(TLS_client_method(), 0, 0, err);
+    SSL_CTX *ctx = ctx_base(TLS_client_method(), 0, 0, groups, err);
 
     if (ctx == NULL) {
         return NULL;

@@ -49,11 +49,22 @@ X509 *sc_tls_material_leaf(const struct sc_tls_material *m);
 STACK_OF(X509) *sc_tls_material_roots(const struct sc_tls_material *m);
 STACK_OF(X509) *sc_tls_material_chain(const struct sc_tls_material *m);
 
+/* The key-exchange groups every context offers and accepts unless the
+ * config says otherwise (tls.groups): no finite-field DH, whose large
+ * groups cost a server hundreds of times the CPU of X25519 per handshake. */
+#define SC_TLS_DEFAULT_GROUPS "X25519:P-256:P-384"
+
+/* 1 when this OpenSSL can use name (one group, e.g. "X25519", "P-256",
+ * "ffdhe2048") as a TLS key-exchange group, else 0. */
+int sc_tls_group_known(const char *name);
+
 /* Builds the SSL_CTX for terminating mesh mTLS (inbound) or originating it
  * (outbound): TLS 1.2 minimum, 1.3 preferred, ECDHE+AEAD only, no
  * renegotiation or compression, peer certificate required and verified
- * against the bundle.  SPIFFE identity is checked by the caller after the
- * handshake.  Returns a new SSL_CTX or NULL with err set.
+ * against the bundle.  groups is an OpenSSL groups list ("X25519:P-256"),
+ * NULL for SC_TLS_DEFAULT_GROUPS; the context offers and accepts only those.
+ * SPIFFE identity is checked by the caller after the handshake.  Returns a
+ * new SSL_CTX or NULL with err set.
  *
  * Resumption: the client keeps the last ticket per upstream (the worker's
  * cache) and gives each new connection a private copy; the server issues
@@ -61,16 +72,19 @@ STACK_OF(X509) *sc_tls_material_chain(const struct sc_tls_material *m);
  * per context (per snapshot, shared by the workers), so a resumption reuses
  * the peer certificate decoded at the full handshake. */
 #define SC_TLS_SESSION_CACHE 1024
-SSL_CTX *sc_tlsctx_server_new(const struct sc_tls_material *m, struct sc_err *err);
-SSL_CTX *sc_tlsctx_client_new(const struct sc_tls_material *m, struct sc_err *err);
+SSL_CTX *sc_tlsctx_server_new(const struct sc_tls_material *m, const char *groups,
+                              struct sc_err *err);
+SSL_CTX *sc_tlsctx_client_new(const struct sc_tls_material *m, const char *groups,
+                              struct sc_err *err);
 
 /* Builds the SSL_CTX for originating TLS to a service outside the mesh
  * (DestinationRule SIMPLE, or MUTUAL with a client certificate): the server
  * is verified against ca_file (the system's default roots when NULL), and
  * the caller checks its name with SSL_set1_host.  cert_file/key_file may be
- * NULL (SIMPLE).  Returns a new SSL_CTX or NULL with err set. */
+ * NULL (SIMPLE); groups as for sc_tlsctx_server_new.  Returns a new SSL_CTX
+ * or NULL with err set. */
 SSL_CTX *sc_tlsctx_origin_new(const char *ca_file, const char *cert_file, const char *key_file,
-                              struct sc_err *err);
+                              const char *groups, struct sc_err *err);
 
 /* Client-side session resumption between sidecars: a connection attaches a
  * heap-allocated sink to the SSL before the handshake; the client SSL_CTX

@@ -9,6 +9,7 @@
 #include <time.h>
 #include <string.h>
 
+#include "acceptpause.h"
 #include "addr.h"
 #include "adminhttp.h"
 #include "certs.h"

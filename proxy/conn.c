@@ -28,6 +28,7 @@
 #include "tlsctx.h"
 #include "tlsverdict.h"
 #include "upstream.h"
+#include "hslimit.h"
 #include "httpsniff.h"
 #include "l7.h"
 #include "x509.h"
@@ -243,37 +244,18 @@ void sc_conn_abort(struct sc_conn *c, const char *reason)
 
 /* ---- relay ------------------------------------------------------------ */
 
-static void on_relay_done(struct sc_relay *r, enum sc_relay_end why, int err,
+static void on_relay_done(struct sc_relay *r, enum sc_relay_end why, const char *detail,
                           const uint64_t bytes[2], void *arg)
 {
     struct sc_conn *c = arg;
+    char end[256];
 
     SC_MAGIC_CHECK(c, SC_MAGIC_CONN);
+    (void)r;
     c->relay = NULL;        /* the relay frees itself when we return */
     c->bytes[0] = bytes[0];
     c->bytes[1] = bytes[1];
-    switch (why) {
-    case SC_RELAY_PEER_CLOSED:
-        conn_finish(c, "peer_closed");
-        break;
-    case SC_RELAY_DOWN_RESET:
-    case SC_RELAY_UP_RESET: {
-        const char *words = sc_relay_reason(r);
-
-        if (words == NULL) {
-            words = err != 0 ? strerror(err) : "connection error";
-        }
-        conn_finish(c, "%s: %s", why == SC_RELAY_DOWN_RESET ? "downstream_reset" : "upstream_reset",
-                    words);
-        break;
-    }
-    case SC_RELAY_IDLE_TIMEOUT:
-        conn_finish(c, "idle_timeout");
-        break;
-    case SC_RELAY_HALF_CLOSED_TIMEOUT:
-        conn_finish(c, "half_closed_timeout");
-        break;
-    }
+    conn_finish(c, "%s", sc_relay_end_str(why, detail, end, sizeof(end)));
 }
 
 static void start_relay(struct sc_conn *c)
@@ -340,6 +322,11 @@ static void on_down_handshake(struct bufferevent *bev, short what, void *arg)
         return;
     }
     c->peer_id = strdup(id);
+    if (SSL_session_reused(ssl)) {
+        /* a session we issued: its peer was verified when it was made */
+        sc_hslimit_refund(sc_worker_hslimit(c->w), &c->down_addr,
+                          (unsigned)c->cfg->limits.handshakes_per_second_per_source);
+    }
     if (sc_tlsv_root(ssl, c->peer_root, sizeof(c->peer_root), subj, sizeof(subj))) {
         sc_stats_peer_root(st, c->dir, c->peer_root, subj);
     }
@@ -361,11 +348,37 @@ static void on_handshake_timeout(evutil_socket_t fd, short what, void *arg)
     conn_finish(c, "handshake_timeout");
 }
 
+/* Handshakes cost CPU before any certificate is checked: one client address
+ * gets at most limits.handshakes_per_second_per_source a second on this
+ * worker; beyond that its connections are closed unanswered. */
+static int handshake_allowed(struct sc_conn *c)
+{
+    unsigned rate = (unsigned)c->cfg->limits.handshakes_per_second_per_source;
+    struct timespec now;
+
+    if (rate == 0) {
+        return 1;
+    }
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
+    if (sc_hslimit_allow(sc_worker_hslimit(c->w), &c->down_addr, rate,
+                         (uint64_t)now.tv_sec * 1000 + (uint64_t)now.tv_nsec / 1000000)) {
+        return 1;
+    }
+    sc_stats_handshake_limited(sc_worker_stats(c->w));
+    conn_finish(c, "handshake_rate_limited: over %u handshakes a second from this address "
+                   "(limits.handshakes_per_second_per_source)", rate);
+    return 0;
+}
+
 static void start_down_tls(struct sc_conn *c)
 {
-    SSL *ssl = SSL_new(sc_snapshot_server_ctx(c->snap));
+    SSL *ssl = NULL;
     long left = c->to->handshake_ms - elapsed_ms(c);
 
+    if (!handshake_allowed(c)) {
+        return;
+    }
+    ssl = SSL_new(sc_snapshot_server_ctx(c->snap));
     drop_watcher(c);
     if (ssl == NULL) {
         ERR_clear_error();

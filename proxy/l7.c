@@ -23,6 +23,7 @@
 #include "snapshot.h"
 #include "stats.h"
 #include "tlsctx.h"
+#include "tlsverdict.h"
 #include "upool.h"
 #include "uuid.h"
 #include "worker.h"
@@ -386,16 +387,14 @@ static void on_request_timeout(evutil_socket_t fd, short what, void *arg)
 
 /* ---- upgrade: hand both sides to the L4 relay --------------------------- */
 
-static void on_relay_done(struct sc_relay *r, enum sc_relay_end why, int err,
+static void on_relay_done(struct sc_relay *r, enum sc_relay_end why, const char *detail,
                           const uint64_t bytes[2], void *arg)
 {
     struct sc_l7 *s = arg;
-    static const char *const names[] = {"peer_closed", "downstream_reset", "upstream_reset",
-                                        "idle_timeout", "half_closed_timeout"};
+    char end[256];
 
     SC_MAGIC_CHECK(s, SC_MAGIC_L7);
     (void)r;
-    (void)err;
     s->relay = NULL;            /* frees itself */
     s->down = NULL;
     s->bytes[0] += bytes[0];
@@ -405,7 +404,7 @@ static void on_relay_done(struct sc_relay *r, enum sc_relay_end why, int err,
     s->r.rec.bytes_received += bytes[0];
     s->r.rec.bytes_sent += bytes[1];
     sc_l7_req_log(s->p.w, &s->r, s->p.dir, s->p.port, s->p.down_mtls);
-    finish(s, names[why]);
+    finish(s, sc_relay_end_str(why, detail, end, sizeof(end)));
 }
 
 static void switch_to_relay(struct sc_l7 *s)
@@ -963,9 +962,9 @@ static void on_down_write(struct bufferevent *bev, void *arg)
 static void on_down_event(struct bufferevent *bev, short what, void *arg)
 {
     struct sc_l7 *s = arg;
+    char detail[160], end[256];
 
     SC_MAGIC_CHECK(s, SC_MAGIC_L7);
-    (void)bev;
     if (s->state == S_CLOSING) {
         finish(s, s->ended);
         return;
@@ -982,7 +981,12 @@ static void on_down_event(struct bufferevent *bev, short what, void *arg)
     /* Gone in the middle of a request (or reset): Envoy's DC. */
     s->r.rec.flags |= SC_ACCESSLOG_DC;
     sc_l7_req_log(s->p.w, &s->r, s->p.dir, s->p.port, s->p.down_mtls);
-    finish(s, (what & BEV_EVENT_EOF) ? "peer_closed" : "downstream_reset");
+    if (what & BEV_EVENT_EOF) {
+        finish(s, "peer_closed");
+        return;
+    }
+    sc_tlsv_io_error(bev, EVUTIL_SOCKET_ERROR(), detail, sizeof(detail));
+    finish(s, sc_relay_end_str(SC_RELAY_DOWN_RESET, detail, end, sizeof(end)));
 }
 
 /* ---- entry -------------------------------------------------------------- */

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -182,6 +183,30 @@ static int open_access_log(const struct sc_config *cfg)
     return 0;
 }
 
+/* Every connection costs two descriptors: the soft RLIMIT_NOFILE goes up to
+ * the hard limit, and the start-up log says what it is. */
+static void raise_nofile(void)
+{
+    struct rlimit rl;
+    unsigned long long was;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
+        sc_log(SC_LOG_WARN, NULL, "getrlimit(RLIMIT_NOFILE): %s", strerror(errno));
+        return;
+    }
+    was = (unsigned long long)rl.rlim_cur;
+    if (rl.rlim_cur != rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
+            sc_log(SC_LOG_WARN, NULL, "cannot raise RLIMIT_NOFILE from %llu to %llu: %s", was,
+                   (unsigned long long)rl.rlim_max, strerror(errno));
+            return;
+        }
+    }
+    sc_log(SC_LOG_INFO, NULL, "file descriptors: RLIMIT_NOFILE %llu (was %llu, hard limit %llu)",
+           (unsigned long long)rl.rlim_cur, was, (unsigned long long)rl.rlim_max);
+}
+
 static int parse_args(int argc, char **argv, struct proxy *p, int *check, const char **level)
 {
     static const struct option opts[] = {
@@ -266,6 +291,7 @@ int main(int argc, char **argv)
     }
     sc_config_warn_identities(cfg);
     signal(SIGPIPE, SIG_IGN);
+    raise_nofile();
     if (evthread_use_pthreads() != 0) {
         fprintf(stderr, "libevent without pthreads support\n");
         sc_config_free(cfg);

@@ -4,6 +4,7 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -47,8 +48,7 @@ struct sc_relay {
     void *arg;
     int ended;
     enum sc_relay_end why;
-    int err;
-    char reason[160];
+    char reason[160];           /* a reset's words, "" otherwise */
 };
 
 static void now(struct timespec *ts)
@@ -88,9 +88,23 @@ void sc_relay_free(struct sc_relay *r)
     free(r);
 }
 
-static void finish(struct sc_relay *r, enum sc_relay_end why, int err)
+const char *sc_relay_end_str(enum sc_relay_end why, const char *detail, char *buf, size_t len)
 {
-    r->done(r, why, err, r->bytes, r->arg);
+    static const char *const names[] = {"peer_closed", "downstream_reset", "upstream_reset",
+                                        "idle_timeout", "half_closed_timeout"};
+    const char *name = (size_t)why < sizeof(names) / sizeof(names[0]) ? names[why] : "-";
+
+    if (detail != NULL && detail[0] != '\0') {
+        snprintf(buf, len, "%s: %s", name, detail);
+    } else {
+        snprintf(buf, len, "%s", name);
+    }
+    return buf;
+}
+
+static void finish(struct sc_relay *r, enum sc_relay_end why)
+{
+    r->done(r, why, r->reason, r->bytes, r->arg);
     sc_relay_free(r);
 }
 
@@ -102,12 +116,11 @@ static void end(struct sc_relay *r, enum sc_relay_end why, const struct sc_io *i
     }
     r->ended = 1;
     r->why = why;
-    r->err = 0;
     r->reason[0] = '\0';
     if (io != NULL) {
-        const char *words = sc_io_error(io, &r->err);
-
-        snprintf(r->reason, sizeof(r->reason), "%s", words);
+        snprintf(r->reason, sizeof(r->reason), "%s", sc_io_error(io, NULL));
+    } else if (why != SC_RELAY_PEER_CLOSED) {
+        snprintf(r->reason, sizeof(r->reason), "out of memory");
     }
 }
 
@@ -213,7 +226,7 @@ static void pump(struct sc_relay *r)
         end(r, SC_RELAY_PEER_CLOSED, NULL);
     }
     if (r->ended) {
-        finish(r, r->why, r->err);
+        finish(r, r->why);
     }
 }
 
@@ -297,7 +310,7 @@ static void on_idle(evutil_socket_t fd, short what, void *arg)
     (void)what;
     if (limit >= 0 && quiet_ms(r) >= limit) {
         r->reason[0] = '\0';
-        finish(r, why, 0);
+        finish(r, why);
         return;
     }
     arm_quiet(r);
@@ -415,11 +428,6 @@ void sc_relay_bytes(const struct sc_relay *r, uint64_t bytes[2])
 {
     bytes[0] = r->bytes[0];
     bytes[1] = r->bytes[1];
-}
-
-const char *sc_relay_reason(const struct sc_relay *r)
-{
-    return r->reason[0] != '\0' ? r->reason : NULL;
 }
 
 size_t sc_relay_pending(const struct sc_relay *r, int dir)

@@ -17,8 +17,8 @@ enum sc_relay_end {
 };
 
 struct sc_relay_limits {
-    size_t high_watermark;      /* stop reading a side when the other side's
-                                 * pending output passes this; resume below half */
+    size_t high_watermark;      /* bytes read and not yet written per direction,
+                                 * at most one 16 KiB buffer */
     int idle_ms;                /* 0 = no idle timeout */
     int half_closed_ms;         /* one side has ended and its end cannot be
                                  * passed on (the other peer will not read
@@ -27,11 +27,18 @@ struct sc_relay_limits {
 };
 
 /* done() is called exactly once; bytes[0] went downstream→upstream,
- * bytes[1] upstream→downstream.  errno_ is the socket error for resets, 0
- * otherwise.  The relay is freed when done() returns, and with it both
- * bufferevents. */
-typedef void sc_relay_done_fn(struct sc_relay *r, enum sc_relay_end why, int errno_,
+ * bytes[1] upstream→downstream.  For resets, detail says why in words
+ * (OpenSSL's for a TLS failure: "tls: unexpected message"; else strerror's:
+ * "Connection reset by peer"); it is "" otherwise, and only valid during
+ * the call.  The relay is freed when done() returns, and with it both
+ * connections. */
+typedef void sc_relay_done_fn(struct sc_relay *r, enum sc_relay_end why, const char *detail,
                               const uint64_t bytes[2], void *arg);
+
+/* The connection log's end= text for a relay's end: "peer_closed",
+ * "idle_timeout", "half_closed_timeout", or "downstream_reset: <detail>" /
+ * "upstream_reset: <detail>".  Writes into buf and returns it. */
+const char *sc_relay_end_str(enum sc_relay_end why, const char *detail, char *buf, size_t len);
 
 /* Takes ownership of both bufferevents (which must have been created with
  * BEV_OPT_CLOSE_ON_FREE), in every case, and relays bytes both ways on the
@@ -48,11 +55,6 @@ typedef void sc_relay_done_fn(struct sc_relay *r, enum sc_relay_end why, int err
 struct sc_relay *sc_relay_new(struct bufferevent *down, struct bufferevent *up,
                               const struct sc_relay_limits *lim, sc_relay_done_fn *done,
                               void *arg);
-
-/* The words for a reset reported to done(): strerror's, or OpenSSL's for a
- * TLS failure after the handshake ("tls: unexpected message").  NULL for
- * the other ends.  Valid during done(). */
-const char *sc_relay_reason(const struct sc_relay *r);
 
 /* Ends the relay now, without calling done(); closes both connections. */
 void sc_relay_free(struct sc_relay *r);

@@ -13,6 +13,7 @@
 #include "stats.h"
 #include "tlsctx.h"
 #include "upool.h"
+#include "upstream.h"
 #include "worker.h"
 #include "x509.h"
 
@@ -30,8 +31,29 @@ struct sc_runtime {
     int draining;
     time_t last_expiry_log;
     char last_rejection[512];
+    char mark_problem[256];     /* socket_mark cannot be set: why; "" when fine */
     struct sc_runtime_counters counters;
 };
+
+/* A socket_mark the sidecar cannot set fails every outbound connection:
+ * say so loudly (an ERROR now, readiness 503 until it is fixed) rather than
+ * look LIVE while every request gets a 503. */
+static void check_mark(struct sc_runtime *rt)
+{
+    char why[200];
+
+    if (sc_upstream_mark_check(rt->cfg->socket_mark, why, sizeof(why)) == 0) {
+        if (rt->mark_problem[0] != '\0') {
+            sc_log(SC_LOG_INFO, NULL, "socket_mark %u: outbound connections can open again",
+                   rt->cfg->socket_mark);
+        }
+        rt->mark_problem[0] = '\0';
+        return;
+    }
+    snprintf(rt->mark_problem, sizeof(rt->mark_problem), "socket_mark: %s", why);
+    sc_log(SC_LOG_ERR, NULL, "%s; every outbound connection will fail (give the sidecar "
+           "CAP_NET_ADMIN, or set socket_mark: 0 and exempt it by uid)", rt->mark_problem);
+}
 
 struct sc_runtime *sc_runtime_new(struct event_base *base, struct sc_config *cfg)
 {
@@ -43,6 +65,7 @@ struct sc_runtime *sc_runtime_new(struct event_base *base, struct sc_config *cfg
     }
     rt->base = base;
     rt->cfg = cfg;
+    check_mark(rt);
     return rt;
 }
 
@@ -144,6 +167,7 @@ int sc_runtime_set_config(struct sc_runtime *rt, struct sc_config *cfg, struct s
         return -1;
     }
     sc_config_free(old);
+    check_mark(rt);
     return 0;
 }
 
@@ -176,6 +200,10 @@ const char *sc_runtime_not_ready(struct sc_runtime *rt, time_t now, char *buf, s
     }
     if (!rt->started) {
         snprintf(buf, len, "listeners are not up");
+        return buf;
+    }
+    if (rt->mark_problem[0] != '\0') {
+        snprintf(buf, len, "%s", rt->mark_problem);
         return buf;
     }
     return sc_tls_material_problem(rt->material, now, buf, len);

@@ -2,6 +2,7 @@
 
 #include <event2/buffer.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
@@ -44,6 +45,8 @@ struct sc_stats {
     struct port_slot ports[PORT_SLOTS];
     unsigned used;      /* claimed slots; only the owning worker touches it */
     atomic_uint_fast64_t hs[2][SC_HS_N];
+    atomic_uint_fast64_t accept_err[SC_ACCEPT_N];
+    atomic_uint_fast64_t hs_limited;
     atomic_int_fast64_t active;
     atomic_uint_fast64_t rx[2], tx[2];
 };
@@ -52,6 +55,7 @@ static const char *const class_names[SC_CLASS_N] = {
     "mesh_mtls", "plaintext", "app_tls_passthrough", "refused"};
 static const char *const hs_names[SC_HS_N] = {
     "ok", "no_client_cert", "unknown_ca", "expired", "bad_identity", "protocol"};
+static const char *const accept_err_names[SC_ACCEPT_N] = {"emfile", "enfile", "other"};
 static const char *const dir_names[2] = {"inbound", "outbound"};
 
 const char *sc_conn_class_name(enum sc_conn_class c)
@@ -62,6 +66,11 @@ const char *sc_conn_class_name(enum sc_conn_class c)
 const char *sc_hs_outcome_name(enum sc_hs_outcome o)
 {
     return o < SC_HS_N ? hs_names[o] : "-";
+}
+
+const char *sc_accept_error_name(enum sc_accept_error e)
+{
+    return e < SC_ACCEPT_N ? accept_err_names[e] : "-";
 }
 
 struct sc_stats *sc_stats_new(void)
@@ -122,6 +131,16 @@ void sc_stats_conn_class(struct sc_stats *st, enum sc_direction dir, int port,
 void sc_stats_handshake(struct sc_stats *st, enum sc_direction dir, enum sc_hs_outcome o)
 {
     atomic_fetch_add_explicit(&st->hs[dir][o], 1, memory_order_relaxed);
+}
+
+void sc_stats_accept_error(struct sc_stats *st, enum sc_accept_error e)
+{
+    atomic_fetch_add_explicit(&st->accept_err[e], 1, memory_order_relaxed);
+}
+
+void sc_stats_handshake_limited(struct sc_stats *st)
+{
+    atomic_fetch_add_explicit(&st->hs_limited, 1, memory_order_relaxed);
 }
 
 void sc_stats_active(struct sc_stats *st, int delta)
@@ -370,6 +389,29 @@ static uint64_t sum_hs(struct sc_stats *const *all, size_t n, int dir, int o)
     return sum;
 }
 
+/* The sum over workers of one counter, at offset off in struct sc_stats. */
+static uint64_t sum_at(struct sc_stats *const *all, size_t n, size_t off)
+{
+    uint64_t sum = 0;
+    for (size_t i = 0; i < n; i++) {
+        const atomic_uint_fast64_t *p =
+            (const atomic_uint_fast64_t *)(const void *)((const char *)all[i] + off);
+        sum += atomic_load_explicit(p, memory_order_relaxed);
+    }
+    return sum;
+}
+
+static uint64_t sum_accept_err(struct sc_stats *const *all, size_t n, int e)
+{
+    return sum_at(all, n, offsetof(struct sc_stats, accept_err) +
+                              (size_t)e * sizeof(atomic_uint_fast64_t));
+}
+
+static uint64_t sum_hs_limited(struct sc_stats *const *all, size_t n)
+{
+    return sum_at(all, n, offsetof(struct sc_stats, hs_limited));
+}
+
 void sc_stats_render_prometheus(struct sc_stats *const *all, size_t n, struct evbuffer *out)
 {
     uint64_t seen[KEY_SPACE / 64];
@@ -401,6 +443,19 @@ void sc_stats_render_prometheus(struct sc_stats *const *all, size_t n, struct ev
                                 (unsigned long long)sum_hs(all, n, d, o));
         }
     }
+    evbuffer_add_printf(out, "# HELP sidecar_accept_errors_total Failed accept() calls by "
+                             "reason; each pauses the worker's accepts for a moment.\n"
+                             "# TYPE sidecar_accept_errors_total counter\n");
+    for (int e = 0; e < SC_ACCEPT_N; e++) {
+        evbuffer_add_printf(out, "sidecar_accept_errors_total{reason=\"%s\"} %llu\n",
+                            accept_err_names[e], (unsigned long long)sum_accept_err(all, n, e));
+    }
+    evbuffer_add_printf(out, "# HELP sidecar_handshakes_limited_total Downstream connections "
+                             "closed before their TLS handshake: the client address was over "
+                             "limits.handshakes_per_second_per_source.\n"
+                             "# TYPE sidecar_handshakes_limited_total counter\n"
+                             "sidecar_handshakes_limited_total %llu\n",
+                        (unsigned long long)sum_hs_limited(all, n));
     render_roots(all, n, out);
     render_requests(all, n, out);
     for (size_t i = 0; i < n; i++) {
@@ -443,4 +498,10 @@ void sc_stats_render_text(struct sc_stats *const *all, size_t n, struct evbuffer
                                 (unsigned long long)sum_hs(all, n, d, o));
         }
     }
+    for (int e = 0; e < SC_ACCEPT_N; e++) {
+        evbuffer_add_printf(out, "accept_errors.%s: %llu\n", accept_err_names[e],
+                            (unsigned long long)sum_accept_err(all, n, e));
+    }
+    evbuffer_add_printf(out, "handshakes_limited: %llu\n",
+                        (unsigned long long)sum_hs_limited(all, n));
 }

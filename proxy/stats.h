@@ -28,6 +28,14 @@ enum sc_hs_outcome {
     SC_HS_N,
 };
 
+/* Why accept() failed (sidecar_accept_errors_total{reason=...}). */
+enum sc_accept_error {
+    SC_ACCEPT_EMFILE = 0,    /* the process is out of descriptors */
+    SC_ACCEPT_ENFILE,        /* the system is */
+    SC_ACCEPT_OTHER,         /* ENOBUFS, ENOMEM, ... */
+    SC_ACCEPT_N,
+};
+
 /* One worker's counters.  Only its worker writes them (relaxed atomics, no
  * locks); the stats server sums all workers' when scraped. */
 struct sc_stats;
@@ -39,6 +47,10 @@ void sc_stats_conn_class(struct sc_stats *st, enum sc_direction dir, int port,
                          enum sc_conn_class cls);
 void sc_stats_handshake(struct sc_stats *st, enum sc_direction dir, enum sc_hs_outcome o);
 void sc_stats_active(struct sc_stats *st, int delta);
+void sc_stats_accept_error(struct sc_stats *st, enum sc_accept_error e);
+/* A downstream connection closed before its handshake: its address was over
+ * limits.handshakes_per_second_per_source (sidecar_handshakes_limited_total). */
+void sc_stats_handshake_limited(struct sc_stats *st);
 void sc_stats_bytes(struct sc_stats *st, enum sc_direction dir, uint64_t rx, uint64_t tx);
 
 /* Counts a handshake whose peer chained to the root with this serial and
@@ -64,5 +76,6 @@ void sc_stats_render_text(struct sc_stats *const *all, size_t n, struct evbuffer
 
 const char *sc_conn_class_name(enum sc_conn_class c);
 const char *sc_hs_outcome_name(enum sc_hs_outcome o);
+const char *sc_accept_error_name(enum sc_accept_error e);
 
 #endif

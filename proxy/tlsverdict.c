@@ -96,6 +96,32 @@ static int reason_is(unsigned long e, int r)
     return e != 0 && ERR_GET_REASON(e) == r;
 }
 
+const char *sc_tlsv_io_error(struct bufferevent *bev, int sock_err, char *buf, size_t len)
+{
+    unsigned long e, first = 0;
+    const char *rs = NULL;
+
+    while (bev != NULL && (e = bufferevent_get_openssl_error(bev)) != 0) {
+        if (first == 0) {
+            first = e;
+        }
+    }
+    ERR_clear_error();
+    if (first != 0) {
+        rs = ERR_reason_error_string(first);
+        if (rs != NULL) {
+            snprintf(buf, len, "tls: %s", rs);
+        } else {
+            snprintf(buf, len, "tls: error %d", ERR_GET_REASON(first));
+        }
+    } else if (sock_err != 0) {
+        snprintf(buf, len, "%s", strerror(sock_err));
+    } else {
+        snprintf(buf, len, "connection error");
+    }
+    return buf;
+}
+
 void sc_tlsv_failure(struct bufferevent *bev, short what, const struct sc_tlsv_ctx *ctx,
                      struct sc_tlsv_failure *out)
 {

@@ -33,6 +33,13 @@ struct sc_tlsv_failure {
 void sc_tlsv_failure(struct bufferevent *bev, short what, const struct sc_tlsv_ctx *ctx,
                      struct sc_tlsv_failure *out);
 
+/* What an error (BEV_EVENT_ERROR) on bev after the handshake means, in
+ * words: "tls: <OpenSSL's reason>" (e.g. "tls: unexpected message") when
+ * the TLS layer failed, else sock_err's strerror, else "connection error".
+ * Drains bev's OpenSSL errors and the thread's queue.  Writes into buf and
+ * returns it. */
+const char *sc_tlsv_io_error(struct bufferevent *bev, int sock_err, char *buf, size_t len);
+
 /* Checks the peer's SPIFFE ID after a completed mesh handshake: one of
  * principals when that list is non-empty, else any ID in trust_domain.
  * Fills id (the peer's SPIFFE ID, "" if none).  Returns 0, or -1 with

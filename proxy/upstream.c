@@ -309,6 +309,34 @@ static void on_connect_timeout(evutil_socket_t fd, short what, void *arg)
     fail(arg, SC_UPSTREAM_CONNECT_TIMEOUT, "upstream_connect_timeout");
 }
 
+static int set_mark(int fd, unsigned mark)
+{
+    return setsockopt(fd, SOL_SOCKET, SO_MARK, &mark, sizeof(mark));
+}
+
+int sc_upstream_mark_check(unsigned mark, char *why, size_t len)
+{
+    int fd, rc, e;
+
+    if (mark == 0) {
+        return 0;
+    }
+    fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        snprintf(why, len, "cannot test SO_MARK %u: socket: %s", mark, strerror(errno));
+        return -1;
+    }
+    rc = set_mark(fd, mark);
+    e = errno;
+    close(fd);
+    if (rc != 0) {
+        snprintf(why, len, "cannot set SO_MARK %u: %s%s", mark, strerror(e),
+                 e == EPERM ? " (needs CAP_NET_ADMIN)" : "");
+        return -1;
+    }
+    return 0;
+}
+
 static void on_start(evutil_socket_t fd, short what, void *arg)
 {
     struct sc_upstream *u = arg;
@@ -323,8 +351,7 @@ static void on_start(evutil_socket_t fd, short what, void *arg)
         return;
     }
     (void)setsockopt(u->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    if (u->req.mark != 0 &&
-        setsockopt(u->fd, SOL_SOCKET, SO_MARK, &u->req.mark, sizeof(u->req.mark)) != 0) {
+    if (u->req.mark != 0 && set_mark(u->fd, u->req.mark) != 0) {
         /* Without CAP_NET_ADMIN the mark cannot be set; iptables' uid rule
          * is then the only thing exempting our traffic.  Refuse rather than
          * risk a redirect loop. */

@@ -75,4 +75,10 @@ struct sc_upstream *sc_upstream_connect(const struct sc_upstream_req *req,
 /* Abandons a connection attempt; done() will not be called. */
 void sc_upstream_cancel(struct sc_upstream *u);
 
+/* Whether upstream sockets can carry SO_MARK mark (it needs CAP_NET_ADMIN):
+ * sets it on a throw-away socket.  Returns 0 (or mark is 0), or -1 with why
+ * written ("cannot set SO_MARK 1337: Operation not permitted (needs
+ * CAP_NET_ADMIN)"). */
+int sc_upstream_mark_check(unsigned mark, char *why, size_t len);
+
 #endif

@@ -12,9 +12,11 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "acceptpause.h"
 #include "addr.h"
 #include "config.h"
 #include "conn.h"
+#include "hslimit.h"
 #include "io.h"
 #include "log.h"
 #include "snapshot.h"
@@ -48,9 +50,11 @@ struct sc_worker {
     struct sc_snapshot *snap;           /* the worker's own reference */
     struct sc_stats *stats;
     struct sc_upool *upool;
+    struct sc_hslimit *hslimit;         /* downstream handshakes per client address */
     struct sc_uuid uuid;
     struct wlistener lis[MAX_LISTENERS];
     size_t n_lis;
+    struct sc_acceptpause *pause;       /* after a failed accept() */
     struct sc_conn *conns;              /* list head */
     atomic_size_t n_conns;
     unsigned long long next_id;
@@ -71,14 +75,29 @@ static void on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct soc
     sc_conn_accept(wl->w, wl->kind, wl->name, fd, sa, salen);
 }
 
+static void set_accepting(void *arg, int on)
+{
+    struct sc_worker *w = arg;
+
+    for (size_t i = 0; i < w->n_lis; i++) {
+        if (w->lis[i].lev == NULL) {
+            continue;
+        }
+        if (on) {
+            evconnlistener_enable(w->lis[i].lev);
+        } else {
+            evconnlistener_disable(w->lis[i].lev);
+        }
+    }
+}
+
+/* Out of descriptors (above all): pause all the worker's listeners. */
 static void on_accept_error(struct evconnlistener *lev, void *arg)
 {
     struct wlistener *wl = arg;
-    int e = EVUTIL_SOCKET_ERROR();
 
     (void)lev;
-    sc_log(SC_LOG_WARN, NULL, "worker %d listener %s: accept failed: %s", wl->w->id, wl->name,
-           strerror(e));
+    sc_acceptpause_failed(wl->w->pause, wl->name, EVUTIL_SOCKET_ERROR());
 }
 
 static int add_listener(struct sc_worker *w, enum sc_listener_kind kind, const char *name,
@@ -248,6 +267,7 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
 struct sc_worker *sc_worker_new(int id, struct sc_snapshot *snap)
 {
     struct sc_worker *w = calloc(1, sizeof(*w));
+    char who[32];
 
     if (w == NULL) {
         return NULL;
@@ -262,11 +282,14 @@ struct sc_worker *sc_worker_new(int id, struct sc_snapshot *snap)
     }
     sc_uuid_init(&w->uuid);
     w->upool = sc_upool_new(w);
-    if (w->upool == NULL) {
+    w->hslimit = sc_hslimit_new();
+    if (w->upool == NULL || w->hslimit == NULL) {
         goto fail;
     }
     w->wake = event_new(w->base, -1, 0, on_wake, w);
-    if (w->wake == NULL) {
+    snprintf(who, sizeof(who), "worker %d", id);
+    w->pause = sc_acceptpause_new(w->base, who, w->stats, set_accepting, w);
+    if (w->wake == NULL || w->pause == NULL) {
         goto fail;
     }
     if (sync_listeners(w, 0) != 0) {
@@ -334,9 +357,11 @@ void sc_worker_free(struct sc_worker *w)
     sc_upool_free(w->upool);
     w->upool = NULL;
     sc_uuid_cleanup(&w->uuid);
+    sc_hslimit_free(w->hslimit);
     if (w->wake != NULL) {
         event_free(w->wake);
     }
+    sc_acceptpause_free(w->pause);
     if (w->base != NULL) {
         event_base_free(w->base);
     }
@@ -417,6 +442,11 @@ struct sc_upool *sc_worker_upool(struct sc_worker *w)
 struct sc_uuid *sc_worker_uuid(struct sc_worker *w)
 {
     return &w->uuid;
+}
+
+struct sc_hslimit *sc_worker_hslimit(struct sc_worker *w)
+{
+    return w->hslimit;
 }
 
 unsigned long long sc_worker_next_conn_id(struct sc_worker *w)

@@ -67,6 +67,9 @@ struct sc_upool;
 struct sc_uuid;
 struct sc_upool *sc_worker_upool(struct sc_worker *w);
 struct sc_uuid *sc_worker_uuid(struct sc_worker *w);
+/* The worker's per-client-address handshake limiter (borrowed). */
+struct sc_hslimit;
+struct sc_hslimit *sc_worker_hslimit(struct sc_worker *w);
 
 /* A connection id unique across workers. */
 unsigned long long sc_worker_next_conn_id(struct sc_worker *w);

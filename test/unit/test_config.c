@@ -591,6 +591,39 @@ START_TEST(test_config_route_first_match_and_any_port)
 }
 END_TEST
 
+START_TEST(test_config_load_tls_groups)
+{
+    struct sc_config *cfg = load_ok(SDS);
+
+    ck_assert_str_eq(cfg->tls_groups, "X25519:P-256:P-384");
+    sc_config_free(cfg);
+    cfg = load_ok(SDS "tls: {groups: [P-384]}\n");
+    ck_assert_str_eq(cfg->tls_groups, "P-384");
+    sc_config_free(cfg);
+    cfg = load_ok(SDS "tls:\n  groups:\n    - X25519\n    - ffdhe2048\n    - P-521\n");
+    ck_assert_str_eq(cfg->tls_groups, "X25519:ffdhe2048:P-521");
+    sc_config_free(cfg);
+    cfg = load_ok(SDS "tls: {}\n");
+    ck_assert_str_eq(cfg->tls_groups, "X25519:P-256:P-384");
+    sc_config_free(cfg);
+}
+END_TEST
+
+START_TEST(test_config_load_limits)
+{
+    struct sc_config *cfg = load_ok(SDS);
+
+    ck_assert_int_eq(cfg->limits.handshakes_per_second_per_source, 200);
+    sc_config_free(cfg);
+    cfg = load_ok(SDS "limits: {handshakes_per_second_per_source: 0}\n");
+    ck_assert_int_eq(cfg->limits.handshakes_per_second_per_source, 0);
+    sc_config_free(cfg);
+    cfg = load_ok(SDS "limits:\n  handshakes_per_second_per_source: 1000000\n");
+    ck_assert_int_eq(cfg->limits.handshakes_per_second_per_source, 1000000);
+    sc_config_free(cfg);
+}
+END_TEST
+
 START_TEST(test_config_mode_names)
 {
     ck_assert_str_eq(sc_mtls_mode_name(SC_MTLS_UNSET), "UNSET");
@@ -915,6 +948,38 @@ START_TEST(test_config_err_ranges_and_enums)
 }
 END_TEST
 
+START_TEST(test_config_err_tls_groups)
+{
+    expect_err(SDS "tls: {groups: [X25519, P-257]}\n", 2, 24,
+               "tls.groups[1]: unknown key-exchange group \"P-257\" (e.g. X25519, P-256, P-384, "
+               "P-521, X448, ffdhe2048)");
+    expect_err(SDS "tls:\n  groups:\n    - \"X25519:P-256\"\n", 4, 7,
+               "tls.groups[0]: unknown key-exchange group \"X25519:P-256\" (e.g. X25519, P-256, "
+               "P-384, P-521, X448, ffdhe2048)");
+    expect_err(SDS "tls: {groups: [\"\"]}\n", 2, 16,
+               "tls.groups[0]: unknown key-exchange group \"\" (e.g. X25519, P-256, P-384, "
+               "P-521, X448, ffdhe2048)");
+    expect_err(SDS "tls: {groups: [P-256, P-256]}\n", 2, 23,
+               "tls.groups[1]: \"P-256\" is listed twice");
+    expect_err(SDS "tls: {groups: []}\n", 2, 15,
+               "tls.groups: expected a non-empty list of key-exchange groups (e.g. [X25519, "
+               "P-256, P-384])");
+    expect_err(SDS "tls: {groups: X25519}\n", 2, 15,
+               "tls.groups: expected a non-empty list of key-exchange groups (e.g. [X25519, "
+               "P-256, P-384])");
+    expect_err(SDS "tls: {groups: [[X25519]]}\n", 2, 16,
+               "tls.groups[0]: expected a key-exchange group name, got a list");
+    expect_err(SDS "tls: {ciphers: x}\n", 2, 7, "tls: unknown key \"ciphers\"");
+    expect_err(SDS "limits: {handshakes_per_second_per_source: -1}\n", 2, 44,
+               "limits.handshakes_per_second_per_source: -1 is out of range 0..1000000");
+    expect_err(SDS "limits: {handshakes_per_second_per_source: many}\n", 2, 44,
+               "limits.handshakes_per_second_per_source: expected an integer, got \"many\"");
+    expect_err(SDS "limits: {handshakes_per_sec: 5}\n", 2, 10,
+               "limits: unknown key \"handshakes_per_sec\" (did you mean "
+               "\"handshakes_per_second_per_source\"?)");
+}
+END_TEST
+
 START_TEST(test_config_err_documents)
 {
     expect_err("", 0, 0, "the configuration is empty");
@@ -1014,6 +1079,8 @@ static Suite *config_suite(void)
     tcase_add_test(ok, test_config_load_route_simple_and_mutual_files);
     tcase_add_test(ok, test_config_load_destination_rule_simple_carries_files);
     tcase_add_test(ok, test_config_route_first_match_and_any_port);
+    tcase_add_test(ok, test_config_load_tls_groups);
+    tcase_add_test(ok, test_config_load_limits);
     tcase_add_test(ok, test_config_mode_names);
     tcase_add_test(ok, test_config_load_mem_without_nul);
     tcase_add_test(ok, test_config_load_shipped_examples);
@@ -1039,6 +1106,7 @@ static Suite *config_suite(void)
     tcase_add_test(bad, test_config_err_inbound_ports);
     tcase_add_test(bad, test_config_err_routes);
     tcase_add_test(bad, test_config_err_ranges_and_enums);
+    tcase_add_test(bad, test_config_err_tls_groups);
     tcase_add_test(bad, test_config_err_documents);
     tcase_add_test(bad, test_config_err_istio_documents);
     tcase_add_test(bad, test_config_err_destination_rule_files_checked_when_used);

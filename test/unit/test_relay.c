@@ -53,7 +53,7 @@ struct peer {
 struct done_rec {
     int calls;
     enum sc_relay_end why;
-    int err;
+    char detail[160];
     uint64_t bytes[2];
     struct timespec at;
 };
@@ -143,14 +143,14 @@ static void make_pair(enum pair_kind kind, int fds[2])
     }
 }
 
-static void on_done(struct sc_relay *r, enum sc_relay_end why, int err, const uint64_t bytes[2],
-                    void *arg)
+static void on_done(struct sc_relay *r, enum sc_relay_end why, const char *detail,
+                    const uint64_t bytes[2], void *arg)
 {
     ck_assert_ptr_eq(arg, &fx);
     ck_assert_ptr_eq(r, fx.r);
     fx.done.calls++;
     fx.done.why = why;
-    fx.done.err = err;
+    snprintf(fx.done.detail, sizeof(fx.done.detail), "%s", detail);
     fx.done.bytes[0] = bytes[0];
     fx.done.bytes[1] = bytes[1];
     clock_gettime(CLOCK_MONOTONIC, &fx.done.at);
@@ -401,7 +401,7 @@ START_TEST(test_relay_moves_8mb_both_ways_unchanged)
     ck_assert_int_eq(fx.down.recv_err, 0);
     ck_assert_int_eq(fx.done.calls, 1);
     ck_assert_int_eq(fx.done.why, SC_RELAY_PEER_CLOSED);
-    ck_assert_int_eq(fx.done.err, 0);
+    ck_assert_str_eq(fx.done.detail, "");
     ck_assert_uint_eq(fx.done.bytes[0], len);
     ck_assert_uint_eq(fx.done.bytes[1], len);
 }
@@ -589,7 +589,7 @@ START_TEST(test_relay_half_close_keeps_other_direction)
     run_for(50);
     ck_assert_int_eq(fx.done.calls, 1);
     ck_assert_int_eq(fx.done.why, SC_RELAY_PEER_CLOSED);
-    ck_assert_int_eq(fx.done.err, 0);
+    ck_assert_str_eq(fx.done.detail, "");
     ck_assert_uint_eq(fx.done.bytes[0], (down_first ? rlen : big));
     ck_assert_uint_eq(fx.done.bytes[1], (down_first ? big : rlen));
 }
@@ -663,8 +663,7 @@ START_TEST(test_relay_reset_reports_side_and_errno)
     run_for(20);
     ck_assert_int_eq(fx.done.calls, 1);
     ck_assert_int_eq(fx.done.why, (down ? SC_RELAY_DOWN_RESET : SC_RELAY_UP_RESET));
-    ck_assert_msg(fx.done.err == ECONNRESET, "errno %d (%s), expected ECONNRESET",
-                  fx.done.err, strerror(fx.done.err));
+    ck_assert_str_eq(fx.done.detail, strerror(ECONNRESET));
     ck_assert_uint_eq(fx.done.bytes[down ? 0 : 1], 5);
     ck_assert_uint_eq(fx.done.bytes[down ? 1 : 0], 0);
     /* the relay closed the surviving side */
@@ -686,8 +685,31 @@ START_TEST(test_relay_write_to_closed_peer_is_reset)
     ck_assert_int_eq(fx.done.calls, 1);
     /* a read of EOF from the closed upstream may come first; either way
      * nothing is reported as a clean close while bytes were undeliverable */
-    ck_assert_msg(fx.done.why == SC_RELAY_UP_RESET, "why=%d err=%d", fx.done.why, fx.done.err);
-    ck_assert(fx.done.err == EPIPE || fx.done.err == ECONNRESET);
+    ck_assert_msg(fx.done.why == SC_RELAY_UP_RESET, "why=%d detail=%s", fx.done.why,
+                  fx.done.detail);
+    ck_assert_msg(strcmp(fx.done.detail, strerror(EPIPE)) == 0 ||
+                      strcmp(fx.done.detail, strerror(ECONNRESET)) == 0,
+                  "detail %s", fx.done.detail);
+}
+END_TEST
+
+/* ---- end= text ----------------------------------------------------------------- */
+
+START_TEST(test_relay_end_str_names_the_side_and_the_reason)
+{
+    char b[64];
+
+    ck_assert_str_eq(sc_relay_end_str(SC_RELAY_PEER_CLOSED, "", b, sizeof(b)), "peer_closed");
+    ck_assert_str_eq(sc_relay_end_str(SC_RELAY_IDLE_TIMEOUT, NULL, b, sizeof(b)), "idle_timeout");
+    ck_assert_str_eq(sc_relay_end_str(SC_RELAY_DOWN_RESET, "tls: unexpected message", b, sizeof(b)),
+                     "downstream_reset: tls: unexpected message");
+    ck_assert_str_eq(sc_relay_end_str(SC_RELAY_UP_RESET, "Connection reset by peer", b, sizeof(b)),
+                     "upstream_reset: Connection reset by peer");
+    ck_assert_str_eq(sc_relay_end_str(SC_RELAY_UP_RESET, "", b, sizeof(b)), "upstream_reset");
+    ck_assert_str_eq(sc_relay_end_str((enum sc_relay_end)99, "", b, sizeof(b)), "-");
+    /* truncated, never overrun */
+    ck_assert_str_eq(sc_relay_end_str(SC_RELAY_DOWN_RESET, "tls: unexpected message", b, 12),
+                     "downstream_");
 }
 END_TEST
 
@@ -702,7 +724,7 @@ START_TEST(test_relay_idle_timeout_fires_without_traffic)
     ck_assert(run_until(is_done, NULL, 3000));
     ck_assert_int_eq(fx.done.calls, 1);
     ck_assert_int_eq(fx.done.why, SC_RELAY_IDLE_TIMEOUT);
-    ck_assert_int_eq(fx.done.err, 0);
+    ck_assert_str_eq(fx.done.detail, "");
     ck_assert_msg(ms_between(&t0, &fx.done.at) >= 90, "fired after %ld ms",
                   ms_between(&t0, &fx.done.at));
     ck_assert_msg(ms_between(&t0, &fx.done.at) < 1000, "fired after %ld ms",
@@ -926,6 +948,7 @@ static Suite *relay_suite(void)
     tcase_add_loop_test(tc, test_relay_reset_reports_side_and_errno, 0, 2);
     tcase_add_test(tc, test_relay_write_to_closed_peer_is_reset);
     tcase_add_test(tc, test_relay_free_closes_both_without_done);
+    tcase_add_test(tc, test_relay_end_str_names_the_side_and_the_reason);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("idle");

@@ -386,6 +386,33 @@ START_TEST(test_stats_free_accepts_null)
 }
 END_TEST
 
+START_TEST(test_stats_accept_errors_and_limited_handshakes_sum_workers)
+{
+    char *text;
+
+    sc_stats_accept_error(w[0], SC_ACCEPT_EMFILE);
+    sc_stats_accept_error(w[1], SC_ACCEPT_EMFILE);
+    sc_stats_accept_error(w[1], SC_ACCEPT_OTHER);
+    sc_stats_handshake_limited(w[0]);
+    sc_stats_handshake_limited(w[2]);
+    sc_stats_handshake_limited(w[2]);
+    text = render(1, NW);
+    assert_line(text, "# TYPE sidecar_accept_errors_total counter");
+    assert_line(text, "sidecar_accept_errors_total{reason=\"emfile\"} 2");
+    assert_line(text, "sidecar_accept_errors_total{reason=\"enfile\"} 0");
+    assert_line(text, "sidecar_accept_errors_total{reason=\"other\"} 1");
+    assert_line(text, "# TYPE sidecar_handshakes_limited_total counter");
+    assert_line(text, "sidecar_handshakes_limited_total 3");
+    free(text);
+    text = render(0, NW);
+    assert_line(text, "accept_errors.emfile: 2");
+    assert_line(text, "handshakes_limited: 3");
+    free(text);
+    ck_assert_str_eq(sc_accept_error_name(SC_ACCEPT_ENFILE), "enfile");
+    ck_assert_str_eq(sc_accept_error_name(SC_ACCEPT_N), "-");
+}
+END_TEST
+
 static Suite *stats_suite(void)
 {
     Suite *s = suite_create("stats");
@@ -406,6 +433,7 @@ static Suite *stats_suite(void)
     tcase_add_test(tc, test_stats_prometheus_empty_has_zeroes);
     tcase_add_test(tc, test_stats_prometheus_orders_ports);
     tcase_add_test(tc, test_stats_text_renders_exact_lines);
+    tcase_add_test(tc, test_stats_accept_errors_and_limited_handshakes_sum_workers);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("names");

@@ -305,17 +305,23 @@ static void hs_free(struct hs *h)
     h->c = h->s = NULL;
 }
 
-static SSL_CTX *server_ctx(const char *crt, const char *key, const char *ca)
+static SSL_CTX *server_ctx_groups(const char *crt, const char *key, const char *ca,
+                                  const char *groups)
 {
     struct sc_err err;
     struct sc_tls_material *m = mat(crt, key, ca);
     SSL_CTX *ctx;
 
     memset(&err, 0, sizeof(err));
-    ctx = sc_tlsctx_server_new(m, &err);
+    ctx = sc_tlsctx_server_new(m, groups, &err);
     ck_assert_msg(ctx != NULL, "%s", err.msg);
     sc_tls_material_free(m);        /* the SSL_CTX keeps what it needs */
     return ctx;
+}
+
+static SSL_CTX *server_ctx(const char *crt, const char *key, const char *ca)
+{
+    return server_ctx_groups(crt, key, ca, NULL);
 }
 
 static SSL_CTX *client_ctx(const char *crt, const char *key, const char *ca)
@@ -325,7 +331,7 @@ static SSL_CTX *client_ctx(const char *crt, const char *key, const char *ca)
     SSL_CTX *ctx;
 
     memset(&err, 0, sizeof(err));
-    ctx = sc_tlsctx_client_new(m, &err);
+    ctx = sc_tlsctx_client_new(m, NULL, &err);
     ck_assert_msg(ctx != NULL, "%s", err.msg);
     sc_tls_material_free(m);
     return ctx;
@@ -368,6 +374,70 @@ START_TEST(test_handshake_mesh_peers_succeed_with_tls13)
     hs_free(&h);
     SSL_CTX_free(s);
     SSL_CTX_free(c);
+}
+END_TEST
+
+START_TEST(test_groups_known_only_for_single_names_openssl_has)
+{
+    ck_assert_int_eq(sc_tls_group_known("X25519"), 1);
+    ck_assert_int_eq(sc_tls_group_known("P-256"), 1);
+    ck_assert_int_eq(sc_tls_group_known("ffdhe8192"), 1);
+    ck_assert_int_eq(sc_tls_group_known("P-257"), 0);
+    ck_assert_int_eq(sc_tls_group_known("x25519-typo"), 0);
+    ck_assert_int_eq(sc_tls_group_known("X25519:P-256"), 0);
+    ck_assert_int_eq(sc_tls_group_known(""), 0);
+    ck_assert_int_eq(sc_tls_group_known(NULL), 0);
+    ck_assert_int_eq(ERR_peek_error(), 0);          /* no stale errors left */
+}
+END_TEST
+
+/* A client that offers only finite-field groups (a replayed ClientHello
+ * with ffdhe8192 costs the server 420 times the CPU of X25519) gets no
+ * handshake; by default X25519 is what is negotiated. */
+START_TEST(test_handshake_default_groups_refuse_ffdhe)
+{
+    SSL_CTX *s = server_ctx("server.crt", "server.key", "ca.crt");
+    SSL_CTX *c = client_ctx("client.crt", "client.key", "ca.crt");
+    struct hs h;
+
+    ck_assert_int_eq(SSL_CTX_set1_groups_list(c, "ffdhe8192:ffdhe2048"), 1);
+    handshake(s, c, NULL, 0, &h);
+    ck_assert(!h.ok);
+    ck_assert(h.s_fail);
+    hs_free(&h);
+    ck_assert_int_eq(SSL_CTX_set1_groups_list(c, "ffdhe8192:X25519"), 1);
+    handshake(s, c, NULL, 0, &h);
+    ck_assert_msg(h.ok, "client: %s / server: %s", errstr(h.c_err), errstr(h.s_err));
+    ck_assert_int_eq(SSL_get_negotiated_group(h.s), NID_X25519);
+    hs_free(&h);
+    SSL_CTX_free(s);
+    SSL_CTX_free(c);
+}
+END_TEST
+
+START_TEST(test_handshake_follows_configured_groups)
+{
+    SSL_CTX *s = server_ctx_groups("server.crt", "server.key", "ca.crt", "P-384");
+    SSL_CTX *c = client_ctx("client.crt", "client.key", "ca.crt");
+    struct sc_err err;
+    struct hs h;
+
+    ck_assert_int_eq(SSL_CTX_set1_groups_list(c, "X25519"), 1);
+    handshake(s, c, NULL, 0, &h);
+    ck_assert(!h.ok);
+    hs_free(&h);
+    ck_assert_int_eq(SSL_CTX_set1_groups_list(c, "X25519:P-384"), 1);
+    handshake(s, c, NULL, 0, &h);
+    ck_assert_msg(h.ok, "client: %s / server: %s", errstr(h.c_err), errstr(h.s_err));
+    ck_assert_int_eq(SSL_get_negotiated_group(h.s), NID_secp384r1);
+    hs_free(&h);
+    SSL_CTX_free(s);
+    SSL_CTX_free(c);
+    /* an origination context takes the same list; a bad one is an error */
+    memset(&err, 0, sizeof(err));
+    c = sc_tlsctx_origin_new(NULL, NULL, NULL, "P-257", &err);
+    ck_assert_ptr_null(c);
+    ck_assert_msg(strstr(err.msg, "tls.groups") != NULL, "%s", err.msg);
 }
 END_TEST
 
@@ -950,6 +1020,9 @@ static Suite *tlsctx_suite(void)
     tc = tcase_create("handshake");
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, test_handshake_mesh_peers_succeed_with_tls13);
+    tcase_add_test(tc, test_groups_known_only_for_single_names_openssl_has);
+    tcase_add_test(tc, test_handshake_default_groups_refuse_ffdhe);
+    tcase_add_test(tc, test_handshake_follows_configured_groups);
     tcase_add_test(tc, test_handshake_sends_the_intermediate);
     tcase_add_test(tc, test_handshake_refuses_a_client_of_another_root);
     tcase_add_test(tc, test_handshake_trusts_every_root_of_a_bundle);
