@@ -872,7 +872,6 @@ void sc_conn_accept(struct sc_worker *w, enum sc_listener_kind kind, const char 
     const struct sc_cfg_listener *l = NULL;
     struct timespec now;
     struct tm tm;
-    int one = 1;
     int rc;
 
     if (c == NULL) {
@@ -902,7 +901,6 @@ void sc_conn_accept(struct sc_worker *w, enum sc_listener_kind kind, const char 
     c->timer = evtimer_new(sc_worker_base(w), on_unused_timer, c);
     sc_worker_conn_add(w, c);
     sc_stats_active(sc_worker_stats(w), 1);
-    (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 
     switch (kind) {
     case SC_LISTENER_INBOUND_CAPTURE:

@@ -1,6 +1,9 @@
 #include "worker.h"
 
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 #include <event2/event.h>
 #include <event2/listener.h>
 #include <event2/thread.h>
@@ -130,6 +133,14 @@ static int add_listener(struct sc_worker *w, enum sc_listener_kind kind, const c
         return -1;
     }
     evconnlistener_set_error_cb(wl->lev, on_accept_error);
+    /* accepted sockets inherit TCP_NODELAY from the listener (Linux): no
+     * setsockopt per connection */
+    {
+        int one = 1;
+
+        (void)setsockopt(evconnlistener_get_fd(wl->lev), IPPROTO_TCP, TCP_NODELAY, &one,
+                         sizeof(one));
+    }
     if ((size_t)(wl - w->lis) + 1 > w->n_lis) {
         w->n_lis = (size_t)(wl - w->lis) + 1;
     }
