@@ -625,6 +625,7 @@ static int build(struct cfg_ctx *c, const struct sc_yaml_stream *s)
     cfg->http.retries = 1;
     cfg->buffer_limit = 1024 * 1024;
     cfg->limits.handshakes_per_second_per_source = 200;
+    cfg->limits.max_connections = 16384;
     cfg->secrets.expiry_warning_days = 7;
     cfg->outbound.def.protocol = SC_PROTO_TCP;
     sc_config_timeouts_unset(&cfg->outbound.def.timeouts);

@@ -190,6 +190,8 @@ struct sc_config {
     struct {
         int handshakes_per_second_per_source; /* downstream TLS handshakes per client
                                       * address, per worker; default 200, 0 = none */
+        int max_connections;         /* open connections per listener and worker;
+                                      * beyond, closed at once; default 16384 */
     } limits;                        /* YAML key "limits" */
 
     struct sc_policy *policy;        /* PeerAuthentication documents, owned */

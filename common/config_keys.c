@@ -629,6 +629,7 @@ static int conv_tls(struct cfg_ctx *c, const struct sc_yaml_node *v, void *base)
 static const struct key limits_keys[] = {
     KEYR("handshakes_per_second_per_source", K_INT, 0, 1000000, struct sc_config,
          limits.handshakes_per_second_per_source),
+    KEYR("max_connections", K_INT, 1, 10000000, struct sc_config, limits.max_connections),
 };
 
 static int conv_limits(struct cfg_ctx *c, const struct sc_yaml_node *v, void *base)

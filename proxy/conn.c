@@ -67,6 +67,7 @@ struct sc_conn {
     struct event *ev;                   /* peek / connect watcher */
     struct event *timer;                /* the current phase's deadline */
     struct sc_relay *relay;
+    struct sc_lcount *count;            /* the listener's open count (our reference) */
     struct sc_upstream *pending;        /* upstream connect in progress */
     struct sc_l7 *l7;                   /* HTTP session, when the protocol is http */
     const void *route;                  /* the route or listener config (pool key) */
@@ -224,6 +225,10 @@ static void conn_finish(struct sc_conn *c, const char *fmt, ...)
     free(c->peer_id);
     c->peer_id = NULL;
     sc_worker_conn_remove(c->w, c);
+    if (c->count != NULL) {
+        c->count->open--;
+        sc_lcount_unref(c->count);
+    }
     sc_snapshot_unref(c->snap);
     c->snap = NULL;
     SC_MAGIC_CLEAR(c);
@@ -398,6 +403,31 @@ static void start_down_tls(struct sc_conn *c)
     bufferevent_setcb(c->down, NULL, NULL, on_down_handshake, c);
     bufferevent_enable(c->down, EV_READ | EV_WRITE);
     set_timer(c, on_handshake_timeout, left);
+}
+
+/* A STRICT port starts TLS when the client's first bytes arrive, as nginx
+ * does: a connection that sends nothing costs the connection object and an
+ * event (not an SSL with its record and handshake buffers, 44 KiB each for
+ * silent clients), and is closed at the handshake timeout all the same. */
+static void on_first_bytes(evutil_socket_t fd, short what, void *arg)
+{
+    struct sc_conn *c = arg;
+
+    SC_MAGIC_CHECK(c, SC_MAGIC_CONN);
+    (void)fd;
+    (void)what;
+    start_down_tls(c);
+}
+
+static void wait_first_bytes(struct sc_conn *c)
+{
+    c->ev = event_new(sc_worker_base(c->w), c->fd, EV_READ, on_first_bytes, c);
+    if (c->ev == NULL || event_add(c->ev, NULL) != 0) {
+        conn_finish(c, "internal_error: event_new");
+        return;
+    }
+    c->action = "while waiting for the downstream's first bytes";
+    set_timer(c, on_handshake_timeout, c->to->handshake_ms);
 }
 
 /* ---- upstream ------------------------------------------------------------ */
@@ -865,8 +895,25 @@ static int setup_outbound(struct sc_conn *c, const struct sc_cfg_listener *l)
     return 0;
 }
 
+struct sc_lcount *sc_lcount_new(void)
+{
+    struct sc_lcount *n = calloc(1, sizeof(*n));
+
+    if (n != NULL) {
+        n->refs = 1;
+    }
+    return n;
+}
+
+void sc_lcount_unref(struct sc_lcount *n)
+{
+    if (n != NULL && --n->refs == 0) {
+        free(n);
+    }
+}
+
 void sc_conn_accept(struct sc_worker *w, enum sc_listener_kind kind, const char *listener,
-                    int fd, const struct sockaddr *peer, int peerlen)
+                    struct sc_lcount *count, int fd, const struct sockaddr *peer, int peerlen)
 {
     struct sc_conn *c = calloc(1, sizeof(*c));
     const struct sc_cfg_listener *l = NULL;
@@ -881,6 +928,11 @@ void sc_conn_accept(struct sc_worker *w, enum sc_listener_kind kind, const char 
     SC_MAGIC_SET(c, SC_MAGIC_CONN);
     c->log.prefix = conn_prefix;
     c->w = w;
+    if (count != NULL) {
+        count->refs++;
+        count->open++;
+        c->count = count;
+    }
     c->fd = fd;
     c->cls = -1;
     c->snap = sc_snapshot_ref(sc_worker_snapshot(w));
@@ -944,7 +996,7 @@ void sc_conn_accept(struct sc_worker *w, enum sc_listener_kind kind, const char 
     switch (c->mode) {
     case SC_MTLS_STRICT:
         /* Nothing to sniff: every connection must be mesh mTLS. */
-        start_down_tls(c);
+        wait_first_bytes(c);
         return;
     case SC_MTLS_DISABLE:
         passthrough(c, SC_CLASS_PLAINTEXT);

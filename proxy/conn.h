@@ -17,10 +17,23 @@ struct sc_conn_link {
     struct sc_conn *next;
 };
 
+/* Open connections of one listener on one worker, for
+ * limits.max_connections.  Shared by the listener and each of its
+ * connections, each holding a reference (worker thread only, no atomics);
+ * the last unref frees it, so a connection may outlive its listener. */
+struct sc_lcount {
+    int refs;
+    int open;
+};
+struct sc_lcount *sc_lcount_new(void);
+void sc_lcount_unref(struct sc_lcount *n);
+
 /* Takes ownership of the accepted fd.  `listener` names the explicit
- * listener (kind SC_LISTENER_EXPLICIT), else is ignored. */
+ * listener (kind SC_LISTENER_EXPLICIT), else is ignored.  count (may be
+ * NULL) is the listener's: the connection counts itself in it until its
+ * teardown, holding its own reference. */
 void sc_conn_accept(struct sc_worker *w, enum sc_listener_kind kind, const char *listener,
-                    int fd, const struct sockaddr *peer, int peerlen);
+                    struct sc_lcount *count, int fd, const struct sockaddr *peer, int peerlen);
 
 /* Ends the connection now with the given reason (worker shutdown). */
 void sc_conn_abort(struct sc_conn *c, const char *reason);

@@ -47,6 +47,7 @@ struct sc_stats {
     atomic_uint_fast64_t hs[2][SC_HS_N];
     atomic_uint_fast64_t accept_err[SC_ACCEPT_N];
     atomic_uint_fast64_t hs_limited;
+    atomic_uint_fast64_t cx_overflow;
     atomic_int_fast64_t active;
     atomic_uint_fast64_t rx[2], tx[2];
 };
@@ -141,6 +142,11 @@ void sc_stats_accept_error(struct sc_stats *st, enum sc_accept_error e)
 void sc_stats_handshake_limited(struct sc_stats *st)
 {
     atomic_fetch_add_explicit(&st->hs_limited, 1, memory_order_relaxed);
+}
+
+void sc_stats_overflow(struct sc_stats *st)
+{
+    atomic_fetch_add_explicit(&st->cx_overflow, 1, memory_order_relaxed);
 }
 
 void sc_stats_active(struct sc_stats *st, int delta)
@@ -407,6 +413,11 @@ static uint64_t sum_accept_err(struct sc_stats *const *all, size_t n, int e)
                               (size_t)e * sizeof(atomic_uint_fast64_t));
 }
 
+static uint64_t sum_cx_overflow(struct sc_stats *const *all, size_t n)
+{
+    return sum_at(all, n, offsetof(struct sc_stats, cx_overflow));
+}
+
 static uint64_t sum_hs_limited(struct sc_stats *const *all, size_t n)
 {
     return sum_at(all, n, offsetof(struct sc_stats, hs_limited));
@@ -456,6 +467,12 @@ void sc_stats_render_prometheus(struct sc_stats *const *all, size_t n, struct ev
                              "# TYPE sidecar_handshakes_limited_total counter\n"
                              "sidecar_handshakes_limited_total %llu\n",
                         (unsigned long long)sum_hs_limited(all, n));
+    evbuffer_add_printf(out, "# HELP sidecar_connections_overflow_total Downstream connections "
+                             "closed at once: their listener had limits.max_connections open "
+                             "on that worker.\n"
+                             "# TYPE sidecar_connections_overflow_total counter\n"
+                             "sidecar_connections_overflow_total %llu\n",
+                        (unsigned long long)sum_cx_overflow(all, n));
     render_roots(all, n, out);
     render_requests(all, n, out);
     for (size_t i = 0; i < n; i++) {
@@ -504,4 +521,6 @@ void sc_stats_render_text(struct sc_stats *const *all, size_t n, struct evbuffer
     }
     evbuffer_add_printf(out, "handshakes_limited: %llu\n",
                         (unsigned long long)sum_hs_limited(all, n));
+    evbuffer_add_printf(out, "connections_overflow: %llu\n",
+                        (unsigned long long)sum_cx_overflow(all, n));
 }

@@ -51,6 +51,10 @@ void sc_stats_accept_error(struct sc_stats *st, enum sc_accept_error e);
 /* A downstream connection closed before its handshake: its address was over
  * limits.handshakes_per_second_per_source (sidecar_handshakes_limited_total). */
 void sc_stats_handshake_limited(struct sc_stats *st);
+/* A downstream connection closed at once: its listener had
+ * limits.max_connections open on this worker
+ * (sidecar_connections_overflow_total). */
+void sc_stats_overflow(struct sc_stats *st);
 void sc_stats_bytes(struct sc_stats *st, enum sc_direction dir, uint64_t rx, uint64_t tx);
 
 /* Counts a handshake whose peer chained to the root with this serial and

@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "acceptpause.h"
 #include "addr.h"
@@ -38,6 +39,7 @@ struct wlistener {
     char name[128];
     struct sc_addr addr;
     struct evconnlistener *lev;         /* NULL: a free slot */
+    struct sc_lcount *count;            /* its open connections (our reference) */
 };
 
 struct sc_worker {
@@ -58,6 +60,8 @@ struct sc_worker {
     struct wlistener lis[MAX_LISTENERS];
     size_t n_lis;
     struct sc_acceptpause *pause;       /* after a failed accept() */
+    unsigned long long overflows;       /* connections closed at max_connections */
+    time_t overflow_logged;             /* when that was last said (monotonic s) */
     struct sc_conn *conns;              /* list head */
     atomic_size_t n_conns;
     unsigned long long next_id;
@@ -73,9 +77,28 @@ static void on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct soc
                       int salen, void *arg)
 {
     struct wlistener *wl = arg;
+    struct sc_worker *w = wl->w;
+    int max = sc_snapshot_config(w->snap)->limits.max_connections;
 
     (void)lev;
-    sc_conn_accept(wl->w, wl->kind, wl->name, fd, sa, salen);
+    if (wl->count != NULL && max > 0 && wl->count->open >= max) {
+        /* at the limit: closed at once, counted, said once per 10 s */
+        struct timespec now;
+
+        evutil_closesocket(fd);
+        sc_stats_overflow(w->stats);
+        w->overflows++;
+        clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
+        if (now.tv_sec >= w->overflow_logged + 10) {
+            sc_log(SC_LOG_WARN, NULL,
+                   "worker %d listener %s: %d connections open (limits.max_connections); "
+                   "closing new ones (%llu so far)", w->id, wl->name, max,
+                   (unsigned long long)w->overflows);
+            w->overflow_logged = now.tv_sec;
+        }
+        return;
+    }
+    sc_conn_accept(w, wl->kind, wl->name, wl->count, fd, sa, salen);
 }
 
 static void set_accepting(void *arg, int on)
@@ -125,11 +148,18 @@ static int add_listener(struct sc_worker *w, enum sc_listener_kind kind, const c
     wl->kind = kind;
     wl->addr = *addr;
     snprintf(wl->name, sizeof(wl->name), "%s", name);
+    wl->count = sc_lcount_new();
+    if (wl->count == NULL) {
+        sc_log(SC_LOG_ERR, NULL, "listener %s: out of memory", name);
+        return -1;
+    }
     wl->lev = evconnlistener_new_bind(w->base, on_accept, wl, flags, 1024,
                                       (const struct sockaddr *)&addr->ss, (int)addr->len);
     if (wl->lev == NULL) {
         sc_log(SC_LOG_ERR, NULL, "listener %s: cannot listen on %s: %s", name,
                sc_addr_str(addr, as, sizeof(as)), strerror(errno));
+        sc_lcount_unref(wl->count);
+        wl->count = NULL;
         return -1;
     }
     evconnlistener_set_error_cb(wl->lev, on_accept_error);
@@ -153,6 +183,8 @@ static void close_listener(struct wlistener *wl)
         evconnlistener_free(wl->lev);
         wl->lev = NULL;
     }
+    sc_lcount_unref(wl->count);     /* its connections keep theirs */
+    wl->count = NULL;
 }
 
 /* The listeners a config asks for. */
