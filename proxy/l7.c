@@ -258,6 +258,15 @@ static void linger(struct sc_l7 *s)
         finish(s, s->ended);
         return;
     }
+    if (s->req_done && evbuffer_get_length(in) == 0 &&
+        strcmp(s->ended, "http_connection_close") == 0) {
+        /* A complete exchange and nothing of the client's unread: close at
+         * once, as nginx does.  The lingering close (shut, then read until
+         * the client closes) is for unread request bytes and error replies,
+         * where closing at once could reset the reply in flight. */
+        finish(s, s->ended);
+        return;
+    }
     s->state = S_LINGER;
     if (ssl != NULL) {
         (void)SSL_shutdown(ssl);
