@@ -242,16 +242,16 @@ static void on_io(evutil_socket_t fd, short what, void *arg)
     pump(s->r);
 }
 
-/* One side has ended (read up to its end, or known from EV_CLOSED while
- * bytes before the end still wait) and that end could not be passed on
- * yet: the other peer will not read what is left.  A half-closed relay
- * whose end went through (the client waits for a slow answer) is not. */
+/* One side has ended its sending half: read up to its end, or known from
+ * EV_CLOSED while bytes before the end still wait.  From then on the relay
+ * is half-closed, and half_closed_ms of no byte moving ends it (HAProxy's
+ * client-fin / server-fin timeouts): a peer that will not read what is
+ * left, or that never ends its own half, does not hold the connection and
+ * its buffers for idle_ms. */
 static int half_closed(const struct sc_relay *r)
 {
     for (int i = 0; i < 2; i++) {
-        int ended = r->s[i].eof || (r->s[i].io != NULL && sc_io_peer_ended(r->s[i].io));
-
-        if (ended && !r->s[!i].shut) {
+        if (r->s[i].eof || (r->s[i].io != NULL && sc_io_peer_ended(r->s[i].io))) {
             return 1;
         }
     }

@@ -13,17 +13,16 @@ enum sc_relay_end {
     SC_RELAY_DOWN_RESET,        /* error reading or writing downstream */
     SC_RELAY_UP_RESET,          /* error reading or writing upstream */
     SC_RELAY_IDLE_TIMEOUT,      /* no bytes either way for idle_ms */
-    SC_RELAY_HALF_CLOSED_TIMEOUT, /* one side ended, its end stuck, no byte moved for half_closed_ms */
+    SC_RELAY_HALF_CLOSED_TIMEOUT, /* one side ended, then no byte moved for half_closed_ms */
 };
 
 struct sc_relay_limits {
     size_t high_watermark;      /* bytes read and not yet written per direction,
                                  * at most one 16 KiB buffer */
     int idle_ms;                /* 0 = no idle timeout */
-    int half_closed_ms;         /* one side has ended and its end cannot be
-                                 * passed on (the other peer will not read
-                                 * what is left): no byte moving for this
-                                 * long ends the relay; 0 = off */
+    int half_closed_ms;         /* once one side has ended its sending half:
+                                 * no byte moving for this long ends the
+                                 * relay (shorter than idle_ms); 0 = off */
 };
 
 /* done() is called exactly once; bytes[0] went downstream→upstream,

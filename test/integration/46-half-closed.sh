@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
-# timeouts.half_closed_ms: a relay whose downstream has sent everything and
-# closed, and whose upstream will not read what is left, is closed once no
-# byte has moved for half_closed_ms (the default idle timeout of an hour
-# would keep it, and the bytes it holds, that long).  A relay that is
-# half-closed but still moving bytes is not cut.
+# timeouts.half_closed_ms: once one side of a relay has ended its sending
+# half, no byte moving for half_closed_ms closes it (HAProxy's client-fin
+# timeout): a client that sent everything and closed, towards an upstream
+# that will not read what is left, no longer holds the connection and its
+# buffers for the idle timeout of an hour.  A half-closed relay whose
+# answer keeps coming is not cut.
 . "$(dirname "$0")/lib.sh"
 
 certs
 P_STUCK=$(free_port); P_APP=$(free_port); P_L=$(free_port); P_OK=$(free_port)
-# an upstream that accepts and never reads
-spawn stuck socat "TCP-LISTEN:$P_STUCK,bind=127.0.0.1,fork,reuseaddr" "SYSTEM:sleep 60"
+# an upstream that accepts and never reads (a small receive buffer, so the
+# kernel cannot absorb what the client sends)
+spawn stuck socat "TCP-LISTEN:$P_STUCK,bind=127.0.0.1,fork,reuseaddr,rcvbuf=16384" "SYSTEM:sleep 60"
 wait_port 127.0.0.1 "$P_STUCK" 10
 start_backend app --listen "127.0.0.1:$P_APP" --mode http --quiet
 
@@ -23,9 +25,9 @@ listeners:
 EOF2
 start_sidecar a "$T/a.yaml" "$P_L" "$P_OK"
 
-step "4 MiB, then the client's FIN, towards an upstream that never reads"
-head -c $((4 * 1024 * 1024)) /dev/zero >"$T/4m"
-timeout 30 socat -u "OPEN:$T/4m" "TCP:127.0.0.1:$P_L" 2>/dev/null &
+step "1 MiB, then the client's FIN, towards an upstream that never reads"
+head -c $((1024 * 1024)) /dev/zero >"$T/1m"
+timeout 30 socat -u "OPEN:$T/1m" "TCP:127.0.0.1:$P_L" 2>/dev/null &
 spid=$!
 wait_for_log "$T/a.out" "$(conn_re listener=stuck end=half_closed_timeout)" 20
 kill "$spid" 2>/dev/null || true
@@ -35,9 +37,9 @@ log "$line"
 ms=$(printf '%s\n' "$line" | sed -n 's/.* duration_ms=\([0-9]*\) .*/\1/p')
 assert_le 1000 "$ms" "duration before the half-closed timeout (ms)"
 
-step "half-closed but answering: a slow response after the client's FIN is not cut"
-# the request, then the client's FIN; the backend answers after 1.5 s
-out=$( { printf 'GET /delay/1500 HTTP/1.1\r\nHost: app\r\nConnection: close\r\n\r\n'; } |
+step "half-closed but answering: a response 0.5 s after the client's FIN is not cut"
+# the request, then the client's FIN; the backend answers after 0.5 s
+out=$( { printf 'GET /delay/500 HTTP/1.1\r\nHost: app\r\nConnection: close\r\n\r\n'; } |
     timeout 20 socat -t 10 - "TCP:127.0.0.1:$P_OK" ) || fail "the client got no answer"
 printf '%s\n' "$out" | grep -q 'hello from backend' || fail "no body: $out"
 wait_for_log "$T/a.out" "$(conn_re listener=slow-answer end=peer_closed)"
