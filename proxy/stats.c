@@ -269,8 +269,9 @@ static void render_requests(struct sc_stats *const *all, size_t n, struct evbuff
 
 static void render_roots(struct sc_stats *const *all, size_t n, struct evbuffer *out)
 {
-    evbuffer_add_printf(out, "# HELP sidecar_tls_peer_root_total Full handshakes by the trusted "
-                             "root the peer's chain led to.\n"
+    evbuffer_add_printf(out, "# HELP sidecar_tls_peer_root_total Handshakes by the trusted root "
+                             "the peer's chain led to (a resumption counts under the root of "
+                             "its original full handshake).\n"
                              "# TYPE sidecar_tls_peer_root_total counter\n");
     for (size_t w = 0; w < n; w++) {
         for (int i = 0; i < ROOT_SLOTS; i++) {

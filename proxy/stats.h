@@ -41,7 +41,8 @@ void sc_stats_handshake(struct sc_stats *st, enum sc_direction dir, enum sc_hs_o
 void sc_stats_active(struct sc_stats *st, int delta);
 void sc_stats_bytes(struct sc_stats *st, enum sc_direction dir, uint64_t rx, uint64_t tx);
 
-/* Counts a handshake whose peer chained to the root with this serial and
+/* Counts a handshake (full, or resumed from a session whose full handshake
+ * did) whose peer chained to the root with this serial and
  * subject (strings are copied; at most 16 distinct roots per worker, the
  * rest count under "other"). */
 void sc_stats_peer_root(struct sc_stats *st, enum sc_direction dir, const char *serial,

@@ -150,6 +150,7 @@ static void on_handshake(struct bufferevent *bev, short what, void *arg)
     }
     evtimer_del(u->timer);
     res.tls_version = sc_tls_version_name(ssl);
+    res.session = SSL_session_reused(ssl) ? "resumed" : "full";
     if (u->req.tls == SC_TLS_ISTIO_MUTUAL) {
         const struct sc_config *cfg = sc_snapshot_config(u->req.snap);
 
