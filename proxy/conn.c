@@ -342,7 +342,8 @@ static void on_down_handshake(struct bufferevent *bev, short what, void *arg)
     c->peer_id = strdup(id);
     c->session = SSL_session_reused(ssl) ? "resumed" : "full";
     if (sc_tlsv_root(ssl, c->peer_root, sizeof(c->peer_root), subj, sizeof(subj))) {
-        sc_stats_peer_root(st, c->dir, c->peer_root, subj);
+        sc_stats_peer_root(st, c->dir, c->peer_root, subj, c->peer_id,
+                           SSL_session_reused(ssl));
     }
     sc_stats_handshake(st, c->dir, SC_HS_OK);
     classify(c, SC_CLASS_MESH_MTLS);
