@@ -124,8 +124,35 @@ struct sc_tls_verify_info {
 int sc_tls_verify_info_get(const SSL *ssl, struct sc_tls_verify_info *out);
 
 /* The root the peer's verified chain ends at (borrowed), or NULL (e.g. a
- * resumed session, whose chain was verified in an earlier handshake). */
+ * resumed session, whose chain was verified in an earlier handshake: see
+ * sc_tls_session_trust_get). */
 X509 *sc_tls_peer_root(const SSL *ssl);
+
+/* What a session remembers of the chain its full handshake verified, so a
+ * resumption can be attributed to that root and refused once the chain
+ * would no longer verify.  Attached to the server's cached sessions and the
+ * client's tickets; OpenSSL's session copies carry a copy. */
+struct sc_tls_session_trust {
+    char root_serial[80];
+    char root_subject[256];
+    time_t root_not_after;
+    time_t leaf_not_after;      /* the peer's own certificate */
+    time_t chain_not_after;     /* the earliest notAfter in the chain */
+};
+
+/* The record on sess (borrowed, lives as long as sess), or NULL. */
+const struct sc_tls_session_trust *sc_tls_session_trust_get(const SSL_SESSION *sess);
+
+/* 1 when sess carries a record and every certificate of that chain is
+ * still valid at now; 0 otherwise (the client then drops the ticket and
+ * makes a full handshake).  The server refuses such sessions by itself:
+ * their cache lifetime ends when the chain's first certificate expires. */
+int sc_tls_session_trusted(const SSL_SESSION *sess, time_t now);
+
+/* The trust record of an established connection: from its verified chain
+ * (a full handshake) or from its session (a resumption).  Returns 0, or -1
+ * when neither is known. */
+int sc_tls_peer_trust(const SSL *ssl, struct sc_tls_session_trust *out);
 
 /* "TLSv1.3" etc. for the log. */
 const char *sc_tls_version_name(const SSL *ssl);

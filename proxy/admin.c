@@ -15,6 +15,7 @@
 #include "certs.h"
 #include "config.h"
 #include "log.h"
+#include "rootstats.h"
 #include "runtime.h"
 #include "snapshot.h"
 #include "stats.h"
@@ -241,6 +242,55 @@ static void on_certs(const struct sc_adminhttp_req *req, struct sc_adminhttp_rep
     }
 }
 
+/* GET /certs/roots[?window=24h] */
+static void on_certs_roots(const struct sc_adminhttp_req *req, struct sc_adminhttp_reply *rep,
+                           void *arg)
+{
+    struct sc_admin *a = arg;
+    struct evbuffer *b = rep->body;
+    struct sc_stats *const *stats;
+    struct sc_rootstats **seen = NULL;
+    struct evkeyvalq params;
+    const char *want = NULL;
+    long window = 24 * 3600;
+    char why[160];
+    size_t n;
+
+    TAILQ_INIT(&params);
+    if (req->query != NULL && evhttp_parse_query_str(req->query, &params) == 0) {
+        want = evhttp_find_header(&params, "window");
+    }
+    if (want != NULL && sc_rootstats_parse_window(want, &window, why, sizeof(why)) != 0) {
+        evbuffer_add_printf(b, "{\"error\":\"");
+        for (const char *p = why; *p != '\0'; p++) {
+            /* the value is echoed: keep the JSON well-formed */
+            if (*p == '"' || *p == '\\') {
+                evbuffer_add(b, "\\", 1);
+            }
+            evbuffer_add(b, (unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f ? "?" : p, 1);
+        }
+        evbuffer_add_printf(b, "\"}\n");
+        evhttp_clear_headers(&params);
+        reply(rep, 400, "application/json");
+        return;
+    }
+    evhttp_clear_headers(&params);
+    stats = sc_runtime_stats(a->env.rt, &n);
+    if (n > 0) {
+        seen = calloc(n, sizeof(*seen));
+        if (seen == NULL) {
+            reply(rep, 503, "text/plain");
+            return;
+        }
+        for (size_t i = 0; i < n; i++) {
+            seen[i] = sc_stats_rootstats(stats[i]);
+        }
+    }
+    sc_certs_render_roots(sc_runtime_material(a->env.rt), seen, n, time(NULL), window, b);
+    free(seen);
+    reply(rep, 200, "application/json");
+}
+
 static void on_quit(const struct sc_adminhttp_req *req, struct sc_adminhttp_reply *rep,
                     void *arg)
 {
@@ -337,6 +387,7 @@ static const struct {
     {"/healthz/ready", on_ready, 0},
     {"/config_dump", on_config_dump, 0},
     {"/certs", on_certs, 0},
+    {"/certs/roots", on_certs_roots, 0},
     {"/quitquitquit", on_quit, SC_ADMINHTTP_TAKES_BODY},
     {"/drain", on_quit, SC_ADMINHTTP_TAKES_BODY},
     {"/reload", on_reload, SC_ADMINHTTP_TAKES_BODY},

@@ -2,10 +2,13 @@
 
 #include <event2/buffer.h>
 #include <openssl/x509.h>
+#include <openssl/err.h>
 #include <openssl/x509v3.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "rootstats.h"
 #include "tlsctx.h"
 #include "x509.h"
 
@@ -32,6 +35,24 @@ static const char *serial_lower(const X509 *c, char *out, size_t outlen)
     return out;
 }
 
+/* A JSON string of n bytes: quotes and backslashes escaped, control and
+ * non-ASCII bytes as \\u00XX. */
+static void json_bytes(struct evbuffer *out, const unsigned char *p, size_t n)
+{
+    evbuffer_add(out, "\"", 1);
+    for (size_t j = 0; j < n; j++) {
+        unsigned char ch = p[j];
+        if (ch == '"' || ch == '\\') {
+            evbuffer_add_printf(out, "\\%c", ch);
+        } else if (ch < 0x20 || ch >= 0x7f) {
+            evbuffer_add_printf(out, "\\u%04x", ch);
+        } else {
+            evbuffer_add(out, &ch, 1);
+        }
+    }
+    evbuffer_add(out, "\"", 1);
+}
+
 static void json_cert(X509 *c, time_t now, struct evbuffer *out, int first)
 {
     GENERAL_NAMES *names = X509_get_ext_d2i(c, NID_subject_alt_name, NULL, NULL);
@@ -52,18 +73,9 @@ static void json_cert(X509 *c, time_t now, struct evbuffer *out, int first)
         if (kind == NULL) {
             continue;
         }
-        evbuffer_add_printf(out, "%s{\"%s\":\"", n_san++ > 0 ? "," : "", kind);
-        for (int j = 0; j < ASN1_STRING_length(v); j++) {
-            unsigned char ch = ASN1_STRING_get0_data(v)[j];
-            if (ch == '"' || ch == '\\') {
-                evbuffer_add_printf(out, "\\%c", ch);
-            } else if (ch < 0x20 || ch >= 0x7f) {
-                evbuffer_add_printf(out, "\\u%04x", ch);
-            } else {
-                evbuffer_add(out, &ch, 1);
-            }
-        }
-        evbuffer_add(out, "\"}", 2);
+        evbuffer_add_printf(out, "%s{\"%s\":", n_san++ > 0 ? "," : "", kind);
+        json_bytes(out, ASN1_STRING_get0_data(v), (size_t)ASN1_STRING_length(v));
+        evbuffer_add(out, "}", 1);
     }
     GENERAL_NAMES_free(names);
     evbuffer_add_printf(out, "],\"days_until_expiration\":\"%ld\",\"valid_from\":\"%s\","
@@ -156,4 +168,87 @@ void sc_certs_render_prometheus(const struct sc_tls_material *m, struct evbuffer
                             serial_lower(r, serial, sizeof(serial)),
                             (long long)sc_x509_not_after(r));
     }
+}
+
+static void json_text(struct evbuffer *out, const char *s)
+{
+    json_bytes(out, (const unsigned char *)s, strlen(s));
+}
+
+/* Whether our own chain ends at root: its topmost certificate is the root
+ * itself or was issued (and signed) by it. */
+static int own_chain_uses(const struct sc_tls_material *m, X509 *root)
+{
+    STACK_OF(X509) *chain = sc_tls_material_chain(m);
+    X509 *top = sk_X509_value(chain, sk_X509_num(chain) - 1);
+    EVP_PKEY *key;
+    int ok;
+
+    if (X509_cmp(top, root) == 0) {
+        return 1;
+    }
+    if (X509_check_issued(root, top) != X509_V_OK) {
+        return 0;
+    }
+    key = X509_get0_pubkey(root);
+    ok = key != NULL && X509_verify(top, key) == 1;
+    ERR_clear_error();
+    return ok;
+}
+
+void sc_certs_render_roots(const struct sc_tls_material *m, struct sc_rootstats *const *seen,
+                           size_t n, time_t now, long window, struct evbuffer *out)
+{
+    STACK_OF(X509) *roots = m != NULL ? sc_tls_material_roots(m) : NULL;
+    int n_roots = roots != NULL ? sk_X509_num(roots) : 0, n_valid = 0;
+    struct sc_rootstats_view *v = malloc(sizeof(*v));
+
+    if (v == NULL) {
+        evbuffer_add_printf(out, "{\"error\":\"out of memory\"}\n");
+        return;
+    }
+    for (int i = 0; i < n_roots; i++) {
+        X509 *r = sk_X509_value(roots, i);
+        if (sc_x509_not_before(r) <= now && sc_x509_not_after(r) > now) {
+            n_valid++;
+        }
+    }
+    evbuffer_add_printf(out, "{\"window_seconds\":%ld,\"roots\":[", window);
+    for (int i = 0; i < n_roots; i++) {
+        X509 *r = sk_X509_value(roots, i);
+        char serial[80], subject[256], t[32];
+        int valid = sc_x509_not_before(r) <= now && sc_x509_not_after(r) > now;
+        int ours = own_chain_uses(m, r), used;
+
+        sc_x509_serial_hex(r, serial, sizeof(serial));
+        sc_rootstats_view(seen, n, serial, now, window, v);
+        sc_x509_name_str(X509_get_subject_name(r), subject, sizeof(subject));
+        evbuffer_add_printf(out, "%s{\"subject\":", i > 0 ? "," : "");
+        json_text(out, subject);
+        evbuffer_add_printf(out, ",\"serial_number\":\"%s\",\"not_after\":\"%s\",\"peers\":[",
+                            serial_lower(r, serial, sizeof(serial)),
+                            sc_time_rfc3339(sc_x509_not_after(r), t, sizeof(t)));
+        for (size_t k = 0; k < v->n_peers; k++) {
+            if (k > 0) {
+                evbuffer_add(out, ",", 1);
+            }
+            json_text(out, v->peers[k]);
+        }
+        evbuffer_add_printf(out, "],\"peers_truncated\":%s,\"last_seen\":",
+                            v->peers_dropped ? "true" : "false");
+        if (v->last_seen != 0) {
+            evbuffer_add_printf(out, "\"%s\"", sc_time_rfc3339(v->last_seen, t, sizeof(t)));
+        } else {
+            evbuffer_add_printf(out, "null");
+        }
+        used = v->last_seen > now - window;
+        evbuffer_add_printf(out,
+                            ",\"handshakes\":{\"full\":%llu,\"resumed\":%llu},"
+                            "\"our_chain\":%s,\"safe_to_remove\":%s}",
+                            (unsigned long long)v->full, (unsigned long long)v->resumed,
+                            ours ? "true" : "false",
+                            !used && !ours && n_valid - valid > 0 ? "true" : "false");
+    }
+    evbuffer_add_printf(out, "]}\n");
+    free(v);
 }

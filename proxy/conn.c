@@ -76,6 +76,7 @@ struct sc_conn {
     size_t peeked;
     char *peer_id;
     char peer_root[80];                 /* serial of the root the peer chained to */
+    const char *session;                /* "full", "resumed", or NULL before TLS */
     const char *tls_version;
     struct timespec t0;
     char started[40];
@@ -180,8 +181,8 @@ static void conn_finish(struct sc_conn *c, const char *fmt, ...)
     if (sc_log_record_enabled()) {
         n = snprintf(line, sizeof(line),
                      "%s conn id=%llu dir=%s listener=%s port=%d mode=%s class=%s down=%s up=%s "
-                     "orig_dst=%s tls=%s peer=%s peer_root=%s bytes_received=%llu bytes_sent=%llu "
-                     "duration_ms=%ld end=%s",
+                     "orig_dst=%s tls=%s peer=%s peer_root=%s session=%s bytes_received=%llu "
+                     "bytes_sent=%llu duration_ms=%ld end=%s",
                      c->started, c->id, c->dir == SC_DIR_INBOUND ? "inbound" : "outbound", c->lname,
                      c->port, mode_label(c),
                      c->cls >= 0 ? sc_conn_class_name((enum sc_conn_class)c->cls) : "-",
@@ -190,7 +191,8 @@ static void conn_finish(struct sc_conn *c, const char *fmt, ...)
                      c->has_orig ? sc_addr_str(&c->orig_dst, oa, sizeof(oa)) : "-",
                      c->tls_version != NULL ? c->tls_version : "-",
                      c->peer_id != NULL ? c->peer_id : "-",
-                     c->peer_root[0] != '\0' ? c->peer_root : "-", (unsigned long long)c->bytes[0],
+                     c->peer_root[0] != '\0' ? c->peer_root : "-",
+                     c->session != NULL ? c->session : "-", (unsigned long long)c->bytes[0],
                      (unsigned long long)c->bytes[1], elapsed_ms(c), reason);
         if (n > 0) {
             sc_log_record(line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
@@ -327,13 +329,15 @@ static void on_down_handshake(struct bufferevent *bev, short what, void *arg)
         return;
     }
     c->peer_id = strdup(id);
+    c->session = SSL_session_reused(ssl) ? "resumed" : "full";
     if (SSL_session_reused(ssl)) {
         /* a session we issued: its peer was verified when it was made */
         sc_hslimit_refund(sc_worker_hslimit(c->w), &c->down_addr,
                           (unsigned)c->cfg->limits.handshakes_per_second_per_source);
     }
     if (sc_tlsv_root(ssl, c->peer_root, sizeof(c->peer_root), subj, sizeof(subj))) {
-        sc_stats_peer_root(st, c->dir, c->peer_root, subj);
+        sc_stats_peer_root(st, c->dir, c->peer_root, subj, c->peer_id,
+                           SSL_session_reused(ssl));
     }
     sc_stats_handshake(st, c->dir, SC_HS_OK);
     classify(c, SC_CLASS_MESH_MTLS);
@@ -447,6 +451,7 @@ static void on_upstream(void *arg, struct sc_upstream_result *res)
             c->peer_id = strdup(res->peer_id);
         }
         snprintf(c->peer_root, sizeof(c->peer_root), "%s", res->peer_root);
+        c->session = res->session;
     }
     if (res->status != SC_UPSTREAM_OK) {
         conn_finish(c, "%s", res->reason);

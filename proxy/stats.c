@@ -6,6 +6,9 @@
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
+
+#include "rootstats.h"
 
 #define PORT_SLOTS 512  /* distinct (direction, port) pairs per worker */
 #define PORT_RESERVED 2 /* kept free for the two directions' port-0 overflow */
@@ -38,6 +41,7 @@ struct req_slot {
 };
 
 struct sc_stats {
+    struct sc_rootstats *roots_seen;    /* per root: peers, last seen, windows */
     struct req_slot reqs[REQ_SLOTS];
     atomic_uint_fast64_t hist[2][HIST_N + 1];   /* last: +Inf */
     atomic_uint_fast64_t hist_sum[2];
@@ -76,12 +80,31 @@ const char *sc_accept_error_name(enum sc_accept_error e)
 
 struct sc_stats *sc_stats_new(void)
 {
-    return calloc(1, sizeof(struct sc_stats));
+    struct sc_stats *st = calloc(1, sizeof(struct sc_stats));
+
+    if (st == NULL) {
+        return NULL;
+    }
+    st->roots_seen = sc_rootstats_new();
+    if (st->roots_seen == NULL) {
+        free(st);
+        return NULL;
+    }
+    return st;
 }
 
 void sc_stats_free(struct sc_stats *st)
 {
+    if (st == NULL) {
+        return;
+    }
+    sc_rootstats_free(st->roots_seen);
     free(st);
+}
+
+struct sc_rootstats *sc_stats_rootstats(struct sc_stats *st)
+{
+    return st->roots_seen;
 }
 
 static unsigned slot_key(enum sc_direction dir, int port)
@@ -161,8 +184,9 @@ void sc_stats_bytes(struct sc_stats *st, enum sc_direction dir, uint64_t rx, uin
 }
 
 void sc_stats_peer_root(struct sc_stats *st, enum sc_direction dir, const char *serial,
-                        const char *subject)
+                        const char *subject, const char *peer_id, int resumed)
 {
+    sc_rootstats_note(st->roots_seen, serial, peer_id, resumed, time(NULL));
     for (int i = 0; i < ROOT_SLOTS; i++) {
         struct root_slot *r = &st->roots[i];
 
@@ -294,8 +318,9 @@ static void render_requests(struct sc_stats *const *all, size_t n, struct evbuff
 
 static void render_roots(struct sc_stats *const *all, size_t n, struct evbuffer *out)
 {
-    evbuffer_add_printf(out, "# HELP sidecar_tls_peer_root_total Full handshakes by the trusted "
-                             "root the peer's chain led to.\n"
+    evbuffer_add_printf(out, "# HELP sidecar_tls_peer_root_total Handshakes by the trusted root "
+                             "the peer's chain led to (a resumption counts under the root of "
+                             "its original full handshake).\n"
                              "# TYPE sidecar_tls_peer_root_total counter\n");
     for (size_t w = 0; w < n; w++) {
         for (int i = 0; i < ROOT_SLOTS; i++) {

@@ -57,11 +57,19 @@ void sc_stats_handshake_limited(struct sc_stats *st);
 void sc_stats_overflow(struct sc_stats *st);
 void sc_stats_bytes(struct sc_stats *st, enum sc_direction dir, uint64_t rx, uint64_t tx);
 
-/* Counts a handshake whose peer chained to the root with this serial and
+/* Counts a handshake (full, or resumed from a session whose full handshake
+ * did) whose peer chained to the root with this serial and
  * subject (strings are copied; at most 16 distinct roots per worker, the
- * rest count under "other"). */
+ * rest count under "other"), from peer peer_id ("" if none); resumed is 1
+ * for a resumption. */
 void sc_stats_peer_root(struct sc_stats *st, enum sc_direction dir, const char *serial,
-                        const char *subject);
+                        const char *subject, const char *peer_id, int resumed);
+
+/* The worker's per-root table (rootstats.h), also fed by
+ * sc_stats_peer_root with the peer's SPIFFE ID: borrowed, lives as long as
+ * st.  The admin reads it on the main thread. */
+struct sc_rootstats;
+struct sc_rootstats *sc_stats_rootstats(struct sc_stats *st);
 
 /* Counts one HTTP request (labels as Istio's istio_requests_total:
  * direction, port, response_code, connection_security_policy mutual_tls /

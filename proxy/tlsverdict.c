@@ -258,13 +258,22 @@ int sc_tlsv_san_pin(SSL *ssl, const struct sc_strv *names, char *reason, size_t 
 int sc_tlsv_root(SSL *ssl, char *serial, size_t serial_len, char *subject, size_t subject_len)
 {
     X509 *root = sc_tls_peer_root(ssl);
+    const struct sc_tls_session_trust *t;
 
-    if (root == NULL) {
-        snprintf(serial, serial_len, "%s", SSL_session_reused(ssl) ? "resumed" : "-");
-        snprintf(subject, subject_len, "-");
-        return 0;
+    if (root != NULL) {
+        sc_x509_serial_hex(root, serial, serial_len);
+        sc_x509_name_str(X509_get_subject_name(root), subject, subject_len);
+        return 1;
     }
-    sc_x509_serial_hex(root, serial, serial_len);
-    sc_x509_name_str(X509_get_subject_name(root), subject, subject_len);
-    return 1;
+    /* A resumption verified no chain: its session remembers the root of
+     * the full handshake it came from. */
+    t = SSL_session_reused(ssl) ? sc_tls_session_trust_get(SSL_get_session(ssl)) : NULL;
+    if (t != NULL) {
+        snprintf(serial, serial_len, "%s", t->root_serial);
+        snprintf(subject, subject_len, "%s", t->root_subject);
+        return 1;
+    }
+    snprintf(serial, serial_len, "%s", SSL_session_reused(ssl) ? "resumed" : "-");
+    snprintf(subject, subject_len, "-");
+    return 0;
 }

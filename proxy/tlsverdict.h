@@ -55,9 +55,10 @@ int sc_tlsv_identity(SSL *ssl, const struct sc_strv *principals, const char *tru
  * serial ...)". */
 int sc_tlsv_san_pin(SSL *ssl, const struct sc_strv *names, char *reason, size_t reasonlen);
 
-/* The serial (and subject) of the root the peer chained to; "resumed" or
- * "-" when the handshake verified no chain.  Returns 1 when a root was
- * found (worth counting), 0 otherwise. */
+/* The serial (and subject) of the root the peer chained to; for a resumed
+ * session, the root of the full handshake it came from.  "-" when no chain
+ * was verified ("resumed" for a session that carries no record).  Returns
+ * 1 when a root was found (worth counting), 0 otherwise. */
 int sc_tlsv_root(SSL *ssl, char *serial, size_t serial_len, char *subject, size_t subject_len);
 
 #endif

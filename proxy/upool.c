@@ -12,10 +12,14 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 
+#include "log.h"
 #include "magic.h"
 #include "snapshot.h"
+#include "tlsctx.h"
 #include "worker.h"
+#include "x509.h"
 
 #define MAX_ENTRIES 256
 
@@ -236,6 +240,27 @@ static int stale(struct sc_upconn *uc)
     return errno != EAGAIN && errno != EWOULDBLOCK;
 }
 
+/* A pooled connection is only as trusted as the chain its peer presented:
+ * once a certificate of that chain (the peer's leaf, an intermediate, the
+ * root) has expired, the connection is closed rather than reused, and the
+ * request gets a fresh connection whose handshake verifies the chain
+ * again. */
+static int chain_expired(struct sc_upconn *uc, time_t now)
+{
+    SSL *ssl = bufferevent_openssl_get_ssl(uc->info.bev);
+    struct sc_tls_session_trust t;
+    char when[32];
+
+    if (ssl == NULL || sc_tls_peer_trust(ssl, &t) != 0 || t.chain_not_after > now) {
+        return 0;
+    }
+    sc_log(SC_LOG_INFO, NULL,
+           "pooled upstream connection to %s closed: its peer chain (root %s) expired at %s",
+           uc->peer_id[0] != '\0' ? uc->peer_id : "-", t.root_serial,
+           sc_time_rfc3339(t.chain_not_after, when, sizeof(when)));
+    return 1;
+}
+
 static void hand_out(struct sc_upconn *uc)
 {
     struct entry *e = uc->e;
@@ -447,7 +472,7 @@ enum sc_upool_get_result sc_upool_get(struct sc_upool *p, const struct sc_upstre
     while (!fresh && e->idle != NULL) {
         struct sc_upconn *uc = e->idle;
 
-        if (stale(uc)) {
+        if (stale(uc) || chain_expired(uc, time(NULL))) {
             close_idle(uc);
             continue;
         }

@@ -150,6 +150,7 @@ static void on_handshake(struct bufferevent *bev, short what, void *arg)
     }
     evtimer_del(u->timer);
     res.tls_version = sc_tls_version_name(ssl);
+    res.session = SSL_session_reused(ssl) ? "resumed" : "full";
     if (u->req.tls == SC_TLS_ISTIO_MUTUAL) {
         const struct sc_config *cfg = sc_snapshot_config(u->req.snap);
 
@@ -161,7 +162,8 @@ static void on_handshake(struct bufferevent *bev, short what, void *arg)
             return;
         }
         if (sc_tlsv_root(ssl, res.peer_root, sizeof(res.peer_root), subj, sizeof(subj))) {
-            sc_stats_peer_root(st, u->req.dir, res.peer_root, subj);
+            sc_stats_peer_root(st, u->req.dir, res.peer_root, subj, res.peer_id,
+                               SSL_session_reused(ssl));
         }
     } else if (sc_tlsv_san_pin(ssl, u->req.expected, res.reason, sizeof(res.reason)) != 0) {
         /* SIMPLE / MUTUAL: DestinationRule subjectAltNames pin the server

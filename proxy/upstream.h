@@ -55,7 +55,9 @@ struct sc_upstream_result {
     struct bufferevent *bev;                /* OK: connected (and verified); now the callee's */
     const char *tls_version;                /* "TLSv1.3", or NULL for plaintext */
     char peer_id[512];                      /* mesh peer's SPIFFE ID, "" if none */
-    char peer_root[80];                     /* serial of the root it chained to, or "-" */
+    char peer_root[80];                     /* serial of the root it chained to (for a
+                                             * resumption, its full handshake's), or "-" */
+    const char *session;                    /* "full", "resumed", or NULL without TLS */
     unsigned long ssl_error;                /* first OpenSSL error of a TLS failure */
     long verify_result;                     /* X509_V_OK or the chain's failure */
     int sys_errno;                          /* the connect's errno (0 if none) */

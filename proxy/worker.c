@@ -25,6 +25,7 @@
 #include "log.h"
 #include "snapshot.h"
 #include "stats.h"
+#include "tlsctx.h"
 #include "thread.h"
 #include "upool.h"
 #include "uuid.h"
@@ -459,11 +460,19 @@ SSL_SESSION *sc_worker_session_get(struct sc_worker *w, unsigned long long gen,
 {
     size_t i = session_slot(gen, up);
 
-    if (w->sessions[i].sess != NULL && w->sessions[i].gen == gen &&
-        sc_addr_equal(&w->sessions[i].up, up)) {
-        return w->sessions[i].sess;
+    if (w->sessions[i].sess == NULL || w->sessions[i].gen != gen ||
+        !sc_addr_equal(&w->sessions[i].up, up)) {
+        return NULL;
     }
-    return NULL;
+    /* No session outlives its trust: once a certificate of the chain the
+     * ticket's full handshake verified has expired, the ticket is dropped
+     * and the next handshake verifies the chain again. */
+    if (!sc_tls_session_trusted(w->sessions[i].sess, time(NULL))) {
+        SSL_SESSION_free(w->sessions[i].sess);
+        w->sessions[i].sess = NULL;
+        return NULL;
+    }
+    return w->sessions[i].sess;
 }
 
 void sc_worker_session_put(struct sc_worker *w, unsigned long long gen,

@@ -53,8 +53,9 @@ unsigned char *sc_worker_scratch(struct sc_worker *w, size_t *len);
 void sc_worker_conn_add(struct sc_worker *w, struct sc_conn *c);
 void sc_worker_conn_remove(struct sc_worker *w, struct sc_conn *c);
 /* Per-worker TLS session cache for upstream resumption, keyed by snapshot
- * generation and upstream address.  get returns a borrowed session or
- * NULL; put takes ownership of sess. */
+ * generation and upstream address.  get returns a borrowed session, or
+ * NULL (none, or one whose peer chain has expired since: dropped); put
+ * takes ownership of sess. */
 struct sc_addr;
 typedef struct ssl_session_st SSL_SESSION;
 SSL_SESSION *sc_worker_session_get(struct sc_worker *w, unsigned long long gen,

@@ -2,13 +2,13 @@
 # Test / demo / benchmark certificates with the openssl CLI only.
 # ECDSA P-256 keys by default (--rsa: RSA 2048).  Output is never committed.
 #
-#   gen-certs.sh ca DIR NAME [--days N] [--rsa] [--expired]
+#   gen-certs.sh ca DIR NAME [--days N | --seconds N] [--rsa] [--expired]
 #       DIR/NAME-ca.crt, DIR/NAME-ca.key: self-signed root, CN=NAME,
 #       basicConstraints critical CA:TRUE, keyUsage keyCertSign,cRLSign.
 #   gen-certs.sh intermediate DIR CA NAME [--days N] [--rsa]
 #       DIR/NAME-ca.crt, DIR/NAME-ca.key signed by DIR/CA-ca.{crt,key};
 #       DIR/NAME-ca.chain holds the intermediates above a leaf (itself first).
-#   gen-certs.sh leaf DIR CA LEAF SPIFFE_ID [--days N] [--rsa] [--expired]
+#   gen-certs.sh leaf DIR CA LEAF SPIFFE_ID [--days N | --seconds N] [--rsa] [--expired]
 #                                           [--not-yet-valid] [--cn NAME]
 #                                           [--dns NAME]...
 #       DIR/LEAF.crt (the leaf followed by any intermediates: a chain file
@@ -31,6 +31,8 @@
 #         int-client.crt/.key  client's SPIFFE ID, chain leaf+mesh-int (mesh-int)
 #
 # --expired: notBefore 30 days ago, notAfter 1 day ago.
+# --seconds N: notBefore 1 hour ago, notAfter N seconds from now (a
+#   certificate that expires while a test runs).
 # --not-yet-valid: notBefore 1 day ahead.
 # Dates are set with `openssl ca -startdate/-enddate` (openssl 3.0 has no
 # x509 -not_before), with a throw-away CA database in a temporary directory.
@@ -128,10 +130,12 @@ EOF
     rm -rf "$d"
 }
 
-# dates DAYS EXPIRED NOTYET -> sets START END
+# dates DAYS EXPIRED NOTYET [SECONDS] -> sets START END
 dates() {
-    local days=$1 expired=$2 notyet=$3
-    if [ "$expired" = 1 ]; then
+    local days=$1 expired=$2 notyet=$3 secs=${4:-}
+    if [ -n "$secs" ]; then
+        START=$(utc '1 hour ago'); END=$(utc "now + $secs seconds")
+    elif [ "$expired" = 1 ]; then
         START=$(utc '30 days ago'); END=$(utc '1 day ago')
     elif [ "$notyet" = 1 ]; then
         START=$(utc 'now + 1 day'); END=$(utc "now + $((days + 1)) days")
@@ -142,12 +146,15 @@ dates() {
 
 # Options shared by the subcommands; positional arguments go to ARGS.
 parse_opts() {
-    DAYS=; RSA=0; EXPIRED=0; NOTYET=0; CN=; FORCE=0; ARGS=(); DNS=()
+    DAYS=; NSECS=; RSA=0; EXPIRED=0; NOTYET=0; CN=; FORCE=0; ARGS=(); DNS=()
     while [ $# -gt 0 ]; do
         case $1 in
         --days) [ $# -ge 2 ] || die "--days needs a value"
                 [[ $2 =~ ^[0-9]+$ ]] && [ "$2" -gt 0 ] || die "--days: not a positive number: $2"
                 DAYS=$2; shift ;;
+        --seconds) [ $# -ge 2 ] || die "--seconds needs a value"
+                [[ $2 =~ ^[0-9]+$ ]] && [ "$2" -gt 0 ] || die "--seconds: not a positive number: $2"
+                NSECS=$2; shift ;;
         --rsa) RSA=1 ;;
         --expired) EXPIRED=1 ;;
         --not-yet-valid) NOTYET=1 ;;
@@ -177,7 +184,7 @@ cmd_ca() { # DIR NAME
     local dir=${ARGS[0]} name=${ARGS[1]}
     check_name "$name"
     mkdir -p "$dir"
-    dates "${DAYS:-3650}" "$EXPIRED" 0
+    dates "${DAYS:-3650}" "$EXPIRED" 0 "$NSECS"
     newkey "$dir/$name-ca.key" "$RSA"
     sign ca "$name" "$dir/$name-ca.key" "" "" "$dir/$name-ca.crt" "$START" "$END"
     rm -f "$dir/$name-ca.chain"
@@ -211,7 +218,7 @@ cmd_leaf() { # DIR CA LEAF SPIFFE_ID
     for d in "${DNS[@]}"; do san="${san:+$san,}DNS:$d"; done
     [ -n "$san" ] || die "a leaf needs a SPIFFE ID or --dns"
     [ "$EXPIRED" = 1 ] && [ "$NOTYET" = 1 ] && die "--expired and --not-yet-valid exclude each other"
-    dates "${DAYS:-365}" "$EXPIRED" "$NOTYET"
+    dates "${DAYS:-365}" "$EXPIRED" "$NOTYET" "$NSECS"
     newkey "$dir/$leaf.key" "$RSA"
     tmpdir
     sign leaf "${CN:-$leaf}" "$dir/$leaf.key" "$dir/$ca-ca.crt" "$dir/$ca-ca.key" \

@@ -9,8 +9,9 @@
 #  - the server side issues stateful tickets from a bounded session cache:
 #    a resumed connection still knows its peer (the identity check and the
 #    connection log's peer= use the certificate from the cached session).
-# B's connection log says which handshakes were full: peer_root= names the
-# root for a full one and says "resumed" otherwise.
+# B's connection log says which handshakes were full: session=full or
+# session=resumed (peer_root= names the root either way: for a resumption,
+# the root of the full handshake it came from).
 . "$(dirname "$0")/lib.sh"
 
 certs
@@ -63,7 +64,7 @@ done
 
 step "B: nearly every handshake was a resumption, and every one knew its peer"
 total=$(grep -c ' conn id=.* listener=in ' "$T/b.out" || true)
-resumed=$(grep -c ' conn id=.* listener=in .* peer_root=resumed ' "$T/b.out" || true)
+resumed=$(grep -c ' conn id=.* listener=in .* session=resumed ' "$T/b.out" || true)
 full=$((total - resumed))
 log "B: $total connections, $resumed resumed, $full full handshakes;" \
     "RSS ${rss_b0} -> $(rss_kb "$(pid_of b)") KiB (the session cache holds at most 1024)"

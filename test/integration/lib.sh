@@ -514,7 +514,8 @@ EOT
 
 # The connection-log line format (DESIGN / README): fields in this order.
 #   <time> conn id=N dir=D listener=L port=P mode=M class=C down=A up=A|-
-#   orig_dst=A|- tls=V|- peer=ID|- bytes_received=N bytes_sent=N duration_ms=N end=REASON
+#   orig_dst=A|- tls=V|- peer=ID|- peer_root=SERIAL|- session=full|resumed|-
+#   bytes_received=N bytes_sent=N duration_ms=N end=REASON
 # conn_re KEY=VALUE...: a regex matching a connection-log line with these
 # fields (in any subset, in the log's order; VALUE is a regex).
 # Each VALUE must match a whole field (for end= a prefix of the reason that

@@ -255,11 +255,37 @@ static int xfer(SSL *from, SSL *to, const char *msg, int *fail, unsigned long *e
     return 1;
 }
 
+/* Keeps the client's last ticket in *out (a reference the test frees). */
+struct ticket_sink {
+    struct sc_tls_session_sink base;
+    SSL_SESSION **out;
+};
+
+static void ticket_put(struct sc_tls_session_sink *sink, SSL_SESSION *sess)
+{
+    struct ticket_sink *t = (struct ticket_sink *)sink;
+
+    SSL_SESSION_free(*t->out);
+    *t->out = sess;
+}
+
 /* Runs a handshake between an SSL from cctx and one from sctx over a BIO
  * pair, then sends "ping" up and "pong" back.  alpn (wire format) may be
- * NULL. */
+ * NULL.  resume: a client session to offer, or NULL; ticket: where the
+ * client keeps the ticket it gets, or NULL. */
+static void handshake_resume(SSL_CTX *sctx, SSL_CTX *cctx, const unsigned char *alpn,
+                             unsigned int alpn_len, SSL_SESSION *resume, SSL_SESSION **ticket,
+                             struct hs *h);
+
 static void handshake(SSL_CTX *sctx, SSL_CTX *cctx, const unsigned char *alpn,
                       unsigned int alpn_len, struct hs *h)
+{
+    handshake_resume(sctx, cctx, alpn, alpn_len, NULL, NULL, h);
+}
+
+static void handshake_resume(SSL_CTX *sctx, SSL_CTX *cctx, const unsigned char *alpn,
+                             unsigned int alpn_len, SSL_SESSION *resume, SSL_SESSION **ticket,
+                             struct hs *h)
 {
     BIO *bc = NULL, *bs = NULL;
 
@@ -276,6 +302,17 @@ static void handshake(SSL_CTX *sctx, SSL_CTX *cctx, const unsigned char *alpn,
     SSL_set_accept_state(h->s);
     if (alpn != NULL) {
         ck_assert_int_eq(SSL_set_alpn_protos(h->c, alpn, alpn_len), 0);
+    }
+    if (resume != NULL) {
+        ck_assert_int_eq(SSL_set_session(h->c, resume), 1);
+    }
+    if (ticket != NULL) {
+        struct ticket_sink *t = calloc(1, sizeof(*t));
+
+        ck_assert_ptr_nonnull(t);
+        t->base.put = ticket_put;
+        t->out = ticket;
+        ck_assert_int_eq(sc_tls_set_session_sink(h->c, &t->base), 0);
     }
     for (int i = 0; i < 50; i++) {
         side_step(h->c, &h->c_done, &h->c_fail, &h->c_err);
@@ -438,6 +475,92 @@ START_TEST(test_handshake_follows_configured_groups)
     c = sc_tlsctx_origin_new(NULL, NULL, NULL, "P-257", &err);
     ck_assert_ptr_null(c);
     ck_assert_msg(strstr(err.msg, "tls.groups") != NULL, "%s", err.msg);
+}
+END_TEST
+
+static void hs_close(struct hs *h)
+{
+    /* a session freed without close_notify is not resumable */
+    SSL_shutdown(h->c);
+    SSL_shutdown(h->s);
+    ERR_clear_error();
+    hs_free(h);
+}
+
+/* A full handshake records the chain it verified on the session, on both
+ * sides; copies carry it; a resumption is attributed to that root; and the
+ * server's cached session ends when the chain's first certificate does. */
+START_TEST(test_session_trust_is_recorded_and_checked)
+{
+    SSL_CTX *s = server_ctx("server.crt", "server.key", "ca.crt");
+    SSL_CTX *c = client_ctx("int-client.crt", "int-client.key", "ca.crt");
+    struct sc_err err;
+    STACK_OF(X509) *root = sc_x509_load_pem_file(path("ca.crt"), &err);
+    STACK_OF(X509) *chain = sc_x509_load_pem_file(path("int-client.crt"), &err);
+    const struct sc_tls_session_trust *t;
+    struct sc_tls_session_trust pt;
+    SSL_SESSION *ticket = NULL, *copy, *ss;
+    char serial[80];
+    time_t first = 0;
+    struct hs h;
+
+    ck_assert_ptr_nonnull(root);
+    ck_assert_ptr_nonnull(chain);
+    sc_x509_serial_hex(sk_X509_value(root, 0), serial, sizeof(serial));
+    for (int i = 0; i < sk_X509_num(chain); i++) {
+        time_t na = sc_x509_not_after(sk_X509_value(chain, i));
+        if (first == 0 || na < first) {
+            first = na;
+        }
+    }
+    if (sc_x509_not_after(sk_X509_value(root, 0)) < first) {
+        first = sc_x509_not_after(sk_X509_value(root, 0));
+    }
+
+    handshake_resume(s, c, NULL, 0, NULL, &ticket, &h);
+    ck_assert_msg(h.ok, "client: %s / server: %s", errstr(h.c_err), errstr(h.s_err));
+    ck_assert_ptr_nonnull(ticket);
+    /* server: the cached session knows the client's root and chain */
+    ss = SSL_get_session(h.s);
+    t = sc_tls_session_trust_get(ss);
+    ck_assert_ptr_nonnull(t);
+    ck_assert_str_eq(t->root_serial, serial);
+    ck_assert_str_eq(t->root_subject, "CN=mesh");
+    ck_assert_int_eq((long)t->leaf_not_after, (long)sc_x509_not_after(sk_X509_value(chain, 0)));
+    ck_assert_int_eq((long)t->chain_not_after, (long)first);
+    ck_assert_int_le(SSL_SESSION_get_time(ss) + SSL_SESSION_get_timeout(ss), (long)first);
+    /* client: the ticket knows the server's, and a copy does too */
+    t = sc_tls_session_trust_get(ticket);
+    ck_assert_ptr_nonnull(t);
+    ck_assert_str_eq(t->root_serial, serial);
+    copy = SSL_SESSION_dup(ticket);
+    ck_assert_ptr_nonnull(copy);
+    ck_assert_ptr_nonnull(sc_tls_session_trust_get(copy));
+    ck_assert_ptr_ne(sc_tls_session_trust_get(copy), t);
+    ck_assert_str_eq(sc_tls_session_trust_get(copy)->root_serial, serial);
+    ck_assert_int_eq(sc_tls_session_trusted(copy, time(NULL)), 1);
+    ck_assert_int_eq(sc_tls_session_trusted(copy, t->chain_not_after), 0);
+    ck_assert_int_eq(sc_tls_session_trusted(NULL, time(NULL)), 0);
+    hs_close(&h);
+
+    /* a resumption verifies no chain but still names the root */
+    handshake_resume(s, c, NULL, 0, copy, NULL, &h);
+    ck_assert_msg(h.ok, "client: %s / server: %s", errstr(h.c_err), errstr(h.s_err));
+    ck_assert_int_eq(SSL_session_reused(h.c), 1);
+    ck_assert_int_eq(SSL_session_reused(h.s), 1);
+    ck_assert_ptr_null(sc_tls_peer_root(h.s));
+    ck_assert_int_eq(sc_tls_peer_trust(h.s, &pt), 0);
+    ck_assert_str_eq(pt.root_serial, serial);
+    ck_assert_int_eq(sc_tls_peer_trust(h.c, &pt), 0);
+    ck_assert_str_eq(pt.root_serial, serial);
+    hs_close(&h);
+
+    SSL_SESSION_free(copy);
+    SSL_SESSION_free(ticket);
+    sc_x509_stack_free(root);
+    sc_x509_stack_free(chain);
+    SSL_CTX_free(s);
+    SSL_CTX_free(c);
 }
 END_TEST
 
@@ -1023,6 +1146,7 @@ static Suite *tlsctx_suite(void)
     tcase_add_test(tc, test_groups_known_only_for_single_names_openssl_has);
     tcase_add_test(tc, test_handshake_default_groups_refuse_ffdhe);
     tcase_add_test(tc, test_handshake_follows_configured_groups);
+    tcase_add_test(tc, test_session_trust_is_recorded_and_checked);
     tcase_add_test(tc, test_handshake_sends_the_intermediate);
     tcase_add_test(tc, test_handshake_refuses_a_client_of_another_root);
     tcase_add_test(tc, test_handshake_trusts_every_root_of_a_bundle);
