@@ -91,7 +91,7 @@ assert_contains "$T/b.out" 'subject CN=old, SAN none, serial [0-9A-F]+\): certif
 curl -s "http://127.0.0.1:$B_ADMIN/stats/prometheus" >"$T/metrics.txt"
 assert_contains "$T/metrics.txt" '^sidecar_tls_handshakes_total\{direction="inbound",outcome="expired"\} 1$'
 assert_not_contains "$T/metrics.txt" '^sidecar_tls_handshakes_total\{direction="inbound",outcome="ok"\} [1-9]'
-assert_contains "$T/metrics.txt" "^sidecar_certificate_expiration_timestamp_seconds\\{resource=\"ROOTCA\",serial=\"0*$root_serial\"\\} $(date -u -d "$root_end" +%s)$"
+assert_contains "$T/metrics.txt" "^sidecar_certificate_expiration_timestamp_seconds\\{resource=\"ROOTCA\",role=\"root\",serial=\"0*$root_serial\"\\} $(date -u -d "$root_end" +%s)$"
 
 step "the operator replaces the CA: B installs the new set, readiness is 200 again"
 # file by file, as a person would (the agent holds back the mixed states)

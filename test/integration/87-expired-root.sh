@@ -43,7 +43,7 @@ wait_for_log "$T/b.out" "$(conn_re listener=in class=refused "end=tls_verify_fai
 assert_contains "$T/b.out" 'subject CN=old, SAN none, serial [0-9A-F]+\): certificate has expired$'
 curl -s "http://127.0.0.1:$ADMIN_PORT/stats/prometheus" >"$T/metrics.txt"
 assert_contains "$T/metrics.txt" '^sidecar_tls_handshakes_total\{direction="inbound",outcome="expired"\} 1$'
-assert_contains "$T/metrics.txt" "^sidecar_certificate_expiration_timestamp_seconds\\{resource=\"ROOTCA\",serial=\"[0-9a-f]+\"\\} $(date -u -d "$root_end" +%s)$"
+assert_contains "$T/metrics.txt" "^sidecar_certificate_expiration_timestamp_seconds\\{resource=\"ROOTCA\",role=\"root\",serial=\"[0-9a-f]+\"\\} $(date -u -d "$root_end" +%s)$"
 
 alive b
 log "ok"
