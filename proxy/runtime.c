@@ -14,6 +14,7 @@
 #include "stats.h"
 #include "tlsctx.h"
 #include "upool.h"
+#include "validity.h"
 #include "worker.h"
 #include "x509.h"
 
@@ -24,6 +25,7 @@ struct sc_runtime {
     struct sc_config *cfg;
     struct sc_tls_material *material;
     struct sc_snapshot *snap;
+    struct sc_validity *validity;   /* ERROR / INFO at each notAfter / notBefore */
     struct sc_worker **workers;
     struct sc_stats **stats;
     int n_workers;
@@ -44,6 +46,12 @@ struct sc_runtime *sc_runtime_new(struct event_base *base, struct sc_config *cfg
     }
     rt->base = base;
     rt->cfg = cfg;
+    rt->validity = sc_validity_new(base);
+    if (rt->validity == NULL) {
+        sc_config_free(cfg);
+        free(rt);
+        return NULL;
+    }
     return rt;
 }
 
@@ -77,6 +85,15 @@ static int start_workers(struct sc_runtime *rt, struct sc_err *err)
     return 0;
 }
 
+/* Every certificate of the new snapshot is watched for its next transition. */
+static void watch(struct sc_runtime *rt)
+{
+    struct sc_certs_names names = {rt->cfg->secrets.sds_cert_name,
+                                   rt->cfg->secrets.sds_root_name};
+
+    sc_validity_watch(rt->validity, rt->material, rt->snap, &names, time(NULL));
+}
+
 /* Builds and publishes a snapshot of the current config and material. */
 static int publish(struct sc_runtime *rt, struct sc_err *err)
 {
@@ -88,6 +105,7 @@ static int publish(struct sc_runtime *rt, struct sc_err *err)
     }
     sc_snapshot_unref(rt->snap);
     rt->snap = snap;
+    watch(rt);
     if (!rt->started) {
         return start_workers(rt, err);
     }
@@ -240,6 +258,7 @@ void sc_runtime_check_expiry(struct sc_runtime *rt, time_t now)
     if (rt->material == NULL) {
         return;
     }
+    sc_validity_check(rt->validity, now);
     /* Compared against the wall clock at every call, so a suspend or a
      * clock jump is noticed at the next wake-up, not after a stale timer. */
     if (rt->last_expiry_log != 0 && now >= rt->last_expiry_log &&
@@ -329,6 +348,7 @@ void sc_runtime_free(struct sc_runtime *rt)
     }
     free(rt->workers);
     free(rt->stats);
+    sc_validity_free(rt->validity);
     sc_snapshot_unref(rt->snap);
     sc_tls_material_free(rt->material);
     sc_config_free(rt->cfg);

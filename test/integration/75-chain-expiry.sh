@@ -7,6 +7,11 @@
 #     certificate under the route's name; /certs (JSON) gives each one's role;
 #   - sidecar_certificate_expiration_timestamp_seconds carries
 #     role="leaf|intermediate|root", route certificates included;
+#   - when "late" becomes valid: one INFO "certificate now valid" line;
+#   - when "mid" expires: one ERROR "certificate expired" line (role,
+#     subject, serial, notAfter) within 5 s of its notAfter by the wall
+#     clock, although the hourly reminder has just run; then the table says
+#     EXPIRED on the Intermediate row.
 . "$(dirname "$0")/lib.sh"
 
 certs
@@ -73,6 +78,27 @@ assert_eq 2 "$(count_lines "$T/metrics.txt" '^sidecar_certificate_expiration_tim
 assert_contains "$T/metrics.txt" '^sidecar_certificate_expiration_timestamp_seconds\{resource="outbound.routes\[0\]",role="root",'
 assert_contains "$T/metrics.txt" '^sidecar_certificate_expiration_timestamp_seconds\{resource="outbound.routes\[0\]",role="leaf",'
 assert_contains "$T/metrics.txt" "^sidecar_certificate_expiration_timestamp_seconds\\{resource=\"outbound.routes\\[0\\]\",role=\"intermediate\",serial=\"0*$INT_SERIAL\"\\}"
+
+step "the root that becomes valid gets one INFO line"
+wait_for_log "$T/b.err" ' info certificate now valid: role=root resource=ROOTCA subject="CN=late" serial=[0-9A-F]+ not_before=' 15
+
+step "the intermediate's expiry gets one ERROR line within 5 s of its notAfter"
+# the install-time reminder ran at start, so the hourly one cannot say it
+re=" error certificate expired: role=intermediate resource=default subject=\"CN=mid\" serial=0*$(echo "$MID_SERIAL" | tr 'a-f' 'A-F') not_after=$MID_END_TXT\$"
+wait_for_log "$T/b.err" "$re" 25
+line=$(grep -E -e "$re" "$T/b.err" | head -n 1)
+logged_ms=$(date -u -d "${line%% *}" +%s%3N)
+late_ms=$((logged_ms - MID_END * 1000))
+log "ERROR line logged ${late_ms} ms after notAfter"
+assert_le 0 "$late_ms" "the ERROR line is not early"
+assert_le "$late_ms" 5000 "ms between notAfter and the ERROR line"
+sleep 1.5
+assert_eq 1 "$(count_lines "$T/b.err" 'certificate expired: role=intermediate')" "ERROR lines for one expiry"
+assert_eq 1 "$(count_lines "$T/b.err" 'certificate now valid: ')" "INFO lines for one transition"
+curl -s "http://127.0.0.1:$ADMIN_PORT/certs?format=table" >"$T/table2.txt"
+assert_contains "$T/table2.txt" "^default +Intermediate +EXPIRED +false +0*$MID_SERIAL "
+assert_contains "$T/table2.txt" '^ROOTCA +CA +ACTIVE +true .*$'
+assert_not_contains "$T/table2.txt" 'NOT YET VALID'
 
 alive b
 log "ok"
