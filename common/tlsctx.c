@@ -249,30 +249,43 @@ const char *sc_tls_material_problem(const struct sc_tls_material *m, time_t now,
                                     size_t outlen)
 {
     X509 *leaf = sk_X509_value(m->chain, 0);
+    size_t used;
     char t[32];
 
     if (sc_x509_not_after(leaf) <= now) {
-        snprintf(out, outlen, "workload certificate expired at %s",
+        snprintf(out, outlen, "no valid leaf: workload certificate expired at %s",
                  sc_time_rfc3339(sc_x509_not_after(leaf), t, sizeof(t)));
         return out;
     }
     if (sc_x509_not_before(leaf) > now) {
-        snprintf(out, outlen, "workload certificate is not valid before %s",
+        snprintf(out, outlen, "no valid leaf: workload certificate is not valid before %s",
                  sc_time_rfc3339(sc_x509_not_before(leaf), t, sizeof(t)));
         return out;
     }
+    /* One valid root is enough to serve: an expired one beside it is
+     * reported (log, /certs, the gauge), not a readiness failure. */
     for (int i = 0; i < sk_X509_num(m->roots); i++) {
         X509 *r = sk_X509_value(m->roots, i);
-        char subj[256];
 
-        if (sc_x509_not_after(r) <= now) {
-            sc_x509_name_str(X509_get_subject_name(r), subj, sizeof(subj));
-            snprintf(out, outlen, "root CA %s expired at %s", subj,
-                     sc_time_rfc3339(sc_x509_not_after(r), t, sizeof(t)));
-            return out;
+        if (sc_x509_not_before(r) <= now && sc_x509_not_after(r) > now) {
+            return NULL;
         }
     }
-    return NULL;
+    used = (size_t)snprintf(out, outlen, "no valid root CA left:");
+    for (int i = 0; i < sk_X509_num(m->roots) && used < outlen; i++) {
+        X509 *r = sk_X509_value(m->roots, i);
+        int expired = sc_x509_not_after(r) <= now;
+        char subj[256];
+
+        sc_x509_name_str(X509_get_subject_name(r), subj, sizeof(subj));
+        used += (size_t)snprintf(out + used, outlen - used, "%s root CA %s %s %s",
+                                 i > 0 ? "," : "", subj,
+                                 expired ? "expired at" : "is not valid before",
+                                 sc_time_rfc3339(expired ? sc_x509_not_after(r)
+                                                         : sc_x509_not_before(r),
+                                                 t, sizeof(t)));
+    }
+    return out;
 }
 
 /* Server side: pick a mesh ALPN the client offered, preferring the client's

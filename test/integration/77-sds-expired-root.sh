@@ -9,7 +9,8 @@
 #     on either side);
 #   - B's /certs?format=table shows EXPIRED on the ROOTCA row (and the
 #     certificate chain ACTIVE), the expiry gauge carries the root's notAfter;
-#   - readiness is 503 and says which root expired when, and the log has an
+#   - readiness is 503 (no valid root is left) and says which root expired
+#     when, and the log has an
 #     ERROR line naming the root;
 #   - a handshake from a peer whose chain leads to that root fails with the
 #     expiry in the connection-log line and outcome="expired" in the metric.
@@ -79,7 +80,7 @@ assert_eq 3 "$(wc -l <"$T/table.txt")" "lines in the table (header, default, one
 
 step "readiness is 503 and says which root expired when; the log says it too"
 assert_eq 503 "$(sds_ready_code "$B_ADMIN")" "B's readiness with an expired root"
-assert_contains "$T/ready.body" "root CA CN=old expired at $root_end"
+assert_contains "$T/ready.body" "no valid root CA left: root CA CN=old expired at $root_end"
 assert_contains "$T/b.err" "error root CA CN=old \\(serial [0-9A-F]+\\) expired at $root_end"
 
 step "a handshake from a peer of that root fails, naming the expiry in the log and the metric"

@@ -257,7 +257,29 @@ START_TEST(test_material_problem_names_an_expired_root)
     char buf[256];
 
     ck_assert_ptr_nonnull(sc_tls_material_problem(m, time(NULL), buf, sizeof(buf)));
-    ck_assert_ptr_nonnull(strstr(buf, "root CA CN=old expired at "));
+    ck_assert_ptr_nonnull(strstr(buf, "no valid root CA left: root CA CN=old expired at "));
+    sc_tls_material_free(m);
+}
+END_TEST
+
+START_TEST(test_material_problem_none_with_a_valid_root_left)
+{
+    struct sc_tls_material *m = load("server", "old-and-mesh.crt");
+    char buf[256];
+
+    ck_assert_ptr_null(sc_tls_material_problem(m, time(NULL), buf, sizeof(buf)));
+    sc_tls_material_free(m);
+}
+END_TEST
+
+START_TEST(test_material_problem_says_no_valid_leaf)
+{
+    struct sc_tls_material *m = load("server", "old-and-mesh.crt");
+    time_t na = sc_x509_not_after(sc_tls_material_leaf(m));
+    char buf[512];
+
+    ck_assert_ptr_nonnull(sc_tls_material_problem(m, na, buf, sizeof(buf)));
+    ck_assert_ptr_nonnull(strstr(buf, "no valid leaf: workload certificate expired at "));
     sc_tls_material_free(m);
 }
 END_TEST
@@ -310,8 +332,9 @@ static void setup_certs(void)
              "scripts/gen-certs.sh mesh '%s' >/dev/null && "
              "scripts/gen-certs.sh ca '%s' old --expired >/dev/null && "
              "scripts/gen-certs.sh leaf '%s' old old-server spiffe://cluster.local/ns/bar/sa/server "
-             ">/dev/null && cat '%s/ca.crt' '%s/foo-ca.crt' > '%s/two-roots.crt'",
-             certs, certs, certs, certs, certs, certs);
+             ">/dev/null && cat '%s/ca.crt' '%s/foo-ca.crt' > '%s/two-roots.crt' && "
+             "cat '%s/old-ca.crt' '%s/ca.crt' > '%s/old-and-mesh.crt'",
+             certs, certs, certs, certs, certs, certs, certs, certs, certs);
     if (system(cmd) != 0) {
         fprintf(stderr, "making certificates failed (run from the repository root)\n");
         exit(1);
@@ -358,6 +381,8 @@ int main(void)
     tc = tcase_create("sc_tls_material_problem");
     tcase_add_test(tc, test_material_problem_follows_the_clock);
     tcase_add_test(tc, test_material_problem_names_an_expired_root);
+    tcase_add_test(tc, test_material_problem_none_with_a_valid_root_left);
+    tcase_add_test(tc, test_material_problem_says_no_valid_leaf);
     tcase_add_test(tc, test_material_refuses_expired_leaf_at_now);
     suite_add_tcase(s, tc);
     tc = tcase_create("sc_runtime_not_ready");
