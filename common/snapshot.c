@@ -40,6 +40,7 @@ static int add_origin(struct sc_snapshot *s, enum sc_tls_mode mode,
     if (ctx == NULL) {
         return -1;
     }
+    sc_tlsctx_set_root_grace(ctx, (long)s->cfg->secrets.root_grace_hours * 3600);
     s->origins[s->n_origins].files = f;
     s->origins[s->n_origins].ctx = ctx;
     snprintf(s->origins[s->n_origins].name, sizeof(s->origins[s->n_origins].name), "%s", name);
@@ -135,6 +136,8 @@ struct sc_snapshot *sc_snapshot_new_with(struct sc_config *cfg, struct sc_tls_ma
         if (s->client_ctx == NULL) {
             goto fail;
         }
+        sc_tlsctx_set_root_grace(s->server_ctx, (long)cfg->secrets.root_grace_hours * 3600);
+        sc_tlsctx_set_root_grace(s->client_ctx, (long)cfg->secrets.root_grace_hours * 3600);
     }
     if (build_origins(s, err) != 0) {
         goto fail;

@@ -106,7 +106,26 @@ struct sc_tls_verify_info {
     char san[256];              /* its SANs (sc_x509_sans_str), or "none" */
     time_t not_before;
     time_t not_after;
+    int anchor;                 /* 1: it is the trust anchor (a root of ours) */
 };
+
+/* secrets.on_root_expiry {grace_hours: N}: sets the grace of a context's
+ * verification (0: an expired root is refused, the default).  Call before
+ * the context is shared. */
+void sc_tlsctx_set_root_grace(SSL_CTX *ctx, long seconds);
+
+/* A handshake whose chain ended at an expired root accepted within the
+ * grace: which root, for the caller's count and log line. */
+struct sc_tls_root_grace {
+    char subject[256];
+    char serial[80];
+    time_t not_after;
+    int grace_hours;
+};
+
+/* Copies the expired root this handshake accepted by grace into out.
+ * Returns 0, or -1 when it accepted none. */
+int sc_tls_root_grace_get(const SSL *ssl, struct sc_tls_root_grace *out);
 
 /* Copies the first verification failure of this handshake into out.
  * Returns 0, or -1 when none was recorded. */

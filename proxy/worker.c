@@ -20,6 +20,7 @@
 #include "snapshot.h"
 #include "stats.h"
 #include "thread.h"
+#include "tlsverdict.h"
 #include "upool.h"
 #include "uuid.h"
 
@@ -47,6 +48,7 @@ struct sc_worker {
     int drained;                        /* listeners closed, connections told */
     struct sc_snapshot *snap;           /* the worker's own reference */
     struct sc_stats *stats;
+    struct sc_tlsv_seen grace_seen;     /* root_expired_grace: identities logged */
     struct sc_upool *upool;
     struct sc_uuid uuid;
     struct wlistener lis[MAX_LISTENERS];
@@ -362,6 +364,11 @@ struct event_base *sc_worker_base(struct sc_worker *w)
 struct sc_snapshot *sc_worker_snapshot(struct sc_worker *w)
 {
     return w->snap;
+}
+
+struct sc_tlsv_seen *sc_worker_grace_seen(struct sc_worker *w)
+{
+    return &w->grace_seen;
 }
 
 struct sc_stats *sc_worker_stats(struct sc_worker *w)

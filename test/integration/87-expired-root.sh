@@ -40,7 +40,7 @@ step "a handshake fails, naming the expiry in the log and in the metric"
 printf 'hello\n' | CERTS="$T/old" mesh_client "127.0.0.1:$P_IN" client istio 1 -CAfile "$T/old/old-ca.crt" \
     >"$T/c.out" 2>"$T/c.err" || true
 assert_not_contains "$T/c.out" '^hello$'
-wait_for_log "$T/b.out" "$(conn_re listener=in class=refused "end=tls_verify_failed: certificate in the peer's chain expired at $root_end")"
+wait_for_log "$T/b.out" "$(conn_re listener=in class=refused "end=tls_verify_failed: root CN=old expired at $root_end")"
 assert_contains "$T/b.out" 'subject CN=old, SAN none, serial [0-9A-F]+\): certificate has expired$'
 curl -s "http://127.0.0.1:$ADMIN_PORT/stats/prometheus" >"$T/metrics.txt"
 assert_contains "$T/metrics.txt" '^sidecar_tls_handshakes_total\{direction="inbound",outcome="expired"\} 1$'
