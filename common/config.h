@@ -146,6 +146,8 @@ struct sc_config {
         char *private_key;
         char *trusted_ca;
         int expiry_warning_days;     /* WARN this long before notAfter, default 7 */
+        int root_grace_hours;        /* on_root_expiry: 0 = refuse (default), else
+                                      * accept an expired root this many hours */
         char *sds_cert_name;         /* SDS resource for our chain+key, default "default" */
         char *sds_root_name;         /* SDS resource for the trust bundle, default "ROOTCA" */
     } secrets;

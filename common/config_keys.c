@@ -86,6 +86,35 @@ static int conv_log_level(struct cfg_ctx *c, const struct sc_yaml_node *v, void 
     return 0;
 }
 
+/* on_root_expiry: `refuse`, or `{grace_hours: N}`. */
+static const struct key root_grace_keys[] = {
+    KEYR("grace_hours", K_INT, 1, 87600, struct sc_config, secrets.root_grace_hours),
+};
+
+static int conv_on_root_expiry(struct cfg_ctx *c, const struct sc_yaml_node *v, void *base)
+{
+    struct sc_config *cfg = base;
+    unsigned seen = 0;
+
+    if (v->kind == SC_YAML_SCALAR && strcmp(v->str, "refuse") == 0) {
+        cfg->secrets.root_grace_hours = 0;
+        return 0;
+    }
+    if (v->kind != SC_YAML_MAP) {
+        return sc_config_fail(c, v, "expected refuse or {grace_hours: N}, got %s%.60s%s",
+                              v->kind == SC_YAML_SCALAR ? "\"" : "",
+                              v->kind == SC_YAML_SCALAR ? v->str : sc_yaml_kind_name(v),
+                              v->kind == SC_YAML_SCALAR ? "\"" : "");
+    }
+    if (sc_config_apply(c, v, root_grace_keys, NKEYS(root_grace_keys), base, &seen) != 0) {
+        return -1;
+    }
+    if ((seen & 1u) == 0) {
+        return sc_config_fail(c, v, "expected refuse or {grace_hours: N}: grace_hours is missing");
+    }
+    return 0;
+}
+
 static const struct key secrets_keys[] = {
     KEY("sds_socket", K_STR, struct sc_config, secrets.sds_socket),
     KEY("cert_chain", K_STR, struct sc_config, secrets.cert_chain),
@@ -94,6 +123,7 @@ static const struct key secrets_keys[] = {
     KEYR("expiry_warning_days", K_INT, 0, 3650, struct sc_config, secrets.expiry_warning_days),
     KEY("sds_cert_name", K_STR, struct sc_config, secrets.sds_cert_name),
     KEY("sds_root_name", K_STR, struct sc_config, secrets.sds_root_name),
+    KEYFN("on_root_expiry", conv_on_root_expiry),
 };
 
 static int conv_secrets(struct cfg_ctx *c, const struct sc_yaml_node *v, void *base)

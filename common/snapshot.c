@@ -1,6 +1,7 @@
 #include "snapshot.h"
 
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "config.h"
@@ -18,6 +19,7 @@ struct sc_snapshot {
     struct origin {                 /* SIMPLE / MUTUAL routes and listeners */
         const struct sc_cfg_tls_files *files;
         SSL_CTX *ctx;
+        char name[80];              /* "outbound.routes[2]", "listener out" */
     } *origins;
     size_t n_origins;
 };
@@ -25,7 +27,7 @@ struct sc_snapshot {
 static atomic_uint_fast64_t next_generation = 1;
 
 static int add_origin(struct sc_snapshot *s, enum sc_tls_mode mode,
-                      const struct sc_cfg_tls_files *f, struct sc_err *err)
+                      const struct sc_cfg_tls_files *f, const char *name, struct sc_err *err)
 {
     SSL_CTX *ctx;
 
@@ -39,8 +41,10 @@ static int add_origin(struct sc_snapshot *s, enum sc_tls_mode mode,
     if (ctx == NULL) {
         return -1;
     }
+    sc_tlsctx_set_root_grace(ctx, (long)s->cfg->secrets.root_grace_hours * 3600);
     s->origins[s->n_origins].files = f;
     s->origins[s->n_origins].ctx = ctx;
+    snprintf(s->origins[s->n_origins].name, sizeof(s->origins[s->n_origins].name), "%s", name);
     s->n_origins++;
     return 0;
 }
@@ -49,6 +53,7 @@ static int build_origins(struct sc_snapshot *s, struct sc_err *err)
 {
     const struct sc_config *cfg = s->cfg;
     size_t max = cfg->n_listeners + cfg->outbound.n_routes + 1;
+    char name[80];
 
     s->origins = calloc(max, sizeof(*s->origins));
     if (s->origins == NULL) {
@@ -56,17 +61,21 @@ static int build_origins(struct sc_snapshot *s, struct sc_err *err)
         return -1;
     }
     for (size_t i = 0; i < cfg->outbound.n_routes; i++) {
-        if (add_origin(s, cfg->outbound.routes[i].tls, &cfg->outbound.routes[i].tls_files,
+        snprintf(name, sizeof(name), "outbound.routes[%zu]", i);
+        if (add_origin(s, cfg->outbound.routes[i].tls, &cfg->outbound.routes[i].tls_files, name,
                        err) != 0) {
             return -1;
         }
     }
-    if (add_origin(s, cfg->outbound.def.tls, &cfg->outbound.def.tls_files, err) != 0) {
+    if (add_origin(s, cfg->outbound.def.tls, &cfg->outbound.def.tls_files, "outbound.default",
+                   err) != 0) {
         return -1;
     }
     for (size_t i = 0; i < cfg->n_listeners; i++) {
+        snprintf(name, sizeof(name), "listener %s",
+                 cfg->listeners[i].name != NULL ? cfg->listeners[i].name : "-");
         if (cfg->listeners[i].direction == SC_DIR_OUTBOUND &&
-            add_origin(s, cfg->listeners[i].tls, &cfg->listeners[i].tls_files, err) != 0) {
+            add_origin(s, cfg->listeners[i].tls, &cfg->listeners[i].tls_files, name, err) != 0) {
             return -1;
         }
     }
@@ -83,6 +92,24 @@ SSL_CTX *sc_snapshot_origin_ctx(const struct sc_snapshot *snap,
         }
     }
     return NULL;
+}
+
+size_t sc_snapshot_n_origins(const struct sc_snapshot *snap)
+{
+    SC_MAGIC_CHECK(snap, SC_MAGIC_SNAPSHOT);
+    return snap->n_origins;
+}
+
+SSL_CTX *sc_snapshot_origin_at(const struct sc_snapshot *snap, size_t i,
+                               const struct sc_cfg_tls_files **files, const char **name)
+{
+    SC_MAGIC_CHECK(snap, SC_MAGIC_SNAPSHOT);
+    if (i >= snap->n_origins) {
+        return NULL;
+    }
+    *files = snap->origins[i].files;
+    *name = snap->origins[i].name;
+    return snap->origins[i].ctx;
 }
 
 struct sc_snapshot *sc_snapshot_new_with(struct sc_config *cfg, struct sc_tls_material *m,
@@ -110,6 +137,8 @@ struct sc_snapshot *sc_snapshot_new_with(struct sc_config *cfg, struct sc_tls_ma
         if (s->client_ctx == NULL) {
             goto fail;
         }
+        sc_tlsctx_set_root_grace(s->server_ctx, (long)cfg->secrets.root_grace_hours * 3600);
+        sc_tlsctx_set_root_grace(s->client_ctx, (long)cfg->secrets.root_grace_hours * 3600);
     }
     if (build_origins(s, err) != 0) {
         goto fail;

@@ -41,6 +41,13 @@ SSL_CTX *sc_snapshot_client_ctx(const struct sc_snapshot *snap);
 struct sc_cfg_tls_files;
 SSL_CTX *sc_snapshot_origin_ctx(const struct sc_snapshot *snap,
                                 const struct sc_cfg_tls_files *files);
+/* The SIMPLE / MUTUAL contexts one by one (i < sc_snapshot_n_origins), for
+ * listing their certificates: *files and *name (what the operator calls it,
+ * "outbound.routes[2]", "outbound.default" or "listener NAME") are borrowed
+ * from the snapshot.  Returns NULL past the end. */
+size_t sc_snapshot_n_origins(const struct sc_snapshot *snap);
+SSL_CTX *sc_snapshot_origin_at(const struct sc_snapshot *snap, size_t i,
+                               const struct sc_cfg_tls_files **files, const char **name);
 uint64_t sc_snapshot_generation(const struct sc_snapshot *snap);
 
 #endif

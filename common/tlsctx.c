@@ -249,30 +249,43 @@ const char *sc_tls_material_problem(const struct sc_tls_material *m, time_t now,
                                     size_t outlen)
 {
     X509 *leaf = sk_X509_value(m->chain, 0);
+    size_t used;
     char t[32];
 
     if (sc_x509_not_after(leaf) <= now) {
-        snprintf(out, outlen, "workload certificate expired at %s",
+        snprintf(out, outlen, "no valid leaf: workload certificate expired at %s",
                  sc_time_rfc3339(sc_x509_not_after(leaf), t, sizeof(t)));
         return out;
     }
     if (sc_x509_not_before(leaf) > now) {
-        snprintf(out, outlen, "workload certificate is not valid before %s",
+        snprintf(out, outlen, "no valid leaf: workload certificate is not valid before %s",
                  sc_time_rfc3339(sc_x509_not_before(leaf), t, sizeof(t)));
         return out;
     }
+    /* One valid root is enough to serve: an expired one beside it is
+     * reported (log, /certs, the gauge), not a readiness failure. */
     for (int i = 0; i < sk_X509_num(m->roots); i++) {
         X509 *r = sk_X509_value(m->roots, i);
-        char subj[256];
 
-        if (sc_x509_not_after(r) <= now) {
-            sc_x509_name_str(X509_get_subject_name(r), subj, sizeof(subj));
-            snprintf(out, outlen, "root CA %s expired at %s", subj,
-                     sc_time_rfc3339(sc_x509_not_after(r), t, sizeof(t)));
-            return out;
+        if (sc_x509_not_before(r) <= now && sc_x509_not_after(r) > now) {
+            return NULL;
         }
     }
-    return NULL;
+    used = (size_t)snprintf(out, outlen, "no valid root CA left:");
+    for (int i = 0; i < sk_X509_num(m->roots) && used < outlen; i++) {
+        X509 *r = sk_X509_value(m->roots, i);
+        int expired = sc_x509_not_after(r) <= now;
+        char subj[256];
+
+        sc_x509_name_str(X509_get_subject_name(r), subj, sizeof(subj));
+        used += (size_t)snprintf(out + used, outlen - used, "%s root CA %s %s %s",
+                                 i > 0 ? "," : "", subj,
+                                 expired ? "expired at" : "is not valid before",
+                                 sc_time_rfc3339(expired ? sc_x509_not_after(r)
+                                                         : sc_x509_not_before(r),
+                                                 t, sizeof(t)));
+    }
+    return out;
 }
 
 /* Server side: pick a mesh ALPN the client offered, preferring the client's
@@ -306,6 +319,8 @@ static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outle
 }
 
 static int verify_idx = -1;
+static int grace_idx = -1;          /* SSL: the sc_tls_root_grace it accepted */
+static int grace_ctx_idx = -1;      /* SSL_CTX: the grace, in seconds (0: refuse) */
 static pthread_once_t verify_once = PTHREAD_ONCE_INIT;
 
 /* Frees a malloc'd ex_data value with its SSL or SSL_SESSION. */
@@ -322,6 +337,73 @@ static void ex_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long a
 static void verify_index_init(void)
 {
     verify_idx = SSL_get_ex_new_index(0, NULL, NULL, NULL, ex_free);
+    grace_idx = SSL_get_ex_new_index(0, NULL, NULL, NULL, ex_free);
+    grace_ctx_idx = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+}
+
+void sc_tlsctx_set_root_grace(SSL_CTX *ctx, long seconds)
+{
+    pthread_once(&verify_once, verify_index_init);
+    if (grace_ctx_idx >= 0) {
+        SSL_CTX_set_ex_data(ctx, grace_ctx_idx, (void *)(intptr_t)(seconds > 0 ? seconds : 0));
+    }
+}
+
+/* Whether the certificate OpenSSL is complaining about is the trust anchor
+ * of the chain being verified (its last element, from the store). */
+static int is_anchor(X509_STORE_CTX *xs, int depth)
+{
+    STACK_OF(X509) *chain = X509_STORE_CTX_get0_chain(xs);
+
+    return chain != NULL && depth == sk_X509_num(chain) - 1 &&
+           X509_STORE_CTX_get_num_untrusted(xs) <= depth;
+}
+
+/* secrets.on_root_expiry {grace_hours: N}: an expired trust anchor is
+ * accepted for N hours after its notAfter; the acceptance is recorded on
+ * the SSL for the caller to count and log.  Returns 1 when accepted. */
+static int root_grace(SSL *ssl, X509_STORE_CTX *xs, X509 *cert, int depth)
+{
+    long grace = grace_ctx_idx >= 0
+                     ? (long)(intptr_t)SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), grace_ctx_idx)
+                     : 0;
+    time_t na, now = time(NULL);
+    struct sc_tls_root_grace *g;
+
+    if (grace <= 0 || cert == NULL || !is_anchor(xs, depth)) {
+        return 0;
+    }
+    na = sc_x509_not_after(cert);
+    if (na > now || now - na >= grace) {
+        return 0;
+    }
+    if (SSL_get_ex_data(ssl, grace_idx) == NULL) {
+        g = calloc(1, sizeof(*g));
+        if (g == NULL) {
+            return 0;
+        }
+        sc_x509_name_str(X509_get_subject_name(cert), g->subject, sizeof(g->subject));
+        sc_x509_serial_hex(cert, g->serial, sizeof(g->serial));
+        g->not_after = na;
+        g->grace_hours = (int)(grace / 3600);
+        if (SSL_set_ex_data(ssl, grace_idx, g) != 1) {
+            free(g);
+            return 0;
+        }
+    }
+    X509_STORE_CTX_set_error(xs, X509_V_OK);
+    return 1;
+}
+
+int sc_tls_root_grace_get(const SSL *ssl, struct sc_tls_root_grace *out)
+{
+    const struct sc_tls_root_grace *g = grace_idx >= 0 ? SSL_get_ex_data(ssl, grace_idx) : NULL;
+
+    if (g == NULL) {
+        return -1;
+    }
+    *out = *g;
+    return 0;
 }
 
 /* Keeps OpenSSL's verdict and records the first failure for the log. */
@@ -335,6 +417,11 @@ static int verify_cb(int ok, X509_STORE_CTX *xs)
         return ok;
     }
     ssl = X509_STORE_CTX_get_ex_data(xs, SSL_get_ex_data_X509_STORE_CTX_idx());
+    if (ssl != NULL && X509_STORE_CTX_get_error(xs) == X509_V_ERR_CERT_HAS_EXPIRED &&
+        root_grace(ssl, xs, X509_STORE_CTX_get_current_cert(xs),
+                   X509_STORE_CTX_get_error_depth(xs))) {
+        return 1;
+    }
     if (ssl == NULL || verify_idx < 0 || SSL_get_ex_data(ssl, verify_idx) != NULL) {
         return ok;
     }
@@ -344,6 +431,7 @@ static int verify_cb(int ok, X509_STORE_CTX *xs)
     }
     vi->error = X509_STORE_CTX_get_error(xs);
     vi->depth = X509_STORE_CTX_get_error_depth(xs);
+    vi->anchor = is_anchor(xs, vi->depth);
     cert = X509_STORE_CTX_get_current_cert(xs);
     if (cert != NULL) {
         sc_x509_name_str(X509_get_subject_name(cert), vi->subject, sizeof(vi->subject));

@@ -22,8 +22,8 @@ struct sc_tls_names {
 /* Parses and validates PEM text: the chain holds at least the leaf, the key
  * matches the leaf, the bundle holds at least one certificate, the chain
  * leads to one of the bundle's roots, and (unless now is 0) the leaf is
- * valid at `now`.  An expired root is accepted here and reported by
- * sc_tls_material_problem.  Returns a new object, or NULL with err set
+ * valid at `now`.  An expired root is accepted here (reported by the
+ * logs and /certs, and by sc_tls_material_problem once no root is valid).  Returns a new object, or NULL with err set
  * (the message names the part that failed). */
 struct sc_tls_material *sc_tls_material_from_pem(const char *chain, size_t chain_len,
                                                  const char *key, size_t key_len,
@@ -35,8 +35,11 @@ struct sc_tls_material *sc_tls_material_from_pem(const char *chain, size_t chain
 struct sc_tls_material *sc_tls_material_load(const char *chain_path, const char *key_path,
                                              const char *ca_path, time_t now, struct sc_err *err);
 
-/* Why this material cannot serve at `now` (expired or not-yet-valid leaf,
- * an expired root), written into out; NULL when it is fine. */
+/* Why this material cannot serve mesh traffic at all at `now`, written
+ * into out: "no valid leaf: ..." (the leaf expired or is not yet valid) or
+ * "no valid root CA left: root CA <subject> expired at <time>, ..." (every
+ * root of the bundle is outside its validity).  NULL when it can serve: an
+ * expired root beside a valid one is not a problem here. */
 const char *sc_tls_material_problem(const struct sc_tls_material *m, time_t now, char *out,
                                     size_t outlen);
 /* Material is shared by the snapshots built from it (a config reload keeps
@@ -117,7 +120,26 @@ struct sc_tls_verify_info {
     char san[256];              /* its SANs (sc_x509_sans_str), or "none" */
     time_t not_before;
     time_t not_after;
+    int anchor;                 /* 1: it is the trust anchor (a root of ours) */
 };
+
+/* secrets.on_root_expiry {grace_hours: N}: sets the grace of a context's
+ * verification (0: an expired root is refused, the default).  Call before
+ * the context is shared. */
+void sc_tlsctx_set_root_grace(SSL_CTX *ctx, long seconds);
+
+/* A handshake whose chain ended at an expired root accepted within the
+ * grace: which root, for the caller's count and log line. */
+struct sc_tls_root_grace {
+    char subject[256];
+    char serial[80];
+    time_t not_after;
+    int grace_hours;
+};
+
+/* Copies the expired root this handshake accepted by grace into out.
+ * Returns 0, or -1 when it accepted none. */
+int sc_tls_root_grace_get(const SSL *ssl, struct sc_tls_root_grace *out);
 
 /* Copies the first verification failure of this handshake into out.
  * Returns 0, or -1 when none was recorded. */

@@ -59,6 +59,16 @@ static void sds_state(struct sc_admin *a, struct sc_admin_sds *st)
     }
 }
 
+static void certs_prometheus(struct sc_admin *a, struct evbuffer *b)
+{
+    const struct sc_config *cfg = sc_runtime_config(a->env.rt);
+    struct sc_certs_names names = {cfg->secrets.sds_cert_name, cfg->secrets.sds_root_name};
+    struct sc_snapshot *snap = sc_runtime_current(a->env.rt);
+
+    sc_certs_render_prometheus(sc_runtime_material(a->env.rt), snap, &names, b);
+    sc_snapshot_unref(snap);
+}
+
 static void on_prometheus(const struct sc_adminhttp_req *req, struct sc_adminhttp_reply *rep,
                           void *arg)
 {
@@ -72,7 +82,7 @@ static void on_prometheus(const struct sc_adminhttp_req *req, struct sc_adminhtt
     (void)req;
     stats = sc_runtime_stats(a->env.rt, &n);
     sc_stats_render_prometheus(stats, n, b);
-    sc_certs_render_prometheus(sc_runtime_material(a->env.rt), b);
+    certs_prometheus(a, b);
     evbuffer_add_printf(b,
                         "# HELP sidecar_secrets_updates_total Certificate sets installed or "
                         "refused.\n# TYPE sidecar_secrets_updates_total counter\n"
@@ -232,14 +242,16 @@ static void on_certs(const struct sc_adminhttp_req *req, struct sc_adminhttp_rep
     const char *q = req->query;
     const struct sc_config *cfg = sc_runtime_config(a->env.rt);
     struct sc_certs_names names = {cfg->secrets.sds_cert_name, cfg->secrets.sds_root_name};
+    struct sc_snapshot *snap = sc_runtime_current(a->env.rt);
 
     if (q != NULL && strstr(q, "format=table") != NULL) {
-        sc_certs_render_table(sc_runtime_material(a->env.rt), &names, time(NULL), b);
+        sc_certs_render_table(sc_runtime_material(a->env.rt), snap, &names, time(NULL), b);
         reply(rep, 200, "text/plain");
     } else {
-        sc_certs_render_json(sc_runtime_material(a->env.rt), time(NULL), b);
+        sc_certs_render_json(sc_runtime_material(a->env.rt), snap, time(NULL), b);
         reply(rep, 200, "application/json");
     }
+    sc_snapshot_unref(snap);
 }
 
 /* GET /certs/roots[?window=24h] */

@@ -8,9 +8,24 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config.h"
 #include "rootstats.h"
+#include "snapshot.h"
 #include "tlsctx.h"
 #include "x509.h"
+
+const char *sc_certs_role_name(enum sc_certs_role role)
+{
+    switch (role) {
+    case SC_CERTS_LEAF:
+        return "leaf";
+    case SC_CERTS_INTERMEDIATE:
+        return "intermediate";
+    case SC_CERTS_ROOT:
+        return "root";
+    }
+    return "-";
+}
 
 const char *sc_certs_status(time_t not_before, time_t not_after, time_t now)
 {
@@ -53,7 +68,8 @@ static void json_bytes(struct evbuffer *out, const unsigned char *p, size_t n)
     evbuffer_add(out, "\"", 1);
 }
 
-static void json_cert(X509 *c, time_t now, struct evbuffer *out, int first)
+static void json_cert(X509 *c, enum sc_certs_role role, time_t now, struct evbuffer *out,
+                      int first)
 {
     GENERAL_NAMES *names = X509_get_ext_d2i(c, NID_subject_alt_name, NULL, NULL);
     char serial[80], from[32], to[32];
@@ -79,30 +95,142 @@ static void json_cert(X509 *c, time_t now, struct evbuffer *out, int first)
     }
     GENERAL_NAMES_free(names);
     evbuffer_add_printf(out, "],\"days_until_expiration\":\"%ld\",\"valid_from\":\"%s\","
-                             "\"expiration_time\":\"%s\"}",
+                             "\"expiration_time\":\"%s\",\"role\":\"%s\"}",
                         days, sc_time_rfc3339(sc_x509_not_before(c), from, sizeof(from)),
-                        sc_time_rfc3339(na, to, sizeof(to)));
+                        sc_time_rfc3339(na, to, sizeof(to)), sc_certs_role_name(role));
 }
 
-void sc_certs_render_json(const struct sc_tls_material *m, time_t now, struct evbuffer *out)
+static void visit(sc_certs_visit_fn *fn, void *arg, X509 *c, enum sc_certs_role role,
+                  const char *resource, int route)
 {
-    STACK_OF(X509) *roots, *chain;
+    struct sc_certs_item it = {c, role, resource, route};
 
-    if (m == NULL) {
-        evbuffer_add_printf(out, "{\"certificates\":[]}\n");
+    if (c != NULL) {
+        fn(&it, arg);
+    }
+}
+
+/* A SIMPLE / MUTUAL context's certificates: the CA file's (not the system
+ * store's, which is not ours to report), the client certificate and the
+ * extras of its chain file. */
+static void origin_each(SSL_CTX *ctx, const struct sc_cfg_tls_files *files, const char *name,
+                        sc_certs_visit_fn *fn, void *arg)
+{
+    STACK_OF(X509) *extra = NULL;
+
+    if (files->ca_certificates != NULL) {
+        STACK_OF(X509_OBJECT) *objs = X509_STORE_get0_objects(SSL_CTX_get_cert_store(ctx));
+
+        for (int i = 0; i < sk_X509_OBJECT_num(objs); i++) {
+            X509_OBJECT *o = sk_X509_OBJECT_value(objs, i);
+
+            if (X509_OBJECT_get_type(o) == X509_LU_X509) {
+                visit(fn, arg, X509_OBJECT_get0_X509(o), SC_CERTS_ROOT, name, 1);
+            }
+        }
+    }
+    visit(fn, arg, SSL_CTX_get0_certificate(ctx), SC_CERTS_LEAF, name, 1);
+    if (SSL_CTX_get0_certificate(ctx) != NULL && SSL_CTX_get0_chain_certs(ctx, &extra) == 1) {
+        for (int i = 0; i < sk_X509_num(extra); i++) {
+            visit(fn, arg, sk_X509_value(extra, i), SC_CERTS_INTERMEDIATE, name, 1);
+        }
+    }
+}
+
+void sc_certs_each(const struct sc_tls_material *m, const struct sc_snapshot *snap,
+                   const struct sc_certs_names *names, sc_certs_visit_fn *fn, void *arg)
+{
+    if (m != NULL) {
+        STACK_OF(X509) *chain = sc_tls_material_chain(m), *roots = sc_tls_material_roots(m);
+
+        for (int i = 0; i < sk_X509_num(chain); i++) {
+            visit(fn, arg, sk_X509_value(chain, i), i == 0 ? SC_CERTS_LEAF : SC_CERTS_INTERMEDIATE,
+                  names->cert, 0);
+        }
+        for (int i = 0; i < sk_X509_num(roots); i++) {
+            visit(fn, arg, sk_X509_value(roots, i), SC_CERTS_ROOT, names->root, 0);
+        }
+    }
+    for (size_t i = 0; snap != NULL && i < sc_snapshot_n_origins(snap); i++) {
+        const struct sc_cfg_tls_files *files;
+        const char *name;
+        SSL_CTX *ctx = sc_snapshot_origin_at(snap, i, &files, &name);
+
+        origin_each(ctx, files, name, fn, arg);
+    }
+}
+
+/* JSON: one "certificates" entry for the mesh set, one per route (with its
+ * "resource"); each entry's roots in ca_cert, the rest in cert_chain. */
+struct json_state {
+    struct evbuffer *out, *ca, *chain;
+    const char *entry;          /* the route being written, NULL: the mesh set */
+    int open, n_entries, n_ca, n_chain;
+    time_t now;
+};
+
+static void json_flush(struct json_state *st)
+{
+    if (!st->open) {
         return;
     }
-    roots = sc_tls_material_roots(m);
-    chain = sc_tls_material_chain(m);
-    evbuffer_add_printf(out, "{\"certificates\":[{\"ca_cert\":[");
-    for (int i = 0; i < sk_X509_num(roots); i++) {
-        json_cert(sk_X509_value(roots, i), now, out, i == 0);
+    evbuffer_add_printf(st->out, "\"ca_cert\":[");
+    evbuffer_add_buffer(st->out, st->ca);
+    evbuffer_add_printf(st->out, "],\"cert_chain\":[");
+    evbuffer_add_buffer(st->out, st->chain);
+    evbuffer_add_printf(st->out, "]}");
+    st->open = 0;
+}
+
+static void json_visit(const struct sc_certs_item *it, void *arg)
+{
+    struct json_state *st = arg;
+    const char *entry = it->route ? it->resource : NULL;
+
+    if (!st->open || entry != st->entry) {
+        json_flush(st);
+        evbuffer_add_printf(st->out, "%s{", st->n_entries++ == 0 ? "" : ",");
+        if (entry != NULL) {
+            evbuffer_add_printf(st->out, "\"resource\":\"%s\",", entry);
+        }
+        st->entry = entry;
+        st->open = 1;
+        st->n_ca = st->n_chain = 0;
     }
-    evbuffer_add_printf(out, "],\"cert_chain\":[");
-    for (int i = 0; i < sk_X509_num(chain); i++) {
-        json_cert(sk_X509_value(chain, i), now, out, i == 0);
+    if (it->role == SC_CERTS_ROOT) {
+        json_cert(it->cert, it->role, st->now, st->ca, st->n_ca++ == 0);
+    } else {
+        json_cert(it->cert, it->role, st->now, st->chain, st->n_chain++ == 0);
     }
-    evbuffer_add_printf(out, "]}]}\n");
+}
+
+void sc_certs_render_json(const struct sc_tls_material *m, const struct sc_snapshot *snap,
+                          time_t now, struct evbuffer *out)
+{
+    struct sc_certs_names names = {"default", "ROOTCA"};
+    struct json_state st = {out, evbuffer_new(), evbuffer_new(), NULL, 0, 0, 0, 0, now};
+
+    evbuffer_add_printf(out, "{\"certificates\":[");
+    if (st.ca != NULL && st.chain != NULL) {
+        sc_certs_each(m, snap, &names, json_visit, &st);
+        json_flush(&st);
+    }
+    evbuffer_add_printf(out, "]}\n");
+    evbuffer_free(st.ca);
+    evbuffer_free(st.chain);
+}
+
+static const char *table_type(const struct sc_certs_item *it)
+{
+    switch (it->role) {
+    case SC_CERTS_LEAF:
+        return "Cert Chain";
+    case SC_CERTS_INTERMEDIATE:
+        return "Intermediate";
+    case SC_CERTS_ROOT:
+        return "CA";
+    }
+    return "-";
 }
 
 static void table_row(struct evbuffer *out, const char *name, const char *type, X509 *c,
@@ -124,50 +252,53 @@ static void table_row(struct evbuffer *out, const char *name, const char *type, 
                         serial, to, from);
 }
 
-void sc_certs_render_table(const struct sc_tls_material *m, const struct sc_certs_names *names,
-                           time_t now, struct evbuffer *out)
+struct table_state {
+    struct evbuffer *out;
+    time_t now;
+};
+
+static void table_visit(const struct sc_certs_item *it, void *arg)
 {
-    STACK_OF(X509) *roots;
+    struct table_state *st = arg;
+
+    table_row(st->out, it->resource, table_type(it), it->cert, st->now);
+}
+
+void sc_certs_render_table(const struct sc_tls_material *m, const struct sc_snapshot *snap,
+                           const struct sc_certs_names *names, time_t now,
+                           struct evbuffer *out)
+{
+    struct table_state st = {out, now};
 
     evbuffer_add_printf(out, "%-18s %-14s %-14s %-11s %-40s %-21s %s\n", "RESOURCE NAME", "TYPE",
                         "STATUS", "VALID CERT", "SERIAL NUMBER", "NOT AFTER", "NOT BEFORE");
     if (m == NULL) {
         table_row(out, names->cert, "Cert Chain", NULL, now);
         table_row(out, names->root, "CA", NULL, now);
-        return;
     }
-    table_row(out, names->cert, "Cert Chain", sc_tls_material_leaf(m), now);
-    roots = sc_tls_material_roots(m);
-    for (int i = 0; i < sk_X509_num(roots); i++) {
-        table_row(out, names->root, "CA", sk_X509_value(roots, i), now);
-    }
+    sc_certs_each(m, snap, names, table_visit, &st);
 }
 
-void sc_certs_render_prometheus(const struct sc_tls_material *m, struct evbuffer *out)
+static void prom_visit(const struct sc_certs_item *it, void *arg)
 {
-    STACK_OF(X509) *roots;
+    struct evbuffer *out = arg;
     char serial[80];
 
-    evbuffer_add_printf(out, "# HELP sidecar_certificate_expiration_timestamp_seconds notAfter "
-                             "of each certificate in use.\n"
-                             "# TYPE sidecar_certificate_expiration_timestamp_seconds gauge\n");
-    if (m == NULL) {
-        return;
-    }
     evbuffer_add_printf(out,
-                        "sidecar_certificate_expiration_timestamp_seconds{resource=\"default\","
-                        "serial=\"%s\"} %lld\n",
-                        serial_lower(sc_tls_material_leaf(m), serial, sizeof(serial)),
-                        (long long)sc_x509_not_after(sc_tls_material_leaf(m)));
-    roots = sc_tls_material_roots(m);
-    for (int i = 0; i < sk_X509_num(roots); i++) {
-        X509 *r = sk_X509_value(roots, i);
-        evbuffer_add_printf(out,
-                            "sidecar_certificate_expiration_timestamp_seconds{resource=\"ROOTCA\","
-                            "serial=\"%s\"} %lld\n",
-                            serial_lower(r, serial, sizeof(serial)),
-                            (long long)sc_x509_not_after(r));
-    }
+                        "sidecar_certificate_expiration_timestamp_seconds{resource=\"%s\","
+                        "role=\"%s\",serial=\"%s\"} %lld\n",
+                        it->resource, sc_certs_role_name(it->role),
+                        serial_lower(it->cert, serial, sizeof(serial)),
+                        (long long)sc_x509_not_after(it->cert));
+}
+
+void sc_certs_render_prometheus(const struct sc_tls_material *m, const struct sc_snapshot *snap,
+                                const struct sc_certs_names *names, struct evbuffer *out)
+{
+    evbuffer_add_printf(out, "# HELP sidecar_certificate_expiration_timestamp_seconds notAfter "
+                             "of each certificate held (role: leaf, intermediate or root).\n"
+                             "# TYPE sidecar_certificate_expiration_timestamp_seconds gauge\n");
+    sc_certs_each(m, snap, names, prom_visit, out);
 }
 
 static void json_text(struct evbuffer *out, const char *s)

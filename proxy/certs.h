@@ -1,28 +1,62 @@
 #ifndef SC_CERTS_H
 #define SC_CERTS_H
 
+#include <openssl/x509.h>
 #include <time.h>
 
 struct evbuffer;
+struct sc_snapshot;
 struct sc_tls_material;
 
 /* What the operator sees of the certificates in use: /certs in Envoy's JSON
  * shape, /certs?format=table in istioctl's `proxy-config secret` columns,
- * and expiry gauges for Prometheus.  m may be NULL (no certificates yet:
- * the table shows WARMING). */
+ * and expiry gauges for Prometheus.  Every certificate the sidecar holds is
+ * listed: the mesh leaf, each intermediate of its chain, each root of the
+ * bundle, and the CA certificates, client certificate and chain extras of
+ * every SIMPLE / MUTUAL route or listener (from the snapshot's contexts).
+ *
+ * m may be NULL (no certificates yet: the table shows WARMING); snap may be
+ * NULL (route certificates are then left out).  Both are borrowed. */
 
 struct sc_certs_names {
     const char *cert;       /* resource name of our chain, e.g. "default" */
     const char *root;       /* resource name of the bundle, e.g. "ROOTCA" */
 };
 
+enum sc_certs_role {
+    SC_CERTS_LEAF,
+    SC_CERTS_INTERMEDIATE,
+    SC_CERTS_ROOT,
+};
+
+/* One certificate held, as visited by sc_certs_each (all borrowed). */
+struct sc_certs_item {
+    X509 *cert;
+    enum sc_certs_role role;
+    const char *resource;   /* names->cert, names->root, or the route's name */
+    int route;              /* 1 for a SIMPLE / MUTUAL route's certificate */
+};
+
+typedef void sc_certs_visit_fn(const struct sc_certs_item *item, void *arg);
+
+/* Calls fn for every certificate held, in the table's order: our leaf, our
+ * intermediates, our roots, then each route's (roots, leaf, intermediates). */
+void sc_certs_each(const struct sc_tls_material *m, const struct sc_snapshot *snap,
+                   const struct sc_certs_names *names, sc_certs_visit_fn *fn, void *arg);
+
+/* "leaf", "intermediate" or "root" (the metric's role label). */
+const char *sc_certs_role_name(enum sc_certs_role role);
+
 /* STATUS of one certificate at `now`: ACTIVE, EXPIRED or NOT YET VALID. */
 const char *sc_certs_status(time_t not_before, time_t not_after, time_t now);
 
-void sc_certs_render_json(const struct sc_tls_material *m, time_t now, struct evbuffer *out);
-void sc_certs_render_table(const struct sc_tls_material *m, const struct sc_certs_names *names,
-                           time_t now, struct evbuffer *out);
-void sc_certs_render_prometheus(const struct sc_tls_material *m, struct evbuffer *out);
+void sc_certs_render_json(const struct sc_tls_material *m, const struct sc_snapshot *snap,
+                          time_t now, struct evbuffer *out);
+void sc_certs_render_table(const struct sc_tls_material *m, const struct sc_snapshot *snap,
+                           const struct sc_certs_names *names, time_t now,
+                           struct evbuffer *out);
+void sc_certs_render_prometheus(const struct sc_tls_material *m, const struct sc_snapshot *snap,
+                                const struct sc_certs_names *names, struct evbuffer *out);
 
 /* GET /certs/roots: "is it safe to drop the old root?".  One object per
  * root of the trust bundle, in bundle order:

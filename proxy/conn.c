@@ -339,7 +339,7 @@ static void on_down_handshake(struct bufferevent *bev, short what, void *arg)
         sc_stats_peer_root(st, c->dir, c->peer_root, subj, c->peer_id,
                            SSL_session_reused(ssl));
     }
-    sc_stats_handshake(st, c->dir, SC_HS_OK);
+    sc_stats_handshake(st, c->dir, sc_tlsv_accepted(ssl, id, c->dir, sc_worker_grace_seen(c->w)));
     classify(c, SC_CLASS_MESH_MTLS);
     /* Hold the client's bytes in the kernel until the app is connected. */
     bufferevent_disable(bev, EV_READ);

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "certs.h"
 #include "config.h"
 #include "err.h"
 #include "log.h"
@@ -14,6 +15,7 @@
 #include "tlsctx.h"
 #include "upool.h"
 #include "upstream.h"
+#include "validity.h"
 #include "worker.h"
 #include "x509.h"
 
@@ -24,6 +26,7 @@ struct sc_runtime {
     struct sc_config *cfg;
     struct sc_tls_material *material;
     struct sc_snapshot *snap;
+    struct sc_validity *validity;   /* ERROR / INFO at each notAfter / notBefore */
     struct sc_worker **workers;
     struct sc_stats **stats;
     int n_workers;
@@ -65,6 +68,12 @@ struct sc_runtime *sc_runtime_new(struct event_base *base, struct sc_config *cfg
     }
     rt->base = base;
     rt->cfg = cfg;
+    rt->validity = sc_validity_new(base);
+    if (rt->validity == NULL) {
+        sc_config_free(cfg);
+        free(rt);
+        return NULL;
+    }
     check_mark(rt);
     return rt;
 }
@@ -99,6 +108,15 @@ static int start_workers(struct sc_runtime *rt, struct sc_err *err)
     return 0;
 }
 
+/* Every certificate of the new snapshot is watched for its next transition. */
+static void watch(struct sc_runtime *rt)
+{
+    struct sc_certs_names names = {rt->cfg->secrets.sds_cert_name,
+                                   rt->cfg->secrets.sds_root_name};
+
+    sc_validity_watch(rt->validity, rt->material, rt->snap, &names, time(NULL));
+}
+
 /* Builds and publishes a snapshot of the current config and material. */
 static int publish(struct sc_runtime *rt, struct sc_err *err)
 {
@@ -110,6 +128,7 @@ static int publish(struct sc_runtime *rt, struct sc_err *err)
     }
     sc_snapshot_unref(rt->snap);
     rt->snap = snap;
+    watch(rt);
     if (!rt->started) {
         return start_workers(rt, err);
     }
@@ -213,11 +232,30 @@ const char *sc_runtime_not_ready(struct sc_runtime *rt, time_t now, char *buf, s
  * window is expiry_warning_days, but at most a quarter of the certificate's
  * lifetime: a 24-hour workload certificate that rotates at half-life is
  * worth a warning only once its renewal is late, not from the start. */
-static void check_one(X509 *c, const char *what, time_t now, int warn_days)
+struct check_state {
+    time_t now;
+    int warn_days;
+};
+
+static const char *what_of(const struct sc_certs_item *it)
 {
-    char subj[256], t[32], serial[80], name[300] = "";
-    time_t na = sc_x509_not_after(c), nb = sc_x509_not_before(c);
-    time_t window = (time_t)warn_days * 86400;
+    if (it->route) {
+        return it->role == SC_CERTS_ROOT ? "route CA" : it->role == SC_CERTS_LEAF
+                                                            ? "route client certificate"
+                                                            : "route intermediate CA";
+    }
+    return it->role == SC_CERTS_ROOT ? "root CA" : it->role == SC_CERTS_LEAF
+                                                       ? "workload certificate"
+                                                       : "intermediate CA";
+}
+
+static void check_one(const struct sc_certs_item *it, void *arg)
+{
+    const struct check_state *st = arg;
+    X509 *c = it->cert;
+    char subj[256], t[32], serial[80], name[300] = "", res[120] = "";
+    time_t na = sc_x509_not_after(c), nb = sc_x509_not_before(c), now = st->now;
+    time_t window = (time_t)st->warn_days * 86400;
 
     if (na > nb && (na - nb) / 4 < window) {
         window = (na - nb) / 4;
@@ -225,24 +263,30 @@ static void check_one(X509 *c, const char *what, time_t now, int warn_days)
     if (sc_x509_name_str(X509_get_subject_name(c), subj, sizeof(subj)) > 0) {
         snprintf(name, sizeof(name), " %s", subj);
     }
+    if (it->route) {
+        snprintf(res, sizeof(res), " of %s", it->resource);
+    }
     sc_x509_serial_hex(c, serial, sizeof(serial));
     sc_time_rfc3339(na, t, sizeof(t));
     if (na <= now) {
-        sc_log(SC_LOG_ERR, NULL, "%s%s (serial %s) expired at %s", what, name, serial, t);
+        sc_log(SC_LOG_ERR, NULL, "%s%s%s (serial %s) expired at %s", what_of(it), res, name,
+               serial, t);
     } else if (na - now <= window) {
-        sc_log(SC_LOG_WARN, NULL, "%s%s (serial %s) expires at %s, in %ld minutes", what, name,
-               serial, t, (long)((na - now) / 60));
+        sc_log(SC_LOG_WARN, NULL, "%s%s%s (serial %s) expires at %s, in %ld minutes",
+               what_of(it), res, name, serial, t, (long)((na - now) / 60));
     }
 }
 
 void sc_runtime_check_expiry(struct sc_runtime *rt, time_t now)
 {
-    STACK_OF(X509) *roots;
-    int warn_days = rt->cfg->secrets.expiry_warning_days;  /* 0: ERROR only */
+    struct check_state st = {now, rt->cfg->secrets.expiry_warning_days};  /* 0: ERROR only */
+    struct sc_certs_names names = {rt->cfg->secrets.sds_cert_name,
+                                   rt->cfg->secrets.sds_root_name};
 
     if (rt->material == NULL) {
         return;
     }
+    sc_validity_check(rt->validity, now);
     /* Compared against the wall clock at every call, so a suspend or a
      * clock jump is noticed at the next wake-up, not after a stale timer. */
     if (rt->last_expiry_log != 0 && now >= rt->last_expiry_log &&
@@ -250,11 +294,7 @@ void sc_runtime_check_expiry(struct sc_runtime *rt, time_t now)
         return;
     }
     rt->last_expiry_log = now;
-    check_one(sc_tls_material_leaf(rt->material), "workload certificate", now, warn_days);
-    roots = sc_tls_material_roots(rt->material);
-    for (int i = 0; i < sk_X509_num(roots); i++) {
-        check_one(sk_X509_value(roots, i), "root CA", now, warn_days);
-    }
+    sc_certs_each(rt->material, rt->snap, &names, check_one, &st);
 }
 
 struct sc_stats *const *sc_runtime_stats(const struct sc_runtime *rt, size_t *n)
@@ -336,6 +376,7 @@ void sc_runtime_free(struct sc_runtime *rt)
     }
     free(rt->workers);
     free(rt->stats);
+    sc_validity_free(rt->validity);
     sc_snapshot_unref(rt->snap);
     sc_tls_material_free(rt->material);
     sc_config_free(rt->cfg);

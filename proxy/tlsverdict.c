@@ -5,9 +5,11 @@
 #include <event2/bufferevent_ssl.h>
 #include <openssl/err.h>
 #include <openssl/x509_vfy.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "log.h"
 #include "spiffe.h"
 #include "tlsctx.h"
 #include "x509.h"
@@ -29,6 +31,12 @@ static void explain_verify(SSL *ssl, long vr, const struct sc_tlsv_ctx *ctx, cha
     whose = vi.depth == 0 ? "peer certificate" : "certificate in the peer's chain";
     switch (vi.error) {
     case X509_V_ERR_CERT_HAS_EXPIRED:
+        if (vi.anchor) {
+            /* secrets.on_root_expiry: refuse (or past its grace) */
+            snprintf(out, outlen, "root %s expired at %s", vi.subject,
+                     sc_time_rfc3339(vi.not_after, t, sizeof(t)));
+            break;
+        }
         snprintf(out, outlen, "%s expired at %s", whose,
                  sc_time_rfc3339(vi.not_after, t, sizeof(t)));
         break;
@@ -276,4 +284,53 @@ int sc_tlsv_root(SSL *ssl, char *serial, size_t serial_len, char *subject, size_
     snprintf(serial, serial_len, "%s", SSL_session_reused(ssl) ? "resumed" : "-");
     snprintf(subject, subject_len, "-");
     return 0;
+}
+
+/* FNV-1a: the seen set keeps hashes, not identities. */
+static uint64_t hash_id(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL;
+
+    for (; *s != '\0'; s++) {
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    }
+    return h != 0 ? h : 1;
+}
+
+/* 1 the first time id is seen (it is then remembered, the oldest forgotten). */
+static int first_time(struct sc_tlsv_seen *seen, const char *id)
+{
+    uint64_t h = hash_id(id);
+
+    for (size_t i = 0; i < SC_TLSV_SEEN; i++) {
+        if (seen->h[i] == h) {
+            return 0;
+        }
+    }
+    seen->h[seen->next] = h;
+    seen->next = (seen->next + 1) % SC_TLSV_SEEN;
+    return 1;
+}
+
+enum sc_hs_outcome sc_tlsv_accepted(SSL *ssl, const char *peer, enum sc_direction dir,
+                                    struct sc_tlsv_seen *seen)
+{
+    struct sc_tls_root_grace g;
+    char t[32];
+
+    if (ssl == NULL || sc_tls_root_grace_get(ssl, &g) != 0) {
+        return SC_HS_OK;
+    }
+    if (peer == NULL || peer[0] == '\0') {
+        peer = "-";
+    }
+    if (first_time(seen, peer)) {
+        sc_log(SC_LOG_WARN, NULL,
+               "root_expired_grace: %s peer %s accepted although its root %s (serial %s) "
+               "expired at %s (secrets.on_root_expiry grace_hours %d; logged once per peer "
+               "identity)",
+               dir == SC_DIR_INBOUND ? "inbound" : "outbound", peer, g.subject, g.serial,
+               sc_time_rfc3339(g.not_after, t, sizeof(t)), g.grace_hours);
+    }
+    return SC_HS_ROOT_EXPIRED_GRACE;
 }

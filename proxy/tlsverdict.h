@@ -3,6 +3,7 @@
 
 #include <openssl/ssl.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "config.h"
 #include "stats.h"
@@ -60,5 +61,22 @@ int sc_tlsv_san_pin(SSL *ssl, const struct sc_strv *names, char *reason, size_t 
  * was verified ("resumed" for a session that carries no record).  Returns
  * 1 when a root was found (worth counting), 0 otherwise. */
 int sc_tlsv_root(SSL *ssl, char *serial, size_t serial_len, char *subject, size_t subject_len);
+
+/* Peer identities already logged for root_expired_grace, per worker (only
+ * its thread touches it): the last SC_TLSV_SEEN, as hashes. */
+#define SC_TLSV_SEEN 256
+struct sc_tlsv_seen {
+    uint64_t h[SC_TLSV_SEEN];
+    size_t next;
+};
+
+/* After a completed and accepted handshake: SC_HS_ROOT_EXPIRED_GRACE when
+ * the peer's chain ended at an expired root accepted by
+ * secrets.on_root_expiry's grace (then a WARN line the first time this
+ * peer identity is seen: "root_expired_grace: <dir> peer <id> accepted
+ * although its root <subject> (serial <hex>) expired at <time> ..."),
+ * SC_HS_OK otherwise.  peer may be NULL or "" (logged as "-"). */
+enum sc_hs_outcome sc_tlsv_accepted(SSL *ssl, const char *peer, enum sc_direction dir,
+                                    struct sc_tlsv_seen *seen);
 
 #endif

@@ -173,7 +173,9 @@ static void on_handshake(struct bufferevent *bev, short what, void *arg)
         finish(u, &res);
         return;
     }
-    sc_stats_handshake(st, u->req.dir, SC_HS_OK);
+    sc_stats_handshake(st, u->req.dir,
+                       sc_tlsv_accepted(ssl, res.peer_id[0] != '\0' ? res.peer_id : u->req.host,
+                                        u->req.dir, sc_worker_grace_seen(u->req.w)));
     res.status = SC_UPSTREAM_OK;
     finish(u, &res);
 }

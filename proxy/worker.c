@@ -27,6 +27,7 @@
 #include "stats.h"
 #include "tlsctx.h"
 #include "thread.h"
+#include "tlsverdict.h"
 #include "upool.h"
 #include "uuid.h"
 
@@ -55,6 +56,7 @@ struct sc_worker {
     int drained;                        /* listeners closed, connections told */
     struct sc_snapshot *snap;           /* the worker's own reference */
     struct sc_stats *stats;
+    struct sc_tlsv_seen grace_seen;     /* root_expired_grace: identities logged */
     struct sc_upool *upool;
     struct sc_hslimit *hslimit;         /* downstream handshakes per client address */
     struct sc_uuid uuid;
@@ -431,6 +433,11 @@ struct event_base *sc_worker_base(struct sc_worker *w)
 struct sc_snapshot *sc_worker_snapshot(struct sc_worker *w)
 {
     return w->snap;
+}
+
+struct sc_tlsv_seen *sc_worker_grace_seen(struct sc_worker *w)
+{
+    return &w->grace_seen;
 }
 
 struct sc_stats *sc_worker_stats(struct sc_worker *w)

@@ -6,6 +6,7 @@
 struct event_base;
 struct sc_snapshot;
 struct sc_stats;
+struct sc_tlsv_seen;
 struct sc_conn;
 struct sc_worker;
 
@@ -47,6 +48,9 @@ int sc_worker_id(const struct sc_worker *w);
 struct event_base *sc_worker_base(struct sc_worker *w);
 struct sc_snapshot *sc_worker_snapshot(struct sc_worker *w);   /* borrowed */
 struct sc_stats *sc_worker_stats(struct sc_worker *w);
+/* The peer identities this worker has logged for root_expired_grace
+ * (borrowed; the worker's thread only). */
+struct sc_tlsv_seen *sc_worker_grace_seen(struct sc_worker *w);
 /* A scratch buffer for MSG_PEEK, shared by the worker's connections. */
 unsigned char *sc_worker_scratch(struct sc_worker *w, size_t *len);
 /* Connection bookkeeping (for shutdown). */

@@ -5,7 +5,7 @@
 #   gen-certs.sh ca DIR NAME [--days N | --seconds N] [--rsa] [--expired]
 #       DIR/NAME-ca.crt, DIR/NAME-ca.key: self-signed root, CN=NAME,
 #       basicConstraints critical CA:TRUE, keyUsage keyCertSign,cRLSign.
-#   gen-certs.sh intermediate DIR CA NAME [--days N] [--rsa]
+#   gen-certs.sh intermediate DIR CA NAME [--days N] [--rsa] [--expired]
 #       DIR/NAME-ca.crt, DIR/NAME-ca.key signed by DIR/CA-ca.{crt,key};
 #       DIR/NAME-ca.chain holds the intermediates above a leaf (itself first).
 #   gen-certs.sh leaf DIR CA LEAF SPIFFE_ID [--days N | --seconds N] [--rsa] [--expired]
@@ -34,6 +34,10 @@
 # --seconds N: notBefore 1 hour ago, notAfter N seconds from now (a
 #   certificate that expires while a test runs).
 # --not-yet-valid: notBefore 1 day ahead.
+# --seconds N (ca, intermediate, leaf): notAfter N seconds from now (to watch
+#   a certificate expire while a test runs); notBefore 1 hour ago.
+# --starts-in N (ca, intermediate, leaf): notBefore N seconds from now (to
+#   watch one become valid); notAfter --days later.
 # Dates are set with `openssl ca -startdate/-enddate` (openssl 3.0 has no
 # x509 -not_before), with a throw-away CA database in a temporary directory.
 set -euo pipefail
@@ -130,11 +134,13 @@ EOF
     rm -rf "$d"
 }
 
-# dates DAYS EXPIRED NOTYET [SECONDS] -> sets START END
+# dates DAYS EXPIRED NOTYET -> sets START END (--seconds / --starts-in: SECONDS_LEFT, STARTS_IN)
 dates() {
-    local days=$1 expired=$2 notyet=$3 secs=${4:-}
-    if [ -n "$secs" ]; then
-        START=$(utc '1 hour ago'); END=$(utc "now + $secs seconds")
+    local days=$1 expired=$2 notyet=$3
+    if [ -n "$SECONDS_LEFT" ]; then
+        START=$(utc '1 hour ago'); END=$(utc "now + $SECONDS_LEFT seconds")
+    elif [ -n "$STARTS_IN" ]; then
+        START=$(utc "now + $STARTS_IN seconds"); END=$(utc "now + $days days")
     elif [ "$expired" = 1 ]; then
         START=$(utc '30 days ago'); END=$(utc '1 day ago')
     elif [ "$notyet" = 1 ]; then
@@ -146,15 +152,17 @@ dates() {
 
 # Options shared by the subcommands; positional arguments go to ARGS.
 parse_opts() {
-    DAYS=; NSECS=; RSA=0; EXPIRED=0; NOTYET=0; CN=; FORCE=0; ARGS=(); DNS=()
+    DAYS=; RSA=0; EXPIRED=0; NOTYET=0; CN=; FORCE=0; ARGS=(); DNS=(); SECONDS_LEFT=; STARTS_IN=
     while [ $# -gt 0 ]; do
         case $1 in
         --days) [ $# -ge 2 ] || die "--days needs a value"
                 [[ $2 =~ ^[0-9]+$ ]] && [ "$2" -gt 0 ] || die "--days: not a positive number: $2"
                 DAYS=$2; shift ;;
-        --seconds) [ $# -ge 2 ] || die "--seconds needs a value"
-                [[ $2 =~ ^[0-9]+$ ]] && [ "$2" -gt 0 ] || die "--seconds: not a positive number: $2"
-                NSECS=$2; shift ;;
+        --seconds|--starts-in)
+                [ $# -ge 2 ] || die "$1 needs a value"
+                [[ $2 =~ ^[0-9]+$ ]] && [ "$2" -gt 0 ] || die "$1: not a positive number: $2"
+                if [ "$1" = --seconds ]; then SECONDS_LEFT=$2; else STARTS_IN=$2; fi
+                shift ;;
         --rsa) RSA=1 ;;
         --expired) EXPIRED=1 ;;
         --not-yet-valid) NOTYET=1 ;;
@@ -184,7 +192,7 @@ cmd_ca() { # DIR NAME
     local dir=${ARGS[0]} name=${ARGS[1]}
     check_name "$name"
     mkdir -p "$dir"
-    dates "${DAYS:-3650}" "$EXPIRED" 0 "$NSECS"
+    dates "${DAYS:-3650}" "$EXPIRED" 0
     newkey "$dir/$name-ca.key" "$RSA"
     sign ca "$name" "$dir/$name-ca.key" "" "" "$dir/$name-ca.crt" "$START" "$END"
     rm -f "$dir/$name-ca.chain"
@@ -218,7 +226,7 @@ cmd_leaf() { # DIR CA LEAF SPIFFE_ID
     for d in "${DNS[@]}"; do san="${san:+$san,}DNS:$d"; done
     [ -n "$san" ] || die "a leaf needs a SPIFFE ID or --dns"
     [ "$EXPIRED" = 1 ] && [ "$NOTYET" = 1 ] && die "--expired and --not-yet-valid exclude each other"
-    dates "${DAYS:-365}" "$EXPIRED" "$NOTYET" "$NSECS"
+    dates "${DAYS:-365}" "$EXPIRED" "$NOTYET"
     newkey "$dir/$leaf.key" "$RSA"
     tmpdir
     sign leaf "${CN:-$leaf}" "$dir/$leaf.key" "$dir/$ca-ca.crt" "$dir/$ca-ca.key" \

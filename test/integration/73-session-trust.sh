@@ -96,17 +96,17 @@ done
 step "A (client) drops its ticket: s_server would resume it, A makes a full handshake"
 status_page "$P_OUTS" "$T/srv-3.html"
 assert_not_contains "$T/srv-3.html" 'Reused'
-wait_for_log "$T/a.out" "$(conn_re listener=outs "end=tls_verify_failed: certificate in the peer's chain expired at $root_end")"
+wait_for_log "$T/a.out" "$(conn_re listener=outs "end=tls_verify_failed: root CN=short expired at $root_end")"
 
 step "A to B: no resumption, a full handshake that fails in words"
 assert_eq "" "$(echo_via "$P_OUT")" "L4 echo through A and B after the expiry"
-wait_for_log "$T/a.out" "$(conn_re listener=out "end=tls_verify_failed: certificate in the peer's chain expired at $root_end")"
+wait_for_log "$T/a.out" "$(conn_re listener=out "end=tls_verify_failed: root CN=short expired at $root_end")"
 
 step "B (server) refuses a ticket from before the expiry"
 printf 'hello\n' | mesh_client "127.0.0.1:$P_IN" client istio 1 -sess_in "$T/b-ticket.pem" \
     >"$T/sc-2.out" 2>"$T/sc-2.err" || true
 assert_not_contains "$T/sc-2.out" '^hello$'
-wait_for_log "$T/b.out" "$(conn_re listener=in class=refused "end=tls_verify_failed: certificate in the peer's chain expired at $root_end")"
+wait_for_log "$T/b.out" "$(conn_re listener=in class=refused "end=tls_verify_failed: root CN=short expired at $root_end")"
 
 step "A's idle pooled connection to B is closed, not reused"
 code=$(curl -s -o "$T/l7-2.body" -w '%{http_code}' --max-time 10 "http://127.0.0.1:$P_OUT7/two")

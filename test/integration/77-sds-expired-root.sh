@@ -9,7 +9,8 @@
 #     on either side);
 #   - B's /certs?format=table shows EXPIRED on the ROOTCA row (and the
 #     certificate chain ACTIVE), the expiry gauge carries the root's notAfter;
-#   - readiness is 503 and says which root expired when, and the log has an
+#   - readiness is 503 (no valid root is left) and says which root expired
+#     when, and the log has an
 #     ERROR line naming the root;
 #   - a handshake from a peer whose chain leads to that root fails with the
 #     expiry in the connection-log line and outcome="expired" in the metric.
@@ -79,19 +80,19 @@ assert_eq 3 "$(wc -l <"$T/table.txt")" "lines in the table (header, default, one
 
 step "readiness is 503 and says which root expired when; the log says it too"
 assert_eq 503 "$(sds_ready_code "$B_ADMIN")" "B's readiness with an expired root"
-assert_contains "$T/ready.body" "root CA CN=old expired at $root_end"
+assert_contains "$T/ready.body" "no valid root CA left: root CA CN=old expired at $root_end"
 assert_contains "$T/b.err" "error root CA CN=old \\(serial [0-9A-F]+\\) expired at $root_end"
 
 step "a handshake from a peer of that root fails, naming the expiry in the log and the metric"
 printf 'hello\n' | CERTS="$T/old" mesh_client "127.0.0.1:$P_IN" client istio 1 -CAfile "$T/old/old-ca.crt" \
     >"$T/c.out" 2>"$T/c.err" || true
 assert_not_contains "$T/c.out" '^hello$'
-wait_for_log "$T/b.out" "$(conn_re listener=in class=refused "end=tls_verify_failed: certificate in the peer's chain expired at $root_end")"
+wait_for_log "$T/b.out" "$(conn_re listener=in class=refused "end=tls_verify_failed: root CN=old expired at $root_end")"
 assert_contains "$T/b.out" 'subject CN=old, SAN none, serial [0-9A-F]+\): certificate has expired$'
 curl -s "http://127.0.0.1:$B_ADMIN/stats/prometheus" >"$T/metrics.txt"
 assert_contains "$T/metrics.txt" '^sidecar_tls_handshakes_total\{direction="inbound",outcome="expired"\} 1$'
 assert_not_contains "$T/metrics.txt" '^sidecar_tls_handshakes_total\{direction="inbound",outcome="ok"\} [1-9]'
-assert_contains "$T/metrics.txt" "^sidecar_certificate_expiration_timestamp_seconds\\{resource=\"ROOTCA\",serial=\"0*$root_serial\"\\} $(date -u -d "$root_end" +%s)$"
+assert_contains "$T/metrics.txt" "^sidecar_certificate_expiration_timestamp_seconds\\{resource=\"ROOTCA\",role=\"root\",serial=\"0*$root_serial\"\\} $(date -u -d "$root_end" +%s)$"
 
 step "the operator replaces the CA: B installs the new set, readiness is 200 again"
 # file by file, as a person would (the agent holds back the mixed states)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The incident from the field, reproduced: the root CA everyone trusts has
 # expired.  The sidecar says so everywhere an operator looks: /certs shows
-# EXPIRED on the CA row, readiness is 503 with the reason, the log warns,
+# EXPIRED on the CA row, readiness is 503 with the reason (it was the only
+# root: no valid root is left), the log warns,
 # and a handshake fails with the expiry in the connection log and in the
 # handshake metric.
 . "$(dirname "$0")/lib.sh"
@@ -29,21 +30,21 @@ assert_contains "$T/table.txt" '^RESOURCE NAME +TYPE +STATUS +VALID CERT +SERIAL
 assert_contains "$T/table.txt" "^ROOTCA +CA +EXPIRED +false +[0-9a-f]+ +$root_end "
 assert_contains "$T/table.txt" '^default +Cert Chain +ACTIVE +true '
 
-step "readiness is 503 and says which root expired when"
+step "readiness is 503: no valid root is left, and it says which root expired when"
 code=$(curl -s -o "$T/ready.body" -w '%{http_code}' "http://127.0.0.1:$ADMIN_PORT/healthz/ready")
 assert_eq 503 "$code" "readiness with an expired root"
-assert_contains "$T/ready.body" "root CA CN=old expired at $root_end"
+assert_contains "$T/ready.body" "no valid root CA left: root CA CN=old expired at $root_end"
 assert_contains "$T/b.err" "error root CA CN=old \\(serial [0-9A-F]+\\) expired at $root_end"
 
 step "a handshake fails, naming the expiry in the log and in the metric"
 printf 'hello\n' | CERTS="$T/old" mesh_client "127.0.0.1:$P_IN" client istio 1 -CAfile "$T/old/old-ca.crt" \
     >"$T/c.out" 2>"$T/c.err" || true
 assert_not_contains "$T/c.out" '^hello$'
-wait_for_log "$T/b.out" "$(conn_re listener=in class=refused "end=tls_verify_failed: certificate in the peer's chain expired at $root_end")"
+wait_for_log "$T/b.out" "$(conn_re listener=in class=refused "end=tls_verify_failed: root CN=old expired at $root_end")"
 assert_contains "$T/b.out" 'subject CN=old, SAN none, serial [0-9A-F]+\): certificate has expired$'
 curl -s "http://127.0.0.1:$ADMIN_PORT/stats/prometheus" >"$T/metrics.txt"
 assert_contains "$T/metrics.txt" '^sidecar_tls_handshakes_total\{direction="inbound",outcome="expired"\} 1$'
-assert_contains "$T/metrics.txt" "^sidecar_certificate_expiration_timestamp_seconds\\{resource=\"ROOTCA\",serial=\"[0-9a-f]+\"\\} $(date -u -d "$root_end" +%s)$"
+assert_contains "$T/metrics.txt" "^sidecar_certificate_expiration_timestamp_seconds\\{resource=\"ROOTCA\",role=\"root\",serial=\"[0-9a-f]+\"\\} $(date -u -d "$root_end" +%s)$"
 
 alive b
 log "ok"

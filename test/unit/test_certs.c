@@ -42,20 +42,25 @@ static struct sc_tls_material *load(const char *leaf, const char *ca)
     return m;
 }
 
-static char *render_table(const struct sc_tls_material *m, time_t now)
+/* The output of a render function as a new string. */
+static char *drain(struct evbuffer *b)
 {
-    struct evbuffer *b = evbuffer_new();
-    struct sc_certs_names names = {"default", "ROOTCA"};
-    size_t n;
-    char *s;
+    size_t n = evbuffer_get_length(b);
+    char *s = malloc(n + 1);
 
-    sc_certs_render_table(m, &names, now, b);
-    n = evbuffer_get_length(b);
-    s = malloc(n + 1);
     evbuffer_remove(b, s, n);
     s[n] = '\0';
     evbuffer_free(b);
     return s;
+}
+
+static char *render_table(const struct sc_tls_material *m, time_t now)
+{
+    struct evbuffer *b = evbuffer_new();
+    struct sc_certs_names names = {"default", "ROOTCA"};
+
+    sc_certs_render_table(m, NULL, &names, now, b);
+    return drain(b);
 }
 
 START_TEST(test_certs_status_by_time)
@@ -113,18 +118,19 @@ START_TEST(test_certs_table_expired_after_not_after)
 }
 END_TEST
 
+static char *render_json(const struct sc_tls_material *m)
+{
+    struct evbuffer *b = evbuffer_new();
+
+    sc_certs_render_json(m, NULL, time(NULL), b);
+    return drain(b);
+}
+
 START_TEST(test_certs_json_has_envoy_fields)
 {
     struct sc_tls_material *m = load("server", "ca.crt");
-    struct evbuffer *b = evbuffer_new();
-    size_t n;
-    char *s;
+    char *s = render_json(m);
 
-    sc_certs_render_json(m, time(NULL), b);
-    n = evbuffer_get_length(b);
-    s = malloc(n + 1);
-    evbuffer_remove(b, s, n);
-    s[n] = '\0';
     ck_assert_ptr_nonnull(strstr(s, "{\"certificates\":[{\"ca_cert\":[{\"path\":\"<inline>\","
                                     "\"serial_number\":\""));
     ck_assert_ptr_nonnull(strstr(s, "\"cert_chain\":[{"));
@@ -133,7 +139,82 @@ START_TEST(test_certs_json_has_envoy_fields)
     ck_assert_ptr_nonnull(strstr(s, "\"valid_from\":\""));
     ck_assert_ptr_nonnull(strstr(s, "\"expiration_time\":\""));
     free(s);
-    evbuffer_free(b);
+    sc_tls_material_free(m);
+}
+END_TEST
+
+START_TEST(test_certs_table_has_an_intermediate_row)
+{
+    struct sc_tls_material *m = load("int-client", "ca.crt");
+    char *t = render_table(m, time(NULL));
+
+    ck_assert_ptr_nonnull(strstr(t, "\ndefault            Cert Chain     ACTIVE         true"));
+    ck_assert_ptr_nonnull(strstr(t, "\ndefault            Intermediate   ACTIVE         true"));
+    ck_assert_ptr_nonnull(strstr(t, "\nROOTCA             CA             ACTIVE         true"));
+    free(t);
+    sc_tls_material_free(m);
+}
+END_TEST
+
+START_TEST(test_certs_table_no_intermediate_row_without_one)
+{
+    struct sc_tls_material *m = load("server", "ca.crt");
+    char *t = render_table(m, time(NULL));
+
+    ck_assert_ptr_null(strstr(t, "Intermediate"));
+    free(t);
+    sc_tls_material_free(m);
+}
+END_TEST
+
+static char *render_prometheus(const struct sc_tls_material *m)
+{
+    struct evbuffer *b = evbuffer_new();
+    struct sc_certs_names names = {"default", "ROOTCA"};
+
+    sc_certs_render_prometheus(m, NULL, &names, b);
+    return drain(b);
+}
+
+START_TEST(test_certs_prometheus_labels_each_role)
+{
+    struct sc_tls_material *m = load("int-client", "two-roots.crt");
+    char *s = render_prometheus(m);
+    const char *p = s;
+    int roots = 0;
+
+    ck_assert_ptr_nonnull(strstr(s, "{resource=\"default\",role=\"leaf\",serial=\""));
+    ck_assert_ptr_nonnull(strstr(s, "{resource=\"default\",role=\"intermediate\",serial=\""));
+    while ((p = strstr(p, "{resource=\"ROOTCA\",role=\"root\",serial=\"")) != NULL) {
+        roots++;
+        p++;
+    }
+    ck_assert_int_eq(roots, 2);
+    free(s);
+    sc_tls_material_free(m);
+}
+END_TEST
+
+START_TEST(test_certs_prometheus_no_series_without_certificates)
+{
+    char *s = render_prometheus(NULL);
+
+    ck_assert_ptr_nonnull(strstr(s, "# TYPE sidecar_certificate_expiration_timestamp_seconds gauge"));
+    ck_assert_ptr_null(strstr(s, "{resource="));
+    free(s);
+}
+END_TEST
+
+START_TEST(test_certs_json_gives_each_role)
+{
+    struct sc_tls_material *m = load("int-client", "ca.crt");
+    char *s = render_json(m);
+
+    ck_assert_ptr_nonnull(strstr(s, "\"role\":\"root\"}],\"cert_chain\":[{"));
+    ck_assert_ptr_nonnull(strstr(s, "\"role\":\"leaf\"},{"));
+    ck_assert_ptr_nonnull(strstr(s, "\"role\":\"intermediate\"}]}]}"));
+    ck_assert_ptr_null(strstr(s, "\"resource\""));
+    free(s);
     sc_tls_material_free(m);
 }
 END_TEST
@@ -143,7 +224,7 @@ START_TEST(test_certs_json_empty_without_certificates)
     struct evbuffer *b = evbuffer_new();
     char s[64] = "";
 
-    sc_certs_render_json(NULL, time(NULL), b);
+    sc_certs_render_json(NULL, NULL, time(NULL), b);
     evbuffer_remove(b, s, sizeof(s) - 1);
     ck_assert_str_eq(s, "{\"certificates\":[]}\n");
     evbuffer_free(b);
@@ -176,7 +257,29 @@ START_TEST(test_material_problem_names_an_expired_root)
     char buf[256];
 
     ck_assert_ptr_nonnull(sc_tls_material_problem(m, time(NULL), buf, sizeof(buf)));
-    ck_assert_ptr_nonnull(strstr(buf, "root CA CN=old expired at "));
+    ck_assert_ptr_nonnull(strstr(buf, "no valid root CA left: root CA CN=old expired at "));
+    sc_tls_material_free(m);
+}
+END_TEST
+
+START_TEST(test_material_problem_none_with_a_valid_root_left)
+{
+    struct sc_tls_material *m = load("server", "old-and-mesh.crt");
+    char buf[256];
+
+    ck_assert_ptr_null(sc_tls_material_problem(m, time(NULL), buf, sizeof(buf)));
+    sc_tls_material_free(m);
+}
+END_TEST
+
+START_TEST(test_material_problem_says_no_valid_leaf)
+{
+    struct sc_tls_material *m = load("server", "old-and-mesh.crt");
+    time_t na = sc_x509_not_after(sc_tls_material_leaf(m));
+    char buf[512];
+
+    ck_assert_ptr_nonnull(sc_tls_material_problem(m, na, buf, sizeof(buf)));
+    ck_assert_ptr_nonnull(strstr(buf, "no valid leaf: workload certificate expired at "));
     sc_tls_material_free(m);
 }
 END_TEST
@@ -229,8 +332,9 @@ static void setup_certs(void)
              "scripts/gen-certs.sh mesh '%s' >/dev/null && "
              "scripts/gen-certs.sh ca '%s' old --expired >/dev/null && "
              "scripts/gen-certs.sh leaf '%s' old old-server spiffe://cluster.local/ns/bar/sa/server "
-             ">/dev/null && cat '%s/ca.crt' '%s/foo-ca.crt' > '%s/two-roots.crt'",
-             certs, certs, certs, certs, certs, certs);
+             ">/dev/null && cat '%s/ca.crt' '%s/foo-ca.crt' > '%s/two-roots.crt' && "
+             "cat '%s/old-ca.crt' '%s/ca.crt' > '%s/old-and-mesh.crt'",
+             certs, certs, certs, certs, certs, certs, certs, certs, certs);
     if (system(cmd) != 0) {
         fprintf(stderr, "making certificates failed (run from the repository root)\n");
         exit(1);
@@ -262,14 +366,23 @@ int main(void)
     tcase_add_test(tc, test_certs_table_warming_without_certificates);
     tcase_add_test(tc, test_certs_table_one_row_per_root);
     tcase_add_test(tc, test_certs_table_expired_after_not_after);
+    tcase_add_test(tc, test_certs_table_has_an_intermediate_row);
+    tcase_add_test(tc, test_certs_table_no_intermediate_row_without_one);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("sc_certs_render_prometheus");
+    tcase_add_test(tc, test_certs_prometheus_labels_each_role);
+    tcase_add_test(tc, test_certs_prometheus_no_series_without_certificates);
     suite_add_tcase(s, tc);
     tc = tcase_create("sc_certs_render_json");
     tcase_add_test(tc, test_certs_json_has_envoy_fields);
     tcase_add_test(tc, test_certs_json_empty_without_certificates);
+    tcase_add_test(tc, test_certs_json_gives_each_role);
     suite_add_tcase(s, tc);
     tc = tcase_create("sc_tls_material_problem");
     tcase_add_test(tc, test_material_problem_follows_the_clock);
     tcase_add_test(tc, test_material_problem_names_an_expired_root);
+    tcase_add_test(tc, test_material_problem_none_with_a_valid_root_left);
+    tcase_add_test(tc, test_material_problem_says_no_valid_leaf);
     tcase_add_test(tc, test_material_refuses_expired_leaf_at_now);
     suite_add_tcase(s, tc);
     tc = tcase_create("sc_runtime_not_ready");

@@ -1059,6 +1059,37 @@ START_TEST(test_config_err_load_missing_file)
 }
 END_TEST
 
+START_TEST(test_config_on_root_expiry_refuse_and_grace)
+{
+    struct sc_config *cfg = load_ok(SDS);
+
+    ck_assert_int_eq(cfg->secrets.root_grace_hours, 0);     /* refuse by default */
+    sc_config_free(cfg);
+    cfg = load_ok("secrets: {sds_socket: /run/sds.sock, on_root_expiry: refuse}\n");
+    ck_assert_int_eq(cfg->secrets.root_grace_hours, 0);
+    sc_config_free(cfg);
+    cfg = load_ok("secrets: {sds_socket: /run/sds.sock, on_root_expiry: {grace_hours: 48}}\n");
+    ck_assert_int_eq(cfg->secrets.root_grace_hours, 48);
+    sc_config_free(cfg);
+}
+END_TEST
+
+START_TEST(test_config_on_root_expiry_errors)
+{
+    expect_err("secrets: {sds_socket: /run/sds.sock, on_root_expiry: allow}\n", 1, 54,
+               "secrets.on_root_expiry: expected refuse or {grace_hours: N}, got \"allow\"");
+    expect_err("secrets: {sds_socket: /run/sds.sock, on_root_expiry: [refuse]}\n", 1, 54,
+               "secrets.on_root_expiry: expected refuse or {grace_hours: N}, got a list");
+    expect_err("secrets: {sds_socket: /run/sds.sock, on_root_expiry: {}}\n", 1, 54,
+               "secrets.on_root_expiry: expected refuse or {grace_hours: N}: grace_hours is "
+               "missing");
+    expect_err("secrets: {sds_socket: /run/sds.sock, on_root_expiry: {grace_hours: 0}}\n", 1,
+               68, "secrets.on_root_expiry.grace_hours: 0 is out of range 1..87600");
+    expect_err("secrets: {sds_socket: /run/sds.sock, on_root_expiry: {grace: 2}}\n", 1, 55,
+               "secrets.on_root_expiry: unknown key \"grace\" (did you mean \"grace_hours\"?)");
+}
+END_TEST
+
 static Suite *config_suite(void)
 {
     Suite *s = suite_create("config");
@@ -1070,6 +1101,8 @@ static Suite *config_suite(void)
     tcase_add_test(ok, test_config_load_design_example);
     tcase_add_test(ok, test_config_load_file_with_secret_files);
     tcase_add_test(ok, test_config_load_applies_defaults);
+    tcase_add_test(ok, test_config_on_root_expiry_refuse_and_grace);
+    tcase_add_test(bad, test_config_on_root_expiry_errors);
     tcase_add_test(ok, test_config_load_absent_sections_open_nothing);
     tcase_add_test(ok, test_config_load_timeouts_workers_buffer_log_level);
     tcase_add_test(ok, test_config_timeouts_per_port_route_and_listener);

@@ -660,6 +660,72 @@ START_TEST(test_handshake_refuses_an_expired_client)
 }
 END_TEST
 
+/* A client whose chain ends at "old", a root of the server's bundle that
+ * expired a day ago, against secrets.on_root_expiry's grace (hours). */
+static void expired_root_handshake(long grace_hours, const char *crt, const char *key,
+                                   struct hs *h)
+{
+    SSL_CTX *s = server_ctx("server.crt", "server.key", "bundle-old-mesh.pem");
+    SSL_CTX *c = client_ctx(crt, key, "bundle-old-mesh.pem");
+
+    sc_tlsctx_set_root_grace(s, grace_hours * 3600);
+    handshake(s, c, NULL, 0, h);
+    SSL_CTX_free(s);                /* the SSLs keep their contexts */
+    SSL_CTX_free(c);
+}
+
+/* The same, expecting a refusal for an expired certificate: the root
+ * (anchor 1) or the peer's own (anchor 0), and no grace recorded. */
+static void expect_expired_refused(long grace_hours, const char *crt, const char *key,
+                                   int anchor)
+{
+    struct sc_tls_verify_info vi;
+    struct sc_tls_root_grace g;
+    struct hs h;
+
+    expired_root_handshake(grace_hours, crt, key, &h);
+    ck_assert(!h.ok);
+    ck_assert_int_eq(SSL_get_verify_result(h.s), X509_V_ERR_CERT_HAS_EXPIRED);
+    ck_assert_int_eq(sc_tls_verify_info_get(h.s, &vi), 0);
+    ck_assert_int_eq(vi.anchor, anchor);
+    ck_assert_int_eq(sc_tls_root_grace_get(h.s, &g), -1);
+    hs_free(&h);
+}
+
+START_TEST(test_handshake_refuses_an_expired_root_by_default)
+{
+    expect_expired_refused(0, "old-client.crt", "old-client.key", 1);
+}
+END_TEST
+
+START_TEST(test_handshake_accepts_an_expired_root_within_the_grace)
+{
+    struct sc_tls_root_grace g;
+    struct hs h;
+
+    expired_root_handshake(48, "old-client.crt", "old-client.key", &h);
+    ck_assert_msg(h.ok, "%s", errstr(h.s_err));
+    ck_assert_int_eq(SSL_get_verify_result(h.s), X509_V_OK);
+    ck_assert_int_eq(sc_tls_root_grace_get(h.s, &g), 0);
+    ck_assert_str_eq(g.subject, "CN=old");
+    ck_assert_int_eq(g.grace_hours, 48);
+    ck_assert_int_lt(g.not_after, time(NULL));
+    hs_free(&h);
+}
+END_TEST
+
+START_TEST(test_handshake_refuses_an_expired_root_past_the_grace)
+{
+    expect_expired_refused(1, "old-client.crt", "old-client.key", 1);  /* expired a day ago */
+}
+END_TEST
+
+START_TEST(test_handshake_grace_never_covers_an_expired_leaf)
+{
+    expect_expired_refused(48, "expired-client.crt", "expired-client.key", 0);
+}
+END_TEST
+
 START_TEST(test_handshake_refuses_a_client_without_certificate)
 {
     SSL_CTX *s = server_ctx("server.crt", "server.key", "ca.crt");
@@ -1152,6 +1218,10 @@ static Suite *tlsctx_suite(void)
     tcase_add_test(tc, test_handshake_trusts_every_root_of_a_bundle);
     tcase_add_test(tc, test_handshake_client_refuses_a_server_of_another_root);
     tcase_add_test(tc, test_handshake_refuses_an_expired_client);
+    tcase_add_test(tc, test_handshake_refuses_an_expired_root_by_default);
+    tcase_add_test(tc, test_handshake_accepts_an_expired_root_within_the_grace);
+    tcase_add_test(tc, test_handshake_refuses_an_expired_root_past_the_grace);
+    tcase_add_test(tc, test_handshake_grace_never_covers_an_expired_leaf);
     tcase_add_test(tc, test_handshake_refuses_a_client_without_certificate);
     tcase_add_test(tc, test_handshake_refuses_tls11);
     tcase_add_test(tc, test_handshake_tls12_uses_ecdhe_aead);
@@ -1192,14 +1262,19 @@ static Suite *tlsctx_suite(void)
 static int make_certs(void)
 {
     const char *tmp = getenv("TMPDIR");
-    char cmd[1024];
+    char cmd[2048];
 
     snprintf(certs, sizeof(certs), "%s/sc-tlsctx.XXXXXX", tmp != NULL ? tmp : "/tmp");
     if (mkdtemp(certs) == NULL) {
         perror("mkdtemp");
         return -1;
     }
-    snprintf(cmd, sizeof(cmd), "scripts/gen-certs.sh mesh '%s' >/dev/null", certs);
+    snprintf(cmd, sizeof(cmd),
+             "scripts/gen-certs.sh mesh '%s' >/dev/null && "
+             "scripts/gen-certs.sh ca '%s' old --expired >/dev/null && "
+             "scripts/gen-certs.sh leaf '%s' old old-client spiffe://cluster.local/ns/foo/sa/client "
+             ">/dev/null && cat '%s/old-ca.crt' '%s/mesh-ca.crt' >'%s/bundle-old-mesh.pem'",
+             certs, certs, certs, certs, certs, certs);
     if (system(cmd) != 0) {
         fprintf(stderr, "scripts/gen-certs.sh mesh %s failed (run from the repository root)\n",
                 certs);
