@@ -2,10 +2,13 @@
 
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "config.h"
 #include "magic.h"
+#include "spiffe.h"
 #include "tlsctx.h"
+#include "x509.h"
 
 struct sc_snapshot {
     SC_MAGIC_FIELD
@@ -20,6 +23,7 @@ struct sc_snapshot {
         SSL_CTX *ctx;
     } *origins;
     size_t n_origins;
+    char *own_id;                   /* our leaf's SPIFFE ID, or NULL */
 };
 
 static atomic_uint_fast64_t next_generation = 1;
@@ -84,6 +88,16 @@ SSL_CTX *sc_snapshot_origin_ctx(const struct sc_snapshot *snap,
     return NULL;
 }
 
+/* Read once here, so that the data path never parses our own SAN. */
+static void own_id(struct sc_snapshot *s)
+{
+    char id[SC_SPIFFE_MAX + 1];
+
+    if (sc_x509_spiffe_id(sc_tls_material_leaf(s->material), id, sizeof(id)) == 0) {
+        s->own_id = strdup(id);
+    }
+}
+
 struct sc_snapshot *sc_snapshot_new_with(struct sc_config *cfg, struct sc_tls_material *m,
                                          struct sc_err *err)
 {
@@ -109,6 +123,7 @@ struct sc_snapshot *sc_snapshot_new_with(struct sc_config *cfg, struct sc_tls_ma
         if (s->client_ctx == NULL) {
             goto fail;
         }
+        own_id(s);
     }
     if (build_origins(s, err) != 0) {
         goto fail;
@@ -155,6 +170,7 @@ void sc_snapshot_unref(struct sc_snapshot *snap)
         SSL_CTX_free(snap->origins[i].ctx);
     }
     free(snap->origins);
+    free(snap->own_id);
     SSL_CTX_free(snap->server_ctx);
     SSL_CTX_free(snap->client_ctx);
     sc_tls_material_free(snap->material);
@@ -191,4 +207,10 @@ uint64_t sc_snapshot_generation(const struct sc_snapshot *snap)
 {
     SC_MAGIC_CHECK(snap, SC_MAGIC_SNAPSHOT);
     return snap->generation;
+}
+
+const char *sc_snapshot_own_id(const struct sc_snapshot *snap)
+{
+    SC_MAGIC_CHECK(snap, SC_MAGIC_SNAPSHOT);
+    return snap->own_id;
 }

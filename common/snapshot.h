@@ -41,6 +41,10 @@ SSL_CTX *sc_snapshot_client_ctx(const struct sc_snapshot *snap);
 struct sc_cfg_tls_files;
 SSL_CTX *sc_snapshot_origin_ctx(const struct sc_snapshot *snap,
                                 const struct sc_cfg_tls_files *files);
+/* Our own SPIFFE ID (the leaf's URI SAN), or NULL when there is no
+ * material or the leaf carries none.  Borrowed, like the views above. */
+const char *sc_snapshot_own_id(const struct sc_snapshot *snap);
+
 uint64_t sc_snapshot_generation(const struct sc_snapshot *snap);
 
 #endif

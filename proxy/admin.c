@@ -70,7 +70,7 @@ static void on_prometheus(const struct sc_adminhttp_req *req, struct sc_adminhtt
     (void)req;
     stats = sc_runtime_stats(a->env.rt, &n);
     sc_stats_render_prometheus(stats, n, b);
-    sc_certs_render_prometheus(sc_runtime_material(a->env.rt), b);
+    sc_certs_render_prometheus(sc_runtime_material(a->env.rt), time(NULL), b);
     evbuffer_add_printf(b,
                         "# HELP sidecar_secrets_updates_total Certificate sets installed or "
                         "refused.\n# TYPE sidecar_secrets_updates_total counter\n"

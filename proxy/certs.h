@@ -22,6 +22,13 @@ const char *sc_certs_status(time_t not_before, time_t not_after, time_t now);
 void sc_certs_render_json(const struct sc_tls_material *m, time_t now, struct evbuffer *out);
 void sc_certs_render_table(const struct sc_tls_material *m, const struct sc_certs_names *names,
                            time_t now, struct evbuffer *out);
-void sc_certs_render_prometheus(const struct sc_tls_material *m, struct evbuffer *out);
+/* sidecar_certificate_expiration_timestamp_seconds and Envoy's
+ * envoy_server_days_until_first_cert_expiring. */
+void sc_certs_render_prometheus(const struct sc_tls_material *m, time_t now,
+                                struct evbuffer *out);
+
+/* Whole days from now until the first certificate of m (leaf,
+ * intermediates, roots) expires, 0 once one has; -1 when m is NULL. */
+long sc_certs_days_until_first_expiring(const struct sc_tls_material *m, time_t now);
 
 #endif

@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "istio.h"
+
 #define PORT_SLOTS 512  /* distinct (direction, port) pairs per worker */
 #define PORT_RESERVED 2 /* kept free for the two directions' port-0 overflow */
 #define KEY_SPACE (2u << 16) /* every (direction, port) key, minus one */
@@ -46,6 +48,7 @@ struct sc_stats {
     atomic_uint_fast64_t hs[2][SC_HS_N];
     atomic_int_fast64_t active;
     atomic_uint_fast64_t rx[2], tx[2];
+    struct sc_istio *istio;             /* Istio's standard metrics */
 };
 
 static const char *const class_names[SC_CLASS_N] = {
@@ -66,12 +69,63 @@ const char *sc_hs_outcome_name(enum sc_hs_outcome o)
 
 struct sc_stats *sc_stats_new(void)
 {
-    return calloc(1, sizeof(struct sc_stats));
+    struct sc_stats *st = calloc(1, sizeof(struct sc_stats));
+
+    if (st == NULL) {
+        return NULL;
+    }
+    st->istio = sc_istio_new();
+    if (st->istio == NULL) {
+        free(st);
+        return NULL;
+    }
+    return st;
 }
 
 void sc_stats_free(struct sc_stats *st)
 {
+    if (st == NULL) {
+        return;
+    }
+    sc_istio_free(st->istio);
     free(st);
+}
+
+struct sc_istio *sc_stats_istio(struct sc_stats *st)
+{
+    return st->istio;
+}
+
+static void zero(atomic_uint_fast64_t *c, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        atomic_store_explicit(&c[i], 0, memory_order_relaxed);
+    }
+}
+
+void sc_stats_reset(struct sc_stats *const *all, size_t n)
+{
+    for (size_t w = 0; w < n; w++) {
+        struct sc_stats *st = all[w];
+
+        for (size_t i = 0; i < PORT_SLOTS; i++) {
+            zero(st->ports[i].cls, SC_CLASS_N);
+        }
+        for (size_t i = 0; i < ROOT_SLOTS; i++) {
+            zero(&st->roots[i].count, 1);
+        }
+        for (size_t i = 0; i < REQ_SLOTS; i++) {
+            zero(&st->reqs[i].count, 1);
+        }
+        for (int d = 0; d < 2; d++) {
+            zero(st->hist[d], HIST_N + 1);
+            zero(st->hs[d], SC_HS_N);
+        }
+        zero(st->hist_sum, 2);
+        zero(st->rx, 2);
+        zero(st->tx, 2);
+        sc_istio_reset(st->istio);
+    }
 }
 
 static unsigned slot_key(enum sc_direction dir, int port)
@@ -370,6 +424,20 @@ static uint64_t sum_hs(struct sc_stats *const *all, size_t n, int dir, int o)
     return sum;
 }
 
+static void render_istio(struct sc_stats *const *all, size_t n, struct evbuffer *out)
+{
+    struct sc_istio **t = calloc(n + 1, sizeof(*t));
+
+    if (t == NULL) {
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        t[i] = all[i]->istio;
+    }
+    sc_istio_render_prometheus(t, n, out);
+    free(t);
+}
+
 void sc_stats_render_prometheus(struct sc_stats *const *all, size_t n, struct evbuffer *out)
 {
     uint64_t seen[KEY_SPACE / 64];
@@ -420,6 +488,7 @@ void sc_stats_render_prometheus(struct sc_stats *const *all, size_t n, struct ev
                             dir_names[d], (unsigned long long)rx, dir_names[d],
                             (unsigned long long)tx);
     }
+    render_istio(all, n, out);
 }
 
 void sc_stats_render_text(struct sc_stats *const *all, size_t n, struct evbuffer *out)
