@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "addr.h"
+#include "policy.h"
 #include "snapshot.h"
 #include "spiffe.h"
 
@@ -154,8 +155,9 @@ static void peer_parts(const char *id, char *ns, char *sa, size_t cap)
     }
 }
 
-/* destination_service: the route's or listener's host, else the address
- * it connects to (outbound); our own service name (inbound). */
+/* destination_service: the route's or listener's host, expanded as
+ * DestinationRule hosts are (reviews -> reviews.NS.svc.cluster.local), else
+ * the address it connects to (outbound); our own service name (inbound). */
 static void service(const struct sc_istio_ends *e, const struct sc_config *cfg, char *out,
                     size_t cap)
 {
@@ -165,7 +167,7 @@ static void service(const struct sc_istio_ends *e, const struct sc_config *cfg, 
     if (e->dir == SC_DIR_INBOUND) {
         snprintf(out, cap, "%s.%s.svc.cluster.local", cfg->node.id, cfg->node.namespace_);
     } else if (e->host != NULL && e->host[0] != '\0') {
-        snprintf(out, cap, "%s", e->host);
+        sc_policy_expand_host(e->host, cfg->node.namespace_, out, cap);   /* as Istio's FQDN */
     } else if (e->dst != NULL) {
         sc_addr_str(e->dst, a, sizeof(a));
         colon = strrchr(a, ':');

@@ -561,7 +561,14 @@ START_TEST(test_istio_outbound_service_host_escaped_and_cut)
 
     ck_assert_int_eq(sc_addr_parse("[fd00::1]:80", &dst, NULL), 0);
     sc_istio_labels(&e, 1, l, sizeof(l));
-    ck_assert_ptr_nonnull(strstr(l, "destination_service=\"we\\\"ird\\\\host\""));
+    ck_assert_ptr_nonnull(
+        strstr(l, "destination_service=\"we\\\"ird\\\\host.bar.svc.cluster.local\""));
+    e.host = "reviews";         /* a short name, as Istio: in node.namespace */
+    sc_istio_labels(&e, 1, l, sizeof(l));
+    ck_assert_ptr_nonnull(strstr(l, "destination_service=\"reviews.bar.svc.cluster.local\""));
+    e.host = "reviews.foo.svc.cluster.local";
+    sc_istio_labels(&e, 1, l, sizeof(l));
+    ck_assert_ptr_nonnull(strstr(l, "destination_service=\"reviews.foo.svc.cluster.local\""));
     e.host = NULL;
     sc_istio_labels(&e, 1, l, sizeof(l));
     ck_assert_ptr_nonnull(strstr(l, "destination_service=\"fd00::1\""));
