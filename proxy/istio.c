@@ -69,16 +69,32 @@ static const struct {
 
 struct series {
     int http;
+    size_t len;                                 /* of labels */
     atomic_uint_fast64_t c[C_N];
     atomic_uint_fast64_t h[H_N][DUR_N + 1];     /* last used bucket: +Inf */
     atomic_uint_fast64_t hsum[H_N];
     char labels[];                              /* the whole label set */
 };
 
+/* The shared labels last written, and what they were written from: a
+ * connection's requests and a pool's connections repeat them, so most
+ * counts skip parsing the peer's ID and writing the labels again. */
+struct label_cache {
+    int valid;
+    uint64_t gen;                               /* the snapshot's generation */
+    int dir, mtls, port, http, has_dst;
+    const char *host;                           /* in that snapshot's config */
+    struct sc_addr dst;
+    char peer[SC_ISTIO_VALUE_MAX + 1];          /* "" for none */
+    size_t len;
+    char labels[SC_ISTIO_LABELS_MAX];
+};
+
 struct sc_istio {
     _Atomic(struct series *) slot[SLOTS];
     size_t used;                                /* the worker's own count */
     atomic_size_t n;                            /* the same, for other threads */
+    struct label_cache cache;                   /* the worker's own */
 };
 
 struct sc_istio *sc_istio_new(void)
@@ -108,22 +124,25 @@ size_t sc_istio_series(const struct sc_istio *t)
  * after a comma unless first.  Returns the new length. */
 static size_t put_label(char *out, size_t len, size_t cap, const char *name, const char *v)
 {
-    int n = snprintf(out + len, cap - len, "%s%s=\"", len > 0 ? "," : "", name);
-    size_t used = 0;
+    size_t nlen = strlen(name), used = 0;
 
-    if (n < 0 || (size_t)n >= cap - len) {
-        return cap - 1;
+    if (len + nlen + 4 >= cap) {                /* ,name=" and the closing quote */
+        return len;
     }
-    len += (size_t)n;
+    if (len > 0) {
+        out[len++] = ',';
+    }
+    memcpy(out + len, name, nlen);
+    len += nlen;
+    out[len++] = '=';
+    out[len++] = '"';
     for (; *v != '\0' && used < SC_ISTIO_VALUE_MAX && len + 3 < cap; v++, used++) {
         if (*v == '"' || *v == '\\' || *v == '\n') {
             out[len++] = '\\';
         }
         out[len++] = *v == '\n' ? 'n' : *v;
     }
-    if (len + 1 < cap) {
-        out[len++] = '"';
-    }
+    out[len++] = '"';
     out[len] = '\0';
     return len;
 }
@@ -225,29 +244,39 @@ size_t sc_istio_labels(const struct sc_istio_ends *e, int http, char *out, size_
 
 /* ---- the table ---------------------------------------------------------- */
 
-static uint64_t hash(const char *s)
+/* A word at a time: label sets are some 500 bytes. */
+static uint64_t hash(const char *s, size_t len)
 {
-    uint64_t h = 1469598103934665603ull;
+    uint64_t h = 0x9e3779b97f4a7c15ull ^ len;
+    size_t i = 0;
 
-    for (; *s != '\0'; s++) {
-        h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    for (; i + 8 <= len; i += 8) {
+        uint64_t w;
+
+        memcpy(&w, s + i, 8);
+        h = (h ^ w) * 0xff51afd7ed558ccdull;
+        h ^= h >> 29;
     }
-    return h;
+    for (; i < len; i++) {
+        h = (h ^ (unsigned char)s[i]) * 0x100000001b3ull;
+    }
+    return h ^ (h >> 32);
 }
 
-/* The series for this label set; a new one while the table has room
- * (limit: how many series may exist after claiming it), else NULL. */
-static struct series *find(struct sc_istio *t, const char *labels, int http, size_t limit)
+/* The series for this label set (len bytes); a new one while the table
+ * has room (limit: how many series may exist after claiming it), else
+ * NULL. */
+static struct series *find(struct sc_istio *t, const char *labels, size_t len, int http,
+                           size_t limit)
 {
-    uint64_t h = hash(labels);
-    size_t len = strlen(labels);
+    uint64_t h = hash(labels, len);
 
     for (size_t i = 0; i < SLOTS; i++) {
         _Atomic(struct series *) *slot = &t->slot[(h + i) % SLOTS];
         struct series *s = atomic_load_explicit(slot, memory_order_acquire);
 
         if (s != NULL) {
-            if (strcmp(s->labels, labels) == 0) {
+            if (s->len == len && memcmp(s->labels, labels, len) == 0) {
                 return s;
             }
             continue;
@@ -260,13 +289,59 @@ static struct series *find(struct sc_istio *t, const char *labels, int http, siz
             return NULL;
         }
         s->http = http;
-        memcpy(s->labels, labels, len + 1);
+        s->len = len;
+        memcpy(s->labels, labels, len);
+        s->labels[len] = '\0';
         t->used++;
         atomic_store_explicit(&t->n, t->used, memory_order_relaxed);
         atomic_store_explicit(slot, s, memory_order_release);   /* labels first */
         return s;
     }
     return NULL;
+}
+
+static int cache_hit(const struct label_cache *k, const struct sc_istio_ends *e, uint64_t gen,
+                     int http)
+{
+    const char *peer = e->peer_id != NULL ? e->peer_id : "";
+
+    return k->valid && k->gen == gen && k->dir == (int)e->dir && k->mtls == e->mtls &&
+           k->port == e->port && k->http == http && k->host == e->host &&
+           k->has_dst == (e->dst != NULL) && (e->dst == NULL || sc_addr_equal(&k->dst, e->dst)) &&
+           strcmp(k->peer, peer) == 0;
+}
+
+/* sc_istio_labels through the worker's cache. */
+static size_t shared_labels(struct sc_istio *t, const struct sc_istio_ends *e, int http,
+                            char *out, size_t cap)
+{
+    struct label_cache *k = &t->cache;
+    uint64_t gen = sc_snapshot_generation(e->snap);
+    const char *peer = e->peer_id != NULL ? e->peer_id : "";
+    size_t len;
+
+    if (cache_hit(k, e, gen, http) && k->len < cap) {
+        memcpy(out, k->labels, k->len + 1);
+        return k->len;
+    }
+    len = sc_istio_labels(e, http, out, cap);
+    k->valid = strlen(peer) < sizeof(k->peer) && len < sizeof(k->labels);
+    if (k->valid) {
+        k->gen = gen;
+        k->dir = (int)e->dir;
+        k->mtls = e->mtls;
+        k->port = e->port;
+        k->http = http;
+        k->host = e->host;
+        k->has_dst = e->dst != NULL;
+        if (e->dst != NULL) {
+            k->dst = *e->dst;
+        }
+        memcpy(k->peer, peer, strlen(peer) + 1);
+        memcpy(k->labels, out, len + 1);
+        k->len = len;
+    }
+    return len;
 }
 
 /* The series for e's labels, or its (reporter, protocol) overflow series
@@ -277,24 +352,24 @@ static struct series *lookup(struct sc_istio *t, const struct sc_istio_ends *e, 
     const char *v[L_N];
     char bufs[4][SC_ISTIO_VALUE_MAX + 1], cs[16], labels[SC_ISTIO_LABELS_MAX];
     size_t n = http ? L_N : L_CODE + 1;
+    size_t len = shared_labels(t, e, http, labels, sizeof(labels));
     struct series *s;
 
-    shared_values(e, http, v, bufs);
     snprintf(cs, sizeof(cs), "%d", code);
-    v[L_CODE] = http ? cs : flags;
-    v[L_FLAGS] = flags;
-    put_labels(v, n, http, labels, sizeof(labels));
-    s = find(t, labels, http, SC_ISTIO_MAX_SERIES);
+    if (http) {
+        len = put_label(labels, len, sizeof(labels), label_names[L_CODE], cs);
+    }
+    len = put_label(labels, len, sizeof(labels), label_names[L_FLAGS], flags);
+    s = find(t, labels, len, http, SC_ISTIO_MAX_SERIES);
     if (s != NULL) {
         return s;
     }
+    shared_values(e, http, v, bufs);
     for (size_t i = L_SRC_WORKLOAD; i < n; i++) {
-        if (i != L_PROTOCOL) {
-            v[i] = "overflow";
-        }
+        v[i] = i == L_PROTOCOL ? v[i] : "overflow";
     }
-    put_labels(v, n, http, labels, sizeof(labels));
-    return find(t, labels, http, SC_ISTIO_MAX_SERIES + OVERFLOW_N);
+    len = put_labels(v, n, http, labels, sizeof(labels));
+    return find(t, labels, len, http, SC_ISTIO_MAX_SERIES + OVERFLOW_N);
 }
 
 static void add(atomic_uint_fast64_t *c, uint64_t v)

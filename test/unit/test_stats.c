@@ -434,18 +434,26 @@ END_TEST
 
 static struct sc_snapshot *snap;
 
-static void istio_setup(void)
+/* A snapshot without certificates for node `id` in namespace bar. */
+static struct sc_snapshot *node_snapshot(const char *id)
 {
     struct sc_config *cfg = NULL;
+    struct sc_snapshot *s;
     struct sc_err err;
+    char yaml[256];
 
+    snprintf(yaml, sizeof(yaml),
+             "node: {id: %s, namespace: bar}\nsecrets: {sds_socket: /nonexistent}\n", id);
+    ck_assert_msg(sc_config_load_string("t.yaml", yaml, &cfg, &err) == 0, "%s", err.msg);
+    s = sc_snapshot_new_with(cfg, NULL, &err);
+    ck_assert_ptr_nonnull(s);
+    return s;
+}
+
+static void istio_setup(void)
+{
     setup();
-    ck_assert_msg(sc_config_load_string("t.yaml",
-                                        "node: {id: server, namespace: bar}\n"
-                                        "secrets: {sds_socket: /nonexistent}\n",
-                                        &cfg, &err) == 0, "%s", err.msg);
-    snap = sc_snapshot_new_with(cfg, NULL, &err);
-    ck_assert_ptr_nonnull(snap);
+    snap = node_snapshot("server");
 }
 
 static void istio_teardown(void)
@@ -617,6 +625,46 @@ START_TEST(test_istio_series_are_bounded_with_overflow)
 }
 END_TEST
 
+START_TEST(test_istio_repeated_labels_follow_every_change)
+{
+    struct sc_istio *t = sc_stats_istio(w[0]);
+    struct sc_istio_ends e = {snap, SC_DIR_INBOUND, 1, CLIENT, NULL, NULL, 8080};
+    struct sc_snapshot *other;
+    char *out;
+
+    sc_istio_request(t, &e, 200, "-", 1, 0, 0);
+    e.peer_id = "spiffe://cluster.local/ns/baz/sa/other";
+    sc_istio_request(t, &e, 200, "-", 1, 0, 0);
+    e.peer_id = CLIENT;
+    sc_istio_request(t, &e, 200, "-", 1, 0, 0);
+    e.port = 8081;
+    sc_istio_request(t, &e, 200, "-", 1, 0, 0);
+    e.port = 8080;
+    e.mtls = 0;
+    sc_istio_request(t, &e, 200, "-", 1, 0, 0);
+    e.mtls = 1;
+    sc_istio_tcp(t, &e, "-", 1, 0, 0, 0);
+    other = node_snapshot("renamed");
+    e.snap = other;
+    sc_istio_request(t, &e, 200, "-", 1, 0, 0);
+    ck_assert_uint_eq(sc_istio_series(t), 6);
+    out = render(1, NW);
+    assert_line(out, "istio_requests_total{" IN_LABELS ",response_code=\"200\",response_flags=\"-\"} 2");
+    ck_assert_int_eq(count(out, "source_workload=\"other\",source_workload_namespace=\"baz\""),
+                     1 + 20 + 2 + 9 * 2 + 4);
+    ck_assert_int_eq(count(out, "\nistio_requests_total{reporter=\"destination\",source_workload="
+                                "\"client\",source_workload_namespace=\"foo\",source_principal="
+                                "\"" CLIENT "\",destination_workload=\"renamed\""), 1);
+    ck_assert_int_eq(count(out, "destination_port=\"8081\",request_protocol=\"http\","
+                                "connection_security_policy=\"mutual_tls\",response_code=\"200\","
+                                "response_flags=\"-\"} 1\n"),
+                     5);     /* the count, the duration's sum, the three histograms' counts */
+    ck_assert_int_eq(count(out, "\nistio_tcp_connections_opened_total{"), 1);
+    free(out);
+    sc_snapshot_unref(other);
+}
+END_TEST
+
 START_TEST(test_istio_reset_keeps_series)
 {
     struct sc_istio_ends e = {snap, SC_DIR_INBOUND, 1, CLIENT, NULL, NULL, 8080};
@@ -675,6 +723,7 @@ static Suite *stats_suite(void)
     tcase_add_test(tc, test_istio_unknown_without_mtls_or_istio_id);
     tcase_add_test(tc, test_istio_outbound_service_host_escaped_and_cut);
     tcase_add_test(tc, test_istio_series_are_bounded_with_overflow);
+    tcase_add_test(tc, test_istio_repeated_labels_follow_every_change);
     tcase_add_test(tc, test_istio_reset_keeps_series);
     tcase_add_test(tc, test_istio_free_accepts_null);
     suite_add_tcase(s, tc);
