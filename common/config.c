@@ -294,7 +294,8 @@ static int copy_dr_file(struct cfg_ctx *c, char **dst, const struct sc_policy_va
  * n is the YAML mapping it came from, names its key names. */
 static int resolve_tls(struct cfg_ctx *c, const struct sc_yaml_node *n, const struct key *names,
                        const struct tls_keys *tk, const char *host, int port, enum sc_tls_mode *tls,
-                       struct sc_cfg_tls_files *f, struct sc_strv *ids)
+                       struct sc_cfg_tls_files *f, struct sc_strv *ids, char *from,
+                       size_t fromlen)
 {
     struct sc_policy_tls pt;
     struct where wca = {NULL, 0, 0, NULL};
@@ -318,10 +319,13 @@ static int resolve_tls(struct cfg_ctx *c, const struct sc_yaml_node *n, const st
     if (f->private_key != NULL) {
         where_node(&wkey, sc_yaml_get(n, names[tk->key].name), pkey);
     }
+    snprintf(from, fromlen, "tls: set on it");
     if (*tls == SC_TLS_UNSET) {
         *tls = SC_TLS_ISTIO_MUTUAL;
+        snprintf(from, fromlen, "default");
         if (host != NULL && sc_policy_dest_tls(c->cfg->policy, &c->w, host, port, &pt)) {
             *tls = pt.mode;
+            snprintf(from, fromlen, "DestinationRule %s", pt.rule);
             if (pt.mode == SC_TLS_SIMPLE || pt.mode == SC_TLS_MUTUAL) {
                 if (copy_dr_file(c, &f->ca_certificates, &pt.ca_certificates, &pt, &wca,
                                  "spec.trafficPolicy.tls.caCertificates", pca, sizeof(pca)) != 0 ||
@@ -400,15 +404,18 @@ static int resolve_outbound(struct cfg_ctx *c)
     const struct sc_yaml_node *routes = sc_yaml_get(out, "routes");
     const struct sc_yaml_node *lst = sc_yaml_get(c->root, "listeners");
 
+    snprintf(cfg->outbound.def.tls_from, sizeof(cfg->outbound.def.tls_from), "tls: set on it");
     if (cfg->outbound.def.tls == SC_TLS_UNSET) {
         cfg->outbound.def.tls = SC_TLS_DISABLE;
+        snprintf(cfg->outbound.def.tls_from, sizeof(cfg->outbound.def.tls_from), "default");
     }
     for (size_t i = 0; i < cfg->outbound.n_routes; i++) {
         struct sc_cfg_route *r = &cfg->outbound.routes[i];
 
         snprintf(c->path, sizeof(c->path), "outbound.routes[%zu]", i);
         if (resolve_tls(c, routes->items[i], sc_config_route_keys, &route_tk, r->host, r->port,
-                        &r->tls, &r->tls_files, &r->expected_identities) != 0) {
+                        &r->tls, &r->tls_files, &r->expected_identities, r->tls_from,
+                        sizeof(r->tls_from)) != 0) {
             return -1;
         }
     }
@@ -420,7 +427,8 @@ static int resolve_outbound(struct cfg_ctx *c)
         }
         snprintf(c->path, sizeof(c->path), "listeners[%zu]", i);
         if (resolve_tls(c, lst->items[i], sc_config_listener_keys, &listener_tk, l->host, l->port,
-                        &l->tls, &l->tls_files, &l->expected_identities) != 0) {
+                        &l->tls, &l->tls_files, &l->expected_identities, l->tls_from,
+                        sizeof(l->tls_from)) != 0) {
             return -1;
         }
     }

@@ -89,6 +89,8 @@ struct sc_cfg_route {
     struct sc_cfg_tls_files tls_files;
     struct sc_strv expected_identities;/* empty = any ID in our trust domain */
     struct sc_cfg_timeouts timeouts;   /* resolved, as for inbound ports */
+    char tls_from[160];                /* what decided tls: "tls: set on it", "DestinationRule
+                                        * NS/NAME" or "default" */
 };
 
 /* listeners[] */
@@ -106,6 +108,7 @@ struct sc_cfg_listener {
     struct sc_strv expected_identities;/* outbound */
     struct sc_strv allowed_principals; /* inbound */
     struct sc_cfg_timeouts timeouts;   /* resolved, as for inbound ports */
+    char tls_from[160];                /* outbound: as for routes */
 };
 
 
@@ -263,6 +266,19 @@ const char *sc_idcheck_name(enum sc_idcheck c);
  * listener's name, the route's host, else outbound.routes[N]) and saying
  * what is accepted.  Returns how many it logged.  Called on every load. */
 size_t sc_config_warn_identities(const struct sc_config *cfg);
+
+/* The effective policy, one line per listener (config_summary.c): its
+ * name, address, direction, port, protocol, mode and the document that
+ * decided the mode, e.g.
+ *   listener in: 127.0.0.1:15006 inbound port=8080 protocol=http mode=STRICT
+ *   (PeerAuthentication istio-system/mtls-global, mesh)
+ * The inbound capture listener gets one line for the ports it has no entry
+ * for (port=*) and one per inbound.ports entry; the outbound capture
+ * listener one for outbound.default and one per route.  Each line (no
+ * newline, NUL-terminated, borrowed for the call) goes to emit(arg, line).
+ * Returns how many lines were emitted. */
+typedef void sc_config_line_fn(void *arg, const char *line);
+size_t sc_config_summary(const struct sc_config *cfg, sc_config_line_fn *emit, void *arg);
 
 const char *sc_mtls_mode_name(enum sc_mtls_mode m);
 const char *sc_tls_mode_name(enum sc_tls_mode m);

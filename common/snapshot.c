@@ -3,10 +3,13 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "config.h"
 #include "magic.h"
+#include "spiffe.h"
 #include "tlsctx.h"
+#include "x509.h"
 
 struct sc_snapshot {
     SC_MAGIC_FIELD
@@ -22,6 +25,7 @@ struct sc_snapshot {
         char name[80];              /* "outbound.routes[2]", "listener out" */
     } *origins;
     size_t n_origins;
+    char *own_id;                   /* our leaf's SPIFFE ID, or NULL */
 };
 
 static atomic_uint_fast64_t next_generation = 1;
@@ -112,6 +116,16 @@ SSL_CTX *sc_snapshot_origin_at(const struct sc_snapshot *snap, size_t i,
     return snap->origins[i].ctx;
 }
 
+/* Read once here, so that the data path never parses our own SAN. */
+static void own_id(struct sc_snapshot *s)
+{
+    char id[SC_SPIFFE_MAX + 1];
+
+    if (sc_x509_spiffe_id(sc_tls_material_leaf(s->material), id, sizeof(id)) == 0) {
+        s->own_id = strdup(id);
+    }
+}
+
 struct sc_snapshot *sc_snapshot_new_with(struct sc_config *cfg, struct sc_tls_material *m,
                                          struct sc_err *err)
 {
@@ -139,6 +153,7 @@ struct sc_snapshot *sc_snapshot_new_with(struct sc_config *cfg, struct sc_tls_ma
         }
         sc_tlsctx_set_root_grace(s->server_ctx, (long)cfg->secrets.root_grace_hours * 3600);
         sc_tlsctx_set_root_grace(s->client_ctx, (long)cfg->secrets.root_grace_hours * 3600);
+        own_id(s);
     }
     if (build_origins(s, err) != 0) {
         goto fail;
@@ -185,6 +200,7 @@ void sc_snapshot_unref(struct sc_snapshot *snap)
         SSL_CTX_free(snap->origins[i].ctx);
     }
     free(snap->origins);
+    free(snap->own_id);
     SSL_CTX_free(snap->server_ctx);
     SSL_CTX_free(snap->client_ctx);
     sc_tls_material_free(snap->material);
@@ -221,4 +237,10 @@ uint64_t sc_snapshot_generation(const struct sc_snapshot *snap)
 {
     SC_MAGIC_CHECK(snap, SC_MAGIC_SNAPSHOT);
     return snap->generation;
+}
+
+const char *sc_snapshot_own_id(const struct sc_snapshot *snap)
+{
+    SC_MAGIC_CHECK(snap, SC_MAGIC_SNAPSHOT);
+    return snap->own_id;
 }

@@ -48,6 +48,10 @@ SSL_CTX *sc_snapshot_origin_ctx(const struct sc_snapshot *snap,
 size_t sc_snapshot_n_origins(const struct sc_snapshot *snap);
 SSL_CTX *sc_snapshot_origin_at(const struct sc_snapshot *snap, size_t i,
                                const struct sc_cfg_tls_files **files, const char **name);
+/* Our own SPIFFE ID (the leaf's URI SAN), or NULL when there is no
+ * material or the leaf carries none.  Borrowed, like the views above. */
+const char *sc_snapshot_own_id(const struct sc_snapshot *snap);
+
 uint64_t sc_snapshot_generation(const struct sc_snapshot *snap);
 
 #endif

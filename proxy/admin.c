@@ -5,6 +5,10 @@
 #include <event2/buffer.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <event2/event.h>
+#include <openssl/crypto.h>
+#include <regex.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 #include <string.h>
@@ -31,6 +35,17 @@ static void reply(struct sc_adminhttp_reply *rep, int code, const char *type)
 {
     rep->status = code;
     rep->content_type = type;
+}
+
+/* 1 for a POST; else answers 405 and returns 0. */
+static int is_post(const struct sc_adminhttp_req *req, struct sc_adminhttp_reply *rep)
+{
+    if (req->method == SC_ADMINHTTP_POST) {
+        return 1;
+    }
+    evbuffer_add_printf(rep->body, "use POST\n");
+    reply(rep, 405, "text/plain");
+    return 0;
 }
 
 static void on_ready(const struct sc_adminhttp_req *req, struct sc_adminhttp_reply *rep,
@@ -65,7 +80,7 @@ static void certs_prometheus(struct sc_admin *a, struct evbuffer *b)
     struct sc_certs_names names = {cfg->secrets.sds_cert_name, cfg->secrets.sds_root_name};
     struct sc_snapshot *snap = sc_runtime_current(a->env.rt);
 
-    sc_certs_render_prometheus(sc_runtime_material(a->env.rt), snap, &names, b);
+    sc_certs_render_prometheus(sc_runtime_material(a->env.rt), snap, &names, time(NULL), b);
     sc_snapshot_unref(snap);
 }
 
@@ -131,17 +146,108 @@ static void on_prometheus(const struct sc_adminhttp_req *req, struct sc_adminhtt
     reply(rep, 200, "text/plain; version=0.0.4");
 }
 
+/* The value of key in a query string ("" when it has no "="), URL-decoded
+ * into out; NULL when the key is absent. */
+static const char *query_get(const char *q, const char *key, char *out, size_t outlen)
+{
+    size_t klen = strlen(key);
+
+    for (const char *p = q; p != NULL && *p != '\0'; p = strchr(p, '&'), p = p ? p + 1 : NULL) {
+        const char *end = strchr(p, '&');
+        size_t len = end != NULL ? (size_t)(end - p) : strlen(p);
+        char *raw, *dec;
+
+        if (len < klen || strncmp(p, key, klen) != 0 || (len > klen && p[klen] != '=')) {
+            continue;
+        }
+        raw = strndup(p + klen + (len > klen), len - klen - (len > klen));
+        dec = raw != NULL ? evhttp_uridecode(raw, 1, NULL) : NULL;
+        snprintf(out, outlen, "%s", dec != NULL ? dec : "");
+        free(dec);
+        free(raw);
+        return out;
+    }
+    return NULL;
+}
+
+static void json_str(struct evbuffer *b, const char *s);
+static void server_state(struct sc_admin *a, struct evbuffer *b);
+
+/* Envoy's /stats: "name: value" lines, ?filter=REGEX (POSIX extended, on
+ * the name) and ?format=json ({"stats":[{"name":…,"value":…},…]}). */
 static void on_stats(const struct sc_adminhttp_req *req, struct sc_adminhttp_reply *rep,
                      void *arg)
 {
     struct sc_admin *a = arg;
-    struct evbuffer *b = rep->body;
+    struct evbuffer *all = evbuffer_new();
+    struct sc_stats *const *stats;
+    char filter[512], fmt[16], *line;
+    int json = query_get(req->query, "format", fmt, sizeof(fmt)) != NULL &&
+               strcmp(fmt, "json") == 0;
+    int use_re = query_get(req->query, "filter", filter, sizeof(filter)) != NULL;
+    int first = 1;
+    regex_t re;
+    size_t n;
+
+    if (all == NULL) {
+        reply(rep, 500, "text/plain");
+        return;
+    }
+    if (use_re && regcomp(&re, filter, REG_EXTENDED | REG_NOSUB) != 0) {
+        evbuffer_add_printf(rep->body, "invalid regex \"%.200s\"\n", filter);
+        reply(rep, 400, "text/plain");
+        evbuffer_free(all);
+        return;
+    }
+    stats = sc_runtime_stats(a->env.rt, &n);
+    sc_stats_render_text(stats, n, all);
+    server_state(a, all);
+    if (json) {
+        evbuffer_add_printf(rep->body, "{\"stats\":[");
+    }
+    while ((line = evbuffer_readln(all, NULL, EVBUFFER_EOL_LF)) != NULL) {
+        char *sep = strstr(line, ": ");
+
+        if (sep != NULL) {
+            *sep = '\0';
+            if (!use_re || regexec(&re, line, 0, NULL, 0) == 0) {
+                if (json) {
+                    evbuffer_add_printf(rep->body, "%s{\"name\":", first ? "" : ",");
+                    json_str(rep->body, line);
+                    evbuffer_add_printf(rep->body, ",\"value\":%s}", sep + 2);
+                } else {
+                    evbuffer_add_printf(rep->body, "%s: %s\n", line, sep + 2);
+                }
+                first = 0;
+            }
+        }
+        free(line);
+    }
+    if (json) {
+        evbuffer_add_printf(rep->body, "]}\n");
+    }
+    if (use_re) {
+        regfree(&re);
+    }
+    evbuffer_free(all);
+    reply(rep, 200, json ? "application/json" : "text/plain");
+}
+
+/* POST /reset_counters: the per-worker counters to zero (gauges kept). */
+static void on_reset_counters(const struct sc_adminhttp_req *req,
+                              struct sc_adminhttp_reply *rep, void *arg)
+{
+    struct sc_admin *a = arg;
     struct sc_stats *const *stats;
     size_t n;
 
-    (void)req;
+    if (!is_post(req, rep)) {
+        return;
+    }
     stats = sc_runtime_stats(a->env.rt, &n);
-    sc_stats_render_text(stats, n, b);
+    sc_stats_reset(stats, n);
+    sc_log(SC_LOG_INFO, NULL, "admin: counters reset");
+    evbuffer_add_printf(rep->body, "OK\n");
     reply(rep, 200, "text/plain");
 }
 
@@ -161,6 +267,18 @@ static void json_str(struct evbuffer *b, const char *s)
     evbuffer_add(b, "\"", 1);
 }
 
+/* "node":{"id":…,"trust_domain":…,"namespace":…} */
+static void node_json(struct evbuffer *b, const struct sc_config *cfg)
+{
+    evbuffer_add_printf(b, "\"node\":{\"id\":");
+    json_str(b, cfg->node.id);
+    evbuffer_add_printf(b, ",\"trust_domain\":");
+    json_str(b, cfg->node.trust_domain);
+    evbuffer_add_printf(b, ",\"namespace\":");
+    json_str(b, cfg->node.namespace_);
+    evbuffer_add_printf(b, "}");
+}
+
 /* "tls":"MODE","identity_check":"CHECK" of an outbound route or listener */
 static void tls_fields(struct evbuffer *b, enum sc_tls_mode tls, enum sc_idcheck check)
 {
@@ -177,13 +295,9 @@ static void on_config_dump(const struct sc_adminhttp_req *req, struct sc_adminht
     char as[SC_ADDR_STRLEN];
 
     (void)req;
-    evbuffer_add_printf(b, "{\"node\":{\"id\":");
-    json_str(b, cfg->node.id);
-    evbuffer_add_printf(b, ",\"trust_domain\":");
-    json_str(b, cfg->node.trust_domain);
-    evbuffer_add_printf(b, ",\"namespace\":");
-    json_str(b, cfg->node.namespace_);
-    evbuffer_add_printf(b, "},\"workers\":%d,\"listeners\":[", cfg->workers);
+    evbuffer_add_printf(b, "{");
+    node_json(b, cfg);
+    evbuffer_add_printf(b, ",\"workers\":%d,\"listeners\":[", cfg->workers);
     for (size_t i = 0; i < cfg->n_listeners; i++) {
         const struct sc_cfg_listener *l = &cfg->listeners[i];
         evbuffer_add_printf(b, "%s{\"name\":", i > 0 ? "," : "");
@@ -309,9 +423,7 @@ static void on_quit(const struct sc_adminhttp_req *req, struct sc_adminhttp_repl
     struct sc_admin *a = arg;
     struct evbuffer *b = rep->body;
 
-    if (req->method != SC_ADMINHTTP_POST) {
-        evbuffer_add_printf(b, "use POST\n");
-        reply(rep, 405, "text/plain");
+    if (!is_post(req, rep)) {
         return;
     }
     evbuffer_add_printf(b, "OK\n");
@@ -362,10 +474,10 @@ static void on_reload(const struct sc_adminhttp_req *req, struct sc_adminhttp_re
     struct evbuffer *b = rep->body;
     char msg[1024] = "";
 
-    if (req->method != SC_ADMINHTTP_POST) {
-        evbuffer_add_printf(b, "use POST\n");
-        reply(rep, 405, "text/plain");
-    } else if (a->env.reload(a->env.arg, msg, sizeof(msg)) != 0) {
+    if (!is_post(req, rep)) {
+        return;
+    }
+    if (a->env.reload(a->env.arg, msg, sizeof(msg)) != 0) {
         evbuffer_add_printf(b, "reload failed, running config kept: %s\n", msg);
         reply(rep, 400, "text/plain");
     } else {
@@ -387,24 +499,138 @@ static struct sc_adminhttp *serve(struct event_base *base, const char *what,
     return h;
 }
 
+/* Envoy's server states, with its server.state gauge values. */
+enum state { ST_LIVE = 0, ST_DRAINING, ST_PRE_INITIALIZING, ST_INITIALIZING };
+static const char *const state_names[] = {"LIVE", "DRAINING", "PRE_INITIALIZING",
+                                          "INITIALIZING"};
+
+/* PRE_INITIALIZING is never seen: the admin server opens once the config
+ * is loaded.  INITIALIZING: waiting for certificates, listeners not up. */
+static enum state state_of(struct sc_admin *a)
+{
+    size_t n;
+
+    if (sc_runtime_draining(a->env.rt)) {
+        return ST_DRAINING;
+    }
+    sc_runtime_stats(a->env.rt, &n);
+    return n == 0 ? ST_INITIALIZING : ST_LIVE;
+}
+
+static long uptime(const struct sc_admin *a)
+{
+    time_t now = time(NULL);
+
+    return now > a->env.info->started ? (long)(now - a->env.info->started) : 0;
+}
+
+/* The server.* lines of /stats. */
+static void server_state(struct sc_admin *a, struct evbuffer *b)
+{
+    long days = sc_certs_days_until_first_expiring(sc_runtime_material(a->env.rt), time(NULL));
+
+    evbuffer_add_printf(b, "server.state: %d\nserver.uptime: %ld\n", (int)state_of(a),
+                        uptime(a));
+    if (days >= 0) {
+        evbuffer_add_printf(b, "server.days_until_first_cert_expiring: %ld\n", days);
+    }
+}
+
+/* Envoy's /server_info, with the versions of what we are built on. */
+static void on_server_info(const struct sc_adminhttp_req *req, struct sc_adminhttp_reply *rep,
+                           void *arg)
+{
+    struct sc_admin *a = arg;
+    const struct sc_admin_info *in = a->env.info;
+    const struct sc_config *cfg = sc_runtime_config(a->env.rt);
+    struct evbuffer *b = rep->body;
+
+    (void)req;
+    evbuffer_add_printf(b, "{\"version\":");
+    json_str(b, in->version);
+    evbuffer_add_printf(b, ",\"state\":\"%s\",\"uptime_current_epoch\":\"%lds\","
+                           "\"uptime_all_epochs\":\"%lds\",\"command_line_options\":"
+                           "{\"config_path\":",
+                        state_names[state_of(a)], uptime(a), uptime(a));
+    json_str(b, in->config_path);
+    evbuffer_add_printf(b, ",\"log_level\":");
+    json_str(b, in->log_level != NULL ? in->log_level : sc_log_level_name(sc_log_get_level()));
+    evbuffer_add_printf(b, "},\"openssl_version\":");
+    json_str(b, OpenSSL_version(OPENSSL_VERSION));
+    evbuffer_add_printf(b, ",\"libevent_version\":");
+    json_str(b, event_get_version());
+    evbuffer_add_printf(b, ",");
+    node_json(b, cfg);
+    evbuffer_add_printf(b, "}\n");
+    reply(rep, 200, "application/json");
+}
+
+/* POST /drain_listeners[?graceful]: as Envoy, stop accepting and keep
+ * running. */
+static void on_drain_listeners(const struct sc_adminhttp_req *req,
+                               struct sc_adminhttp_reply *rep, void *arg)
+{
+    struct sc_admin *a = arg;
+    char v[8];
+
+    if (!is_post(req, rep)) {
+        return;
+    }
+    a->env.drain_listeners(a->env.arg, query_get(req->query, "graceful", v, sizeof(v)) != NULL);
+    evbuffer_add_printf(rep->body, "OK\n");
+    reply(rep, 200, "text/plain");
+}
+
+static void on_help(const struct sc_adminhttp_req *req, struct sc_adminhttp_reply *rep,
+                    void *arg);
+
 /* The admin endpoints; those that take POST accept a (small, ignored) body. */
 static const struct {
     const char *path;
     sc_adminhttp_fn *fn;
     unsigned flags;
+    const char *help;
 } admin_routes[] = {
-    {"/stats", on_stats, 0},
-    {"/stats/prometheus", on_prometheus, 0},
-    {"/ready", on_ready, 0},
-    {"/healthz/ready", on_ready, 0},
-    {"/config_dump", on_config_dump, 0},
-    {"/certs", on_certs, 0},
-    {"/certs/roots", on_certs_roots, 0},
-    {"/quitquitquit", on_quit, SC_ADMINHTTP_TAKES_BODY},
-    {"/drain", on_quit, SC_ADMINHTTP_TAKES_BODY},
-    {"/reload", on_reload, SC_ADMINHTTP_TAKES_BODY},
-    {"/logging", on_logging, SC_ADMINHTTP_TAKES_BODY},
+    {"/", on_help, 0, "print out the list of admin endpoints"},
+    {"/help", on_help, 0, "print out the list of admin endpoints"},
+    {"/server_info", on_server_info, 0,
+     "version, state (LIVE, DRAINING, INITIALIZING), uptime, options, node (JSON)"},
+    {"/stats", on_stats, 0,
+     "counters and gauges as name: value lines; ?filter=REGEX, ?format=json"},
+    {"/stats/prometheus", on_prometheus, 0, "every metric in Prometheus text format"},
+    {"/reset_counters", on_reset_counters, SC_ADMINHTTP_TAKES_BODY,
+     "POST: reset every counter to zero (gauges are kept)"},
+    {"/ready", on_ready, 0, "readiness: LIVE (200) or why not (503)"},
+    {"/healthz/ready", on_ready, 0, "readiness, as the health server answers it"},
+    {"/config_dump", on_config_dump, 0, "the running configuration, resolved (JSON)"},
+    {"/certs", on_certs, 0, "certificates in use (JSON; ?format=table for istioctl's columns)"},
+    {"/certs/roots", on_certs_roots, 0,
+     "per trusted root: peers that chained to it, last seen, safe_to_remove (?window=24h)"},
+    {"/logging", on_logging, SC_ADMINHTTP_TAKES_BODY,
+     "the log level; POST ?level=debug|info|warn|error sets it"},
+    {"/reload", on_reload, SC_ADMINHTTP_TAKES_BODY,
+     "POST: re-read the configuration file (as SIGHUP)"},
+    {"/drain_listeners", on_drain_listeners, SC_ADMINHTTP_TAKES_BODY,
+     "POST: stop accepting on the data listeners and keep running; ?graceful also "
+     "closes HTTP connections after their current response"},
+    {"/drain", on_quit, SC_ADMINHTTP_TAKES_BODY,
+     "POST: drain (as SIGTERM): stop accepting, let connections finish, then exit"},
+    {"/quitquitquit", on_quit, SC_ADMINHTTP_TAKES_BODY, "POST: drain, then exit (as /drain)"},
 };
+
+#define N_ADMIN_ROUTES (sizeof(admin_routes) / sizeof(admin_routes[0]))
+
+static void on_help(const struct sc_adminhttp_req *req, struct sc_adminhttp_reply *rep,
+                    void *arg)
+{
+    (void)req;
+    (void)arg;
+    evbuffer_add_printf(rep->body, "admin commands are:\n");
+    for (size_t i = 0; i < N_ADMIN_ROUTES; i++) {
+        evbuffer_add_printf(rep->body, "  %s: %s\n", admin_routes[i].path, admin_routes[i].help);
+    }
+    reply(rep, 200, "text/plain");
+}
 
 struct sc_admin *sc_admin_new(struct event_base *base, const struct sc_admin_env *env)
 {
@@ -420,7 +646,7 @@ struct sc_admin *sc_admin_new(struct event_base *base, const struct sc_admin_env
         if (a->admin == NULL) {
             goto fail;
         }
-        for (size_t i = 0; i < sizeof(admin_routes) / sizeof(admin_routes[0]); i++) {
+        for (size_t i = 0; i < N_ADMIN_ROUTES; i++) {
             if (sc_adminhttp_route(a->admin, admin_routes[i].path, admin_routes[i].flags,
                                    admin_routes[i].fn, a) != 0) {
                 goto fail;

@@ -3,6 +3,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 struct event_base;
 struct sc_runtime;
@@ -19,10 +20,22 @@ struct sc_admin_sds {
     char version[64];               /* last accepted version_info */
 };
 
+/* What /server_info reports about the process (borrowed strings). */
+struct sc_admin_info {
+    const char *version;
+    const char *config_path;        /* -c */
+    const char *log_level;          /* -l, or NULL */
+    time_t started;                 /* wall clock at start */
+};
+
 struct sc_admin_env {
     struct sc_runtime *rt;          /* borrowed; outlives the admin */
+    const struct sc_admin_info *info; /* borrowed; outlives the admin */
     /* POST /drain and /quitquitquit: drain, then exit. */
     void (*quit)(void *arg);
+    /* POST /drain_listeners[?graceful]: stop accepting; graceful also has
+     * HTTP connections close after their current response.  No exit. */
+    void (*drain_listeners)(void *arg, int graceful);
     /* POST /reload: re-read the config; 0, or -1 with why in msg. */
     int (*reload)(void *arg, char *msg, size_t msglen);
     /* Fills the SDS state (may be NULL). */

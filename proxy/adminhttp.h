@@ -35,7 +35,7 @@ struct sc_adminhttp;
 #define SC_ADMINHTTP_MAX_HEAD (8 * 1024)      /* bytes, request line to blank line */
 #define SC_ADMINHTTP_READ_TIMEOUT_MS 5000
 #define SC_ADMINHTTP_MAX_CONNS 64             /* per server */
-#define SC_ADMINHTTP_MAX_ROUTES 16
+#define SC_ADMINHTTP_MAX_ROUTES 24
 
 struct sc_adminhttp_limits {
     size_t max_body_bytes;

@@ -279,6 +279,31 @@ void sc_certs_render_table(const struct sc_tls_material *m, const struct sc_snap
     sc_certs_each(m, snap, names, table_visit, &st);
 }
 
+static time_t min_not_after(STACK_OF(X509) *certs, time_t first)
+{
+    for (int i = 0; i < sk_X509_num(certs); i++) {
+        time_t na = sc_x509_not_after(sk_X509_value(certs, i));
+
+        if (na < first) {
+            first = na;
+        }
+    }
+    return first;
+}
+
+long sc_certs_days_until_first_expiring(const struct sc_tls_material *m, time_t now)
+{
+    time_t first;
+
+    if (m == NULL) {
+        return -1;
+    }
+    first = sc_x509_not_after(sc_tls_material_leaf(m));
+    first = min_not_after(sc_tls_material_chain(m), first);
+    first = min_not_after(sc_tls_material_roots(m), first);
+    return first <= now ? 0 : (long)((first - now) / 86400);
+}
+
 static void prom_visit(const struct sc_certs_item *it, void *arg)
 {
     struct evbuffer *out = arg;
@@ -293,8 +318,18 @@ static void prom_visit(const struct sc_certs_item *it, void *arg)
 }
 
 void sc_certs_render_prometheus(const struct sc_tls_material *m, const struct sc_snapshot *snap,
-                                const struct sc_certs_names *names, struct evbuffer *out)
+                                const struct sc_certs_names *names, time_t now,
+                                struct evbuffer *out)
 {
+    long days = sc_certs_days_until_first_expiring(m, now);
+
+    evbuffer_add_printf(out, "# HELP envoy_server_days_until_first_cert_expiring Whole days "
+                             "until the first certificate in use (ours, intermediates, roots) "
+                             "expires; 0 once one has.\n"
+                             "# TYPE envoy_server_days_until_first_cert_expiring gauge\n");
+    if (days >= 0) {
+        evbuffer_add_printf(out, "envoy_server_days_until_first_cert_expiring %ld\n", days);
+    }
     evbuffer_add_printf(out, "# HELP sidecar_certificate_expiration_timestamp_seconds notAfter "
                              "of each certificate held (role: leaf, intermediate or root).\n"
                              "# TYPE sidecar_certificate_expiration_timestamp_seconds gauge\n");

@@ -55,8 +55,15 @@ void sc_certs_render_json(const struct sc_tls_material *m, const struct sc_snaps
 void sc_certs_render_table(const struct sc_tls_material *m, const struct sc_snapshot *snap,
                            const struct sc_certs_names *names, time_t now,
                            struct evbuffer *out);
+/* sidecar_certificate_expiration_timestamp_seconds (every certificate
+ * held) and Envoy's envoy_server_days_until_first_cert_expiring. */
 void sc_certs_render_prometheus(const struct sc_tls_material *m, const struct sc_snapshot *snap,
-                                const struct sc_certs_names *names, struct evbuffer *out);
+                                const struct sc_certs_names *names, time_t now,
+                                struct evbuffer *out);
+
+/* Whole days from now until the first certificate of m (leaf,
+ * intermediates, roots) expires, 0 once one has; -1 when m is NULL. */
+long sc_certs_days_until_first_expiring(const struct sc_tls_material *m, time_t now);
 
 /* GET /certs/roots: "is it safe to drop the old root?".  One object per
  * root of the trust bundle, in bundle order:

@@ -30,6 +30,7 @@
 #include "upstream.h"
 #include "hslimit.h"
 #include "httpsniff.h"
+#include "istio.h"
 #include "l7.h"
 #include "x509.h"
 #include "magic.h"
@@ -81,7 +82,10 @@ struct sc_conn {
     struct timespec t0;
     char started[40];
     uint64_t bytes[2];
+    int tcp_state;                      /* Istio's TCP metrics: TCP_* */
 };
+
+enum { TCP_NONE = 0, TCP_CONNECTING, TCP_OPENED };
 
 static void conn_finish(struct sc_conn *c, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -150,6 +154,17 @@ static const char *mode_label(const struct sc_conn *c)
     return c->dir == SC_DIR_INBOUND ? sc_mtls_mode_name(c->mode) : sc_tls_mode_name(c->tls);
 }
 
+/* Istio's istio_tcp_* counters for this connection (labels: proxy/istio.h). */
+static void count_tcp(struct sc_conn *c, int opened, int closed, const char *flags)
+{
+    int mtls = c->dir == SC_DIR_INBOUND ? c->cls == SC_CLASS_MESH_MTLS
+                                        : c->tls == SC_TLS_ISTIO_MUTUAL;
+    struct sc_istio_ends e = {c->snap, c->dir, mtls, c->peer_id, c->host, &c->up_addr, c->port};
+
+    sc_istio_tcp(sc_stats_istio(sc_worker_stats(c->w)), &e, flags, opened, closed,
+                 closed ? c->bytes[0] : 0, closed ? c->bytes[1] : 0);
+}
+
 static void classify(struct sc_conn *c, enum sc_conn_class cls)
 {
     if (c->cls >= 0) {
@@ -199,6 +214,11 @@ static void conn_finish(struct sc_conn *c, const char *fmt, ...)
         }
     }
     sc_stats_bytes(sc_worker_stats(c->w), c->dir, c->bytes[0], c->bytes[1]);
+    if (c->tcp_state == TCP_OPENED) {
+        count_tcp(c, 0, 1, "-");
+    } else if (c->tcp_state == TCP_CONNECTING) {
+        count_tcp(c, 1, 1, "UF");       /* the upstream was never reached */
+    }
     sc_stats_active(sc_worker_stats(c->w), -1);
 
     sc_relay_free(c->relay);
@@ -282,6 +302,8 @@ static void start_relay(struct sc_conn *c)
     lim.high_watermark = c->cfg->buffer_limit;
     lim.idle_ms = c->to->idle_ms;
     lim.half_closed_ms = c->to->half_closed_ms;
+    c->tcp_state = TCP_OPENED;
+    count_tcp(c, 1, 0, "-");
     c->relay = sc_relay_new(c->down, c->up, &lim, on_relay_done, c);
     c->down = NULL;         /* owned by the relay now, even when it failed */
     c->up = NULL;
@@ -486,6 +508,7 @@ static void connect_upstream(struct sc_conn *c)
 
     c->action = "while connecting to upstream";
     c->up_tried = 1;
+    c->tcp_state = TCP_CONNECTING;
     evtimer_del(c->timer);
     c->pending = sc_upstream_connect(&req, on_upstream, c);
     if (c->pending == NULL) {

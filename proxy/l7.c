@@ -176,7 +176,7 @@ void sc_l7_free(struct sc_l7 *s)
         sc_relay_bytes(s->relay, b);
         s->r.rec.bytes_received += b[0];
         s->r.rec.bytes_sent += b[1];
-        sc_l7_req_log(s->p.w, &s->r, s->p.dir, s->p.port, s->p.down_mtls);
+        sc_l7_req_log(&s->p, &s->r);
     }
     sc_relay_free(s->relay);
     if (s->down != NULL) {
@@ -300,7 +300,7 @@ static void close_when_flushed(struct sc_l7 *s, const char *reason)
 /* The request's exchange is over: log it, then serve the next one or close. */
 static void request_done(struct sc_l7 *s, int up_reusable)
 {
-    sc_l7_req_log(s->p.w, &s->r, s->p.dir, s->p.port, s->p.down_mtls);
+    sc_l7_req_log(&s->p, &s->r);
     evtimer_del(s->timer);
     release_upstream(s, up_reusable);
     if (s->pending != NULL) {
@@ -340,7 +340,7 @@ static void local_reply(struct sc_l7 *s, const struct sc_localreply *lr, int clo
     if (s->resp_started) {
         /* Headers already went out: all we can do is cut the connection. */
         s->close_after = 1;
-        sc_l7_req_log(s->p.w, &s->r, s->p.dir, s->p.port, s->p.down_mtls);
+        sc_l7_req_log(&s->p, &s->r);
         close_when_flushed(s, "upstream_reset_after_response_started");
         return;
     }
@@ -352,7 +352,7 @@ static void local_reply(struct sc_l7 *s, const struct sc_localreply *lr, int clo
     s->r.rec.bytes_sent += lr->body_len;
     s->resp_started = 1;
     if (s->close_after) {
-        sc_l7_req_log(s->p.w, &s->r, s->p.dir, s->p.port, s->p.down_mtls);
+        sc_l7_req_log(&s->p, &s->r);
         close_when_flushed(s, lr->status == 400 || lr->status == 431 ? "http_protocol_error"
                                                                      : "http_local_reply");
         return;
@@ -412,7 +412,7 @@ static void on_relay_done(struct sc_relay *r, enum sc_relay_end why, const char 
      * Envoy does), with the tunnel's bytes and duration in it */
     s->r.rec.bytes_received += bytes[0];
     s->r.rec.bytes_sent += bytes[1];
-    sc_l7_req_log(s->p.w, &s->r, s->p.dir, s->p.port, s->p.down_mtls);
+    sc_l7_req_log(&s->p, &s->r);
     finish(s, sc_relay_end_str(why, detail, end, sizeof(end)));
 }
 
@@ -430,7 +430,7 @@ static void switch_to_relay(struct sc_l7 *s)
     s->relay = sc_relay_new(s->down, up, &lim, on_relay_done, s);
     s->down = NULL;             /* the relay's now, even when it failed */
     if (s->relay == NULL) {
-        sc_l7_req_log(s->p.w, &s->r, s->p.dir, s->p.port, s->p.down_mtls);
+        sc_l7_req_log(&s->p, &s->r);
         finish(s, "internal_error: relay");
         return;
     }
@@ -989,7 +989,7 @@ static void on_down_event(struct bufferevent *bev, short what, void *arg)
     }
     /* Gone in the middle of a request (or reset): Envoy's DC. */
     s->r.rec.flags |= SC_ACCESSLOG_DC;
-    sc_l7_req_log(s->p.w, &s->r, s->p.dir, s->p.port, s->p.down_mtls);
+    sc_l7_req_log(&s->p, &s->r);
     if (what & BEV_EVENT_EOF) {
         finish(s, "peer_closed");
         return;

@@ -10,6 +10,7 @@
 
 #include "accesslog.h"
 #include "config.h"
+#include "l7.h"
 
 struct evbuffer;
 struct sc_http1_head;
@@ -27,9 +28,10 @@ struct sc_l7_req {
 
 void sc_l7_req_begin(struct sc_l7_req *r, const char *peer_id);
 void sc_l7_req_head(struct sc_l7_req *r, const struct sc_http1_head *h);
-/* Writes the access-log line and counts the request in the metrics. */
-void sc_l7_req_log(struct sc_worker *w, struct sc_l7_req *r, enum sc_direction dir, int port,
-                   int mtls);
+/* Writes the access-log line and counts the request in the metrics
+ * (sidecar_requests_total and Istio's), with the labels the session's
+ * parameters give (borrowed). */
+void sc_l7_req_log(const struct sc_l7_params *p, struct sc_l7_req *r);
 
 /* Forwards a response head to the downstream (hop-by-hop fields handled,
  * Connection: close when close, x-envoy-upstream-service-time when

@@ -4,6 +4,7 @@
 #include <time.h>
 
 #include "http1.h"
+#include "istio.h"
 #include "l7_internal.h"
 #include "stats.h"
 #include "worker.h"
@@ -53,10 +54,15 @@ void sc_l7_req_head(struct sc_l7_req *r, const struct sc_http1_head *h)
     copy_header(r, h, "x-request-id", SC_ACCESSLOG_REQUEST_ID);
 }
 
-void sc_l7_req_log(struct sc_worker *w, struct sc_l7_req *r, enum sc_direction dir, int port,
-                   int mtls)
+void sc_l7_req_log(const struct sc_l7_params *p, struct sc_l7_req *r)
 {
-    char flags[64];
+    struct sc_stats *st = sc_worker_stats(p->w);
+    char flags[64], peer[SC_ACCESSLOG_FIELD_MAX + 1];
+    size_t plen = 0;
+    const char *pv = sc_accesslog_rec_get(&r->rec, SC_ACCESSLOG_PEER_ID, &plen);
+    /* mesh mTLS on the hop this sidecar ends (inbound) or starts (outbound) */
+    int mtls = p->dir == SC_DIR_INBOUND ? p->down_mtls : p->up.tls == SC_TLS_ISTIO_MUTUAL;
+    struct sc_istio_ends e = {p->snap, p->dir, mtls, NULL, p->up.host, &p->up.addr, p->port};
 
     if (!r->started) {
         return;
@@ -66,10 +72,16 @@ void sc_l7_req_log(struct sc_worker *w, struct sc_l7_req *r, enum sc_direction d
     if (r->request_id[0] != '\0') {
         sc_accesslog_rec_sets(&r->rec, SC_ACCESSLOG_REQUEST_ID, r->request_id);
     }
+    if (pv != NULL && plen < sizeof(peer)) {
+        memcpy(peer, pv, plen);
+        peer[plen] = '\0';
+        e.peer_id = peer;
+    }
     sc_accesslog_flags_str(r->rec.flags, flags, sizeof(flags));
-    sc_stats_request(sc_worker_stats(w), dir, port, r->rec.response_code, mtls, flags,
-                     r->rec.duration_ms);
-    sc_accesslog_sink_log(sc_l7_access_log, (unsigned)sc_worker_id(w), &r->rec);
+    sc_stats_request(st, p->dir, p->port, r->rec.response_code, mtls, flags, r->rec.duration_ms);
+    sc_istio_request(sc_stats_istio(st), &e, r->rec.response_code, flags, r->rec.duration_ms,
+                     r->rec.bytes_received, r->rec.bytes_sent);
+    sc_accesslog_sink_log(sc_l7_access_log, (unsigned)sc_worker_id(p->w), &r->rec);
 }
 
 size_t sc_l7_write_response_head(struct evbuffer *out, const struct sc_http1_head *h, int close,

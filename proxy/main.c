@@ -39,11 +39,45 @@ struct proxy {
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: sidecar -c FILE [--check]\n"
-               "       sidecar --version\n"
-               "  -c, --config FILE  the YAML configuration (see conf/sidecar.yaml)\n"
-               "      --check        validate the configuration and exit (0 = valid)\n"
-               "  -l, --log-level L  debug, info, warn or error (overrides log_level)\n");
+    fprintf(f,
+            "usage: sidecar -c FILE [-l LEVEL] [--check]\n"
+            "       sidecar --version | --help\n"
+            "\n"
+            "The mtls-sidecar proxy: mutual TLS for a pod's inbound and outbound traffic,\n"
+            "with Istio's PeerAuthentication and DestinationRule semantics.\n"
+            "\n"
+            "options:\n"
+            "  -c, --config FILE   the YAML configuration (required; conf/sidecar.yaml shows\n"
+            "                      every key)\n"
+            "      --check         validate FILE, print the effective policy (one line per\n"
+            "                      listener: address, direction, port, protocol, mode and\n"
+            "                      the document that decided it) and exit: 0 when valid,\n"
+            "                      1 with file:line:col and the reason when not\n"
+            "  -l, --log-level L   debug, info, warn or error; overrides log_level in FILE\n"
+            "  -V, --version       print the version, OpenSSL's and libevent's, and exit\n"
+            "  -h, --help          print this text and exit\n"
+            "\n"
+            "signals:\n"
+            "  SIGHUP              reload FILE: validated whole, the running config is kept\n"
+            "                      when it is invalid (as POST /reload on the admin address)\n"
+            "  SIGTERM             drain: stop accepting, readiness 503, let connections\n"
+            "                      finish until timeouts.drain_ms, then exit 0 (as POST /drain)\n"
+            "  SIGINT, SIGQUIT     exit at once\n"
+            "\n"
+            "The admin address lists its endpoints at GET /help.  Documentation:\n"
+            "README.md, docs/config.md (every key, metrics, admin endpoints),\n"
+            "docs/deploy.md; the annotated configuration is conf/sidecar.yaml.\n");
+}
+
+static void log_summary_line(void *arg, const char *line)
+{
+    (void)arg;
+    sc_log(SC_LOG_INFO, NULL, "%s", line);
+}
+
+static void print_summary_line(void *arg, const char *line)
+{
+    fprintf(arg, "%s\n", line);
 }
 
 static void on_drain_tick(evutil_socket_t fd, short what, void *arg)
@@ -95,6 +129,17 @@ static void quit(void *arg)
     drain(arg);
 }
 
+/* POST /drain_listeners: Envoy's meaning, no exit (the process runs on
+ * until SIGTERM, /drain or /quitquitquit). */
+static void drain_listeners(void *arg, int graceful)
+{
+    struct proxy *p = arg;
+
+    sc_log(SC_LOG_INFO, NULL, "draining listeners%s: %zu connection(s) open, not exiting",
+           graceful ? " gracefully" : "", sc_runtime_conn_count(p->rt));
+    sc_runtime_drain_listeners(p->rt, graceful);
+}
+
 static void sds_state(void *arg, struct sc_admin_sds *out)
 {
     struct proxy *p = arg;
@@ -120,6 +165,7 @@ static int reload(struct proxy *p, char *msg, size_t msglen)
         return -1;
     }
     sc_log(SC_LOG_INFO, NULL, "reloaded %s", p->config_path);
+    sc_config_summary(sc_runtime_config(p->rt), log_summary_line, NULL);
     sc_config_warn_identities(sc_runtime_config(p->rt));
     if (p->files != NULL) {
         sc_filewatch_reload(p->files);
@@ -259,6 +305,7 @@ int main(int argc, char **argv)
     struct event *tick = NULL;
     struct timeval tick_tv = {TICK_SECONDS, 0};
     struct sc_admin_env env;
+    struct sc_admin_info info;
     const char *level = NULL;
     char msg[1024];
     int check = 0, rc = 1;
@@ -273,11 +320,13 @@ int main(int argc, char **argv)
         return 1;
     }
     if (check) {
+        sc_config_summary(cfg, print_summary_line, stdout);
         sc_config_warn_identities(cfg);
         printf("%s: configuration is valid\n", p.config_path);
         sc_config_free(cfg);
         return 0;
     }
+    info.log_level = level;             /* -l only: cfg is freed on reload */
     if (level == NULL) {
         level = cfg->log_level;
     }
@@ -289,6 +338,7 @@ int main(int argc, char **argv)
     if (level != NULL) {
         sc_log_set_level(lvl);
     }
+    sc_config_summary(cfg, log_summary_line, NULL);
     sc_config_warn_identities(cfg);
     signal(SIGPIPE, SIG_IGN);
     raise_nofile();
@@ -321,8 +371,13 @@ int main(int argc, char **argv)
     }
     /* Health and admin answer before the certificates are in (503 with the
      * reason); the data listeners open only once they are. */
+    info.version = SC_VERSION;
+    info.config_path = p.config_path;
+    info.started = time(NULL);
     env.rt = p.rt;
+    env.info = &info;
     env.quit = quit;
+    env.drain_listeners = drain_listeners;
     env.reload = admin_reload;
     env.sds_state = sds_state;
     env.arg = &p;

@@ -11,6 +11,7 @@
 #include "err.h"
 #include "log.h"
 #include "snapshot.h"
+#include "spiffe.h"
 #include "stats.h"
 #include "tlsctx.h"
 #include "upool.h"
@@ -104,6 +105,9 @@ static int start_workers(struct sc_runtime *rt, struct sc_err *err)
         }
     }
     rt->started = 1;
+    for (int i = 0; rt->draining && i < n; i++) {
+        sc_worker_drain(rt->workers[i], (enum sc_worker_drain)rt->draining);  /* asked before */
+    }
     sc_log(SC_LOG_INFO, NULL, "ready: %d worker(s) listening, node %s", n, rt->cfg->node.id);
     return 0;
 }
@@ -152,6 +156,23 @@ static void describe_leaf(const struct sc_tls_material *m, char *out, size_t out
              sk_X509_num(sc_tls_material_roots(m)));
 }
 
+/* WARN when our certificate's trust domain is not node.trust_domain: every
+ * peer is checked against the latter, so the mesh would refuse us. */
+static void check_trust_domain(const struct sc_runtime *rt)
+{
+    const char *id = rt->snap != NULL ? sc_snapshot_own_id(rt->snap) : NULL;
+    struct sc_spiffe_id sid;
+
+    if (id == NULL || sc_spiffe_parse(id, strlen(id), &sid) != 0 ||
+        strcmp(sid.trust_domain, rt->cfg->node.trust_domain) == 0) {
+        return;
+    }
+    sc_log(SC_LOG_WARN, NULL,
+           "our certificate %s is in trust domain %s, not node.trust_domain %s: peers are "
+           "checked against %s and will refuse it",
+           id, sid.trust_domain, rt->cfg->node.trust_domain, rt->cfg->node.trust_domain);
+}
+
 int sc_runtime_set_material(struct sc_runtime *rt, struct sc_tls_material *m,
                             const char *source, struct sc_err *err)
 {
@@ -172,6 +193,7 @@ int sc_runtime_set_material(struct sc_runtime *rt, struct sc_tls_material *m,
            (unsigned long long)sc_snapshot_generation(rt->snap));
     rt->last_expiry_log = 0;
     sc_runtime_check_expiry(rt, time(NULL));
+    check_trust_domain(rt);
     return 0;
 }
 
@@ -187,6 +209,7 @@ int sc_runtime_set_config(struct sc_runtime *rt, struct sc_config *cfg, struct s
     }
     sc_config_free(old);
     check_mark(rt);
+    check_trust_domain(rt);
     return 0;
 }
 
@@ -314,15 +337,25 @@ void sc_runtime_count_rejected(struct sc_runtime *rt, const char *why)
     snprintf(rt->last_rejection, sizeof(rt->last_rejection), "%s", why);
 }
 
-void sc_runtime_drain(struct sc_runtime *rt)
+static void drain(struct sc_runtime *rt, int level)
 {
-    if (rt->draining) {
+    if (rt->draining >= level) {
         return;
     }
-    rt->draining = 1;
+    rt->draining = level;
     for (int i = 0; rt->started && i < rt->n_workers; i++) {
-        sc_worker_drain(rt->workers[i]);
+        sc_worker_drain(rt->workers[i], (enum sc_worker_drain)level);
     }
+}
+
+void sc_runtime_drain(struct sc_runtime *rt)
+{
+    drain(rt, SC_WORKER_DRAIN_ALL);
+}
+
+void sc_runtime_drain_listeners(struct sc_runtime *rt, int graceful)
+{
+    drain(rt, graceful ? SC_WORKER_DRAIN_ALL : SC_WORKER_DRAIN_LISTENERS);
 }
 
 int sc_runtime_draining(const struct sc_runtime *rt)

@@ -31,7 +31,9 @@ int sc_runtime_set_material(struct sc_runtime *rt, struct sc_tls_material *m,
                             const char *source, struct sc_err *err);
 
 /* Installs a new, validated config (takes ownership).  Listener changes
- * need a restart for now; everything else applies to new connections. */
+ * need a restart for now; everything else applies to new connections.
+ * Both this and set_material WARN when our certificate's trust domain is
+ * not node.trust_domain. */
 int sc_runtime_set_config(struct sc_runtime *rt, struct sc_config *cfg, struct sc_err *err);
 
 /* Borrowed; valid until the next set_config. */
@@ -63,6 +65,10 @@ void sc_runtime_count_rejected(struct sc_runtime *rt, const char *why);
  * connections finish (HTTP ones close after their current response);
  * readiness turns 503.  Idempotent. */
 void sc_runtime_drain(struct sc_runtime *rt);
+/* POST /drain_listeners: every worker closes its listeners; with graceful,
+ * HTTP connections also close after their current response, as in
+ * sc_runtime_drain.  Readiness turns 503; the process does not exit. */
+void sc_runtime_drain_listeners(struct sc_runtime *rt, int graceful);
 int sc_runtime_draining(const struct sc_runtime *rt);
 /* Connections still open, over all workers. */
 size_t sc_runtime_conn_count(const struct sc_runtime *rt);

@@ -10,6 +10,8 @@
 
 #include "rootstats.h"
 
+#include "istio.h"
+
 #define PORT_SLOTS 512  /* distinct (direction, port) pairs per worker */
 #define PORT_RESERVED 2 /* kept free for the two directions' port-0 overflow */
 #define KEY_SPACE (2u << 16) /* every (direction, port) key, minus one */
@@ -54,6 +56,7 @@ struct sc_stats {
     atomic_uint_fast64_t cx_overflow;
     atomic_int_fast64_t active;
     atomic_uint_fast64_t rx[2], tx[2];
+    struct sc_istio *istio;             /* Istio's standard metrics */
 };
 
 static const char *const class_names[SC_CLASS_N] = {
@@ -87,7 +90,10 @@ struct sc_stats *sc_stats_new(void)
         return NULL;
     }
     st->roots_seen = sc_rootstats_new();
-    if (st->roots_seen == NULL) {
+    st->istio = sc_istio_new();
+    if (st->roots_seen == NULL || st->istio == NULL) {
+        sc_rootstats_free(st->roots_seen);
+        sc_istio_free(st->istio);
         free(st);
         return NULL;
     }
@@ -100,12 +106,53 @@ void sc_stats_free(struct sc_stats *st)
         return;
     }
     sc_rootstats_free(st->roots_seen);
+    sc_istio_free(st->istio);
     free(st);
 }
 
 struct sc_rootstats *sc_stats_rootstats(struct sc_stats *st)
 {
     return st->roots_seen;
+}
+
+struct sc_istio *sc_stats_istio(struct sc_stats *st)
+{
+    return st->istio;
+}
+
+static void zero(atomic_uint_fast64_t *c, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        atomic_store_explicit(&c[i], 0, memory_order_relaxed);
+    }
+}
+
+void sc_stats_reset(struct sc_stats *const *all, size_t n)
+{
+    for (size_t w = 0; w < n; w++) {
+        struct sc_stats *st = all[w];
+
+        for (size_t i = 0; i < PORT_SLOTS; i++) {
+            zero(st->ports[i].cls, SC_CLASS_N);
+        }
+        for (size_t i = 0; i < ROOT_SLOTS; i++) {
+            zero(&st->roots[i].count, 1);
+        }
+        for (size_t i = 0; i < REQ_SLOTS; i++) {
+            zero(&st->reqs[i].count, 1);
+        }
+        for (int d = 0; d < 2; d++) {
+            zero(st->hist[d], HIST_N + 1);
+            zero(st->hs[d], SC_HS_N);
+        }
+        zero(st->hist_sum, 2);
+        zero(st->rx, 2);
+        zero(st->tx, 2);
+        zero(st->accept_err, SC_ACCEPT_N);
+        zero(&st->hs_limited, 1);
+        zero(&st->cx_overflow, 1);
+        sc_istio_reset(st->istio);
+    }
 }
 
 static unsigned slot_key(enum sc_direction dir, int port)
@@ -449,6 +496,20 @@ static uint64_t sum_hs_limited(struct sc_stats *const *all, size_t n)
     return sum_at(all, n, offsetof(struct sc_stats, hs_limited));
 }
 
+static void render_istio(struct sc_stats *const *all, size_t n, struct evbuffer *out)
+{
+    struct sc_istio **t = calloc(n + 1, sizeof(*t));
+
+    if (t == NULL) {
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        t[i] = all[i]->istio;
+    }
+    sc_istio_render_prometheus(t, n, out);
+    free(t);
+}
+
 void sc_stats_render_prometheus(struct sc_stats *const *all, size_t n, struct evbuffer *out)
 {
     uint64_t seen[KEY_SPACE / 64];
@@ -518,6 +579,7 @@ void sc_stats_render_prometheus(struct sc_stats *const *all, size_t n, struct ev
                             dir_names[d], (unsigned long long)rx, dir_names[d],
                             (unsigned long long)tx);
     }
+    render_istio(all, n, out);
 }
 
 void sc_stats_render_text(struct sc_stats *const *all, size_t n, struct evbuffer *out)

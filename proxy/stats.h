@@ -42,7 +42,18 @@ enum sc_accept_error {
 struct sc_stats;
 
 struct sc_stats *sc_stats_new(void);
-void sc_stats_free(struct sc_stats *st);
+void sc_stats_free(struct sc_stats *st);        /* accepts NULL */
+
+/* The worker's table of Istio's standard metrics (proxy/istio.h); owned
+ * by st. */
+struct sc_istio;
+struct sc_istio *sc_stats_istio(struct sc_stats *st);
+
+/* Zeroes every counter of the n workers (POST /reset_counters), Istio's
+ * included; sidecar_connections_active, a gauge, is kept.  From the main
+ * thread while the workers count: each counter is one atomic store, so a
+ * count racing with it may be lost, never torn. */
+void sc_stats_reset(struct sc_stats *const *all, size_t n);
 
 void sc_stats_conn_class(struct sc_stats *st, enum sc_direction dir, int port,
                          enum sc_conn_class cls);

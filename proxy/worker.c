@@ -52,8 +52,9 @@ struct sc_worker {
     struct event *wake;                 /* a snapshot is waiting, or stop */
     _Atomic(struct sc_snapshot *) pending;
     atomic_int stopping;
-    atomic_int draining;
-    int drained;                        /* listeners closed, connections told */
+    atomic_int draining;                /* SC_WORKER_DRAIN_* asked for */
+    int lis_drained;                    /* listeners closed */
+    int drained;                        /* connections told */
     struct sc_snapshot *snap;           /* the worker's own reference */
     struct sc_stats *stats;
     struct sc_tlsv_seen grace_seen;     /* root_expired_grace: identities logged */
@@ -288,11 +289,14 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
             sync_listeners(w, 1);
         }
     }
-    if (atomic_load(&w->draining) && !w->drained) {
+    if (atomic_load(&w->draining) >= SC_WORKER_DRAIN_LISTENERS && !w->lis_drained) {
+        w->lis_drained = 1;
+        close_all_listeners(w);
+    }
+    if (atomic_load(&w->draining) >= SC_WORKER_DRAIN_ALL && !w->drained) {
         struct sc_conn *c = w->conns;
 
         w->drained = 1;
-        close_all_listeners(w);
         while (c != NULL) {
             struct sc_conn *next = sc_conn_link(c)->next;
             sc_conn_drain(c);
@@ -374,9 +378,12 @@ void sc_worker_publish(struct sc_worker *w, struct sc_snapshot *snap)
     event_active(w->wake, 0, 0);
 }
 
-void sc_worker_drain(struct sc_worker *w)
+void sc_worker_drain(struct sc_worker *w, enum sc_worker_drain what)
 {
-    atomic_store(&w->draining, 1);
+    int cur = atomic_load(&w->draining);
+
+    while (cur < (int)what && !atomic_compare_exchange_weak(&w->draining, &cur, (int)what)) {
+    }
     event_active(w->wake, 0, 0);
 }
 

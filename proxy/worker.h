@@ -33,10 +33,17 @@ int sc_worker_start(struct sc_worker *w);
  * new connections use it from the worker's next loop iteration on. */
 void sc_worker_publish(struct sc_worker *w, struct sc_snapshot *snap);
 
-/* Asks the worker to drain (from any thread): close its listeners, and have
- * HTTP connections close after their current response (idle ones at once).
- * L4 connections run on; sc_worker_conn_count says how many are left. */
-void sc_worker_drain(struct sc_worker *w);
+/* How far to drain; a later call may go further, never back. */
+enum sc_worker_drain {
+    SC_WORKER_DRAIN_LISTENERS = 1,     /* close the listeners only */
+    SC_WORKER_DRAIN_ALL,               /* and have HTTP connections close after
+                                        * their current response (idle ones at once) */
+};
+
+/* Asks the worker to drain (from any thread).  L4 connections run on;
+ * sc_worker_conn_count says how many are left.  Listeners stay closed
+ * across reloads. */
+void sc_worker_drain(struct sc_worker *w, enum sc_worker_drain what);
 
 /* Asks the worker to stop accepting and close its connections, then joins
  * it.  Safe from any thread but the worker's own. */

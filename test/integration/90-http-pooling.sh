@@ -55,7 +55,7 @@ code=$(timeout 20 curl -sS -m 10 -o "$T/one" -w '%{http_code}' "http://127.0.0.1
 assert_eq 200 "$code" "status"
 assert_eq "hello from backend" "$(cat "$T/one")" "body"
 hs0=$(metric "$B_STATS" 'sidecar_tls_handshakes_total{direction="inbound",outcome="ok"}')
-req0=$(metric "$A_STATS" 'sidecar_requests_total{direction="outbound",port="'"$P_IN"'",response_code="200",connection_security_policy="none",response_flags="-"}')
+req0=$(metric "$A_STATS" 'sidecar_requests_total{direction="outbound",port="'"$P_IN"'",response_code="200",connection_security_policy="mutual_tls",response_flags="-"}')
 assert_le 1 "$hs0" "B's handshakes after the first request"
 
 step "$((CONNS * PER_CONN)) requests over $CONNS downstream connections, $PARALLEL at a time"
@@ -82,7 +82,7 @@ assert_eq "$CONNS" "$(count_lines "$T/codes" '^200 1$')" "downstream connections
 
 step "A saw $CONNS downstream connections and $((CONNS * PER_CONN)) requests"
 wait_for_count "$T/a.out" "$(conn_re dir=outbound listener=out mode=ISTIO_MUTUAL)" $((CONNS + 1)) 10
-req1=$(metric "$A_STATS" 'sidecar_requests_total{direction="outbound",port="'"$P_IN"'",response_code="200",connection_security_policy="none",response_flags="-"}')
+req1=$(metric "$A_STATS" 'sidecar_requests_total{direction="outbound",port="'"$P_IN"'",response_code="200",connection_security_policy="mutual_tls",response_flags="-"}')
 assert_eq $((CONNS * PER_CONN)) $((req1 - req0)) "A's requests_total (200) during the run"
 
 step "B's mTLS handshakes stay at workers x a small N"

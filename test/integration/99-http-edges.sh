@@ -278,7 +278,7 @@ access_lines "$T/a.out" | grep '" 431 ' | while read -r l; do log "A access: $l"
 # the head never completed: no method, path or upstream; 31 body bytes sent
 assert_eq 2 "$(count_lines "$T/a.out" '^\[[^]]*\] "[^"]*" 431 DPE 0 31 [0-9]+ - "-" "-" "-" "-" "-" "-" -$')" \
     "A's access-log lines for the 431s"
-assert_eq 2 "$(metric "$A_STATS" 'sidecar_requests_total{direction="outbound",port="'"$P_IN_APP"'",response_code="431",connection_security_policy="none",response_flags="DPE"}')" \
+assert_eq 2 "$(metric "$A_STATS" 'sidecar_requests_total{direction="outbound",port="'"$P_IN_APP"'",response_code="431",connection_security_policy="mutual_tls",response_flags="DPE"}')" \
     "A's requests_total 431 DPE"
 assert_not_contains "$T/app.out" 'h431'
 assert_not_contains "$T/b.out" 'h431'
@@ -321,7 +321,7 @@ log "A access: $line"
 blen=$(printf '%s' "${RESET_PREFIX}reset reason: overflow" | wc -c)
 printf '%s\n' "$line" | grep -q -E "\" 503 UO 0 $blen [0-9]+ - \"-\" \"curl/[^\"]*\" \"[0-9a-f-]{36}\" \"127\\.0\\.0\\.1:$P_OUT_APP\" \"127\\.0\\.0\\.1:$P_IN_APP\" \"-\" -$" ||
     fail "A's access log line for the overflow: $line"
-assert_eq 1 "$(metric "$A_STATS" 'sidecar_requests_total{direction="outbound",port="'"$P_IN_APP"'",response_code="503",connection_security_policy="none",response_flags="UO"}')" \
+assert_eq 1 "$(metric "$A_STATS" 'sidecar_requests_total{direction="outbound",port="'"$P_IN_APP"'",response_code="503",connection_security_policy="mutual_tls",response_flags="UO"}')" \
     "A's requests_total 503 UO"
 wait_metric "$A_STATS" 'sidecar_upstream_pool_pending' 0
 wait_metric "$A_STATS" 'sidecar_upstream_pool_connections{state="active"}' 0
@@ -353,7 +353,7 @@ printf '%s\n' "$line" | grep -q -F "\"127.0.0.1:$P_IN_G\" \"TLS error: peer chai
     fail "F's access log: upstream host and transport failure reason missing: $line"
 printf '%s\n' "$line" | grep -q -F "\"${body#*transport failure reason: }\"" ||
     fail "F's access log: the reason differs from the body's: $line"
-assert_eq 1 "$(metric "$F_STATS" 'sidecar_requests_total{direction="outbound",port="'"$P_IN_G"'",response_code="503",connection_security_policy="none",response_flags="UF"}')" \
+assert_eq 1 "$(metric "$F_STATS" 'sidecar_requests_total{direction="outbound",port="'"$P_IN_G"'",response_code="503",connection_security_policy="mutual_tls",response_flags="UF"}')" \
     "F's requests_total 503 UF"
 wait_for_count "$T/g.out" "$(conn_re dir=inbound listener=in)" 1 5
 sleep 0.3   # a retry would show up as a second connection by now

@@ -172,7 +172,7 @@ static char *render_prometheus(const struct sc_tls_material *m)
     struct evbuffer *b = evbuffer_new();
     struct sc_certs_names names = {"default", "ROOTCA"};
 
-    sc_certs_render_prometheus(m, NULL, &names, b);
+    sc_certs_render_prometheus(m, NULL, &names, time(NULL), b);
     return drain(b);
 }
 

@@ -1074,6 +1074,65 @@ START_TEST(test_config_on_root_expiry_refuse_and_grace)
 }
 END_TEST
 
+/* ---- sc_config_summary -------------------------------------------------- */
+
+static char summary[4096];
+
+static void collect(void *arg, const char *line)
+{
+    size_t n = strlen(summary);
+
+    (void)arg;
+    snprintf(summary + n, sizeof(summary) - n, "%s\n", line);
+}
+
+START_TEST(test_config_summary_names_the_deciding_document)
+{
+    struct sc_config *cfg = load_ok(
+        "node: {id: s, namespace: bar}\n"
+        "secrets: {sds_socket: /nonexistent}\n"
+        "inbound: {address: \"0.0.0.0:15006\", ports: [{port: 8080, protocol: http}]}\n"
+        "outbound: {address: \"127.0.0.1:15001\",\n"
+        "  routes: [{host: reviews, cidr: 10.0.0.0/8, port: 9080},\n"
+        "           {host: other, cidr: 10.1.0.0/16, tls: DISABLE}]}\n"
+        "listeners:\n"
+        "  - {name: in, direction: inbound, address: \"127.0.0.1:20001\",\n"
+        "     upstream: \"127.0.0.1:20002\", port: 9090}\n"
+        "  - {name: out, direction: outbound, address: \"127.0.0.1:20003\",\n"
+        "     upstream: \"127.0.0.1:20004\", host: nowhere, protocol: http}\n"
+        "---\n"
+        "apiVersion: security.istio.io/v1beta1\n"
+        "kind: PeerAuthentication\n"
+        "metadata: {name: default, namespace: bar}\n"
+        "spec: {mtls: {mode: STRICT}}\n"
+        "---\n"
+        "apiVersion: networking.istio.io/v1alpha3\n"
+        "kind: DestinationRule\n"
+        "metadata: {name: reviews, namespace: bar}\n"
+        "spec: {host: reviews, trafficPolicy: {tls: {mode: ISTIO_MUTUAL}}}\n");
+
+    summary[0] = '\0';
+    ck_assert_uint_eq(sc_config_summary(cfg, collect, NULL), 7);
+    ck_assert_str_eq(summary,
+                     "listener inbound: 0.0.0.0:15006 inbound port=* protocol=tcp mode=STRICT "
+                     "(PeerAuthentication bar/default, namespace)\n"
+                     "listener inbound: 0.0.0.0:15006 inbound port=8080 protocol=http "
+                     "mode=STRICT (PeerAuthentication bar/default, namespace)\n"
+                     "listener outbound: 127.0.0.1:15001 outbound port=* protocol=tcp "
+                     "mode=DISABLE (outbound.default)\n"
+                     "listener outbound: 127.0.0.1:15001 outbound port=9080 protocol=tcp "
+                     "mode=ISTIO_MUTUAL (DestinationRule bar/reviews) "
+                     "host=reviews\n"
+                     "listener outbound: 127.0.0.1:15001 outbound port=* protocol=tcp "
+                     "mode=DISABLE (tls: set on it) host=other\n"
+                     "listener in: 127.0.0.1:20001 inbound port=9090 protocol=tcp mode=STRICT "
+                     "(PeerAuthentication bar/default, namespace)\n"
+                     "listener out: 127.0.0.1:20003 outbound port=20004 protocol=http "
+                     "mode=ISTIO_MUTUAL (default) host=nowhere\n");
+    sc_config_free(cfg);
+}
+END_TEST
+
 START_TEST(test_config_on_root_expiry_errors)
 {
     expect_err("secrets: {sds_socket: /run/sds.sock, on_root_expiry: allow}\n", 1, 54,
@@ -1090,6 +1149,17 @@ START_TEST(test_config_on_root_expiry_errors)
 }
 END_TEST
 
+START_TEST(test_config_summary_of_nothing_is_empty)
+{
+    struct sc_config *cfg = load_ok("secrets: {sds_socket: /nonexistent}\n");
+
+    summary[0] = '\0';
+    ck_assert_uint_eq(sc_config_summary(cfg, collect, NULL), 0);
+    ck_assert_str_eq(summary, "");
+    sc_config_free(cfg);
+}
+END_TEST
+
 static Suite *config_suite(void)
 {
     Suite *s = suite_create("config");
@@ -1099,6 +1169,8 @@ static Suite *config_suite(void)
     tcase_add_unchecked_fixture(ok, certs_setup, certs_teardown);
     tcase_add_unchecked_fixture(bad, certs_setup, certs_teardown);
     tcase_add_test(ok, test_config_load_design_example);
+    tcase_add_test(ok, test_config_summary_names_the_deciding_document);
+    tcase_add_test(ok, test_config_summary_of_nothing_is_empty);
     tcase_add_test(ok, test_config_load_file_with_secret_files);
     tcase_add_test(ok, test_config_load_applies_defaults);
     tcase_add_test(ok, test_config_on_root_expiry_refuse_and_grace);

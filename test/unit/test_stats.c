@@ -1,6 +1,7 @@
 /* Unit tests for proxy/stats: per-worker counters summed over workers, the
- * Prometheus and text renderings, and the fixed-size port table folding
- * extra ports into port 0. */
+ * Prometheus and text renderings, the fixed-size port table folding extra
+ * ports into port 0, resetting counters, and Istio's families
+ * (proxy/istio: labels, histograms, the bounded series table). */
 
 #include <check.h>
 #include <event2/buffer.h>
@@ -8,6 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "addr.h"
+#include "config.h"
+#include "istio.h"
+#include "snapshot.h"
 #include "stats.h"
 
 #define NW 3
@@ -413,6 +418,303 @@ START_TEST(test_stats_accept_errors_and_limited_handshakes_sum_workers)
 }
 END_TEST
 
+/* ---- sc_stats_reset ------------------------------------------------------ */
+
+START_TEST(test_stats_reset_zeroes_counters_keeps_gauge)
+{
+    char *out;
+
+    sc_stats_conn_class(w[0], SC_DIR_INBOUND, 8080, SC_CLASS_MESH_MTLS);
+    sc_stats_handshake(w[1], SC_DIR_OUTBOUND, SC_HS_OK);
+    sc_stats_request(w[2], SC_DIR_INBOUND, 8080, 200, 1, "-", 3);
+    sc_stats_bytes(w[0], SC_DIR_INBOUND, 10, 20);
+    sc_stats_active(w[0], 2);
+    sc_stats_reset(w, NW);
+    out = render(1, NW);
+    assert_line(out, "sidecar_connections_total{direction=\"inbound\",port=\"8080\","
+                     "classification=\"mesh_mtls\"} 0");
+    assert_line(out, "sidecar_tls_handshakes_total{direction=\"outbound\",outcome=\"ok\"} 0");
+    assert_line(out, "sidecar_requests_total{direction=\"inbound\",port=\"8080\","
+                     "response_code=\"200\",connection_security_policy=\"mutual_tls\","
+                     "response_flags=\"-\"} 0");
+    assert_line(out, "sidecar_bytes_total{direction=\"inbound\",flow=\"received\"} 0");
+    assert_line(out, "sidecar_connections_active 2");
+    free(out);
+    /* counting goes on from zero */
+    sc_stats_conn_class(w[0], SC_DIR_INBOUND, 8080, SC_CLASS_MESH_MTLS);
+    ck_assert_uint_eq(sc_stats_sum_class(w, NW, SC_DIR_INBOUND, 8080, SC_CLASS_MESH_MTLS), 1);
+}
+END_TEST
+
+START_TEST(test_stats_reset_of_nothing_is_harmless)
+{
+    sc_stats_reset(w, 0);
+    sc_stats_reset(w, NW);
+    ck_assert_uint_eq(sc_stats_sum_class(w, NW, SC_DIR_INBOUND, 1, SC_CLASS_MESH_MTLS), 0);
+}
+END_TEST
+
+/* ---- Istio's families (proxy/istio) ------------------------------------- */
+
+#define CLIENT "spiffe://cluster.local/ns/foo/sa/client"
+#define SERVER "spiffe://cluster.local/ns/bar/sa/server"
+
+static struct sc_snapshot *snap;
+
+/* A snapshot without certificates for node `id` in namespace bar. */
+static struct sc_snapshot *node_snapshot(const char *id)
+{
+    struct sc_config *cfg = NULL;
+    struct sc_snapshot *s;
+    struct sc_err err;
+    char yaml[256];
+
+    snprintf(yaml, sizeof(yaml),
+             "node: {id: %s, namespace: bar}\nsecrets: {sds_socket: /nonexistent}\n", id);
+    ck_assert_msg(sc_config_load_string("t.yaml", yaml, &cfg, &err) == 0, "%s", err.msg);
+    s = sc_snapshot_new_with(cfg, NULL, &err);
+    ck_assert_ptr_nonnull(s);
+    return s;
+}
+
+static void istio_setup(void)
+{
+    setup();
+    snap = node_snapshot("server");
+}
+
+static void istio_teardown(void)
+{
+    sc_snapshot_unref(snap);
+    snap = NULL;
+    teardown();
+}
+
+/* The labels this snapshot gives an inbound request from CLIENT (our own
+ * principal is unknown: the snapshot has no certificate). */
+#define IN_LABELS                                                                               \
+    "reporter=\"destination\",source_workload=\"client\",source_workload_namespace=\"foo\","  \
+    "source_principal=\"" CLIENT "\",destination_workload=\"server\","                         \
+    "destination_workload_namespace=\"bar\",destination_principal=\"unknown\","                \
+    "destination_service=\"server.bar.svc.cluster.local\",destination_port=\"8080\","          \
+    "request_protocol=\"http\",connection_security_policy=\"mutual_tls\""
+
+START_TEST(test_istio_request_sums_workers_with_istio_labels)
+{
+    struct sc_istio_ends e = {snap, SC_DIR_INBOUND, 1, CLIENT, NULL, NULL, 8080};
+    char *out;
+
+    sc_istio_request(sc_stats_istio(w[0]), &e, 200, "-", 3, 0, 42);
+    sc_istio_request(sc_stats_istio(w[2]), &e, 200, "-", 700, 5, 4200);
+    out = render(1, NW);
+    assert_line(out, "# TYPE istio_requests_total counter");
+    assert_line(out, "istio_requests_total{" IN_LABELS
+                     ",response_code=\"200\",response_flags=\"-\"} 2");
+    assert_line(out, "# TYPE istio_request_duration_milliseconds histogram");
+    assert_line(out, "istio_request_duration_milliseconds_bucket{" IN_LABELS
+                     ",response_code=\"200\",response_flags=\"-\",le=\"1\"} 0");
+    assert_line(out, "istio_request_duration_milliseconds_bucket{" IN_LABELS
+                     ",response_code=\"200\",response_flags=\"-\",le=\"5\"} 1");
+    assert_line(out, "istio_request_duration_milliseconds_bucket{" IN_LABELS
+                     ",response_code=\"200\",response_flags=\"-\",le=\"1000\"} 2");
+    assert_line(out, "istio_request_duration_milliseconds_bucket{" IN_LABELS
+                     ",response_code=\"200\",response_flags=\"-\",le=\"3600000\"} 2");
+    assert_line(out, "istio_request_duration_milliseconds_sum{" IN_LABELS
+                     ",response_code=\"200\",response_flags=\"-\"} 703");
+    assert_line(out, "istio_request_bytes_bucket{" IN_LABELS
+                     ",response_code=\"200\",response_flags=\"-\",le=\"1\"} 1");
+    assert_line(out, "istio_response_bytes_bucket{" IN_LABELS
+                     ",response_code=\"200\",response_flags=\"-\",le=\"100\"} 1");
+    assert_line(out, "istio_response_bytes_count{" IN_LABELS
+                     ",response_code=\"200\",response_flags=\"-\"} 2");
+    /* one series, printed once although two workers hold it */
+    ck_assert_int_eq(count(out, "\nistio_requests_total{"), 1);
+    ck_assert_int_eq(count(out, "\nistio_request_duration_milliseconds_bucket{"), 20);
+    ck_assert_int_eq(count(out, "\nistio_request_bytes_bucket{"), 9);
+    assert_no_line_with(out, "istio_tcp_connections_opened_total{");
+    free(out);
+}
+END_TEST
+
+START_TEST(test_istio_tcp_has_no_response_code)
+{
+    struct sc_addr dst;
+    struct sc_istio_ends e = {snap, SC_DIR_OUTBOUND, 1, SERVER, NULL, &dst, 9090};
+    char *out;
+
+    ck_assert_int_eq(sc_addr_parse("10.1.2.3:9090", &dst, NULL), 0);
+    sc_istio_tcp(sc_stats_istio(w[1]), &e, "-", 1, 0, 0, 0);
+    sc_istio_tcp(sc_stats_istio(w[1]), &e, "-", 0, 1, 11, 22);
+    out = render(1, NW);
+    assert_line(out,
+                "istio_tcp_connections_closed_total{reporter=\"source\",source_workload=\"server\","
+                "source_workload_namespace=\"bar\",source_principal=\"unknown\","
+                "destination_workload=\"server\",destination_workload_namespace=\"bar\","
+                "destination_principal=\"" SERVER "\",destination_service=\"10.1.2.3\","
+                "destination_port=\"9090\",request_protocol=\"tcp\","
+                "connection_security_policy=\"mutual_tls\",response_flags=\"-\"} 1");
+    ck_assert_int_eq(count(out, "istio_tcp_connections_opened_total{") , 1);
+    ck_assert_int_eq(count(out, "istio_tcp_received_bytes_total{"), 1);
+    ck_assert_int_eq(count(out, "\"} 11\n"), 1);
+    ck_assert_int_eq(count(out, "\"} 22\n"), 1);
+    assert_no_line_with(out, "response_code=\"0\"");
+    assert_no_line_with(out, "istio_requests_total{");
+    free(out);
+}
+END_TEST
+
+START_TEST(test_istio_unknown_without_mtls_or_istio_id)
+{
+    struct sc_istio_ends e = {snap, SC_DIR_INBOUND, 0, CLIENT, NULL, NULL, 8080};
+    char l[SC_ISTIO_LABELS_MAX];
+
+    /* no mTLS: the peer's ID is not trusted for labels */
+    sc_istio_labels(&e, 1, l, sizeof(l));
+    ck_assert_ptr_nonnull(strstr(l, "source_workload=\"unknown\",source_workload_namespace="
+                                    "\"unknown\",source_principal=\"unknown\""));
+    ck_assert_ptr_nonnull(strstr(l, "connection_security_policy=\"none\""));
+    /* mTLS, but an ID not of Istio's shape: the principal, unknown parts */
+    e.mtls = 1;
+    e.peer_id = "spiffe://cluster.local/workload/x";
+    sc_istio_labels(&e, 1, l, sizeof(l));
+    ck_assert_ptr_nonnull(strstr(l, "source_workload=\"unknown\",source_workload_namespace="
+                                    "\"unknown\",source_principal=\"spiffe://cluster.local/"
+                                    "workload/x\""));
+    /* no peer at all */
+    e.peer_id = NULL;
+    sc_istio_labels(&e, 0, l, sizeof(l));
+    ck_assert_ptr_nonnull(strstr(l, "source_principal=\"unknown\""));
+    ck_assert_ptr_nonnull(strstr(l, "request_protocol=\"tcp\""));
+}
+END_TEST
+
+START_TEST(test_istio_outbound_service_host_escaped_and_cut)
+{
+    struct sc_addr dst;
+    struct sc_istio_ends e = {snap, SC_DIR_OUTBOUND, 0, NULL, "we\"ird\\host", &dst, 80};
+    char host[600], l[SC_ISTIO_LABELS_MAX];
+
+    ck_assert_int_eq(sc_addr_parse("[fd00::1]:80", &dst, NULL), 0);
+    sc_istio_labels(&e, 1, l, sizeof(l));
+    ck_assert_ptr_nonnull(
+        strstr(l, "destination_service=\"we\\\"ird\\\\host.bar.svc.cluster.local\""));
+    e.host = "reviews";         /* a short name, as Istio: in node.namespace */
+    sc_istio_labels(&e, 1, l, sizeof(l));
+    ck_assert_ptr_nonnull(strstr(l, "destination_service=\"reviews.bar.svc.cluster.local\""));
+    e.host = "reviews.foo.svc.cluster.local";
+    sc_istio_labels(&e, 1, l, sizeof(l));
+    ck_assert_ptr_nonnull(strstr(l, "destination_service=\"reviews.foo.svc.cluster.local\""));
+    e.host = NULL;
+    sc_istio_labels(&e, 1, l, sizeof(l));
+    ck_assert_ptr_nonnull(strstr(l, "destination_service=\"fd00::1\""));
+    memset(host, 'h', sizeof(host) - 1);
+    host[sizeof(host) - 1] = '\0';
+    e.host = host;
+    sc_istio_labels(&e, 1, l, sizeof(l));
+    ck_assert_ptr_nonnull(strstr(l, "destination_service=\"hhh"));
+    ck_assert_ptr_null(strstr(l, host));        /* cut at SC_ISTIO_VALUE_MAX */
+}
+END_TEST
+
+START_TEST(test_istio_series_are_bounded_with_overflow)
+{
+    struct sc_istio *t = sc_stats_istio(w[0]);
+    struct sc_istio_ends e = {snap, SC_DIR_INBOUND, 1, CLIENT, NULL, NULL, 0};
+    char *out;
+
+    for (int p = 1; p <= SC_ISTIO_MAX_SERIES + 100; p++) {
+        e.port = p;
+        sc_istio_tcp(t, &e, "-", 1, 0, 0, 0);
+    }
+    ck_assert_uint_eq(sc_istio_series(t), SC_ISTIO_MAX_SERIES + 1);
+    /* full: an HTTP request gets the HTTP overflow series */
+    sc_istio_request(t, &e, 200, "-", 1, 0, 0);
+    sc_istio_request(t, &e, 404, "NR", 1, 0, 0);
+    ck_assert_uint_eq(sc_istio_series(t), SC_ISTIO_MAX_SERIES + 2);
+    out = render(1, NW);
+    assert_line(out, "istio_tcp_connections_opened_total{reporter=\"destination\","
+                     "source_workload=\"overflow\",source_workload_namespace=\"overflow\","
+                     "source_principal=\"overflow\",destination_workload=\"overflow\","
+                     "destination_workload_namespace=\"overflow\",destination_principal="
+                     "\"overflow\",destination_service=\"overflow\",destination_port="
+                     "\"overflow\",request_protocol=\"tcp\",connection_security_policy="
+                     "\"overflow\",response_flags=\"overflow\"} 100");
+    assert_line(out, "istio_requests_total{reporter=\"destination\",source_workload=\"overflow\","
+                     "source_workload_namespace=\"overflow\",source_principal=\"overflow\","
+                     "destination_workload=\"overflow\",destination_workload_namespace="
+                     "\"overflow\",destination_principal=\"overflow\",destination_service="
+                     "\"overflow\",destination_port=\"overflow\",request_protocol=\"http\","
+                     "connection_security_policy=\"overflow\",response_code=\"overflow\","
+                     "response_flags=\"overflow\"} 2");
+    ck_assert_int_eq(count(out, "\nistio_tcp_connections_opened_total{"), SC_ISTIO_MAX_SERIES + 1);
+    ck_assert_int_eq(count(out, "\nistio_requests_total{"), 1);
+    free(out);
+}
+END_TEST
+
+START_TEST(test_istio_repeated_labels_follow_every_change)
+{
+    struct sc_istio *t = sc_stats_istio(w[0]);
+    struct sc_istio_ends e = {snap, SC_DIR_INBOUND, 1, CLIENT, NULL, NULL, 8080};
+    struct sc_snapshot *other;
+    char *out;
+
+    sc_istio_request(t, &e, 200, "-", 1, 0, 0);
+    e.peer_id = "spiffe://cluster.local/ns/baz/sa/other";
+    sc_istio_request(t, &e, 200, "-", 1, 0, 0);
+    e.peer_id = CLIENT;
+    sc_istio_request(t, &e, 200, "-", 1, 0, 0);
+    e.port = 8081;
+    sc_istio_request(t, &e, 200, "-", 1, 0, 0);
+    e.port = 8080;
+    e.mtls = 0;
+    sc_istio_request(t, &e, 200, "-", 1, 0, 0);
+    e.mtls = 1;
+    sc_istio_tcp(t, &e, "-", 1, 0, 0, 0);
+    other = node_snapshot("renamed");
+    e.snap = other;
+    sc_istio_request(t, &e, 200, "-", 1, 0, 0);
+    ck_assert_uint_eq(sc_istio_series(t), 6);
+    out = render(1, NW);
+    assert_line(out, "istio_requests_total{" IN_LABELS ",response_code=\"200\",response_flags=\"-\"} 2");
+    ck_assert_int_eq(count(out, "source_workload=\"other\",source_workload_namespace=\"baz\""),
+                     1 + 20 + 2 + 9 * 2 + 4);
+    ck_assert_int_eq(count(out, "\nistio_requests_total{reporter=\"destination\",source_workload="
+                                "\"client\",source_workload_namespace=\"foo\",source_principal="
+                                "\"" CLIENT "\",destination_workload=\"renamed\""), 1);
+    ck_assert_int_eq(count(out, "destination_port=\"8081\",request_protocol=\"http\","
+                                "connection_security_policy=\"mutual_tls\",response_code=\"200\","
+                                "response_flags=\"-\"} 1\n"),
+                     5);     /* the count, the duration's sum, the three histograms' counts */
+    ck_assert_int_eq(count(out, "\nistio_tcp_connections_opened_total{"), 1);
+    free(out);
+    sc_snapshot_unref(other);
+}
+END_TEST
+
+START_TEST(test_istio_reset_keeps_series)
+{
+    struct sc_istio_ends e = {snap, SC_DIR_INBOUND, 1, CLIENT, NULL, NULL, 8080};
+    char *out;
+
+    sc_istio_request(sc_stats_istio(w[0]), &e, 503, "UF", 9, 1, 1);
+    sc_stats_reset(w, NW);
+    ck_assert_uint_eq(sc_istio_series(sc_stats_istio(w[0])), 1);
+    out = render(1, NW);
+    assert_line(out, "istio_requests_total{" IN_LABELS
+                     ",response_code=\"503\",response_flags=\"UF\"} 0");
+    assert_line(out, "istio_request_duration_milliseconds_count{" IN_LABELS
+                     ",response_code=\"503\",response_flags=\"UF\"} 0");
+    free(out);
+}
+END_TEST
+
+START_TEST(test_istio_free_accepts_null)
+{
+    sc_istio_free(NULL);
+}
+END_TEST
+
 static Suite *stats_suite(void)
 {
     Suite *s = suite_create("stats");
@@ -434,6 +736,24 @@ static Suite *stats_suite(void)
     tcase_add_test(tc, test_stats_prometheus_orders_ports);
     tcase_add_test(tc, test_stats_text_renders_exact_lines);
     tcase_add_test(tc, test_stats_accept_errors_and_limited_handshakes_sum_workers);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("sc_stats_reset");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, test_stats_reset_zeroes_counters_keeps_gauge);
+    tcase_add_test(tc, test_stats_reset_of_nothing_is_harmless);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("sc_istio");
+    tcase_add_checked_fixture(tc, istio_setup, istio_teardown);
+    tcase_add_test(tc, test_istio_request_sums_workers_with_istio_labels);
+    tcase_add_test(tc, test_istio_tcp_has_no_response_code);
+    tcase_add_test(tc, test_istio_unknown_without_mtls_or_istio_id);
+    tcase_add_test(tc, test_istio_outbound_service_host_escaped_and_cut);
+    tcase_add_test(tc, test_istio_series_are_bounded_with_overflow);
+    tcase_add_test(tc, test_istio_repeated_labels_follow_every_change);
+    tcase_add_test(tc, test_istio_reset_keeps_series);
+    tcase_add_test(tc, test_istio_free_accepts_null);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("names");
