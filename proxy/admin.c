@@ -13,6 +13,9 @@
 #include "adminhttp.h"
 #include "certs.h"
 #include "config.h"
+#include "describe.h"
+#include "diagnose.h"
+#include "json.h"
 #include "log.h"
 #include "runtime.h"
 #include "snapshot.h"
@@ -133,22 +136,6 @@ static void on_stats(const struct sc_adminhttp_req *req, struct sc_adminhttp_rep
     reply(rep, 200, "text/plain");
 }
 
-static void json_str(struct evbuffer *b, const char *s)
-{
-    evbuffer_add(b, "\"", 1);
-    for (; s != NULL && *s != '\0'; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if (ch == '"' || ch == '\\') {
-            evbuffer_add_printf(b, "\\%c", ch);
-        } else if (ch < 0x20) {
-            evbuffer_add_printf(b, "\\u%04x", ch);
-        } else {
-            evbuffer_add(b, s, 1);
-        }
-    }
-    evbuffer_add(b, "\"", 1);
-}
-
 /* "tls":"MODE","identity_check":"CHECK" of an outbound route or listener */
 static void tls_fields(struct evbuffer *b, enum sc_tls_mode tls, enum sc_idcheck check)
 {
@@ -166,21 +153,21 @@ static void on_config_dump(const struct sc_adminhttp_req *req, struct sc_adminht
 
     (void)req;
     evbuffer_add_printf(b, "{\"node\":{\"id\":");
-    json_str(b, cfg->node.id);
+    sc_json_put_str(b, cfg->node.id);
     evbuffer_add_printf(b, ",\"trust_domain\":");
-    json_str(b, cfg->node.trust_domain);
+    sc_json_put_str(b, cfg->node.trust_domain);
     evbuffer_add_printf(b, ",\"namespace\":");
-    json_str(b, cfg->node.namespace_);
+    sc_json_put_str(b, cfg->node.namespace_);
     evbuffer_add_printf(b, "},\"workers\":%d,\"listeners\":[", cfg->workers);
     for (size_t i = 0; i < cfg->n_listeners; i++) {
         const struct sc_cfg_listener *l = &cfg->listeners[i];
         evbuffer_add_printf(b, "%s{\"name\":", i > 0 ? "," : "");
-        json_str(b, l->name);
+        sc_json_put_str(b, l->name);
         evbuffer_add_printf(b, ",\"direction\":\"%s\",\"address\":",
                             l->direction == SC_DIR_INBOUND ? "inbound" : "outbound");
-        json_str(b, sc_addr_str(&l->address, as, sizeof(as)));
+        sc_json_put_str(b, sc_addr_str(&l->address, as, sizeof(as)));
         evbuffer_add_printf(b, ",\"upstream\":");
-        json_str(b, sc_addr_str(&l->upstream, as, sizeof(as)));
+        sc_json_put_str(b, sc_addr_str(&l->upstream, as, sizeof(as)));
         if (l->direction == SC_DIR_INBOUND) {
             evbuffer_add_printf(b, ",\"port\":%d,\"mode\":\"%s\"", l->port,
                                 sc_mtls_mode_name(sc_config_port_mode(cfg, l->port)));
@@ -193,7 +180,7 @@ static void on_config_dump(const struct sc_adminhttp_req *req, struct sc_adminht
     evbuffer_add_printf(b, "]");
     if (cfg->has_inbound) {
         evbuffer_add_printf(b, ",\"inbound\":{\"address\":");
-        json_str(b, sc_addr_str(&cfg->inbound.address, as, sizeof(as)));
+        sc_json_put_str(b, sc_addr_str(&cfg->inbound.address, as, sizeof(as)));
         evbuffer_add_printf(b, ",\"ports\":[");
         for (size_t i = 0; i < cfg->inbound.n_ports; i++) {
             int p = cfg->inbound.ports[i].port;
@@ -204,12 +191,12 @@ static void on_config_dump(const struct sc_adminhttp_req *req, struct sc_adminht
     }
     if (cfg->has_outbound) {
         evbuffer_add_printf(b, ",\"outbound\":{\"address\":");
-        json_str(b, sc_addr_str(&cfg->outbound.address, as, sizeof(as)));
+        sc_json_put_str(b, sc_addr_str(&cfg->outbound.address, as, sizeof(as)));
         evbuffer_add_printf(b, ",\"routes\":[");
         for (size_t i = 0; i < cfg->outbound.n_routes; i++) {
             const struct sc_cfg_route *r = &cfg->outbound.routes[i];
             evbuffer_add_printf(b, "%s{\"host\":", i > 0 ? "," : "");
-            json_str(b, r->host);
+            sc_json_put_str(b, r->host);
             evbuffer_add_printf(b, ",\"port\":%d,", r->port);
             tls_fields(b, r->tls, sc_config_route_idcheck(r));
             evbuffer_add_printf(b, "}");
@@ -219,6 +206,19 @@ static void on_config_dump(const struct sc_adminhttp_req *req, struct sc_adminht
         evbuffer_add_printf(b, "}}");
     }
     evbuffer_add_printf(b, "}\n");
+    reply(rep, 200, "application/json");
+}
+
+static void on_describe(const struct sc_adminhttp_req *req, struct sc_adminhttp_reply *rep,
+                        void *arg)
+{
+    struct sc_admin *a = arg;
+    struct sc_stats *const *stats;
+    size_t n;
+
+    (void)req;
+    stats = sc_runtime_stats(a->env.rt, &n);
+    sc_describe_render(sc_runtime_config(a->env.rt), stats, n, time(NULL), rep->body);
     reply(rep, 200, "application/json");
 }
 
@@ -234,6 +234,9 @@ static void on_certs(const struct sc_adminhttp_req *req, struct sc_adminhttp_rep
     if (q != NULL && strstr(q, "format=table") != NULL) {
         sc_certs_render_table(sc_runtime_material(a->env.rt), &names, time(NULL), b);
         reply(rep, 200, "text/plain");
+    } else if (q != NULL && strstr(q, "format=list") != NULL) {
+        sc_certs_render_list(sc_runtime_material(a->env.rt), &names, time(NULL), b);
+        reply(rep, 200, "application/json");
     } else {
         sc_certs_render_json(sc_runtime_material(a->env.rt), time(NULL), b);
         reply(rep, 200, "application/json");
@@ -311,6 +314,59 @@ static void on_reload(const struct sc_adminhttp_req *req, struct sc_adminhttp_re
     }
 }
 
+/* POST /diagnose {"address":"HOST:PORT","sni":...,"identity":...}: one
+ * mTLS handshake to that peer with our own certificate (proxy/diagnose.h);
+ * blocks the admin loop for at most SC_ADMIN_DIAGNOSE_MS. */
+#define SC_ADMIN_DIAGNOSE_MS 5000
+
+static void on_diagnose(const struct sc_adminhttp_req *req, struct sc_adminhttp_reply *rep,
+                        void *arg)
+{
+    struct sc_admin *a = arg;
+    struct evbuffer *b = rep->body;
+    struct sc_json *doc = NULL;
+    const struct sc_json_val *root;
+    struct sc_snapshot *snap = NULL;
+    struct sc_diagnose_req dr = {NULL, NULL, NULL, SC_ADMIN_DIAGNOSE_MS};
+    char why[256];
+
+    if (req->method != SC_ADMINHTTP_POST) {
+        evbuffer_add_printf(b, "{\"error\":\"use POST\"}\n");
+        reply(rep, 405, "application/json");
+        return;
+    }
+    doc = sc_json_parse(req->body, req->body_len, why, sizeof(why));
+    root = sc_json_root(doc);
+    if (sc_json_type(root) != SC_JSON_OBJ) {
+        evbuffer_add_printf(b, "{\"error\":");
+        sc_json_put_str(b, doc == NULL ? why : "the body must be a JSON object");
+        evbuffer_add_printf(b, "}\n");
+        reply(rep, 400, "application/json");
+        goto done;
+    }
+    dr.address = sc_json_str(sc_json_get(root, "address"), NULL);
+    dr.sni = sc_json_str(sc_json_get(root, "sni"), NULL);
+    dr.identity = sc_json_str(sc_json_get(root, "identity"), NULL);
+    snap = sc_runtime_current(a->env.rt);
+    if (snap == NULL) {
+        evbuffer_add_printf(b, "{\"error\":\"no certificates yet\"}\n");
+        reply(rep, 503, "application/json");
+        goto done;
+    }
+    if (sc_diagnose_run(snap, &dr, b, why, sizeof(why)) != 0) {
+        evbuffer_add_printf(b, "{\"error\":");
+        sc_json_put_str(b, why);
+        evbuffer_add_printf(b, "}\n");
+        reply(rep, 400, "application/json");
+        goto done;
+    }
+    reply(rep, 200, "application/json");
+
+done:
+    sc_snapshot_unref(snap);
+    sc_json_free(doc);
+}
+
 /* One server with the default limits, listening on addr. */
 static struct sc_adminhttp *serve(struct event_base *base, const char *what,
                                   const struct sc_addr *addr)
@@ -336,10 +392,12 @@ static const struct {
     {"/healthz/ready", on_ready, 0},
     {"/config_dump", on_config_dump, 0},
     {"/certs", on_certs, 0},
+    {"/describe", on_describe, 0},
     {"/quitquitquit", on_quit, SC_ADMINHTTP_TAKES_BODY},
     {"/drain", on_quit, SC_ADMINHTTP_TAKES_BODY},
     {"/reload", on_reload, SC_ADMINHTTP_TAKES_BODY},
     {"/logging", on_logging, SC_ADMINHTTP_TAKES_BODY},
+    {"/diagnose", on_diagnose, SC_ADMINHTTP_TAKES_BODY | SC_ADMINHTTP_KEEPS_BODY},
 };
 
 struct sc_admin *sc_admin_new(struct event_base *base, const struct sc_admin_env *env)
