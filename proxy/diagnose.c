@@ -228,8 +228,12 @@ static const char *verdict(SSL *ssl, const struct sc_diagnose_req *rq, const str
     }
     if (!p->hs_ok) {
         int reason = ERR_GET_REASON(p->ssl_err);
+        const char *e = p->error;
 
-        snprintf(msg, msglen, "the handshake failed: %s", p->error);
+        if (strncmp(e, "handshake: ", 11) == 0) {
+            e += 11;
+        }
+        snprintf(msg, msglen, "the handshake failed: %s", e);
         if (reason == SSL_R_TLSV1_ALERT_UNKNOWN_CA || reason == SSL_R_SSLV3_ALERT_BAD_CERTIFICATE ||
             reason == SSL_R_SSLV3_ALERT_CERTIFICATE_UNKNOWN ||
             reason == SSL_R_SSLV3_ALERT_CERTIFICATE_EXPIRED ||
@@ -273,7 +277,8 @@ static void render(struct evbuffer *out, SSL *ssl, const struct sc_diagnose_req 
                    const struct probe *p, STACK_OF(X509) *roots, const char *td)
 {
     STACK_OF(X509) *chain = ssl != NULL ? SSL_get_peer_cert_chain(ssl) : NULL;
-    X509 *root = p->hs_ok ? sc_tls_peer_root(ssl) : NULL;
+    /* our side may have verified the chain even when the peer then refused us */
+    X509 *root = p->attempted && p->vr == X509_V_OK && ssl != NULL ? sc_tls_peer_root(ssl) : NULL;
     char msg[2048], fix[2048], buf[512], vwhy[1024];
     const char *v = verdict(ssl, rq, p, roots, td, msg, sizeof(msg), fix, sizeof(fix));
     time_t now = time(NULL);

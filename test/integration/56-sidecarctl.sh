@@ -7,7 +7,8 @@
 #                port by a workload's portLevelMtls, with the plaintext client STRICT
 #                would have refused; outbound TLS, identities and DestinationRule
 #   diagnose     a good peer sidecar (accepted, 0); a peer from another CA (names the
-#                CA and what to fix, 1); a wrong identity (1); nothing listening (1)
+#                CA and what to fix, 1); a wrong identity (1); a peer that refuses our
+#                certificate (1); nothing listening (1)
 #   exit 2       unknown command, bad option, admin connection refused; --admin unix:PATH
 . "$(dirname "$0")/lib.sh"
 
@@ -56,6 +57,12 @@ start_sidecar b "$T/b.yaml" "$P_B_IN"
 
 # C: a TLS server whose certificate comes from another root (CN=bar)
 start_s_server c "$P_C" "$CERTS/bar-server.crt" "$CERTS/bar-server.key"
+
+# D: a TLS server with a mesh certificate that requires a client certificate
+# from root foo, so it refuses ours
+P_D_IN=$(free_port)
+start_s_server d "$P_D_IN" "$CERTS/server.crt" "$CERTS/server.key" \
+    -Verify 1 -verify_return_error -CAfile "$CERTS/foo-ca.crt"
 
 # A: the sidecar we ask; its chain has an intermediate; admin on TCP and a Unix socket
 sidecar_config "$T/a.yaml" client foo int-client
@@ -207,6 +214,13 @@ assert_contains "$T/diag-ca.txt" '^verdict: +REFUSED: the peer.s chain leads to 
 assert_contains "$T/diag-ca.txt" '^fix: +add bar.s root to the trust bundle or re-issue the peer from cluster root CN=mesh$'
 assert_contains "$T/diag-ca.txt" '^      issuer CN=bar$'
 assert_contains "$T/diag-ca.txt" '^root: +none: peer chain does not lead to any of 1 trusted roots'
+
+step "diagnose a peer that does not trust our root: says the peer refused our certificate, exit 1"
+ctl diag-them "${A[@]}" diagnose "127.0.0.1:$P_D_IN"
+expect_rc 1 diag-them
+assert_contains "$T/diag-them.txt" '^verdict: +REFUSED: the handshake failed: .*(unknown ca|certificate)'
+assert_contains "$T/diag-them.txt" '^root: +CN=mesh \(serial '
+assert_contains "$T/diag-them.txt" "^fix: +the peer refused this sidecar's certificate: add this sidecar's root CN=mesh to the peer's trust bundle"
 
 step "diagnose a port where nothing listens: unreachable, exit 1"
 ctl diag-none "${A[@]}" diagnose "127.0.0.1:$(free_port)"
