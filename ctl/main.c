@@ -1,5 +1,6 @@
 /* sidecarctl: one CLI for the questions operators ask a running sidecar,
  * over its admin API (docs/operator.md). */
+#include <event2/buffer.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,44 +43,31 @@ static int fail(int status, const char *fmt, ...)
     return status;
 }
 
-/* {"address":...,"sni":...,"identity":...} into a new string. */
+/* {"address":...,"sni":...,"identity":...} into a new string, or NULL. */
 static char *diagnose_body(const struct sc_ctl_opts *o)
 {
-    const char *vals[3] = {o->target, o->sni, o->identity};
-    static const char *const keys[3] = {"address", "sni", "identity"};
-    size_t cap = 64, n = 0;
-    char *b;
+    struct evbuffer *b = evbuffer_new();
+    char *out = NULL;
+    size_t len;
 
-    for (int i = 0; i < 3; i++) {
-        cap += 16 + (vals[i] != NULL ? strlen(vals[i]) * 6 : 4);
-    }
-    b = malloc(cap);
     if (b == NULL) {
         return NULL;
     }
-    b[n++] = '{';
-    for (int i = 0; i < 3; i++) {
-        n += (size_t)snprintf(b + n, cap - n, "%s\"%s\":", i > 0 ? "," : "", keys[i]);
-        if (vals[i] == NULL) {
-            n += (size_t)snprintf(b + n, cap - n, "null");
-            continue;
-        }
-        b[n++] = '"';
-        for (const char *s = vals[i]; *s != '\0'; s++) {
-            unsigned char ch = (unsigned char)*s;
-
-            if (ch == '"' || ch == '\\') {
-                n += (size_t)snprintf(b + n, cap - n, "\\%c", ch);
-            } else if (ch < 0x20) {
-                n += (size_t)snprintf(b + n, cap - n, "\\u%04x", ch);
-            } else {
-                b[n++] = (char)ch;
-            }
-        }
-        b[n++] = '"';
+    evbuffer_add_printf(b, "{\"address\":");
+    sc_json_put_str(b, o->target);
+    evbuffer_add_printf(b, ",\"sni\":");
+    sc_json_put_str_or_null(b, o->sni);
+    evbuffer_add_printf(b, ",\"identity\":");
+    sc_json_put_str_or_null(b, o->identity);
+    evbuffer_add_printf(b, "}");
+    len = evbuffer_get_length(b);
+    out = malloc(len + 1);
+    if (out != NULL) {
+        evbuffer_remove(b, out, len);
+        out[len] = '\0';
     }
-    snprintf(b + n, cap - n, "}");
-    return b;
+    evbuffer_free(b);
+    return out;
 }
 
 /* The sidecar's {"error":"..."} or its first line of text. */

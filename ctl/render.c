@@ -1,5 +1,6 @@
 #include "render.h"
 
+#include <event2/buffer.h>
 #include <string.h>
 
 #include "json.h"
@@ -53,21 +54,18 @@ static int is_ca_row(const struct sc_json_val *c)
     return strcmp(role, "root") == 0 || strcmp(role, "intermediate") == 0;
 }
 
+/* s as a JSON string literal on out (common/json's writer). */
 static void json_str_out(FILE *out, const char *s)
 {
-    fputc('"', out);
-    for (; *s != '\0'; s++) {
-        unsigned char ch = (unsigned char)*s;
+    struct evbuffer *b = evbuffer_new();
 
-        if (ch == '"' || ch == '\\') {
-            fprintf(out, "\\%c", ch);
-        } else if (ch < 0x20) {
-            fprintf(out, "\\u%04x", ch);
-        } else {
-            fputc(ch, out);
-        }
+    if (b == NULL) {
+        fputs("null", out);
+        return;
     }
-    fputc('"', out);
+    sc_json_put_str(b, s);
+    fwrite(evbuffer_pullup(b, -1), 1, evbuffer_get_length(b), out);
+    evbuffer_free(b);
 }
 
 int sc_ctl_render_check_root(const struct sc_json_val *root, const struct sc_ctl_opts *o,
