@@ -1,5 +1,5 @@
-# mtls-sidecar container image: bin/sidecar, bin/sds-agent and
-# scripts/sidecar-iptables.sh on Debian 12 slim, running as uid 1337.
+# mtls-sidecar container image: bin/sidecar, bin/sds-agent, bin/sidecarctl
+# and scripts/sidecar-iptables.sh on Debian 12 slim, running as uid 1337.
 #
 #   docker build -t mtls-sidecar:latest .
 #   docker build --build-arg SIDECAR_FILE_CAPS= -t mtls-sidecar:nocaps .
@@ -17,6 +17,8 @@
 #   sds-agent     command /usr/local/bin/sds-agent, uid 1337, no capabilities
 #   sidecar-init  command /usr/local/bin/sidecar-iptables.sh, uid 0 with
 #                 NET_ADMIN and NET_RAW only
+# sidecarctl (docs/operator.md) talks to the sidecar's admin API from inside
+# the container:  kubectl exec POD -c sidecar -- sidecarctl check-root
 #
 # Not built or run here (no container engine on the development machines):
 # the build stage runs the same `make all` that CI runs, on the same Debian
@@ -35,10 +37,12 @@ COPY Makefile ./
 COPY common/ common/
 COPY proxy/ proxy/
 COPY agent/ agent/
+COPY ctl/ ctl/
 COPY proto/ proto/
 RUN make -j"$(nproc)" all \
  && build/bin/sidecar --version \
- && build/bin/sds-agent --version
+ && build/bin/sds-agent --version \
+ && build/bin/sidecarctl --help >/dev/null
 
 # ---------------------------------------------------------------- runtime
 FROM debian:bookworm-slim
@@ -52,12 +56,14 @@ RUN apt-get update \
  && groupadd --gid 1337 istio-proxy \
  && useradd --uid 1337 --gid 1337 --no-create-home --home-dir /nonexistent \
       --shell /usr/sbin/nologin istio-proxy
-COPY --from=build /src/build/bin/sidecar /src/build/bin/sds-agent /usr/local/bin/
+COPY --from=build /src/build/bin/sidecar /src/build/bin/sds-agent /src/build/bin/sidecarctl /usr/local/bin/
 COPY scripts/sidecar-iptables.sh /usr/local/bin/sidecar-iptables.sh
 # --version before setcap: once the file capability is set, exec needs
 # NET_ADMIN in the bounding set, which `docker build` does not grant.
-RUN chmod 0755 /usr/local/bin/sidecar /usr/local/bin/sds-agent /usr/local/bin/sidecar-iptables.sh \
+RUN chmod 0755 /usr/local/bin/sidecar /usr/local/bin/sds-agent /usr/local/bin/sidecarctl \
+      /usr/local/bin/sidecar-iptables.sh \
  && /usr/local/bin/sidecar --version \
+ && /usr/local/bin/sidecarctl --help >/dev/null \
  && /usr/local/bin/sds-agent --version \
  && /usr/local/bin/sidecar-iptables.sh --dry-run >/dev/null \
  && if [ -n "$SIDECAR_FILE_CAPS" ]; then setcap "$SIDECAR_FILE_CAPS" /usr/local/bin/sidecar; fi

@@ -20,7 +20,7 @@ BASE_CFLAGS = -std=c11 -D_GNU_SOURCE -g -fno-omit-frame-pointer \
           -fstack-protector-strong -fPIE -pthread
 CFLAGS  ?=
 LDFLAGS ?=
-ALL_CFLAGS  = $(BASE_CFLAGS) $(WARN) $(CFLAGS) -Icommon -Iproxy -Iagent \
+ALL_CFLAGS  = $(BASE_CFLAGS) $(WARN) $(CFLAGS) -Icommon -Iproxy -Iagent -Ictl \
               -I$(LLHTTP_INC_DIR) -I$(BUILD)/gen $(PKG_CFLAGS)
 ALL_LDFLAGS = -pie -Wl,-z,relro,-z,now -pthread $(LDFLAGS)
 
@@ -43,9 +43,11 @@ BIN     = $(BUILD)/bin
 COMMON_SRC = $(wildcard common/*.c)
 PROXY_SRC  = $(filter-out proxy/main.c,$(wildcard proxy/*.c))
 AGENT_SRC  = $(filter-out agent/main.c,$(wildcard agent/*.c))
+CTL_SRC    = $(filter-out ctl/main.c,$(wildcard ctl/*.c))
 COMMON_OBJ = $(COMMON_SRC:%.c=$(BUILD)/obj/%.o)
 PROXY_OBJ  = $(PROXY_SRC:%.c=$(BUILD)/obj/%.o)
 AGENT_OBJ  = $(AGENT_SRC:%.c=$(BUILD)/obj/%.o)
+CTL_OBJ    = $(CTL_SRC:%.c=$(BUILD)/obj/%.o)
 LLHTTP_OBJ = $(patsubst $(LLHTTP_SRC_DIR)/%.c,$(BUILD)/obj/llhttp/%.o,$(wildcard $(LLHTTP_SRC_DIR)/*.c))
 
 LIBS = $(BUILD)/libproxy.a $(BUILD)/libcommon.a $(BUILD)/libllhttp.a
@@ -70,7 +72,7 @@ $(BUILD)/obj/gen/%.pb-c.o: $(BUILD)/gen/%.pb-c.c $(PROTO_H)
 $(BUILD)/libsdspb.a: $(PROTO_OBJ)
 	@mkdir -p $(dir $@); rm -f $@; ar rcs $@ $^
 # every object may include a generated header (sdsproto.c does)
-$(COMMON_OBJ) $(PROXY_OBJ) $(AGENT_OBJ): | $(PROTO_H)
+$(COMMON_OBJ) $(PROXY_OBJ) $(AGENT_OBJ) $(CTL_OBJ): | $(PROTO_H)
 .SECONDARY: $(PROTO_C) $(PROTO_H)
 # test tools that use the shared library (the pattern rule below links none)
 $(BUILD)/tools/sds-fetch: test/tools/sds-fetch.c $(LIBS)
@@ -84,7 +86,7 @@ FUZZ_BIN   = $(FUZZ_SRC:test/fuzz/%.c=$(BUILD)/fuzz/%)
 TOOL_SRC   = $(wildcard test/tools/*.c)
 TOOL_BIN   = $(TOOL_SRC:test/tools/%.c=$(BUILD)/tools/%)
 
-PROGRAMS = $(BIN)/sidecar $(if $(wildcard agent/main.c),$(BIN)/sds-agent)
+PROGRAMS = $(BIN)/sidecar $(if $(wildcard agent/main.c),$(BIN)/sds-agent) $(BIN)/sidecarctl
 
 .PHONY: all deps test unit integration fuzz-replay fuzz demo clean lint fmt \
         test-plain test-sanitize tools bench e2e demo-netns
@@ -111,19 +113,25 @@ $(BUILD)/libproxy.a: $(PROXY_OBJ)
 	@mkdir -p $(dir $@); rm -f $@; ar rcs $@ $(if $^,$^,)
 $(BUILD)/libagent.a: $(AGENT_OBJ)
 	@mkdir -p $(dir $@); rm -f $@; ar rcs $@ $(if $^,$^,)
+# sidecarctl's own modules (ctl/): the admin API client and its tables
+$(BUILD)/libctl.a: $(CTL_OBJ)
+	@mkdir -p $(dir $@); rm -f $@; ar rcs $@ $^
 $(BUILD)/libllhttp.a: $(LLHTTP_OBJ)
 	@mkdir -p $(dir $@); rm -f $@; ar rcs $@ $^
 
 $(BIN)/sidecar: $(BUILD)/obj/proxy/main.o $(LIBS)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIBS) $(ALL_LDFLAGS) $(PKG_LIBS)
+$(BIN)/sidecarctl: $(BUILD)/obj/ctl/main.o $(BUILD)/libctl.a $(BUILD)/libcommon.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(BUILD)/libctl.a $(BUILD)/libcommon.a $(ALL_LDFLAGS) $(PKG_LIBS)
 $(BIN)/sds-agent: $(BUILD)/obj/agent/main.o $(BUILD)/libagent.a $(LIBS)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(BUILD)/libagent.a $(LIBS) $(ALL_LDFLAGS) $(PKG_LIBS)
 
-$(BUILD)/test/%: test/unit/%.c $(LIBS) $(if $(AGENT_SRC),$(BUILD)/libagent.a)
+$(BUILD)/test/%: test/unit/%.c $(LIBS) $(BUILD)/libctl.a $(if $(AGENT_SRC),$(BUILD)/libagent.a)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes -o $@ $< $(if $(AGENT_SRC),$(BUILD)/libagent.a) $(LIBS) $(ALL_LDFLAGS) $(PKG_LIBS) $(CHECK_LIBS)
+	$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes -o $@ $< $(BUILD)/libctl.a $(if $(AGENT_SRC),$(BUILD)/libagent.a) $(LIBS) $(ALL_LDFLAGS) $(PKG_LIBS) $(CHECK_LIBS)
 
 # Fuzz targets built with gcc and a replay main(), so they run in `make test`.
 $(BUILD)/fuzz/%: test/fuzz/%.c test/fuzz/replay_main.c $(LIBS)
@@ -186,7 +194,7 @@ lint:
 	@scripts/lint.sh
 
 fmt:
-	clang-format -i common/*.[ch] proxy/*.[ch] $(wildcard agent/*.[ch]) test/unit/*.c
+	clang-format -i common/*.[ch] proxy/*.[ch] ctl/*.[ch] $(wildcard agent/*.[ch]) test/unit/*.c
 
 clean:
 	rm -rf build bin

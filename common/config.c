@@ -295,7 +295,7 @@ static int copy_dr_file(struct cfg_ctx *c, char **dst, const struct sc_policy_va
 static int resolve_tls(struct cfg_ctx *c, const struct sc_yaml_node *n, const struct key *names,
                        const struct tls_keys *tk, const char *host, int port, enum sc_tls_mode *tls,
                        struct sc_cfg_tls_files *f, struct sc_strv *ids, char *from,
-                       size_t fromlen)
+                       size_t fromlen, char **dest_rule)
 {
     struct sc_policy_tls pt;
     struct where wca = {NULL, 0, 0, NULL};
@@ -326,6 +326,10 @@ static int resolve_tls(struct cfg_ctx *c, const struct sc_yaml_node *n, const st
         if (host != NULL && sc_policy_dest_tls(c->cfg->policy, &c->w, host, port, &pt)) {
             *tls = pt.mode;
             snprintf(from, fromlen, "DestinationRule %s", pt.rule);
+            *dest_rule = strdup(pt.rule != NULL ? pt.rule : "?");
+            if (*dest_rule == NULL) {
+                return sc_config_oom(c, n);
+            }
             if (pt.mode == SC_TLS_SIMPLE || pt.mode == SC_TLS_MUTUAL) {
                 if (copy_dr_file(c, &f->ca_certificates, &pt.ca_certificates, &pt, &wca,
                                  "spec.trafficPolicy.tls.caCertificates", pca, sizeof(pca)) != 0 ||
@@ -415,7 +419,7 @@ static int resolve_outbound(struct cfg_ctx *c)
         snprintf(c->path, sizeof(c->path), "outbound.routes[%zu]", i);
         if (resolve_tls(c, routes->items[i], sc_config_route_keys, &route_tk, r->host, r->port,
                         &r->tls, &r->tls_files, &r->expected_identities, r->tls_from,
-                        sizeof(r->tls_from)) != 0) {
+                        sizeof(r->tls_from), &r->dest_rule) != 0) {
             return -1;
         }
     }
@@ -428,7 +432,7 @@ static int resolve_outbound(struct cfg_ctx *c)
         snprintf(c->path, sizeof(c->path), "listeners[%zu]", i);
         if (resolve_tls(c, lst->items[i], sc_config_listener_keys, &listener_tk, l->host, l->port,
                         &l->tls, &l->tls_files, &l->expected_identities, l->tls_from,
-                        sizeof(l->tls_from)) != 0) {
+                        sizeof(l->tls_from), &l->dest_rule) != 0) {
             return -1;
         }
     }
@@ -837,6 +841,7 @@ void sc_config_free(struct sc_config *cfg)
         struct sc_cfg_route *r = &cfg->outbound.routes[i];
 
         free(r->host);
+        free(r->dest_rule);
         tls_files_free(&r->tls_files);
         strv_free(&r->expected_identities);
     }
@@ -848,6 +853,7 @@ void sc_config_free(struct sc_config *cfg)
 
         free(l->name);
         free(l->host);
+        free(l->dest_rule);
         tls_files_free(&l->tls_files);
         strv_free(&l->expected_identities);
         strv_free(&l->allowed_principals);

@@ -86,6 +86,8 @@ struct sc_cfg_route {
     enum sc_tls_mode tls;              /* resolved: explicit tls:, else the
                                         * DestinationRule's, else ISTIO_MUTUAL
                                         * for routes and DISABLE for default */
+    char *dest_rule;                   /* "namespace/name" of the DestinationRule
+                                        * that set tls, or NULL */
     struct sc_cfg_tls_files tls_files;
     struct sc_strv expected_identities;/* empty = any ID in our trust domain */
     struct sc_cfg_timeouts timeouts;   /* resolved, as for inbound ports */
@@ -104,6 +106,7 @@ struct sc_cfg_listener {
                                         * default: the upstream's port */
     enum sc_proto protocol;
     enum sc_tls_mode tls;              /* outbound, resolved as for routes */
+    char *dest_rule;                   /* outbound: as for routes */
     struct sc_cfg_tls_files tls_files;
     struct sc_strv expected_identities;/* outbound */
     struct sc_strv allowed_principals; /* inbound */

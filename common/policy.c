@@ -645,12 +645,15 @@ void sc_policy_bind(struct sc_policy *p, const struct sc_policy_workload *w)
     p->bound = 1;
 }
 
-/* The mode and the level that decided it (-1: the PERMISSIVE default). */
-static enum sc_mtls_mode resolve(const struct sc_policy *p, int port, int *lvl_out)
+/* The mode and the level that decided it (-1: the PERMISSIVE default);
+ * *port_level is 1 when that level's portLevelMtls entry for port did. */
+static enum sc_mtls_mode resolve(const struct sc_policy *p, int port, int *lvl_out,
+                                 int *port_level)
 {
     enum sc_mtls_mode m = SC_MTLS_UNSET;
 
     *lvl_out = -1;
+    *port_level = 0;
     if (p == NULL || !p->bound) {
         return SC_MTLS_PERMISSIVE;
     }
@@ -666,6 +669,7 @@ static enum sc_mtls_mode resolve(const struct sc_policy *p, int port, int *lvl_o
                 break;
             }
         }
+        *port_level = m != SC_MTLS_UNSET;
         if (m == SC_MTLS_UNSET) {
             m = pa->mode;
         }
@@ -679,24 +683,36 @@ static enum sc_mtls_mode resolve(const struct sc_policy *p, int port, int *lvl_o
 
 enum sc_mtls_mode sc_policy_port_mode(const struct sc_policy *p, int port)
 {
+    int lvl, pl;
+
+    return resolve(p, port, &lvl, &pl);
+}
+
+void sc_policy_decide(const struct sc_policy *p, int port, struct sc_policy_decision *out)
+{
     int lvl;
 
-    return resolve(p, port, &lvl);
+    memset(out, 0, sizeof(*out));
+    out->mode = resolve(p, port, &lvl, &out->port_level);
+    if (lvl >= 0) {
+        const struct peer_auth *pa = p->level[lvl];
+
+        out->ns = pa->m.ns != NULL ? pa->m.ns : (p->node_ns != NULL ? p->node_ns : "?");
+        out->name = pa->m.name != NULL ? pa->m.name : "(unnamed)";
+        out->level = level_names[lvl];
+    }
 }
 
 const char *sc_policy_explain(const struct sc_policy *p, int port, char *out, size_t outlen)
 {
-    int lvl;
-    enum sc_mtls_mode m = resolve(p, port, &lvl);
+    struct sc_policy_decision d;
 
-    if (lvl < 0) {
-        snprintf(out, outlen, "%s (default)", sc_mtls_mode_name(m));
+    sc_policy_decide(p, port, &d);
+    if (d.level == NULL) {
+        snprintf(out, outlen, "%s (default)", sc_mtls_mode_name(d.mode));
     } else {
-        const struct peer_auth *pa = p->level[lvl];
-
-        snprintf(out, outlen, "%s (PeerAuthentication %s/%s, %s)", sc_mtls_mode_name(m),
-                 pa->m.ns != NULL ? pa->m.ns : (p->node_ns != NULL ? p->node_ns : "?"),
-                 pa->m.name != NULL ? pa->m.name : "(unnamed)", level_names[lvl]);
+        snprintf(out, outlen, "%s (PeerAuthentication %s/%s, %s)", sc_mtls_mode_name(d.mode),
+                 d.ns, d.name, d.level);
     }
     return out;
 }

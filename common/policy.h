@@ -60,6 +60,19 @@ void sc_policy_bind(struct sc_policy *p, const struct sc_policy_workload *w);
  * never UNSET.  PERMISSIVE when p is NULL or unbound. */
 enum sc_mtls_mode sc_policy_port_mode(const struct sc_policy *p, int port);
 
+/* Which PeerAuthentication decided port's mode.  The strings are borrowed
+ * from the policy set; ns, name and level are NULL when no policy did (the
+ * PERMISSIVE default). */
+struct sc_policy_decision {
+    enum sc_mtls_mode mode;          /* never UNSET */
+    const char *ns;
+    const char *name;
+    const char *level;               /* "workload", "namespace" or "mesh" */
+    int port_level;                  /* 1: its portLevelMtls entry for port decided */
+};
+
+void sc_policy_decide(const struct sc_policy *p, int port, struct sc_policy_decision *out);
+
 /* Writes which policy decided port's mode, e.g.
  * "STRICT (PeerAuthentication istio-system/mtls-global, mesh)" or
  * "PERMISSIVE (default)".  Returns out. */

@@ -18,6 +18,9 @@
 #include "adminhttp.h"
 #include "certs.h"
 #include "config.h"
+#include "describe.h"
+#include "diagnose.h"
+#include "json.h"
 #include "log.h"
 #include "rootstats.h"
 #include "runtime.h"
@@ -170,7 +173,6 @@ static const char *query_get(const char *q, const char *key, char *out, size_t o
     return NULL;
 }
 
-static void json_str(struct evbuffer *b, const char *s);
 static void server_state(struct sc_admin *a, struct evbuffer *b);
 
 /* Envoy's /stats: "name: value" lines, ?filter=REGEX (POSIX extended, on
@@ -213,7 +215,7 @@ static void on_stats(const struct sc_adminhttp_req *req, struct sc_adminhttp_rep
             if (!use_re || regexec(&re, line, 0, NULL, 0) == 0) {
                 if (json) {
                     evbuffer_add_printf(rep->body, "%s{\"name\":", first ? "" : ",");
-                    json_str(rep->body, line);
+                    sc_json_put_str(rep->body, line);
                     evbuffer_add_printf(rep->body, ",\"value\":%s}", sep + 2);
                 } else {
                     evbuffer_add_printf(rep->body, "%s: %s\n", line, sep + 2);
@@ -251,31 +253,15 @@ static void on_reset_counters(const struct sc_adminhttp_req *req,
     reply(rep, 200, "text/plain");
 }
 
-static void json_str(struct evbuffer *b, const char *s)
-{
-    evbuffer_add(b, "\"", 1);
-    for (; s != NULL && *s != '\0'; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if (ch == '"' || ch == '\\') {
-            evbuffer_add_printf(b, "\\%c", ch);
-        } else if (ch < 0x20) {
-            evbuffer_add_printf(b, "\\u%04x", ch);
-        } else {
-            evbuffer_add(b, s, 1);
-        }
-    }
-    evbuffer_add(b, "\"", 1);
-}
-
 /* "node":{"id":…,"trust_domain":…,"namespace":…} */
 static void node_json(struct evbuffer *b, const struct sc_config *cfg)
 {
     evbuffer_add_printf(b, "\"node\":{\"id\":");
-    json_str(b, cfg->node.id);
+    sc_json_put_str(b, cfg->node.id);
     evbuffer_add_printf(b, ",\"trust_domain\":");
-    json_str(b, cfg->node.trust_domain);
+    sc_json_put_str(b, cfg->node.trust_domain);
     evbuffer_add_printf(b, ",\"namespace\":");
-    json_str(b, cfg->node.namespace_);
+    sc_json_put_str(b, cfg->node.namespace_);
     evbuffer_add_printf(b, "}");
 }
 
@@ -301,12 +287,12 @@ static void on_config_dump(const struct sc_adminhttp_req *req, struct sc_adminht
     for (size_t i = 0; i < cfg->n_listeners; i++) {
         const struct sc_cfg_listener *l = &cfg->listeners[i];
         evbuffer_add_printf(b, "%s{\"name\":", i > 0 ? "," : "");
-        json_str(b, l->name);
+        sc_json_put_str(b, l->name);
         evbuffer_add_printf(b, ",\"direction\":\"%s\",\"address\":",
                             l->direction == SC_DIR_INBOUND ? "inbound" : "outbound");
-        json_str(b, sc_addr_str(&l->address, as, sizeof(as)));
+        sc_json_put_str(b, sc_addr_str(&l->address, as, sizeof(as)));
         evbuffer_add_printf(b, ",\"upstream\":");
-        json_str(b, sc_addr_str(&l->upstream, as, sizeof(as)));
+        sc_json_put_str(b, sc_addr_str(&l->upstream, as, sizeof(as)));
         if (l->direction == SC_DIR_INBOUND) {
             evbuffer_add_printf(b, ",\"port\":%d,\"mode\":\"%s\"", l->port,
                                 sc_mtls_mode_name(sc_config_port_mode(cfg, l->port)));
@@ -319,7 +305,7 @@ static void on_config_dump(const struct sc_adminhttp_req *req, struct sc_adminht
     evbuffer_add_printf(b, "]");
     if (cfg->has_inbound) {
         evbuffer_add_printf(b, ",\"inbound\":{\"address\":");
-        json_str(b, sc_addr_str(&cfg->inbound.address, as, sizeof(as)));
+        sc_json_put_str(b, sc_addr_str(&cfg->inbound.address, as, sizeof(as)));
         evbuffer_add_printf(b, ",\"ports\":[");
         for (size_t i = 0; i < cfg->inbound.n_ports; i++) {
             int p = cfg->inbound.ports[i].port;
@@ -330,12 +316,12 @@ static void on_config_dump(const struct sc_adminhttp_req *req, struct sc_adminht
     }
     if (cfg->has_outbound) {
         evbuffer_add_printf(b, ",\"outbound\":{\"address\":");
-        json_str(b, sc_addr_str(&cfg->outbound.address, as, sizeof(as)));
+        sc_json_put_str(b, sc_addr_str(&cfg->outbound.address, as, sizeof(as)));
         evbuffer_add_printf(b, ",\"routes\":[");
         for (size_t i = 0; i < cfg->outbound.n_routes; i++) {
             const struct sc_cfg_route *r = &cfg->outbound.routes[i];
             evbuffer_add_printf(b, "%s{\"host\":", i > 0 ? "," : "");
-            json_str(b, r->host);
+            sc_json_put_str(b, r->host);
             evbuffer_add_printf(b, ",\"port\":%d,", r->port);
             tls_fields(b, r->tls, sc_config_route_idcheck(r));
             evbuffer_add_printf(b, "}");
@@ -345,6 +331,19 @@ static void on_config_dump(const struct sc_adminhttp_req *req, struct sc_adminht
         evbuffer_add_printf(b, "}}");
     }
     evbuffer_add_printf(b, "}\n");
+    reply(rep, 200, "application/json");
+}
+
+static void on_describe(const struct sc_adminhttp_req *req, struct sc_adminhttp_reply *rep,
+                        void *arg)
+{
+    struct sc_admin *a = arg;
+    struct sc_stats *const *stats;
+    size_t n;
+
+    (void)req;
+    stats = sc_runtime_stats(a->env.rt, &n);
+    sc_describe_render(sc_runtime_config(a->env.rt), stats, n, time(NULL), rep->body);
     reply(rep, 200, "application/json");
 }
 
@@ -361,6 +360,9 @@ static void on_certs(const struct sc_adminhttp_req *req, struct sc_adminhttp_rep
     if (q != NULL && strstr(q, "format=table") != NULL) {
         sc_certs_render_table(sc_runtime_material(a->env.rt), snap, &names, time(NULL), b);
         reply(rep, 200, "text/plain");
+    } else if (q != NULL && strstr(q, "format=list") != NULL) {
+        sc_certs_render_list(sc_runtime_material(a->env.rt), &names, time(NULL), b);
+        reply(rep, 200, "application/json");
     } else {
         sc_certs_render_json(sc_runtime_material(a->env.rt), snap, time(NULL), b);
         reply(rep, 200, "application/json");
@@ -486,6 +488,59 @@ static void on_reload(const struct sc_adminhttp_req *req, struct sc_adminhttp_re
     }
 }
 
+/* POST /diagnose {"address":"HOST:PORT","sni":...,"identity":...}: one
+ * mTLS handshake to that peer with our own certificate (proxy/diagnose.h);
+ * blocks the admin loop for at most SC_ADMIN_DIAGNOSE_MS. */
+#define SC_ADMIN_DIAGNOSE_MS 5000
+
+static void on_diagnose(const struct sc_adminhttp_req *req, struct sc_adminhttp_reply *rep,
+                        void *arg)
+{
+    struct sc_admin *a = arg;
+    struct evbuffer *b = rep->body;
+    struct sc_json *doc = NULL;
+    const struct sc_json_val *root;
+    struct sc_snapshot *snap = NULL;
+    struct sc_diagnose_req dr = {NULL, NULL, NULL, SC_ADMIN_DIAGNOSE_MS};
+    char why[256];
+
+    if (req->method != SC_ADMINHTTP_POST) {
+        evbuffer_add_printf(b, "{\"error\":\"use POST\"}\n");
+        reply(rep, 405, "application/json");
+        return;
+    }
+    doc = sc_json_parse(req->body, req->body_len, why, sizeof(why));
+    root = sc_json_root(doc);
+    if (sc_json_type(root) != SC_JSON_OBJ) {
+        evbuffer_add_printf(b, "{\"error\":");
+        sc_json_put_str(b, doc == NULL ? why : "the body must be a JSON object");
+        evbuffer_add_printf(b, "}\n");
+        reply(rep, 400, "application/json");
+        goto done;
+    }
+    dr.address = sc_json_str(sc_json_get(root, "address"), NULL);
+    dr.sni = sc_json_str(sc_json_get(root, "sni"), NULL);
+    dr.identity = sc_json_str(sc_json_get(root, "identity"), NULL);
+    snap = sc_runtime_current(a->env.rt);
+    if (snap == NULL) {
+        evbuffer_add_printf(b, "{\"error\":\"no certificates yet\"}\n");
+        reply(rep, 503, "application/json");
+        goto done;
+    }
+    if (sc_diagnose_run(snap, &dr, b, why, sizeof(why)) != 0) {
+        evbuffer_add_printf(b, "{\"error\":");
+        sc_json_put_str(b, why);
+        evbuffer_add_printf(b, "}\n");
+        reply(rep, 400, "application/json");
+        goto done;
+    }
+    reply(rep, 200, "application/json");
+
+done:
+    sc_snapshot_unref(snap);
+    sc_json_free(doc);
+}
+
 /* One server with the default limits, listening on addr. */
 static struct sc_adminhttp *serve(struct event_base *base, const char *what,
                                   const struct sc_addr *addr)
@@ -547,18 +602,18 @@ static void on_server_info(const struct sc_adminhttp_req *req, struct sc_adminht
 
     (void)req;
     evbuffer_add_printf(b, "{\"version\":");
-    json_str(b, in->version);
+    sc_json_put_str(b, in->version);
     evbuffer_add_printf(b, ",\"state\":\"%s\",\"uptime_current_epoch\":\"%lds\","
                            "\"uptime_all_epochs\":\"%lds\",\"command_line_options\":"
                            "{\"config_path\":",
                         state_names[state_of(a)], uptime(a), uptime(a));
-    json_str(b, in->config_path);
+    sc_json_put_str(b, in->config_path);
     evbuffer_add_printf(b, ",\"log_level\":");
-    json_str(b, in->log_level != NULL ? in->log_level : sc_log_level_name(sc_log_get_level()));
+    sc_json_put_str(b, in->log_level != NULL ? in->log_level : sc_log_level_name(sc_log_get_level()));
     evbuffer_add_printf(b, "},\"openssl_version\":");
-    json_str(b, OpenSSL_version(OPENSSL_VERSION));
+    sc_json_put_str(b, OpenSSL_version(OPENSSL_VERSION));
     evbuffer_add_printf(b, ",\"libevent_version\":");
-    json_str(b, event_get_version());
+    sc_json_put_str(b, event_get_version());
     evbuffer_add_printf(b, ",");
     node_json(b, cfg);
     evbuffer_add_printf(b, "}\n");
@@ -606,6 +661,10 @@ static const struct {
     {"/certs", on_certs, 0, "certificates in use (JSON; ?format=table for istioctl's columns)"},
     {"/certs/roots", on_certs_roots, 0,
      "per trusted root: peers that chained to it, last seen, safe_to_remove (?window=24h)"},
+    {"/describe", on_describe, 0,
+     "per inbound port the mode and the document that decided it; per route the identity check (JSON)"},
+    {"/diagnose", on_diagnose, SC_ADMINHTTP_TAKES_BODY | SC_ADMINHTTP_KEEPS_BODY,
+     "POST {\"address\":\"HOST:PORT\",\"sni\":…,\"identity\":…}: one mTLS handshake to that peer, explained (JSON)"},
     {"/logging", on_logging, SC_ADMINHTTP_TAKES_BODY,
      "the log level; POST ?level=debug|info|warn|error sets it"},
     {"/reload", on_reload, SC_ADMINHTTP_TAKES_BODY,

@@ -49,6 +49,7 @@ struct conn {
     enum conn_state state;
     const struct route *route;        /* from the head; NULL: unknown path */
     uint64_t body_bytes;
+    struct evbuffer *body;            /* KEEPS_BODY routes: what came so far */
     int linger;                       /* the answer went out before the request ended */
     LIST_ENTRY(conn) link;
 };
@@ -89,6 +90,10 @@ static void conn_free(struct conn *c)
     c->deadline = NULL;
     sc_http1_free(c->parser);
     c->parser = NULL;
+    if (c->body != NULL) {
+        evbuffer_free(c->body);
+        c->body = NULL;
+    }
     free(c);
 }
 
@@ -180,6 +185,10 @@ static void on_head(struct conn *c)
         refuse(c, 413, "request body over %zu bytes\n", max);
         return;
     }
+    if (h->framing != SC_HTTP1_BODY_LENGTH && (c->route->flags & SC_ADMINHTTP_KEEPS_BODY)) {
+        refuse(c, 411, "this endpoint needs a Content-Length body\n");
+        return;
+    }
     if (h->expect_continue) {
         evbuffer_add_printf(bufferevent_get_output(c->bev), "HTTP/1.1 100 Continue\r\n\r\n");
     }
@@ -207,6 +216,12 @@ static void dispatch(struct conn *c)
     }
     req.path = target;
     req.query = q;
+    req.body = "";
+    req.body_len = 0;
+    if (c->body != NULL && evbuffer_add(c->body, "", 1) == 0) {
+        req.body_len = evbuffer_get_length(c->body) - 1;
+        req.body = (const char *)evbuffer_pullup(c->body, -1);
+    }
     if (c->route != NULL) {
         c->route->fn(&req, &rep, c->route->arg);
     } else {
@@ -226,6 +241,22 @@ fail:
     conn_free(c);
 }
 
+/* Moves n body bytes from in to the connection's body when its route
+ * keeps it (the cap is checked by the caller), else drops them. */
+static void keep_body(struct conn *c, struct evbuffer *in, size_t n)
+{
+    if (c->route != NULL && (c->route->flags & SC_ADMINHTTP_KEEPS_BODY) &&
+        c->body_bytes + n <= c->srv->lim.max_body_bytes) {
+        if (c->body == NULL) {
+            c->body = evbuffer_new();
+        }
+        if (c->body != NULL && evbuffer_remove_buffer(in, c->body, n) == (int)n) {
+            return;
+        }
+    }
+    evbuffer_drain(in, n);
+}
+
 static void on_read(struct bufferevent *bev, void *arg)
 {
     struct conn *c = arg;
@@ -243,7 +274,7 @@ static void on_read(struct bufferevent *bev, void *arg)
             break;
         case SC_HTTP1_EV_BODY:
         case SC_HTTP1_EV_DONE:
-            evbuffer_drain(in, body);
+            keep_body(c, in, body);
             c->body_bytes += body;
             if (c->body_bytes > c->srv->lim.max_body_bytes) {
                 refuse(c, 413, "request body over %zu bytes\n", c->srv->lim.max_body_bytes);

@@ -59,6 +59,9 @@ struct sc_adminhttp_req {
     enum sc_adminhttp_method method;  /* HEAD is answered like GET, without the body */
     const char *path;                 /* the target up to '?' */
     const char *query;                /* after '?', or NULL */
+    const char *body;                 /* SC_ADMINHTTP_KEEPS_BODY routes: the request
+                                       * body, NUL-terminated ("" when none) */
+    size_t body_len;
 };
 
 /* What a handler fills in.  status starts at 200 and content_type at
@@ -75,6 +78,9 @@ typedef void sc_adminhttp_fn(const struct sc_adminhttp_req *req,
 /* Route flags. */
 #define SC_ADMINHTTP_TAKES_BODY 1u    /* the endpoint accepts a request body
                                          (up to max_body_bytes; it is dropped) */
+#define SC_ADMINHTTP_KEEPS_BODY 2u    /* with TAKES_BODY: the body is kept (at most
+                                         max_body_bytes) and given to the handler;
+                                         it must come with Content-Length (else 411) */
 
 /* A server with no listener yet, on base (borrowed; outlives the server).
  * name ("admin", "health", "stats") prefixes its log lines and is copied.

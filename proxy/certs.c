@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "json.h"
 #include "rootstats.h"
 #include "snapshot.h"
 #include "tlsctx.h"
@@ -277,6 +278,61 @@ void sc_certs_render_table(const struct sc_tls_material *m, const struct sc_snap
         table_row(out, names->root, "CA", NULL, now);
     }
     sc_certs_each(m, snap, names, table_visit, &st);
+}
+
+/* One row of /certs?format=list. */
+static void list_row(struct evbuffer *out, const char *name, const char *type, const char *role,
+                     X509 *c, time_t now, int first)
+{
+    char serial[80], from[32], to[32], subj[256], iss[256];
+    time_t nb = sc_x509_not_before(c), na = sc_x509_not_after(c);
+    const char *status = sc_certs_status(nb, na, now);
+    /* whole days left, rounded down; negative once expired */
+    long long days = na >= now ? (long long)((na - now) / 86400) : -(long long)((now - na + 86399) / 86400);
+
+    sc_x509_name_str(X509_get_subject_name(c), subj, sizeof(subj));
+    sc_x509_name_str(X509_get_issuer_name(c), iss, sizeof(iss));
+    evbuffer_add_printf(out, "%s{\"resource\":", first ? "" : ",");
+    sc_json_put_str(out, name);
+    evbuffer_add_printf(out, ",\"type\":\"%s\",\"role\":\"%s\",\"status\":\"%s\","
+                             "\"valid\":%s,\"serial_number\":\"%s\",\"subject\":",
+                        type, role, status, strcmp(status, "ACTIVE") == 0 ? "true" : "false",
+                        serial_lower(c, serial, sizeof(serial)));
+    sc_json_put_str(out, subj);
+    evbuffer_add_printf(out, ",\"issuer\":");
+    sc_json_put_str(out, iss);
+    evbuffer_add_printf(out, ",\"not_after\":\"%s\",\"not_before\":\"%s\","
+                             "\"not_after_unix\":%lld,\"days_left\":%lld}",
+                        sc_time_rfc3339(na, to, sizeof(to)), sc_time_rfc3339(nb, from, sizeof(from)),
+                        (long long)na, days);
+}
+
+void sc_certs_render_list(const struct sc_tls_material *m, const struct sc_certs_names *names,
+                          time_t now, struct evbuffer *out)
+{
+    STACK_OF(X509) *roots, *chain;
+    int first = 1;
+
+    evbuffer_add_printf(out, "{\"now_unix\":%lld,\"certificates\":[", (long long)now);
+    if (m == NULL) {
+        evbuffer_add_printf(out, "],\"warming\":true}\n");
+        return;
+    }
+    chain = sc_tls_material_chain(m);
+    for (int i = 0; i < sk_X509_num(chain); i++) {
+        list_row(out, names->cert, i == 0 ? "Cert Chain" : "Intermediate", i == 0 ? "leaf" : "intermediate",
+                 sk_X509_value(chain, i), now, first);
+        first = 0;
+    }
+    roots = sc_tls_material_roots(m);
+    for (int i = 0; i < sk_X509_num(roots); i++) {
+        X509 *r = sk_X509_value(roots, i);
+        int self = X509_check_issued(r, r) == X509_V_OK;
+
+        list_row(out, names->root, "CA", self ? "root" : "intermediate", r, now, first);
+        first = 0;
+    }
+    evbuffer_add_printf(out, "],\"warming\":false}\n");
 }
 
 static time_t min_not_after(STACK_OF(X509) *certs, time_t first)

@@ -55,6 +55,13 @@ void sc_certs_render_json(const struct sc_tls_material *m, const struct sc_snaps
 void sc_certs_render_table(const struct sc_tls_material *m, const struct sc_snapshot *snap,
                            const struct sc_certs_names *names, time_t now,
                            struct evbuffer *out);
+/* /certs?format=list, for sidecarctl: one JSON row per certificate (our
+ * chain's leaf and intermediates, then every certificate of the trust
+ * bundle), with istioctl's columns plus role ("leaf", "intermediate",
+ * "root"), subject, issuer, not_after_unix and days_left:
+ * {"now_unix":N,"certificates":[{...}],"warming":false}. */
+void sc_certs_render_list(const struct sc_tls_material *m, const struct sc_certs_names *names,
+                          time_t now, struct evbuffer *out);
 /* sidecar_certificate_expiration_timestamp_seconds (every certificate
  * held) and Envoy's envoy_server_days_until_first_cert_expiring. */
 void sc_certs_render_prometheus(const struct sc_tls_material *m, const struct sc_snapshot *snap,

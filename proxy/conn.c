@@ -172,6 +172,9 @@ static void classify(struct sc_conn *c, enum sc_conn_class cls)
     }
     c->cls = (int)cls;
     sc_stats_conn_class(sc_worker_stats(c->w), c->dir, c->port, cls);
+    if (c->dir == SC_DIR_INBOUND && (cls == SC_CLASS_PLAINTEXT || cls == SC_CLASS_APP_TLS)) {
+        sc_stats_nonmesh(sc_worker_stats(c->w), c->port, cls, &c->down_addr, time(NULL));
+    }
 }
 
 /* The one teardown: writes the connection log line, then frees everything

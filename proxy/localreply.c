@@ -121,6 +121,7 @@ const char *sc_localreply_status_text(int status)
     case 404: return "Not Found";
     case 405: return "Method Not Allowed";
     case 408: return "Request Timeout";
+    case 411: return "Length Required";
     case 413: return "Payload Too Large";
     case 426: return "Upgrade Required";
     case 431: return "Request Header Fields Too Large";

@@ -6,11 +6,11 @@
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
+#include <netinet/in.h>
 #include <time.h>
 
-#include "rootstats.h"
-
 #include "istio.h"
+#include "rootstats.h"
 
 #define PORT_SLOTS 512  /* distinct (direction, port) pairs per worker */
 #define PORT_RESERVED 2 /* kept free for the two directions' port-0 overflow */
@@ -31,6 +31,28 @@ struct root_slot {
     atomic_uint_fast64_t count;
 };
 
+/* Inbound connections a STRICT port would have refused (plaintext and
+ * app TLS), per port, over the last hour: 12 buckets of 5 minutes, each
+ * tagged with its period so a stale one reads as empty, and the last such
+ * client under a sequence lock (all atomics: readers on the main thread
+ * never block the worker). */
+#define NONMESH_SLOTS 64
+#define NONMESH_BUCKETS 12
+#define NONMESH_BUCKET_S 300
+
+struct nonmesh_bucket {
+    atomic_int_fast64_t period;     /* unix time / NONMESH_BUCKET_S */
+    atomic_uint_fast64_t n[2];      /* plaintext, app TLS */
+};
+
+struct nonmesh_slot {
+    atomic_int port;                /* 0 = empty */
+    struct nonmesh_bucket b[NONMESH_BUCKETS];
+    atomic_uint seq;                /* odd while the last client is written */
+    atomic_uint_fast64_t addr[3];   /* 16 address bytes, family << 16 | port */
+    atomic_int_fast64_t last_at;    /* unix time; 0 = none yet */
+};
+
 #define REQ_SLOTS 256
 static const int64_t hist_le[] = {1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000};
 #define HIST_N (sizeof(hist_le) / sizeof(hist_le[0]))
@@ -49,6 +71,7 @@ struct sc_stats {
     atomic_uint_fast64_t hist_sum[2];
     struct root_slot roots[ROOT_SLOTS];
     struct port_slot ports[PORT_SLOTS];
+    struct nonmesh_slot nonmesh[NONMESH_SLOTS];
     unsigned used;      /* claimed slots; only the owning worker touches it */
     atomic_uint_fast64_t hs[2][SC_HS_N];
     atomic_uint_fast64_t accept_err[SC_ACCEPT_N];
@@ -197,6 +220,139 @@ void sc_stats_conn_class(struct sc_stats *st, enum sc_direction dir, int port,
     }
     if (s != NULL) {
         atomic_fetch_add_explicit(&s->cls[cls], 1, memory_order_relaxed);
+    }
+}
+
+static struct nonmesh_slot *nonmesh_slot(struct sc_stats *st, int port, int claim)
+{
+    for (unsigned i = 0; i < NONMESH_SLOTS; i++) {
+        struct nonmesh_slot *s = &st->nonmesh[((unsigned)port + i) % NONMESH_SLOTS];
+        int p = atomic_load_explicit(&s->port, memory_order_acquire);
+
+        if (p == port) {
+            return s;
+        }
+        if (p == 0) {
+            if (!claim) {
+                return NULL;
+            }
+            atomic_store_explicit(&s->port, port, memory_order_release);
+            return s;
+        }
+    }
+    return NULL;
+}
+
+static void pack_addr(const struct sc_addr *a, uint64_t w[3])
+{
+    unsigned char bytes[16] = {0};
+    int port = sc_addr_port(a);
+
+    if (a->ss.ss_family == AF_INET) {
+        memcpy(bytes, &((const struct sockaddr_in *)&a->ss)->sin_addr, 4);
+    } else if (a->ss.ss_family == AF_INET6) {
+        memcpy(bytes, &((const struct sockaddr_in6 *)&a->ss)->sin6_addr, 16);
+    }
+    memcpy(&w[0], bytes, 8);
+    memcpy(&w[1], bytes + 8, 8);
+    w[2] = (uint64_t)a->ss.ss_family << 16 | (uint64_t)(port & 0xffff);
+}
+
+static void unpack_addr(const uint64_t w[3], struct sc_addr *a)
+{
+    unsigned char bytes[16];
+    int family = (int)(w[2] >> 16);
+
+    memcpy(bytes, &w[0], 8);
+    memcpy(bytes + 8, &w[1], 8);
+    memset(a, 0, sizeof(*a));
+    a->ss.ss_family = (sa_family_t)family;
+    if (family == AF_INET) {
+        memcpy(&((struct sockaddr_in *)&a->ss)->sin_addr, bytes, 4);
+        a->len = sizeof(struct sockaddr_in);
+    } else {
+        memcpy(&((struct sockaddr_in6 *)&a->ss)->sin6_addr, bytes, 16);
+        a->len = sizeof(struct sockaddr_in6);
+    }
+    sc_addr_set_port(a, (int)(w[2] & 0xffff));
+}
+
+void sc_stats_nonmesh(struct sc_stats *st, int port, enum sc_conn_class cls,
+                      const struct sc_addr *peer, time_t now)
+{
+    struct nonmesh_slot *s;
+    struct nonmesh_bucket *b;
+    int64_t period = (int64_t)now / NONMESH_BUCKET_S;
+    uint64_t w[3];
+    unsigned seq;
+
+    if (port <= 0 || (cls != SC_CLASS_PLAINTEXT && cls != SC_CLASS_APP_TLS)) {
+        return;
+    }
+    s = nonmesh_slot(st, port, 1);
+    if (s == NULL) {
+        return;
+    }
+    b = &s->b[period % NONMESH_BUCKETS];
+    if (atomic_load_explicit(&b->period, memory_order_relaxed) != period) {
+        atomic_store_explicit(&b->n[0], 0, memory_order_relaxed);
+        atomic_store_explicit(&b->n[1], 0, memory_order_relaxed);
+        atomic_store_explicit(&b->period, period, memory_order_release);
+    }
+    atomic_fetch_add_explicit(&b->n[cls == SC_CLASS_APP_TLS], 1, memory_order_relaxed);
+    pack_addr(peer, w);
+    seq = atomic_load_explicit(&s->seq, memory_order_relaxed);
+    atomic_store_explicit(&s->seq, seq + 1, memory_order_relaxed);
+    atomic_thread_fence(memory_order_release);
+    for (int i = 0; i < 3; i++) {
+        atomic_store_explicit(&s->addr[i], w[i], memory_order_relaxed);
+    }
+    atomic_store_explicit(&s->last_at, (int64_t)now, memory_order_relaxed);
+    atomic_store_explicit(&s->seq, seq + 2, memory_order_release);
+}
+
+void sc_stats_sum_nonmesh(struct sc_stats *const *all, size_t n, int port, time_t now,
+                          struct sc_stats_nonmesh_sum *out)
+{
+    int64_t period = (int64_t)now / NONMESH_BUCKET_S;
+
+    memset(out, 0, sizeof(*out));
+    for (size_t i = 0; i < n; i++) {
+        struct nonmesh_slot *s = nonmesh_slot(all[i], port, 0);
+        uint64_t w[3];
+        int64_t at = 0;
+
+        if (s == NULL) {
+            continue;
+        }
+        for (int k = 0; k < NONMESH_BUCKETS; k++) {
+            const struct nonmesh_bucket *b = &s->b[k];
+            int64_t p = atomic_load_explicit(&b->period, memory_order_acquire);
+
+            if (p > period - NONMESH_BUCKETS && p <= period) {
+                out->plaintext += atomic_load_explicit(&b->n[0], memory_order_relaxed);
+                out->app_tls += atomic_load_explicit(&b->n[1], memory_order_relaxed);
+            }
+        }
+        for (int tries = 0; tries < 8; tries++) {
+            unsigned s1 = atomic_load_explicit(&s->seq, memory_order_acquire);
+
+            for (int k = 0; k < 3; k++) {
+                w[k] = atomic_load_explicit(&s->addr[k], memory_order_relaxed);
+            }
+            at = atomic_load_explicit(&s->last_at, memory_order_relaxed);
+            atomic_thread_fence(memory_order_acquire);
+            if ((s1 & 1) == 0 && atomic_load_explicit(&s->seq, memory_order_relaxed) == s1) {
+                break;
+            }
+            at = 0;
+        }
+        if (at > 0 && at > (int64_t)now - NONMESH_BUCKETS * NONMESH_BUCKET_S &&
+            (!out->has_last || at >= (int64_t)out->last_at)) {
+            out->has_last = 1;
+            out->last_at = (time_t)at;
+            unpack_addr(w, &out->last_peer);
+        }
     }
 }
 

@@ -3,6 +3,9 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
+
+#include "addr.h"
 
 #include "config.h"
 
@@ -88,6 +91,25 @@ struct sc_rootstats *sc_stats_rootstats(struct sc_stats *st);
  * none, response_flags "-" or "UF,URX") and its duration. */
 void sc_stats_request(struct sc_stats *st, enum sc_direction dir, int port, int code, int mtls,
                       const char *flags, int64_t duration_ms);
+
+/* Counts an inbound connection on port that STRICT would have refused
+ * (cls PLAINTEXT or APP_TLS; others are ignored) from peer at now, for the
+ * "would STRICT refuse anyone" question (sidecarctl describe).  Bounded:
+ * 64 ports per worker, 5-minute buckets over the last hour. */
+void sc_stats_nonmesh(struct sc_stats *st, int port, enum sc_conn_class cls,
+                      const struct sc_addr *peer, time_t now);
+
+struct sc_stats_nonmesh_sum {
+    uint64_t plaintext;         /* in the last hour (to 5 minutes' precision) */
+    uint64_t app_tls;
+    int has_last;               /* a client in the last hour */
+    struct sc_addr last_peer;
+    time_t last_at;
+};
+
+/* All workers' counts for port over the hour before now. */
+void sc_stats_sum_nonmesh(struct sc_stats *const *all, size_t n, int port, time_t now,
+                          struct sc_stats_nonmesh_sum *out);
 
 /* Sums of all workers' counters. */
 uint64_t sc_stats_sum_class(struct sc_stats *const *all, size_t n, enum sc_direction dir,

@@ -16,8 +16,8 @@
 
 /* Puts a verify failure into words an operator can act on, then which
  * certificate (subject, SAN, serial), OpenSSL's own words last. */
-static void explain_verify(SSL *ssl, long vr, const struct sc_tlsv_ctx *ctx, char *out,
-                           size_t outlen)
+void sc_tlsv_explain_verify(SSL *ssl, long vr, const struct sc_tlsv_ctx *ctx, char *out,
+                            size_t outlen)
 {
     struct sc_tls_verify_info vi;
     const char *whose;
@@ -168,7 +168,7 @@ void sc_tlsv_failure(struct bufferevent *bev, short what, const struct sc_tlsv_c
     if (vr != X509_V_OK) {
         char why[900];
 
-        explain_verify(ssl, vr, ctx, why, sizeof(why));
+        sc_tlsv_explain_verify(ssl, vr, ctx, why, sizeof(why));
         out->outcome = vr == X509_V_ERR_CERT_HAS_EXPIRED || vr == X509_V_ERR_CERT_NOT_YET_VALID
                            ? SC_HS_EXPIRED
                            : SC_HS_UNKNOWN_CA;

@@ -41,6 +41,14 @@ void sc_tlsv_failure(struct bufferevent *bev, short what, const struct sc_tlsv_c
  * returns it. */
 const char *sc_tlsv_io_error(struct bufferevent *bev, int sock_err, char *buf, size_t len);
 
+/* Puts the chain verification failure vr of ssl into words (which check
+ * failed, then the certificate's subject, SAN and serial, OpenSSL's words
+ * last), e.g. "peer chain does not lead to any of 2 trusted roots (issuer
+ * CN=foo; subject ..., SAN ..., serial ...): unable to get local issuer
+ * certificate". */
+void sc_tlsv_explain_verify(SSL *ssl, long vr, const struct sc_tlsv_ctx *ctx, char *out,
+                            size_t outlen);
+
 /* Checks the peer's SPIFFE ID after a completed mesh handshake: one of
  * principals when that list is non-empty, else any ID in trust_domain.
  * Fills id (the peer's SPIFFE ID, "" if none).  Returns 0, or -1 with

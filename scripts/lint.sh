@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # `make lint`: house-style checks that a compiler does not make.
 #  1. banned functions (curl's list): sprintf strcpy strcat strtok atoi gets
-#     (and vsprintf, strncat) in common/ proxy/ agent/ test/tools/;
-#  2. every global symbol defined in build/libcommon.a, build/libproxy.a and
-#     build/libagent.a starts with sc_ (or SC_);
+#     (and vsprintf, strncat) in common/ proxy/ agent/ ctl/ test/tools/;
+#  2. every global symbol defined in build/libcommon.a, build/libproxy.a,
+#     build/libagent.a and build/libctl.a starts with sc_ (or SC_);
 #  3. shell scripts parse (bash -n), and shellcheck when it is installed;
 #  4. warns (does not fail) about source files nearing 1,000 lines.
 # Exits 1 on any error.
@@ -15,7 +15,7 @@ err() { echo "lint: $*"; errors=$((errors + 1)); }
 
 # 1. banned functions, outside comments and string literals (roughly: lines
 #    whose code part, before // or /*, calls one).
-mapfile -t csrc < <(ls common/*.[ch] proxy/*.[ch] agent/*.[ch] test/tools/*.c 2>/dev/null)
+mapfile -t csrc < <(ls common/*.[ch] proxy/*.[ch] agent/*.[ch] ctl/*.[ch] test/tools/*.c 2>/dev/null)
 if [ ${#csrc[@]} -gt 0 ]; then
     while IFS= read -r hit; do
         err "banned function: $hit"
@@ -30,7 +30,7 @@ fi
 
 # 2. symbol prefixes
 libs=()
-for lib in build/libcommon.a build/libproxy.a build/libagent.a; do
+for lib in build/libcommon.a build/libproxy.a build/libagent.a build/libctl.a; do
     src=$(basename "$lib" .a); src=${src#lib}
     if ls "$src"/*.c >/dev/null 2>&1; then
         if [ ! -f "$lib" ] || [ -n "$(find "$src" -name '*.[ch]' -newer "$lib" 2>/dev/null | head -n 1)" ]; then

@@ -92,6 +92,7 @@ for prog in sidecar sds-agent sidecar-iptables.sh; do
     grep -q "/usr/local/bin/$prog" "$K8S/httpbin.yaml" || [ "$prog" = sidecar ] ||
         fail "conf/k8s/httpbin.yaml does not run /usr/local/bin/$prog"
 done
+assert_contains "$DF" '/src/build/bin/sidecarctl /usr/local/bin/'
 
 step "the checks catch mistakes"
 printf 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x\n' >"$T/broken.yaml"

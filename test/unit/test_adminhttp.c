@@ -29,6 +29,8 @@ static struct {
     int calls;                      /* handler runs */
     enum sc_adminhttp_method method;
     char query[64];
+    char body[64];                  /* what the handler was given */
+    size_t body_len;
 } fx;
 
 static void on_hello(const struct sc_adminhttp_req *req, struct sc_adminhttp_reply *rep,
@@ -38,6 +40,8 @@ static void on_hello(const struct sc_adminhttp_req *req, struct sc_adminhttp_rep
     fx.calls++;
     fx.method = req->method;
     snprintf(fx.query, sizeof(fx.query), "%s", req->query != NULL ? req->query : "(none)");
+    snprintf(fx.body, sizeof(fx.body), "%s", req->body != NULL ? req->body : "(null)");
+    fx.body_len = req->body_len;
     evbuffer_add_printf(rep->body, "hello");
 }
 
@@ -52,6 +56,10 @@ static void setup(void)
     ck_assert_ptr_nonnull(fx.srv);
     ck_assert_int_eq(sc_adminhttp_route(fx.srv, "/hello", 0, on_hello, NULL), 0);
     ck_assert_int_eq(sc_adminhttp_route(fx.srv, "/post", SC_ADMINHTTP_TAKES_BODY, on_hello, NULL),
+                     0);
+    ck_assert_int_eq(sc_adminhttp_route(fx.srv, "/keep",
+                                        SC_ADMINHTTP_TAKES_BODY | SC_ADMINHTTP_KEEPS_BODY,
+                                        on_hello, NULL),
                      0);
 }
 
@@ -346,11 +354,45 @@ START_TEST(test_adminhttp_route_table_is_bounded)
 {
     int rc = 0;
 
-    for (int i = 2; i < SC_ADMINHTTP_MAX_ROUTES; i++) {
+    for (int i = 3; i < SC_ADMINHTTP_MAX_ROUTES; i++) {
         rc |= sc_adminhttp_route(fx.srv, "/x", 0, on_hello, NULL);
     }
     ck_assert_int_eq(rc, 0);
     ck_assert_int_eq(sc_adminhttp_route(fx.srv, "/one-too-many", 0, on_hello, NULL), -1);
+}
+END_TEST
+
+START_TEST(test_adminhttp_kept_body_reaches_the_handler)
+{
+    char out[1024];
+
+    EXCHANGE("POST /keep HTTP/1.1\r\nHost: h\r\nContent-Length: 11\r\n\r\n{\"a\":\"xyz\"}", out);
+    ASSERT_STATUS(out, 200);
+    ck_assert_str_eq(fx.body, "{\"a\":\"xyz\"}");
+    ck_assert_uint_eq(fx.body_len, 11);
+    /* without a body: an empty string */
+    EXCHANGE("POST /keep HTTP/1.1\r\nHost: h\r\n\r\n", out);
+    ASSERT_STATUS(out, 200);
+    ck_assert_str_eq(fx.body, "");
+    ck_assert_uint_eq(fx.body_len, 0);
+    /* a route that does not keep it: dropped */
+    EXCHANGE("POST /post HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nabc", out);
+    ck_assert_str_eq(fx.body, "");
+}
+END_TEST
+
+START_TEST(test_adminhttp_kept_body_needs_content_length)
+{
+    char out[1024];
+
+    EXCHANGE("POST /keep HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+             "3\r\nabc\r\n0\r\n\r\n",
+             out);
+    ASSERT_STATUS(out, 411);
+    ck_assert_int_eq(fx.calls, 0);
+    EXCHANGE("POST /keep HTTP/1.1\r\nHost: h\r\nContent-Length: 17\r\n\r\n0123456789abcdefg", out);
+    ASSERT_STATUS(out, 413);
+    ck_assert_int_eq(fx.calls, 0);
 }
 END_TEST
 
@@ -368,6 +410,8 @@ static Suite *adminhttp_suite(void)
     tcase_add_test(tc, test_adminhttp_body_up_to_the_limit_is_accepted);
     tcase_add_test(tc, test_adminhttp_expect_continue_gets_100_first);
     tcase_add_test(tc, test_adminhttp_route_table_is_bounded);
+    tcase_add_test(tc, test_adminhttp_kept_body_reaches_the_handler);
+    tcase_add_test(tc, test_adminhttp_kept_body_needs_content_length);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("limits");

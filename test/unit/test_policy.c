@@ -215,6 +215,32 @@ START_TEST(test_policy_explain_names_the_deciding_policy)
 }
 END_TEST
 
+START_TEST(test_policy_decide_says_whether_port_level_decided)
+{
+    struct sc_config *cfg =
+        load(BASE MESH("STRICT") NS("UNSET") WL("UNSET") "  portLevelMtls:\n    81: {mode: "
+                                                         "DISABLE}\n");
+    struct sc_policy_decision d;
+
+    sc_policy_decide(cfg->policy, 80, &d);
+    ck_assert_int_eq(d.mode, SC_MTLS_STRICT);
+    ck_assert_str_eq(d.ns, "istio-system");
+    ck_assert_str_eq(d.name, "p");
+    ck_assert_str_eq(d.level, "mesh");
+    ck_assert_int_eq(d.port_level, 0);
+    sc_policy_decide(cfg->policy, 81, &d);
+    ck_assert_int_eq(d.mode, SC_MTLS_DISABLE);
+    ck_assert_str_eq(d.ns, "foo");
+    ck_assert_str_eq(d.level, "workload");
+    ck_assert_int_eq(d.port_level, 1);
+    sc_config_free(cfg);
+    sc_policy_decide(NULL, 80, &d);
+    ck_assert_int_eq(d.mode, SC_MTLS_PERMISSIVE);
+    ck_assert_ptr_null(d.level);
+    ck_assert_ptr_null(d.name);
+}
+END_TEST
+
 /* ---- PeerAuthentication validation ------------------------------------ */
 
 START_TEST(test_policy_rejects_port_level_without_selector)
@@ -599,6 +625,7 @@ static Suite *policy_suite(void)
     tcase_add_loop_test(dr, test_policy_destination_rule_table, 0, n_dr);
     tcase_add_test(dr, test_policy_destination_rule_for_listener_port);
     suite_add_tcase(s, dr);
+    tcase_add_test(misc, test_policy_decide_says_whether_port_level_decided);
     tcase_add_test(misc, test_policy_expand_host);
     tcase_add_test(misc, test_policy_parse_mode_names_case_sensitive);
     tcase_add_test(misc, test_policy_direct_api);

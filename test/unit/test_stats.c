@@ -715,6 +715,59 @@ START_TEST(test_istio_free_accepts_null)
 }
 END_TEST
 
+static void addr(struct sc_addr *a, const char *s)
+{
+    const char *why = NULL;
+
+    ck_assert_int_eq(sc_addr_parse(s, a, &why), 0);
+}
+
+START_TEST(test_stats_nonmesh_counts_the_last_hour_and_last_client)
+{
+    struct sc_stats_nonmesh_sum sum;
+    struct sc_addr a1, a2;
+    char as[SC_ADDR_STRLEN];
+    time_t t0 = 1700000000;
+
+    addr(&a1, "10.0.0.1:4000");
+    addr(&a2, "[fd00::2]:5000");
+    sc_stats_nonmesh(w[0], 9090, SC_CLASS_PLAINTEXT, &a1, t0 - 7200);   /* too old */
+    sc_stats_nonmesh(w[0], 9090, SC_CLASS_PLAINTEXT, &a1, t0 - 600);
+    sc_stats_nonmesh(w[1], 9090, SC_CLASS_APP_TLS, &a2, t0 - 60);
+    sc_stats_nonmesh(w[1], 9090, SC_CLASS_MESH_MTLS, &a1, t0);          /* not counted */
+    sc_stats_nonmesh(w[2], 8080, SC_CLASS_PLAINTEXT, &a1, t0);          /* another port */
+    sc_stats_sum_nonmesh(w, NW, 9090, t0, &sum);
+    ck_assert_uint_eq(sum.plaintext, 1);
+    ck_assert_uint_eq(sum.app_tls, 1);
+    ck_assert_int_eq(sum.has_last, 1);
+    ck_assert_int_eq((long)sum.last_at, (long)(t0 - 60));
+    ck_assert_str_eq(sc_addr_str(&sum.last_peer, as, sizeof(as)), "[fd00::2]:5000");
+    /* an hour later, nothing is left */
+    sc_stats_sum_nonmesh(w, NW, 9090, t0 + 3700, &sum);
+    ck_assert_uint_eq(sum.plaintext + sum.app_tls, 0);
+    ck_assert_int_eq(sum.has_last, 0);
+    sc_stats_sum_nonmesh(w, NW, 1234, t0, &sum);
+    ck_assert_uint_eq(sum.plaintext, 0);
+}
+END_TEST
+
+START_TEST(test_stats_nonmesh_ignores_ports_past_its_table)
+{
+    struct sc_stats_nonmesh_sum sum;
+    struct sc_addr a;
+    time_t t0 = 1700000000;
+
+    addr(&a, "10.0.0.1:4000");
+    for (int p = 1; p <= 100; p++) {
+        sc_stats_nonmesh(w[0], p, SC_CLASS_PLAINTEXT, &a, t0);
+    }
+    sc_stats_sum_nonmesh(w, NW, 1, t0, &sum);
+    ck_assert_uint_eq(sum.plaintext, 1);
+    sc_stats_sum_nonmesh(w, NW, 100, t0, &sum);
+    ck_assert_uint_eq(sum.plaintext, 0);
+}
+END_TEST
+
 static Suite *stats_suite(void)
 {
     Suite *s = suite_create("stats");
@@ -754,6 +807,12 @@ static Suite *stats_suite(void)
     tcase_add_test(tc, test_istio_repeated_labels_follow_every_change);
     tcase_add_test(tc, test_istio_reset_keeps_series);
     tcase_add_test(tc, test_istio_free_accepts_null);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("sc_stats_nonmesh");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, test_stats_nonmesh_counts_the_last_hour_and_last_client);
+    tcase_add_test(tc, test_stats_nonmesh_ignores_ports_past_its_table);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("names");
