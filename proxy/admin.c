@@ -13,6 +13,7 @@
 #include "adminhttp.h"
 #include "certs.h"
 #include "config.h"
+#include "escape.h"
 #include "log.h"
 #include "runtime.h"
 #include "snapshot.h"
@@ -133,19 +134,15 @@ static void on_stats(const struct sc_adminhttp_req *req, struct sc_adminhttp_rep
     reply(rep, 200, "text/plain");
 }
 
+/* A JSON string (null for NULL), by sc_escape_json. */
 static void json_str(struct evbuffer *b, const char *s)
 {
-    evbuffer_add(b, "\"", 1);
-    for (; s != NULL && *s != '\0'; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if (ch == '"' || ch == '\\') {
-            evbuffer_add_printf(b, "\\%c", ch);
-        } else if (ch < 0x20) {
-            evbuffer_add_printf(b, "\\u%04x", ch);
-        } else {
-            evbuffer_add(b, s, 1);
-        }
+    if (s == NULL) {
+        evbuffer_add(b, "null", 4);
+        return;
     }
+    evbuffer_add(b, "\"", 1);
+    sc_escape_evbuffer(b, sc_escape_json, s, strlen(s));
     evbuffer_add(b, "\"", 1);
 }
 

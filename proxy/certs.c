@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "escape.h"
 #include "tlsctx.h"
 #include "x509.h"
 
@@ -53,16 +54,8 @@ static void json_cert(X509 *c, time_t now, struct evbuffer *out, int first)
             continue;
         }
         evbuffer_add_printf(out, "%s{\"%s\":\"", n_san++ > 0 ? "," : "", kind);
-        for (int j = 0; j < ASN1_STRING_length(v); j++) {
-            unsigned char ch = ASN1_STRING_get0_data(v)[j];
-            if (ch == '"' || ch == '\\') {
-                evbuffer_add_printf(out, "\\%c", ch);
-            } else if (ch < 0x20 || ch >= 0x7f) {
-                evbuffer_add_printf(out, "\\u%04x", ch);
-            } else {
-                evbuffer_add(out, &ch, 1);
-            }
-        }
+        sc_escape_evbuffer(out, sc_escape_json, (const char *)ASN1_STRING_get0_data(v),
+                           (size_t)ASN1_STRING_length(v));
         evbuffer_add(out, "\"}", 2);
     }
     GENERAL_NAMES_free(names);
