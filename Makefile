@@ -126,9 +126,9 @@ $(BUILD)/test/%: test/unit/%.c $(LIBS) $(if $(AGENT_SRC),$(BUILD)/libagent.a)
 	$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes -o $@ $< $(if $(AGENT_SRC),$(BUILD)/libagent.a) $(LIBS) $(ALL_LDFLAGS) $(PKG_LIBS) $(CHECK_LIBS)
 
 # Fuzz targets built with gcc and a replay main(), so they run in `make test`.
-$(BUILD)/fuzz/%: test/fuzz/%.c test/fuzz/replay_main.c $(LIBS)
+$(BUILD)/fuzz/%: test/fuzz/%.c test/fuzz/replay_main.c $(LIBS) $(if $(AGENT_SRC),$(BUILD)/libagent.a)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes -o $@ $< test/fuzz/replay_main.c $(LIBS) $(ALL_LDFLAGS) $(PKG_LIBS)
+	$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes -o $@ $< test/fuzz/replay_main.c $(if $(AGENT_SRC),$(BUILD)/libagent.a) $(LIBS) $(ALL_LDFLAGS) $(PKG_LIBS)
 
 $(BUILD)/tools/%: test/tools/%.c
 	@mkdir -p $(dir $@)
@@ -169,7 +169,7 @@ fuzz: $(PROTO_C) $(PROTO_H)
 	@mkdir -p build/libfuzzer
 	@for f in $(FUZZ_SRC); do n=$$(basename $$f .c); \
 	  clang -std=c11 -D_GNU_SOURCE -DLLHTTP_STRICT_MODE=1 -g -O1 -fsanitize=fuzzer,address,undefined \
-	    -Icommon -Iproxy -I$(LLHTTP_INC_DIR) -Ibuild/gen $$f $(COMMON_SRC) $(PROXY_SRC) $(PROTO_C) \
+	    -Icommon -Iproxy -Iagent -I$(LLHTTP_INC_DIR) -Ibuild/gen $$f $(COMMON_SRC) $(PROXY_SRC) $(AGENT_SRC) $(PROTO_C) \
     $(wildcard $(LLHTTP_SRC_DIR)/*.c) \
 	    -o build/libfuzzer/$$n $(PKG_LIBS) || exit 1; echo "built build/libfuzzer/$$n"; done
 
