@@ -89,7 +89,7 @@ TOOL_BIN   = $(TOOL_SRC:test/tools/%.c=$(BUILD)/tools/%)
 PROGRAMS = $(BIN)/sidecar $(if $(wildcard agent/main.c),$(BIN)/sds-agent) $(BIN)/sidecarctl
 
 .PHONY: all deps test unit integration fuzz-replay fuzz demo clean lint fmt \
-        test-plain test-sanitize tools bench e2e demo-netns
+        test-plain test-sanitize tools bench e2e demo-netns fuzz-long
 all: $(PROGRAMS) $(if $(SANITIZE),,bin-links)
 
 bin-links: $(PROGRAMS)
@@ -134,9 +134,9 @@ $(BUILD)/test/%: test/unit/%.c $(LIBS) $(BUILD)/libctl.a $(if $(AGENT_SRC),$(BUI
 	$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes -o $@ $< $(BUILD)/libctl.a $(if $(AGENT_SRC),$(BUILD)/libagent.a) $(LIBS) $(ALL_LDFLAGS) $(PKG_LIBS) $(CHECK_LIBS)
 
 # Fuzz targets built with gcc and a replay main(), so they run in `make test`.
-$(BUILD)/fuzz/%: test/fuzz/%.c test/fuzz/replay_main.c $(LIBS)
+$(BUILD)/fuzz/%: test/fuzz/%.c test/fuzz/replay_main.c $(LIBS) $(if $(AGENT_SRC),$(BUILD)/libagent.a)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes -o $@ $< test/fuzz/replay_main.c $(LIBS) $(ALL_LDFLAGS) $(PKG_LIBS)
+	$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes -o $@ $< test/fuzz/replay_main.c $(if $(AGENT_SRC),$(BUILD)/libagent.a) $(LIBS) $(ALL_LDFLAGS) $(PKG_LIBS)
 
 $(BUILD)/tools/%: test/tools/%.c
 	@mkdir -p $(dir $@)
@@ -172,14 +172,25 @@ test-sanitize:
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  $(MAKE) --no-print-directory SANITIZE=address,undefined all unit fuzz-replay integration e2e
 
-# libFuzzer builds (clang), not part of `make test`.
-fuzz: $(PROTO_C) $(PROTO_H)
-	@mkdir -p build/libfuzzer
-	@for f in $(FUZZ_SRC); do n=$$(basename $$f .c); \
-	  clang -std=c11 -D_GNU_SOURCE -DLLHTTP_STRICT_MODE=1 -g -O1 -fsanitize=fuzzer,address,undefined \
-	    -Icommon -Iproxy -I$(LLHTTP_INC_DIR) -Ibuild/gen $$f $(COMMON_SRC) $(PROXY_SRC) $(PROTO_C) \
-    $(wildcard $(LLHTTP_SRC_DIR)/*.c) \
-	    -o build/libfuzzer/$$n $(PKG_LIBS) || exit 1; echo "built build/libfuzzer/$$n"; done
+# libFuzzer builds (clang), not part of `make test`: one binary per target,
+# each compiled from every source (clang's sanitizer coverage on all of
+# it), rebuilt when a source changes.
+LIBFUZZER_BIN = $(FUZZ_SRC:test/fuzz/%.c=build/libfuzzer/%)
+LIBFUZZER_SRC = $(COMMON_SRC) $(PROXY_SRC) $(AGENT_SRC) $(PROTO_C) $(wildcard $(LLHTTP_SRC_DIR)/*.c)
+fuzz: $(LIBFUZZER_BIN)
+build/libfuzzer/%: test/fuzz/%.c $(LIBFUZZER_SRC) $(PROTO_H) \
+                   $(wildcard common/*.h proxy/*.h agent/*.h test/fuzz/*.h)
+	@mkdir -p $(dir $@)
+	clang -std=c11 -D_GNU_SOURCE -DLLHTTP_STRICT_MODE=1 -g -O1 -fsanitize=fuzzer,address,undefined \
+	    -Icommon -Iproxy -Iagent -I$(LLHTTP_INC_DIR) -I$(BUILD)/gen $< $(LIBFUZZER_SRC) \
+	    -o $@ $(PKG_LIBS)
+
+# Every libFuzzer target for FUZZ_SECONDS (default 600) each, from its
+# seeds; stops at the first crash and says where the input is
+# (scripts/run-fuzz-long.sh).  Not part of `make test`.
+FUZZ_SECONDS ?= 600
+fuzz-long: fuzz
+	@scripts/run-fuzz-long.sh $(FUZZ_SECONDS) $(FUZZ_SRC:test/fuzz/%.c=build/libfuzzer/%)
 
 demo: deps all $(TOOL_BIN)
 	@SC_BUILD=$(BUILD) scripts/demo.sh

@@ -13,6 +13,7 @@
 #include <event2/event.h>
 #include <openssl/evp.h>
 
+#include "escape.h"
 #include "grpcconn.h"
 #include "log.h"
 
@@ -156,10 +157,25 @@ static void update_version(struct sc_sdsserver *s)
 
 /* ---- streams ------------------------------------------------------------ */
 
+/* At most max bytes of s (a client's node id, version, nonce, message),
+ * escaped for a log line into out.  Returns out. */
+static const char *esc(const char *s, size_t max, char *out, size_t outlen)
+{
+    struct sc_outbuf o;
+
+    sc_outbuf_init(&o, out, outlen);
+    sc_escape_text(&o, s, strnlen(s, max));
+    out[o.len] = '\0';
+    return out;
+}
+
 static void stream_finish(struct sstream *st, int status, const char *msg)
 {
+    char m[1024];
+
+    /* msg may quote the client's bytes (a type URL, a decode error) */
     sc_log(SC_LOG_WARN, NULL, "sds stream=%u uid=%u node=%s: closing: %s", st->id,
-           (unsigned)st->peer->uid, st->node, msg);
+           (unsigned)st->peer->uid, st->node, esc(msg, sizeof(m), m, sizeof(m)));
     sc_grpc_stream_finish(st->gs, status, msg);
 }
 
@@ -229,6 +245,7 @@ static void stream_push(struct sstream *st, int force)
 
 static void stream_subscribe(struct sstream *st, const struct sc_sds_request *req)
 {
+    char name[420];
     size_t i;
     int k;
 
@@ -242,9 +259,10 @@ static void stream_subscribe(struct sstream *st, const struct sc_sds_request *re
         } else if (!st->warned_unknown) {
             st->warned_unknown = 1;
             sc_log(SC_LOG_WARN, NULL,
-                   "sds stream=%u uid=%u node=%s: unknown resource \"%.100s\" requested "
+                   "sds stream=%u uid=%u node=%s: unknown resource \"%s\" requested "
                    "(served: default, ROOTCA)",
-                   st->id, (unsigned)st->peer->uid, st->node, req->resource_names[i]);
+                   st->id, (unsigned)st->peer->uid, st->node,
+                   esc(req->resource_names[i], 100, name, sizeof(name)));
         }
     }
 }
@@ -252,10 +270,11 @@ static void stream_subscribe(struct sstream *st, const struct sc_sds_request *re
 static void stream_request(struct sstream *st, const struct sc_sds_request *req)
 {
     struct sc_sdsserver *s = st->srv;
+    char nonce[164], ver[244], msg[1604];
     int k;
 
     if (req->node_id[0] != '\0') {
-        snprintf(st->node, sizeof(st->node), "%.100s", req->node_id);
+        esc(req->node_id, 100, st->node, sizeof(st->node));
     }
     if (req->nonce[0] == '\0') {
         /* initial request (or a client that lost its state): answer it */
@@ -269,8 +288,8 @@ static void stream_request(struct sstream *st, const struct sc_sds_request *req)
         return;
     }
     if (strcmp(req->nonce, st->nonce) != 0) {
-        sc_log(SC_LOG_DEBUG, NULL, "sds stream=%u: ignoring request with stale nonce %.40s",
-               st->id, req->nonce);
+        sc_log(SC_LOG_DEBUG, NULL, "sds stream=%u: ignoring request with stale nonce %s",
+               st->id, esc(req->nonce, 40, nonce, sizeof(nonce)));
         return;
     }
     for (k = 0; k < N_RES; k++) {
@@ -282,14 +301,15 @@ static void stream_request(struct sstream *st, const struct sc_sds_request *req)
         s->st.nacks++;
         sc_log(SC_LOG_WARN, NULL,
                "sds NACK stream=%u uid=%u node=%s nonce=%s rejected version (last accepted "
-               "version=%.60s): code=%d %.400s",
-               st->id, (unsigned)st->peer->uid, st->node, req->nonce,
-               req->version_info[0] != '\0' ? req->version_info : "none", req->error_code,
-               req->error_message);
+               "version=%s): code=%d %s",
+               st->id, (unsigned)st->peer->uid, st->node, esc(req->nonce, 40, nonce, sizeof(nonce)),
+               req->version_info[0] != '\0' ? esc(req->version_info, 60, ver, sizeof(ver)) : "none",
+               req->error_code, esc(req->error_message, 400, msg, sizeof(msg)));
     } else {
         s->st.acks++;
-        sc_log(SC_LOG_INFO, NULL, "sds ACK stream=%u uid=%u node=%s version=%.60s nonce=%s",
-               st->id, (unsigned)st->peer->uid, st->node, req->version_info, req->nonce);
+        sc_log(SC_LOG_INFO, NULL, "sds ACK stream=%u uid=%u node=%s version=%s nonce=%s",
+               st->id, (unsigned)st->peer->uid, st->node,
+               esc(req->version_info, 60, ver, sizeof(ver)), esc(req->nonce, 40, nonce, sizeof(nonce)));
     }
     /* a changed subscription gets what it newly asks for */
     stream_subscribe(st, req);
@@ -308,7 +328,7 @@ static void on_message(void *arg, const uint8_t *msg, size_t len)
         return;
     }
     if (req.node_id[0] != '\0') {
-        snprintf(st->node, sizeof(st->node), "%.100s", req.node_id);
+        esc(req.node_id, 100, st->node, sizeof(st->node));
     }
     if (req.type_url[0] != '\0' && strcmp(req.type_url, SC_SDS_TYPE_SECRET) != 0) {
         char why[300];
@@ -331,7 +351,10 @@ static void *on_stream(void *arg, struct sc_grpc_stream *gs, const char *path)
     struct sstream *st;
 
     if (strcmp(path, SC_SDS_METHOD_PATH) != 0) {
-        sc_log(SC_LOG_WARN, NULL, "sds uid=%u: unknown method %.100s", (unsigned)p->uid, path);
+        char m[404];
+
+        sc_log(SC_LOG_WARN, NULL, "sds uid=%u: unknown method %s", (unsigned)p->uid,
+               esc(path, 100, m, sizeof(m)));
         return NULL;
     }
     if (s->st.streams >= MAX_STREAMS) {

@@ -1,5 +1,7 @@
 #include "json.h"
 
+#include "escape.h"
+
 #include <event2/buffer.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -495,16 +497,10 @@ int sc_json_bool(const struct sc_json_val *v, int dflt)
 
 void sc_json_put_str(struct evbuffer *out, const char *s)
 {
+    /* one JSON escaper for everything the sidecar writes (common/escape) */
     evbuffer_add(out, "\"", 1);
-    for (; s != NULL && *s != '\0'; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if (ch == '"' || ch == '\\') {
-            evbuffer_add_printf(out, "\\%c", ch);
-        } else if (ch < 0x20 || ch == 0x7f) {
-            evbuffer_add_printf(out, "\\u%04x", ch);
-        } else {
-            evbuffer_add(out, s, 1);
-        }
+    if (s != NULL) {
+        sc_escape_evbuffer(out, sc_escape_json, s, strlen(s));
     }
     evbuffer_add(out, "\"", 1);
 }

@@ -10,6 +10,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "escape.h"
+
 int sc_x509_spiffe_id(X509 *cert, char *out, size_t outlen)
 {
     GENERAL_NAMES *names = NULL;
@@ -49,37 +51,41 @@ int sc_x509_spiffe_id(X509 *cert, char *out, size_t outlen)
 
 const char *sc_x509_spiffe_id_or_none(X509 *cert, char *out, size_t outlen)
 {
-    if (sc_x509_spiffe_id(cert, out, outlen) != 0) {
+    char id[2048];
+
+    if (sc_x509_spiffe_id(cert, id, sizeof(id)) != 0) {
         snprintf(out, outlen, "none");
+        return out;
     }
-    return out;
+    return sc_escape_text_str(id, out, outlen);
 }
 
-/* Appends len bytes of s to out at *used, \xHH for anything unprintable
- * or a comma. */
-static void put_escaped(char *out, size_t outlen, size_t *used, const unsigned char *s, size_t len)
+/* A SAN value for sc_x509_sans_str: sc_escape_text, and the separator
+ * (',') as \x2C too. */
+static void put_san(struct sc_outbuf *o, const char *s, size_t len)
 {
-    for (size_t i = 0; i < len && *used + 1 < outlen; i++) {
-        if (s[i] >= 0x20 && s[i] < 0x7f && s[i] != ',' && s[i] != '\\') {
-            out[(*used)++] = (char)s[i];
-        } else if (*used + 4 < outlen) {
-            *used += (size_t)snprintf(out + *used, outlen - *used, "\\x%02X", s[i]);
-        } else {
-            break;
+    size_t start = 0;
+
+    for (size_t i = 0; i <= len; i++) {
+        if (i == len || s[i] == ',') {
+            sc_escape_text(o, s + start, i - start);
+            if (i < len) {
+                sc_outbuf_put(o, "\\x2C", 4);
+            }
+            start = i + 1;
         }
     }
-    out[*used] = '\0';
 }
 
 const char *sc_x509_sans_str(X509 *cert, char *out, size_t outlen)
 {
     GENERAL_NAMES *names;
-    size_t used = 0;
+    struct sc_outbuf o;
 
     if (outlen == 0) {
         return out;
     }
-    out[0] = '\0';
+    sc_outbuf_init(&o, out, outlen);
     names = cert != NULL ? X509_get_ext_d2i(cert, NID_subject_alt_name, NULL, NULL) : NULL;
     for (int i = 0; names != NULL && i < sk_GENERAL_NAME_num(names); i++) {
         const GENERAL_NAME *gn = sk_GENERAL_NAME_value(names, i);
@@ -112,22 +118,19 @@ const char *sc_x509_sans_str(X509 *cert, char *out, size_t outlen)
         default:
             continue;
         }
-        if (used > 0 && used + 1 < outlen) {
-            out[used++] = ',';
-            out[used] = '\0';
+        if (o.len > 0) {
+            sc_outbuf_put(&o, ",", 1);
         }
-        if (used + strlen(type) < outlen) {
-            used += (size_t)snprintf(out + used, outlen - used, "%s", type);
-        }
+        sc_outbuf_puts(&o, type);
         if (v != NULL) {
-            put_escaped(out, outlen, &used, ASN1_STRING_get0_data(v),
-                        (size_t)ASN1_STRING_length(v));
+            put_san(&o, (const char *)ASN1_STRING_get0_data(v), (size_t)ASN1_STRING_length(v));
         } else {
-            put_escaped(out, outlen, &used, (const unsigned char *)ip, strlen(ip));
+            put_san(&o, ip, strlen(ip));
         }
     }
     GENERAL_NAMES_free(names);
-    if (used == 0) {
+    out[o.len] = '\0';
+    if (o.len == 0) {
         snprintf(out, outlen, "none");
     }
     return out;
@@ -202,7 +205,7 @@ size_t sc_x509_name_str(const X509_NAME *name, char *out, size_t outlen)
 
 size_t sc_x509_describe(X509 *cert, char *out, size_t outlen)
 {
-    char subj[256], iss[256], san[512], serial[80] = "-";
+    char subj[256], iss[256], id[512], san[512], serial[80] = "-";
     const ASN1_INTEGER *sn;
     BIGNUM *bn = NULL;
     int n;
@@ -213,8 +216,10 @@ size_t sc_x509_describe(X509 *cert, char *out, size_t outlen)
     }
     sc_x509_name_str(X509_get_subject_name(cert), subj, sizeof(subj));
     sc_x509_name_str(X509_get_issuer_name(cert), iss, sizeof(iss));
-    if (sc_x509_spiffe_id(cert, san, sizeof(san)) != 0) {
+    if (sc_x509_spiffe_id(cert, id, sizeof(id)) != 0) {
         snprintf(san, sizeof(san), "-");
+    } else {
+        sc_escape_text_str(id, san, sizeof(san));
     }
     sn = X509_get0_serialNumber(cert);
     bn = ASN1_INTEGER_to_BN(sn, NULL);

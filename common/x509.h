@@ -7,19 +7,23 @@
 
 #include "err.h"
 
-/* Copies the certificate's first spiffe:// URI SAN into out (NUL-terminated).
+/* Copies the certificate's first spiffe:// URI SAN into out (NUL-terminated),
+ * byte for byte as the certificate has it: not validated (sc_spiffe_parse
+ * does that) and not escaped, so it may hold control bytes.  Escape it
+ * (common/escape.h) before it reaches any output.
  * Returns 0, or -1 when it has none (out is then ""). */
 int sc_x509_spiffe_id(X509 *cert, char *out, size_t outlen);
 
-/* The same for log lines: out holds the SPIFFE ID, or "none" when the
- * certificate (or cert NULL) has none.  Returns out. */
+/* The same for log lines: out holds the SPIFFE ID escaped by
+ * sc_escape_text, or "none" when the certificate (or cert NULL) has none.
+ * Returns out. */
 const char *sc_x509_spiffe_id_or_none(X509 *cert, char *out, size_t outlen);
 
 /* Every DNS, URI and IP SAN of the certificate for a log line, joined by
  * ",": a SPIFFE ID as it is, others with their type
  * ("spiffe://td/ns/a/sa/b,DNS:api.example.com,URI:https://x,IP:10.0.0.1"),
- * "none" when it has none (or cert is NULL).  Bytes outside printable ASCII
- * (and the separator) are written as \xHH, so a SAN cannot forge a line.
+ * "none" when it has none (or cert is NULL).  Each value is escaped by
+ * sc_escape_text, and the separator as \x2C, so a SAN cannot forge a line.
  * Truncated to outlen.  Returns out. */
 const char *sc_x509_sans_str(X509 *cert, char *out, size_t outlen);
 
@@ -28,12 +32,16 @@ const char *sc_x509_sans_str(X509 *cert, char *out, size_t outlen);
  * else 0.  What DestinationRule subjectAltNames pin for SIMPLE / MUTUAL. */
 int sc_x509_has_san(X509 *cert, const char *name);
 
-/* One-line description for logs: subject, SPIFFE ID, serial (hex) and issuer,
+/* One-line description for logs: subject, SPIFFE ID (escaped by
+ * sc_escape_text), serial (hex) and issuer,
  * e.g. `subject="CN=client" san=spiffe://... serial=1A2B issuer="CN=foo"`.
  * Never prints key material. */
 size_t sc_x509_describe(X509 *cert, char *out, size_t outlen);
 
-/* Name as "CN=foo,O=bar" (RFC 2253 order reversed to read left to right). */
+/* Name as "CN=foo,O=bar" (RFC 2253 order reversed to read left to right).
+ * RFC 2253 escaping already writes control bytes as \XX and '"', '\', ','
+ * with a backslash; non-ASCII characters come out as UTF-8.  The result is
+ * one line, fit for a text log; escape it again for JSON or a label. */
 size_t sc_x509_name_str(const X509_NAME *name, char *out, size_t outlen);
 
 /* Reads every PEM certificate in path into a new stack (caller frees with

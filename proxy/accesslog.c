@@ -2,6 +2,7 @@
  * See accesslog.h. */
 
 #include "accesslog.h"
+#include "escape.h"
 #include "outbuf.h"
 #include "thread.h"
 
@@ -162,61 +163,29 @@ static void put_i64(struct sc_outbuf *o, int64_t v)
     sc_outbuf_put(o, num, (size_t)n);
 }
 
-/* A text value: "-" when unset; control bytes as \xHH. */
+/* A text value: "-" when unset, else sc_escape_text. */
 static void put_text(struct sc_outbuf *o, const struct sc_accesslog_rec *r, enum sc_accesslog_field f)
 {
-    static const char hex[] = "0123456789abcdef";
-    size_t n, i, start = 0;
+    size_t n;
     const char *v = sc_accesslog_rec_get(r, f, &n);
 
     if (v == NULL) {
         sc_outbuf_put(o, "-", 1);
         return;
     }
-    for (i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)v[i];
-
-        if (c < 0x20 || c == 0x7f) {
-            char esc[4] = { '\\', 'x', hex[c >> 4], hex[c & 15] };
-
-            sc_outbuf_put(o, v + start, i - start);
-            sc_outbuf_put(o, esc, 4);
-            start = i + 1;
-        }
-    }
-    sc_outbuf_put(o, v + start, n - start);
+    sc_escape_text(o, v, n);
 }
 
-/* A JSON string (or null); bytes >= 0x80 are taken as Latin-1 code points
- * (\u00XX), so the output is always valid JSON whatever the bytes were. */
+/* A JSON string (or null), by sc_escape_json: always valid JSON, whatever
+ * the bytes were. */
 static void put_json_str(struct sc_outbuf *o, const char *v, size_t n)
 {
-    static const char hex[] = "0123456789abcdef";
-    size_t i, start = 0;
-
     if (v == NULL) {
         sc_outbuf_puts(o, "null");
         return;
     }
     sc_outbuf_put(o, "\"", 1);
-    for (i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)v[i];
-
-        if (c == '"' || c == '\\') {
-            char esc[2] = { '\\', (char)c };
-
-            sc_outbuf_put(o, v + start, i - start);
-            sc_outbuf_put(o, esc, 2);
-            start = i + 1;
-        } else if (c < 0x20 || c >= 0x7f) {
-            char esc[6] = { '\\', 'u', '0', '0', hex[c >> 4], hex[c & 15] };
-
-            sc_outbuf_put(o, v + start, i - start);
-            sc_outbuf_put(o, esc, 6);
-            start = i + 1;
-        }
-    }
-    sc_outbuf_put(o, v + start, n - start);
+    sc_escape_json(o, v, n);
     sc_outbuf_put(o, "\"", 1);
 }
 

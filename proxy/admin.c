@@ -21,6 +21,7 @@
 #include "describe.h"
 #include "diagnose.h"
 #include "json.h"
+#include "escape.h"
 #include "log.h"
 #include "rootstats.h"
 #include "runtime.h"

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "escape.h"
 #include "json.h"
 #include "rootstats.h"
 #include "snapshot.h"
@@ -51,24 +52,6 @@ static const char *serial_lower(const X509 *c, char *out, size_t outlen)
     return out;
 }
 
-/* A JSON string of n bytes: quotes and backslashes escaped, control and
- * non-ASCII bytes as \\u00XX. */
-static void json_bytes(struct evbuffer *out, const unsigned char *p, size_t n)
-{
-    evbuffer_add(out, "\"", 1);
-    for (size_t j = 0; j < n; j++) {
-        unsigned char ch = p[j];
-        if (ch == '"' || ch == '\\') {
-            evbuffer_add_printf(out, "\\%c", ch);
-        } else if (ch < 0x20 || ch >= 0x7f) {
-            evbuffer_add_printf(out, "\\u%04x", ch);
-        } else {
-            evbuffer_add(out, &ch, 1);
-        }
-    }
-    evbuffer_add(out, "\"", 1);
-}
-
 static void json_cert(X509 *c, enum sc_certs_role role, time_t now, struct evbuffer *out,
                       int first)
 {
@@ -90,9 +73,10 @@ static void json_cert(X509 *c, enum sc_certs_role role, time_t now, struct evbuf
         if (kind == NULL) {
             continue;
         }
-        evbuffer_add_printf(out, "%s{\"%s\":", n_san++ > 0 ? "," : "", kind);
-        json_bytes(out, ASN1_STRING_get0_data(v), (size_t)ASN1_STRING_length(v));
-        evbuffer_add(out, "}", 1);
+        evbuffer_add_printf(out, "%s{\"%s\":\"", n_san++ > 0 ? "," : "", kind);
+        sc_escape_evbuffer(out, sc_escape_json, (const char *)ASN1_STRING_get0_data(v),
+                           (size_t)ASN1_STRING_length(v));
+        evbuffer_add(out, "\"}", 2);
     }
     GENERAL_NAMES_free(names);
     evbuffer_add_printf(out, "],\"days_until_expiration\":\"%ld\",\"valid_from\":\"%s\","
@@ -394,7 +378,9 @@ void sc_certs_render_prometheus(const struct sc_tls_material *m, const struct sc
 
 static void json_text(struct evbuffer *out, const char *s)
 {
-    json_bytes(out, (const unsigned char *)s, strlen(s));
+    evbuffer_add(out, "\"", 1);
+    sc_escape_evbuffer(out, sc_escape_json, s, strlen(s));
+    evbuffer_add(out, "\"", 1);
 }
 
 /* Whether our own chain ends at root: its topmost certificate is the root

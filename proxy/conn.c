@@ -19,6 +19,7 @@
 
 #include "addr.h"
 #include "config.h"
+#include "escape.h"
 #include "log.h"
 #include "relay.h"
 #include "sniff.h"
@@ -182,6 +183,7 @@ static void classify(struct sc_conn *c, enum sc_conn_class cls)
 static void conn_finish(struct sc_conn *c, const char *fmt, ...)
 {
     char reason[1600], line[2600], da[SC_ADDR_STRLEN], ua[SC_ADDR_STRLEN], oa[SC_ADDR_STRLEN];
+    char peer[512];
     va_list ap;
     int n;
 
@@ -208,7 +210,7 @@ static void conn_finish(struct sc_conn *c, const char *fmt, ...)
                      c->up_tried ? sc_addr_str(&c->up_addr, ua, sizeof(ua)) : "-",
                      c->has_orig ? sc_addr_str(&c->orig_dst, oa, sizeof(oa)) : "-",
                      c->tls_version != NULL ? c->tls_version : "-",
-                     c->peer_id != NULL ? c->peer_id : "-",
+                     sc_escape_text_str(c->peer_id, peer, sizeof(peer)),
                      c->peer_root[0] != '\0' ? c->peer_root : "-",
                      c->session != NULL ? c->session : "-", (unsigned long long)c->bytes[0],
                      (unsigned long long)c->bytes[1], elapsed_ms(c), reason);

@@ -9,6 +9,7 @@
 #include "certs.h"
 #include "config.h"
 #include "err.h"
+#include "escape.h"
 #include "log.h"
 #include "snapshot.h"
 #include "spiffe.h"
@@ -145,10 +146,13 @@ static int publish(struct sc_runtime *rt, struct sc_err *err)
 static void describe_leaf(const struct sc_tls_material *m, char *out, size_t outlen)
 {
     X509 *leaf = sc_tls_material_leaf(m);
-    char id[512], serial[80], t[32];
+    char raw[512], id[512], serial[80], t[32];
 
-    if (sc_x509_spiffe_id(leaf, id, sizeof(id)) != 0) {
+    /* an SDS push chooses the leaf: its SPIFFE ID is escaped for the log */
+    if (sc_x509_spiffe_id(leaf, raw, sizeof(raw)) != 0) {
         snprintf(id, sizeof(id), "-");
+    } else {
+        sc_escape_text_str(raw, id, sizeof(id));
     }
     snprintf(out, outlen, "%s serial=%s not_after=%s roots=%d", id,
              sc_x509_serial_hex(leaf, serial, sizeof(serial)),

@@ -15,6 +15,7 @@
 #include "admin.h"
 #include "config.h"
 #include "err.h"
+#include "escape.h"
 #include "grpcconn.h"
 #include "log.h"
 #include "runtime.h"
@@ -117,6 +118,7 @@ static void on_response(struct sc_sdsclient *c, const struct sc_sds_response *re
                                  cfg->secrets.sds_root_name};
     struct sc_tls_material *m;
     struct sc_err err;
+    char v1[256], v2[256], msg[1024];
     char source[128];
 
     if (strcmp(resp->type_url, SC_SDS_TYPE_SECRET) != 0) {
@@ -187,8 +189,11 @@ static void on_response(struct sc_sdsclient *c, const struct sc_sds_response *re
 nack:
     c->rejected++;
     sc_runtime_count_rejected(c->rt, err.msg);
+    /* version strings and messages come from the server: escaped */
     sc_log(SC_LOG_WARN, NULL, "SDS push version %s rejected (NACK), keeping version %s: %s",
-           resp->version_info, c->version[0] != '\0' ? c->version : "(none)", err.msg);
+           sc_escape_text_str(resp->version_info, v1, sizeof(v1)),
+           c->version[0] != '\0' ? sc_escape_text_str(c->version, v2, sizeof(v2)) : "(none)",
+           sc_escape_text_str(err.msg, msg, sizeof(msg)));
     send_request(c, resp->nonce, err.msg);
 }
 
@@ -197,6 +202,7 @@ static void on_message(void *arg, const uint8_t *msg, size_t len)
     struct sc_sdsclient *c = arg;
     struct sc_sds_response resp;
     struct sc_err err;
+    char v1[256], v2[256], m[1024];
 
     if (sc_sds_response_decode(msg, len, &resp, &err) != 0) {
         /* A message that parsed but carried something we refuse (a
@@ -205,9 +211,11 @@ static void on_message(void *arg, const uint8_t *msg, size_t len)
         c->rejected++;
         sc_runtime_count_rejected(c->rt, err.msg);
         sc_log(SC_LOG_WARN, NULL, "SDS push undecodable (NACK): %s (version %s, keeping %s)",
-               err.msg, resp.version_info != NULL && resp.version_info[0] != '\0'
-                            ? resp.version_info : "-",
-               c->version[0] != '\0' ? c->version : "(none)");
+               sc_escape_text_str(err.msg, m, sizeof(m)),
+               resp.version_info != NULL && resp.version_info[0] != '\0'
+                   ? sc_escape_text_str(resp.version_info, v1, sizeof(v1))
+                   : "-",
+               c->version[0] != '\0' ? sc_escape_text_str(c->version, v2, sizeof(v2)) : "(none)");
         send_request(c, resp.nonce != NULL ? resp.nonce : "", err.msg);
         sc_sds_response_cleanup(&resp);
         return;
@@ -225,21 +233,24 @@ static void on_message(void *arg, const uint8_t *msg, size_t len)
 static void on_bad_message(void *arg, int status, const char *why)
 {
     struct sc_sdsclient *c = arg;
+    char v2[256], m[1024];
 
     (void)status;
     c->rejected++;
     sc_runtime_count_rejected(c->rt, why);
-    sc_log(SC_LOG_WARN, NULL, "SDS push unreadable (NACK): %s (keeping %s)", why,
-           c->version[0] != '\0' ? c->version : "(none)");
+    sc_log(SC_LOG_WARN, NULL, "SDS push unreadable (NACK): %s (keeping %s)",
+           sc_escape_text_str(why, m, sizeof(m)),
+           c->version[0] != '\0' ? sc_escape_text_str(c->version, v2, sizeof(v2)) : "(none)");
     send_request(c, "", why);
 }
 
 static void on_close(void *arg, int status, const char *why)
 {
     struct sc_sdsclient *c = arg;
+    char m[1024];
 
     sc_log(SC_LOG_WARN, NULL, "SDS stream closed (grpc-status %d: %s); %s, reconnecting",
-           status, why != NULL ? why : "-",
+           status, sc_escape_text_str(why, m, sizeof(m)),
            sc_runtime_material(c->rt) != NULL ? "keeping the current certificates"
                                               : "no certificates yet");
     c->connected = 0;

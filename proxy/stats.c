@@ -12,6 +12,8 @@
 #include "istio.h"
 #include "rootstats.h"
 
+#include "escape.h"
+
 #define PORT_SLOTS 512  /* distinct (direction, port) pairs per worker */
 #define PORT_RESERVED 2 /* kept free for the two directions' port-0 overflow */
 #define KEY_SPACE (2u << 16) /* every (direction, port) key, minus one */
@@ -558,11 +560,14 @@ static void render_roots(struct sc_stats *const *all, size_t n, struct evbuffer 
                     }
                 }
             }
+            /* the subject comes from a certificate: a label escape */
             evbuffer_add_printf(out,
-                                "sidecar_tls_peer_root_total{direction=\"%s\",root_serial=\"%s\","
-                                "root_subject=\"%s\"} %llu\n",
-                                dir_names[r->dir], r->serial, r->subject,
-                                (unsigned long long)sum);
+                                "sidecar_tls_peer_root_total{direction=\"%s\",root_serial=\"",
+                                dir_names[r->dir]);
+            sc_escape_evbuffer(out, sc_escape_prom_label, r->serial, strlen(r->serial));
+            evbuffer_add_printf(out, "\",root_subject=\"");
+            sc_escape_evbuffer(out, sc_escape_prom_label, r->subject, strlen(r->subject));
+            evbuffer_add_printf(out, "\"} %llu\n", (unsigned long long)sum);
         }
     }
 }

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "escape.h"
 #include "log.h"
 #include "spiffe.h"
 #include "tlsctx.h"
@@ -82,7 +83,8 @@ static void append_cert(X509 *peer, char *reason, size_t reasonlen)
     snprintf(reason + used, reasonlen - used, " (subject %s, serial %s)", subject, serial);
 }
 
-/* "identity_rejected: peer SAN <san> not in [a, b]" and the certificate. */
+/* "identity_rejected: peer SAN <san> not in [a, b]" and the certificate;
+ * san is already escaped. */
 static void not_in(X509 *peer, const char *san, const struct sc_strv *names, char *reason,
                    size_t reasonlen)
 {
@@ -224,6 +226,7 @@ int sc_tlsv_identity(SSL *ssl, const struct sc_strv *principals, const char *tru
                      char *id, size_t idlen, char *reason, size_t reasonlen)
 {
     X509 *peer = SSL_get0_peer_certificate(ssl);
+    char shown[1024];                       /* the id, escaped for the log */
 
     if (sc_x509_spiffe_id(peer, id, idlen) != 0) {
         snprintf(reason, reasonlen, "identity_rejected: peer certificate has no SPIFFE ID");
@@ -234,12 +237,13 @@ int sc_tlsv_identity(SSL *ssl, const struct sc_strv *principals, const char *tru
         if (sc_spiffe_match_any(principals->v, principals->n, id)) {
             return 0;
         }
-        not_in(peer, id, principals, reason, reasonlen);
+        not_in(peer, sc_escape_text_str(id, shown, sizeof(shown)), principals, reason,
+               reasonlen);
         return -1;
     }
     if (!sc_spiffe_in_trust_domain(id, trust_domain)) {
         snprintf(reason, reasonlen, "identity_rejected: peer SAN %s is not in trust domain %s",
-                 id, trust_domain);
+                 sc_escape_text_str(id, shown, sizeof(shown)), trust_domain);
         append_cert(peer, reason, reasonlen);
         return -1;
     }

@@ -140,8 +140,19 @@ static void put_subject(struct sc_outbuf *o, X509 *cert)
     BIO_free(b);
 }
 
-/* One pair per SAN of type `type` (GEN_URI or GEN_DNS); with always, an
- * empty pair when there is none. */
+/* Bytes a header value cannot carry: CTL (but tab) and DEL. */
+static int has_ctl(const unsigned char *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if ((v[i] < 0x20 && v[i] != '\t') || v[i] == 0x7f) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* One pair per SAN of type `type` (GEN_URI or GEN_DNS) that a header can
+ * carry; with always, an empty pair when there is none. */
 static void put_sans(struct sc_outbuf *o, X509 *cert, int type, const char *key, int always)
 {
     GENERAL_NAMES *names = X509_get_ext_d2i(cert, NID_subject_alt_name, NULL, NULL);
@@ -155,6 +166,9 @@ static void put_sans(struct sc_outbuf *o, X509 *cert, int type, const char *key,
             continue;
         }
         s = type == GEN_URI ? gn->d.uniformResourceIdentifier : gn->d.dNSName;
+        if (has_ctl(ASN1_STRING_get0_data(s), (size_t)ASN1_STRING_length(s))) {
+            continue;           /* no header can carry it: left out, not the element */
+        }
         put_pair(o, key, ASN1_STRING_get0_data(s), (size_t)ASN1_STRING_length(s), 0);
         found = 1;
     }

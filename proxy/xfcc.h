@@ -54,9 +54,12 @@ const char *sc_xfcc_mode_name(enum sc_xfcc_mode m);   /* "unknown" if out of ran
 
 /* Formats the element for peer (borrowed).  by is our SPIFFE ID (NULL or ""
  * leaves By out).  Writes a NUL-terminated string to out; *len (may be NULL)
- * gets its length.  Returns 0, or -1 when out is too small, peer is NULL, or
- * a SAN holds bytes a header value cannot carry (CTL, DEL).  The element
- * depends only on the two certificates: compute it once per connection. */
+ * gets its length.  A SAN holding bytes a header value cannot carry (CTL,
+ * DEL) is left out, the rest of the element stays: one such SAN must not
+ * hide the peer's identity from the app.  The subject needs no such care:
+ * RFC 2253 printing escapes control bytes.  Returns 0, or -1 when out is too
+ * small, peer is NULL, or by holds such bytes.  The element depends only on
+ * the two certificates: compute it once per connection. */
 int sc_xfcc_element(X509 *peer, const char *by, char *out, size_t outlen, size_t *len);
 
 /* Lowercase hex SHA-256 of the DER encoding (64 characters + NUL into out,

@@ -15,17 +15,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_check.h"
 #include "http1.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(c)                                                             \
-    do {                                                                     \
-        if (!(c)) {                                                          \
-            fprintf(stderr, "fuzz_http1: check failed: %s (line %d)\n", #c, __LINE__); \
-            abort();                                                         \
-        }                                                                    \
-    } while (0)
 
 struct sum {
     uint64_t h;          /* FNV-1a over the transcript */

@@ -9,17 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_check.h"
 #include "xfcc.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(c)                                                             \
-    do {                                                                     \
-        if (!(c)) {                                                          \
-            fprintf(stderr, "fuzz_xfcc: check failed: %s (line %d)\n", #c, __LINE__); \
-            abort();                                                         \
-        }                                                                    \
-    } while (0)
 
 static const char element[] = "By=spiffe://cluster.local/ns/bar/sa/server;Hash=00ff;"
                               "Subject=\"CN=a\\, b\";URI=spiffe://cluster.local/ns/foo/sa/client";

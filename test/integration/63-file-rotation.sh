@@ -84,24 +84,8 @@ for f in tls.crt tls.key ca.crt; do ln -s "..data/$f" "$v/$f"; done
 
 P_ECHO=$(free_port); P_IN=$(free_port); P_OUT=$(free_port)
 start_backend echo --listen "127.0.0.1:$P_ECHO" --mode echo --quiet
-sidecar_config "$T/b.yaml" server bar server
-B_ADMIN=$ADMIN_PORT
-sed -i "s|^secrets:.*|secrets: {cert_chain: \"$v/tls.crt\", private_key: \"$v/tls.key\", trusted_ca: \"$v/ca.crt\"}|" "$T/b.yaml"
-cat >>"$T/b.yaml" <<YAML
-listeners:
-  - {name: in, direction: inbound, address: "127.0.0.1:$P_IN", upstream: "127.0.0.1:$P_ECHO",
-     port: 8080, protocol: tcp}
-YAML
-peer_auth "$T/b.yaml" STRICT bar
-start_sidecar b "$T/b.yaml" "$P_IN"
-sidecar_config "$T/a.yaml" client foo client
-A_ADMIN=$ADMIN_PORT
-cat >>"$T/a.yaml" <<YAML
-listeners:
-  - {name: out, direction: outbound, address: "127.0.0.1:$P_OUT", upstream: "127.0.0.1:$P_IN",
-     tls: ISTIO_MUTUAL, protocol: tcp, expected_identities: ["spiffe://cluster.local/ns/bar/sa/server"]}
-YAML
-start_sidecar a "$T/a.yaml" "$P_OUT"
+mesh_pair tcp "127.0.0.1:$P_ECHO" \
+    b_sed="s|^secrets:.*|secrets: {cert_chain: \"$v/tls.crt\", private_key: \"$v/tls.key\", trusted_ca: \"$v/ca.crt\"}|"
 
 step "initial state: B presents $S1"
 assert_eq "$S1" "$(probe)" "serial B presents at start"

@@ -16,32 +16,15 @@
 
 certs
 CLIENT_ID=spiffe://cluster.local/ns/foo/sa/client
-SERVER_ID=spiffe://cluster.local/ns/bar/sa/server
 PARALLEL=8
 SECONDS_EACH=4
 
-P_APP=$(free_port); P_IN=$(free_port); P_OUT=$(free_port)
+P_APP=$(free_port); P_OUT=$(free_port)
 start_backend app --listen "127.0.0.1:$P_APP" --mode echo --quiet
 
 # two workers at B: the session cache belongs to the snapshot's context,
 # shared by the workers, so a ticket from one is resumed by the other
-sidecar_config "$T/b.yaml" server bar server
-sed -i 's/^workers: 1/workers: 2/' "$T/b.yaml"
-cat >>"$T/b.yaml" <<EOF2
-listeners:
-  - {name: in, direction: inbound, address: "127.0.0.1:$P_IN", upstream: "127.0.0.1:$P_APP",
-     port: 9000, protocol: tcp}
-EOF2
-peer_auth "$T/b.yaml" STRICT bar
-start_sidecar b "$T/b.yaml" "$P_IN"
-
-sidecar_config "$T/a.yaml" client foo client
-cat >>"$T/a.yaml" <<EOF2
-listeners:
-  - {name: out, direction: outbound, address: "127.0.0.1:$P_OUT", upstream: "127.0.0.1:$P_IN",
-     tls: ISTIO_MUTUAL, protocol: tcp, expected_identities: ["$SERVER_ID"]}
-EOF2
-start_sidecar a "$T/a.yaml" "$P_OUT"
+mesh_pair tcp "127.0.0.1:$P_APP" b_workers=2 port=9000
 
 TRAFFIC=$SC_BUILD/tools/traffic
 [ -x "$TRAFFIC" ] || fail "no traffic tool at $TRAFFIC (run make tools)"

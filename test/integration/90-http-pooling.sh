@@ -10,7 +10,6 @@
 
 certs
 CLIENT_ID=spiffe://cluster.local/ns/foo/sa/client
-SERVER_ID=spiffe://cluster.local/ns/bar/sa/server
 WORKERS=2
 CONNS=100
 PER_CONN=100
@@ -23,26 +22,7 @@ MAX_PER_WORKER=8
 P_APP=$(free_port); P_IN=$(free_port); P_OUT=$(free_port)
 start_backend app --listen "127.0.0.1:$P_APP" --mode http --quiet
 
-sidecar_config "$T/b.yaml" server bar server
-sed -i "s/^workers: 1/workers: $WORKERS/" "$T/b.yaml"
-cat >>"$T/b.yaml" <<EOF
-listeners:
-  - {name: in, direction: inbound, address: "127.0.0.1:$P_IN", upstream: "127.0.0.1:$P_APP",
-     port: 8080, protocol: http}
-EOF
-peer_auth "$T/b.yaml" STRICT bar
-B_STATS=$(sed -n 's/^stats: {address: "\(.*\)"}/\1/p' "$T/b.yaml")
-start_sidecar b "$T/b.yaml" "$P_IN"
-
-sidecar_config "$T/a.yaml" client foo client
-sed -i "s/^workers: 1/workers: $WORKERS/" "$T/a.yaml"
-cat >>"$T/a.yaml" <<EOF
-listeners:
-  - {name: out, direction: outbound, address: "127.0.0.1:$P_OUT", upstream: "127.0.0.1:$P_IN",
-     tls: ISTIO_MUTUAL, protocol: http, expected_identities: ["$SERVER_ID"]}
-EOF
-A_STATS=$(sed -n 's/^stats: {address: "\(.*\)"}/\1/p' "$T/a.yaml")
-start_sidecar a "$T/a.yaml" "$P_OUT"
+mesh_pair http "127.0.0.1:$P_APP" workers="$WORKERS"
 
 # metric URL NAME_AND_LABELS: the value of one sample (0 when absent).
 metric() {

@@ -18,7 +18,6 @@
 . "$(dirname "$0")/lib.sh"
 
 certs
-SERVER_ID=spiffe://cluster.local/ns/bar/sa/server
 case $SC_BUILD in
 *san-thread*) SIZE=128m; SIZE_BYTES=$((128 * 1024 * 1024)) ;;
 *san-*) SIZE=256m; SIZE_BYTES=$((256 * 1024 * 1024)) ;;
@@ -28,26 +27,12 @@ esac
 REQUEST_MS=230000
 RSS_LIMIT_KB=$((16 * 1024))
 
-P_APP=$(free_port); P_IN=$(free_port); P_OUT=$(free_port)
+P_APP=$(free_port); P_OUT=$(free_port)
 start_backend app --listen "127.0.0.1:$P_APP" --mode http
 
-sidecar_config "$T/b.yaml" server bar server
-cat >>"$T/b.yaml" <<EOF
-listeners:
-  - {name: in, direction: inbound, address: "127.0.0.1:$P_IN", upstream: "127.0.0.1:$P_APP",
-     port: 8080, protocol: http, timeouts: {request_ms: $REQUEST_MS}}
-EOF
-peer_auth "$T/b.yaml" STRICT bar
-start_sidecar b "$T/b.yaml" "$P_IN"
-
-sidecar_config "$T/a.yaml" client foo client
-cat >>"$T/a.yaml" <<EOF
-listeners:
-  - {name: out, direction: outbound, address: "127.0.0.1:$P_OUT", upstream: "127.0.0.1:$P_IN",
-     tls: ISTIO_MUTUAL, protocol: http, expected_identities: ["$SERVER_ID"],
-     timeouts: {request_ms: $REQUEST_MS}}
-EOF
-start_sidecar a "$T/a.yaml" "$P_OUT"
+mesh_pair http "127.0.0.1:$P_APP" in_extra=", timeouts: {request_ms: $REQUEST_MS}" \
+    out_extra=",
+     timeouts: {request_ms: $REQUEST_MS}"
 URL=http://127.0.0.1:$P_OUT
 
 hwm_kb() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status"; }

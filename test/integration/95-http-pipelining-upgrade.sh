@@ -12,27 +12,11 @@
 . "$(dirname "$0")/lib.sh"
 
 certs
-SERVER_ID=spiffe://cluster.local/ns/bar/sa/server
 
-P_APP=$(free_port); P_IN=$(free_port); P_OUT=$(free_port)
+P_APP=$(free_port); P_OUT=$(free_port)
 start_backend app --listen "127.0.0.1:$P_APP" --mode http
 
-sidecar_config "$T/b.yaml" server bar server
-cat >>"$T/b.yaml" <<EOF
-listeners:
-  - {name: in, direction: inbound, address: "127.0.0.1:$P_IN", upstream: "127.0.0.1:$P_APP",
-     port: 8080, protocol: http}
-EOF
-peer_auth "$T/b.yaml" STRICT bar
-start_sidecar b "$T/b.yaml" "$P_IN"
-
-sidecar_config "$T/a.yaml" client foo client
-cat >>"$T/a.yaml" <<EOF
-listeners:
-  - {name: out, direction: outbound, address: "127.0.0.1:$P_OUT", upstream: "127.0.0.1:$P_IN",
-     tls: ISTIO_MUTUAL, protocol: http, expected_identities: ["$SERVER_ID"]}
-EOF
-start_sidecar a "$T/a.yaml" "$P_OUT"
+mesh_pair http "127.0.0.1:$P_APP"
 
 step "10 pipelined requests in one write come back in order"
 {

@@ -512,6 +512,78 @@ spec: {mtls: {mode: $2}}
 EOT
 }
 
+# _sc_pair_head FILE ROLE NAMESPACE WORKERS SED YAML: sidecar_config for node
+# and certificate ROLE, then mesh_pair's overrides.
+_sc_pair_head() {
+    sidecar_config "$1" "$2" "$3" "$2"
+    sed -i "s/^workers: 1\$/workers: $4/" "$1"
+    if [ -n "$5" ]; then sed -i "$5" "$1"; fi
+    if [ -n "$6" ]; then printf '%s\n' "$6" >>"$1"; fi
+}
+
+# mesh_pair PROTOCOL APP_ADDR [KEY=VALUE...]: the usual pair of sidecars on
+# loopback, both started and ready:
+#   B: server (node server, namespace bar, the server certificate), STRICT,
+#      one inbound listener "in" on 127.0.0.1:$P_IN -> APP_ADDR, port 8080,
+#      protocol PROTOCOL (tcp, http or auto);
+#   A: client (node client, namespace foo, the client certificate), one
+#      outbound listener "out" on 127.0.0.1:$P_OUT -> B, ISTIO_MUTUAL,
+#      expected_identities [spiffe://cluster.local/ns/bar/sa/server].
+# Sets P_IN, P_OUT, A_ADMIN, B_ADMIN, A_STATS, B_STATS (host:port); configs
+# in $T/a.yaml and $T/b.yaml, logs in $T/{a,b}.{out,err}.  P_IN and P_OUT
+# are taken from the environment when already set.  KEY=VALUE overrides:
+#   workers=N             both sidecars (default 1); a_workers=N, b_workers=N one
+#   port=N                the port B's listener serves as (default 8080)
+#   a_yaml=TEXT b_yaml=TEXT   top-level YAML lines for that sidecar (e.g.
+#                         "access_log: {path: stdout, format: text}")
+#   in_extra=TEXT out_extra=TEXT   more fields in the listener's flow
+#                         mapping (e.g. ", timeouts: {request_ms: 500}")
+#   a_sed=EXPR b_sed=EXPR a sed expression run over that sidecar's config
+#                         head (e.g. to replace its secrets: line)
+mesh_pair() {
+    local proto=$1 app=$2 kv workers=1 a_workers="" b_workers="" port=8080
+    local a_yaml="" b_yaml="" in_extra="" out_extra="" a_sed="" b_sed=""
+    shift 2
+    for kv in "$@"; do
+        case $kv in
+        workers=*) workers=${kv#*=} ;;
+        a_workers=*) a_workers=${kv#*=} ;;
+        b_workers=*) b_workers=${kv#*=} ;;
+        port=*) port=${kv#*=} ;;
+        a_yaml=*) a_yaml=${kv#*=} ;;
+        b_yaml=*) b_yaml=${kv#*=} ;;
+        in_extra=*) in_extra=${kv#*=} ;;
+        out_extra=*) out_extra=${kv#*=} ;;
+        a_sed=*) a_sed=${kv#*=} ;;
+        b_sed=*) b_sed=${kv#*=} ;;
+        *) fail "mesh_pair: unknown option '$kv'" ;;
+        esac
+    done
+    P_IN=${P_IN:-$(free_port)}
+    P_OUT=${P_OUT:-$(free_port)}
+
+    _sc_pair_head "$T/b.yaml" server bar "${b_workers:-$workers}" "$b_sed" "$b_yaml"
+    B_ADMIN=$ADMIN_PORT
+    cat >>"$T/b.yaml" <<EOT
+listeners:
+  - {name: in, direction: inbound, address: "127.0.0.1:$P_IN", upstream: "$app",
+     port: $port, protocol: $proto$in_extra}
+EOT
+    peer_auth "$T/b.yaml" STRICT bar
+    B_STATS=$(sed -n 's/^stats: {address: "\(.*\)"}/\1/p' "$T/b.yaml")
+    start_sidecar b "$T/b.yaml" "$P_IN"
+
+    _sc_pair_head "$T/a.yaml" client foo "${a_workers:-$workers}" "$a_sed" "$a_yaml"
+    A_ADMIN=$ADMIN_PORT
+    cat >>"$T/a.yaml" <<EOT
+listeners:
+  - {name: out, direction: outbound, address: "127.0.0.1:$P_OUT", upstream: "127.0.0.1:$P_IN",
+     tls: ISTIO_MUTUAL, protocol: $proto, expected_identities: ["spiffe://cluster.local/ns/bar/sa/server"]$out_extra}
+EOT
+    A_STATS=$(sed -n 's/^stats: {address: "\(.*\)"}/\1/p' "$T/a.yaml")
+    start_sidecar a "$T/a.yaml" "$P_OUT"
+}
+
 # The connection-log line format (DESIGN / README): fields in this order.
 #   <time> conn id=N dir=D listener=L port=P mode=M class=C down=A up=A|-
 #   orig_dst=A|- tls=V|- peer=ID|- peer_root=SERIAL|- session=full|resumed|-

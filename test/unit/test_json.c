@@ -121,7 +121,7 @@ START_TEST(test_json_put_str_escapes_and_round_trips)
     sc_json_put_str(b, "a\"b\\c\n\x01");
     evbuffer_add(b, "", 1);
     s = (char *)evbuffer_pullup(b, -1);
-    ck_assert_str_eq(s, "\"a\\\"b\\\\c\\u000a\\u0001\"");
+    ck_assert_str_eq(s, "\"a\\\"b\\\\c\\u000A\\u0001\"");
     len = strlen(s);
     d = sc_json_parse(s, len, why, sizeof(why));
     ck_assert_str_eq(sc_json_str(sc_json_root(d), NULL), "a\"b\\c\n\x01");

@@ -306,6 +306,20 @@ START_TEST(test_stats_prometheus_is_well_formed)
 }
 END_TEST
 
+START_TEST(test_stats_prometheus_escapes_root_subject_label)
+{
+    /* an RFC 2253 subject (backslashes, quotes) with a newline in it: the
+     * label carries Prometheus's escapes only, on one line */
+    char *text;
+
+    sc_stats_peer_root(w[0], SC_DIR_INBOUND, "AB12", "CN=root \\\"q\\\"\nclass=x\\,y", NULL, 0);
+    text = render(1, NW);
+    assert_line(text, "sidecar_tls_peer_root_total{direction=\"inbound\",root_serial=\"AB12\","
+                      "root_subject=\"CN=root \\\\\\\"q\\\\\\\"\\nclass=x\\\\,y\"} 1");
+    free(text);
+}
+END_TEST
+
 START_TEST(test_stats_prometheus_empty_has_zeroes)
 {
     char *text = render(1, NW);
@@ -785,6 +799,7 @@ static Suite *stats_suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_stats_prometheus_renders_exact_lines);
     tcase_add_test(tc, test_stats_prometheus_is_well_formed);
+    tcase_add_test(tc, test_stats_prometheus_escapes_root_subject_label);
     tcase_add_test(tc, test_stats_prometheus_empty_has_zeroes);
     tcase_add_test(tc, test_stats_prometheus_orders_ports);
     tcase_add_test(tc, test_stats_text_renders_exact_lines);

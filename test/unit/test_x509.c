@@ -112,6 +112,44 @@ START_TEST(test_sans_str_escapes_control_bytes)
 }
 END_TEST
 
+START_TEST(test_spiffe_id_is_raw_but_its_log_forms_are_escaped)
+{
+    const struct san s[] = {
+        {GEN_URI, "spiffe://cluster.local/ns/a\nclass=mesh_mtls peer=spiffe://cluster.local/"
+                  "ns/istio-system/sa/admin", 0},
+    };
+    X509 *x = cert_with(s, 1);
+    char id[256], out[512];
+
+    /* the identity check gets the bytes as they are (and refuses them) */
+    ck_assert_int_eq(sc_x509_spiffe_id(x, id, sizeof(id)), 0);
+    ck_assert_ptr_nonnull(strchr(id, '\n'));
+    /* every form meant for a log line is one line */
+    sc_x509_spiffe_id_or_none(x, out, sizeof(out));
+    ck_assert_str_eq(out, "spiffe://cluster.local/ns/a\\x0Aclass=mesh_mtls "
+                          "peer=spiffe://cluster.local/ns/istio-system/sa/admin");
+    sc_x509_describe(x, out, sizeof(out));
+    ck_assert_ptr_null(strchr(out, '\n'));
+    ck_assert_ptr_nonnull(strstr(out, " san=spiffe://cluster.local/ns/a\\x0Aclass=mesh_mtls "));
+    X509_free(x);
+}
+END_TEST
+
+START_TEST(test_name_str_is_one_line)
+{
+    X509_NAME *n = X509_NAME_new();
+    char out[256];
+
+    ck_assert_int_eq(X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_UTF8,
+                                                (const unsigned char *)"evil\nclass=mesh_mtls \"x\"",
+                                                -1, -1, 0), 1);
+    ck_assert_uint_gt(sc_x509_name_str(n, out, sizeof(out)), 0);
+    ck_assert_ptr_null(strchr(out, '\n'));
+    ck_assert_str_eq(out, "CN=evil\\0Aclass=mesh_mtls \\\"x\\\"");
+    X509_NAME_free(n);
+}
+END_TEST
+
 START_TEST(test_sans_str_truncates)
 {
     const struct san s[] = {{GEN_DNS, "api.example.com", 0}, {GEN_DNS, "b.example.com", 0}};
@@ -166,6 +204,8 @@ static Suite *x509_suite(void)
     tcase_add_test(tc, test_sans_str_dns_only_is_not_none);
     tcase_add_test(tc, test_sans_str_escapes_control_bytes);
     tcase_add_test(tc, test_sans_str_truncates);
+    tcase_add_test(tc, test_spiffe_id_is_raw_but_its_log_forms_are_escaped);
+    tcase_add_test(tc, test_name_str_is_one_line);
     tcase_add_test(tc, test_has_san_dns_uri_wildcard);
     tcase_add_test(tc, test_has_san_embedded_nul_never_matches);
     suite_add_tcase(s, tc);

@@ -270,6 +270,35 @@ START_TEST(test_xfcc_element_refuses_control_characters)
 }
 END_TEST
 
+START_TEST(test_xfcc_element_leaves_out_a_san_no_header_can_carry)
+{
+    /* one hostile SAN must not take the caller's identity away from the app */
+    X509 *x = make_cert(NULL, 0, "URI:spiffe://td/ns/a/sa/b");
+    X509_EXTENSION *ext = NULL;
+    GENERAL_NAMES *gns = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
+    GENERAL_NAME *gn = GENERAL_NAME_new();
+    ASN1_IA5STRING *v = ASN1_IA5STRING_new();
+    EVP_PKEY *key = EVP_EC_gen("P-256");
+    char el[1024];
+
+    ASN1_STRING_set(v, "a\r\nX-Evil: 1", -1);
+    GENERAL_NAME_set0_value(gn, GEN_DNS, v);
+    sk_GENERAL_NAME_push(gns, gn);
+    ext = X509V3_EXT_i2d(NID_subject_alt_name, 0, gns);
+    X509_EXTENSION_free(X509_delete_ext(x, X509_get_ext_by_NID(x, NID_subject_alt_name, -1)));
+    X509_add_ext(x, ext, -1);
+    X509_sign(x, key, EVP_sha256());
+    ck_assert_int_eq(sc_xfcc_element(x, "spiffe://td/by", el, sizeof el, NULL), 0);
+    ck_assert_ptr_nonnull(strstr(el, ";URI=spiffe://td/ns/a/sa/b"));
+    ck_assert_ptr_null(strstr(el, "DNS="));
+    ck_assert_ptr_null(strpbrk(el, "\r\n"));
+    X509_EXTENSION_free(ext);
+    GENERAL_NAMES_free(gns);
+    EVP_PKEY_free(key);
+    X509_free(x);
+}
+END_TEST
+
 START_TEST(test_xfcc_element_refuses_small_buffers_and_null)
 {
     X509 *peer = load("client.crt");
@@ -505,6 +534,7 @@ static Suite *xfcc_suite(void)
     tcase_add_test(tc, test_xfcc_element_quotes_awkward_values);
     tcase_add_test(tc, test_xfcc_element_empty_subject_and_no_uri);
     tcase_add_test(tc, test_xfcc_element_refuses_control_characters);
+    tcase_add_test(tc, test_xfcc_element_leaves_out_a_san_no_header_can_carry);
     tcase_add_test(tc, test_xfcc_element_refuses_small_buffers_and_null);
     suite_add_tcase(s, tc);
 
