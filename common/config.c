@@ -16,6 +16,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
+#include "crl.h"
 #include "log.h"
 #include "policy.h"
 #include "yamlcfg.h"
@@ -215,6 +216,28 @@ done:
     return rc;
 }
 
+/* The file must hold at least one PEM CRL; its signature is checked when
+ * the certificates are loaded (against the trust bundle). */
+static int check_crl(struct cfg_ctx *c, const struct where *w, const char *fname)
+{
+    struct sc_err e;
+    STACK_OF(X509_CRL) *crls;
+    char *data = NULL;
+    size_t len = 0;
+
+    if (read_small(fname, &data, &len) != 0) {
+        return sc_config_fail_pos(c, w->file, w->line, w->col, w->path, "cannot read %s: %s",
+                                  fname, read_reason(errno));
+    }
+    crls = sc_crl_load_pem_mem(data, len, fname, &e);
+    free(data);
+    if (crls == NULL) {
+        return sc_config_fail_pos(c, w->file, w->line, w->col, w->path, "%s", e.msg);
+    }
+    sc_crl_stack_free(crls);
+    return 0;
+}
+
 static int check_secrets(struct cfg_ctx *c)
 {
     struct sc_config *cfg = c->cfg;
@@ -232,6 +255,14 @@ static int check_secrets(struct cfg_ctx *c)
             c, at->file, at->line, at->col, "secrets",
             "either sds_socket or cert_chain, private_key and trusted_ca must be "
             "given");
+    }
+    if (nfiles == 0 && cfg->secrets.crl != NULL) {
+        where_node(&w, sc_yaml_get(sec, "crl"), "secrets.crl");
+        return sc_config_fail_pos(c, w.file, w.line, w.col, w.path,
+                                  "only with certificate files; with SDS the CRL comes in the "
+                                  "validation context of %s",
+                                  cfg->secrets.sds_root_name != NULL ? cfg->secrets.sds_root_name
+                                                                     : "ROOTCA");
     }
     if (nfiles == 0) {
         return 0;
@@ -251,6 +282,12 @@ static int check_secrets(struct cfg_ctx *c)
     where_node(&w, sc_yaml_get(sec, "trusted_ca"), "secrets.trusted_ca");
     if (check_certs(c, &w, cfg->secrets.trusted_ca, NULL) != 0) {
         goto done;
+    }
+    if (cfg->secrets.crl != NULL) {
+        where_node(&w, sc_yaml_get(sec, "crl"), "secrets.crl");
+        if (check_crl(c, &w, cfg->secrets.crl) != 0) {
+            goto done;
+        }
     }
     rc = 0;
 
@@ -809,6 +846,7 @@ void sc_config_free(struct sc_config *cfg)
     free(cfg->secrets.cert_chain);
     free(cfg->secrets.private_key);
     free(cfg->secrets.trusted_ca);
+    free(cfg->secrets.crl);
     free(cfg->secrets.sds_cert_name);
     free(cfg->http.xfcc);
     free(cfg->admin_unix);

@@ -145,6 +145,7 @@ struct sc_config {
         char *cert_chain;
         char *private_key;
         char *trusted_ca;
+        char *crl;                   /* PEM CRLs (files mode), NULL = none */
         int expiry_warning_days;     /* WARN this long before notAfter, default 7 */
         char *sds_cert_name;         /* SDS resource for our chain+key, default "default" */
         char *sds_root_name;         /* SDS resource for the trust bundle, default "ROOTCA" */

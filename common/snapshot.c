@@ -127,6 +127,11 @@ struct sc_snapshot *sc_snapshot_new(struct sc_config *cfg, struct sc_err *err)
     if (cfg->secrets.cert_chain != NULL) {
         m = sc_tls_material_load(cfg->secrets.cert_chain, cfg->secrets.private_key,
                                  cfg->secrets.trusted_ca, 0, err);
+        if (m != NULL && cfg->secrets.crl != NULL &&
+            sc_tls_material_load_crls(m, cfg->secrets.crl, err) != 0) {
+            sc_tls_material_free(m);
+            m = NULL;
+        }
         if (m == NULL) {
             sc_config_free(cfg);
             return NULL;

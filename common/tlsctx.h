@@ -35,6 +35,19 @@ struct sc_tls_material *sc_tls_material_from_pem(const char *chain, size_t chain
 struct sc_tls_material *sc_tls_material_load(const char *chain_path, const char *key_path,
                                              const char *ca_path, time_t now, struct sc_err *err);
 
+/* Adds revocation lists (PEM, one or more CRLs) to material that was just
+ * built and is not shared yet, replacing any it had.  Every CRL must be
+ * signed by one of the material's roots or by an intermediate of its chain;
+ * one that does not verify rejects the whole set (err names it, m keeps
+ * what it had).  A CRL past its next update is accepted (reported by the
+ * caller, still checked).  _load_crls reads a file (at most 1 MiB).
+ * Returns 0 or -1. */
+int sc_tls_material_set_crls(struct sc_tls_material *m, const char *pem, size_t len,
+                             const char *what, struct sc_err *err);
+int sc_tls_material_load_crls(struct sc_tls_material *m, const char *path, struct sc_err *err);
+/* Borrowed; NULL when the material has no CRLs. */
+STACK_OF(X509_CRL) *sc_tls_material_crls(const struct sc_tls_material *m);
+
 /* Why this material cannot serve at `now` (expired or not-yet-valid leaf,
  * an expired root), written into out; NULL when it is fine. */
 const char *sc_tls_material_problem(const struct sc_tls_material *m, time_t now, char *out,
@@ -53,7 +66,10 @@ STACK_OF(X509) *sc_tls_material_chain(const struct sc_tls_material *m);
  * (outbound): TLS 1.2 minimum, 1.3 preferred, ECDHE+AEAD only, no
  * renegotiation or compression, peer certificate required and verified
  * against the bundle.  SPIFFE identity is checked by the caller after the
- * handshake.  Returns a new SSL_CTX or NULL with err set.
+ * handshake.  With CRLs in the material, every certificate of the peer's
+ * chain whose issuer has a CRL is checked against it (issuers without one
+ * are not checked); a revoked one is refused (X509_V_ERR_CERT_REVOKED).
+ * Returns a new SSL_CTX or NULL with err set.
  *
  * Resumption: the client keeps the last ticket per upstream (the worker's
  * cache) and gives each new connection a private copy; the server issues
@@ -103,6 +119,8 @@ struct sc_tls_verify_info {
     char san[256];              /* its SANs (sc_x509_sans_str), or "none" */
     time_t not_before;
     time_t not_after;
+    char crl_issuer[256];       /* X509_V_ERR_CERT_REVOKED: the CRL's issuer */
+    time_t crl_next_update;     /* and its nextUpdate (0: none) */
 };
 
 /* Copies the first verification failure of this handshake into out.

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "crl.h"
 #include "err.h"
 #include "log.h"
 #include "snapshot.h"
@@ -104,10 +105,11 @@ static void describe_leaf(const struct sc_tls_material *m, char *out, size_t out
     if (sc_x509_spiffe_id(leaf, id, sizeof(id)) != 0) {
         snprintf(id, sizeof(id), "-");
     }
-    snprintf(out, outlen, "%s serial=%s not_after=%s roots=%d", id,
+    snprintf(out, outlen, "%s serial=%s not_after=%s roots=%d crls=%d", id,
              sc_x509_serial_hex(leaf, serial, sizeof(serial)),
              sc_time_rfc3339(sc_x509_not_after(leaf), t, sizeof(t)),
-             sk_X509_num(sc_tls_material_roots(m)));
+             sk_X509_num(sc_tls_material_roots(m)),
+             sc_tls_material_crls(m) != NULL ? sk_X509_CRL_num(sc_tls_material_crls(m)) : 0);
 }
 
 int sc_runtime_set_material(struct sc_runtime *rt, struct sc_tls_material *m,
@@ -210,7 +212,10 @@ static void check_one(X509 *c, const char *what, time_t now, int warn_days)
 void sc_runtime_check_expiry(struct sc_runtime *rt, time_t now)
 {
     STACK_OF(X509) *roots;
+    STACK_OF(X509_CRL) *crls;
     int warn_days = rt->cfg->secrets.expiry_warning_days;  /* 0: ERROR only */
+    int from = 0;
+    char why[512];
 
     if (rt->material == NULL) {
         return;
@@ -226,6 +231,12 @@ void sc_runtime_check_expiry(struct sc_runtime *rt, time_t now)
     roots = sc_tls_material_roots(rt->material);
     for (int i = 0; i < sk_X509_num(roots); i++) {
         check_one(sk_X509_value(roots, i), "root CA", now, warn_days);
+    }
+    crls = sc_tls_material_crls(rt->material);
+    while (crls != NULL && from < sk_X509_CRL_num(crls)) {
+        if (sc_crl_problem(crls, now, &from, why, sizeof(why)) != NULL) {
+            sc_log(SC_LOG_WARN, NULL, "%s; revocation is still checked against it", why);
+        }
     }
 }
 

@@ -51,7 +51,7 @@ struct sc_stats {
 static const char *const class_names[SC_CLASS_N] = {
     "mesh_mtls", "plaintext", "app_tls_passthrough", "refused"};
 static const char *const hs_names[SC_HS_N] = {
-    "ok", "no_client_cert", "unknown_ca", "expired", "bad_identity", "protocol"};
+    "ok", "no_client_cert", "unknown_ca", "expired", "bad_identity", "protocol", "revoked"};
 static const char *const dir_names[2] = {"inbound", "outbound"};
 
 const char *sc_conn_class_name(enum sc_conn_class c)

@@ -25,6 +25,7 @@ enum sc_hs_outcome {
     SC_HS_EXPIRED,
     SC_HS_BAD_IDENTITY,
     SC_HS_PROTOCOL,
+    SC_HS_REVOKED,           /* a certificate of the peer's chain is in a CRL */
     SC_HS_N,
 };
 

@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# Revocation.  B (inbound STRICT, in front of an echo backend) trusts two
+# roots (mesh and foo) and reads secrets.crl, a CRL of the mesh root only:
+#   a) a client whose leaf the CRL lists is refused in words
+#      ("peer certificate serial … revoked by CRL of CN=mesh (next update …)")
+#      and counted as outcome="revoked"; a client the CRL does not list is
+#      echoed, and so are peers whose issuer has no CRL (the foo root, the
+#      mesh-int intermediate): a CRL for some CAs does not break the others;
+#   b) the CRL file is rewritten to revoke a second leaf and the
+#      intermediate: both are refused without a restart (the intermediate
+#      as "certificate in the peer's chain serial … revoked");
+#   c) a CRL signed by a key we do not trust (a CA also named "mesh") is
+#      rejected whole with a WARN, and the previous CRL stays in force;
+#   d) an expired CRL is installed with a WARN: traffic flows, and what it
+#      lists is still refused.
+. "$(dirname "$0")/lib.sh"
+
+certs
+C=$T/c
+mkdir -p "$C" "$T/evil"
+cp "$CERTS"/*.crt "$CERTS"/*.key "$C/"
+CERTS=$C
+"$GEN_CERTS" leaf "$C" mesh client2 spiffe://cluster.local/ns/foo/sa/client \
+    --cn client.foo.svc.cluster.local >/dev/null 2>&1 || fail "gen-certs.sh leaf client2"
+"$GEN_CERTS" ca "$T/evil" mesh >/dev/null 2>&1 || fail "gen-certs.sh ca (untrusted mesh)"
+ser() { openssl x509 -in "$1" -noout -serial | sed 's/^serial=0*//'; }
+S_CLIENT=$(ser "$C/client.crt")
+S_CLIENT2=$(ser "$C/client2.crt")
+S_INT=$(ser "$C/mesh-int-ca.crt")
+cat "$C/mesh-ca.crt" "$C/foo-ca.crt" >"$C/bundle.crt"
+mkdir -p "$T/crl"
+# crl_write ARGS...: a new CRL of the mesh root, renamed over B's CRL file
+crl_write() {
+    "$GEN_CERTS" crl "$C" mesh --out "$T/crl/new.crl" "$@" >/dev/null 2>&1 || fail "gen-certs.sh crl $*"
+    mv -f "$T/crl/new.crl" "$T/crl/mesh.crl"
+}
+crl_write --revoke client
+
+step "config: secrets.crl must hold a CRL, and only goes with certificate files"
+printf 'node: {id: server, trust_domain: cluster.local, namespace: bar}\nsecrets: {cert_chain: "%s", private_key: "%s", trusted_ca: "%s", crl: "%s"}\n' \
+    "$C/server.crt" "$C/server.key" "$C/ca.crt" "$C/ca.crt" >"$T/notcrl.yaml"
+if "$SIDECAR" -c "$T/notcrl.yaml" --check 2>"$T/notcrl.err"; then fail "--check accepted a CRL file without a CRL"; fi
+assert_contains "$T/notcrl.err" "^$T/notcrl.yaml:2:[0-9]+: secrets.crl: $C/ca.crt: no PEM CRL found"
+printf 'node: {id: server, trust_domain: cluster.local, namespace: bar}\nsecrets: {sds_socket: "%s", crl: "%s"}\n' \
+    "$T/sds.sock" "$T/crl/mesh.crl" >"$T/sdscrl.yaml"
+if "$SIDECAR" -c "$T/sdscrl.yaml" --check 2>"$T/sdscrl.err"; then fail "--check accepted secrets.crl with SDS"; fi
+assert_contains "$T/sdscrl.err" "^$T/sdscrl.yaml:2:[0-9]+: secrets.crl: only with certificate files; with SDS the CRL comes in the validation context of ROOTCA"
+
+P_ECHO=$(free_port); P_IN=$(free_port)
+start_backend echo --listen "127.0.0.1:$P_ECHO" --mode echo --quiet
+sidecar_config "$T/b.yaml" server bar server
+B_ADMIN=$ADMIN_PORT
+sed -i "s|^secrets:.*|secrets: {cert_chain: \"$C/server.crt\", private_key: \"$C/server.key\", trusted_ca: \"$C/bundle.crt\", crl: \"$T/crl/mesh.crl\"}|" "$T/b.yaml"
+cat >>"$T/b.yaml" <<YAML
+listeners:
+  - {name: in, direction: inbound, address: "127.0.0.1:$P_IN", upstream: "127.0.0.1:$P_ECHO",
+     port: 8080, protocol: tcp}
+YAML
+peer_auth "$T/b.yaml" STRICT bar
+start_sidecar b "$T/b.yaml" "$P_IN"
+
+prom() { curl -sS -m 5 "http://127.0.0.1:$1/stats/prometheus" >"$2" || fail "scraping 127.0.0.1:$1/stats/prometheus"; }
+metric() { prom "$B_ADMIN" "$T/b.prom"; awk -v k="$1" '$1 == k { print $2 }' "$T/b.prom"; }
+revoked() { metric 'sidecar_tls_handshakes_total{direction="inbound",outcome="revoked"}'; }
+installs() { count_lines "$T/b.err" 'certificates installed from files'; }
+# echoed CERT TAG: a mesh client with CERT gets TAG echoed back
+echoed() {
+    printf '%s\n' "$2" | mesh_client "127.0.0.1:$P_IN" "$1" istio 1 >"$T/$2.reply" 2>"$T/$2.err" || true
+    grep -q "^$2\$" "$T/$2.reply"
+}
+accepted() { echoed "$1" "$2" || fail "$1 was not echoed ($3)"; }
+refused() {
+    if echoed "$1" "$2"; then fail "$1 was echoed ($3)"; fi
+}
+# wait_installs N: B has installed N certificate sets (bounded: 10 s)
+wait_installs() {
+    local i
+    for ((i = 0; i < 100; i++)); do
+        [ "$(installs)" -ge "$1" ] && return 0
+        sleep 0.1
+    done
+    fail "B installed $(installs) certificate sets, expected $1"
+}
+
+step "B starts with the CRL: one CRL in the installed set"
+assert_contains "$T/b.err" 'certificates installed from files: .* roots=2 crls=1'
+
+step "a) the revoked client is refused in words, counted as revoked"
+refused client a-revoked "serial $S_CLIENT is in the CRL"
+wait_for_log "$T/b.out" "$(conn_re listener=in class=refused "end=tls_verify_failed: peer certificate serial 0*$S_CLIENT revoked by CRL of CN ?= ?mesh \(next update 20[0-9-]+T[0-9:]+Z;")"
+assert_eq 1 "$(revoked)" 'outcome="revoked" after the revoked client'
+step "a) a client the CRL does not list is echoed"
+accepted client2 a-client2 "not in the CRL"
+step "a) peers whose issuer has no CRL are echoed (another root; an intermediate)"
+accepted foo-client a-foo "the foo root has no CRL"
+accepted int-client a-int "the mesh-int intermediate has no CRL and is not revoked"
+assert_eq 1 "$(revoked)" 'outcome="revoked" after the accepted clients'
+
+step "b) the CRL file is rewritten (client2 and the intermediate revoked too): in force without a restart"
+n=$(installs)
+crl_write --revoke client --revoke client2 --revoke mesh-int
+wait_installs $((n + 1))
+refused client2 b-client2 "revoked by the new CRL"
+wait_for_log "$T/b.out" "$(conn_re listener=in class=refused "end=tls_verify_failed: peer certificate serial 0*$S_CLIENT2 revoked by CRL of CN ?= ?mesh")"
+refused int-client b-int "its intermediate is revoked by the new CRL"
+wait_for_log "$T/b.out" "$(conn_re listener=in class=refused "end=tls_verify_failed: certificate in the peer's chain serial 0*$S_INT revoked by CRL of CN ?= ?mesh")"
+accepted foo-client b-foo "the foo root still has no CRL"
+assert_eq 3 "$(revoked)" 'outcome="revoked" after the new CRL'
+
+step "c) a CRL signed by an untrusted key is rejected whole with a WARN; the previous CRL stays"
+n=$(installs)
+"$GEN_CERTS" crl "$T/evil" mesh --out "$T/crl/new.crl" >/dev/null 2>&1 || fail "gen-certs.sh crl (untrusted)"
+mv -f "$T/crl/new.crl" "$T/crl/mesh.crl"
+wait_for_log "$T/b.err" " warn certificate files rejected, keeping the running ones: $T/crl/mesh.crl: CRL 1 \(issuer CN ?= ?mesh\) is not signed by any trusted CA"
+assert_eq "$n" "$(installs)" "certificate sets installed after the untrusted CRL"
+refused client2 c-client2 "the previous CRL is still in force"
+accepted foo-client c-foo "traffic of the other root"
+assert_eq 4 "$(revoked)" 'outcome="revoked" after the untrusted CRL'
+
+step "d) an expired CRL (client only) gives a WARN, traffic flows, its serials stay refused"
+n=$(installs)
+crl_write --revoke client --expired
+wait_installs $((n + 1))
+wait_for_log "$T/b.err" " warn CRL of CN ?= ?mesh is past its next update 20[0-9-]+T[0-9:]+Z; revocation is still checked against it"
+accepted client2 d-client2 "no longer listed; the expired CRL does not stop traffic"
+accepted int-client d-int "no longer listed"
+refused client d-client "still listed in the expired CRL"
+assert_eq 5 "$(revoked)" 'outcome="revoked" after the expired CRL'
+assert_eq 200 "$(curl -s -o /dev/null -w "%{http_code}" -m 5 "http://127.0.0.1:$B_ADMIN/healthz/ready" || true)" "readiness of B with an expired CRL"
