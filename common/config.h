@@ -47,9 +47,10 @@ struct sc_label {
 };
 
 /* Extra TLS files a route may name for SIMPLE / MUTUAL (DestinationRule
- * clientCertificate, privateKey, caCertificates, sni). */
+ * clientCertificate, privateKey, caCertificates, sni, caCrl). */
 struct sc_cfg_tls_files {
     char *ca_certificates;
+    char *ca_crl;                    /* DestinationRule caCrl: PEM CRLs, NULL = none */
     char *client_certificate;
     char *private_key;
     char *sni;

@@ -32,7 +32,7 @@ static int add_origin(struct sc_snapshot *s, enum sc_tls_mode mode,
     if (mode != SC_TLS_SIMPLE && mode != SC_TLS_MUTUAL) {
         return 0;
     }
-    ctx = sc_tlsctx_origin_new(f->ca_certificates,
+    ctx = sc_tlsctx_origin_new(f->ca_certificates, f->ca_crl,
                                mode == SC_TLS_MUTUAL ? f->client_certificate : NULL,
                                mode == SC_TLS_MUTUAL ? f->private_key : NULL, err);
     if (ctx == NULL) {

@@ -614,8 +614,43 @@ const char *sc_tls_version_name(const SSL *ssl)
     return ssl != NULL ? SSL_get_version(ssl) : "-";
 }
 
-SSL_CTX *sc_tlsctx_origin_new(const char *ca_file, const char *cert_file, const char *key_file,
-                              struct sc_err *err)
+/* The CRLs of crl_file, signed by certificates of ca_file, into store. */
+static int origin_crls(X509_STORE *store, const char *ca_file, const char *crl_file,
+                       struct sc_err *err)
+{
+    STACK_OF(X509) *roots = NULL;
+    STACK_OF(X509_CRL) *crls = NULL;
+    char *pem = NULL;
+    size_t len = 0;
+    int rc = -1;
+
+    if (ca_file == NULL) {
+        sc_err_set(err, "%s: a CRL needs caCertificates to be checked against", crl_file);
+        return -1;
+    }
+    pem = read_file(crl_file, &len, err);
+    if (pem == NULL) {
+        goto out;
+    }
+    crls = sc_crl_load_pem_mem(pem, len, crl_file, err);
+    if (crls == NULL) {
+        goto out;
+    }
+    roots = sc_x509_load_pem_file(ca_file, err);
+    if (roots == NULL || sc_crl_verify(crls, roots, NULL, crl_file, err) != 0 ||
+        sc_crl_install(store, crls, err) != 0) {
+        goto out;
+    }
+    rc = 0;
+out:
+    sc_crl_stack_free(crls);        /* the store keeps its own references */
+    sc_x509_stack_free(roots);
+    free(pem);
+    return rc;
+}
+
+SSL_CTX *sc_tlsctx_origin_new(const char *ca_file, const char *crl_file, const char *cert_file,
+                              const char *key_file, struct sc_err *err)
 {
     SSL_CTX *ctx = ctx_base(TLS_client_method(), 0, 0, err);
 
@@ -629,6 +664,9 @@ SSL_CTX *sc_tlsctx_origin_new(const char *ca_file, const char *cert_file, const 
         }
     } else if (SSL_CTX_set_default_verify_paths(ctx) != 1) {
         sc_err_tls(err, "default trust store");
+        goto fail;
+    }
+    if (crl_file != NULL && origin_crls(SSL_CTX_get_cert_store(ctx), ca_file, crl_file, err) != 0) {
         goto fail;
     }
     if (cert_file != NULL && key_file != NULL) {

@@ -84,9 +84,12 @@ SSL_CTX *sc_tlsctx_client_new(const struct sc_tls_material *m, struct sc_err *er
  * (DestinationRule SIMPLE, or MUTUAL with a client certificate): the server
  * is verified against ca_file (the system's default roots when NULL), and
  * the caller checks its name with SSL_set1_host.  cert_file/key_file may be
- * NULL (SIMPLE).  Returns a new SSL_CTX or NULL with err set. */
-SSL_CTX *sc_tlsctx_origin_new(const char *ca_file, const char *cert_file, const char *key_file,
-                              struct sc_err *err);
+ * NULL (SIMPLE).  crl_file (DestinationRule caCrl; NULL: none) holds PEM
+ * CRLs, each signed by a certificate of ca_file (required with it); the
+ * server's chain is then checked against them as the mesh contexts do.
+ * Returns a new SSL_CTX or NULL with err set. */
+SSL_CTX *sc_tlsctx_origin_new(const char *ca_file, const char *crl_file, const char *cert_file,
+                              const char *key_file, struct sc_err *err);
 
 /* Client-side session resumption between sidecars: a connection attaches a
  * heap-allocated sink to the SSL before the handshake; the client SSL_CTX

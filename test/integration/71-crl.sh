@@ -13,6 +13,11 @@
 #      rejected whole with a WARN, and the previous CRL stays in force;
 #   d) an expired CRL is installed with a WARN: traffic flows, and what it
 #      lists is still refused.
+#   e) DestinationRule caCrl (SIMPLE): a config whose caCrl no
+#      caCertificates signed, or without caCertificates, is refused at
+#      file:line:col; A refuses an openssl s_server presenting a revoked
+#      certificate in the same words (outbound outcome="revoked") and serves
+#      a good one; a rewritten caCrl takes effect on SIGHUP.
 . "$(dirname "$0")/lib.sh"
 
 certs
@@ -127,3 +132,65 @@ accepted int-client d-int "no longer listed"
 refused client d-client "still listed in the expired CRL"
 assert_eq 5 "$(revoked)" 'outcome="revoked" after the expired CRL'
 assert_eq 200 "$(curl -s -o /dev/null -w "%{http_code}" -m 5 "http://127.0.0.1:$B_ADMIN/healthz/ready" || true)" "readiness of B with an expired CRL"
+
+# ---------------------------------------------------------------------------
+# DestinationRule caCrl: A originates TLS (SIMPLE) to two openssl s_servers
+# outside the mesh, one presenting a revoked certificate.
+step "e) DestinationRule caCrl: config errors name the rule, the key and why"
+E=$T/ext
+"$GEN_CERTS" ca "$E" ext >/dev/null 2>&1 || fail "gen-certs.sh ca ext"
+for n in api api-revoked; do
+    "$GEN_CERTS" leaf "$E" ext "$n" - --dns api.example.com --cn api.example.com >/dev/null 2>&1 || fail "gen-certs.sh leaf $n"
+done
+S_API_REVOKED=$(ser "$E/api-revoked.crt")
+"$GEN_CERTS" crl "$E" ext --revoke api-revoked --out "$E/ext.crl" >/dev/null 2>&1 || fail "gen-certs.sh crl ext"
+"$GEN_CERTS" ca "$T/evil" ext >/dev/null 2>&1 || fail "gen-certs.sh ca (untrusted ext)"
+"$GEN_CERTS" crl "$T/evil" ext --out "$T/evil/ext.crl" >/dev/null 2>&1 || fail "gen-certs.sh crl (untrusted ext)"
+P_GOOD=$(free_port); P_REV=$(free_port); P_OG=$(free_port); P_OR=$(free_port)
+# a_config CRL [CA]: A's config with a SIMPLE DestinationRule for api.example.com
+a_config() {
+    sidecar_config "$T/a.yaml" client foo client
+    A_ADMIN=$ADMIN_PORT
+    cat >>"$T/a.yaml" <<YAML
+listeners:
+  - {name: good, direction: outbound, address: "127.0.0.1:$P_OG", upstream: "127.0.0.1:$P_GOOD",
+     host: api.example.com}
+  - {name: revoked, direction: outbound, address: "127.0.0.1:$P_OR", upstream: "127.0.0.1:$P_REV",
+     host: api.example.com}
+---
+apiVersion: networking.istio.io/v1beta1
+kind: DestinationRule
+metadata: {name: api, namespace: foo}
+spec:
+  host: api.example.com
+  trafficPolicy:
+    tls: {mode: SIMPLE, ${2:+caCertificates: "$2", }caCrl: "$1"}
+YAML
+}
+a_config "$T/evil/ext.crl" "$E/ext-ca.crt"
+if "$SIDECAR" -c "$T/a.yaml" --check 2>"$T/evilcrl.err"; then fail "--check accepted a caCrl no caCertificates signed"; fi
+assert_contains "$T/evilcrl.err" "^$T/a.yaml:[0-9]+:[0-9]+: DestinationRule foo/api: spec.trafficPolicy.tls.caCrl: $T/evil/ext.crl: CRL 1 \(issuer CN ?= ?ext\) is not signed by any trusted CA"
+a_config "$E/ext.crl"
+if "$SIDECAR" -c "$T/a.yaml" --check 2>"$T/noca.err"; then fail "--check accepted caCrl without caCertificates"; fi
+assert_contains "$T/noca.err" "^$T/a.yaml:[0-9]+:[0-9]+: DestinationRule foo/api: spec.trafficPolicy.tls.caCrl: needs caCertificates"
+
+step "e) DestinationRule caCrl: a revoked server is refused in words, a good one serves"
+start_s_server api-good "$P_GOOD" "$E/api.crt" "$E/api.key"
+start_s_server api-revoked "$P_REV" "$E/api-revoked.crt" "$E/api-revoked.key"
+a_config "$E/ext.crl" "$E/ext-ca.crt"
+start_sidecar a "$T/a.yaml" "$P_OG" "$P_OR"
+curl -sS --max-time 5 "http://127.0.0.1:$P_OR/" >"$T/e-revoked.reply" 2>/dev/null || true
+assert_not_contains "$T/e-revoked.reply" 'Cipher is'
+wait_for_log "$T/a.out" "$(conn_re listener=revoked mode=SIMPLE class=refused "end=tls_verify_failed: peer certificate serial 0*$S_API_REVOKED revoked by CRL of CN ?= ?ext \(next update 20[0-9-]+T[0-9:]+Z;")"
+curl -sS --max-time 5 "http://127.0.0.1:$P_OG/" >"$T/e-good.reply" || true
+assert_contains "$T/e-good.reply" 'Cipher is|Protocol'
+assert_eq 1 "$(prom "$A_ADMIN" "$T/a.prom"; awk -v k='sidecar_tls_handshakes_total{direction="outbound",outcome="revoked"}' '$1 == k { print $2 }' "$T/a.prom")" 'A: outbound outcome="revoked"'
+
+step "e) the caCrl file is reread on SIGHUP: the good server revoked too"
+"$GEN_CERTS" crl "$E" ext --revoke api-revoked --revoke api --out "$E/ext.crl" >/dev/null 2>&1 || fail "gen-certs.sh crl ext (both)"
+kill -HUP "$(pid_of a)"
+wait_for_log "$T/a.err" "reloaded $T/a.yaml"
+curl -sS --max-time 5 "http://127.0.0.1:$P_OG/" >"$T/e-good2.reply" 2>/dev/null || true
+assert_not_contains "$T/e-good2.reply" 'Cipher is'
+wait_for_log "$T/a.out" "$(conn_re listener=good mode=SIMPLE class=refused "end=tls_verify_failed: peer certificate serial [0-9A-F]+ revoked by CRL of CN ?= ?ext")"
+alive a
