@@ -18,6 +18,10 @@
 #      file:line:col; A refuses an openssl s_server presenting a revoked
 #      certificate in the same words (outbound outcome="revoked") and serves
 #      a good one; a rewritten caCrl takes effect on SIGHUP.
+#   f) SDS (Node's gRPC SDS server, Envoy's own protos): C installs a ROOTCA
+#      whose validation_context carries a crl and refuses what it lists; a
+#      crl no trusted CA signed is NACKed with the reason in error_detail
+#      and the previous CRL stays; a new crl is ACKed and in force.
 . "$(dirname "$0")/lib.sh"
 
 certs
@@ -194,3 +198,54 @@ curl -sS --max-time 5 "http://127.0.0.1:$P_OG/" >"$T/e-good2.reply" 2>/dev/null 
 assert_not_contains "$T/e-good2.reply" 'Cipher is'
 wait_for_log "$T/a.out" "$(conn_re listener=good mode=SIMPLE class=refused "end=tls_verify_failed: peer certificate serial [0-9A-F]+ revoked by CRL of CN ?= ?ext")"
 alive a
+
+# ---------------------------------------------------------------------------
+# SDS: Node's gRPC SDS server (Envoy's own protos, so Envoy's field number
+# for CertificateValidationContext.crl) pushes ROOTCA with a crl to C.
+step "f) SDS: a ROOTCA whose validation_context carries a crl; C refuses what it lists"
+command -v node >/dev/null || fail "node is not installed (make deps installs it; the SDS part of this test uses Node's SDS server)"
+NODE_MODULES=$("$ROOT/scripts/node-deps.sh") || fail "scripts/node-deps.sh could not install the npm packages"
+G=$T/sds
+mkdir -p "$G"
+cp "$C/server.crt" "$G/chain.pem"; cp "$C/server.key" "$G/key.pem"; cp "$C/ca.crt" "$G/ca.pem"
+"$GEN_CERTS" crl "$C" mesh --revoke client --out "$G/crl.pem" >/dev/null 2>&1 || fail "gen-certs.sh crl (SDS)"
+SOCK=$T/sds.sock
+NODE_MODULES=$NODE_MODULES NODE_PATH="$NODE_MODULES" node "$ROOT/test/integration/node/sds-server.js" --socket "$SOCK" \
+    --chain "$G/chain.pem" --key "$G/key.pem" --ca "$G/ca.pem" --crl "$G/crl.pem" >"$T/node.out" 2>"$T/node.err" &
+_sc_track $! node backend
+NODE_PID=$!
+wait_for_log "$T/node.out" '^listening'
+P_IN=$(free_port)
+sidecar_config "$T/c.yaml" server bar server
+C_ADMIN=$ADMIN_PORT
+sed -i "s|^secrets:.*|secrets: {sds_socket: \"$SOCK\"}|" "$T/c.yaml"
+cat >>"$T/c.yaml" <<YAML
+listeners:
+  - {name: in, direction: inbound, address: "127.0.0.1:$P_IN", upstream: "127.0.0.1:$P_ECHO",
+     port: 8080, protocol: tcp}
+YAML
+peer_auth "$T/c.yaml" STRICT bar
+start_sidecar c "$T/c.yaml" "$P_IN"
+wait_for_log "$T/node.out" 'REQ stream=1 node=server names=default,ROOTCA version=v1 nonce=[^ ]+ ACK'
+assert_contains "$T/c.err" 'certificates installed from SDS version v1: .* roots=1 crls=1'
+refused client f-client "listed in the pushed CRL"
+wait_for_log "$T/c.out" "$(conn_re listener=in class=refused "end=tls_verify_failed: peer certificate serial 0*$S_CLIENT revoked by CRL of CN ?= ?mesh \(next update 20[0-9-]+T[0-9:]+Z;")"
+accepted client2 f-client2 "not listed in the pushed CRL"
+c_revoked() { prom "$C_ADMIN" "$T/c.prom"; awk -v k='sidecar_tls_handshakes_total{direction="inbound",outcome="revoked"}' '$1 == k { print $2 }' "$T/c.prom"; }
+assert_eq 1 "$(c_revoked)" 'C: outcome="revoked"'
+
+step "f) SDS: a crl no trusted CA signed is NACKed with the reason; the previous CRL stays"
+"$GEN_CERTS" crl "$T/evil" mesh --out "$G/crl.pem" >/dev/null 2>&1 || fail "gen-certs.sh crl (SDS, untrusted)"
+kill -HUP "$NODE_PID"
+wait_for_log "$T/node.out" 'version=v1 nonce=[^ ]+ NACK error=.*secret \\"ROOTCA\\": validation_context.crl: CRL 1 \(issuer CN ?= ?mesh\) is not signed by any trusted CA'
+wait_for_log "$T/c.err" ' warn SDS push version v2 rejected \(NACK\), keeping version v1: secret "ROOTCA": validation_context.crl: CRL 1 \(issuer CN ?= ?mesh\) is not signed by any trusted CA'
+refused client f-client-after-nack "the previous CRL stays in force"
+accepted client2 f-client2-after-nack "the previous CRL lists only client"
+
+step "f) SDS: a new ROOTCA crl (client2 too) is installed and in force"
+"$GEN_CERTS" crl "$C" mesh --revoke client --revoke client2 --out "$G/crl.pem" >/dev/null 2>&1 || fail "gen-certs.sh crl (SDS, 2)"
+kill -HUP "$NODE_PID"
+wait_for_log "$T/node.out" 'version=v3 nonce=[^ ]+ ACK'
+refused client2 f-client2-revoked "listed in the new pushed CRL"
+wait_for_log "$T/c.out" "$(conn_re listener=in class=refused "end=tls_verify_failed: peer certificate serial 0*$S_CLIENT2 revoked by CRL of CN ?= ?mesh")"
+alive c
