@@ -400,6 +400,8 @@ static int verify_cb(int ok, X509_STORE_CTX *xs)
     case X509_V_ERR_UNABLE_TO_GET_CRL:
     case X509_V_ERR_CRL_HAS_EXPIRED:
     case X509_V_ERR_CRL_NOT_YET_VALID:
+        /* not a failure: SSL_get_verify_result must not report it later */
+        X509_STORE_CTX_set_error(xs, X509_V_OK);
         return 1;
     default:
         break;

@@ -13,6 +13,9 @@
 #      rejected whole with a WARN, and the previous CRL stays in force;
 #   d) an expired CRL is installed with a WARN: traffic flows, and what it
 #      lists is still refused.
+#      Outbound, M (a CRL listing B's certificate) refuses B in the same
+#      words (outbound outcome="revoked"), and B logs that its peer refused
+#      its certificate as revoked (counted as revoked too);
 #   e) DestinationRule caCrl (SIMPLE): a config whose caCrl no
 #      caCertificates signed, or without caCertificates, is refused at
 #      file:line:col; A refuses an openssl s_server presenting a revoked
@@ -136,6 +139,26 @@ accepted int-client d-int "no longer listed"
 refused client d-client "still listed in the expired CRL"
 assert_eq 5 "$(revoked)" 'outcome="revoked" after the expired CRL'
 assert_eq 200 "$(curl -s -o /dev/null -w "%{http_code}" -m 5 "http://127.0.0.1:$B_ADMIN/healthz/ready" || true)" "readiness of B with an expired CRL"
+
+step "d) outbound: M (client2, a CRL listing B's server certificate) refuses B; B hears why"
+S_SERVER=$(ser "$C/server.crt")
+"$GEN_CERTS" crl "$C" mesh --revoke server --out "$T/crl/m.crl" >/dev/null 2>&1 || fail "gen-certs.sh crl (server)"
+P_MOUT=$(free_port)
+sidecar_config "$T/m.yaml" client foo client2
+M_ADMIN=$ADMIN_PORT
+sed -i "s|^secrets:.*|secrets: {cert_chain: \"$C/client2.crt\", private_key: \"$C/client2.key\", trusted_ca: \"$C/ca.crt\", crl: \"$T/crl/m.crl\"}|" "$T/m.yaml"
+cat >>"$T/m.yaml" <<YAML
+listeners:
+  - {name: out, direction: outbound, address: "127.0.0.1:$P_MOUT", upstream: "127.0.0.1:$P_IN",
+     tls: ISTIO_MUTUAL, protocol: tcp, expected_identities: ["spiffe://cluster.local/ns/bar/sa/server"]}
+YAML
+start_sidecar m "$T/m.yaml" "$P_MOUT"
+printf 'm-out\n' | tcp_client 127.0.0.1 "$P_MOUT" 2 >"$T/m-out.reply" 2>/dev/null || true
+assert_not_contains "$T/m-out.reply" '^m-out$'
+wait_for_log "$T/m.out" "$(conn_re dir=outbound listener=out mode=ISTIO_MUTUAL class=refused "end=tls_verify_failed: peer certificate serial 0*$S_SERVER revoked by CRL of CN ?= ?mesh \(next update 20[0-9-]+T[0-9:]+Z;")"
+assert_eq 1 "$(prom "$M_ADMIN" "$T/m.prom"; awk -v k='sidecar_tls_handshakes_total{direction="outbound",outcome="revoked"}' '$1 == k { print $2 }' "$T/m.prom")" 'M: outbound outcome="revoked"'
+wait_for_log "$T/b.out" "$(conn_re listener=in class=refused "end=tls_handshake_failed: the peer refused our certificate \(SAN spiffe://cluster.local/ns/bar/sa/server, serial 0*$S_SERVER\): sslv3 alert certificate revoked")"
+assert_eq 6 "$(revoked)" 'B: outcome="revoked" after the peer refused its certificate'
 
 # ---------------------------------------------------------------------------
 # DestinationRule caCrl: A originates TLS (SIMPLE) to two openssl s_servers
