@@ -116,6 +116,7 @@ static int hash_secret(const struct sc_sds_secret *s, uint8_t out[32])
     hash_field(md, s->cert_chain_pem, s->cert_chain_len);
     hash_field(md, s->private_key_pem, s->private_key_len);
     hash_field(md, s->trusted_ca_pem, s->trusted_ca_len);
+    hash_field(md, s->crl_pem, s->crl_len);
     ok = ok && EVP_DigestFinal_ex(md, out, &n) == 1;
     EVP_MD_CTX_free(md);
     return ok ? 0 : -1;
@@ -661,9 +662,12 @@ static int prepare(const struct sc_sds_secret *sec, struct sc_sds_secret *copy, 
     copy->private_key_len = sec->private_key_len;
     copy->trusted_ca_pem = memdup0(sec->trusted_ca_pem, sec->trusted_ca_len);
     copy->trusted_ca_len = sec->trusted_ca_len;
+    copy->crl_pem = memdup0(sec->crl_pem, sec->crl_len);
+    copy->crl_len = sec->crl_len;
     if (copy->name == NULL || (sec->cert_chain_pem != NULL && copy->cert_chain_pem == NULL) ||
         (sec->private_key_pem != NULL && copy->private_key_pem == NULL) ||
-        (sec->trusted_ca_pem != NULL && copy->trusted_ca_pem == NULL)) {
+        (sec->trusted_ca_pem != NULL && copy->trusted_ca_pem == NULL) ||
+        (sec->crl_pem != NULL && copy->crl_pem == NULL)) {
         sc_sds_secret_cleanup(copy);
         return -1;
     }

@@ -10,15 +10,18 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
+#include "crl.h"
 #include "log.h"
 #include "policy.h"
 #include "tlsctx.h"
+#include "x509.h"
 #include "yamlcfg.h"
 
 /* How a YAML stream becomes a struct sc_config (STYLE.md, "Config
@@ -216,6 +219,71 @@ done:
     return rc;
 }
 
+/* The file must hold at least one PEM CRL; its signature is checked when
+ * the certificates are loaded (against the trust bundle). */
+static int check_crl(struct cfg_ctx *c, const struct where *w, const char *fname,
+                     STACK_OF(X509_CRL) **out)
+{
+    struct sc_err e;
+    STACK_OF(X509_CRL) *crls;
+    char *data = NULL;
+    size_t len = 0;
+
+    if (read_small(fname, &data, &len) != 0) {
+        return sc_config_fail_pos(c, w->file, w->line, w->col, w->path, "cannot read %s: %s",
+                                  fname, read_reason(errno));
+    }
+    crls = sc_crl_load_pem_mem(data, len, fname, &e);
+    free(data);
+    if (crls == NULL) {
+        return sc_config_fail_pos(c, w->file, w->line, w->col, w->path, "%s", e.msg);
+    }
+    if (out != NULL) {
+        *out = crls;
+    } else {
+        sc_crl_stack_free(crls);
+    }
+    return 0;
+}
+
+/* A DestinationRule caCrl: CRLs signed by one of caCertificates (a CRL
+ * cannot be checked against the system's roots).  One past its next update
+ * is accepted with a WARN. */
+static int check_origin_crl(struct cfg_ctx *c, const struct where *w, const char *fname,
+                            const char *ca_file)
+{
+    STACK_OF(X509_CRL) *crls = NULL;
+    STACK_OF(X509) *roots = NULL;
+    struct sc_err e;
+    char why[512];
+    int from = 0, rc = -1;
+
+    if (ca_file == NULL) {
+        return sc_config_fail_pos(c, w->file, w->line, w->col, w->path,
+                                  "needs caCertificates (the CRL is checked against them)");
+    }
+    if (check_crl(c, w, fname, &crls) != 0) {
+        return -1;
+    }
+    roots = sc_x509_load_pem_file(ca_file, &e);
+    if (roots == NULL || sc_crl_verify(crls, roots, NULL, fname, &e) != 0) {
+        sc_config_fail_pos(c, w->file, w->line, w->col, w->path, "%s", e.msg);
+        goto done;
+    }
+    while (from < sk_X509_CRL_num(crls)) {
+        if (sc_crl_problem(crls, time(NULL), &from, why, sizeof(why)) != NULL) {
+            sc_log(SC_LOG_WARN, NULL, "%s:%d:%d: %s: %s: %s; revocation is still checked against it",
+                   w->file, w->line, w->col, w->path, fname, why);
+        }
+    }
+    rc = 0;
+
+done:
+    sc_x509_stack_free(roots);
+    sc_crl_stack_free(crls);
+    return rc;
+}
+
 static int check_secrets(struct cfg_ctx *c)
 {
     struct sc_config *cfg = c->cfg;
@@ -233,6 +301,14 @@ static int check_secrets(struct cfg_ctx *c)
             c, at->file, at->line, at->col, "secrets",
             "either sds_socket or cert_chain, private_key and trusted_ca must be "
             "given");
+    }
+    if (nfiles == 0 && cfg->secrets.crl != NULL) {
+        where_node(&w, sc_yaml_get(sec, "crl"), "secrets.crl");
+        return sc_config_fail_pos(c, w.file, w.line, w.col, w.path,
+                                  "only with certificate files; with SDS the CRL comes in the "
+                                  "validation context of %s",
+                                  cfg->secrets.sds_root_name != NULL ? cfg->secrets.sds_root_name
+                                                                     : "ROOTCA");
     }
     if (nfiles == 0) {
         return 0;
@@ -252,6 +328,12 @@ static int check_secrets(struct cfg_ctx *c)
     where_node(&w, sc_yaml_get(sec, "trusted_ca"), "secrets.trusted_ca");
     if (check_certs(c, &w, cfg->secrets.trusted_ca, NULL) != 0) {
         goto done;
+    }
+    if (cfg->secrets.crl != NULL) {
+        where_node(&w, sc_yaml_get(sec, "crl"), "secrets.crl");
+        if (check_crl(c, &w, cfg->secrets.crl, NULL) != 0) {
+            goto done;
+        }
     }
     rc = 0;
 
@@ -301,7 +383,8 @@ static int resolve_tls(struct cfg_ctx *c, const struct sc_yaml_node *n, const st
     struct where wca = {NULL, 0, 0, NULL};
     struct where wcert = wca;
     struct where wkey = wca;
-    char pca[300], pcert[300], pkey[300];
+    struct where wcrl = wca;
+    char pca[300], pcert[300], pkey[300], pcrl[300];
     char base[256];
     X509 *cert = NULL;
     int rc = -1;
@@ -337,7 +420,9 @@ static int resolve_tls(struct cfg_ctx *c, const struct sc_yaml_node *n, const st
                                  "spec.trafficPolicy.tls.clientCertificate", pcert,
                                  sizeof(pcert)) != 0 ||
                     copy_dr_file(c, &f->private_key, &pt.private_key, &pt, &wkey,
-                                 "spec.trafficPolicy.tls.privateKey", pkey, sizeof(pkey)) != 0) {
+                                 "spec.trafficPolicy.tls.privateKey", pkey, sizeof(pkey)) != 0 ||
+                    copy_dr_file(c, &f->ca_crl, &pt.ca_crl, &pt, &wcrl,
+                                 "spec.trafficPolicy.tls.caCrl", pcrl, sizeof(pcrl)) != 0) {
                     return -1;
                 }
                 if (f->sni == NULL && pt.sni.s != NULL) {
@@ -392,6 +477,9 @@ static int resolve_tls(struct cfg_ctx *c, const struct sc_yaml_node *n, const st
     if (f->client_certificate != NULL &&
         (check_certs(c, &wcert, f->client_certificate, &cert) != 0 ||
          check_key(c, &wkey, f->private_key, cert, wcert.path) != 0)) {
+        goto done;
+    }
+    if (f->ca_crl != NULL && check_origin_crl(c, &wcrl, f->ca_crl, f->ca_certificates) != 0) {
         goto done;
     }
     rc = 0;
@@ -791,6 +879,7 @@ static void strv_free(struct sc_strv *v)
 static void tls_files_free(struct sc_cfg_tls_files *f)
 {
     free(f->ca_certificates);
+    free(f->ca_crl);
     free(f->client_certificate);
     free(f->private_key);
     free(f->sni);
@@ -825,6 +914,7 @@ void sc_config_free(struct sc_config *cfg)
     free(cfg->secrets.cert_chain);
     free(cfg->secrets.private_key);
     free(cfg->secrets.trusted_ca);
+    free(cfg->secrets.crl);
     free(cfg->secrets.sds_cert_name);
     free(cfg->http.xfcc);
     free(cfg->admin_unix);

@@ -47,9 +47,10 @@ struct sc_label {
 };
 
 /* Extra TLS files a route may name for SIMPLE / MUTUAL (DestinationRule
- * clientCertificate, privateKey, caCertificates, sni). */
+ * clientCertificate, privateKey, caCertificates, sni, caCrl). */
 struct sc_cfg_tls_files {
     char *ca_certificates;
+    char *ca_crl;                    /* DestinationRule caCrl: PEM CRLs, NULL = none */
     char *client_certificate;
     char *private_key;
     char *sni;
@@ -151,6 +152,7 @@ struct sc_config {
         char *cert_chain;
         char *private_key;
         char *trusted_ca;
+        char *crl;                   /* PEM CRLs (files mode), NULL = none */
         int expiry_warning_days;     /* WARN this long before notAfter, default 7 */
         int root_grace_hours;        /* on_root_expiry: 0 = refuse (default), else
                                       * accept an expired root this many hours */

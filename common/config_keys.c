@@ -120,6 +120,7 @@ static const struct key secrets_keys[] = {
     KEY("cert_chain", K_STR, struct sc_config, secrets.cert_chain),
     KEY("private_key", K_STR, struct sc_config, secrets.private_key),
     KEY("trusted_ca", K_STR, struct sc_config, secrets.trusted_ca),
+    KEY("crl", K_STR, struct sc_config, secrets.crl),
     KEYR("expiry_warning_days", K_INT, 0, 3650, struct sc_config, secrets.expiry_warning_days),
     KEY("sds_cert_name", K_STR, struct sc_config, secrets.sds_cert_name),
     KEY("sds_root_name", K_STR, struct sc_config, secrets.sds_root_name),

@@ -93,6 +93,7 @@ struct sc_policy_tls {
     struct sc_policy_val client_certificate;
     struct sc_policy_val private_key;
     struct sc_policy_val sni;
+    struct sc_policy_val ca_crl;     /* PEM CRLs checked against ca_certificates */
     const struct sc_strv *subject_alt_names; /* never NULL; may be empty */
     const char *rule;                /* "namespace/name" of the rule */
     const char *file;                /* where its tls: block is */

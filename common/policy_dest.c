@@ -25,6 +25,7 @@ static void tls_cleanup(struct tls_set *t)
     free(t->cert.s);
     free(t->key.s);
     free(t->sni.s);
+    free(t->crl.s);
     sc_policy_strv_free(&t->sans);
 }
 
@@ -107,6 +108,7 @@ static int parse_tls(struct sc_err *err, const struct sc_yaml_node *n, const cha
         {"clientCertificate", offsetof(struct tls_set, cert)},
         {"privateKey", offsetof(struct tls_set, key)},
         {"sni", offsetof(struct tls_set, sni)},
+        {"caCrl", offsetof(struct tls_set, crl)},
     };
     for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
         v = sc_yaml_get(n, files[i].name);
@@ -120,7 +122,7 @@ static int parse_tls(struct sc_err *err, const struct sc_yaml_node *n, const cha
     if (parse_strv(err, sc_yaml_get(n, "subjectAltNames"), what, key, &t->sans) != 0) {
         return -1;
     }
-    static const char *const unsupported[] = {"credentialName", "caCrl"};
+    static const char *const unsupported[] = {"credentialName"};
     for (size_t i = 0; i < sizeof(unsupported) / sizeof(unsupported[0]); i++) {
         v = sc_yaml_get(n, unsupported[i]);
         if (!sc_yaml_is_null(v)) {
@@ -135,10 +137,10 @@ static int parse_tls(struct sc_err *err, const struct sc_yaml_node *n, const cha
         return -1;
     }
     if (t->mode == SC_TLS_ISTIO_MUTUAL &&
-        (t->ca.s != NULL || t->cert.s != NULL || t->key.s != NULL)) {
+        (t->ca.s != NULL || t->cert.s != NULL || t->key.s != NULL || t->crl.s != NULL)) {
         sc_policy_perr(err, n, what,
                        "%s: ISTIO_MUTUAL uses the mesh certificates; caCertificates, "
-                       "clientCertificate and privateKey are not allowed with it",
+                       "clientCertificate, privateKey and caCrl are not allowed with it",
                        path);
         return -1;
     }
@@ -384,6 +386,7 @@ int sc_policy_dest_tls(const struct sc_policy *p, const struct sc_policy_workloa
     fill_val(&out->client_certificate, &t->cert);
     fill_val(&out->private_key, &t->key);
     fill_val(&out->sni, &t->sni);
+    fill_val(&out->ca_crl, &t->crl);
     out->subject_alt_names = t->sans.n > 0 ? &t->sans : &empty;
     out->rule = best->m.kind_name + strlen("DestinationRule ");
     out->file = best->m.file;

@@ -20,7 +20,7 @@ struct pos_str { /* an owned string and its position */
 struct tls_set {
     int present;
     enum sc_tls_mode mode;
-    struct pos_str ca, cert, key, sni;
+    struct pos_str ca, cert, key, sni, crl;
     struct sc_strv sans;
     int line;
     int col;

@@ -85,6 +85,7 @@ void sc_sds_secret_cleanup(struct sc_sds_secret *s)
     }
     free(s->private_key_pem);
     free(s->trusted_ca_pem);
+    free(s->crl_pem);
     memset(s, 0, sizeof(*s));
 }
 
@@ -196,7 +197,9 @@ static int take_secret(const pb_any *any, size_t idx, struct sc_sds_secret *out,
     } else if (ps->type_case == SECRET_VAL && ps->validation_context != NULL) {
         if (take_datasource(ps->validation_context->trusted_ca, out->name,
                             "validation_context.trusted_ca", &out->trusted_ca_pem,
-                            &out->trusted_ca_len, err) != 0) {
+                            &out->trusted_ca_len, err) != 0 ||
+            take_datasource(ps->validation_context->crl, out->name, "validation_context.crl",
+                            &out->crl_pem, &out->crl_len, err) != 0) {
             goto done;
         }
     }
@@ -330,7 +333,7 @@ static int pack_secret(const struct sc_sds_secret *s, pb_any *any)
     pb_secret ps;
     pb_tlscert tc;
     pb_valctx vc;
-    pb_datasource chain, key, ca;
+    pb_datasource chain, key, ca, crl;
     size_t n;
     uint8_t *buf = NULL;
 
@@ -352,6 +355,10 @@ static int pack_secret(const struct sc_sds_secret *s, pb_any *any)
         envoy__extensions__transport_sockets__tls__v3__certificate_validation_context__init(&vc);
         set_datasource(&ca, s->trusted_ca_pem, s->trusted_ca_len);
         vc.trusted_ca = &ca;
+        if (s->crl_pem != NULL) {
+            set_datasource(&crl, s->crl_pem, s->crl_len);
+            vc.crl = &crl;
+        }
         ps.type_case = SECRET_VAL;
         ps.validation_context = &vc;
     }

@@ -30,6 +30,8 @@ struct sc_sds_secret {
     size_t private_key_len;
     char *trusted_ca_pem;         /* CertificateValidationContext.trusted_ca */
     size_t trusted_ca_len;
+    char *crl_pem;                /* CertificateValidationContext.crl (with trusted_ca) */
+    size_t crl_len;
 };
 
 /* DiscoveryResponse.  Decoding requires each resource's Any.type_url to be

@@ -38,7 +38,7 @@ static int add_origin(struct sc_snapshot *s, enum sc_tls_mode mode,
     if (mode != SC_TLS_SIMPLE && mode != SC_TLS_MUTUAL) {
         return 0;
     }
-    ctx = sc_tlsctx_origin_new(f->ca_certificates,
+    ctx = sc_tlsctx_origin_new(f->ca_certificates, f->ca_crl,
                                mode == SC_TLS_MUTUAL ? f->client_certificate : NULL,
                                mode == SC_TLS_MUTUAL ? f->private_key : NULL,
                                s->cfg->tls_groups, err);
@@ -172,6 +172,11 @@ struct sc_snapshot *sc_snapshot_new(struct sc_config *cfg, struct sc_err *err)
     if (cfg->secrets.cert_chain != NULL) {
         m = sc_tls_material_load(cfg->secrets.cert_chain, cfg->secrets.private_key,
                                  cfg->secrets.trusted_ca, 0, err);
+        if (m != NULL && cfg->secrets.crl != NULL &&
+            sc_tls_material_load_crls(m, cfg->secrets.crl, err) != 0) {
+            sc_tls_material_free(m);
+            m = NULL;
+        }
         if (m == NULL) {
             sc_config_free(cfg);
             return NULL;

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "crl.h"
 #include "x509.h"
 
 struct sc_tls_material {
@@ -17,6 +18,7 @@ struct sc_tls_material {
     EVP_PKEY *key;
     STACK_OF(X509) *chain;   /* leaf first */
     STACK_OF(X509) *roots;
+    STACK_OF(X509_CRL) *crls; /* NULL: no revocation checking */
 };
 
 const unsigned char sc_alpn_mesh_tcp[] = "\x05istio";
@@ -227,7 +229,62 @@ void sc_tls_material_free(struct sc_tls_material *m)
     EVP_PKEY_free(m->key);
     sc_x509_stack_free(m->chain);
     sc_x509_stack_free(m->roots);
+    sc_crl_stack_free(m->crls);
     free(m);
+}
+
+/* A CRL may be signed by one of our roots or by an intermediate of our own
+ * chain (which verify_chain has already led to a root). */
+static int set_crls(struct sc_tls_material *m, STACK_OF(X509_CRL) *crls, const char *what,
+                    struct sc_err *err)
+{
+    STACK_OF(X509) *ints = sk_X509_new_null();
+    int rc;
+
+    if (ints == NULL) {
+        sc_err_set(err, "out of memory");
+        sc_crl_stack_free(crls);
+        return -1;
+    }
+    for (int i = 1; i < sk_X509_num(m->chain); i++) {
+        sk_X509_push(ints, sk_X509_value(m->chain, i));
+    }
+    rc = sc_crl_verify(crls, m->roots, ints, what, err);
+    sk_X509_free(ints);
+    if (rc != 0) {
+        sc_crl_stack_free(crls);
+        return -1;
+    }
+    sc_crl_stack_free(m->crls);
+    m->crls = crls;
+    return 0;
+}
+
+int sc_tls_material_set_crls(struct sc_tls_material *m, const char *pem, size_t len,
+                             const char *what, struct sc_err *err)
+{
+    STACK_OF(X509_CRL) *crls = sc_crl_load_pem_mem(pem, len, what, err);
+
+    return crls != NULL ? set_crls(m, crls, what, err) : -1;
+}
+
+int sc_tls_material_load_crls(struct sc_tls_material *m, const char *path, struct sc_err *err)
+{
+    size_t len = 0;
+    char *pem = read_file(path, &len, err);
+    int rc;
+
+    if (pem == NULL) {
+        return -1;
+    }
+    rc = sc_tls_material_set_crls(m, pem, len, path, err);
+    free(pem);
+    return rc;
+}
+
+STACK_OF(X509_CRL) *sc_tls_material_crls(const struct sc_tls_material *m)
+{
+    return m->crls;
 }
 
 X509 *sc_tls_material_leaf(const struct sc_tls_material *m)
@@ -406,15 +463,30 @@ int sc_tls_root_grace_get(const SSL *ssl, struct sc_tls_root_grace *out)
     return 0;
 }
 
-/* Keeps OpenSSL's verdict and records the first failure for the log. */
+/* Keeps OpenSSL's verdict and records the first failure for the log, with
+ * three exceptions for revocation: an issuer with no CRL is not checked (a
+ * mesh may hold CRLs for some of its CAs only), and a CRL past its next
+ * update, or not yet valid, is still used (the runtime WARNs about it; an
+ * out-of-date CRL is not an outage).  A revoked certificate stays refused. */
 static int verify_cb(int ok, X509_STORE_CTX *xs)
 {
     SSL *ssl;
     X509 *cert;
+    X509_CRL *crl;
     struct sc_tls_verify_info *vi;
 
     if (ok) {
         return ok;
+    }
+    switch (X509_STORE_CTX_get_error(xs)) {
+    case X509_V_ERR_UNABLE_TO_GET_CRL:
+    case X509_V_ERR_CRL_HAS_EXPIRED:
+    case X509_V_ERR_CRL_NOT_YET_VALID:
+        /* not a failure: SSL_get_verify_result must not report it later */
+        X509_STORE_CTX_set_error(xs, X509_V_OK);
+        return 1;
+    default:
+        break;
     }
     ssl = X509_STORE_CTX_get_ex_data(xs, SSL_get_ex_data_X509_STORE_CTX_idx());
     if (ssl != NULL && X509_STORE_CTX_get_error(xs) == X509_V_ERR_CERT_HAS_EXPIRED &&
@@ -440,6 +512,11 @@ static int verify_cb(int ok, X509_STORE_CTX *xs)
         sc_x509_sans_str(cert, vi->san, sizeof(vi->san));
         vi->not_before = sc_x509_not_before(cert);
         vi->not_after = sc_x509_not_after(cert);
+    }
+    crl = X509_STORE_CTX_get0_current_crl(xs);
+    if (vi->error == X509_V_ERR_CERT_REVOKED && crl != NULL) {
+        sc_crl_issuer_str(crl, vi->crl_issuer, sizeof(vi->crl_issuer));
+        vi->crl_next_update = sc_crl_next_update(crl);
     }
     if (SSL_set_ex_data(ssl, verify_idx, vi) != 1) {
         free(vi);
@@ -669,6 +746,9 @@ static SSL_CTX *ctx_common(const struct sc_tls_material *m, int server, const ch
             ERR_clear_error();
         }
     }
+    if (sc_crl_install(store, m->crls, err) != 0) {
+        goto fail;
+    }
     pthread_once(&verify_once, verify_index_init);
     pthread_once(&trust_once, trust_index_init);
     SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, verify_cb);
@@ -798,8 +878,43 @@ const char *sc_tls_version_name(const SSL *ssl)
     return ssl != NULL ? SSL_get_version(ssl) : "-";
 }
 
-SSL_CTX *sc_tlsctx_origin_new(const char *ca_file, const char *cert_file, const char *key_file,
-                              const char *groups, struct sc_err *err)
+/* The CRLs of crl_file, signed by certificates of ca_file, into store. */
+static int origin_crls(X509_STORE *store, const char *ca_file, const char *crl_file,
+                       struct sc_err *err)
+{
+    STACK_OF(X509) *roots = NULL;
+    STACK_OF(X509_CRL) *crls = NULL;
+    char *pem = NULL;
+    size_t len = 0;
+    int rc = -1;
+
+    if (ca_file == NULL) {
+        sc_err_set(err, "%s: a CRL needs caCertificates to be checked against", crl_file);
+        return -1;
+    }
+    pem = read_file(crl_file, &len, err);
+    if (pem == NULL) {
+        goto out;
+    }
+    crls = sc_crl_load_pem_mem(pem, len, crl_file, err);
+    if (crls == NULL) {
+        goto out;
+    }
+    roots = sc_x509_load_pem_file(ca_file, err);
+    if (roots == NULL || sc_crl_verify(crls, roots, NULL, crl_file, err) != 0 ||
+        sc_crl_install(store, crls, err) != 0) {
+        goto out;
+    }
+    rc = 0;
+out:
+    sc_crl_stack_free(crls);        /* the store keeps its own references */
+    sc_x509_stack_free(roots);
+    free(pem);
+    return rc;
+}
+
+SSL_CTX *sc_tlsctx_origin_new(const char *ca_file, const char *crl_file, const char *cert_file,
+                              const char *key_file, const char *groups, struct sc_err *err)
 {
     SSL_CTX *ctx = ctx_base(TLS_client_method(), 0, 0, groups, err);
 
@@ -813,6 +928,9 @@ SSL_CTX *sc_tlsctx_origin_new(const char *ca_file, const char *cert_file, const 
         }
     } else if (SSL_CTX_set_default_verify_paths(ctx) != 1) {
         sc_err_tls(err, "default trust store");
+        goto fail;
+    }
+    if (crl_file != NULL && origin_crls(SSL_CTX_get_cert_store(ctx), ca_file, crl_file, err) != 0) {
         goto fail;
     }
     if (cert_file != NULL && key_file != NULL) {

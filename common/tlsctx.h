@@ -35,6 +35,19 @@ struct sc_tls_material *sc_tls_material_from_pem(const char *chain, size_t chain
 struct sc_tls_material *sc_tls_material_load(const char *chain_path, const char *key_path,
                                              const char *ca_path, time_t now, struct sc_err *err);
 
+/* Adds revocation lists (PEM, one or more CRLs) to material that was just
+ * built and is not shared yet, replacing any it had.  Every CRL must be
+ * signed by one of the material's roots or by an intermediate of its chain;
+ * one that does not verify rejects the whole set (err names it, m keeps
+ * what it had).  A CRL past its next update is accepted (reported by the
+ * caller, still checked).  _load_crls reads a file (at most 1 MiB).
+ * Returns 0 or -1. */
+int sc_tls_material_set_crls(struct sc_tls_material *m, const char *pem, size_t len,
+                             const char *what, struct sc_err *err);
+int sc_tls_material_load_crls(struct sc_tls_material *m, const char *path, struct sc_err *err);
+/* Borrowed; NULL when the material has no CRLs. */
+STACK_OF(X509_CRL) *sc_tls_material_crls(const struct sc_tls_material *m);
+
 /* Why this material cannot serve mesh traffic at all at `now`, written
  * into out: "no valid leaf: ..." (the leaf expired or is not yet valid) or
  * "no valid root CA left: root CA <subject> expired at <time>, ..." (every
@@ -66,8 +79,11 @@ int sc_tls_group_known(const char *name);
  * renegotiation or compression, peer certificate required and verified
  * against the bundle.  groups is an OpenSSL groups list ("X25519:P-256"),
  * NULL for SC_TLS_DEFAULT_GROUPS; the context offers and accepts only those.
- * SPIFFE identity is checked by the caller after the handshake.  Returns a
- * new SSL_CTX or NULL with err set.
+ * SPIFFE identity is checked by the caller after the handshake.  With CRLs
+ * in the material, every certificate of the peer's chain whose issuer has a
+ * CRL is checked against it (issuers without one are not checked); a
+ * revoked one is refused (X509_V_ERR_CERT_REVOKED).  Returns a new SSL_CTX
+ * or NULL with err set.
  *
  * Resumption: the client keeps the last ticket per upstream (the worker's
  * cache) and gives each new connection a private copy; the server issues
@@ -84,10 +100,13 @@ SSL_CTX *sc_tlsctx_client_new(const struct sc_tls_material *m, const char *group
  * (DestinationRule SIMPLE, or MUTUAL with a client certificate): the server
  * is verified against ca_file (the system's default roots when NULL), and
  * the caller checks its name with SSL_set1_host.  cert_file/key_file may be
- * NULL (SIMPLE); groups as for sc_tlsctx_server_new.  Returns a new SSL_CTX
- * or NULL with err set. */
-SSL_CTX *sc_tlsctx_origin_new(const char *ca_file, const char *cert_file, const char *key_file,
-                              const char *groups, struct sc_err *err);
+ * NULL (SIMPLE).  crl_file (DestinationRule caCrl; NULL: none) holds PEM
+ * CRLs, each signed by a certificate of ca_file (required with it); the
+ * server's chain is then checked against them as the mesh contexts do.
+ * groups as for sc_tlsctx_server_new.  Returns a new SSL_CTX or NULL with
+ * err set. */
+SSL_CTX *sc_tlsctx_origin_new(const char *ca_file, const char *crl_file, const char *cert_file,
+                              const char *key_file, const char *groups, struct sc_err *err);
 
 /* Client-side session resumption between sidecars: a connection attaches a
  * heap-allocated sink to the SSL before the handshake; the client SSL_CTX
@@ -121,6 +140,8 @@ struct sc_tls_verify_info {
     time_t not_before;
     time_t not_after;
     int anchor;                 /* 1: it is the trust anchor (a root of ours) */
+    char crl_issuer[256];       /* X509_V_ERR_CERT_REVOKED: the CRL's issuer */
+    time_t crl_next_update;     /* and its nextUpdate (0: none) */
 };
 
 /* secrets.on_root_expiry {grace_hours: N}: sets the grace of a context's

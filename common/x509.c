@@ -310,7 +310,7 @@ STACK_OF(X509) *sc_x509_load_pem_mem(const char *pem, size_t len, const char *wh
     return sk;
 }
 
-static time_t asn1_time(const ASN1_TIME *t)
+time_t sc_x509_time(const ASN1_TIME *t)
 {
     struct tm tm;
 
@@ -322,12 +322,12 @@ static time_t asn1_time(const ASN1_TIME *t)
 
 time_t sc_x509_not_before(const X509 *cert)
 {
-    return asn1_time(X509_get0_notBefore(cert));
+    return sc_x509_time(X509_get0_notBefore(cert));
 }
 
 time_t sc_x509_not_after(const X509 *cert)
 {
-    return asn1_time(X509_get0_notAfter(cert));
+    return sc_x509_time(X509_get0_notAfter(cert));
 }
 
 const char *sc_x509_serial_hex(const X509 *cert, char *out, size_t outlen)

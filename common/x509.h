@@ -51,6 +51,8 @@ STACK_OF(X509) *sc_x509_load_pem_mem(const char *pem, size_t len, const char *wh
                                      struct sc_err *err);
 void sc_x509_stack_free(STACK_OF(X509) *sk);
 
+/* An ASN1_TIME as a Unix time (0 when NULL or unreadable). */
+time_t sc_x509_time(const ASN1_TIME *t);
 /* notBefore / notAfter as Unix times (0 when unreadable). */
 time_t sc_x509_not_before(const X509 *cert);
 time_t sc_x509_not_after(const X509 *cert);

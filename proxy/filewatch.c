@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "crl.h"
 #include "err.h"
 #include "log.h"
 #include "runtime.h"
@@ -27,7 +28,7 @@ struct sc_filewatch {
     int fd;
     struct event *ev;
     struct event *debounce;
-    char fingerprint[256];      /* of the installed set: leaf serial + notAfter + roots */
+    char fingerprint[1024];     /* of the installed set: leaf serial, roots, CRLs */
 };
 
 static void fingerprint(const struct sc_tls_material *m, char *out, size_t outlen)
@@ -43,6 +44,12 @@ static void fingerprint(const struct sc_tls_material *m, char *out, size_t outle
                                  sc_x509_serial_hex(sk_X509_value(roots, i), serial,
                                                     sizeof(serial)));
     }
+    if (sc_tls_material_crls(m) != NULL && used < outlen) {
+        char crl[32];
+
+        snprintf(out + used, outlen - used, "/crl:%s",
+                 sc_crl_fingerprint(sc_tls_material_crls(m), crl, sizeof(crl)));
+    }
 }
 
 int sc_filewatch_reload(struct sc_filewatch *fw)
@@ -50,10 +57,17 @@ int sc_filewatch_reload(struct sc_filewatch *fw)
     const struct sc_config *cfg = sc_runtime_config(fw->rt);
     struct sc_tls_material *m;
     struct sc_err err;
-    char fp[256];
+    char fp[1024];
 
     m = sc_tls_material_load(cfg->secrets.cert_chain, cfg->secrets.private_key,
                              cfg->secrets.trusted_ca, time(NULL), &err);
+    /* The CRLs belong to the set: one that does not verify against the
+     * trust bundle rejects the whole set, and the running one stays. */
+    if (m != NULL && cfg->secrets.crl != NULL &&
+        sc_tls_material_load_crls(m, cfg->secrets.crl, &err) != 0) {
+        sc_tls_material_free(m);
+        m = NULL;
+    }
     if (m == NULL) {
         sc_log(SC_LOG_WARN, NULL, "certificate files rejected, keeping the running ones: %s",
                err.msg);
@@ -132,6 +146,9 @@ struct sc_filewatch *sc_filewatch_new(struct event_base *base, struct sc_runtime
         watch_dir(fw, cfg->secrets.cert_chain);
         watch_dir(fw, cfg->secrets.private_key);
         watch_dir(fw, cfg->secrets.trusted_ca);
+        if (cfg->secrets.crl != NULL) {
+            watch_dir(fw, cfg->secrets.crl);
+        }
         fw->ev = event_new(base, fw->fd, EV_READ | EV_PERSIST, on_inotify, fw);
         if (fw->ev == NULL || event_add(fw->ev, NULL) != 0) {
             goto fail;

@@ -8,6 +8,7 @@
 
 #include "certs.h"
 #include "config.h"
+#include "crl.h"
 #include "err.h"
 #include "escape.h"
 #include "log.h"
@@ -154,10 +155,11 @@ static void describe_leaf(const struct sc_tls_material *m, char *out, size_t out
     } else {
         sc_escape_text_str(raw, id, sizeof(id));
     }
-    snprintf(out, outlen, "%s serial=%s not_after=%s roots=%d", id,
+    snprintf(out, outlen, "%s serial=%s not_after=%s roots=%d crls=%d", id,
              sc_x509_serial_hex(leaf, serial, sizeof(serial)),
              sc_time_rfc3339(sc_x509_not_after(leaf), t, sizeof(t)),
-             sk_X509_num(sc_tls_material_roots(m)));
+             sk_X509_num(sc_tls_material_roots(m)),
+             sc_tls_material_crls(m) != NULL ? sk_X509_CRL_num(sc_tls_material_crls(m)) : 0);
 }
 
 /* WARN when our certificate's trust domain is not node.trust_domain: every
@@ -309,6 +311,9 @@ void sc_runtime_check_expiry(struct sc_runtime *rt, time_t now)
     struct check_state st = {now, rt->cfg->secrets.expiry_warning_days};  /* 0: ERROR only */
     struct sc_certs_names names = {rt->cfg->secrets.sds_cert_name,
                                    rt->cfg->secrets.sds_root_name};
+    STACK_OF(X509_CRL) *crls;
+    int from = 0;
+    char why[512];
 
     if (rt->material == NULL) {
         return;
@@ -322,6 +327,12 @@ void sc_runtime_check_expiry(struct sc_runtime *rt, time_t now)
     }
     rt->last_expiry_log = now;
     sc_certs_each(rt->material, rt->snap, &names, check_one, &st);
+    crls = sc_tls_material_crls(rt->material);
+    while (crls != NULL && from < sk_X509_CRL_num(crls)) {
+        if (sc_crl_problem(crls, now, &from, why, sizeof(why)) != NULL) {
+            sc_log(SC_LOG_WARN, NULL, "%s; revocation is still checked against it", why);
+        }
+    }
 }
 
 struct sc_stats *const *sc_runtime_stats(const struct sc_runtime *rt, size_t *n)

@@ -40,6 +40,7 @@ struct sc_sdsclient {
     /* The set in use (copies of the PEMs last installed), so a push that
      * carries only one of the two resources completes with the other. */
     struct pem chain, key, roots;
+    struct pem crl;                 /* the ROOTCA's CRLs; none when buf is NULL */
     char version[64];               /* last accepted version_info */
     uint64_t accepted, rejected, connects;
 };
@@ -112,8 +113,8 @@ static int send_request(struct sc_sdsclient *c, const char *nonce, const char *e
 static void on_response(struct sc_sdsclient *c, const struct sc_sds_response *resp)
 {
     const struct sc_config *cfg = sc_runtime_config(c->rt);
-    const struct pem *chain = &c->chain, *key = &c->key, *roots = &c->roots;
-    struct pem nchain = {NULL, 0}, nkey = {NULL, 0}, nroots = {NULL, 0};
+    const struct pem *chain = &c->chain, *key = &c->key, *roots = &c->roots, *crl = &c->crl;
+    struct pem nchain = {NULL, 0}, nkey = {NULL, 0}, nroots = {NULL, 0}, ncrl = {NULL, 0};
     struct sc_tls_names names = {cfg->secrets.sds_cert_name, cfg->secrets.sds_cert_name,
                                  cfg->secrets.sds_root_name};
     struct sc_tls_material *m;
@@ -149,6 +150,9 @@ static void on_response(struct sc_sdsclient *c, const struct sc_sds_response *re
             nroots.buf = s->trusted_ca_pem;
             nroots.len = s->trusted_ca_len;
             roots = &nroots;
+            ncrl.buf = s->crl_pem;          /* a ROOTCA without crl: no CRLs */
+            ncrl.len = s->crl_len;
+            crl = &ncrl;
         }
     }
     if (chain->buf == NULL || roots->buf == NULL) {
@@ -160,6 +164,7 @@ static void on_response(struct sc_sdsclient *c, const struct sc_sds_response *re
         }
         if (nroots.buf != NULL) {
             pem_set(&c->roots, nroots.buf, nroots.len);
+            pem_set(&c->crl, ncrl.buf, ncrl.len);
         }
         snprintf(c->version, sizeof(c->version), "%s", resp->version_info);
         send_request(c, resp->nonce, NULL);
@@ -169,6 +174,17 @@ static void on_response(struct sc_sdsclient *c, const struct sc_sds_response *re
                                  roots->len, &names, time(NULL), &err);
     if (m == NULL) {
         goto nack;
+    }
+    if (crl->buf != NULL) {
+        char what[160];
+
+        /* One CRL no trusted CA signed rejects the whole push. */
+        snprintf(what, sizeof(what), "secret \"%s\": validation_context.crl",
+                 cfg->secrets.sds_root_name);
+        if (sc_tls_material_set_crls(m, crl->buf, crl->len, what, &err) != 0) {
+            sc_tls_material_free(m);
+            goto nack;
+        }
     }
     snprintf(source, sizeof(source), "SDS version %s", resp->version_info);
     if (sc_runtime_set_material(c->rt, m, source, &err) != 0) {
@@ -180,6 +196,7 @@ static void on_response(struct sc_sdsclient *c, const struct sc_sds_response *re
     }
     if (roots == &nroots) {
         pem_set(&c->roots, nroots.buf, nroots.len);
+        pem_set(&c->crl, ncrl.buf, ncrl.len);
     }
     snprintf(c->version, sizeof(c->version), "%s", resp->version_info);
     c->accepted++;
@@ -344,5 +361,6 @@ void sc_sdsclient_free(struct sc_sdsclient *c)
     pem_set(&c->chain, NULL, 0);
     pem_set(&c->key, NULL, 0);
     pem_set(&c->roots, NULL, 0);
+    pem_set(&c->crl, NULL, 0);
     free(c);
 }

@@ -88,7 +88,7 @@ static const char *const class_names[SC_CLASS_N] = {
     "mesh_mtls", "plaintext", "app_tls_passthrough", "refused"};
 static const char *const hs_names[SC_HS_N] = {
     "ok", "no_client_cert", "unknown_ca", "expired", "bad_identity", "protocol",
-    "root_expired_grace"};
+    "root_expired_grace", "revoked"};
 static const char *const accept_err_names[SC_ACCEPT_N] = {"emfile", "enfile", "other"};
 static const char *const dir_names[2] = {"inbound", "outbound"};
 

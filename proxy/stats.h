@@ -29,6 +29,7 @@ enum sc_hs_outcome {
     SC_HS_BAD_IDENTITY,
     SC_HS_PROTOCOL,
     SC_HS_ROOT_EXPIRED_GRACE,   /* accepted: the peer's root expired, within the grace */
+    SC_HS_REVOKED,           /* a certificate of the peer's chain is in a CRL */
     SC_HS_N,
 };
 

@@ -54,6 +54,12 @@ void sc_tlsv_explain_verify(SSL *ssl, long vr, const struct sc_tlsv_ctx *ctx, ch
         snprintf(out, outlen, "peer chain does not lead to any of %d trusted roots (issuer %s;",
                  ctx->n_roots, vi.issuer);
         break;
+    case X509_V_ERR_CERT_REVOKED:
+        snprintf(out, outlen, "%s serial %s revoked by CRL of %s (next update %s;", whose,
+                 vi.serial, vi.crl_issuer[0] != '\0' ? vi.crl_issuer : "-",
+                 vi.crl_next_update != 0 ? sc_time_rfc3339(vi.crl_next_update, t, sizeof(t))
+                                         : "none");
+        break;
     case X509_V_ERR_HOSTNAME_MISMATCH:
         snprintf(out, outlen, "peer certificate does not name %s",
                  ctx->expected_host != NULL ? ctx->expected_host : "the expected host");
@@ -173,13 +179,15 @@ void sc_tlsv_failure(struct bufferevent *bev, short what, const struct sc_tlsv_c
         sc_tlsv_explain_verify(ssl, vr, ctx, why, sizeof(why));
         out->outcome = vr == X509_V_ERR_CERT_HAS_EXPIRED || vr == X509_V_ERR_CERT_NOT_YET_VALID
                            ? SC_HS_EXPIRED
-                           : SC_HS_UNKNOWN_CA;
+                       : vr == X509_V_ERR_CERT_REVOKED ? SC_HS_REVOKED
+                                                       : SC_HS_UNKNOWN_CA;
         snprintf(out->reason, sizeof(out->reason), "tls_verify_failed: %s", why);
         return;
     }
     if (reason_is(first, SSL_R_TLSV1_ALERT_UNKNOWN_CA) ||
         reason_is(first, SSL_R_SSLV3_ALERT_BAD_CERTIFICATE) ||
-        reason_is(first, SSL_R_SSLV3_ALERT_CERTIFICATE_EXPIRED)) {
+        reason_is(first, SSL_R_SSLV3_ALERT_CERTIFICATE_EXPIRED) ||
+        reason_is(first, SSL_R_SSLV3_ALERT_CERTIFICATE_REVOKED)) {
         X509 *ours = ssl != NULL ? SSL_get_certificate(ssl) : NULL;
         char serial[80] = "-", san[256], issuer[256] = "-", why[400] = "";
 
@@ -192,8 +200,9 @@ void sc_tlsv_failure(struct bufferevent *bev, short what, const struct sc_tlsv_c
             /* the peer's trust bundle lacks the CA that issued ours */
             snprintf(why, sizeof(why), "the peer does not trust its issuer %s: ", issuer);
         }
-        out->outcome = reason_is(first, SSL_R_SSLV3_ALERT_CERTIFICATE_EXPIRED) ? SC_HS_EXPIRED
-                                                                               : SC_HS_UNKNOWN_CA;
+        out->outcome = reason_is(first, SSL_R_SSLV3_ALERT_CERTIFICATE_EXPIRED)   ? SC_HS_EXPIRED
+                       : reason_is(first, SSL_R_SSLV3_ALERT_CERTIFICATE_REVOKED) ? SC_HS_REVOKED
+                                                                                 : SC_HS_UNKNOWN_CA;
         snprintf(out->reason, sizeof(out->reason),
                  "tls_handshake_failed: the peer refused our certificate (SAN %s, serial %s): %s%s",
                  san, serial, why, rs);

@@ -16,6 +16,13 @@
 #       ("-" for none), a DNS SAN per --dns (none by default), CN = NAME
 #       (default LEAF), EKU serverAuth,clientAuth, keyUsage
 #       digitalSignature,keyEncipherment.
+#   gen-certs.sh crl DIR CA [--revoke CERT]... [--days N] [--expired]
+#                           [--out FILE]
+#       DIR/CA-ca.crl (or FILE): a CRL signed by DIR/CA-ca.{crt,key} listing
+#       the serial of each CERT's first certificate (CERT: a path, or a name
+#       in DIR: NAME.crt, else NAME-ca.crt); none = an empty CRL.  Next
+#       update in N days (default 7); --expired: last update 30 days ago,
+#       next update 1 day ago.
 #   gen-certs.sh mesh DIR [--force]
 #       The standard set (skipped when already complete and not expiring):
 #         ca.crt (= mesh-ca.crt), mesh-ca.key      root "mesh"
@@ -153,6 +160,7 @@ dates() {
 # Options shared by the subcommands; positional arguments go to ARGS.
 parse_opts() {
     DAYS=; RSA=0; EXPIRED=0; NOTYET=0; CN=; FORCE=0; ARGS=(); DNS=(); SECONDS_LEFT=; STARTS_IN=
+    REVOKE=(); OUT=
     while [ $# -gt 0 ]; do
         case $1 in
         --days) [ $# -ge 2 ] || die "--days needs a value"
@@ -171,6 +179,8 @@ parse_opts() {
                [[ $2 =~ ^[A-Za-z0-9*][A-Za-z0-9.-]*$ ]] || die "--dns: not a DNS name: $2"
                DNS+=("$2"); shift ;;
         --force) FORCE=1 ;;
+        --revoke) [ $# -ge 2 ] || die "--revoke needs a certificate"; REVOKE+=("$2"); shift ;;
+        --out) [ $# -ge 2 ] || die "--out needs a file"; OUT=$2; shift ;;
         -h|--help) usage ;;
         --*) die "unknown option: $1" ;;
         *) ARGS+=("$1") ;;
@@ -238,6 +248,48 @@ cmd_leaf() { # DIR CA LEAF SPIFFE_ID
     mv -f "$dir/$leaf.crt.tmp" "$dir/$leaf.crt"
 }
 
+cmd_crl() { # DIR CA
+    [ ${#ARGS[@]} -eq 2 ] || usage
+    local dir=${ARGS[0]} ca=${ARGS[1]} d c f serial end subj
+    need_ca "$dir" "$ca"
+    tmpdir
+    d=$(mktemp -d "$TMPD/crl.XXXXXX")
+    : >"$d/index.txt"
+    for c in "${REVOKE[@]}"; do
+        f=$c
+        if [ ! -f "$f" ]; then f=$dir/$c.crt; fi
+        if [ ! -f "$f" ]; then f=$dir/$c-ca.crt; fi
+        [ -f "$f" ] || die "--revoke: no certificate '$c'"
+        serial=$(openssl x509 -in "$f" -noout -serial | sed 's/^serial=//')
+        if [ $((${#serial} % 2)) = 1 ]; then serial=0$serial; fi
+        end=$(date -u -d "$(openssl x509 -in "$f" -noout -enddate | sed 's/^notAfter=//')" +%y%m%d%H%M%SZ)
+        subj=$(openssl x509 -in "$f" -noout -subject -nameopt compat | sed 's/^subject=//')
+        printf 'R\t%s\t%s\t%s\tunknown\t%s\n' "$end" "$(date -u -d '1 hour ago' +%y%m%d%H%M%SZ)" \
+            "$serial" "$subj" >>"$d/index.txt"
+    done
+    cat >"$d/openssl.cnf" <<EOF
+[ ca ]
+default_ca = tmpca
+[ tmpca ]
+dir = $d
+database = $d/index.txt
+default_md = sha256
+unique_subject = no
+crl_extensions = crlext
+[ crlext ]
+authorityKeyIdentifier = keyid:always
+EOF
+    local when=(-crldays "${DAYS:-7}")
+    if [ "$EXPIRED" = 1 ]; then
+        when=(-crl_lastupdate "$(utc '30 days ago')" -crl_nextupdate "$(utc '1 day ago')")
+    fi
+    openssl ca -batch -config "$d/openssl.cnf" -gencrl -cert "$dir/$ca-ca.crt" \
+        -keyfile "$dir/$ca-ca.key" "${when[@]}" -out "$d/out.crl" >"$d/err" 2>&1 ||
+        { cat "$d/err" >&2; die "CRL generation failed for $ca"; }
+    mv -f "$d/out.crl" "${OUT:-$dir/$ca-ca.crl}"
+    rm -rf "$d"
+}
+
 MESH_FILES="ca.crt mesh-ca.crt mesh-ca.key client.crt client.key server.crt server.key
  foo-ca.crt foo-ca.key bar-ca.crt bar-ca.key foo-client.crt foo-client.key
  bar-server.crt bar-server.key other-td.crt other-td.key rogue.crt rogue.key
@@ -299,6 +351,7 @@ ca) cmd_ca ;;
 intermediate) cmd_intermediate ;;
 leaf) cmd_leaf ;;
 mesh) cmd_mesh ;;
+crl) cmd_crl ;;
 -h|--help|help) usage ;;
-*) die "unknown subcommand: $sub (ca|intermediate|leaf|mesh)" ;;
+*) die "unknown subcommand: $sub (ca|intermediate|leaf|mesh|crl)" ;;
 esac

@@ -504,8 +504,12 @@ START_TEST(test_policy_rejects_bad_destination_rules)
                "sidecar");
     expect_err(BASE DR("", "r", "    tls: {mode: ISTIO_MUTUAL, caCertificates: /x}\n"), 10, 10,
                "DestinationRule r: spec.trafficPolicy.tls: ISTIO_MUTUAL uses the mesh "
-               "certificates; caCertificates, clientCertificate and privateKey are not allowed "
-               "with it");
+               "certificates; caCertificates, clientCertificate, privateKey and caCrl are not "
+               "allowed with it");
+    expect_err(BASE DR("", "r", "    tls: {mode: ISTIO_MUTUAL, caCrl: /x}\n"), 10, 10,
+               "DestinationRule r: spec.trafficPolicy.tls: ISTIO_MUTUAL uses the mesh "
+               "certificates; caCertificates, clientCertificate, privateKey and caCrl are not "
+               "allowed with it");
     expect_err(BASE DR("", "r", "    tls: {mode: MUTUAL}\n"), 10, 10,
                "DestinationRule r: spec.trafficPolicy.tls: MUTUAL needs clientCertificate and "
                "privateKey");

@@ -111,6 +111,8 @@ START_TEST(test_sdsproto_response_round_trips)
     r.secrets[1].name = S("ROOTCA");
     r.secrets[1].trusted_ca_pem = S("ROOTS");
     r.secrets[1].trusted_ca_len = 5;
+    r.secrets[1].crl_pem = S("CRLS");
+    r.secrets[1].crl_len = 4;
     ck_assert_int_eq(sc_sds_response_encode(&r, &buf, &len), 0);
     ck_assert_int_eq(sc_sds_response_decode(buf, len, &d, &err), 0);
     ck_assert_str_eq(d.version_info, "3-abcdef");
@@ -125,6 +127,9 @@ START_TEST(test_sdsproto_response_round_trips)
     ck_assert_ptr_null(d.secrets[0].trusted_ca_pem);
     ck_assert_str_eq(d.secrets[1].name, "ROOTCA");
     ck_assert_str_eq(d.secrets[1].trusted_ca_pem, "ROOTS");
+    ck_assert_str_eq(d.secrets[1].crl_pem, "CRLS");
+    ck_assert_uint_eq(d.secrets[1].crl_len, 4);
+    ck_assert_ptr_null(d.secrets[0].crl_pem);
     ck_assert_ptr_null(d.secrets[1].cert_chain_pem);
     ck_assert_ptr_null(d.secrets[1].private_key_pem);
     free(buf);
@@ -223,6 +228,48 @@ START_TEST(test_sdsproto_response_refuses_filename_in_trusted_ca)
     response_with(&resp, SC_SDS_TYPE_SECRET, &secret);
     ck_assert_int_eq(sc_sds_response_decode(resp.b, resp.n, &d, &err), -1);
     ck_assert_ptr_nonnull(strstr(err.msg, "validation_context.trusted_ca"));
+    sc_sds_response_cleanup(&d);
+}
+END_TEST
+
+/* Envoy's CertificateValidationContext.crl is field 7, built here by hand
+ * (not by our encoder) so a wrong field number in proto/ fails. */
+START_TEST(test_sdsproto_response_reads_the_crl_field)
+{
+    struct pb ca = {0}, crl = {0}, vc = {0}, secret = {0}, resp;
+    struct sc_sds_response d;
+    struct sc_err err;
+
+    pb_str(&ca, 2, "ROOTS");                /* DataSource.inline_bytes */
+    pb_str(&crl, 3, "CRLS");                /* DataSource.inline_string */
+    pb_msg(&vc, 1, &ca);
+    pb_msg(&vc, 7, &crl);
+    pb_str(&secret, 1, "ROOTCA");
+    pb_msg(&secret, 4, &vc);
+    response_with(&resp, SC_SDS_TYPE_SECRET, &secret);
+    ck_assert_int_eq(sc_sds_response_decode(resp.b, resp.n, &d, &err), 0);
+    ck_assert_str_eq(d.secrets[0].trusted_ca_pem, "ROOTS");
+    ck_assert_str_eq(d.secrets[0].crl_pem, "CRLS");
+    sc_sds_response_cleanup(&d);
+}
+END_TEST
+
+START_TEST(test_sdsproto_response_refuses_filename_in_crl)
+{
+    struct pb ca = {0}, crl = {0}, vc = {0}, secret = {0}, resp;
+    struct sc_sds_response d;
+    struct sc_err err;
+
+    pb_str(&ca, 2, "ROOTS");
+    pb_str(&crl, 1, "/etc/ssl/crl.pem");    /* DataSource.filename */
+    pb_msg(&vc, 1, &ca);
+    pb_msg(&vc, 7, &crl);
+    pb_str(&secret, 1, "ROOTCA");
+    pb_msg(&secret, 4, &vc);
+    response_with(&resp, SC_SDS_TYPE_SECRET, &secret);
+    ck_assert_int_eq(sc_sds_response_decode(resp.b, resp.n, &d, &err), -1);
+    ck_assert_ptr_nonnull(strstr(err.msg, "validation_context.crl"));
+    ck_assert_ptr_nonnull(strstr(err.msg, "DataSource.filename is refused"));
     sc_sds_response_cleanup(&d);
 }
 END_TEST
@@ -462,6 +509,8 @@ static Suite *sdsproto_suite(void)
     tcase_add_test(tc, test_sdsproto_response_skips_unknown_fields);
     tcase_add_test(tc, test_sdsproto_response_refuses_filename);
     tcase_add_test(tc, test_sdsproto_response_refuses_filename_in_trusted_ca);
+    tcase_add_test(tc, test_sdsproto_response_reads_the_crl_field);
+    tcase_add_test(tc, test_sdsproto_response_refuses_filename_in_crl);
     tcase_add_test(tc, test_sdsproto_response_refuses_environment_variable);
     tcase_add_test(tc, test_sdsproto_response_refuses_wrong_any_type);
     tcase_add_test(tc, test_sdsproto_response_refuses_v2_secret_type);

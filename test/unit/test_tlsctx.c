@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "crl.h"
 #include "snapshot.h"
 #include "tlsctx.h"
 #include "x509.h"
@@ -472,7 +473,7 @@ START_TEST(test_handshake_follows_configured_groups)
     SSL_CTX_free(c);
     /* an origination context takes the same list; a bad one is an error */
     memset(&err, 0, sizeof(err));
-    c = sc_tlsctx_origin_new(NULL, NULL, NULL, "P-257", &err);
+    c = sc_tlsctx_origin_new(NULL, NULL, NULL, NULL, "P-257", &err);
     ck_assert_ptr_null(c);
     ck_assert_msg(strstr(err.msg, "tls.groups") != NULL, "%s", err.msg);
 }
@@ -1189,6 +1190,172 @@ START_TEST(test_snapshot_refcount_is_thread_safe)
 }
 END_TEST
 
+/* ---- revocation ---------------------------------------------------------- */
+
+/* The server's material with the CRLs of crl (NULL: none) added. */
+static SSL_CTX *server_ctx_crl(const char *ca, const char *crl)
+{
+    struct sc_err err;
+    struct sc_tls_material *m = mat("server.crt", "server.key", ca);
+    SSL_CTX *ctx;
+
+    memset(&err, 0, sizeof(err));
+    ck_assert_msg(sc_tls_material_load_crls(m, path(crl), &err) == 0, "%s", err.msg);
+    ck_assert_ptr_nonnull(sc_tls_material_crls(m));
+    ctx = sc_tlsctx_server_new(m, NULL, &err);
+    ck_assert_msg(ctx != NULL, "%s", err.msg);
+    sc_tls_material_free(m);
+    return ctx;
+}
+
+/* A handshake of the client (crt/key, trusting ca) with s; returns the
+ * server's verify result, and its recorded failure in vi. */
+static long client_against(SSL_CTX *s, const char *crt, const char *ca, int *ok,
+                           struct sc_tls_verify_info *vi)
+{
+    char key[128];
+    SSL_CTX *c;
+    struct hs h;
+    long vr;
+
+    snprintf(key, sizeof(key), "%.*s.key", (int)(strlen(crt) - 4), crt);
+    c = client_ctx(crt, key, ca);
+    handshake(s, c, NULL, 0, &h);
+    *ok = h.ok;
+    vr = SSL_get_verify_result(h.s);
+    memset(vi, 0, sizeof(*vi));
+    if (!h.ok) {
+        ck_assert_int_eq(sc_tls_verify_info_get(h.s, vi), 0);
+    }
+    hs_free(&h);
+    SSL_CTX_free(c);
+    return vr;
+}
+
+START_TEST(test_crl_refuses_a_revoked_client_and_names_the_crl)
+{
+    SSL_CTX *s = server_ctx_crl("ca.crt", "revoke-client.crl");
+    struct sc_tls_verify_info vi;
+    char serial[80];
+    int ok;
+    long vr = client_against(s, "client.crt", "ca.crt", &ok, &vi);
+
+    ck_assert(!ok);
+    ck_assert_int_eq(vr, X509_V_ERR_CERT_REVOKED);
+    ck_assert_int_eq(vi.error, X509_V_ERR_CERT_REVOKED);
+    ck_assert_int_eq(vi.depth, 0);
+    ck_assert_str_eq(vi.crl_issuer, "CN=mesh");
+    ck_assert(vi.crl_next_update > time(NULL));
+    {
+        FILE *f = fopen(path("client.crt"), "r");
+        X509 *x = f != NULL ? PEM_read_X509(f, NULL, NULL, NULL) : NULL;
+
+        ck_assert_ptr_nonnull(x);
+        ck_assert_str_eq(vi.serial, sc_x509_serial_hex(x, serial, sizeof(serial)));
+        X509_free(x);
+        fclose(f);
+    }
+    SSL_CTX_free(s);
+}
+END_TEST
+
+START_TEST(test_crl_leaves_unlisted_peers_and_issuers_without_a_crl_alone)
+{
+    /* a CRL of the mesh root only; the foo root and the mesh-int
+     * intermediate have none */
+    SSL_CTX *s = server_ctx_crl("bundle-mesh-foo.pem", "revoke-client.crl");
+    struct sc_tls_verify_info vi;
+    int ok;
+
+    /* accepted, and no CRL error left behind in the verify result */
+    ck_assert_int_eq(client_against(s, "int-client.crt", "ca.crt", &ok, &vi), X509_V_OK);
+    ck_assert_msg(ok, "int-client: %s", X509_verify_cert_error_string(vi.error));
+    ck_assert_int_eq(client_against(s, "foo-client.crt", "bundle-mesh-foo.pem", &ok, &vi),
+                     X509_V_OK);
+    ck_assert_msg(ok, "foo-client: %s", X509_verify_cert_error_string(vi.error));
+    client_against(s, "expired-client.crt", "ca.crt", &ok, &vi);
+    ck_assert(!ok);                       /* other failures are still failures */
+    ck_assert_int_eq(vi.error, X509_V_ERR_CERT_HAS_EXPIRED);
+    SSL_CTX_free(s);
+}
+END_TEST
+
+START_TEST(test_crl_refuses_a_revoked_intermediate)
+{
+    SSL_CTX *s = server_ctx_crl("ca.crt", "revoke-int.crl");
+    struct sc_tls_verify_info vi;
+    int ok;
+
+    ck_assert_int_eq(client_against(s, "int-client.crt", "ca.crt", &ok, &vi),
+                     X509_V_ERR_CERT_REVOKED);
+    ck_assert(!ok);
+    ck_assert_int_eq(vi.depth, 1);
+    ck_assert_str_eq(vi.crl_issuer, "CN=mesh");
+    client_against(s, "client.crt", "ca.crt", &ok, &vi);
+    ck_assert(ok);
+    SSL_CTX_free(s);
+}
+END_TEST
+
+START_TEST(test_crl_expired_still_revokes_and_lets_others_through)
+{
+    SSL_CTX *s = server_ctx_crl("ca.crt", "expired.crl");
+    struct sc_tls_verify_info vi;
+    int ok;
+
+    ck_assert_int_eq(client_against(s, "client.crt", "ca.crt", &ok, &vi),
+                     X509_V_ERR_CERT_REVOKED);
+    ck_assert(!ok);
+    ck_assert_int_eq(client_against(s, "int-client.crt", "ca.crt", &ok, &vi), X509_V_OK);
+    ck_assert(ok);
+    SSL_CTX_free(s);
+}
+END_TEST
+
+START_TEST(test_crl_set_refuses_an_untrusted_signer_whole)
+{
+    struct sc_tls_material *m = mat("server.crt", "server.key", "ca.crt");
+    struct sc_err err;
+
+    memset(&err, 0, sizeof(err));
+    ck_assert_int_eq(sc_tls_material_load_crls(m, path("revoke-client.crl"), &err), 0);
+    /* good CRL + one by another key also named CN=mesh: the whole set fails,
+     * the material keeps the CRL it had */
+    ck_assert_int_eq(sc_tls_material_load_crls(m, path("good-and-evil.crl"), &err), -1);
+    ck_assert_msg(strstr(err.msg, "CRL 2 (issuer CN=mesh) is not signed by any trusted CA") != NULL,
+                  "%s", err.msg);
+    ck_assert_int_eq(sk_X509_CRL_num(sc_tls_material_crls(m)), 1);
+    ck_assert_int_eq(sc_tls_material_load_crls(m, path("garbage.pem"), &err), -1);
+    ck_assert_msg(strstr(err.msg, "CRL 1 does not parse") != NULL, "%s", err.msg);
+    ck_assert_int_eq(sc_tls_material_load_crls(m, path("ca.crt"), &err), -1);
+    ck_assert_msg(strstr(err.msg, "no PEM CRL found") != NULL, "%s", err.msg);
+    ck_assert_int_eq(sc_tls_material_load_crls(m, path("missing.crl"), &err), -1);
+    ck_assert_msg(strstr(err.msg, "cannot read") != NULL, "%s", err.msg);
+    ck_assert_int_eq(sk_X509_CRL_num(sc_tls_material_crls(m)), 1);
+    sc_tls_material_free(m);
+}
+END_TEST
+
+START_TEST(test_crl_problem_reports_an_expired_crl)
+{
+    struct sc_tls_material *m = mat("server.crt", "server.key", "ca.crt");
+    struct sc_err err;
+    char why[256];
+    int from = 0;
+
+    ck_assert_int_eq(sc_tls_material_load_crls(m, path("revoke-client.crl"), &err), 0);
+    ck_assert_ptr_null(sc_crl_problem(sc_tls_material_crls(m), time(NULL), &from, why,
+                                      sizeof(why)));
+    ck_assert_int_eq(sc_tls_material_load_crls(m, path("expired.crl"), &err), 0);
+    from = 0;
+    ck_assert_ptr_nonnull(sc_crl_problem(sc_tls_material_crls(m), time(NULL), &from, why,
+                                         sizeof(why)));
+    ck_assert_msg(strncmp(why, "CRL of CN=mesh is past its next update 20", 41) == 0, "%s", why);
+    ck_assert_int_eq(from, 1);
+    sc_tls_material_free(m);
+}
+END_TEST
+
 static Suite *tlsctx_suite(void)
 {
     Suite *s = suite_create("tlsctx");
@@ -1227,6 +1394,16 @@ static Suite *tlsctx_suite(void)
     tcase_add_test(tc, test_handshake_tls12_uses_ecdhe_aead);
     tcase_add_test(tc, test_handshake_tls12_refuses_cbc_suites);
     tcase_add_test(tc, test_ctx_settings);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("crl");
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, test_crl_refuses_a_revoked_client_and_names_the_crl);
+    tcase_add_test(tc, test_crl_leaves_unlisted_peers_and_issuers_without_a_crl_alone);
+    tcase_add_test(tc, test_crl_refuses_a_revoked_intermediate);
+    tcase_add_test(tc, test_crl_expired_still_revokes_and_lets_others_through);
+    tcase_add_test(tc, test_crl_set_refuses_an_untrusted_signer_whole);
+    tcase_add_test(tc, test_crl_problem_reports_an_expired_crl);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("alpn");
@@ -1296,7 +1473,13 @@ int main(void)
              "cd '%s' && cat mesh-ca.crt foo-ca.crt >bundle-mesh-foo.pem &&"
              " cat mesh-ca.crt bar-ca.crt >bundle-mesh-bar.pem &&"
              " { cat ca.crt; printf -- '-----BEGIN CERTIFICATE-----\\nMIIB!!broken\\n"
-             "-----END CERTIFICATE-----\\n'; } >broken-bundle.pem",
+             "-----END CERTIFICATE-----\\n'; } >broken-bundle.pem &&"
+             " G=\"$OLDPWD/scripts/gen-certs.sh\" &&"
+             " $G crl . mesh --revoke client --out revoke-client.crl &&"
+             " $G crl . mesh --revoke mesh-int --out revoke-int.crl &&"
+             " $G crl . mesh --revoke client --expired --out expired.crl &&"
+             " mkdir -p evil && $G ca evil mesh && $G crl evil mesh --out evil.crl &&"
+             " cat revoke-client.crl evil.crl >good-and-evil.crl",
              certs);
     if (system(cmd) != 0) {
         fprintf(stderr, "cannot make bundles in %s\n", certs);

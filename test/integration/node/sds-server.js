@@ -6,7 +6,10 @@
 // TlsCertificate) and `ROOTCA` (trusted_ca) from PEM files on a Unix socket.
 //
 //   node sds-server.js --socket PATH --chain FILE --key FILE --ca FILE
-//        [--datasource bytes|string|filename]
+//        [--crl FILE] [--datasource bytes|string|filename]
+//
+// --crl: ROOTCA's validation_context also carries the file as its crl
+// (Envoy's CertificateValidationContext.crl), re-read with the others.
 //
 // Prints "listening" once bound.  SIGHUP re-reads the files and pushes a new
 // version to every open stream (whatever the files hold, garbage included:
@@ -27,6 +30,7 @@ function parseArgs(argv) {
     else if (k === '--chain') a.chain = v();
     else if (k === '--key') a.key = v();
     else if (k === '--ca') a.ca = v();
+    else if (k === '--crl') a.crl = v();
     else if (k === '--datasource') a.datasource = v();
     else throw new Error(`unknown argument ${k}`);
   }
@@ -50,7 +54,8 @@ function ds(file, text) {
 
 function load() {
   const rd = (f) => fs.readFileSync(f, 'utf8');
-  material = { chain: rd(args.chain), key: rd(args.key), ca: rd(args.ca) };
+  material = { chain: rd(args.chain), key: rd(args.key), ca: rd(args.ca),
+               crl: args.crl ? rd(args.crl) : null };
   version++;
 }
 
@@ -60,6 +65,7 @@ function secretAny(name) {
     obj = { name, tls_certificate: { certificate_chain: ds(args.chain, material.chain), private_key: ds(args.key, material.key) } };
   } else if (name === 'ROOTCA') {
     obj = { name, validation_context: { trusted_ca: ds(args.ca, material.ca) } };
+    if (material.crl !== null) obj.validation_context.crl = ds(args.crl, material.crl);
   } else {
     return null;
   }
