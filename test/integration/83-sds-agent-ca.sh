@@ -6,6 +6,9 @@
 # a new root, ROOTCA = old + new roots is pushed first, the leaf is reissued
 # from the new CA once the subscriber has ACKed, and the old root is dropped
 # after root_overlap.
+# cert-manager's layout of the CA directory (tls.crt, tls.key, ca.crt) is
+# served like Istio's: two agents minting from it feed a pair of sidecars
+# and a request goes through; the leaf chains to ca.crt.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/agent-lib.sh"
 
@@ -93,4 +96,48 @@ assert_contains "$T/agent2.err" 'new CA .* with new roots: serving old\+new root
 assert_contains "$T/agent2.err" 'switching to the new CA \(every subscriber answered'
 assert_contains "$T/agent2.err" 'root overlap ended'
 alive agent2
+
+step "cert-manager layout (tls.crt = intermediate, ca.crt = root): minted, used by a sidecar pair"
+make_cm_cacerts "$T/cm" cm
+ca_agent_config "$T/cm-a.yaml" "$T/cm-a.sock" "$T/cm" foo client "lifetime: 1h"
+ca_agent_config "$T/cm-b.yaml" "$T/cm-b.sock" "$T/cm" bar server "lifetime: 1h"
+"$AGENT" -c "$T/cm-a.yaml" --check >"$T/check.out" 2>&1 ||
+    { cat "$T/check.out"; fail "--check refused the cert-manager layout"; }
+assert_contains "$T/check.out" 'ok \(ca, subject="CN=cm-int" .*layout=cert-manager'
+start_agent agent-cma "$T/cm-a.yaml"
+start_agent agent-cmb "$T/cm-b.yaml"
+assert_contains "$T/agent-cma.err" 'loaded CA subject="CN=cm-int" .*layout=cert-manager'
+"$SDS_FETCH" -s "$T/cm-a.sock" -c 1 -t 20 -o "$T/cm-got" >"$T/cm-fetch.out" 2>&1 ||
+    { cat "$T/cm-fetch.out"; fail "no response from the agent on the cert-manager layout"; }
+d=$T/cm-got/r1
+assert_eq "2 CN=cm-int" "$(ncerts "$d/default.chain.pem") $(issuer "$d/default.chain.pem")" "chain (leaf + tls.crt), issuer"
+cmp -s "$d/ROOTCA.ca.pem" <(openssl x509 -in "$T/cm/ca.crt") || fail "ROOTCA is not ca.crt"
+openssl verify -CAfile "$T/cm/ca.crt" -untrusted "$d/default.chain.pem" "$d/default.chain.pem" \
+    >"$T/cm-verify.out" 2>&1 || { cat "$T/cm-verify.out"; fail "the minted chain does not lead to ca.crt"; }
+sds_pair "$T/cm-a.sock" "$T/cm-b.sock"
+printf 'through-cert-manager\n' | tcp_client 127.0.0.1 "$P_OUT" 2 >"$T/cm-req.out" || true
+assert_eq through-cert-manager "$(cat "$T/cm-req.out")" "a request through A -> B, both certified from cert-manager's layout"
+assert_eq 1 "$(sds_metric "$B_ADMIN" 'sidecar_secrets_updates_total{result="accepted"}')" "B installed the minted set"
+
+step "a CA directory that appears later: a self-signed cert-manager CA"
+mkdir -p "$T/cm-late"
+ca_agent_config "$T/cm-c.yaml" "$T/cm-c.sock" "$T/cm-late" foo client "lifetime: 1h"
+start_agent agent-cmc "$T/cm-c.yaml"
+wait_for_log "$T/agent-cmc.err" "held back \(nothing served yet\): $T/cm-late: neither ca-cert.pem nor tls.crt found"
+# a CA's crt/key renamed (self-signed: tls.crt = ca.crt) appears
+make_cm_cacerts "$T/cm-ss" cmss self-signed
+cp "$T/cm-ss/tls.key" "$T/cm-ss/tls.crt" "$T/cm-ss/ca.crt" "$T/cm-late/"
+wait_for_log "$T/agent-cmc.err" 'loaded CA subject="CN=cmss" .*layout=cert-manager'
+"$SDS_FETCH" -s "$T/cm-c.sock" -c 1 -t 20 -o "$T/ss-got" >"$T/ss-fetch.out" 2>&1 ||
+    { cat "$T/ss-fetch.out"; fail "no response from the agent on a self-signed cert-manager CA"; }
+assert_eq "1 CN=cmss" "$(ncerts "$T/ss-got/r1/default.chain.pem") $(issuer "$T/ss-got/r1/default.chain.pem")" \
+    "self-signed CA: chain, issuer"
+openssl verify -CAfile "$T/cm-ss/ca.crt" "$T/ss-got/r1/default.chain.pem" >/dev/null 2>&1 ||
+    fail "the leaf of the self-signed cert-manager CA does not verify against ca.crt"
+# both layouts at once are refused, naming the files; the last good CA stays
+cp "$T/ca-a/ca-cert.pem" "$T/cm-late/ca-cert.pem"
+wait_for_log "$T/agent-cmc.err" "held back \(still signing with the previous CA\): $T/cm-late: holds both ca-cert.pem \(Istio's layout\) and tls.crt \(cert-manager's\)"
+alive agent-cma
+alive agent-cmb
+alive agent-cmc
 log "ok"
