@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "agentadmin.h"
 #include "agentcfg.h"
 #include "ca.h"
 #include "casrc.h"
@@ -113,6 +114,7 @@ int main(int argc, char **argv)
     struct sc_sdsserver *srv = NULL;
     struct sc_files_src *files = NULL;
     struct sc_ca_src *casrc = NULL;
+    struct sc_agentadmin *admin = NULL;
     struct sc_sdsserver_opts so;
     struct sc_sdsserver_stats st;
     enum sc_log_level lvl;
@@ -187,6 +189,18 @@ int main(int argc, char **argv)
         sc_log(SC_LOG_ERR, NULL, "%s", err.msg);
         goto out;
     }
+    if (cfg->admin.enabled) {
+        struct sc_agentadmin_env env = {srv, files, casrc};
+        char as[SC_ADDR_STRLEN];
+
+        admin = sc_agentadmin_new(base, &cfg->admin.addr, &env, &err);
+        if (admin == NULL) {
+            sc_log(SC_LOG_ERR, NULL, "%s", err.msg);
+            goto out;
+        }
+        sc_log(SC_LOG_INFO, NULL, "admin listening on %s (/healthz/ready, /stats/prometheus)",
+               sc_addr_str(&cfg->admin.addr, as, sizeof(as)));
+    }
     ag.base = base;
     ag.files = files;
     ag.casrc = casrc;
@@ -213,6 +227,7 @@ int main(int argc, char **argv)
 
 out:
     sc_thread_block_stop_signals();
+    sc_agentadmin_free(admin);
     sc_files_src_free(files);
     sc_ca_src_free(casrc);
     sc_sdsserver_free(srv);

@@ -68,6 +68,11 @@ make_cm_cacerts() {
     cp "$work/$name-ca.crt" "$dir/ca.crt"
 }
 
+# agent_tcp_listeners NAME: how many TCP sockets the agent NAME listens on.
+agent_tcp_listeners() {
+    ss -Hltnp 2>/dev/null | grep -c "pid=$(pid_of "$1")," || true
+}
+
 # node_setup: makes sure node and the npm packages (@grpc/grpc-js,
 # @grpc/proto-loader, @grpc/grpc-js-xds) are there, installing them once into
 # $NODE_DIR (the only network access: the npm registry), and exports
