@@ -10,7 +10,7 @@
 # served like Istio's: two agents minting from it feed a pair of sidecars
 # and a request goes through; the leaf chains to ca.crt.  The admin listener
 # (admin.address) answers /healthz/ready and /stats/prometheus; without the
-# key the agent listens on no TCP port.
+# key the agent listens on no TCP port.  --help lists the options.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/agent-lib.sh"
 
@@ -101,6 +101,19 @@ assert_contains "$T/agent2.err" 'new CA .* with new roots: serving old\+new root
 assert_contains "$T/agent2.err" 'switching to the new CA \(every subscriber answered'
 assert_contains "$T/agent2.err" 'root overlap ended'
 alive agent2
+
+step "--help"
+"$AGENT" --help >"$T/help.out" 2>"$T/help.err" || fail "sds-agent --help exited $?"
+for want in '-c, --config FILE' '--check' '-l, --log-level LEVEL' '--version' '-h, --help' \
+    'docs/sds-agent.md' 'admin\.address' '/healthz/ready' '/stats/prometheus' \
+    'SIGHUP +re-read the certificate source' 'SIGTERM, SIGINT +close the sockets and exit 0'; do
+    grep -qE -e "$want" "$T/help.out" || { cat "$T/help.out"; fail "--help does not mention '$want'"; }
+done
+[ ! -s "$T/help.err" ] || fail "--help wrote to stderr: $(cat "$T/help.err")"
+rc=0
+"$AGENT" --no-such-option >/dev/null 2>"$T/badopt.err" || rc=$?
+assert_eq 2 "$rc" "exit status on an unknown option"
+assert_contains "$T/badopt.err" '^usage: sds-agent'
 
 step "cert-manager layout (tls.crt = intermediate, ca.crt = root): minted, used by a sidecar pair"
 make_cm_cacerts "$T/cm" cm
