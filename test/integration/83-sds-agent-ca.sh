@@ -194,12 +194,7 @@ assert_eq 0 "$(curl -s -m 5 "http://127.0.0.1:$ADMIN_C/stats/prometheus" |
 # a CA's crt/key renamed (self-signed: tls.crt = ca.crt) appears
 make_cm_cacerts "$T/cm-ss" cmss self-signed
 cp "$T/cm-ss/tls.key" "$T/cm-ss/tls.crt" "$T/cm-ss/ca.crt" "$T/cm-late/"
-i=0
-while [ "$(sds_ready_code "$ADMIN_C")" != 200 ]; do
-    [ $i -lt 100 ] || fail "readiness still not 200 after the CA appeared: $(cat "$T/ready.body")"
-    sleep 0.1
-    i=$((i + 1))
-done
+wait_ready_200 "$ADMIN_C"
 "$SDS_FETCH" -s "$T/cm-c.sock" -c 1 -t 20 -o "$T/ss-got" >"$T/ss-fetch.out" 2>&1 ||
     { cat "$T/ss-fetch.out"; fail "no response from the agent on a self-signed cert-manager CA"; }
 assert_eq "1 CN=cmss" "$(ncerts "$T/ss-got/r1/default.chain.pem") $(issuer "$T/ss-got/r1/default.chain.pem")" \

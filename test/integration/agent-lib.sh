@@ -68,6 +68,17 @@ make_cm_cacerts() {
     cp "$work/$name-ca.crt" "$dir/ca.crt"
 }
 
+# wait_ready_200 ADMIN_PORT: waits (up to 10 s) until /healthz/ready there
+# answers 200.
+wait_ready_200() {
+    local i=0
+    while [ "$(sds_ready_code "$1")" != 200 ]; do
+        [ $i -lt 100 ] || fail "readiness on port $1 still not 200: $(cat "$T/ready.body")"
+        sleep 0.1
+        i=$((i + 1))
+    done
+}
+
 # agent_tcp_listeners NAME: how many TCP sockets the agent NAME listens on.
 agent_tcp_listeners() {
     ss -Hltnp 2>/dev/null | grep -c "pid=$(pid_of "$1")," || true
