@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "addr.h"
 #include "log.h"
 #include "spiffe.h"
 #include "yamlcfg.h"
@@ -239,6 +240,23 @@ static int conv_fraction(struct actx *c, const struct sc_yaml_node *n, void *fie
     return 0;
 }
 
+static int conv_addr(struct actx *c, const struct sc_yaml_node *n, void *field)
+{
+    struct sc_addr *out = field;
+    const char *why = NULL;
+
+    if (want_scalar(c, n, "an address such as \"127.0.0.1:15010\"") != 0) {
+        return -1;
+    }
+    if (sc_addr_parse(n->str, out, &why) != 0) {
+        return fail(c, n, "\"%.80s\": %s (expected a numeric address and port, such as "
+                          "127.0.0.1:15010 or [::1]:15010)", n->str,
+                    why != NULL ? why : "invalid address");
+    }
+    c->cfg->admin.enabled = 1;
+    return 0;
+}
+
 /* ---- sections ----------------------------------------------------------- */
 
 static int apply(struct actx *c, const struct sc_yaml_node *map, const struct akey *keys,
@@ -258,6 +276,23 @@ static const struct akey ca_keys[] = {
     AKEY("root_overlap", conv_duration, ca.root_overlap_ms),
     AKEY("trust_wait", conv_duration, ca.trust_wait_ms),
 };
+
+static const struct akey admin_keys[] = {
+    AKEY("address", conv_addr, admin.addr),
+};
+
+static int conv_admin(struct actx *c, const struct sc_yaml_node *n, void *field)
+{
+    (void)field;
+    if (apply(c, n, admin_keys, sizeof(admin_keys) / sizeof(admin_keys[0]), "admin") != 0) {
+        return -1;
+    }
+    if (!c->cfg->admin.enabled) {
+        return fail(c, n, "address: required (such as \"127.0.0.1:15010\"; leave admin out "
+                          "for no admin listener)");
+    }
+    return 0;
+}
 
 static int conv_files(struct actx *c, const struct sc_yaml_node *n, void *field)
 {
@@ -280,6 +315,7 @@ static const struct akey top_keys[] = {
     AKEY("source", conv_source, source),
     AKEY("files", conv_files, files),
     AKEY("ca", conv_ca, ca),
+    AKEY("admin", conv_admin, admin),
 };
 
 static int apply(struct actx *c, const struct sc_yaml_node *map, const struct akey *keys,

@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "addr.h"
 #include "err.h"
 
 /* The sds-agent's YAML config (docs/sds-agent.md is the reference):
@@ -19,6 +20,7 @@
  *   ca: {dir: /etc/cacerts, namespace: foo, service_account: client,
  *        lifetime: 24h, renew_at: 0.5, jitter: 0.05, root_overlap: 24h,
  *        trust_wait: 30s}
+ *   admin: {address: "127.0.0.1:15010"} # health and metrics; off when absent
  *
  * Errors are "file:line:col: key.path: message", like the sidecar's.
  * Unknown keys are errors. */
@@ -53,6 +55,10 @@ struct sc_agent_config {
         int64_t trust_wait_ms;   /* longest wait for ACKs of old+new roots, default 30s */
         char *spiffe_id;         /* spiffe://<td>/ns/<ns>/sa/<sa>, derived */
     } ca;
+    struct {
+        int enabled;             /* 1 when admin.address is set */
+        struct sc_addr addr;     /* /healthz/ready, /stats/prometheus */
+    } admin;
 };
 
 /* Reads and validates path (or a string named name).  Returns 0 and a new

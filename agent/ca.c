@@ -19,10 +19,11 @@
  * as PEM in sc_ca_leaf (cleansed on cleanup). */
 
 struct sc_ca {
-    X509 *cert;                 /* ca-cert.pem */
-    EVP_PKEY *key;              /* ca-key.pem */
+    enum sc_ca_layout layout;
+    X509 *cert;                 /* ca-cert.pem or the first of tls.crt */
+    EVP_PKEY *key;              /* ca-key.pem or tls.key */
     STACK_OF(X509) *inter;      /* ca-cert first, then intermediates (no roots) */
-    STACK_OF(X509) *roots;      /* root-cert.pem */
+    STACK_OF(X509) *roots;      /* root-cert.pem or ca.crt */
     char *roots_pem;
     size_t roots_len;
     char *inter_pem;            /* PEM of `inter`, appended to every leaf */
@@ -113,6 +114,57 @@ static EVP_PKEY *load_key(const char *path, struct sc_err *err)
     return k;
 }
 
+/* The files of each layout: signing certificate (for cert-manager, followed
+ * by its chain), its key, the roots, and Istio's optional chain file. */
+struct layout_files {
+    const char *cert, *key, *roots, *chain;
+};
+
+static const struct layout_files istio_files = {"ca-cert.pem", "ca-key.pem", "root-cert.pem",
+                                                "cert-chain.pem"};
+static const struct layout_files cm_files = {"tls.crt", "tls.key", "ca.crt", NULL};
+
+#define LAYOUTS_HELP                                                                               \
+    "Istio's cacerts layout (ca-cert.pem, ca-key.pem, root-cert.pem, cert-chain.pem) or "         \
+    "cert-manager's (tls.crt, tls.key, ca.crt)"
+
+static int file_exists(const char *dir, const char *name)
+{
+    char path[4096];
+    struct stat st;
+
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    return stat(path, &st) == 0;
+}
+
+int sc_ca_detect_layout(const char *dir, enum sc_ca_layout *out, struct sc_err *err)
+{
+    int istio = file_exists(dir, "ca-cert.pem"), cm = file_exists(dir, "tls.crt");
+
+    if (istio && cm) {
+        sc_err_set(err, "%s: holds both ca-cert.pem (Istio's layout) and tls.crt "
+                        "(cert-manager's): keep one of the two sets", dir);
+        return -1;
+    }
+    if (!istio && !cm) {
+        sc_err_set(err, "%s: neither ca-cert.pem nor tls.crt found (expected " LAYOUTS_HELP ")",
+                   dir);
+        return -1;
+    }
+    *out = istio ? SC_CA_LAYOUT_ISTIO : SC_CA_LAYOUT_CERT_MANAGER;
+    return 0;
+}
+
+const char *sc_ca_layout_name(enum sc_ca_layout l)
+{
+    return l == SC_CA_LAYOUT_CERT_MANAGER ? "cert-manager" : "istio";
+}
+
+enum sc_ca_layout sc_ca_get_layout(const struct sc_ca *ca)
+{
+    return ca->layout;
+}
+
 static STACK_OF(X509) *load_certs(const char *dir, const char *name, int optional,
                                   struct sc_err *err)
 {
@@ -124,8 +176,7 @@ static STACK_OF(X509) *load_certs(const char *dir, const char *name, int optiona
         if (optional) {
             return sk_X509_new_null();
         }
-        sc_err_set(err, "%s: missing (an Istio cacerts directory holds ca-cert.pem, ca-key.pem, "
-                        "root-cert.pem and cert-chain.pem)", path);
+        sc_err_set(err, "%s: missing (expected " LAYOUTS_HELP ")", path);
         return NULL;
     }
     if (st.st_size > MAX_FILE) {
@@ -135,7 +186,8 @@ static STACK_OF(X509) *load_certs(const char *dir, const char *name, int optiona
     return sc_x509_load_pem_file(path, err);
 }
 
-static int verify_ca(struct sc_ca *ca, const char *dir, struct sc_err *err)
+static int verify_ca(struct sc_ca *ca, const char *dir, const struct layout_files *lf,
+                     struct sc_err *err)
 {
     X509_STORE *store = X509_STORE_new();
     X509_STORE_CTX *ctx = X509_STORE_CTX_new();
@@ -156,8 +208,8 @@ static int verify_ca(struct sc_ca *ca, const char *dir, struct sc_err *err)
         char issuer[256];
 
         sc_x509_name_str(X509_get_issuer_name(ca->cert), issuer, sizeof(issuer));
-        sc_err_set(err, "%s/ca-cert.pem: does not chain to any of the %d root(s) in "
-                        "root-cert.pem (issuer %s): %s", dir, sk_X509_num(ca->roots), issuer,
+        sc_err_set(err, "%s/%s: does not chain to any of the %d root(s) in %s (issuer %s): %s",
+                   dir, lf->cert, sk_X509_num(ca->roots), lf->roots, issuer,
                    X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx)));
         goto out;
     }
@@ -173,6 +225,7 @@ struct sc_ca *sc_ca_load(const char *dir, struct sc_err *err)
 {
     struct sc_ca *ca = calloc(1, sizeof(*ca));
     STACK_OF(X509) *certs = NULL, *chain = NULL;
+    const struct layout_files *lf;
     char path[4096];
     int i;
 
@@ -180,36 +233,46 @@ struct sc_ca *sc_ca_load(const char *dir, struct sc_err *err)
         sc_err_set(err, "out of memory");
         return NULL;
     }
-    certs = load_certs(dir, "ca-cert.pem", 0, err);
+    if (sc_ca_detect_layout(dir, &ca->layout, err) != 0) {
+        goto fail;
+    }
+    lf = ca->layout == SC_CA_LAYOUT_CERT_MANAGER ? &cm_files : &istio_files;
+    certs = load_certs(dir, lf->cert, 0, err);
     if (certs == NULL) {
         goto fail;
     }
     ca->cert = sk_X509_shift(certs);
-    snprintf(path, sizeof(path), "%s/ca-key.pem", dir);
+    snprintf(path, sizeof(path), "%s/%s", dir, lf->key);
     ca->key = load_key(path, err);
     if (ca->key == NULL) {
         goto fail;
     }
     if (X509_check_private_key(ca->cert, ca->key) != 1) {
         ERR_clear_error();
-        sc_err_set(err, "%s: does not match the certificate in %s/ca-cert.pem", path, dir);
+        sc_err_set(err, "%s: does not match the certificate in %s/%s", path, dir, lf->cert);
         goto fail;
     }
     if (X509_check_ca(ca->cert) < 1) {
-        sc_err_set(err, "%s/ca-cert.pem: not a CA certificate (basicConstraints CA:TRUE needed)",
-                   dir);
+        sc_err_set(err, "%s/%s: not a CA certificate (basicConstraints CA:TRUE needed)", dir,
+                   lf->cert);
         goto fail;
     }
-    ca->roots = load_certs(dir, "root-cert.pem", 0, err);
+    ca->roots = load_certs(dir, lf->roots, 0, err);
     if (ca->roots == NULL) {
         goto fail;
     }
-    chain = load_certs(dir, "cert-chain.pem", 1, err);
+    if (lf->chain != NULL) {
+        chain = load_certs(dir, lf->chain, 1, err);
+    } else {
+        /* cert-manager: the certificates after the CA's own in tls.crt */
+        chain = certs;
+        certs = NULL;
+    }
     if (chain == NULL) {
         goto fail;
     }
-    /* the chain a leaf carries: ca-cert (unless it is a root) and the
-     * intermediates of cert-chain.pem, roots left out */
+    /* the chain a leaf carries: the signing certificate (unless it is a
+     * root) and the intermediates above it, roots left out */
     ca->inter = sk_X509_new_null();
     if (ca->inter == NULL) {
         sc_err_set(err, "out of memory");
@@ -227,7 +290,7 @@ struct sc_ca *sc_ca_load(const char *dir, struct sc_err *err)
             sk_X509_push(ca->inter, x);
         }
     }
-    if (verify_ca(ca, dir, err) != 0) {
+    if (verify_ca(ca, dir, lf, err) != 0) {
         goto fail;
     }
     if (stack_pem(ca->roots, &ca->roots_pem, &ca->roots_len) != 0 ||
@@ -299,9 +362,39 @@ const char *sc_ca_describe(const struct sc_ca *ca, char *out, size_t outlen)
     char subject[256], serial[80];
 
     sc_x509_name_str(X509_get_subject_name(ca->cert), subject, sizeof(subject));
-    snprintf(out, outlen, "subject=\"%s\" serial=%s roots=%d", subject,
-             sc_x509_serial_hex(ca->cert, serial, sizeof(serial)), sk_X509_num(ca->roots));
+    snprintf(out, outlen, "subject=\"%s\" serial=%s roots=%d layout=%s", subject,
+             sc_x509_serial_hex(ca->cert, serial, sizeof(serial)), sk_X509_num(ca->roots),
+             sc_ca_layout_name(ca->layout));
     return out;
+}
+
+int sc_ca_cert_info(const struct sc_ca *ca, size_t i, struct sc_ca_cert_info *out)
+{
+    size_t n_inter = (size_t)sk_X509_num(ca->inter), n_roots = (size_t)sk_X509_num(ca->roots);
+    size_t first_inter = 0;
+    X509 *x;
+
+    memset(out, 0, sizeof(*out));
+    /* inter starts with the signing certificate unless that is a root */
+    if (n_inter > 0 && X509_cmp(sk_X509_value(ca->inter, 0), ca->cert) == 0) {
+        first_inter = 1;
+    }
+    if (i == 0) {
+        x = ca->cert;
+        out->role = "signing";
+    } else if (first_inter + i - 1 < n_inter) {
+        x = sk_X509_value(ca->inter, (int)(first_inter + i - 1));
+        out->role = "intermediate";
+    } else if (i - 1 - (n_inter - first_inter) < n_roots) {
+        x = sk_X509_value(ca->roots, (int)(i - 1 - (n_inter - first_inter)));
+        out->role = "root";
+    } else {
+        return -1;
+    }
+    sc_x509_name_str(X509_get_subject_name(x), out->subject, sizeof(out->subject));
+    sc_x509_serial_hex(x, out->serial, sizeof(out->serial));
+    out->not_after = sc_x509_not_after(x);
+    return 0;
 }
 
 /* ---- minting ------------------------------------------------------------ */

@@ -7,20 +7,51 @@
 
 #include "err.h"
 
-/* The sds-agent's local CA: an Istio "cacerts" directory (ca-cert.pem,
- * ca-key.pem, root-cert.pem, cert-chain.pem) and the workload certificates
- * minted from it, plus the renewal arithmetic.  Everything takes the clock
- * as an argument (milliseconds of wall-clock time), so tests can jump it. */
+/* The sds-agent's local CA: a "cacerts" directory, in Istio's layout
+ * (ca-cert.pem, ca-key.pem, root-cert.pem, cert-chain.pem) or cert-manager's
+ * (tls.crt, tls.key, ca.crt: a kubernetes.io/tls Secret mounted as files,
+ * as istiod also accepts), and the workload certificates minted from it,
+ * plus the renewal arithmetic.  Everything takes the clock as an argument
+ * (milliseconds of wall-clock time), so tests can jump it. */
 
 struct sc_ca;
 
-/* Loads dir/ca-cert.pem (the signing certificate), dir/ca-key.pem (its key),
- * dir/root-cert.pem (the root bundle, one or more) and, when present,
- * dir/cert-chain.pem (ca-cert and the intermediates above it; roots in it
- * are skipped).  Checks: the key matches ca-cert, ca-cert is a CA, and
- * ca-cert (with the intermediates) verifies against the roots.  Returns a
+enum sc_ca_layout {
+    SC_CA_LAYOUT_ISTIO = 1,
+    SC_CA_LAYOUT_CERT_MANAGER,
+};
+
+/* Which layout dir holds: Istio's when ca-cert.pem exists, cert-manager's
+ * when tls.crt exists.  Returns 0 with *out set, or -1 with err naming the
+ * files when both exist or neither does. */
+int sc_ca_detect_layout(const char *dir, enum sc_ca_layout *out, struct sc_err *err);
+/* "istio" or "cert-manager" (static). */
+const char *sc_ca_layout_name(enum sc_ca_layout l);
+
+/* Loads the directory in the layout it holds (sc_ca_detect_layout).
+ * Istio: ca-cert.pem (the signing certificate), ca-key.pem (its key),
+ * root-cert.pem (the root bundle, one or more) and, when present,
+ * cert-chain.pem (ca-cert and the intermediates above it).  cert-manager:
+ * tls.crt (the signing certificate, then the intermediates above it),
+ * tls.key, ca.crt (the roots).  Roots found among the intermediates are
+ * skipped.  Checks: the key matches the signing certificate, it is a CA,
+ * and it (with the intermediates) verifies against the roots.  Returns a
  * new CA or NULL with err naming the file and the problem. */
 struct sc_ca *sc_ca_load(const char *dir, struct sc_err *err);
+enum sc_ca_layout sc_ca_get_layout(const struct sc_ca *ca);
+
+/* One certificate of a loaded CA, for metrics. */
+struct sc_ca_cert_info {
+    const char *role;           /* "signing", "intermediate" or "root" (static) */
+    char subject[256];
+    char serial[80];            /* hex */
+    time_t not_after;
+};
+
+/* The i-th certificate of ca: 0 is the signing certificate, then the
+ * intermediates above it, then the roots.  Returns 0 with *out filled, or
+ * -1 when i is past the last one. */
+int sc_ca_cert_info(const struct sc_ca *ca, size_t i, struct sc_ca_cert_info *out);
 void sc_ca_free(struct sc_ca *ca);
 
 /* The root bundle as PEM (borrowed, NUL-terminated), normalised (one PEM
@@ -30,7 +61,8 @@ const char *sc_ca_roots_pem(const struct sc_ca *ca, size_t *len);
 int sc_ca_same_roots(const struct sc_ca *a, const struct sc_ca *b);
 /* 1 when a and b sign with the same certificate and chain. */
 int sc_ca_same_signer(const struct sc_ca *a, const struct sc_ca *b);
-/* "subject=... serial=..." of ca-cert, for logs. */
+/* "subject=... serial=... roots=N layout=..." of the signing certificate,
+ * for logs. */
 const char *sc_ca_describe(const struct sc_ca *ca, char *out, size_t outlen);
 
 /* A minted workload certificate.  All owned; free with _cleanup. */

@@ -49,6 +49,7 @@ struct sc_ca_src {
     char *served_roots;
     size_t served_len;
     char last_problem[512];
+    struct sc_ca_src_stats stats;
 };
 
 static double rnd01(void)
@@ -157,11 +158,13 @@ static void issue(struct sc_ca_src *c, int64_t now)
     char desc[256], na[32], ra[32], cadesc[400];
 
     if (sc_ca_mint(c->ca, c->spiffe_id, c->lifetime_ms, now, &leaf, &err) != 0) {
+        c->stats.mint_failures++;
         sc_log(SC_LOG_ERR, NULL, "ca: minting a certificate for %s failed: %s; retrying in %ds",
                c->spiffe_id, err.msg, RETRY_MS / 1000);
         c->renew_ms = now + RETRY_MS;
         return;
     }
+    c->stats.minted++;
     sc_ca_leaf_cleanup(&c->leaf);
     c->leaf = leaf;
     c->have_leaf = 1;
@@ -369,6 +372,49 @@ void sc_ca_src_recheck(struct sc_ca_src *c)
 {
     c->last_problem[0] = '\0';
     reload(c);
+}
+
+void sc_ca_src_get_stats(const struct sc_ca_src *c, struct sc_ca_src_stats *out)
+{
+    *out = c->stats;
+}
+
+const struct sc_ca *sc_ca_src_ca(const struct sc_ca_src *c)
+{
+    return c->ca;
+}
+
+const struct sc_ca_leaf *sc_ca_src_leaf(const struct sc_ca_src *c)
+{
+    return c->have_leaf ? &c->leaf : NULL;
+}
+
+const char *sc_ca_src_not_ready(const struct sc_ca_src *c, time_t now, char *buf, size_t len)
+{
+    struct sc_ca_cert_info ci;
+    char t[32];
+
+    if (c->ca == NULL) {
+        snprintf(buf, len, "no CA loaded from %s%s%s", c->dir,
+                 c->last_problem[0] != '\0' ? ": " : "", c->last_problem);
+        return buf;
+    }
+    sc_ca_cert_info(c->ca, 0, &ci);
+    if (ci.not_after <= now) {
+        snprintf(buf, len, "the signing CA subject=\"%s\" serial=%s expired at %s", ci.subject,
+                 ci.serial, sc_time_rfc3339(ci.not_after, t, sizeof(t)));
+        return buf;
+    }
+    if (!c->have_leaf) {
+        snprintf(buf, len, "no certificate minted yet");
+        return buf;
+    }
+    if (c->leaf.not_after <= now) {
+        snprintf(buf, len, "the certificate serial=%s expired at %s", c->leaf.serial,
+                 sc_time_rfc3339(c->leaf.not_after, t, sizeof(t)));
+        return buf;
+    }
+    return NULL;
 }
 
 void sc_ca_src_free(struct sc_ca_src *c)

@@ -1,11 +1,15 @@
 #ifndef SC_CASRC_H
 #define SC_CASRC_H
 
+#include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "err.h"
 
 struct event_base;
+struct sc_ca;
+struct sc_ca_leaf;
 struct sc_sdsserver;
 
 /* The agent's "ca" source: mints the workload certificate from the CA in
@@ -45,5 +49,25 @@ struct sc_ca_src *sc_ca_src_new(struct event_base *base, const struct sc_ca_src_
 /* Re-reads the CA directory now (SIGHUP). */
 void sc_ca_src_recheck(struct sc_ca_src *c);
 void sc_ca_src_free(struct sc_ca_src *c);
+
+struct sc_ca_src_stats {
+    uint64_t minted;            /* workload certificates issued */
+    uint64_t mint_failures;
+};
+
+void sc_ca_src_get_stats(const struct sc_ca_src *c, struct sc_ca_src_stats *out);
+
+/* The CA signing now, or NULL before one loaded.  Borrowed: it may be
+ * replaced when the loop runs again (do not keep it across callbacks). */
+const struct sc_ca *sc_ca_src_ca(const struct sc_ca_src *c);
+
+/* The certificate served now, or NULL before the first.  Borrowed, as
+ * above. */
+const struct sc_ca_leaf *sc_ca_src_leaf(const struct sc_ca_src *c);
+
+/* NULL when the source can serve at now: a CA is loaded, its signing
+ * certificate has not expired, and a minted certificate is held and valid.
+ * Otherwise the reason, written into buf (returned). */
+const char *sc_ca_src_not_ready(const struct sc_ca_src *c, time_t now, char *buf, size_t len);
 
 #endif

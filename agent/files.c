@@ -331,6 +331,29 @@ void sc_files_src_recheck(struct sc_files_src *f)
     attempt(f);
 }
 
+const struct sc_files_set *sc_files_src_current(const struct sc_files_src *f)
+{
+    return f->have ? &f->cur : NULL;
+}
+
+const char *sc_files_src_not_ready(const struct sc_files_src *f, time_t now, char *buf,
+                                   size_t len)
+{
+    char t[32];
+
+    if (!f->have) {
+        snprintf(buf, len, "no valid certificate set in %s%s%s", f->dir,
+                 f->last_problem[0] != '\0' ? ": " : "", f->last_problem);
+        return buf;
+    }
+    if (f->cur.not_after <= now) {
+        snprintf(buf, len, "the served certificate serial=%s expired at %s", f->cur.serial,
+                 sc_time_rfc3339(f->cur.not_after, t, sizeof(t)));
+        return buf;
+    }
+    return NULL;
+}
+
 void sc_files_src_free(struct sc_files_src *f)
 {
     if (f == NULL) {

@@ -63,4 +63,13 @@ struct sc_files_src *sc_files_src_new(struct event_base *base, const char *dir,
 void sc_files_src_recheck(struct sc_files_src *f);
 void sc_files_src_free(struct sc_files_src *f);
 
+/* The set served now, or NULL before the first valid one.  Borrowed: it is
+ * replaced when the loop runs again (do not keep it across callbacks). */
+const struct sc_files_set *sc_files_src_current(const struct sc_files_src *f);
+
+/* NULL when a valid set is served and its leaf has not expired at now;
+ * otherwise the reason, written into buf (returned). */
+const char *sc_files_src_not_ready(const struct sc_files_src *f, time_t now, char *buf,
+                                   size_t len);
+
 #endif

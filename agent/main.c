@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "agentadmin.h"
 #include "agentcfg.h"
 #include "ca.h"
 #include "casrc.h"
@@ -25,13 +26,32 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: sds-agent -c FILE [--check]\n"
-               "       sds-agent --version\n"
-               "  -c, --config FILE  the YAML configuration (see conf/sds-agent.yaml)\n"
-               "      --check        validate the configuration and the certificate source,\n"
-               "                     then exit (0 = valid)\n"
-               "  -l, --log-level L  debug, info, warn or error (overrides log_level)\n"
-               "SIGHUP re-reads the certificate source; SIGTERM and SIGINT exit.\n");
+    fprintf(f,
+            "usage: sds-agent -c FILE [-l LEVEL] [--check]\n"
+            "       sds-agent --version | --help\n"
+            "Serves workload certificates over Envoy's SDS v3 on a Unix socket, from a\n"
+            "certificate directory (source: files) or a local CA (source: ca).\n"
+            "\n"
+            "options:\n"
+            "  -c, --config FILE     the YAML configuration (required)\n"
+            "      --check           validate the configuration and load the certificate\n"
+            "                        source once, then exit (0 = valid, 1 = not)\n"
+            "  -l, --log-level LEVEL debug, info, warn or error (overrides log_level)\n"
+            "      --version         print the version and the library versions, exit 0\n"
+            "  -h, --help            print this help, exit 0\n"
+            "\n"
+            "configuration keys: socket, socket_mode, allowed_uids, trust_domain, log_level,\n"
+            "  source, files.dir, ca.{dir,namespace,service_account,lifetime,renew_at,jitter,\n"
+            "  root_overlap,trust_wait}, admin.address; see docs/sds-agent.md and the\n"
+            "  annotated example conf/sds-agent.yaml.\n"
+            "admin (when admin.address is set): GET /healthz/ready, GET /stats/prometheus\n"
+            "\n"
+            "signals:\n"
+            "  SIGHUP           re-read the certificate source now\n"
+            "  SIGTERM, SIGINT  close the sockets and exit 0\n"
+            "\n"
+            "exit status: 0 on a clean exit, 1 on a configuration or startup error,\n"
+            "  2 on bad usage.\n");
 }
 
 /* --check: the config is valid; also say whether the source loads now. */
@@ -113,6 +133,7 @@ int main(int argc, char **argv)
     struct sc_sdsserver *srv = NULL;
     struct sc_files_src *files = NULL;
     struct sc_ca_src *casrc = NULL;
+    struct sc_agentadmin *admin = NULL;
     struct sc_sdsserver_opts so;
     struct sc_sdsserver_stats st;
     enum sc_log_level lvl;
@@ -187,6 +208,18 @@ int main(int argc, char **argv)
         sc_log(SC_LOG_ERR, NULL, "%s", err.msg);
         goto out;
     }
+    if (cfg->admin.enabled) {
+        struct sc_agentadmin_env env = {srv, files, casrc};
+        char as[SC_ADDR_STRLEN];
+
+        admin = sc_agentadmin_new(base, &cfg->admin.addr, &env, &err);
+        if (admin == NULL) {
+            sc_log(SC_LOG_ERR, NULL, "%s", err.msg);
+            goto out;
+        }
+        sc_log(SC_LOG_INFO, NULL, "admin listening on %s (/healthz/ready, /stats/prometheus)",
+               sc_addr_str(&cfg->admin.addr, as, sizeof(as)));
+    }
     ag.base = base;
     ag.files = files;
     ag.casrc = casrc;
@@ -213,6 +246,7 @@ int main(int argc, char **argv)
 
 out:
     sc_thread_block_stop_signals();
+    sc_agentadmin_free(admin);
     sc_files_src_free(files);
     sc_ca_src_free(casrc);
     sc_sdsserver_free(srv);

@@ -4,6 +4,8 @@
 # change is pushed as a new version; a half-written pair (certificate
 # updated, key not yet), an expired pair and broken PEM are held back with a
 # WARN; no response ever carries a key that does not match its certificate.
+# With admin.address, /healthz/ready follows the served set and
+# /stats/prometheus shows its expiry; an address in use stops the agent.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/agent-lib.sh"
 
@@ -125,4 +127,49 @@ sleep 0.2
 alive agent2
 "$SDS_FETCH" -s "$T/sds2.sock" -c 1 -t 5 -o "$T/got3" >"$T/fetch3.out" 2>&1 || fail "no answer after SIGHUP"
 assert_eq "$(serial "$T/gen/leaf-b.crt")" "$(serial "$T/got3/default.chain.pem")" "serial after SIGHUP"
+
+step "admin listener on the files source: readiness follows the served set"
+ADMIN=$(free_port)
+j=$T/admin-certs
+mkdir -p "$j"
+cp "$T/gen/leaf-old.crt" "$j/cert-chain.pem"   # expired: nothing can be served
+cp "$T/gen/leaf-old.key" "$j/key.pem"
+cp "$CERTS/ca.crt" "$j/root-cert.pem"
+cat >"$T/agent3.yaml" <<YAML
+socket: $T/sds3.sock
+files: {dir: $j}
+admin: {address: "127.0.0.1:$ADMIN"}
+YAML
+start_agent agent3 "$T/agent3.yaml"
+assert_eq 503 "$(sds_ready_code "$ADMIN")" "readiness with only an expired set"
+assert_contains "$T/ready.body" "^not ready: no valid certificate set in $j: .*cert-chain.pem: certificate expired at"
+cp "$T/gen/leaf-b.key" "$j/key.pem.tmp"
+cp "$T/gen/leaf-b.crt" "$j/cert-chain.pem.tmp"
+mv "$j/key.pem.tmp" "$j/key.pem"
+mv "$j/cert-chain.pem.tmp" "$j/cert-chain.pem"
+wait_ready_200 "$ADMIN"
+curl -s -m 5 "http://127.0.0.1:$ADMIN/stats/prometheus" >"$T/prom3.txt" || fail "no /stats/prometheus"
+pm() { awk -v k="$1" '$1 == k { print $2 }' "$T/prom3.txt"; }
+assert_eq 1 "$(pm sds_agent_ready)" "sds_agent_ready"
+assert_eq 0 "$(pm sds_agent_certificates_minted_total)" "minted by the files source"
+end_of() { date -d "$(openssl x509 -in "$1" -noout -enddate | cut -d= -f2)" +%s; }
+assert_eq "$(end_of "$T/gen/leaf-b.crt")" \
+    "$(pm "sds_agent_certificate_expiration_timestamp_seconds{serial=\"$(serial "$T/gen/leaf-b.crt")\"}")" \
+    "the served leaf's expiry"
+assert_eq "$(end_of "$CERTS/ca.crt")" \
+    "$(pm "sds_agent_ca_expiration_timestamp_seconds{role=\"root\",subject=\"CN=mesh\",serial=\"$(serial "$CERTS/ca.crt")\"}")" \
+    "the root's expiry"
+
+step "an admin address in use: the agent says so and exits 1"
+cat >"$T/agent4.yaml" <<YAML
+socket: $T/sds4.sock
+files: {dir: $j}
+admin: {address: "127.0.0.1:$ADMIN"}
+YAML
+rc=0
+timeout 20 "$AGENT" -c "$T/agent4.yaml" >"$T/agent4.out" 2>&1 || rc=$?
+assert_eq 1 "$rc" "exit status with the admin address in use"
+assert_contains "$T/agent4.out" "admin: cannot listen on 127.0.0.1:$ADMIN"
+[ ! -e "$T/sds4.sock" ] || fail "the agent left its SDS socket behind"
+alive agent3
 log "ok"

@@ -45,6 +45,45 @@ make_cacerts() {
     cat "$work/$name-int-ca.chain" "$work/$name-ca.crt" >"$dir/cert-chain.pem"
 }
 
+# make_cm_cacerts DIR NAME [self-signed]: cert-manager's layout of a CA (a
+# kubernetes.io/tls Secret mounted as files), made with scripts/gen-certs.sh:
+# tls.crt = the signing intermediate NAME-int (with its chain above it,
+# roots left out), tls.key = its key, ca.crt = root NAME.  With
+# "self-signed": the root signs, tls.crt/tls.key are the root's and ca.crt
+# the root again (a CA's crt/key renamed).
+make_cm_cacerts() {
+    local dir=$1 name=$2 work
+    work=$T/cm-$name
+    mkdir -p "$dir" "$work"
+    "$GEN_CERTS" ca "$work" "$name" >/dev/null 2>&1 || fail "gen-certs.sh ca $name failed"
+    if [ "${3:-}" = self-signed ]; then
+        cp "$work/$name-ca.crt" "$dir/tls.crt"
+        cp "$work/$name-ca.key" "$dir/tls.key"
+    else
+        "$GEN_CERTS" intermediate "$work" "$name" "$name-int" >/dev/null 2>&1 ||
+            fail "gen-certs.sh intermediate $name-int failed"
+        cp "$work/$name-int-ca.chain" "$dir/tls.crt"
+        cp "$work/$name-int-ca.key" "$dir/tls.key"
+    fi
+    cp "$work/$name-ca.crt" "$dir/ca.crt"
+}
+
+# wait_ready_200 ADMIN_PORT: waits (up to 10 s) until /healthz/ready there
+# answers 200.
+wait_ready_200() {
+    local i=0
+    while [ "$(sds_ready_code "$1")" != 200 ]; do
+        [ $i -lt 100 ] || fail "readiness on port $1 still not 200: $(cat "$T/ready.body")"
+        sleep 0.1
+        i=$((i + 1))
+    done
+}
+
+# agent_tcp_listeners NAME: how many TCP sockets the agent NAME listens on.
+agent_tcp_listeners() {
+    ss -Hltnp 2>/dev/null | grep -c "pid=$(pid_of "$1")," || true
+}
+
 # node_setup: makes sure node and the npm packages (@grpc/grpc-js,
 # @grpc/proto-loader, @grpc/grpc-js-xds) are there, installing them once into
 # $NODE_DIR (the only network access: the npm registry), and exports

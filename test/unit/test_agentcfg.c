@@ -266,6 +266,47 @@ START_TEST(test_agentcfg_refuses_wrong_shapes)
 }
 END_TEST
 
+START_TEST(test_agentcfg_admin_address)
+{
+    struct sc_agent_config *c = ok(FILES);
+    char as[SC_ADDR_STRLEN];
+
+    ck_assert_int_eq(c->admin.enabled, 0); /* absent: no listener */
+    sc_agent_config_free(c);
+    c = ok(FILES "admin: {address: \"127.0.0.1:15010\"}\n");
+    ck_assert_int_eq(c->admin.enabled, 1);
+    ck_assert_str_eq(sc_addr_str(&c->admin.addr, as, sizeof(as)), "127.0.0.1:15010");
+    sc_agent_config_free(c);
+    c = ok(CA_OK "admin:\n  address: \"[::1]:15010\"\n");
+    ck_assert_int_eq(c->admin.enabled, 1);
+    ck_assert_str_eq(sc_addr_str(&c->admin.addr, as, sizeof(as)), "[::1]:15010");
+    sc_agent_config_free(c);
+}
+END_TEST
+
+START_TEST(test_agentcfg_refuses_bad_admin)
+{
+    char e[1024];
+
+    ck_assert_str_eq(bad(FILES "admin: {address: localhost:15010}\n", e, sizeof(e)),
+                     "agent.yaml:3:18: admin.address: \"localhost:15010\": host must be a "
+                     "numeric IPv4 or IPv6 address (expected a numeric address and port, such "
+                     "as 127.0.0.1:15010 or [::1]:15010)");
+    ck_assert_ptr_nonnull(strstr(bad(FILES "admin: {address: \"127.0.0.1\"}\n", e, sizeof(e)),
+                                 "agent.yaml:3:18: admin.address: \"127.0.0.1\": "));
+    ck_assert_ptr_nonnull(strstr(bad(FILES "admin: {address: \"127.0.0.1:0\"}\n", e, sizeof(e)),
+                                 "admin.address: \"127.0.0.1:0\": port must be a number in 1..65535"));
+    ck_assert_ptr_nonnull(strstr(bad(FILES "admin: {}\n", e, sizeof(e)),
+                                 "agent.yaml:3:8: admin: address: required"));
+    ck_assert_ptr_nonnull(strstr(bad(FILES "admin:\n", e, sizeof(e)), "admin: needs a value"));
+    ck_assert_ptr_nonnull(strstr(bad(FILES "admin: \"127.0.0.1:15010\"\n", e, sizeof(e)),
+                                 "admin: expected a mapping, got a string"));
+    ck_assert_ptr_nonnull(strstr(bad(FILES "admin: {address: \"127.0.0.1:1\", port: 2}\n", e,
+                                     sizeof(e)),
+                                 "admin.port: unknown key in admin (expected one of: address)"));
+}
+END_TEST
+
 START_TEST(test_agentcfg_load_missing_file)
 {
     struct sc_agent_config *c = NULL;
@@ -336,6 +377,8 @@ static Suite *agentcfg_suite(void)
     tcase_add_test(tc, test_agentcfg_refuses_bad_durations);
     tcase_add_test(tc, test_agentcfg_refuses_bad_fractions);
     tcase_add_test(tc, test_agentcfg_refuses_wrong_shapes);
+    tcase_add_test(tc, test_agentcfg_admin_address);
+    tcase_add_test(tc, test_agentcfg_refuses_bad_admin);
     tcase_add_test(tc, test_agentcfg_load_missing_file);
     suite_add_tcase(s, tc);
 

@@ -91,10 +91,162 @@ START_TEST(test_ca_load_refuses_missing_files)
 {
     char *dir = tc_tmpdir();
     struct sc_err err;
+    X509 *root;
+    char path[4200];
 
     ck_assert_ptr_null(sc_ca_load(dir, &err));
-    ck_assert_ptr_nonnull(strstr(err.msg, "ca-cert.pem: missing"));
+    ck_assert_ptr_nonnull(strstr(err.msg, "neither ca-cert.pem nor tls.crt found"));
+    ck_assert_ptr_nonnull(strstr(err.msg, "(tls.crt, tls.key, ca.crt)"));
     ck_assert_ptr_null(sc_ca_load("/nonexistent/dir", &err));
+    root = tc_cacerts(dir, "a", 1); /* Istio's layout with its key missing */
+    snprintf(path, sizeof(path), "%s/ca-key.pem", dir);
+    ck_assert_int_eq(unlink(path), 0);
+    ck_assert_ptr_null(sc_ca_load(dir, &err));
+    ck_assert_ptr_nonnull(strstr(err.msg, "ca-key.pem: missing"));
+    X509_free(root);
+    tc_rmdir(dir);
+}
+END_TEST
+
+/* cert-manager's layout: root -> int1 -> int2; tls.crt = int2 then int1,
+ * tls.key = int2's key, ca.crt = root.  Returns the root. */
+static X509 *cm_cacerts(const char *dir)
+{
+    EVP_PKEY *rk = tc_key(), *k1 = tc_key(), *k2 = tc_key();
+    X509 *root = tc_cert(rk, NULL, NULL, "cm-root", 1, -3600, 86400L * 365);
+    X509 *i1 = tc_cert(k1, root, rk, "cm-int1", 1, -3600, 86400L * 300);
+    X509 *i2 = tc_cert(k2, i1, k1, "cm-int2", 1, -3600, 86400L * 200);
+    X509 *chain[2] = {i2, i1};
+
+    tc_write(dir, "tls.crt", chain, 2, NULL);
+    tc_write(dir, "tls.key", NULL, 0, k2);
+    tc_write(dir, "ca.crt", &root, 1, NULL);
+    X509_free(i2);
+    X509_free(i1);
+    EVP_PKEY_free(k2);
+    EVP_PKEY_free(k1);
+    EVP_PKEY_free(rk);
+    return root;
+}
+
+START_TEST(test_ca_detect_layout)
+{
+    char *dir = tc_tmpdir(), *cm = tc_tmpdir();
+    X509 *r1 = tc_cacerts(dir, "a", 1), *r2 = cm_cacerts(cm);
+    enum sc_ca_layout l = 0;
+    struct sc_err err;
+
+    ck_assert_int_eq(sc_ca_detect_layout(dir, &l, &err), 0);
+    ck_assert_int_eq(l, SC_CA_LAYOUT_ISTIO);
+    ck_assert_int_eq(sc_ca_detect_layout(cm, &l, &err), 0);
+    ck_assert_int_eq(l, SC_CA_LAYOUT_CERT_MANAGER);
+    ck_assert_str_eq(sc_ca_layout_name(SC_CA_LAYOUT_CERT_MANAGER), "cert-manager");
+    ck_assert_str_eq(sc_ca_layout_name(SC_CA_LAYOUT_ISTIO), "istio");
+    /* both sets in one directory: which one is meant is unclear */
+    tc_write_str(dir, "tls.crt", "", 0);
+    ck_assert_int_eq(sc_ca_detect_layout(dir, &l, &err), -1);
+    ck_assert_ptr_nonnull(strstr(err.msg, "holds both ca-cert.pem (Istio's layout) and tls.crt "
+                                          "(cert-manager's)"));
+    ck_assert_ptr_null(sc_ca_load(dir, &err));
+    ck_assert_ptr_nonnull(strstr(err.msg, "holds both"));
+    X509_free(r1);
+    X509_free(r2);
+    tc_rmdir(dir);
+    tc_rmdir(cm);
+}
+END_TEST
+
+START_TEST(test_ca_load_cert_manager_layout)
+{
+    char *dir = tc_tmpdir();
+    X509 *root = cm_cacerts(dir);
+    struct sc_err err;
+    struct sc_ca *ca = sc_ca_load(dir, &err);
+    struct sc_ca_cert_info ci;
+    struct sc_ca_leaf l;
+    STACK_OF(X509) *chain, *roots;
+    X509_STORE *store;
+    X509_STORE_CTX *ctx;
+    size_t len;
+    const char *pem;
+    char desc[400];
+
+    ck_assert_msg(ca != NULL, "%s", err.msg);
+    ck_assert_int_eq(sc_ca_get_layout(ca), SC_CA_LAYOUT_CERT_MANAGER);
+    ck_assert_ptr_nonnull(strstr(sc_ca_describe(ca, desc, sizeof(desc)), "layout=cert-manager"));
+    /* the roots are ca.crt */
+    pem = sc_ca_roots_pem(ca, &len);
+    roots = pem_stack(pem, len);
+    ck_assert_int_eq(sk_X509_num(roots), 1);
+    ck_assert_int_eq(X509_cmp(sk_X509_value(roots, 0), root), 0);
+    /* signing = first of tls.crt, intermediate = the rest, then the root */
+    ck_assert_int_eq(sc_ca_cert_info(ca, 0, &ci), 0);
+    ck_assert_str_eq(ci.role, "signing");
+    ck_assert_str_eq(ci.subject, "CN=cm-int2");
+    ck_assert_int_eq(sc_ca_cert_info(ca, 1, &ci), 0);
+    ck_assert_str_eq(ci.role, "intermediate");
+    ck_assert_str_eq(ci.subject, "CN=cm-int1");
+    ck_assert_int_eq(sc_ca_cert_info(ca, 2, &ci), 0);
+    ck_assert_str_eq(ci.role, "root");
+    ck_assert_str_eq(ci.subject, "CN=cm-root");
+    ck_assert_int_eq(sc_ca_cert_info(ca, 3, &ci), -1);
+    /* a minted leaf carries int2 and int1 and verifies against ca.crt */
+    ck_assert_msg(sc_ca_mint(ca, SPIFFE, HOUR_MS, sc_ca_now_ms(), &l, &err) == 0, "%s", err.msg);
+    chain = pem_stack(l.chain_pem, l.chain_len);
+    ck_assert_int_eq(sk_X509_num(chain), 3);
+    store = X509_STORE_new();
+    ctx = X509_STORE_CTX_new();
+    X509_STORE_add_cert(store, root);
+    ck_assert_int_eq(X509_STORE_CTX_init(ctx, store, sk_X509_value(chain, 0), chain), 1);
+    ck_assert_int_eq(X509_verify_cert(ctx), 1);
+    X509_STORE_CTX_free(ctx);
+    X509_STORE_free(store);
+    sc_x509_stack_free(chain);
+    sc_x509_stack_free(roots);
+    sc_ca_leaf_cleanup(&l);
+    sc_ca_free(ca);
+    X509_free(root);
+    tc_rmdir(dir);
+}
+END_TEST
+
+START_TEST(test_ca_load_cert_manager_self_signed_and_errors)
+{
+    char *dir = tc_tmpdir();
+    EVP_PKEY *rk = tc_key(), *other = tc_key();
+    X509 *root = tc_cert(rk, NULL, NULL, "cm-self", 1, -3600, 86400L * 365);
+    struct sc_err err;
+    struct sc_ca *ca;
+    struct sc_ca_cert_info ci;
+
+    /* cert-manager's CA issuer with a self-signed CA: tls.crt = ca.crt */
+    tc_write(dir, "tls.crt", &root, 1, NULL);
+    tc_write(dir, "tls.key", NULL, 0, rk);
+    tc_write(dir, "ca.crt", &root, 1, NULL);
+    ca = sc_ca_load(dir, &err);
+    ck_assert_msg(ca != NULL, "%s", err.msg);
+    ck_assert_int_eq(sc_ca_cert_info(ca, 0, &ci), 0);
+    ck_assert_str_eq(ci.role, "signing");
+    ck_assert_int_eq(sc_ca_cert_info(ca, 1, &ci), 0);
+    ck_assert_str_eq(ci.role, "root");
+    sc_ca_free(ca);
+    /* errors name cert-manager's files */
+    tc_write(dir, "tls.key", NULL, 0, other);
+    ck_assert_ptr_null(sc_ca_load(dir, &err));
+    ck_assert_ptr_nonnull(strstr(err.msg, "tls.key: does not match the certificate in"));
+    ck_assert_ptr_nonnull(strstr(err.msg, "/tls.crt"));
+    tc_write(dir, "tls.key", NULL, 0, rk);
+    {
+        char path[4200];
+
+        snprintf(path, sizeof(path), "%s/ca.crt", dir);
+        ck_assert_int_eq(unlink(path), 0);
+    }
+    ck_assert_ptr_null(sc_ca_load(dir, &err));
+    ck_assert_ptr_nonnull(strstr(err.msg, "ca.crt: missing"));
+    EVP_PKEY_free(other);
+    EVP_PKEY_free(rk);
+    X509_free(root);
     tc_rmdir(dir);
 }
 END_TEST
@@ -483,6 +635,9 @@ static Suite *ca_suite(void)
     tcase_add_test(tc, test_ca_load_accepts_root_as_signer);
     tcase_add_test(tc, test_ca_load_accepts_intermediate_and_missing_chain_file);
     tcase_add_test(tc, test_ca_load_refuses_missing_files);
+    tcase_add_test(tc, test_ca_detect_layout);
+    tcase_add_test(tc, test_ca_load_cert_manager_layout);
+    tcase_add_test(tc, test_ca_load_cert_manager_self_signed_and_errors);
     tcase_add_test(tc, test_ca_load_refuses_mismatched_key);
     tcase_add_test(tc, test_ca_load_refuses_non_ca_certificate);
     tcase_add_test(tc, test_ca_load_refuses_signer_outside_roots);
