@@ -20,6 +20,7 @@
 #include "io.h"
 #include "log.h"
 #include "runtime.h"
+#include "sandbox.h"
 #include "sdsclient.h"
 #include "thread.h"
 
@@ -207,6 +208,52 @@ static void raise_nofile(void)
            (unsigned long long)rl.rlim_cur, was, (unsigned long long)rl.rlim_max);
 }
 
+static int port_below_1024(const struct sc_addr *a)
+{
+    int port = sc_addr_port(a);
+
+    return port > 0 && port < 1024;
+}
+
+/* Whether any listener of cfg is on a privileged port.  Listeners can be
+ * added by a reload but the capability cannot come back, so only a port in
+ * the start-up config keeps CAP_NET_BIND_SERVICE. */
+static int wants_low_port(const struct sc_config *cfg)
+{
+    int low = (cfg->has_admin && port_below_1024(&cfg->admin)) ||
+              (cfg->has_health && port_below_1024(&cfg->health)) ||
+              (cfg->has_stats && port_below_1024(&cfg->stats)) ||
+              (cfg->has_inbound && port_below_1024(&cfg->inbound.address)) ||
+              (cfg->has_outbound && port_below_1024(&cfg->outbound.address));
+
+    for (size_t i = 0; i < cfg->n_listeners && !low; i++) {
+        low = port_below_1024(&cfg->listeners[i].address);
+    }
+    return low;
+}
+
+/* no_new_privs and capabilities (proxy/sandbox.h); one line says
+ * which are on.  A failure stops the start-up. */
+static int enter_sandbox(struct proxy *p)
+{
+    const struct sc_config *cfg = sc_runtime_config(p->rt);
+    struct sc_sandbox_opts o;
+    struct sc_sandbox_result r;
+    struct sc_err err;
+    char msg[512];
+
+    memset(&o, 0, sizeof(o));
+    o.keep_net_admin = cfg->socket_mark != 0;
+    o.keep_net_bind_service = wants_low_port(cfg);
+    if (sc_sandbox_apply(&o, &r, &err) != 0) {
+        sc_log(SC_LOG_ERR, NULL, "sandbox: %s", sc_err_str(&err, msg, sizeof(msg)));
+        return -1;
+    }
+    sc_log(SC_LOG_INFO, NULL, "sandbox: no_new_privs on, capabilities kept: %s (bounding set %s)",
+           r.kept, r.bounding_dropped ? "reduced to them" : "unchanged: no CAP_SETPCAP");
+    return 0;
+}
+
 static int parse_args(int argc, char **argv, struct proxy *p, int *check, const char **level)
 {
     static const struct option opts[] = {
@@ -312,9 +359,6 @@ int main(int argc, char **argv)
             goto out;
         }
     }
-    if (open_access_log(sc_runtime_config(p.rt)) != 0) {
-        goto out;
-    }
     tick = event_new(p.base, -1, EV_PERSIST, on_tick, &p);
     if (tick == NULL || event_add(tick, &tick_tv) != 0) {
         goto out;
@@ -328,6 +372,11 @@ int main(int argc, char **argv)
     env.arg = &p;
     p.admin = sc_admin_new(p.base, &env);
     if (p.admin == NULL) {
+        goto out;
+    }
+    /* Before the first thread (the access-log writer, the workers): they
+     * inherit what the main thread keeps. */
+    if (enter_sandbox(&p) != 0 || open_access_log(sc_runtime_config(p.rt)) != 0) {
         goto out;
     }
     if (sc_runtime_config(p.rt)->secrets.sds_socket != NULL) {
