@@ -27,8 +27,20 @@
 #define SC_VERSION "0.2.0"
 #define TICK_SECONDS 30     /* wall-clock checks (expiry) run at least this often */
 
+/* Sanitizer runtimes make syscalls of their own (LeakSanitizer forks a
+ * tracer and ptrace()s the threads at exit): their builds start without the
+ * seccomp filter.  Capabilities and no_new_privs apply to every build. */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define SECCOMP_DEFAULT 0
+#define SECCOMP_OFF_WHY "sanitizer build"
+#else
+#define SECCOMP_DEFAULT 1
+#define SECCOMP_OFF_WHY "--no-seccomp"
+#endif
+
 struct proxy {
     const char *config_path;
+    int seccomp;                    /* install the syscall allow-list */
     struct event *drain_tick;       /* while draining: checks what is left */
     struct timespec drain_deadline;
     struct event_base *base;
@@ -40,11 +52,13 @@ struct proxy {
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: sidecar -c FILE [--check]\n"
+    fprintf(f, "usage: sidecar -c FILE [--check] [--no-seccomp]\n"
                "       sidecar --version\n"
                "  -c, --config FILE  the YAML configuration (see conf/sidecar.yaml)\n"
                "      --check        validate the configuration and exit (0 = valid)\n"
-               "  -l, --log-level L  debug, info, warn or error (overrides log_level)\n");
+               "  -l, --log-level L  debug, info, warn or error (overrides log_level)\n"
+               "      --no-seccomp   no syscall allow-list (debugging); capabilities are\n"
+               "                     still dropped and no_new_privs still set\n");
 }
 
 static void on_drain_tick(evutil_socket_t fd, short what, void *arg)
@@ -232,7 +246,7 @@ static int wants_low_port(const struct sc_config *cfg)
     return low;
 }
 
-/* no_new_privs and capabilities (proxy/sandbox.h); one line says
+/* no_new_privs, capabilities, seccomp (proxy/sandbox.h); one line says
  * which are on.  A failure stops the start-up. */
 static int enter_sandbox(struct proxy *p)
 {
@@ -243,14 +257,21 @@ static int enter_sandbox(struct proxy *p)
     char msg[512];
 
     memset(&o, 0, sizeof(o));
+    o.seccomp = p->seccomp;
     o.keep_net_admin = cfg->socket_mark != 0;
     o.keep_net_bind_service = wants_low_port(cfg);
     if (sc_sandbox_apply(&o, &r, &err) != 0) {
         sc_log(SC_LOG_ERR, NULL, "sandbox: %s", sc_err_str(&err, msg, sizeof(msg)));
         return -1;
     }
-    sc_log(SC_LOG_INFO, NULL, "sandbox: no_new_privs on, capabilities kept: %s (bounding set %s)",
-           r.kept, r.bounding_dropped ? "reduced to them" : "unchanged: no CAP_SETPCAP");
+    if (r.seccomp) {
+        snprintf(msg, sizeof(msg), "on (%zu syscalls allowed)", r.n_allowed);
+    } else {
+        snprintf(msg, sizeof(msg), "off (%s)", SECCOMP_OFF_WHY);
+    }
+    sc_log(SC_LOG_INFO, NULL, "sandbox: no_new_privs on, capabilities kept: %s (bounding set %s), "
+           "seccomp %s", r.kept, r.bounding_dropped ? "reduced to them" : "unchanged: no CAP_SETPCAP",
+           msg);
     return 0;
 }
 
@@ -262,6 +283,7 @@ static int parse_args(int argc, char **argv, struct proxy *p, int *check, const 
         {"version", no_argument, NULL, 'V'},
         {"log-level", required_argument, NULL, 'l'},
         {"help", no_argument, NULL, 'h'},
+        {"no-seccomp", no_argument, NULL, 'S'},
         {NULL, 0, NULL, 0},
     };
     int opt;
@@ -276,6 +298,9 @@ static int parse_args(int argc, char **argv, struct proxy *p, int *check, const 
             break;
         case 'l':
             *level = optarg;
+            break;
+        case 'S':
+            p->seccomp = 0;
             break;
         case 'V':
             printf("sidecar (mtls-sidecar) %s, %s, libevent %s\n", SC_VERSION,
@@ -312,6 +337,7 @@ int main(int argc, char **argv)
     enum sc_log_level lvl;
 
     memset(&p, 0, sizeof(p));
+    p.seccomp = SECCOMP_DEFAULT;
     if (parse_args(argc, argv, &p, &check, &level) != 0) {
         return 2;
     }

@@ -1,15 +1,20 @@
 #!/usr/bin/env bash
 # Least privilege (proxy/sandbox.c) on the real sidecar: after start-up every
-# thread has no_new_privs and no capability but CAP_NET_ADMIN (kept only when
-# socket_mark is set) in its effective, permitted and bounding sets.  So
-# reduced, the sidecar serves L4 and L7 (mTLS between two sidecars), answers
+# thread has no_new_privs, no capability but CAP_NET_ADMIN (kept only when
+# socket_mark is set) in its effective, permitted and bounding sets, and the
+# seccomp filter (Seccomp: 2; 0 in sanitizer builds, which start without it).
+# Under it the sidecar serves L4 and L7 (mTLS between two sidecars), answers
 # the admin endpoints, reloads (SIGHUP, POST /reload), installs a rotated
-# certificate (inotify), and drains and exits 0.
+# certificate (inotify), and drains and exits 0 with no "seccomp:" line.
+# --no-seccomp gives Seccomp: 0 with the rest still applied.  That a
+# forbidden syscall is refused is proved by test/unit/test_sandbox.c.
 . "$(dirname "$0")/lib.sh"
 
 certs
 ROOT_RUN=0
 [ "$(id -u)" = 0 ] && ROOT_RUN=1
+WANT_SECCOMP=2
+if sanitized; then WANT_SECCOMP=0; fi
 
 mkdir -p "$T/bcerts"
 cp "$CERTS/mesh-ca.crt" "$CERTS/mesh-ca.key" "$CERTS/server.crt" "$CERTS/server.key" "$CERTS/ca.crt" "$T/bcerts/"
@@ -51,29 +56,38 @@ status_field() {
     local f
     for f in /proc/"$1"/task/*/status; do awk -v k="$2:" '$1 == k { print $2 }' "$f"; done | sort -u
 }
-# check_sandbox NAME CAPS(hex mask)
+# check_sandbox NAME SECCOMP CAPS(hex mask)
 check_sandbox() {
     local pid n
     pid=$(pid_of "$1")
     n=$(ls /proc/"$pid"/task | wc -l)
     [ "$n" -ge 3 ] || fail "$1 has $n thread(s), expected the main thread and 2 workers at least"
+    assert_eq "$2" "$(status_field "$pid" Seccomp)" "$1: Seccomp of every thread"
     assert_eq 1 "$(status_field "$pid" NoNewPrivs)" "$1: NoNewPrivs of every thread"
-    assert_eq "$2" "$(( 0x$(status_field "$pid" CapEff) ))" "$1: CapEff of every thread"
-    assert_eq "$2" "$(( 0x$(status_field "$pid" CapPrm) ))" "$1: CapPrm of every thread"
+    # a blocked SIGSYS would kill without the handler's line
+    for f in /proc/"$pid"/task/*/status; do
+        assert_eq 0 "$(( 0x$(awk '$1 == "SigBlk:" { print $2 }' "$f") >> 30 & 1 ))" "$1: SIGSYS blocked in $f"
+    done
+    assert_eq "$3" "$(( 0x$(status_field "$pid" CapEff) ))" "$1: CapEff of every thread"
+    assert_eq "$3" "$(( 0x$(status_field "$pid" CapPrm) ))" "$1: CapPrm of every thread"
     assert_eq 0 "$(( 0x$(status_field "$pid" CapInh) ))" "$1: CapInh of every thread"
     if [ $ROOT_RUN = 1 ]; then
-        assert_eq "$2" "$(( 0x$(status_field "$pid" CapBnd) ))" "$1: CapBnd of every thread"
+        assert_eq "$3" "$(( 0x$(status_field "$pid" CapBnd) ))" "$1: CapBnd of every thread"
     fi
 }
 
 step "start-up: the log says what is on; /proc agrees for every thread"
-assert_contains "$T/b.err" ' info sandbox: no_new_privs on, capabilities kept: none \(bounding set reduced to them\)$'
-check_sandbox b 0
+if [ "$WANT_SECCOMP" = 2 ]; then
+    assert_contains "$T/b.err" ' info sandbox: no_new_privs on, capabilities kept: none \(bounding set reduced to them\), seccomp on \([0-9]+ syscalls allowed\)$'
+else
+    assert_contains "$T/b.err" ' info sandbox: no_new_privs on, capabilities kept: none .*seccomp off \(sanitizer build\)$'
+fi
+check_sandbox b "$WANT_SECCOMP" 0
 if [ $ROOT_RUN = 1 ]; then
     assert_contains "$T/a.err" ' info sandbox: no_new_privs on, capabilities kept: CAP_NET_ADMIN '
-    check_sandbox a $(( 1 << 12 ))
+    check_sandbox a "$WANT_SECCOMP" $(( 1 << 12 ))
 else
-    check_sandbox a 0
+    check_sandbox a "$WANT_SECCOMP" 0
 fi
 
 step "L7 (mTLS between the sidecars) and L4 traffic"
@@ -115,10 +129,29 @@ assert_eq 200 "$code" "HTTP after b's rotation"
 alive a
 alive b
 
-step "drain and exit: status 0"
+step "drain and exit: status 0, no seccomp line"
 stop a
 assert_eq 0 "$STOP_RC" "a's exit status"
 stop b
 assert_eq 0 "$STOP_RC" "b's exit status"
+assert_not_contains "$T/a.err" 'seccomp: forbidden'
+assert_not_contains "$T/b.err" 'seccomp: forbidden'
+
+step "--no-seccomp: Seccomp 0, capabilities and no_new_privs still applied"
+REAL_SIDECAR=$SIDECAR
+SIDECAR=$T/sidecar-noseccomp
+printf '#!/bin/sh\nexec "%s" "$@" --no-seccomp\n' "$REAL_SIDECAR" >"$SIDECAR"
+chmod +x "$SIDECAR"
+sed -i "s/^socket_mark: .*/socket_mark: 0/" "$T/a.yaml"
+start_sidecar c "$T/a.yaml" "$P_OUT"
+SIDECAR=$REAL_SIDECAR
+if sanitized; then
+    assert_contains "$T/c.err" ' info sandbox: no_new_privs on, capabilities kept: none .*seccomp off \(sanitizer build\)$'
+else
+    assert_contains "$T/c.err" ' info sandbox: no_new_privs on, capabilities kept: none .*seccomp off \(--no-seccomp\)$'
+fi
+check_sandbox c 0 0
+stop c
+assert_eq 0 "$STOP_RC" "c's exit status"
 
 log "ok"
