@@ -4,7 +4,7 @@
 #include <pthread.h>
 
 /* Starts a thread that takes no signals but its own faults (SIGSEGV,
- * SIGBUS, SIGFPE, SIGILL, SIGABRT, SIGTRAP): every other signal the process
+ * SIGBUS, SIGFPE, SIGILL, SIGABRT, SIGTRAP, SIGSYS): every other signal the process
  * gets is then delivered to the main thread, whose event loop handles it (and
  * which may block them while it tears down).  Returns 0 or an errno. */
 int sc_thread_start(pthread_t *t, void *(*fn)(void *), void *arg);

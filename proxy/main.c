@@ -20,14 +20,27 @@
 #include "io.h"
 #include "log.h"
 #include "runtime.h"
+#include "sandbox.h"
 #include "sdsclient.h"
 #include "thread.h"
 
 #define SC_VERSION "0.2.0"
 #define TICK_SECONDS 30     /* wall-clock checks (expiry) run at least this often */
 
+/* Sanitizer runtimes make syscalls of their own (LeakSanitizer forks a
+ * tracer and ptrace()s the threads at exit): their builds start without the
+ * seccomp filter.  Capabilities and no_new_privs apply to every build. */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define SECCOMP_DEFAULT 0
+#define SECCOMP_OFF_WHY "sanitizer build"
+#else
+#define SECCOMP_DEFAULT 1
+#define SECCOMP_OFF_WHY "--no-seccomp"
+#endif
+
 struct proxy {
     const char *config_path;
+    int seccomp;                    /* install the syscall allow-list */
     struct event *drain_tick;       /* while draining: checks what is left */
     struct timespec drain_deadline;
     struct event_base *base;
@@ -40,7 +53,7 @@ struct proxy {
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: sidecar -c FILE [-l LEVEL] [--check]\n"
+            "usage: sidecar -c FILE [-l LEVEL] [--check] [--no-seccomp]\n"
             "       sidecar --version | --help\n"
             "\n"
             "The mtls-sidecar proxy: mutual TLS for a pod's inbound and outbound traffic,\n"
@@ -54,6 +67,8 @@ static void usage(FILE *f)
             "                      the document that decided it) and exit: 0 when valid,\n"
             "                      1 with file:line:col and the reason when not\n"
             "  -l, --log-level L   debug, info, warn or error; overrides log_level in FILE\n"
+            "      --no-seccomp    no syscall allow-list (debugging); capabilities are still\n"
+            "                      dropped and no_new_privs still set\n"
             "  -V, --version       print the version, OpenSSL's and libevent's, and exit\n"
             "  -h, --help          print this text and exit\n"
             "\n"
@@ -253,6 +268,59 @@ static void raise_nofile(void)
            (unsigned long long)rl.rlim_cur, was, (unsigned long long)rl.rlim_max);
 }
 
+static int port_below_1024(const struct sc_addr *a)
+{
+    int port = sc_addr_port(a);
+
+    return port > 0 && port < 1024;
+}
+
+/* Whether any listener of cfg is on a privileged port.  Listeners can be
+ * added by a reload but the capability cannot come back, so only a port in
+ * the start-up config keeps CAP_NET_BIND_SERVICE. */
+static int wants_low_port(const struct sc_config *cfg)
+{
+    int low = (cfg->has_admin && port_below_1024(&cfg->admin)) ||
+              (cfg->has_health && port_below_1024(&cfg->health)) ||
+              (cfg->has_stats && port_below_1024(&cfg->stats)) ||
+              (cfg->has_inbound && port_below_1024(&cfg->inbound.address)) ||
+              (cfg->has_outbound && port_below_1024(&cfg->outbound.address));
+
+    for (size_t i = 0; i < cfg->n_listeners && !low; i++) {
+        low = port_below_1024(&cfg->listeners[i].address);
+    }
+    return low;
+}
+
+/* no_new_privs, capabilities, seccomp (proxy/sandbox.h); one line says
+ * which are on.  A failure stops the start-up. */
+static int enter_sandbox(struct proxy *p)
+{
+    const struct sc_config *cfg = sc_runtime_config(p->rt);
+    struct sc_sandbox_opts o;
+    struct sc_sandbox_result r;
+    struct sc_err err;
+    char msg[512];
+
+    memset(&o, 0, sizeof(o));
+    o.seccomp = p->seccomp;
+    o.keep_net_admin = cfg->socket_mark != 0;
+    o.keep_net_bind_service = wants_low_port(cfg);
+    if (sc_sandbox_apply(&o, &r, &err) != 0) {
+        sc_log(SC_LOG_ERR, NULL, "sandbox: %s", sc_err_str(&err, msg, sizeof(msg)));
+        return -1;
+    }
+    if (r.seccomp) {
+        snprintf(msg, sizeof(msg), "on (%zu syscalls allowed)", r.n_allowed);
+    } else {
+        snprintf(msg, sizeof(msg), "off (%s)", SECCOMP_OFF_WHY);
+    }
+    sc_log(SC_LOG_INFO, NULL, "sandbox: no_new_privs on, capabilities kept: %s (bounding set %s), "
+           "seccomp %s", r.kept, r.bounding_dropped ? "reduced to them" : "unchanged: no CAP_SETPCAP",
+           msg);
+    return 0;
+}
+
 static int parse_args(int argc, char **argv, struct proxy *p, int *check, const char **level)
 {
     static const struct option opts[] = {
@@ -261,6 +329,7 @@ static int parse_args(int argc, char **argv, struct proxy *p, int *check, const 
         {"version", no_argument, NULL, 'V'},
         {"log-level", required_argument, NULL, 'l'},
         {"help", no_argument, NULL, 'h'},
+        {"no-seccomp", no_argument, NULL, 'S'},
         {NULL, 0, NULL, 0},
     };
     int opt;
@@ -275,6 +344,9 @@ static int parse_args(int argc, char **argv, struct proxy *p, int *check, const 
             break;
         case 'l':
             *level = optarg;
+            break;
+        case 'S':
+            p->seccomp = 0;
             break;
         case 'V':
             printf("sidecar (mtls-sidecar) %s, %s, libevent %s\n", SC_VERSION,
@@ -312,6 +384,7 @@ int main(int argc, char **argv)
     enum sc_log_level lvl;
 
     memset(&p, 0, sizeof(p));
+    p.seccomp = SECCOMP_DEFAULT;
     if (parse_args(argc, argv, &p, &check, &level) != 0) {
         return 2;
     }
@@ -362,9 +435,6 @@ int main(int argc, char **argv)
             goto out;
         }
     }
-    if (open_access_log(sc_runtime_config(p.rt)) != 0) {
-        goto out;
-    }
     tick = event_new(p.base, -1, EV_PERSIST, on_tick, &p);
     if (tick == NULL || event_add(tick, &tick_tv) != 0) {
         goto out;
@@ -383,6 +453,11 @@ int main(int argc, char **argv)
     env.arg = &p;
     p.admin = sc_admin_new(p.base, &env);
     if (p.admin == NULL) {
+        goto out;
+    }
+    /* Before the first thread (the access-log writer, the workers): they
+     * inherit what the main thread keeps. */
+    if (enter_sandbox(&p) != 0 || open_access_log(sc_runtime_config(p.rt)) != 0) {
         goto out;
     }
     if (sc_runtime_config(p.rt)->secrets.sds_socket != NULL) {

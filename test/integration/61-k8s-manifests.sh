@@ -8,13 +8,17 @@
 #     Prometheus annotations for 15090, one SDS socket on a shared emptyDir,
 #     --mark = socket_mark, a PeerAuthentication that selects the pod, the
 #     cert-manager Certificate's SPIFFE ID and Secret = what the agent reads;
+#     least privilege: read-only root file systems, the sidecar's NET_ADMIN
+#     and allowPrivilegeEscalation only when its config sets socket_mark, the
+#     files it may write (admin.unix_socket, access_log.path) on an emptyDir;
 #   - sidecar.yaml from the ConfigMap passes `sidecar --check` with no WARN
 #     (require_expected_identities, every outbound route names its servers); the
 #     sds-agent configs (files and CA mode) pass `sds-agent --check` once
 #     their directories hold certificates in the expected layouts;
 #   - the Dockerfile copies files that exist and runs as uid 1337;
 #   - and the checks are not vacuous: broken YAML, a config typo, a route
-#     without expected_identities and a miswired Deployment are each caught.
+#     without expected_identities and a miswired Deployment are each caught,
+#     and the uid-only variant (socket_mark: 0) wants no capability.
 . "$(dirname "$0")/lib.sh"
 
 K8S=$ROOT/conf/k8s
@@ -112,9 +116,13 @@ mkdir -p "$T/bad-k8s" "$T/bad-cm"
 cp "$K8S"/*.yaml "$T/bad-k8s/"
 sed -i -e 's/add: \[NET_ADMIN, NET_RAW\]/add: [NET_ADMIN, NET_RAW, SYS_ADMIN]/' \
     -e 's/restartPolicy: Always              # a native sidecar$/restartPolicy: OnFailure/' \
-    -e 's/prometheus.io\/port: "15090"/prometheus.io\/port: "9090"/' "$T/bad-k8s/httpbin.yaml"
+    -e 's/prometheus.io\/port: "15090"/prometheus.io\/port: "9090"/' \
+    -e '/allowPrivilegeEscalation: true   # file capability/{n;s/readOnlyRootFilesystem: true/readOnlyRootFilesystem: false/}' \
+    "$T/bad-k8s/httpbin.yaml"
 sed -i -e 's/^    socket_mark: 1337 /    socket_mark: 7    /' \
-    -e 's/^    health: {address: "0.0.0.0:15021"}/    health: {}/' "$T/bad-k8s/sidecar-config.yaml"
+    -e 's/^    health: {address: "0.0.0.0:15021"}/    health: {}/' \
+    -e 's|^    admin:  {address: "127.0.0.1:15000"}|    admin:  {address: "127.0.0.1:15000", unix_socket: /tmp/admin.sock}|' \
+    "$T/bad-k8s/sidecar-config.yaml"
 if "$PY" "$CHECKER" check "$T/bad-k8s" "$T/bad-cm" >"$T/bad.out" 2>&1; then fail "a miswired Deployment passed"; fi
 cat "$T/bad.out"
 assert_contains "$T/bad.out" 'sidecar-init capabilities'
@@ -122,4 +130,19 @@ assert_contains "$T/bad.out" 'must be a native sidecar'
 assert_contains "$T/bad.out" 'Prometheus annotations'
 assert_contains "$T/bad.out" "socket_mark 7 in sidecar.yaml differs from sidecar-iptables.sh --mark '1337'"
 assert_contains "$T/bad.out" "health.address '\(default\)': want 0.0.0.0:15021"
+assert_contains "$T/bad.out" 'sidecar: readOnlyRootFilesystem must be true'
+assert_contains "$T/bad.out" 'admin.unix_socket /tmp/admin.sock: not on a writable emptyDir'
+
+step "uid-only mode (socket_mark: 0): no capability and no privilege escalation"
+mkdir -p "$T/uid-k8s" "$T/uid-cm"
+cp "$K8S"/*.yaml "$T/uid-k8s/"
+sed -i -e 's/^    socket_mark: 1337 /    socket_mark: 0    /' "$T/uid-k8s/sidecar-config.yaml"
+sed -i -e 's/- "1337"                         # = socket_mark in sidecar.yaml/- "0"/' "$T/uid-k8s/httpbin.yaml"
+if "$PY" "$CHECKER" check "$T/uid-k8s" "$T/uid-cm" >"$T/uid.out" 2>&1; then fail "socket_mark 0 with NET_ADMIN passed"; fi
+cat "$T/uid.out"
+assert_contains "$T/uid.out" "sidecar capabilities: want drop \[ALL\], add \[\] \(socket_mark 0\)"
+assert_contains "$T/uid.out" 'sidecar: allowPrivilegeEscalation must be false with socket_mark 0'
+sed -i -e 's/allowPrivilegeEscalation: true   # file capability (see above)/allowPrivilegeEscalation: false/' \
+    -e '/^        - name: sidecar$/,/^        - name: httpbin/s/              add: \[NET_ADMIN\]//' "$T/uid-k8s/httpbin.yaml"
+"$PY" "$CHECKER" check "$T/uid-k8s" "$T/uid-cm" >"$T/uid2.out" 2>&1 || { cat "$T/uid2.out" >&2; fail "the uid-only variant is refused"; }
 log "ok"

@@ -136,11 +136,9 @@ def cmd_check(d, outdir):
         return
     if names.index("sds-agent") > names.index("sidecar"):
         problem(where, "sds-agent must start before the sidecar")
-    sc_caps = (sc.get("securityContext") or {}).get("capabilities") or {}
-    if sc_caps.get("add") != ["NET_ADMIN"] or sc_caps.get("drop") != ["ALL"]:
-        problem(where, "sidecar capabilities: want drop [ALL], add [NET_ADMIN] (SO_MARK), got %r" % sc_caps)
-    if (sc.get("securityContext") or {}).get("allowPrivilegeEscalation") is not True:
-        problem(where, "sidecar: allowPrivilegeEscalation must be true (no_new_privs would void the file capability)")
+    for name, c in (("sidecar", sc), ("sds-agent", agent)):
+        if (c.get("securityContext") or {}).get("readOnlyRootFilesystem") is not True:
+            problem(where, "%s: readOnlyRootFilesystem must be true (it writes only to its volumes)" % name)
     rp = (sc.get("readinessProbe") or {}).get("httpGet") or {}
     if rp.get("port") != 15021 or rp.get("path") != "/healthz/ready":
         problem(where, "sidecar readinessProbe: want GET :15021/healthz/ready, got %r" % rp)
@@ -186,6 +184,32 @@ def cmd_check(d, outdir):
     own = own[0]
     if not pas:
         problem(where, "sidecar.yaml has no PeerAuthentication document")
+    # least privilege (docs/deploy.md): NET_ADMIN, and privilege escalation
+    # for the image's file capability, only when the config sets socket_mark
+    sc_sec = sc.get("securityContext") or {}
+    sc_caps = sc_sec.get("capabilities") or {}
+    mark_on = str(own.get("socket_mark") or 0) != "0"
+    want_add = ["NET_ADMIN"] if mark_on else []
+    if sorted(sc_caps.get("add") or []) != want_add or sc_caps.get("drop") != ["ALL"]:
+        problem(where, "sidecar capabilities: want drop [ALL], add %r (socket_mark %s), got %r" %
+                (want_add, own.get("socket_mark") or 0, sc_caps))
+    if sc_sec.get("allowPrivilegeEscalation") is not mark_on:
+        problem(where, "sidecar: allowPrivilegeEscalation must be %s with socket_mark %s (%s)" %
+                (str(mark_on).lower(), own.get("socket_mark") or 0,
+                 "no_new_privs would void the file capability for SO_MARK" if mark_on
+                 else "no capability to gain; the sidecar sets no_new_privs itself"))
+    # the only files the sidecar writes: they must be on a writable volume
+    writes = [("admin.unix_socket", (own.get("admin") or {}).get("unix_socket"))]
+    alp = (own.get("access_log") or {}).get("path")
+    if alp not in (None, "stdout", "off"):
+        writes.append(("access_log.path", alp))
+    sc_rw = {m["mountPath"]: m["name"] for m in sc.get("volumeMounts") or [] if not m.get("readOnly")}
+    for key, path in writes:
+        if not path:
+            continue
+        d = os.path.dirname(str(path))
+        if "emptyDir" not in vols.get(sc_rw.get(d), {}):
+            problem(where, "%s %s: not on a writable emptyDir mounted by the sidecar (its root file system is read-only)" % (key, path))
     puid = arg_after([str(x) for x in cmdline], "--proxy-uid") or "1337"
     if str((sc.get("securityContext") or {}).get("runAsUser")) != puid:
         problem(where, "the sidecar runs as uid %r, but sidecar-iptables.sh exempts --proxy-uid %s" %

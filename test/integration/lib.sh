@@ -124,6 +124,13 @@ _sc_cleanup() {
             "$(grep -l -E 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:|WARNING: ThreadSanitizer' "$T"/*.err "$T"/*.out 2>/dev/null | xargs -n1 basename | tr '\n' ' ')" >&2
         bad=1
     fi
+    # A syscall outside the sidecar's seccomp allow-list (proxy/sandbox.c)
+    # fails the test even when the sidecar was stopped by the test itself.
+    if grep -q -s -F 'seccomp: forbidden syscall' "$T"/*.err; then
+        echo "[$TEST_NAME] seccomp refused a syscall:" \
+            "$(grep -h -F 'seccomp: forbidden syscall' "$T"/*.err 2>/dev/null | sort -u | tr '\n' ' ')" >&2
+        bad=1
+    fi
     # Private keys are never logged: no process output the test kept (the
     # sidecar's, an agent's, a client's) may hold one.  A test that decodes
     # key material on purpose writes it elsewhere than $T/*.out / $T/*.err.
