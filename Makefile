@@ -88,7 +88,7 @@ TOOL_BIN   = $(TOOL_SRC:test/tools/%.c=$(BUILD)/tools/%)
 
 PROGRAMS = $(BIN)/sidecar $(if $(wildcard agent/main.c),$(BIN)/sds-agent) $(BIN)/sidecarctl
 
-.PHONY: all deps test unit integration fuzz-replay fuzz demo clean lint fmt \
+.PHONY: all deps test unit integration fuzz-replay fuzz demo clean lint fmt test-lint tsan \
         test-plain test-sanitize tools bench e2e demo-netns fuzz-long
 all: $(PROGRAMS) $(if $(SANITIZE),,bin-links)
 
@@ -161,9 +161,25 @@ e2e: all $(TOOL_BIN)
 test: deps
 	@scripts/summarize-tests.sh --reset
 	@$(MAKE) -k --no-print-directory test-plain; a=$$?; \
+	  $(MAKE) -k --no-print-directory test-lint; l=$$?; \
 	  $(MAKE) -k --no-print-directory test-sanitize; b=$$?; \
 	  scripts/summarize-tests.sh; c=$$?; \
-	  [ $$a = 0 ] && [ $$b = 0 ] && [ $$c = 0 ]
+	  [ $$a = 0 ] && [ $$l = 0 ] && [ $$b = 0 ] && [ $$c = 0 ]
+
+# make lint inside make test, recorded as the suite "lint" in the summary
+test-lint: all
+	@if scripts/lint.sh >$(BUILD)/lint.log 2>&1; then \
+	  echo "lint/lint PASS" >>$${SC_RESULTS:-build/test-results.txt}; echo "PASS lint"; \
+	else \
+	  echo "lint/lint FAIL" >>$${SC_RESULTS:-build/test-results.txt}; cat $(BUILD)/lint.log; exit 1; \
+	fi
+
+# ThreadSanitizer: the unit tests, and the integration tests that run
+# several workers.  Not part of `make test` (it would take CI past its
+# time budget); run it before touching the data path's threading.
+tsan:
+	@$(MAKE) --no-print-directory SANITIZE=thread all tools unit
+	@SC_BUILD=build/san-thread test/integration/run.sh 74-resumption 90-http-pooling 84-rotation-leaf
 
 test-plain: all
 	@$(MAKE) --no-print-directory unit fuzz-replay integration e2e
