@@ -15,7 +15,10 @@
 #      again, without a restart;
 #   e) /certs?format=table has a TRUST DOMAIN column and a row for the
 #      example.org root; /certs/roots gives each root its trust_domain;
-#   f) a bundle without an x509-svid key is refused at file:line:col.
+#   f) a bundle without an x509-svid key is refused at file:line:col;
+#   g) outbound, both ways federated: B's ISTIO_MUTUAL listener with
+#      expected_identities in example.org reaches F, a sidecar of
+#      example.org whose bundle for cluster.local is our CA.
 . "$(dirname "$0")/lib.sh"
 
 certs
@@ -38,7 +41,7 @@ spiffe_json() {
   {"use": "x509-svid", "kty": "EC", "crv": "P-256", "x5c": ["%s"]}]}\n' "$der"
 }
 
-P_ECHO=$(free_port); P_IN=$(free_port)
+P_ECHO=$(free_port); P_IN=$(free_port); P_OUT=$(free_port); P_F=$(free_port)
 start_backend echo --listen "127.0.0.1:$P_ECHO" --mode echo --quiet
 sidecar_config "$T/b.yaml" server bar server
 B_ADMIN=$ADMIN_PORT
@@ -48,6 +51,8 @@ listeners:
   - {name: in, direction: inbound, address: "127.0.0.1:$P_IN", upstream: "127.0.0.1:$P_ECHO",
      port: 8080, protocol: tcp,
      allowed_principals: ["spiffe://example.org/*", "spiffe://cluster.local/ns/foo/*", "spiffe://third.example/*"]}
+  - {name: out, direction: outbound, address: "127.0.0.1:$P_OUT", upstream: "127.0.0.1:$P_F",
+     tls: ISTIO_MUTUAL, protocol: tcp, expected_identities: ["spiffe://example.org/ns/x/sa/y"]}
 YAML
 peer_auth "$T/b.yaml" STRICT bar
 start_sidecar b "$T/b.yaml" "$P_IN"
@@ -119,4 +124,21 @@ sed "s|$T/tb/example.org.pem|$T/tb/bad.json|" "$T/b.yaml" >"$T/bad.yaml"
 if "$SIDECAR" -c "$T/bad.yaml" --check 2>"$T/bad.err"; then fail "--check accepted a bundle without roots"; fi
 assert_contains "$T/bad.err" "^$T/bad.yaml:3:[0-9]+: secrets.trust_bundles.example.org: $T/tb/bad.json: SPIFFE bundle has no x509-svid key"
 
+step "g) outbound to a sidecar of example.org, which federates back"
+sidecar_config "$T/f.yaml" fed x fed-client
+sed -i -e 's/trust_domain: cluster.local/trust_domain: example.org/' \
+    -e "s|trusted_ca: \"$C/ca.crt\"|trusted_ca: \"$C/fed-ca.crt\", trust_bundles: {cluster.local: \"$C/ca.crt\"}|" "$T/f.yaml"
+cat >>"$T/f.yaml" <<YAML
+listeners:
+  - {name: in, direction: inbound, address: "127.0.0.1:$P_F", upstream: "127.0.0.1:$P_ECHO",
+     port: 8080, protocol: tcp, allowed_principals: ["spiffe://cluster.local/ns/bar/*"]}
+YAML
+peer_auth "$T/f.yaml" STRICT x
+start_sidecar f "$T/f.yaml" "$P_F"
+printf 'g-out\n' | tcp_client 127.0.0.1 "$P_OUT" 2 >"$T/g-out.reply" 2>"$T/g-out.err" || true
+assert_contains "$T/g-out.reply" '^g-out$'
+wait_for_log "$T/b.out" "$(conn_re listener=out class=mesh_mtls "peer=spiffe://example.org/ns/x/sa/y")"
+wait_for_log "$T/f.out" "$(conn_re listener=in class=mesh_mtls "peer=spiffe://cluster.local/ns/bar/sa/server")"
+
 alive b
+alive f
