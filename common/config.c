@@ -17,6 +17,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
+#include "bundle.h"
 #include "crl.h"
 #include "log.h"
 #include "policy.h"
@@ -284,6 +285,27 @@ done:
     return rc;
 }
 
+/* A trust bundle file: PEM or SPIFFE bundle JSON with at least one root. */
+static int check_bundle(struct cfg_ctx *c, const struct where *w, const char *fname)
+{
+    char *data = NULL;
+    size_t len = 0;
+    struct sc_err err;
+    STACK_OF(X509) *roots;
+
+    if (read_small(fname, &data, &len) != 0) {
+        return sc_config_fail_pos(c, w->file, w->line, w->col, w->path, "cannot read %s: %s", fname,
+                                  read_reason(errno));
+    }
+    roots = sc_bundle_parse(data, len, fname, &err);
+    free(data);
+    if (roots == NULL) {
+        return sc_config_fail_pos(c, w->file, w->line, w->col, w->path, "%s", err.msg);
+    }
+    sc_x509_stack_free(roots);
+    return 0;
+}
+
 static int check_secrets(struct cfg_ctx *c)
 {
     struct sc_config *cfg = c->cfg;
@@ -310,6 +332,12 @@ static int check_secrets(struct cfg_ctx *c)
                                   cfg->secrets.sds_root_name != NULL ? cfg->secrets.sds_root_name
                                                                      : "ROOTCA");
     }
+    if (nfiles == 0 && cfg->secrets.n_trust_bundles > 0) {
+        where_node(&w, sc_yaml_get(sec, "trust_bundles"), "secrets.trust_bundles");
+        return sc_config_fail_pos(c, w.file, w.line, w.col, w.path,
+                                  "only with certificate files (cert_chain, private_key, "
+                                  "trusted_ca)");
+    }
     if (nfiles == 0) {
         return 0;
     }
@@ -332,6 +360,16 @@ static int check_secrets(struct cfg_ctx *c)
     if (cfg->secrets.crl != NULL) {
         where_node(&w, sc_yaml_get(sec, "crl"), "secrets.crl");
         if (check_crl(c, &w, cfg->secrets.crl, NULL) != 0) {
+            goto done;
+        }
+    }
+    for (size_t i = 0; i < cfg->secrets.n_trust_bundles; i++) {
+        const struct sc_yaml_node *tb = sc_yaml_get(sec, "trust_bundles");
+        char path[300];
+
+        snprintf(path, sizeof(path), "secrets.trust_bundles.%s", cfg->secrets.trust_bundles[i].key);
+        where_node(&w, tb != NULL && i < tb->n ? tb->items[i] : tb, path);
+        if (check_bundle(c, &w, cfg->secrets.trust_bundles[i].value) != 0) {
             goto done;
         }
     }
@@ -914,6 +952,11 @@ void sc_config_free(struct sc_config *cfg)
     free(cfg->secrets.cert_chain);
     free(cfg->secrets.private_key);
     free(cfg->secrets.trusted_ca);
+    for (size_t i = 0; i < cfg->secrets.n_trust_bundles; i++) {
+        free(cfg->secrets.trust_bundles[i].key);
+        free(cfg->secrets.trust_bundles[i].value);
+    }
+    free(cfg->secrets.trust_bundles);
     free(cfg->secrets.crl);
     free(cfg->secrets.sds_cert_name);
     free(cfg->http.xfcc);

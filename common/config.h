@@ -153,6 +153,9 @@ struct sc_config {
         char *private_key;
         char *trusted_ca;
         char *crl;                   /* PEM CRLs (files mode), NULL = none */
+        struct sc_label *trust_bundles; /* trust domain -> bundle file (PEM or
+                                      * SPIFFE bundle JSON) of a federated domain */
+        size_t n_trust_bundles;
         int expiry_warning_days;     /* WARN this long before notAfter, default 7 */
         int root_grace_hours;        /* on_root_expiry: 0 = refuse (default), else
                                       * accept an expired root this many hours */

@@ -115,12 +115,50 @@ static int conv_on_root_expiry(struct cfg_ctx *c, const struct sc_yaml_node *v, 
     return 0;
 }
 
+/* secrets.trust_bundles: {DOMAIN: FILE, ...}, the roots of federated trust
+ * domains; our own domain's roots stay trusted_ca (or SDS ROOTCA). */
+static int conv_trust_bundles(struct cfg_ctx *c, const struct sc_yaml_node *v, void *base)
+{
+    struct sc_config *cfg = base;
+
+    if (sc_yaml_is_null(v)) {
+        return 0;
+    }
+    if (v->kind != SC_YAML_MAP) {
+        return sc_config_fail(c, v, "expected a mapping of trust domain to file, got %s",
+                              sc_yaml_kind_name(v));
+    }
+    cfg->secrets.trust_bundles = calloc(v->n + 1, sizeof(*cfg->secrets.trust_bundles));
+    if (cfg->secrets.trust_bundles == NULL) {
+        return sc_config_oom(c, v);
+    }
+    for (size_t i = 0; i < v->n; i++) {
+        size_t saved = sc_config_push_key(c, v->keys[i]->str);
+        const char *d = v->keys[i]->str;
+
+        if (v->keys[i]->len == 0 || strpbrk(d, "/:") != NULL ||
+            strspn(d, "abcdefghijklmnopqrstuvwxyz0123456789.-_") != v->keys[i]->len) {
+            return sc_config_fail(c, v->keys[i],
+                                  "not a trust domain (lowercase letters, digits, '.', '-', '_')");
+        }
+        cfg->secrets.n_trust_bundles++;
+        if (sc_config_want_scalar(c, v->items[i], "a file name") != 0 ||
+            sc_config_dup(c, v->keys[i], &cfg->secrets.trust_bundles[i].key) != 0 ||
+            sc_config_dup(c, v->items[i], &cfg->secrets.trust_bundles[i].value) != 0) {
+            return -1;
+        }
+        sc_config_pop(c, saved);
+    }
+    return 0;
+}
+
 static const struct key secrets_keys[] = {
     KEY("sds_socket", K_STR, struct sc_config, secrets.sds_socket),
     KEY("cert_chain", K_STR, struct sc_config, secrets.cert_chain),
     KEY("private_key", K_STR, struct sc_config, secrets.private_key),
     KEY("trusted_ca", K_STR, struct sc_config, secrets.trusted_ca),
     KEY("crl", K_STR, struct sc_config, secrets.crl),
+    KEYFN("trust_bundles", conv_trust_bundles),
     KEYR("expiry_warning_days", K_INT, 0, 3650, struct sc_config, secrets.expiry_warning_days),
     KEY("sds_cert_name", K_STR, struct sc_config, secrets.sds_cert_name),
     KEY("sds_root_name", K_STR, struct sc_config, secrets.sds_root_name),

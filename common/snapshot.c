@@ -165,6 +165,25 @@ fail:
     return NULL;
 }
 
+int sc_snapshot_load_bundles(struct sc_tls_material *m, const struct sc_config *cfg,
+                             struct sc_err *err)
+{
+    if (cfg->secrets.n_trust_bundles == 0) {
+        return 0;
+    }
+    if (sc_tls_material_set_trust_domain(m, cfg->node.trust_domain) != 0) {
+        sc_err_set(err, "node.trust_domain: too long");
+        return -1;
+    }
+    for (size_t i = 0; i < cfg->secrets.n_trust_bundles; i++) {
+        if (sc_tls_material_load_bundle(m, cfg->secrets.trust_bundles[i].key,
+                                        cfg->secrets.trust_bundles[i].value, err) != 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
 struct sc_snapshot *sc_snapshot_new(struct sc_config *cfg, struct sc_err *err)
 {
     struct sc_tls_material *m = NULL;
@@ -172,8 +191,9 @@ struct sc_snapshot *sc_snapshot_new(struct sc_config *cfg, struct sc_err *err)
     if (cfg->secrets.cert_chain != NULL) {
         m = sc_tls_material_load(cfg->secrets.cert_chain, cfg->secrets.private_key,
                                  cfg->secrets.trusted_ca, 0, err);
-        if (m != NULL && cfg->secrets.crl != NULL &&
-            sc_tls_material_load_crls(m, cfg->secrets.crl, err) != 0) {
+        if (m != NULL && ((cfg->secrets.crl != NULL &&
+                           sc_tls_material_load_crls(m, cfg->secrets.crl, err) != 0) ||
+                          sc_snapshot_load_bundles(m, cfg, err) != 0)) {
             sc_tls_material_free(m);
             m = NULL;
         }

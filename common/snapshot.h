@@ -31,6 +31,12 @@ struct sc_snapshot *sc_snapshot_ref(struct sc_snapshot *snap);
 /* Drops a reference; frees on the last one.  Accepts NULL. */
 void sc_snapshot_unref(struct sc_snapshot *snap);
 
+/* Adds secrets.trust_bundles (each file, PEM or SPIFFE bundle JSON) and
+ * node.trust_domain to material that was just loaded from files: the
+ * bundles belong to the certificate set.  Returns 0 or -1 with err set. */
+int sc_snapshot_load_bundles(struct sc_tls_material *m, const struct sc_config *cfg,
+                             struct sc_err *err);
+
 /* Borrowed views, valid while the caller holds a reference. */
 const struct sc_config *sc_snapshot_config(const struct sc_snapshot *snap);
 const struct sc_tls_material *sc_snapshot_material(const struct sc_snapshot *snap);

@@ -10,7 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bundle.h"
 #include "crl.h"
+#include "spiffe.h"
 #include "x509.h"
 
 struct sc_tls_material {
@@ -19,6 +21,14 @@ struct sc_tls_material {
     STACK_OF(X509) *chain;   /* leaf first */
     STACK_OF(X509) *roots;
     STACK_OF(X509_CRL) *crls; /* NULL: no revocation checking */
+    char own_domain[256];     /* "": the trust domain of our own leaf */
+    struct sc_trust_bundle *bundles; /* federated trust domains */
+    size_t n_bundles;
+};
+
+struct sc_trust_bundle {
+    char domain[256];
+    STACK_OF(X509) *roots;
 };
 
 const unsigned char sc_alpn_mesh_tcp[] = "\x05istio";
@@ -230,7 +240,93 @@ void sc_tls_material_free(struct sc_tls_material *m)
     sc_x509_stack_free(m->chain);
     sc_x509_stack_free(m->roots);
     sc_crl_stack_free(m->crls);
+    for (size_t i = 0; i < m->n_bundles; i++) {
+        sc_x509_stack_free(m->bundles[i].roots);
+    }
+    free(m->bundles);
     free(m);
+}
+
+int sc_tls_material_set_trust_domain(struct sc_tls_material *m, const char *domain)
+{
+    if (domain == NULL || strlen(domain) >= sizeof(m->own_domain)) {
+        return -1;
+    }
+    snprintf(m->own_domain, sizeof(m->own_domain), "%s", domain);
+    return 0;
+}
+
+int sc_tls_material_add_bundle(struct sc_tls_material *m, const char *domain, const char *text,
+                               size_t len, const char *what, struct sc_err *err)
+{
+    STACK_OF(X509) *roots;
+    struct sc_trust_bundle *nb;
+
+    if (strlen(domain) >= sizeof(nb->domain)) {
+        sc_err_set(err, "%s: trust domain name too long", what);
+        return -1;
+    }
+    roots = sc_bundle_parse(text, len, what, err);
+    if (roots == NULL) {
+        return -1;
+    }
+    nb = realloc(m->bundles, (m->n_bundles + 1) * sizeof(*nb));
+    if (nb == NULL) {
+        sc_x509_stack_free(roots);
+        sc_err_set(err, "%s: out of memory", what);
+        return -1;
+    }
+    m->bundles = nb;
+    snprintf(nb[m->n_bundles].domain, sizeof(nb->domain), "%s", domain);
+    nb[m->n_bundles].roots = roots;
+    m->n_bundles++;
+    return 0;
+}
+
+int sc_tls_material_load_bundle(struct sc_tls_material *m, const char *domain, const char *path,
+                                struct sc_err *err)
+{
+    size_t len = 0;
+    char *text = read_file(path, &len, err);
+    int rc;
+
+    if (text == NULL) {
+        return -1;
+    }
+    rc = sc_tls_material_add_bundle(m, domain, text, len, path, err);
+    free(text);
+    return rc;
+}
+
+size_t sc_tls_material_n_bundles(const struct sc_tls_material *m)
+{
+    return m->n_bundles;
+}
+
+const char *sc_tls_material_bundle_domain(const struct sc_tls_material *m, size_t i)
+{
+    return i < m->n_bundles ? m->bundles[i].domain : NULL;
+}
+
+STACK_OF(X509) *sc_tls_material_bundle_roots(const struct sc_tls_material *m, size_t i)
+{
+    return i < m->n_bundles ? m->bundles[i].roots : NULL;
+}
+
+const char *sc_tls_material_own_domain(const struct sc_tls_material *m, char *out, size_t outlen)
+{
+    char id[2048];
+    struct sc_spiffe_id sid;
+
+    if (m->own_domain[0] != '\0') {
+        snprintf(out, outlen, "%s", m->own_domain);
+    } else if (sc_x509_spiffe_id(sk_X509_value(m->chain, 0), id, sizeof(id)) == 0 &&
+               sc_spiffe_parse(id, strlen(id), &sid) == 0) {
+        snprintf(out, outlen, "%s", sid.trust_domain);
+    } else {
+        snprintf(out, outlen, "-");
+    }
+    return out;
 }
 
 /* A CRL may be signed by one of our roots or by an intermediate of our own
@@ -524,6 +620,100 @@ static int verify_cb(int ok, X509_STORE_CTX *xs)
     return ok;
 }
 
+static int material_idx = -1;       /* SSL_CTX: the material it trusts (a reference) */
+static pthread_once_t material_once = PTHREAD_ONCE_INIT;
+
+static void material_ex_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
+                             void *argp)
+{
+    (void)parent;
+    (void)ad;
+    (void)idx;
+    (void)argl;
+    (void)argp;
+    sc_tls_material_free(ptr);
+}
+
+static void material_index_init(void)
+{
+    material_idx = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, material_ex_free);
+}
+
+/* The verify info of ssl, created empty when verify_cb has not made one. */
+static struct sc_tls_verify_info *verify_info(SSL *ssl)
+{
+    struct sc_tls_verify_info *vi = SSL_get_ex_data(ssl, verify_idx);
+
+    if (vi == NULL) {
+        vi = calloc(1, sizeof(*vi));
+        if (vi != NULL && SSL_set_ex_data(ssl, verify_idx, vi) != 1) {
+            free(vi);
+            vi = NULL;
+        }
+    }
+    return vi;
+}
+
+/* Federated trust: the chain is verified against the roots of the trust
+ * domain its leaf's SPIFFE ID names.  Ours (or a leaf without a SPIFFE ID,
+ * refused later by the identity check) takes the store of the context,
+ * with its CRLs; another domain only its bundle; a domain with no bundle is
+ * refused here, in words. */
+static int cert_verify_cb(X509_STORE_CTX *xs, void *arg)
+{
+    const struct sc_tls_material *m = arg;
+    X509 *leaf = X509_STORE_CTX_get0_cert(xs);
+    SSL *ssl = X509_STORE_CTX_get_ex_data(xs, SSL_get_ex_data_X509_STORE_CTX_idx());
+    struct sc_tls_verify_info *vi;
+    struct sc_spiffe_id sid;
+    char id[2048], own[256];
+    STACK_OF(X509) *roots = NULL;
+    size_t i;
+    int ok;
+
+    if (m == NULL || m->n_bundles == 0 || leaf == NULL ||
+        sc_x509_spiffe_id(leaf, id, sizeof(id)) != 0 ||
+        sc_spiffe_parse(id, strlen(id), &sid) != 0 ||
+        strcmp(sid.trust_domain, sc_tls_material_own_domain(m, own, sizeof(own))) == 0) {
+        return X509_verify_cert(xs);
+    }
+    for (i = 0; i < m->n_bundles; i++) {
+        if (strcmp(m->bundles[i].domain, sid.trust_domain) == 0) {
+            roots = m->bundles[i].roots;
+            break;
+        }
+    }
+    if (roots == NULL) {
+        X509_STORE_CTX_set_error(xs, X509_V_ERR_APPLICATION_VERIFICATION);
+        X509_STORE_CTX_set_error_depth(xs, 0);
+        X509_STORE_CTX_set_current_cert(xs, leaf);
+        if (ssl != NULL && verify_idx >= 0 && (vi = verify_info(ssl)) != NULL) {
+            snprintf(vi->no_bundle, sizeof(vi->no_bundle), "%s", sid.trust_domain);
+            vi->error = X509_V_ERR_APPLICATION_VERIFICATION;
+            vi->depth = 0;
+            sc_x509_name_str(X509_get_subject_name(leaf), vi->subject, sizeof(vi->subject));
+            sc_x509_name_str(X509_get_issuer_name(leaf), vi->issuer, sizeof(vi->issuer));
+            sc_x509_serial_hex(leaf, vi->serial, sizeof(vi->serial));
+            sc_x509_sans_str(leaf, vi->san, sizeof(vi->san));
+            vi->not_before = sc_x509_not_before(leaf);
+            vi->not_after = sc_x509_not_after(leaf);
+        }
+        return 0;
+    }
+    X509_STORE_CTX_set0_trusted_stack(xs, roots);
+    X509_VERIFY_PARAM_clear_flags(X509_STORE_CTX_get0_param(xs),
+                                  X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL);
+    ok = X509_verify_cert(xs);
+    if (ssl != NULL && verify_idx >= 0) {
+        vi = ok == 1 ? SSL_get_ex_data(ssl, verify_idx) : verify_info(ssl);
+        if (vi != NULL) {
+            snprintf(vi->domain, sizeof(vi->domain), "%s", sid.trust_domain);
+            vi->domain_roots = sk_X509_num(roots);
+        }
+    }
+    return ok;
+}
+
 int sc_tls_verify_info_get(const SSL *ssl, struct sc_tls_verify_info *out)
 {
     const struct sc_tls_verify_info *vi;
@@ -752,6 +942,18 @@ static SSL_CTX *ctx_common(const struct sc_tls_material *m, int server, const ch
     pthread_once(&verify_once, verify_index_init);
     pthread_once(&trust_once, trust_index_init);
     SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, verify_cb);
+    if (m->n_bundles > 0) {
+        /* The context keeps the material its callback reads. */
+        struct sc_tls_material *held = sc_tls_material_ref((struct sc_tls_material *)(uintptr_t)m);
+
+        pthread_once(&material_once, material_index_init);
+        if (material_idx < 0 || SSL_CTX_set_ex_data(ctx, material_idx, held) != 1) {
+            sc_tls_material_free(held);
+            sc_err_set(err, "out of memory");
+            goto fail;
+        }
+        SSL_CTX_set_cert_verify_callback(ctx, cert_verify_cb, held);
+    }
     return ctx;
 
 fail:

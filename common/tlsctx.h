@@ -48,6 +48,28 @@ int sc_tls_material_load_crls(struct sc_tls_material *m, const char *path, struc
 /* Borrowed; NULL when the material has no CRLs. */
 STACK_OF(X509_CRL) *sc_tls_material_crls(const struct sc_tls_material *m);
 
+/* Federated trust (secrets.trust_bundles), on material that was just built
+ * and is not shared yet.  _set_trust_domain names our own trust domain
+ * (node.trust_domain; unset: the trust domain of our leaf's SPIFFE ID),
+ * whose peers are verified against the material's roots as before.
+ * _add_bundle adds the roots of another trust domain from PEM or SPIFFE
+ * bundle JSON text (sc_bundle_parse); _load_bundle reads a file (at most
+ * 1 MiB).  Once a material has a bundle, a peer whose leaf names another
+ * trust domain is verified only against that domain's roots (no CRLs), and
+ * a peer from a domain with neither is refused: sc_tls_verify_info's
+ * no_bundle names the domain.  Return 0 or -1 with err set. */
+int sc_tls_material_set_trust_domain(struct sc_tls_material *m, const char *domain);
+int sc_tls_material_add_bundle(struct sc_tls_material *m, const char *domain, const char *text,
+                               size_t len, const char *what, struct sc_err *err);
+int sc_tls_material_load_bundle(struct sc_tls_material *m, const char *domain, const char *path,
+                                struct sc_err *err);
+size_t sc_tls_material_n_bundles(const struct sc_tls_material *m);
+/* Borrowed; NULL past the end. */
+const char *sc_tls_material_bundle_domain(const struct sc_tls_material *m, size_t i);
+STACK_OF(X509) *sc_tls_material_bundle_roots(const struct sc_tls_material *m, size_t i);
+/* Our own trust domain, as above, into out ("-" when unknown). */
+const char *sc_tls_material_own_domain(const struct sc_tls_material *m, char *out, size_t outlen);
+
 /* Why this material cannot serve mesh traffic at all at `now`, written
  * into out: "no valid leaf: ..." (the leaf expired or is not yet valid) or
  * "no valid root CA left: root CA <subject> expired at <time>, ..." (every
@@ -142,6 +164,10 @@ struct sc_tls_verify_info {
     int anchor;                 /* 1: it is the trust anchor (a root of ours) */
     char crl_issuer[256];       /* X509_V_ERR_CERT_REVOKED: the CRL's issuer */
     time_t crl_next_update;     /* and its nextUpdate (0: none) */
+    char no_bundle[256];        /* the peer's trust domain has no trust bundle */
+    char domain[256];           /* verified against this federated domain's
+                                 * bundle ("": our own roots) */
+    int domain_roots;           /* how many roots that bundle has */
 };
 
 /* secrets.on_root_expiry {grace_hours: N}: sets the grace of a context's

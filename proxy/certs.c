@@ -85,10 +85,20 @@ static void json_cert(X509 *c, enum sc_certs_role role, time_t now, struct evbuf
                         sc_time_rfc3339(na, to, sizeof(to)), sc_certs_role_name(role));
 }
 
+static void visit_td(sc_certs_visit_fn *fn, void *arg, X509 *c, enum sc_certs_role role,
+                     const char *resource, const char *trust_domain)
+{
+    struct sc_certs_item it = {c, role, resource, 0, trust_domain};
+
+    if (c != NULL) {
+        fn(&it, arg);
+    }
+}
+
 static void visit(sc_certs_visit_fn *fn, void *arg, X509 *c, enum sc_certs_role role,
                   const char *resource, int route)
 {
-    struct sc_certs_item it = {c, role, resource, route};
+    struct sc_certs_item it = {c, role, resource, route, NULL};
 
     if (c != NULL) {
         fn(&it, arg);
@@ -127,13 +137,23 @@ void sc_certs_each(const struct sc_tls_material *m, const struct sc_snapshot *sn
 {
     if (m != NULL) {
         STACK_OF(X509) *chain = sc_tls_material_chain(m), *roots = sc_tls_material_roots(m);
+        char own[256];
 
+        sc_tls_material_own_domain(m, own, sizeof(own));
         for (int i = 0; i < sk_X509_num(chain); i++) {
-            visit(fn, arg, sk_X509_value(chain, i), i == 0 ? SC_CERTS_LEAF : SC_CERTS_INTERMEDIATE,
-                  names->cert, 0);
+            visit_td(fn, arg, sk_X509_value(chain, i),
+                     i == 0 ? SC_CERTS_LEAF : SC_CERTS_INTERMEDIATE, names->cert, own);
         }
         for (int i = 0; i < sk_X509_num(roots); i++) {
-            visit(fn, arg, sk_X509_value(roots, i), SC_CERTS_ROOT, names->root, 0);
+            visit_td(fn, arg, sk_X509_value(roots, i), SC_CERTS_ROOT, names->root, own);
+        }
+        for (size_t b = 0; b < sc_tls_material_n_bundles(m); b++) {
+            STACK_OF(X509) *br = sc_tls_material_bundle_roots(m, b);
+            const char *td = sc_tls_material_bundle_domain(m, b);
+
+            for (int i = 0; i < sk_X509_num(br); i++) {
+                visit_td(fn, arg, sk_X509_value(br, i), SC_CERTS_ROOT, td, td);
+            }
         }
     }
     for (size_t i = 0; snap != NULL && i < sc_snapshot_n_origins(snap); i++) {
@@ -219,7 +239,7 @@ static const char *table_type(const struct sc_certs_item *it)
 }
 
 static void table_row(struct evbuffer *out, const char *name, const char *type, X509 *c,
-                      time_t now)
+                      const char *trust_domain, time_t now)
 {
     char serial[80] = "", from[32] = "", to[32] = "";
     const char *status = "WARMING";
@@ -233,8 +253,9 @@ static void table_row(struct evbuffer *out, const char *name, const char *type, 
         sc_time_rfc3339(na, to, sizeof(to));
         sc_time_rfc3339(nb, from, sizeof(from));
     }
-    evbuffer_add_printf(out, "%-18s %-14s %-14s %-11s %-40s %-21s %s\n", name, type, status, valid,
-                        serial, to, from);
+    evbuffer_add_printf(out, "%-18s %-14s %-14s %-11s %-40s %-21s %-21s %s\n", name, type,
+                        status, valid, serial, to, from,
+                        trust_domain != NULL ? trust_domain : "-");
 }
 
 struct table_state {
@@ -246,7 +267,7 @@ static void table_visit(const struct sc_certs_item *it, void *arg)
 {
     struct table_state *st = arg;
 
-    table_row(st->out, it->resource, table_type(it), it->cert, st->now);
+    table_row(st->out, it->resource, table_type(it), it->cert, it->trust_domain, st->now);
 }
 
 void sc_certs_render_table(const struct sc_tls_material *m, const struct sc_snapshot *snap,
@@ -255,11 +276,12 @@ void sc_certs_render_table(const struct sc_tls_material *m, const struct sc_snap
 {
     struct table_state st = {out, now};
 
-    evbuffer_add_printf(out, "%-18s %-14s %-14s %-11s %-40s %-21s %s\n", "RESOURCE NAME", "TYPE",
-                        "STATUS", "VALID CERT", "SERIAL NUMBER", "NOT AFTER", "NOT BEFORE");
+    evbuffer_add_printf(out, "%-18s %-14s %-14s %-11s %-40s %-21s %-21s %s\n", "RESOURCE NAME",
+                        "TYPE", "STATUS", "VALID CERT", "SERIAL NUMBER", "NOT AFTER", "NOT BEFORE",
+                        "TRUST DOMAIN");
     if (m == NULL) {
-        table_row(out, names->cert, "Cert Chain", NULL, now);
-        table_row(out, names->root, "CA", NULL, now);
+        table_row(out, names->cert, "Cert Chain", NULL, NULL, now);
+        table_row(out, names->root, "CA", NULL, NULL, now);
     }
     sc_certs_each(m, snap, names, table_visit, &st);
 }
@@ -404,58 +426,92 @@ static int own_chain_uses(const struct sc_tls_material *m, X509 *root)
     return ok;
 }
 
-void sc_certs_render_roots(const struct sc_tls_material *m, struct sc_rootstats *const *seen,
-                           size_t n, time_t now, long window, struct evbuffer *out)
+static int count_valid(STACK_OF(X509) *roots, time_t now)
 {
-    STACK_OF(X509) *roots = m != NULL ? sc_tls_material_roots(m) : NULL;
-    int n_roots = roots != NULL ? sk_X509_num(roots) : 0, n_valid = 0;
-    struct sc_rootstats_view *v = malloc(sizeof(*v));
+    int n_valid = 0;
 
-    if (v == NULL) {
-        evbuffer_add_printf(out, "{\"error\":\"out of memory\"}\n");
-        return;
-    }
-    for (int i = 0; i < n_roots; i++) {
+    for (int i = 0; i < sk_X509_num(roots); i++) {
         X509 *r = sk_X509_value(roots, i);
         if (sc_x509_not_before(r) <= now && sc_x509_not_after(r) > now) {
             n_valid++;
         }
     }
-    evbuffer_add_printf(out, "{\"window_seconds\":%ld,\"roots\":[", window);
-    for (int i = 0; i < n_roots; i++) {
-        X509 *r = sk_X509_value(roots, i);
-        char serial[80], subject[256], t[32];
-        int valid = sc_x509_not_before(r) <= now && sc_x509_not_after(r) > now;
-        int ours = own_chain_uses(m, r), used;
+    return n_valid;
+}
 
-        sc_x509_serial_hex(r, serial, sizeof(serial));
-        sc_rootstats_view(seen, n, serial, now, window, v);
-        sc_x509_name_str(X509_get_subject_name(r), subject, sizeof(subject));
-        evbuffer_add_printf(out, "%s{\"subject\":", i > 0 ? "," : "");
-        json_text(out, subject);
-        evbuffer_add_printf(out, ",\"serial_number\":\"%s\",\"not_after\":\"%s\",\"peers\":[",
-                            serial_lower(r, serial, sizeof(serial)),
-                            sc_time_rfc3339(sc_x509_not_after(r), t, sizeof(t)));
-        for (size_t k = 0; k < v->n_peers; k++) {
-            if (k > 0) {
-                evbuffer_add(out, ",", 1);
-            }
-            json_text(out, v->peers[k]);
+/* One root of /certs/roots; n_valid counts the valid roots of its set (our
+ * bundle, or a federated domain's), so removing it leaves one. */
+static void root_entry(struct evbuffer *out, X509 *r, const char *trust_domain, int ours,
+                       int n_valid, struct sc_rootstats *const *seen, size_t n, time_t now,
+                       long window, struct sc_rootstats_view *v)
+{
+    char serial[80], subject[256], t[32];
+    int valid = sc_x509_not_before(r) <= now && sc_x509_not_after(r) > now;
+    int used;
+
+    sc_x509_serial_hex(r, serial, sizeof(serial));
+    sc_rootstats_view(seen, n, serial, now, window, v);
+    sc_x509_name_str(X509_get_subject_name(r), subject, sizeof(subject));
+    evbuffer_add_printf(out, "{\"subject\":");
+    json_text(out, subject);
+    evbuffer_add_printf(out, ",\"serial_number\":\"%s\",\"not_after\":\"%s\",\"trust_domain\":",
+                        serial_lower(r, serial, sizeof(serial)),
+                        sc_time_rfc3339(sc_x509_not_after(r), t, sizeof(t)));
+    json_text(out, trust_domain);
+    evbuffer_add_printf(out, ",\"peers\":[");
+    for (size_t k = 0; k < v->n_peers; k++) {
+        if (k > 0) {
+            evbuffer_add(out, ",", 1);
         }
-        evbuffer_add_printf(out, "],\"peers_truncated\":%s,\"last_seen\":",
-                            v->peers_dropped ? "true" : "false");
-        if (v->last_seen != 0) {
-            evbuffer_add_printf(out, "\"%s\"", sc_time_rfc3339(v->last_seen, t, sizeof(t)));
-        } else {
-            evbuffer_add_printf(out, "null");
+        json_text(out, v->peers[k]);
+    }
+    evbuffer_add_printf(out, "],\"peers_truncated\":%s,\"last_seen\":",
+                        v->peers_dropped ? "true" : "false");
+    if (v->last_seen != 0) {
+        evbuffer_add_printf(out, "\"%s\"", sc_time_rfc3339(v->last_seen, t, sizeof(t)));
+    } else {
+        evbuffer_add_printf(out, "null");
+    }
+    used = v->last_seen > now - window;
+    evbuffer_add_printf(out,
+                        ",\"handshakes\":{\"full\":%llu,\"resumed\":%llu},"
+                        "\"our_chain\":%s,\"safe_to_remove\":%s}",
+                        (unsigned long long)v->full, (unsigned long long)v->resumed,
+                        ours ? "true" : "false",
+                        !used && !ours && n_valid - valid > 0 ? "true" : "false");
+}
+
+void sc_certs_render_roots(const struct sc_tls_material *m, struct sc_rootstats *const *seen,
+                           size_t n, time_t now, long window, struct evbuffer *out)
+{
+    STACK_OF(X509) *roots = m != NULL ? sc_tls_material_roots(m) : NULL;
+    struct sc_rootstats_view *v = malloc(sizeof(*v));
+    int n_valid = count_valid(roots, now), any = 0;
+    char own[256];
+
+    if (v == NULL) {
+        evbuffer_add_printf(out, "{\"error\":\"out of memory\"}\n");
+        return;
+    }
+    if (m != NULL) {
+        sc_tls_material_own_domain(m, own, sizeof(own));
+    }
+    evbuffer_add_printf(out, "{\"window_seconds\":%ld,\"roots\":[", window);
+    for (int i = 0; i < sk_X509_num(roots); i++) {
+        X509 *r = sk_X509_value(roots, i);
+
+        evbuffer_add_printf(out, "%s", any++ > 0 ? "," : "");
+        root_entry(out, r, own, own_chain_uses(m, r), n_valid, seen, n, now, window, v);
+    }
+    for (size_t b = 0; m != NULL && b < sc_tls_material_n_bundles(m); b++) {
+        STACK_OF(X509) *br = sc_tls_material_bundle_roots(m, b);
+        int nv = count_valid(br, now);
+
+        for (int i = 0; i < sk_X509_num(br); i++) {
+            evbuffer_add_printf(out, "%s", any++ > 0 ? "," : "");
+            root_entry(out, sk_X509_value(br, i), sc_tls_material_bundle_domain(m, b), 0, nv,
+                       seen, n, now, window, v);
         }
-        used = v->last_seen > now - window;
-        evbuffer_add_printf(out,
-                            ",\"handshakes\":{\"full\":%llu,\"resumed\":%llu},"
-                            "\"our_chain\":%s,\"safe_to_remove\":%s}",
-                            (unsigned long long)v->full, (unsigned long long)v->resumed,
-                            ours ? "true" : "false",
-                            !used && !ours && n_valid - valid > 0 ? "true" : "false");
     }
     evbuffer_add_printf(out, "]}\n");
     free(v);

@@ -35,12 +35,16 @@ struct sc_certs_item {
     enum sc_certs_role role;
     const char *resource;   /* names->cert, names->root, or the route's name */
     int route;              /* 1 for a SIMPLE / MUTUAL route's certificate */
+    const char *trust_domain; /* the mesh set's: ours, or a federated bundle's;
+                               * NULL for a route's */
 };
 
 typedef void sc_certs_visit_fn(const struct sc_certs_item *item, void *arg);
 
 /* Calls fn for every certificate held, in the table's order: our leaf, our
- * intermediates, our roots, then each route's (roots, leaf, intermediates). */
+ * intermediates, our roots, the roots of each federated trust domain
+ * (secrets.trust_bundles; resource: the domain), then each route's (roots,
+ * leaf, intermediates). */
 void sc_certs_each(const struct sc_tls_material *m, const struct sc_snapshot *snap,
                    const struct sc_certs_names *names, sc_certs_visit_fn *fn, void *arg);
 

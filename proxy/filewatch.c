@@ -16,6 +16,7 @@
 #include "err.h"
 #include "log.h"
 #include "runtime.h"
+#include "snapshot.h"
 #include "tlsctx.h"
 #include "x509.h"
 
@@ -44,6 +45,17 @@ static void fingerprint(const struct sc_tls_material *m, char *out, size_t outle
                                  sc_x509_serial_hex(sk_X509_value(roots, i), serial,
                                                     sizeof(serial)));
     }
+    for (size_t b = 0; b < sc_tls_material_n_bundles(m) && used < outlen; b++) {
+        STACK_OF(X509) *br = sc_tls_material_bundle_roots(m, b);
+
+        used += (size_t)snprintf(out + used, outlen - used, "/%s:%d",
+                                 sc_tls_material_bundle_domain(m, b), sk_X509_num(br));
+        for (int i = 0; i < sk_X509_num(br) && used < outlen; i++) {
+            used += (size_t)snprintf(out + used, outlen - used, "/%s",
+                                     sc_x509_serial_hex(sk_X509_value(br, i), serial,
+                                                        sizeof(serial)));
+        }
+    }
     if (sc_tls_material_crls(m) != NULL && used < outlen) {
         char crl[32];
 
@@ -63,8 +75,9 @@ int sc_filewatch_reload(struct sc_filewatch *fw)
                              cfg->secrets.trusted_ca, time(NULL), &err);
     /* The CRLs belong to the set: one that does not verify against the
      * trust bundle rejects the whole set, and the running one stays. */
-    if (m != NULL && cfg->secrets.crl != NULL &&
-        sc_tls_material_load_crls(m, cfg->secrets.crl, &err) != 0) {
+    if (m != NULL && ((cfg->secrets.crl != NULL &&
+                       sc_tls_material_load_crls(m, cfg->secrets.crl, &err) != 0) ||
+                      sc_snapshot_load_bundles(m, cfg, &err) != 0)) {
         sc_tls_material_free(m);
         m = NULL;
     }
@@ -148,6 +161,9 @@ struct sc_filewatch *sc_filewatch_new(struct event_base *base, struct sc_runtime
         watch_dir(fw, cfg->secrets.trusted_ca);
         if (cfg->secrets.crl != NULL) {
             watch_dir(fw, cfg->secrets.crl);
+        }
+        for (size_t i = 0; i < cfg->secrets.n_trust_bundles; i++) {
+            watch_dir(fw, cfg->secrets.trust_bundles[i].value);
         }
         fw->ev = event_new(base, fw->fd, EV_READ | EV_PERSIST, on_inotify, fw);
         if (fw->ev == NULL || event_add(fw->ev, NULL) != 0) {

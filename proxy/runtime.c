@@ -160,6 +160,13 @@ static void describe_leaf(const struct sc_tls_material *m, char *out, size_t out
              sc_time_rfc3339(sc_x509_not_after(leaf), t, sizeof(t)),
              sk_X509_num(sc_tls_material_roots(m)),
              sc_tls_material_crls(m) != NULL ? sk_X509_CRL_num(sc_tls_material_crls(m)) : 0);
+    for (size_t i = 0; i < sc_tls_material_n_bundles(m); i++) {
+        size_t used = strlen(out);
+
+        snprintf(out + used, outlen - used, "%s%s:%d", i == 0 ? " trust_bundles=" : ",",
+                 sc_tls_material_bundle_domain(m, i),
+                 sk_X509_num(sc_tls_material_bundle_roots(m, i)));
+    }
 }
 
 /* WARN when our certificate's trust domain is not node.trust_domain: every

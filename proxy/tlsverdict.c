@@ -30,6 +30,11 @@ void sc_tlsv_explain_verify(SSL *ssl, long vr, const struct sc_tlsv_ctx *ctx, ch
         return;
     }
     whose = vi.depth == 0 ? "peer certificate" : "certificate in the peer's chain";
+    if (vi.no_bundle[0] != '\0') {
+        snprintf(out, outlen, "no trust bundle for trust domain %s (subject %s, SAN %s, serial %s)",
+                 vi.no_bundle, vi.subject, vi.san, vi.serial);
+        return;
+    }
     switch (vi.error) {
     case X509_V_ERR_CERT_HAS_EXPIRED:
         if (vi.anchor) {
@@ -51,6 +56,12 @@ void sc_tlsv_explain_verify(SSL *ssl, long vr, const struct sc_tlsv_ctx *ctx, ch
     case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
     case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
     case X509_V_ERR_CERT_SIGNATURE_FAILURE:
+        if (vi.domain[0] != '\0') {
+            snprintf(out, outlen,
+                     "peer chain does not lead to any of %d roots of trust domain %s (issuer %s;",
+                     vi.domain_roots, vi.domain, vi.issuer);
+            break;
+        }
         snprintf(out, outlen, "peer chain does not lead to any of %d trusted roots (issuer %s;",
                  ctx->n_roots, vi.issuer);
         break;

@@ -73,7 +73,7 @@ assert_not_contains "$T/b.err" 'rejected \(NACK\)'
 
 step "/certs?format=table shows the ROOTCA row EXPIRED"
 sds_table "$B_ADMIN" >"$T/table.txt"
-assert_contains "$T/table.txt" '^RESOURCE NAME +TYPE +STATUS +VALID CERT +SERIAL NUMBER +NOT AFTER +NOT BEFORE$'
+assert_contains "$T/table.txt" '^RESOURCE NAME +TYPE +STATUS +VALID CERT +SERIAL NUMBER +NOT AFTER +NOT BEFORE +TRUST DOMAIN$'
 assert_contains "$T/table.txt" "^ROOTCA +CA +EXPIRED +false +0*$root_serial +$root_end "
 assert_contains "$T/table.txt" "^default +Cert Chain +ACTIVE +true +0*$leaf_serial "
 assert_eq 3 "$(wc -l <"$T/table.txt")" "lines in the table (header, default, one root)"

@@ -38,7 +38,7 @@ traffic_start stream stream "127.0.0.1:$P_OUT" -i 100 -t 2500
 traffic_start loop loop "127.0.0.1:$P_OUT" -i 100 -t 3000
 
 # roots PORT: the ROOTCA serials /certs?format=table shows, sorted, on one line
-roots() { sds_table "$1" | awk '$1 == "ROOTCA" { print $(NF - 2) }' | norm_serial | sort | tr '\n' ' ' | sed 's/ $//'; }
+roots() { sds_table "$1" | awk '$1 == "ROOTCA" { print $(NF - 3) }' | norm_serial | sort | tr '\n' ' ' | sed 's/ $//'; }
 # wait_roots PORT EXPECTED WHAT
 wait_roots() {
     local i=0

@@ -26,7 +26,7 @@ start_sidecar b "$T/b.yaml" "$P_IN"
 
 step "/certs?format=table shows the CA row EXPIRED"
 curl -s "http://127.0.0.1:$ADMIN_PORT/certs?format=table" >"$T/table.txt"
-assert_contains "$T/table.txt" '^RESOURCE NAME +TYPE +STATUS +VALID CERT +SERIAL NUMBER +NOT AFTER +NOT BEFORE$'
+assert_contains "$T/table.txt" '^RESOURCE NAME +TYPE +STATUS +VALID CERT +SERIAL NUMBER +NOT AFTER +NOT BEFORE +TRUST DOMAIN$'
 assert_contains "$T/table.txt" "^ROOTCA +CA +EXPIRED +false +[0-9a-f]+ +$root_end "
 assert_contains "$T/table.txt" '^default +Cert Chain +ACTIVE +true '
 

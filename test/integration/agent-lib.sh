@@ -207,7 +207,7 @@ sds_table() {
 # sds_table_serial ADMIN_PORT [RESOURCE=default]: the serial of the first
 # row of RESOURCE in /certs?format=table (normalized with norm_serial).
 sds_table_serial() {
-    sds_table "$1" | awk -v r="${2:-default}" '$1 == r { print $(NF - 2); exit }' | norm_serial
+    sds_table "$1" | awk -v r="${2:-default}" '$1 == r { print $(NF - 3); exit }' | norm_serial
 }
 
 # norm_serial: serials on stdin (any case, leading zeros) to lower case

@@ -1160,6 +1160,29 @@ START_TEST(test_config_summary_of_nothing_is_empty)
 }
 END_TEST
 
+/* secrets.trust_bundles: a mapping of trust domain to file, files mode only. */
+START_TEST(test_config_err_trust_bundles)
+{
+    tc_config_expect_err("t.yaml",
+                         "secrets: {sds_socket: /x.sock, trust_bundles: [a]}\n", 1, 47,
+                         "secrets.trust_bundles: expected a mapping of trust domain to file, "
+                         "got a list");
+    tc_config_expect_err("t.yaml",
+                         "secrets: {sds_socket: /x.sock, trust_bundles: {Example.org: /f}}\n", 1,
+                         48,
+                         "secrets.trust_bundles.Example.org: not a trust domain (lowercase "
+                         "letters, digits, '.', '-', '_')");
+    tc_config_expect_err("t.yaml",
+                         "secrets: {sds_socket: /x.sock, trust_bundles: {example.org: [a]}}\n", 1,
+                         61, "secrets.trust_bundles.example.org: expected a file name, got a list");
+    tc_config_expect_err("t.yaml",
+                         "secrets: {sds_socket: /x.sock, trust_bundles: {example.org: /f}}\n", 1,
+                         47,
+                         "secrets.trust_bundles: only with certificate files (cert_chain, "
+                         "private_key, trusted_ca)");
+}
+END_TEST
+
 static Suite *config_suite(void)
 {
     Suite *s = suite_create("config");
@@ -1216,6 +1239,7 @@ static Suite *config_suite(void)
     tcase_add_test(bad, test_config_err_istio_documents);
     tcase_add_test(bad, test_config_err_destination_rule_files_checked_when_used);
     tcase_add_test(bad, test_config_err_load_missing_file);
+    tcase_add_test(bad, test_config_err_trust_bundles);
     suite_add_tcase(s, bad);
     return s;
 }
