@@ -86,6 +86,8 @@ struct sc_conn {
     uint64_t bytes[2];
     int tcp_state;                      /* Istio's TCP metrics: TCP_* */
     unsigned al_flags;                  /* access-log response flags of an L4 relay's end */
+    /* the access log's connection fields (filled only when it is on) */
+    char al_cluster[300], al_down_local[SC_ADDR_STRLEN], al_down_remote[SC_ADDR_STRLEN];
 };
 
 enum { TCP_NONE = 0, TCP_CONNECTING, TCP_OPENED };
@@ -184,6 +186,33 @@ static void classify(struct sc_conn *c, enum sc_conn_class cls)
  * request, code 0, bytes each way, duration, flags (UF: the upstream was
  * never reached; UC/DC: a reset on that side) and the upstream host.  Only
  * called when the access log is on. */
+/* Istio's names for the connection's ends: UPSTREAM_CLUSTER
+ * ("outbound|8080||reviews.bar.svc.cluster.local", "inbound|8080||"),
+ * DOWNSTREAM_LOCAL_ADDRESS (the original destination when captured, else
+ * the listener's address) and DOWNSTREAM_REMOTE_ADDRESS. */
+static void al_names(struct sc_conn *c)
+{
+    char ua[SC_ADDR_STRLEN];
+
+    if (c->dir == SC_DIR_INBOUND) {
+        snprintf(c->al_cluster, sizeof(c->al_cluster), "inbound|%d||", c->port);
+    } else {
+        snprintf(c->al_cluster, sizeof(c->al_cluster), "outbound|%d||%s", c->port,
+                 c->host != NULL ? c->host : sc_addr_str(&c->up_addr, ua, sizeof(ua)));
+    }
+    sc_addr_str(c->has_orig ? &c->orig_dst : &c->local_addr, c->al_down_local,
+                sizeof(c->al_down_local));
+    sc_addr_str(&c->down_addr, c->al_down_remote, sizeof(c->al_down_remote));
+}
+
+static void al_set_names(const struct sc_conn *c, struct sc_accesslog_rec *rec)
+{
+    sc_accesslog_rec_sets(rec, SC_ACCESSLOG_UPSTREAM_CLUSTER, c->al_cluster);
+    sc_accesslog_rec_sets(rec, SC_ACCESSLOG_DOWNSTREAM_LOCAL_ADDRESS, c->al_down_local);
+    sc_accesslog_rec_sets(rec, SC_ACCESSLOG_DOWNSTREAM_REMOTE_ADDRESS, c->al_down_remote);
+    sc_accesslog_rec_sets(rec, SC_ACCESSLOG_ROUTE_NAME, c->lname);
+}
+
 static void log_tcp_access(struct sc_conn *c, long ms)
 {
     struct sc_accesslog_rec rec;
@@ -205,6 +234,8 @@ static void log_tcp_access(struct sc_conn *c, long ms)
                               sc_addr_str(&c->up_addr, ua, sizeof(ua)));
     }
     sc_accesslog_rec_sets(&rec, SC_ACCESSLOG_PEER_ID, c->peer_id);
+    al_names(c);
+    al_set_names(c, &rec);
     sc_accesslog_sink_log(sc_l7_access_log, (unsigned)sc_worker_id(c->w), &rec);
 }
 
@@ -611,6 +642,13 @@ static void start_l7(struct sc_conn *c)
     p.route = c->route;
     p.timeouts = c->to;
     p.log = &c->log;
+    if (sc_l7_access_log != NULL) {
+        al_names(c);
+        p.al_cluster = c->al_cluster;
+        p.al_down_local = c->al_down_local;
+        p.al_down_remote = c->al_down_remote;
+        p.al_route = c->lname;
+    }
     c->up_tried = 1;
     c->action = "while serving HTTP";
     if (c->dir == SC_DIR_OUTBOUND) {
@@ -1046,6 +1084,9 @@ void sc_conn_accept(struct sc_worker *w, enum sc_listener_kind kind, const char 
     if (kind == SC_LISTENER_EXPLICIT && l == NULL) {
         conn_finish(c, "listener_removed");
         return;
+    }
+    if (l != NULL) {
+        c->local_addr = l->address;
     }
     if (kind != SC_LISTENER_EXPLICIT) {
         if (original_dst(fd, &c->orig_dst, &c->local_addr) != 0) {

@@ -234,7 +234,9 @@ static int open_access_log(const struct sc_config *cfg)
     }
     alc.dest = strcmp(cfg->access_log.path, "stdout") == 0 ? SC_ACCESSLOG_STDOUT : SC_ACCESSLOG_FILE;
     alc.path = cfg->access_log.path;
-    alc.format = strcmp(cfg->access_log.format, "json") == 0 ? SC_ACCESSLOG_JSON : SC_ACCESSLOG_TEXT;
+    alc.format = strcmp(cfg->access_log.format, "json") == 0    ? SC_ACCESSLOG_JSON
+                 : strcmp(cfg->access_log.format, "istio") == 0 ? SC_ACCESSLOG_ISTIO
+                                                                : SC_ACCESSLOG_TEXT;
     alc.workers = (unsigned)cfg->workers;
     sc_l7_access_log = sc_accesslog_sink_new(&alc, &err);
     if (sc_l7_access_log == NULL) {

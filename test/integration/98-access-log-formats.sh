@@ -3,7 +3,10 @@
 #  - an L4 (protocol tcp) connection gets one access-log line, as Envoy's TCP
 #    proxy writes it: "- - -" for the request, code 0, the bytes each way,
 #    the duration, the flags (UF when the upstream was never reached) and the
-#    upstream host; in the text and JSON formats alike.
+#    upstream host; in the text and JSON formats alike;
+#  - access_log.format istio: Istio's default text format, field for field,
+#    for HTTP requests (via_upstream, the cluster, the addresses, the route)
+#    and L4 connections; the JSON format carries Istio's keys for them.
 . "$(dirname "$0")/lib.sh"
 
 certs
@@ -56,6 +59,33 @@ assert ok["response_code"] == 0 and ok["response_flags"] == "-", ok
 assert ok["bytes_received"] == 6 and ok["bytes_sent"] == 6, ok
 assert isinstance(ok["duration"], int), ok
 assert dead["response_flags"] == "UF" and dead["bytes_sent"] == 0, dead
+assert ok["route_name"] == "ok" and ok["upstream_cluster"].startswith("outbound|"), ok
+assert ok["downstream_remote_address"].startswith("127.0.0.1:"), ok
+assert ok["response_code_details"] is None and ok["requested_server_name"] is None, ok
 EOF
+
+step "istio: an HTTP request and an L4 connection in Istio's default format"
+P_HTTP=$(free_port); P_IST_HTTP=$(free_port); P_IST_TCP=$(free_port)
+start_backend web --listen "127.0.0.1:$P_HTTP" --mode http
+sidecar_config "$T/i.yaml" client foo client
+cat >>"$T/i.yaml" <<EOF
+access_log: {path: "$T/i-access.log", format: istio}
+listeners:
+  - {name: web, direction: outbound, address: "127.0.0.1:$P_IST_HTTP", upstream: "127.0.0.1:$P_HTTP",
+     tls: DISABLE, protocol: http}
+  - {name: raw, direction: outbound, address: "127.0.0.1:$P_IST_TCP", upstream: "127.0.0.1:$P_APP",
+     tls: DISABLE, protocol: tcp}
+EOF
+start_sidecar i "$T/i.yaml" "$P_IST_HTTP" "$P_IST_TCP"
+code=$(timeout 20 curl -sS -m 10 -o /dev/null -w '%{http_code}' -A probe/1 -H 'x-request-id: rid-1' \
+    "http://127.0.0.1:$P_IST_HTTP/status/200") || fail "curl through the istio-format sidecar"
+assert_eq 200 "$code" "status"
+printf 'hello\n' | tcp_client 127.0.0.1 "$P_IST_TCP" 1 >/dev/null
+wait_for_count "$T/i-access.log" '.' 2
+# [START_TIME] "METHOD PATH PROTOCOL" CODE FLAGS DETAILS TERMINATION "TRANSPORT_FAILURE"
+# RECEIVED SENT DURATION SERVICE_TIME "XFF" "UA" "REQUEST_ID" "AUTHORITY" "UPSTREAM_HOST"
+# CLUSTER UPSTREAM_LOCAL DOWNSTREAM_LOCAL DOWNSTREAM_REMOTE SNI ROUTE
+assert_contains "$T/i-access.log" '^\[[0-9T:.-]+Z\] "GET /status/200 HTTP/1\.1" 200 - via_upstream - "-" 0 [0-9]+ [0-9]+ [0-9]+ "-" "probe/1" "rid-1" "127\.0\.0\.1:'"$P_IST_HTTP"'" "127\.0\.0\.1:'"$P_HTTP"'" outbound\|[0-9]+\|\|127\.0\.0\.1:'"$P_HTTP"' - 127\.0\.0\.1:'"$P_IST_HTTP"' 127\.0\.0\.1:[0-9]+ - web$'
+assert_contains "$T/i-access.log" '^\[[0-9T:.-]+Z\] "- - -" 0 - - - "-" 6 6 [0-9]+ - "-" "-" "-" "-" "127\.0\.0\.1:'"$P_APP"'" outbound\|[0-9]+\|\|127\.0\.0\.1:'"$P_APP"' - 127\.0\.0\.1:'"$P_IST_TCP"' 127\.0\.0\.1:[0-9]+ - raw$'
 
 log "ok"
