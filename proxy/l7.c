@@ -320,6 +320,7 @@ static void request_done(struct sc_l7 *s, int up_reusable)
          * protocols (no 101): the connection goes on as HTTP. */
         (void)sc_http1_resume_after_upgrade(s->req_parser);
     }
+    bufferevent_setwatermark(s->down, EV_READ, 0, 0);
     bufferevent_enable(s->down, EV_READ);
     arm(s, on_idle_timeout, s->p.timeouts->idle_ms);
     /* Pipelined requests may already be waiting. */
@@ -929,8 +930,10 @@ static void process_down(struct sc_l7 *s)
             }
             if (ev == SC_HTTP1_EV_DONE) {
                 s->req_done = 1;
-                /* Pipelined requests wait until this one is answered. */
-                bufferevent_disable(s->down, EV_READ);
+                /* Pipelined requests wait until this one is answered:
+                 * reading goes on only to see the client leave (their
+                 * bytes stay unparsed, at most buffer_limit of them). */
+                bufferevent_setwatermark(s->down, EV_READ, 0, s->cfg->buffer_limit);
                 return;
             }
             continue;
@@ -998,12 +1001,14 @@ static void on_down_event(struct bufferevent *bev, short what, void *arg)
         finish(s, "peer_closed");
         return;
     }
-    if ((what & BEV_EVENT_EOF) && s->req_done) {
-        /* Half-closed after a complete request: answer it, then close. */
+    if ((what & BEV_EVENT_EOF) && s->req_done && s->resp_started) {
+        /* Half-closed while the response flows: finish it, then close. */
         s->down_eof = 1;
         return;
     }
-    /* Gone in the middle of a request (or reset): Envoy's DC. */
+    /* Gone in the middle of a request, or while it waits for its response
+     * (or reset): Envoy's DC, and the upstream is released now (freeing the
+     * session closes or cancels it) rather than at the request timeout. */
     s->r.rec.flags |= SC_ACCESSLOG_DC;
     sc_l7_req_log(&s->p, &s->r);
     if (what & BEV_EVENT_EOF) {

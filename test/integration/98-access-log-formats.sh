@@ -6,7 +6,10 @@
 #    upstream host; in the text and JSON formats alike;
 #  - access_log.format istio: Istio's default text format, field for field,
 #    for HTTP requests (via_upstream, the cluster, the addresses, the route)
-#    and L4 connections; the JSON format carries Istio's keys for them.
+#    and L4 connections; the JSON format carries Istio's keys for them;
+#  - a client that goes away while its request waits for the upstream is
+#    logged 0 DC when it leaves (not 504 UT at the request timeout), and the
+#    upstream connection is released then.
 . "$(dirname "$0")/lib.sh"
 
 certs
@@ -72,7 +75,7 @@ cat >>"$T/i.yaml" <<EOF
 access_log: {path: "$T/i-access.log", format: istio}
 listeners:
   - {name: web, direction: outbound, address: "127.0.0.1:$P_IST_HTTP", upstream: "127.0.0.1:$P_HTTP",
-     tls: DISABLE, protocol: http}
+     tls: DISABLE, protocol: http, timeouts: {request_ms: 30000}}
   - {name: raw, direction: outbound, address: "127.0.0.1:$P_IST_TCP", upstream: "127.0.0.1:$P_APP",
      tls: DISABLE, protocol: tcp}
 EOF
@@ -87,5 +90,19 @@ wait_for_count "$T/i-access.log" '.' 2
 # CLUSTER UPSTREAM_LOCAL DOWNSTREAM_LOCAL DOWNSTREAM_REMOTE SNI ROUTE
 assert_contains "$T/i-access.log" '^\[[0-9T:.-]+Z\] "GET /status/200 HTTP/1\.1" 200 - via_upstream - "-" 0 [0-9]+ [0-9]+ [0-9]+ "-" "probe/1" "rid-1" "127\.0\.0\.1:'"$P_IST_HTTP"'" "127\.0\.0\.1:'"$P_HTTP"'" outbound\|[0-9]+\|\|127\.0\.0\.1:'"$P_HTTP"' - 127\.0\.0\.1:'"$P_IST_HTTP"' 127\.0\.0\.1:[0-9]+ - web$'
 assert_contains "$T/i-access.log" '^\[[0-9T:.-]+Z\] "- - -" 0 - - - "-" 6 6 [0-9]+ - "-" "-" "-" "-" "127\.0\.0\.1:'"$P_APP"'" outbound\|[0-9]+\|\|127\.0\.0\.1:'"$P_APP"' - 127\.0\.0\.1:'"$P_IST_TCP"' 127\.0\.0\.1:[0-9]+ - raw$'
+
+step "the client leaves while its request waits: 0 DC at once, the upstream released"
+# curl gives up after 1 s; the backend would answer after 20 s and the
+# request timeout is longer still, so a UT line (or a line only at the
+# timeout) means the departure went unseen.
+timeout 20 curl -sS -m 1 -o /dev/null "http://127.0.0.1:$P_IST_HTTP/delay/20000" 2>/dev/null || true
+wait_for_log "$T/i-access.log" '^\[[0-9T:.-]+Z\] "GET /delay/20000 HTTP/1\.1" 0 DC - - "-" 0 0 [0-9]+ - "-" "curl/[^"]*" "[^"]+" "127\.0\.0\.1:'"$P_IST_HTTP"'" "127\.0\.0\.1:'"$P_HTTP"'" outbound\|[0-9]+\|\|127\.0\.0\.1:'"$P_HTTP"' - 127\.0\.0\.1:'"$P_IST_HTTP"' 127\.0\.0\.1:[0-9]+ - web$' 8
+assert_not_contains "$T/i-access.log" '/delay/20000 HTTP/1\.1" 504'
+i=0
+while [ -n "$(ss -Htn state established "( dport = :$P_HTTP )" 2>/dev/null)" ]; do
+    [ $i -lt 100 ] || fail "the sidecar still holds its connection to the backend"
+    sleep 0.05
+    i=$((i + 1))
+done
 
 log "ok"
