@@ -127,7 +127,8 @@ struct sc_cfg_http {
 
 struct sc_cfg_access_log {
     char *path;                      /* "stdout" (default), "off", or a file */
-    char *format;                    /* "text" (Envoy's default format) or "json" */
+    char *format;                    /* "text" (Envoy's default format), "json" or
+                                        "istio" (Istio's default text format) */
 };
 
 struct sc_policy;                    /* Istio PeerAuthentication set, see policy.h */

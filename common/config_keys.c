@@ -611,11 +611,11 @@ static int conv_http(struct cfg_ctx *c, const struct sc_yaml_node *v, void *base
 
 static int conv_al_format(struct cfg_ctx *c, const struct sc_yaml_node *v, void *base)
 {
-    static const char *const names[] = {"text", "json"};
+    static const char *const names[] = {"text", "json", "istio"};
     struct sc_cfg_access_log *al = base;
 
     return conv_enum_str(c, v, &al->format, names, NKEYS(names),
-                         "access log format (expected text or json)");
+                         "access log format (expected text, json or istio)");
 }
 
 static const struct key access_log_keys[] = {

@@ -245,6 +245,65 @@ static void format_text(struct sc_outbuf *o, const struct sc_accesslog_rec *r, c
     sc_outbuf_put(o, "\n", 1);
 }
 
+/* Istio's default text format (accesslog.h). */
+static void format_istio(struct sc_outbuf *o, const struct sc_accesslog_rec *r, const char *when,
+                         const char *flags)
+{
+    static const enum sc_accesslog_field tail[] = {
+        SC_ACCESSLOG_UPSTREAM_CLUSTER,         SC_ACCESSLOG_UPSTREAM_LOCAL_ADDRESS,
+        SC_ACCESSLOG_DOWNSTREAM_LOCAL_ADDRESS, SC_ACCESSLOG_DOWNSTREAM_REMOTE_ADDRESS,
+        SC_ACCESSLOG_REQUESTED_SERVER_NAME,    SC_ACCESSLOG_ROUTE_NAME,
+    };
+    size_t i;
+
+    sc_outbuf_put(o, "[", 1);
+    sc_outbuf_puts(o, when);
+    sc_outbuf_put(o, "] \"", 3);
+    put_text(o, r, SC_ACCESSLOG_METHOD);
+    sc_outbuf_put(o, " ", 1);
+    put_text(o, r, SC_ACCESSLOG_PATH);
+    sc_outbuf_put(o, " ", 1);
+    put_text(o, r, SC_ACCESSLOG_PROTOCOL);
+    sc_outbuf_put(o, "\" ", 2);
+    put_i64(o, r->response_code);
+    sc_outbuf_put(o, " ", 1);
+    sc_outbuf_puts(o, flags);
+    sc_outbuf_put(o, " ", 1);
+    put_text(o, r, SC_ACCESSLOG_RESPONSE_CODE_DETAILS);
+    sc_outbuf_put(o, " ", 1);
+    put_text(o, r, SC_ACCESSLOG_TERMINATION_DETAILS);
+    sc_outbuf_put(o, " \"", 2);
+    put_text(o, r, SC_ACCESSLOG_TRANSPORT_FAILURE);
+    sc_outbuf_put(o, "\" ", 2);
+    put_u64(o, r->bytes_received);
+    sc_outbuf_put(o, " ", 1);
+    put_u64(o, r->bytes_sent);
+    sc_outbuf_put(o, " ", 1);
+    if (r->duration_ms < 0) {
+        sc_outbuf_put(o, "-", 1);
+    } else {
+        put_i64(o, r->duration_ms);
+    }
+    sc_outbuf_put(o, " ", 1);
+    put_text(o, r, SC_ACCESSLOG_UPSTREAM_SERVICE_TIME);
+    sc_outbuf_put(o, " \"", 2);
+    put_text(o, r, SC_ACCESSLOG_FORWARDED_FOR);
+    sc_outbuf_put(o, "\" \"", 3);
+    put_text(o, r, SC_ACCESSLOG_USER_AGENT);
+    sc_outbuf_put(o, "\" \"", 3);
+    put_text(o, r, SC_ACCESSLOG_REQUEST_ID);
+    sc_outbuf_put(o, "\" \"", 3);
+    put_text(o, r, SC_ACCESSLOG_AUTHORITY);
+    sc_outbuf_put(o, "\" \"", 3);
+    put_text(o, r, SC_ACCESSLOG_UPSTREAM_HOST);
+    sc_outbuf_put(o, "\"", 1);
+    for (i = 0; i < sizeof(tail) / sizeof(tail[0]); i++) {
+        sc_outbuf_put(o, " ", 1);
+        put_text(o, r, tail[i]);
+    }
+    sc_outbuf_put(o, "\n", 1);
+}
+
 static void format_json(struct sc_outbuf *o, const struct sc_accesslog_rec *r, const char *when,
                         const char *flags)
 {
@@ -275,6 +334,14 @@ static void format_json(struct sc_outbuf *o, const struct sc_accesslog_rec *r, c
     put_json_field(o, "upstream_host", r, SC_ACCESSLOG_UPSTREAM_HOST);
     put_json_field(o, "upstream_transport_failure_reason", r, SC_ACCESSLOG_TRANSPORT_FAILURE);
     put_json_field(o, "peer_spiffe_id", r, SC_ACCESSLOG_PEER_ID);
+    put_json_field(o, "response_code_details", r, SC_ACCESSLOG_RESPONSE_CODE_DETAILS);
+    put_json_field(o, "connection_termination_details", r, SC_ACCESSLOG_TERMINATION_DETAILS);
+    put_json_field(o, "upstream_cluster", r, SC_ACCESSLOG_UPSTREAM_CLUSTER);
+    put_json_field(o, "upstream_local_address", r, SC_ACCESSLOG_UPSTREAM_LOCAL_ADDRESS);
+    put_json_field(o, "downstream_local_address", r, SC_ACCESSLOG_DOWNSTREAM_LOCAL_ADDRESS);
+    put_json_field(o, "downstream_remote_address", r, SC_ACCESSLOG_DOWNSTREAM_REMOTE_ADDRESS);
+    put_json_field(o, "requested_server_name", r, SC_ACCESSLOG_REQUESTED_SERVER_NAME);
+    put_json_field(o, "route_name", r, SC_ACCESSLOG_ROUTE_NAME);
     sc_outbuf_put(o, "}\n", 2);
 }
 
@@ -295,6 +362,8 @@ size_t sc_accesslog_format(const struct sc_accesslog_rec *r, enum sc_accesslog_f
     sc_accesslog_flags_str(r->flags, flags, sizeof flags);
     if (fmt == SC_ACCESSLOG_JSON) {
         format_json(&o, r, when, flags);
+    } else if (fmt == SC_ACCESSLOG_ISTIO) {
+        format_istio(&o, r, when, flags);
     } else {
         format_text(&o, r, when, flags);
     }

@@ -28,7 +28,24 @@
  * protocol, response_code, response_flags, bytes_received, bytes_sent,
  * duration, upstream_service_time, x_forwarded_for, user_agent, request_id,
  * authority, upstream_host, upstream_transport_failure_reason) and
- * peer_spiffe_id; numbers as numbers, unset values as null. */
+ * peer_spiffe_id, and Istio's response_code_details,
+ * connection_termination_details, upstream_cluster, upstream_local_address,
+ * downstream_local_address, downstream_remote_address,
+ * requested_server_name, route_name; numbers as numbers, unset values as
+ * null.
+ *
+ * Istio (Istio's default accessLogFormat, field for field):
+ *
+ *   [%START_TIME%] "%REQ(:METHOD)% %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)% %PROTOCOL%"
+ *   %RESPONSE_CODE% %RESPONSE_FLAGS% %RESPONSE_CODE_DETAILS%
+ *   %CONNECTION_TERMINATION_DETAILS% "%UPSTREAM_TRANSPORT_FAILURE_REASON%"
+ *   %BYTES_RECEIVED% %BYTES_SENT% %DURATION% %RESP(X-ENVOY-UPSTREAM-SERVICE-TIME)%
+ *   "%REQ(X-FORWARDED-FOR)%" "%REQ(USER-AGENT)%" "%REQ(X-REQUEST-ID)%"
+ *   "%REQ(:AUTHORITY)%" "%UPSTREAM_HOST%" %UPSTREAM_CLUSTER%
+ *   %UPSTREAM_LOCAL_ADDRESS% %DOWNSTREAM_LOCAL_ADDRESS%
+ *   %DOWNSTREAM_REMOTE_ADDRESS% %REQUESTED_SERVER_NAME% %ROUTE_NAME%\n
+ *
+ * escaped and with "-" for unset values as in the text format. */
 
 /* Response flags (Envoy's short names and meanings), in Envoy's order. */
 #define SC_ACCESSLOG_UH  (1u << 0)   /* no healthy upstream (503) */
@@ -59,6 +76,14 @@ enum sc_accesslog_field {
     SC_ACCESSLOG_TRANSPORT_FAILURE,    /* %UPSTREAM_TRANSPORT_FAILURE_REASON% */
     SC_ACCESSLOG_PEER_ID,              /* the mesh peer's SPIFFE ID (inbound: the
                                           caller; outbound: the server) */
+    SC_ACCESSLOG_RESPONSE_CODE_DETAILS, /* %RESPONSE_CODE_DETAILS%: "via_upstream" */
+    SC_ACCESSLOG_TERMINATION_DETAILS,  /* %CONNECTION_TERMINATION_DETAILS% */
+    SC_ACCESSLOG_UPSTREAM_CLUSTER,     /* %UPSTREAM_CLUSTER%: "outbound|8080||host" */
+    SC_ACCESSLOG_UPSTREAM_LOCAL_ADDRESS, /* %UPSTREAM_LOCAL_ADDRESS% */
+    SC_ACCESSLOG_DOWNSTREAM_LOCAL_ADDRESS, /* %DOWNSTREAM_LOCAL_ADDRESS% */
+    SC_ACCESSLOG_DOWNSTREAM_REMOTE_ADDRESS, /* %DOWNSTREAM_REMOTE_ADDRESS% */
+    SC_ACCESSLOG_REQUESTED_SERVER_NAME, /* %REQUESTED_SERVER_NAME%: the SNI */
+    SC_ACCESSLOG_ROUTE_NAME,           /* %ROUTE_NAME% */
     SC_ACCESSLOG_FIELD_N,
 };
 
@@ -101,6 +126,7 @@ const char *sc_accesslog_rec_get(const struct sc_accesslog_rec *r, enum sc_acces
 enum sc_accesslog_format {
     SC_ACCESSLOG_TEXT = 0,
     SC_ACCESSLOG_JSON,
+    SC_ACCESSLOG_ISTIO,                /* Istio's default text format */
 };
 
 /* Formats r as one line ending in '\n', NUL-terminated.  Returns its length;

@@ -33,6 +33,7 @@
 #include "httpsniff.h"
 #include "istio.h"
 #include "l7.h"
+#include "l7_internal.h"
 #include "x509.h"
 #include "magic.h"
 
@@ -84,6 +85,9 @@ struct sc_conn {
     char started[40];
     uint64_t bytes[2];
     int tcp_state;                      /* Istio's TCP metrics: TCP_* */
+    unsigned al_flags;                  /* access-log response flags of an L4 relay's end */
+    /* the access log's connection fields (filled only when it is on) */
+    char al_cluster[300], al_down_local[SC_ADDR_STRLEN], al_down_remote[SC_ADDR_STRLEN];
 };
 
 enum { TCP_NONE = 0, TCP_CONNECTING, TCP_OPENED };
@@ -178,6 +182,63 @@ static void classify(struct sc_conn *c, enum sc_conn_class cls)
     }
 }
 
+/* Envoy's TCP proxy access-log line for an L4 connection: "- - -" for the
+ * request, code 0, bytes each way, duration, flags (UF: the upstream was
+ * never reached; UC/DC: a reset on that side) and the upstream host.  Only
+ * called when the access log is on. */
+/* Istio's names for the connection's ends: UPSTREAM_CLUSTER
+ * ("outbound|8080||reviews.bar.svc.cluster.local", "inbound|8080||"),
+ * DOWNSTREAM_LOCAL_ADDRESS (the original destination when captured, else
+ * the listener's address) and DOWNSTREAM_REMOTE_ADDRESS. */
+static void al_names(struct sc_conn *c)
+{
+    char ua[SC_ADDR_STRLEN];
+
+    if (c->dir == SC_DIR_INBOUND) {
+        snprintf(c->al_cluster, sizeof(c->al_cluster), "inbound|%d||", c->port);
+    } else {
+        snprintf(c->al_cluster, sizeof(c->al_cluster), "outbound|%d||%s", c->port,
+                 c->host != NULL ? c->host : sc_addr_str(&c->up_addr, ua, sizeof(ua)));
+    }
+    sc_addr_str(c->has_orig ? &c->orig_dst : &c->local_addr, c->al_down_local,
+                sizeof(c->al_down_local));
+    sc_addr_str(&c->down_addr, c->al_down_remote, sizeof(c->al_down_remote));
+}
+
+static void al_set_names(const struct sc_conn *c, struct sc_accesslog_rec *rec)
+{
+    sc_accesslog_rec_sets(rec, SC_ACCESSLOG_UPSTREAM_CLUSTER, c->al_cluster);
+    sc_accesslog_rec_sets(rec, SC_ACCESSLOG_DOWNSTREAM_LOCAL_ADDRESS, c->al_down_local);
+    sc_accesslog_rec_sets(rec, SC_ACCESSLOG_DOWNSTREAM_REMOTE_ADDRESS, c->al_down_remote);
+    sc_accesslog_rec_sets(rec, SC_ACCESSLOG_ROUTE_NAME, c->lname);
+}
+
+static void log_tcp_access(struct sc_conn *c, long ms)
+{
+    struct sc_accesslog_rec rec;
+    char ua[SC_ADDR_STRLEN];
+
+    sc_accesslog_rec_init(&rec);
+    rec.start.tv_sec -= ms / 1000;
+    rec.start.tv_nsec -= (ms % 1000) * 1000000;
+    if (rec.start.tv_nsec < 0) {
+        rec.start.tv_nsec += 1000000000;
+        rec.start.tv_sec--;
+    }
+    rec.flags = c->tcp_state == TCP_CONNECTING ? SC_ACCESSLOG_UF : c->al_flags;
+    rec.bytes_received = c->bytes[0];
+    rec.bytes_sent = c->bytes[1];
+    rec.duration_ms = ms;
+    if (c->up_tried) {
+        sc_accesslog_rec_sets(&rec, SC_ACCESSLOG_UPSTREAM_HOST,
+                              sc_addr_str(&c->up_addr, ua, sizeof(ua)));
+    }
+    sc_accesslog_rec_sets(&rec, SC_ACCESSLOG_PEER_ID, c->peer_id);
+    al_names(c);
+    al_set_names(c, &rec);
+    sc_accesslog_sink_log(sc_l7_access_log, (unsigned)sc_worker_id(c->w), &rec);
+}
+
 /* The one teardown: writes the connection log line, then frees everything
  * the connection holds. */
 static void conn_finish(struct sc_conn *c, const char *fmt, ...)
@@ -217,6 +278,10 @@ static void conn_finish(struct sc_conn *c, const char *fmt, ...)
         if (n > 0) {
             sc_log_record(line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
         }
+    }
+    /* no record built when the access log is off */
+    if (c->tcp_state != TCP_NONE && sc_l7_access_log != NULL) {
+        log_tcp_access(c, elapsed_ms(c));
     }
     sc_stats_bytes(sc_worker_stats(c->w), c->dir, c->bytes[0], c->bytes[1]);
     if (c->tcp_state == TCP_OPENED) {
@@ -287,6 +352,9 @@ static void on_relay_done(struct sc_relay *r, enum sc_relay_end why, const char 
     c->relay = NULL;        /* the relay frees itself when we return */
     c->bytes[0] = bytes[0];
     c->bytes[1] = bytes[1];
+    c->al_flags = why == SC_RELAY_UP_RESET     ? SC_ACCESSLOG_UC
+                  : why == SC_RELAY_DOWN_RESET ? SC_ACCESSLOG_DC
+                                               : 0;
     conn_finish(c, "%s", sc_relay_end_str(why, detail, end, sizeof(end)));
 }
 
@@ -574,6 +642,13 @@ static void start_l7(struct sc_conn *c)
     p.route = c->route;
     p.timeouts = c->to;
     p.log = &c->log;
+    if (sc_l7_access_log != NULL) {
+        al_names(c);
+        p.al_cluster = c->al_cluster;
+        p.al_down_local = c->al_down_local;
+        p.al_down_remote = c->al_down_remote;
+        p.al_route = c->lname;
+    }
     c->up_tried = 1;
     c->action = "while serving HTTP";
     if (c->dir == SC_DIR_OUTBOUND) {
@@ -1009,6 +1084,9 @@ void sc_conn_accept(struct sc_worker *w, enum sc_listener_kind kind, const char 
     if (kind == SC_LISTENER_EXPLICIT && l == NULL) {
         conn_finish(c, "listener_removed");
         return;
+    }
+    if (l != NULL) {
+        c->local_addr = l->address;
     }
     if (kind != SC_LISTENER_EXPLICIT) {
         if (original_dst(fd, &c->orig_dst, &c->local_addr) != 0) {

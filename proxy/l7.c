@@ -320,6 +320,7 @@ static void request_done(struct sc_l7 *s, int up_reusable)
          * protocols (no 101): the connection goes on as HTTP. */
         (void)sc_http1_resume_after_upgrade(s->req_parser);
     }
+    bufferevent_setwatermark(s->down, EV_READ, 0, 0);
     bufferevent_enable(s->down, EV_READ);
     arm(s, on_idle_timeout, s->p.timeouts->idle_ms);
     /* Pipelined requests may already be waiting. */
@@ -327,6 +328,18 @@ static void request_done(struct sc_l7 *s, int up_reusable)
 }
 
 /* Answers the current request ourselves (Envoy's local reply). */
+/* Envoy's %RESPONSE_CODE_DETAILS% for a local reply with these flags. */
+static const char *local_reply_details(unsigned flags)
+{
+    return flags & SC_ACCESSLOG_UT    ? "response_timeout"
+           : flags & SC_ACCESSLOG_UO  ? "upstream_reset_before_response_started{overflow}"
+           : flags & SC_ACCESSLOG_UF  ? "upstream_reset_before_response_started{connection_failure}"
+           : flags & SC_ACCESSLOG_UC  ? "upstream_reset_before_response_started{connection_termination}"
+           : flags & SC_ACCESSLOG_UPE ? "upstream_reset_before_response_started{protocol_error}"
+           : flags & SC_ACCESSLOG_DPE ? "http1.codec_error"
+                                      : NULL;
+}
+
 static void local_reply(struct sc_l7 *s, const struct sc_localreply *lr, int close)
 {
     struct evbuffer *out = bufferevent_get_output(s->down);
@@ -334,6 +347,8 @@ static void local_reply(struct sc_l7 *s, const struct sc_localreply *lr, int clo
 
     s->r.rec.response_code = lr->status;
     s->r.rec.flags |= lr->flags;
+    sc_accesslog_rec_sets(&s->r.rec, SC_ACCESSLOG_RESPONSE_CODE_DETAILS,
+                          local_reply_details(lr->flags));
     if (s->r.retried) {
         s->r.rec.flags |= SC_ACCESSLOG_URX;
     }
@@ -643,6 +658,8 @@ static void on_up_read(struct bufferevent *bev, void *arg)
                 /* A retry that got an answer is no failure: URX (retries
                  * exhausted) only goes with a local reply, as in Envoy. */
                 s->r.rec.response_code = h->status;
+                sc_accesslog_rec_sets(&s->r.rec, SC_ACCESSLOG_RESPONSE_CODE_DETAILS,
+                                      "via_upstream");
                 /* The downstream connection closes when its client asked
                  * to, or when the body is delimited by the upstream closing
                  * (we forward bodies as they are).  The upstream's own
@@ -831,7 +848,7 @@ static void process_down(struct sc_l7 *s)
         case SC_HTTP1_EV_NEED_MORE:
             return;
         case SC_HTTP1_EV_BEGIN:
-            sc_l7_req_begin(&s->r, s->p.down_mtls ? s->p.peer_id : NULL);
+            sc_l7_req_begin(&s->r, &s->p, s->p.down_mtls ? s->p.peer_id : NULL);
             arm(s, on_header_timeout, s->p.timeouts->request_headers_ms);
             continue;
         case SC_HTTP1_EV_HEAD:
@@ -913,8 +930,10 @@ static void process_down(struct sc_l7 *s)
             }
             if (ev == SC_HTTP1_EV_DONE) {
                 s->req_done = 1;
-                /* Pipelined requests wait until this one is answered. */
-                bufferevent_disable(s->down, EV_READ);
+                /* Pipelined requests wait until this one is answered:
+                 * reading goes on only to see the client leave (their
+                 * bytes stay unparsed, at most buffer_limit of them). */
+                bufferevent_setwatermark(s->down, EV_READ, 0, s->cfg->buffer_limit);
                 return;
             }
             continue;
@@ -934,7 +953,7 @@ static void process_down(struct sc_l7 *s)
                 release_upstream(s, 0);
             }
             if (!s->r.started) {
-                sc_l7_req_begin(&s->r, NULL);
+                sc_l7_req_begin(&s->r, &s->p, NULL);
             }
             sc_localreply_for_http1_error(&lr, sc_http1_error(s->req_parser));
             local_reply(s, &lr, 1);
@@ -982,12 +1001,14 @@ static void on_down_event(struct bufferevent *bev, short what, void *arg)
         finish(s, "peer_closed");
         return;
     }
-    if ((what & BEV_EVENT_EOF) && s->req_done) {
-        /* Half-closed after a complete request: answer it, then close. */
+    if ((what & BEV_EVENT_EOF) && s->req_done && s->resp_started) {
+        /* Half-closed while the response flows: finish it, then close. */
         s->down_eof = 1;
         return;
     }
-    /* Gone in the middle of a request (or reset): Envoy's DC. */
+    /* Gone in the middle of a request, or while it waits for its response
+     * (or reset): Envoy's DC, and the upstream is released now (freeing the
+     * session closes or cancels it) rather than at the request timeout. */
     s->r.rec.flags |= SC_ACCESSLOG_DC;
     sc_l7_req_log(&s->p, &s->r);
     if (what & BEV_EVENT_EOF) {

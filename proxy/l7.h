@@ -33,6 +33,8 @@ struct sc_l7_params {
     const void *route;                  /* pool key: the route or listener */
     const struct sc_cfg_timeouts *timeouts; /* the port's, route's or listener's */
     const struct sc_log_ctx *log;       /* for sc_log lines */
+    /* the access log's connection fields (NULL: "-"), borrowed */
+    const char *al_cluster, *al_down_local, *al_down_remote, *al_route;
 };
 
 /* Why the session ended, for the connection log, and its byte counts. */

@@ -26,7 +26,8 @@ struct sc_l7_req {
     char request_id[40];             /* generated when the client sent none */
 };
 
-void sc_l7_req_begin(struct sc_l7_req *r, const char *peer_id);
+/* Starts r's record; the connection's access-log fields come from p. */
+void sc_l7_req_begin(struct sc_l7_req *r, const struct sc_l7_params *p, const char *peer_id);
 void sc_l7_req_head(struct sc_l7_req *r, const struct sc_http1_head *h);
 /* Writes the access-log line and counts the request in the metrics
  * (sidecar_requests_total and Istio's), with the labels the session's

@@ -19,7 +19,7 @@ static long mono_ms(void)
     return t.tv_sec * 1000 + t.tv_nsec / 1000000;
 }
 
-void sc_l7_req_begin(struct sc_l7_req *r, const char *peer_id)
+void sc_l7_req_begin(struct sc_l7_req *r, const struct sc_l7_params *p, const char *peer_id)
 {
     memset(r, 0, sizeof(*r));
     sc_accesslog_rec_init(&r->rec);
@@ -28,6 +28,10 @@ void sc_l7_req_begin(struct sc_l7_req *r, const char *peer_id)
     if (peer_id != NULL && peer_id[0] != '\0') {
         sc_accesslog_rec_sets(&r->rec, SC_ACCESSLOG_PEER_ID, peer_id);
     }
+    sc_accesslog_rec_sets(&r->rec, SC_ACCESSLOG_UPSTREAM_CLUSTER, p->al_cluster);
+    sc_accesslog_rec_sets(&r->rec, SC_ACCESSLOG_DOWNSTREAM_LOCAL_ADDRESS, p->al_down_local);
+    sc_accesslog_rec_sets(&r->rec, SC_ACCESSLOG_DOWNSTREAM_REMOTE_ADDRESS, p->al_down_remote);
+    sc_accesslog_rec_sets(&r->rec, SC_ACCESSLOG_ROUTE_NAME, p->al_route);
 }
 
 static void copy_header(struct sc_l7_req *r, const struct sc_http1_head *h, const char *name,

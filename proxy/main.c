@@ -221,8 +221,9 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     sc_runtime_check_expiry(p->rt, time(NULL));
 }
 
-/* The HTTP access log: stdout by default, a file, or off; never blocks a
- * worker (each writes into its own ring, one thread drains them). */
+/* The access log: stdout by default, a file, or off (also when stdout is
+ * /dev/null, as for the connection log); never blocks a worker (each
+ * writes into its own ring, one thread drains them). */
 static int open_access_log(const struct sc_config *cfg)
 {
     struct sc_accesslog_sink_config alc;
@@ -233,8 +234,13 @@ static int open_access_log(const struct sc_config *cfg)
         return 0;
     }
     alc.dest = strcmp(cfg->access_log.path, "stdout") == 0 ? SC_ACCESSLOG_STDOUT : SC_ACCESSLOG_FILE;
+    if (alc.dest == SC_ACCESSLOG_STDOUT && !sc_log_record_enabled()) {
+        return 0;               /* stdout goes nowhere (/dev/null): no record, no write(2) */
+    }
     alc.path = cfg->access_log.path;
-    alc.format = strcmp(cfg->access_log.format, "json") == 0 ? SC_ACCESSLOG_JSON : SC_ACCESSLOG_TEXT;
+    alc.format = strcmp(cfg->access_log.format, "json") == 0    ? SC_ACCESSLOG_JSON
+                 : strcmp(cfg->access_log.format, "istio") == 0 ? SC_ACCESSLOG_ISTIO
+                                                                : SC_ACCESSLOG_TEXT;
     alc.workers = (unsigned)cfg->workers;
     sc_l7_access_log = sc_accesslog_sink_new(&alc, &err);
     if (sc_l7_access_log == NULL) {

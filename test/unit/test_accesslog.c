@@ -196,7 +196,11 @@ START_TEST(test_accesslog_json_line)
             "\"x_forwarded_for\":\"10.1.2.3\",\"user_agent\":\"curl/7.88.1\","
             "\"request_id\":\"4f9c1c2a-7b5e-4c1d-9a3e-2b6f8d0e1a55\",\"authority\":\"httpbin.bar:8080\","
             "\"upstream_host\":\"127.0.0.1:18080\",\"upstream_transport_failure_reason\":null,"
-            "\"peer_spiffe_id\":\"spiffe://cluster.local/ns/foo/sa/client\"}\n");
+            "\"peer_spiffe_id\":\"spiffe://cluster.local/ns/foo/sa/client\","
+            "\"response_code_details\":null,\"connection_termination_details\":null,"
+            "\"upstream_cluster\":null,\"upstream_local_address\":null,"
+            "\"downstream_local_address\":null,\"downstream_remote_address\":null,"
+            "\"requested_server_name\":null,\"route_name\":null}\n");
 }
 END_TEST
 
@@ -214,7 +218,75 @@ START_TEST(test_accesslog_json_unset_and_escapes)
             "\"bytes_sent\":0,\"duration\":null,\"upstream_service_time\":null,"
             "\"x_forwarded_for\":null,\"user_agent\":\"q\\\"b\\\\c\\u000A\\u0009\\u0001\\u00FF\","
             "\"request_id\":null,\"authority\":null,\"upstream_host\":null,"
-            "\"upstream_transport_failure_reason\":null,\"peer_spiffe_id\":null}\n");
+            "\"upstream_transport_failure_reason\":null,\"peer_spiffe_id\":null,"
+            "\"response_code_details\":null,\"connection_termination_details\":null,"
+            "\"upstream_cluster\":null,\"upstream_local_address\":null,"
+            "\"downstream_local_address\":null,\"downstream_remote_address\":null,"
+            "\"requested_server_name\":null,\"route_name\":null}\n");
+}
+END_TEST
+
+/* ---- istio -------------------------------------------------------------- */
+
+static void istio_fields(struct sc_accesslog_rec *r)
+{
+    sc_accesslog_rec_sets(r, SC_ACCESSLOG_RESPONSE_CODE_DETAILS, "via_upstream");
+    sc_accesslog_rec_sets(r, SC_ACCESSLOG_UPSTREAM_CLUSTER, "outbound|8080||httpbin.bar");
+    sc_accesslog_rec_sets(r, SC_ACCESSLOG_DOWNSTREAM_LOCAL_ADDRESS, "10.96.0.5:8080");
+    sc_accesslog_rec_sets(r, SC_ACCESSLOG_DOWNSTREAM_REMOTE_ADDRESS, "10.1.2.3:40000");
+    sc_accesslog_rec_sets(r, SC_ACCESSLOG_ROUTE_NAME, "default");
+}
+
+START_TEST(test_accesslog_istio_is_istios_default_line)
+{
+    struct sc_accesslog_rec r;
+
+    full_record(&r);
+    istio_fields(&r);
+    line_eq(&r, SC_ACCESSLOG_ISTIO,
+            "[1994-11-06T08:49:37.123Z] \"POST /api/v1?x=1 HTTP/1.1\" 200 - via_upstream - \"-\" "
+            "5 1234 17 12 \"10.1.2.3\" \"curl/7.88.1\" \"4f9c1c2a-7b5e-4c1d-9a3e-2b6f8d0e1a55\" "
+            "\"httpbin.bar:8080\" \"127.0.0.1:18080\" outbound|8080||httpbin.bar - 10.96.0.5:8080 "
+            "10.1.2.3:40000 - default\n");
+    r.flags = SC_ACCESSLOG_UF;
+    r.response_code = 503;
+    sc_accesslog_rec_sets(&r, SC_ACCESSLOG_RESPONSE_CODE_DETAILS,
+                          "upstream_reset_before_response_started{connection_failure}");
+    sc_accesslog_rec_sets(&r, SC_ACCESSLOG_TRANSPORT_FAILURE, "TLS error: bad \"cert\"\n");
+    sc_accesslog_rec_sets(&r, SC_ACCESSLOG_REQUESTED_SERVER_NAME, "outbound_.8080_._.httpbin");
+    sc_accesslog_rec_sets(&r, SC_ACCESSLOG_UPSTREAM_LOCAL_ADDRESS, "127.0.0.1:50000");
+    sc_accesslog_rec_sets(&r, SC_ACCESSLOG_TERMINATION_DETAILS, "rbac_access_denied");
+    line_eq(&r, SC_ACCESSLOG_ISTIO,
+            "[1994-11-06T08:49:37.123Z] \"POST /api/v1?x=1 HTTP/1.1\" 503 UF "
+            "upstream_reset_before_response_started{connection_failure} rbac_access_denied "
+            "\"TLS error: bad \"cert\"\\x0A\" 5 1234 17 12 \"10.1.2.3\" \"curl/7.88.1\" "
+            "\"4f9c1c2a-7b5e-4c1d-9a3e-2b6f8d0e1a55\" \"httpbin.bar:8080\" \"127.0.0.1:18080\" "
+            "outbound|8080||httpbin.bar 127.0.0.1:50000 10.96.0.5:8080 10.1.2.3:40000 "
+            "outbound_.8080_._.httpbin default\n");
+}
+END_TEST
+
+START_TEST(test_accesslog_istio_tcp_and_unset)
+{
+    struct sc_accesslog_rec r;
+
+    sc_accesslog_rec_init(&r);
+    r.start.tv_sec = 0;
+    r.start.tv_nsec = 0;
+    line_eq(&r, SC_ACCESSLOG_ISTIO,
+            "[1970-01-01T00:00:00.000Z] \"- - -\" 0 - - - \"-\" 0 0 - - \"-\" \"-\" \"-\" \"-\" "
+            "\"-\" - - - - - -\n");
+    /* an L4 connection, as Envoy's TCP proxy logs it */
+    r.bytes_received = 12;
+    r.bytes_sent = 34;
+    r.duration_ms = 5;
+    r.flags = SC_ACCESSLOG_UC;
+    sc_accesslog_rec_sets(&r, SC_ACCESSLOG_UPSTREAM_HOST, "127.0.0.1:9000");
+    sc_accesslog_rec_sets(&r, SC_ACCESSLOG_UPSTREAM_CLUSTER, "inbound|9000||");
+    sc_accesslog_rec_sets(&r, SC_ACCESSLOG_ROUTE_NAME, "in");
+    line_eq(&r, SC_ACCESSLOG_ISTIO,
+            "[1970-01-01T00:00:00.000Z] \"- - -\" 0 UC - - \"-\" 12 34 5 - \"-\" \"-\" \"-\" \"-\" "
+            "\"127.0.0.1:9000\" inbound|9000|| - - - - in\n");
 }
 END_TEST
 
@@ -270,6 +342,7 @@ START_TEST(test_accesslog_worst_case_fits_line_max)
     }
     ck_assert_uint_gt(sc_accesslog_format(&r, SC_ACCESSLOG_JSON, out, sizeof out), 6 * 4000);
     ck_assert_uint_gt(sc_accesslog_format(&r, SC_ACCESSLOG_TEXT, out, sizeof out), 4 * 4000);
+    ck_assert_uint_gt(sc_accesslog_format(&r, SC_ACCESSLOG_ISTIO, out, sizeof out), 4 * 4000);
 }
 END_TEST
 
@@ -711,6 +784,8 @@ static Suite *accesslog_suite(void)
     tcase_add_test(tc, test_accesslog_text_upstream_failure);
     tcase_add_test(tc, test_accesslog_text_escapes_control_bytes);
     tcase_add_test(tc, test_accesslog_json_line);
+    tcase_add_test(tc, test_accesslog_istio_is_istios_default_line);
+    tcase_add_test(tc, test_accesslog_istio_tcp_and_unset);
     tcase_add_test(tc, test_accesslog_json_unset_and_escapes);
     tcase_add_test(tc, test_accesslog_worst_case_fits_line_max);
     tcase_add_test(tc, test_accesslog_format_too_small);
