@@ -11,39 +11,12 @@ SIZE=2g
 while getopts "s:" o; do
     case $o in s) SIZE=$OPTARG;; *) exit 2;; esac
 done
-BUILD=${SC_BUILD:-build}
-T=$(mktemp -d /tmp/sidecar-bulk.XXXXXX)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$T"; }
-trap cleanup EXIT
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-P_SRC=$(port); P_B=$(port); P_A=$(port)
-scripts/gen-certs.sh mesh "$T/certs" >/dev/null
-cat >"$T/b.yaml" <<YAML
-node: {id: server.bar, namespace: bar}
-workers: 1
-secrets: {cert_chain: $T/certs/server.crt, private_key: $T/certs/server.key, trusted_ca: $T/certs/ca.crt}
-access_log: {path: "off"}
-listeners:
-  - {name: in, direction: inbound, address: "127.0.0.1:$P_B", upstream: "127.0.0.1:$P_SRC", port: 8080}
----
-apiVersion: security.istio.io/v1beta1
-kind: PeerAuthentication
-metadata: {name: default, namespace: bar}
-spec: {mtls: {mode: STRICT}}
-YAML
-cat >"$T/a.yaml" <<YAML
-node: {id: client.foo, namespace: foo}
-workers: 1
-secrets: {cert_chain: $T/certs/client.crt, private_key: $T/certs/client.key, trusted_ca: $T/certs/ca.crt}
-access_log: {path: "off"}
-listeners:
-  - {name: out, direction: outbound, address: "127.0.0.1:$P_A", upstream: "127.0.0.1:$P_B",
-     tls: ISTIO_MUTUAL, expected_identities: [spiffe://cluster.local/ns/bar/sa/server]}
-YAML
+. bench/pair-lib.sh
+bench_init bulk
+P_SRC=$(port)
+pair_configs "$P_SRC" "$P_SRC"
 "$BUILD/tools/backend" --listen "127.0.0.1:$P_SRC" --mode source --bytes "$SIZE" --quiet >/dev/null 2>&1 & pids+=($!)
-"$BUILD/bin/sidecar" -c "$T/b.yaml" >/dev/null 2>&1 & pids+=($!)
-"$BUILD/bin/sidecar" -c "$T/a.yaml" >/dev/null 2>&1 & pids+=($!)
+start_pair
 sleep 1
 
 # mbps PORT: MB/s of one read-to-the-end transfer

@@ -12,44 +12,12 @@ N=5000
 while getopts "n:" o; do
     case $o in n) N=$OPTARG;; *) exit 2;; esac
 done
-BUILD=${SC_BUILD:-build}
-T=$(mktemp -d /tmp/sidecar-idle.XXXXXX)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$T"; }
-trap cleanup EXIT
+. bench/pair-lib.sh
+bench_init idle
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 rss() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
-P_ECHO=$(port); P_HTTP=$(port); P_B=$(port); P_B7=$(port); P_A=$(port); P_A7=$(port)
-scripts/gen-certs.sh mesh "$T/certs" >/dev/null
-cat >"$T/b.yaml" <<YAML
-node: {id: server.bar, namespace: bar}
-workers: 1
-secrets: {cert_chain: $T/certs/server.crt, private_key: $T/certs/server.key, trusted_ca: $T/certs/ca.crt}
-access_log: {path: "off"}
-http: {max_connections: 100000}
-listeners:
-  - {name: in, direction: inbound, address: "127.0.0.1:$P_B", upstream: "127.0.0.1:$P_ECHO", port: 8080}
-  - {name: in7, direction: inbound, address: "127.0.0.1:$P_B7", upstream: "127.0.0.1:$P_HTTP", port: 8080,
-     protocol: http}
----
-apiVersion: security.istio.io/v1beta1
-kind: PeerAuthentication
-metadata: {name: default, namespace: bar}
-spec: {mtls: {mode: STRICT}}
-YAML
-cat >"$T/a.yaml" <<YAML
-node: {id: client.foo, namespace: foo}
-workers: 1
-secrets: {cert_chain: $T/certs/client.crt, private_key: $T/certs/client.key, trusted_ca: $T/certs/ca.crt}
-access_log: {path: "off"}
-http: {max_connections: 100000}
-listeners:
-  - {name: out, direction: outbound, address: "127.0.0.1:$P_A", upstream: "127.0.0.1:$P_B",
-     tls: ISTIO_MUTUAL, expected_identities: [spiffe://cluster.local/ns/bar/sa/server]}
-  - {name: out7, direction: outbound, address: "127.0.0.1:$P_A7", upstream: "127.0.0.1:$P_B7",
-     tls: ISTIO_MUTUAL, protocol: http, expected_identities: [spiffe://cluster.local/ns/bar/sa/server]}
-YAML
+P_ECHO=$(port); P_HTTP=$(port)
+PAIR_EXTRA="http: {max_connections: 100000}" pair_configs "$P_ECHO" "$P_HTTP"
 "$BUILD/tools/backend" --listen "127.0.0.1:$P_ECHO" --mode echo --quiet >/dev/null 2>&1 & pids+=($!)
 "$BUILD/tools/backend" --listen "127.0.0.1:$P_HTTP" --mode http --quiet >/dev/null 2>&1 & pids+=($!)
 
@@ -89,8 +57,7 @@ PY
 echo "| shape | sidecar | idle RSS KiB | RSS with $N idle connections KiB | per connection KiB |"
 echo "|---|---|---:|---:|---:|"
 for shape in L4 L7 L7-inbound; do
-    "$BUILD/bin/sidecar" -c "$T/b.yaml" >/dev/null 2>&1 & B=$!; pids+=($B)
-    "$BUILD/bin/sidecar" -c "$T/a.yaml" >/dev/null 2>&1 & A=$!; pids+=($A)
+    start_pair; A=$PID_A; B=$PID_B
     sleep 1
     a0=$(rss $A); b0=$(rss $B)
     case $shape in

@@ -13,46 +13,15 @@ DUR=3; CONNS=8
 while getopts "d:c:" o; do
     case $o in d) DUR=$OPTARG;; c) CONNS=$OPTARG;; *) exit 2;; esac
 done
-BUILD=${SC_BUILD:-build}
 for t in wrk strace; do
     command -v $t >/dev/null || { echo "syscalls: $t is missing (apt-get install $t)" >&2; exit 1; }
 done
-T=$(mktemp -d /tmp/sidecar-syscalls.XXXXXX)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$T"; }
-trap cleanup EXIT
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-P_BACK=$(port); P_B=$(port); P_A=$(port); P_B7=$(port); P_A7=$(port)
-scripts/gen-certs.sh mesh "$T/certs" >/dev/null
-cat >"$T/b.yaml" <<YAML
-node: {id: server.bar, namespace: bar}
-workers: 1
-secrets: {cert_chain: $T/certs/server.crt, private_key: $T/certs/server.key, trusted_ca: $T/certs/ca.crt}
-access_log: {path: "off"}
-listeners:
-  - {name: in, direction: inbound, address: "127.0.0.1:$P_B", upstream: "127.0.0.1:$P_BACK", port: 8080}
-  - {name: in7, direction: inbound, address: "127.0.0.1:$P_B7", upstream: "127.0.0.1:$P_BACK", port: 8080,
-     protocol: http}
----
-apiVersion: security.istio.io/v1beta1
-kind: PeerAuthentication
-metadata: {name: default, namespace: bar}
-spec: {mtls: {mode: STRICT}}
-YAML
-cat >"$T/a.yaml" <<YAML
-node: {id: client.foo, namespace: foo}
-workers: 1
-secrets: {cert_chain: $T/certs/client.crt, private_key: $T/certs/client.key, trusted_ca: $T/certs/ca.crt}
-access_log: {path: "off"}
-listeners:
-  - {name: out, direction: outbound, address: "127.0.0.1:$P_A", upstream: "127.0.0.1:$P_B",
-     tls: ISTIO_MUTUAL, expected_identities: [spiffe://cluster.local/ns/bar/sa/server]}
-  - {name: out7, direction: outbound, address: "127.0.0.1:$P_A7", upstream: "127.0.0.1:$P_B7",
-     tls: ISTIO_MUTUAL, protocol: http, expected_identities: [spiffe://cluster.local/ns/bar/sa/server]}
-YAML
+. bench/pair-lib.sh
+bench_init syscalls
+P_BACK=$(port)
+pair_configs "$P_BACK" "$P_BACK"
 "$BUILD/tools/backend" --listen "127.0.0.1:$P_BACK" --mode http --quiet >/dev/null 2>&1 & pids+=($!)
-"$BUILD/bin/sidecar" -c "$T/b.yaml" >/dev/null 2>"$T/b.err" & pids+=($!); PID_B=$!
-"$BUILD/bin/sidecar" -c "$T/a.yaml" >/dev/null 2>"$T/a.err" & pids+=($!); PID_A=$!
+start_pair
 for _ in $(seq 100); do
     curl -s -m 1 -o /dev/null "http://127.0.0.1:$P_A7/" && curl -s -m 1 -o /dev/null "http://127.0.0.1:$P_A/" && break
     sleep 0.1
