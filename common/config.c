@@ -527,6 +527,51 @@ done:
     return rc;
 }
 
+/* transport: hbone rides on mesh mTLS only; an ISTIO_MUTUAL route without
+ * its own transport takes outbound.default_transport. */
+static int resolve_transports(struct cfg_ctx *c, const struct sc_yaml_node *routes)
+{
+    struct sc_config *cfg = c->cfg;
+
+    for (size_t i = 0; i < cfg->outbound.n_routes; i++) {
+        struct sc_cfg_route *r = &cfg->outbound.routes[i];
+
+        if (!r->has_transport) {
+            r->transport = r->tls == SC_TLS_ISTIO_MUTUAL ? cfg->outbound.default_transport
+                                                         : SC_TRANSPORT_TLS;
+            continue;
+        }
+        if (r->transport == SC_TRANSPORT_HBONE && r->tls != SC_TLS_ISTIO_MUTUAL) {
+            snprintf(c->path, sizeof(c->path), "outbound.routes[%zu].transport", i);
+            return sc_config_fail(c, sc_yaml_get(routes->items[i], "transport"),
+                                  "hbone needs tls ISTIO_MUTUAL (tls is %s)",
+                                  sc_tls_mode_name(r->tls));
+        }
+    }
+    if (cfg->outbound.def.tls == SC_TLS_ISTIO_MUTUAL) {
+        cfg->outbound.def.transport = cfg->outbound.default_transport;
+    }
+    for (size_t i = 0; i < cfg->n_listeners; i++) {
+        struct sc_cfg_listener *l = &cfg->listeners[i];
+        const struct sc_yaml_node *ln = sc_yaml_get(c->root, "listeners")->items[i];
+
+        if (l->direction != SC_DIR_OUTBOUND) {
+            continue;
+        }
+        if (sc_yaml_get(ln, "transport") == NULL) {
+            l->transport = l->tls == SC_TLS_ISTIO_MUTUAL ? cfg->outbound.default_transport
+                                                         : SC_TRANSPORT_TLS;
+        } else if (l->transport == SC_TRANSPORT_HBONE && l->tls != SC_TLS_ISTIO_MUTUAL) {
+            snprintf(c->path, sizeof(c->path), "listeners[%zu].transport", i);
+            return sc_config_fail(c, sc_yaml_get(ln, "transport"),
+                                  "hbone needs tls ISTIO_MUTUAL (tls is %s)",
+                                  sc_tls_mode_name(l->tls));
+        }
+    }
+    c->path[0] = '\0';
+    return 0;
+}
+
 static int resolve_outbound(struct cfg_ctx *c)
 {
     struct sc_config *cfg = c->cfg;
@@ -563,7 +608,7 @@ static int resolve_outbound(struct cfg_ctx *c)
         }
     }
     c->path[0] = '\0';
-    return 0;
+    return resolve_transports(c, routes);
 }
 
 /* ---- cross-field checks ----------------------------------------------- */
@@ -607,7 +652,7 @@ static int check_addresses(struct cfg_ctx *c)
     const struct sc_addr *addrs[] = {&cfg->admin, &cfg->health, &cfg->stats, &cfg->inbound.address,
                                      &cfg->outbound.address};
 
-    b = calloc(cfg->n_listeners + 6, sizeof(*b));
+    b = calloc(cfg->n_listeners + 7, sizeof(*b));
     if (b == NULL) {
         return sc_config_oom(c, c->root);
     }
@@ -621,6 +666,12 @@ static int check_addresses(struct cfg_ctx *c)
         snprintf(b[n].name, sizeof(b[n].name), "%s.address", sections[i]);
         b[n].addr = addrs[i];
         b[n].node = a != NULL ? a : sec;
+        n++;
+    }
+    if (cfg->has_inbound && cfg->inbound.hbone_explicit) {
+        snprintf(b[n].name, sizeof(b[n].name), "inbound.hbone_address");
+        b[n].addr = &cfg->inbound.hbone_address;
+        b[n].node = sc_yaml_get(sc_yaml_get(c->root, "inbound"), "hbone_address");
         n++;
     }
     for (size_t i = 0; i < cfg->n_listeners; i++) {
@@ -764,6 +815,9 @@ static int build(struct cfg_ctx *c, const struct sc_yaml_stream *s)
     cfg->buffer_limit = 1024 * 1024;
     cfg->limits.handshakes_per_second_per_source = 200;
     cfg->limits.max_connections = 16384;
+    cfg->hbone.port = 15008;
+    cfg->hbone.max_streams_per_connection = 100;
+    cfg->hbone.idle_ms = 60000;
     cfg->secrets.expiry_warning_days = 7;
     cfg->outbound.def.protocol = SC_PROTO_TCP;
     sc_config_timeouts_unset(&cfg->outbound.def.timeouts);
@@ -1068,4 +1122,9 @@ const char *sc_proto_name(enum sc_proto p)
         return "auto";
     }
     return "?";
+}
+
+const char *sc_transport_name(enum sc_transport t)
+{
+    return t == SC_TRANSPORT_HBONE ? "hbone" : "tls";
 }

@@ -31,6 +31,14 @@ enum sc_proto {
     SC_PROTO_AUTO,
 };
 
+/* How an outbound ISTIO_MUTUAL route reaches its destination: one mTLS
+ * connection per app connection (tls), or a CONNECT stream on a pooled
+ * HTTP/2 mTLS connection to the destination's HBONE port (hbone). */
+enum sc_transport {
+    SC_TRANSPORT_TLS = 0,
+    SC_TRANSPORT_HBONE,
+};
+
 enum sc_direction {
     SC_DIR_INBOUND = 0,
     SC_DIR_OUTBOUND,
@@ -94,6 +102,10 @@ struct sc_cfg_route {
     struct sc_cfg_timeouts timeouts;   /* resolved, as for inbound ports */
     char tls_from[160];                /* what decided tls: "tls: set on it", "DestinationRule
                                         * NS/NAME" or "default" */
+    enum sc_transport transport;       /* resolved: route's transport:, else
+                                        * outbound.default_transport when tls is
+                                        * ISTIO_MUTUAL, else tls */
+    int has_transport;                 /* transport: given on the route */
 };
 
 /* listeners[] */
@@ -113,6 +125,11 @@ struct sc_cfg_listener {
     struct sc_strv allowed_principals; /* inbound */
     struct sc_cfg_timeouts timeouts;   /* resolved, as for inbound ports */
     char tls_from[160];                /* outbound: as for routes */
+    enum sc_transport transport;       /* inbound: hbone = an HBONE listener
+                                        * (mTLS + HTTP/2 CONNECT streams);
+                                        * outbound: resolved as for routes, the
+                                        * tunnel going to upstream's address on
+                                        * hbone_port */
 };
 
 
@@ -175,6 +192,10 @@ struct sc_config {
         char *app_host;              /* numeric, default 127.0.0.1 */
         struct sc_cfg_inport *ports;
         size_t n_ports;
+        int has_hbone;               /* the HBONE listener is on (default when
+                                      * inbound is configured; "off" turns it off) */
+        int hbone_explicit;          /* hbone_address given: a bind failure is fatal */
+        struct sc_addr hbone_address;/* YAML "hbone_address", default 0.0.0.0:15008 */
     } inbound;
 
     int has_outbound;
@@ -183,6 +204,8 @@ struct sc_config {
         struct sc_cfg_route *routes;
         size_t n_routes;
         struct sc_cfg_route def;     /* YAML key "default" */
+        enum sc_transport default_transport; /* YAML "default_transport": hbone|tls,
+                                      * default tls */
         int require_expected_identities; /* YAML bool: an ISTIO_MUTUAL route or
                                           * listener with no expected identity
                                           * is a load error, not a WARN */
@@ -207,6 +230,16 @@ struct sc_config {
         int max_connections;         /* open connections per listener and worker;
                                       * beyond, closed at once; default 16384 */
     } limits;                        /* YAML key "limits" */
+
+    struct {
+        int port;                    /* YAML top-level "hbone_port" (or
+                                      * outbound.hbone_port): the destination's
+                                      * HBONE port, default 15008 */
+        int max_streams_per_connection; /* YAML "hbone.max_streams_per_connection",
+                                      * default 100 */
+        int idle_ms;                 /* YAML "hbone.idle_ms": an outbound tunnel
+                                      * with no stream closes, default 60000 */
+    } hbone;
 
     struct sc_policy *policy;        /* PeerAuthentication documents, owned */
 
@@ -292,5 +325,6 @@ size_t sc_config_summary(const struct sc_config *cfg, sc_config_line_fn *emit, v
 const char *sc_mtls_mode_name(enum sc_mtls_mode m);
 const char *sc_tls_mode_name(enum sc_tls_mode m);
 const char *sc_proto_name(enum sc_proto p);
+const char *sc_transport_name(enum sc_transport t);   /* "tls" | "hbone" */
 
 #endif

@@ -72,7 +72,7 @@ struct key {
     }
 #define NKEYS(t) (sizeof(t) / sizeof((t)[0]))
 
-enum { R_HOST, R_CIDR, R_PORT, R_PROTO, R_TLS, R_IDS, R_SNI, R_CA, R_CERT, R_KEY, R_TIMEOUTS, R_COUNT };
+enum { R_HOST, R_CIDR, R_PORT, R_PROTO, R_TLS, R_IDS, R_SNI, R_CA, R_CERT, R_KEY, R_TIMEOUTS, R_TRANSPORT, R_COUNT };
 
 enum {
     L_NAME,
@@ -90,10 +90,14 @@ enum {
     L_CERT,
     L_KEY,
     L_TIMEOUTS,
+    L_TRANSPORT,
     L_COUNT
 };
 
 extern const struct key sc_config_route_keys[R_COUNT];
+/* "tls" or "hbone" into *out.  0 or -1 with c->err. */
+int sc_config_conv_transport(struct cfg_ctx *c, const struct sc_yaml_node *v,
+                             enum sc_transport *out);
 /* config_keytab.c: the table engine. */
 
 /* -1 with an error unless n is a non-null scalar ("expected <what>"). */

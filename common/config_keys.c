@@ -272,6 +272,62 @@ static int conv_route_timeouts(struct cfg_ctx *c, const struct sc_yaml_node *v, 
     return conv_entry_timeouts(c, v, &((struct sc_cfg_route *)base)->timeouts);
 }
 
+int sc_config_conv_transport(struct cfg_ctx *c, const struct sc_yaml_node *v,
+                             enum sc_transport *out)
+{
+    if (sc_config_want_scalar(c, v, "a transport") != 0) {
+        return -1;
+    }
+    if (strcmp(v->str, "tls") == 0) {
+        *out = SC_TRANSPORT_TLS;
+    } else if (strcmp(v->str, "hbone") == 0) {
+        *out = SC_TRANSPORT_HBONE;
+    } else {
+        return sc_config_fail(c, v, "unknown transport \"%.60s\" (expected hbone or tls)", v->str);
+    }
+    return 0;
+}
+
+static int conv_route_transport(struct cfg_ctx *c, const struct sc_yaml_node *v, void *base)
+{
+    struct sc_cfg_route *r = base;
+
+    r->has_transport = 1;
+    return sc_config_conv_transport(c, v, &r->transport);
+}
+
+static int conv_listener_transport(struct cfg_ctx *c, const struct sc_yaml_node *v, void *base)
+{
+    return sc_config_conv_transport(c, v, &((struct sc_cfg_listener *)base)->transport);
+}
+
+static int conv_default_transport(struct cfg_ctx *c, const struct sc_yaml_node *v, void *base)
+{
+    return sc_config_conv_transport(c, v, &((struct sc_config *)base)->outbound.default_transport);
+}
+
+/* inbound.hbone_address: an address, or off. */
+static int conv_hbone_address(struct cfg_ctx *c, const struct sc_yaml_node *v, void *base)
+{
+    struct sc_config *cfg = base;
+    const char *why = "invalid";
+
+    if (sc_config_want_scalar(c, v, "an address such as 0.0.0.0:15008, or off") != 0) {
+        return -1;
+    }
+    if (strcmp(v->str, "off") == 0) {
+        cfg->inbound.has_hbone = 0;
+        cfg->inbound.hbone_explicit = 0;
+        return 0;
+    }
+    if (sc_addr_parse(v->str, &cfg->inbound.hbone_address, &why) != 0) {
+        return sc_config_fail(c, v, "bad address \"%.80s\": %s", v->str, why);
+    }
+    cfg->inbound.has_hbone = 1;
+    cfg->inbound.hbone_explicit = 1;
+    return 0;
+}
+
 static int conv_listener_timeouts(struct cfg_ctx *c, const struct sc_yaml_node *v, void *base)
 {
     return conv_entry_timeouts(c, v, &((struct sc_cfg_listener *)base)->timeouts);
@@ -340,6 +396,7 @@ static const struct key inbound_keys[] = {
     KEY("address", K_ADDR, struct sc_config, inbound.address),
     KEYFN("app_host", conv_app_host),
     KEYFN("ports", conv_inports),
+    KEYFN("hbone_address", conv_hbone_address),
 };
 
 static int conv_inbound(struct cfg_ctx *c, const struct sc_yaml_node *v, void *base)
@@ -350,6 +407,9 @@ static int conv_inbound(struct cfg_ctx *c, const struct sc_yaml_node *v, void *b
 
     cfg->has_inbound = 1;
     sc_addr_parse("0.0.0.0:15006", &cfg->inbound.address, &why);
+    /* Istio sidecars always listen for HBONE on 15008 */
+    sc_addr_parse("0.0.0.0:15008", &cfg->inbound.hbone_address, &why);
+    cfg->inbound.has_hbone = 1;
     return sc_config_apply(c, v, inbound_keys, NKEYS(inbound_keys), base, &seen);
 }
 
@@ -382,6 +442,7 @@ const struct key sc_config_route_keys[R_COUNT] = {
     [R_CERT] = KEY("client_certificate", K_STR, struct sc_cfg_route, tls_files.client_certificate),
     [R_KEY] = KEY("private_key", K_STR, struct sc_cfg_route, tls_files.private_key),
     [R_TIMEOUTS] = KEYFN("timeouts", conv_route_timeouts),
+    [R_TRANSPORT] = KEYFN("transport", conv_route_transport),
 };
 
 static void route_init(void *p)
@@ -432,6 +493,8 @@ static const struct key outbound_keys[] = {
     KEYFN("default", conv_default),
     KEY("require_expected_identities", K_BOOL, struct sc_config,
         outbound.require_expected_identities),
+    KEYFN("default_transport", conv_default_transport),
+    KEYR("hbone_port", K_INT, 1, 65535, struct sc_config, hbone.port),
 };
 
 static int conv_outbound(struct cfg_ctx *c, const struct sc_yaml_node *v, void *base)
@@ -464,6 +527,7 @@ const struct key sc_config_listener_keys[L_COUNT] = {
         KEY("client_certificate", K_STR, struct sc_cfg_listener, tls_files.client_certificate),
     [L_KEY] = KEY("private_key", K_STR, struct sc_cfg_listener, tls_files.private_key),
     [L_TIMEOUTS] = KEYFN("timeouts", conv_listener_timeouts),
+    [L_TRANSPORT] = KEYFN("transport", conv_listener_transport),
 };
 
 static void listener_init(void *p)
@@ -493,6 +557,12 @@ int sc_config_check_listener(struct cfg_ctx *c, const struct sc_yaml_node *n, si
                                   "duplicate listener name \"%.60s\" (also listeners[%zu])",
                                   l->name, j);
         }
+    }
+    if ((seen & (1u << L_TRANSPORT)) != 0 && l->transport == SC_TRANSPORT_HBONE &&
+        l->direction == SC_DIR_INBOUND) {
+        /* an HBONE listener: the CONNECT authority names the port, so no
+         * upstream of its own */
+        return 0;
     }
     if (l->direction == SC_DIR_OUTBOUND) {
         if ((seen & (1u << L_UP)) == 0) {
@@ -693,6 +763,22 @@ static int conv_tls(struct cfg_ctx *c, const struct sc_yaml_node *v, void *base)
     return sc_config_apply(c, v, tls_keys, NKEYS(tls_keys), base, &seen);
 }
 
+/* hbone */
+
+static const struct key hbone_keys[] = {
+    KEYR("max_streams_per_connection", K_INT, 1, 100000, struct sc_config,
+         hbone.max_streams_per_connection),
+    KEYR("idle_ms", K_INT, 1, 86400000, struct sc_config, hbone.idle_ms),
+    KEYR("port", K_INT, 1, 65535, struct sc_config, hbone.port),
+};
+
+static int conv_hbone(struct cfg_ctx *c, const struct sc_yaml_node *v, void *base)
+{
+    unsigned seen;
+
+    return sc_config_apply(c, v, hbone_keys, NKEYS(hbone_keys), base, &seen);
+}
+
 /* limits */
 
 static const struct key limits_keys[] = {
@@ -724,6 +810,8 @@ static const struct key top_keys[] = {
     KEYFN("access_log", conv_access_log),
     KEYFN("tls", conv_tls),
     KEYFN("limits", conv_limits),
+    KEYFN("hbone", conv_hbone),
+    KEYR("hbone_port", K_INT, 1, 65535, struct sc_config, hbone.port),
     KEYR("socket_mark", K_INT, 0, INT_MAX, struct sc_config, socket_mark),
     KEYR("buffer_limit_bytes", K_SIZE, 1024, 1073741824, struct sc_config, buffer_limit),
 };

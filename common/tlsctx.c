@@ -443,12 +443,14 @@ const char *sc_tls_material_problem(const struct sc_tls_material *m, time_t now,
 
 /* Server side: pick a mesh ALPN the client offered, preferring the client's
  * order; without one, no ALPN is negotiated (plain TLS still works). */
+static int hbone_idx = -1;          /* SSL: accepted on an HBONE listener */
+
 static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen,
                        const unsigned char *in, unsigned int inlen, void *arg)
 {
     unsigned int i = 0;
+    int hbone = hbone_idx >= 0 && SSL_get_ex_data(ssl, hbone_idx) != NULL;
 
-    (void)ssl;
     (void)arg;
     while (i < inlen) {
         unsigned int l = in[i];
@@ -457,7 +459,14 @@ static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outle
         if (i + 1 + l > inlen) {
             break;
         }
-        if ((l == 5 && memcmp(p, "istio", 5) == 0) ||
+        if (hbone) {
+            /* HBONE is HTTP/2: h2 or nothing */
+            if (l == 2 && memcmp(p, "h2", 2) == 0) {
+                *out = p;
+                *outlen = 2;
+                return SSL_TLSEXT_ERR_OK;
+            }
+        } else if ((l == 5 && memcmp(p, "istio", 5) == 0) ||
             (l == 14 && memcmp(p, "istio-http/1.1", 14) == 0) ||
             (l == 14 && memcmp(p, "istio-http/1.0", 14) == 0) ||
             (l == 8 && memcmp(p, "istio-h2", 8) == 0) ||
@@ -492,6 +501,7 @@ static void verify_index_init(void)
     verify_idx = SSL_get_ex_new_index(0, NULL, NULL, NULL, ex_free);
     grace_idx = SSL_get_ex_new_index(0, NULL, NULL, NULL, ex_free);
     grace_ctx_idx = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+    hbone_idx = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
 }
 
 void sc_tlsctx_set_root_grace(SSL_CTX *ctx, long seconds)
@@ -1153,4 +1163,12 @@ SSL_CTX *sc_tlsctx_origin_new(const char *ca_file, const char *crl_file, const c
 fail:
     SSL_CTX_free(ctx);
     return NULL;
+}
+
+int sc_tls_mark_hbone(SSL *ssl)
+{
+    static char mark;
+
+    pthread_once(&verify_once, verify_index_init);
+    return hbone_idx >= 0 && SSL_set_ex_data(ssl, hbone_idx, &mark) == 1 ? 0 : -1;
 }

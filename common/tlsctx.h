@@ -144,6 +144,10 @@ struct sc_tls_session_sink {
 int sc_tls_set_session_sink(SSL *ssl, struct sc_tls_session_sink *sink);
 
 /* ALPN lists our outbound offers (DESIGN.md, "Data path"), in wire format. */
+/* Marks a server-side SSL as accepted on an HBONE listener: its ALPN is
+ * h2 (and only h2) instead of the mesh's istio protocols.  0 or -1. */
+int sc_tls_mark_hbone(SSL *ssl);
+
 extern const unsigned char sc_alpn_mesh_tcp[];
 extern const unsigned int sc_alpn_mesh_tcp_len;
 extern const unsigned char sc_alpn_mesh_http[];

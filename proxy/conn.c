@@ -36,6 +36,9 @@
 #include "l7_internal.h"
 #include "x509.h"
 #include "magic.h"
+#include "hbone.h"
+#include "hbone_req.h"
+#include "hbone_pool.h"
 
 /* Linux netfilter's SO_ORIGINAL_DST (IPv4) and IP6T_SO_ORIGINAL_DST (IPv6)
  * share one value; their headers clash with glibc's, so it is spelled here. */
@@ -86,6 +89,15 @@ struct sc_conn {
     uint64_t bytes[2];
     int tcp_state;                      /* Istio's TCP metrics: TCP_* */
     unsigned al_flags;                  /* access-log response flags of an L4 relay's end */
+    /* HBONE (proxy/hbone*.c) */
+    int hbone_listener;                 /* accepted on an HBONE listener: a tunnel */
+    struct sc_hbone_tunnel *hbone;      /* inbound tunnel, once HTTP/2 runs */
+    struct sc_hbone_out *hout;          /* outbound: our CONNECT stream */
+    int hb_retried;                     /* outbound: the one retry is spent */
+    X509 *hb_cert;                      /* a stream's tunnel peer certificate (XFCC) */
+    unsigned long long hb_tunnel;       /* tunnel id for the log, 0 = none */
+    long long hb_stream;                /* stream id, or -1 for the tunnel's own line */
+    uint64_t hb_streams;
     /* the access log's connection fields (filled only when it is on) */
     char al_cluster[300], al_down_local[SC_ADDR_STRLEN], al_down_remote[SC_ADDR_STRLEN];
 };
@@ -244,11 +256,17 @@ static void log_tcp_access(struct sc_conn *c, long ms)
 static void conn_finish(struct sc_conn *c, const char *fmt, ...)
 {
     char reason[1600], line[2600], da[SC_ADDR_STRLEN], ua[SC_ADDR_STRLEN], oa[SC_ADDR_STRLEN];
-    char peer[512];
+    char peer[512], hb[96] = "";
     va_list ap;
     int n;
 
     SC_MAGIC_CHECK(c, SC_MAGIC_CONN);
+    if (c->hb_tunnel != 0 && c->hb_stream < 0) {
+        snprintf(hb, sizeof(hb), " hbone=%llu streams=%llu", c->hb_tunnel,
+                 (unsigned long long)c->hb_streams);
+    } else if (c->hb_tunnel != 0) {
+        snprintf(hb, sizeof(hb), " hbone=%llu stream=%lld", c->hb_tunnel, c->hb_stream);
+    }
     va_start(ap, fmt);
     vsnprintf(reason, sizeof(reason), fmt, ap);
     va_end(ap);
@@ -263,7 +281,7 @@ static void conn_finish(struct sc_conn *c, const char *fmt, ...)
         n = snprintf(line, sizeof(line),
                      "%s conn id=%llu dir=%s listener=%s port=%d mode=%s class=%s down=%s up=%s "
                      "orig_dst=%s tls=%s peer=%s peer_root=%s session=%s bytes_received=%llu "
-                     "bytes_sent=%llu duration_ms=%ld end=%s",
+                     "bytes_sent=%llu duration_ms=%ld%s end=%s",
                      c->started, c->id, c->dir == SC_DIR_INBOUND ? "inbound" : "outbound", c->lname,
                      c->port, mode_label(c),
                      c->cls >= 0 ? sc_conn_class_name((enum sc_conn_class)c->cls) : "-",
@@ -274,7 +292,7 @@ static void conn_finish(struct sc_conn *c, const char *fmt, ...)
                      sc_escape_text_str(c->peer_id, peer, sizeof(peer)),
                      c->peer_root[0] != '\0' ? c->peer_root : "-",
                      c->session != NULL ? c->session : "-", (unsigned long long)c->bytes[0],
-                     (unsigned long long)c->bytes[1], elapsed_ms(c), reason);
+                     (unsigned long long)c->bytes[1], elapsed_ms(c), hb, reason);
         if (n > 0) {
             sc_log_record(line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
         }
@@ -293,6 +311,12 @@ static void conn_finish(struct sc_conn *c, const char *fmt, ...)
 
     sc_relay_free(c->relay);
     c->relay = NULL;
+    sc_hbone_tunnel_free(c->hbone);
+    c->hbone = NULL;
+    sc_hbone_out_cancel(c->hout);
+    c->hout = NULL;
+    X509_free(c->hb_cert);
+    c->hb_cert = NULL;
     sc_upstream_cancel(c->pending);
     c->pending = NULL;
     sc_l7_free(c->l7);
@@ -387,6 +411,101 @@ static void start_relay(struct sc_conn *c)
     c->action = "while relaying";
 }
 
+/* ---- HBONE (proxy/hbone*.c) --------------------------------------------- */
+
+/* Inbound: the tunnel's handshake is done; HTTP/2 takes the connection. */
+static void on_hbone_done(void *arg, const char *reason, uint64_t streams, const uint64_t bytes[2])
+{
+    struct sc_conn *c = arg;
+
+    SC_MAGIC_CHECK(c, SC_MAGIC_CONN);
+    c->hbone = NULL;            /* it frees itself when we return */
+    c->hb_streams = streams;
+    c->bytes[0] = bytes[0];
+    c->bytes[1] = bytes[1];
+    conn_finish(c, "%s", reason);
+}
+
+static void start_hbone_tunnel(struct sc_conn *c, SSL *ssl)
+{
+    const unsigned char *alpn = NULL;
+    unsigned alpn_len = 0;
+    struct sc_hbone_peer peer;
+
+    SSL_get0_alpn_selected(ssl, &alpn, &alpn_len);
+    if (alpn_len != 2 || memcmp(alpn, "h2", 2) != 0) {
+        conn_finish(c, "hbone_refused: the client did not offer ALPN h2");
+        return;
+    }
+    memset(&peer, 0, sizeof(peer));
+    peer.tunnel_id = c->id;
+    peer.addr = c->down_addr;
+    peer.peer_id = c->peer_id;
+    peer.tls_version = c->tls_version;
+    peer.listener = c->lname;
+    c->action = "while serving HBONE";
+    c->hbone = sc_hbone_server_new(c->w, c->snap, c->down, &peer, on_hbone_done, c);
+    c->down = NULL;             /* the tunnel's now, even when it failed */
+    if (c->hbone == NULL) {
+        conn_finish(c, "internal_error: hbone");
+    }
+}
+
+/* Outbound: the app connection is a CONNECT stream on a pooled tunnel. */
+static void on_hbone_out_done(void *arg, const struct sc_hbone_out_end *e)
+{
+    struct sc_conn *c = arg;
+
+    SC_MAGIC_CHECK(c, SC_MAGIC_CONN);
+    c->hout = NULL;
+    c->bytes[0] = e->bytes[0];
+    c->bytes[1] = e->bytes[1];
+    c->hb_tunnel = e->tunnel_id;
+    c->hb_stream = e->stream_id;
+    if (e->peer_id != NULL && e->peer_id[0] != '\0') {
+        free(c->peer_id);
+        c->peer_id = strdup(e->peer_id);
+    }
+    if (e->tls_version != NULL) {
+        c->tls_version = e->tls_version;
+    }
+    if (e->status == 200) {
+        classify(c, SC_CLASS_MESH_MTLS);
+        c->tcp_state = TCP_OPENED;
+        count_tcp(c, 1, 0, "-");
+    }
+    conn_finish(c, "%s", e->reason);
+}
+
+static void start_hbone_out(struct sc_conn *c)
+{
+    struct sc_hbone_out_req req;
+    int fd = c->fd;
+
+    memset(&req, 0, sizeof(req));
+    req.snap = c->snap;
+    req.dst = c->has_orig ? c->orig_dst : c->up_addr;   /* capture, or the listener's upstream */
+    req.hbone_port = c->cfg->hbone.port;
+    req.expected = c->principals;
+    req.host = c->host;
+    req.source = &c->down_addr;
+    req.connect_ms = c->to->connect_ms;
+    req.handshake_ms = c->to->handshake_ms;
+    req.mark = c->cfg->socket_mark;
+    c->fd = -1;
+    c->action = "while tunnelling over HBONE";
+    c->up_tried = 1;
+    c->up_addr = req.dst;
+    sc_addr_set_port(&c->up_addr, req.hbone_port);
+    c->tcp_state = TCP_CONNECTING;
+    c->hb_stream = 0;
+    evtimer_del(c->timer);
+    c->hout = sc_hbone_out_open(sc_worker_hbone_pool(c->w), &req, fd, on_hbone_out_done, c);
+    if (c->hout == NULL) {
+        conn_finish(c, "internal_error: out of memory");
+    }
+}
+
 /* ---- downstream TLS ---------------------------------------------------- */
 
 static void on_down_handshake(struct bufferevent *bev, short what, void *arg)
@@ -424,6 +543,15 @@ static void on_down_handshake(struct bufferevent *bev, short what, void *arg)
         return;
     }
     c->peer_id = strdup(id);
+    if (c->hbone_listener && (c->principals == NULL || c->principals->n == 0) &&
+        !sc_hbone_peer_allowed(c->cfg, id)) {
+        /* refused for the whole tunnel, as a plain mTLS port would */
+        sc_stats_handshake(st, c->dir, SC_HS_BAD_IDENTITY);
+        classify(c, SC_CLASS_REFUSED);
+        conn_finish(c, "identity_rejected: peer SAN %s is in no inbound port's "
+                       "allowed_principals", id);
+        return;
+    }
     c->session = SSL_session_reused(ssl) ? "resumed" : "full";
     if (SSL_session_reused(ssl)) {
         /* a session we issued: its peer was verified when it was made */
@@ -436,6 +564,10 @@ static void on_down_handshake(struct bufferevent *bev, short what, void *arg)
     }
     sc_stats_handshake(st, c->dir, sc_tlsv_accepted(ssl, id, c->dir, sc_worker_grace_seen(c->w)));
     classify(c, SC_CLASS_MESH_MTLS);
+    if (c->hbone_listener) {
+        start_hbone_tunnel(c, ssl);
+        return;
+    }
     /* Hold the client's bytes in the kernel until the app is connected. */
     bufferevent_disable(bev, EV_READ);
     serve(c);
@@ -483,6 +615,9 @@ static void start_down_tls(struct sc_conn *c)
         return;
     }
     ssl = SSL_new(sc_snapshot_server_ctx(c->snap));
+    if (ssl != NULL && c->hbone_listener) {
+        sc_tls_mark_hbone(ssl);     /* ALPN h2 */
+    }
     drop_watcher(c);
     if (ssl == NULL) {
         ERR_clear_error();
@@ -624,8 +759,9 @@ static void start_l7(struct sc_conn *c)
     p.down = c->down;
     p.dir = c->dir;
     p.port = c->port;
-    p.down_mtls = c->dir == SC_DIR_INBOUND && ssl != NULL && c->peer_id != NULL;
-    p.peer_cert = ssl != NULL ? SSL_get0_peer_certificate(ssl) : NULL;
+    p.down_mtls = c->dir == SC_DIR_INBOUND && (ssl != NULL || c->hb_cert != NULL) &&
+                  c->peer_id != NULL;
+    p.peer_cert = ssl != NULL ? SSL_get0_peer_certificate(ssl) : c->hb_cert;
     p.peer_id = c->dir == SC_DIR_INBOUND ? c->peer_id : NULL;
     p.up.w = c->w;
     p.up.snap = c->snap;
@@ -1020,18 +1156,16 @@ void sc_lcount_unref(struct sc_lcount *n)
     }
 }
 
-void sc_conn_accept(struct sc_worker *w, enum sc_listener_kind kind, const char *listener,
-                    struct sc_lcount *count, int fd, const struct sockaddr *peer, int peerlen)
+static struct sc_conn *conn_new(struct sc_worker *w, struct sc_lcount *count, int fd,
+                                 const struct sockaddr *peer, int peerlen)
 {
     struct sc_conn *c = calloc(1, sizeof(*c));
-    const struct sc_cfg_listener *l = NULL;
     struct timespec now;
     struct tm tm;
-    int rc;
 
     if (c == NULL) {
         close(fd);
-        return;
+        return NULL;
     }
     SC_MAGIC_SET(c, SC_MAGIC_CONN);
     c->log.prefix = conn_prefix;
@@ -1061,8 +1195,86 @@ void sc_conn_accept(struct sc_worker *w, enum sc_listener_kind kind, const char 
     c->timer = evtimer_new(sc_worker_base(w), on_unused_timer, c);
     sc_worker_conn_add(w, c);
     sc_stats_active(sc_worker_stats(w), 1);
+    c->lname = "-";
+    return c;
+}
 
+/* An HBONE listener's connection: mesh mTLS (ALPN h2) whatever the
+ * ports' modes, which apply per stream; then HTTP/2. */
+static void start_hbone_listener(struct sc_conn *c, const struct sc_cfg_listener *l)
+{
+    c->hbone_listener = 1;
+    c->port = sc_addr_port(l != NULL ? &l->address : &c->cfg->inbound.hbone_address);
+    c->mode = SC_MTLS_STRICT;
+    c->principals = l != NULL ? &l->allowed_principals : NULL;
+    c->to = l != NULL ? &l->timeouts : &c->cfg->timeouts;
+    c->hb_tunnel = c->id;
+    c->hb_stream = -1;
+    wait_first_bytes(c);
+}
+
+void sc_conn_accept_hbone(struct sc_worker *w, int fd, const struct sc_conn_hbone *h)
+{
+    struct sc_conn *c = conn_new(w, NULL, fd, (const struct sockaddr *)&h->peer_addr.ss,
+                                 (int)h->peer_addr.len);
+    const char *host;
+
+    if (c == NULL) {
+        return;
+    }
+    c->lname = "hbone";
+    c->dir = SC_DIR_INBOUND;
+    host = c->cfg->inbound.app_host != NULL ? c->cfg->inbound.app_host : "127.0.0.1";
+    c->hb_tunnel = h->tunnel_id;
+    c->hb_stream = h->stream_id;
+    c->tls_version = h->tls_version;
+    c->peer_id = h->peer_id != NULL ? strdup(h->peer_id) : NULL;
+    if (h->peer_cert != NULL && X509_up_ref(h->peer_cert) == 1) {
+        c->hb_cert = h->peer_cert;
+    }
+    if (c->timer == NULL || sc_addr_from_host(host, h->port, &c->orig_dst) != 0) {
+        conn_finish(c, "internal_error: hbone stream");
+        return;
+    }
+    c->has_orig = 1;
+    if (setup_inbound(c, NULL) != 0) {
+        conn_finish(c, "loop_refused: original destination is the sidecar itself");
+        return;
+    }
+    for (size_t i = 0; sc_config_inport(c->cfg, c->port) == NULL && i < c->cfg->n_listeners;
+         i++) {
+        /* a port served by an explicit inbound listener */
+        const struct sc_cfg_listener *l = &c->cfg->listeners[i];
+
+        if (l->direction == SC_DIR_INBOUND && l->transport != SC_TRANSPORT_HBONE &&
+            l->port == c->port) {
+            c->up_addr = l->upstream;
+            c->proto = l->protocol;
+            c->route = l;
+            c->to = &l->timeouts;
+            c->principals = &l->allowed_principals;
+            break;
+        }
+    }
+    classify(c, SC_CLASS_MESH_MTLS);
+    serve(c);
+}
+
+void sc_conn_accept(struct sc_worker *w, enum sc_listener_kind kind, const char *listener,
+                    struct sc_lcount *count, int fd, const struct sockaddr *peer, int peerlen)
+{
+    struct sc_conn *c = conn_new(w, count, fd, peer, peerlen);
+    const struct sc_cfg_listener *l = NULL;
+    int rc;
+
+    if (c == NULL) {
+        return;
+    }
     switch (kind) {
+    case SC_LISTENER_HBONE:
+        c->lname = "hbone";
+        c->dir = SC_DIR_INBOUND;
+        break;
     case SC_LISTENER_INBOUND_CAPTURE:
         c->lname = "inbound";
         c->dir = SC_DIR_INBOUND;
@@ -1088,6 +1300,11 @@ void sc_conn_accept(struct sc_worker *w, enum sc_listener_kind kind, const char 
     if (l != NULL) {
         c->local_addr = l->address;
     }
+    if (kind == SC_LISTENER_HBONE ||
+        (l != NULL && l->direction == SC_DIR_INBOUND && l->transport == SC_TRANSPORT_HBONE)) {
+        start_hbone_listener(c, l);
+        return;
+    }
     if (kind != SC_LISTENER_EXPLICIT) {
         if (original_dst(fd, &c->orig_dst, &c->local_addr) != 0) {
             conn_finish(c, "no_original_destination: %s", strerror(errno));
@@ -1101,6 +1318,12 @@ void sc_conn_accept(struct sc_worker *w, enum sc_listener_kind kind, const char 
         return;
     }
     if (c->dir == SC_DIR_OUTBOUND) {
+        if (c->tls == SC_TLS_ISTIO_MUTUAL &&
+            (l != NULL ? l->transport
+                       : ((const struct sc_cfg_route *)c->route)->transport) == SC_TRANSPORT_HBONE) {
+            start_hbone_out(c);
+            return;
+        }
         serve(c);
         return;
     }

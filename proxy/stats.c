@@ -59,6 +59,9 @@ struct nonmesh_slot {
 static const int64_t hist_le[] = {1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000};
 #define HIST_N (sizeof(hist_le) / sizeof(hist_le[0]))
 
+static const uint64_t hbone_spt_le[] = {1, 2, 5, 10, 20, 50, 100, 200, 500, 1000};
+#define HBONE_SPT_N (sizeof(hbone_spt_le) / sizeof(hbone_spt_le[0]))
+
 struct req_slot {
     atomic_int used;
     int dir, port, code, mtls;
@@ -80,6 +83,9 @@ struct sc_stats {
     atomic_uint_fast64_t hs_limited;
     atomic_uint_fast64_t cx_overflow;
     atomic_int_fast64_t active;
+    atomic_uint_fast64_t hbone[2][SC_HBONE_EV_N];
+    atomic_uint_fast64_t hbone_spt[2][HBONE_SPT_N + 1];  /* streams per tunnel; last: +Inf */
+    atomic_uint_fast64_t hbone_spt_sum[2];
     atomic_uint_fast64_t rx[2], tx[2];
     struct sc_istio *istio;             /* Istio's standard metrics */
 };
@@ -176,6 +182,11 @@ void sc_stats_reset(struct sc_stats *const *all, size_t n)
         zero(st->accept_err, SC_ACCEPT_N);
         zero(&st->hs_limited, 1);
         zero(&st->cx_overflow, 1);
+        for (int d = 0; d < 2; d++) {
+            zero(st->hbone[d], SC_HBONE_EV_N);
+            zero(st->hbone_spt[d], HBONE_SPT_N + 1);
+        }
+        zero(st->hbone_spt_sum, 2);
         sc_istio_reset(st->istio);
     }
 }
@@ -371,6 +382,23 @@ void sc_stats_accept_error(struct sc_stats *st, enum sc_accept_error e)
 void sc_stats_handshake_limited(struct sc_stats *st)
 {
     atomic_fetch_add_explicit(&st->hs_limited, 1, memory_order_relaxed);
+}
+
+void sc_stats_hbone(struct sc_stats *st, enum sc_direction dir, enum sc_hbone_ev ev)
+{
+    atomic_fetch_add_explicit(&st->hbone[dir & 1][ev], 1, memory_order_relaxed);
+}
+
+void sc_stats_hbone_tunnel_closed(struct sc_stats *st, enum sc_direction dir, uint64_t streams)
+{
+    size_t b = 0;
+
+    while (b < HBONE_SPT_N && streams > hbone_spt_le[b]) {
+        b++;
+    }
+    atomic_fetch_add_explicit(&st->hbone_spt[dir & 1][b], 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&st->hbone_spt_sum[dir & 1], streams, memory_order_relaxed);
+    sc_stats_hbone(st, dir, SC_HBONE_TUNNEL_CLOSED);
 }
 
 void sc_stats_overflow(struct sc_stats *st)
@@ -657,6 +685,74 @@ static uint64_t sum_hs_limited(struct sc_stats *const *all, size_t n)
     return sum_at(all, n, offsetof(struct sc_stats, hs_limited));
 }
 
+/* sidecar_hbone_*: see docs/hbone.md. */
+static void render_hbone(struct sc_stats *const *all, size_t n, struct evbuffer *out)
+{
+    static const char *const names[SC_HBONE_EV_N] = {
+        "sidecar_hbone_tunnels_opened_total", "sidecar_hbone_tunnels_closed_total",
+        "sidecar_hbone_streams_opened_total", "sidecar_hbone_streams_refused_total",
+        "sidecar_hbone_streams_reset_total"};
+    static const char *const help[SC_HBONE_EV_N] = {
+        "HBONE tunnels (HTTP/2 mTLS connections) opened.",
+        "HBONE tunnels closed.",
+        "HBONE CONNECT streams established (200).",
+        "HBONE CONNECT streams refused (4xx/5xx, or no tunnel).",
+        "HBONE CONNECT streams ended by RST_STREAM after their 200."};
+
+    for (int e = 0; e < SC_HBONE_EV_N; e++) {
+        evbuffer_add_printf(out, "# HELP %s %s\n# TYPE %s counter\n", names[e], help[e], names[e]);
+        for (int d = 0; d < 2; d++) {
+            size_t off = offsetof(struct sc_stats, hbone) +
+                         ((size_t)d * SC_HBONE_EV_N + (size_t)e) * sizeof(atomic_uint_fast64_t);
+
+            evbuffer_add_printf(out, "%s{direction=\"%s\"} %llu\n", names[e], dir_names[d],
+                                (unsigned long long)sum_at(all, n, off));
+        }
+    }
+    evbuffer_add_printf(out, "# HELP sidecar_hbone_tunnels_active HBONE tunnels open.\n"
+                             "# TYPE sidecar_hbone_tunnels_active gauge\n");
+    for (int d = 0; d < 2; d++) {
+        size_t o = offsetof(struct sc_stats, hbone) +
+                   (size_t)d * SC_HBONE_EV_N * sizeof(atomic_uint_fast64_t);
+        uint64_t opened = sum_at(all, n, o + SC_HBONE_TUNNEL_OPENED * sizeof(atomic_uint_fast64_t));
+        uint64_t closed = sum_at(all, n, o + SC_HBONE_TUNNEL_CLOSED * sizeof(atomic_uint_fast64_t));
+
+        evbuffer_add_printf(out, "sidecar_hbone_tunnels_active{direction=\"%s\"} %lld\n",
+                            dir_names[d], (long long)(opened - closed));
+    }
+    evbuffer_add_printf(out, "# HELP sidecar_hbone_streams_per_tunnel Streams each closed HBONE "
+                             "tunnel carried.\n# TYPE sidecar_hbone_streams_per_tunnel histogram\n");
+    for (int d = 0; d < 2; d++) {
+        uint64_t cum = 0;
+
+        for (size_t b = 0; b <= HBONE_SPT_N; b++) {
+            size_t off = offsetof(struct sc_stats, hbone_spt) +
+                         ((size_t)d * (HBONE_SPT_N + 1) + b) * sizeof(atomic_uint_fast64_t);
+
+            cum += sum_at(all, n, off);
+            if (b < HBONE_SPT_N) {
+                evbuffer_add_printf(out,
+                                    "sidecar_hbone_streams_per_tunnel_bucket{direction=\"%s\","
+                                    "le=\"%llu\"} %llu\n",
+                                    dir_names[d], (unsigned long long)hbone_spt_le[b],
+                                    (unsigned long long)cum);
+            } else {
+                evbuffer_add_printf(out,
+                                    "sidecar_hbone_streams_per_tunnel_bucket{direction=\"%s\","
+                                    "le=\"+Inf\"} %llu\n"
+                                    "sidecar_hbone_streams_per_tunnel_count{direction=\"%s\"} %llu\n",
+                                    dir_names[d], (unsigned long long)cum, dir_names[d],
+                                    (unsigned long long)cum);
+            }
+        }
+        evbuffer_add_printf(out, "sidecar_hbone_streams_per_tunnel_sum{direction=\"%s\"} %llu\n",
+                            dir_names[d],
+                            (unsigned long long)sum_at(
+                                all, n, offsetof(struct sc_stats, hbone_spt_sum) +
+                                            (size_t)d * sizeof(atomic_uint_fast64_t)));
+    }
+}
+
 static void render_istio(struct sc_stats *const *all, size_t n, struct evbuffer *out)
 {
     struct sc_istio **t = calloc(n + 1, sizeof(*t));
@@ -723,6 +819,7 @@ void sc_stats_render_prometheus(struct sc_stats *const *all, size_t n, struct ev
                         (unsigned long long)sum_cx_overflow(all, n));
     render_roots(all, n, out);
     render_requests(all, n, out);
+    render_hbone(all, n, out);
     for (size_t i = 0; i < n; i++) {
         active += atomic_load_explicit(&all[i]->active, memory_order_relaxed);
     }

@@ -71,6 +71,21 @@ void sc_stats_handshake_limited(struct sc_stats *st);
  * limits.max_connections open on this worker
  * (sidecar_connections_overflow_total). */
 void sc_stats_overflow(struct sc_stats *st);
+/* HBONE (proxy/hbone*.c): tunnels (HTTP/2 mTLS connections) and the
+ * CONNECT streams they carry, per direction. */
+enum sc_hbone_ev {
+    SC_HBONE_TUNNEL_OPENED = 0,
+    SC_HBONE_TUNNEL_CLOSED,
+    SC_HBONE_STREAM_OPENED,     /* a 200 sent (inbound) or received (outbound) */
+    SC_HBONE_STREAM_REFUSED,    /* 4xx/5xx sent or received, or refused before */
+    SC_HBONE_STREAM_RESET,      /* RST_STREAM either way after the 200 */
+    SC_HBONE_EV_N
+};
+void sc_stats_hbone(struct sc_stats *st, enum sc_direction dir, enum sc_hbone_ev ev);
+/* A tunnel closed after carrying `streams` streams (the streams-per-tunnel
+ * histogram; also counts SC_HBONE_TUNNEL_CLOSED). */
+void sc_stats_hbone_tunnel_closed(struct sc_stats *st, enum sc_direction dir, uint64_t streams);
+
 void sc_stats_bytes(struct sc_stats *st, enum sc_direction dir, uint64_t rx, uint64_t tx);
 
 /* Counts a handshake (full, or resumed from a session whose full handshake

@@ -215,7 +215,9 @@ static void start_tls(struct sc_upstream *u)
         struct session_sink *sink;
         SSL_SESSION *sess;
 
-        if (u->req.proto == SC_PROTO_TCP) {
+        if (u->req.alpn != NULL) {
+            SSL_set_alpn_protos(ssl, u->req.alpn, u->req.alpn_len);
+        } else if (u->req.proto == SC_PROTO_TCP) {
             SSL_set_alpn_protos(ssl, sc_alpn_mesh_tcp, sc_alpn_mesh_tcp_len);
         } else {
             SSL_set_alpn_protos(ssl, sc_alpn_mesh_http, sc_alpn_mesh_http_len);

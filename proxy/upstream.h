@@ -39,6 +39,9 @@ struct sc_upstream_req {
     int connect_ms;
     int handshake_ms;
     unsigned mark;                          /* SO_MARK for the socket, 0 = none */
+    const unsigned char *alpn;              /* mesh: this ALPN list instead of the
+                                             * protocol's (HBONE: h2); NULL = default */
+    unsigned alpn_len;
 };
 
 enum sc_upstream_status {

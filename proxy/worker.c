@@ -29,6 +29,7 @@
 #include "thread.h"
 #include "tlsverdict.h"
 #include "upool.h"
+#include "hbone_pool.h"
 #include "uuid.h"
 
 #define SCRATCH_BYTES 16384
@@ -59,6 +60,7 @@ struct sc_worker {
     struct sc_stats *stats;
     struct sc_tlsv_seen grace_seen;     /* root_expired_grace: identities logged */
     struct sc_upool *upool;
+    struct sc_hbone_pool *hbone;        /* outbound HBONE tunnels */
     struct sc_hslimit *hslimit;         /* downstream handshakes per client address */
     struct sc_uuid uuid;
     struct wlistener lis[MAX_LISTENERS];
@@ -196,6 +198,7 @@ struct want {
     enum sc_listener_kind kind;
     const char *name;
     const struct sc_addr *addr;
+    int optional;                       /* a failed bind is logged, not fatal */
 };
 
 static size_t wanted(const struct sc_config *cfg, struct want *out, size_t cap)
@@ -203,14 +206,24 @@ static size_t wanted(const struct sc_config *cfg, struct want *out, size_t cap)
     size_t n = 0;
 
     if (cfg->has_inbound && n < cap) {
-        out[n++] = (struct want){SC_LISTENER_INBOUND_CAPTURE, "inbound", &cfg->inbound.address};
+        out[n++] = (struct want){SC_LISTENER_INBOUND_CAPTURE, "inbound", &cfg->inbound.address, 0};
+    }
+    /* Istio's HBONE port, on by default with inbound: when the default
+     * 0.0.0.0:15008 cannot be bound (another sidecar of the host has it),
+     * the ERROR line says so and the rest runs; an explicit
+     * inbound.hbone_address that cannot be bound stops start-up like any
+     * listener. */
+    if (cfg->has_inbound && cfg->inbound.has_hbone && n < cap) {
+        out[n++] = (struct want){SC_LISTENER_HBONE, "hbone", &cfg->inbound.hbone_address,
+                                 !cfg->inbound.hbone_explicit};
     }
     if (cfg->has_outbound && n < cap) {
-        out[n++] = (struct want){SC_LISTENER_OUTBOUND_CAPTURE, "outbound", &cfg->outbound.address};
+        out[n++] = (struct want){SC_LISTENER_OUTBOUND_CAPTURE, "outbound", &cfg->outbound.address,
+                                 0};
     }
     for (size_t i = 0; i < cfg->n_listeners && n < cap; i++) {
         out[n++] = (struct want){SC_LISTENER_EXPLICIT, cfg->listeners[i].name,
-                                 &cfg->listeners[i].address};
+                                 &cfg->listeners[i].address, 0};
     }
     return n;
 }
@@ -256,7 +269,12 @@ static int sync_listeners(struct sc_worker *w, int log_changes)
             continue;
         }
         if (add_listener(w, want[j].kind, want[j].name, want[j].addr) != 0) {
-            rc = -1;
+            if (!want[j].optional) {
+                rc = -1;
+            } else if (w->id == 0) {
+                sc_log(SC_LOG_ERR, NULL, "listener hbone: no HBONE inbound on this sidecar "
+                                         "(set inbound.hbone_address to a free address, or off)");
+            }
             continue;
         }
         if (log_changes && w->id == 0) {
@@ -310,6 +328,8 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
         }
         sc_upool_free(w->upool);
         w->upool = NULL;
+        sc_hbone_pool_free(w->hbone);
+        w->hbone = NULL;
         event_base_loopexit(w->base, NULL);
     }
 }
@@ -333,7 +353,8 @@ struct sc_worker *sc_worker_new(int id, struct sc_snapshot *snap)
     sc_uuid_init(&w->uuid);
     w->upool = sc_upool_new(w);
     w->hslimit = sc_hslimit_new();
-    if (w->upool == NULL || w->hslimit == NULL) {
+    w->hbone = sc_hbone_pool_new(w);
+    if (w->upool == NULL || w->hslimit == NULL || w->hbone == NULL) {
         goto fail;
     }
     w->wake = event_new(w->base, -1, 0, on_wake, w);
@@ -409,6 +430,8 @@ void sc_worker_free(struct sc_worker *w)
     }
     sc_upool_free(w->upool);
     w->upool = NULL;
+    sc_hbone_pool_free(w->hbone);
+    w->hbone = NULL;
     sc_uuid_cleanup(&w->uuid);
     sc_hslimit_free(w->hslimit);
     if (w->wake != NULL) {
@@ -498,6 +521,11 @@ void sc_worker_session_put(struct sc_worker *w, unsigned long long gen,
     w->sessions[i].gen = gen;
     w->sessions[i].up = *up;
     w->sessions[i].sess = sess;
+}
+
+struct sc_hbone_pool *sc_worker_hbone_pool(struct sc_worker *w)
+{
+    return w->hbone;
 }
 
 struct sc_upool *sc_worker_upool(struct sc_worker *w)

@@ -15,6 +15,7 @@ enum sc_listener_kind {
     SC_LISTENER_INBOUND_CAPTURE = 0,   /* inbound:  (iptables → 15006) */
     SC_LISTENER_OUTBOUND_CAPTURE,      /* outbound: (iptables → 15001) */
     SC_LISTENER_EXPLICIT,              /* listeners[i] */
+    SC_LISTENER_HBONE,                 /* inbound.hbone_address (15008) */
 };
 
 /* A worker: one thread, one event_base, its own SO_REUSEPORT socket for
@@ -79,6 +80,9 @@ struct sc_upool;
 struct sc_uuid;
 struct sc_upool *sc_worker_upool(struct sc_worker *w);
 struct sc_uuid *sc_worker_uuid(struct sc_worker *w);
+/* The worker's pool of outbound HBONE tunnels (borrowed). */
+struct sc_hbone_pool;
+struct sc_hbone_pool *sc_worker_hbone_pool(struct sc_worker *w);
 /* The worker's per-client-address handshake limiter (borrowed). */
 struct sc_hslimit;
 struct sc_hslimit *sc_worker_hslimit(struct sc_worker *w);

@@ -1,0 +1,152 @@
+/* The server side of HBONE: the answer to one CONNECT stream (judged by
+ * proxy/hbone_req.c), the app connection it asks for (plain, on
+ * inbound.app_host), and, for protocol http ports, the hand-off of the
+ * stream's bytes to the HTTP session through a socketpair. */
+#include "hbone_internal.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "conn.h"
+#include "snapshot.h"
+#include "stats.h"
+#include "worker.h"
+
+static void refuse(struct sc_hbone_stream *s, int status, const char *why)
+{
+    struct sc_hbone_tunnel *t = s->t;
+
+    snprintf(s->reason, sizeof(s->reason), "hbone_refused: %d %s", status, why);
+    sc_stats_hbone(sc_worker_stats(t->w), t->dir, SC_HBONE_STREAM_REFUSED);
+    if (sc_hbone_i_stream_submit_response(s, status, why) != 0) {
+        nghttp2_submit_rst_stream(t->ngh, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_INTERNAL_ERROR);
+    }
+}
+
+static void established(struct sc_hbone_stream *s, int fd)
+{
+    struct sc_hbone_tunnel *t = s->t;
+
+    if (sc_hbone_i_stream_attach_local(s, fd) != 0) {
+        refuse(s, 503, "internal_error: out of memory");
+        return;
+    }
+    if (sc_hbone_i_stream_submit_response(s, 200, NULL) != 0) {
+        nghttp2_submit_rst_stream(t->ngh, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_INTERNAL_ERROR);
+        return;
+    }
+    sc_stats_hbone(sc_worker_stats(t->w), t->dir, SC_HBONE_STREAM_OPENED);
+}
+
+static void on_app_connect(evutil_socket_t fd, short what, void *arg)
+{
+    struct sc_hbone_stream *s = arg;
+    struct sc_hbone_tunnel *t = s->t;
+    int err = 0;
+    socklen_t len = sizeof(err);
+    char why[200];
+
+    event_free(s->connect_ev);
+    s->connect_ev = NULL;
+    s->local_fd = -1;
+    if (what & EV_TIMEOUT) {
+        close(fd);
+        refuse(s, 503, "upstream_connect_timeout");
+    } else if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err != 0) {
+        close(fd);
+        snprintf(why, sizeof(why), "upstream_connect_failed: %s", strerror(err != 0 ? err : errno));
+        refuse(s, 503, why);
+    } else {
+        established(s, fd);
+    }
+    sc_hbone_i_tunnel_kick(t);
+}
+
+static void connect_app(struct sc_hbone_stream *s)
+{
+    struct sc_hbone_tunnel *t = s->t;
+    const struct sc_config *cfg = sc_snapshot_config(t->snap);
+    int fd = socket(s->tgt.app.ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    char why[200];
+    struct timeval tv;
+
+    s->up_tried = 1;
+    if (fd < 0) {
+        snprintf(why, sizeof(why), "upstream_connect_failed: socket: %s", strerror(errno));
+        refuse(s, 503, why);
+        return;
+    }
+    if (cfg->socket_mark != 0) {
+        unsigned mark = cfg->socket_mark;
+
+        (void)setsockopt(fd, SOL_SOCKET, SO_MARK, &mark, sizeof(mark));
+    }
+    if (connect(fd, (const struct sockaddr *)&s->tgt.app.ss, s->tgt.app.len) == 0) {
+        established(s, fd);
+        return;
+    }
+    if (errno != EINPROGRESS) {
+        snprintf(why, sizeof(why), "upstream_connect_failed: %s", strerror(errno));
+        close(fd);
+        refuse(s, 503, why);
+        return;
+    }
+    s->local_fd = fd;
+    s->connect_ev = event_new(sc_worker_base(t->w), fd, EV_WRITE, on_app_connect, s);
+    tv.tv_sec = s->tgt.timeouts->connect_ms / 1000;
+    tv.tv_usec = (s->tgt.timeouts->connect_ms % 1000) * 1000;
+    if (s->connect_ev == NULL || event_add(s->connect_ev, &tv) != 0) {
+        refuse(s, 503, "internal_error: event_new");
+    }
+}
+
+/* protocol http (or auto) ports: the stream's bytes go to the HTTP session
+ * as if they had come on a connection of their own; the session connects
+ * to the app and answers for it (503 when it is down). */
+static void hand_to_http(struct sc_hbone_stream *s)
+{
+    struct sc_hbone_tunnel *t = s->t;
+    struct sc_conn_hbone info;
+    int sv[2];
+
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) != 0) {
+        char why[160];
+
+        snprintf(why, sizeof(why), "internal_error: socketpair: %s", strerror(errno));
+        refuse(s, 503, why);
+        return;
+    }
+    memset(&info, 0, sizeof(info));
+    info.port = s->tgt.port;
+    info.peer_addr = t->peer.addr;
+    info.peer_id = t->peer_id;
+    info.tls_version = t->peer.tls_version;
+    info.peer_cert = t->peer_cert;
+    info.tunnel_id = t->peer.tunnel_id;
+    info.stream_id = s->id;
+    s->up_tried = 1;
+    established(s, sv[0]);
+    sc_conn_accept_hbone(t->w, sv[1], &info);
+}
+
+void sc_hbone_i_server_request(struct sc_hbone_stream *s)
+{
+    struct sc_hbone_tunnel *t = s->t;
+    char why[300];
+    int status = sc_hbone_req_decide(&s->req, sc_snapshot_config(t->snap), t->peer_id, &s->tgt,
+                                     why, sizeof(why));
+
+    if (status != 200) {
+        refuse(s, status, why);
+        return;
+    }
+    if (s->tgt.protocol != SC_PROTO_TCP) {
+        hand_to_http(s);
+        return;
+    }
+    connect_app(s);
+}

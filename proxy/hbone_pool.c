@@ -1,0 +1,482 @@
+#include "hbone_pool.h"
+
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <openssl/ssl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "escape.h"
+#include "hbone.h"
+#include "hbone_internal.h"
+#include "log.h"
+#include "snapshot.h"
+#include "upstream.h"
+#include "worker.h"
+
+static const unsigned char alpn_h2[] = "\x02h2";
+
+/* One tunnel of the pool, connecting or up. */
+struct ptunnel {
+    struct sc_hbone_pool *p;
+    struct ptunnel *prev, *next;
+    struct sc_snapshot *snap;           /* our reference: the key's snapshot */
+    struct sc_addr addr;                /* dst address : hbone_port */
+    const struct sc_strv *expected;     /* into snap's config */
+    struct sc_upstream *pending;        /* connecting */
+    struct sc_hbone_tunnel *t;          /* up */
+    struct sc_hbone_out *waiting;       /* streams waiting for it to come up */
+    size_t n_waiting;
+    unsigned long long id;
+    char peer_id[512];
+    const char *tls_version;
+    struct timespec t0;
+    char started[40];
+};
+
+struct sc_hbone_pool {
+    struct sc_worker *w;
+    struct ptunnel *tunnels;
+};
+
+struct sc_hbone_out {
+    struct sc_hbone_pool *p;
+    struct sc_hbone_out_req req;
+    struct sc_snapshot *snap;           /* our reference */
+    struct sc_addr source;
+    char authority[SC_ADDR_STRLEN];
+    char source_ip[SC_ADDR_STRLEN];
+    int fd;                             /* the app connection while no stream holds it */
+    struct ptunnel *pt;                 /* waiting on it */
+    struct sc_hbone_out *wnext;
+    struct sc_hbone_stream *s;
+    int retried;
+    int tunnel_new;
+    char reason[600];
+    sc_hbone_out_done_fn *done;
+    void *arg;
+};
+
+static void assign(struct sc_hbone_out *o, int fresh);
+
+struct sc_hbone_pool *sc_hbone_pool_new(struct sc_worker *w)
+{
+    struct sc_hbone_pool *p = calloc(1, sizeof(*p));
+
+    if (p != NULL) {
+        p->w = w;
+    }
+    return p;
+}
+
+static void pt_unlink(struct ptunnel *pt)
+{
+    if (pt->prev != NULL) {
+        pt->prev->next = pt->next;
+    } else if (pt->p->tunnels == pt) {
+        pt->p->tunnels = pt->next;
+    }
+    if (pt->next != NULL) {
+        pt->next->prev = pt->prev;
+    }
+    pt->prev = pt->next = NULL;
+}
+
+static void pt_free(struct ptunnel *pt)
+{
+    pt_unlink(pt);
+    sc_upstream_cancel(pt->pending);
+    sc_snapshot_unref(pt->snap);
+    free(pt);
+}
+
+/* ---- the end of an app connection's stream ------------------------------- */
+
+static void out_free(struct sc_hbone_out *o)
+{
+    if (o->fd >= 0) {
+        struct linger lg = {1, 0};
+
+        (void)setsockopt(o->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+        close(o->fd);
+    }
+    sc_snapshot_unref(o->snap);
+    free(o);
+}
+
+static void final(struct sc_hbone_out *o, const struct sc_hbone_out_end *e)
+{
+    sc_hbone_out_done_fn *done = o->done;
+
+    o->done = NULL;
+    if (done != NULL) {
+        done(o->arg, e);
+    }
+    out_free(o);
+}
+
+static void fail(struct sc_hbone_out *o, const char *reason, const struct ptunnel *pt)
+{
+    struct sc_hbone_out_end e;
+
+    memset(&e, 0, sizeof(e));
+    e.reason = reason;
+    e.peer_id = pt != NULL ? pt->peer_id : "";
+    e.tls_version = pt != NULL ? pt->tls_version : NULL;
+    e.tunnel_id = pt != NULL && pt->t != NULL ? pt->id : 0;
+    final(o, &e);
+}
+
+/* A try failed before any answer: once more on a fresh tunnel, else the
+ * app connection is reset with the reason. */
+static void retry_or_fail(struct sc_hbone_out *o, const char *reason, const struct ptunnel *pt)
+{
+    char why[700];
+
+    if (!o->retried && o->fd >= 0) {
+        o->retried = 1;
+        sc_log(SC_LOG_INFO, NULL, "hbone to %s: %s; trying once more on a new tunnel",
+               o->authority, reason);
+        assign(o, 1);
+        return;
+    }
+    snprintf(why, sizeof(why), "hbone_tunnel_failed: %s%s", reason,
+             o->retried ? " (after one retry)" : "");
+    fail(o, why, pt);
+}
+
+static void on_stream_done(void *arg, const struct sc_hbone_stream_end *end)
+{
+    struct sc_hbone_out *o = arg;
+    struct sc_hbone_out_end e;
+
+    o->s = NULL;
+    if (end->retry) {
+        o->fd = end->fd;
+        retry_or_fail(o, end->reason, NULL);
+        return;
+    }
+    memset(&e, 0, sizeof(e));
+    e.reason = end->reason;
+    e.status = end->status;
+    e.bytes[0] = end->bytes[0];
+    e.bytes[1] = end->bytes[1];
+    e.tunnel_id = end->tunnel_id;
+    e.stream_id = end->stream_id;
+    e.peer_id = "";
+    e.tunnel_new = o->tunnel_new;
+    {
+        /* the tunnel may be gone by now: its identity was copied */
+        e.peer_id = o->reason[0] != '\0' ? o->reason : "";
+    }
+    final(o, &e);
+}
+
+static void start_stream(struct sc_hbone_out *o, struct ptunnel *pt)
+{
+    int fd = o->fd;
+
+    o->fd = -1;
+    o->pt = NULL;
+    /* keep the peer identity for the log line (the tunnel may close first) */
+    snprintf(o->reason, sizeof(o->reason), "%s", pt->peer_id);
+    o->s = sc_hbone_stream_open(pt->t, fd, o->authority,
+                                o->source_ip[0] != '\0' ? o->source_ip : NULL, on_stream_done, o);
+    if (o->s == NULL) {
+        fail(o, "internal_error: cannot open an HBONE stream", pt);
+    }
+}
+
+/* ---- tunnels -------------------------------------------------------------- */
+
+static void tunnel_log(struct ptunnel *pt, const char *reason, uint64_t streams,
+                       const uint64_t bytes[2])
+{
+    char line[1600], ua[SC_ADDR_STRLEN], peer[600], end[400];
+    struct timespec now;
+    long ms;
+
+    if (!sc_log_record_enabled()) {
+        return;
+    }
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    ms = (now.tv_sec - pt->t0.tv_sec) * 1000 + (now.tv_nsec - pt->t0.tv_nsec) / 1000000;
+    snprintf(line, sizeof(line),
+             "%s conn id=%llu dir=outbound listener=hbone port=%d mode=ISTIO_MUTUAL "
+             "class=mesh_mtls down=- up=%s orig_dst=- tls=%s peer=%s peer_root=- session=- "
+             "bytes_received=%llu bytes_sent=%llu duration_ms=%ld hbone=%llu streams=%llu end=%s",
+             pt->started, pt->id, sc_addr_port(&pt->addr), sc_addr_str(&pt->addr, ua, sizeof(ua)),
+             pt->tls_version != NULL ? pt->tls_version : "-",
+             sc_escape_text_str(pt->peer_id, peer, sizeof(peer)), (unsigned long long)bytes[0],
+             (unsigned long long)bytes[1], ms, pt->id, (unsigned long long)streams,
+             sc_escape_text_str(reason, end, sizeof(end)));
+    sc_log_record(line, strlen(line));
+}
+
+static void on_tunnel_done(void *arg, const char *reason, uint64_t streams, const uint64_t bytes[2])
+{
+    struct ptunnel *pt = arg;
+
+    tunnel_log(pt, reason, streams, bytes);
+    pt->t->idle_cb = NULL;      /* its streams end after this, without us */
+    pt->t = NULL;
+    pt_free(pt);
+}
+
+static void on_tunnel_idle(void *arg, struct sc_hbone_tunnel *t)
+{
+    struct ptunnel *pt = arg;
+    const struct sc_config *cfg = sc_snapshot_config(pt->snap);
+
+    sc_hbone_i_tunnel_arm_idle(t, cfg->hbone.idle_ms);
+}
+
+static void on_connected(void *arg, struct sc_upstream_result *res)
+{
+    struct ptunnel *pt = arg;
+    struct sc_hbone_out *o, *next;
+    const unsigned char *alpn = NULL;
+    unsigned alpn_len = 0;
+    char why[1200];
+    SSL *ssl;
+
+    pt->pending = NULL;
+    snprintf(pt->peer_id, sizeof(pt->peer_id), "%s", res->peer_id);
+    pt->tls_version = res->tls_version;
+    if (res->status == SC_UPSTREAM_OK) {
+        ssl = bufferevent_openssl_get_ssl(res->bev);
+        if (ssl != NULL) {
+            SSL_get0_alpn_selected(ssl, &alpn, &alpn_len);
+        }
+        if (alpn_len != 2 || memcmp(alpn, "h2", 2) != 0) {
+            snprintf(why, sizeof(why), "hbone_no_h2: the peer did not choose ALPN h2 (is it "
+                                       "an HBONE port?)");
+        } else {
+            struct sc_hbone_peer peer;
+
+            memset(&peer, 0, sizeof(peer));
+            peer.tunnel_id = pt->id;
+            peer.addr = pt->addr;
+            peer.peer_id = pt->peer_id;
+            peer.tls_version = pt->tls_version;
+            peer.listener = "hbone";
+            pt->t = sc_hbone_client_new(pt->p->w, pt->snap, res->bev, &peer, on_tunnel_done, pt);
+            res->bev = NULL;
+            if (pt->t == NULL) {
+                snprintf(why, sizeof(why), "internal_error: cannot start HTTP/2");
+            } else {
+                pt->t->idle_cb = on_tunnel_idle;
+                pt->t->idle_arg = pt;
+                o = pt->waiting;
+                pt->waiting = NULL;
+                pt->n_waiting = 0;
+                for (; o != NULL; o = next) {
+                    next = o->wnext;
+                    o->wnext = NULL;
+                    start_stream(o, pt);
+                }
+                if (pt->t != NULL && sc_hbone_tunnel_streams(pt->t) == 0) {
+                    on_tunnel_idle(pt, pt->t);
+                }
+                return;
+            }
+        }
+    } else {
+        snprintf(why, sizeof(why), "%s", res->reason);
+    }
+    if (res->bev != NULL) {
+        bufferevent_free(res->bev);
+        res->bev = NULL;
+    }
+    o = pt->waiting;
+    pt->waiting = NULL;
+    pt_unlink(pt);              /* no new stream joins it */
+    for (; o != NULL; o = next) {
+        next = o->wnext;
+        o->wnext = NULL;
+        o->pt = NULL;
+        retry_or_fail(o, why, pt);
+    }
+    pt_free(pt);
+}
+
+static struct ptunnel *pt_new(struct sc_hbone_pool *p, const struct sc_hbone_out *o)
+{
+    struct ptunnel *pt = calloc(1, sizeof(*pt));
+    struct sc_upstream_req req;
+    struct timespec now;
+    struct tm tm;
+    size_t n;
+
+    if (pt == NULL) {
+        return NULL;
+    }
+    pt->p = p;
+    pt->snap = sc_snapshot_ref(o->snap);
+    pt->addr = o->req.dst;
+    sc_addr_set_port(&pt->addr, o->req.hbone_port);
+    pt->expected = o->req.expected;
+    pt->id = sc_worker_next_conn_id(p->w);
+    clock_gettime(CLOCK_MONOTONIC, &pt->t0);
+    clock_gettime(CLOCK_REALTIME, &now);
+    gmtime_r(&now.tv_sec, &tm);
+    n = strftime(pt->started, sizeof(pt->started), "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(pt->started + n, sizeof(pt->started) - n, ".%03ldZ", now.tv_nsec / 1000000L);
+    memset(&req, 0, sizeof(req));
+    req.w = p->w;
+    req.snap = pt->snap;
+    req.addr = pt->addr;
+    req.dir = SC_DIR_OUTBOUND;
+    req.tls = SC_TLS_ISTIO_MUTUAL;
+    req.proto = SC_PROTO_TCP;
+    req.host = o->req.host;
+    req.expected = o->req.expected;
+    req.connect_ms = o->req.connect_ms;
+    req.handshake_ms = o->req.handshake_ms;
+    req.mark = o->req.mark;
+    req.alpn = alpn_h2;
+    req.alpn_len = 3;
+    pt->next = p->tunnels;
+    if (p->tunnels != NULL) {
+        p->tunnels->prev = pt;
+    }
+    p->tunnels = pt;
+    pt->pending = sc_upstream_connect(&req, on_connected, pt);
+    if (pt->pending == NULL) {
+        pt_free(pt);
+        return NULL;
+    }
+    return pt;
+}
+
+static int same_key(const struct ptunnel *pt, const struct sc_hbone_out *o)
+{
+    struct sc_addr a = o->req.dst;
+
+    sc_addr_set_port(&a, o->req.hbone_port);
+    return pt->snap == o->snap && pt->expected == o->req.expected && sc_addr_equal(&pt->addr, &a);
+}
+
+/* Joins a tunnel with room (unless fresh), or opens one. */
+static void assign(struct sc_hbone_out *o, int fresh)
+{
+    struct sc_hbone_pool *p = o->p;
+    const struct sc_config *cfg = sc_snapshot_config(o->snap);
+    size_t max = (size_t)cfg->hbone.max_streams_per_connection;
+    struct ptunnel *pt;
+
+    for (pt = fresh ? NULL : p->tunnels; pt != NULL; pt = pt->next) {
+        if (!same_key(pt, o)) {
+            continue;
+        }
+        if (pt->t != NULL && sc_hbone_tunnel_has_room(pt->t, max)) {
+            start_stream(o, pt);
+            return;
+        }
+        if (pt->pending != NULL && pt->n_waiting < max) {
+            break;
+        }
+    }
+    if (pt == NULL) {
+        pt = pt_new(p, o);
+        if (pt == NULL) {
+            fail(o, "internal_error: out of memory", NULL);
+            return;
+        }
+        o->tunnel_new = 1;
+    }
+    o->pt = pt;
+    o->wnext = pt->waiting;
+    pt->waiting = o;
+    pt->n_waiting++;
+}
+
+struct sc_hbone_out *sc_hbone_out_open(struct sc_hbone_pool *p, const struct sc_hbone_out_req *req,
+                                       int fd, sc_hbone_out_done_fn *done, void *arg)
+{
+    struct sc_hbone_out *o = calloc(1, sizeof(*o));
+
+    if (o == NULL) {
+        close(fd);
+        return NULL;
+    }
+    o->p = p;
+    o->req = *req;
+    o->snap = sc_snapshot_ref(req->snap);
+    o->req.snap = NULL;
+    o->fd = fd;
+    o->done = done;
+    o->arg = arg;
+    sc_addr_str(&req->dst, o->authority, sizeof(o->authority));
+    if (req->source != NULL) {
+        char *colon;
+
+        sc_addr_str(req->source, o->source_ip, sizeof(o->source_ip));
+        colon = strrchr(o->source_ip, ':');     /* the address without its port */
+        if (colon != NULL) {
+            *colon = '\0';
+        }
+        if (o->source_ip[0] == '[') {
+            /* forwarded: for="[v6]" keeps its brackets */
+        }
+    }
+    o->req.source = NULL;
+    assign(o, 0);
+    return o;
+}
+
+void sc_hbone_out_cancel(struct sc_hbone_out *o)
+{
+    if (o == NULL) {
+        return;
+    }
+    o->done = NULL;
+    if (o->s != NULL) {
+        struct sc_hbone_stream *s = o->s;
+
+        o->s = NULL;
+        sc_hbone_stream_cancel(s);      /* resets; its done() is cleared */
+        out_free(o);
+        return;
+    }
+    if (o->pt != NULL) {
+        struct sc_hbone_out **pp = &o->pt->waiting;
+
+        while (*pp != NULL && *pp != o) {
+            pp = &(*pp)->wnext;
+        }
+        if (*pp == o) {
+            *pp = o->wnext;
+            o->pt->n_waiting--;
+        }
+    }
+    out_free(o);
+}
+
+void sc_hbone_pool_free(struct sc_hbone_pool *p)
+{
+    if (p == NULL) {
+        return;
+    }
+    while (p->tunnels != NULL) {
+        struct ptunnel *pt = p->tunnels;
+
+        if (pt->t != NULL) {
+            pt->t->idle_cb = NULL;
+            sc_hbone_tunnel_free(pt->t);    /* no done(): we free pt here */
+            pt->t = NULL;
+        }
+        while (pt->waiting != NULL) {
+            struct sc_hbone_out *o = pt->waiting;
+
+            pt->waiting = o->wnext;
+            o->done = NULL;
+            out_free(o);
+        }
+        pt_free(pt);
+    }
+    free(p);
+}

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# HBONE between two sidecars, at L4:
+#   app -> A (outbound listener, transport: hbone) -> CONNECT stream on one
+#   HTTP/2 mTLS tunnel -> B's HBONE listener -> app port (inbound.ports)
+#   - bytes unchanged both ways (echo), several app connections on one tunnel
+#   - the connection logs name the tunnel (hbone=<id>) and the stream
+#   - a stream to a port B does not serve is refused (403) and counted
+#   - A's config summary and B's metrics say HBONE
+. "$(dirname "$0")/lib.sh"
+
+certs
+P_ECHO=$(free_port); P_HB=$(free_port); P_IN=$(free_port)
+P_OUT=$(free_port); P_OUT_BAD=$(free_port); P_BAD=$(free_port)
+SERVER_ID=spiffe://cluster.local/ns/bar/sa/server
+
+start_backend echo --listen "127.0.0.1:$P_ECHO" --mode echo
+
+sidecar_config "$T/b.yaml" server bar server
+B_STATS=$(sed -n 's/^stats: {address: "\(.*\)"}/\1/p' "$T/b.yaml")
+cat >>"$T/b.yaml" <<EOF
+inbound:
+  address: "127.0.0.1:$P_IN"
+  hbone_address: "127.0.0.1:$P_HB"
+  ports:
+    - {port: $P_ECHO, protocol: tcp}
+EOF
+peer_auth "$T/b.yaml" STRICT bar
+start_sidecar b "$T/b.yaml" "$P_HB"
+
+sidecar_config "$T/a.yaml" client foo client
+A_ADMIN=$ADMIN_PORT
+cat >>"$T/a.yaml" <<EOF
+hbone_port: $P_HB
+listeners:
+  - {name: out, direction: outbound, address: "127.0.0.1:$P_OUT", upstream: "127.0.0.1:$P_ECHO",
+     tls: ISTIO_MUTUAL, transport: hbone, protocol: tcp, expected_identities: ["$SERVER_ID"]}
+  - {name: out-bad, direction: outbound, address: "127.0.0.1:$P_OUT_BAD", upstream: "127.0.0.1:$P_BAD",
+     tls: ISTIO_MUTUAL, transport: hbone, protocol: tcp, expected_identities: ["$SERVER_ID"]}
+EOF
+start_sidecar a "$T/a.yaml" "$P_OUT"
+assert_contains "$T/a.err" "listener out: .* transport=hbone"
+
+metric() { # STATS SERIES
+    curl -sS -m 5 "http://$1/stats/prometheus" | awk -v k="$2" '$1 == k {print $2}'
+}
+
+step "bytes go through a CONNECT stream unchanged, both ways"
+printf 'HELLO-HBONE-1\n' | tcp_client 127.0.0.1 "$P_OUT" 3 >"$T/r1" || true
+assert_contains "$T/r1" 'HELLO-HBONE-1'
+wait_for_log "$T/b.out" "$(conn_re dir=inbound listener=hbone class=mesh_mtls peer=spiffe://cluster.local/ns/foo/sa/client hbone=[0-9]+ stream=1 status=200 end=peer_closed)"
+wait_for_log "$T/a.out" "$(conn_re dir=outbound listener=out class=mesh_mtls peer=$SERVER_ID hbone=[0-9]+ stream=1 end=peer_closed)"
+
+step "a second app connection rides the same tunnel (stream 3, no new handshake)"
+printf 'HELLO-HBONE-2\n' | tcp_client 127.0.0.1 "$P_OUT" 3 >"$T/r2" || true
+assert_contains "$T/r2" 'HELLO-HBONE-2'
+wait_for_log "$T/b.out" "$(conn_re dir=inbound listener=hbone hbone=[0-9]+ stream=3 status=200)"
+assert_eq 1 "$(metric "$B_STATS" 'sidecar_hbone_tunnels_opened_total{direction="inbound"}')" "B's tunnels"
+assert_eq 2 "$(metric "$B_STATS" 'sidecar_hbone_streams_opened_total{direction="inbound"}')" "B's streams"
+
+step "a stream to a port B does not serve is refused with 403 and counted"
+printf 'NOPE\n' | tcp_client 127.0.0.1 "$P_OUT_BAD" 3 >"$T/r3" || true
+assert_not_contains "$T/r3" 'NOPE'
+wait_for_log "$T/b.out" "$(conn_re dir=inbound listener=hbone class=refused status=403 "end=hbone_refused: 403 port $P_BAD is not an inbound port of this workload")"
+wait_for_log "$T/a.out" "$(conn_re dir=outbound listener=out-bad 'end=hbone_refused: the peer answered 403 to CONNECT')"
+assert_eq 1 "$(metric "$B_STATS" 'sidecar_hbone_streams_refused_total{direction="inbound"}')" "B's refused streams"
