@@ -106,6 +106,8 @@ struct sc_cfg_route {
                                         * outbound.default_transport when tls is
                                         * ISTIO_MUTUAL, else tls */
     int has_transport;                 /* transport: given on the route */
+    int hbone_port;                    /* the destination's HBONE port; 0 = the
+                                        * top-level hbone_port */
 };
 
 /* listeners[] */
@@ -130,6 +132,7 @@ struct sc_cfg_listener {
                                         * outbound: resolved as for routes, the
                                         * tunnel going to upstream's address on
                                         * hbone_port */
+    int hbone_port;                    /* outbound: as for routes */
 };
 
 

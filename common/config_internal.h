@@ -72,7 +72,7 @@ struct key {
     }
 #define NKEYS(t) (sizeof(t) / sizeof((t)[0]))
 
-enum { R_HOST, R_CIDR, R_PORT, R_PROTO, R_TLS, R_IDS, R_SNI, R_CA, R_CERT, R_KEY, R_TIMEOUTS, R_TRANSPORT, R_COUNT };
+enum { R_HOST, R_CIDR, R_PORT, R_PROTO, R_TLS, R_IDS, R_SNI, R_CA, R_CERT, R_KEY, R_TIMEOUTS, R_TRANSPORT, R_HBONE_PORT, R_COUNT };
 
 enum {
     L_NAME,
@@ -91,6 +91,7 @@ enum {
     L_KEY,
     L_TIMEOUTS,
     L_TRANSPORT,
+    L_HBONE_PORT,
     L_COUNT
 };
 

@@ -443,6 +443,7 @@ const struct key sc_config_route_keys[R_COUNT] = {
     [R_KEY] = KEY("private_key", K_STR, struct sc_cfg_route, tls_files.private_key),
     [R_TIMEOUTS] = KEYFN("timeouts", conv_route_timeouts),
     [R_TRANSPORT] = KEYFN("transport", conv_route_transport),
+    [R_HBONE_PORT] = KEYR("hbone_port", K_INT, 1, 65535, struct sc_cfg_route, hbone_port),
 };
 
 static void route_init(void *p)
@@ -528,6 +529,7 @@ const struct key sc_config_listener_keys[L_COUNT] = {
     [L_KEY] = KEY("private_key", K_STR, struct sc_cfg_listener, tls_files.private_key),
     [L_TIMEOUTS] = KEYFN("timeouts", conv_listener_timeouts),
     [L_TRANSPORT] = KEYFN("transport", conv_listener_transport),
+    [L_HBONE_PORT] = KEYR("hbone_port", K_INT, 1, 65535, struct sc_cfg_listener, hbone_port),
 };
 
 static void listener_init(void *p)
@@ -539,7 +541,8 @@ static void listener_init(void *p)
 int sc_config_check_listener(struct cfg_ctx *c, const struct sc_yaml_node *n, size_t i,
                              unsigned seen)
 {
-    static const int outbound_only[] = {L_HOST, L_TLS, L_IDS, L_SNI, L_CA, L_CERT, L_KEY};
+    static const int outbound_only[] = {L_HOST, L_TLS, L_IDS, L_SNI, L_CA, L_CERT, L_KEY,
+                                        L_HBONE_PORT};
     struct sc_config *cfg = c->cfg;
     struct sc_cfg_listener *l = &cfg->listeners[i];
     static const int required[] = {L_NAME, L_DIR, L_ADDR};

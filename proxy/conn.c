@@ -98,6 +98,7 @@ struct sc_conn {
     unsigned long long hb_tunnel;       /* tunnel id for the log, 0 = none */
     long long hb_stream;                /* stream id, or -1 for the tunnel's own line */
     uint64_t hb_streams;
+    int hb_port;                        /* outbound: the route's or listener's hbone_port */
     /* the access log's connection fields (filled only when it is on) */
     char al_cluster[300], al_down_local[SC_ADDR_STRLEN], al_down_remote[SC_ADDR_STRLEN];
 };
@@ -485,7 +486,7 @@ static void start_hbone_out(struct sc_conn *c)
     memset(&req, 0, sizeof(req));
     req.snap = c->snap;
     req.dst = c->has_orig ? c->orig_dst : c->up_addr;   /* capture, or the listener's upstream */
-    req.hbone_port = c->cfg->hbone.port;
+    req.hbone_port = c->hb_port > 0 ? c->hb_port : c->cfg->hbone.port;
     req.expected = c->principals;
     req.host = c->host;
     req.source = &c->down_addr;
@@ -1318,9 +1319,11 @@ void sc_conn_accept(struct sc_worker *w, enum sc_listener_kind kind, const char 
         return;
     }
     if (c->dir == SC_DIR_OUTBOUND) {
+        const struct sc_cfg_route *r = l == NULL ? c->route : NULL;
+
         if (c->tls == SC_TLS_ISTIO_MUTUAL &&
-            (l != NULL ? l->transport
-                       : ((const struct sc_cfg_route *)c->route)->transport) == SC_TRANSPORT_HBONE) {
+            (l != NULL ? l->transport : r->transport) == SC_TRANSPORT_HBONE) {
+            c->hb_port = l != NULL ? l->hbone_port : r->hbone_port;
             start_hbone_out(c);
             return;
         }
