@@ -59,7 +59,7 @@ if (a.cert) { opts.cert = fs.readFileSync(a.cert); opts.key = fs.readFileSync(a.
 
 let finished = 0;
 let ok = 0;
-let total = a.streams.length + a.then.length;
+const total = a.streams.length + a.then.length;
 const session = http2.connect(`https://${a.connect}`, opts);
 session.on('error', (e) => console.log(`SESSION_ERROR ${e.code || ''} ${e.message}`));
 session.on('goaway', (code) => console.log(`GOAWAY code=${code}`));
@@ -103,17 +103,22 @@ function open(spec, n, onEnd) {
   let status = 0;
   let ended = false;
   let reported = false;
-  const report = (extra) => {
+  const report = () => {
     if (reported) return;
     reported = true;
     onEnd();
-    void extra;
   };
   const req = session.request({ ':method': 'CONNECT', ':authority': authority },
     { endStream: false });
   req.on('response', (h) => {
     status = h[':status'];
-    if (status !== 200) return;
+    if (status !== 200) {
+      // a refusal: reported at once, whether or not the stream ends after it
+      console.log(`STREAM n=${n} authority=${authority} status=${status} sent=0 recv=0`);
+      report();
+      req.close(http2.constants.NGHTTP2_CANCEL);
+      return;
+    }
     req.write(out);
     if (late < 0) req.end();
   });
