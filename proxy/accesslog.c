@@ -201,6 +201,18 @@ static void put_json_field(struct sc_outbuf *o, const char *key, const struct sc
     put_json_str(o, v, n);
 }
 
+/* " hbone=<tunnel>/<stream>" after a line's last field, only when set. */
+static void put_hbone(struct sc_outbuf *o, const struct sc_accesslog_rec *r)
+{
+    size_t n;
+
+    if (sc_accesslog_rec_get(r, SC_ACCESSLOG_HBONE, &n) == NULL) {
+        return;
+    }
+    sc_outbuf_put(o, " hbone=", 7);
+    put_text(o, r, SC_ACCESSLOG_HBONE);
+}
+
 static void format_text(struct sc_outbuf *o, const struct sc_accesslog_rec *r, const char *when,
                         const char *flags)
 {
@@ -242,6 +254,7 @@ static void format_text(struct sc_outbuf *o, const struct sc_accesslog_rec *r, c
     put_text(o, r, SC_ACCESSLOG_TRANSPORT_FAILURE);
     sc_outbuf_put(o, "\" ", 2);
     put_text(o, r, SC_ACCESSLOG_PEER_ID);
+    put_hbone(o, r);
     sc_outbuf_put(o, "\n", 1);
 }
 
@@ -301,6 +314,7 @@ static void format_istio(struct sc_outbuf *o, const struct sc_accesslog_rec *r, 
         sc_outbuf_put(o, " ", 1);
         put_text(o, r, tail[i]);
     }
+    put_hbone(o, r);
     sc_outbuf_put(o, "\n", 1);
 }
 
@@ -342,6 +356,9 @@ static void format_json(struct sc_outbuf *o, const struct sc_accesslog_rec *r, c
     put_json_field(o, "downstream_remote_address", r, SC_ACCESSLOG_DOWNSTREAM_REMOTE_ADDRESS);
     put_json_field(o, "requested_server_name", r, SC_ACCESSLOG_REQUESTED_SERVER_NAME);
     put_json_field(o, "route_name", r, SC_ACCESSLOG_ROUTE_NAME);
+    if (sc_accesslog_rec_get(r, SC_ACCESSLOG_HBONE, NULL) != NULL) {
+        put_json_field(o, "hbone", r, SC_ACCESSLOG_HBONE);
+    }
     sc_outbuf_put(o, "}\n", 2);
 }
 

@@ -84,6 +84,10 @@ enum sc_accesslog_field {
     SC_ACCESSLOG_DOWNSTREAM_REMOTE_ADDRESS, /* %DOWNSTREAM_REMOTE_ADDRESS% */
     SC_ACCESSLOG_REQUESTED_SERVER_NAME, /* %REQUESTED_SERVER_NAME%: the SNI */
     SC_ACCESSLOG_ROUTE_NAME,           /* %ROUTE_NAME% */
+    SC_ACCESSLOG_HBONE,                /* "<tunnel id>/<stream id>" when the request or
+                                          connection rode an HBONE tunnel: text and istio
+                                          lines end with " hbone=<value>", JSON has "hbone";
+                                          absent otherwise */
     SC_ACCESSLOG_FIELD_N,
 };
 

@@ -101,6 +101,7 @@ struct sc_conn {
     int hb_port;                        /* outbound: the route's or listener's hbone_port */
     /* the access log's connection fields (filled only when it is on) */
     char al_cluster[300], al_down_local[SC_ADDR_STRLEN], al_down_remote[SC_ADDR_STRLEN];
+    char al_hbone[48];
 };
 
 enum { TCP_NONE = 0, TCP_CONNECTING, TCP_OPENED };
@@ -110,6 +111,7 @@ static void conn_finish(struct sc_conn *c, const char *fmt, ...)
 static void connect_upstream(struct sc_conn *c);
 static void arm_timer(struct sc_conn *c, long ms);
 static void serve(struct sc_conn *c);
+static void start_hbone_out(struct sc_conn *c);
 static void unmap_v4(struct sc_addr *a);
 
 static size_t conn_prefix(const struct sc_log_ctx *ctx, char *out, size_t outlen)
@@ -216,6 +218,9 @@ static void al_names(struct sc_conn *c)
     sc_addr_str(c->has_orig ? &c->orig_dst : &c->local_addr, c->al_down_local,
                 sizeof(c->al_down_local));
     sc_addr_str(&c->down_addr, c->al_down_remote, sizeof(c->al_down_remote));
+    if (c->hb_tunnel != 0) {
+        snprintf(c->al_hbone, sizeof(c->al_hbone), "%llu/%lld", c->hb_tunnel, c->hb_stream);
+    }
 }
 
 static void al_set_names(const struct sc_conn *c, struct sc_accesslog_rec *rec)
@@ -224,6 +229,12 @@ static void al_set_names(const struct sc_conn *c, struct sc_accesslog_rec *rec)
     sc_accesslog_rec_sets(rec, SC_ACCESSLOG_DOWNSTREAM_LOCAL_ADDRESS, c->al_down_local);
     sc_accesslog_rec_sets(rec, SC_ACCESSLOG_DOWNSTREAM_REMOTE_ADDRESS, c->al_down_remote);
     sc_accesslog_rec_sets(rec, SC_ACCESSLOG_ROUTE_NAME, c->lname);
+    if (c->hb_tunnel != 0) {
+        char hb[48];
+
+        snprintf(hb, sizeof(hb), "%llu/%lld", c->hb_tunnel, c->hb_stream);
+        sc_accesslog_rec_sets(rec, SC_ACCESSLOG_HBONE, hb);
+    }
 }
 
 static void log_tcp_access(struct sc_conn *c, long ms)
@@ -486,7 +497,7 @@ static void start_hbone_out(struct sc_conn *c)
     memset(&req, 0, sizeof(req));
     req.snap = c->snap;
     req.dst = c->has_orig ? c->orig_dst : c->up_addr;   /* capture, or the listener's upstream */
-    req.hbone_port = c->hb_port > 0 ? c->hb_port : c->cfg->hbone.port;
+    req.hbone_port = c->hb_port;
     req.expected = c->principals;
     req.host = c->host;
     req.source = &c->down_addr;
@@ -700,6 +711,10 @@ static void on_upstream(void *arg, struct sc_upstream_result *res)
 
 static void connect_upstream(struct sc_conn *c)
 {
+    if (c->dir == SC_DIR_OUTBOUND && c->hb_port > 0 && c->down == NULL && c->fd >= 0) {
+        start_hbone_out(c);         /* a CONNECT stream on a pooled tunnel */
+        return;
+    }
     struct sc_upstream_req req = {
         .w = c->w,
         .snap = c->snap,
@@ -776,6 +791,7 @@ static void start_l7(struct sc_conn *c)
     p.up.connect_ms = c->to->connect_ms;
     p.up.handshake_ms = c->to->handshake_ms;
     p.up.mark = c->cfg->socket_mark;
+    p.up.hbone_port = c->dir == SC_DIR_OUTBOUND ? c->hb_port : 0;
     p.route = c->route;
     p.timeouts = c->to;
     p.log = &c->log;
@@ -785,6 +801,7 @@ static void start_l7(struct sc_conn *c)
         p.al_down_local = c->al_down_local;
         p.al_down_remote = c->al_down_remote;
         p.al_route = c->lname;
+        p.al_hbone = c->hb_tunnel != 0 ? c->al_hbone : NULL;
     }
     c->up_tried = 1;
     c->action = "while serving HTTP";
@@ -1324,8 +1341,9 @@ void sc_conn_accept(struct sc_worker *w, enum sc_listener_kind kind, const char 
         if (c->tls == SC_TLS_ISTIO_MUTUAL &&
             (l != NULL ? l->transport : r->transport) == SC_TRANSPORT_HBONE) {
             c->hb_port = l != NULL ? l->hbone_port : r->hbone_port;
-            start_hbone_out(c);
-            return;
+            if (c->hb_port == 0) {
+                c->hb_port = c->cfg->hbone.port;
+            }
         }
         serve(c);
         return;

@@ -1,6 +1,7 @@
 #include "hbone.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -202,7 +203,7 @@ static void stream_free(struct sc_hbone_stream *s, int abort_local)
         e.bytes[1] = s->bytes[1];
         e.reason = s->reason[0] != '\0' ? s->reason : "peer_closed";
         if (e.retry) {
-            e.fd = dup(sc_io_fd(s->io));
+            e.fd = fcntl(sc_io_fd(s->io), F_DUPFD_CLOEXEC, 0);
             e.retry = e.fd >= 0;
             abort_local = !e.retry;     /* the socket lives on in e.fd */
         }
@@ -587,7 +588,10 @@ static void flush_out(struct sc_hbone_tunnel *t)
             t->bytes[1] += (uint64_t)w;
             t->ooff += (size_t)w;
             if (t->ooff < t->olen) {
-                return;     /* partial: retry the same bytes on EV_WRITE */
+                /* partial (one record written of several, or the socket
+                 * took part): go on until it says "would block", the
+                 * edge-triggered EV_WRITE comes only after that */
+                continue;
             }
             t->ooff = t->olen = 0;
         }
@@ -946,6 +950,16 @@ void sc_hbone_i_client_response(struct sc_hbone_stream *s)
             s->deferred = 0;
             nghttp2_session_resume_data(t->ngh, s->id);
         }
+        if (s->ready != NULL && s->done != NULL) {
+            struct sc_hbone_stream_end e;
+
+            memset(&e, 0, sizeof(e));
+            e.status = 200;
+            e.fd = -1;
+            e.stream_id = s->id;
+            e.tunnel_id = t->peer.tunnel_id;
+            s->ready(s->arg, &e);
+        }
         return;
     }
     sc_stats_hbone(sc_worker_stats(t->w), t->dir, SC_HBONE_STREAM_REFUSED);
@@ -955,6 +969,7 @@ void sc_hbone_i_client_response(struct sc_hbone_stream *s)
 
 struct sc_hbone_stream *sc_hbone_stream_open(struct sc_hbone_tunnel *t, int fd,
                                              const char *authority, const char *forwarded_for,
+                                             sc_hbone_stream_ready_fn *ready,
                                              sc_hbone_stream_done_fn *done, void *arg)
 {
     struct sc_hbone_stream *s = NULL;
@@ -992,6 +1007,7 @@ struct sc_hbone_stream *sc_hbone_stream_open(struct sc_hbone_tunnel *t, int fd,
         s = NULL;
         goto out;
     }
+    s->ready = ready;
     s->done = done;
     s->arg = arg;
     /* sent from the tunnel's own callback in this loop turn, with every
@@ -1011,6 +1027,7 @@ void sc_hbone_stream_cancel(struct sc_hbone_stream *s)
     }
     t = s->t;
     s->done = NULL;
+    s->ready = NULL;
     enter(t);
     stream_reset(s, NGHTTP2_CANCEL);
     tunnel_pump(t);

@@ -96,13 +96,18 @@ struct sc_hbone_stream_end {
     const char *reason;                 /* "peer_closed", "stream_reset: ...", ... */
 };
 typedef void sc_hbone_stream_done_fn(void *arg, const struct sc_hbone_stream_end *end);
+/* The 200 is in (status, stream_id and tunnel_id of end set); done() still
+ * comes at the end. */
+typedef void sc_hbone_stream_ready_fn(void *arg, const struct sc_hbone_stream_end *end);
 
 /* Opens a CONNECT stream to authority on tunnel t for the local socket fd
- * (plain, connected; taken even on failure unless retry is reported).
- * done() is called exactly once (possibly before this returns NULL? no:
- * on failure NULL is returned and done() is not called, fd closed). */
+ * (plain, connected).  The request goes out from the tunnel's own event in
+ * this loop turn, so neither callback runs inside this call.  ready (may be
+ * NULL) is called when the 200 arrives; done() exactly once at the end.
+ * NULL on failure: fd closed, no callback. */
 struct sc_hbone_stream *sc_hbone_stream_open(struct sc_hbone_tunnel *t, int fd,
                                              const char *authority, const char *forwarded_for,
+                                             sc_hbone_stream_ready_fn *ready,
                                              sc_hbone_stream_done_fn *done, void *arg);
 
 /* The owner of a client stream is going away: reset it; done() is not

@@ -52,6 +52,7 @@ struct sc_hbone_stream {
     struct sc_hbone_req req;            /* server: the request */
     struct sc_hbone_target tgt;         /* server: what it asked for */
     char reason[400];
+    sc_hbone_stream_ready_fn *ready;    /* client */
     sc_hbone_stream_done_fn *done;      /* client */
     void *arg;
 };

@@ -55,6 +55,7 @@ struct sc_hbone_out {
     struct sc_hbone_stream *s;
     int retried;
     int tunnel_new;
+    const char *tls_version;            /* the tunnel's (a static string) */
     char reason[600];
     sc_hbone_out_done_fn *done;
     void *arg;
@@ -168,11 +169,34 @@ static void on_stream_done(void *arg, const struct sc_hbone_stream_end *end)
     e.stream_id = end->stream_id;
     e.peer_id = "";
     e.tunnel_new = o->tunnel_new;
+    e.tls_version = o->tls_version;
     {
         /* the tunnel may be gone by now: its identity was copied */
         e.peer_id = o->reason[0] != '\0' ? o->reason : "";
     }
     final(o, &e);
+}
+
+/* req.ready_ends: the caller hears of the 200 and is done with us. */
+static void on_stream_ready(void *arg, const struct sc_hbone_stream_end *end)
+{
+    struct sc_hbone_out *o = arg;
+    sc_hbone_out_done_fn *done = o->done;
+    struct sc_hbone_out_end e;
+
+    if (!o->req.ready_ends || done == NULL) {
+        return;
+    }
+    memset(&e, 0, sizeof(e));
+    e.reason = "hbone_established";
+    e.status = 200;
+    e.tunnel_id = end->tunnel_id;
+    e.stream_id = end->stream_id;
+    e.peer_id = o->reason;
+    e.tls_version = o->tls_version;
+    e.tunnel_new = o->tunnel_new;
+    o->done = NULL;             /* the stream runs on; its end frees us */
+    done(o->arg, &e);
 }
 
 static void start_stream(struct sc_hbone_out *o, struct ptunnel *pt)
@@ -183,8 +207,10 @@ static void start_stream(struct sc_hbone_out *o, struct ptunnel *pt)
     o->pt = NULL;
     /* keep the peer identity for the log line (the tunnel may close first) */
     snprintf(o->reason, sizeof(o->reason), "%s", pt->peer_id);
+    o->tls_version = pt->tls_version;
     o->s = sc_hbone_stream_open(pt->t, fd, o->authority,
-                                o->source_ip[0] != '\0' ? o->source_ip : NULL, on_stream_done, o);
+                                o->source_ip[0] != '\0' ? o->source_ip : NULL, on_stream_ready,
+                                on_stream_done, o);
     if (o->s == NULL) {
         fail(o, "internal_error: cannot open an HBONE stream", pt);
     }
@@ -352,12 +378,29 @@ static struct ptunnel *pt_new(struct sc_hbone_pool *p, const struct sc_hbone_out
     return pt;
 }
 
+/* The same expected identities, whichever route or listener lists them. */
+static int same_ids(const struct sc_strv *a, const struct sc_strv *b)
+{
+    size_t na = a != NULL ? a->n : 0, nb = b != NULL ? b->n : 0;
+
+    if (na != nb) {
+        return 0;
+    }
+    for (size_t i = 0; i < na; i++) {
+        if (strcmp(a->v[i], b->v[i]) != 0) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
 static int same_key(const struct ptunnel *pt, const struct sc_hbone_out *o)
 {
     struct sc_addr a = o->req.dst;
 
     sc_addr_set_port(&a, o->req.hbone_port);
-    return pt->snap == o->snap && pt->expected == o->req.expected && sc_addr_equal(&pt->addr, &a);
+    return pt->snap == o->snap && sc_addr_equal(&pt->addr, &a) &&
+           same_ids(pt->expected, o->req.expected);
 }
 
 /* Joins a tunnel with room (unless fresh), or opens one. */

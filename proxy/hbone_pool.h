@@ -39,6 +39,8 @@ struct sc_hbone_out_req {
     const struct sc_addr *source;       /* the app's address (forwarded: for=), may be NULL */
     int connect_ms, handshake_ms;
     unsigned mark;
+    int ready_ends;                     /* done() as soon as the 200 is in (status
+                                         * 200); the stream then runs on by itself */
 };
 
 /* How an outbound stream ended (borrowed for the callback). */

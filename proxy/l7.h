@@ -35,6 +35,7 @@ struct sc_l7_params {
     const struct sc_log_ctx *log;       /* for sc_log lines */
     /* the access log's connection fields (NULL: "-"), borrowed */
     const char *al_cluster, *al_down_local, *al_down_remote, *al_route;
+    const char *al_hbone;               /* "<tunnel>/<stream>" over HBONE, else NULL */
 };
 
 /* Why the session ended, for the connection log, and its byte counts. */

@@ -32,6 +32,9 @@ void sc_l7_req_begin(struct sc_l7_req *r, const struct sc_l7_params *p, const ch
     sc_accesslog_rec_sets(&r->rec, SC_ACCESSLOG_DOWNSTREAM_LOCAL_ADDRESS, p->al_down_local);
     sc_accesslog_rec_sets(&r->rec, SC_ACCESSLOG_DOWNSTREAM_REMOTE_ADDRESS, p->al_down_remote);
     sc_accesslog_rec_sets(&r->rec, SC_ACCESSLOG_ROUTE_NAME, p->al_route);
+    if (p->al_hbone != NULL) {
+        sc_accesslog_rec_sets(&r->rec, SC_ACCESSLOG_HBONE, p->al_hbone);
+    }
 }
 
 static void copy_header(struct sc_l7_req *r, const struct sc_http1_head *h, const char *name,
