@@ -261,6 +261,9 @@ static void describe_route(const struct sc_json_val *r, const char *td, FILE *ou
     } else {
         P("server checked by %s", S(r, "identity_check"));
     }
+    if (strcmp(sc_json_str(G(r, "transport"), "tls"), "hbone") == 0) {
+        P("; over HBONE (CONNECT on a pooled HTTP/2 tunnel)");
+    }
     if (dr != NULL) {
         P("; set by DestinationRule %s\n", dr);
     } else {

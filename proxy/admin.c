@@ -266,11 +266,14 @@ static void node_json(struct evbuffer *b, const struct sc_config *cfg)
     evbuffer_add_printf(b, "}");
 }
 
-/* "tls":"MODE","identity_check":"CHECK" of an outbound route or listener */
-static void tls_fields(struct evbuffer *b, enum sc_tls_mode tls, enum sc_idcheck check)
+/* "tls":"MODE","identity_check":"CHECK","transport":"tls|hbone" of an
+ * outbound route or listener */
+static void tls_fields(struct evbuffer *b, enum sc_tls_mode tls, enum sc_idcheck check,
+                       enum sc_transport transport)
 {
-    evbuffer_add_printf(b, "\"tls\":\"%s\",\"identity_check\":\"%s\"", sc_tls_mode_name(tls),
-                        sc_idcheck_name(check));
+    evbuffer_add_printf(b, "\"tls\":\"%s\",\"identity_check\":\"%s\",\"transport\":\"%s\"",
+                        sc_tls_mode_name(tls), sc_idcheck_name(check),
+                        sc_transport_name(transport));
 }
 
 static void on_config_dump(const struct sc_adminhttp_req *req, struct sc_adminhttp_reply *rep,
@@ -295,11 +298,16 @@ static void on_config_dump(const struct sc_adminhttp_req *req, struct sc_adminht
         evbuffer_add_printf(b, ",\"upstream\":");
         sc_json_put_str(b, sc_addr_str(&l->upstream, as, sizeof(as)));
         if (l->direction == SC_DIR_INBOUND) {
-            evbuffer_add_printf(b, ",\"port\":%d,\"mode\":\"%s\"", l->port,
-                                sc_mtls_mode_name(sc_config_port_mode(cfg, l->port)));
+            evbuffer_add_printf(b, ",\"port\":%d,\"mode\":\"%s\",\"transport\":\"%s\"", l->port,
+                                sc_mtls_mode_name(sc_config_port_mode(cfg, l->port)),
+                                sc_transport_name(l->transport));
         } else {
             evbuffer_add_printf(b, ",");
-            tls_fields(b, l->tls, sc_config_listener_idcheck(l));
+            tls_fields(b, l->tls, sc_config_listener_idcheck(l), l->transport);
+            if (l->transport == SC_TRANSPORT_HBONE) {
+                evbuffer_add_printf(b, ",\"hbone_port\":%d",
+                                    l->hbone_port > 0 ? l->hbone_port : cfg->hbone.port);
+            }
         }
         evbuffer_add_printf(b, ",\"protocol\":\"%s\"}", sc_proto_name(l->protocol));
     }
@@ -307,6 +315,12 @@ static void on_config_dump(const struct sc_adminhttp_req *req, struct sc_adminht
     if (cfg->has_inbound) {
         evbuffer_add_printf(b, ",\"inbound\":{\"address\":");
         sc_json_put_str(b, sc_addr_str(&cfg->inbound.address, as, sizeof(as)));
+        evbuffer_add_printf(b, ",\"hbone_address\":");
+        if (cfg->inbound.has_hbone) {
+            sc_json_put_str(b, sc_addr_str(&cfg->inbound.hbone_address, as, sizeof(as)));
+        } else {
+            evbuffer_add_printf(b, "null");
+        }
         evbuffer_add_printf(b, ",\"ports\":[");
         for (size_t i = 0; i < cfg->inbound.n_ports; i++) {
             int p = cfg->inbound.ports[i].port;
@@ -324,13 +338,23 @@ static void on_config_dump(const struct sc_adminhttp_req *req, struct sc_adminht
             evbuffer_add_printf(b, "%s{\"host\":", i > 0 ? "," : "");
             sc_json_put_str(b, r->host);
             evbuffer_add_printf(b, ",\"port\":%d,", r->port);
-            tls_fields(b, r->tls, sc_config_route_idcheck(r));
+            tls_fields(b, r->tls, sc_config_route_idcheck(r), r->transport);
+            if (r->transport == SC_TRANSPORT_HBONE) {
+                evbuffer_add_printf(b, ",\"hbone_port\":%d",
+                                    r->hbone_port > 0 ? r->hbone_port : cfg->hbone.port);
+            }
             evbuffer_add_printf(b, "}");
         }
         evbuffer_add_printf(b, "],\"default\":{");
-        tls_fields(b, cfg->outbound.def.tls, sc_config_route_idcheck(&cfg->outbound.def));
-        evbuffer_add_printf(b, "}}");
+        tls_fields(b, cfg->outbound.def.tls, sc_config_route_idcheck(&cfg->outbound.def),
+                   cfg->outbound.def.transport);
+        evbuffer_add_printf(b, "},\"default_transport\":\"%s\"}",
+                            sc_transport_name(cfg->outbound.default_transport));
     }
+    evbuffer_add_printf(b, ",\"hbone\":{\"port\":%d,\"max_streams_per_connection\":%d,"
+                           "\"idle_ms\":%d}",
+                        cfg->hbone.port, cfg->hbone.max_streams_per_connection,
+                        cfg->hbone.idle_ms);
     evbuffer_add_printf(b, "}\n");
     reply(rep, 200, "application/json");
 }

@@ -51,15 +51,17 @@ static void inbound_port(struct evbuffer *out, const struct sc_config *cfg,
 
 static void outbound_entry(struct evbuffer *out, const char *kind, const char *name,
                            const char *host, int port, enum sc_tls_mode tls, enum sc_idcheck check,
-                           const struct sc_strv *ids, const char *dest_rule, int first)
+                           const struct sc_strv *ids, const char *dest_rule,
+                           enum sc_transport transport, int first)
 {
     evbuffer_add_printf(out, "%s{\"kind\":\"%s\",\"name\":", first ? "" : ",", kind);
     sc_json_put_str(out, name);
     evbuffer_add_printf(out, ",\"host\":");
     sc_json_put_str_or_null(out, host);
     evbuffer_add_printf(out, ",\"port\":%d,\"tls\":\"%s\",\"identity_check\":\"%s\","
-                             "\"expected_identities\":[",
-                        port, sc_tls_mode_name(tls), sc_idcheck_name(check));
+                             "\"transport\":\"%s\",\"expected_identities\":[",
+                        port, sc_tls_mode_name(tls), sc_idcheck_name(check),
+                        sc_transport_name(transport));
     for (size_t i = 0; i < ids->n; i++) {
         if (i > 0) {
             evbuffer_add(out, ",", 1);
@@ -102,7 +104,7 @@ void sc_describe_render(const struct sc_config *cfg, struct sc_stats *const *sta
         if (l->direction == SC_DIR_OUTBOUND) {
             outbound_entry(out, "listener", l->name, l->host, l->port, l->tls,
                            sc_config_listener_idcheck(l), &l->expected_identities, l->dest_rule,
-                           first);
+                           l->transport, first);
             first = 0;
         }
     }
@@ -111,14 +113,15 @@ void sc_describe_render(const struct sc_config *cfg, struct sc_stats *const *sta
 
         snprintf(name, sizeof(name), "outbound.routes[%zu]", i);
         outbound_entry(out, "route", name, r->host, r->port, r->tls, sc_config_route_idcheck(r),
-                       &r->expected_identities, r->dest_rule, first);
+                       &r->expected_identities, r->dest_rule, r->transport, first);
         first = 0;
     }
     if (cfg->has_outbound) {
         const struct sc_cfg_route *r = &cfg->outbound.def;
 
         outbound_entry(out, "default", "outbound.default", NULL, 0, r->tls,
-                       sc_config_route_idcheck(r), &r->expected_identities, r->dest_rule, first);
+                       sc_config_route_idcheck(r), &r->expected_identities, r->dest_rule,
+                       r->transport, first);
     }
     evbuffer_add_printf(out, "]}\n");
 }

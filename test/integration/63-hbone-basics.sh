@@ -63,3 +63,9 @@ assert_not_contains "$T/r3" 'NOPE'
 wait_for_log "$T/b.out" "$(conn_re dir=inbound listener=hbone class=refused status=403 "end=hbone_refused: 403 port $P_BAD is not an inbound port of this workload")"
 wait_for_log "$T/a.out" "$(conn_re dir=outbound listener=out-bad 'end=hbone_refused: the peer answered 403 to CONNECT')"
 assert_eq 1 "$(metric "$B_STATS" 'sidecar_hbone_streams_refused_total{direction="inbound"}')" "B's refused streams"
+
+step "/config_dump and sidecarctl describe show each route's transport"
+curl -sS -m 5 "http://127.0.0.1:$A_ADMIN/config_dump" >"$T/dump.json"
+assert_contains "$T/dump.json" '"name":"out",.*"transport":"hbone","hbone_port":'"$P_HB"
+"$SC_BUILD/bin/sidecarctl" --admin "127.0.0.1:$A_ADMIN" describe >"$T/describe.txt" 2>&1 || true
+assert_contains "$T/describe.txt" '^out .*ISTIO_MUTUAL .*over HBONE'
