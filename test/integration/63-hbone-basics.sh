@@ -5,7 +5,8 @@
 #   - bytes unchanged both ways (echo), several app connections on one tunnel
 #   - the connection logs name the tunnel (hbone=<id>) and the stream
 #   - a stream to a port B does not serve is refused (403) and counted
-#   - A's config summary and B's metrics say HBONE
+#   - A's config summary and B's metrics say HBONE, B's access log names
+#     the tunnel, /config_dump and sidecarctl show the transport
 . "$(dirname "$0")/lib.sh"
 
 certs
@@ -18,6 +19,7 @@ start_backend echo --listen "127.0.0.1:$P_ECHO" --mode echo
 sidecar_config "$T/b.yaml" server bar server
 B_STATS=$(sed -n 's/^stats: {address: "\(.*\)"}/\1/p' "$T/b.yaml")
 cat >>"$T/b.yaml" <<EOF
+access_log: {path: stdout, format: text}
 inbound:
   address: "127.0.0.1:$P_IN"
   hbone_address: "127.0.0.1:$P_HB"
@@ -49,6 +51,9 @@ printf 'HELLO-HBONE-1\n' | tcp_client 127.0.0.1 "$P_OUT" 3 >"$T/r1" || true
 assert_contains "$T/r1" 'HELLO-HBONE-1'
 wait_for_log "$T/b.out" "$(conn_re dir=inbound listener=hbone class=mesh_mtls peer=spiffe://cluster.local/ns/foo/sa/client hbone=[0-9]+ stream=1 status=200 end=peer_closed)"
 wait_for_log "$T/a.out" "$(conn_re dir=outbound listener=out class=mesh_mtls peer=$SERVER_ID hbone=[0-9]+ stream=1 end=peer_closed)"
+
+# the access log has the TCP stream too, naming the tunnel and the stream
+wait_for_log "$T/b.out" '"- - -" 0 - 14 14 .*spiffe://cluster.local/ns/foo/sa/client hbone=[0-9]+/1$'
 
 step "a second app connection rides the same tunnel (stream 3, no new handshake)"
 printf 'HELLO-HBONE-2\n' | tcp_client 127.0.0.1 "$P_OUT" 3 >"$T/r2" || true
