@@ -368,6 +368,9 @@ void sc_conn_drain(struct sc_conn *c)
     if (c->l7 != NULL) {
         sc_l7_drain(c->l7);
     }
+    if (c->hbone != NULL) {
+        sc_hbone_tunnel_drain(c->hbone);    /* GOAWAY; ends when its streams have */
+    }
 }
 
 void sc_conn_abort(struct sc_conn *c, const char *reason)

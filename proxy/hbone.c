@@ -684,6 +684,9 @@ static void tunnel_pump(struct sc_hbone_tunnel *t)
         return;
     }
     flush_out(t);
+    if (!t->ended && t->olen == 0 && t->draining && t->n_open == 0) {
+        tunnel_end(t, "drained");
+    }
     if (!t->ended && t->olen == 0 && !nghttp2_session_want_read(t->ngh) &&
         !nghttp2_session_want_write(t->ngh)) {
         tunnel_end(t, t->goaway ? "goaway" : "peer_closed");
@@ -813,8 +816,10 @@ void sc_hbone_tunnel_drain(struct sc_hbone_tunnel *t)
     }
     enter(t);
     t->draining = 1;
-    nghttp2_submit_shutdown_notice(t->ngh);
-    nghttp2_session_terminate_session(t->ngh, NGHTTP2_NO_ERROR);
+    /* GOAWAY naming the last stream we took: the peer opens no more here,
+     * the open ones finish, then the tunnel closes (tunnel_pump) */
+    nghttp2_submit_goaway(t->ngh, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(t->ngh),
+                          NGHTTP2_NO_ERROR, NULL, 0);
     tunnel_pump(t);
     leave(t);
 }
