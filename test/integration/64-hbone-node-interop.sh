@@ -18,7 +18,7 @@
 #   - the connection log names the tunnel (hbone=...), the refusals are
 #     counted.
 # Outbound: sidecar A (ns foo, sa client) has an ISTIO_MUTUAL listener with
-# transport: hbone and hbone_port = the port of Node's http2 server playing
+# transport: hbone, and hbone_port (top level) = the port of Node's http2 server playing
 # the HBONE peer of the destination.  Plain clients -> A -> Node: Node sees
 # A's client certificate, ALPN h2 and a CONNECT whose :authority is the
 # original destination, relays it to the echo app, and every byte comes back.
@@ -150,9 +150,10 @@ _sc_track $! peer backend
 wait_for_log "$T/peer.out" '^listening$'
 sidecar_config "$T/a.yaml" client foo client
 cat >>"$T/a.yaml" <<EOF
+hbone_port: $P_NODE
 listeners:
   - {name: out, direction: outbound, address: "127.0.0.1:$P_OUT", upstream: "127.0.0.1:$P_ECHO",
-     tls: ISTIO_MUTUAL, transport: hbone, hbone_port: $P_NODE, protocol: tcp,
+     tls: ISTIO_MUTUAL, transport: hbone, protocol: tcp,
      expected_identities: ["$SERVER_ID"]}
 EOF
 start_sidecar a "$T/a.yaml" "$P_OUT"

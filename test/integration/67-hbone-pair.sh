@@ -5,7 +5,7 @@
 #     ports in inbound.ports (an echo app, tcp; an HTTP app, http); no other
 #     mesh listener, so nothing reaches the apps unless it comes over HBONE;
 #   A (ns foo, sa client): outbound listeners with tls: ISTIO_MUTUAL,
-#     transport: hbone, hbone_port = B's HBONE port, upstream = the app's
+#     transport: hbone, hbone_port (top level) = B's HBONE port, upstream = the app's
 #     address (the original destination, the CONNECT :authority);
 #   C (ns foo, sa client): outbound.default_transport: hbone, its listener
 #     names no transport.
@@ -53,12 +53,13 @@ sidecar_config "$T/a.yaml" client foo client
 A_ADMIN=$ADMIN_PORT
 cat >>"$T/a.yaml" <<EOF
 access_log: {path: stdout, format: text}
+hbone_port: $P_HB
 listeners:
   - {name: out-l4, direction: outbound, address: "127.0.0.1:$P_OUT4", upstream: "127.0.0.1:$P_ECHO",
-     tls: ISTIO_MUTUAL, transport: hbone, hbone_port: $P_HB, protocol: tcp,
+     tls: ISTIO_MUTUAL, transport: hbone, protocol: tcp,
      expected_identities: ["$SERVER_ID"]}
   - {name: out-l7, direction: outbound, address: "127.0.0.1:$P_OUT7", upstream: "127.0.0.1:$P_HTTP",
-     tls: ISTIO_MUTUAL, transport: hbone, hbone_port: $P_HB, protocol: http,
+     tls: ISTIO_MUTUAL, transport: hbone, protocol: http,
      expected_identities: ["$SERVER_ID"]}
 EOF
 start_sidecar a "$T/a.yaml" "$P_OUT4" "$P_OUT7"
@@ -68,9 +69,10 @@ sidecar_config "$T/c.yaml" client-c foo client
 C_ADMIN=$ADMIN_PORT
 cat >>"$T/c.yaml" <<EOF
 outbound: {address: "127.0.0.1:$P_CAP_C", default_transport: hbone}
+hbone_port: $P_HB
 listeners:
   - {name: out-def, direction: outbound, address: "127.0.0.1:$P_OUT_C", upstream: "127.0.0.1:$P_ECHO",
-     tls: ISTIO_MUTUAL, hbone_port: $P_HB, protocol: tcp, expected_identities: ["$SERVER_ID"]}
+     tls: ISTIO_MUTUAL, protocol: tcp, expected_identities: ["$SERVER_ID"]}
 EOF
 start_sidecar c "$T/c.yaml" "$P_OUT_C"
 
@@ -100,6 +102,33 @@ wait_for_log "$T/a.out" "$(conn_re dir=outbound listener=out-l4 "peer=$SERVER_ID
 line=$(conn_lines "$T/a.out" "listener=out-l4 .*bytes_received=1000000" | head -n 1)
 printf '%s\n' "$line" | grep -q -E ' hbone=[^ ]+' || fail "A's connection-log line names no tunnel (hbone=): $line"
 
+step "$CONNS concurrent app connections through A, all open at once, over at most $MAX_TUNNELS tunnels"
+rm -f "$T/release"
+conns many "$P_OUT4" "$CONNS" 16384 --hold "$T/release" &
+many_pid=$!
+_sc_track "$many_pid" many other
+i=0
+while ! grep -q '^HOLDING' "$T/many.txt" 2>/dev/null; do
+    if ! kill -0 "$many_pid" 2>/dev/null; then
+        fail "the $CONNS connections ended before all were echoed: $(grep -c '^BAD' "$T/many.txt") bad, $(tail -n 3 "$T/many.txt")"
+    fi
+    [ $i -lt 2400 ] || fail "the $CONNS connections were not all echoed within 120 s: $(tail -n 3 "$T/many.txt")"
+    sleep 0.05
+    i=$((i + 1))
+done
+tunnels=$(mesh_conns)
+apps=$(ss -Htn state established "( dport = :$P_ECHO )" 2>/dev/null | wc -l)
+prom "$A_ADMIN" "$T/a-held.prom"
+log "$CONNS app connections open: $tunnels mesh-hop TCP connections to B's HBONE port, $apps from B to the app;" \
+    "A opened $(metric "$T/a-held.prom" 'sidecar_hbone_tunnels_opened_total{direction="outbound"}') tunnel(s) so far"
+assert_eq "$CONNS" "$apps" "B's connections to the echo app while all are open"
+[ "$tunnels" -ge 1 ] || fail "no TCP connection to B's HBONE port while $CONNS streams are open"
+assert_le "$tunnels" "$MAX_TUNNELS" "mesh-hop TCP connections for $CONNS app connections"
+touch "$T/release"
+wait "$many_pid" || fail "tcp-conns.js: $(grep -c '^BAD' "$T/many.txt") connections failed: $(grep '^BAD' "$T/many.txt" | head -n 3)"
+assert_contains "$T/many.txt" "^DONE conns=$CONNS ok=$CONNS bad=0"
+
+
 step "L4 through C (outbound.default_transport: hbone, no transport on the listener)"
 conns viac "$P_OUT_C" 5 100000 || fail "app connections through C failed: $(tail -n 5 "$T/viac.txt")"
 assert_contains "$T/viac.txt" '^DONE conns=5 ok=5 bad=0'
@@ -126,30 +155,6 @@ assert_eq 200 "$code" "second request"
 assert_eq over-hbone "$(cat "$T/say")" "body"
 
 # ---------------------------------------------------------------------------
-step "$CONNS concurrent app connections through A, all open at once, over at most $MAX_TUNNELS tunnels"
-rm -f "$T/release"
-conns many "$P_OUT4" "$CONNS" 16384 --hold "$T/release" &
-many_pid=$!
-_sc_track "$many_pid" many other
-i=0
-while ! grep -q '^HOLDING' "$T/many.txt" 2>/dev/null; do
-    if ! kill -0 "$many_pid" 2>/dev/null; then
-        fail "the $CONNS connections ended before all were echoed: $(grep -c '^BAD' "$T/many.txt") bad, $(tail -n 3 "$T/many.txt")"
-    fi
-    [ $i -lt 2400 ] || fail "the $CONNS connections were not all echoed within 120 s: $(tail -n 3 "$T/many.txt")"
-    sleep 0.05
-    i=$((i + 1))
-done
-tunnels=$(mesh_conns)
-apps=$(ss -Htn state established "( dport = :$P_ECHO )" 2>/dev/null | wc -l)
-log "$CONNS app connections open: $tunnels mesh-hop TCP connections to B's HBONE port, $apps from B to the app"
-assert_eq "$CONNS" "$apps" "B's connections to the echo app while all are open"
-[ "$tunnels" -ge 1 ] || fail "no TCP connection to B's HBONE port while $CONNS streams are open"
-assert_le "$tunnels" "$MAX_TUNNELS" "mesh-hop TCP connections for $CONNS app connections"
-touch "$T/release"
-wait "$many_pid" || fail "tcp-conns.js: $(grep -c '^BAD' "$T/many.txt") connections failed: $(grep '^BAD' "$T/many.txt" | head -n 3)"
-assert_contains "$T/many.txt" "^DONE conns=$CONNS ok=$CONNS bad=0"
-
 step "the counters moved: tunnels and streams on A (outbound) and B (inbound)"
 wait_for_count "$T/b.out" "$(conn_re dir=inbound "peer=$CLIENT_ID" bytes_received=16384 bytes_sent=16384)" "$CONNS" 30
 prom "$A_ADMIN" "$T/a.prom"

@@ -103,9 +103,10 @@ sidecar_config "$T/a.yaml" client foo client
 A_ADMIN=$ADMIN_PORT
 cat >>"$T/a.yaml" <<EOF
 hbone: {max_streams_per_connection: 2, idle_ms: 1000}
+hbone_port: $P_HB
 listeners:
   - {name: out, direction: outbound, address: "127.0.0.1:$P_OUT", upstream: "127.0.0.1:$P_ECHO",
-     tls: ISTIO_MUTUAL, transport: hbone, hbone_port: $P_HB, protocol: tcp,
+     tls: ISTIO_MUTUAL, transport: hbone, protocol: tcp,
      expected_identities: ["$SERVER_ID"]}
 EOF
 start_sidecar a "$T/a.yaml" "$P_OUT"
@@ -116,9 +117,10 @@ spawn peer node "$NODE_DIR/hbone-peer.js" --listen "127.0.0.1:$P_NODE" --cert "$
 wait_for_log "$T/peer.out" '^listening$'
 sidecar_config "$T/a2.yaml" client2 foo client
 cat >>"$T/a2.yaml" <<EOF
+hbone_port: $P_NODE
 listeners:
   - {name: out, direction: outbound, address: "127.0.0.1:$P_OUT2", upstream: "127.0.0.1:$P_ECHO",
-     tls: ISTIO_MUTUAL, transport: hbone, hbone_port: $P_NODE, protocol: tcp,
+     tls: ISTIO_MUTUAL, transport: hbone, protocol: tcp,
      expected_identities: ["$SERVER_ID"]}
 EOF
 start_sidecar a2 "$T/a2.yaml" "$P_OUT2"

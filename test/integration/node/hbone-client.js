@@ -84,6 +84,7 @@ function done() {
 }
 
 function streamFinished() {
+  if (done.once) return;
   finished++;
   if (finished === a.streams.length) {
     if (a.then.length === 0) { done(); return; }
@@ -108,8 +109,15 @@ function open(spec, n, onEnd) {
     reported = true;
     onEnd();
   };
-  const req = session.request({ ':method': 'CONNECT', ':authority': authority },
-    { endStream: false });
+  let req;
+  try {
+    req = session.request({ ':method': 'CONNECT', ':authority': authority }, { endStream: false });
+  } catch (e) {
+    // the connection is gone (GOAWAY, closed): no stream
+    console.log(`STREAM n=${n} authority=${authority} status=0 error=${e.code || e.message}`);
+    setImmediate(report);
+    return;
+  }
   req.on('response', (h) => {
     status = h[':status'];
     if (status !== 200) {
