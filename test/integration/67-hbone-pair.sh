@@ -17,7 +17,8 @@
 #     byte checked (each sends its own random bytes, SHA-256 of the echo),
 #     carried by at most 10 mesh-hop TCP connections (ss, while all 1,000
 #     are open) -- where a one-connection-per-connection proxy needs 1,000;
-#   - the connection logs name the tunnel (hbone=...);
+#   - the connection logs name the tunnel (hbone=...); /config_dump shows
+#     the transport of each outbound listener (hbone, C's by default);
 #   - the sidecar_hbone_* counters of A (outbound) and B (inbound) moved.
 . "$(dirname "$0")/lib.sh"
 
@@ -153,6 +154,29 @@ wait_for_log "$T/a.out" '"GET /headers HTTP/1.1" 200 '
 code=$(timeout 20 curl -sS -m 10 -o "$T/say" -w '%{http_code}' "http://127.0.0.1:$P_OUT7/say/over-hbone") || fail "second curl"
 assert_eq 200 "$code" "second request"
 assert_eq over-hbone "$(cat "$T/say")" "body"
+
+# ---------------------------------------------------------------------------
+step "/config_dump shows the transport per listener: hbone on A's two and on C's (default_transport)"
+# transport_of ADMIN_PORT NAME: the "transport" of the object named NAME in /config_dump
+transport_of() {
+    curl -sS -m 5 "http://127.0.0.1:$1/config_dump" | python3 -c '
+import json, sys
+def walk(o):
+    if isinstance(o, dict):
+        if o.get("name") == sys.argv[1] and "transport" in o:
+            print(o["transport"])
+            sys.exit(0)
+        for v in o.values():
+            walk(v)
+    elif isinstance(o, list):
+        for v in o:
+            walk(v)
+walk(json.load(sys.stdin))
+print("none")' "$2"
+}
+assert_eq hbone "$(transport_of "$A_ADMIN" out-l4)" "A's /config_dump: transport of out-l4"
+assert_eq hbone "$(transport_of "$A_ADMIN" out-l7)" "A's /config_dump: transport of out-l7"
+assert_eq hbone "$(transport_of "$C_ADMIN" out-def)" "C's /config_dump: transport of out-def (outbound.default_transport)"
 
 # ---------------------------------------------------------------------------
 step "the counters moved: tunnels and streams on A (outbound) and B (inbound)"
