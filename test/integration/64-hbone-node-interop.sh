@@ -23,6 +23,9 @@
 # A's client certificate, ALPN h2 and a CONNECT whose :authority is the
 # original destination, relays it to the echo app, and every byte comes back.
 # Sequential app connections share one tunnel (one TLS session at Node).
+# A tunnel that Node cuts before answering is retried once on a fresh
+# connection (the app connection then works); when the fresh one is cut
+# too, the app connection is reset and A2's log says why.
 . "$(dirname "$0")/lib.sh"
 
 command -v node >/dev/null || fail "node is not installed (make deps installs it; this is the HBONE interop test against Node's http2)"
@@ -179,6 +182,52 @@ assert_le "$sessions" 3 "TLS connections Node saw for 23 app connections"
 wait_for_log "$T/a.out" "$(conn_re dir=outbound listener=out "peer=$SERVER_ID")"
 assert_contains "$T/a.out" ' hbone=[^ ]+'
 
+# ---------------------------------------------------------------------------
+step "outbound retry: a tunnel that fails before 200 is retried once on a fresh connection"
+# Node peers that cut their first connection (drop1) or every connection
+# (dropall) at its first CONNECT, reached from A2 through listeners with
+# hbone_port of their own
+P_DROP1=$(free_port); P_DROPALL=$(free_port); P_OUT_RETRY=$(free_port); P_OUT_FAIL=$(free_port)
+for p in "drop1:$P_DROP1:1" "dropall:$P_DROPALL:1000"; do
+    IFS=: read -r name port n <<<"$p"
+    node "$NODE_DIR/hbone-peer.js" --listen "127.0.0.1:$port" --cert "$CERTS/server.crt" \
+        --key "$CERTS/server.key" --ca "$CERTS/ca.crt" --drop-first "$n" >"$T/$name.out" 2>"$T/$name.err" </dev/null &
+    _sc_track $! "$name" backend
+    wait_for_log "$T/$name.out" '^listening$'
+done
+sidecar_config "$T/a2.yaml" client2 foo client
+cat >>"$T/a2.yaml" <<EOF
+listeners:
+  - {name: out-retry, direction: outbound, address: "127.0.0.1:$P_OUT_RETRY", upstream: "127.0.0.1:$P_ECHO",
+     tls: ISTIO_MUTUAL, transport: hbone, hbone_port: $P_DROP1, protocol: tcp,
+     expected_identities: ["$SERVER_ID"]}
+  - {name: out-fail, direction: outbound, address: "127.0.0.1:$P_OUT_FAIL", upstream: "127.0.0.1:$P_ECHO",
+     tls: ISTIO_MUTUAL, transport: hbone, hbone_port: $P_DROPALL, protocol: tcp,
+     expected_identities: ["$SERVER_ID"]}
+EOF
+start_sidecar a2 "$T/a2.yaml" "$P_OUT_RETRY" "$P_OUT_FAIL"
+timeout 60 node "$NODE_DIR/tcp-conns.js" --connect "127.0.0.1:$P_OUT_RETRY" --conns 1 --bytes 50000 \
+    >"$T/retry.txt" 2>&1 || fail "the app connection whose first tunnel was cut failed: $(cat "$T/retry.txt")"
+assert_contains "$T/retry.txt" '^DONE conns=1 ok=1 bad=0'
+assert_eq 1 "$(count_lines "$T/drop1.out" '^DROP session=1 ')" "tunnels drop1 cut"
+assert_contains "$T/drop1.out" "^CONNECT session=2 stream=[0-9]+ method=CONNECT authority=127\.0\.0\.1:$P_ECHO\$"
+wait_for_log "$T/drop1.out" '^END session=2 stream=[0-9]+ up=50000 down=50000$'
+
+step "outbound retry: when the fresh connection fails too, the app connection is reset and the reason logged"
+timeout 60 node "$NODE_DIR/tcp-conns.js" --connect "127.0.0.1:$P_OUT_FAIL" --conns 1 --bytes 1000 \
+    >"$T/fail.txt" 2>&1 || true
+assert_contains "$T/fail.txt" '^DONE conns=1 ok=0 bad=1'
+assert_eq 2 "$(count_lines "$T/dropall.out" "^CONNECT .* authority=127\.0\.0\.1:$P_ECHO\$")" \
+    "CONNECTs for one app connection: the first and one retry"
+assert_eq 2 "$(count_lines "$T/dropall.out" '^DROP ')" "tunnels dropall cut"
+wait_for_log "$T/a2.out" "$(conn_re dir=outbound listener=out-fail)"
+line=$(conn_lines "$T/a2.out" 'listener=out-fail ' | tail -n 1)
+log "A2 logged: ${line#* conn }"
+reason=$(conn_field "$line" end)
+[ -n "$reason" ] && [ "$reason" != peer_closed ] && [ "$reason" != "done" ] ||
+    fail "the reset app connection's log line gives no reason: $line"
+
 alive a
+alive a2
 alive b
 log "ok"
