@@ -178,6 +178,11 @@ v=$(metric "$T/a.prom" 'sidecar_hbone_tunnels_opened_total{direction="outbound"}
 [ "${v:-0}" -ge 5 ] || fail "A: sidecar_hbone_tunnels_opened_total{direction=\"outbound\"} is '${v:-absent}', expected >= 5"
 assert_eq "$v" "$(metric "$T/a.prom" 'sidecar_hbone_tunnels_closed_total{direction="outbound"}')" \
     "A: tunnels closed (all idle) against opened"
+# streams per tunnel: every closed tunnel counted once, the 10 streams in all
+assert_eq "$v" "$(metric "$T/a.prom" 'sidecar_hbone_streams_per_tunnel_count{direction="outbound"}')" \
+    "A: sidecar_hbone_streams_per_tunnel_count (closed tunnels)"
+assert_eq 10 "$(metric "$T/a.prom" 'sidecar_hbone_streams_per_tunnel_sum{direction="outbound"}')" \
+    "A: sidecar_hbone_streams_per_tunnel_sum (streams the closed tunnels carried)"
 
 step "after the idle close, a new app connection through A opens a new tunnel and works"
 timeout 120 node "$NODE_DIR/tcp-conns.js" --connect "127.0.0.1:$P_OUT" --conns 1 --bytes 10000 >"$T/after.txt" 2>&1 ||
