@@ -16,7 +16,11 @@
 #   - a client identity outside allowed_principals: no stream of its tunnel
 #     gets through (identity_rejected, as for plain mTLS);
 #   - the connection log names the tunnel (hbone=...), the refusals are
-#     counted.
+#     counted;
+#   - the same from an explicit listener (direction: inbound, transport:
+#     hbone) of sidecar B2, whose workload ports are those of its other
+#     inbound listeners: their allowed_principals refuse the rogue, and a
+#     protocol: http one adds XFCC to what comes over HBONE.
 # Outbound: sidecar A (ns foo, sa client) has an ISTIO_MUTUAL listener with
 # transport: hbone, and hbone_port (top level) = the port of Node's http2 server playing
 # the HBONE peer of the destination.  Plain clients -> A -> Node: Node sees
@@ -145,6 +149,45 @@ opened=$(awk '$1 == "sidecar_hbone_streams_opened_total{direction=\"inbound\"}" 
 [ "${opened:-0}" -ge 6 ] || fail "sidecar_hbone_streams_opened_total{direction=\"inbound\"} is '${opened:-absent}', expected >= 6"
 
 # ---------------------------------------------------------------------------
+step "explicit listeners: an inbound listener with transport: hbone serves the ports of the other inbound listeners"
+# B2: no inbound: section; its workload's ports are the port: of its
+# explicit inbound listeners, whose allowed_principals and protocol apply to
+# the streams that reach them over HBONE
+P_HTTP=$(free_port); P_HB2=$(free_port); P_IN2=$(free_port); P_IN3=$(free_port)
+start_backend http --listen "127.0.0.1:$P_HTTP" --mode http
+sidecar_config "$T/b2.yaml" server2 bar server
+cat >>"$T/b2.yaml" <<EOF
+listeners:
+  - {name: hb, direction: inbound, address: "127.0.0.1:$P_HB2", transport: hbone}
+  - {name: in, direction: inbound, address: "127.0.0.1:$P_IN2", upstream: "127.0.0.1:$P_ECHO",
+     port: $P_ECHO, protocol: tcp, allowed_principals: $FOO}
+  - {name: in-http, direction: inbound, address: "127.0.0.1:$P_IN3", upstream: "127.0.0.1:$P_HTTP",
+     port: $P_HTTP, protocol: http, allowed_principals: $FOO}
+EOF
+peer_auth "$T/b2.yaml" STRICT bar
+start_sidecar b2 "$T/b2.yaml" "$P_HB2" "$P_IN2" "$P_IN3"
+mkdir -p "$T/b2-good"
+P_HB_SAVED=$P_HB
+P_HB=$P_HB2
+hbone b2-good client --save "$T/b2-good" --stream "127.0.0.1:$P_ECHO,100000" \
+    --stream "127.0.0.1:$P_UNSERVED,10" --stream "127.0.0.1:$P_HTTP,0,http=/headers"
+assert_contains "$T/b2-good.txt" "^SESSION alpn=h2 peer=$SERVER_ID "
+assert_echoed "$T/b2-good.txt" 0 100000
+assert_eq 403 "$(conn_field "$(stream_line "$T/b2-good.txt" 1)" status)" "B2: CONNECT to a port no listener names"
+assert_eq 200 "$(conn_field "$(stream_line "$T/b2-good.txt" 2)" status)" "B2: CONNECT to the protocol: http listener's port"
+assert_contains "$T/b2-good/stream-2.bin" '^HTTP/1.1 200 '
+grep -i -q -E "^x-forwarded-client-cert: .*URI=$CLIENT_ID" "$T/b2-good/stream-2.bin" ||
+    fail "the HTTP app behind B2's protocol: http listener saw no XFCC naming $CLIENT_ID over HBONE: $(tr '\r\n' '  ' <"$T/b2-good/stream-2.bin" | cut -c1-400)"
+wait_for_log "$T/http.out" 'req [0-9]+ GET /headers'
+in_before=$(count_lines "$T/echo.out" 'close in=')
+http_before=$(count_lines "$T/http.out" 'req [0-9]+ ')
+hbone b2-rogue rogue --stream "127.0.0.1:$P_ECHO,100" --stream "127.0.0.1:$P_HTTP,0,http=/headers" --timeout 10000
+assert_not_contains "$T/b2-rogue.txt" '^STREAM .* status=200 '
+assert_eq "$in_before" "$(count_lines "$T/echo.out" 'close in=')" "echo app connections after the rogue tunnel to B2"
+assert_eq "$http_before" "$(count_lines "$T/http.out" 'req [0-9]+ ')" "HTTP requests after the rogue tunnel to B2"
+P_HB=$P_HB_SAVED
+
+# ---------------------------------------------------------------------------
 step "outbound: A -> Node's http2 server as the HBONE peer of the destination"
 P_NODE=$(free_port); P_OUT=$(free_port)
 node "$NODE_DIR/hbone-peer.js" --listen "127.0.0.1:$P_NODE" --cert "$CERTS/server.crt" \
@@ -230,4 +273,5 @@ reason=$(conn_field "$line" end)
 alive a
 alive a2
 alive b
+alive b2
 log "ok"
