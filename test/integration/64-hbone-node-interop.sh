@@ -16,13 +16,20 @@
 #   - a client identity outside allowed_principals: no stream of its tunnel
 #     gets through (identity_rejected, as for plain mTLS);
 #   - the connection log names the tunnel (hbone=...), the refusals are
-#     counted.
+#     counted;
+#   - the same from an explicit listener (direction: inbound, transport:
+#     hbone) of sidecar B2, whose workload ports are those of its other
+#     inbound listeners: their allowed_principals refuse the rogue, and a
+#     protocol: http one adds XFCC to what comes over HBONE.
 # Outbound: sidecar A (ns foo, sa client) has an ISTIO_MUTUAL listener with
-# transport: hbone and hbone_port = the port of Node's http2 server playing
+# transport: hbone, and hbone_port (top level) = the port of Node's http2 server playing
 # the HBONE peer of the destination.  Plain clients -> A -> Node: Node sees
 # A's client certificate, ALPN h2 and a CONNECT whose :authority is the
 # original destination, relays it to the echo app, and every byte comes back.
 # Sequential app connections share one tunnel (one TLS session at Node).
+# A tunnel that Node cuts before answering is retried once on a fresh
+# connection (the app connection then works); when the fresh one is cut
+# too, the app connection is reset and A2's log says why.
 . "$(dirname "$0")/lib.sh"
 
 command -v node >/dev/null || fail "node is not installed (make deps installs it; this is the HBONE interop test against Node's http2)"
@@ -142,6 +149,45 @@ opened=$(awk '$1 == "sidecar_hbone_streams_opened_total{direction=\"inbound\"}" 
 [ "${opened:-0}" -ge 6 ] || fail "sidecar_hbone_streams_opened_total{direction=\"inbound\"} is '${opened:-absent}', expected >= 6"
 
 # ---------------------------------------------------------------------------
+step "explicit listeners: an inbound listener with transport: hbone serves the ports of the other inbound listeners"
+# B2: no inbound: section; its workload's ports are the port: of its
+# explicit inbound listeners, whose allowed_principals and protocol apply to
+# the streams that reach them over HBONE
+P_HTTP=$(free_port); P_HB2=$(free_port); P_IN2=$(free_port); P_IN3=$(free_port)
+start_backend http --listen "127.0.0.1:$P_HTTP" --mode http
+sidecar_config "$T/b2.yaml" server2 bar server
+cat >>"$T/b2.yaml" <<EOF
+listeners:
+  - {name: hb, direction: inbound, address: "127.0.0.1:$P_HB2", transport: hbone}
+  - {name: in, direction: inbound, address: "127.0.0.1:$P_IN2", upstream: "127.0.0.1:$P_ECHO",
+     port: $P_ECHO, protocol: tcp, allowed_principals: $FOO}
+  - {name: in-http, direction: inbound, address: "127.0.0.1:$P_IN3", upstream: "127.0.0.1:$P_HTTP",
+     port: $P_HTTP, protocol: http, allowed_principals: $FOO}
+EOF
+peer_auth "$T/b2.yaml" STRICT bar
+start_sidecar b2 "$T/b2.yaml" "$P_HB2" "$P_IN2" "$P_IN3"
+mkdir -p "$T/b2-good"
+P_HB_SAVED=$P_HB
+P_HB=$P_HB2
+hbone b2-good client --save "$T/b2-good" --stream "127.0.0.1:$P_ECHO,100000" \
+    --stream "127.0.0.1:$P_UNSERVED,10" --stream "127.0.0.1:$P_HTTP,0,http=/headers"
+assert_contains "$T/b2-good.txt" "^SESSION alpn=h2 peer=$SERVER_ID "
+assert_echoed "$T/b2-good.txt" 0 100000
+assert_eq 403 "$(conn_field "$(stream_line "$T/b2-good.txt" 1)" status)" "B2: CONNECT to a port no listener names"
+assert_eq 200 "$(conn_field "$(stream_line "$T/b2-good.txt" 2)" status)" "B2: CONNECT to the protocol: http listener's port"
+assert_contains "$T/b2-good/stream-2.bin" '^HTTP/1.1 200 '
+grep -i -q -E "^x-forwarded-client-cert: .*URI=$CLIENT_ID" "$T/b2-good/stream-2.bin" ||
+    fail "the HTTP app behind B2's protocol: http listener saw no XFCC naming $CLIENT_ID over HBONE: $(tr '\r\n' '  ' <"$T/b2-good/stream-2.bin" | cut -c1-400)"
+wait_for_log "$T/http.out" 'req [0-9]+ GET /headers'
+in_before=$(count_lines "$T/echo.out" 'close in=')
+http_before=$(count_lines "$T/http.out" 'req [0-9]+ ')
+hbone b2-rogue rogue --stream "127.0.0.1:$P_ECHO,100" --stream "127.0.0.1:$P_HTTP,0,http=/headers" --timeout 10000
+assert_not_contains "$T/b2-rogue.txt" '^STREAM .* status=200 '
+assert_eq "$in_before" "$(count_lines "$T/echo.out" 'close in=')" "echo app connections after the rogue tunnel to B2"
+assert_eq "$http_before" "$(count_lines "$T/http.out" 'req [0-9]+ ')" "HTTP requests after the rogue tunnel to B2"
+P_HB=$P_HB_SAVED
+
+# ---------------------------------------------------------------------------
 step "outbound: A -> Node's http2 server as the HBONE peer of the destination"
 P_NODE=$(free_port); P_OUT=$(free_port)
 node "$NODE_DIR/hbone-peer.js" --listen "127.0.0.1:$P_NODE" --cert "$CERTS/server.crt" \
@@ -150,9 +196,10 @@ _sc_track $! peer backend
 wait_for_log "$T/peer.out" '^listening$'
 sidecar_config "$T/a.yaml" client foo client
 cat >>"$T/a.yaml" <<EOF
+hbone_port: $P_NODE
 listeners:
   - {name: out, direction: outbound, address: "127.0.0.1:$P_OUT", upstream: "127.0.0.1:$P_ECHO",
-     tls: ISTIO_MUTUAL, transport: hbone, hbone_port: $P_NODE, protocol: tcp,
+     tls: ISTIO_MUTUAL, transport: hbone, protocol: tcp,
      expected_identities: ["$SERVER_ID"]}
 EOF
 start_sidecar a "$T/a.yaml" "$P_OUT"
@@ -178,6 +225,53 @@ assert_le "$sessions" 3 "TLS connections Node saw for 23 app connections"
 wait_for_log "$T/a.out" "$(conn_re dir=outbound listener=out "peer=$SERVER_ID")"
 assert_contains "$T/a.out" ' hbone=[^ ]+'
 
+# ---------------------------------------------------------------------------
+step "outbound retry: a tunnel that fails before 200 is retried once on a fresh connection"
+# Node peers that cut their first connection (drop1) or every connection
+# (dropall) at its first CONNECT, reached from A2 through listeners with
+# hbone_port of their own
+P_DROP1=$(free_port); P_DROPALL=$(free_port); P_OUT_RETRY=$(free_port); P_OUT_FAIL=$(free_port)
+for p in "drop1:$P_DROP1:1" "dropall:$P_DROPALL:1000"; do
+    IFS=: read -r name port n <<<"$p"
+    node "$NODE_DIR/hbone-peer.js" --listen "127.0.0.1:$port" --cert "$CERTS/server.crt" \
+        --key "$CERTS/server.key" --ca "$CERTS/ca.crt" --drop-first "$n" >"$T/$name.out" 2>"$T/$name.err" </dev/null &
+    _sc_track $! "$name" backend
+    wait_for_log "$T/$name.out" '^listening$'
+done
+sidecar_config "$T/a2.yaml" client2 foo client
+cat >>"$T/a2.yaml" <<EOF
+listeners:
+  - {name: out-retry, direction: outbound, address: "127.0.0.1:$P_OUT_RETRY", upstream: "127.0.0.1:$P_ECHO",
+     tls: ISTIO_MUTUAL, transport: hbone, hbone_port: $P_DROP1, protocol: tcp,
+     expected_identities: ["$SERVER_ID"]}
+  - {name: out-fail, direction: outbound, address: "127.0.0.1:$P_OUT_FAIL", upstream: "127.0.0.1:$P_ECHO",
+     tls: ISTIO_MUTUAL, transport: hbone, hbone_port: $P_DROPALL, protocol: tcp,
+     expected_identities: ["$SERVER_ID"]}
+EOF
+start_sidecar a2 "$T/a2.yaml" "$P_OUT_RETRY" "$P_OUT_FAIL"
+timeout 60 node "$NODE_DIR/tcp-conns.js" --connect "127.0.0.1:$P_OUT_RETRY" --conns 1 --bytes 50000 \
+    >"$T/retry.txt" 2>&1 || fail "the app connection whose first tunnel was cut failed: $(cat "$T/retry.txt")"
+assert_contains "$T/retry.txt" '^DONE conns=1 ok=1 bad=0'
+assert_eq 1 "$(count_lines "$T/drop1.out" '^DROP session=1 ')" "tunnels drop1 cut"
+assert_contains "$T/drop1.out" "^CONNECT session=2 stream=[0-9]+ method=CONNECT authority=127\.0\.0\.1:$P_ECHO\$"
+wait_for_log "$T/drop1.out" '^END session=2 stream=[0-9]+ up=50000 down=50000$'
+
+step "outbound retry: when the fresh connection fails too, the app connection is reset and the reason logged"
+timeout 60 node "$NODE_DIR/tcp-conns.js" --connect "127.0.0.1:$P_OUT_FAIL" --conns 1 --bytes 1000 \
+    >"$T/fail.txt" 2>&1 || true
+assert_contains "$T/fail.txt" '^DONE conns=1 ok=0 bad=1'
+assert_eq 2 "$(count_lines "$T/dropall.out" "^CONNECT .* authority=127\.0\.0\.1:$P_ECHO\$")" \
+    "CONNECTs for one app connection: the first and one retry"
+assert_eq 2 "$(count_lines "$T/dropall.out" '^DROP ')" "tunnels dropall cut"
+wait_for_log "$T/a2.out" "$(conn_re dir=outbound listener=out-fail)"
+line=$(conn_lines "$T/a2.out" 'listener=out-fail ' | tail -n 1)
+log "A2 logged: ${line#* conn }"
+reason=$(conn_field "$line" end)
+[ -n "$reason" ] && [ "$reason" != peer_closed ] && [ "$reason" != "done" ] ||
+    fail "the reset app connection's log line gives no reason: $line"
+
 alive a
+alive a2
 alive b
+alive b2
 log "ok"

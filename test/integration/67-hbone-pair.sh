@@ -5,7 +5,7 @@
 #     ports in inbound.ports (an echo app, tcp; an HTTP app, http); no other
 #     mesh listener, so nothing reaches the apps unless it comes over HBONE;
 #   A (ns foo, sa client): outbound listeners with tls: ISTIO_MUTUAL,
-#     transport: hbone, hbone_port = B's HBONE port, upstream = the app's
+#     transport: hbone, hbone_port (top level) = B's HBONE port, upstream = the app's
 #     address (the original destination, the CONNECT :authority);
 #   C (ns foo, sa client): outbound.default_transport: hbone, its listener
 #     names no transport.
@@ -17,7 +17,8 @@
 #     byte checked (each sends its own random bytes, SHA-256 of the echo),
 #     carried by at most 10 mesh-hop TCP connections (ss, while all 1,000
 #     are open) -- where a one-connection-per-connection proxy needs 1,000;
-#   - the connection logs name the tunnel (hbone=...);
+#   - the connection logs name the tunnel (hbone=...); /config_dump shows
+#     the transport of each outbound listener (hbone, C's by default);
 #   - the sidecar_hbone_* counters of A (outbound) and B (inbound) moved.
 . "$(dirname "$0")/lib.sh"
 
@@ -53,12 +54,13 @@ sidecar_config "$T/a.yaml" client foo client
 A_ADMIN=$ADMIN_PORT
 cat >>"$T/a.yaml" <<EOF
 access_log: {path: stdout, format: text}
+hbone_port: $P_HB
 listeners:
   - {name: out-l4, direction: outbound, address: "127.0.0.1:$P_OUT4", upstream: "127.0.0.1:$P_ECHO",
-     tls: ISTIO_MUTUAL, transport: hbone, hbone_port: $P_HB, protocol: tcp,
+     tls: ISTIO_MUTUAL, transport: hbone, protocol: tcp,
      expected_identities: ["$SERVER_ID"]}
   - {name: out-l7, direction: outbound, address: "127.0.0.1:$P_OUT7", upstream: "127.0.0.1:$P_HTTP",
-     tls: ISTIO_MUTUAL, transport: hbone, hbone_port: $P_HB, protocol: http,
+     tls: ISTIO_MUTUAL, transport: hbone, protocol: http,
      expected_identities: ["$SERVER_ID"]}
 EOF
 start_sidecar a "$T/a.yaml" "$P_OUT4" "$P_OUT7"
@@ -68,9 +70,10 @@ sidecar_config "$T/c.yaml" client-c foo client
 C_ADMIN=$ADMIN_PORT
 cat >>"$T/c.yaml" <<EOF
 outbound: {address: "127.0.0.1:$P_CAP_C", default_transport: hbone}
+hbone_port: $P_HB
 listeners:
   - {name: out-def, direction: outbound, address: "127.0.0.1:$P_OUT_C", upstream: "127.0.0.1:$P_ECHO",
-     tls: ISTIO_MUTUAL, hbone_port: $P_HB, protocol: tcp, expected_identities: ["$SERVER_ID"]}
+     tls: ISTIO_MUTUAL, protocol: tcp, expected_identities: ["$SERVER_ID"]}
 EOF
 start_sidecar c "$T/c.yaml" "$P_OUT_C"
 
@@ -100,21 +103,7 @@ wait_for_log "$T/a.out" "$(conn_re dir=outbound listener=out-l4 "peer=$SERVER_ID
 line=$(conn_lines "$T/a.out" "listener=out-l4 .*bytes_received=1000000" | head -n 1)
 printf '%s\n' "$line" | grep -q -E ' hbone=[^ ]+' || fail "A's connection-log line names no tunnel (hbone=): $line"
 
-step "L4 through C (outbound.default_transport: hbone, no transport on the listener)"
-conns viac "$P_OUT_C" 5 100000 || fail "app connections through C failed: $(tail -n 5 "$T/viac.txt")"
-assert_contains "$T/viac.txt" '^DONE conns=5 ok=5 bad=0'
-wait_for_log "$T/c.out" "$(conn_re dir=outbound listener=out-def "peer=$SERVER_ID" bytes_received=100000 bytes_sent=100000)"
-assert_contains "$T/c.out" ' listener=out-def .* hbone=[^ ]+'
-prom "$C_ADMIN" "$T/c.prom"
-n=$(metric "$T/c.prom" 'sidecar_hbone_streams_opened_total{direction="outbound"}')
-[ "${n:-0}" -ge 5 ] || fail "C: sidecar_hbone_streams_opened_total{direction=\"outbound\"} is '${n:-absent}', expected >= 5"
-
-# ---------------------------------------------------------------------------
 step "$CONNS concurrent app connections through A, all open at once, over at most $MAX_TUNNELS tunnels"
-# C's idle tunnel (from the step above) is not A's: C goes, so that the
-# count below is A's tunnels alone.  (The L7 step comes after this one: its
-# pooled keep-alive upstream is an open stream too, a 1,001st.)
-stop c
 rm -f "$T/release"
 conns many "$P_OUT4" "$CONNS" 16384 --hold "$T/release" &
 many_pid=$!
@@ -130,7 +119,9 @@ while ! grep -q '^HOLDING' "$T/many.txt" 2>/dev/null; do
 done
 tunnels=$(mesh_conns)
 apps=$(ss -Htn state established "( dport = :$P_ECHO )" 2>/dev/null | wc -l)
-log "$CONNS app connections open: $tunnels mesh-hop TCP connections to B's HBONE port, $apps from B to the app"
+prom "$A_ADMIN" "$T/a-held.prom"
+log "$CONNS app connections open: $tunnels mesh-hop TCP connections to B's HBONE port, $apps from B to the app;" \
+    "A opened $(metric "$T/a-held.prom" 'sidecar_hbone_tunnels_opened_total{direction="outbound"}') tunnel(s) so far"
 assert_eq "$CONNS" "$apps" "B's connections to the echo app while all are open"
 [ "$tunnels" -ge 1 ] || fail "no TCP connection to B's HBONE port while $CONNS streams are open"
 assert_le "$tunnels" "$MAX_TUNNELS" "mesh-hop TCP connections for $CONNS app connections"
@@ -138,6 +129,17 @@ touch "$T/release"
 wait "$many_pid" || fail "tcp-conns.js: $(grep -c '^BAD' "$T/many.txt") connections failed: $(grep '^BAD' "$T/many.txt" | head -n 3)"
 assert_contains "$T/many.txt" "^DONE conns=$CONNS ok=$CONNS bad=0"
 
+
+step "L4 through C (outbound.default_transport: hbone, no transport on the listener)"
+conns viac "$P_OUT_C" 5 100000 || fail "app connections through C failed: $(tail -n 5 "$T/viac.txt")"
+assert_contains "$T/viac.txt" '^DONE conns=5 ok=5 bad=0'
+wait_for_log "$T/c.out" "$(conn_re dir=outbound listener=out-def "peer=$SERVER_ID" bytes_received=100000 bytes_sent=100000)"
+assert_contains "$T/c.out" ' listener=out-def .* hbone=[^ ]+'
+prom "$C_ADMIN" "$T/c.prom"
+n=$(metric "$T/c.prom" 'sidecar_hbone_streams_opened_total{direction="outbound"}')
+[ "${n:-0}" -ge 5 ] || fail "C: sidecar_hbone_streams_opened_total{direction=\"outbound\"} is '${n:-absent}', expected >= 5"
+
+# ---------------------------------------------------------------------------
 step "L7 through A: 200, XFCC with A's identity at the app, B's access log names the tunnel"
 code=$(timeout 20 curl -sS -m 10 -o "$T/headers" -w '%{http_code}' "http://127.0.0.1:$P_OUT7/headers") ||
     fail "curl through A (protocol http, hbone) failed"
@@ -153,6 +155,30 @@ code=$(timeout 20 curl -sS -m 10 -o "$T/say" -w '%{http_code}' "http://127.0.0.1
 assert_eq 200 "$code" "second request"
 assert_eq over-hbone "$(cat "$T/say")" "body"
 
+# ---------------------------------------------------------------------------
+step "/config_dump shows the transport per listener: hbone on A's two and on C's (default_transport)"
+# transport_of ADMIN_PORT NAME: the "transport" of the object named NAME in /config_dump
+transport_of() {
+    curl -sS -m 5 "http://127.0.0.1:$1/config_dump" | python3 -c '
+import json, sys
+def walk(o):
+    if isinstance(o, dict):
+        if o.get("name") == sys.argv[1] and "transport" in o:
+            print(o["transport"])
+            sys.exit(0)
+        for v in o.values():
+            walk(v)
+    elif isinstance(o, list):
+        for v in o:
+            walk(v)
+walk(json.load(sys.stdin))
+print("none")' "$2"
+}
+assert_eq hbone "$(transport_of "$A_ADMIN" out-l4)" "A's /config_dump: transport of out-l4"
+assert_eq hbone "$(transport_of "$A_ADMIN" out-l7)" "A's /config_dump: transport of out-l7"
+assert_eq hbone "$(transport_of "$C_ADMIN" out-def)" "C's /config_dump: transport of out-def (outbound.default_transport)"
+
+# ---------------------------------------------------------------------------
 step "the counters moved: tunnels and streams on A (outbound) and B (inbound)"
 wait_for_count "$T/b.out" "$(conn_re dir=inbound "peer=$CLIENT_ID" bytes_received=16384 bytes_sent=16384)" "$CONNS" 30
 prom "$A_ADMIN" "$T/a.prom"
@@ -172,4 +198,5 @@ assert_not_contains "$T/b.out" ' class=refused '
 
 alive a
 alive b
+alive c
 log "ok"

@@ -17,6 +17,8 @@
 # open); hbone.idle_ms: 1000 closes them once idle, while sidecar A2 (the
 # default idle_ms) keeps its idle tunnel to another HBONE peer (Node's
 # http2 server) open: the close is the idle timer, not the last stream.
+# Through the pair, a plain client of A gets the app's early end and still
+# sends 300 KB after it, which the app gets in full.
 . "$(dirname "$0")/lib.sh"
 
 command -v node >/dev/null || fail "node is not installed (make deps installs it)"
@@ -98,17 +100,20 @@ assert_eq 1 "${v:-absent}" "B: sidecar_hbone_tunnels_opened_total{direction=\"in
 
 # ---------------------------------------------------------------------------
 step "the pool: max_streams_per_connection 2 -> 10 app connections on >= 5 tunnels; idle_ms 1000"
-P_OUT=$(free_port)
+P_OUT=$(free_port); P_OUT_HALF=$(free_port)
 sidecar_config "$T/a.yaml" client foo client
 A_ADMIN=$ADMIN_PORT
 cat >>"$T/a.yaml" <<EOF
 hbone: {max_streams_per_connection: 2, idle_ms: 1000}
+hbone_port: $P_HB
 listeners:
   - {name: out, direction: outbound, address: "127.0.0.1:$P_OUT", upstream: "127.0.0.1:$P_ECHO",
-     tls: ISTIO_MUTUAL, transport: hbone, hbone_port: $P_HB, protocol: tcp,
+     tls: ISTIO_MUTUAL, transport: hbone, protocol: tcp,
      expected_identities: ["$SERVER_ID"]}
+  - {name: out-half, direction: outbound, address: "127.0.0.1:$P_OUT_HALF", upstream: "127.0.0.1:$P_HALF",
+     tls: ISTIO_MUTUAL, transport: hbone, protocol: tcp, expected_identities: ["$SERVER_ID"]}
 EOF
-start_sidecar a "$T/a.yaml" "$P_OUT"
+start_sidecar a "$T/a.yaml" "$P_OUT" "$P_OUT_HALF"
 # A2: the default idle_ms, to Node's http2 server as the HBONE peer
 P_NODE=$(free_port); P_OUT2=$(free_port)
 spawn peer node "$NODE_DIR/hbone-peer.js" --listen "127.0.0.1:$P_NODE" --cert "$CERTS/server.crt" \
@@ -116,9 +121,10 @@ spawn peer node "$NODE_DIR/hbone-peer.js" --listen "127.0.0.1:$P_NODE" --cert "$
 wait_for_log "$T/peer.out" '^listening$'
 sidecar_config "$T/a2.yaml" client2 foo client
 cat >>"$T/a2.yaml" <<EOF
+hbone_port: $P_NODE
 listeners:
   - {name: out, direction: outbound, address: "127.0.0.1:$P_OUT2", upstream: "127.0.0.1:$P_ECHO",
-     tls: ISTIO_MUTUAL, transport: hbone, hbone_port: $P_NODE, protocol: tcp,
+     tls: ISTIO_MUTUAL, transport: hbone, protocol: tcp,
      expected_identities: ["$SERVER_ID"]}
 EOF
 start_sidecar a2 "$T/a2.yaml" "$P_OUT2"
@@ -172,11 +178,36 @@ v=$(metric "$T/a.prom" 'sidecar_hbone_tunnels_opened_total{direction="outbound"}
 [ "${v:-0}" -ge 5 ] || fail "A: sidecar_hbone_tunnels_opened_total{direction=\"outbound\"} is '${v:-absent}', expected >= 5"
 assert_eq "$v" "$(metric "$T/a.prom" 'sidecar_hbone_tunnels_closed_total{direction="outbound"}')" \
     "A: tunnels closed (all idle) against opened"
+# streams per tunnel: every closed tunnel counted once, the 10 streams in all
+assert_eq "$v" "$(metric "$T/a.prom" 'sidecar_hbone_streams_per_tunnel_count{direction="outbound"}')" \
+    "A: sidecar_hbone_streams_per_tunnel_count (closed tunnels)"
+assert_eq 10 "$(metric "$T/a.prom" 'sidecar_hbone_streams_per_tunnel_sum{direction="outbound"}')" \
+    "A: sidecar_hbone_streams_per_tunnel_sum (streams the closed tunnels carried)"
 
 step "after the idle close, a new app connection through A opens a new tunnel and works"
 timeout 120 node "$NODE_DIR/tcp-conns.js" --connect "127.0.0.1:$P_OUT" --conns 1 --bytes 10000 >"$T/after.txt" 2>&1 ||
     fail "a connection after the idle close failed: $(cat "$T/after.txt")"
 assert_contains "$T/after.txt" '^DONE conns=1 ok=1 bad=0'
+
+step "half-close through the pair: the app ends first, the plain client reads the end and still sends"
+# a plain TCP client of A: reads to the app's end (it arrives through B's
+# END_STREAM and A's FIN), then sends 300 KB and half-closes
+timeout 60 node -e '
+const net = require("net"), crypto = require("crypto");
+const s = net.connect({ host: "127.0.0.1", port: +process.argv[1], allowHalfOpen: true });
+let got = "";
+s.on("data", (d) => { got += d; });
+s.on("end", () => {
+  const b = crypto.randomBytes(300000);
+  console.log(`RECV ${JSON.stringify(got)} SENT bytes=${b.length} sha=${crypto.createHash("sha256").update(b).digest("hex")}`);
+  s.end(b);
+});
+s.on("error", (e) => { console.log(`ERROR ${e.code}`); process.exit(1); });
+s.on("close", () => process.exit(0));' "$P_OUT_HALF" >"$T/half-pair.txt" 2>&1 || fail "the client of the app that ends first: $(cat "$T/half-pair.txt")"
+assert_contains "$T/half-pair.txt" '^RECV "BYE\\n" SENT '
+want=$(sed -n 's/^RECV .* SENT \(bytes=[0-9]* sha=[0-9a-f]*\)$/GOT \1/p' "$T/half-pair.txt")
+wait_for_count "$T/half.out" '^GOT ' 2
+assert_eq "$want" "$(grep '^GOT ' "$T/half.out" | tail -n 1)" "what the app got through A and B after its own end"
 
 alive a
 alive a2

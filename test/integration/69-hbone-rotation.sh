@@ -2,15 +2,16 @@
 # Leaf and root rotation (file-mode certificates, Kubernetes secret volumes:
 # a new ..data directory renamed over the old one) while HBONE tunnels carry
 # traffic.  B (ns bar, STRICT) serves an echo app over its HBONE listener;
-# A (ns foo) reaches it with transport: hbone (hbone.idle_ms 1000), and has
-# a second HBONE listener to Node's http2 server playing an HBONE peer, which
-# logs the client certificate of every tunnel.  Throughout, a long-lived
+# A (ns foo) reaches it with transport: hbone (hbone.idle_ms 1000); A2, a
+# second sidecar on A's secret volume (ns foo, the same identity), reaches
+# Node's http2 server playing an HBONE peer, which logs the client
+# certificate of every tunnel.  Throughout, a long-lived
 # connection through A -> B streams a line every 100 ms and a new connection
 # goes through every 200 ms (test/tools/traffic):
 #   1. leaf rotation, same root: B's and A's volumes get new leaves.  New
 #      HBONE handshakes with B (Node's http2 client) present B's new serial
-#      and still get 200 and the echo; A's next tunnel to Node, once its idle
-#      one has closed, presents A's new serial;
+#      and still get 200 and the echo; A2's next tunnel to Node, once its
+#      idle one has closed, presents the volume's new serial;
 #   2. root rotation mesh -> rootB: trust both roots, then leaves from rootB,
 #      then trust rootB alone.  New handshakes with B present the rootB leaf;
 #      at the end a client under the old root is refused by B and a new
@@ -58,12 +59,17 @@ vol() {
     mv -T "$v/..data_tmp" "$v/..data"
     for f in tls.crt tls.key ca.crt; do [ -L "$v/$f" ] || ln -s "..data/$f" "$v/$f"; done
 }
-# swap NAME DIR CRT KEY CA: vol, then NAME's sidecar logs the install
+# swap NAMES DIR CRT KEY CA: vol, then each sidecar of NAMES (a
+# comma-separated list) logs the install
 swap() {
-    local n
-    n=$(count_lines "$T/$1.err" 'certificates installed from files: ')
+    local s names
+    local -A n0
+    IFS=, read -r -a names <<<"$1"
+    for s in "${names[@]}"; do n0[$s]=$(count_lines "$T/$s.err" 'certificates installed from files: '); done
     vol "$2" "$3" "$4" "$5"
-    wait_for_count "$T/$1.err" 'certificates installed from files: ' $((n + 1)) 10
+    for s in "${names[@]}"; do
+        wait_for_count "$T/$s.err" 'certificates installed from files: ' $((${n0[$s]} + 1)) 10
+    done
 }
 VA=$T/a-secret; VB=$T/b-secret
 vol "$VA" "$CERTS/client.crt" "$CERTS/client.key" "$CERTS/ca.crt"
@@ -96,15 +102,23 @@ A_ADMIN=$ADMIN_PORT
 sed -i "$(secrets_of "$VA")" "$T/a.yaml"
 cat >>"$T/a.yaml" <<EOF
 hbone: {idle_ms: 1000}
+hbone_port: $P_HB
 listeners:
   - {name: out, direction: outbound, address: "127.0.0.1:$P_OUT", upstream: "127.0.0.1:$P_ECHO",
-     tls: ISTIO_MUTUAL, transport: hbone, hbone_port: $P_HB, protocol: tcp,
-     expected_identities: ["$SERVER_ID"]}
-  - {name: out-n, direction: outbound, address: "127.0.0.1:$P_OUT_N", upstream: "127.0.0.1:$P_ECHO",
-     tls: ISTIO_MUTUAL, transport: hbone, hbone_port: $P_NODE, protocol: tcp,
-     expected_identities: ["$SERVER_ID"]}
+     tls: ISTIO_MUTUAL, transport: hbone, protocol: tcp, expected_identities: ["$SERVER_ID"]}
 EOF
-start_sidecar a "$T/a.yaml" "$P_OUT" "$P_OUT_N"
+start_sidecar a "$T/a.yaml" "$P_OUT"
+sidecar_config "$T/a2.yaml" client2 foo client
+A2_ADMIN=$ADMIN_PORT
+sed -i "$(secrets_of "$VA")" "$T/a2.yaml"
+cat >>"$T/a2.yaml" <<EOF
+hbone: {idle_ms: 1000}
+hbone_port: $P_NODE
+listeners:
+  - {name: out-n, direction: outbound, address: "127.0.0.1:$P_OUT_N", upstream: "127.0.0.1:$P_ECHO",
+     tls: ISTIO_MUTUAL, transport: hbone, protocol: tcp, expected_identities: ["$SERVER_ID"]}
+EOF
+start_sidecar a2 "$T/a2.yaml" "$P_OUT_N"
 
 # probe CERT CA: one HBONE connection straight to B (Node's http2 client,
 # client certificate $CERT.crt/.key, trusting CA) with one CONNECT to the
@@ -130,7 +144,7 @@ probe_until() {
     fail "new HBONE handshakes with B: '${got:-<handshake failed>}', expected serial $1 and 200 ($(tr '\n' ' ' <"$T/probe.txt"))"
 }
 mesh_conns() { ss -Htn state established "( dport = :$1 )" 2>/dev/null | wc -l; }
-wait_idle_closed() { # PORT: A's idle tunnels to PORT are gone (hbone.idle_ms 1000)
+wait_idle_closed() { # PORT: idle tunnels to PORT are gone (hbone.idle_ms 1000)
     local i=0
     while [ "$(mesh_conns "$1")" -ne 0 ]; do
         [ $i -lt 300 ] || fail "tunnels to port $1 still open 15 s after their last stream"
@@ -138,17 +152,17 @@ wait_idle_closed() { # PORT: A's idle tunnels to PORT are gone (hbone.idle_ms 10
         i=$((i + 1))
     done
 }
-# via_node: one app connection through A's out-n; prints the serial of A's
+# via_node: one app connection through A2; prints the serial of the client
 # certificate on the tunnel Node saw last
 via_node() {
     timeout 60 node "$NODE_DIR/tcp-conns.js" --connect "127.0.0.1:$P_OUT_N" --conns 1 --bytes 5000 \
-        >"$T/via-node.txt" 2>&1 || fail "a connection through A to Node failed: $(cat "$T/via-node.txt")"
+        >"$T/via-node.txt" 2>&1 || fail "a connection through A2 to Node failed: $(cat "$T/via-node.txt")"
     sed -n "s/^SESSION id=[0-9]* alpn=h2 peer=${CLIENT_ID//\//\\/} serial=\([0-9a-f]*\)$/\1/p" "$T/peer.out" | tail -n 1
 }
 
-step "at start: B presents $S1 over HBONE; A's tunnel to Node presents $C1"
+step "at start: B presents $S1 over HBONE; A2's tunnel to Node presents $C1"
 probe_until "$S1" "$CERTS/client" "$CERTS/ca.crt"
-assert_eq "$C1" "$(via_node)" "A's serial on its first tunnel to Node"
+assert_eq "$C1" "$(via_node)" "A2's serial on its first tunnel to Node"
 
 step "traffic through A -> B over HBONE: a long-lived stream and a new connection every 200 ms"
 traffic_start stream stream "127.0.0.1:$P_OUT" -i 100 -t 2500
@@ -157,25 +171,25 @@ sleep 1
 
 step "1. leaf rotation: B -> $S2, A -> $C2"
 swap b "$VB" "$G/server2.crt" "$G/server2.key" "$CERTS/ca.crt"
-swap a "$VA" "$G/client2.crt" "$G/client2.key" "$CERTS/ca.crt"
+swap a,a2 "$VA" "$G/client2.crt" "$G/client2.key" "$CERTS/ca.crt"
 assert_contains "$T/a.err" "certificates installed from files: $CLIENT_ID serial=0*$(tr 'a-f' 'A-F' <<<"$C2") "
 probe_until "$S2" "$CERTS/client" "$CERTS/ca.crt"
 wait_idle_closed "$P_NODE"
-assert_eq "$C2" "$(via_node)" "A's serial on a new tunnel to Node after A's leaf rotation"
+assert_eq "$C2" "$(via_node)" "A2's serial on a new tunnel to Node after the leaf rotation"
 sleep 1
 alive stream
 alive loop
 
 step "2. root rotation: trust mesh + rootB, then leaves from rootB ($S3), then rootB alone"
 swap b "$VB" "$G/server2.crt" "$G/server2.key" "$G/both.crt"
-swap a "$VA" "$G/client2.crt" "$G/client2.key" "$G/both.crt"
+swap a,a2 "$VA" "$G/client2.crt" "$G/client2.key" "$G/both.crt"
 sleep 1
 swap b "$VB" "$G/server3.crt" "$G/server3.key" "$G/both.crt"
-swap a "$VA" "$G/client3.crt" "$G/client3.key" "$G/both.crt"
+swap a,a2 "$VA" "$G/client3.crt" "$G/client3.key" "$G/both.crt"
 probe_until "$S3" "$CERTS/client" "$G/both.crt"
 sleep 1
 swap b "$VB" "$G/server3.crt" "$G/server3.key" "$G/rootB-ca.crt"
-swap a "$VA" "$G/client3.crt" "$G/client3.key" "$G/rootB-ca.crt"
+swap a,a2 "$VA" "$G/client3.crt" "$G/client3.key" "$G/rootB-ca.crt"
 probe_until "$S3" "$G/client3" "$G/rootB-ca.crt"
 # a client under the old root is refused now
 i=0
@@ -202,13 +216,17 @@ timeout 60 node "$NODE_DIR/tcp-conns.js" --connect "127.0.0.1:$P_OUT" --conns 3 
 assert_contains "$T/after.txt" '^DONE conns=3 ok=3 bad=0'
 assert_not_contains "$T/a.out" ' end=(tls_|upstream_|downstream_reset|handshake_timeout|identity_rejected)'
 
-step "A opened new tunnels along the way (to Node twice, to B twice); both sidecars ready"
+step "new tunnels along the way (A to B twice, A2 to Node twice); the sidecars ready"
 v=$(sds_metric "$A_ADMIN" 'sidecar_hbone_tunnels_opened_total{direction="outbound"}')
-[ "${v:-0}" -ge 4 ] || fail "A: sidecar_hbone_tunnels_opened_total{direction=\"outbound\"} is '${v:-absent}', expected >= 4"
+[ "${v:-0}" -ge 2 ] || fail "A: sidecar_hbone_tunnels_opened_total{direction=\"outbound\"} is '${v:-absent}', expected >= 2"
+v=$(sds_metric "$A2_ADMIN" 'sidecar_hbone_tunnels_opened_total{direction="outbound"}')
+[ "${v:-0}" -ge 2 ] || fail "A2: sidecar_hbone_tunnels_opened_total{direction=\"outbound\"} is '${v:-absent}', expected >= 2"
+assert_eq 2 "$(count_lines "$T/peer.out" '^SESSION ')" "tunnels Node saw"
 assert_eq 0 "$(sds_metric "$B_ADMIN" 'sidecar_hbone_streams_reset_total{direction="inbound"}')" "B: streams reset"
 assert_eq 200 "$(sds_ready_code "$A_ADMIN")" "A's readiness"
 assert_eq 200 "$(sds_ready_code "$B_ADMIN")" "B's readiness"
 
 alive a
+alive a2
 alive b
 log "ok"

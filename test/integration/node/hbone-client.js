@@ -6,7 +6,7 @@
 //
 //   node hbone-client.js --connect HOST:PORT --cert F --key F --ca F
 //        --stream AUTHORITY[,BYTES[,ACTION]] [--stream ...]
-//        [--then AUTHORITY[,BYTES]] [--timeout MS]
+//        [--then AUTHORITY[,BYTES]] [--timeout MS] [--save DIR]
 //
 // Every --stream is opened at once on the one connection; each is a CONNECT
 // with that :authority.  Once its answer is 200 it sends BYTES random bytes
@@ -15,6 +15,9 @@
 //   reset      after the first echoed bytes, RST_STREAM (CANCEL) the stream
 //   late=N     (for an app that ends first) wait for the far side's end,
 //              then send N more random bytes and end
+//   http=PATH  send "GET PATH HTTP/1.1" (Host: app, Connection: close)
+//              instead of random bytes
+// --save DIR: what each stream received goes to DIR/stream-N.bin.
 // --then streams are opened on the same connection after every --stream is
 // finished (to show the connection still carries new streams).
 //
@@ -41,6 +44,7 @@ for (let i = 2; i < process.argv.length; i++) {
   else if (k === '--stream') a.streams.push(v);
   else if (k === '--then') a.then.push(v);
   else if (k === '--timeout') a.timeout = parseInt(v, 10);
+  else if (k === '--save') a.save = v;
   else { console.error(`unknown argument ${k}`); process.exit(2); }
 }
 if (!a.connect || !a.ca || a.streams.length === 0) {
@@ -84,6 +88,7 @@ function done() {
 }
 
 function streamFinished() {
+  if (done.once) return;
   finished++;
   if (finished === a.streams.length) {
     if (a.then.length === 0) { done(); return; }
@@ -97,7 +102,9 @@ function open(spec, n, onEnd) {
   const [authority, bytesS, action] = spec.split(',');
   const bytes = parseInt(bytesS || '0', 10);
   const late = action && action.startsWith('late=') ? parseInt(action.slice(5), 10) : -1;
-  const out = crypto.randomBytes(bytes);
+  const out = action && action.startsWith('http=')
+    ? Buffer.from(`GET ${action.slice(5)} HTTP/1.1\r\nHost: app\r\nConnection: close\r\n\r\n`)
+    : crypto.randomBytes(bytes);
   const lateOut = late >= 0 ? crypto.randomBytes(late) : null;
   const chunks = [];
   let status = 0;
@@ -108,8 +115,15 @@ function open(spec, n, onEnd) {
     reported = true;
     onEnd();
   };
-  const req = session.request({ ':method': 'CONNECT', ':authority': authority },
-    { endStream: false });
+  let req;
+  try {
+    req = session.request({ ':method': 'CONNECT', ':authority': authority }, { endStream: false });
+  } catch (e) {
+    // the connection is gone (GOAWAY, closed): no stream
+    console.log(`STREAM n=${n} authority=${authority} status=0 error=${e.code || e.message}`);
+    setImmediate(report);
+    return;
+  }
   req.on('response', (h) => {
     status = h[':status'];
     if (status !== 200) {
@@ -144,6 +158,7 @@ function open(spec, n, onEnd) {
   req.on('close', () => {
     if (reported) return;
     const recv = Buffer.concat(chunks);
+    if (a.save) fs.writeFileSync(`${a.save}/stream-${n}.bin`, recv);
     let line = `STREAM n=${n} authority=${authority} status=${status} sent=${out.length} recv=${recv.length}` +
       ` sha_sent=${sha(out)} sha_recv=${sha(recv)}`;
     if (lateOut) line += ` late=${lateOut.length} sha_late=${sha(lateOut)}`;

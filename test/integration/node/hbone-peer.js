@@ -7,20 +7,25 @@
 // off, so every connection is a full handshake that shows the client's
 // certificate.
 //
-//   node hbone-peer.js --listen HOST:PORT --cert F --key F --ca F
+//   node hbone-peer.js --listen HOST:PORT --cert F --key F --ca F [--drop-first N]
+//
+// --drop-first N: the first N connections that send a CONNECT are cut (the
+// TCP connection destroyed, no answer) at their first CONNECT: a tunnel that
+// fails before 200.
 //
 // Prints "listening" once bound, then one line each:
 //   SESSION id=N alpn=h2 peer=<client URI SAN> serial=<hex, lower case>
 //   CONNECT session=N stream=S authority=A
 //   STATUS session=N stream=S status=200|503|400
 //   END session=N stream=S up=BYTES down=BYTES   (bytes to / from the target)
+//   DROP session=N stream=S                      (--drop-first)
 //   SESSION_CLOSED id=N
 const crypto = require('crypto');
 const fs = require('fs');
 const http2 = require('http2');
 const net = require('net');
 
-const a = {};
+const a = { dropFirst: 0 };
 for (let i = 2; i < process.argv.length; i++) {
   const k = process.argv[i];
   const v = process.argv[++i];
@@ -28,6 +33,7 @@ for (let i = 2; i < process.argv.length; i++) {
   else if (k === '--cert') a.cert = v;
   else if (k === '--key') a.key = v;
   else if (k === '--ca') a.ca = v;
+  else if (k === '--drop-first') a.dropFirst = parseInt(v, 10);
   else { console.error(`unknown argument ${k}`); process.exit(2); }
 }
 if (!a.listen || !a.cert || !a.key || !a.ca) {
@@ -66,6 +72,11 @@ server.on('stream', (stream, headers) => {
   const tag = `session=${sid} stream=${stream.id}`;
   console.log(`CONNECT ${tag} method=${headers[':method']} authority=${authority}`);
   stream.on('error', () => {});
+  if (sid <= a.dropFirst) {
+    console.log(`DROP ${tag}`);
+    stream.session.socket.destroy();
+    return;
+  }
   const m = /^(.*):(\d+)$/.exec(authority || '');
   if (headers[':method'] !== 'CONNECT' || !m) {
     console.log(`STATUS ${tag} status=400`);
