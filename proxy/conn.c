@@ -1258,24 +1258,35 @@ void sc_conn_accept_hbone(struct sc_worker *w, int fd, const struct sc_conn_hbon
         return;
     }
     c->has_orig = 1;
-    if (setup_inbound(c, NULL) != 0) {
-        conn_finish(c, "loop_refused: original destination is the sidecar itself");
-        return;
-    }
-    for (size_t i = 0; sc_config_inport(c->cfg, c->port) == NULL && i < c->cfg->n_listeners;
-         i++) {
-        /* a port served by an explicit inbound listener */
-        const struct sc_cfg_listener *l = &c->cfg->listeners[i];
-
-        if (l->direction == SC_DIR_INBOUND && l->transport != SC_TRANSPORT_HBONE &&
-            l->port == c->port) {
-            c->up_addr = l->upstream;
-            c->proto = l->protocol;
-            c->route = l;
-            c->to = &l->timeouts;
-            c->principals = &l->allowed_principals;
-            break;
+    if (sc_config_inport(c->cfg, h->port) != NULL) {
+        if (setup_inbound(c, NULL) != 0) {
+            conn_finish(c, "loop_refused: original destination is the sidecar itself");
+            return;
         }
+    } else {
+        /* a port served by an explicit inbound listener */
+        const struct sc_cfg_listener *l = NULL;
+
+        for (size_t i = 0; l == NULL && i < c->cfg->n_listeners; i++) {
+            const struct sc_cfg_listener *x = &c->cfg->listeners[i];
+
+            if (x->direction == SC_DIR_INBOUND && x->transport != SC_TRANSPORT_HBONE &&
+                x->port == h->port) {
+                l = x;
+            }
+        }
+        if (l == NULL) {
+            conn_finish(c, "hbone_refused: port %d is not an inbound port of this workload",
+                        h->port);
+            return;
+        }
+        c->port = h->port;
+        c->up_addr = l->upstream;
+        c->proto = l->protocol;
+        c->route = l;
+        c->to = &l->timeouts;
+        c->principals = &l->allowed_principals;
+        c->mode = sc_config_port_mode(c->cfg, h->port);
     }
     classify(c, SC_CLASS_MESH_MTLS);
     serve(c);

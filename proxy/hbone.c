@@ -311,7 +311,10 @@ static int local_flush(struct sc_hbone_stream *s)
         }
     }
     if (s->io != NULL && s->remote_eof && !s->local_shut &&
-        evbuffer_get_length(s->to_local) == 0) {
+        evbuffer_get_length(s->to_local) == 0 && (!s->http || s->bytes[0] > 0)) {
+        /* An HTTP session takes an end of stream before its response has
+         * started as the client going away (Envoy's DC): for a stream
+         * handed to one, the FIN waits for the first response bytes. */
         s->local_shut = 1;
         sc_io_shutdown(s->io);
     }
@@ -407,6 +410,9 @@ static ssize_t data_read(nghttp2_session *ngh, int32_t id, uint8_t *buf, size_t 
     n = sc_io_read(s->io, buf, length);
     if (n > 0) {
         s->bytes[0] += (uint64_t)n;
+        if (s->http && s->remote_eof && !s->local_shut) {
+            (void)local_flush(s);       /* the held-back FIN (see local_flush) */
+        }
         return n;
     }
     if (n == 0) {

@@ -129,6 +129,7 @@ static void hand_to_http(struct sc_hbone_stream *s)
     info.tunnel_id = t->peer.tunnel_id;
     info.stream_id = s->id;
     s->up_tried = 1;
+    s->http = 1;
     established(s, sv[0]);
     sc_conn_accept_hbone(t->w, sv[1], &info);
 }

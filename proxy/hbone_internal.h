@@ -32,6 +32,7 @@ struct sc_hbone_stream {
     struct event *connect_ev;           /* server: connecting to the app */
     int local_fd;                       /* server: the socket being connected */
     int pending_app;                    /* server: an app hand-off is under way */
+    int http;                           /* server: handed to the HTTP session */
     struct evbuffer *to_local;          /* DATA received, not yet written locally */
     int deferred;                       /* nghttp2 waits for local bytes */
     int local_eof;                      /* local read half ended: END_STREAM sent */

@@ -144,6 +144,12 @@ int sc_hbone_req_decide(const struct sc_hbone_req *r, const struct sc_config *cf
 
         if (l->direction == SC_DIR_INBOUND && l->transport != SC_TRANSPORT_HBONE &&
             l->port == t->port) {
+            if (l->allowed_principals.n > 0 &&
+                !sc_spiffe_match_any(l->allowed_principals.v, l->allowed_principals.n, peer_id)) {
+                snprintf(why, len, "peer %.200s is not in listener %.60s's allowed_principals",
+                         peer_id != NULL ? peer_id : "-", l->name);
+                return 403;
+            }
             t->protocol = l->protocol;
             t->timeouts = &l->timeouts;
             t->app = l->upstream;

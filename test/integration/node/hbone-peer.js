@@ -74,7 +74,7 @@ server.on('stream', (stream, headers) => {
   stream.on('error', () => {});
   if (sid <= a.dropFirst) {
     console.log(`DROP ${tag}`);
-    stream.session.socket.destroy();
+    stream.session.destroy();   // (its socket may not be touched directly)
     return;
   }
   const m = /^(.*):(\d+)$/.exec(authority || '');
