@@ -9,12 +9,98 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
+
+#include "accesslog.h"
+#include "escape.h"
+#include "l7_internal.h"
+#include "log.h"
 
 #include "conn.h"
 #include "snapshot.h"
 #include "stats.h"
 #include "worker.h"
+
+static long ms_since(const struct timespec *t0)
+{
+    struct timespec t;
+
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (t.tv_sec - t0->tv_sec) * 1000 + (t.tv_nsec - t0->tv_nsec) / 1000000;
+}
+
+/* ---- the stream's log lines ------------------------------------------------ */
+
+/* An inbound TCP stream's access-log record, as conn.c writes one for a
+ * connection (HTTP ports: the HTTP session logs each request). */
+static void stream_access_log(struct sc_hbone_stream *s, long ms)
+{
+    struct sc_hbone_tunnel *t = s->t;
+    struct sc_accesslog_rec rec;
+    char a[SC_ADDR_STRLEN], cluster[40], hb[48];
+
+    sc_accesslog_rec_init(&rec);
+    rec.start.tv_sec -= ms / 1000;
+    rec.start.tv_nsec -= (ms % 1000) * 1000000;
+    if (rec.start.tv_nsec < 0) {
+        rec.start.tv_nsec += 1000000000;
+        rec.start.tv_sec--;
+    }
+    rec.flags = s->status == 503 ? SC_ACCESSLOG_UF : 0;
+    rec.bytes_received = s->bytes[1];
+    rec.bytes_sent = s->bytes[0];
+    rec.duration_ms = ms;
+    if (s->up_tried) {
+        sc_accesslog_rec_sets(&rec, SC_ACCESSLOG_UPSTREAM_HOST,
+                              sc_addr_str(&s->tgt.app, a, sizeof(a)));
+    }
+    sc_accesslog_rec_sets(&rec, SC_ACCESSLOG_PEER_ID, t->peer_id);
+    snprintf(cluster, sizeof(cluster), "inbound|%d||", s->tgt.port);
+    sc_accesslog_rec_sets(&rec, SC_ACCESSLOG_UPSTREAM_CLUSTER, cluster);
+    sc_accesslog_rec_sets(&rec, SC_ACCESSLOG_DOWNSTREAM_LOCAL_ADDRESS, s->req.authority);
+    sc_accesslog_rec_sets(&rec, SC_ACCESSLOG_DOWNSTREAM_REMOTE_ADDRESS,
+                          sc_addr_str(&t->peer.addr, a, sizeof(a)));
+    sc_accesslog_rec_sets(&rec, SC_ACCESSLOG_ROUTE_NAME, t->peer.listener);
+    snprintf(hb, sizeof(hb), "%llu/%d", t->peer.tunnel_id, (int)s->id);
+    sc_accesslog_rec_sets(&rec, SC_ACCESSLOG_HBONE, hb);
+    sc_accesslog_sink_log(sc_l7_access_log, (unsigned)sc_worker_id(t->w), &rec);
+}
+
+void sc_hbone_i_stream_log(struct sc_hbone_stream *s)
+{
+    struct sc_hbone_tunnel *t = s->t;
+    char line[2600], da[SC_ADDR_STRLEN], ua[SC_ADDR_STRLEN], peer[512], end[400];
+
+    if (t == NULL || t->client) {
+        return;
+    }
+    /* an HTTP port's stream: the HTTP session logs its requests */
+    if (sc_l7_access_log != NULL && (s->tgt.protocol == SC_PROTO_TCP || s->status != 200)) {
+        stream_access_log(s, ms_since(&s->t0));
+    }
+    if (!sc_log_record_enabled()) {
+        return;
+    }
+    snprintf(line, sizeof(line),
+             "%s conn id=%llu dir=inbound listener=%s port=%d mode=%s class=%s down=%s up=%s "
+             "orig_dst=%s tls=%s peer=%s peer_root=- session=- bytes_received=%llu "
+             "bytes_sent=%llu duration_ms=%ld hbone=%llu stream=%d status=%d end=%s",
+             s->started, s->conn_id, t->peer.listener, s->tgt.port,
+             sc_mtls_mode_name(s->tgt.mode), s->status == 200 ? "mesh_mtls" : "refused",
+             sc_addr_str(&t->peer.addr, da, sizeof(da)),
+             s->up_tried ? sc_addr_str(&s->tgt.app, ua, sizeof(ua)) : "-",
+             s->req.authority[0] != '\0' ? s->req.authority : "-",
+             t->peer.tls_version != NULL ? t->peer.tls_version : "-",
+             sc_escape_text_str(t->peer_id, peer, sizeof(peer)),
+             (unsigned long long)s->bytes[1], (unsigned long long)s->bytes[0],
+             ms_since(&s->t0), t->peer.tunnel_id, (int)s->id, s->status,
+             sc_escape_text_str(s->reason[0] != '\0' ? s->reason : "peer_closed", end,
+                                sizeof(end)));
+    sc_log_record(line, strlen(line));
+}
+
+/* ---- the answer ------------------------------------------------------------- */
 
 static void refuse(struct sc_hbone_stream *s, int status, const char *why)
 {

@@ -91,6 +91,9 @@ int sc_hbone_i_stream_submit_response(struct sc_hbone_stream *s, int status, con
 void sc_hbone_i_tunnel_destroy(struct sc_hbone_tunnel *t);
 void sc_hbone_i_tunnel_arm_idle(struct sc_hbone_tunnel *t, long ms);
 void sc_hbone_i_client_response(struct sc_hbone_stream *s);
+/* hbone_in.c: a server stream's connection-log line and (TCP ports)
+ * access-log record, as it is freed. */
+void sc_hbone_i_stream_log(struct sc_hbone_stream *s);
 /* hbone_in.c: the whole request is in; answer it. */
 void sc_hbone_i_server_request(struct sc_hbone_stream *s);
 /* hbone_in.c: the app connection of a stream is ready or failed. */
