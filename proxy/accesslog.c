@@ -28,6 +28,17 @@ void sc_accesslog_rec_init(struct sc_accesslog_rec *r)
     r->duration_ms = -1;
 }
 
+void sc_accesslog_rec_init_ago(struct sc_accesslog_rec *r, long ms)
+{
+    sc_accesslog_rec_init(r);
+    r->start.tv_sec -= ms / 1000;
+    r->start.tv_nsec -= (ms % 1000) * 1000000;
+    if (r->start.tv_nsec < 0) {
+        r->start.tv_nsec += 1000000000;
+        r->start.tv_sec--;
+    }
+}
+
 void sc_accesslog_rec_set(struct sc_accesslog_rec *r, enum sc_accesslog_field f, const char *s,
                           size_t n)
 {

@@ -114,6 +114,9 @@ struct sc_accesslog_rec {
 
 /* Clears r; start is set to now; duration_ms to -1. */
 void sc_accesslog_rec_init(struct sc_accesslog_rec *r);
+/* The same for a record logged at its end: it started ms milliseconds ago
+ * (an L4 connection or stream). */
+void sc_accesslog_rec_init_ago(struct sc_accesslog_rec *r, long ms);
 
 /* Copies s[0..n) into field f (s may be NULL when n is 0: unset).  Values
  * are cut at SC_ACCESSLOG_FIELD_MAX and at what is left of the record's

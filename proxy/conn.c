@@ -242,13 +242,7 @@ static void log_tcp_access(struct sc_conn *c, long ms)
     struct sc_accesslog_rec rec;
     char ua[SC_ADDR_STRLEN];
 
-    sc_accesslog_rec_init(&rec);
-    rec.start.tv_sec -= ms / 1000;
-    rec.start.tv_nsec -= (ms % 1000) * 1000000;
-    if (rec.start.tv_nsec < 0) {
-        rec.start.tv_nsec += 1000000000;
-        rec.start.tv_sec--;
-    }
+    sc_accesslog_rec_init_ago(&rec, ms);
     rec.flags = c->tcp_state == TCP_CONNECTING ? SC_ACCESSLOG_UF : c->al_flags;
     rec.bytes_received = c->bytes[0];
     rec.bytes_sent = c->bytes[1];

@@ -40,13 +40,7 @@ static void stream_access_log(struct sc_hbone_stream *s, long ms)
     struct sc_accesslog_rec rec;
     char a[SC_ADDR_STRLEN], cluster[40], hb[48];
 
-    sc_accesslog_rec_init(&rec);
-    rec.start.tv_sec -= ms / 1000;
-    rec.start.tv_nsec -= (ms % 1000) * 1000000;
-    if (rec.start.tv_nsec < 0) {
-        rec.start.tv_nsec += 1000000000;
-        rec.start.tv_sec--;
-    }
+    sc_accesslog_rec_init_ago(&rec, ms);
     rec.flags = s->status == 503 ? SC_ACCESSLOG_UF : 0;
     rec.bytes_received = s->bytes[1];
     rec.bytes_sent = s->bytes[0];
