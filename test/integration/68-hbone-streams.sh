@@ -12,6 +12,9 @@
 #     its app connection is closed, the two 2 MB streams beside it finish
 #     unchanged, and a new stream on the same tunnel still gets 200 and its
 #     echo; B counts the reset.
+# An app that resets its connection at the client's first bytes: the
+# client's stream (200 already) ends with RST_STREAM, not a clean
+# END_STREAM, and the tunnel carries the next stream.
 # Backpressure: a client that stops reading a 100 MiB stream holds the app
 # back (it cannot finish while the client does not read) and B does not
 # buffer it; once the client reads on, every byte arrives (SHA-256).
@@ -34,6 +37,9 @@ P_ECHO=$(free_port); P_HALF=$(free_port); P_CAP=$(free_port); P_HB=$(free_port);
 SRC_BYTES=$((100 * 1024 * 1024))
 start_backend echo --listen "127.0.0.1:$P_ECHO" --mode echo
 start_backend src --listen "127.0.0.1:$P_SRC" --mode source --bytes "$SRC_BYTES"
+P_RST=$(free_port)
+spawn rst node "$NODE_DIR/half-app.js" --listen "127.0.0.1:$P_RST" --reset
+wait_for_log "$T/rst.out" '^listening$'
 spawn half node "$NODE_DIR/half-app.js" --listen "127.0.0.1:$P_HALF"
 wait_for_log "$T/half.out" '^listening$'
 
@@ -48,6 +54,7 @@ inbound:
     - {port: $P_ECHO, protocol: tcp}
     - {port: $P_HALF, protocol: tcp}
     - {port: $P_SRC, protocol: tcp}
+    - {port: $P_RST, protocol: tcp}
 EOF
 peer_auth "$T/b.yaml" STRICT bar
 start_sidecar b "$T/b.yaml" "$P_HB"
@@ -103,6 +110,21 @@ v=$(metric "$T/b.prom" 'sidecar_hbone_streams_opened_total{direction="inbound"}'
 assert_eq 6 "${v:-absent}" "B: sidecar_hbone_streams_opened_total{direction=\"inbound\"}"
 v=$(metric "$T/b.prom" 'sidecar_hbone_tunnels_opened_total{direction="inbound"}')
 assert_eq 1 "${v:-absent}" "B: sidecar_hbone_tunnels_opened_total{direction=\"inbound\"}"
+
+step "an app that resets its connection after 200: the stream is reset (RST_STREAM), the tunnel goes on"
+timeout 60 node "$NODE_DIR/hbone-client.js" --connect "127.0.0.1:$P_HB" \
+    --cert "$CERTS/client.crt" --key "$CERTS/client.key" --ca "$CERTS/ca.crt" \
+    --stream "127.0.0.1:$P_RST,1000" --then "127.0.0.1:$P_ECHO,7000" >"$T/rst.txt" 2>"$T/rst.err" ||
+    fail "hbone-client.js: $(cat "$T/rst.err")"
+line=$(grep -E '^STREAM n=0 ' "$T/rst.txt" || true)
+log "the reset app's stream: ${line%% sha_*}"
+case $line in
+*" status=200 "*" rst="* | *" status=200 error="* | *" status=200 rst="*) ;;
+*) fail "a stream whose app reset its connection after 200 ended without RST_STREAM: $line" ;;
+esac
+assert_contains "$T/rst.out" '^RESET$'
+assert_echoed "$T/rst.txt" 1 7000
+assert_eq 1 "$(count_lines "$T/rst.txt" '^SESSION ')" "TLS connections"
 
 # ---------------------------------------------------------------------------
 step "backpressure: a client that stops reading holds the app back (flow control); nothing is lost"
