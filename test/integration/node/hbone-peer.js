@@ -52,15 +52,6 @@ const server = http2.createSecureServer({
   settings: { enableConnectProtocol: false },
 });
 
-// the TLS sockets by peer address: http2 hides a session's own socket
-// behind a proxy that refuses destroy()
-const raw = new Map();
-server.on('secureConnection', (sock) => {
-  const k = `${sock.remoteAddress}:${sock.remotePort}`;
-  raw.set(k, sock);
-  sock.on('close', () => raw.delete(k));
-});
-
 let sessions = 0;
 server.on('session', (session) => {
   const id = ++sessions;
@@ -83,10 +74,7 @@ server.on('stream', (stream, headers) => {
   stream.on('error', () => {});
   if (sid <= a.dropFirst) {
     console.log(`DROP ${tag}`);
-    const sock = stream.session.socket;
-    const t = raw.get(`${sock.remoteAddress}:${sock.remotePort}`);
-    if (t) t.destroy();
-    else stream.session.destroy();
+    stream.session.destroy();   // (its socket may not be touched directly)
     return;
   }
   const m = /^(.*):(\d+)$/.exec(authority || '');
