@@ -12,6 +12,12 @@
 #     its app connection is closed, the two 2 MB streams beside it finish
 #     unchanged, and a new stream on the same tunnel still gets 200 and its
 #     echo; B counts the reset.
+# An app that resets its connection at the client's first bytes: the
+# client's stream (200 already) ends with RST_STREAM, not a clean
+# END_STREAM, and the tunnel carries the next stream.
+# Backpressure: a client that stops reading a 100 MiB stream holds the app
+# back (it cannot finish while the client does not read) and B does not
+# buffer it; once the client reads on, every byte arrives (SHA-256).
 # The pool (outbound, sidecar A): hbone.max_streams_per_connection: 2 puts
 # 10 concurrent app connections on at least 5 tunnels (ss, while all are
 # open); hbone.idle_ms: 1000 closes them once idle, while sidecar A2 (the
@@ -27,8 +33,13 @@ NODE_DIR=$ROOT/test/integration/node
 CLIENT_ID=spiffe://cluster.local/ns/foo/sa/client
 SERVER_ID=spiffe://cluster.local/ns/bar/sa/server
 
-P_ECHO=$(free_port); P_HALF=$(free_port); P_CAP=$(free_port); P_HB=$(free_port)
+P_ECHO=$(free_port); P_HALF=$(free_port); P_CAP=$(free_port); P_HB=$(free_port); P_SRC=$(free_port)
+SRC_BYTES=$((100 * 1024 * 1024))
 start_backend echo --listen "127.0.0.1:$P_ECHO" --mode echo
+start_backend src --listen "127.0.0.1:$P_SRC" --mode source --bytes "$SRC_BYTES"
+P_RST=$(free_port)
+spawn rst node "$NODE_DIR/half-app.js" --listen "127.0.0.1:$P_RST" --reset
+wait_for_log "$T/rst.out" '^listening$'
 spawn half node "$NODE_DIR/half-app.js" --listen "127.0.0.1:$P_HALF"
 wait_for_log "$T/half.out" '^listening$'
 
@@ -42,6 +53,8 @@ inbound:
   ports:
     - {port: $P_ECHO, protocol: tcp}
     - {port: $P_HALF, protocol: tcp}
+    - {port: $P_SRC, protocol: tcp}
+    - {port: $P_RST, protocol: tcp}
 EOF
 peer_auth "$T/b.yaml" STRICT bar
 start_sidecar b "$T/b.yaml" "$P_HB"
@@ -97,6 +110,52 @@ v=$(metric "$T/b.prom" 'sidecar_hbone_streams_opened_total{direction="inbound"}'
 assert_eq 6 "${v:-absent}" "B: sidecar_hbone_streams_opened_total{direction=\"inbound\"}"
 v=$(metric "$T/b.prom" 'sidecar_hbone_tunnels_opened_total{direction="inbound"}')
 assert_eq 1 "${v:-absent}" "B: sidecar_hbone_tunnels_opened_total{direction=\"inbound\"}"
+
+step "an app that resets its connection after 200: the stream is reset (RST_STREAM), the tunnel goes on"
+timeout 60 node "$NODE_DIR/hbone-client.js" --connect "127.0.0.1:$P_HB" \
+    --cert "$CERTS/client.crt" --key "$CERTS/client.key" --ca "$CERTS/ca.crt" \
+    --stream "127.0.0.1:$P_RST,1000" --then "127.0.0.1:$P_ECHO,7000" >"$T/rst.txt" 2>"$T/rst.err" ||
+    fail "hbone-client.js: $(cat "$T/rst.err")"
+line=$(grep -E '^STREAM n=0 ' "$T/rst.txt" || true)
+log "the reset app's stream: ${line%% sha_*}"
+case $line in
+*" status=200 "*" rst="* | *" status=200 error="* | *" status=200 rst="*) ;;
+*) fail "a stream whose app reset its connection after 200 ended without RST_STREAM: $line" ;;
+esac
+assert_contains "$T/rst.out" '^RESET$'
+assert_echoed "$T/rst.txt" 1 7000
+assert_eq 1 "$(count_lines "$T/rst.txt" '^SESSION ')" "TLS connections"
+
+# ---------------------------------------------------------------------------
+step "backpressure: a client that stops reading holds the app back (flow control); nothing is lost"
+# the app (source) writes 100 MiB; the client reads its first bytes, then
+# nothing until $T/resume exists.  With HTTP/2 flow control as backpressure,
+# B stops reading the app: the app cannot finish writing while the client
+# does not read, and B does not buffer the 100 MiB.
+rm -f "$T/resume"
+b_pid=$(pid_of b)
+rss0=$(rss_kb "$b_pid")
+timeout 300 node "$NODE_DIR/hbone-client.js" --connect "127.0.0.1:$P_HB" \
+    --cert "$CERTS/client.crt" --key "$CERTS/client.key" --ca "$CERTS/ca.crt" --timeout 240000 \
+    --stream "127.0.0.1:$P_SRC,0,pause=$T/resume" >"$T/bp.txt" 2>"$T/bp.err" &
+bp_pid=$!
+_sc_track "$bp_pid" bp other
+wait_for_log "$T/bp.txt" '^PAUSED n=0$' 20
+sleep 2     # the app pushes what it can meanwhile
+rss1=$(rss_kb "$b_pid")
+log "while the client does not read: B's RSS $rss0 -> $rss1 KiB"
+assert_not_contains "$T/src.out" 'close '
+if ! sanitized; then
+    assert_le $((rss1 - rss0)) 32768 "growth of B's RSS in KiB while a client does not read a 100 MiB stream"
+fi
+touch "$T/resume"
+wait "$bp_pid" || fail "hbone-client.js: $(cat "$T/bp.err")"
+line=$(grep -E '^STREAM n=0 ' "$T/bp.txt" || true)
+assert_eq 200 "$(conn_field "$line" status)" "the paused stream's status ($line)"
+assert_eq "$SRC_BYTES" "$(conn_field "$line" recv)" "bytes of the paused stream"
+assert_eq "$("$BACKEND" --gen "$SRC_BYTES" | sha256sum | cut -d' ' -f1)" "$(conn_field "$line" sha_recv)" \
+    "SHA-256 of the 100 MiB that came through after the pause"
+wait_for_log "$T/src.out" "close in=0 out=$SRC_BYTES"
 
 # ---------------------------------------------------------------------------
 step "the pool: max_streams_per_connection 2 -> 10 app connections on >= 5 tunnels; idle_ms 1000"

@@ -17,6 +17,9 @@
 //              then send N more random bytes and end
 //   http=PATH  send "GET PATH HTTP/1.1" (Host: app, Connection: close)
 //              instead of random bytes
+//   pause=FILE stop reading after the first received bytes (HTTP/2 flow
+//              control then holds the sender back), print "PAUSED n=I", and
+//              read on once FILE exists
 // --save DIR: what each stream received goes to DIR/stream-N.bin.
 // --then streams are opened on the same connection after every --stream is
 // finished (to show the connection still carries new streams).
@@ -136,8 +139,21 @@ function open(spec, n, onEnd) {
     req.write(out);
     if (late < 0) req.end();
   });
+  let paused = false;
   req.on('data', (d) => {
     chunks.push(d);
+    if (action && action.startsWith('pause=') && !paused) {
+      paused = true;
+      req.pause();
+      console.log(`PAUSED n=${n}`);
+      let tries = 0;
+      const poll = setInterval(() => {
+        if (fs.existsSync(action.slice(6)) || ++tries > 2400) {
+          clearInterval(poll);
+          req.resume();
+        }
+      }, 50);
+    }
     if (action === 'reset' && !req.destroyed && !reported) {
       req.close(http2.constants.NGHTTP2_CANCEL);
       console.log(`RESET n=${n}`);
