@@ -864,6 +864,12 @@ fail:
     return NULL;
 }
 
+static void server_idle(void *arg, struct sc_hbone_tunnel *t)
+{
+    (void)arg;
+    sc_hbone_i_tunnel_arm_idle(t, sc_snapshot_config(t->snap)->timeouts.idle_ms);
+}
+
 struct sc_hbone_tunnel *sc_hbone_server_new(struct sc_worker *w, struct sc_snapshot *snap,
                                             struct bufferevent *bev,
                                             const struct sc_hbone_peer *peer,
@@ -872,6 +878,10 @@ struct sc_hbone_tunnel *sc_hbone_server_new(struct sc_worker *w, struct sc_snaps
     struct sc_hbone_tunnel *t = tunnel_new(w, snap, bev, peer, 0, done, arg);
 
     if (t != NULL) {
+        /* a tunnel that carries no stream closes after timeouts.idle_ms */
+        t->idle_cb = server_idle;
+        t->idle_arg = t;
+        server_idle(t, t);
         enter(t);
         tunnel_pump(t);     /* our SETTINGS */
         t->depth--;         /* an end now is reported from the first event */
