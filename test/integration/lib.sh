@@ -144,6 +144,7 @@ _sc_cleanup() {
         echo "[$TEST_NAME] failed (status $rc); logs in $T:" >&2
         _sc_dump_logs >&2
     fi
+    _sc_release_ports
     if [ "${SC_KEEP:-0}" = 1 ] || { [ $rc -ne 0 ] && [ $rc -ne 77 ] && [ "${SC_KEEP_FAILED:-0}" = 1 ]; }; then
         echo "[$TEST_NAME] kept $T" >&2
     else
@@ -169,20 +170,36 @@ _sc_listening() {
     fi
 }
 
-# free_port: prints a loopback TCP port no socket uses and this test has not
-# handed out yet (below the ephemeral range).
+# free_port: prints a loopback TCP port no socket uses and no test running
+# beside this one has been handed (below the ephemeral range).  Tests run
+# side by side (test/suite.sh), so each port handed out is reserved in
+# $SC_PORTS_DIR (default ${TMPDIR:-/tmp}/sc-ports, shared by every test on
+# the machine) until this test ends.
+SC_PORTS_DIR=${SC_PORTS_DIR:-${TMPDIR:-/tmp}/sc-ports}
 free_port() {
     local i port used
+    mkdir -p "$SC_PORTS_DIR" 2>/dev/null || true
     used=$(ss -Htan 2>/dev/null | awk '{ n = split($4, a, ":"); print a[n] }' | sort -u)
     for ((i = 0; i < 200; i++)); do
         port=$((20000 + RANDOM % 12000))
         if grep -qx "$port" "$T/.ports"; then continue; fi
         if printf '%s\n' "$used" | grep -qx "$port"; then continue; fi
+        # mkdir is atomic: the test that creates the entry owns the port
+        mkdir "$SC_PORTS_DIR/$port" 2>/dev/null || continue
         echo "$port" >>"$T/.ports"
         echo "$port"
         return 0
     done
     fail "free_port: found no free port"
+}
+
+_sc_release_ports() {
+    local port
+    [ -f "$T/.ports" ] || return 0
+    while read -r port; do
+        [ -n "$port" ] && rmdir "$SC_PORTS_DIR/$port" 2>/dev/null
+    done <"$T/.ports"
+    return 0
 }
 
 # wait_port HOST PORT [TIMEOUT_S=10]: waits until something listens there.
