@@ -193,7 +193,8 @@ test-build-san:
 	+@$(SUBMAKE) SANITIZE=address,undefined test-bins $(call RECORD_BUILD,san-address-undefined)
 test-build-tsan:
 	+@$(SUBMAKE) SANITIZE=thread all tools unit-bins $(call RECORD_BUILD,san-thread)
-test-build-fuzz:
+# after the plain build: both use build/gen/
+test-build-fuzz: test-build-plain
 	+@$(SUBMAKE) fuzz $(call RECORD_BUILD,libfuzzer)
 unit-bins: $(UNIT_BIN)
 

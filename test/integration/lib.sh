@@ -564,9 +564,13 @@ _sc_pair_head() {
 #                         mapping (e.g. ", timeouts: {request_ms: 500}")
 #   a_sed=EXPR b_sed=EXPR a sed expression run over that sidecar's config
 #                         head (e.g. to replace its secrets: line)
+#   in_more=TEXT out_more=TEXT   more listeners for B (after "in") or A
+#                         (after "out"), as "  - {name: ..., address: ...}"
+#                         lines; the sidecar is ready once they listen too
 mesh_pair() {
     local proto=$1 app=$2 kv workers=1 a_workers="" b_workers="" port=8080
     local a_yaml="" b_yaml="" in_extra="" out_extra="" a_sed="" b_sed=""
+    local in_more="" out_more=""
     shift 2
     for kv in "$@"; do
         case $kv in
@@ -580,6 +584,8 @@ mesh_pair() {
         out_extra=*) out_extra=${kv#*=} ;;
         a_sed=*) a_sed=${kv#*=} ;;
         b_sed=*) b_sed=${kv#*=} ;;
+        in_more=*) in_more=${kv#*=} ;;
+        out_more=*) out_more=${kv#*=} ;;
         *) fail "mesh_pair: unknown option '$kv'" ;;
         esac
     done
@@ -593,9 +599,11 @@ listeners:
   - {name: in, direction: inbound, address: "127.0.0.1:$P_IN", upstream: "$app",
      port: $port, protocol: $proto$in_extra}
 EOT
+    if [ -n "$in_more" ]; then printf '%s\n' "$in_more" >>"$T/b.yaml"; fi
     peer_auth "$T/b.yaml" STRICT bar
     B_STATS=$(sed -n 's/^stats: {address: "\(.*\)"}/\1/p' "$T/b.yaml")
-    start_sidecar b "$T/b.yaml" "$P_IN"
+    # shellcheck disable=SC2046 # one port a word
+    start_sidecar b "$T/b.yaml" "$P_IN" $(_sc_listener_ports "$in_more")
 
     _sc_pair_head "$T/a.yaml" client foo "${a_workers:-$workers}" "$a_sed" "$a_yaml"
     A_ADMIN=$ADMIN_PORT
@@ -604,8 +612,15 @@ listeners:
   - {name: out, direction: outbound, address: "127.0.0.1:$P_OUT", upstream: "127.0.0.1:$P_IN",
      tls: ISTIO_MUTUAL, protocol: $proto, expected_identities: ["spiffe://cluster.local/ns/bar/sa/server"]$out_extra}
 EOT
+    if [ -n "$out_more" ]; then printf '%s\n' "$out_more" >>"$T/a.yaml"; fi
     A_STATS=$(sed -n 's/^stats: {address: "\(.*\)"}/\1/p' "$T/a.yaml")
-    start_sidecar a "$T/a.yaml" "$P_OUT"
+    # shellcheck disable=SC2046 # one port a word
+    start_sidecar a "$T/a.yaml" "$P_OUT" $(_sc_listener_ports "$out_more")
+}
+
+# _sc_listener_ports TEXT: the port of every `address: "HOST:PORT"` in TEXT
+_sc_listener_ports() {
+    printf '%s\n' "$1" | grep -o 'address: "[^"]*"' | sed 's/.*:\([0-9]*\)"$/\1/'
 }
 
 # The connection-log line format (DESIGN / README): fields in this order.
