@@ -71,14 +71,19 @@ suite_skip_all() {
 # shared, or exclusive for a test that says "# exclusive: WHY"), then writes
 # what suite_run prints and records to $SUITE_LOGDIR/NAME.result.
 _suite_one() {
-    local t=$1 name log start rc secs why mode=-s res lockfd
+    local t=$1 name log start rc secs why mode=-s res lockfd turnfd
     name=$(basename "$t" .sh)
     log=$SUITE_LOGDIR/$name.log
     res=$SUITE_LOGDIR/$name.result
     if grep -q '^# exclusive:' "$t"; then mode=-x; fi
-    # The lock is taken before the clock starts; the test does not inherit it.
-    exec {lockfd}>>"$SUITE_LOCK"
+    # The lock is taken before the clock starts; the test does not inherit
+    # it.  A turnstile in front of it keeps an exclusive test from waiting
+    # for ever behind shared ones: it holds the turnstile while it waits,
+    # so no new shared test starts until it has run.
+    exec {turnfd}>>"$SUITE_LOCK.turnstile" {lockfd}>>"$SUITE_LOCK"
+    flock -x "$turnfd"
     flock $mode "$lockfd"
+    exec {turnfd}>&-
     start=$(date +%s.%N)
     # timeout puts the test in its own process group and signals all of it.
     timeout -k 10 "$LIMIT" bash "$t" >"$log" 2>&1 </dev/null {lockfd}>&-
