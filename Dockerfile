@@ -2,18 +2,17 @@
 # and scripts/sidecar-iptables.sh on Debian 12 slim, running as uid 1337.
 #
 #   docker build -t mtls-sidecar:latest .
-#   docker build --build-arg SIDECAR_FILE_CAPS= -t mtls-sidecar:nocaps .
-#   docker run --rm --cap-add NET_ADMIN mtls-sidecar:latest --version
+#   docker build --build-arg SIDECAR_FILE_CAPS=cap_net_admin+ep -t mtls-sidecar:mark .
+#   docker run --rm mtls-sidecar:latest --version
 #
 # One image for the three containers of conf/k8s/httpbin.yaml:
-#   sidecar       (default entrypoint) uid 1337; the binary carries the file
-#                 capability cap_net_admin+ep so it can set SO_MARK
-#                 (socket_mark:) as a non-root user.  The container must
-#                 add NET_ADMIN and allow privilege escalation, or the exec
-#                 fails (EPERM) / the mark cannot be set.  Build with
-#                 SIDECAR_FILE_CAPS= (empty) for clusters where the sidecar
-#                 gets no NET_ADMIN: then run socket_mark: 0 and the init
-#                 container with --mark 0 (exemption by uid; docs/deploy.md).
+#   sidecar       (default entrypoint) uid 1337, no capabilities: the init
+#                 container exempts uid 1337 (--mark 0, socket_mark: 0, as
+#                 Istio does).  SIDECAR_FILE_CAPS=cap_net_admin+ep gives the
+#                 binary the file capability it needs for socket_mark: (SO_MARK)
+#                 as a non-root user; such a container must add NET_ADMIN and
+#                 allow privilege escalation, or the exec fails (EPERM) / the
+#                 mark cannot be set (docs/deploy.md).
 #   sds-agent     command /usr/local/bin/sds-agent, uid 1337, no capabilities
 #   sidecar-init  command /usr/local/bin/sidecar-iptables.sh, uid 0 with
 #                 NET_ADMIN and NET_RAW only
@@ -46,7 +45,7 @@ RUN make -j"$(nproc)" all \
 
 # ---------------------------------------------------------------- runtime
 FROM debian:bookworm-slim
-ARG SIDECAR_FILE_CAPS=cap_net_admin+ep
+ARG SIDECAR_FILE_CAPS=
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       libevent-2.1-7 libevent-core-2.1-7 libevent-openssl-2.1-7 libevent-pthreads-2.1-7 \

@@ -89,7 +89,9 @@ TOOL_BIN   = $(TOOL_SRC:test/tools/%.c=$(BUILD)/tools/%)
 PROGRAMS = $(BIN)/sidecar $(if $(wildcard agent/main.c),$(BIN)/sds-agent) $(BIN)/sidecarctl
 
 .PHONY: all deps test unit integration fuzz-replay fuzz demo clean lint fmt test-lint tsan \
-        test-plain test-sanitize tools bench e2e demo-netns fuzz-long
+        test-plain test-sanitize tools bench e2e demo-netns fuzz-long format-check \
+        test-build test-build-plain test-build-san test-build-tsan test-build-fuzz test-bins \
+        test-quick test-fuzz test-it-plain test-it-san test-it-tsan unit-bins
 all: $(PROGRAMS) $(if $(SANITIZE),,bin-links)
 
 bin-links: $(PROGRAMS)
@@ -156,50 +158,117 @@ integration: all $(TOOL_BIN)
 e2e: all $(TOOL_BIN)
 	@SC_BUILD=$(BUILD) test/e2e/run.sh
 
-# The whole suite: plain, then unit + fuzz replay + integration again under
-# AddressSanitizer and UBSan.  Must stay well under 20 minutes on 2 cores.
+# The whole suite (what .ci/run runs), within 25 minutes on 2 cores:
+#   1. every build, two compilers at a time: plain, ASan/UBSan, TSan and
+#      the libFuzzer targets (build/libfuzzer/);
+#   2. side by side: every libFuzzer target for FUZZ_CI_SECONDS (30 s), two
+#      at a time, beside lint, format-check, and the unit tests and fuzz
+#      replays of each build;
+#   3. side by side: integration + e2e plain, the same under ASan/UBSan, and
+#      the integration tests that run several workers (TSAN_TESTS) under
+#      TSan, each suite two tests at a time (test/suite.sh; a test marked
+#      "# exclusive:" runs alone across all three).
+# Each group's output is printed when it ends; the last line is
+# "N passed, N failed" (scripts/summarize-tests.sh).
+SAN_ENV = ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+TSAN_ENV = TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
+TSAN_TESTS = 74-resumption 90-http-pooling 84-rotation-leaf
+FUZZ_CI_SECONDS ?= 30
+SUBMAKE = $(MAKE) --no-print-directory
 test: deps
 	@scripts/summarize-tests.sh --reset
-	@$(MAKE) -k --no-print-directory test-plain; a=$$?; \
-	  $(MAKE) -k --no-print-directory test-lint; l=$$?; \
-	  $(MAKE) -k --no-print-directory test-sanitize; b=$$?; \
-	  scripts/summarize-tests.sh; c=$$?; \
-	  [ $$a = 0 ] && [ $$l = 0 ] && [ $$b = 0 ] && [ $$c = 0 ]
+	+@$(SUBMAKE) -k -j2 test-build; a=$$?; \
+	  $(SUBMAKE) -k -j2 --output-sync=recurse test-fuzz test-quick; b=$$?; \
+	  $(SUBMAKE) -k -j3 --output-sync=recurse test-it-plain test-it-san test-it-tsan; c=$$?; \
+	  scripts/summarize-tests.sh; d=$$?; \
+	  [ $$a = 0 ] && [ $$b = 0 ] && [ $$c = 0 ] && [ $$d = 0 ]
+
+# a build that fails is recorded as "build/<flavour> FAIL"
+RECORD_BUILD = || { scripts/results.sh add build/$(1) FAIL; exit 1; }
+test-bins: all tools $(UNIT_BIN) $(FUZZ_BIN)
+test-build: test-build-plain test-build-san test-build-tsan test-build-fuzz
+test-build-plain:
+	+@$(SUBMAKE) test-bins $(call RECORD_BUILD,plain)
+test-build-san:
+	+@$(SUBMAKE) SANITIZE=address,undefined test-bins $(call RECORD_BUILD,san-address-undefined)
+test-build-tsan:
+	+@$(SUBMAKE) SANITIZE=thread all tools unit-bins $(call RECORD_BUILD,san-thread)
+# after the plain build: both use build/gen/
+test-build-fuzz: test-build-plain
+	+@$(SUBMAKE) fuzz $(call RECORD_BUILD,libfuzzer)
+unit-bins: $(UNIT_BIN)
+
+test-fuzz:
+	@scripts/run-fuzz-long.sh -j 2 --suite fuzz $(FUZZ_CI_SECONDS) $(LIBFUZZER_BIN)
+
+# lint, format and the unit tests and fuzz replays of the three builds
+test-quick:
+	+@$(SUBMAKE) -k test-lint; a=$$?; \
+	  if scripts/format-check.sh $(FMT_FILES) >$(BUILD)/format.log 2>&1; then \
+	    scripts/results.sh add lint/format PASS; echo "PASS format-check"; \
+	  else scripts/results.sh add lint/format FAIL; cat $(BUILD)/format.log; false; fi; f=$$?; \
+	  scripts/run-unit.sh $(UNIT_BIN); u=$$?; \
+	  scripts/run-fuzz-replay.sh $(FUZZ_BIN); r=$$?; \
+	  $(SAN_ENV) $(SUBMAKE) -k SANITIZE=address,undefined unit fuzz-replay; s=$$?; \
+	  $(TSAN_ENV) $(SUBMAKE) -k SANITIZE=thread unit; t=$$?; \
+	  [ $$a$$f$$u$$r$$s$$t = 000000 ]
+
+test-it-plain:
+	@SC_BUILD=build test/integration/run.sh; a=$$?; SC_BUILD=build test/e2e/run.sh; b=$$?; \
+	  [ $$a$$b = 00 ]
+test-it-san:
+	@export $(SAN_ENV); SC_BUILD=build/san-address-undefined test/integration/run.sh; a=$$?; \
+	  SC_BUILD=build/san-address-undefined test/e2e/run.sh; b=$$?; [ $$a$$b = 00 ]
+test-it-tsan:
+	@$(TSAN_ENV) SC_BUILD=build/san-thread test/integration/run.sh $(TSAN_TESTS)
 
 # make lint inside make test, recorded as the suite "lint" in the summary
 test-lint: all
 	@if scripts/lint.sh >$(BUILD)/lint.log 2>&1; then \
-	  echo "lint/lint PASS" >>$${SC_RESULTS:-build/test-results.txt}; echo "PASS lint"; \
+	  scripts/results.sh add lint/lint PASS; echo "PASS lint"; \
 	else \
-	  echo "lint/lint FAIL" >>$${SC_RESULTS:-build/test-results.txt}; cat $(BUILD)/lint.log; exit 1; \
+	  scripts/results.sh add lint/lint FAIL; cat $(BUILD)/lint.log; exit 1; \
 	fi
 
-# ThreadSanitizer: the unit tests, and the integration tests that run
-# several workers.  Not part of `make test` (it would take CI past its
-# time budget); run it before touching the data path's threading.
+# ThreadSanitizer on its own: the unit tests, and the integration tests
+# that run several workers (make test runs the same).
 tsan:
-	@$(MAKE) --no-print-directory SANITIZE=thread all tools unit
-	@SC_BUILD=build/san-thread test/integration/run.sh 74-resumption 90-http-pooling 84-rotation-leaf
+	+@$(SUBMAKE) SANITIZE=thread all tools unit-bins
+	@$(TSAN_ENV) $(SUBMAKE) SANITIZE=thread unit
+	@$(TSAN_ENV) SC_BUILD=build/san-thread test/integration/run.sh $(TSAN_TESTS)
 
+# The old sequential order, one flavour at a time (make test runs both).
 test-plain: all
 	@$(MAKE) --no-print-directory unit fuzz-replay integration e2e
 
 test-sanitize:
-	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	@$(SAN_ENV) \
 	  $(MAKE) --no-print-directory SANITIZE=address,undefined all unit fuzz-replay integration e2e
 
-# libFuzzer builds (clang), not part of `make test`: one binary per target,
-# each compiled from every source (clang's sanitizer coverage on all of
-# it), rebuilt when a source changes.
+# libFuzzer builds (clang): every source is compiled once with clang's
+# sanitizer coverage into build/libfuzzer/libfuzzed.a, then each target is
+# linked against it with libFuzzer's main.
 LIBFUZZER_BIN = $(FUZZ_SRC:test/fuzz/%.c=build/libfuzzer/%)
-LIBFUZZER_SRC = $(COMMON_SRC) $(PROXY_SRC) $(AGENT_SRC) $(PROTO_C) $(wildcard $(LLHTTP_SRC_DIR)/*.c)
+LF_CFLAGS = -std=c11 -D_GNU_SOURCE -DLLHTTP_STRICT_MODE=1 -g -O1 \
+            -Icommon -Iproxy -Iagent -I$(LLHTTP_INC_DIR) -Ibuild/gen $(PKG_CFLAGS)
+LF_OBJ = $(patsubst %.c,build/libfuzzer/obj/%.o,$(COMMON_SRC) $(PROXY_SRC) $(AGENT_SRC)) \
+         $(patsubst build/gen/%.c,build/libfuzzer/obj/gen/%.o,$(PROTO_SRC:proto/%.proto=build/gen/%.pb-c.c)) \
+         $(patsubst $(LLHTTP_SRC_DIR)/%.c,build/libfuzzer/obj/llhttp/%.o,$(wildcard $(LLHTTP_SRC_DIR)/*.c))
 fuzz: $(LIBFUZZER_BIN)
-build/libfuzzer/%: test/fuzz/%.c $(LIBFUZZER_SRC) $(PROTO_H) \
-                   $(wildcard common/*.h proxy/*.h agent/*.h test/fuzz/*.h)
+build/libfuzzer/obj/gen/%.o: build/gen/%.c $(PROTO_SRC:proto/%.proto=build/gen/%.pb-c.h)
 	@mkdir -p $(dir $@)
-	clang -std=c11 -D_GNU_SOURCE -DLLHTTP_STRICT_MODE=1 -g -O1 -fsanitize=fuzzer,address,undefined \
-	    -Icommon -Iproxy -Iagent -I$(LLHTTP_INC_DIR) -I$(BUILD)/gen $< $(LIBFUZZER_SRC) \
-	    -o $@ $(PKG_LIBS)
+	clang $(LF_CFLAGS) -fsanitize=fuzzer-no-link,address,undefined -w -c -o $@ $<
+build/libfuzzer/obj/llhttp/%.o: $(LLHTTP_SRC_DIR)/%.c
+	@mkdir -p $(dir $@)
+	clang $(LF_CFLAGS) -fsanitize=fuzzer-no-link,address,undefined -w -c -o $@ $<
+build/libfuzzer/obj/%.o: %.c | $(PROTO_SRC:proto/%.proto=build/gen/%.pb-c.h)
+	@mkdir -p $(dir $@)
+	clang $(LF_CFLAGS) -fsanitize=fuzzer-no-link,address,undefined -MMD -MP -c -o $@ $<
+build/libfuzzer/libfuzzed.a: $(LF_OBJ)
+	@mkdir -p $(dir $@); rm -f $@; ar rcs $@ $^
+build/libfuzzer/%: test/fuzz/%.c build/libfuzzer/libfuzzed.a $(wildcard test/fuzz/*.h)
+	@mkdir -p $(dir $@)
+	clang $(LF_CFLAGS) -fsanitize=fuzzer,address,undefined -o $@ $< build/libfuzzer/libfuzzed.a $(PKG_LIBS)
 
 # Every libFuzzer target for FUZZ_SECONDS (default 600) each, from its
 # seeds; stops at the first crash and says where the input is
@@ -220,8 +289,14 @@ bench: all $(TOOL_BIN)
 lint:
 	@scripts/lint.sh
 
+# .clang-format's style; format-check fails on any difference (while
+# scripts/format-files.txt exists, only in the files it lists).
+FMT_FILES = $(wildcard common/*.[ch] proxy/*.[ch] ctl/*.[ch] agent/*.[ch] test/unit/*.c test/fuzz/*.[ch] test/tools/*.c)
 fmt:
-	clang-format -i common/*.[ch] proxy/*.[ch] ctl/*.[ch] $(wildcard agent/*.[ch]) test/unit/*.c
+	clang-format -i $(FMT_FILES)
+
+format-check:
+	@scripts/format-check.sh $(FMT_FILES)
 
 clean:
 	rm -rf build bin

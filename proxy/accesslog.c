@@ -212,121 +212,81 @@ static void put_json_field(struct sc_outbuf *o, const char *key, const struct sc
     put_json_str(o, v, n);
 }
 
-/* " hbone=<tunnel>/<stream>" after a line's last field, only when set. */
-static void put_hbone(struct sc_outbuf *o, const struct sc_accesslog_rec *r)
+/* The two text formats as tables: each item is the literal written before
+ * it, then one value (accesslog.h describes both lines). */
+enum item_value {
+    V_START,        /* the start time */
+    V_FIELD,        /* a text field: "-" when unset */
+    V_CODE,         /* the response code */
+    V_FLAGS,        /* the response flags */
+    V_RECEIVED,     /* bytes received */
+    V_SENT,         /* bytes sent */
+    V_DURATION,     /* milliseconds, "-" when unknown */
+    V_NONE,         /* the literal alone (the line's end) */
+    V_HBONE,        /* " hbone=<tunnel>/<stream>", only when set (HBONE traffic) */
+};
+
+struct item {
+    const char *before;
+    enum item_value v;
+    enum sc_accesslog_field f;  /* for V_FIELD */
+};
+
+#define F(before, field) { before, V_FIELD, SC_ACCESSLOG_##field }
+#define V(before, value) { before, value, 0 }
+
+/* Envoy's default text format, and our peer SPIFFE ID at the end */
+static const struct item envoy_text[] = {
+    V("[", V_START), F("] \"", METHOD), F(" ", PATH), F(" ", PROTOCOL), V("\" ", V_CODE),
+    V(" ", V_FLAGS), V(" ", V_RECEIVED), V(" ", V_SENT), V(" ", V_DURATION),
+    F(" ", UPSTREAM_SERVICE_TIME), F(" \"", FORWARDED_FOR), F("\" \"", USER_AGENT),
+    F("\" \"", REQUEST_ID), F("\" \"", AUTHORITY), F("\" \"", UPSTREAM_HOST),
+    F("\" \"", TRANSPORT_FAILURE), F("\" ", PEER_ID), V("", V_HBONE), V("\n", V_NONE),
+};
+
+/* Istio's default text format */
+static const struct item istio_text[] = {
+    V("[", V_START), F("] \"", METHOD), F(" ", PATH), F(" ", PROTOCOL), V("\" ", V_CODE),
+    V(" ", V_FLAGS), F(" ", RESPONSE_CODE_DETAILS), F(" ", TERMINATION_DETAILS),
+    F(" \"", TRANSPORT_FAILURE), V("\" ", V_RECEIVED), V(" ", V_SENT), V(" ", V_DURATION),
+    F(" ", UPSTREAM_SERVICE_TIME), F(" \"", FORWARDED_FOR), F("\" \"", USER_AGENT),
+    F("\" \"", REQUEST_ID), F("\" \"", AUTHORITY), F("\" \"", UPSTREAM_HOST),
+    F("\" ", UPSTREAM_CLUSTER), F(" ", UPSTREAM_LOCAL_ADDRESS), F(" ", DOWNSTREAM_LOCAL_ADDRESS),
+    F(" ", DOWNSTREAM_REMOTE_ADDRESS), F(" ", REQUESTED_SERVER_NAME), F(" ", ROUTE_NAME),
+    V("", V_HBONE), V("\n", V_NONE),
+};
+
+#undef F
+#undef V
+
+static void format_items(struct sc_outbuf *o, const struct item *items, size_t n,
+                         const struct sc_accesslog_rec *r, const char *when, const char *flags)
 {
-    size_t n;
-
-    if (sc_accesslog_rec_get(r, SC_ACCESSLOG_HBONE, &n) == NULL) {
-        return;
+    for (size_t i = 0; i < n; i++) {
+        sc_outbuf_puts(o, items[i].before);
+        switch (items[i].v) {
+        case V_START: sc_outbuf_puts(o, when); break;
+        case V_FIELD: put_text(o, r, items[i].f); break;
+        case V_CODE: put_i64(o, r->response_code); break;
+        case V_FLAGS: sc_outbuf_puts(o, flags); break;
+        case V_RECEIVED: put_u64(o, r->bytes_received); break;
+        case V_SENT: put_u64(o, r->bytes_sent); break;
+        case V_DURATION:
+            if (r->duration_ms < 0) {
+                sc_outbuf_put(o, "-", 1);
+            } else {
+                put_i64(o, r->duration_ms);
+            }
+            break;
+        case V_NONE: break;
+        case V_HBONE:
+            if (sc_accesslog_rec_get(r, SC_ACCESSLOG_HBONE, NULL) != NULL) {
+                sc_outbuf_put(o, " hbone=", 7);
+                put_text(o, r, SC_ACCESSLOG_HBONE);
+            }
+            break;
+        }
     }
-    sc_outbuf_put(o, " hbone=", 7);
-    put_text(o, r, SC_ACCESSLOG_HBONE);
-}
-
-static void format_text(struct sc_outbuf *o, const struct sc_accesslog_rec *r, const char *when,
-                        const char *flags)
-{
-    sc_outbuf_put(o, "[", 1);
-    sc_outbuf_puts(o, when);
-    sc_outbuf_put(o, "] \"", 3);
-    put_text(o, r, SC_ACCESSLOG_METHOD);
-    sc_outbuf_put(o, " ", 1);
-    put_text(o, r, SC_ACCESSLOG_PATH);
-    sc_outbuf_put(o, " ", 1);
-    put_text(o, r, SC_ACCESSLOG_PROTOCOL);
-    sc_outbuf_put(o, "\" ", 2);
-    put_i64(o, r->response_code);
-    sc_outbuf_put(o, " ", 1);
-    sc_outbuf_puts(o, flags);
-    sc_outbuf_put(o, " ", 1);
-    put_u64(o, r->bytes_received);
-    sc_outbuf_put(o, " ", 1);
-    put_u64(o, r->bytes_sent);
-    sc_outbuf_put(o, " ", 1);
-    if (r->duration_ms < 0) {
-        sc_outbuf_put(o, "-", 1);
-    } else {
-        put_i64(o, r->duration_ms);
-    }
-    sc_outbuf_put(o, " ", 1);
-    put_text(o, r, SC_ACCESSLOG_UPSTREAM_SERVICE_TIME);
-    sc_outbuf_put(o, " \"", 2);
-    put_text(o, r, SC_ACCESSLOG_FORWARDED_FOR);
-    sc_outbuf_put(o, "\" \"", 3);
-    put_text(o, r, SC_ACCESSLOG_USER_AGENT);
-    sc_outbuf_put(o, "\" \"", 3);
-    put_text(o, r, SC_ACCESSLOG_REQUEST_ID);
-    sc_outbuf_put(o, "\" \"", 3);
-    put_text(o, r, SC_ACCESSLOG_AUTHORITY);
-    sc_outbuf_put(o, "\" \"", 3);
-    put_text(o, r, SC_ACCESSLOG_UPSTREAM_HOST);
-    sc_outbuf_put(o, "\" \"", 3);
-    put_text(o, r, SC_ACCESSLOG_TRANSPORT_FAILURE);
-    sc_outbuf_put(o, "\" ", 2);
-    put_text(o, r, SC_ACCESSLOG_PEER_ID);
-    put_hbone(o, r);
-    sc_outbuf_put(o, "\n", 1);
-}
-
-/* Istio's default text format (accesslog.h). */
-static void format_istio(struct sc_outbuf *o, const struct sc_accesslog_rec *r, const char *when,
-                         const char *flags)
-{
-    static const enum sc_accesslog_field tail[] = {
-        SC_ACCESSLOG_UPSTREAM_CLUSTER,         SC_ACCESSLOG_UPSTREAM_LOCAL_ADDRESS,
-        SC_ACCESSLOG_DOWNSTREAM_LOCAL_ADDRESS, SC_ACCESSLOG_DOWNSTREAM_REMOTE_ADDRESS,
-        SC_ACCESSLOG_REQUESTED_SERVER_NAME,    SC_ACCESSLOG_ROUTE_NAME,
-    };
-    size_t i;
-
-    sc_outbuf_put(o, "[", 1);
-    sc_outbuf_puts(o, when);
-    sc_outbuf_put(o, "] \"", 3);
-    put_text(o, r, SC_ACCESSLOG_METHOD);
-    sc_outbuf_put(o, " ", 1);
-    put_text(o, r, SC_ACCESSLOG_PATH);
-    sc_outbuf_put(o, " ", 1);
-    put_text(o, r, SC_ACCESSLOG_PROTOCOL);
-    sc_outbuf_put(o, "\" ", 2);
-    put_i64(o, r->response_code);
-    sc_outbuf_put(o, " ", 1);
-    sc_outbuf_puts(o, flags);
-    sc_outbuf_put(o, " ", 1);
-    put_text(o, r, SC_ACCESSLOG_RESPONSE_CODE_DETAILS);
-    sc_outbuf_put(o, " ", 1);
-    put_text(o, r, SC_ACCESSLOG_TERMINATION_DETAILS);
-    sc_outbuf_put(o, " \"", 2);
-    put_text(o, r, SC_ACCESSLOG_TRANSPORT_FAILURE);
-    sc_outbuf_put(o, "\" ", 2);
-    put_u64(o, r->bytes_received);
-    sc_outbuf_put(o, " ", 1);
-    put_u64(o, r->bytes_sent);
-    sc_outbuf_put(o, " ", 1);
-    if (r->duration_ms < 0) {
-        sc_outbuf_put(o, "-", 1);
-    } else {
-        put_i64(o, r->duration_ms);
-    }
-    sc_outbuf_put(o, " ", 1);
-    put_text(o, r, SC_ACCESSLOG_UPSTREAM_SERVICE_TIME);
-    sc_outbuf_put(o, " \"", 2);
-    put_text(o, r, SC_ACCESSLOG_FORWARDED_FOR);
-    sc_outbuf_put(o, "\" \"", 3);
-    put_text(o, r, SC_ACCESSLOG_USER_AGENT);
-    sc_outbuf_put(o, "\" \"", 3);
-    put_text(o, r, SC_ACCESSLOG_REQUEST_ID);
-    sc_outbuf_put(o, "\" \"", 3);
-    put_text(o, r, SC_ACCESSLOG_AUTHORITY);
-    sc_outbuf_put(o, "\" \"", 3);
-    put_text(o, r, SC_ACCESSLOG_UPSTREAM_HOST);
-    sc_outbuf_put(o, "\"", 1);
-    for (i = 0; i < sizeof(tail) / sizeof(tail[0]); i++) {
-        sc_outbuf_put(o, " ", 1);
-        put_text(o, r, tail[i]);
-    }
-    put_hbone(o, r);
-    sc_outbuf_put(o, "\n", 1);
 }
 
 static void format_json(struct sc_outbuf *o, const struct sc_accesslog_rec *r, const char *when,
@@ -391,9 +351,9 @@ size_t sc_accesslog_format(const struct sc_accesslog_rec *r, enum sc_accesslog_f
     if (fmt == SC_ACCESSLOG_JSON) {
         format_json(&o, r, when, flags);
     } else if (fmt == SC_ACCESSLOG_ISTIO) {
-        format_istio(&o, r, when, flags);
+        format_items(&o, istio_text, sizeof istio_text / sizeof istio_text[0], r, when, flags);
     } else {
-        format_text(&o, r, when, flags);
+        format_items(&o, envoy_text, sizeof envoy_text / sizeof envoy_text[0], r, when, flags);
     }
     if (o.bad) {
         out[0] = '\0';

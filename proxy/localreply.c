@@ -3,9 +3,6 @@
 #include "localreply.h"
 
 #include <event2/buffer.h>
-#include <openssl/err.h>
-#include <openssl/ssl.h>
-#include <openssl/x509.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -189,96 +186,4 @@ int sc_localreply_write(const struct sc_localreply *r, int close, int head_reque
         return -1;
     }
     return evbuffer_add(out, buf, need) == 0 ? 0 : -1;
-}
-
-/* ---- transport failure reasons ------------------------------------------ */
-
-struct out {
-    char *p;
-    size_t cap;
-    size_t len;     /* full length, even past cap */
-};
-
-static void put(struct out *o, const char *s)
-{
-    size_t n = strlen(s);
-
-    if (o->len < o->cap) {
-        size_t room = o->cap - 1 - o->len;
-
-        memcpy(o->p + o->len, s, n < room ? n : room);
-        o->p[o->len + (n < room ? n : room)] = '\0';
-    }
-    o->len += n;
-}
-
-size_t sc_localreply_verify_detail(char *out, size_t cap, long verify_error, int depth)
-{
-    int n = snprintf(out, cap,
-                     "verify cert failed: X509_verify_cert: certificate verification error at "
-                     "depth %d: %s",
-                     depth, X509_verify_cert_error_string(verify_error));
-
-    return n > 0 ? (size_t)n : 0;
-}
-
-size_t sc_localreply_tls_reason(char *out, size_t cap, const unsigned long *errs, size_t n,
-                                const char *detail)
-{
-    struct out o = { out, cap, 0 };
-    size_t i;
-
-    if (cap > 0) {
-        out[0] = '\0';
-    }
-    if (n == 0) {
-        return 0;
-    }
-    /* error strings (a no-op once loaded, as in any process that set up TLS) */
-    OPENSSL_init_ssl(OPENSSL_INIT_LOAD_SSL_STRINGS | OPENSSL_INIT_LOAD_CRYPTO_STRINGS, NULL);
-    put(&o, "TLS_error:");
-    for (i = 0; i < n; i++) {
-        char code[24];
-        const char *lib = ERR_lib_error_string(errs[i]);
-        const char *reason = ERR_reason_error_string(errs[i]);
-
-        snprintf(code, sizeof code, "|%lu:", errs[i]);
-        put(&o, code);
-        put(&o, lib != NULL ? lib : "");
-        put(&o, "::");                      /* func: empty in OpenSSL 3 */
-        put(&o, reason != NULL ? reason : "");
-    }
-    if (detail != NULL && detail[0] != '\0') {
-        put(&o, ":");
-        put(&o, detail);
-    }
-    put(&o, ":TLS_error_end");
-    return o.len;
-}
-
-size_t sc_localreply_tls_reason_from_queue(char *out, size_t cap, long verify_error, int depth)
-{
-    unsigned long errs[16], e;
-    char detail[512] = "";
-    size_t n = 0;
-    int verify_failed = 0, no_cert = 0;
-
-    while ((e = ERR_get_error()) != 0) {
-        if (ERR_GET_LIB(e) == ERR_LIB_SSL) {
-            if (ERR_GET_REASON(e) == SSL_R_CERTIFICATE_VERIFY_FAILED) {
-                verify_failed = 1;
-            } else if (ERR_GET_REASON(e) == SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE) {
-                no_cert = 1;
-            }
-        }
-        if (n < sizeof errs / sizeof errs[0]) {
-            errs[n++] = e;
-        }
-    }
-    if (verify_failed && verify_error != X509_V_OK) {
-        sc_localreply_verify_detail(detail, sizeof detail, verify_error, depth);
-    } else if (no_cert) {
-        snprintf(detail, sizeof detail, "peer did not provide required client certificate");
-    }
-    return sc_localreply_tls_reason(out, cap, errs, n, detail);
 }

@@ -19,14 +19,9 @@
  *   404  (empty body)                                        (NR)
  *   408  request timeout
  *
- * For TLS failures the transport failure reason is Envoy's
- *   TLS_error:|<code>:<lib>:<func>:<reason>[|<next error>...][:<detail>]:TLS_error_end
- * built from OpenSSL's error queue: <code> is the packed error in decimal,
- * <lib> and <reason> OpenSSL's strings, <func> empty (OpenSSL 3 no longer
- * names functions; Envoy built with BoringSSL prints "OPENSSL_internal"
- * there, and BoringSSL's reasons are upper-case: CERTIFICATE_VERIFY_FAILED).
- * The detail after a failed verification is Envoy's "verify cert failed:
- * X509_verify_cert: certificate verification error at depth <d>: <text>".
+ * For TLS failures the transport failure reason is "TLS error: " and the
+ * sentence the connection log writes for that handshake (docs/http.md);
+ * the caller builds it.
  *
  * A reply is a full HTTP/1.1 response: status line, content-length,
  * content-type: text/plain (when there is a body), date, and connection:
@@ -88,27 +83,5 @@ const char *sc_localreply_status_text(int status);
 
 /* IMF-fixdate, "Sun, 06 Nov 1994 08:49:37 GMT" (29 characters + NUL). */
 size_t sc_localreply_http_date(time_t t, char out[32]);
-
-/* ---- transport failure reasons ------------------------------------------ */
-
-/* Envoy's detail for a failed certificate verification:
- * "verify cert failed: X509_verify_cert: certificate verification error at
- * depth <depth>: <X509_verify_cert_error_string(verify_error)>".  Returns
- * the length written (snprintf-style: the full length even when cut). */
-size_t sc_localreply_verify_detail(char *out, size_t cap, long verify_error, int depth);
-
-/* TLS_error:|...:TLS_error_end from the given packed OpenSSL error codes
- * (oldest first) and an optional detail ("" or NULL for none).  "" when
- * n == 0.  Returns the full length (snprintf-style); out is always
- * NUL-terminated when cap > 0. */
-size_t sc_localreply_tls_reason(char *out, size_t cap, const unsigned long *errs, size_t n,
-                                const char *detail);
-
-/* The same from this thread's OpenSSL error queue, which it empties (at
- * most 16 codes are kept).  When the queue holds a certificate-verify
- * failure and verify_error is not X509_V_OK, the detail is
- * sc_localreply_verify_detail(verify_error, depth); when it says the peer
- * sent no certificate, "peer did not provide required client certificate". */
-size_t sc_localreply_tls_reason_from_queue(char *out, size_t cap, long verify_error, int depth);
 
 #endif

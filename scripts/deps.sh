@@ -5,8 +5,8 @@
 #   scripts/deps.sh            install what is missing
 #   scripts/deps.sh --check    list what is missing; exit 1 if anything is
 #
-# Runs as root (CI) or through sudo.  SC_DEPS_SKIP_OPTIONAL=1 leaves out
-# clang (only `make fuzz` needs it).
+# Runs as root (CI) or through sudo.  `make test` needs clang (the libFuzzer
+# targets it runs for 30 s each) and clang-format (`make format-check`).
 set -euo pipefail
 
 # Each entry: PACKAGE[|ALTERNATIVE...][:COMMAND].  An entry is satisfied when
@@ -19,9 +19,8 @@ REQUIRED=(
     libnghttp2-dev libprotobuf-c-dev protobuf-c-compiler
     openssl curl wrk "nginx-light|nginx|nginx-full|nginx-core:nginx" socat
     iproute2 iptables tcpdump netcat-openbsd procps python3-yaml libcap2-bin
-    "nodejs:node" "npm:npm"
+    "nodejs:node" "npm:npm" clang clang-format
 )
-OPTIONAL=(clang)
 
 check_only=0
 case ${1:-} in
@@ -40,7 +39,6 @@ installed() { # PACKAGE
 }
 
 entries=("${REQUIRED[@]}")
-if [ "${SC_DEPS_SKIP_OPTIONAL:-0}" != 1 ]; then entries+=("${OPTIONAL[@]}"); fi
 
 missing=()
 for e in "${entries[@]}"; do

@@ -27,11 +27,8 @@ case $1 in
 */san-*/*) tag=${1#*/san-}; suite="fuzz-replay[san-${tag%%/*}]" ;;
 esac
 
-mkdir -p "$(dirname "$RESULTS")"
-touch "$RESULTS"
 # A rerun of this suite replaces its earlier results.
-awk -v p="$suite/" 'index($0, p) != 1' "$RESULTS" >"$RESULTS.tmp"
-mv -f "$RESULTS.tmp" "$RESULTS"
+scripts/results.sh drop "$suite/"
 
 logdir=$(dirname "$RESULTS")/fuzz-logs
 mkdir -p "$logdir"
@@ -55,11 +52,11 @@ for bin in "$@"; do
     fi
     if [ -z "$why" ]; then
         printf 'PASS %-28s %s\n' "$name" "$(grep -E '^fuzz-replay ' "$log" | tail -n 1)"
-        echo "$suite/$name PASS" >>"$RESULTS"
+        scripts/results.sh add "$suite/$name" PASS
     else
         printf 'FAIL %-28s %s\n' "$name" "$why"
         if [ -f "$log" ]; then sed 's/^/    /' "$log" | tail -n 100; fi
-        echo "$suite/$name FAIL" >>"$RESULTS"
+        scripts/results.sh add "$suite/$name" FAIL
         failed=$((failed + 1))
     fi
 done

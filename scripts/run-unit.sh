@@ -24,11 +24,8 @@ case $1 in
 */san-*/*) tag=${1#*/san-}; suite="unit[san-${tag%%/*}]" ;;
 esac
 
-mkdir -p "$(dirname "$RESULTS")"
-touch "$RESULTS"
 # A rerun of this suite replaces its earlier results.
-awk -v p="$suite/" 'index($0, p) != 1' "$RESULTS" >"$RESULTS.tmp"
-mv -f "$RESULTS.tmp" "$RESULTS"
+scripts/results.sh drop "$suite/"
 
 logdir=$(dirname "$RESULTS")/unit-logs
 mkdir -p "$logdir"
@@ -38,7 +35,7 @@ for bin in "$@"; do
     log=$logdir/$name${suite#unit}.log
     if [ ! -x "$bin" ]; then
         echo "FAIL $name: $bin is not an executable"
-        echo "$suite/$name FAIL" >>"$RESULTS"
+        scripts/results.sh add "$suite/$name" FAIL
         failed=$((failed + 1))
         continue
     fi
@@ -48,12 +45,12 @@ for bin in "$@"; do
     summary=$(grep -E '^[0-9]+%: Checks: ' "$log" | tail -n 1)
     if [ $rc -eq 0 ]; then
         printf 'PASS %-28s %s\n' "$name" "$summary"
-        echo "$suite/$name PASS" >>"$RESULTS"
+        scripts/results.sh add "$suite/$name" PASS
     else
         if [ $rc -eq 124 ] || [ $rc -eq 137 ]; then summary="$summary (timed out after ${LIMIT}s)"; fi
         printf 'FAIL %-28s %s (exit %d)\n' "$name" "$summary" "$rc"
         sed 's/^/    /' "$log" | tail -n 200
-        echo "$suite/$name FAIL" >>"$RESULTS"
+        scripts/results.sh add "$suite/$name" FAIL
         failed=$((failed + 1))
     fi
 done

@@ -62,5 +62,7 @@ fi
 line="$pass passed, $fail failed"
 if [ "$skip" -gt 0 ]; then line="$line, $skip skipped"; fi
 echo "$line"
+# .ci/run says it again after make's own error line
+echo "$line" >"$(dirname "$RESULTS")/test-summary.txt"
 if [ "$fail" -gt 0 ] || [ "$pass" -eq 0 ]; then exit 1; fi
 exit 0

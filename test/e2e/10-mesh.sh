@@ -22,6 +22,7 @@
 #      opened before the reload goes on;
 #   5. sidecar-iptables.sh clean leaves each pod's rules exactly as they
 #      were before install (foreign rules included); twice is harmless.
+# exclusive: network namespaces, iptables and fixed addresses
 . "$(dirname "$0")/../integration/lib.sh"
 . "$(dirname "$0")/pods.sh"
 

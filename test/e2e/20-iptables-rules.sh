@@ -17,6 +17,7 @@
 # messages and exit status for bad options, a missing tool, missing
 # CAP_NET_ADMIN; --dry-run without privileges; clean refusing to delete a
 # chain someone else still jumps to.
+# exclusive: network namespaces, iptables and fixed addresses
 . "$(dirname "$0")/../integration/lib.sh"
 . "$(dirname "$0")/pods.sh"
 

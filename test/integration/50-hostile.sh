@@ -4,6 +4,7 @@
 # mid-handshake.  The sidecar must cut the slow ones at the sniff/handshake
 # timeout, not crash, give back every descriptor, not grow (RSS < 8 MB more),
 # and still serve good clients afterwards.
+# exclusive: measures the sidecar's descriptors and memory under a flood
 . "$(dirname "$0")/lib.sh"
 
 certs

@@ -10,6 +10,7 @@
 # admin server, asked for /healthz/ready meanwhile, pauses too (libevent
 # alone would retry and log "Error from accept() call" a million times a
 # second) and answers again afterwards.
+# exclusive: exhausts file descriptors
 . "$(dirname "$0")/lib.sh"
 
 certs

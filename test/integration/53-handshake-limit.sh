@@ -5,6 +5,7 @@
 # before any TLS work, each logged as end=handshake_rate_limited and counted
 # in sidecar_handshakes_limited_total.  Another address is served at once;
 # 127.0.0.1 is served again after a second.
+# exclusive: counts handshakes per second from one address
 . "$(dirname "$0")/lib.sh"
 
 certs

@@ -5,6 +5,7 @@
 # every 10 s), and once some close, new ones are served again.  Silent
 # connections to a STRICT port wait for their handshake (handshake_ms), so
 # they fill the listener.
+# exclusive: opens thousands of connections and measures memory
 . "$(dirname "$0")/lib.sh"
 
 certs

@@ -6,6 +6,7 @@
 # connections (more are closed at once, 300 silent ones hold no more fds than
 # that), and does not grow when sent 200 MiB.  A data listener serves
 # throughout.
+# exclusive: measures memory and descriptors under slowloris and floods
 . "$(dirname "$0")/lib.sh"
 
 PY=

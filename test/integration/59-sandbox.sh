@@ -25,31 +25,15 @@ P_APP=$(free_port); P_ECHO=$(free_port); P_IN=$(free_port); P_OUT=$(free_port); 
 start_backend app --listen "127.0.0.1:$P_APP" --mode http --quiet
 start_backend echo --listen "127.0.0.1:$P_ECHO" --mode echo --quiet
 
-sidecar_config "$T/b.yaml" server bar server
-sed -i "s|^workers: 1|workers: 2|; s|$CERTS/server|$T/bcerts/server|g; s|$CERTS/ca.crt|$T/bcerts/ca.crt|" "$T/b.yaml"
-cat >>"$T/b.yaml" <<EOF
-listeners:
-  - {name: in, direction: inbound, address: "127.0.0.1:$P_IN", upstream: "127.0.0.1:$P_APP",
-     port: 8080, protocol: http}
-EOF
-peer_auth "$T/b.yaml" STRICT bar
-B_ADMIN=$ADMIN_PORT
-start_sidecar b "$T/b.yaml" "$P_IN"
-
 MARK=0
 [ $ROOT_RUN = 1 ] && MARK=1337
-sidecar_config "$T/a.yaml" client foo client
-sed -i "s/^workers: 1/workers: 2/" "$T/a.yaml"
-cat >>"$T/a.yaml" <<EOF
-socket_mark: $MARK
-listeners:
-  - {name: out, direction: outbound, address: "127.0.0.1:$P_OUT", upstream: "127.0.0.1:$P_IN",
-     protocol: http, expected_identities: ["spiffe://cluster.local/ns/bar/sa/server"]}
-  - {name: l4, direction: outbound, address: "127.0.0.1:$P_L4", upstream: "127.0.0.1:$P_ECHO",
-     tls: DISABLE, protocol: tcp}
-EOF
-A_ADMIN=$ADMIN_PORT
-start_sidecar a "$T/a.yaml" "$P_OUT" "$P_L4"
+# two workers each; B's certificates in $T/bcerts (rotated below); A also
+# relays plain L4 and sets socket_mark when it can
+mesh_pair http "127.0.0.1:$P_APP" workers=2 \
+    b_sed="s|$CERTS/server|$T/bcerts/server|g; s|$CERTS/ca.crt|$T/bcerts/ca.crt|" \
+    a_yaml="socket_mark: $MARK" \
+    out_more="  - {name: l4, direction: outbound, address: \"127.0.0.1:$P_L4\", upstream: \"127.0.0.1:$P_ECHO\",
+     tls: DISABLE, protocol: tcp}"
 
 # status_field PID FIELD: the field from every thread's status, one per line, deduplicated
 status_field() {

@@ -8,17 +8,21 @@
 #     Prometheus annotations for 15090, one SDS socket on a shared emptyDir,
 #     --mark = socket_mark, a PeerAuthentication that selects the pod, the
 #     cert-manager Certificate's SPIFFE ID and Secret = what the agent reads;
-#     least privilege: read-only root file systems, the sidecar's NET_ADMIN
-#     and allowPrivilegeEscalation only when its config sets socket_mark, the
-#     files it may write (admin.unix_socket, access_log.path) on an emptyDir;
+#     least privilege: read-only root file systems, the shipped sidecar
+#     with no capability and allowPrivilegeEscalation: false (socket_mark: 0,
+#     --mark 0: uid 1337 exempt, as Istio does), NET_ADMIN and escalation
+#     only when a config sets socket_mark, the files it may write
+#     (admin.unix_socket, access_log.path) on an emptyDir;
 #   - sidecar.yaml from the ConfigMap passes `sidecar --check` with no WARN
 #     (require_expected_identities, every outbound route names its servers); the
 #     sds-agent configs (files and CA mode) pass `sds-agent --check` once
 #     their directories hold certificates in the expected layouts;
-#   - the Dockerfile copies files that exist and runs as uid 1337;
+#   - the Dockerfile copies files that exist, runs as uid 1337 and gives the
+#     sidecar no file capability unless asked (SIDECAR_FILE_CAPS);
 #   - and the checks are not vacuous: broken YAML, a config typo, a route
 #     without expected_identities and a miswired Deployment are each caught,
-#     and the uid-only variant (socket_mark: 0) wants no capability.
+#     and the socket_mark variant wants NET_ADMIN and escalation, and passes
+#     once it has them as docs/deploy.md says.
 . "$(dirname "$0")/lib.sh"
 
 K8S=$ROOT/conf/k8s
@@ -47,6 +51,13 @@ done
 step "the files fit together"
 mkdir -p "$T/cm"
 "$PY" "$CHECKER" check "$K8S" "$T/cm" >"$T/check.out" || { cat "$T/check.out" >&2; fail "conf/k8s is miswired"; }
+
+step "least privilege as shipped: no capability, no escalation, uid 1337 exempt by the rules"
+assert_not_contains "$K8S/httpbin.yaml" '^ *allowPrivilegeEscalation: true'
+assert_not_contains "$K8S/httpbin.yaml" '^ *add: \[NET_ADMIN\]$'
+assert_eq 3 "$(grep -c "^ *readOnlyRootFilesystem: true" "$K8S/httpbin.yaml")" "mesh containers with a read-only root"
+assert_eq 4 "$(grep -c "^ *allowPrivilegeEscalation: false" "$K8S/httpbin.yaml")" "containers without privilege escalation (all four)"
+assert_contains "$K8S/sidecar-config.yaml" '^    socket_mark: 0 '
 
 step "sidecar.yaml from the ConfigMap passes sidecar --check, every outbound server named"
 n=0
@@ -90,6 +101,7 @@ while read -r src; do
     [ -e "$ROOT/$src" ] || fail "Dockerfile copies $src, which does not exist"
 done < <(awk '$1 == "COPY" && $2 !~ /^--from/ { for (i = 2; i < NF; i++) print $i }' "$DF")
 assert_contains "$DF" '^USER 1337:1337$'
+assert_contains "$DF" '^ARG SIDECAR_FILE_CAPS=$'
 assert_contains "$DF" '^FROM debian:bookworm-slim AS build$'
 for prog in sidecar sds-agent sidecar-iptables.sh; do
     assert_contains "$DF" "/usr/local/bin/$prog"
@@ -106,7 +118,7 @@ printf 'apiVersion: v1\nkind: ConfigMap\n---\nkind: Secret\nmetadata: {name: y}\
 if "$PY" "$CHECKER" parse "$T/unnamed.yaml" >"$T/unnamed.out" 2>&1; then fail "documents without names were accepted"; fi
 assert_contains "$T/unnamed.out" 'document 1 \(ConfigMap\) has no metadata.name'
 assert_contains "$T/unnamed.out" 'document 2 has no apiVersion'
-sed 's/socket_mark: 1337/socket_mrk: 1337/' "$T/cm/httpbin-sidecar__sidecar.yaml" >"$T/typo.yaml"
+sed 's/socket_mark: 0 /socket_mrk: 0 /' "$T/cm/httpbin-sidecar__sidecar.yaml" >"$T/typo.yaml"
 if "$SIDECAR" -c "$T/typo.yaml" --check >"$T/typo.out" 2>&1; then fail "a sidecar.yaml typo passed --check"; fi
 assert_contains "$T/typo.out" 'socket_mrk'
 grep -v 'expected_identities: \["spiffe' "$T/cm/httpbin-sidecar__sidecar.yaml" >"$T/unpinned.yaml"
@@ -117,9 +129,9 @@ cp "$K8S"/*.yaml "$T/bad-k8s/"
 sed -i -e 's/add: \[NET_ADMIN, NET_RAW\]/add: [NET_ADMIN, NET_RAW, SYS_ADMIN]/' \
     -e 's/restartPolicy: Always              # a native sidecar$/restartPolicy: OnFailure/' \
     -e 's/prometheus.io\/port: "15090"/prometheus.io\/port: "9090"/' \
-    -e '/allowPrivilegeEscalation: true   # file capability/{n;s/readOnlyRootFilesystem: true/readOnlyRootFilesystem: false/}' \
+    -e '/^        - name: sidecar$/,/^        - name: httpbin/s/readOnlyRootFilesystem: true/readOnlyRootFilesystem: false/' \
     "$T/bad-k8s/httpbin.yaml"
-sed -i -e 's/^    socket_mark: 1337 /    socket_mark: 7    /' \
+sed -i -e 's/^    socket_mark: 0 /    socket_mark: 7 /' \
     -e 's/^    health: {address: "0.0.0.0:15021"}/    health: {}/' \
     -e 's|^    admin:  {address: "127.0.0.1:15000"}|    admin:  {address: "127.0.0.1:15000", unix_socket: /tmp/admin.sock}|' \
     "$T/bad-k8s/sidecar-config.yaml"
@@ -128,21 +140,21 @@ cat "$T/bad.out"
 assert_contains "$T/bad.out" 'sidecar-init capabilities'
 assert_contains "$T/bad.out" 'must be a native sidecar'
 assert_contains "$T/bad.out" 'Prometheus annotations'
-assert_contains "$T/bad.out" "socket_mark 7 in sidecar.yaml differs from sidecar-iptables.sh --mark '1337'"
+assert_contains "$T/bad.out" "socket_mark 7 in sidecar.yaml differs from sidecar-iptables.sh --mark '0'"
 assert_contains "$T/bad.out" "health.address '\(default\)': want 0.0.0.0:15021"
 assert_contains "$T/bad.out" 'sidecar: readOnlyRootFilesystem must be true'
 assert_contains "$T/bad.out" 'admin.unix_socket /tmp/admin.sock: not on a writable emptyDir'
 
-step "uid-only mode (socket_mark: 0): no capability and no privilege escalation"
-mkdir -p "$T/uid-k8s" "$T/uid-cm"
-cp "$K8S"/*.yaml "$T/uid-k8s/"
-sed -i -e 's/^    socket_mark: 1337 /    socket_mark: 0    /' "$T/uid-k8s/sidecar-config.yaml"
-sed -i -e 's/- "1337"                         # = socket_mark in sidecar.yaml/- "0"/' "$T/uid-k8s/httpbin.yaml"
-if "$PY" "$CHECKER" check "$T/uid-k8s" "$T/uid-cm" >"$T/uid.out" 2>&1; then fail "socket_mark 0 with NET_ADMIN passed"; fi
-cat "$T/uid.out"
-assert_contains "$T/uid.out" "sidecar capabilities: want drop \[ALL\], add \[\] \(socket_mark 0\)"
-assert_contains "$T/uid.out" 'sidecar: allowPrivilegeEscalation must be false with socket_mark 0'
-sed -i -e 's/allowPrivilegeEscalation: true   # file capability (see above)/allowPrivilegeEscalation: false/' \
-    -e '/^        - name: sidecar$/,/^        - name: httpbin/s/              add: \[NET_ADMIN\]//' "$T/uid-k8s/httpbin.yaml"
-"$PY" "$CHECKER" check "$T/uid-k8s" "$T/uid-cm" >"$T/uid2.out" 2>&1 || { cat "$T/uid2.out" >&2; fail "the uid-only variant is refused"; }
+step "the socket_mark variant (docs/deploy.md): NET_ADMIN and escalation, and only then"
+mkdir -p "$T/mark-k8s" "$T/mark-cm"
+cp "$K8S"/*.yaml "$T/mark-k8s/"
+sed -i -e 's/^    socket_mark: 0 /    socket_mark: 1337 /' "$T/mark-k8s/sidecar-config.yaml"
+sed -i -e 's/- "0"                            # = socket_mark in sidecar.yaml.*/- "1337"/' "$T/mark-k8s/httpbin.yaml"
+if "$PY" "$CHECKER" check "$T/mark-k8s" "$T/mark-cm" >"$T/mark.out" 2>&1; then fail "socket_mark 1337 without NET_ADMIN passed"; fi
+cat "$T/mark.out"
+assert_contains "$T/mark.out" "sidecar capabilities: want drop \[ALL\], add \['NET_ADMIN'\] \(socket_mark 1337\)"
+assert_contains "$T/mark.out" 'sidecar: allowPrivilegeEscalation must be true with socket_mark 1337'
+sed -i -e '/^        - name: sidecar$/,/^        - name: httpbin/{s/allowPrivilegeEscalation: false/allowPrivilegeEscalation: true/;s/capabilities: {drop: \[ALL\]}/capabilities: {drop: [ALL], add: [NET_ADMIN]}/}' \
+    "$T/mark-k8s/httpbin.yaml"
+"$PY" "$CHECKER" check "$T/mark-k8s" "$T/mark-cm" >"$T/mark2.out" 2>&1 || { cat "$T/mark2.out" >&2; fail "the socket_mark variant is refused"; }
 log "ok"

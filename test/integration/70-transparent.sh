@@ -18,6 +18,7 @@
 #
 # Needs root, `ip netns`, iptables/ip6tables with the nat table and the
 # owner match, and setpriv; otherwise it is skipped (exit 77).
+# exclusive: network namespaces, iptables and fixed ports
 . "$(dirname "$0")/lib.sh"
 
 CLIENT_ID=spiffe://cluster.local/ns/foo/sa/client

@@ -35,30 +35,15 @@ start_backend echo --listen "127.0.0.1:$P_ECHO" --mode echo --quiet
 start_backend http --listen "127.0.0.1:$P_HTTP" --mode http --quiet
 start_s_server srv "$P_SRV" "$R/server.crt" "$R/server.key" -tls1_3 -Verify 2 -CAfile "$R/ca.crt"
 
-sidecar_config "$T/b.yaml" server bar server
-cat >>"$T/b.yaml" <<EOF2
-listeners:
-  - {name: in, direction: inbound, address: "127.0.0.1:$P_IN", upstream: "127.0.0.1:$P_ECHO",
-     port: 9000, protocol: tcp}
-  - {name: in7, direction: inbound, address: "127.0.0.1:$P_IN7", upstream: "127.0.0.1:$P_HTTP",
-     port: 8080, protocol: http}
-EOF2
-peer_auth "$T/b.yaml" STRICT bar
-start_sidecar b "$T/b.yaml" "$P_IN" "$P_IN7"
-
-sidecar_config "$T/a.yaml" client foo client
 # the pooled connection must still be idle after the expiry
-sed -i 's/drain_ms: \([0-9]*\)}/drain_ms: \1, upstream_idle_ms: 120000}/' "$T/a.yaml"
-cat >>"$T/a.yaml" <<EOF2
-listeners:
-  - {name: out, direction: outbound, address: "127.0.0.1:$P_OUT", upstream: "127.0.0.1:$P_IN",
-     tls: ISTIO_MUTUAL, protocol: tcp, expected_identities: ["$SERVER_ID"]}
-  - {name: outs, direction: outbound, address: "127.0.0.1:$P_OUTS", upstream: "127.0.0.1:$P_SRV",
+mesh_pair tcp "127.0.0.1:$P_ECHO" port=9000 \
+    a_sed='s/drain_ms: \([0-9]*\)}/drain_ms: \1, upstream_idle_ms: 120000}/' \
+    in_more="  - {name: in7, direction: inbound, address: \"127.0.0.1:$P_IN7\", upstream: \"127.0.0.1:$P_HTTP\",
+     port: 8080, protocol: http}" \
+    out_more="  - {name: outs, direction: outbound, address: \"127.0.0.1:$P_OUTS\", upstream: \"127.0.0.1:$P_SRV\",
      tls: ISTIO_MUTUAL, protocol: tcp}
-  - {name: out7, direction: outbound, address: "127.0.0.1:$P_OUT7", upstream: "127.0.0.1:$P_IN7",
-     tls: ISTIO_MUTUAL, protocol: http, expected_identities: ["$SERVER_ID"]}
-EOF2
-start_sidecar a "$T/a.yaml" "$P_OUT" "$P_OUTS" "$P_OUT7"
+  - {name: out7, direction: outbound, address: \"127.0.0.1:$P_OUT7\", upstream: \"127.0.0.1:$P_IN7\",
+     tls: ISTIO_MUTUAL, protocol: http, expected_identities: [\"$SERVER_ID\"]}"
 
 echo_via() { # PORT: one line through an L4 echo path; prints the answer
     printf 'ping\n' | timeout 10 socat -t1 - "TCP:127.0.0.1:$1" 2>/dev/null || true

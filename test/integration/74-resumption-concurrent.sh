@@ -12,6 +12,7 @@
 # B's connection log says which handshakes were full: session=full or
 # session=resumed (peer_root= names the root either way: for a resumption,
 # the root of the full handshake it came from).
+# exclusive: counts connections made in a fixed time and measures memory
 . "$(dirname "$0")/lib.sh"
 
 certs

@@ -15,6 +15,7 @@
 #  - Expect: 100-continue with a body: the 100 comes back, then the 200;
 #  - HTTP/1.0: answered as HTTP/1.0 expects (Content-Length, then close);
 #  - HEAD: the head only (Content-Length of the full body), keep-alive goes on.
+# exclusive: moves a GiB and measures peak memory
 . "$(dirname "$0")/lib.sh"
 
 certs

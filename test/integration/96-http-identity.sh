@@ -27,16 +27,6 @@ ELEMENT="By=$SERVER_ID;Hash=$HASH;Subject=\"$SUBJECT\";URI=$CLIENT_ID"
 P_APP=$(free_port); P_IN_B=$(free_port); P_IN_C=$(free_port); P_OUT_B=$(free_port); P_OUT_C=$(free_port)
 start_backend app --listen "127.0.0.1:$P_APP" --mode http
 
-sidecar_config "$T/b.yaml" server bar server
-cat >>"$T/b.yaml" <<EOF
-listeners:
-  - {name: in, direction: inbound, address: "127.0.0.1:$P_IN_B", upstream: "127.0.0.1:$P_APP",
-     port: 8080, protocol: http}
-EOF
-peer_auth "$T/b.yaml" STRICT bar
-B_STATS=$(sed -n 's/^stats: {address: "\(.*\)"}/\1/p' "$T/b.yaml")
-start_sidecar b "$T/b.yaml" "$P_IN_B"
-
 sidecar_config "$T/c.yaml" server-c bar server
 cat >>"$T/c.yaml" <<EOF
 http: {xfcc: APPEND_FORWARD}
@@ -48,15 +38,10 @@ peer_auth "$T/c.yaml" PERMISSIVE bar
 C_STATS=$(sed -n 's/^stats: {address: "\(.*\)"}/\1/p' "$T/c.yaml")
 start_sidecar c "$T/c.yaml" "$P_IN_C"
 
-sidecar_config "$T/a.yaml" client foo client
-cat >>"$T/a.yaml" <<EOF
-listeners:
-  - {name: out-b, direction: outbound, address: "127.0.0.1:$P_OUT_B", upstream: "127.0.0.1:$P_IN_B",
-     tls: ISTIO_MUTUAL, protocol: http, expected_identities: ["$SERVER_ID"]}
-  - {name: out-c, direction: outbound, address: "127.0.0.1:$P_OUT_C", upstream: "127.0.0.1:$P_IN_C",
-     tls: ISTIO_MUTUAL, protocol: http, expected_identities: ["$C_ID"]}
-EOF
-start_sidecar a "$T/a.yaml" "$P_OUT_B" "$P_OUT_C"
+# B (STRICT, XFCC SANITIZE_SET) and A, whose "out" goes to B and "out-c" to C
+P_IN=$P_IN_B P_OUT=$P_OUT_B mesh_pair http "127.0.0.1:$P_APP" \
+    out_more="  - {name: out-c, direction: outbound, address: \"127.0.0.1:$P_OUT_C\", upstream: \"127.0.0.1:$P_IN_C\",
+     tls: ISTIO_MUTUAL, protocol: http, expected_identities: [\"$C_ID\"]}"
 
 # hdr FILE NAME: the values of header NAME in a /headers answer, one a line.
 hdr() { tr -d '\r' <"$1" | awk -v n="$(echo "$2" | tr 'A-Z' 'a-z')" '

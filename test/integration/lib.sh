@@ -144,6 +144,7 @@ _sc_cleanup() {
         echo "[$TEST_NAME] failed (status $rc); logs in $T:" >&2
         _sc_dump_logs >&2
     fi
+    _sc_release_ports
     if [ "${SC_KEEP:-0}" = 1 ] || { [ $rc -ne 0 ] && [ $rc -ne 77 ] && [ "${SC_KEEP_FAILED:-0}" = 1 ]; }; then
         echo "[$TEST_NAME] kept $T" >&2
     else
@@ -169,20 +170,36 @@ _sc_listening() {
     fi
 }
 
-# free_port: prints a loopback TCP port no socket uses and this test has not
-# handed out yet (below the ephemeral range).
+# free_port: prints a loopback TCP port no socket uses and no test running
+# beside this one has been handed (below the ephemeral range).  Tests run
+# side by side (test/suite.sh), so each port handed out is reserved in
+# $SC_PORTS_DIR (default ${TMPDIR:-/tmp}/sc-ports, shared by every test on
+# the machine) until this test ends.
+SC_PORTS_DIR=${SC_PORTS_DIR:-${TMPDIR:-/tmp}/sc-ports}
 free_port() {
     local i port used
+    mkdir -p "$SC_PORTS_DIR" 2>/dev/null || true
     used=$(ss -Htan 2>/dev/null | awk '{ n = split($4, a, ":"); print a[n] }' | sort -u)
     for ((i = 0; i < 200; i++)); do
         port=$((20000 + RANDOM % 12000))
         if grep -qx "$port" "$T/.ports"; then continue; fi
         if printf '%s\n' "$used" | grep -qx "$port"; then continue; fi
+        # mkdir is atomic: the test that creates the entry owns the port
+        mkdir "$SC_PORTS_DIR/$port" 2>/dev/null || continue
         echo "$port" >>"$T/.ports"
         echo "$port"
         return 0
     done
     fail "free_port: found no free port"
+}
+
+_sc_release_ports() {
+    local port
+    [ -f "$T/.ports" ] || return 0
+    while read -r port; do
+        [ -n "$port" ] && rmdir "$SC_PORTS_DIR/$port" 2>/dev/null
+    done <"$T/.ports"
+    return 0
 }
 
 # wait_port HOST PORT [TIMEOUT_S=10]: waits until something listens there.
@@ -547,9 +564,13 @@ _sc_pair_head() {
 #                         mapping (e.g. ", timeouts: {request_ms: 500}")
 #   a_sed=EXPR b_sed=EXPR a sed expression run over that sidecar's config
 #                         head (e.g. to replace its secrets: line)
+#   in_more=TEXT out_more=TEXT   more listeners for B (after "in") or A
+#                         (after "out"), as "  - {name: ..., address: ...}"
+#                         lines; the sidecar is ready once they listen too
 mesh_pair() {
     local proto=$1 app=$2 kv workers=1 a_workers="" b_workers="" port=8080
     local a_yaml="" b_yaml="" in_extra="" out_extra="" a_sed="" b_sed=""
+    local in_more="" out_more=""
     shift 2
     for kv in "$@"; do
         case $kv in
@@ -563,6 +584,8 @@ mesh_pair() {
         out_extra=*) out_extra=${kv#*=} ;;
         a_sed=*) a_sed=${kv#*=} ;;
         b_sed=*) b_sed=${kv#*=} ;;
+        in_more=*) in_more=${kv#*=} ;;
+        out_more=*) out_more=${kv#*=} ;;
         *) fail "mesh_pair: unknown option '$kv'" ;;
         esac
     done
@@ -576,9 +599,11 @@ listeners:
   - {name: in, direction: inbound, address: "127.0.0.1:$P_IN", upstream: "$app",
      port: $port, protocol: $proto$in_extra}
 EOT
+    if [ -n "$in_more" ]; then printf '%s\n' "$in_more" >>"$T/b.yaml"; fi
     peer_auth "$T/b.yaml" STRICT bar
     B_STATS=$(sed -n 's/^stats: {address: "\(.*\)"}/\1/p' "$T/b.yaml")
-    start_sidecar b "$T/b.yaml" "$P_IN"
+    # shellcheck disable=SC2046 # one port a word
+    start_sidecar b "$T/b.yaml" "$P_IN" $(_sc_listener_ports "$in_more")
 
     _sc_pair_head "$T/a.yaml" client foo "${a_workers:-$workers}" "$a_sed" "$a_yaml"
     A_ADMIN=$ADMIN_PORT
@@ -587,8 +612,15 @@ listeners:
   - {name: out, direction: outbound, address: "127.0.0.1:$P_OUT", upstream: "127.0.0.1:$P_IN",
      tls: ISTIO_MUTUAL, protocol: $proto, expected_identities: ["spiffe://cluster.local/ns/bar/sa/server"]$out_extra}
 EOT
+    if [ -n "$out_more" ]; then printf '%s\n' "$out_more" >>"$T/a.yaml"; fi
     A_STATS=$(sed -n 's/^stats: {address: "\(.*\)"}/\1/p' "$T/a.yaml")
-    start_sidecar a "$T/a.yaml" "$P_OUT"
+    # shellcheck disable=SC2046 # one port a word
+    start_sidecar a "$T/a.yaml" "$P_OUT" $(_sc_listener_ports "$out_more")
+}
+
+# _sc_listener_ports TEXT: the port of every `address: "HOST:PORT"` in TEXT
+_sc_listener_ports() {
+    printf '%s\n' "$1" | grep -o 'address: "[^"]*"' | sed 's/.*:\([0-9]*\)"$/\1/'
 }
 
 # The connection-log line format (DESIGN / README): fields in this order.

@@ -42,4 +42,12 @@ if ! scripts/gen-certs.sh mesh "$SC_CERTS_DIR"; then
     exit 1
 fi
 
+# The npm packages the SDS interoperability tests use, installed once
+# before the tests start rather than by the first of them (a test that
+# needs them and finds them missing still says why).
+if command -v npm >/dev/null 2>&1; then
+    scripts/node-deps.sh >/dev/null 2>"$work/node-deps.err" ||
+        echo "integration: scripts/node-deps.sh failed: $(tail -n 1 "$work/node-deps.err")" >&2
+fi
+
 suite_run

@@ -25,6 +25,16 @@
 
 typedef int body_fn(void);  /* runs in the sandboxed child; returns its exit status */
 
+/* ThreadSanitizer's runtime makes syscalls of its own when a thread starts
+ * and defers signal handlers to points of its choosing, so a TSan sidecar
+ * runs without the filter (proxy/main.c).  Its unit test leaves out the
+ * cases that start a thread under the filter; the other builds run them. */
+#if defined(__SANITIZE_THREAD__)
+#define TSAN_BUILD 1
+#else
+#define TSAN_BUILD 0
+#endif
+
 struct outcome {
     int status;             /* from waitpid */
     char err[1024];         /* the child's stderr */
@@ -271,6 +281,9 @@ START_TEST(test_sandbox_forbidden_syscalls_are_killed)
 {
     struct outcome o;
 
+    if (TSAN_BUILD && forbidden[_i].body == call_in_worker_thread) {
+        return;
+    }
     run_sandboxed(&seccomp_on, forbidden[_i].body, &o);
     assert_killed(&o, forbidden[_i].line);
 }
@@ -280,6 +293,9 @@ START_TEST(test_sandbox_allows_threads_sockets_files)
 {
     struct outcome o;
 
+    if (TSAN_BUILD) {
+        return;
+    }
     run_sandboxed(&seccomp_on, call_allowed, &o);
     assert_exit0(&o);
     ck_assert_str_eq(o.err, "");
