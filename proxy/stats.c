@@ -86,6 +86,7 @@ struct sc_stats {
     atomic_uint_fast64_t hbone[2][SC_HBONE_EV_N];
     atomic_uint_fast64_t hbone_spt[2][HBONE_SPT_N + 1];  /* streams per tunnel; last: +Inf */
     atomic_uint_fast64_t hbone_spt_sum[2];
+    atomic_int_fast64_t hbone_active[2];    /* a gauge: /reset_counters leaves it */
     atomic_uint_fast64_t rx[2], tx[2];
     struct sc_istio *istio;             /* Istio's standard metrics */
 };
@@ -387,6 +388,10 @@ void sc_stats_handshake_limited(struct sc_stats *st)
 void sc_stats_hbone(struct sc_stats *st, enum sc_direction dir, enum sc_hbone_ev ev)
 {
     atomic_fetch_add_explicit(&st->hbone[dir & 1][ev], 1, memory_order_relaxed);
+    if (ev == SC_HBONE_TUNNEL_OPENED || ev == SC_HBONE_TUNNEL_CLOSED) {
+        atomic_fetch_add_explicit(&st->hbone_active[dir & 1],
+                                  ev == SC_HBONE_TUNNEL_OPENED ? 1 : -1, memory_order_relaxed);
+    }
 }
 
 void sc_stats_hbone_tunnel_closed(struct sc_stats *st, enum sc_direction dir, uint64_t streams)
@@ -712,13 +717,13 @@ static void render_hbone(struct sc_stats *const *all, size_t n, struct evbuffer 
     evbuffer_add_printf(out, "# HELP sidecar_hbone_tunnels_active HBONE tunnels open.\n"
                              "# TYPE sidecar_hbone_tunnels_active gauge\n");
     for (int d = 0; d < 2; d++) {
-        size_t o = offsetof(struct sc_stats, hbone) +
-                   (size_t)d * SC_HBONE_EV_N * sizeof(atomic_uint_fast64_t);
-        uint64_t opened = sum_at(all, n, o + SC_HBONE_TUNNEL_OPENED * sizeof(atomic_uint_fast64_t));
-        uint64_t closed = sum_at(all, n, o + SC_HBONE_TUNNEL_CLOSED * sizeof(atomic_uint_fast64_t));
+        int64_t active = 0;
 
+        for (size_t i = 0; i < n; i++) {
+            active += atomic_load_explicit(&all[i]->hbone_active[d], memory_order_relaxed);
+        }
         evbuffer_add_printf(out, "sidecar_hbone_tunnels_active{direction=\"%s\"} %lld\n",
-                            dir_names[d], (long long)(opened - closed));
+                            dir_names[d], (long long)active);
     }
     evbuffer_add_printf(out, "# HELP sidecar_hbone_streams_per_tunnel Streams each closed HBONE "
                              "tunnel carried.\n# TYPE sidecar_hbone_streams_per_tunnel histogram\n");
