@@ -225,6 +225,7 @@ static int local_flush(struct sc_hbone_stream *s)
         }
         evbuffer_drain(s->to_local, (size_t)n);
         s->bytes[1] += (uint64_t)n;
+        clock_gettime(CLOCK_MONOTONIC_COARSE, &s->last);
         if (s->id > 0 && !s->h2_closed) {
             nghttp2_session_consume(t->ngh, s->id, (size_t)n);
         } else if (t != NULL) {
@@ -331,6 +332,7 @@ static ssize_t data_read(nghttp2_session *ngh, int32_t id, uint8_t *buf, size_t 
     n = sc_io_read(s->io, buf, length);
     if (n > 0) {
         s->bytes[0] += (uint64_t)n;
+        clock_gettime(CLOCK_MONOTONIC_COARSE, &s->last);
         if (s->http && s->remote_eof && !s->local_shut) {
             (void)local_flush(s);       /* the held-back FIN (see local_flush) */
         }
@@ -462,6 +464,7 @@ static int on_data_chunk(nghttp2_session *ngh, uint8_t flags, int32_t id, const 
 
         if (n > 0) {
             s->bytes[1] += (uint64_t)n;
+            clock_gettime(CLOCK_MONOTONIC_COARSE, &s->last);
             nghttp2_session_consume(ngh, id, (size_t)n);
             data += n;
             len -= (size_t)n;
@@ -632,6 +635,48 @@ static void on_tunnel_io(evutil_socket_t fd, short what, void *arg)
     leave(t);
 }
 
+/* Each second while streams are open: a stream with no byte either way for
+ * its idle_ms, or half_closed_ms once one side has ended, is reset (the
+ * relay's idle and half-closed timeouts, per stream). */
+static void on_sweep(evutil_socket_t fd, short what, void *arg)
+{
+    struct sc_hbone_tunnel *t = arg;
+    const struct sc_config *cfg = sc_snapshot_config(t->snap);
+    struct timespec now;
+    struct sc_hbone_stream *s, *next;
+    struct timeval tv = {1, 0};
+
+    (void)fd;
+    (void)what;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
+    enter(t);
+    for (s = t->streams; s != NULL; s = next) {
+        const struct sc_cfg_timeouts *to = s->tgt.timeouts != NULL ? s->tgt.timeouts
+                                                                   : &cfg->timeouts;
+        long quiet = (now.tv_sec - s->last.tv_sec) * 1000 +
+                     (now.tv_nsec - s->last.tv_nsec) / 1000000;
+        int half = s->local_eof || s->remote_eof;
+
+        next = s->next;
+        if (s->status != 200 || s->io == NULL) {
+            continue;
+        }
+        if (to->idle_ms > 0 && quiet >= to->idle_ms) {
+            stream_set_reason(s, "idle_timeout");
+        } else if (half && to->half_closed_ms > 0 && quiet >= to->half_closed_ms) {
+            stream_set_reason(s, "half_closed_timeout");
+        } else {
+            continue;
+        }
+        stream_reset(s, NGHTTP2_CANCEL);
+    }
+    tunnel_pump(t);
+    if (!t->ended && t->n_open > 0) {
+        evtimer_add(t->sweep, &tv);
+    }
+    leave(t);
+}
+
 static void on_tunnel_idle(evutil_socket_t fd, short what, void *arg)
 {
     struct sc_hbone_tunnel *t = arg;
@@ -681,6 +726,12 @@ struct sc_hbone_stream *sc_hbone_i_stream_new(struct sc_hbone_tunnel *t)
     t->streams = s;
     t->n_open++;
     t->n_streams++;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &s->last);
+    if (t->sweep != NULL && !evtimer_pending(t->sweep, NULL)) {
+        struct timeval tv = {1, 0};
+
+        evtimer_add(t->sweep, &tv);
+    }
     if (t->idle != NULL) {
         evtimer_del(t->idle);
     }
@@ -704,6 +755,9 @@ void sc_hbone_i_tunnel_destroy(struct sc_hbone_tunnel *t)
     }
     if (t->idle != NULL) {
         event_free(t->idle);
+    }
+    if (t->sweep != NULL) {
+        event_free(t->sweep);
     }
     sc_stats_hbone_tunnel_closed(sc_worker_stats(t->w), t->dir, t->n_streams);
     nghttp2_session_del(t->ngh);
@@ -831,7 +885,8 @@ static struct sc_hbone_tunnel *tunnel_new(struct sc_worker *w, struct sc_snapsho
     t->ev = event_new(sc_worker_base(w), sc_io_fd(t->io),
                       EV_READ | EV_WRITE | EV_CLOSED | EV_PERSIST | EV_ET, on_tunnel_io, t);
     t->idle = evtimer_new(sc_worker_base(w), on_tunnel_idle, t);
-    if (t->ev == NULL || t->idle == NULL || event_add(t->ev, NULL) != 0) {
+    t->sweep = evtimer_new(sc_worker_base(w), on_sweep, t);
+    if (t->ev == NULL || t->idle == NULL || t->sweep == NULL || event_add(t->ev, NULL) != 0) {
         goto fail;
     }
     (void)cfg;
@@ -853,6 +908,9 @@ fail:
         }
         if (t->idle != NULL) {
             event_free(t->idle);
+        }
+        if (t->sweep != NULL) {
+            event_free(t->sweep);
         }
         nghttp2_session_del(t->ngh);
         sc_io_free(t->io);

@@ -49,6 +49,7 @@ struct sc_hbone_stream {
     uint64_t bytes[2];                  /* [0] read locally, [1] written locally */
     unsigned long long conn_id;         /* server: the stream's connection-log id */
     struct timespec t0;
+    struct timespec last;               /* the last byte either way (monotonic coarse) */
     char started[40];
     struct sc_hbone_req req;            /* server: the request */
     struct sc_hbone_target tgt;         /* server: what it asked for */
@@ -70,6 +71,7 @@ struct sc_hbone_tunnel {
     struct sc_io *io;
     struct event *ev;
     struct event *idle;
+    struct event *sweep;                /* per-stream idle / half-closed timeouts */
     uint8_t *obuf;                      /* frames gathered for the next write */
     size_t ocap, olen, ooff;
     struct sc_hbone_stream *streams;

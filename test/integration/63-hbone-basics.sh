@@ -5,7 +5,7 @@
 #   - bytes unchanged both ways (echo), several app connections on one tunnel
 #   - the connection logs name the tunnel (hbone=<id>) and the stream
 #   - a stream to a port B does not serve is refused (403) and counted
-#   - B closes a tunnel idle for timeouts.idle_ms
+#   - B resets a stream, and closes a tunnel, idle for timeouts.idle_ms
 #   - A's config summary and B's metrics say HBONE, B's access log names
 #     the tunnel, /config_dump and sidecarctl show the transport
 . "$(dirname "$0")/lib.sh"
@@ -75,6 +75,11 @@ curl -sS -m 5 "http://127.0.0.1:$A_ADMIN/config_dump" >"$T/dump.json"
 assert_contains "$T/dump.json" '"name":"out",.*"transport":"hbone","hbone_port":'"$P_HB"
 "$SC_BUILD/bin/sidecarctl" --admin "127.0.0.1:$A_ADMIN" describe >"$T/describe.txt" 2>&1 || true
 assert_contains "$T/describe.txt" '^out .*ISTIO_MUTUAL .*over HBONE'
+
+step "a stream with no byte either way for timeouts.idle_ms is reset (B's idle_ms: 4 s)"
+(printf 'HOLD\n'; sleep 7) | tcp_client 127.0.0.1 "$P_OUT" 9 >"$T/hold" 2>&1 || true
+assert_contains "$T/hold" 'HOLD'
+wait_for_log "$T/b.out" "$(conn_re dir=inbound listener=hbone 'hbone=[0-9]+ stream=[0-9]+' status=200 end=idle_timeout)"
 
 step "B closes a tunnel that has carried no stream for timeouts.idle_ms"
 wait_for_log "$T/b.out" "$(conn_re dir=inbound listener=hbone 'hbone=[0-9]+ streams=[0-9]+' end=idle_timeout)" 15
