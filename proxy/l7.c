@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "http1.h"
+#include "io.h"
 #include "l7_internal.h"
 #include "localreply.h"
 #include "log.h"
@@ -63,15 +64,24 @@ struct sc_l7 {
     int interim;                    /* the response parser is in a 1xx */
     int up_got;                     /* the upstream sent a byte in this exchange */
     size_t up_sent;                 /* request bytes that left for the upstream */
-    struct evbuffer_cb_entry *up_cb; /* counts them on the upstream's output */
     int close_after;                /* close the downstream after this response */
     int down_eof;
     size_t lingered;                /* bytes dropped while lingering */
     int retries_left;
     struct sc_upconn *uc;
     struct sc_upool_wait *wait;
-    struct evbuffer *pending;       /* request bytes waiting for a connection */
-    struct evbuffer *replay;        /* a copy for a retry (NULL once too big) */
+    /* The request's bytes for the upstream (rewritten head, then the body
+     * as it comes), written from req_off on.  While replayable, the bytes
+     * already written stay too, so a retry sends them again from the same
+     * memory (no copy); past REPLAY_MAX, or once answered, written bytes
+     * are dropped as they go. */
+    struct evbuffer *req;
+    size_t req_off;
+    int replayable;
+    int down_paused;                /* reading the client waits for the upstream */
+    int up_paused;                  /* reading the upstream waits for the client */
+    unsigned char *ubuf;            /* upstream bytes read, parsed up to uoff */
+    size_t uoff, ulen;
     struct event *timer;
     struct sc_relay *relay;
     uint64_t bytes[2];
@@ -85,9 +95,7 @@ struct sc_l7 {
 static void on_down_read(struct bufferevent *bev, void *arg);
 static void on_down_write(struct bufferevent *bev, void *arg);
 static void on_down_event(struct bufferevent *bev, short what, void *arg);
-static void on_up_read(struct bufferevent *bev, void *arg);
-static void on_up_write(struct bufferevent *bev, void *arg);
-static void on_up_event(struct bufferevent *bev, short what, void *arg);
+static void on_up_io(void *arg, short what);
 static void process_down(struct sc_l7 *s);
 static void get_upstream(struct sc_l7 *s, int fresh);
 static void on_idle_timeout(evutil_socket_t fd, short what, void *arg);
@@ -130,33 +138,22 @@ static void coalesce(struct evbuffer *out)
     }
 }
 
-/* Request bytes drained from the upstream's output went to the socket (or
- * into SSL_write): from then on the app may have seen the request. */
-static void on_up_drained(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+static void ubuf_release(struct sc_l7 *s)
 {
-    struct sc_l7 *s = arg;
-
-    SC_MAGIC_CHECK(s, SC_MAGIC_L7);
-    (void)buf;
-    s->up_sent += info->n_deleted;
-}
-
-static void unwatch_up(struct sc_l7 *s)
-{
-    if (s->up_cb != NULL) {
-        evbuffer_remove_cb_entry(bufferevent_get_output(sc_upconn_info(s->uc)->bev), s->up_cb);
-        s->up_cb = NULL;
-    }
+    sc_io_buf_put(s->ubuf);
+    s->ubuf = NULL;
+    s->uoff = s->ulen = 0;
 }
 
 static void release_upstream(struct sc_l7 *s, int reusable)
 {
     if (s->uc != NULL) {
-        unwatch_up(s);
-        bufferevent_setcb(sc_upconn_info(s->uc)->bev, NULL, NULL, NULL, NULL);
+        sc_upconn_watch(s->uc, NULL, NULL);
         sc_upconn_release(s->uc, reusable);
         s->uc = NULL;
     }
+    ubuf_release(s);
+    s->up_paused = 0;
     sc_upool_cancel(s->wait);
     s->wait = NULL;
 }
@@ -184,11 +181,8 @@ void sc_l7_free(struct sc_l7 *s)
     }
     sc_http1_free(s->req_parser);
     sc_http1_free(s->resp_parser);
-    if (s->pending != NULL) {
-        evbuffer_free(s->pending);
-    }
-    if (s->replay != NULL) {
-        evbuffer_free(s->replay);
+    if (s->req != NULL) {
+        evbuffer_free(s->req);
     }
     if (s->timer != NULL) {
         event_free(s->timer);
@@ -303,9 +297,12 @@ static void request_done(struct sc_l7 *s, int up_reusable)
     sc_l7_req_log(&s->p, &s->r);
     evtimer_del(s->timer);
     release_upstream(s, up_reusable);
-    if (s->pending != NULL) {
-        evbuffer_drain(s->pending, evbuffer_get_length(s->pending));
+    if (s->req != NULL) {
+        evbuffer_drain(s->req, evbuffer_get_length(s->req));
     }
+    s->req_off = 0;
+    s->replayable = 0;
+    s->down_paused = 0;
     if (s->close_after || s->down_eof) {
         close_when_flushed(s, s->down_eof ? "peer_closed" : "http_connection_close");
         return;
@@ -435,21 +432,39 @@ static void switch_to_relay(struct sc_l7 *s)
 {
     struct sc_relay_limits lim = {s->cfg->buffer_limit, s->p.timeouts->idle_ms,
                                   s->p.timeouts->half_closed_ms};
-    struct bufferevent *up;
+    struct evbuffer *up_in = evbuffer_new(), *up_out = evbuffer_new();
+    struct sc_io *up;
 
-    unwatch_up(s);
     up = sc_upconn_detach(s->uc);
-
     s->uc = NULL;
     evtimer_del(s->timer);
-    s->relay = sc_relay_new(s->down, up, &lim, on_relay_done, s);
-    s->down = NULL;             /* the relay's now, even when it failed */
+    /* what the upstream sent after its 101 / 2xx, and what of the request
+     * has not reached it yet, go first */
+    if (s->req_off > 0) {
+        evbuffer_drain(s->req, s->req_off);
+        s->req_off = 0;
+    }
+    if (up_in == NULL || up_out == NULL ||
+        evbuffer_add(up_in, s->ubuf + s->uoff, s->ulen - s->uoff) != 0 ||
+        evbuffer_add_buffer(up_out, s->req) != 0) {
+        sc_io_free(up);
+        up = NULL;
+    }
+    ubuf_release(s);
+    if (up != NULL) {
+        s->relay = sc_relay_new_up_io(s->down, up, up_in, up_out, &lim, on_relay_done, s);
+        s->down = NULL;         /* the relay's now, even when it failed */
+    }
+    if (up_in != NULL) {
+        evbuffer_free(up_in);
+    }
+    if (up_out != NULL) {
+        evbuffer_free(up_out);
+    }
     if (s->relay == NULL) {
         sc_l7_req_log(&s->p, &s->r);
         finish(s, "internal_error: relay");
-        return;
     }
-    s->down = NULL;
 }
 
 /* ---- upstream side ------------------------------------------------------ */
@@ -477,7 +492,7 @@ static int idempotent(const struct sc_http1_head *h)
  * have been acted on: it is not replayed. */
 static int may_retry(const struct sc_l7 *s)
 {
-    if (s->resp_started || s->retries_left <= 0 || s->replay == NULL) {
+    if (s->resp_started || s->retries_left <= 0 || !s->replayable) {
         return 0;
     }
     if (s->uc == NULL || (s->up_sent == 0 && !s->up_got)) {
@@ -510,8 +525,7 @@ static void up_failed(struct sc_l7 *s, enum sc_reset_reason why, const char *rea
         release_upstream(s, 0);
         s->interim = 0;
         sc_http1_reset(s->resp_parser);    /* whatever the failed one began */
-        evbuffer_drain(s->pending, evbuffer_get_length(s->pending));
-        evbuffer_add_buffer_reference(s->pending, s->replay);
+        s->req_off = 0;                    /* all of it again, from the same bytes */
         s->state = S_WAIT_UP;
         get_upstream(s, 1);
         return;
@@ -548,31 +562,25 @@ static void up_failed(struct sc_l7 *s, enum sc_reset_reason why, const char *rea
 static void start_exchange(struct sc_l7 *s)
 {
     const struct sc_upconn_info *ui = sc_upconn_info(s->uc);
-    struct bufferevent *up = ui->bev;
 
     s->state = S_EXCHANGE;
     s->up_got = 0;
     s->up_sent = 0;
-    s->up_cb = evbuffer_add_cb(bufferevent_get_output(up), on_up_drained, s);
-    if (s->up_cb == NULL) {
-        s->up_sent = SIZE_MAX;      /* not counted: take it as sent */
-    }
     if (s->p.dir == SC_DIR_OUTBOUND && ui->peer_id[0] != '\0') {
         sc_accesslog_rec_sets(&s->r.rec, SC_ACCESSLOG_PEER_ID, ui->peer_id);
     }
     sc_http1_expect_response(s->resp_parser, sc_http1_head(s->req_parser));
-    bufferevent_setcb(up, on_up_read, on_up_write, on_up_event, s);
-    bufferevent_setwatermark(up, EV_WRITE, 0, 0);
-    evbuffer_add_buffer(bufferevent_get_output(up), s->pending);
-    coalesce(bufferevent_get_output(up));
-    bufferevent_enable(up, EV_READ | EV_WRITE);
+    sc_upconn_watch(s->uc, on_up_io, s);
     s->r.t_upstream_start = now_ms();
     if (s->p.timeouts->request_ms > 0) {
         arm(s, on_request_timeout, s->p.timeouts->request_ms);
     }
-    if (!s->req_done) {
+    if (!s->req_done && !s->down_paused) {
         bufferevent_enable(s->down, EV_READ);
     }
+    /* The request goes out from the loop, in this same pass (no system
+     * call to get there): whoever called us may go on with the session. */
+    sc_upconn_kick(s->uc);
 }
 
 static void on_upstream_ready(void *arg, struct sc_upconn *uc, const struct sc_upstream_result *res)
@@ -614,24 +622,98 @@ static void get_upstream(struct sc_l7 *s, int fresh)
     }
 }
 
-static void on_up_read(struct bufferevent *bev, void *arg)
+/* Writes what the request has for the upstream, as far as the socket
+ * takes it: at most one 16 KiB piece per write, small pieces gathered into
+ * one (one TLS record for a head and the start of its body).  0, or -1
+ * when the upstream failed (the session has moved on, or is gone). */
+static int up_write(struct sc_l7 *s)
 {
-    struct sc_l7 *s = arg;
-    struct evbuffer *in = bufferevent_get_input(bev);
+    struct sc_io *io = sc_upconn_info(s->uc)->io;
+    size_t total = evbuffer_get_length(s->req);
+
+    while (s->req_off < total && sc_io_can_write(io)) {
+        struct evbuffer_ptr pos;
+        struct evbuffer_iovec v;
+        size_t left = total - s->req_off, len;
+        const void *p;
+        unsigned char *gather = NULL;
+        ssize_t n;
+
+        evbuffer_ptr_set(s->req, &pos, s->req_off, EVBUFFER_PTR_SET);
+        if (evbuffer_peek(s->req, (ev_ssize_t)left, &pos, &v, 1) < 1) {
+            break;
+        }
+        p = v.iov_base;
+        len = v.iov_len < left ? v.iov_len : left;
+        if (len < left && len < SC_IO_BUF_SIZE) {
+            gather = sc_io_buf_get();
+            if (gather != NULL) {
+                len = left < SC_IO_BUF_SIZE ? left : SC_IO_BUF_SIZE;
+                evbuffer_copyout_from(s->req, &pos, gather, len);
+                p = gather;
+            }
+        }
+        if (len > SC_IO_BUF_SIZE) {
+            len = SC_IO_BUF_SIZE;
+        }
+        n = sc_io_write(io, p, len);
+        sc_io_buf_put(gather);
+        if (n == SC_IO_AGAIN) {
+            break;
+        }
+        if (n < 0) {
+            up_failed(s, SC_RESET_CONNECTION_TERMINATION, NULL, NULL);
+            return -1;
+        }
+        s->req_off += (size_t)n;
+        s->up_sent += (size_t)n;
+        if (!s->replayable) {
+            evbuffer_drain(s->req, s->req_off);
+            total -= s->req_off;
+            s->req_off = 0;
+        }
+    }
+    if (s->down_paused && total - s->req_off <= s->cfg->buffer_limit / 2) {
+        /* The upstream took our bytes: read more of the request. */
+        s->down_paused = 0;
+        if (!s->req_done) {
+            bufferevent_enable(s->down, EV_READ);
+            bufferevent_trigger(s->down, EV_READ, BEV_TRIG_DEFER_CALLBACKS);
+        }
+    }
+    return 0;
+}
+
+/* The upstream ended its side (FIN or close_notify): a response delimited
+ * by the connection closing ends here; anything else is a failure. */
+static void up_eof(struct sc_l7 *s)
+{
+    if (sc_http1_finish(s->resp_parser) == SC_HTTP1_EV_DONE) {
+        s->close_after = s->close_after || !s->req_done;
+        coalesce(bufferevent_get_output(s->down));
+        request_done(s, 0);
+        return;
+    }
+    up_failed(s, SC_RESET_CONNECTION_TERMINATION, NULL, NULL);
+}
+
+/* Parses the upstream bytes in hand and forwards the response downstream.
+ * 0 when all were taken (read more), 1 when the session moved on (the
+ * exchange ended, failed or upgraded: s may be gone). */
+static int up_parse(struct sc_l7 *s)
+{
     struct evbuffer *out = bufferevent_get_output(s->down);
 
-    SC_MAGIC_CHECK(s, SC_MAGIC_L7);
-    if (evbuffer_get_length(in) > 0) {
-        s->up_got = 1;
-    }
     for (;;) {
-        size_t body = 0;
-        enum sc_http1_ev ev = sc_http1_feed_evbuffer(s->resp_parser, in, &body);
+        const char *p = (const char *)s->ubuf + s->uoff;
+        size_t len = s->ulen - s->uoff, n = 0;
+        enum sc_http1_ev ev = sc_http1_feed(s->resp_parser, p, len, &n);
         const struct sc_http1_head *h;
 
+        s->uoff += n;
         switch (ev) {
         case SC_HTTP1_EV_NEED_MORE:
-            goto backpressure;
+            return 0;
         case SC_HTTP1_EV_BEGIN:
             continue;
         case SC_HTTP1_EV_HEAD:
@@ -645,9 +727,11 @@ static void on_up_read(struct bufferevent *bev, void *arg)
                 s->interim = 1;        /* its DONE is not the response's */
                 continue;
             }
-            if (s->replay != NULL) {
-                evbuffer_free(s->replay);      /* nothing to replay once answered */
-                s->replay = NULL;
+            if (s->replayable) {
+                /* nothing to replay once answered */
+                s->replayable = 0;
+                evbuffer_drain(s->req, s->req_off);
+                s->req_off = 0;
             }
             {
                 long svc = now_ms() - s->r.t_upstream_start;
@@ -674,10 +758,10 @@ static void on_up_read(struct bufferevent *bev, void *arg)
             continue;
         case SC_HTTP1_EV_BODY:
         case SC_HTTP1_EV_DONE:
-            if (body > 0) {
-                evbuffer_remove_buffer(in, out, body);
-                s->r.rec.bytes_sent += body;
-                s->bytes[1] += body;
+            if (n > 0) {
+                evbuffer_add(out, p, n);
+                s->r.rec.bytes_sent += n;
+                s->bytes[1] += n;
             }
             if (ev == SC_HTTP1_EV_DONE && s->interim) {
                 s->interim = 0;        /* a 1xx ended: the final response follows */
@@ -687,7 +771,10 @@ static void on_up_read(struct bufferevent *bev, void *arg)
                 continue;              /* 101 (or 2xx to CONNECT): UPGRADE follows */
             }
             if (ev == SC_HTTP1_EV_DONE) {
-                int reusable = s->req_done && sc_http1_head(s->resp_parser)->keep_alive;
+                /* reusable: both sides keep it alive and it sent nothing
+                 * after its response */
+                int reusable = s->req_done && sc_http1_head(s->resp_parser)->keep_alive &&
+                               s->uoff == s->ulen;
                 if (!s->req_done) {
                     /* Answered before the request finished: the rest of the
                      * request has nowhere to go. */
@@ -695,12 +782,12 @@ static void on_up_read(struct bufferevent *bev, void *arg)
                 }
                 coalesce(out);
                 request_done(s, reusable);
-                return;
+                return 1;
             }
             continue;
         case SC_HTTP1_EV_UPGRADE:
             switch_to_relay(s);
-            return;
+            return 1;
         case SC_HTTP1_EV_EOF:
         case SC_HTTP1_EV_ERROR: {
             struct sc_localreply lr;
@@ -708,52 +795,84 @@ static void on_up_read(struct bufferevent *bev, void *arg)
             release_upstream(s, 0);
             sc_localreply_upstream_reset(&lr, SC_RESET_PROTOCOL_ERROR, 0, NULL);
             local_reply(s, &lr, 1);
-            return;
+            return 1;
         }
         }
-    }
-backpressure:
-    coalesce(out);
-    if (evbuffer_get_length(out) >= s->cfg->buffer_limit) {
-        bufferevent_disable(bev, EV_READ);
-        bufferevent_setwatermark(s->down, EV_WRITE, s->cfg->buffer_limit / 2, 0);
-        bufferevent_setcb(s->down, on_down_read, on_down_write, on_down_event, s);
     }
 }
 
-static void on_up_write(struct bufferevent *bev, void *arg)
+/* Reads the response until the socket (and OpenSSL) has nothing more, the
+ * client's side is full (buffer_limit_bytes: reading waits for it to
+ * drain), or the exchange ends. */
+static void up_read(struct sc_l7 *s)
+{
+    struct sc_io *io = sc_upconn_info(s->uc)->io;
+
+    for (;;) {
+        ssize_t n;
+
+        if (s->uoff < s->ulen) {
+            if (up_parse(s) != 0) {
+                return;
+            }
+            continue;
+        }
+        if (evbuffer_get_length(bufferevent_get_output(s->down)) >= s->cfg->buffer_limit) {
+            coalesce(bufferevent_get_output(s->down));
+            s->up_paused = 1;
+            bufferevent_setwatermark(s->down, EV_WRITE, s->cfg->buffer_limit / 2, 0);
+            bufferevent_setcb(s->down, on_down_read, on_down_write, on_down_event, s);
+            ubuf_release(s);
+            return;
+        }
+        if (!sc_io_can_read(io)) {
+            ubuf_release(s);
+            coalesce(bufferevent_get_output(s->down));
+            return;
+        }
+        if (s->ubuf == NULL && (s->ubuf = sc_io_buf_get()) == NULL) {
+            up_failed(s, SC_RESET_CONNECTION_TERMINATION, "internal_error: out of memory", NULL);
+            return;
+        }
+        s->uoff = s->ulen = 0;
+        n = sc_io_read(io, s->ubuf, SC_IO_BUF_SIZE);
+        if (n == SC_IO_AGAIN) {
+            ubuf_release(s);
+            coalesce(bufferevent_get_output(s->down));
+            return;
+        }
+        if (n < 0) {
+            ubuf_release(s);
+            up_failed(s, SC_RESET_CONNECTION_TERMINATION, NULL, NULL);
+            return;
+        }
+        if (n == 0) {
+            ubuf_release(s);
+            up_eof(s);
+            return;
+        }
+        s->up_got = 1;
+        s->ulen = (size_t)n;
+    }
+}
+
+/* The upstream socket woke up (or the session kicked it, what = 0): send
+ * what the request has, then read what the response has. */
+static void on_up_io(void *arg, short what)
 {
     struct sc_l7 *s = arg;
 
     SC_MAGIC_CHECK(s, SC_MAGIC_L7);
-    (void)bev;
-    /* The upstream took our bytes: read more of the request. */
-    bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
-    if (!s->req_done && s->state == S_EXCHANGE) {
-        bufferevent_enable(s->down, EV_READ);
+    (void)what;
+    if (s->state != S_EXCHANGE || s->uc == NULL) {
+        return;
     }
-}
-
-static void on_up_event(struct bufferevent *bev, short what, void *arg)
-{
-    struct sc_l7 *s = arg;
-    enum sc_http1_ev ev;
-
-    SC_MAGIC_CHECK(s, SC_MAGIC_L7);
-    if (what & BEV_EVENT_EOF) {
-        /* A response delimited by the connection closing ends here. */
-        on_up_read(bev, s);
-        if (s->uc == NULL || sc_upconn_info(s->uc)->bev != bev) {
-            return;             /* handled above */
-        }
-        ev = sc_http1_finish(s->resp_parser);
-        if (ev == SC_HTTP1_EV_DONE) {
-            s->close_after = s->close_after || !s->req_done;
-            request_done(s, 0);
-            return;
-        }
+    if (up_write(s) != 0) {
+        return;
     }
-    up_failed(s, SC_RESET_CONNECTION_TERMINATION, NULL, NULL);
+    if (!s->up_paused) {
+        up_read(s);
+    }
 }
 
 /* ---- downstream side ---------------------------------------------------- */
@@ -820,11 +939,11 @@ static int forward_request_head(struct sc_l7 *s, const struct sc_http1_head *h)
      * never the pooled upstream one.  An HTTP/1.0 request is forwarded as
      * 1.0 and asks for keep-alive explicitly. */
     rw.connection = h->version_minor == 0 ? SC_HTTP1_CONN_KEEP_ALIVE : SC_HTTP1_CONN_NONE;
-    before = evbuffer_get_length(s->pending);
-    if (sc_http1_head_write(h, &rw, s->pending) != 0) {
+    before = evbuffer_get_length(s->req);
+    if (sc_http1_head_write(h, &rw, s->req) != 0) {
         return -1;
     }
-    s->bytes[0] += evbuffer_get_length(s->pending) - before;
+    s->bytes[0] += evbuffer_get_length(s->req) - before;
     return 0;
 }
 
@@ -838,7 +957,6 @@ static void process_down(struct sc_l7 *s)
         size_t body = 0;
         enum sc_http1_ev ev;
         const struct sc_http1_head *h;
-        struct evbuffer *to;
 
         if (s->state == S_HEAD && evbuffer_get_length(in) == 0) {
             return;
@@ -865,29 +983,20 @@ static void process_down(struct sc_l7 *s)
                 s->close_after = 1;
             }
             evtimer_del(s->timer);
-            if (s->pending == NULL) {
-                s->pending = evbuffer_new();
+            if (s->req == NULL) {
+                s->req = evbuffer_new();
+            } else {
+                evbuffer_drain(s->req, evbuffer_get_length(s->req));
             }
-            if (s->replay != NULL) {
-                evbuffer_free(s->replay);
-                s->replay = NULL;
-            }
-            if (s->pending == NULL || forward_request_head(s, h) != 0) {
+            s->req_off = 0;
+            /* What we send is kept (by reference) for one retry. */
+            s->replayable = 1;
+            if (s->req == NULL || forward_request_head(s, h) != 0) {
                 struct sc_localreply lr;
 
                 sc_localreply_bad_request(&lr);
                 local_reply(s, &lr, 1);
                 return;
-            }
-            /* Keep a copy of what we send, for one retry. */
-            s->replay = evbuffer_new();
-            if (s->replay != NULL) {
-                char *copy = malloc(evbuffer_get_length(s->pending));
-                if (copy != NULL) {
-                    evbuffer_copyout(s->pending, copy, evbuffer_get_length(s->pending));
-                    evbuffer_add(s->replay, copy, evbuffer_get_length(s->pending));
-                    free(copy);
-                }
             }
             s->retries_left = s->cfg->http.retries;
             s->state = S_WAIT_UP;
@@ -896,34 +1005,20 @@ static void process_down(struct sc_l7 *s)
         case SC_HTTP1_EV_BODY:
         case SC_HTTP1_EV_DONE:
             if (body > 0) {
-                if (s->replay != NULL && evbuffer_get_length(s->replay) + body <= REPLAY_MAX) {
-                    char tmp[4096];
-                    size_t off = 0;
-                    struct evbuffer_ptr pos;
-                    while (off < body) {
-                        size_t n = body - off < sizeof(tmp) ? body - off : sizeof(tmp);
-                        evbuffer_ptr_set(in, &pos, off, EVBUFFER_PTR_SET);
-                        evbuffer_copyout_from(in, &pos, tmp, n);
-                        evbuffer_add(s->replay, tmp, n);
-                        off += n;
-                    }
-                } else if (s->replay != NULL) {
-                    evbuffer_free(s->replay);
-                    s->replay = NULL;
+                if (s->replayable && evbuffer_get_length(s->req) + body > REPLAY_MAX) {
+                    /* too big to hold for a retry: written bytes go */
+                    s->replayable = 0;
+                    evbuffer_drain(s->req, s->req_off);
+                    s->req_off = 0;
                 }
-                to = s->uc != NULL ? bufferevent_get_output(sc_upconn_info(s->uc)->bev)
-                                   : s->pending;
-                evbuffer_remove_buffer(in, to, body);
+                evbuffer_remove_buffer(in, s->req, body);
                 s->r.rec.bytes_received += body;
                 s->bytes[0] += body;
-                if (s->uc != NULL &&
-                    evbuffer_get_length(to) >= s->cfg->buffer_limit) {
-                    bufferevent_disable(s->down, EV_READ);
-                    bufferevent_setwatermark(sc_upconn_info(s->uc)->bev, EV_WRITE,
-                                             s->cfg->buffer_limit / 2, 0);
-                    return;
+                if (s->uc != NULL) {
+                    sc_upconn_kick(s->uc);
                 }
-                if (s->uc == NULL && evbuffer_get_length(s->pending) >= s->cfg->buffer_limit) {
+                if (evbuffer_get_length(s->req) - s->req_off >= s->cfg->buffer_limit) {
+                    s->down_paused = 1;
                     bufferevent_disable(s->down, EV_READ);
                     return;
                 }
@@ -982,8 +1077,9 @@ static void on_down_write(struct bufferevent *bev, void *arg)
     }
     /* Downstream drained: read the upstream again. */
     bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
-    if (s->uc != NULL) {
-        bufferevent_enable(sc_upconn_info(s->uc)->bev, EV_READ);
+    if (s->up_paused && s->uc != NULL) {
+        s->up_paused = 0;
+        sc_upconn_kick(s->uc);
     }
 }
 

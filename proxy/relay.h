@@ -5,6 +5,8 @@
 #include <stdint.h>
 
 struct bufferevent;
+struct evbuffer;
+struct sc_io;
 struct sc_relay;
 
 /* Why a relay ended. */
@@ -54,6 +56,16 @@ const char *sc_relay_end_str(enum sc_relay_end why, const char *detail, char *bu
 struct sc_relay *sc_relay_new(struct bufferevent *down, struct bufferevent *up,
                               const struct sc_relay_limits *lim, sc_relay_done_fn *done,
                               void *arg);
+
+/* The same, for a connection whose upstream side is already on the I/O
+ * layer (an HTTP upgrade or CONNECT on a pooled connection): down and up are
+ * taken in every case; up_in holds bytes read from up and not yet delivered
+ * downstream, up_out bytes still to be written to up (both the caller's,
+ * drained here). */
+struct sc_relay *sc_relay_new_up_io(struct bufferevent *down, struct sc_io *up,
+                                    struct evbuffer *up_in, struct evbuffer *up_out,
+                                    const struct sc_relay_limits *lim, sc_relay_done_fn *done,
+                                    void *arg);
 
 /* Ends the relay now, without calling done(); closes both connections. */
 void sc_relay_free(struct sc_relay *r);
