@@ -3,7 +3,6 @@
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
-#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -55,7 +54,24 @@ struct sc_l7 {
     const struct sc_config *cfg;
     sc_l7_done_fn *done;
     void *arg;
-    struct bufferevent *down;
+    /* The client's connection, on the raw I/O layer: its socket is
+     * registered once (dev, edge-triggered).  What it sent is read into
+     * dbuf and parsed where it lies (up to doff); what goes back waits in
+     * wbuf (heads, local replies, small bodies gathered behind their head:
+     * one TLS record) and then bref, body bytes still in ubuf.  Both
+     * buffers come from the worker's free list and go back when empty, so
+     * an idle keep-alive connection holds none. */
+    struct sc_io *dio;
+    struct event *dev;
+    unsigned char *dbuf;
+    size_t dcap, doff, dlen;
+    int dheap;
+    unsigned char *wbuf;
+    size_t wcap, woff, wlen;
+    int wheap;
+    const unsigned char *bref;
+    size_t blen;
+    int ubuf_held;                  /* ubuf stays for bref after the exchange */
     struct sc_http1 *req_parser;
     struct sc_http1 *resp_parser;
     enum state state;
@@ -79,6 +95,7 @@ struct sc_l7 {
     size_t req_off;
     int replayable;
     int down_paused;                /* reading the client waits for the upstream */
+    int upgrade_wait;               /* an upgrade request waits for its answer */
     int up_paused;                  /* reading the upstream waits for the client */
     unsigned char *ubuf;            /* upstream bytes read, parsed up to uoff */
     size_t uoff, ulen;
@@ -92,9 +109,6 @@ struct sc_l7 {
     char up_failure[1024];          /* the last upstream TLS failure, for the connection log */
 };
 
-static void on_down_read(struct bufferevent *bev, void *arg);
-static void on_down_write(struct bufferevent *bev, void *arg);
-static void on_down_event(struct bufferevent *bev, short what, void *arg);
 static void on_up_io(void *arg, short what);
 static void process_down(struct sc_l7 *s);
 static void get_upstream(struct sc_l7 *s, int fresh);
@@ -124,25 +138,126 @@ static void arm(struct sc_l7 *s, event_callback_fn cb, int ms)
     evtimer_add(s->timer, &tv);
 }
 
-/* Gathers what waits in a TLS bufferevent's output into one chain when it
- * fits one record: bufferevent_openssl makes one SSL_write, so one TLS
- * record, per chain, and a response head and its body are two chains.  One
- * record instead of two costs a small copy and saves an encryption, a
- * record header and, on the far side, a decryption. */
-static void coalesce(struct evbuffer *out)
-{
-    size_t n = evbuffer_get_length(out);
+/* ---- buffers -------------------------------------------------------------- */
 
-    if (n > 0 && n <= 16384 && evbuffer_peek(out, -1, NULL, NULL, 0) > 1) {
-        (void)evbuffer_pullup(out, -1);
+static void buf_put(unsigned char *b, int heap)
+{
+    if (heap) {
+        free(b);
+    } else {
+        sc_io_buf_put(b);
+    }
+}
+
+/* Room for n more bytes at the end of wbuf (a free-list buffer, or a
+ * one-off from the heap for a head or reply larger than that).  The
+ * bytes' address, or NULL when out of memory. */
+static unsigned char *out_reserve(struct sc_l7 *s, size_t n)
+{
+    unsigned char *nb;
+    size_t cap;
+
+    if (s->wbuf == NULL) {
+        s->wheap = n > SC_IO_BUF_SIZE;
+        s->wbuf = s->wheap ? malloc(n) : sc_io_buf_get();
+        s->wcap = s->wheap ? n : SC_IO_BUF_SIZE;
+        s->woff = s->wlen = 0;
+        return s->wbuf;
+    }
+    if (s->wcap - s->wlen >= n) {
+        return s->wbuf + s->wlen;
+    }
+    if (s->woff > 0 && s->woff == s->wlen) {
+        s->woff = s->wlen = 0;
+    }
+    if (s->wcap - s->wlen >= n) {
+        return s->wbuf + s->wlen;
+    }
+    cap = s->wlen + n;
+    nb = malloc(cap);
+    if (nb == NULL) {
+        return NULL;
+    }
+    memcpy(nb, s->wbuf, s->wlen);
+    buf_put(s->wbuf, s->wheap);
+    s->wbuf = nb;
+    s->wcap = cap;
+    s->wheap = 1;
+    return s->wbuf + s->wlen;
+}
+
+static int out_add(struct sc_l7 *s, const void *p, size_t n)
+{
+    unsigned char *d = out_reserve(s, n);
+
+    if (d == NULL) {
+        return -1;
+    }
+    memcpy(d, p, n);
+    s->wlen += n;
+    return 0;
+}
+
+/* Bytes queued for the client and not yet written. */
+static size_t out_pending(const struct sc_l7 *s)
+{
+    return s->wlen - s->woff + s->blen;
+}
+
+/* The response head, written once, straight into wbuf.  Its length, or 0
+ * when it cannot be written. */
+static size_t out_response_head(struct sc_l7 *s, const struct sc_http1_head *h, int close,
+                                long service_ms)
+{
+    size_t need = 0;
+    unsigned char *d = out_reserve(s, 512);
+
+    if (d == NULL) {
+        return 0;
+    }
+    if (sc_l7_format_response_head((char *)d, s->wcap - s->wlen, &need, h, close, service_ms) !=
+        0) {
+        if (need == 0 || (d = out_reserve(s, need)) == NULL ||
+            sc_l7_format_response_head((char *)d, s->wcap - s->wlen, &need, h, close,
+                                       service_ms) != 0) {
+            return 0;
+        }
+    }
+    s->wlen += need;
+    return need;
+}
+
+/* A read buffer for the client's side, unless it has one.  0, or -1. */
+static int dbuf_get(struct sc_l7 *s)
+{
+    if (s->dbuf == NULL) {
+        s->dbuf = sc_io_buf_get();
+        s->dcap = SC_IO_BUF_SIZE;
+        s->dheap = 0;
+        s->doff = s->dlen = 0;
+    }
+    return s->dbuf != NULL ? 0 : -1;
+}
+
+/* The pump of the client's side runs from the loop, in the pass under way
+ * (no system call to get there): callers may go on with the session. */
+static void down_kick(struct sc_l7 *s)
+{
+    if (s->dev != NULL) {
+        event_active(s->dev, 0, 0);
     }
 }
 
 static void ubuf_release(struct sc_l7 *s)
 {
+    s->uoff = s->ulen = 0;
+    if (s->blen > 0) {
+        s->ubuf_held = 1;           /* bref still points into it */
+        return;
+    }
     sc_io_buf_put(s->ubuf);
     s->ubuf = NULL;
-    s->uoff = s->ulen = 0;
+    s->ubuf_held = 0;
 }
 
 static void release_upstream(struct sc_l7 *s, int reusable)
@@ -176,9 +291,14 @@ void sc_l7_free(struct sc_l7 *s)
         sc_l7_req_log(&s->p, &s->r);
     }
     sc_relay_free(s->relay);
-    if (s->down != NULL) {
-        bufferevent_free(s->down);
+    if (s->dev != NULL) {
+        event_free(s->dev);
     }
+    sc_io_free(s->dio);
+    buf_put(s->dbuf, s->dheap);
+    buf_put(s->wbuf, s->wheap);
+    s->blen = 0;
+    sc_io_buf_put(s->ubuf);
     sc_http1_free(s->req_parser);
     sc_http1_free(s->resp_parser);
     if (s->req != NULL) {
@@ -220,40 +340,50 @@ static void on_linger_timeout(evutil_socket_t fd, short what, void *arg)
     finish(s, s->ended);
 }
 
-static void on_linger_read(struct bufferevent *bev, void *arg)
+/* Lingering: what the client still sends is read and dropped until it
+ * closes (or resets), LINGER_MAX bytes or LINGER_MS. */
+static void linger_read(struct sc_l7 *s)
 {
-    struct sc_l7 *s = arg;
-    struct evbuffer *in = bufferevent_get_input(bev);
+    for (;;) {
+        ssize_t n;
 
-    SC_MAGIC_CHECK(s, SC_MAGIC_L7);
-    s->lingered += evbuffer_get_length(in);
-    evbuffer_drain(in, evbuffer_get_length(in));
-    if (s->lingered > LINGER_MAX) {
-        finish(s, s->ended);
+        if (!sc_io_can_read(s->dio)) {
+            break;
+        }
+        if (dbuf_get(s) != 0) {
+            finish(s, s->ended);
+            return;
+        }
+        n = sc_io_read(s->dio, s->dbuf, s->dcap);
+        if (n == SC_IO_AGAIN) {
+            break;
+        }
+        if (n <= 0) {
+            finish(s, s->ended);   /* the client closed (or reset) */
+            return;
+        }
+        s->lingered += (size_t)n;
+        if (s->lingered > LINGER_MAX) {
+            finish(s, s->ended);
+            return;
+        }
     }
-}
-
-static void on_linger_event(struct bufferevent *bev, short what, void *arg)
-{
-    (void)bev;
-    (void)what;
-    finish(arg, ((struct sc_l7 *)arg)->ended);   /* the client closed (or reset) */
+    buf_put(s->dbuf, s->dheap);
+    s->dbuf = NULL;
+    s->doff = s->dlen = 0;
 }
 
 /* Everything went out: shut our write side (close_notify, FIN) and drop
  * what the client still sends until it closes. */
 static void linger(struct sc_l7 *s)
 {
-    SSL *ssl = bufferevent_openssl_get_ssl(s->down);
-    evutil_socket_t fd = bufferevent_getfd(s->down);
-    struct evbuffer *in = bufferevent_get_input(s->down);
+    size_t unread = s->dlen - s->doff;
 
-    if (s->down_eof || fd < 0) {
+    if (s->down_eof) {
         finish(s, s->ended);
         return;
     }
-    if (s->req_done && evbuffer_get_length(in) == 0 &&
-        strcmp(s->ended, "http_connection_close") == 0) {
+    if (s->req_done && unread == 0 && strcmp(s->ended, "http_connection_close") == 0) {
         /* A complete exchange and nothing of the client's unread: close at
          * once, as nginx does.  The lingering close (shut, then read until
          * the client closes) is for unread request bytes and error replies,
@@ -262,16 +392,11 @@ static void linger(struct sc_l7 *s)
         return;
     }
     s->state = S_LINGER;
-    if (ssl != NULL) {
-        (void)SSL_shutdown(ssl);
-    }
-    (void)shutdown(fd, SHUT_WR);
-    s->lingered = evbuffer_get_length(in);
-    evbuffer_drain(in, evbuffer_get_length(in));
-    bufferevent_setcb(s->down, on_linger_read, NULL, on_linger_event, s);
-    bufferevent_disable(s->down, EV_WRITE);
-    bufferevent_enable(s->down, EV_READ);
+    sc_io_shutdown(s->dio);
+    s->lingered = unread;
+    s->doff = s->dlen = 0;
     arm(s, on_linger_timeout, LINGER_MS);
+    linger_read(s);
 }
 
 /* Closes once everything queued for the downstream has been written. */
@@ -281,14 +406,7 @@ static void close_when_flushed(struct sc_l7 *s, const char *reason)
     s->state = S_CLOSING;
     evtimer_del(s->timer);
     release_upstream(s, 0);
-    bufferevent_disable(s->down, EV_READ);
-    if (evbuffer_get_length(bufferevent_get_output(s->down)) == 0) {
-        linger(s);
-        return;
-    }
-    bufferevent_setwatermark(s->down, EV_WRITE, 0, 0);
-    bufferevent_setcb(s->down, NULL, on_down_write, on_down_event, s);
-    bufferevent_enable(s->down, EV_WRITE);
+    down_kick(s);
 }
 
 /* The request's exchange is over: log it, then serve the next one or close. */
@@ -303,6 +421,7 @@ static void request_done(struct sc_l7 *s, int up_reusable)
     s->req_off = 0;
     s->replayable = 0;
     s->down_paused = 0;
+    s->upgrade_wait = 0;
     if (s->close_after || s->down_eof) {
         close_when_flushed(s, s->down_eof ? "peer_closed" : "http_connection_close");
         return;
@@ -317,11 +436,10 @@ static void request_done(struct sc_l7 *s, int up_reusable)
          * protocols (no 101): the connection goes on as HTTP. */
         (void)sc_http1_resume_after_upgrade(s->req_parser);
     }
-    bufferevent_setwatermark(s->down, EV_READ, 0, 0);
-    bufferevent_enable(s->down, EV_READ);
     arm(s, on_idle_timeout, s->p.timeouts->idle_ms);
-    /* Pipelined requests may already be waiting. */
-    process_down(s);
+    /* The response goes out, then pipelined requests may already be
+     * waiting. */
+    down_kick(s);
 }
 
 /* Answers the current request ourselves (Envoy's local reply). */
@@ -339,8 +457,7 @@ static const char *local_reply_details(unsigned flags)
 
 static void local_reply(struct sc_l7 *s, const struct sc_localreply *lr, int close)
 {
-    struct evbuffer *out = bufferevent_get_output(s->down);
-    size_t before = evbuffer_get_length(out);
+    struct evbuffer *out = evbuffer_new();
 
     s->r.rec.response_code = lr->status;
     s->r.rec.flags |= lr->flags;
@@ -349,8 +466,11 @@ static void local_reply(struct sc_l7 *s, const struct sc_localreply *lr, int clo
     if (s->r.retried) {
         s->r.rec.flags |= SC_ACCESSLOG_URX;
     }
-    if (s->resp_started) {
+    if (s->resp_started || out == NULL) {
         /* Headers already went out: all we can do is cut the connection. */
+        if (out != NULL) {
+            evbuffer_free(out);
+        }
         s->close_after = 1;
         sc_l7_req_log(&s->p, &s->r);
         close_when_flushed(s, "upstream_reset_after_response_started");
@@ -359,8 +479,13 @@ static void local_reply(struct sc_l7 *s, const struct sc_localreply *lr, int clo
     if (close || !s->req_done) {
         s->close_after = 1;
     }
+    /* a reply is rare: it is formatted aside, then queued like the rest */
     sc_localreply_write(lr, s->close_after, s->r.head_method, time(NULL), out);
-    s->bytes[1] += evbuffer_get_length(out) - before;
+    if (out_add(s, evbuffer_pullup(out, -1), evbuffer_get_length(out)) == 0) {
+        s->bytes[1] += evbuffer_get_length(out);
+    }
+    evbuffer_free(out);
+    down_kick(s);
     s->r.rec.bytes_sent += lr->body_len;
     s->resp_started = 1;
     if (s->close_after) {
@@ -417,7 +542,6 @@ static void on_relay_done(struct sc_relay *r, enum sc_relay_end why, const char 
     SC_MAGIC_CHECK(s, SC_MAGIC_L7);
     (void)r;
     s->relay = NULL;            /* frees itself */
-    s->down = NULL;
     s->bytes[0] += bytes[0];
     s->bytes[1] += bytes[1];
     /* the upgrade's or CONNECT's line, written when its tunnel ends (as
@@ -432,34 +556,47 @@ static void switch_to_relay(struct sc_l7 *s)
 {
     struct sc_relay_limits lim = {s->cfg->buffer_limit, s->p.timeouts->idle_ms,
                                   s->p.timeouts->half_closed_ms};
-    struct evbuffer *up_in = evbuffer_new(), *up_out = evbuffer_new();
-    struct sc_io *up;
+    struct evbuffer *in[2] = {evbuffer_new(), evbuffer_new()};
+    struct evbuffer *out[2] = {evbuffer_new(), evbuffer_new()};
+    struct sc_io *up = sc_upconn_detach(s->uc), *down = s->dio;
+    int ok;
 
-    up = sc_upconn_detach(s->uc);
     s->uc = NULL;
+    s->dio = NULL;
+    event_free(s->dev);
+    s->dev = NULL;
     evtimer_del(s->timer);
-    /* what the upstream sent after its 101 / 2xx, and what of the request
-     * has not reached it yet, go first */
+    /* First, in order: what the client sent after its request head, what
+     * the upstream sent after its 101 / 2xx, what of the response is still
+     * for the client (the 101 itself), what of the request has not reached
+     * the upstream. */
     if (s->req_off > 0) {
         evbuffer_drain(s->req, s->req_off);
         s->req_off = 0;
     }
-    if (up_in == NULL || up_out == NULL ||
-        evbuffer_add(up_in, s->ubuf + s->uoff, s->ulen - s->uoff) != 0 ||
-        evbuffer_add_buffer(up_out, s->req) != 0) {
-        sc_io_free(up);
-        up = NULL;
-    }
+    ok = in[0] != NULL && in[1] != NULL && out[0] != NULL && out[1] != NULL &&
+         evbuffer_add(in[0], s->dbuf + s->doff, s->dlen - s->doff) == 0 &&
+         evbuffer_add(in[1], s->ubuf + s->uoff, s->ulen - s->uoff) == 0 &&
+         evbuffer_add(out[0], s->wbuf + s->woff, s->wlen - s->woff) == 0 &&
+         evbuffer_add(out[0], s->bref, s->blen) == 0 && evbuffer_add_buffer(out[1], s->req) == 0;
+    s->doff = s->dlen = 0;
+    s->woff = s->wlen = 0;
+    s->blen = 0;
     ubuf_release(s);
-    if (up != NULL) {
-        s->relay = sc_relay_new_up_io(s->down, up, up_in, up_out, &lim, on_relay_done, s);
-        s->down = NULL;         /* the relay's now, even when it failed */
+    if (ok) {
+        s->relay = sc_relay_new_io(sc_worker_base(s->p.w), down, up, in, out, &lim,
+                                   on_relay_done, s);
+    } else {
+        sc_io_free(down);
+        sc_io_free(up);
     }
-    if (up_in != NULL) {
-        evbuffer_free(up_in);
-    }
-    if (up_out != NULL) {
-        evbuffer_free(up_out);
+    for (int i = 0; i < 2; i++) {
+        if (in[i] != NULL) {
+            evbuffer_free(in[i]);
+        }
+        if (out[i] != NULL) {
+            evbuffer_free(out[i]);
+        }
     }
     if (s->relay == NULL) {
         sc_l7_req_log(&s->p, &s->r);
@@ -575,9 +712,6 @@ static void start_exchange(struct sc_l7 *s)
     if (s->p.timeouts->request_ms > 0) {
         arm(s, on_request_timeout, s->p.timeouts->request_ms);
     }
-    if (!s->req_done && !s->down_paused) {
-        bufferevent_enable(s->down, EV_READ);
-    }
     /* The request goes out from the loop, in this same pass (no system
      * call to get there): whoever called us may go on with the session. */
     sc_upconn_kick(s->uc);
@@ -677,8 +811,7 @@ static int up_write(struct sc_l7 *s)
         /* The upstream took our bytes: read more of the request. */
         s->down_paused = 0;
         if (!s->req_done) {
-            bufferevent_enable(s->down, EV_READ);
-            bufferevent_trigger(s->down, EV_READ, BEV_TRIG_DEFER_CALLBACKS);
+            down_kick(s);
         }
     }
     return 0;
@@ -690,7 +823,6 @@ static void up_eof(struct sc_l7 *s)
 {
     if (sc_http1_finish(s->resp_parser) == SC_HTTP1_EV_DONE) {
         s->close_after = s->close_after || !s->req_done;
-        coalesce(bufferevent_get_output(s->down));
         request_done(s, 0);
         return;
     }
@@ -699,10 +831,10 @@ static void up_eof(struct sc_l7 *s)
 
 /* Parses the upstream bytes in hand and forwards the response downstream.
  * 0 when all were taken (read more), 1 when the session moved on (the
- * exchange ended, failed or upgraded: s may be gone). */
+ * exchange ended, failed or upgraded: s may be gone), 2 when a body piece
+ * waits in ubuf for the client to take it. */
 static int up_parse(struct sc_l7 *s)
 {
-    struct evbuffer *out = bufferevent_get_output(s->down);
 
     for (;;) {
         const char *p = (const char *)s->ubuf + s->uoff;
@@ -722,7 +854,7 @@ static int up_parse(struct sc_l7 *s)
                 /* 100 Continue and friends go straight through; the final
                  * response follows on the same parser. */
                 if (sc_http1_head(s->req_parser)->version_minor >= 1) {
-                    s->bytes[1] += sc_l7_write_response_head(out, h, 0, -1);
+                    s->bytes[1] += out_response_head(s, h, 0, -1);
                 }
                 s->interim = 1;        /* its DONE is not the response's */
                 continue;
@@ -752,14 +884,23 @@ static int up_parse(struct sc_l7 *s)
                     h->framing == SC_HTTP1_BODY_EOF) {
                     s->close_after = 1;
                 }
-                s->bytes[1] += sc_l7_write_response_head(out, h, s->close_after, svc);
+                s->bytes[1] += out_response_head(s, h, s->close_after, svc);
             }
             s->resp_started = 1;
             continue;
         case SC_HTTP1_EV_BODY:
         case SC_HTTP1_EV_DONE:
             if (n > 0) {
-                evbuffer_add(out, p, n);
+                /* A body piece rides behind its head in wbuf when it fits
+                 * (one record), else goes from ubuf as it is, and parsing
+                 * waits until the client has taken it. */
+                if (s->wbuf != NULL && s->wcap - s->wlen >= n) {
+                    memcpy(s->wbuf + s->wlen, p, n);
+                    s->wlen += n;
+                } else {
+                    s->bref = (const unsigned char *)p;
+                    s->blen = n;
+                }
                 s->r.rec.bytes_sent += n;
                 s->bytes[1] += n;
             }
@@ -780,9 +921,12 @@ static int up_parse(struct sc_l7 *s)
                      * request has nowhere to go. */
                     s->close_after = 1;
                 }
-                coalesce(out);
                 request_done(s, reusable);
                 return 1;
+            }
+            if (s->blen > 0) {
+                down_kick(s);
+                return 2;
             }
             continue;
         case SC_HTTP1_EV_UPGRADE:
@@ -807,28 +951,27 @@ static int up_parse(struct sc_l7 *s)
 static void up_read(struct sc_l7 *s)
 {
     struct sc_io *io = sc_upconn_info(s->uc)->io;
+    size_t high = s->cfg->buffer_limit < SC_IO_BUF_SIZE ? s->cfg->buffer_limit : SC_IO_BUF_SIZE;
 
     for (;;) {
         ssize_t n;
+        int r;
 
+        if (s->blen > 0 || s->wlen - s->woff >= high) {
+            /* the client is behind: read on once it has taken this */
+            s->up_paused = 1;
+            down_kick(s);
+            return;
+        }
         if (s->uoff < s->ulen) {
-            if (up_parse(s) != 0) {
+            r = up_parse(s);
+            if (r == 1) {
                 return;
             }
             continue;
         }
-        if (evbuffer_get_length(bufferevent_get_output(s->down)) >= s->cfg->buffer_limit) {
-            coalesce(bufferevent_get_output(s->down));
-            s->up_paused = 1;
-            bufferevent_setwatermark(s->down, EV_WRITE, s->cfg->buffer_limit / 2, 0);
-            bufferevent_setcb(s->down, on_down_read, on_down_write, on_down_event, s);
-            ubuf_release(s);
-            return;
-        }
         if (!sc_io_can_read(io)) {
-            ubuf_release(s);
-            coalesce(bufferevent_get_output(s->down));
-            return;
+            break;
         }
         if (s->ubuf == NULL && (s->ubuf = sc_io_buf_get()) == NULL) {
             up_failed(s, SC_RESET_CONNECTION_TERMINATION, "internal_error: out of memory", NULL);
@@ -837,9 +980,7 @@ static void up_read(struct sc_l7 *s)
         s->uoff = s->ulen = 0;
         n = sc_io_read(io, s->ubuf, SC_IO_BUF_SIZE);
         if (n == SC_IO_AGAIN) {
-            ubuf_release(s);
-            coalesce(bufferevent_get_output(s->down));
-            return;
+            break;
         }
         if (n < 0) {
             ubuf_release(s);
@@ -853,6 +994,10 @@ static void up_read(struct sc_l7 *s)
         }
         s->up_got = 1;
         s->ulen = (size_t)n;
+    }
+    ubuf_release(s);
+    if (out_pending(s) > 0) {
+        down_kick(s);
     }
 }
 
@@ -950,18 +1095,20 @@ static int forward_request_head(struct sc_l7 *s, const struct sc_http1_head *h)
 /* Parses what the downstream sent, as far as the state allows. */
 static void process_down(struct sc_l7 *s)
 {
-    struct evbuffer *in = bufferevent_get_input(s->down);
-
     while (s->state == S_HEAD || ((s->state == S_EXCHANGE || s->state == S_WAIT_UP) &&
                                   !s->req_done)) {
-        size_t body = 0;
+        const char *p = (const char *)s->dbuf + s->doff;
+        size_t len = s->dlen - s->doff, body = 0;
         enum sc_http1_ev ev;
         const struct sc_http1_head *h;
 
-        if (s->state == S_HEAD && evbuffer_get_length(in) == 0) {
+        if (s->state == S_HEAD && len == 0) {
             return;
         }
-        ev = sc_http1_feed_evbuffer(s->req_parser, in, &body);
+        /* parsed where it was read: head bytes are consumed (the parser
+         * keeps the head), body bytes are p[0..body) */
+        ev = sc_http1_feed(s->req_parser, len > 0 ? p : "", len, &body);
+        s->doff += body;
         switch (ev) {
         case SC_HTTP1_EV_NEED_MORE:
             return;
@@ -1011,15 +1158,14 @@ static void process_down(struct sc_l7 *s)
                     evbuffer_drain(s->req, s->req_off);
                     s->req_off = 0;
                 }
-                evbuffer_remove_buffer(in, s->req, body);
+                evbuffer_add(s->req, p, body);
                 s->r.rec.bytes_received += body;
                 s->bytes[0] += body;
                 if (s->uc != NULL) {
                     sc_upconn_kick(s->uc);
                 }
                 if (evbuffer_get_length(s->req) - s->req_off >= s->cfg->buffer_limit) {
-                    s->down_paused = 1;
-                    bufferevent_disable(s->down, EV_READ);
+                    s->down_paused = 1;     /* up_write() reads on */
                     return;
                 }
             }
@@ -1027,8 +1173,7 @@ static void process_down(struct sc_l7 *s)
                 s->req_done = 1;
                 /* Pipelined requests wait until this one is answered:
                  * reading goes on only to see the client leave (their
-                 * bytes stay unparsed, at most buffer_limit of them). */
-                bufferevent_setwatermark(s->down, EV_READ, 0, s->cfg->buffer_limit);
+                 * bytes stay unparsed, at most one buffer of them). */
                 return;
             }
             continue;
@@ -1036,7 +1181,7 @@ static void process_down(struct sc_l7 *s)
             /* The request asked to switch protocols; its bytes after the
              * head flow once the upstream agrees (101 / 2xx). */
             s->req_done = 1;
-            bufferevent_disable(s->down, EV_READ);
+            s->upgrade_wait = 1;
             return;
         case SC_HTTP1_EV_EOF:
             return;
@@ -1058,71 +1203,220 @@ static void process_down(struct sc_l7 *s)
     }
 }
 
-static void on_down_read(struct bufferevent *bev, void *arg)
+/* Writes what waits for the client: wbuf, then bref (gathered into wbuf
+ * when it fits: one record).  0 when all is out (the buffers go back), 1
+ * when the socket is full, -1 on an error. */
+static int down_flush(struct sc_l7 *s)
 {
-    (void)bev;
-    process_down(arg);
-}
+    while (out_pending(s) > 0) {
+        ssize_t n;
 
-static void on_down_write(struct bufferevent *bev, void *arg)
-{
-    struct sc_l7 *s = arg;
-
-    SC_MAGIC_CHECK(s, SC_MAGIC_L7);
-    if (s->state == S_CLOSING) {
-        if (evbuffer_get_length(bufferevent_get_output(bev)) == 0) {
-            linger(s);
+        if (!sc_io_can_write(s->dio)) {
+            return 1;
         }
-        return;
+        if (s->wlen > s->woff) {
+            size_t len;
+
+            if (s->blen > 0 && s->wcap - s->wlen >= s->blen) {
+                memcpy(s->wbuf + s->wlen, s->bref, s->blen);
+                s->wlen += s->blen;
+                s->blen = 0;
+            }
+            len = s->wlen - s->woff < SC_IO_BUF_SIZE ? s->wlen - s->woff : SC_IO_BUF_SIZE;
+            n = sc_io_write(s->dio, s->wbuf + s->woff, len);
+            if (n == SC_IO_AGAIN) {
+                return 1;
+            }
+            if (n < 0) {
+                return -1;
+            }
+            s->woff += (size_t)n;
+        } else {
+            n = sc_io_write(s->dio, s->bref, s->blen < SC_IO_BUF_SIZE ? s->blen : SC_IO_BUF_SIZE);
+            if (n == SC_IO_AGAIN) {
+                return 1;
+            }
+            if (n < 0) {
+                return -1;
+            }
+            s->bref += n;
+            s->blen -= (size_t)n;
+        }
     }
-    /* Downstream drained: read the upstream again. */
-    bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
-    if (s->up_paused && s->uc != NULL) {
-        s->up_paused = 0;
-        sc_upconn_kick(s->uc);
+    buf_put(s->wbuf, s->wheap);
+    s->wbuf = NULL;
+    s->wcap = s->woff = s->wlen = 0;
+    s->bref = NULL;
+    if (s->ubuf_held) {
+        sc_io_buf_put(s->ubuf);
+        s->ubuf = NULL;
+        s->ubuf_held = 0;
     }
+    return 0;
 }
 
-static void on_down_event(struct bufferevent *bev, short what, void *arg)
+/* The client's side failed (a reset, a TLS error): Envoy's DC for a
+ * request in flight, and the upstream is released now (freeing the session
+ * closes or cancels it) rather than at the request timeout. */
+static void down_failed(struct sc_l7 *s)
 {
-    struct sc_l7 *s = arg;
-    char detail[160], end[256];
+    char end[256];
 
-    SC_MAGIC_CHECK(s, SC_MAGIC_L7);
-    if (s->state == S_CLOSING) {
+    if (s->state == S_CLOSING || s->state == S_LINGER) {
         finish(s, s->ended);
         return;
     }
-    if ((what & BEV_EVENT_EOF) && s->state == S_HEAD && !sc_http1_in_message(s->req_parser)) {
+    s->r.rec.flags |= SC_ACCESSLOG_DC;
+    sc_l7_req_log(&s->p, &s->r);
+    finish(s, sc_relay_end_str(SC_RELAY_DOWN_RESET, sc_io_error(s->dio, NULL), end, sizeof(end)));
+}
+
+/* The client ended its side, after everything it sent was parsed. */
+static void down_ended(struct sc_l7 *s)
+{
+    if (s->state == S_HEAD && !sc_http1_in_message(s->req_parser)) {
         finish(s, "peer_closed");
         return;
     }
-    if ((what & BEV_EVENT_EOF) && s->req_done && s->resp_started) {
+    if (s->req_done && s->resp_started) {
         /* Half-closed while the response flows: finish it, then close. */
         s->down_eof = 1;
         return;
     }
-    /* Gone in the middle of a request, or while it waits for its response
-     * (or reset): Envoy's DC, and the upstream is released now (freeing the
-     * session closes or cancels it) rather than at the request timeout. */
+    /* Gone in the middle of a request, or while it waits for its response:
+     * Envoy's DC. */
     s->r.rec.flags |= SC_ACCESSLOG_DC;
     sc_l7_req_log(&s->p, &s->r);
-    if (what & BEV_EVENT_EOF) {
-        finish(s, "peer_closed");
+    finish(s, "peer_closed");
+}
+
+/* Whether to read more of what the client sends now. */
+static int down_may_read(const struct sc_l7 *s)
+{
+    return (s->state == S_HEAD || s->state == S_WAIT_UP || s->state == S_EXCHANGE) &&
+           !s->down_paused && !s->upgrade_wait && !s->down_eof;
+}
+
+/* Parses what the client sent and reads more, until the socket is empty,
+ * the state says wait, or one buffer of it waits unparsed. */
+static void down_read(struct sc_l7 *s)
+{
+    for (;;) {
+        ssize_t n;
+
+        process_down(s);
+        if (s->doff == s->dlen) {
+            s->doff = s->dlen = 0;
+        }
+        if (!down_may_read(s) || !sc_io_can_read(s->dio)) {
+            break;
+        }
+        if (dbuf_get(s) != 0) {
+            down_failed(s);
+            return;
+        }
+        if (s->doff > 0) {
+            memmove(s->dbuf, s->dbuf + s->doff, s->dlen - s->doff);
+            s->dlen -= s->doff;
+            s->doff = 0;
+        }
+        if (s->dlen == s->dcap) {
+            break;          /* a buffer of pipelined bytes: enough */
+        }
+        n = sc_io_read(s->dio, s->dbuf + s->dlen, s->dcap - s->dlen);
+        if (n == SC_IO_AGAIN) {
+            break;
+        }
+        if (n < 0) {
+            down_failed(s);
+            return;
+        }
+        if (n == 0) {
+            down_ended(s);
+            return;
+        }
+        s->dlen += (size_t)n;
+    }
+    if (s->dlen == 0 && s->dbuf != NULL) {
+        buf_put(s->dbuf, s->dheap);    /* nothing unparsed: hold no buffer */
+        s->dbuf = NULL;
+        s->dcap = 0;
+    }
+}
+
+/* Everything on the client's side, after a wake-up or a kick: write what
+ * waits, then (when the client has taken the response's body) read and
+ * parse what it sent. */
+static void down_pump(struct sc_l7 *s)
+{
+    size_t high = s->cfg->buffer_limit < SC_IO_BUF_SIZE ? s->cfg->buffer_limit : SC_IO_BUF_SIZE;
+    int r;
+
+    if (s->state == S_LINGER) {
+        linger_read(s);
         return;
     }
-    sc_tlsv_io_error(bev, EVUTIL_SOCKET_ERROR(), detail, sizeof(detail));
-    finish(s, sc_relay_end_str(SC_RELAY_DOWN_RESET, detail, end, sizeof(end)));
+    r = down_flush(s);
+    if (r < 0) {
+        down_failed(s);
+        return;
+    }
+    if (s->state == S_CLOSING) {
+        if (r == 0) {
+            linger(s);
+        }
+        return;
+    }
+    if (s->up_paused && s->uc != NULL && s->blen == 0 && s->wlen - s->woff < high) {
+        /* the client took the response so far: read the upstream again */
+        s->up_paused = 0;
+        sc_upconn_kick(s->uc);
+    }
+    if (s->blen > 0 && s->state == S_HEAD) {
+        return;             /* the last response's body first */
+    }
+    down_read(s);
+}
+
+static void on_down_io(evutil_socket_t fd, short what, void *arg)
+{
+    struct sc_l7 *s = arg;
+
+    (void)fd;
+    SC_MAGIC_CHECK(s, SC_MAGIC_L7);
+    sc_io_ready(s->dio, what);
+    down_pump(s);
 }
 
 /* ---- entry -------------------------------------------------------------- */
+
+/* The bytes the bufferevent had read (in) and not yet written (out). */
+static int load_early(struct sc_l7 *s, struct evbuffer *in, struct evbuffer *out)
+{
+    size_t n = evbuffer_get_length(in);
+
+    if (n > 0) {
+        s->dheap = n > SC_IO_BUF_SIZE;
+        s->dbuf = s->dheap ? malloc(n) : sc_io_buf_get();
+        if (s->dbuf == NULL) {
+            return -1;
+        }
+        s->dcap = s->dheap ? n : SC_IO_BUF_SIZE;
+        evbuffer_remove(in, s->dbuf, n);
+        s->dlen = n;
+    }
+    n = evbuffer_get_length(out);
+    return n > 0 ? out_add(s, evbuffer_pullup(out, -1), n) : 0;
+}
 
 struct sc_l7 *sc_l7_new(const struct sc_l7_params *p, sc_l7_done_fn *done, void *arg)
 {
     struct sc_l7 *s = calloc(1, sizeof(*s));
     const struct sc_tls_material *m;
+    struct evbuffer *in = NULL, *out = NULL;
 
     if (s == NULL) {
+        bufferevent_free(p->down);
         return NULL;
     }
     SC_MAGIC_SET(s, SC_MAGIC_L7);
@@ -1135,12 +1429,28 @@ struct sc_l7 *sc_l7_new(const struct sc_l7_params *p, sc_l7_done_fn *done, void 
     s->req_parser = sc_http1_new(SC_HTTP1_REQUEST, NULL);
     s->resp_parser = sc_http1_new(SC_HTTP1_RESPONSE, NULL);
     s->timer = evtimer_new(sc_worker_base(p->w), on_idle_timeout, s);
-    if (s->req_parser == NULL || s->resp_parser == NULL || s->timer == NULL) {
-        s->down = NULL;
-        sc_l7_free(s);
-        return NULL;
+    in = evbuffer_new();
+    out = evbuffer_new();
+    if (s->req_parser == NULL || s->resp_parser == NULL || s->timer == NULL || in == NULL ||
+        out == NULL) {
+        bufferevent_free(p->down);
+        goto fail;
     }
-    s->down = p->down;
+    /* Out of its bufferevent and onto the I/O layer: what it had read
+     * (the handshake's last record, the sniffed request) is parsed first. */
+    s->dio = sc_io_from_bufferevent(p->down, in, out);
+    if (s->dio == NULL || load_early(s, in, out) != 0) {
+        goto fail;
+    }
+    s->dev = event_new(sc_worker_base(p->w), sc_io_fd(s->dio),
+                       EV_READ | EV_WRITE | EV_CLOSED | EV_PERSIST | EV_ET, on_down_io, s);
+    if (s->dev == NULL || event_add(s->dev, NULL) != 0) {
+        goto fail;
+    }
+    sc_io_watched(s->dio);
+    evbuffer_free(in);
+    evbuffer_free(out);
+    in = out = NULL;
     m = sc_snapshot_material(p->snap);
     if (p->down_mtls && p->peer_cert != NULL && m != NULL) {
         char by[600];
@@ -1151,22 +1461,27 @@ struct sc_l7 *sc_l7_new(const struct sc_l7_params *p, sc_l7_done_fn *done, void 
         s->have_xfcc = sc_xfcc_element(p->peer_cert, by, s->xfcc_element,
                                        sizeof(s->xfcc_element), NULL) == 0;
     }
-    bufferevent_setcb(s->down, on_down_read, on_down_write, on_down_event, s);
-    bufferevent_setwatermark(s->down, EV_WRITE, 0, 0);
-    bufferevent_set_timeouts(s->down, NULL, NULL);
-    bufferevent_enable(s->down, EV_READ | EV_WRITE);
     if (s->p.timeouts->idle_ms > 0) {
         arm(s, on_idle_timeout, s->p.timeouts->idle_ms);
     }
-    process_down(s);
+    down_kick(s);
     return s;
+
+fail:
+    if (in != NULL) {
+        evbuffer_free(in);
+    }
+    if (out != NULL) {
+        evbuffer_free(out);
+    }
+    sc_l7_free(s);
+    return NULL;
 }
 
 void sc_l7_drain(struct sc_l7 *s)
 {
     s->close_after = 1;
-    if (s->state == S_HEAD && !sc_http1_in_message(s->req_parser) &&
-        evbuffer_get_length(bufferevent_get_input(s->down)) == 0) {
+    if (s->state == S_HEAD && !sc_http1_in_message(s->req_parser) && s->dlen == s->doff) {
         close_when_flushed(s, "drain");
     }
 }

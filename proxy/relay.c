@@ -446,33 +446,20 @@ struct sc_relay *sc_relay_new(struct bufferevent *down, struct bufferevent *up,
     return r;
 }
 
-struct sc_relay *sc_relay_new_up_io(struct bufferevent *down, struct sc_io *up,
-                                    struct evbuffer *up_in, struct evbuffer *up_out,
-                                    const struct sc_relay_limits *lim, sc_relay_done_fn *done,
-                                    void *arg)
+struct sc_relay *sc_relay_new_io(struct event_base *base, struct sc_io *down, struct sc_io *up,
+                                 struct evbuffer *in[2], struct evbuffer *out[2],
+                                 const struct sc_relay_limits *lim, sc_relay_done_fn *done,
+                                 void *arg)
 {
-    struct event_base *base = bufferevent_get_base(down);
-    struct sc_relay *r = NULL;
-    struct evbuffer *in[2] = {evbuffer_new(), up_in};
-    struct evbuffer *out[2] = {evbuffer_new(), up_out};
-    struct sc_io *io[2] = {NULL, up};
+    struct sc_relay *r = relay_alloc(base, lim, done, arg);
+    struct sc_io *io[2] = {down, up};
 
-    if (in[0] == NULL || out[0] == NULL || (r = relay_alloc(base, lim, done, arg)) == NULL) {
-        if (in[0] != NULL) {
-            evbuffer_free(in[0]);
-        }
-        if (out[0] != NULL) {
-            evbuffer_free(out[0]);
-        }
-        bufferevent_free(down);
+    if (r == NULL) {
+        sc_io_free(down);
         sc_io_free(up);
         return NULL;
     }
-    io[0] = sc_io_from_bufferevent(down, in[0], out[0]);
-    r = relay_start(r, base, io, in, out);
-    evbuffer_free(in[0]);
-    evbuffer_free(out[0]);
-    return r;
+    return relay_start(r, base, io, in, out);
 }
 
 void sc_relay_bytes(const struct sc_relay *r, uint64_t bytes[2])

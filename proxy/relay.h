@@ -5,6 +5,7 @@
 #include <stdint.h>
 
 struct bufferevent;
+struct event_base;
 struct evbuffer;
 struct sc_io;
 struct sc_relay;
@@ -57,15 +58,16 @@ struct sc_relay *sc_relay_new(struct bufferevent *down, struct bufferevent *up,
                               const struct sc_relay_limits *lim, sc_relay_done_fn *done,
                               void *arg);
 
-/* The same, for a connection whose upstream side is already on the I/O
- * layer (an HTTP upgrade or CONNECT on a pooled connection): down and up are
- * taken in every case; up_in holds bytes read from up and not yet delivered
- * downstream, up_out bytes still to be written to up (both the caller's,
- * drained here). */
-struct sc_relay *sc_relay_new_up_io(struct bufferevent *down, struct sc_io *up,
-                                    struct evbuffer *up_in, struct evbuffer *up_out,
-                                    const struct sc_relay_limits *lim, sc_relay_done_fn *done,
-                                    void *arg);
+/* The same for two connections already on the I/O layer (an HTTP upgrade
+ * or CONNECT: the client's connection and a pooled one): down and up are
+ * taken in every case, neither may be watched by an event any more.  in[i]
+ * holds bytes read from side i (0 down, 1 up) and not yet delivered, out[i]
+ * bytes still to be written to side i; the four evbuffers stay the
+ * caller's, drained here. */
+struct sc_relay *sc_relay_new_io(struct event_base *base, struct sc_io *down, struct sc_io *up,
+                                 struct evbuffer *in[2], struct evbuffer *out[2],
+                                 const struct sc_relay_limits *lim, sc_relay_done_fn *done,
+                                 void *arg);
 
 /* Ends the relay now, without calling done(); closes both connections. */
 void sc_relay_free(struct sc_relay *r);
