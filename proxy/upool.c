@@ -41,6 +41,7 @@ struct sc_upconn {
     void *fn_arg;
     int idle;
     int served;                         /* handed out before */
+    time_t chain_not_after;             /* the peer chain's first expiry, 0 if none */
 };
 
 struct sc_upool_wait {
@@ -253,7 +254,10 @@ static int chain_expired(struct sc_upconn *uc, time_t now)
     struct sc_tls_session_trust t;
     char when[32];
 
-    if (ssl == NULL || sc_tls_peer_trust(ssl, &t) != 0 || t.chain_not_after > now) {
+    /* the expiry was read once, when the connection joined the pool: a
+     * reuse decodes nothing */
+    if (uc->chain_not_after == 0 || uc->chain_not_after > now || ssl == NULL ||
+        sc_tls_peer_trust(ssl, &t) != 0) {
         return 0;
     }
     sc_log(SC_LOG_INFO, NULL,
@@ -386,6 +390,13 @@ static struct sc_upconn *adopt(struct entry *e, struct sc_upstream_result *res)
         goto fail;
     }
     sc_io_watched(uc->info.io);
+    if (sc_io_ssl(uc->info.io) != NULL) {
+        struct sc_tls_session_trust t;
+
+        if (sc_tls_peer_trust(sc_io_ssl(uc->info.io), &t) == 0) {
+            uc->chain_not_after = t.chain_not_after;
+        }
+    }
     evbuffer_free(in);
     evbuffer_free(out);
     return uc;
