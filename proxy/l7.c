@@ -87,11 +87,15 @@ struct sc_l7 {
     struct sc_upconn *uc;
     struct sc_upool_wait *wait;
     /* The request's bytes for the upstream (rewritten head, then the body
-     * as it comes), written from req_off on.  While replayable, the bytes
+     * as it comes): rbuf[0..rlen) (a free-list buffer: a head and a small
+     * body need nothing else), then rover (an evbuffer, only for what does
+     * not fit), written from req_off on.  While replayable, the bytes
      * already written stay too, so a retry sends them again from the same
      * memory (no copy); past REPLAY_MAX, or once answered, written bytes
      * are dropped as they go. */
-    struct evbuffer *req;
+    unsigned char *rbuf;
+    size_t rlen;
+    struct evbuffer *rover;
     size_t req_off;
     int replayable;
     int down_paused;                /* reading the client waits for the upstream */
@@ -227,6 +231,72 @@ static size_t out_response_head(struct sc_l7 *s, const struct sc_http1_head *h, 
     return need;
 }
 
+/* ---- the request's bytes for the upstream --------------------------------- */
+
+static size_t req_len(const struct sc_l7 *s)
+{
+    return s->rlen + (s->rover != NULL ? evbuffer_get_length(s->rover) : 0);
+}
+
+/* Nothing held: rbuf goes back to the free list. */
+static void req_reset(struct sc_l7 *s)
+{
+    if (s->rover != NULL) {
+        evbuffer_drain(s->rover, evbuffer_get_length(s->rover));
+    }
+    sc_io_buf_put(s->rbuf);
+    s->rbuf = NULL;
+    s->rlen = 0;
+    s->req_off = 0;
+}
+
+static int rover_empty(const struct sc_l7 *s)
+{
+    return s->rover == NULL || evbuffer_get_length(s->rover) == 0;
+}
+
+/* Room for n more bytes in rbuf (none once rover holds bytes: order), or
+ * NULL. */
+static unsigned char *req_room(struct sc_l7 *s, size_t n)
+{
+    if (!rover_empty(s)) {
+        return NULL;
+    }
+    if (s->rbuf == NULL) {
+        s->rbuf = sc_io_buf_get();
+        s->rlen = 0;
+    }
+    return s->rbuf != NULL && SC_IO_BUF_SIZE - s->rlen >= n ? s->rbuf + s->rlen : NULL;
+}
+
+static int req_add(struct sc_l7 *s, const void *p, size_t n)
+{
+    unsigned char *d = req_room(s, n);
+
+    if (d != NULL) {
+        memcpy(d, p, n);
+        s->rlen += n;
+        return 0;
+    }
+    if (s->rover == NULL && (s->rover = evbuffer_new()) == NULL) {
+        return -1;
+    }
+    return evbuffer_add(s->rover, p, n);
+}
+
+/* Drops the bytes already written (not replayable any more). */
+static void req_drop_written(struct sc_l7 *s)
+{
+    if (s->req_off < s->rlen) {
+        return;                 /* rbuf still has unwritten bytes: later */
+    }
+    if (s->rover != NULL) {
+        evbuffer_drain(s->rover, s->req_off - s->rlen);
+    }
+    s->rlen = 0;
+    s->req_off = 0;
+}
+
 /* A read buffer for the client's side, unless it has one.  0, or -1. */
 static int dbuf_get(struct sc_l7 *s)
 {
@@ -301,8 +371,9 @@ void sc_l7_free(struct sc_l7 *s)
     sc_io_buf_put(s->ubuf);
     sc_http1_free(s->req_parser);
     sc_http1_free(s->resp_parser);
-    if (s->req != NULL) {
-        evbuffer_free(s->req);
+    sc_io_buf_put(s->rbuf);
+    if (s->rover != NULL) {
+        evbuffer_free(s->rover);
     }
     if (s->timer != NULL) {
         event_free(s->timer);
@@ -415,10 +486,7 @@ static void request_done(struct sc_l7 *s, int up_reusable)
     sc_l7_req_log(&s->p, &s->r);
     evtimer_del(s->timer);
     release_upstream(s, up_reusable);
-    if (s->req != NULL) {
-        evbuffer_drain(s->req, evbuffer_get_length(s->req));
-    }
-    s->req_off = 0;
+    req_reset(s);
     s->replayable = 0;
     s->down_paused = 0;
     s->upgrade_wait = 0;
@@ -570,15 +638,15 @@ static void switch_to_relay(struct sc_l7 *s)
      * the upstream sent after its 101 / 2xx, what of the response is still
      * for the client (the 101 itself), what of the request has not reached
      * the upstream. */
-    if (s->req_off > 0) {
-        evbuffer_drain(s->req, s->req_off);
-        s->req_off = 0;
-    }
+    req_drop_written(s);
     ok = in[0] != NULL && in[1] != NULL && out[0] != NULL && out[1] != NULL &&
          evbuffer_add(in[0], s->dbuf + s->doff, s->dlen - s->doff) == 0 &&
          evbuffer_add(in[1], s->ubuf + s->uoff, s->ulen - s->uoff) == 0 &&
          evbuffer_add(out[0], s->wbuf + s->woff, s->wlen - s->woff) == 0 &&
-         evbuffer_add(out[0], s->bref, s->blen) == 0 && evbuffer_add_buffer(out[1], s->req) == 0;
+         evbuffer_add(out[0], s->bref, s->blen) == 0 &&
+         evbuffer_add(out[1], s->rbuf + s->req_off, s->rlen - s->req_off) == 0 &&
+         (s->rover == NULL || evbuffer_add_buffer(out[1], s->rover) == 0);
+    req_reset(s);
     s->doff = s->dlen = 0;
     s->woff = s->wlen = 0;
     s->blen = 0;
@@ -763,29 +831,43 @@ static void get_upstream(struct sc_l7 *s, int fresh)
 static int up_write(struct sc_l7 *s)
 {
     struct sc_io *io = sc_upconn_info(s->uc)->io;
-    size_t total = evbuffer_get_length(s->req);
+    size_t total = req_len(s);
 
     while (s->req_off < total && sc_io_can_write(io)) {
-        struct evbuffer_ptr pos;
-        struct evbuffer_iovec v;
         size_t left = total - s->req_off, len;
         const void *p;
         unsigned char *gather = NULL;
         ssize_t n;
 
-        evbuffer_ptr_set(s->req, &pos, s->req_off, EVBUFFER_PTR_SET);
-        if (evbuffer_peek(s->req, (ev_ssize_t)left, &pos, &v, 1) < 1) {
-            break;
-        }
-        p = v.iov_base;
-        len = v.iov_len < left ? v.iov_len : left;
-        if (len < left && len < SC_IO_BUF_SIZE) {
-            gather = sc_io_buf_get();
-            if (gather != NULL) {
-                len = left < SC_IO_BUF_SIZE ? left : SC_IO_BUF_SIZE;
-                evbuffer_copyout_from(s->req, &pos, gather, len);
-                p = gather;
+        if (s->req_off < s->rlen) {
+            p = s->rbuf + s->req_off;
+            len = s->rlen - s->req_off;
+        } else {
+            struct evbuffer_ptr pos;
+            struct evbuffer_iovec v;
+
+            evbuffer_ptr_set(s->rover, &pos, s->req_off - s->rlen, EVBUFFER_PTR_SET);
+            if (evbuffer_peek(s->rover, (ev_ssize_t)left, &pos, &v, 1) < 1) {
+                break;
             }
+            p = v.iov_base;
+            len = v.iov_len < left ? v.iov_len : left;
+        }
+        if (len < left && len < SC_IO_BUF_SIZE && (gather = sc_io_buf_get()) != NULL) {
+            /* small pieces gathered into one write (one TLS record) */
+            size_t first = len;
+
+            len = left < SC_IO_BUF_SIZE ? left : SC_IO_BUF_SIZE;
+            memcpy(gather, p, first);
+            if (s->req_off < s->rlen) {
+                evbuffer_copyout(s->rover, gather + first, len - first);
+            } else {
+                struct evbuffer_ptr pos;
+
+                evbuffer_ptr_set(s->rover, &pos, s->req_off - s->rlen + first, EVBUFFER_PTR_SET);
+                evbuffer_copyout_from(s->rover, &pos, gather + first, len - first);
+            }
+            p = gather;
         }
         if (len > SC_IO_BUF_SIZE) {
             len = SC_IO_BUF_SIZE;
@@ -802,9 +884,8 @@ static int up_write(struct sc_l7 *s)
         s->req_off += (size_t)n;
         s->up_sent += (size_t)n;
         if (!s->replayable) {
-            evbuffer_drain(s->req, s->req_off);
-            total -= s->req_off;
-            s->req_off = 0;
+            req_drop_written(s);
+            total = req_len(s);
         }
     }
     if (s->down_paused && total - s->req_off <= s->cfg->buffer_limit / 2) {
@@ -862,8 +943,7 @@ static int up_parse(struct sc_l7 *s)
             if (s->replayable) {
                 /* nothing to replay once answered */
                 s->replayable = 0;
-                evbuffer_drain(s->req, s->req_off);
-                s->req_off = 0;
+                req_drop_written(s);
             }
             {
                 long svc = now_ms() - s->r.t_upstream_start;
@@ -1084,11 +1164,25 @@ static int forward_request_head(struct sc_l7 *s, const struct sc_http1_head *h)
      * never the pooled upstream one.  An HTTP/1.0 request is forwarded as
      * 1.0 and asks for keep-alive explicitly. */
     rw.connection = h->version_minor == 0 ? SC_HTTP1_CONN_KEEP_ALIVE : SC_HTTP1_CONN_NONE;
-    before = evbuffer_get_length(s->req);
-    if (sc_http1_head_write(h, &rw, s->req) != 0) {
-        return -1;
+    /* written once, straight into the bytes for the upstream */
+    {
+        size_t need = 0;
+        unsigned char *d = req_room(s, 1);
+
+        if (d != NULL &&
+            sc_http1_head_format(h, &rw, (char *)d, SC_IO_BUF_SIZE - s->rlen, &need) == 0) {
+            s->rlen += need;
+        } else {
+            /* larger than a buffer (or no buffer): the rare way */
+            before = req_len(s);
+            if ((s->rover == NULL && (s->rover = evbuffer_new()) == NULL) ||
+                sc_http1_head_write(h, &rw, s->rover) != 0) {
+                return -1;
+            }
+            need = req_len(s) - before;
+        }
+        s->bytes[0] += need;
     }
-    s->bytes[0] += evbuffer_get_length(s->req) - before;
     return 0;
 }
 
@@ -1130,15 +1224,10 @@ static void process_down(struct sc_l7 *s)
                 s->close_after = 1;
             }
             evtimer_del(s->timer);
-            if (s->req == NULL) {
-                s->req = evbuffer_new();
-            } else {
-                evbuffer_drain(s->req, evbuffer_get_length(s->req));
-            }
-            s->req_off = 0;
+            req_reset(s);
             /* What we send is kept (by reference) for one retry. */
             s->replayable = 1;
-            if (s->req == NULL || forward_request_head(s, h) != 0) {
+            if (forward_request_head(s, h) != 0) {
                 struct sc_localreply lr;
 
                 sc_localreply_bad_request(&lr);
@@ -1152,19 +1241,25 @@ static void process_down(struct sc_l7 *s)
         case SC_HTTP1_EV_BODY:
         case SC_HTTP1_EV_DONE:
             if (body > 0) {
-                if (s->replayable && evbuffer_get_length(s->req) + body > REPLAY_MAX) {
+                if (s->replayable && req_len(s) + body > REPLAY_MAX) {
                     /* too big to hold for a retry: written bytes go */
                     s->replayable = 0;
-                    evbuffer_drain(s->req, s->req_off);
-                    s->req_off = 0;
+                    req_drop_written(s);
                 }
-                evbuffer_add(s->req, p, body);
+                if (req_add(s, p, body) != 0) {
+                    struct sc_localreply lr;
+
+                    release_upstream(s, 0);
+                    sc_localreply_upstream_reset(&lr, SC_RESET_OVERFLOW, 0, NULL);
+                    local_reply(s, &lr, 1);
+                    return;
+                }
                 s->r.rec.bytes_received += body;
                 s->bytes[0] += body;
                 if (s->uc != NULL) {
                     sc_upconn_kick(s->uc);
                 }
-                if (evbuffer_get_length(s->req) - s->req_off >= s->cfg->buffer_limit) {
+                if (req_len(s) - s->req_off >= s->cfg->buffer_limit) {
                     s->down_paused = 1;     /* up_write() reads on */
                     return;
                 }
