@@ -808,11 +808,10 @@ static void start_l7(struct sc_conn *c)
                                                                          : SC_CLASS_APP_TLS);
     }
     c->l7 = sc_l7_new(&p, on_l7_done, c);
+    c->down = NULL;             /* the session's, even when it failed */
     if (c->l7 == NULL) {
         conn_finish(c, "internal_error: out of memory");
-        return;
     }
-    c->down = NULL;             /* the session owns it */
 }
 
 /* protocol auto, bytes still in the kernel: peek at the request line. */

@@ -192,6 +192,11 @@ int sc_io_peer_ended(const struct sc_io *io)
     return io->rdhup;
 }
 
+void sc_io_watched(struct sc_io *io)
+{
+    io->rd_wait = EV_READ;
+}
+
 int sc_io_can_write(const struct sc_io *io)
 {
     return io->wr_wait == 0;

@@ -49,6 +49,13 @@ int sc_io_can_read(const struct sc_io *io);
 int sc_io_peer_ended(const struct sc_io *io);
 int sc_io_can_write(const struct sc_io *io);
 
+/* The owner has just registered the fd (edge-triggered): reads wait for its
+ * first event.  Registering an fd that already has bytes (or a FIN)
+ * waiting reports them at once, so nothing is missed, and a connection
+ * handed from one owner to another costs no read(2) that would only say
+ * EAGAIN. */
+void sc_io_watched(struct sc_io *io);
+
 /* > 0 bytes read, 0 at the peer's end of stream (FIN, or close_notify for
  * TLS; a FIN without close_notify counts as the end too, as it did with
  * dirty shutdowns allowed), SC_IO_AGAIN, or SC_IO_ERROR. */

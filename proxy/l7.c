@@ -3,7 +3,6 @@
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
-#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -15,6 +14,7 @@
 #include <time.h>
 
 #include "http1.h"
+#include "io.h"
 #include "l7_internal.h"
 #include "localreply.h"
 #include "log.h"
@@ -54,7 +54,24 @@ struct sc_l7 {
     const struct sc_config *cfg;
     sc_l7_done_fn *done;
     void *arg;
-    struct bufferevent *down;
+    /* The client's connection, on the raw I/O layer: its socket is
+     * registered once (dev, edge-triggered).  What it sent is read into
+     * dbuf and parsed where it lies (up to doff); what goes back waits in
+     * wbuf (heads, local replies, small bodies gathered behind their head:
+     * one TLS record) and then bref, body bytes still in ubuf.  Both
+     * buffers come from the worker's free list and go back when empty, so
+     * an idle keep-alive connection holds none. */
+    struct sc_io *dio;
+    struct event *dev;
+    unsigned char *dbuf;
+    size_t dcap, doff, dlen;
+    int dheap;
+    unsigned char *wbuf;
+    size_t wcap, woff, wlen;
+    int wheap;
+    const unsigned char *bref;
+    size_t blen;
+    int ubuf_held;                  /* ubuf stays for bref after the exchange */
     struct sc_http1 *req_parser;
     struct sc_http1 *resp_parser;
     enum state state;
@@ -63,15 +80,29 @@ struct sc_l7 {
     int interim;                    /* the response parser is in a 1xx */
     int up_got;                     /* the upstream sent a byte in this exchange */
     size_t up_sent;                 /* request bytes that left for the upstream */
-    struct evbuffer_cb_entry *up_cb; /* counts them on the upstream's output */
     int close_after;                /* close the downstream after this response */
     int down_eof;
     size_t lingered;                /* bytes dropped while lingering */
     int retries_left;
     struct sc_upconn *uc;
     struct sc_upool_wait *wait;
-    struct evbuffer *pending;       /* request bytes waiting for a connection */
-    struct evbuffer *replay;        /* a copy for a retry (NULL once too big) */
+    /* The request's bytes for the upstream (rewritten head, then the body
+     * as it comes): rbuf[0..rlen) (a free-list buffer: a head and a small
+     * body need nothing else), then rover (an evbuffer, only for what does
+     * not fit), written from req_off on.  While replayable, the bytes
+     * already written stay too, so a retry sends them again from the same
+     * memory (no copy); past REPLAY_MAX, or once answered, written bytes
+     * are dropped as they go. */
+    unsigned char *rbuf;
+    size_t rlen;
+    struct evbuffer *rover;
+    size_t req_off;
+    int replayable;
+    int down_paused;                /* reading the client waits for the upstream */
+    int upgrade_wait;               /* an upgrade request waits for its answer */
+    int up_paused;                  /* reading the upstream waits for the client */
+    unsigned char *ubuf;            /* upstream bytes read, parsed up to uoff */
+    size_t uoff, ulen;
     struct event *timer;
     struct sc_relay *relay;
     uint64_t bytes[2];
@@ -82,12 +113,7 @@ struct sc_l7 {
     char up_failure[1024];          /* the last upstream TLS failure, for the connection log */
 };
 
-static void on_down_read(struct bufferevent *bev, void *arg);
-static void on_down_write(struct bufferevent *bev, void *arg);
-static void on_down_event(struct bufferevent *bev, short what, void *arg);
-static void on_up_read(struct bufferevent *bev, void *arg);
-static void on_up_write(struct bufferevent *bev, void *arg);
-static void on_up_event(struct bufferevent *bev, short what, void *arg);
+static void on_up_io(void *arg, short what);
 static void process_down(struct sc_l7 *s);
 static void get_upstream(struct sc_l7 *s, int fresh);
 static void on_idle_timeout(evutil_socket_t fd, short what, void *arg);
@@ -116,47 +142,203 @@ static void arm(struct sc_l7 *s, event_callback_fn cb, int ms)
     evtimer_add(s->timer, &tv);
 }
 
-/* Gathers what waits in a TLS bufferevent's output into one chain when it
- * fits one record: bufferevent_openssl makes one SSL_write, so one TLS
- * record, per chain, and a response head and its body are two chains.  One
- * record instead of two costs a small copy and saves an encryption, a
- * record header and, on the far side, a decryption. */
-static void coalesce(struct evbuffer *out)
-{
-    size_t n = evbuffer_get_length(out);
+/* ---- buffers -------------------------------------------------------------- */
 
-    if (n > 0 && n <= 16384 && evbuffer_peek(out, -1, NULL, NULL, 0) > 1) {
-        (void)evbuffer_pullup(out, -1);
+static void buf_put(unsigned char *b, int heap)
+{
+    if (heap) {
+        free(b);
+    } else {
+        sc_io_buf_put(b);
     }
 }
 
-/* Request bytes drained from the upstream's output went to the socket (or
- * into SSL_write): from then on the app may have seen the request. */
-static void on_up_drained(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+/* Room for n more bytes at the end of wbuf (a free-list buffer, or a
+ * one-off from the heap for a head or reply larger than that).  The
+ * bytes' address, or NULL when out of memory. */
+static unsigned char *out_reserve(struct sc_l7 *s, size_t n)
 {
-    struct sc_l7 *s = arg;
+    unsigned char *nb;
+    size_t cap;
 
-    SC_MAGIC_CHECK(s, SC_MAGIC_L7);
-    (void)buf;
-    s->up_sent += info->n_deleted;
+    if (s->wbuf == NULL) {
+        s->wheap = n > SC_IO_BUF_SIZE;
+        s->wbuf = s->wheap ? malloc(n) : sc_io_buf_get();
+        s->wcap = s->wheap ? n : SC_IO_BUF_SIZE;
+        s->woff = s->wlen = 0;
+        return s->wbuf;
+    }
+    if (s->wcap - s->wlen >= n) {
+        return s->wbuf + s->wlen;
+    }
+    if (s->woff > 0 && s->woff == s->wlen) {
+        s->woff = s->wlen = 0;
+    }
+    if (s->wcap - s->wlen >= n) {
+        return s->wbuf + s->wlen;
+    }
+    cap = s->wlen + n;
+    nb = malloc(cap);
+    if (nb == NULL) {
+        return NULL;
+    }
+    memcpy(nb, s->wbuf, s->wlen);
+    buf_put(s->wbuf, s->wheap);
+    s->wbuf = nb;
+    s->wcap = cap;
+    s->wheap = 1;
+    return s->wbuf + s->wlen;
 }
 
-static void unwatch_up(struct sc_l7 *s)
+static int out_add(struct sc_l7 *s, const void *p, size_t n)
 {
-    if (s->up_cb != NULL) {
-        evbuffer_remove_cb_entry(bufferevent_get_output(sc_upconn_info(s->uc)->bev), s->up_cb);
-        s->up_cb = NULL;
+    unsigned char *d = out_reserve(s, n);
+
+    if (d == NULL) {
+        return -1;
     }
+    memcpy(d, p, n);
+    s->wlen += n;
+    return 0;
+}
+
+/* Bytes queued for the client and not yet written. */
+static size_t out_pending(const struct sc_l7 *s)
+{
+    return s->wlen - s->woff + s->blen;
+}
+
+/* The response head, written once, straight into wbuf.  Its length, or 0
+ * when it cannot be written. */
+static size_t out_response_head(struct sc_l7 *s, const struct sc_http1_head *h, int close,
+                                long service_ms)
+{
+    size_t need = 0;
+    unsigned char *d = out_reserve(s, 512);
+
+    if (d == NULL) {
+        return 0;
+    }
+    if (sc_l7_format_response_head((char *)d, s->wcap - s->wlen, &need, h, close, service_ms) !=
+        0) {
+        if (need == 0 || (d = out_reserve(s, need)) == NULL ||
+            sc_l7_format_response_head((char *)d, s->wcap - s->wlen, &need, h, close,
+                                       service_ms) != 0) {
+            return 0;
+        }
+    }
+    s->wlen += need;
+    return need;
+}
+
+/* ---- the request's bytes for the upstream --------------------------------- */
+
+static size_t req_len(const struct sc_l7 *s)
+{
+    return s->rlen + (s->rover != NULL ? evbuffer_get_length(s->rover) : 0);
+}
+
+/* Nothing held: rbuf goes back to the free list. */
+static void req_reset(struct sc_l7 *s)
+{
+    if (s->rover != NULL) {
+        evbuffer_drain(s->rover, evbuffer_get_length(s->rover));
+    }
+    sc_io_buf_put(s->rbuf);
+    s->rbuf = NULL;
+    s->rlen = 0;
+    s->req_off = 0;
+}
+
+static int rover_empty(const struct sc_l7 *s)
+{
+    return s->rover == NULL || evbuffer_get_length(s->rover) == 0;
+}
+
+/* Room for n more bytes in rbuf (none once rover holds bytes: order), or
+ * NULL. */
+static unsigned char *req_room(struct sc_l7 *s, size_t n)
+{
+    if (!rover_empty(s)) {
+        return NULL;
+    }
+    if (s->rbuf == NULL) {
+        s->rbuf = sc_io_buf_get();
+        s->rlen = 0;
+    }
+    return s->rbuf != NULL && SC_IO_BUF_SIZE - s->rlen >= n ? s->rbuf + s->rlen : NULL;
+}
+
+static int req_add(struct sc_l7 *s, const void *p, size_t n)
+{
+    unsigned char *d = req_room(s, n);
+
+    if (d != NULL) {
+        memcpy(d, p, n);
+        s->rlen += n;
+        return 0;
+    }
+    if (s->rover == NULL && (s->rover = evbuffer_new()) == NULL) {
+        return -1;
+    }
+    return evbuffer_add(s->rover, p, n);
+}
+
+/* Drops the bytes already written (not replayable any more). */
+static void req_drop_written(struct sc_l7 *s)
+{
+    if (s->req_off < s->rlen) {
+        return;                 /* rbuf still has unwritten bytes: later */
+    }
+    if (s->rover != NULL) {
+        evbuffer_drain(s->rover, s->req_off - s->rlen);
+    }
+    s->rlen = 0;
+    s->req_off = 0;
+}
+
+/* A read buffer for the client's side, unless it has one.  0, or -1. */
+static int dbuf_get(struct sc_l7 *s)
+{
+    if (s->dbuf == NULL) {
+        s->dbuf = sc_io_buf_get();
+        s->dcap = SC_IO_BUF_SIZE;
+        s->dheap = 0;
+        s->doff = s->dlen = 0;
+    }
+    return s->dbuf != NULL ? 0 : -1;
+}
+
+/* The pump of the client's side runs from the loop, in the pass under way
+ * (no system call to get there): callers may go on with the session. */
+static void down_kick(struct sc_l7 *s)
+{
+    if (s->dev != NULL) {
+        event_active(s->dev, 0, 0);
+    }
+}
+
+static void ubuf_release(struct sc_l7 *s)
+{
+    s->uoff = s->ulen = 0;
+    if (s->blen > 0) {
+        s->ubuf_held = 1;           /* bref still points into it */
+        return;
+    }
+    sc_io_buf_put(s->ubuf);
+    s->ubuf = NULL;
+    s->ubuf_held = 0;
 }
 
 static void release_upstream(struct sc_l7 *s, int reusable)
 {
     if (s->uc != NULL) {
-        unwatch_up(s);
-        bufferevent_setcb(sc_upconn_info(s->uc)->bev, NULL, NULL, NULL, NULL);
+        sc_upconn_watch(s->uc, NULL, NULL);
         sc_upconn_release(s->uc, reusable);
         s->uc = NULL;
     }
+    ubuf_release(s);
+    s->up_paused = 0;
     sc_upool_cancel(s->wait);
     s->wait = NULL;
 }
@@ -179,16 +361,19 @@ void sc_l7_free(struct sc_l7 *s)
         sc_l7_req_log(&s->p, &s->r);
     }
     sc_relay_free(s->relay);
-    if (s->down != NULL) {
-        bufferevent_free(s->down);
+    if (s->dev != NULL) {
+        event_free(s->dev);
     }
+    sc_io_free(s->dio);
+    buf_put(s->dbuf, s->dheap);
+    buf_put(s->wbuf, s->wheap);
+    s->blen = 0;
+    sc_io_buf_put(s->ubuf);
     sc_http1_free(s->req_parser);
     sc_http1_free(s->resp_parser);
-    if (s->pending != NULL) {
-        evbuffer_free(s->pending);
-    }
-    if (s->replay != NULL) {
-        evbuffer_free(s->replay);
+    sc_io_buf_put(s->rbuf);
+    if (s->rover != NULL) {
+        evbuffer_free(s->rover);
     }
     if (s->timer != NULL) {
         event_free(s->timer);
@@ -226,40 +411,50 @@ static void on_linger_timeout(evutil_socket_t fd, short what, void *arg)
     finish(s, s->ended);
 }
 
-static void on_linger_read(struct bufferevent *bev, void *arg)
+/* Lingering: what the client still sends is read and dropped until it
+ * closes (or resets), LINGER_MAX bytes or LINGER_MS. */
+static void linger_read(struct sc_l7 *s)
 {
-    struct sc_l7 *s = arg;
-    struct evbuffer *in = bufferevent_get_input(bev);
+    for (;;) {
+        ssize_t n;
 
-    SC_MAGIC_CHECK(s, SC_MAGIC_L7);
-    s->lingered += evbuffer_get_length(in);
-    evbuffer_drain(in, evbuffer_get_length(in));
-    if (s->lingered > LINGER_MAX) {
-        finish(s, s->ended);
+        if (!sc_io_can_read(s->dio)) {
+            break;
+        }
+        if (dbuf_get(s) != 0) {
+            finish(s, s->ended);
+            return;
+        }
+        n = sc_io_read(s->dio, s->dbuf, s->dcap);
+        if (n == SC_IO_AGAIN) {
+            break;
+        }
+        if (n <= 0) {
+            finish(s, s->ended);   /* the client closed (or reset) */
+            return;
+        }
+        s->lingered += (size_t)n;
+        if (s->lingered > LINGER_MAX) {
+            finish(s, s->ended);
+            return;
+        }
     }
-}
-
-static void on_linger_event(struct bufferevent *bev, short what, void *arg)
-{
-    (void)bev;
-    (void)what;
-    finish(arg, ((struct sc_l7 *)arg)->ended);   /* the client closed (or reset) */
+    buf_put(s->dbuf, s->dheap);
+    s->dbuf = NULL;
+    s->doff = s->dlen = 0;
 }
 
 /* Everything went out: shut our write side (close_notify, FIN) and drop
  * what the client still sends until it closes. */
 static void linger(struct sc_l7 *s)
 {
-    SSL *ssl = bufferevent_openssl_get_ssl(s->down);
-    evutil_socket_t fd = bufferevent_getfd(s->down);
-    struct evbuffer *in = bufferevent_get_input(s->down);
+    size_t unread = s->dlen - s->doff;
 
-    if (s->down_eof || fd < 0) {
+    if (s->down_eof) {
         finish(s, s->ended);
         return;
     }
-    if (s->req_done && evbuffer_get_length(in) == 0 &&
-        strcmp(s->ended, "http_connection_close") == 0) {
+    if (s->req_done && unread == 0 && strcmp(s->ended, "http_connection_close") == 0) {
         /* A complete exchange and nothing of the client's unread: close at
          * once, as nginx does.  The lingering close (shut, then read until
          * the client closes) is for unread request bytes and error replies,
@@ -268,16 +463,11 @@ static void linger(struct sc_l7 *s)
         return;
     }
     s->state = S_LINGER;
-    if (ssl != NULL) {
-        (void)SSL_shutdown(ssl);
-    }
-    (void)shutdown(fd, SHUT_WR);
-    s->lingered = evbuffer_get_length(in);
-    evbuffer_drain(in, evbuffer_get_length(in));
-    bufferevent_setcb(s->down, on_linger_read, NULL, on_linger_event, s);
-    bufferevent_disable(s->down, EV_WRITE);
-    bufferevent_enable(s->down, EV_READ);
+    sc_io_shutdown(s->dio);
+    s->lingered = unread;
+    s->doff = s->dlen = 0;
     arm(s, on_linger_timeout, LINGER_MS);
+    linger_read(s);
 }
 
 /* Closes once everything queued for the downstream has been written. */
@@ -287,14 +477,7 @@ static void close_when_flushed(struct sc_l7 *s, const char *reason)
     s->state = S_CLOSING;
     evtimer_del(s->timer);
     release_upstream(s, 0);
-    bufferevent_disable(s->down, EV_READ);
-    if (evbuffer_get_length(bufferevent_get_output(s->down)) == 0) {
-        linger(s);
-        return;
-    }
-    bufferevent_setwatermark(s->down, EV_WRITE, 0, 0);
-    bufferevent_setcb(s->down, NULL, on_down_write, on_down_event, s);
-    bufferevent_enable(s->down, EV_WRITE);
+    down_kick(s);
 }
 
 /* The request's exchange is over: log it, then serve the next one or close. */
@@ -303,9 +486,10 @@ static void request_done(struct sc_l7 *s, int up_reusable)
     sc_l7_req_log(&s->p, &s->r);
     evtimer_del(s->timer);
     release_upstream(s, up_reusable);
-    if (s->pending != NULL) {
-        evbuffer_drain(s->pending, evbuffer_get_length(s->pending));
-    }
+    req_reset(s);
+    s->replayable = 0;
+    s->down_paused = 0;
+    s->upgrade_wait = 0;
     if (s->close_after || s->down_eof) {
         close_when_flushed(s, s->down_eof ? "peer_closed" : "http_connection_close");
         return;
@@ -320,11 +504,10 @@ static void request_done(struct sc_l7 *s, int up_reusable)
          * protocols (no 101): the connection goes on as HTTP. */
         (void)sc_http1_resume_after_upgrade(s->req_parser);
     }
-    bufferevent_setwatermark(s->down, EV_READ, 0, 0);
-    bufferevent_enable(s->down, EV_READ);
     arm(s, on_idle_timeout, s->p.timeouts->idle_ms);
-    /* Pipelined requests may already be waiting. */
-    process_down(s);
+    /* The response goes out, then pipelined requests may already be
+     * waiting. */
+    down_kick(s);
 }
 
 /* Answers the current request ourselves (Envoy's local reply). */
@@ -342,8 +525,7 @@ static const char *local_reply_details(unsigned flags)
 
 static void local_reply(struct sc_l7 *s, const struct sc_localreply *lr, int close)
 {
-    struct evbuffer *out = bufferevent_get_output(s->down);
-    size_t before = evbuffer_get_length(out);
+    struct evbuffer *out = evbuffer_new();
 
     s->r.rec.response_code = lr->status;
     s->r.rec.flags |= lr->flags;
@@ -352,8 +534,11 @@ static void local_reply(struct sc_l7 *s, const struct sc_localreply *lr, int clo
     if (s->r.retried) {
         s->r.rec.flags |= SC_ACCESSLOG_URX;
     }
-    if (s->resp_started) {
+    if (s->resp_started || out == NULL) {
         /* Headers already went out: all we can do is cut the connection. */
+        if (out != NULL) {
+            evbuffer_free(out);
+        }
         s->close_after = 1;
         sc_l7_req_log(&s->p, &s->r);
         close_when_flushed(s, "upstream_reset_after_response_started");
@@ -362,8 +547,13 @@ static void local_reply(struct sc_l7 *s, const struct sc_localreply *lr, int clo
     if (close || !s->req_done) {
         s->close_after = 1;
     }
+    /* a reply is rare: it is formatted aside, then queued like the rest */
     sc_localreply_write(lr, s->close_after, s->r.head_method, time(NULL), out);
-    s->bytes[1] += evbuffer_get_length(out) - before;
+    if (out_add(s, evbuffer_pullup(out, -1), evbuffer_get_length(out)) == 0) {
+        s->bytes[1] += evbuffer_get_length(out);
+    }
+    evbuffer_free(out);
+    down_kick(s);
     s->r.rec.bytes_sent += lr->body_len;
     s->resp_started = 1;
     if (s->close_after) {
@@ -420,7 +610,6 @@ static void on_relay_done(struct sc_relay *r, enum sc_relay_end why, const char 
     SC_MAGIC_CHECK(s, SC_MAGIC_L7);
     (void)r;
     s->relay = NULL;            /* frees itself */
-    s->down = NULL;
     s->bytes[0] += bytes[0];
     s->bytes[1] += bytes[1];
     /* the upgrade's or CONNECT's line, written when its tunnel ends (as
@@ -435,21 +624,52 @@ static void switch_to_relay(struct sc_l7 *s)
 {
     struct sc_relay_limits lim = {s->cfg->buffer_limit, s->p.timeouts->idle_ms,
                                   s->p.timeouts->half_closed_ms};
-    struct bufferevent *up;
-
-    unwatch_up(s);
-    up = sc_upconn_detach(s->uc);
+    struct evbuffer *in[2] = {evbuffer_new(), evbuffer_new()};
+    struct evbuffer *out[2] = {evbuffer_new(), evbuffer_new()};
+    struct sc_io *up = sc_upconn_detach(s->uc), *down = s->dio;
+    int ok;
 
     s->uc = NULL;
+    s->dio = NULL;
+    event_free(s->dev);
+    s->dev = NULL;
     evtimer_del(s->timer);
-    s->relay = sc_relay_new(s->down, up, &lim, on_relay_done, s);
-    s->down = NULL;             /* the relay's now, even when it failed */
+    /* First, in order: what the client sent after its request head, what
+     * the upstream sent after its 101 / 2xx, what of the response is still
+     * for the client (the 101 itself), what of the request has not reached
+     * the upstream. */
+    req_drop_written(s);
+    ok = in[0] != NULL && in[1] != NULL && out[0] != NULL && out[1] != NULL &&
+         evbuffer_add(in[0], s->dbuf + s->doff, s->dlen - s->doff) == 0 &&
+         evbuffer_add(in[1], s->ubuf + s->uoff, s->ulen - s->uoff) == 0 &&
+         evbuffer_add(out[0], s->wbuf + s->woff, s->wlen - s->woff) == 0 &&
+         evbuffer_add(out[0], s->bref, s->blen) == 0 &&
+         evbuffer_add(out[1], s->rbuf + s->req_off, s->rlen - s->req_off) == 0 &&
+         (s->rover == NULL || evbuffer_add_buffer(out[1], s->rover) == 0);
+    req_reset(s);
+    s->doff = s->dlen = 0;
+    s->woff = s->wlen = 0;
+    s->blen = 0;
+    ubuf_release(s);
+    if (ok) {
+        s->relay = sc_relay_new_io(sc_worker_base(s->p.w), down, up, in, out, &lim,
+                                   on_relay_done, s);
+    } else {
+        sc_io_free(down);
+        sc_io_free(up);
+    }
+    for (int i = 0; i < 2; i++) {
+        if (in[i] != NULL) {
+            evbuffer_free(in[i]);
+        }
+        if (out[i] != NULL) {
+            evbuffer_free(out[i]);
+        }
+    }
     if (s->relay == NULL) {
         sc_l7_req_log(&s->p, &s->r);
         finish(s, "internal_error: relay");
-        return;
     }
-    s->down = NULL;
 }
 
 /* ---- upstream side ------------------------------------------------------ */
@@ -477,7 +697,7 @@ static int idempotent(const struct sc_http1_head *h)
  * have been acted on: it is not replayed. */
 static int may_retry(const struct sc_l7 *s)
 {
-    if (s->resp_started || s->retries_left <= 0 || s->replay == NULL) {
+    if (s->resp_started || s->retries_left <= 0 || !s->replayable) {
         return 0;
     }
     if (s->uc == NULL || (s->up_sent == 0 && !s->up_got)) {
@@ -510,8 +730,7 @@ static void up_failed(struct sc_l7 *s, enum sc_reset_reason why, const char *rea
         release_upstream(s, 0);
         s->interim = 0;
         sc_http1_reset(s->resp_parser);    /* whatever the failed one began */
-        evbuffer_drain(s->pending, evbuffer_get_length(s->pending));
-        evbuffer_add_buffer_reference(s->pending, s->replay);
+        s->req_off = 0;                    /* all of it again, from the same bytes */
         s->state = S_WAIT_UP;
         get_upstream(s, 1);
         return;
@@ -548,31 +767,22 @@ static void up_failed(struct sc_l7 *s, enum sc_reset_reason why, const char *rea
 static void start_exchange(struct sc_l7 *s)
 {
     const struct sc_upconn_info *ui = sc_upconn_info(s->uc);
-    struct bufferevent *up = ui->bev;
 
     s->state = S_EXCHANGE;
     s->up_got = 0;
     s->up_sent = 0;
-    s->up_cb = evbuffer_add_cb(bufferevent_get_output(up), on_up_drained, s);
-    if (s->up_cb == NULL) {
-        s->up_sent = SIZE_MAX;      /* not counted: take it as sent */
-    }
     if (s->p.dir == SC_DIR_OUTBOUND && ui->peer_id[0] != '\0') {
         sc_accesslog_rec_sets(&s->r.rec, SC_ACCESSLOG_PEER_ID, ui->peer_id);
     }
     sc_http1_expect_response(s->resp_parser, sc_http1_head(s->req_parser));
-    bufferevent_setcb(up, on_up_read, on_up_write, on_up_event, s);
-    bufferevent_setwatermark(up, EV_WRITE, 0, 0);
-    evbuffer_add_buffer(bufferevent_get_output(up), s->pending);
-    coalesce(bufferevent_get_output(up));
-    bufferevent_enable(up, EV_READ | EV_WRITE);
+    sc_upconn_watch(s->uc, on_up_io, s);
     s->r.t_upstream_start = now_ms();
     if (s->p.timeouts->request_ms > 0) {
         arm(s, on_request_timeout, s->p.timeouts->request_ms);
     }
-    if (!s->req_done) {
-        bufferevent_enable(s->down, EV_READ);
-    }
+    /* The request goes out from the loop, in this same pass (no system
+     * call to get there): whoever called us may go on with the session. */
+    sc_upconn_kick(s->uc);
 }
 
 static void on_upstream_ready(void *arg, struct sc_upconn *uc, const struct sc_upstream_result *res)
@@ -614,24 +824,109 @@ static void get_upstream(struct sc_l7 *s, int fresh)
     }
 }
 
-static void on_up_read(struct bufferevent *bev, void *arg)
+/* Writes what the request has for the upstream, as far as the socket
+ * takes it: at most one 16 KiB piece per write, small pieces gathered into
+ * one (one TLS record for a head and the start of its body).  0, or -1
+ * when the upstream failed (the session has moved on, or is gone). */
+static int up_write(struct sc_l7 *s)
 {
-    struct sc_l7 *s = arg;
-    struct evbuffer *in = bufferevent_get_input(bev);
-    struct evbuffer *out = bufferevent_get_output(s->down);
+    struct sc_io *io = sc_upconn_info(s->uc)->io;
+    size_t total = req_len(s);
 
-    SC_MAGIC_CHECK(s, SC_MAGIC_L7);
-    if (evbuffer_get_length(in) > 0) {
-        s->up_got = 1;
+    while (s->req_off < total && sc_io_can_write(io)) {
+        size_t left = total - s->req_off, len;
+        const void *p;
+        unsigned char *gather = NULL;
+        ssize_t n;
+
+        if (s->req_off < s->rlen) {
+            p = s->rbuf + s->req_off;
+            len = s->rlen - s->req_off;
+        } else {
+            struct evbuffer_ptr pos;
+            struct evbuffer_iovec v;
+
+            evbuffer_ptr_set(s->rover, &pos, s->req_off - s->rlen, EVBUFFER_PTR_SET);
+            if (evbuffer_peek(s->rover, (ev_ssize_t)left, &pos, &v, 1) < 1) {
+                break;
+            }
+            p = v.iov_base;
+            len = v.iov_len < left ? v.iov_len : left;
+        }
+        if (len < left && len < SC_IO_BUF_SIZE && (gather = sc_io_buf_get()) != NULL) {
+            /* small pieces gathered into one write (one TLS record) */
+            size_t first = len;
+
+            len = left < SC_IO_BUF_SIZE ? left : SC_IO_BUF_SIZE;
+            memcpy(gather, p, first);
+            if (s->req_off < s->rlen) {
+                evbuffer_copyout(s->rover, gather + first, len - first);
+            } else {
+                struct evbuffer_ptr pos;
+
+                evbuffer_ptr_set(s->rover, &pos, s->req_off - s->rlen + first, EVBUFFER_PTR_SET);
+                evbuffer_copyout_from(s->rover, &pos, gather + first, len - first);
+            }
+            p = gather;
+        }
+        if (len > SC_IO_BUF_SIZE) {
+            len = SC_IO_BUF_SIZE;
+        }
+        n = sc_io_write(io, p, len);
+        sc_io_buf_put(gather);
+        if (n == SC_IO_AGAIN) {
+            break;
+        }
+        if (n < 0) {
+            up_failed(s, SC_RESET_CONNECTION_TERMINATION, NULL, NULL);
+            return -1;
+        }
+        s->req_off += (size_t)n;
+        s->up_sent += (size_t)n;
+        if (!s->replayable) {
+            req_drop_written(s);
+            total = req_len(s);
+        }
     }
+    if (s->down_paused && total - s->req_off <= s->cfg->buffer_limit / 2) {
+        /* The upstream took our bytes: read more of the request. */
+        s->down_paused = 0;
+        if (!s->req_done) {
+            down_kick(s);
+        }
+    }
+    return 0;
+}
+
+/* The upstream ended its side (FIN or close_notify): a response delimited
+ * by the connection closing ends here; anything else is a failure. */
+static void up_eof(struct sc_l7 *s)
+{
+    if (sc_http1_finish(s->resp_parser) == SC_HTTP1_EV_DONE) {
+        s->close_after = s->close_after || !s->req_done;
+        request_done(s, 0);
+        return;
+    }
+    up_failed(s, SC_RESET_CONNECTION_TERMINATION, NULL, NULL);
+}
+
+/* Parses the upstream bytes in hand and forwards the response downstream.
+ * 0 when all were taken (read more), 1 when the session moved on (the
+ * exchange ended, failed or upgraded: s may be gone), 2 when a body piece
+ * waits in ubuf for the client to take it. */
+static int up_parse(struct sc_l7 *s)
+{
+
     for (;;) {
-        size_t body = 0;
-        enum sc_http1_ev ev = sc_http1_feed_evbuffer(s->resp_parser, in, &body);
+        const char *p = (const char *)s->ubuf + s->uoff;
+        size_t len = s->ulen - s->uoff, n = 0;
+        enum sc_http1_ev ev = sc_http1_feed(s->resp_parser, p, len, &n);
         const struct sc_http1_head *h;
 
+        s->uoff += n;
         switch (ev) {
         case SC_HTTP1_EV_NEED_MORE:
-            goto backpressure;
+            return 0;
         case SC_HTTP1_EV_BEGIN:
             continue;
         case SC_HTTP1_EV_HEAD:
@@ -640,14 +935,15 @@ static void on_up_read(struct bufferevent *bev, void *arg)
                 /* 100 Continue and friends go straight through; the final
                  * response follows on the same parser. */
                 if (sc_http1_head(s->req_parser)->version_minor >= 1) {
-                    s->bytes[1] += sc_l7_write_response_head(out, h, 0, -1);
+                    s->bytes[1] += out_response_head(s, h, 0, -1);
                 }
                 s->interim = 1;        /* its DONE is not the response's */
                 continue;
             }
-            if (s->replay != NULL) {
-                evbuffer_free(s->replay);      /* nothing to replay once answered */
-                s->replay = NULL;
+            if (s->replayable) {
+                /* nothing to replay once answered */
+                s->replayable = 0;
+                req_drop_written(s);
             }
             {
                 long svc = now_ms() - s->r.t_upstream_start;
@@ -668,16 +964,25 @@ static void on_up_read(struct bufferevent *bev, void *arg)
                     h->framing == SC_HTTP1_BODY_EOF) {
                     s->close_after = 1;
                 }
-                s->bytes[1] += sc_l7_write_response_head(out, h, s->close_after, svc);
+                s->bytes[1] += out_response_head(s, h, s->close_after, svc);
             }
             s->resp_started = 1;
             continue;
         case SC_HTTP1_EV_BODY:
         case SC_HTTP1_EV_DONE:
-            if (body > 0) {
-                evbuffer_remove_buffer(in, out, body);
-                s->r.rec.bytes_sent += body;
-                s->bytes[1] += body;
+            if (n > 0) {
+                /* A body piece rides behind its head in wbuf when it fits
+                 * (one record), else goes from ubuf as it is, and parsing
+                 * waits until the client has taken it. */
+                if (s->wbuf != NULL && s->wcap - s->wlen >= n) {
+                    memcpy(s->wbuf + s->wlen, p, n);
+                    s->wlen += n;
+                } else {
+                    s->bref = (const unsigned char *)p;
+                    s->blen = n;
+                }
+                s->r.rec.bytes_sent += n;
+                s->bytes[1] += n;
             }
             if (ev == SC_HTTP1_EV_DONE && s->interim) {
                 s->interim = 0;        /* a 1xx ended: the final response follows */
@@ -687,20 +992,26 @@ static void on_up_read(struct bufferevent *bev, void *arg)
                 continue;              /* 101 (or 2xx to CONNECT): UPGRADE follows */
             }
             if (ev == SC_HTTP1_EV_DONE) {
-                int reusable = s->req_done && sc_http1_head(s->resp_parser)->keep_alive;
+                /* reusable: both sides keep it alive and it sent nothing
+                 * after its response */
+                int reusable = s->req_done && sc_http1_head(s->resp_parser)->keep_alive &&
+                               s->uoff == s->ulen;
                 if (!s->req_done) {
                     /* Answered before the request finished: the rest of the
                      * request has nowhere to go. */
                     s->close_after = 1;
                 }
-                coalesce(out);
                 request_done(s, reusable);
-                return;
+                return 1;
+            }
+            if (s->blen > 0) {
+                down_kick(s);
+                return 2;
             }
             continue;
         case SC_HTTP1_EV_UPGRADE:
             switch_to_relay(s);
-            return;
+            return 1;
         case SC_HTTP1_EV_EOF:
         case SC_HTTP1_EV_ERROR: {
             struct sc_localreply lr;
@@ -708,52 +1019,85 @@ static void on_up_read(struct bufferevent *bev, void *arg)
             release_upstream(s, 0);
             sc_localreply_upstream_reset(&lr, SC_RESET_PROTOCOL_ERROR, 0, NULL);
             local_reply(s, &lr, 1);
-            return;
+            return 1;
         }
         }
-    }
-backpressure:
-    coalesce(out);
-    if (evbuffer_get_length(out) >= s->cfg->buffer_limit) {
-        bufferevent_disable(bev, EV_READ);
-        bufferevent_setwatermark(s->down, EV_WRITE, s->cfg->buffer_limit / 2, 0);
-        bufferevent_setcb(s->down, on_down_read, on_down_write, on_down_event, s);
     }
 }
 
-static void on_up_write(struct bufferevent *bev, void *arg)
+/* Reads the response until the socket (and OpenSSL) has nothing more, the
+ * client's side is full (buffer_limit_bytes: reading waits for it to
+ * drain), or the exchange ends. */
+static void up_read(struct sc_l7 *s)
+{
+    struct sc_io *io = sc_upconn_info(s->uc)->io;
+    size_t high = s->cfg->buffer_limit < SC_IO_BUF_SIZE ? s->cfg->buffer_limit : SC_IO_BUF_SIZE;
+
+    for (;;) {
+        ssize_t n;
+        int r;
+
+        if (s->blen > 0 || s->wlen - s->woff >= high) {
+            /* the client is behind: read on once it has taken this */
+            s->up_paused = 1;
+            down_kick(s);
+            return;
+        }
+        if (s->uoff < s->ulen) {
+            r = up_parse(s);
+            if (r == 1) {
+                return;
+            }
+            continue;
+        }
+        if (!sc_io_can_read(io)) {
+            break;
+        }
+        if (s->ubuf == NULL && (s->ubuf = sc_io_buf_get()) == NULL) {
+            up_failed(s, SC_RESET_CONNECTION_TERMINATION, "internal_error: out of memory", NULL);
+            return;
+        }
+        s->uoff = s->ulen = 0;
+        n = sc_io_read(io, s->ubuf, SC_IO_BUF_SIZE);
+        if (n == SC_IO_AGAIN) {
+            break;
+        }
+        if (n < 0) {
+            ubuf_release(s);
+            up_failed(s, SC_RESET_CONNECTION_TERMINATION, NULL, NULL);
+            return;
+        }
+        if (n == 0) {
+            ubuf_release(s);
+            up_eof(s);
+            return;
+        }
+        s->up_got = 1;
+        s->ulen = (size_t)n;
+    }
+    ubuf_release(s);
+    if (out_pending(s) > 0) {
+        down_kick(s);
+    }
+}
+
+/* The upstream socket woke up (or the session kicked it, what = 0): send
+ * what the request has, then read what the response has. */
+static void on_up_io(void *arg, short what)
 {
     struct sc_l7 *s = arg;
 
     SC_MAGIC_CHECK(s, SC_MAGIC_L7);
-    (void)bev;
-    /* The upstream took our bytes: read more of the request. */
-    bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
-    if (!s->req_done && s->state == S_EXCHANGE) {
-        bufferevent_enable(s->down, EV_READ);
+    (void)what;
+    if (s->state != S_EXCHANGE || s->uc == NULL) {
+        return;
     }
-}
-
-static void on_up_event(struct bufferevent *bev, short what, void *arg)
-{
-    struct sc_l7 *s = arg;
-    enum sc_http1_ev ev;
-
-    SC_MAGIC_CHECK(s, SC_MAGIC_L7);
-    if (what & BEV_EVENT_EOF) {
-        /* A response delimited by the connection closing ends here. */
-        on_up_read(bev, s);
-        if (s->uc == NULL || sc_upconn_info(s->uc)->bev != bev) {
-            return;             /* handled above */
-        }
-        ev = sc_http1_finish(s->resp_parser);
-        if (ev == SC_HTTP1_EV_DONE) {
-            s->close_after = s->close_after || !s->req_done;
-            request_done(s, 0);
-            return;
-        }
+    if (up_write(s) != 0) {
+        return;
     }
-    up_failed(s, SC_RESET_CONNECTION_TERMINATION, NULL, NULL);
+    if (!s->up_paused) {
+        up_read(s);
+    }
 }
 
 /* ---- downstream side ---------------------------------------------------- */
@@ -820,30 +1164,45 @@ static int forward_request_head(struct sc_l7 *s, const struct sc_http1_head *h)
      * never the pooled upstream one.  An HTTP/1.0 request is forwarded as
      * 1.0 and asks for keep-alive explicitly. */
     rw.connection = h->version_minor == 0 ? SC_HTTP1_CONN_KEEP_ALIVE : SC_HTTP1_CONN_NONE;
-    before = evbuffer_get_length(s->pending);
-    if (sc_http1_head_write(h, &rw, s->pending) != 0) {
-        return -1;
+    /* written once, straight into the bytes for the upstream */
+    {
+        size_t need = 0;
+        unsigned char *d = req_room(s, 1);
+
+        if (d != NULL &&
+            sc_http1_head_format(h, &rw, (char *)d, SC_IO_BUF_SIZE - s->rlen, &need) == 0) {
+            s->rlen += need;
+        } else {
+            /* larger than a buffer (or no buffer): the rare way */
+            before = req_len(s);
+            if ((s->rover == NULL && (s->rover = evbuffer_new()) == NULL) ||
+                sc_http1_head_write(h, &rw, s->rover) != 0) {
+                return -1;
+            }
+            need = req_len(s) - before;
+        }
+        s->bytes[0] += need;
     }
-    s->bytes[0] += evbuffer_get_length(s->pending) - before;
     return 0;
 }
 
 /* Parses what the downstream sent, as far as the state allows. */
 static void process_down(struct sc_l7 *s)
 {
-    struct evbuffer *in = bufferevent_get_input(s->down);
-
     while (s->state == S_HEAD || ((s->state == S_EXCHANGE || s->state == S_WAIT_UP) &&
                                   !s->req_done)) {
-        size_t body = 0;
+        const char *p = (const char *)s->dbuf + s->doff;
+        size_t len = s->dlen - s->doff, body = 0;
         enum sc_http1_ev ev;
         const struct sc_http1_head *h;
-        struct evbuffer *to;
 
-        if (s->state == S_HEAD && evbuffer_get_length(in) == 0) {
+        if (s->state == S_HEAD && len == 0) {
             return;
         }
-        ev = sc_http1_feed_evbuffer(s->req_parser, in, &body);
+        /* parsed where it was read: head bytes are consumed (the parser
+         * keeps the head), body bytes are p[0..body) */
+        ev = sc_http1_feed(s->req_parser, len > 0 ? p : "", len, &body);
+        s->doff += body;
         switch (ev) {
         case SC_HTTP1_EV_NEED_MORE:
             return;
@@ -865,29 +1224,15 @@ static void process_down(struct sc_l7 *s)
                 s->close_after = 1;
             }
             evtimer_del(s->timer);
-            if (s->pending == NULL) {
-                s->pending = evbuffer_new();
-            }
-            if (s->replay != NULL) {
-                evbuffer_free(s->replay);
-                s->replay = NULL;
-            }
-            if (s->pending == NULL || forward_request_head(s, h) != 0) {
+            req_reset(s);
+            /* What we send is kept (by reference) for one retry. */
+            s->replayable = 1;
+            if (forward_request_head(s, h) != 0) {
                 struct sc_localreply lr;
 
                 sc_localreply_bad_request(&lr);
                 local_reply(s, &lr, 1);
                 return;
-            }
-            /* Keep a copy of what we send, for one retry. */
-            s->replay = evbuffer_new();
-            if (s->replay != NULL) {
-                char *copy = malloc(evbuffer_get_length(s->pending));
-                if (copy != NULL) {
-                    evbuffer_copyout(s->pending, copy, evbuffer_get_length(s->pending));
-                    evbuffer_add(s->replay, copy, evbuffer_get_length(s->pending));
-                    free(copy);
-                }
             }
             s->retries_left = s->cfg->http.retries;
             s->state = S_WAIT_UP;
@@ -896,35 +1241,26 @@ static void process_down(struct sc_l7 *s)
         case SC_HTTP1_EV_BODY:
         case SC_HTTP1_EV_DONE:
             if (body > 0) {
-                if (s->replay != NULL && evbuffer_get_length(s->replay) + body <= REPLAY_MAX) {
-                    char tmp[4096];
-                    size_t off = 0;
-                    struct evbuffer_ptr pos;
-                    while (off < body) {
-                        size_t n = body - off < sizeof(tmp) ? body - off : sizeof(tmp);
-                        evbuffer_ptr_set(in, &pos, off, EVBUFFER_PTR_SET);
-                        evbuffer_copyout_from(in, &pos, tmp, n);
-                        evbuffer_add(s->replay, tmp, n);
-                        off += n;
-                    }
-                } else if (s->replay != NULL) {
-                    evbuffer_free(s->replay);
-                    s->replay = NULL;
+                if (s->replayable && req_len(s) + body > REPLAY_MAX) {
+                    /* too big to hold for a retry: written bytes go */
+                    s->replayable = 0;
+                    req_drop_written(s);
                 }
-                to = s->uc != NULL ? bufferevent_get_output(sc_upconn_info(s->uc)->bev)
-                                   : s->pending;
-                evbuffer_remove_buffer(in, to, body);
-                s->r.rec.bytes_received += body;
-                s->bytes[0] += body;
-                if (s->uc != NULL &&
-                    evbuffer_get_length(to) >= s->cfg->buffer_limit) {
-                    bufferevent_disable(s->down, EV_READ);
-                    bufferevent_setwatermark(sc_upconn_info(s->uc)->bev, EV_WRITE,
-                                             s->cfg->buffer_limit / 2, 0);
+                if (req_add(s, p, body) != 0) {
+                    struct sc_localreply lr;
+
+                    release_upstream(s, 0);
+                    sc_localreply_upstream_reset(&lr, SC_RESET_OVERFLOW, 0, NULL);
+                    local_reply(s, &lr, 1);
                     return;
                 }
-                if (s->uc == NULL && evbuffer_get_length(s->pending) >= s->cfg->buffer_limit) {
-                    bufferevent_disable(s->down, EV_READ);
+                s->r.rec.bytes_received += body;
+                s->bytes[0] += body;
+                if (s->uc != NULL) {
+                    sc_upconn_kick(s->uc);
+                }
+                if (req_len(s) - s->req_off >= s->cfg->buffer_limit) {
+                    s->down_paused = 1;     /* up_write() reads on */
                     return;
                 }
             }
@@ -932,8 +1268,7 @@ static void process_down(struct sc_l7 *s)
                 s->req_done = 1;
                 /* Pipelined requests wait until this one is answered:
                  * reading goes on only to see the client leave (their
-                 * bytes stay unparsed, at most buffer_limit of them). */
-                bufferevent_setwatermark(s->down, EV_READ, 0, s->cfg->buffer_limit);
+                 * bytes stay unparsed, at most one buffer of them). */
                 return;
             }
             continue;
@@ -941,7 +1276,7 @@ static void process_down(struct sc_l7 *s)
             /* The request asked to switch protocols; its bytes after the
              * head flow once the upstream agrees (101 / 2xx). */
             s->req_done = 1;
-            bufferevent_disable(s->down, EV_READ);
+            s->upgrade_wait = 1;
             return;
         case SC_HTTP1_EV_EOF:
             return;
@@ -963,70 +1298,220 @@ static void process_down(struct sc_l7 *s)
     }
 }
 
-static void on_down_read(struct bufferevent *bev, void *arg)
+/* Writes what waits for the client: wbuf, then bref (gathered into wbuf
+ * when it fits: one record).  0 when all is out (the buffers go back), 1
+ * when the socket is full, -1 on an error. */
+static int down_flush(struct sc_l7 *s)
 {
-    (void)bev;
-    process_down(arg);
-}
+    while (out_pending(s) > 0) {
+        ssize_t n;
 
-static void on_down_write(struct bufferevent *bev, void *arg)
-{
-    struct sc_l7 *s = arg;
-
-    SC_MAGIC_CHECK(s, SC_MAGIC_L7);
-    if (s->state == S_CLOSING) {
-        if (evbuffer_get_length(bufferevent_get_output(bev)) == 0) {
-            linger(s);
+        if (!sc_io_can_write(s->dio)) {
+            return 1;
         }
-        return;
+        if (s->wlen > s->woff) {
+            size_t len;
+
+            if (s->blen > 0 && s->wcap - s->wlen >= s->blen) {
+                memcpy(s->wbuf + s->wlen, s->bref, s->blen);
+                s->wlen += s->blen;
+                s->blen = 0;
+            }
+            len = s->wlen - s->woff < SC_IO_BUF_SIZE ? s->wlen - s->woff : SC_IO_BUF_SIZE;
+            n = sc_io_write(s->dio, s->wbuf + s->woff, len);
+            if (n == SC_IO_AGAIN) {
+                return 1;
+            }
+            if (n < 0) {
+                return -1;
+            }
+            s->woff += (size_t)n;
+        } else {
+            n = sc_io_write(s->dio, s->bref, s->blen < SC_IO_BUF_SIZE ? s->blen : SC_IO_BUF_SIZE);
+            if (n == SC_IO_AGAIN) {
+                return 1;
+            }
+            if (n < 0) {
+                return -1;
+            }
+            s->bref += n;
+            s->blen -= (size_t)n;
+        }
     }
-    /* Downstream drained: read the upstream again. */
-    bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
-    if (s->uc != NULL) {
-        bufferevent_enable(sc_upconn_info(s->uc)->bev, EV_READ);
+    buf_put(s->wbuf, s->wheap);
+    s->wbuf = NULL;
+    s->wcap = s->woff = s->wlen = 0;
+    s->bref = NULL;
+    if (s->ubuf_held) {
+        sc_io_buf_put(s->ubuf);
+        s->ubuf = NULL;
+        s->ubuf_held = 0;
     }
+    return 0;
 }
 
-static void on_down_event(struct bufferevent *bev, short what, void *arg)
+/* The client's side failed (a reset, a TLS error): Envoy's DC for a
+ * request in flight, and the upstream is released now (freeing the session
+ * closes or cancels it) rather than at the request timeout. */
+static void down_failed(struct sc_l7 *s)
 {
-    struct sc_l7 *s = arg;
-    char detail[160], end[256];
+    char end[256];
 
-    SC_MAGIC_CHECK(s, SC_MAGIC_L7);
-    if (s->state == S_CLOSING) {
+    if (s->state == S_CLOSING || s->state == S_LINGER) {
         finish(s, s->ended);
         return;
     }
-    if ((what & BEV_EVENT_EOF) && s->state == S_HEAD && !sc_http1_in_message(s->req_parser)) {
+    s->r.rec.flags |= SC_ACCESSLOG_DC;
+    sc_l7_req_log(&s->p, &s->r);
+    finish(s, sc_relay_end_str(SC_RELAY_DOWN_RESET, sc_io_error(s->dio, NULL), end, sizeof(end)));
+}
+
+/* The client ended its side, after everything it sent was parsed. */
+static void down_ended(struct sc_l7 *s)
+{
+    if (s->state == S_HEAD && !sc_http1_in_message(s->req_parser)) {
         finish(s, "peer_closed");
         return;
     }
-    if ((what & BEV_EVENT_EOF) && s->req_done && s->resp_started) {
+    if (s->req_done && s->resp_started) {
         /* Half-closed while the response flows: finish it, then close. */
         s->down_eof = 1;
         return;
     }
-    /* Gone in the middle of a request, or while it waits for its response
-     * (or reset): Envoy's DC, and the upstream is released now (freeing the
-     * session closes or cancels it) rather than at the request timeout. */
+    /* Gone in the middle of a request, or while it waits for its response:
+     * Envoy's DC. */
     s->r.rec.flags |= SC_ACCESSLOG_DC;
     sc_l7_req_log(&s->p, &s->r);
-    if (what & BEV_EVENT_EOF) {
-        finish(s, "peer_closed");
+    finish(s, "peer_closed");
+}
+
+/* Whether to read more of what the client sends now. */
+static int down_may_read(const struct sc_l7 *s)
+{
+    return (s->state == S_HEAD || s->state == S_WAIT_UP || s->state == S_EXCHANGE) &&
+           !s->down_paused && !s->upgrade_wait && !s->down_eof;
+}
+
+/* Parses what the client sent and reads more, until the socket is empty,
+ * the state says wait, or one buffer of it waits unparsed. */
+static void down_read(struct sc_l7 *s)
+{
+    for (;;) {
+        ssize_t n;
+
+        process_down(s);
+        if (s->doff == s->dlen) {
+            s->doff = s->dlen = 0;
+        }
+        if (!down_may_read(s) || !sc_io_can_read(s->dio)) {
+            break;
+        }
+        if (dbuf_get(s) != 0) {
+            down_failed(s);
+            return;
+        }
+        if (s->doff > 0) {
+            memmove(s->dbuf, s->dbuf + s->doff, s->dlen - s->doff);
+            s->dlen -= s->doff;
+            s->doff = 0;
+        }
+        if (s->dlen == s->dcap) {
+            break;          /* a buffer of pipelined bytes: enough */
+        }
+        n = sc_io_read(s->dio, s->dbuf + s->dlen, s->dcap - s->dlen);
+        if (n == SC_IO_AGAIN) {
+            break;
+        }
+        if (n < 0) {
+            down_failed(s);
+            return;
+        }
+        if (n == 0) {
+            down_ended(s);
+            return;
+        }
+        s->dlen += (size_t)n;
+    }
+    if (s->dlen == 0 && s->dbuf != NULL) {
+        buf_put(s->dbuf, s->dheap);    /* nothing unparsed: hold no buffer */
+        s->dbuf = NULL;
+        s->dcap = 0;
+    }
+}
+
+/* Everything on the client's side, after a wake-up or a kick: write what
+ * waits, then (when the client has taken the response's body) read and
+ * parse what it sent. */
+static void down_pump(struct sc_l7 *s)
+{
+    size_t high = s->cfg->buffer_limit < SC_IO_BUF_SIZE ? s->cfg->buffer_limit : SC_IO_BUF_SIZE;
+    int r;
+
+    if (s->state == S_LINGER) {
+        linger_read(s);
         return;
     }
-    sc_tlsv_io_error(bev, EVUTIL_SOCKET_ERROR(), detail, sizeof(detail));
-    finish(s, sc_relay_end_str(SC_RELAY_DOWN_RESET, detail, end, sizeof(end)));
+    r = down_flush(s);
+    if (r < 0) {
+        down_failed(s);
+        return;
+    }
+    if (s->state == S_CLOSING) {
+        if (r == 0) {
+            linger(s);
+        }
+        return;
+    }
+    if (s->up_paused && s->uc != NULL && s->blen == 0 && s->wlen - s->woff < high) {
+        /* the client took the response so far: read the upstream again */
+        s->up_paused = 0;
+        sc_upconn_kick(s->uc);
+    }
+    if (s->blen > 0 && s->state == S_HEAD) {
+        return;             /* the last response's body first */
+    }
+    down_read(s);
+}
+
+static void on_down_io(evutil_socket_t fd, short what, void *arg)
+{
+    struct sc_l7 *s = arg;
+
+    (void)fd;
+    SC_MAGIC_CHECK(s, SC_MAGIC_L7);
+    sc_io_ready(s->dio, what);
+    down_pump(s);
 }
 
 /* ---- entry -------------------------------------------------------------- */
+
+/* The bytes the bufferevent had read (in) and not yet written (out). */
+static int load_early(struct sc_l7 *s, struct evbuffer *in, struct evbuffer *out)
+{
+    size_t n = evbuffer_get_length(in);
+
+    if (n > 0) {
+        s->dheap = n > SC_IO_BUF_SIZE;
+        s->dbuf = s->dheap ? malloc(n) : sc_io_buf_get();
+        if (s->dbuf == NULL) {
+            return -1;
+        }
+        s->dcap = s->dheap ? n : SC_IO_BUF_SIZE;
+        evbuffer_remove(in, s->dbuf, n);
+        s->dlen = n;
+    }
+    n = evbuffer_get_length(out);
+    return n > 0 ? out_add(s, evbuffer_pullup(out, -1), n) : 0;
+}
 
 struct sc_l7 *sc_l7_new(const struct sc_l7_params *p, sc_l7_done_fn *done, void *arg)
 {
     struct sc_l7 *s = calloc(1, sizeof(*s));
     const struct sc_tls_material *m;
+    struct evbuffer *in = NULL, *out = NULL;
 
     if (s == NULL) {
+        bufferevent_free(p->down);
         return NULL;
     }
     SC_MAGIC_SET(s, SC_MAGIC_L7);
@@ -1039,12 +1524,28 @@ struct sc_l7 *sc_l7_new(const struct sc_l7_params *p, sc_l7_done_fn *done, void 
     s->req_parser = sc_http1_new(SC_HTTP1_REQUEST, NULL);
     s->resp_parser = sc_http1_new(SC_HTTP1_RESPONSE, NULL);
     s->timer = evtimer_new(sc_worker_base(p->w), on_idle_timeout, s);
-    if (s->req_parser == NULL || s->resp_parser == NULL || s->timer == NULL) {
-        s->down = NULL;
-        sc_l7_free(s);
-        return NULL;
+    in = evbuffer_new();
+    out = evbuffer_new();
+    if (s->req_parser == NULL || s->resp_parser == NULL || s->timer == NULL || in == NULL ||
+        out == NULL) {
+        bufferevent_free(p->down);
+        goto fail;
     }
-    s->down = p->down;
+    /* Out of its bufferevent and onto the I/O layer: what it had read
+     * (the handshake's last record, the sniffed request) is parsed first. */
+    s->dio = sc_io_from_bufferevent(p->down, in, out);
+    if (s->dio == NULL || load_early(s, in, out) != 0) {
+        goto fail;
+    }
+    s->dev = event_new(sc_worker_base(p->w), sc_io_fd(s->dio),
+                       EV_READ | EV_WRITE | EV_CLOSED | EV_PERSIST | EV_ET, on_down_io, s);
+    if (s->dev == NULL || event_add(s->dev, NULL) != 0) {
+        goto fail;
+    }
+    sc_io_watched(s->dio);
+    evbuffer_free(in);
+    evbuffer_free(out);
+    in = out = NULL;
     m = sc_snapshot_material(p->snap);
     if (p->down_mtls && p->peer_cert != NULL && m != NULL) {
         char by[600];
@@ -1055,22 +1556,27 @@ struct sc_l7 *sc_l7_new(const struct sc_l7_params *p, sc_l7_done_fn *done, void 
         s->have_xfcc = sc_xfcc_element(p->peer_cert, by, s->xfcc_element,
                                        sizeof(s->xfcc_element), NULL) == 0;
     }
-    bufferevent_setcb(s->down, on_down_read, on_down_write, on_down_event, s);
-    bufferevent_setwatermark(s->down, EV_WRITE, 0, 0);
-    bufferevent_set_timeouts(s->down, NULL, NULL);
-    bufferevent_enable(s->down, EV_READ | EV_WRITE);
     if (s->p.timeouts->idle_ms > 0) {
         arm(s, on_idle_timeout, s->p.timeouts->idle_ms);
     }
-    process_down(s);
+    down_kick(s);
     return s;
+
+fail:
+    if (in != NULL) {
+        evbuffer_free(in);
+    }
+    if (out != NULL) {
+        evbuffer_free(out);
+    }
+    sc_l7_free(s);
+    return NULL;
 }
 
 void sc_l7_drain(struct sc_l7 *s)
 {
     s->close_after = 1;
-    if (s->state == S_HEAD && !sc_http1_in_message(s->req_parser) &&
-        evbuffer_get_length(bufferevent_get_input(s->down)) == 0) {
+    if (s->state == S_HEAD && !sc_http1_in_message(s->req_parser) && s->dlen == s->doff) {
         close_when_flushed(s, "drain");
     }
 }

@@ -12,7 +12,6 @@
 #include "config.h"
 #include "l7.h"
 
-struct evbuffer;
 struct sc_http1_head;
 struct sc_worker;
 
@@ -34,11 +33,13 @@ void sc_l7_req_head(struct sc_l7_req *r, const struct sc_http1_head *h);
  * parameters give (borrowed). */
 void sc_l7_req_log(const struct sc_l7_params *p, struct sc_l7_req *r);
 
-/* Forwards a response head to the downstream (hop-by-hop fields handled,
+/* Formats a response head for the downstream (hop-by-hop fields handled,
  * Connection: close when close, x-envoy-upstream-service-time when
- * service_ms >= 0).  Returns the bytes written. */
-size_t sc_l7_write_response_head(struct evbuffer *out, const struct sc_http1_head *h, int close,
-                                 long service_ms);
+ * service_ms >= 0) into out[0..cap): sc_http1_head_format's contract
+ * (0 when it fit; *need is the full length either way, 0 when it cannot be
+ * written at all). */
+int sc_l7_format_response_head(char *out, size_t cap, size_t *need,
+                               const struct sc_http1_head *h, int close, long service_ms);
 
 /* The process-wide access-log sink (NULL: off). */
 extern struct sc_accesslog_sink *sc_l7_access_log;

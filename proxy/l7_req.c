@@ -1,4 +1,3 @@
-#include <event2/buffer.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -91,20 +90,16 @@ void sc_l7_req_log(const struct sc_l7_params *p, struct sc_l7_req *r)
     sc_accesslog_sink_log(sc_l7_access_log, (unsigned)sc_worker_id(p->w), &r->rec);
 }
 
-size_t sc_l7_write_response_head(struct evbuffer *out, const struct sc_http1_head *h, int close,
-                                 long service_ms)
+int sc_l7_format_response_head(char *out, size_t cap, size_t *need,
+                               const struct sc_http1_head *h, int close, long service_ms)
 {
     struct sc_http1_field fields[1];
     struct sc_http1_rewrite rw = {fields, 0, close ? SC_HTTP1_CONN_CLOSE : SC_HTTP1_CONN_NONE};
     char st[24];
-    size_t before = evbuffer_get_length(out);
 
     if (service_ms >= 0) {
         snprintf(st, sizeof(st), "%ld", service_ms);
         fields[rw.n_fields++] = (struct sc_http1_field){"x-envoy-upstream-service-time", st};
     }
-    if (sc_http1_head_write(h, &rw, out) != 0) {
-        return 0;
-    }
-    return evbuffer_get_length(out) - before;
+    return sc_http1_head_format(h, &rw, out, cap, need);
 }

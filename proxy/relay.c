@@ -338,39 +338,20 @@ static int preload(struct dir *d, struct evbuffer *early)
     return 0;
 }
 
-struct sc_relay *sc_relay_new(struct bufferevent *down, struct bufferevent *up,
-                              const struct sc_relay_limits *lim, sc_relay_done_fn *done,
-                              void *arg)
+/* Builds the relay on two connections already on the I/O layer: io[i]
+ * (taken, NULL when taking it out of its bufferevent failed), in[i] the
+ * bytes read on side i and not delivered, out[i] those queued for side i and
+ * not written (all four evbuffers are the caller's, drained here).  Frees
+ * everything and returns NULL on failure. */
+static struct sc_relay *relay_start(struct sc_relay *r, struct event_base *base, struct sc_io *io[2],
+                                    struct evbuffer *in[2], struct evbuffer *out[2])
 {
-    struct event_base *base = bufferevent_get_base(down);
-    struct sc_relay *r = calloc(1, sizeof(*r));
-    struct evbuffer *in[2] = {evbuffer_new(), evbuffer_new()};
-    struct evbuffer *out[2] = {evbuffer_new(), evbuffer_new()};
-    struct bufferevent *bev[2] = {down, up};
     size_t early_in[2];
 
-    if (r == NULL || in[0] == NULL || in[1] == NULL || out[0] == NULL || out[1] == NULL) {
-        goto fail_early;
-    }
-    r->lim = *lim;
-    if (r->lim.high_watermark == 0 || r->lim.high_watermark > SC_IO_BUF_SIZE) {
-        r->lim.high_watermark = SC_IO_BUF_SIZE;
-    }
-    r->done = done;
-    r->arg = arg;
-    now(&r->last);
-    if (r->lim.idle_ms > 0 || r->lim.half_closed_ms > 0) {
-        r->idle = evtimer_new(base, on_idle, r);
-        if (r->idle == NULL) {
-            goto fail_early;
-        }
-    }
-    /* From here on the bufferevents are ours, whatever happens. */
     for (int i = 0; i < 2; i++) {
         r->s[i].r = r;
         r->s[i].idx = i;
-        r->s[i].io = sc_io_from_bufferevent(bev[i], in[i], out[i]);
-        bev[i] = NULL;
+        r->s[i].io = io[i];
     }
     if (r->s[0].io == NULL || r->s[1].io == NULL) {
         goto fail;
@@ -385,22 +366,50 @@ struct sc_relay *sc_relay_new(struct bufferevent *down, struct bufferevent *up,
         r->bytes[i] = early_in[i];
     }
     for (int i = 0; i < 2; i++) {
-        r->s[i].ev = event_new(base, sc_io_fd(r->s[i].io), EV_READ | EV_WRITE | EV_CLOSED | EV_PERSIST | EV_ET,
-                               on_io, &r->s[i]);
+        r->s[i].ev = event_new(base, sc_io_fd(r->s[i].io),
+                               EV_READ | EV_WRITE | EV_CLOSED | EV_PERSIST | EV_ET, on_io,
+                               &r->s[i]);
         if (r->s[i].ev == NULL || event_add(r->s[i].ev, NULL) != 0) {
             goto fail;
         }
     }
     arm_quiet(r);
-    for (int i = 0; i < 2; i++) {
-        evbuffer_free(in[i]);
-        evbuffer_free(out[i]);
-    }
     /* The first pump comes from the sockets' first (edge) wake-up. */
     return r;
 
-fail_early:
-    /* nothing taken: the bufferevents are still the caller's */
+fail:
+    sc_relay_free(r);
+    return NULL;
+}
+
+/* The relay object with its limits and timer, nothing taken yet. */
+static struct sc_relay *relay_alloc(struct event_base *base, const struct sc_relay_limits *lim,
+                                    sc_relay_done_fn *done, void *arg)
+{
+    struct sc_relay *r = calloc(1, sizeof(*r));
+
+    if (r == NULL) {
+        return NULL;
+    }
+    r->lim = *lim;
+    if (r->lim.high_watermark == 0 || r->lim.high_watermark > SC_IO_BUF_SIZE) {
+        r->lim.high_watermark = SC_IO_BUF_SIZE;
+    }
+    r->done = done;
+    r->arg = arg;
+    now(&r->last);
+    if (r->lim.idle_ms > 0 || r->lim.half_closed_ms > 0) {
+        r->idle = evtimer_new(base, on_idle, r);
+        if (r->idle == NULL) {
+            free(r);
+            return NULL;
+        }
+    }
+    return r;
+}
+
+static void free_bufs(struct evbuffer *in[2], struct evbuffer *out[2])
+{
     for (int i = 0; i < 2; i++) {
         if (in[i] != NULL) {
             evbuffer_free(in[i]);
@@ -409,19 +418,48 @@ fail_early:
             evbuffer_free(out[i]);
         }
     }
-    if (r != NULL && r->idle != NULL) {
-        event_free(r->idle);
-    }
-    free(r);
-    return NULL;
+}
 
-fail:
-    for (int i = 0; i < 2; i++) {
-        evbuffer_free(in[i]);
-        evbuffer_free(out[i]);
+struct sc_relay *sc_relay_new(struct bufferevent *down, struct bufferevent *up,
+                              const struct sc_relay_limits *lim, sc_relay_done_fn *done,
+                              void *arg)
+{
+    struct event_base *base = bufferevent_get_base(down);
+    struct sc_relay *r = NULL;
+    struct evbuffer *in[2] = {evbuffer_new(), evbuffer_new()};
+    struct evbuffer *out[2] = {evbuffer_new(), evbuffer_new()};
+    struct bufferevent *bev[2] = {down, up};
+    struct sc_io *io[2];
+
+    if (in[0] == NULL || in[1] == NULL || out[0] == NULL || out[1] == NULL ||
+        (r = relay_alloc(base, lim, done, arg)) == NULL) {
+        /* nothing taken: the bufferevents are still the caller's */
+        free_bufs(in, out);
+        return NULL;
     }
-    sc_relay_free(r);
-    return NULL;
+    /* From here on the bufferevents are ours, whatever happens. */
+    for (int i = 0; i < 2; i++) {
+        io[i] = sc_io_from_bufferevent(bev[i], in[i], out[i]);
+    }
+    r = relay_start(r, base, io, in, out);
+    free_bufs(in, out);
+    return r;
+}
+
+struct sc_relay *sc_relay_new_io(struct event_base *base, struct sc_io *down, struct sc_io *up,
+                                 struct evbuffer *in[2], struct evbuffer *out[2],
+                                 const struct sc_relay_limits *lim, sc_relay_done_fn *done,
+                                 void *arg)
+{
+    struct sc_relay *r = relay_alloc(base, lim, done, arg);
+    struct sc_io *io[2] = {down, up};
+
+    if (r == NULL) {
+        sc_io_free(down);
+        sc_io_free(up);
+        return NULL;
+    }
+    return relay_start(r, base, io, in, out);
 }
 
 void sc_relay_bytes(const struct sc_relay *r, uint64_t bytes[2])

@@ -5,6 +5,9 @@
 #include <stdint.h>
 
 struct bufferevent;
+struct event_base;
+struct evbuffer;
+struct sc_io;
 struct sc_relay;
 
 /* Why a relay ended. */
@@ -54,6 +57,17 @@ const char *sc_relay_end_str(enum sc_relay_end why, const char *detail, char *bu
 struct sc_relay *sc_relay_new(struct bufferevent *down, struct bufferevent *up,
                               const struct sc_relay_limits *lim, sc_relay_done_fn *done,
                               void *arg);
+
+/* The same for two connections already on the I/O layer (an HTTP upgrade
+ * or CONNECT: the client's connection and a pooled one): down and up are
+ * taken in every case, neither may be watched by an event any more.  in[i]
+ * holds bytes read from side i (0 down, 1 up) and not yet delivered, out[i]
+ * bytes still to be written to side i; the four evbuffers stay the
+ * caller's, drained here. */
+struct sc_relay *sc_relay_new_io(struct event_base *base, struct sc_io *down, struct sc_io *up,
+                                 struct evbuffer *in[2], struct evbuffer *out[2],
+                                 const struct sc_relay_limits *lim, sc_relay_done_fn *done,
+                                 void *arg);
 
 /* Ends the relay now, without calling done(); closes both connections. */
 void sc_relay_free(struct sc_relay *r);

@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "io.h"
 #include "log.h"
 #include "magic.h"
 #include "snapshot.h"
@@ -35,8 +36,12 @@ struct sc_upconn {
     char peer_id[512];
     char peer_root[80];
     struct event *idle_timer;
+    struct event *ev;                   /* the socket's: registered once */
+    sc_upconn_io_fn *fn;                /* the borrower's handler, NULL while idle */
+    void *fn_arg;
     int idle;
     int served;                         /* handed out before */
+    time_t chain_not_after;             /* the peer chain's first expiry, 0 if none */
 };
 
 struct sc_upool_wait {
@@ -104,8 +109,11 @@ static void upconn_free(struct sc_upconn *uc)
     if (uc->idle_timer != NULL) {
         event_free(uc->idle_timer);
     }
-    if (uc->info.bev != NULL) {
-        SSL *ssl = bufferevent_openssl_get_ssl(uc->info.bev);
+    if (uc->ev != NULL) {
+        event_free(uc->ev);
+    }
+    if (uc->info.io != NULL) {
+        SSL *ssl = sc_io_ssl(uc->info.io);
 
         /* A close_notify first: besides telling the peer, it keeps the
          * session resumable, since OpenSSL marks the session of a
@@ -115,7 +123,7 @@ static void upconn_free(struct sc_upconn *uc)
             (void)SSL_shutdown(ssl);
             ERR_clear_error();
         }
-        bufferevent_free(uc->info.bev);
+        sc_io_free(uc->info.io);
     }
     sc_snapshot_unref(uc->snap);
     SC_MAGIC_CLEAR(uc);
@@ -154,17 +162,34 @@ static void close_idle(struct sc_upconn *uc)
     upconn_free(uc);
 }
 
-static void on_idle_event(struct bufferevent *bev, short what, void *arg)
+/* Whether the far side has said anything: a read of one byte (for TLS,
+ * OpenSSL also takes in what it needs itself, a session ticket say, and
+ * says "would block" after it).  1 when it sent bytes, ended or failed. */
+static int spoke(struct sc_upconn *uc)
 {
-    (void)bev;
-    (void)what;
-    close_idle(arg);
+    unsigned char b;
+
+    return sc_io_read(uc->info.io, &b, 1) != SC_IO_AGAIN;
 }
 
-static void on_idle_read(struct bufferevent *bev, void *arg)
+/* The socket's event: to the borrower, or, while idle, a wake-up that
+ * closes the connection unless it only brought what OpenSSL keeps (a
+ * ticket) or only said the socket is writable. */
+static void on_io(evutil_socket_t fd, short what, void *arg)
 {
-    (void)bev;
-    close_idle(arg);
+    struct sc_upconn *uc = arg;
+
+    (void)fd;
+    SC_MAGIC_CHECK(uc, SC_MAGIC_UPCONN);
+    sc_io_ready(uc->info.io, what);
+    if (uc->fn != NULL) {
+        uc->fn(uc->fn_arg, what);
+        return;
+    }
+    if (uc->idle && (what & (EV_READ | EV_CLOSED)) &&
+        (sc_io_peer_ended(uc->info.io) || spoke(uc))) {
+        close_idle(uc);
+    }
 }
 
 static void on_idle_timeout(evutil_socket_t fd, short what, void *arg)
@@ -218,28 +243,6 @@ static struct entry *find_entry(struct sc_upool *p, const struct sc_upstream_req
     return spare;
 }
 
-/* Stale: the far side closed, or bytes arrived while the connection was
- * idle (for TLS, a close_notify or an alert).  Checked without blocking. */
-static int stale(struct sc_upconn *uc)
-{
-    struct bufferevent *bev = uc->info.bev;
-    evutil_socket_t fd = bufferevent_getfd(bev);
-    char b;
-    ssize_t n;
-
-    if (evbuffer_get_length(bufferevent_get_input(bev)) > 0) {
-        return 1;
-    }
-    if (fd < 0) {
-        return 1;
-    }
-    n = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
-    if (n == 0 || n > 0) {
-        return 1;
-    }
-    return errno != EAGAIN && errno != EWOULDBLOCK;
-}
-
 /* A pooled connection is only as trusted as the chain its peer presented:
  * once a certificate of that chain (the peer's leaf, an intermediate, the
  * root) has expired, the connection is closed rather than reused, and the
@@ -247,11 +250,14 @@ static int stale(struct sc_upconn *uc)
  * again. */
 static int chain_expired(struct sc_upconn *uc, time_t now)
 {
-    SSL *ssl = bufferevent_openssl_get_ssl(uc->info.bev);
+    SSL *ssl = sc_io_ssl(uc->info.io);
     struct sc_tls_session_trust t;
     char when[32];
 
-    if (ssl == NULL || sc_tls_peer_trust(ssl, &t) != 0 || t.chain_not_after > now) {
+    /* the expiry was read once, when the connection joined the pool: a
+     * reuse decodes nothing */
+    if (uc->chain_not_after == 0 || uc->chain_not_after > now || ssl == NULL ||
+        sc_tls_peer_trust(ssl, &t) != 0) {
         return 0;
     }
     sc_log(SC_LOG_INFO, NULL,
@@ -275,8 +281,7 @@ static void hand_out(struct sc_upconn *uc)
         gauge(&e->pool->reused, 1);
     }
     uc->served = 1;
-    bufferevent_setcb(uc->info.bev, NULL, NULL, NULL, NULL);
-    bufferevent_disable(uc->info.bev, EV_READ);
+    uc->fn = NULL;
     gauge(&e->pool->active, 1);
 }
 
@@ -319,8 +324,7 @@ static void make_idle(struct sc_upconn *uc)
     e->idle = uc;
     e->n_idle++;
     gauge(&e->pool->idle, 1);
-    bufferevent_setcb(uc->info.bev, on_idle_read, NULL, on_idle_event, uc);
-    bufferevent_enable(uc->info.bev, EV_READ);
+    uc->fn = NULL;
     evtimer_add(uc->idle_timer, &tv);
 }
 
@@ -360,6 +364,59 @@ static void pconnect_unlink(struct pconnect *pc)
     gauge(&e->pool->connecting, -1);
 }
 
+/* A new connection out of the connect's bufferevent and onto the I/O layer,
+ * its socket registered for good.  Takes res->bev in every case; NULL when
+ * out of memory (or when the far side already spoke: nothing was asked). */
+static struct sc_upconn *adopt(struct entry *e, struct sc_upstream_result *res)
+{
+    struct sc_upconn *uc = calloc(1, sizeof(*uc));
+    struct evbuffer *in = evbuffer_new(), *out = evbuffer_new();
+    struct bufferevent *bev = res->bev;
+
+    res->bev = NULL;
+    if (uc == NULL || in == NULL || out == NULL) {
+        goto fail;
+    }
+    SC_MAGIC_SET(uc, SC_MAGIC_UPCONN);
+    uc->info.io = sc_io_from_bufferevent(bev, in, out);
+    bev = NULL;
+    if (uc->info.io == NULL || evbuffer_get_length(in) > 0 || evbuffer_get_length(out) > 0) {
+        goto fail;
+    }
+    uc->idle_timer = evtimer_new(sc_worker_base(e->pool->w), on_idle_timeout, uc);
+    uc->ev = event_new(sc_worker_base(e->pool->w), sc_io_fd(uc->info.io),
+                       EV_READ | EV_WRITE | EV_CLOSED | EV_PERSIST | EV_ET, on_io, uc);
+    if (uc->idle_timer == NULL || uc->ev == NULL || event_add(uc->ev, NULL) != 0) {
+        goto fail;
+    }
+    sc_io_watched(uc->info.io);
+    if (sc_io_ssl(uc->info.io) != NULL) {
+        struct sc_tls_session_trust t;
+
+        if (sc_tls_peer_trust(sc_io_ssl(uc->info.io), &t) == 0) {
+            uc->chain_not_after = t.chain_not_after;
+        }
+    }
+    evbuffer_free(in);
+    evbuffer_free(out);
+    return uc;
+
+fail:
+    if (bev != NULL) {
+        bufferevent_free(bev);
+    }
+    if (uc != NULL) {
+        upconn_free(uc);
+    }
+    if (in != NULL) {
+        evbuffer_free(in);
+    }
+    if (out != NULL) {
+        evbuffer_free(out);
+    }
+    return NULL;
+}
+
 static void on_connected(void *arg, struct sc_upstream_result *res)
 {
     struct pconnect *pc = arg;
@@ -372,15 +429,8 @@ static void on_connected(void *arg, struct sc_upstream_result *res)
     pconnect_unlink(pc);
     free(pc);
     if (res->status == SC_UPSTREAM_OK) {
-        uc = calloc(1, sizeof(*uc));
-        if (uc != NULL) {
-            uc->idle_timer = evtimer_new(sc_worker_base(e->pool->w), on_idle_timeout, uc);
-        }
-        if (uc == NULL || uc->idle_timer == NULL) {
-            bufferevent_free(res->bev);
-            res->bev = NULL;
-            free(uc);
-            uc = NULL;
+        uc = adopt(e, res);
+        if (uc == NULL) {
             res->status = SC_UPSTREAM_CONNECT_FAILED;
             snprintf(res->reason, sizeof(res->reason), "internal_error: out of memory");
         }
@@ -400,11 +450,8 @@ static void on_connected(void *arg, struct sc_upstream_result *res)
         }
         return;
     }
-    SC_MAGIC_SET(uc, SC_MAGIC_UPCONN);
     uc->e = e;
     uc->snap = sc_snapshot_ref(pc_snap);
-    uc->info.bev = res->bev;
-    res->bev = NULL;
     if (res->tls_version != NULL) {
         snprintf(uc->tls_version, sizeof(uc->tls_version), "%s", res->tls_version);
         uc->info.tls_version = uc->tls_version;
@@ -472,7 +519,7 @@ enum sc_upool_get_result sc_upool_get(struct sc_upool *p, const struct sc_upstre
     while (!fresh && e->idle != NULL) {
         struct sc_upconn *uc = e->idle;
 
-        if (stale(uc) || chain_expired(uc, time(NULL))) {
+        if (chain_expired(uc, time(NULL))) {
             close_idle(uc);
             continue;
         }
@@ -545,8 +592,11 @@ void sc_upconn_release(struct sc_upconn *uc, int reusable)
     SC_MAGIC_CHECK(uc, SC_MAGIC_UPCONN);
     e = uc->e;
     gauge(&e->pool->active, -1);
-    if (reusable && evbuffer_get_length(bufferevent_get_input(uc->info.bev)) == 0 &&
-        evbuffer_get_length(bufferevent_get_output(uc->info.bev)) == 0) {
+    uc->fn = NULL;
+    /* Reusable only when the far side has said nothing more: the
+     * borrower's last read found the socket empty (else one read says). */
+    if (reusable && !sc_io_peer_ended(uc->info.io) &&
+        (!sc_io_can_read(uc->info.io) || !spoke(uc))) {
         offer(uc);
         return;
     }
@@ -555,20 +605,33 @@ void sc_upconn_release(struct sc_upconn *uc, int reusable)
     slot_freed(e);
 }
 
-struct bufferevent *sc_upconn_detach(struct sc_upconn *uc)
+struct sc_io *sc_upconn_detach(struct sc_upconn *uc)
 {
-    struct bufferevent *bev;
+    struct sc_io *io;
     struct entry *e;
 
     SC_MAGIC_CHECK(uc, SC_MAGIC_UPCONN);
-    bev = uc->info.bev;
+    io = uc->info.io;
     e = uc->e;
     gauge(&e->pool->active, -1);
     e->n_open--;
-    uc->info.bev = NULL;
+    uc->info.io = NULL;
     upconn_free(uc);
     slot_freed(e);      /* an upgraded or CONNECT tunnel no longer counts */
-    return bev;
+    return io;
+}
+
+void sc_upconn_kick(struct sc_upconn *uc)
+{
+    SC_MAGIC_CHECK(uc, SC_MAGIC_UPCONN);
+    event_active(uc->ev, 0, 0);
+}
+
+void sc_upconn_watch(struct sc_upconn *uc, sc_upconn_io_fn *fn, void *arg)
+{
+    SC_MAGIC_CHECK(uc, SC_MAGIC_UPCONN);
+    uc->fn = fn;
+    uc->fn_arg = arg;
 }
 
 void sc_upool_gauges(const struct sc_upool *p, struct sc_upool_gauges *out)

@@ -6,7 +6,7 @@
 
 #include "upstream.h"
 
-struct bufferevent;
+struct sc_io;
 struct sc_worker;
 struct sc_upool;
 struct sc_upconn;
@@ -18,7 +18,14 @@ struct sc_upool_wait;
  * idle connections close after idle_ms, which is kept shorter than the far
  * side's keep-alive so the pool, not the server, closes first.  A stale
  * connection (the far side closed, or sent bytes while idle) is dropped
- * before it is handed out.
+ * as soon as it says so: an idle connection's socket stays registered
+ * (read, write and close, edge-triggered, for its whole life) and its
+ * wake-ups while idle close it, so a reuse costs no system call.
+ *
+ * Connections are on the raw I/O layer (proxy/io.h): the handshake is done
+ * by sc_upstream, then the socket and its SSL are handed to an sc_io that
+ * the connection owns; the event that watches the socket is the pool's, and
+ * sends its wake-ups to whoever holds the connection (sc_upconn_watch).
  *
  * Ownership: every object of the pool holds its own reference to the
  * snapshot it was made under: a waiting request (sc_upool_wait), a connect
@@ -33,10 +40,10 @@ struct sc_upool_limits {
     int idle_ms;                /* idle connections close after this */
 };
 
-/* A connection handed out: bev is ready for one request (callbacks are the
- * borrower's until it gives the connection back). */
+/* A connection handed out: io is ready for one request (reads wait for a
+ * wake-up: sc_io_can_read() is 0 until one comes). */
 struct sc_upconn_info {
-    struct bufferevent *bev;
+    struct sc_io *io;                   /* the pool's: borrowed */
     const char *tls_version;    /* NULL for plaintext */
     const char *peer_id;        /* "" when none */
     const char *peer_root;      /* "-" when none */
@@ -70,14 +77,24 @@ void sc_upool_cancel(struct sc_upool_wait *wait);
 
 const struct sc_upconn_info *sc_upconn_info(const struct sc_upconn *uc);
 
+/* The borrower's handler for the socket's wake-ups (what: EV_READ, EV_WRITE,
+ * EV_CLOSED); sc_io_ready() has already been told.  It may release or
+ * detach the connection. */
+typedef void sc_upconn_io_fn(void *arg, short what);
+void sc_upconn_watch(struct sc_upconn *uc, sc_upconn_io_fn *fn, void *arg);
+/* Calls the handler (what = 0) from the loop, in the pass under way: no
+ * system call, and the caller may go on before it runs. */
+void sc_upconn_kick(struct sc_upconn *uc);
+
 /* Gives the connection back: reusable=1 after a complete exchange on a
- * connection both sides keep alive (it goes idle or to a waiting request),
- * 0 to close it. */
+ * connection both sides keep alive, with every byte it sent read (it goes
+ * idle or to a waiting request), 0 to close it. */
 void sc_upconn_release(struct sc_upconn *uc, int reusable);
 
 /* Takes the connection out of the pool for good (a protocol upgrade):
- * returns its bufferevent, now the caller's, and frees the rest. */
-struct bufferevent *sc_upconn_detach(struct sc_upconn *uc);
+ * returns its I/O object, now the caller's (no longer watched), and frees
+ * the rest. */
+struct sc_io *sc_upconn_detach(struct sc_upconn *uc);
 
 /* Gauges for /stats/prometheus: summed over keys. */
 struct sc_upool_gauges {
