@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # bench/peerbench.sh [peerbench run.sh options] [variants] — the sidecar in
-# L4 (custom-tcp) and L7 (custom-http) mode beside HAProxy, nginx and stunnel,
+# L4 (custom-tcp) and L7 (custom-http) mode, and both again over HBONE
+# (custom-hbone-tcp, custom-hbone-http), beside HAProxy, nginx and stunnel,
 # in one run of ../shared/peerbench (copied to build/peerbench, which it
 # writes into).  Example, quick:  bench/peerbench.sh -r1 -d5 -w1
 set -euo pipefail
@@ -20,8 +21,15 @@ export CUSTOM_TCP_SERVER_CMD="exec $root/bench/pb-sidecar.sh server tcp"
 export CUSTOM_TCP_CLIENT_CMD="exec $root/bench/pb-sidecar.sh client tcp"
 export CUSTOM_HTTP_SERVER_CMD="exec $root/bench/pb-sidecar.sh server http"
 export CUSTOM_HTTP_CLIENT_CMD="exec $root/bench/pb-sidecar.sh client http"
+# the same pair speaking HBONE between the sidecars (docs/hbone.md)
+export CUSTOM_HBONE_TCP_NAME=sidecar-hbone-tcp CUSTOM_HBONE_HTTP_NAME=sidecar-hbone-http
+export CUSTOM_HBONE_TCP_VERSION=$CUSTOM_TCP_VERSION CUSTOM_HBONE_HTTP_VERSION=$CUSTOM_TCP_VERSION
+export CUSTOM_HBONE_TCP_SERVER_CMD="SC_TRANSPORT=hbone exec $root/bench/pb-sidecar.sh server tcp"
+export CUSTOM_HBONE_TCP_CLIENT_CMD="SC_TRANSPORT=hbone exec $root/bench/pb-sidecar.sh client tcp"
+export CUSTOM_HBONE_HTTP_SERVER_CMD="SC_TRANSPORT=hbone exec $root/bench/pb-sidecar.sh server http"
+export CUSTOM_HBONE_HTTP_CLIENT_CMD="SC_TRANSPORT=hbone exec $root/bench/pb-sidecar.sh client http"
 cd "$dst"
 if [ $# -eq 0 ] || [ "${1#-}" != "$1" ] && ! printf '%s\n' "$@" | grep -qv '^-'; then
-    exec ./run.sh "$@" custom-tcp custom-http nginx-stream nginx-http haproxy-tcp haproxy-http
+    exec ./run.sh "$@" custom-tcp custom-http custom-hbone-tcp custom-hbone-http nginx-stream nginx-http haproxy-tcp haproxy-http
 fi
 exec ./run.sh "$@"
