@@ -16,6 +16,7 @@
 #include "http1.h"
 #include "io.h"
 #include "l7_internal.h"
+#include "l7_session.h"
 #include "localreply.h"
 #include "log.h"
 #include "relay.h"
@@ -30,7 +31,6 @@
 #include "x509.h"
 #include "xfcc.h"
 
-#define REPLAY_MAX (64 * 1024)   /* a request is replayed on a fresh connection only if it fits */
 /* Lingering close (as nginx's lingering_close): after our last byte, the
  * write side is shut and what the client still sends is read and dropped
  * until it closes, for at most LINGER_MS or LINGER_MAX bytes.  Closing a
@@ -40,87 +40,12 @@
 #define LINGER_MS 2000
 #define LINGER_MAX (256 * 1024)
 
-enum state {
-    S_HEAD = 0,          /* waiting for a request head */
-    S_WAIT_UP,           /* head parsed, waiting for an upstream connection */
-    S_EXCHANGE,          /* request and response in flight */
-    S_CLOSING,           /* flushing the last bytes to downstream, then done */
-    S_LINGER,            /* write side shut; dropping what the client still sends */
-};
-
-struct sc_l7 {
-    SC_MAGIC_FIELD
-    struct sc_l7_params p;              /* p.snap, p.up.snap: our own reference */
-    const struct sc_config *cfg;
-    sc_l7_done_fn *done;
-    void *arg;
-    /* The client's connection, on the raw I/O layer: its socket is
-     * registered once (dev, edge-triggered).  What it sent is read into
-     * dbuf and parsed where it lies (up to doff); what goes back waits in
-     * wbuf (heads, local replies, small bodies gathered behind their head:
-     * one TLS record) and then bref, body bytes still in ubuf.  Both
-     * buffers come from the worker's free list and go back when empty, so
-     * an idle keep-alive connection holds none. */
-    struct sc_io *dio;
-    struct event *dev;
-    unsigned char *dbuf;
-    size_t dcap, doff, dlen;
-    int dheap;
-    unsigned char *wbuf;
-    size_t wcap, woff, wlen;
-    int wheap;
-    const unsigned char *bref;
-    size_t blen;
-    int ubuf_held;                  /* ubuf stays for bref after the exchange */
-    struct sc_http1 *req_parser;
-    struct sc_http1 *resp_parser;
-    enum state state;
-    int req_done;                   /* the request has been read completely */
-    int resp_started;               /* response bytes went downstream */
-    int interim;                    /* the response parser is in a 1xx */
-    int up_got;                     /* the upstream sent a byte in this exchange */
-    size_t up_sent;                 /* request bytes that left for the upstream */
-    int close_after;                /* close the downstream after this response */
-    int down_eof;
-    size_t lingered;                /* bytes dropped while lingering */
-    int retries_left;
-    struct sc_upconn *uc;
-    struct sc_upool_wait *wait;
-    /* The request's bytes for the upstream (rewritten head, then the body
-     * as it comes): rbuf[0..rlen) (a free-list buffer: a head and a small
-     * body need nothing else), then rover (an evbuffer, only for what does
-     * not fit), written from req_off on.  While replayable, the bytes
-     * already written stay too, so a retry sends them again from the same
-     * memory (no copy); past REPLAY_MAX, or once answered, written bytes
-     * are dropped as they go. */
-    unsigned char *rbuf;
-    size_t rlen;
-    struct evbuffer *rover;
-    size_t req_off;
-    int replayable;
-    int down_paused;                /* reading the client waits for the upstream */
-    int upgrade_wait;               /* an upgrade request waits for its answer */
-    int up_paused;                  /* reading the upstream waits for the client */
-    unsigned char *ubuf;            /* upstream bytes read, parsed up to uoff */
-    size_t uoff, ulen;
-    struct event *timer;
-    struct sc_relay *relay;
-    uint64_t bytes[2];
-    struct sc_l7_req r;             /* the current request's record */
-    char xfcc_element[2048];        /* computed once per connection */
-    int have_xfcc;
-    char ended[256];
-    char up_failure[1024];          /* the last upstream TLS failure, for the connection log */
-};
-
-static void on_up_io(void *arg, short what);
 static void process_down(struct sc_l7 *s);
-static void get_upstream(struct sc_l7 *s, int fresh);
 static void on_idle_timeout(evutil_socket_t fd, short what, void *arg);
 
 /* ---- helpers ------------------------------------------------------------ */
 
-static long now_ms(void)
+long sc_l7_now_ms(void)
 {
     struct timespec t;
 
@@ -128,7 +53,7 @@ static long now_ms(void)
     return t.tv_sec * 1000 + t.tv_nsec / 1000000;
 }
 
-static void arm(struct sc_l7 *s, event_callback_fn cb, int ms)
+void sc_l7_arm(struct sc_l7 *s, event_callback_fn cb, int ms)
 {
     struct timeval tv;
 
@@ -203,14 +128,14 @@ static int out_add(struct sc_l7 *s, const void *p, size_t n)
 }
 
 /* Bytes queued for the client and not yet written. */
-static size_t out_pending(const struct sc_l7 *s)
+size_t sc_l7_out_pending(const struct sc_l7 *s)
 {
     return s->wlen - s->woff + s->blen;
 }
 
 /* The response head, written once, straight into wbuf.  Its length, or 0
  * when it cannot be written. */
-static size_t out_response_head(struct sc_l7 *s, const struct sc_http1_head *h, int close,
+size_t sc_l7_out_response_head(struct sc_l7 *s, const struct sc_http1_head *h, int close,
                                 long service_ms)
 {
     size_t need = 0;
@@ -233,7 +158,7 @@ static size_t out_response_head(struct sc_l7 *s, const struct sc_http1_head *h, 
 
 /* ---- the request's bytes for the upstream --------------------------------- */
 
-static size_t req_len(const struct sc_l7 *s)
+size_t sc_l7_req_len(const struct sc_l7 *s)
 {
     return s->rlen + (s->rover != NULL ? evbuffer_get_length(s->rover) : 0);
 }
@@ -285,7 +210,7 @@ static int req_add(struct sc_l7 *s, const void *p, size_t n)
 }
 
 /* Drops the bytes already written (not replayable any more). */
-static void req_drop_written(struct sc_l7 *s)
+void sc_l7_req_drop_written(struct sc_l7 *s)
 {
     if (s->req_off < s->rlen) {
         return;                 /* rbuf still has unwritten bytes: later */
@@ -311,14 +236,14 @@ static int dbuf_get(struct sc_l7 *s)
 
 /* The pump of the client's side runs from the loop, in the pass under way
  * (no system call to get there): callers may go on with the session. */
-static void down_kick(struct sc_l7 *s)
+void sc_l7_down_kick(struct sc_l7 *s)
 {
     if (s->dev != NULL) {
         event_active(s->dev, 0, 0);
     }
 }
 
-static void ubuf_release(struct sc_l7 *s)
+void sc_l7_ubuf_release(struct sc_l7 *s)
 {
     s->uoff = s->ulen = 0;
     if (s->blen > 0) {
@@ -330,14 +255,14 @@ static void ubuf_release(struct sc_l7 *s)
     s->ubuf_held = 0;
 }
 
-static void release_upstream(struct sc_l7 *s, int reusable)
+void sc_l7_release_upstream(struct sc_l7 *s, int reusable)
 {
     if (s->uc != NULL) {
         sc_upconn_watch(s->uc, NULL, NULL);
         sc_upconn_release(s->uc, reusable);
         s->uc = NULL;
     }
-    ubuf_release(s);
+    sc_l7_ubuf_release(s);
     s->up_paused = 0;
     sc_upool_cancel(s->wait);
     s->wait = NULL;
@@ -349,7 +274,7 @@ void sc_l7_free(struct sc_l7 *s)
         return;
     }
     SC_MAGIC_CHECK(s, SC_MAGIC_L7);
-    release_upstream(s, 0);
+    sc_l7_release_upstream(s, 0);
     if (s->relay != NULL) {
         /* a tunnel cut from outside (shutdown, the drain deadline): its
          * line is written now, with what it carried so far */
@@ -466,7 +391,7 @@ static void linger(struct sc_l7 *s)
     sc_io_shutdown(s->dio);
     s->lingered = unread;
     s->doff = s->dlen = 0;
-    arm(s, on_linger_timeout, LINGER_MS);
+    sc_l7_arm(s, on_linger_timeout, LINGER_MS);
     linger_read(s);
 }
 
@@ -476,16 +401,16 @@ static void close_when_flushed(struct sc_l7 *s, const char *reason)
     snprintf(s->ended, sizeof(s->ended), "%s", reason);
     s->state = S_CLOSING;
     evtimer_del(s->timer);
-    release_upstream(s, 0);
-    down_kick(s);
+    sc_l7_release_upstream(s, 0);
+    sc_l7_down_kick(s);
 }
 
 /* The request's exchange is over: log it, then serve the next one or close. */
-static void request_done(struct sc_l7 *s, int up_reusable)
+void sc_l7_request_done(struct sc_l7 *s, int up_reusable)
 {
     sc_l7_req_log(&s->p, &s->r);
     evtimer_del(s->timer);
-    release_upstream(s, up_reusable);
+    sc_l7_release_upstream(s, up_reusable);
     req_reset(s);
     s->replayable = 0;
     s->down_paused = 0;
@@ -504,10 +429,10 @@ static void request_done(struct sc_l7 *s, int up_reusable)
          * protocols (no 101): the connection goes on as HTTP. */
         (void)sc_http1_resume_after_upgrade(s->req_parser);
     }
-    arm(s, on_idle_timeout, s->p.timeouts->idle_ms);
+    sc_l7_arm(s, on_idle_timeout, s->p.timeouts->idle_ms);
     /* The response goes out, then pipelined requests may already be
      * waiting. */
-    down_kick(s);
+    sc_l7_down_kick(s);
 }
 
 /* Answers the current request ourselves (Envoy's local reply). */
@@ -523,7 +448,7 @@ static const char *local_reply_details(unsigned flags)
                                       : NULL;
 }
 
-static void local_reply(struct sc_l7 *s, const struct sc_localreply *lr, int close)
+void sc_l7_local_reply(struct sc_l7 *s, const struct sc_localreply *lr, int close)
 {
     struct evbuffer *out = evbuffer_new();
 
@@ -553,7 +478,7 @@ static void local_reply(struct sc_l7 *s, const struct sc_localreply *lr, int clo
         s->bytes[1] += evbuffer_get_length(out);
     }
     evbuffer_free(out);
-    down_kick(s);
+    sc_l7_down_kick(s);
     s->r.rec.bytes_sent += lr->body_len;
     s->resp_started = 1;
     if (s->close_after) {
@@ -562,7 +487,7 @@ static void local_reply(struct sc_l7 *s, const struct sc_localreply *lr, int clo
                                                                      : "http_local_reply");
         return;
     }
-    request_done(s, 0);
+    sc_l7_request_done(s, 0);
 }
 
 /* ---- timeouts ----------------------------------------------------------- */
@@ -576,7 +501,7 @@ static void on_header_timeout(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     sc_localreply_request_timeout(&lr);
-    local_reply(s, &lr, 1);
+    sc_l7_local_reply(s, &lr, 1);
 }
 
 static void on_idle_timeout(evutil_socket_t fd, short what, void *arg)
@@ -586,7 +511,7 @@ static void on_idle_timeout(evutil_socket_t fd, short what, void *arg)
     finish(arg, "idle_timeout");
 }
 
-static void on_request_timeout(evutil_socket_t fd, short what, void *arg)
+void sc_l7_on_request_timeout(evutil_socket_t fd, short what, void *arg)
 {
     struct sc_l7 *s = arg;
     struct sc_localreply lr;
@@ -594,9 +519,9 @@ static void on_request_timeout(evutil_socket_t fd, short what, void *arg)
     SC_MAGIC_CHECK(s, SC_MAGIC_L7);
     (void)fd;
     (void)what;
-    release_upstream(s, 0);
+    sc_l7_release_upstream(s, 0);
     sc_localreply_upstream_timeout(&lr);
-    local_reply(s, &lr, 1);
+    sc_l7_local_reply(s, &lr, 1);
 }
 
 /* ---- upgrade: hand both sides to the L4 relay --------------------------- */
@@ -620,7 +545,7 @@ static void on_relay_done(struct sc_relay *r, enum sc_relay_end why, const char 
     finish(s, sc_relay_end_str(why, detail, end, sizeof(end)));
 }
 
-static void switch_to_relay(struct sc_l7 *s)
+void sc_l7_switch_to_relay(struct sc_l7 *s)
 {
     struct sc_relay_limits lim = {s->cfg->buffer_limit, s->p.timeouts->idle_ms,
                                   s->p.timeouts->half_closed_ms};
@@ -638,7 +563,7 @@ static void switch_to_relay(struct sc_l7 *s)
      * the upstream sent after its 101 / 2xx, what of the response is still
      * for the client (the 101 itself), what of the request has not reached
      * the upstream. */
-    req_drop_written(s);
+    sc_l7_req_drop_written(s);
     ok = in[0] != NULL && in[1] != NULL && out[0] != NULL && out[1] != NULL &&
          evbuffer_add(in[0], s->dbuf + s->doff, s->dlen - s->doff) == 0 &&
          evbuffer_add(in[1], s->ubuf + s->uoff, s->ulen - s->uoff) == 0 &&
@@ -650,7 +575,7 @@ static void switch_to_relay(struct sc_l7 *s)
     s->doff = s->dlen = 0;
     s->woff = s->wlen = 0;
     s->blen = 0;
-    ubuf_release(s);
+    sc_l7_ubuf_release(s);
     if (ok) {
         s->relay = sc_relay_new_io(sc_worker_base(s->p.w), down, up, in, out, &lim,
                                    on_relay_done, s);
@@ -669,434 +594,6 @@ static void switch_to_relay(struct sc_l7 *s)
     if (s->relay == NULL) {
         sc_l7_req_log(&s->p, &s->r);
         finish(s, "internal_error: relay");
-    }
-}
-
-/* ---- upstream side ------------------------------------------------------ */
-
-/* RFC 9110 §9.2.2: safe to send twice (or the client says so). */
-static int idempotent(const struct sc_http1_head *h)
-{
-    static const char *const methods[] = {"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"};
-
-    for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++) {
-        if (strcmp(h->method, methods[i]) == 0) {
-            return 1;
-        }
-    }
-    return sc_http1_head_get(h, "idempotency-key", NULL) != NULL;
-}
-
-/* Whether the failed request may go again on a fresh connection: we still
- * hold all of it, a retry is left, no response byte came back, and either
- * nothing of it went out (the connect failed, or the connection failed
- * before a byte was written: any method) or it went out on a reused
- * connection that closed without a byte of response -- the keep-alive race,
- * where the server gave up on the connection as the request arrived -- and
- * the request is idempotent.  A request that reached a fresh connection may
- * have been acted on: it is not replayed. */
-static int may_retry(const struct sc_l7 *s)
-{
-    if (s->resp_started || s->retries_left <= 0 || !s->replayable) {
-        return 0;
-    }
-    if (s->uc == NULL || (s->up_sent == 0 && !s->up_got)) {
-        return 1;
-    }
-    return sc_upconn_info(s->uc)->reused && !s->up_got && !s->interim &&
-           idempotent(sc_http1_head(s->req_parser));
-}
-
-/* A failure that a new connection to the same server would meet again: the
- * server's identity was refused, or its chain did not verify. */
-static int deterministic(const struct sc_upstream_result *res)
-{
-    return res != NULL && (res->status == SC_UPSTREAM_IDENTITY_REJECTED ||
-                           (res->status == SC_UPSTREAM_TLS_FAILED && res->verify_result != 0));
-}
-
-/* The upstream failed before its response: retry once on a fresh
- * connection when may_retry() says so (never for a refused identity or
- * chain: one handshake, one 503), else answer with Envoy's 503. */
-static void up_failed(struct sc_l7 *s, enum sc_reset_reason why, const char *reason,
-                      const struct sc_upstream_result *res)
-{
-    struct sc_localreply lr;
-    char tls[SC_LOCALREPLY_BODY_MAX] = "";
-
-    if (!deterministic(res) && may_retry(s)) {
-        s->retries_left--;
-        s->r.retried = 1;
-        release_upstream(s, 0);
-        s->interim = 0;
-        sc_http1_reset(s->resp_parser);    /* whatever the failed one began */
-        s->req_off = 0;                    /* all of it again, from the same bytes */
-        s->state = S_WAIT_UP;
-        get_upstream(s, 1);
-        return;
-    }
-    release_upstream(s, 0);
-    if (res != NULL && (res->status == SC_UPSTREAM_TLS_FAILED ||
-                        res->status == SC_UPSTREAM_IDENTITY_REJECTED) &&
-        res->reason[0] != '\0' && strncmp(res->reason, "internal_error", 14) != 0) {
-        /* Envoy's "TLS error: ", then the sentence the connection log
-         * writes ("peer chain does not lead to any of 2 trusted roots
-         * (issuer CN=bar; ...)", "peer SAN ... not in [...]"), in the body,
-         * the access log and the downstream connection's line */
-        const char *sentence = strstr(res->reason, ": ");
-
-        sentence = sentence != NULL ? sentence + 2 : res->reason;
-        snprintf(tls, sizeof(tls), "TLS error: %s", sentence);
-        sc_accesslog_rec_sets(&s->r.rec, SC_ACCESSLOG_TRANSPORT_FAILURE, tls);
-        snprintf(s->up_failure, sizeof(s->up_failure), "%s", res->reason);
-    } else if (res != NULL && res->sys_errno != 0) {
-        /* Envoy's words for a refused or unreachable connect. */
-        snprintf(tls, sizeof(tls), "delayed connect error: %d", res->sys_errno);
-        sc_accesslog_rec_sets(&s->r.rec, SC_ACCESSLOG_TRANSPORT_FAILURE, tls);
-    } else if (reason != NULL) {
-        sc_accesslog_rec_sets(&s->r.rec, SC_ACCESSLOG_TRANSPORT_FAILURE, reason);
-    }
-    if (res != NULL && (res->status == SC_UPSTREAM_CONNECT_TIMEOUT ||
-                        res->status == SC_UPSTREAM_HANDSHAKE_TIMEOUT)) {
-        why = SC_RESET_CONNECTION_TIMEOUT;
-    }
-    sc_localreply_upstream_reset(&lr, why, s->r.retried, tls);
-    local_reply(s, &lr, 0);
-}
-
-static void start_exchange(struct sc_l7 *s)
-{
-    const struct sc_upconn_info *ui = sc_upconn_info(s->uc);
-
-    s->state = S_EXCHANGE;
-    s->up_got = 0;
-    s->up_sent = 0;
-    if (s->p.dir == SC_DIR_OUTBOUND && ui->peer_id[0] != '\0') {
-        sc_accesslog_rec_sets(&s->r.rec, SC_ACCESSLOG_PEER_ID, ui->peer_id);
-    }
-    sc_http1_expect_response(s->resp_parser, sc_http1_head(s->req_parser));
-    sc_upconn_watch(s->uc, on_up_io, s);
-    s->r.t_upstream_start = now_ms();
-    if (s->p.timeouts->request_ms > 0) {
-        arm(s, on_request_timeout, s->p.timeouts->request_ms);
-    }
-    /* The request goes out from the loop, in this same pass (no system
-     * call to get there): whoever called us may go on with the session. */
-    sc_upconn_kick(s->uc);
-}
-
-static void on_upstream_ready(void *arg, struct sc_upconn *uc, const struct sc_upstream_result *res)
-{
-    struct sc_l7 *s = arg;
-
-    SC_MAGIC_CHECK(s, SC_MAGIC_L7);
-    s->wait = NULL;
-    if (uc == NULL) {
-        up_failed(s, SC_RESET_CONNECTION_FAILURE, res->reason, res);
-        return;
-    }
-    s->uc = uc;
-    start_exchange(s);
-}
-
-static void get_upstream(struct sc_l7 *s, int fresh)
-{
-    struct sc_upool_limits lim = {s->cfg->http.max_connections, s->cfg->http.max_pending,
-                                  s->p.timeouts->upstream_idle_ms};
-    struct sc_upconn *uc = NULL;
-
-    switch (sc_upool_get(sc_worker_upool(s->p.w), &s->p.up, s->p.route, &lim, fresh,
-                         on_upstream_ready, s, &uc, &s->wait)) {
-    case SC_UPOOL_READY:
-        s->uc = uc;
-        start_exchange(s);
-        return;
-    case SC_UPOOL_WAITING:
-        return;
-    case SC_UPOOL_OVERFLOW:
-    case SC_UPOOL_ERROR: {
-        struct sc_localreply lr;
-
-        sc_localreply_upstream_reset(&lr, SC_RESET_OVERFLOW, 0, NULL);
-        local_reply(s, &lr, 0);
-        return;
-    }
-    }
-}
-
-/* Writes what the request has for the upstream, as far as the socket
- * takes it: at most one 16 KiB piece per write, small pieces gathered into
- * one (one TLS record for a head and the start of its body).  0, or -1
- * when the upstream failed (the session has moved on, or is gone). */
-static int up_write(struct sc_l7 *s)
-{
-    struct sc_io *io = sc_upconn_info(s->uc)->io;
-    size_t total = req_len(s);
-
-    while (s->req_off < total && sc_io_can_write(io)) {
-        size_t left = total - s->req_off, len;
-        const void *p;
-        unsigned char *gather = NULL;
-        ssize_t n;
-
-        if (s->req_off < s->rlen) {
-            p = s->rbuf + s->req_off;
-            len = s->rlen - s->req_off;
-        } else {
-            struct evbuffer_ptr pos;
-            struct evbuffer_iovec v;
-
-            evbuffer_ptr_set(s->rover, &pos, s->req_off - s->rlen, EVBUFFER_PTR_SET);
-            if (evbuffer_peek(s->rover, (ev_ssize_t)left, &pos, &v, 1) < 1) {
-                break;
-            }
-            p = v.iov_base;
-            len = v.iov_len < left ? v.iov_len : left;
-        }
-        if (len < left && len < SC_IO_BUF_SIZE && (gather = sc_io_buf_get()) != NULL) {
-            /* small pieces gathered into one write (one TLS record) */
-            size_t first = len;
-
-            len = left < SC_IO_BUF_SIZE ? left : SC_IO_BUF_SIZE;
-            memcpy(gather, p, first);
-            if (s->req_off < s->rlen) {
-                evbuffer_copyout(s->rover, gather + first, len - first);
-            } else {
-                struct evbuffer_ptr pos;
-
-                evbuffer_ptr_set(s->rover, &pos, s->req_off - s->rlen + first, EVBUFFER_PTR_SET);
-                evbuffer_copyout_from(s->rover, &pos, gather + first, len - first);
-            }
-            p = gather;
-        }
-        if (len > SC_IO_BUF_SIZE) {
-            len = SC_IO_BUF_SIZE;
-        }
-        n = sc_io_write(io, p, len);
-        sc_io_buf_put(gather);
-        if (n == SC_IO_AGAIN) {
-            break;
-        }
-        if (n < 0) {
-            up_failed(s, SC_RESET_CONNECTION_TERMINATION, NULL, NULL);
-            return -1;
-        }
-        s->req_off += (size_t)n;
-        s->up_sent += (size_t)n;
-        if (!s->replayable) {
-            req_drop_written(s);
-            total = req_len(s);
-        }
-    }
-    if (s->down_paused && total - s->req_off <= s->cfg->buffer_limit / 2) {
-        /* The upstream took our bytes: read more of the request. */
-        s->down_paused = 0;
-        if (!s->req_done) {
-            down_kick(s);
-        }
-    }
-    return 0;
-}
-
-/* The upstream ended its side (FIN or close_notify): a response delimited
- * by the connection closing ends here; anything else is a failure. */
-static void up_eof(struct sc_l7 *s)
-{
-    if (sc_http1_finish(s->resp_parser) == SC_HTTP1_EV_DONE) {
-        s->close_after = s->close_after || !s->req_done;
-        request_done(s, 0);
-        return;
-    }
-    up_failed(s, SC_RESET_CONNECTION_TERMINATION, NULL, NULL);
-}
-
-/* Parses the upstream bytes in hand and forwards the response downstream.
- * 0 when all were taken (read more), 1 when the session moved on (the
- * exchange ended, failed or upgraded: s may be gone), 2 when a body piece
- * waits in ubuf for the client to take it. */
-static int up_parse(struct sc_l7 *s)
-{
-
-    for (;;) {
-        const char *p = (const char *)s->ubuf + s->uoff;
-        size_t len = s->ulen - s->uoff, n = 0;
-        enum sc_http1_ev ev = sc_http1_feed(s->resp_parser, p, len, &n);
-        const struct sc_http1_head *h;
-
-        s->uoff += n;
-        switch (ev) {
-        case SC_HTTP1_EV_NEED_MORE:
-            return 0;
-        case SC_HTTP1_EV_BEGIN:
-            continue;
-        case SC_HTTP1_EV_HEAD:
-            h = sc_http1_head(s->resp_parser);
-            if (h->status >= 100 && h->status < 200 && h->status != 101) {
-                /* 100 Continue and friends go straight through; the final
-                 * response follows on the same parser. */
-                if (sc_http1_head(s->req_parser)->version_minor >= 1) {
-                    s->bytes[1] += out_response_head(s, h, 0, -1);
-                }
-                s->interim = 1;        /* its DONE is not the response's */
-                continue;
-            }
-            if (s->replayable) {
-                /* nothing to replay once answered */
-                s->replayable = 0;
-                req_drop_written(s);
-            }
-            {
-                long svc = now_ms() - s->r.t_upstream_start;
-                char svcs[24];
-
-                snprintf(svcs, sizeof(svcs), "%ld", svc);
-                sc_accesslog_rec_sets(&s->r.rec, SC_ACCESSLOG_UPSTREAM_SERVICE_TIME, svcs);
-                /* A retry that got an answer is no failure: URX (retries
-                 * exhausted) only goes with a local reply, as in Envoy. */
-                s->r.rec.response_code = h->status;
-                sc_accesslog_rec_sets(&s->r.rec, SC_ACCESSLOG_RESPONSE_CODE_DETAILS,
-                                      "via_upstream");
-                /* The downstream connection closes when its client asked
-                 * to, or when the body is delimited by the upstream closing
-                 * (we forward bodies as they are).  The upstream's own
-                 * keep-alive only decides whether its connection is pooled. */
-                if (!sc_http1_head(s->req_parser)->keep_alive ||
-                    h->framing == SC_HTTP1_BODY_EOF) {
-                    s->close_after = 1;
-                }
-                s->bytes[1] += out_response_head(s, h, s->close_after, svc);
-            }
-            s->resp_started = 1;
-            continue;
-        case SC_HTTP1_EV_BODY:
-        case SC_HTTP1_EV_DONE:
-            if (n > 0) {
-                /* A body piece rides behind its head in wbuf when it fits
-                 * (one record), else goes from ubuf as it is, and parsing
-                 * waits until the client has taken it. */
-                if (s->wbuf != NULL && s->wcap - s->wlen >= n) {
-                    memcpy(s->wbuf + s->wlen, p, n);
-                    s->wlen += n;
-                } else {
-                    s->bref = (const unsigned char *)p;
-                    s->blen = n;
-                }
-                s->r.rec.bytes_sent += n;
-                s->bytes[1] += n;
-            }
-            if (ev == SC_HTTP1_EV_DONE && s->interim) {
-                s->interim = 0;        /* a 1xx ended: the final response follows */
-                continue;
-            }
-            if (ev == SC_HTTP1_EV_DONE && sc_http1_head(s->resp_parser)->upgrade) {
-                continue;              /* 101 (or 2xx to CONNECT): UPGRADE follows */
-            }
-            if (ev == SC_HTTP1_EV_DONE) {
-                /* reusable: both sides keep it alive and it sent nothing
-                 * after its response */
-                int reusable = s->req_done && sc_http1_head(s->resp_parser)->keep_alive &&
-                               s->uoff == s->ulen;
-                if (!s->req_done) {
-                    /* Answered before the request finished: the rest of the
-                     * request has nowhere to go. */
-                    s->close_after = 1;
-                }
-                request_done(s, reusable);
-                return 1;
-            }
-            if (s->blen > 0) {
-                down_kick(s);
-                return 2;
-            }
-            continue;
-        case SC_HTTP1_EV_UPGRADE:
-            switch_to_relay(s);
-            return 1;
-        case SC_HTTP1_EV_EOF:
-        case SC_HTTP1_EV_ERROR: {
-            struct sc_localreply lr;
-
-            release_upstream(s, 0);
-            sc_localreply_upstream_reset(&lr, SC_RESET_PROTOCOL_ERROR, 0, NULL);
-            local_reply(s, &lr, 1);
-            return 1;
-        }
-        }
-    }
-}
-
-/* Reads the response until the socket (and OpenSSL) has nothing more, the
- * client's side is full (buffer_limit_bytes: reading waits for it to
- * drain), or the exchange ends. */
-static void up_read(struct sc_l7 *s)
-{
-    struct sc_io *io = sc_upconn_info(s->uc)->io;
-    size_t high = s->cfg->buffer_limit < SC_IO_BUF_SIZE ? s->cfg->buffer_limit : SC_IO_BUF_SIZE;
-
-    for (;;) {
-        ssize_t n;
-        int r;
-
-        if (s->blen > 0 || s->wlen - s->woff >= high) {
-            /* the client is behind: read on once it has taken this */
-            s->up_paused = 1;
-            down_kick(s);
-            return;
-        }
-        if (s->uoff < s->ulen) {
-            r = up_parse(s);
-            if (r == 1) {
-                return;
-            }
-            continue;
-        }
-        if (!sc_io_can_read(io)) {
-            break;
-        }
-        if (s->ubuf == NULL && (s->ubuf = sc_io_buf_get()) == NULL) {
-            up_failed(s, SC_RESET_CONNECTION_TERMINATION, "internal_error: out of memory", NULL);
-            return;
-        }
-        s->uoff = s->ulen = 0;
-        n = sc_io_read(io, s->ubuf, SC_IO_BUF_SIZE);
-        if (n == SC_IO_AGAIN) {
-            break;
-        }
-        if (n < 0) {
-            ubuf_release(s);
-            up_failed(s, SC_RESET_CONNECTION_TERMINATION, NULL, NULL);
-            return;
-        }
-        if (n == 0) {
-            ubuf_release(s);
-            up_eof(s);
-            return;
-        }
-        s->up_got = 1;
-        s->ulen = (size_t)n;
-    }
-    ubuf_release(s);
-    if (out_pending(s) > 0) {
-        down_kick(s);
-    }
-}
-
-/* The upstream socket woke up (or the session kicked it, what = 0): send
- * what the request has, then read what the response has. */
-static void on_up_io(void *arg, short what)
-{
-    struct sc_l7 *s = arg;
-
-    SC_MAGIC_CHECK(s, SC_MAGIC_L7);
-    (void)what;
-    if (s->state != S_EXCHANGE || s->uc == NULL) {
-        return;
-    }
-    if (up_write(s) != 0) {
-        return;
-    }
-    if (!s->up_paused) {
-        up_read(s);
     }
 }
 
@@ -1174,12 +671,12 @@ static int forward_request_head(struct sc_l7 *s, const struct sc_http1_head *h)
             s->rlen += need;
         } else {
             /* larger than a buffer (or no buffer): the rare way */
-            before = req_len(s);
+            before = sc_l7_req_len(s);
             if ((s->rover == NULL && (s->rover = evbuffer_new()) == NULL) ||
                 sc_http1_head_write(h, &rw, s->rover) != 0) {
                 return -1;
             }
-            need = req_len(s) - before;
+            need = sc_l7_req_len(s) - before;
         }
         s->bytes[0] += need;
     }
@@ -1208,7 +705,7 @@ static void process_down(struct sc_l7 *s)
             return;
         case SC_HTTP1_EV_BEGIN:
             sc_l7_req_begin(&s->r, &s->p, s->p.down_mtls ? s->p.peer_id : NULL);
-            arm(s, on_header_timeout, s->p.timeouts->request_headers_ms);
+            sc_l7_arm(s, on_header_timeout, s->p.timeouts->request_headers_ms);
             continue;
         case SC_HTTP1_EV_HEAD:
             h = sc_http1_head(s->req_parser);
@@ -1231,27 +728,27 @@ static void process_down(struct sc_l7 *s)
                 struct sc_localreply lr;
 
                 sc_localreply_bad_request(&lr);
-                local_reply(s, &lr, 1);
+                sc_l7_local_reply(s, &lr, 1);
                 return;
             }
             s->retries_left = s->cfg->http.retries;
             s->state = S_WAIT_UP;
-            get_upstream(s, 0);
+            sc_l7_get_upstream(s, 0);
             continue;
         case SC_HTTP1_EV_BODY:
         case SC_HTTP1_EV_DONE:
             if (body > 0) {
-                if (s->replayable && req_len(s) + body > REPLAY_MAX) {
+                if (s->replayable && sc_l7_req_len(s) + body > REPLAY_MAX) {
                     /* too big to hold for a retry: written bytes go */
                     s->replayable = 0;
-                    req_drop_written(s);
+                    sc_l7_req_drop_written(s);
                 }
                 if (req_add(s, p, body) != 0) {
                     struct sc_localreply lr;
 
-                    release_upstream(s, 0);
+                    sc_l7_release_upstream(s, 0);
                     sc_localreply_upstream_reset(&lr, SC_RESET_OVERFLOW, 0, NULL);
-                    local_reply(s, &lr, 1);
+                    sc_l7_local_reply(s, &lr, 1);
                     return;
                 }
                 s->r.rec.bytes_received += body;
@@ -1259,7 +756,7 @@ static void process_down(struct sc_l7 *s)
                 if (s->uc != NULL) {
                     sc_upconn_kick(s->uc);
                 }
-                if (req_len(s) - s->req_off >= s->cfg->buffer_limit) {
+                if (sc_l7_req_len(s) - s->req_off >= s->cfg->buffer_limit) {
                     s->down_paused = 1;     /* up_write() reads on */
                     return;
                 }
@@ -1285,13 +782,13 @@ static void process_down(struct sc_l7 *s)
 
             if (s->state != S_HEAD) {
                 /* A broken body after the head went out: cut both sides. */
-                release_upstream(s, 0);
+                sc_l7_release_upstream(s, 0);
             }
             if (!s->r.started) {
                 sc_l7_req_begin(&s->r, &s->p, NULL);
             }
             sc_localreply_for_http1_error(&lr, sc_http1_error(s->req_parser));
-            local_reply(s, &lr, 1);
+            sc_l7_local_reply(s, &lr, 1);
             return;
         }
         }
@@ -1303,7 +800,7 @@ static void process_down(struct sc_l7 *s)
  * when the socket is full, -1 on an error. */
 static int down_flush(struct sc_l7 *s)
 {
-    while (out_pending(s) > 0) {
+    while (sc_l7_out_pending(s) > 0) {
         ssize_t n;
 
         if (!sc_io_can_write(s->dio)) {
@@ -1557,9 +1054,9 @@ struct sc_l7 *sc_l7_new(const struct sc_l7_params *p, sc_l7_done_fn *done, void 
                                        sizeof(s->xfcc_element), NULL) == 0;
     }
     if (s->p.timeouts->idle_ms > 0) {
-        arm(s, on_idle_timeout, s->p.timeouts->idle_ms);
+        sc_l7_arm(s, on_idle_timeout, s->p.timeouts->idle_ms);
     }
-    down_kick(s);
+    sc_l7_down_kick(s);
     return s;
 
 fail:
