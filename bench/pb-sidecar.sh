@@ -6,13 +6,17 @@
 #   SC_TRANSPORT=hbone: the pair speaks HBONE (docs/hbone.md): the server's
 #   PB_SERVER_PORT is its HBONE listener, the backend's port a workload port;
 #   the client's app connections are CONNECT streams on pooled tunnels.
+#   SC_ACCESS_LOG=on: each sidecar writes its access log (text format) to
+#   a file in PB_WORKDIR, as an operator would leave it on.
 set -euo pipefail
 role=$1 proto=$2
 here=$(cd "$(dirname "$0")/.." && pwd)
 cfg="$PB_WORKDIR/sidecar-$role-$proto.yaml"
 # head NODE NAMESPACE CERT KEY: the lines every config starts with
 head_yaml() {
-    printf 'node: {id: %s, namespace: %s}\nworkers: 1\naccess_log: {path: "off"}\n' "$1" "$2"
+    local log=off
+    [ "${SC_ACCESS_LOG:-off}" = on ] && log="$PB_WORKDIR/access-$role-$proto.log"
+    printf 'node: {id: %s, namespace: %s}\nworkers: 1\naccess_log: {path: "%s"}\n' "$1" "$2" "$log"
     printf 'secrets: {cert_chain: "%s", private_key: "%s", trusted_ca: "%s"}\n' "$3" "$4" "$PB_CA_CERT"
 }
 strict_yaml() {

@@ -21,6 +21,10 @@ export CUSTOM_TCP_SERVER_CMD="exec $root/bench/pb-sidecar.sh server tcp"
 export CUSTOM_TCP_CLIENT_CMD="exec $root/bench/pb-sidecar.sh client tcp"
 export CUSTOM_HTTP_SERVER_CMD="exec $root/bench/pb-sidecar.sh server http"
 export CUSTOM_HTTP_CLIENT_CMD="exec $root/bench/pb-sidecar.sh client http"
+# the L7 pair with its access log on, to a file (not in the default set)
+export CUSTOM_HTTP_LOG_NAME=sidecar-http-log CUSTOM_HTTP_LOG_VERSION=$CUSTOM_TCP_VERSION
+export CUSTOM_HTTP_LOG_SERVER_CMD="SC_ACCESS_LOG=on exec $root/bench/pb-sidecar.sh server http"
+export CUSTOM_HTTP_LOG_CLIENT_CMD="SC_ACCESS_LOG=on exec $root/bench/pb-sidecar.sh client http"
 # the same pair speaking HBONE between the sidecars (docs/hbone.md)
 export CUSTOM_HBONE_TCP_NAME=sidecar-hbone-tcp CUSTOM_HBONE_HTTP_NAME=sidecar-hbone-http
 export CUSTOM_HBONE_TCP_VERSION=$CUSTOM_TCP_VERSION CUSTOM_HBONE_HTTP_VERSION=$CUSTOM_TCP_VERSION
