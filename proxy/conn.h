@@ -4,7 +4,7 @@
 #include <sys/socket.h>
 
 #include "addr.h"
-#include "worker.h"
+#include "wctx.h"
 
 /* One proxied connection, from accept to close: original-destination
  * lookup, the PeerAuthentication / route decision, sniffing, the TLS
@@ -33,7 +33,7 @@ void sc_lcount_unref(struct sc_lcount *n);
  * listener (kind SC_LISTENER_EXPLICIT), else is ignored.  count (may be
  * NULL) is the listener's: the connection counts itself in it until its
  * teardown, holding its own reference. */
-void sc_conn_accept(struct sc_worker *w, enum sc_listener_kind kind, const char *listener,
+void sc_conn_accept(struct sc_wctx *w, enum sc_listener_kind kind, const char *listener,
                     struct sc_lcount *count, int fd, const struct sockaddr *peer, int peerlen);
 
 /* An HBONE stream to a protocol http (or auto) port, handed to the HTTP
@@ -51,7 +51,7 @@ struct sc_conn_hbone {
     unsigned long long tunnel_id;
     long long stream_id;
 };
-void sc_conn_accept_hbone(struct sc_worker *w, int fd, const struct sc_conn_hbone *h);
+void sc_conn_accept_hbone(struct sc_wctx *w, int fd, const struct sc_conn_hbone *h);
 
 /* Ends the connection now with the given reason (worker shutdown). */
 void sc_conn_abort(struct sc_conn *c, const char *reason);

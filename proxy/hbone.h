@@ -32,7 +32,7 @@
 
 struct bufferevent;
 struct sc_snapshot;
-struct sc_worker;
+struct sc_wctx;
 struct sc_hbone_tunnel;
 struct sc_hbone_stream;
 
@@ -55,7 +55,7 @@ struct sc_hbone_peer {
  * here, even on failure) and its own snapshot reference.  done() is called
  * exactly once, when the tunnel ends; the tunnel is freed after it returns.
  * NULL on failure (done() not called). */
-struct sc_hbone_tunnel *sc_hbone_server_new(struct sc_worker *w, struct sc_snapshot *snap,
+struct sc_hbone_tunnel *sc_hbone_server_new(struct sc_wctx *w, struct sc_snapshot *snap,
                                             struct bufferevent *bev,
                                             const struct sc_hbone_peer *peer,
                                             sc_hbone_tunnel_done_fn *done, void *arg);
@@ -69,7 +69,7 @@ void sc_hbone_tunnel_drain(struct sc_hbone_tunnel *t);
 
 /* Mostly for the pool (client role). */
 struct sc_hbone_client_cb;
-struct sc_hbone_tunnel *sc_hbone_client_new(struct sc_worker *w, struct sc_snapshot *snap,
+struct sc_hbone_tunnel *sc_hbone_client_new(struct sc_wctx *w, struct sc_snapshot *snap,
                                             struct bufferevent *bev,
                                             const struct sc_hbone_peer *peer,
                                             sc_hbone_tunnel_done_fn *done, void *arg);
