@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 
 #include "addr.h"
+#include "hbone.h"
 #include "wctx.h"
 
 /* One proxied connection, from accept to close: original-destination
@@ -37,20 +38,9 @@ void sc_conn_accept(struct sc_wctx *w, enum sc_listener_kind kind, const char *l
                     struct sc_lcount *count, int fd, const struct sockaddr *peer, int peerlen);
 
 /* An HBONE stream to a protocol http (or auto) port, handed to the HTTP
- * session as a connection of its own (proxy/hbone_in.c): fd is our end of
- * a socketpair whose other end carries the stream's bytes.  The
- * connection is mesh mTLS with the tunnel's peer (XFCC, access log) and
- * logs hbone=<tunnel> stream=<id>.  Takes fd; borrows the rest (the
- * certificate gets its own reference). */
-struct sc_conn_hbone {
-    int port;                           /* the workload port */
-    struct sc_addr peer_addr;           /* the tunnel's peer */
-    const char *peer_id;
-    const char *tls_version;
-    struct x509_st *peer_cert;
-    unsigned long long tunnel_id;
-    long long stream_id;
-};
+ * session as a connection of its own (struct sc_conn_hbone, hbone.h).
+ * The worker installs this in its context (sc_wctx_set_hbone_accept), so
+ * that proxy/hbone_in.c reaches it without calling into conn. */
 void sc_conn_accept_hbone(struct sc_wctx *w, int fd, const struct sc_conn_hbone *h);
 
 /* Ends the connection now with the given reason (worker shutdown). */

@@ -7,6 +7,24 @@
 #include "addr.h"
 #include "config.h"
 
+struct x509_st;
+
+/* An HBONE stream to a protocol http (or auto) port, handed to the HTTP
+ * session (proxy/conn.c) as a connection of its own (proxy/hbone_in.c): fd is our end of
+ * a socketpair whose other end carries the stream's bytes.  The
+ * connection is mesh mTLS with the tunnel's peer (XFCC, access log) and
+ * logs hbone=<tunnel> stream=<id>.  Takes fd; borrows the rest (the
+ * certificate gets its own reference). */
+struct sc_conn_hbone {
+    int port;                           /* the workload port */
+    struct sc_addr peer_addr;           /* the tunnel's peer */
+    const char *peer_id;
+    const char *tls_version;
+    struct x509_st *peer_cert;
+    unsigned long long tunnel_id;
+    long long stream_id;
+};
+
 /* HBONE tunnels (docs/hbone.md): one HTTP/2 connection over mesh mTLS
  * (ALPN h2) carrying CONNECT streams, each stream one app connection.
  * The same object serves both roles:

@@ -17,7 +17,6 @@
 #include "l7_internal.h"
 #include "log.h"
 
-#include "conn.h"
 #include "snapshot.h"
 #include "stats.h"
 #include "wctx.h"
@@ -211,7 +210,7 @@ static void hand_to_http(struct sc_hbone_stream *s)
     s->up_tried = 1;
     s->http = 1;
     established(s, sv[0]);
-    sc_conn_accept_hbone(t->w, sv[1], &info);
+    sc_wctx_hbone_accept(t->w, sv[1], &info);
 }
 
 void sc_hbone_i_server_request(struct sc_hbone_stream *s)

@@ -4,6 +4,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <openssl/ssl.h>
 
@@ -23,6 +24,7 @@ struct sc_wctx {
     struct sc_upool *upool;             /* borrowed */
     struct sc_hbone_pool *hbone;        /* borrowed */
     struct sc_hslimit *hslimit;         /* borrowed */
+    sc_wctx_hbone_accept_fn *hbone_accept;
     struct sc_tlsv_seen grace_seen;     /* root_expired_grace: identities logged */
     struct sc_uuid uuid;
     struct sc_conn *conns;              /* list head (links in the connections) */
@@ -174,6 +176,20 @@ void sc_wctx_session_put(struct sc_wctx *x, unsigned long long gen, const struct
     x->sessions[i].gen = gen;
     x->sessions[i].up = *up;
     x->sessions[i].sess = sess;
+}
+
+void sc_wctx_set_hbone_accept(struct sc_wctx *x, sc_wctx_hbone_accept_fn *fn)
+{
+    x->hbone_accept = fn;
+}
+
+void sc_wctx_hbone_accept(struct sc_wctx *x, int fd, const struct sc_conn_hbone *h)
+{
+    if (x->hbone_accept == NULL) {
+        close(fd);
+        return;
+    }
+    x->hbone_accept(x, fd, h);
 }
 
 unsigned long long sc_wctx_next_conn_id(struct sc_wctx *x)

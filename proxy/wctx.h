@@ -26,6 +26,7 @@ struct sc_upool;
 struct sc_uuid;
 struct sc_hbone_pool;
 struct sc_hslimit;
+struct sc_conn_hbone;
 typedef struct ssl_session_st SSL_SESSION;
 
 /* Which kind of listener accepted a connection. */
@@ -68,6 +69,13 @@ SSL_SESSION *sc_wctx_session_get(struct sc_wctx *x, unsigned long long gen,
                                  const struct sc_addr *up);
 void sc_wctx_session_put(struct sc_wctx *x, unsigned long long gen, const struct sc_addr *up,
                          SSL_SESSION *sess);
+
+/* Hands an HBONE stream to the HTTP session as a connection (takes fd):
+ * the function the owner installed (the worker: sc_conn_accept_hbone), so
+ * hbone does not call into conn; without one, fd is closed. */
+typedef void sc_wctx_hbone_accept_fn(struct sc_wctx *x, int fd, const struct sc_conn_hbone *h);
+void sc_wctx_set_hbone_accept(struct sc_wctx *x, sc_wctx_hbone_accept_fn *fn);
+void sc_wctx_hbone_accept(struct sc_wctx *x, int fd, const struct sc_conn_hbone *h);
 
 /* A connection id unique across workers. */
 unsigned long long sc_wctx_next_conn_id(struct sc_wctx *x);

@@ -347,6 +347,7 @@ struct sc_worker *sc_worker_new(int id, struct sc_snapshot *snap)
         goto fail;
     }
     sc_wctx_set_snapshot(w->ctx, w->snap);
+    sc_wctx_set_hbone_accept(w->ctx, sc_conn_accept_hbone);
     w->upool = sc_upool_new(w->ctx);
     w->hslimit = sc_hslimit_new();
     w->hbone = sc_hbone_pool_new(w->ctx);
