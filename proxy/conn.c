@@ -51,7 +51,7 @@ struct sc_conn {
     SC_MAGIC_FIELD
     struct sc_conn_link link;
     unsigned long long id;
-    struct sc_worker *w;
+    struct sc_wctx *w;
     struct sc_snapshot *snap;           /* reference held until close */
     const struct sc_config *cfg;        /* borrowed from snap */
     enum sc_listener_kind kind;
@@ -119,7 +119,7 @@ static size_t conn_prefix(const struct sc_log_ctx *ctx, char *out, size_t outlen
     const struct sc_conn *c = (const struct sc_conn *)ctx;
     char da[SC_ADDR_STRLEN];
     int n = snprintf(out, outlen, "conn=%llu w=%d %s listener=%s down=%s %s", c->id,
-                     sc_worker_id(c->w), c->dir == SC_DIR_INBOUND ? "inbound" : "outbound",
+                     sc_wctx_id(c->w), c->dir == SC_DIR_INBOUND ? "inbound" : "outbound",
                      c->lname, sc_addr_str(&c->down_addr, da, sizeof(da)),
                      c->action != NULL ? c->action : "");
     if (n < 0) {
@@ -131,6 +131,36 @@ static size_t conn_prefix(const struct sc_log_ctx *ctx, char *out, size_t outlen
 struct sc_conn_link *sc_conn_link(struct sc_conn *c)
 {
     return &c->link;
+}
+
+/* The worker's list of open connections (head in the context). */
+static void list_add(struct sc_wctx *x, struct sc_conn *c)
+{
+    struct sc_conn **head = sc_wctx_conns(x);
+
+    c->link.prev = NULL;
+    c->link.next = *head;
+    if (*head != NULL) {
+        (*head)->link.prev = c;
+    }
+    *head = c;
+    sc_wctx_conn_counted(x, 1);
+}
+
+static void list_remove(struct sc_wctx *x, struct sc_conn *c)
+{
+    struct sc_conn_link *l = &c->link;
+
+    if (l->prev != NULL) {
+        l->prev->link.next = l->next;
+    } else {
+        *sc_wctx_conns(x) = l->next;
+    }
+    if (l->next != NULL) {
+        l->next->link.prev = l->prev;
+    }
+    l->prev = l->next = NULL;
+    sc_wctx_conn_counted(x, -1);
 }
 
 static long elapsed_ms(const struct sc_conn *c)
@@ -145,7 +175,7 @@ static long elapsed_ms(const struct sc_conn *c)
 static void set_timer(struct sc_conn *c, event_callback_fn cb, long ms)
 {
     evtimer_del(c->timer);
-    evtimer_assign(c->timer, sc_worker_base(c->w), cb, c);
+    evtimer_assign(c->timer, sc_wctx_base(c->w), cb, c);
     arm_timer(c, ms);
 }
 
@@ -181,7 +211,7 @@ static void count_tcp(struct sc_conn *c, int opened, int closed, const char *fla
                                         : c->tls == SC_TLS_ISTIO_MUTUAL;
     struct sc_istio_ends e = {c->snap, c->dir, mtls, c->peer_id, c->host, &c->up_addr, c->port};
 
-    sc_istio_tcp(sc_stats_istio(sc_worker_stats(c->w)), &e, flags, opened, closed,
+    sc_istio_tcp(sc_stats_istio(sc_wctx_stats(c->w)), &e, flags, opened, closed,
                  closed ? c->bytes[0] : 0, closed ? c->bytes[1] : 0);
 }
 
@@ -191,9 +221,9 @@ static void classify(struct sc_conn *c, enum sc_conn_class cls)
         return;
     }
     c->cls = (int)cls;
-    sc_stats_conn_class(sc_worker_stats(c->w), c->dir, c->port, cls);
+    sc_stats_conn_class(sc_wctx_stats(c->w), c->dir, c->port, cls);
     if (c->dir == SC_DIR_INBOUND && (cls == SC_CLASS_PLAINTEXT || cls == SC_CLASS_APP_TLS)) {
-        sc_stats_nonmesh(sc_worker_stats(c->w), c->port, cls, &c->down_addr, time(NULL));
+        sc_stats_nonmesh(sc_wctx_stats(c->w), c->port, cls, &c->down_addr, time(NULL));
     }
 }
 
@@ -254,7 +284,7 @@ static void log_tcp_access(struct sc_conn *c, long ms)
     sc_accesslog_rec_sets(&rec, SC_ACCESSLOG_PEER_ID, c->peer_id);
     al_names(c);
     al_set_names(c, &rec);
-    sc_accesslog_sink_log(sc_l7_access_log, (unsigned)sc_worker_id(c->w), &rec);
+    sc_accesslog_sink_log(sc_l7_access_log, (unsigned)sc_wctx_id(c->w), &rec);
 }
 
 /* The one teardown: writes the connection log line, then frees everything
@@ -307,13 +337,13 @@ static void conn_finish(struct sc_conn *c, const char *fmt, ...)
     if (c->tcp_state != TCP_NONE && sc_l7_access_log != NULL) {
         log_tcp_access(c, elapsed_ms(c));
     }
-    sc_stats_bytes(sc_worker_stats(c->w), c->dir, c->bytes[0], c->bytes[1]);
+    sc_stats_bytes(sc_wctx_stats(c->w), c->dir, c->bytes[0], c->bytes[1]);
     if (c->tcp_state == TCP_OPENED) {
         count_tcp(c, 0, 1, "-");
     } else if (c->tcp_state == TCP_CONNECTING) {
         count_tcp(c, 1, 1, "UF");       /* the upstream was never reached */
     }
-    sc_stats_active(sc_worker_stats(c->w), -1);
+    sc_stats_active(sc_wctx_stats(c->w), -1);
 
     sc_relay_free(c->relay);
     c->relay = NULL;
@@ -346,7 +376,7 @@ static void conn_finish(struct sc_conn *c, const char *fmt, ...)
     }
     free(c->peer_id);
     c->peer_id = NULL;
-    sc_worker_conn_remove(c->w, c);
+    list_remove(c->w, c);
     if (c->count != NULL) {
         c->count->open--;
         sc_lcount_unref(c->count);
@@ -394,7 +424,7 @@ static void on_relay_done(struct sc_relay *r, enum sc_relay_end why, const char 
 static void start_relay(struct sc_conn *c)
 {
     struct sc_relay_limits lim;
-    struct event_base *base = sc_worker_base(c->w);
+    struct event_base *base = sc_wctx_base(c->w);
 
     evtimer_del(c->timer);
     if (c->down == NULL) {
@@ -509,7 +539,7 @@ static void start_hbone_out(struct sc_conn *c)
     c->tcp_state = TCP_CONNECTING;
     c->hb_stream = 0;
     evtimer_del(c->timer);
-    c->hout = sc_hbone_out_open(sc_worker_hbone_pool(c->w), &req, fd, on_hbone_out_done, c);
+    c->hout = sc_hbone_out_open(sc_wctx_hbone_pool(c->w), &req, fd, on_hbone_out_done, c);
     if (c->hout == NULL) {
         conn_finish(c, "internal_error: out of memory");
     }
@@ -520,7 +550,7 @@ static void start_hbone_out(struct sc_conn *c)
 static void on_down_handshake(struct bufferevent *bev, short what, void *arg)
 {
     struct sc_conn *c = arg;
-    struct sc_stats *st = sc_worker_stats(c->w);
+    struct sc_stats *st = sc_wctx_stats(c->w);
     SSL *ssl = bufferevent_openssl_get_ssl(bev);
     char id[SC_SPIFFE_MAX + 1], reason[1024], subj[160];
 
@@ -564,14 +594,14 @@ static void on_down_handshake(struct bufferevent *bev, short what, void *arg)
     c->session = SSL_session_reused(ssl) ? "resumed" : "full";
     if (SSL_session_reused(ssl)) {
         /* a session we issued: its peer was verified when it was made */
-        sc_hslimit_refund(sc_worker_hslimit(c->w), &c->down_addr,
+        sc_hslimit_refund(sc_wctx_hslimit(c->w), &c->down_addr,
                           (unsigned)c->cfg->limits.handshakes_per_second_per_source);
     }
     if (sc_tlsv_root(ssl, c->peer_root, sizeof(c->peer_root), subj, sizeof(subj))) {
         sc_stats_peer_root(st, c->dir, c->peer_root, subj, c->peer_id,
                            SSL_session_reused(ssl));
     }
-    sc_stats_handshake(st, c->dir, sc_tlsv_accepted(ssl, id, c->dir, sc_worker_grace_seen(c->w)));
+    sc_stats_handshake(st, c->dir, sc_tlsv_accepted(ssl, id, c->dir, sc_wctx_grace_seen(c->w)));
     classify(c, SC_CLASS_MESH_MTLS);
     if (c->hbone_listener) {
         start_hbone_tunnel(c, ssl);
@@ -589,7 +619,7 @@ static void on_handshake_timeout(evutil_socket_t fd, short what, void *arg)
     SC_MAGIC_CHECK(c, SC_MAGIC_CONN);
     (void)fd;
     (void)what;
-    sc_stats_handshake(sc_worker_stats(c->w), c->dir, SC_HS_PROTOCOL);
+    sc_stats_handshake(sc_wctx_stats(c->w), c->dir, SC_HS_PROTOCOL);
     conn_finish(c, "handshake_timeout");
 }
 
@@ -605,11 +635,11 @@ static int handshake_allowed(struct sc_conn *c)
         return 1;
     }
     clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
-    if (sc_hslimit_allow(sc_worker_hslimit(c->w), &c->down_addr, rate,
+    if (sc_hslimit_allow(sc_wctx_hslimit(c->w), &c->down_addr, rate,
                          (uint64_t)now.tv_sec * 1000 + (uint64_t)now.tv_nsec / 1000000)) {
         return 1;
     }
-    sc_stats_handshake_limited(sc_worker_stats(c->w));
+    sc_stats_handshake_limited(sc_wctx_stats(c->w));
     conn_finish(c, "handshake_rate_limited: over %u handshakes a second from this address "
                    "(limits.handshakes_per_second_per_source)", rate);
     return 0;
@@ -634,7 +664,7 @@ static void start_down_tls(struct sc_conn *c)
         return;
     }
     c->action = "while handshaking with downstream";
-    c->down = bufferevent_openssl_socket_new(sc_worker_base(c->w), c->fd, ssl,
+    c->down = bufferevent_openssl_socket_new(sc_wctx_base(c->w), c->fd, ssl,
                                              BUFFEREVENT_SSL_ACCEPTING, BEV_FLAGS);
     if (c->down == NULL) {
         SSL_free(ssl);
@@ -664,7 +694,7 @@ static void on_first_bytes(evutil_socket_t fd, short what, void *arg)
 
 static void wait_first_bytes(struct sc_conn *c)
 {
-    c->ev = event_new(sc_worker_base(c->w), c->fd, EV_READ, on_first_bytes, c);
+    c->ev = event_new(sc_wctx_base(c->w), c->fd, EV_READ, on_first_bytes, c);
     if (c->ev == NULL || event_add(c->ev, NULL) != 0) {
         conn_finish(c, "internal_error: event_new");
         return;
@@ -758,7 +788,7 @@ static void start_l7(struct sc_conn *c)
     drop_watcher(c);
     evtimer_del(c->timer);
     if (c->down == NULL) {
-        c->down = bufferevent_socket_new(sc_worker_base(c->w), c->fd, BEV_FLAGS);
+        c->down = bufferevent_socket_new(sc_wctx_base(c->w), c->fd, BEV_FLAGS);
         if (c->down == NULL) {
             conn_finish(c, "internal_error: bufferevent");
             return;
@@ -913,7 +943,7 @@ static void serve(struct sc_conn *c)
         }
         return;
     }
-    c->ev = event_new(sc_worker_base(c->w), c->fd, EV_READ | EV_PERSIST | EV_ET, on_auto_peek, c);
+    c->ev = event_new(sc_wctx_base(c->w), c->fd, EV_READ | EV_PERSIST | EV_ET, on_auto_peek, c);
     if (c->ev == NULL || event_add(c->ev, NULL) != 0) {
         conn_finish(c, "internal_error: event_new");
         return;
@@ -941,7 +971,7 @@ static void on_peek(evutil_socket_t fd, short what, void *arg)
 {
     struct sc_conn *c = arg;
     size_t cap;
-    unsigned char *buf = sc_worker_scratch(c->w, &cap);
+    unsigned char *buf = sc_wctx_scratch(c->w, &cap);
     struct sc_sniff_info info;
     ssize_t n;
 
@@ -1012,7 +1042,7 @@ static void on_sniff_timeout(evutil_socket_t fd, short what, void *arg)
 static void start_sniff(struct sc_conn *c)
 {
     c->action = "while sniffing";
-    c->ev = event_new(sc_worker_base(c->w), c->fd, EV_READ | EV_PERSIST | EV_ET, on_peek, c);
+    c->ev = event_new(sc_wctx_base(c->w), c->fd, EV_READ | EV_PERSIST | EV_ET, on_peek, c);
     if (c->ev == NULL) {
         conn_finish(c, "internal_error: event_new");
         return;
@@ -1170,7 +1200,7 @@ void sc_lcount_unref(struct sc_lcount *n)
     }
 }
 
-static struct sc_conn *conn_new(struct sc_worker *w, struct sc_lcount *count, int fd,
+static struct sc_conn *conn_new(struct sc_wctx *w, struct sc_lcount *count, int fd,
                                  const struct sockaddr *peer, int peerlen)
 {
     struct sc_conn *c = calloc(1, sizeof(*c));
@@ -1191,10 +1221,10 @@ static struct sc_conn *conn_new(struct sc_worker *w, struct sc_lcount *count, in
     }
     c->fd = fd;
     c->cls = -1;
-    c->snap = sc_snapshot_ref(sc_worker_snapshot(w));
+    c->snap = sc_snapshot_ref(sc_wctx_snapshot(w));
     c->cfg = sc_snapshot_config(c->snap);
     c->to = &c->cfg->timeouts;
-    c->id = sc_worker_next_conn_id(w);
+    c->id = sc_wctx_next_conn_id(w);
     clock_gettime(CLOCK_MONOTONIC, &c->t0);
     clock_gettime(CLOCK_REALTIME, &now);
     gmtime_r(&now.tv_sec, &tm);
@@ -1206,9 +1236,9 @@ static struct sc_conn *conn_new(struct sc_worker *w, struct sc_lcount *count, in
         c->down_addr.len = (socklen_t)peerlen;
         unmap_v4(&c->down_addr);
     }
-    c->timer = evtimer_new(sc_worker_base(w), on_unused_timer, c);
-    sc_worker_conn_add(w, c);
-    sc_stats_active(sc_worker_stats(w), 1);
+    c->timer = evtimer_new(sc_wctx_base(w), on_unused_timer, c);
+    list_add(w, c);
+    sc_stats_active(sc_wctx_stats(w), 1);
     c->lname = "-";
     return c;
 }
@@ -1227,7 +1257,7 @@ static void start_hbone_listener(struct sc_conn *c, const struct sc_cfg_listener
     wait_first_bytes(c);
 }
 
-void sc_conn_accept_hbone(struct sc_worker *w, int fd, const struct sc_conn_hbone *h)
+void sc_conn_accept_hbone(struct sc_wctx *w, int fd, const struct sc_conn_hbone *h)
 {
     struct sc_conn *c = conn_new(w, NULL, fd, (const struct sockaddr *)&h->peer_addr.ss,
                                  (int)h->peer_addr.len);
@@ -1285,7 +1315,7 @@ void sc_conn_accept_hbone(struct sc_worker *w, int fd, const struct sc_conn_hbon
     serve(c);
 }
 
-void sc_conn_accept(struct sc_worker *w, enum sc_listener_kind kind, const char *listener,
+void sc_conn_accept(struct sc_wctx *w, enum sc_listener_kind kind, const char *listener,
                     struct sc_lcount *count, int fd, const struct sockaddr *peer, int peerlen)
 {
     struct sc_conn *c = conn_new(w, count, fd, peer, peerlen);

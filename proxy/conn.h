@@ -4,7 +4,8 @@
 #include <sys/socket.h>
 
 #include "addr.h"
-#include "worker.h"
+#include "hbone.h"
+#include "wctx.h"
 
 /* One proxied connection, from accept to close: original-destination
  * lookup, the PeerAuthentication / route decision, sniffing, the TLS
@@ -33,25 +34,14 @@ void sc_lcount_unref(struct sc_lcount *n);
  * listener (kind SC_LISTENER_EXPLICIT), else is ignored.  count (may be
  * NULL) is the listener's: the connection counts itself in it until its
  * teardown, holding its own reference. */
-void sc_conn_accept(struct sc_worker *w, enum sc_listener_kind kind, const char *listener,
+void sc_conn_accept(struct sc_wctx *w, enum sc_listener_kind kind, const char *listener,
                     struct sc_lcount *count, int fd, const struct sockaddr *peer, int peerlen);
 
 /* An HBONE stream to a protocol http (or auto) port, handed to the HTTP
- * session as a connection of its own (proxy/hbone_in.c): fd is our end of
- * a socketpair whose other end carries the stream's bytes.  The
- * connection is mesh mTLS with the tunnel's peer (XFCC, access log) and
- * logs hbone=<tunnel> stream=<id>.  Takes fd; borrows the rest (the
- * certificate gets its own reference). */
-struct sc_conn_hbone {
-    int port;                           /* the workload port */
-    struct sc_addr peer_addr;           /* the tunnel's peer */
-    const char *peer_id;
-    const char *tls_version;
-    struct x509_st *peer_cert;
-    unsigned long long tunnel_id;
-    long long stream_id;
-};
-void sc_conn_accept_hbone(struct sc_worker *w, int fd, const struct sc_conn_hbone *h);
+ * session as a connection of its own (struct sc_conn_hbone, hbone.h).
+ * The worker installs this in its context (sc_wctx_set_hbone_accept), so
+ * that proxy/hbone_in.c reaches it without calling into conn. */
+void sc_conn_accept_hbone(struct sc_wctx *w, int fd, const struct sc_conn_hbone *h);
 
 /* Ends the connection now with the given reason (worker shutdown). */
 void sc_conn_abort(struct sc_conn *c, const char *reason);

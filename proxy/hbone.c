@@ -22,7 +22,7 @@
 #include "log.h"
 #include "snapshot.h"
 #include "stats.h"
-#include "worker.h"
+#include "wctx.h"
 
 /* ---- helpers -------------------------------------------------------------- */
 
@@ -251,7 +251,7 @@ static void stream_reset(struct sc_hbone_stream *s, uint32_t code)
     if (s->id > 0 && !s->h2_closed) {
         nghttp2_submit_rst_stream(t->ngh, NGHTTP2_FLAG_NONE, s->id, code);
         if (s->status == 200) {
-            sc_stats_hbone(sc_worker_stats(t->w), t->dir, SC_HBONE_STREAM_RESET);
+            sc_stats_hbone(sc_wctx_stats(t->w), t->dir, SC_HBONE_STREAM_RESET);
         }
         /* on_stream_close frees it */
         io_abort(s->io);
@@ -290,7 +290,7 @@ int sc_hbone_i_stream_attach_local(struct sc_hbone_stream *s, int fd)
         close(fd);
         return -1;
     }
-    s->ev = event_new(sc_worker_base(t->w), fd, EV_READ | EV_WRITE | EV_CLOSED | EV_PERSIST | EV_ET,
+    s->ev = event_new(sc_wctx_base(t->w), fd, EV_READ | EV_WRITE | EV_CLOSED | EV_PERSIST | EV_ET,
                       on_local, s);
     if (s->ev == NULL || event_add(s->ev, NULL) != 0) {
         return -1;
@@ -350,7 +350,7 @@ static ssize_t data_read(nghttp2_session *ngh, int32_t id, uint8_t *buf, size_t 
     stream_set_reason(s, "%s: %s", s->t->client ? "downstream_reset" : "upstream_reset",
                       sc_io_error(s->io, NULL));
     if (s->status == 200) {
-        sc_stats_hbone(sc_worker_stats(s->t->w), s->t->dir, SC_HBONE_STREAM_RESET);
+        sc_stats_hbone(sc_wctx_stats(s->t->w), s->t->dir, SC_HBONE_STREAM_RESET);
     }
     io_abort(s->io);
     s->io = NULL;
@@ -493,13 +493,13 @@ static int on_stream_close(nghttp2_session *ngh, int32_t id, uint32_t code, void
     nghttp2_session_set_stream_user_data(ngh, id, NULL);
     if (code != NGHTTP2_NO_ERROR || s->io == NULL) {
         if (s->status == 200 && code != NGHTTP2_NO_ERROR && s->reason[0] == '\0') {
-            sc_stats_hbone(sc_worker_stats(t->w), t->dir, SC_HBONE_STREAM_RESET);
+            sc_stats_hbone(sc_wctx_stats(t->w), t->dir, SC_HBONE_STREAM_RESET);
         }
         if (t->client && s->status == 0 && s->reason[0] == '\0') {
             /* never answered: the tunnel (or the peer) refused it */
             s->retry = code == NGHTTP2_REFUSED_STREAM;
             if (!s->retry) {
-                sc_stats_hbone(sc_worker_stats(t->w), t->dir, SC_HBONE_STREAM_REFUSED);
+                sc_stats_hbone(sc_wctx_stats(t->w), t->dir, SC_HBONE_STREAM_REFUSED);
             }
         }
         stream_set_reason(s, "stream_reset: %s", nghttp2_http2_strerror(code));
@@ -715,7 +715,7 @@ struct sc_hbone_stream *sc_hbone_i_stream_new(struct sc_hbone_tunnel *t)
     }
     s->t = t;
     s->local_fd = -1;
-    s->conn_id = sc_worker_next_conn_id(t->w);
+    s->conn_id = sc_wctx_next_conn_id(t->w);
     clock_gettime(CLOCK_MONOTONIC, &s->t0);
     stamp(s->started, sizeof(s->started));
     sc_hbone_req_init(&s->req);
@@ -759,7 +759,7 @@ void sc_hbone_i_tunnel_destroy(struct sc_hbone_tunnel *t)
     if (t->sweep != NULL) {
         event_free(t->sweep);
     }
-    sc_stats_hbone_tunnel_closed(sc_worker_stats(t->w), t->dir, t->n_streams);
+    sc_stats_hbone_tunnel_closed(sc_wctx_stats(t->w), t->dir, t->n_streams);
     nghttp2_session_del(t->ngh);
     sc_io_free(t->io);
     free(t->obuf);
@@ -805,7 +805,7 @@ void sc_hbone_tunnel_drain(struct sc_hbone_tunnel *t)
     leave(t);
 }
 
-static struct sc_hbone_tunnel *tunnel_new(struct sc_worker *w, struct sc_snapshot *snap,
+static struct sc_hbone_tunnel *tunnel_new(struct sc_wctx *w, struct sc_snapshot *snap,
                                           struct bufferevent *bev,
                                           const struct sc_hbone_peer *peer, int client,
                                           sc_hbone_tunnel_done_fn *done, void *arg)
@@ -882,17 +882,17 @@ static struct sc_hbone_tunnel *tunnel_new(struct sc_worker *w, struct sc_snapsho
             goto fail;
         }
     }
-    t->ev = event_new(sc_worker_base(w), sc_io_fd(t->io),
+    t->ev = event_new(sc_wctx_base(w), sc_io_fd(t->io),
                       EV_READ | EV_WRITE | EV_CLOSED | EV_PERSIST | EV_ET, on_tunnel_io, t);
-    t->idle = evtimer_new(sc_worker_base(w), on_tunnel_idle, t);
-    t->sweep = evtimer_new(sc_worker_base(w), on_sweep, t);
+    t->idle = evtimer_new(sc_wctx_base(w), on_tunnel_idle, t);
+    t->sweep = evtimer_new(sc_wctx_base(w), on_sweep, t);
     if (t->ev == NULL || t->idle == NULL || t->sweep == NULL || event_add(t->ev, NULL) != 0) {
         goto fail;
     }
     (void)cfg;
     evbuffer_free(in);
     evbuffer_free(out);
-    sc_stats_hbone(sc_worker_stats(w), t->dir, SC_HBONE_TUNNEL_OPENED);
+    sc_stats_hbone(sc_wctx_stats(w), t->dir, SC_HBONE_TUNNEL_OPENED);
     return t;
 
 fail:
@@ -928,7 +928,7 @@ static void server_idle(void *arg, struct sc_hbone_tunnel *t)
     sc_hbone_i_tunnel_arm_idle(t, sc_snapshot_config(t->snap)->timeouts.idle_ms);
 }
 
-struct sc_hbone_tunnel *sc_hbone_server_new(struct sc_worker *w, struct sc_snapshot *snap,
+struct sc_hbone_tunnel *sc_hbone_server_new(struct sc_wctx *w, struct sc_snapshot *snap,
                                             struct bufferevent *bev,
                                             const struct sc_hbone_peer *peer,
                                             sc_hbone_tunnel_done_fn *done, void *arg)
@@ -947,7 +947,7 @@ struct sc_hbone_tunnel *sc_hbone_server_new(struct sc_worker *w, struct sc_snaps
     return t;
 }
 
-struct sc_hbone_tunnel *sc_hbone_client_new(struct sc_worker *w, struct sc_snapshot *snap,
+struct sc_hbone_tunnel *sc_hbone_client_new(struct sc_wctx *w, struct sc_snapshot *snap,
                                             struct bufferevent *bev,
                                             const struct sc_hbone_peer *peer,
                                             sc_hbone_tunnel_done_fn *done, void *arg)
@@ -989,7 +989,7 @@ void sc_hbone_i_client_response(struct sc_hbone_stream *s)
 
     s->status = s->resp_status;
     if (s->status == 200) {
-        sc_stats_hbone(sc_worker_stats(t->w), t->dir, SC_HBONE_STREAM_OPENED);
+        sc_stats_hbone(sc_wctx_stats(t->w), t->dir, SC_HBONE_STREAM_OPENED);
         if (s->deferred) {
             s->deferred = 0;
             nghttp2_session_resume_data(t->ngh, s->id);
@@ -1006,7 +1006,7 @@ void sc_hbone_i_client_response(struct sc_hbone_stream *s)
         }
         return;
     }
-    sc_stats_hbone(sc_worker_stats(t->w), t->dir, SC_HBONE_STREAM_REFUSED);
+    sc_stats_hbone(sc_wctx_stats(t->w), t->dir, SC_HBONE_STREAM_REFUSED);
     stream_set_reason(s, "hbone_refused: the peer answered %d to CONNECT", s->status);
     nghttp2_submit_rst_stream(t->ngh, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_CANCEL);
 }

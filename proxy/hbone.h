@@ -7,6 +7,24 @@
 #include "addr.h"
 #include "config.h"
 
+struct x509_st;
+
+/* An HBONE stream to a protocol http (or auto) port, handed to the HTTP
+ * session (proxy/conn.c) as a connection of its own (proxy/hbone_in.c): fd is our end of
+ * a socketpair whose other end carries the stream's bytes.  The
+ * connection is mesh mTLS with the tunnel's peer (XFCC, access log) and
+ * logs hbone=<tunnel> stream=<id>.  Takes fd; borrows the rest (the
+ * certificate gets its own reference). */
+struct sc_conn_hbone {
+    int port;                           /* the workload port */
+    struct sc_addr peer_addr;           /* the tunnel's peer */
+    const char *peer_id;
+    const char *tls_version;
+    struct x509_st *peer_cert;
+    unsigned long long tunnel_id;
+    long long stream_id;
+};
+
 /* HBONE tunnels (docs/hbone.md): one HTTP/2 connection over mesh mTLS
  * (ALPN h2) carrying CONNECT streams, each stream one app connection.
  * The same object serves both roles:
@@ -32,7 +50,7 @@
 
 struct bufferevent;
 struct sc_snapshot;
-struct sc_worker;
+struct sc_wctx;
 struct sc_hbone_tunnel;
 struct sc_hbone_stream;
 
@@ -55,7 +73,7 @@ struct sc_hbone_peer {
  * here, even on failure) and its own snapshot reference.  done() is called
  * exactly once, when the tunnel ends; the tunnel is freed after it returns.
  * NULL on failure (done() not called). */
-struct sc_hbone_tunnel *sc_hbone_server_new(struct sc_worker *w, struct sc_snapshot *snap,
+struct sc_hbone_tunnel *sc_hbone_server_new(struct sc_wctx *w, struct sc_snapshot *snap,
                                             struct bufferevent *bev,
                                             const struct sc_hbone_peer *peer,
                                             sc_hbone_tunnel_done_fn *done, void *arg);
@@ -69,7 +87,7 @@ void sc_hbone_tunnel_drain(struct sc_hbone_tunnel *t);
 
 /* Mostly for the pool (client role). */
 struct sc_hbone_client_cb;
-struct sc_hbone_tunnel *sc_hbone_client_new(struct sc_worker *w, struct sc_snapshot *snap,
+struct sc_hbone_tunnel *sc_hbone_client_new(struct sc_wctx *w, struct sc_snapshot *snap,
                                             struct bufferevent *bev,
                                             const struct sc_hbone_peer *peer,
                                             sc_hbone_tunnel_done_fn *done, void *arg);

@@ -17,10 +17,9 @@
 #include "l7_internal.h"
 #include "log.h"
 
-#include "conn.h"
 #include "snapshot.h"
 #include "stats.h"
-#include "worker.h"
+#include "wctx.h"
 
 static long ms_since(const struct timespec *t0)
 {
@@ -58,7 +57,7 @@ static void stream_access_log(struct sc_hbone_stream *s, long ms)
     sc_accesslog_rec_sets(&rec, SC_ACCESSLOG_ROUTE_NAME, t->peer.listener);
     snprintf(hb, sizeof(hb), "%llu/%d", t->peer.tunnel_id, (int)s->id);
     sc_accesslog_rec_sets(&rec, SC_ACCESSLOG_HBONE, hb);
-    sc_accesslog_sink_log(sc_l7_access_log, (unsigned)sc_worker_id(t->w), &rec);
+    sc_accesslog_sink_log(sc_l7_access_log, (unsigned)sc_wctx_id(t->w), &rec);
 }
 
 void sc_hbone_i_stream_log(struct sc_hbone_stream *s)
@@ -101,7 +100,7 @@ static void refuse(struct sc_hbone_stream *s, int status, const char *why)
     struct sc_hbone_tunnel *t = s->t;
 
     snprintf(s->reason, sizeof(s->reason), "hbone_refused: %d %s", status, why);
-    sc_stats_hbone(sc_worker_stats(t->w), t->dir, SC_HBONE_STREAM_REFUSED);
+    sc_stats_hbone(sc_wctx_stats(t->w), t->dir, SC_HBONE_STREAM_REFUSED);
     if (sc_hbone_i_stream_submit_response(s, status, why) != 0) {
         nghttp2_submit_rst_stream(t->ngh, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_INTERNAL_ERROR);
     }
@@ -119,7 +118,7 @@ static void established(struct sc_hbone_stream *s, int fd)
         nghttp2_submit_rst_stream(t->ngh, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_INTERNAL_ERROR);
         return;
     }
-    sc_stats_hbone(sc_worker_stats(t->w), t->dir, SC_HBONE_STREAM_OPENED);
+    sc_stats_hbone(sc_wctx_stats(t->w), t->dir, SC_HBONE_STREAM_OPENED);
 }
 
 static void on_app_connect(evutil_socket_t fd, short what, void *arg)
@@ -176,7 +175,7 @@ static void connect_app(struct sc_hbone_stream *s)
         return;
     }
     s->local_fd = fd;
-    s->connect_ev = event_new(sc_worker_base(t->w), fd, EV_WRITE, on_app_connect, s);
+    s->connect_ev = event_new(sc_wctx_base(t->w), fd, EV_WRITE, on_app_connect, s);
     tv.tv_sec = s->tgt.timeouts->connect_ms / 1000;
     tv.tv_usec = (s->tgt.timeouts->connect_ms % 1000) * 1000;
     if (s->connect_ev == NULL || event_add(s->connect_ev, &tv) != 0) {
@@ -211,7 +210,7 @@ static void hand_to_http(struct sc_hbone_stream *s)
     s->up_tried = 1;
     s->http = 1;
     established(s, sv[0]);
-    sc_conn_accept_hbone(t->w, sv[1], &info);
+    sc_wctx_hbone_accept(t->w, sv[1], &info);
 }
 
 void sc_hbone_i_server_request(struct sc_hbone_stream *s)

@@ -60,7 +60,7 @@ struct sc_hbone_stream {
 };
 
 struct sc_hbone_tunnel {
-    struct sc_worker *w;
+    struct sc_wctx *w;
     struct sc_snapshot *snap;           /* our reference */
     int client;
     enum sc_direction dir;

@@ -15,7 +15,7 @@
 #include "log.h"
 #include "snapshot.h"
 #include "upstream.h"
-#include "worker.h"
+#include "wctx.h"
 
 static const unsigned char alpn_h2[] = "\x02h2";
 
@@ -38,7 +38,7 @@ struct ptunnel {
 };
 
 struct sc_hbone_pool {
-    struct sc_worker *w;
+    struct sc_wctx *w;
     struct ptunnel *tunnels;
 };
 
@@ -63,7 +63,7 @@ struct sc_hbone_out {
 
 static void assign(struct sc_hbone_out *o, int fresh);
 
-struct sc_hbone_pool *sc_hbone_pool_new(struct sc_worker *w)
+struct sc_hbone_pool *sc_hbone_pool_new(struct sc_wctx *w)
 {
     struct sc_hbone_pool *p = calloc(1, sizeof(*p));
 
@@ -345,7 +345,7 @@ static struct ptunnel *pt_new(struct sc_hbone_pool *p, const struct sc_hbone_out
     pt->addr = o->req.dst;
     sc_addr_set_port(&pt->addr, o->req.hbone_port);
     pt->expected = o->req.expected;
-    pt->id = sc_worker_next_conn_id(p->w);
+    pt->id = sc_wctx_next_conn_id(p->w);
     clock_gettime(CLOCK_MONOTONIC, &pt->t0);
     clock_gettime(CLOCK_REALTIME, &now);
     gmtime_r(&now.tv_sec, &tm);

@@ -21,11 +21,11 @@
  * Worker thread only. */
 
 struct sc_snapshot;
-struct sc_worker;
+struct sc_wctx;
 struct sc_hbone_pool;
 struct sc_hbone_out;
 
-struct sc_hbone_pool *sc_hbone_pool_new(struct sc_worker *w);
+struct sc_hbone_pool *sc_hbone_pool_new(struct sc_wctx *w);
 /* Closes every tunnel (their streams are reset, without callbacks).
  * Accepts NULL. */
 void sc_hbone_pool_free(struct sc_hbone_pool *p);

@@ -27,7 +27,7 @@
 #include "tlsverdict.h"
 #include "upool.h"
 #include "uuid.h"
-#include "worker.h"
+#include "wctx.h"
 #include "x509.h"
 #include "xfcc.h"
 
@@ -63,7 +63,7 @@ void sc_l7_arm(struct sc_l7 *s, event_callback_fn cb, int ms)
     }
     tv.tv_sec = ms / 1000;
     tv.tv_usec = (ms % 1000) * 1000;
-    evtimer_assign(s->timer, sc_worker_base(s->p.w), cb, s);
+    evtimer_assign(s->timer, sc_wctx_base(s->p.w), cb, s);
     evtimer_add(s->timer, &tv);
 }
 
@@ -577,7 +577,7 @@ void sc_l7_switch_to_relay(struct sc_l7 *s)
     s->blen = 0;
     sc_l7_ubuf_release(s);
     if (ok) {
-        s->relay = sc_relay_new_io(sc_worker_base(s->p.w), down, up, in, out, &lim,
+        s->relay = sc_relay_new_io(sc_wctx_base(s->p.w), down, up, in, out, &lim,
                                    on_relay_done, s);
     } else {
         sc_io_free(down);
@@ -614,7 +614,7 @@ static int forward_request_head(struct sc_l7 *s, const struct sc_http1_head *h)
     /* x-request-id: kept when the client sent one, generated otherwise. */
     rid = sc_http1_head_get(h, "x-request-id", &rid_len);
     if (rid == NULL || rid_len == 0) {
-        sc_uuid_v4(sc_worker_uuid(s->p.w), s->r.request_id);
+        sc_uuid_v4(sc_wctx_uuid(s->p.w), s->r.request_id);
         fields[rw.n_fields++] = (struct sc_http1_field){"x-request-id", s->r.request_id};
     }
     /* x-forwarded-client-cert per the mode; a plaintext request's never
@@ -1020,7 +1020,7 @@ struct sc_l7 *sc_l7_new(const struct sc_l7_params *p, sc_l7_done_fn *done, void 
     s->arg = arg;
     s->req_parser = sc_http1_new(SC_HTTP1_REQUEST, NULL);
     s->resp_parser = sc_http1_new(SC_HTTP1_RESPONSE, NULL);
-    s->timer = evtimer_new(sc_worker_base(p->w), on_idle_timeout, s);
+    s->timer = evtimer_new(sc_wctx_base(p->w), on_idle_timeout, s);
     in = evbuffer_new();
     out = evbuffer_new();
     if (s->req_parser == NULL || s->resp_parser == NULL || s->timer == NULL || in == NULL ||
@@ -1034,7 +1034,7 @@ struct sc_l7 *sc_l7_new(const struct sc_l7_params *p, sc_l7_done_fn *done, void 
     if (s->dio == NULL || load_early(s, in, out) != 0) {
         goto fail;
     }
-    s->dev = event_new(sc_worker_base(p->w), sc_io_fd(s->dio),
+    s->dev = event_new(sc_wctx_base(p->w), sc_io_fd(s->dio),
                        EV_READ | EV_WRITE | EV_CLOSED | EV_PERSIST | EV_ET, on_down_io, s);
     if (s->dev == NULL || event_add(s->dev, NULL) != 0) {
         goto fail;

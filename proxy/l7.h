@@ -10,7 +10,7 @@
 struct bufferevent;
 struct sc_log_ctx;
 struct sc_snapshot;
-struct sc_worker;
+struct sc_wctx;
 struct sc_l7;
 
 /* An HTTP/1.1 session on one downstream connection (protocol http, or auto
@@ -21,7 +21,7 @@ struct sc_l7;
  * Upgrade / CONNECT switches the connection to the L4 relay. */
 
 struct sc_l7_params {
-    struct sc_worker *w;
+    struct sc_wctx *w;
     struct sc_snapshot *snap;           /* the session takes its own reference */
     struct bufferevent *down;           /* taken; plain or TLS (terminated) */
     enum sc_direction dir;

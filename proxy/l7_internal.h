@@ -13,7 +13,7 @@
 #include "l7.h"
 
 struct sc_http1_head;
-struct sc_worker;
+struct sc_wctx;
 
 struct sc_l7_req {
     struct sc_accesslog_rec rec;     /* what the access log prints */

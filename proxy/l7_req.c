@@ -6,7 +6,7 @@
 #include "istio.h"
 #include "l7_internal.h"
 #include "stats.h"
-#include "worker.h"
+#include "wctx.h"
 
 struct sc_accesslog_sink *sc_l7_access_log;
 
@@ -62,7 +62,7 @@ void sc_l7_req_head(struct sc_l7_req *r, const struct sc_http1_head *h)
 
 void sc_l7_req_log(const struct sc_l7_params *p, struct sc_l7_req *r)
 {
-    struct sc_stats *st = sc_worker_stats(p->w);
+    struct sc_stats *st = sc_wctx_stats(p->w);
     char flags[64], peer[SC_ACCESSLOG_FIELD_MAX + 1];
     size_t plen = 0;
     const char *pv = sc_accesslog_rec_get(&r->rec, SC_ACCESSLOG_PEER_ID, &plen);
@@ -87,7 +87,7 @@ void sc_l7_req_log(const struct sc_l7_params *p, struct sc_l7_req *r)
     sc_stats_request(st, p->dir, p->port, r->rec.response_code, mtls, flags, r->rec.duration_ms);
     sc_istio_request(sc_stats_istio(st), &e, r->rec.response_code, flags, r->rec.duration_ms,
                      r->rec.bytes_received, r->rec.bytes_sent);
-    sc_accesslog_sink_log(sc_l7_access_log, (unsigned)sc_worker_id(p->w), &r->rec);
+    sc_accesslog_sink_log(sc_l7_access_log, (unsigned)sc_wctx_id(p->w), &r->rec);
 }
 
 int sc_l7_format_response_head(char *out, size_t cap, size_t *need,

@@ -12,7 +12,7 @@
 #include "magic.h"
 #include "snapshot.h"
 #include "upool.h"
-#include "worker.h"
+#include "wctx.h"
 
 /* The L7 session's upstream side: a connection borrowed from the worker's
  * pool (proxy/upool.h) per request, the request written from the bytes the
@@ -155,7 +155,7 @@ void sc_l7_get_upstream(struct sc_l7 *s, int fresh)
                                   s->p.timeouts->upstream_idle_ms};
     struct sc_upconn *uc = NULL;
 
-    switch (sc_upool_get(sc_worker_upool(s->p.w), &s->p.up, s->p.route, &lim, fresh,
+    switch (sc_upool_get(sc_wctx_upool(s->p.w), &s->p.up, s->p.route, &lim, fresh,
                          on_upstream_ready, s, &uc, &s->wait)) {
     case SC_UPOOL_READY:
         s->uc = uc;

@@ -19,7 +19,7 @@
 #include "magic.h"
 #include "snapshot.h"
 #include "tlsctx.h"
-#include "worker.h"
+#include "wctx.h"
 #include "x509.h"
 
 #define MAX_ENTRIES 256
@@ -84,12 +84,12 @@ struct entry {
 };
 
 struct sc_upool {
-    struct sc_worker *w;
+    struct sc_wctx *w;
     struct entry entries[MAX_ENTRIES];
     atomic_uint_fast64_t active, idle, pending, connecting, overflows, created, reused;
 };
 
-struct sc_upool *sc_upool_new(struct sc_worker *w)
+struct sc_upool *sc_upool_new(struct sc_wctx *w)
 {
     struct sc_upool *p = calloc(1, sizeof(*p));
 
@@ -383,8 +383,8 @@ static struct sc_upconn *adopt(struct entry *e, struct sc_upstream_result *res)
     if (uc->info.io == NULL || evbuffer_get_length(in) > 0 || evbuffer_get_length(out) > 0) {
         goto fail;
     }
-    uc->idle_timer = evtimer_new(sc_worker_base(e->pool->w), on_idle_timeout, uc);
-    uc->ev = event_new(sc_worker_base(e->pool->w), sc_io_fd(uc->info.io),
+    uc->idle_timer = evtimer_new(sc_wctx_base(e->pool->w), on_idle_timeout, uc);
+    uc->ev = event_new(sc_wctx_base(e->pool->w), sc_io_fd(uc->info.io),
                        EV_READ | EV_WRITE | EV_CLOSED | EV_PERSIST | EV_ET, on_io, uc);
     if (uc->idle_timer == NULL || uc->ev == NULL || event_add(uc->ev, NULL) != 0) {
         goto fail;

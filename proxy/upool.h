@@ -7,7 +7,7 @@
 #include "upstream.h"
 
 struct sc_io;
-struct sc_worker;
+struct sc_wctx;
 struct sc_upool;
 struct sc_upconn;
 struct sc_upool_wait;
@@ -56,7 +56,7 @@ struct sc_upconn_info {
 typedef void sc_upool_ready_fn(void *arg, struct sc_upconn *uc,
                                const struct sc_upstream_result *res);
 
-struct sc_upool *sc_upool_new(struct sc_worker *w);
+struct sc_upool *sc_upool_new(struct sc_wctx *w);
 void sc_upool_free(struct sc_upool *p);
 
 enum sc_upool_get_result {

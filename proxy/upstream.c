@@ -20,7 +20,7 @@
 #include "snapshot.h"
 #include "stats.h"
 #include "tlsctx.h"
-#include "worker.h"
+#include "wctx.h"
 
 #define BEV_FLAGS (BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS)
 
@@ -40,7 +40,7 @@ struct sc_upstream {
 /* Where a ticket for this upstream goes; lives as long as the SSL. */
 struct session_sink {
     struct sc_tls_session_sink base;    /* first */
-    struct sc_worker *w;
+    struct sc_wctx *w;
     uint64_t generation;
     struct sc_addr addr;
 };
@@ -79,7 +79,7 @@ static void finish(struct sc_upstream *u, struct sc_upstream_result *res)
         res->bev = u->bev;
         u->bev = NULL;
         if (res->bev == NULL) {
-            res->bev = bufferevent_socket_new(sc_worker_base(u->req.w), u->fd, BEV_FLAGS);
+            res->bev = bufferevent_socket_new(sc_wctx_base(u->req.w), u->fd, BEV_FLAGS);
             if (res->bev == NULL) {
                 res->status = SC_UPSTREAM_CONNECT_FAILED;
                 snprintf(res->reason, sizeof(res->reason), "internal_error: bufferevent");
@@ -115,7 +115,7 @@ static void arm(struct sc_upstream *u, event_callback_fn cb, int ms)
     struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
 
     evtimer_del(u->timer);
-    evtimer_assign(u->timer, sc_worker_base(u->req.w), cb, u);
+    evtimer_assign(u->timer, sc_wctx_base(u->req.w), cb, u);
     evtimer_add(u->timer, &tv);
 }
 
@@ -128,7 +128,7 @@ static void on_handshake(struct bufferevent *bev, short what, void *arg)
     char subj[160];
 
     SC_MAGIC_CHECK(u, SC_MAGIC_UPSTREAM);
-    st = sc_worker_stats(u->req.w);
+    st = sc_wctx_stats(u->req.w);
 
     memset(&res, 0, sizeof(res));
     snprintf(res.peer_root, sizeof(res.peer_root), "-");
@@ -179,7 +179,7 @@ static void on_handshake(struct bufferevent *bev, short what, void *arg)
     }
     sc_stats_handshake(st, u->req.dir,
                        sc_tlsv_accepted(ssl, res.peer_id[0] != '\0' ? res.peer_id : u->req.host,
-                                        u->req.dir, sc_worker_grace_seen(u->req.w)));
+                                        u->req.dir, sc_wctx_grace_seen(u->req.w)));
     res.status = SC_UPSTREAM_OK;
     finish(u, &res);
 }
@@ -191,7 +191,7 @@ static void on_handshake_timeout(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     SC_MAGIC_CHECK(u, SC_MAGIC_UPSTREAM);
-    sc_stats_handshake(sc_worker_stats(u->req.w), u->req.dir, SC_HS_PROTOCOL);
+    sc_stats_handshake(sc_wctx_stats(u->req.w), u->req.dir, SC_HS_PROTOCOL);
     fail(u, SC_UPSTREAM_HANDSHAKE_TIMEOUT, "handshake_timeout");
 }
 
@@ -199,7 +199,7 @@ static void keep_session(struct sc_tls_session_sink *sink, SSL_SESSION *sess)
 {
     struct session_sink *s = (struct session_sink *)sink;
 
-    sc_worker_session_put(s->w, s->generation, &s->addr, sess);
+    sc_wctx_session_put(s->w, s->generation, &s->addr, sess);
 }
 
 static void start_tls(struct sc_upstream *u)
@@ -244,7 +244,7 @@ static void start_tls(struct sc_upstream *u)
          * the session it resumed not resumable once that handshake ends,
          * so one object shared by every new connection would turn the
          * connections opened meanwhile into full handshakes. */
-        sess = sc_worker_session_get(u->req.w, sc_snapshot_generation(u->req.snap),
+        sess = sc_wctx_session_get(u->req.w, sc_snapshot_generation(u->req.snap),
                                      &u->req.addr);
         sess = sess != NULL ? SSL_SESSION_dup(sess) : NULL;
         if (sess != NULL) {
@@ -260,7 +260,7 @@ static void start_tls(struct sc_upstream *u)
             SSL_set1_host(ssl, name);
         }
     }
-    u->bev = bufferevent_openssl_socket_new(sc_worker_base(u->req.w), u->fd, ssl,
+    u->bev = bufferevent_openssl_socket_new(sc_wctx_base(u->req.w), u->fd, ssl,
                                             BUFFEREVENT_SSL_CONNECTING, BEV_FLAGS);
     if (u->bev == NULL) {
         SSL_free(ssl);
@@ -389,7 +389,7 @@ static void start_hbone(struct sc_upstream *u)
     r.mark = u->req.mark;
     r.ready_ends = 1;
     u->fd = sv[1];
-    u->hbone = sc_hbone_out_open(sc_worker_hbone_pool(u->req.w), &r, sv[0], on_hbone_end, u);
+    u->hbone = sc_hbone_out_open(sc_wctx_hbone_pool(u->req.w), &r, sv[0], on_hbone_end, u);
     if (u->hbone == NULL) {
         fail(u, SC_UPSTREAM_CONNECT_FAILED, "internal_error: out of memory");
     }
@@ -430,7 +430,7 @@ static void on_start(evutil_socket_t fd, short what, void *arg)
         fail(u, SC_UPSTREAM_CONNECT_FAILED, "upstream_connect_failed: %s", strerror(errno));
         return;
     }
-    u->ev = event_new(sc_worker_base(u->req.w), u->fd, EV_WRITE, on_connect, u);
+    u->ev = event_new(sc_wctx_base(u->req.w), u->fd, EV_WRITE, on_connect, u);
     if (u->ev == NULL || event_add(u->ev, NULL) != 0) {
         fail(u, SC_UPSTREAM_CONNECT_FAILED, "internal_error: event_new");
         return;
@@ -455,7 +455,7 @@ struct sc_upstream *sc_upstream_connect(const struct sc_upstream_req *req,
     u->fd = -1;
     /* The connect starts from the loop, so done() never runs inside this
      * call and the caller can store the handle first. */
-    u->timer = evtimer_new(sc_worker_base(req->w), on_start, u);
+    u->timer = evtimer_new(sc_wctx_base(req->w), on_start, u);
     if (u->timer == NULL || evtimer_add(u->timer, &now) != 0) {
         up_free(u);
         return NULL;

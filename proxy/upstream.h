@@ -9,7 +9,7 @@
 
 struct bufferevent;
 struct sc_snapshot;
-struct sc_worker;
+struct sc_wctx;
 struct sc_upstream;
 
 /* Opens one upstream connection on a worker: a non-blocking TCP connect
@@ -27,7 +27,7 @@ struct sc_upstream;
  * config, which the reference keeps alive; w outlives every connect. */
 
 struct sc_upstream_req {
-    struct sc_worker *w;
+    struct sc_wctx *w;
     struct sc_snapshot *snap;               /* the connect takes its own reference */
     struct sc_addr addr;
     enum sc_direction dir;                  /* for the metrics */

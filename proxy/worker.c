@@ -31,9 +31,8 @@
 #include "upool.h"
 #include "hbone_pool.h"
 #include "uuid.h"
+#include "wctx.h"
 
-#define SCRATCH_BYTES 16384
-#define SESSION_SLOTS 64
 #define MAX_LISTENERS 64
 
 struct wlistener {
@@ -58,25 +57,15 @@ struct sc_worker {
     int drained;                        /* connections told */
     struct sc_snapshot *snap;           /* the worker's own reference */
     struct sc_stats *stats;
-    struct sc_tlsv_seen grace_seen;     /* root_expired_grace: identities logged */
+    struct sc_wctx *ctx;                /* what its connections see of it */
     struct sc_upool *upool;
     struct sc_hbone_pool *hbone;        /* outbound HBONE tunnels */
     struct sc_hslimit *hslimit;         /* downstream handshakes per client address */
-    struct sc_uuid uuid;
     struct wlistener lis[MAX_LISTENERS];
     size_t n_lis;
     struct sc_acceptpause *pause;       /* after a failed accept() */
     unsigned long long overflows;       /* connections closed at max_connections */
     time_t overflow_logged;             /* when that was last said (monotonic s) */
-    struct sc_conn *conns;              /* list head */
-    atomic_size_t n_conns;
-    unsigned long long next_id;
-    struct {
-        unsigned long long gen;
-        struct sc_addr up;
-        SSL_SESSION *sess;
-    } sessions[SESSION_SLOTS];
-    unsigned char scratch[SCRATCH_BYTES];
 };
 
 static void on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa,
@@ -104,7 +93,7 @@ static void on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct soc
         }
         return;
     }
-    sc_conn_accept(w, wl->kind, wl->name, wl->count, fd, sa, salen);
+    sc_conn_accept(w->ctx, wl->kind, wl->name, wl->count, fd, sa, salen);
 }
 
 static void set_accepting(void *arg, int on)
@@ -303,6 +292,7 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
     if (s != NULL) {
         sc_snapshot_unref(w->snap);
         w->snap = s;
+        sc_wctx_set_snapshot(w->ctx, s);
         if (!atomic_load(&w->draining)) {
             sync_listeners(w, 1);
         }
@@ -312,7 +302,7 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
         close_all_listeners(w);
     }
     if (atomic_load(&w->draining) >= SC_WORKER_DRAIN_ALL && !w->drained) {
-        struct sc_conn *c = w->conns;
+        struct sc_conn *c = *sc_wctx_conns(w->ctx);
 
         w->drained = 1;
         while (c != NULL) {
@@ -323,13 +313,15 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
     }
     if (atomic_load(&w->stopping)) {
         close_all_listeners(w);
-        while (w->conns != NULL) {
-            sc_conn_abort(w->conns, "shutdown");
+        while (*sc_wctx_conns(w->ctx) != NULL) {
+            sc_conn_abort(*sc_wctx_conns(w->ctx), "shutdown");
         }
         sc_upool_free(w->upool);
         w->upool = NULL;
         sc_hbone_pool_free(w->hbone);
         w->hbone = NULL;
+        sc_wctx_set_upool(w->ctx, NULL);
+        sc_wctx_set_hbone_pool(w->ctx, NULL);
         event_base_loopexit(w->base, NULL);
     }
 }
@@ -350,13 +342,21 @@ struct sc_worker *sc_worker_new(int id, struct sc_snapshot *snap)
     if (w->stats == NULL || w->base == NULL) {
         goto fail;
     }
-    sc_uuid_init(&w->uuid);
-    w->upool = sc_upool_new(w);
+    w->ctx = sc_wctx_new(id, w->base, w->stats);
+    if (w->ctx == NULL) {
+        goto fail;
+    }
+    sc_wctx_set_snapshot(w->ctx, w->snap);
+    sc_wctx_set_hbone_accept(w->ctx, sc_conn_accept_hbone);
+    w->upool = sc_upool_new(w->ctx);
     w->hslimit = sc_hslimit_new();
-    w->hbone = sc_hbone_pool_new(w);
+    w->hbone = sc_hbone_pool_new(w->ctx);
     if (w->upool == NULL || w->hslimit == NULL || w->hbone == NULL) {
         goto fail;
     }
+    sc_wctx_set_upool(w->ctx, w->upool);
+    sc_wctx_set_hslimit(w->ctx, w->hslimit);
+    sc_wctx_set_hbone_pool(w->ctx, w->hbone);
     w->wake = event_new(w->base, -1, 0, on_wake, w);
     snprintf(who, sizeof(who), "worker %d", id);
     w->pause = sc_acceptpause_new(w->base, who, w->stats, set_accepting, w);
@@ -425,14 +425,14 @@ void sc_worker_free(struct sc_worker *w)
         return;
     }
     close_all_listeners(w);
-    while (w->conns != NULL) {
-        sc_conn_abort(w->conns, "shutdown");
+    while (w->ctx != NULL && *sc_wctx_conns(w->ctx) != NULL) {
+        sc_conn_abort(*sc_wctx_conns(w->ctx), "shutdown");
     }
     sc_upool_free(w->upool);
     w->upool = NULL;
     sc_hbone_pool_free(w->hbone);
     w->hbone = NULL;
-    sc_uuid_cleanup(&w->uuid);
+    sc_wctx_free(w->ctx);
     sc_hslimit_free(w->hslimit);
     if (w->wake != NULL) {
         event_free(w->wake);
@@ -441,33 +441,10 @@ void sc_worker_free(struct sc_worker *w)
     if (w->base != NULL) {
         event_base_free(w->base);
     }
-    for (size_t i = 0; i < SESSION_SLOTS; i++) {
-        SSL_SESSION_free(w->sessions[i].sess);
-    }
     sc_snapshot_unref(atomic_exchange(&w->pending, NULL));
     sc_snapshot_unref(w->snap);
     sc_stats_free(w->stats);
     free(w);
-}
-
-int sc_worker_id(const struct sc_worker *w)
-{
-    return w->id;
-}
-
-struct event_base *sc_worker_base(struct sc_worker *w)
-{
-    return w->base;
-}
-
-struct sc_snapshot *sc_worker_snapshot(struct sc_worker *w)
-{
-    return w->snap;
-}
-
-struct sc_tlsv_seen *sc_worker_grace_seen(struct sc_worker *w)
-{
-    return &w->grace_seen;
 }
 
 struct sc_stats *sc_worker_stats(struct sc_worker *w)
@@ -475,110 +452,12 @@ struct sc_stats *sc_worker_stats(struct sc_worker *w)
     return w->stats;
 }
 
-unsigned char *sc_worker_scratch(struct sc_worker *w, size_t *len)
-{
-    *len = sizeof(w->scratch);
-    return w->scratch;
-}
-
-static size_t session_slot(unsigned long long gen, const struct sc_addr *up)
-{
-    const unsigned char *p = (const unsigned char *)&up->ss;
-    unsigned long long h = gen * 1099511628211ull;
-
-    for (socklen_t i = 0; i < up->len; i++) {
-        h = (h ^ p[i]) * 1099511628211ull;
-    }
-    return (size_t)(h % SESSION_SLOTS);
-}
-
-SSL_SESSION *sc_worker_session_get(struct sc_worker *w, unsigned long long gen,
-                                   const struct sc_addr *up)
-{
-    size_t i = session_slot(gen, up);
-
-    if (w->sessions[i].sess == NULL || w->sessions[i].gen != gen ||
-        !sc_addr_equal(&w->sessions[i].up, up)) {
-        return NULL;
-    }
-    /* No session outlives its trust: once a certificate of the chain the
-     * ticket's full handshake verified has expired, the ticket is dropped
-     * and the next handshake verifies the chain again. */
-    if (!sc_tls_session_trusted(w->sessions[i].sess, time(NULL))) {
-        SSL_SESSION_free(w->sessions[i].sess);
-        w->sessions[i].sess = NULL;
-        return NULL;
-    }
-    return w->sessions[i].sess;
-}
-
-void sc_worker_session_put(struct sc_worker *w, unsigned long long gen,
-                           const struct sc_addr *up, SSL_SESSION *sess)
-{
-    size_t i = session_slot(gen, up);
-
-    SSL_SESSION_free(w->sessions[i].sess);
-    w->sessions[i].gen = gen;
-    w->sessions[i].up = *up;
-    w->sessions[i].sess = sess;
-}
-
-struct sc_hbone_pool *sc_worker_hbone_pool(struct sc_worker *w)
-{
-    return w->hbone;
-}
-
 struct sc_upool *sc_worker_upool(struct sc_worker *w)
 {
     return w->upool;
 }
 
-struct sc_uuid *sc_worker_uuid(struct sc_worker *w)
-{
-    return &w->uuid;
-}
-
-struct sc_hslimit *sc_worker_hslimit(struct sc_worker *w)
-{
-    return w->hslimit;
-}
-
-unsigned long long sc_worker_next_conn_id(struct sc_worker *w)
-{
-    /* Low byte: the worker, so ids never collide across workers. */
-    return (++w->next_id << 8) | (unsigned)(w->id & 0xff);
-}
-
-void sc_worker_conn_add(struct sc_worker *w, struct sc_conn *c)
-{
-    struct sc_conn_link *l = sc_conn_link(c);
-
-    l->prev = NULL;
-    l->next = w->conns;
-    if (w->conns != NULL) {
-        sc_conn_link(w->conns)->prev = c;
-    }
-    w->conns = c;
-    atomic_fetch_add(&w->n_conns, 1);
-}
-
-void sc_worker_conn_remove(struct sc_worker *w, struct sc_conn *c)
-{
-    struct sc_conn_link *l = sc_conn_link(c);
-
-    if (l->prev != NULL) {
-        sc_conn_link(l->prev)->next = l->next;
-    } else {
-        w->conns = l->next;
-    }
-    if (l->next != NULL) {
-        sc_conn_link(l->next)->prev = l->prev;
-    }
-    l->prev = l->next = NULL;
-    atomic_fetch_sub(&w->n_conns, 1);
-}
-
 size_t sc_worker_conn_count(const struct sc_worker *w)
 {
-    return atomic_load(&((struct sc_worker *)(uintptr_t)w)->n_conns);
+    return sc_wctx_conn_count(w->ctx);
 }

@@ -6,17 +6,7 @@
 struct event_base;
 struct sc_snapshot;
 struct sc_stats;
-struct sc_tlsv_seen;
-struct sc_conn;
 struct sc_worker;
-
-/* Which kind of listener accepted a connection. */
-enum sc_listener_kind {
-    SC_LISTENER_INBOUND_CAPTURE = 0,   /* inbound:  (iptables → 15006) */
-    SC_LISTENER_OUTBOUND_CAPTURE,      /* outbound: (iptables → 15001) */
-    SC_LISTENER_EXPLICIT,              /* listeners[i] */
-    SC_LISTENER_HBONE,                 /* inbound.hbone_address (15008) */
-};
 
 /* A worker: one thread, one event_base, its own SO_REUSEPORT socket for
  * every listener, its own counters and its own reference to the current
@@ -51,44 +41,12 @@ void sc_worker_drain(struct sc_worker *w, enum sc_worker_drain what);
 void sc_worker_stop(struct sc_worker *w);
 void sc_worker_free(struct sc_worker *w);
 
-/* Accessors used by connections running on this worker. */
-int sc_worker_id(const struct sc_worker *w);
-struct event_base *sc_worker_base(struct sc_worker *w);
-struct sc_snapshot *sc_worker_snapshot(struct sc_worker *w);   /* borrowed */
+/* The worker's counters and upstream HTTP pool (borrowed), for the
+ * runtime's metrics.  Connections see the worker only through its
+ * context (wctx.h), never through these. */
 struct sc_stats *sc_worker_stats(struct sc_worker *w);
-/* The peer identities this worker has logged for root_expired_grace
- * (borrowed; the worker's thread only). */
-struct sc_tlsv_seen *sc_worker_grace_seen(struct sc_worker *w);
-/* A scratch buffer for MSG_PEEK, shared by the worker's connections. */
-unsigned char *sc_worker_scratch(struct sc_worker *w, size_t *len);
-/* Connection bookkeeping (for shutdown). */
-void sc_worker_conn_add(struct sc_worker *w, struct sc_conn *c);
-void sc_worker_conn_remove(struct sc_worker *w, struct sc_conn *c);
-/* Per-worker TLS session cache for upstream resumption, keyed by snapshot
- * generation and upstream address.  get returns a borrowed session, or
- * NULL (none, or one whose peer chain has expired since: dropped); put
- * takes ownership of sess. */
-struct sc_addr;
-typedef struct ssl_session_st SSL_SESSION;
-SSL_SESSION *sc_worker_session_get(struct sc_worker *w, unsigned long long gen,
-                                   const struct sc_addr *up);
-void sc_worker_session_put(struct sc_worker *w, unsigned long long gen,
-                           const struct sc_addr *up, SSL_SESSION *sess);
-
-/* The worker's upstream HTTP connection pool and request-id generator. */
 struct sc_upool;
-struct sc_uuid;
 struct sc_upool *sc_worker_upool(struct sc_worker *w);
-struct sc_uuid *sc_worker_uuid(struct sc_worker *w);
-/* The worker's pool of outbound HBONE tunnels (borrowed). */
-struct sc_hbone_pool;
-struct sc_hbone_pool *sc_worker_hbone_pool(struct sc_worker *w);
-/* The worker's per-client-address handshake limiter (borrowed). */
-struct sc_hslimit;
-struct sc_hslimit *sc_worker_hslimit(struct sc_worker *w);
-
-/* A connection id unique across workers. */
-unsigned long long sc_worker_next_conn_id(struct sc_worker *w);
 /* Connections currently open on this worker (safe from any thread). */
 size_t sc_worker_conn_count(const struct sc_worker *w);
 
