@@ -603,6 +603,9 @@ static int rings_empty(struct sc_accesslog_sink *s)
     return 1;
 }
 
+/* how long the writer lets lines gather after a worker wakes it */
+#define COALESCE_MS 2
+
 static void *writer_main(void *arg)
 {
     struct sc_accesslog_sink *s = arg;
@@ -611,6 +614,7 @@ static void *writer_main(void *arg)
         size_t moved = 0;
         unsigned i;
         uint64_t junk;
+        int woken;
 
         if (atomic_exchange(&s->reopen, 0)) {
             do_reopen(s);
@@ -625,14 +629,22 @@ static void *writer_main(void *arg)
             break;
         }
         atomic_store(&s->sleeping, 1);
+        woken = 0;
         if (rings_empty(s) && !atomic_load(&s->stop) && !atomic_load(&s->reopen)) {
             struct pollfd p = { s->efd, POLLIN, 0 };
 
-            (void)poll(&p, 1, (int)s->flush_ms);
+            woken = poll(&p, 1, (int)s->flush_ms) > 0;
         }
         atomic_store(&s->sleeping, 0);
         while (read(s->efd, &junk, sizeof junk) == (ssize_t)sizeof junk) {
             /* drained; the eventfd is non-blocking */
+        }
+        if (woken && !atomic_load(&s->stop)) {
+            /* A worker woke us for a line: let the lines of the next
+             * COALESCE_MS gather (workers do not wake an awake writer), so
+             * a busy sidecar costs one wake-up and one write(2) per batch,
+             * not per request. */
+            (void)poll(NULL, 0, COALESCE_MS);
         }
     }
     return NULL;
