@@ -289,8 +289,7 @@ bench: all $(TOOL_BIN)
 lint:
 	@scripts/lint.sh
 
-# .clang-format's style; format-check fails on any difference (while
-# scripts/format-files.txt exists, only in the files it lists).
+# .clang-format's style; format-check fails on any difference.
 FMT_FILES = $(wildcard common/*.[ch] proxy/*.[ch] ctl/*.[ch] agent/*.[ch] test/unit/*.c test/fuzz/*.[ch] test/tools/*.c)
 fmt:
 	clang-format -i $(FMT_FILES)

@@ -99,8 +99,7 @@ void sc_agentadmin_render_prometheus(const struct sc_agentadmin_env *env, time_t
     metric(out, "sds_agent_connections_total", "counter",
            "SDS connections accepted from an allowed uid.", st.connections);
     metric(out, "sds_agent_refused_peers_total", "counter",
-           "SDS connections closed because the peer uid is not in allowed_uids.",
-           st.refused_peers);
+           "SDS connections closed because the peer uid is not in allowed_uids.", st.refused_peers);
     metric(out, "sds_agent_bad_requests_total", "counter",
            "SDS requests that could not be decoded or had the wrong type_url.", st.bad_requests);
     metric(out, "sds_agent_pushes_total", "counter", "SDS responses sent to clients.", st.pushes);
@@ -150,8 +149,7 @@ void sc_agentadmin_render_prometheus(const struct sc_agentadmin_env *env, time_t
     }
 }
 
-static void on_ready(const struct sc_adminhttp_req *req, struct sc_adminhttp_reply *rep,
-                     void *arg)
+static void on_ready(const struct sc_adminhttp_req *req, struct sc_adminhttp_reply *rep, void *arg)
 {
     struct sc_agentadmin *a = arg;
     char buf[768];
@@ -191,8 +189,7 @@ struct sc_agentadmin *sc_agentadmin_new(struct event_base *base, const struct sc
     }
     a->env = *env;
     a->http = sc_adminhttp_new(base, "admin", NULL);
-    if (a->http == NULL ||
-        sc_adminhttp_route(a->http, "/healthz/ready", 0, on_ready, a) != 0 ||
+    if (a->http == NULL || sc_adminhttp_route(a->http, "/healthz/ready", 0, on_ready, a) != 0 ||
         sc_adminhttp_route(a->http, "/stats/prometheus", 0, on_prometheus, a) != 0) {
         sc_err_set(err, "out of memory");
         goto fail;

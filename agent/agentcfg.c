@@ -31,9 +31,9 @@ struct akey {
     size_t off;
 };
 
-#define AKEY(n, fn, f)                                                                             \
-    {                                                                                              \
-        n, fn, offsetof(struct sc_agent_config, f)                                                 \
+#define AKEY(n, fn, f)                             \
+    {                                              \
+        n, fn, offsetof(struct sc_agent_config, f) \
     }
 
 static int fail(struct actx *c, const struct sc_yaml_node *n, const char *fmt, ...)
@@ -170,8 +170,10 @@ static int conv_td(struct actx *c, const struct sc_yaml_node *n, void *field)
     snprintf(id, sizeof(id), "spiffe://%s", n->str);
     if (strlen(n->str) > SC_SPIFFE_TD_MAX || sc_spiffe_parse(id, strlen(id), &sid) != 0 ||
         sid.path[0] != '\0') {
-        return fail(c, n, "\"%.80s\" is not a valid trust domain (lowercase letters, digits, "
-                          "'.', '-', '_')", n->str);
+        return fail(c, n,
+                    "\"%.80s\" is not a valid trust domain (lowercase letters, digits, "
+                    "'.', '-', '_')",
+                    n->str);
     }
     return conv_str(c, n, field);
 }
@@ -217,8 +219,10 @@ static int conv_duration(struct actx *c, const struct sc_yaml_node *n, void *fie
         return -1;
     }
     if (sc_agent_parse_duration(n->str, out) != 0) {
-        return fail(c, n, "\"%.40s\" is not a duration (a number with a unit: ms, s, m, h, d; "
-                          "e.g. 90s, 10m, 1h30m)", n->str);
+        return fail(c, n,
+                    "\"%.40s\" is not a duration (a number with a unit: ms, s, m, h, d; "
+                    "e.g. 90s, 10m, 1h30m)",
+                    n->str);
     }
     return 0;
 }
@@ -249,9 +253,10 @@ static int conv_addr(struct actx *c, const struct sc_yaml_node *n, void *field)
         return -1;
     }
     if (sc_addr_parse(n->str, out, &why) != 0) {
-        return fail(c, n, "\"%.80s\": %s (expected a numeric address and port, such as "
-                          "127.0.0.1:15010 or [::1]:15010)", n->str,
-                    why != NULL ? why : "invalid address");
+        return fail(c, n,
+                    "\"%.80s\": %s (expected a numeric address and port, such as "
+                    "127.0.0.1:15010 or [::1]:15010)",
+                    n->str, why != NULL ? why : "invalid address");
     }
     c->cfg->admin.enabled = 1;
     return 0;
@@ -288,8 +293,9 @@ static int conv_admin(struct actx *c, const struct sc_yaml_node *n, void *field)
         return -1;
     }
     if (!c->cfg->admin.enabled) {
-        return fail(c, n, "address: required (such as \"127.0.0.1:15010\"; leave admin out "
-                          "for no admin listener)");
+        return fail(c, n,
+                    "address: required (such as \"127.0.0.1:15010\"; leave admin out "
+                    "for no admin listener)");
     }
     return 0;
 }
@@ -476,7 +482,7 @@ static int finish(struct actx *c, const struct sc_yaml_node *root)
     }
     if (cfg->ca.dir == NULL || cfg->ca.namespace_ == NULL || cfg->ca.service_account == NULL) {
         snprintf(c->path, sizeof(c->path), "ca.%s",
-                 cfg->ca.dir == NULL ? "dir"
+                 cfg->ca.dir == NULL          ? "dir"
                  : cfg->ca.namespace_ == NULL ? "namespace"
                                               : "service_account");
         return fail(c, key_node(root, "ca", NULL), "required with source: ca");
@@ -551,8 +557,8 @@ static int load(struct sc_yaml_stream *ys, struct sc_agent_config **out, struct 
     memset(&c, 0, sizeof(c));
     c.err = err;
     c.cfg = cfg;
-    if (cfg->file == NULL || apply(&c, root, top_keys, sizeof(top_keys) / sizeof(top_keys[0]),
-                                   NULL) != 0 ||
+    if (cfg->file == NULL ||
+        apply(&c, root, top_keys, sizeof(top_keys) / sizeof(top_keys[0]), NULL) != 0 ||
         finish(&c, root) != 0) {
         if (cfg->file == NULL) {
             sc_err_set(err, "out of memory");

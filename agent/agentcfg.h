@@ -33,13 +33,13 @@ enum sc_agent_source {
 };
 
 struct sc_agent_config {
-    char *file;                 /* where it came from */
+    char *file; /* where it came from */
     char *socket;
-    unsigned socket_mode;       /* default 0600 */
+    unsigned socket_mode; /* default 0600 */
     uid_t allowed_uids[SC_AGENT_MAX_UIDS];
-    size_t n_allowed_uids;      /* default: getuid() and 0 */
-    char *trust_domain;         /* default "cluster.local" */
-    int log_level;              /* enum sc_log_level, default SC_LOG_INFO */
+    size_t n_allowed_uids; /* default: getuid() and 0 */
+    char *trust_domain; /* default "cluster.local" */
+    int log_level; /* enum sc_log_level, default SC_LOG_INFO */
     enum sc_agent_source source;
     struct {
         char *dir;
@@ -48,16 +48,16 @@ struct sc_agent_config {
         char *dir;
         char *namespace_;
         char *service_account;
-        int64_t lifetime_ms;     /* default 24h; at least 2s */
-        double renew_at;         /* fraction of the lifetime, default 0.5 */
-        double jitter;           /* +- fraction of the lifetime, default 0.05 */
+        int64_t lifetime_ms; /* default 24h; at least 2s */
+        double renew_at; /* fraction of the lifetime, default 0.5 */
+        double jitter; /* +- fraction of the lifetime, default 0.05 */
         int64_t root_overlap_ms; /* default: the lifetime */
-        int64_t trust_wait_ms;   /* longest wait for ACKs of old+new roots, default 30s */
-        char *spiffe_id;         /* spiffe://<td>/ns/<ns>/sa/<sa>, derived */
+        int64_t trust_wait_ms; /* longest wait for ACKs of old+new roots, default 30s */
+        char *spiffe_id; /* spiffe://<td>/ns/<ns>/sa/<sa>, derived */
     } ca;
     struct {
-        int enabled;             /* 1 when admin.address is set */
-        struct sc_addr addr;     /* /healthz/ready, /stats/prometheus */
+        int enabled; /* 1 when admin.address is set */
+        struct sc_addr addr; /* /healthz/ready, /stats/prometheus */
     } admin;
 };
 

@@ -20,13 +20,13 @@
 
 struct sc_ca {
     enum sc_ca_layout layout;
-    X509 *cert;                 /* ca-cert.pem or the first of tls.crt */
-    EVP_PKEY *key;              /* ca-key.pem or tls.key */
-    STACK_OF(X509) *inter;      /* ca-cert first, then intermediates (no roots) */
-    STACK_OF(X509) *roots;      /* root-cert.pem or ca.crt */
+    X509 *cert; /* ca-cert.pem or the first of tls.crt */
+    EVP_PKEY *key; /* ca-key.pem or tls.key */
+    STACK_OF(X509) * inter; /* ca-cert first, then intermediates (no roots) */
+    STACK_OF(X509) * roots; /* root-cert.pem or ca.crt */
     char *roots_pem;
     size_t roots_len;
-    char *inter_pem;            /* PEM of `inter`, appended to every leaf */
+    char *inter_pem; /* PEM of `inter`, appended to every leaf */
     size_t inter_len;
 };
 
@@ -35,7 +35,7 @@ struct sc_ca {
 /* ---- PEM helpers -------------------------------------------------------- */
 
 /* PEM of every certificate in sk into a new NUL-terminated buffer. */
-static int stack_pem(STACK_OF(X509) *sk, char **out, size_t *outlen)
+static int stack_pem(STACK_OF(X509) * sk, char **out, size_t *outlen)
 {
     BIO *b = BIO_new(BIO_s_mem());
     char *data = NULL;
@@ -66,7 +66,7 @@ static int stack_pem(STACK_OF(X509) *sk, char **out, size_t *outlen)
     return *out == NULL ? -1 : 0;
 }
 
-static int in_stack(STACK_OF(X509) *sk, X509 *x)
+static int in_stack(STACK_OF(X509) * sk, X509 *x)
 {
     int i;
 
@@ -124,8 +124,8 @@ static const struct layout_files istio_files = {"ca-cert.pem", "ca-key.pem", "ro
                                                 "cert-chain.pem"};
 static const struct layout_files cm_files = {"tls.crt", "tls.key", "ca.crt", NULL};
 
-#define LAYOUTS_HELP                                                                               \
-    "Istio's cacerts layout (ca-cert.pem, ca-key.pem, root-cert.pem, cert-chain.pem) or "         \
+#define LAYOUTS_HELP                                                                      \
+    "Istio's cacerts layout (ca-cert.pem, ca-key.pem, root-cert.pem, cert-chain.pem) or " \
     "cert-manager's (tls.crt, tls.key, ca.crt)"
 
 static int file_exists(const char *dir, const char *name)
@@ -142,8 +142,10 @@ int sc_ca_detect_layout(const char *dir, enum sc_ca_layout *out, struct sc_err *
     int istio = file_exists(dir, "ca-cert.pem"), cm = file_exists(dir, "tls.crt");
 
     if (istio && cm) {
-        sc_err_set(err, "%s: holds both ca-cert.pem (Istio's layout) and tls.crt "
-                        "(cert-manager's): keep one of the two sets", dir);
+        sc_err_set(err,
+                   "%s: holds both ca-cert.pem (Istio's layout) and tls.crt "
+                   "(cert-manager's): keep one of the two sets",
+                   dir);
         return -1;
     }
     if (!istio && !cm) {
@@ -165,8 +167,8 @@ enum sc_ca_layout sc_ca_get_layout(const struct sc_ca *ca)
     return ca->layout;
 }
 
-static STACK_OF(X509) *load_certs(const char *dir, const char *name, int optional,
-                                  struct sc_err *err)
+static STACK_OF(X509) *
+    load_certs(const char *dir, const char *name, int optional, struct sc_err *err)
 {
     char path[4096];
     struct stat st;
@@ -208,8 +210,8 @@ static int verify_ca(struct sc_ca *ca, const char *dir, const struct layout_file
         char issuer[256];
 
         sc_x509_name_str(X509_get_issuer_name(ca->cert), issuer, sizeof(issuer));
-        sc_err_set(err, "%s/%s: does not chain to any of the %d root(s) in %s (issuer %s): %s",
-                   dir, lf->cert, sk_X509_num(ca->roots), lf->roots, issuer,
+        sc_err_set(err, "%s/%s: does not chain to any of the %d root(s) in %s (issuer %s): %s", dir,
+                   lf->cert, sk_X509_num(ca->roots), lf->roots, issuer,
                    X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx)));
         goto out;
     }
@@ -329,7 +331,7 @@ const char *sc_ca_roots_pem(const struct sc_ca *ca, size_t *len)
     return ca->roots_pem;
 }
 
-static int same_set(STACK_OF(X509) *a, STACK_OF(X509) *b)
+static int same_set(STACK_OF(X509) * a, STACK_OF(X509) * b)
 {
     int i;
 

@@ -42,9 +42,9 @@ enum sc_ca_layout sc_ca_get_layout(const struct sc_ca *ca);
 
 /* One certificate of a loaded CA, for metrics. */
 struct sc_ca_cert_info {
-    const char *role;           /* "signing", "intermediate" or "root" (static) */
+    const char *role; /* "signing", "intermediate" or "root" (static) */
     char subject[256];
-    char serial[80];            /* hex */
+    char serial[80]; /* hex */
     time_t not_after;
 };
 
@@ -67,14 +67,14 @@ const char *sc_ca_describe(const struct sc_ca *ca, char *out, size_t outlen);
 
 /* A minted workload certificate.  All owned; free with _cleanup. */
 struct sc_ca_leaf {
-    char *chain_pem;            /* leaf, then ca-cert and intermediates */
+    char *chain_pem; /* leaf, then ca-cert and intermediates */
     size_t chain_len;
-    char *key_pem;              /* PKCS#8 PEM of a fresh ECDSA P-256 key */
+    char *key_pem; /* PKCS#8 PEM of a fresh ECDSA P-256 key */
     size_t key_len;
-    char serial[80];            /* hex */
+    char serial[80]; /* hex */
     time_t not_before;
     time_t not_after;
-    int64_t issued_ms;          /* the clock at issuance */
+    int64_t issued_ms; /* the clock at issuance */
     int64_t lifetime_ms;
 };
 

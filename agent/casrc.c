@@ -38,8 +38,8 @@ struct sc_ca_src {
     int64_t trust_wait_ms;
     struct sc_dirwatch *watch;
     struct event *tick_ev;
-    struct sc_ca *ca;             /* signs leaves */
-    struct sc_ca *pending;        /* new CA waiting for its roots to propagate */
+    struct sc_ca *ca; /* signs leaves */
+    struct sc_ca *pending; /* new CA waiting for its roots to propagate */
     int64_t pending_since_ms;
     struct sc_ca_leaf leaf;
     int have_leaf;
@@ -93,8 +93,8 @@ static void update_roots(struct sc_ca_src *c)
             }
             pem = sc_ca_roots_pem(cas[i - c->n_retiring], &len);
         }
-        if (sc_ca_bundle_union(acc == NULL ? "" : acc, acc_len, pem, len, &next, &next_len,
-                               &err) != 0) {
+        if (sc_ca_bundle_union(acc == NULL ? "" : acc, acc_len, pem, len, &next, &next_len, &err) !=
+            0) {
             sc_log(SC_LOG_ERR, NULL, "ca: building the root bundle: %s", err.msg);
             free(acc);
             return;
@@ -135,8 +135,9 @@ static void expire_retiring(struct sc_ca_src *c, int64_t now)
 
     while (i < c->n_retiring) {
         if (c->retiring[i].until_ms <= now) {
-            sc_log(SC_LOG_INFO, NULL, "ca: root overlap ended at %s: dropping the old root(s) "
-                                      "from ROOTCA",
+            sc_log(SC_LOG_INFO, NULL,
+                   "ca: root overlap ended at %s: dropping the old root(s) "
+                   "from ROOTCA",
                    fmt_ms(c->retiring[i].until_ms, t, sizeof(t)));
             free(c->retiring[i].pem);
             memmove(&c->retiring[i], &c->retiring[i + 1],
@@ -254,12 +255,14 @@ static void tick(struct sc_ca_src *c)
     }
     if (c->ca != NULL && (!c->have_leaf || sc_ca_renew_due(&c->leaf, c->renew_ms, now))) {
         if (c->have_leaf && now >= (int64_t)c->leaf.not_after * 1000) {
-            sc_log(SC_LOG_WARN, NULL, "ca: certificate serial=%s expired at %s before renewal "
-                                      "(suspended or clock jump?): renewing now",
+            sc_log(SC_LOG_WARN, NULL,
+                   "ca: certificate serial=%s expired at %s before renewal "
+                   "(suspended or clock jump?): renewing now",
                    c->leaf.serial, sc_time_rfc3339(c->leaf.not_after, t, sizeof(t)));
         } else if (c->have_leaf && now < (int64_t)c->leaf.not_before * 1000) {
-            sc_log(SC_LOG_WARN, NULL, "ca: the clock is before notBefore of serial=%s "
-                                      "(clock jumped back?): renewing now",
+            sc_log(SC_LOG_WARN, NULL,
+                   "ca: the clock is before notBefore of serial=%s "
+                   "(clock jumped back?): renewing now",
                    c->leaf.serial);
         }
         issue(c, now);
@@ -322,8 +325,7 @@ static void reload(struct sc_ca_src *c)
         sc_log(SC_LOG_INFO, NULL,
                "ca %s: new CA %s with new roots: serving old+new roots (version %s); the leaf "
                "is reissued once every subscriber has answered, at most %llds from now",
-               c->dir, desc, sc_sdsserver_version(c->srv),
-               (long long)(c->trust_wait_ms / 1000));
+               c->dir, desc, sc_sdsserver_version(c->srv), (long long)(c->trust_wait_ms / 1000));
     }
     event_del(c->tick_ev);
     schedule(c, now);

@@ -51,7 +51,7 @@ void sc_ca_src_recheck(struct sc_ca_src *c);
 void sc_ca_src_free(struct sc_ca_src *c);
 
 struct sc_ca_src_stats {
-    uint64_t minted;            /* workload certificates issued */
+    uint64_t minted; /* workload certificates issued */
     uint64_t mint_failures;
 };
 

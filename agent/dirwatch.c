@@ -12,15 +12,15 @@
 
 /* See dirwatch.h. */
 
-#define WATCH_MASK                                                                                 \
-    (IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE | IN_DELETE | IN_ATTRIB |          \
+#define WATCH_MASK                                                                      \
+    (IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE | IN_DELETE | IN_ATTRIB | \
      IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR)
 
 struct sc_dirwatch {
     struct event_base *base;
     char *dir;
-    int fd;                    /* inotify instance */
-    int wd;                    /* -1 while the directory is not watched */
+    int fd; /* inotify instance */
+    int wd; /* -1 while the directory is not watched */
     int debounce_ms;
     struct event *read_ev;
     struct event *debounce_ev;

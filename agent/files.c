@@ -137,8 +137,7 @@ int sc_files_read(const char *dir, time_t now, struct sc_files_set *out, struct 
     memset(&again, 0, sizeof(again));
     out->layout = sc_files_detect(dir);
     if (out->layout == SC_FILES_UNKNOWN) {
-        sc_err_set(err, "%s: neither tls.crt (cert-manager) nor cert-chain.pem (istio) found",
-                   dir);
+        sc_err_set(err, "%s: neither tls.crt (cert-manager) nor cert-chain.pem (istio) found", dir);
         return -1;
     }
     names = out->layout == SC_FILES_CERT_MANAGER ? names_cm : names_istio;
@@ -194,7 +193,7 @@ struct sc_files_src {
     struct sc_sdsserver *srv;
     struct sc_dirwatch *watch;
     struct event *recheck_ev;
-    struct sc_files_set cur;      /* what is served */
+    struct sc_files_set cur; /* what is served */
     int have;
     char last_problem[512];
     int expired_logged;
@@ -279,7 +278,7 @@ static void attempt(struct sc_files_src *f)
         return;
     }
     if (push(f, &set) != 0) {
-        sc_files_set_cleanup(&set);     /* not adopted: the next recheck tries again */
+        sc_files_set_cleanup(&set); /* not adopted: the next recheck tries again */
         return;
     }
     sc_files_set_cleanup(&f->cur);
@@ -336,8 +335,7 @@ const struct sc_files_set *sc_files_src_current(const struct sc_files_src *f)
     return f->have ? &f->cur : NULL;
 }
 
-const char *sc_files_src_not_ready(const struct sc_files_src *f, time_t now, char *buf,
-                                   size_t len)
+const char *sc_files_src_not_ready(const struct sc_files_src *f, time_t now, char *buf, size_t len)
 {
     char t[32];
 

@@ -30,7 +30,7 @@ struct sc_files_set {
     size_t key_len;
     char *roots;
     size_t roots_len;
-    char serial[80];            /* the leaf's, hex */
+    char serial[80]; /* the leaf's, hex */
     time_t not_after;
     int n_roots;
     /* the root that expires first: its notAfter, subject and serial */
@@ -69,7 +69,6 @@ const struct sc_files_set *sc_files_src_current(const struct sc_files_src *f);
 
 /* NULL when a valid set is served and its leaf has not expired at now;
  * otherwise the reason, written into buf (returned). */
-const char *sc_files_src_not_ready(const struct sc_files_src *f, time_t now, char *buf,
-                                   size_t len);
+const char *sc_files_src_not_ready(const struct sc_files_src *f, time_t now, char *buf, size_t len);
 
 #endif

@@ -26,32 +26,31 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: sds-agent -c FILE [-l LEVEL] [--check]\n"
-            "       sds-agent --version | --help\n"
-            "Serves workload certificates over Envoy's SDS v3 on a Unix socket, from a\n"
-            "certificate directory (source: files) or a local CA (source: ca).\n"
-            "\n"
-            "options:\n"
-            "  -c, --config FILE     the YAML configuration (required)\n"
-            "      --check           validate the configuration and load the certificate\n"
-            "                        source once, then exit (0 = valid, 1 = not)\n"
-            "  -l, --log-level LEVEL debug, info, warn or error (overrides log_level)\n"
-            "      --version         print the version and the library versions, exit 0\n"
-            "  -h, --help            print this help, exit 0\n"
-            "\n"
-            "configuration keys: socket, socket_mode, allowed_uids, trust_domain, log_level,\n"
-            "  source, files.dir, ca.{dir,namespace,service_account,lifetime,renew_at,jitter,\n"
-            "  root_overlap,trust_wait}, admin.address; see docs/sds-agent.md and the\n"
-            "  annotated example conf/sds-agent.yaml.\n"
-            "admin (when admin.address is set): GET /healthz/ready, GET /stats/prometheus\n"
-            "\n"
-            "signals:\n"
-            "  SIGHUP           re-read the certificate source now\n"
-            "  SIGTERM, SIGINT  close the sockets and exit 0\n"
-            "\n"
-            "exit status: 0 on a clean exit, 1 on a configuration or startup error,\n"
-            "  2 on bad usage.\n");
+    fprintf(f, "usage: sds-agent -c FILE [-l LEVEL] [--check]\n"
+               "       sds-agent --version | --help\n"
+               "Serves workload certificates over Envoy's SDS v3 on a Unix socket, from a\n"
+               "certificate directory (source: files) or a local CA (source: ca).\n"
+               "\n"
+               "options:\n"
+               "  -c, --config FILE     the YAML configuration (required)\n"
+               "      --check           validate the configuration and load the certificate\n"
+               "                        source once, then exit (0 = valid, 1 = not)\n"
+               "  -l, --log-level LEVEL debug, info, warn or error (overrides log_level)\n"
+               "      --version         print the version and the library versions, exit 0\n"
+               "  -h, --help            print this help, exit 0\n"
+               "\n"
+               "configuration keys: socket, socket_mode, allowed_uids, trust_domain, log_level,\n"
+               "  source, files.dir, ca.{dir,namespace,service_account,lifetime,renew_at,jitter,\n"
+               "  root_overlap,trust_wait}, admin.address; see docs/sds-agent.md and the\n"
+               "  annotated example conf/sds-agent.yaml.\n"
+               "admin (when admin.address is set): GET /healthz/ready, GET /stats/prometheus\n"
+               "\n"
+               "signals:\n"
+               "  SIGHUP           re-read the certificate source now\n"
+               "  SIGTERM, SIGINT  close the sockets and exit 0\n"
+               "\n"
+               "exit status: 0 on a clean exit, 1 on a configuration or startup error,\n"
+               "  2 on bad usage.\n");
 }
 
 /* --check: the config is valid; also say whether the source loads now. */
@@ -199,8 +198,8 @@ int main(int argc, char **argv)
         files = sc_files_src_new(base, cfg->files.dir, srv, &err);
     } else {
         struct sc_ca_src_opts co = {
-            cfg->ca.dir,      cfg->ca.spiffe_id,       cfg->ca.lifetime_ms, cfg->ca.renew_at,
-            cfg->ca.jitter,   cfg->ca.root_overlap_ms, cfg->ca.trust_wait_ms,
+            cfg->ca.dir,    cfg->ca.spiffe_id,       cfg->ca.lifetime_ms,   cfg->ca.renew_at,
+            cfg->ca.jitter, cfg->ca.root_overlap_ms, cfg->ca.trust_wait_ms,
         };
         casrc = sc_ca_src_new(base, &co, srv, &err);
     }

@@ -29,9 +29,9 @@ static const char *const res_names[N_RES] = {SC_SDS_RESOURCE_DEFAULT, SC_SDS_RES
 
 struct resource {
     int present;
-    struct sc_sds_secret sec;   /* owned copy */
+    struct sc_sds_secret sec; /* owned copy */
     uint8_t hash[32];
-    uint64_t gen;               /* server generation of this content */
+    uint64_t gen; /* server generation of this content */
     char desc[256];
 };
 
@@ -52,12 +52,12 @@ struct sstream {
     unsigned id;
     char node[128];
     int have_request;
-    int want[N_RES];            /* subscribed */
+    int want[N_RES]; /* subscribed */
     int warned_unknown;
-    uint64_t sent_gen[N_RES];   /* content generation last sent (0 = never) */
+    uint64_t sent_gen[N_RES]; /* content generation last sent (0 = never) */
     uint64_t answered_gen[N_RES];
     uint64_t pending_gen[N_RES];
-    char nonce[32];             /* of the last response */
+    char nonce[32]; /* of the last response */
     uint64_t n_nonce;
 };
 
@@ -289,8 +289,8 @@ static void stream_request(struct sstream *st, const struct sc_sds_request *req)
         return;
     }
     if (strcmp(req->nonce, st->nonce) != 0) {
-        sc_log(SC_LOG_DEBUG, NULL, "sds stream=%u: ignoring request with stale nonce %s",
-               st->id, esc(req->nonce, 40, nonce, sizeof(nonce)));
+        sc_log(SC_LOG_DEBUG, NULL, "sds stream=%u: ignoring request with stale nonce %s", st->id,
+               esc(req->nonce, 40, nonce, sizeof(nonce)));
         return;
     }
     for (k = 0; k < N_RES; k++) {
@@ -308,9 +308,9 @@ static void stream_request(struct sstream *st, const struct sc_sds_request *req)
                req->error_code, esc(req->error_message, 400, msg, sizeof(msg)));
     } else {
         s->st.acks++;
-        sc_log(SC_LOG_INFO, NULL, "sds ACK stream=%u uid=%u node=%s version=%s nonce=%s",
-               st->id, (unsigned)st->peer->uid, st->node,
-               esc(req->version_info, 60, ver, sizeof(ver)), esc(req->nonce, 40, nonce, sizeof(nonce)));
+        sc_log(SC_LOG_INFO, NULL, "sds ACK stream=%u uid=%u node=%s version=%s nonce=%s", st->id,
+               (unsigned)st->peer->uid, st->node, esc(req->version_info, 60, ver, sizeof(ver)),
+               esc(req->nonce, 40, nonce, sizeof(nonce)));
     }
     /* a changed subscription gets what it newly asks for */
     stream_subscribe(st, req);

@@ -29,20 +29,20 @@ struct event_base;
 struct sc_sdsserver;
 
 struct sc_sdsserver_opts {
-    const char *path;           /* socket path (copied) */
-    unsigned mode;              /* e.g. 0600 */
-    const uid_t *uids;          /* allowed peer uids (copied) */
+    const char *path; /* socket path (copied) */
+    unsigned mode; /* e.g. 0600 */
+    const uid_t *uids; /* allowed peer uids (copied) */
     size_t n_uids;
 };
 
 struct sc_sdsserver_stats {
-    uint64_t connections;       /* accepted and allowed */
-    uint64_t refused_peers;     /* uid not allowed */
-    uint64_t streams;           /* open now */
-    uint64_t pushes;            /* responses sent */
+    uint64_t connections; /* accepted and allowed */
+    uint64_t refused_peers; /* uid not allowed */
+    uint64_t streams; /* open now */
+    uint64_t pushes; /* responses sent */
     uint64_t acks;
     uint64_t nacks;
-    uint64_t bad_requests;      /* undecodable or wrong type_url */
+    uint64_t bad_requests; /* undecodable or wrong type_url */
 };
 
 /* Binds path (a stale socket left behind is replaced; a live one or a

@@ -13,12 +13,12 @@ struct sc_addr {
 
 /* An address prefix such as 10.96.12.0/24 or fd00::/8. */
 struct sc_cidr {
-    int family;               /* AF_INET or AF_INET6 */
-    unsigned char bytes[16];  /* network byte order, host bits zeroed */
-    int prefix;               /* 0..32 or 0..128 */
+    int family; /* AF_INET or AF_INET6 */
+    unsigned char bytes[16]; /* network byte order, host bits zeroed */
+    int prefix; /* 0..32 or 0..128 */
 };
 
-#define SC_ADDR_STRLEN 64     /* "[ipv6]:port" fits */
+#define SC_ADDR_STRLEN 64 /* "[ipv6]:port" fits */
 
 /* Parses "1.2.3.4:80", "[::1]:80" or "*:80"/":80" (any IPv4 address).
  * Numeric hosts only.  Returns 0, or -1 with a reason in why. */

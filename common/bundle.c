@@ -32,7 +32,7 @@ static X509 *decode_x5c(const char *b64)
         p = der;
         cert = d2i_X509(NULL, &p, len);
         if (cert != NULL && p != der + len) {
-            X509_free(cert);        /* trailing bytes: not one certificate */
+            X509_free(cert); /* trailing bytes: not one certificate */
             cert = NULL;
         }
     }
@@ -40,8 +40,8 @@ static X509 *decode_x5c(const char *b64)
     return cert;
 }
 
-static STACK_OF(X509) *parse_json(const char *text, size_t len, const char *what,
-                                  struct sc_err *err)
+static STACK_OF(X509) *
+    parse_json(const char *text, size_t len, const char *what, struct sc_err *err)
 {
     char why[128];
     struct sc_json *doc = sc_json_parse(text, len, why, sizeof(why));
@@ -100,8 +100,7 @@ fail:
     return NULL;
 }
 
-STACK_OF(X509) *sc_bundle_parse(const char *text, size_t len, const char *what,
-                                struct sc_err *err)
+STACK_OF(X509) * sc_bundle_parse(const char *text, size_t len, const char *what, struct sc_err *err)
 {
     size_t i = 0;
 

@@ -14,7 +14,7 @@
  * skipped).  A text starting with '{' is JSON.  Returns a new stack (free
  * with sc_x509_stack_free) holding at least one certificate, or NULL with
  * err set ("<what>: ..."). */
-STACK_OF(X509) *sc_bundle_parse(const char *text, size_t len, const char *what,
-                                struct sc_err *err);
+STACK_OF(X509) *
+    sc_bundle_parse(const char *text, size_t len, const char *what, struct sc_err *err);
 
 #endif

@@ -223,16 +223,16 @@ done:
 /* The file must hold at least one PEM CRL; its signature is checked when
  * the certificates are loaded (against the trust bundle). */
 static int check_crl(struct cfg_ctx *c, const struct where *w, const char *fname,
-                     STACK_OF(X509_CRL) **out)
+                     STACK_OF(X509_CRL) * *out)
 {
     struct sc_err e;
-    STACK_OF(X509_CRL) *crls;
+    STACK_OF(X509_CRL) * crls;
     char *data = NULL;
     size_t len = 0;
 
     if (read_small(fname, &data, &len) != 0) {
-        return sc_config_fail_pos(c, w->file, w->line, w->col, w->path, "cannot read %s: %s",
-                                  fname, read_reason(errno));
+        return sc_config_fail_pos(c, w->file, w->line, w->col, w->path, "cannot read %s: %s", fname,
+                                  read_reason(errno));
     }
     crls = sc_crl_load_pem_mem(data, len, fname, &e);
     free(data);
@@ -273,8 +273,9 @@ static int check_origin_crl(struct cfg_ctx *c, const struct where *w, const char
     }
     while (from < sk_X509_CRL_num(crls)) {
         if (sc_crl_problem(crls, time(NULL), &from, why, sizeof(why)) != NULL) {
-            sc_log(SC_LOG_WARN, NULL, "%s:%d:%d: %s: %s: %s; revocation is still checked against it",
-                   w->file, w->line, w->col, w->path, fname, why);
+            sc_log(SC_LOG_WARN, NULL,
+                   "%s:%d:%d: %s: %s: %s; revocation is still checked against it", w->file, w->line,
+                   w->col, w->path, fname, why);
         }
     }
     rc = 0;
@@ -291,7 +292,7 @@ static int check_bundle(struct cfg_ctx *c, const struct where *w, const char *fn
     char *data = NULL;
     size_t len = 0;
     struct sc_err err;
-    STACK_OF(X509) *roots;
+    STACK_OF(X509) * roots;
 
     if (read_small(fname, &data, &len) != 0) {
         return sc_config_fail_pos(c, w->file, w->line, w->col, w->path, "cannot read %s: %s", fname,
@@ -414,8 +415,8 @@ static int copy_dr_file(struct cfg_ctx *c, char **dst, const struct sc_policy_va
  * n is the YAML mapping it came from, names its key names. */
 static int resolve_tls(struct cfg_ctx *c, const struct sc_yaml_node *n, const struct key *names,
                        const struct tls_keys *tk, const char *host, int port, enum sc_tls_mode *tls,
-                       struct sc_cfg_tls_files *f, struct sc_strv *ids, char *from,
-                       size_t fromlen, char **dest_rule)
+                       struct sc_cfg_tls_files *f, struct sc_strv *ids, char *from, size_t fromlen,
+                       char **dest_rule)
 {
     struct sc_policy_tls pt;
     struct where wca = {NULL, 0, 0, NULL};
@@ -537,8 +538,8 @@ static int resolve_transports(struct cfg_ctx *c, const struct sc_yaml_node *rout
         struct sc_cfg_route *r = &cfg->outbound.routes[i];
 
         if (!r->has_transport) {
-            r->transport = r->tls == SC_TLS_ISTIO_MUTUAL ? cfg->outbound.default_transport
-                                                         : SC_TRANSPORT_TLS;
+            r->transport =
+                r->tls == SC_TLS_ISTIO_MUTUAL ? cfg->outbound.default_transport : SC_TRANSPORT_TLS;
             continue;
         }
         if (r->transport == SC_TRANSPORT_HBONE && r->tls != SC_TLS_ISTIO_MUTUAL) {
@@ -559,8 +560,8 @@ static int resolve_transports(struct cfg_ctx *c, const struct sc_yaml_node *rout
             continue;
         }
         if (sc_yaml_get(ln, "transport") == NULL) {
-            l->transport = l->tls == SC_TLS_ISTIO_MUTUAL ? cfg->outbound.default_transport
-                                                         : SC_TRANSPORT_TLS;
+            l->transport =
+                l->tls == SC_TLS_ISTIO_MUTUAL ? cfg->outbound.default_transport : SC_TRANSPORT_TLS;
         } else if (l->transport == SC_TRANSPORT_HBONE && l->tls != SC_TLS_ISTIO_MUTUAL) {
             snprintf(c->path, sizeof(c->path), "listeners[%zu].transport", i);
             return sc_config_fail(c, sc_yaml_get(ln, "transport"),

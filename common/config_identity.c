@@ -68,9 +68,9 @@ enum loose_kind { LOOSE_ROUTE, LOOSE_LISTENER, LOOSE_DEFAULT };
 /* One entry that accepts any identity of our trust domain. */
 struct loose {
     enum loose_kind kind;
-    size_t index;        /* in outbound.routes[] or listeners[] */
-    char key[48];        /* its key path: outbound.routes[N], listeners[N], outbound.default */
-    char name[300];      /* in words: "outbound route HOST", "outbound listener NAME", … */
+    size_t index; /* in outbound.routes[] or listeners[] */
+    char key[48]; /* its key path: outbound.routes[N], listeners[N], outbound.default */
+    char name[300]; /* in words: "outbound route HOST", "outbound listener NAME", … */
     const char *missing; /* what it lacks */
 };
 

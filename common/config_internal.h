@@ -35,16 +35,16 @@ size_t sc_config_push_index(struct cfg_ctx *c, size_t i);
 void sc_config_pop(struct cfg_ctx *c, size_t saved);
 
 enum ktype {
-    K_STR,   /* char *, non-empty */
-    K_INT,   /* int in [min, max] */
-    K_SIZE,  /* size_t in [min, max] */
-    K_ADDR,  /* struct sc_addr */
+    K_STR, /* char *, non-empty */
+    K_INT, /* int in [min, max] */
+    K_SIZE, /* size_t in [min, max] */
+    K_ADDR, /* struct sc_addr */
     K_PROTO, /* enum sc_proto */
-    K_TLS,   /* enum sc_tls_mode */
-    K_DIR,   /* enum sc_direction */
-    K_IDS,   /* struct sc_strv of SPIFFE ID patterns */
-    K_BOOL,  /* int 0/1 from a plain true or false */
-    K_FN,    /* custom */
+    K_TLS, /* enum sc_tls_mode */
+    K_DIR, /* enum sc_direction */
+    K_IDS, /* struct sc_strv of SPIFFE ID patterns */
+    K_BOOL, /* int 0/1 from a plain true or false */
+    K_FN, /* custom */
 };
 
 typedef int conv_fn(struct cfg_ctx *c, const struct sc_yaml_node *v, void *base);
@@ -58,21 +58,36 @@ struct key {
     conv_fn *fn;
 };
 
-#define KEY(n, t, s, f)                                                                            \
-    {                                                                                              \
-        n, t, 0, 0, offsetof(s, f), NULL                                                           \
+#define KEY(n, t, s, f)                  \
+    {                                    \
+        n, t, 0, 0, offsetof(s, f), NULL \
     }
-#define KEYR(n, t, lo, hi, s, f)                                                                   \
-    {                                                                                              \
-        n, t, lo, hi, offsetof(s, f), NULL                                                         \
+#define KEYR(n, t, lo, hi, s, f)           \
+    {                                      \
+        n, t, lo, hi, offsetof(s, f), NULL \
     }
-#define KEYFN(n, fn)                                                                               \
-    {                                                                                              \
-        n, K_FN, 0, 0, 0, fn                                                                       \
+#define KEYFN(n, fn)         \
+    {                        \
+        n, K_FN, 0, 0, 0, fn \
     }
 #define NKEYS(t) (sizeof(t) / sizeof((t)[0]))
 
-enum { R_HOST, R_CIDR, R_PORT, R_PROTO, R_TLS, R_IDS, R_SNI, R_CA, R_CERT, R_KEY, R_TIMEOUTS, R_TRANSPORT, R_HBONE_PORT, R_COUNT };
+enum {
+    R_HOST,
+    R_CIDR,
+    R_PORT,
+    R_PROTO,
+    R_TLS,
+    R_IDS,
+    R_SNI,
+    R_CA,
+    R_CERT,
+    R_KEY,
+    R_TIMEOUTS,
+    R_TRANSPORT,
+    R_HBONE_PORT,
+    R_COUNT
+};
 
 enum {
     L_NAME,
@@ -111,9 +126,9 @@ int sc_config_apply(struct cfg_ctx *c, const struct sc_yaml_node *map, const str
                     size_t n, void *base, unsigned *seen);
 /* Converts a list of mappings into a new array (*out, *n elements of size
  * sz, each first filled by init()); (*seen)[i] as sc_config_apply's. */
-int sc_config_apply_list(struct cfg_ctx *c, const struct sc_yaml_node *seq,
-                         const struct key *tab, size_t ntab, size_t sz, void (*init)(void *),
-                         void **out, size_t *n, unsigned **seen);
+int sc_config_apply_list(struct cfg_ctx *c, const struct sc_yaml_node *seq, const struct key *tab,
+                         size_t ntab, size_t sz, void (*init)(void *), void **out, size_t *n,
+                         unsigned **seen);
 
 /* Per-entry timeouts start unset (-1) and inherit the global ones. */
 void sc_config_timeouts_unset(struct sc_cfg_timeouts *t);

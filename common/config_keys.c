@@ -356,7 +356,7 @@ static int conv_inports(struct cfg_ctx *c, const struct sc_yaml_node *v, void *b
     int rc;
 
     rc = sc_config_apply_list(c, v, inport_keys, NKEYS(inport_keys), sizeof(struct sc_cfg_inport),
-                    inport_init, &arr, &cfg->inbound.n_ports, &seen);
+                              inport_init, &arr, &cfg->inbound.n_ports, &seen);
     cfg->inbound.ports = arr;
     for (size_t i = 0; rc == 0 && i < cfg->inbound.n_ports; i++) {
         size_t saved = sc_config_push_index(c, i);
@@ -460,7 +460,8 @@ static int conv_routes(struct cfg_ctx *c, const struct sc_yaml_node *v, void *ba
     int rc;
 
     rc = sc_config_apply_list(c, v, sc_config_route_keys, NKEYS(sc_config_route_keys),
-                    sizeof(struct sc_cfg_route), route_init, &arr, &cfg->outbound.n_routes, &seen);
+                              sizeof(struct sc_cfg_route), route_init, &arr,
+                              &cfg->outbound.n_routes, &seen);
     cfg->outbound.routes = arr;
     for (size_t i = 0; rc == 0 && i < cfg->outbound.n_routes; i++) {
         if ((seen[i] & ((1u << R_HOST) | (1u << R_CIDR))) == 0) {
@@ -541,8 +542,8 @@ static void listener_init(void *p)
 int sc_config_check_listener(struct cfg_ctx *c, const struct sc_yaml_node *n, size_t i,
                              unsigned seen)
 {
-    static const int outbound_only[] = {L_HOST, L_TLS, L_IDS, L_SNI, L_CA, L_CERT, L_KEY,
-                                        L_HBONE_PORT};
+    static const int outbound_only[] = {L_HOST, L_TLS,  L_IDS, L_SNI,
+                                        L_CA,   L_CERT, L_KEY, L_HBONE_PORT};
     struct sc_config *cfg = c->cfg;
     struct sc_cfg_listener *l = &cfg->listeners[i];
     static const int required[] = {L_NAME, L_DIR, L_ADDR};
@@ -613,7 +614,8 @@ static int conv_listeners(struct cfg_ctx *c, const struct sc_yaml_node *v, void 
     int rc;
 
     rc = sc_config_apply_list(c, v, sc_config_listener_keys, NKEYS(sc_config_listener_keys),
-                    sizeof(struct sc_cfg_listener), listener_init, &arr, &cfg->n_listeners, &seen);
+                              sizeof(struct sc_cfg_listener), listener_init, &arr,
+                              &cfg->n_listeners, &seen);
     cfg->listeners = arr;
     free(seen);
     return rc;
@@ -718,8 +720,9 @@ static int conv_tls_groups(struct cfg_ctx *c, const struct sc_yaml_node *v, void
         return 0;
     }
     if (v->kind != SC_YAML_SEQ || v->n == 0) {
-        return sc_config_fail(c, v, "expected a non-empty list of key-exchange groups (e.g. "
-                                    "[X25519, P-256, P-384])");
+        return sc_config_fail(c, v,
+                              "expected a non-empty list of key-exchange groups (e.g. "
+                              "[X25519, P-256, P-384])");
     }
     for (size_t i = 0; i < v->n; i++) {
         const struct sc_yaml_node *g = v->items[i];
@@ -729,8 +732,10 @@ static int conv_tls_groups(struct cfg_ctx *c, const struct sc_yaml_node *v, void
             return -1;
         }
         if (!sc_tls_group_known(g->str)) {
-            return sc_config_fail(c, g, "unknown key-exchange group \"%.60s\" (e.g. X25519, "
-                                        "P-256, P-384, P-521, X448, ffdhe2048)", g->str);
+            return sc_config_fail(c, g,
+                                  "unknown key-exchange group \"%.60s\" (e.g. X25519, "
+                                  "P-256, P-384, P-521, X448, ffdhe2048)",
+                                  g->str);
         }
         for (size_t j = 0; j < i; j++) {
             if (strcmp(v->items[j]->str, g->str) == 0) {

@@ -414,9 +414,9 @@ int sc_config_apply(struct cfg_ctx *c, const struct sc_yaml_node *map, const str
 
 /* Converts a list of mappings into a new array of n elements of size sz, each
  * first filled by init(). */
-int sc_config_apply_list(struct cfg_ctx *c, const struct sc_yaml_node *seq,
-                         const struct key *tab, size_t ntab, size_t sz, void (*init)(void *), void **out, size_t *n,
-                      unsigned **seen)
+int sc_config_apply_list(struct cfg_ctx *c, const struct sc_yaml_node *seq, const struct key *tab,
+                         size_t ntab, size_t sz, void (*init)(void *), void **out, size_t *n,
+                         unsigned **seen)
 {
     char *arr;
 

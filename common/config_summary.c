@@ -41,8 +41,8 @@ static void inbound(struct sink *k, const struct sc_config *cfg, const char *nam
 }
 
 static void outbound(struct sink *k, const char *name, const struct sc_addr *addr, int port,
-                     enum sc_proto proto, enum sc_tls_mode tls, const char *from,
-                     const char *host, enum sc_transport transport)
+                     enum sc_proto proto, enum sc_tls_mode tls, const char *from, const char *host,
+                     enum sc_transport transport)
 {
     char mode[256], ps[16] = "*", extra[300] = "";
 
@@ -73,8 +73,8 @@ size_t sc_config_summary(const struct sc_config *cfg, sc_config_line_fn *emit, v
     if (cfg->has_outbound) {
         const struct sc_cfg_route *d = &cfg->outbound.def;
 
-        outbound(&k, "outbound", &cfg->outbound.address, 0, d->protocol, d->tls,
-                 "outbound.default", NULL, d->transport);
+        outbound(&k, "outbound", &cfg->outbound.address, 0, d->protocol, d->tls, "outbound.default",
+                 NULL, d->transport);
         for (size_t i = 0; i < cfg->outbound.n_routes; i++) {
             const struct sc_cfg_route *r = &cfg->outbound.routes[i];
             outbound(&k, "outbound", &cfg->outbound.address, r->port, r->protocol, r->tls,
@@ -88,8 +88,8 @@ size_t sc_config_summary(const struct sc_config *cfg, sc_config_line_fn *emit, v
             inbound(&k, cfg, l->name, &l->address, l->port, l->protocol,
                     l->transport == SC_TRANSPORT_HBONE);
         } else {
-            outbound(&k, l->name, &l->address, l->port, l->protocol, l->tls, l->tls_from,
-                     l->host, l->transport);
+            outbound(&k, l->name, &l->address, l->port, l->protocol, l->tls, l->tls_from, l->host,
+                     l->transport);
         }
     }
     return k.n;

@@ -7,7 +7,7 @@
 
 #include "x509.h"
 
-static STACK_OF(X509_CRL) *load_bio(BIO *b, const char *what, struct sc_err *err)
+static STACK_OF(X509_CRL) * load_bio(BIO *b, const char *what, struct sc_err *err)
 {
     STACK_OF(X509_CRL) *sk = sk_X509_CRL_new_null();
     X509_CRL *crl;
@@ -43,10 +43,10 @@ fail:
     return NULL;
 }
 
-STACK_OF(X509_CRL) *sc_crl_load_pem_mem(const char *pem, size_t len, const char *what,
-                                        struct sc_err *err)
+STACK_OF(X509_CRL) *
+    sc_crl_load_pem_mem(const char *pem, size_t len, const char *what, struct sc_err *err)
 {
-    STACK_OF(X509_CRL) *sk;
+    STACK_OF(X509_CRL) * sk;
     BIO *b = BIO_new_mem_buf(pem, (int)len);
 
     if (b == NULL) {
@@ -59,7 +59,7 @@ STACK_OF(X509_CRL) *sc_crl_load_pem_mem(const char *pem, size_t len, const char 
 }
 
 /* 1 when one certificate of sk is the CRL's issuer and its key signed it. */
-static int signed_by_one_of(X509_CRL *crl, STACK_OF(X509) *sk)
+static int signed_by_one_of(X509_CRL *crl, STACK_OF(X509) * sk)
 {
     for (int i = 0; sk != NULL && i < sk_X509_num(sk); i++) {
         X509 *c = sk_X509_value(sk, i);
@@ -77,7 +77,7 @@ static int signed_by_one_of(X509_CRL *crl, STACK_OF(X509) *sk)
     return 0;
 }
 
-int sc_crl_verify(STACK_OF(X509_CRL) *crls, STACK_OF(X509) *roots, STACK_OF(X509) *more,
+int sc_crl_verify(STACK_OF(X509_CRL) * crls, STACK_OF(X509) * roots, STACK_OF(X509) * more,
                   const char *what, struct sc_err *err)
 {
     for (int i = 0; i < sk_X509_CRL_num(crls); i++) {
@@ -108,7 +108,7 @@ time_t sc_crl_next_update(const X509_CRL *crl)
     return sc_x509_time(X509_CRL_get0_nextUpdate(crl));
 }
 
-const char *sc_crl_problem(STACK_OF(X509_CRL) *crls, time_t now, int *from, char *out,
+const char *sc_crl_problem(STACK_OF(X509_CRL) * crls, time_t now, int *from, char *out,
                            size_t outlen)
 {
     for (int i = *from; i < sk_X509_CRL_num(crls); i++) {
@@ -135,7 +135,7 @@ const char *sc_crl_problem(STACK_OF(X509_CRL) *crls, time_t now, int *from, char
     return NULL;
 }
 
-const char *sc_crl_fingerprint(STACK_OF(X509_CRL) *crls, char *out, size_t outlen)
+const char *sc_crl_fingerprint(STACK_OF(X509_CRL) * crls, char *out, size_t outlen)
 {
     EVP_MD_CTX *md = EVP_MD_CTX_new();
     unsigned char all[EVP_MAX_MD_SIZE];
@@ -166,7 +166,7 @@ out:
     return out;
 }
 
-int sc_crl_install(X509_STORE *store, STACK_OF(X509_CRL) *crls, struct sc_err *err)
+int sc_crl_install(X509_STORE *store, STACK_OF(X509_CRL) * crls, struct sc_err *err)
 {
     if (crls == NULL || sk_X509_CRL_num(crls) == 0) {
         return 0;
@@ -186,7 +186,7 @@ int sc_crl_install(X509_STORE *store, STACK_OF(X509_CRL) *crls, struct sc_err *e
     return 0;
 }
 
-void sc_crl_stack_free(STACK_OF(X509_CRL) *crls)
+void sc_crl_stack_free(STACK_OF(X509_CRL) * crls)
 {
     sk_X509_CRL_pop_free(crls, X509_CRL_free);
 }

@@ -18,8 +18,7 @@ void sc_err_set(struct sc_err *err, const char *fmt, ...)
     va_end(ap);
 }
 
-void sc_err_at(struct sc_err *err, const char *file, int line, int col,
-               const char *fmt, ...)
+void sc_err_at(struct sc_err *err, const char *file, int line, int col, const char *fmt, ...)
 {
     va_list ap;
 
@@ -49,8 +48,7 @@ const char *sc_tls_errors(char *out, size_t outlen)
 
         ERR_error_string_n(e, one, sizeof(one));
         if (used + strlen(one) + 3 < outlen) {
-            used += (size_t)snprintf(out + used, outlen - used, "%s%s",
-                                     used > 0 ? "; " : "", one);
+            used += (size_t)snprintf(out + used, outlen - used, "%s%s", used > 0 ? "; " : "", one);
         }
     }
     return out;

@@ -14,12 +14,11 @@ struct sc_err {
 };
 
 /* Fills err (which may be NULL) with a formatted message and no position. */
-void sc_err_set(struct sc_err *err, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+void sc_err_set(struct sc_err *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Fills err with a position and a message. */
-void sc_err_at(struct sc_err *err, const char *file, int line, int col,
-               const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+void sc_err_at(struct sc_err *err, const char *file, int line, int col, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
 
 /* Appends the drained OpenSSL error queue to err's message, as
  * "what: reason; reason", and leaves the queue empty. */

@@ -83,7 +83,7 @@ void sc_escape_text(struct sc_outbuf *o, const char *s, size_t len)
             n = 1;
         }
         for (size_t k = 0; k < n; k++) {
-            char e[4] = { '\\', 'x', hex[u[i + k] >> 4], hex[u[i + k] & 15] };
+            char e[4] = {'\\', 'x', hex[u[i + k] >> 4], hex[u[i + k] & 15]};
 
             sc_outbuf_put(o, e, sizeof(e));
         }
@@ -111,7 +111,7 @@ static void quoted(struct sc_outbuf *o, const char *s, size_t len,
         }
         flush(o, s + start, i - start);
         if (u[i] == '"' || u[i] == '\\') {
-            char e[2] = { '\\', (char)u[i] };
+            char e[2] = {'\\', (char)u[i]};
 
             sc_outbuf_put(o, e, sizeof(e));
         } else {
@@ -125,7 +125,7 @@ static void quoted(struct sc_outbuf *o, const char *s, size_t len,
 
 static void json_other(struct sc_outbuf *o, unsigned char c)
 {
-    char e[6] = { '\\', 'u', '0', '0', hex[c >> 4], hex[c & 15] };
+    char e[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
 
     sc_outbuf_put(o, e, sizeof(e));
 }
@@ -135,7 +135,7 @@ static void prom_other(struct sc_outbuf *o, unsigned char c)
     if (c == '\n') {
         sc_outbuf_put(o, "\\n", 2);
     } else {
-        sc_outbuf_put(o, "\xEF\xBF\xBD", 3);     /* U+FFFD */
+        sc_outbuf_put(o, "\xEF\xBF\xBD", 3); /* U+FFFD */
     }
 }
 
@@ -174,7 +174,7 @@ int sc_escape_evbuffer(struct evbuffer *b, sc_escape_fn *fn, const char *s, size
     if (len > (SIZE_MAX - 1) / 6) {
         return -1;
     }
-    cap = len * 6 + 1;                      /* the longest escape: \u00XX */
+    cap = len * 6 + 1; /* the longest escape: \u00XX */
     tmp = malloc(cap);
     if (tmp == NULL) {
         return -1;

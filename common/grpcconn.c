@@ -144,7 +144,7 @@ void sc_grpc_i_bad_message(struct sc_grpc_conn *c, int status, const char *why)
         return;
     }
     set_reason(c, status, "%s", why);
-    c->ending = 1;      /* sc_grpc_i_terminate logs it, once */
+    c->ending = 1; /* sc_grpc_i_terminate logs it, once */
     bufferevent_disable(c->bev, EV_READ);
     if (c->ccbs.on_bad_message != NULL) {
         c->ccbs.on_bad_message(c->arg, c->close_status, c->reason);
@@ -276,8 +276,8 @@ static void read_cb(struct bufferevent *bev, void *arg)
         if (n < 0) {
             char why[REASON_LEN];
 
-            snprintf(why, sizeof(why), "HTTP/2 protocol error: %.60s%s%.160s", nghttp2_strerror((int)n),
-                     c->h2err[0] != '\0' ? ": " : "", c->h2err);
+            snprintf(why, sizeof(why), "HTTP/2 protocol error: %.60s%s%.160s",
+                     nghttp2_strerror((int)n), c->h2err[0] != '\0' ? ": " : "", c->h2err);
             sc_grpc_i_terminate(c, SC_GRPC_INTERNAL, why);
             break;
         }
@@ -317,8 +317,7 @@ static void event_cb(struct bufferevent *bev, short what, void *arg)
 
 /* ---- construction ------------------------------------------------------- */
 
-static struct sc_grpc_conn *conn_new(struct event_base *base, int fd, int server,
-                                     size_t max_msg)
+static struct sc_grpc_conn *conn_new(struct event_base *base, int fd, int server, size_t max_msg)
 {
     struct sc_grpc_conn *c = NULL;
     nghttp2_session_callbacks *cbs = NULL;

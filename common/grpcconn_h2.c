@@ -238,7 +238,7 @@ static void client_done(struct sc_grpc_conn *c, struct sc_grpc_stream *s)
     char why[REASON_LEN];
 
     if (c->ending) {
-        return;     /* a bad message already decided how this ends */
+        return; /* a bad message already decided how this ends */
     }
     if (s->http_status != 200) {
         snprintf(why, sizeof(why), "HTTP status %d from the server", s->http_status);
@@ -324,8 +324,8 @@ static int data_chunk_cb(nghttp2_session *ngh, uint8_t flags, int32_t id, const 
 
         off += used;
         if (st == SC_SDSWIRE_ERROR) {
-            int code = strstr(err.msg, "exceeds") != NULL ? SC_GRPC_RESOURCE_EXHAUSTED
-                                                          : SC_GRPC_INTERNAL;
+            int code =
+                strstr(err.msg, "exceeds") != NULL ? SC_GRPC_RESOURCE_EXHAUSTED : SC_GRPC_INTERNAL;
 
             s->ignore_data = 1;
             if (c->server) {

@@ -17,8 +17,8 @@
 struct event;
 struct bufferevent;
 
-#define OUT_HIGH (1024u * 1024u)   /* stop producing frames past this */
-#define OUT_LOW (64u * 1024u)      /* resume when drained below this */
+#define OUT_HIGH (1024u * 1024u) /* stop producing frames past this */
+#define OUT_LOW (64u * 1024u) /* resume when drained below this */
 #define STREAM_WINDOW (1024 * 1024)
 #define CONN_WINDOW (4 * 1024 * 1024)
 #define MAX_STREAMS 16
@@ -30,23 +30,23 @@ struct sc_grpc_stream {
     struct sc_grpc_stream *prev, *next;
     int32_t id;
     struct sc_sdswire_dec dec;
-    struct evbuffer *out;     /* framed messages not yet handed to nghttp2 */
-    void *arg;                /* server: on_stream's result */
-    char *path;               /* server: :path */
+    struct evbuffer *out; /* framed messages not yet handed to nghttp2 */
+    void *arg; /* server: on_stream's result */
+    char *path; /* server: :path */
     int method_post;
     int ctype_grpc;
-    int accepted;             /* server: on_stream returned non-NULL */
-    int notified;             /* server: on_stream_close called */
-    int ignore_data;          /* refused/failed: drop DATA */
-    int headers_sent;         /* server response headers / client request */
-    int deferred;             /* data provider returned DEFERRED */
-    int finishing;            /* trailers wanted after `out` drains */
-    int finished;             /* trailers (or trailers-only) submitted */
+    int accepted; /* server: on_stream returned non-NULL */
+    int notified; /* server: on_stream_close called */
+    int ignore_data; /* refused/failed: drop DATA */
+    int headers_sent; /* server response headers / client request */
+    int deferred; /* data provider returned DEFERRED */
+    int finishing; /* trailers wanted after `out` drains */
+    int finished; /* trailers (or trailers-only) submitted */
     int fin_status;
     char *fin_message;
     /* client: what the server said */
     int http_status;
-    int grpc_status;          /* -1 until seen */
+    int grpc_status; /* -1 until seen */
     char grpc_message[REASON_LEN];
 };
 
@@ -62,16 +62,16 @@ struct sc_grpc_conn {
     struct sc_grpc_client_cbs ccbs;
     struct sc_grpc_server_cbs scbs;
     void *arg;
-    struct sc_grpc_stream *streams;   /* open streams */
-    struct sc_grpc_stream *client;    /* client role: the one stream */
+    struct sc_grpc_stream *streams; /* open streams */
+    struct sc_grpc_stream *client; /* client role: the one stream */
     int depth;
     int doomed;
-    int closed;                       /* no more I/O; close_ev pending/done */
-    int ending;                       /* client: a bad message; close once our
+    int closed; /* no more I/O; close_ev pending/done */
+    int ending; /* client: a bad message; close once our
                                        * answer to it is written */
     int close_status;
     char reason[REASON_LEN];
-    char h2err[REASON_LEN];           /* nghttp2's last error message */
+    char h2err[REASON_LEN]; /* nghttp2's last error message */
 };
 
 /* grpcconn.c */

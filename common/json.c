@@ -14,18 +14,18 @@ struct sc_json_val {
     enum sc_json_type type;
     int b;
     double num;
-    char *str;            /* SC_JSON_STR: the string; members: their key */
+    char *str; /* SC_JSON_STR: the string; members: their key */
     char *key;
-    size_t n;             /* ARR/OBJ: number of children */
-    size_t first, next;   /* indices + 1; 0 = none */
-    size_t last;          /* ARR/OBJ while parsing: last child, index + 1 */
+    size_t n; /* ARR/OBJ: number of children */
+    size_t first, next; /* indices + 1; 0 = none */
+    size_t last; /* ARR/OBJ while parsing: last child, index + 1 */
     struct sc_json *doc;
 };
 
 struct sc_json {
     struct sc_json_val *v;
     size_t n, cap;
-    size_t **children;    /* per ARR/OBJ value: child indices, for sc_json_at */
+    size_t **children; /* per ARR/OBJ value: child indices, for sc_json_at */
 };
 
 struct parser {
@@ -161,14 +161,30 @@ static char *parse_string(struct parser *ps)
             continue;
         }
         switch (*ps->p++) {
-        case '"': out[o++] = '"'; break;
-        case '\\': out[o++] = '\\'; break;
-        case '/': out[o++] = '/'; break;
-        case 'b': out[o++] = '\b'; break;
-        case 'f': out[o++] = '\f'; break;
-        case 'n': out[o++] = '\n'; break;
-        case 'r': out[o++] = '\r'; break;
-        case 't': out[o++] = '\t'; break;
+        case '"':
+            out[o++] = '"';
+            break;
+        case '\\':
+            out[o++] = '\\';
+            break;
+        case '/':
+            out[o++] = '/';
+            break;
+        case 'b':
+            out[o++] = '\b';
+            break;
+        case 'f':
+            out[o++] = '\f';
+            break;
+        case 'n':
+            out[o++] = '\n';
+            break;
+        case 'r':
+            out[o++] = '\r';
+            break;
+        case 't':
+            out[o++] = '\t';
+            break;
         case 'u':
             if (hex4(ps, &cp) != 0) {
                 goto fail;

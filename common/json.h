@@ -14,15 +14,15 @@
  * "absent", so a caller can chain them:
  *   sc_json_str(sc_json_get(sc_json_get(root, "peer"), "subject"), "-")   */
 
-struct sc_json;          /* a parsed document */
-struct sc_json_val;      /* one value in it */
+struct sc_json; /* a parsed document */
+struct sc_json_val; /* one value in it */
 struct evbuffer;
 
 #define SC_JSON_MAX_DEPTH 64
 #define SC_JSON_MAX_VALUES 200000
 
 enum sc_json_type {
-    SC_JSON_NONE = 0,    /* NULL pointer: absent */
+    SC_JSON_NONE = 0, /* NULL pointer: absent */
     SC_JSON_NULL,
     SC_JSON_BOOL,
     SC_JSON_NUM,
@@ -35,7 +35,7 @@ enum sc_json_type {
  * document (free with sc_json_free), or NULL with a reason and the byte
  * offset written to why. */
 struct sc_json *sc_json_parse(const char *text, size_t len, char *why, size_t whylen);
-void sc_json_free(struct sc_json *doc);                /* accepts NULL */
+void sc_json_free(struct sc_json *doc); /* accepts NULL */
 
 /* The top-level value (borrowed). */
 const struct sc_json_val *sc_json_root(const struct sc_json *doc);

@@ -28,7 +28,7 @@ enum sc_log_level sc_log_get_level(void)
 const char *sc_log_level_name(enum sc_log_level lvl)
 {
     return (unsigned)lvl < sizeof(level_names) / sizeof(level_names[0]) ? level_names[lvl]
-                                                                         : "unknown";
+                                                                        : "unknown";
 }
 
 int sc_log_parse_level(const char *s, enum sc_log_level *out)
@@ -121,9 +121,9 @@ static void record_check(void)
     struct stat st;
 
     if (fstat(STDOUT_FILENO, &st) != 0) {
-        record_on = 0;                  /* closed */
+        record_on = 0; /* closed */
     } else if (S_ISCHR(st.st_mode) && major(st.st_rdev) == 1 && minor(st.st_rdev) == 3) {
-        record_on = 0;                  /* /dev/null (char 1,3 on Linux) */
+        record_on = 0; /* /dev/null (char 1,3 on Linux) */
     }
 }
 

@@ -18,12 +18,12 @@
 
 #include <stdint.h>
 
-#define SC_MAGIC_SNAPSHOT   0x534e4150u     /* "SNAP" */
-#define SC_MAGIC_CONN       0x434f4e4eu     /* "CONN" */
-#define SC_MAGIC_L7         0x4c375353u     /* "L7SS" */
-#define SC_MAGIC_UPSTREAM   0x55505354u     /* "UPST" */
-#define SC_MAGIC_UPCONN     0x5550434eu     /* "UPCN" */
-#define SC_MAGIC_FREED      0x46524545u     /* "FREE" */
+#define SC_MAGIC_SNAPSHOT 0x534e4150u /* "SNAP" */
+#define SC_MAGIC_CONN 0x434f4e4eu /* "CONN" */
+#define SC_MAGIC_L7 0x4c375353u /* "L7SS" */
+#define SC_MAGIC_UPSTREAM 0x55505354u /* "UPST" */
+#define SC_MAGIC_UPCONN 0x5550434eu /* "UPCN" */
+#define SC_MAGIC_FREED 0x46524545u /* "FREE" */
 
 /* Reports a failed check (the expected and found values, where) on stderr
  * and aborts. */
@@ -34,11 +34,11 @@ void sc_magic_fail(uint32_t found, uint32_t want, const char *what, const char *
 #define SC_MAGIC_FIELD uint32_t magic;
 #define SC_MAGIC_SET(o, m) ((o)->magic = (m))
 #define SC_MAGIC_CLEAR(o) ((o)->magic = SC_MAGIC_FREED)
-#define SC_MAGIC_CHECK(o, m)                                                    \
-    do {                                                                        \
-        if ((o)->magic != (m)) {                                                \
-            sc_magic_fail((o)->magic, (m), #o, __FILE__, __LINE__);             \
-        }                                                                       \
+#define SC_MAGIC_CHECK(o, m)                                        \
+    do {                                                            \
+        if ((o)->magic != (m)) {                                    \
+            sc_magic_fail((o)->magic, (m), #o, __FILE__, __LINE__); \
+        }                                                           \
     } while (0)
 #else
 #define SC_MAGIC_FIELD

@@ -8,7 +8,7 @@
  * straight down and check once at the end.  Never writes past cap. */
 struct sc_outbuf {
     char *p;
-    size_t cap;      /* room for bytes, a terminating NUL excluded */
+    size_t cap; /* room for bytes, a terminating NUL excluded */
     size_t len;
     int bad;
 };

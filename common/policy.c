@@ -647,8 +647,7 @@ void sc_policy_bind(struct sc_policy *p, const struct sc_policy_workload *w)
 
 /* The mode and the level that decided it (-1: the PERMISSIVE default);
  * *port_level is 1 when that level's portLevelMtls entry for port did. */
-static enum sc_mtls_mode resolve(const struct sc_policy *p, int port, int *lvl_out,
-                                 int *port_level)
+static enum sc_mtls_mode resolve(const struct sc_policy *p, int port, int *lvl_out, int *port_level)
 {
     enum sc_mtls_mode m = SC_MTLS_UNSET;
 
@@ -711,8 +710,8 @@ const char *sc_policy_explain(const struct sc_policy *p, int port, char *out, si
     if (d.level == NULL) {
         snprintf(out, outlen, "%s (default)", sc_mtls_mode_name(d.mode));
     } else {
-        snprintf(out, outlen, "%s (PeerAuthentication %s/%s, %s)", sc_mtls_mode_name(d.mode),
-                 d.ns, d.name, d.level);
+        snprintf(out, outlen, "%s (PeerAuthentication %s/%s, %s)", sc_mtls_mode_name(d.mode), d.ns,
+                 d.name, d.level);
     }
     return out;
 }

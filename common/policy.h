@@ -32,14 +32,14 @@ struct sc_policy;
 /* The workload a policy set is resolved for (borrowed; the strings must
  * outlive the calls that take it). */
 struct sc_policy_workload {
-    const char *namespace_;          /* node.namespace */
-    const char *root_namespace;      /* node.root_namespace */
+    const char *namespace_; /* node.namespace */
+    const char *root_namespace; /* node.root_namespace */
     const struct sc_label *labels;
     size_t n_labels;
 };
 
 struct sc_policy *sc_policy_new(void);
-void sc_policy_free(struct sc_policy *p);    /* accepts NULL */
+void sc_policy_free(struct sc_policy *p); /* accepts NULL */
 
 /* 1 when the document root is a mapping with apiVersion or kind, i.e. a
  * Kubernetes resource rather than our own config. */
@@ -64,11 +64,11 @@ enum sc_mtls_mode sc_policy_port_mode(const struct sc_policy *p, int port);
  * from the policy set; ns, name and level are NULL when no policy did (the
  * PERMISSIVE default). */
 struct sc_policy_decision {
-    enum sc_mtls_mode mode;          /* never UNSET */
+    enum sc_mtls_mode mode; /* never UNSET */
     const char *ns;
     const char *name;
-    const char *level;               /* "workload", "namespace" or "mesh" */
-    int port_level;                  /* 1: its portLevelMtls entry for port decided */
+    const char *level; /* "workload", "namespace" or "mesh" */
+    int port_level; /* 1: its portLevelMtls entry for port decided */
 };
 
 void sc_policy_decide(const struct sc_policy *p, int port, struct sc_policy_decision *out);
@@ -80,7 +80,7 @@ const char *sc_policy_explain(const struct sc_policy *p, int port, char *out, si
 
 /* A string from an Istio document and where it was written. */
 struct sc_policy_val {
-    const char *s;                   /* NULL when absent */
+    const char *s; /* NULL when absent */
     int line;
     int col;
 };
@@ -93,10 +93,10 @@ struct sc_policy_tls {
     struct sc_policy_val client_certificate;
     struct sc_policy_val private_key;
     struct sc_policy_val sni;
-    struct sc_policy_val ca_crl;     /* PEM CRLs checked against ca_certificates */
+    struct sc_policy_val ca_crl; /* PEM CRLs checked against ca_certificates */
     const struct sc_strv *subject_alt_names; /* never NULL; may be empty */
-    const char *rule;                /* "namespace/name" of the rule */
-    const char *file;                /* where its tls: block is */
+    const char *rule; /* "namespace/name" of the rule */
+    const char *file; /* where its tls: block is */
     int line;
     int col;
 };

@@ -28,7 +28,7 @@ struct tls_set {
 
 struct meta {
     char *kind_name; /* "PeerAuthentication ns/name" for messages */
-    char *ns;        /* NULL: the workload's namespace */
+    char *ns; /* NULL: the workload's namespace */
     char *name;
     int has_ts;
     long long ts_sec;
@@ -74,7 +74,7 @@ struct sc_policy {
 
     int bound;
     const struct peer_auth *level[3]; /* workload, namespace, mesh */
-    char *node_ns;                    /* for messages about policies without a namespace */
+    char *node_ns; /* for messages about policies without a namespace */
 };
 
 /* Helpers for parsing Istio documents.  Errors are "what: message" at node

@@ -163,8 +163,7 @@ static int take_datasource(const pb_datasource *ds, const char *secret, const ch
     return 0;
 }
 
-static int take_secret(const pb_any *any, size_t idx, struct sc_sds_secret *out,
-                       struct sc_err *err)
+static int take_secret(const pb_any *any, size_t idx, struct sc_sds_secret *out, struct sc_err *err)
 {
     pb_secret *ps = NULL;
     int rc = -1;
@@ -282,8 +281,7 @@ int sc_sds_request_decode(const uint8_t *buf, size_t len, struct sc_sds_request 
     out->type_url = dupstr(pr->type_url);
     out->node_id = dupstr(pr->node == NULL ? NULL : pr->node->id);
     out->node_cluster = dupstr(pr->node == NULL ? NULL : pr->node->cluster);
-    out->error_message =
-        dupstr(pr->error_detail == NULL ? NULL : pr->error_detail->message);
+    out->error_message = dupstr(pr->error_detail == NULL ? NULL : pr->error_detail->message);
     if (out->version_info == NULL || out->nonce == NULL || out->type_url == NULL ||
         out->node_id == NULL || out->node_cluster == NULL || out->error_message == NULL) {
         sc_err_set(err, "out of memory");

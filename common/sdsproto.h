@@ -23,14 +23,14 @@
  * DataSource.filename is refused on decode (a remote push must not make us
  * read local files).  NULL (and 0) when absent. */
 struct sc_sds_secret {
-    char *name;                   /* "default", "ROOTCA", ... */
-    char *cert_chain_pem;         /* TlsCertificate.certificate_chain */
+    char *name; /* "default", "ROOTCA", ... */
+    char *cert_chain_pem; /* TlsCertificate.certificate_chain */
     size_t cert_chain_len;
-    char *private_key_pem;        /* TlsCertificate.private_key */
+    char *private_key_pem; /* TlsCertificate.private_key */
     size_t private_key_len;
-    char *trusted_ca_pem;         /* CertificateValidationContext.trusted_ca */
+    char *trusted_ca_pem; /* CertificateValidationContext.trusted_ca */
     size_t trusted_ca_len;
-    char *crl_pem;                /* CertificateValidationContext.crl (with trusted_ca) */
+    char *crl_pem; /* CertificateValidationContext.crl (with trusted_ca) */
     size_t crl_len;
 };
 
@@ -50,10 +50,10 @@ struct sc_sds_response {
  * error_code (google.rpc.Code) and error_message. */
 struct sc_sds_request {
     char *version_info;
-    char *nonce;                  /* response_nonce */
+    char *nonce; /* response_nonce */
     char *type_url;
-    char *node_id;                /* node.id */
-    char *node_cluster;           /* node.cluster */
+    char *node_id; /* node.id */
+    char *node_cluster; /* node.cluster */
     char **resource_names;
     size_t n_names;
     int has_error;

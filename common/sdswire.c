@@ -100,9 +100,9 @@ static enum sc_sdswire_status start_msg(struct sc_sdswire_dec *d, struct sc_err 
     return SC_SDSWIRE_NEED_MORE;
 }
 
-enum sc_sdswire_status sc_sdswire_dec_feed(struct sc_sdswire_dec *d, const uint8_t *buf,
-                                           size_t len, size_t *consumed, const uint8_t **msg,
-                                           size_t *msg_len, struct sc_err *err)
+enum sc_sdswire_status sc_sdswire_dec_feed(struct sc_sdswire_dec *d, const uint8_t *buf, size_t len,
+                                           size_t *consumed, const uint8_t **msg, size_t *msg_len,
+                                           struct sc_err *err)
 {
     size_t off = 0;
     size_t body;

@@ -31,20 +31,20 @@ int sc_sdswire_encode(const uint8_t *msg, size_t len, uint8_t **out, size_t *out
  * chunks of any size, split anywhere; it yields whole messages.  After an
  * error it stays failed (every further feed returns SC_SDSWIRE_ERROR). */
 struct sc_sdswire_dec {
-    size_t max;                          /* largest accepted message */
-    uint8_t hdr[SC_SDSWIRE_PREFIX_LEN];  /* prefix bytes gathered so far */
+    size_t max; /* largest accepted message */
+    uint8_t hdr[SC_SDSWIRE_PREFIX_LEN]; /* prefix bytes gathered so far */
     size_t hdr_have;
-    uint8_t *msg;                        /* message being gathered (owned) */
-    size_t msg_len;                      /* its announced length */
+    uint8_t *msg; /* message being gathered (owned) */
+    size_t msg_len; /* its announced length */
     size_t msg_have;
-    int in_msg;                          /* prefix complete, gathering body */
+    int in_msg; /* prefix complete, gathering body */
     int failed;
 };
 
 enum sc_sdswire_status {
-    SC_SDSWIRE_ERROR = -1,     /* err says why; the stream is unusable */
-    SC_SDSWIRE_NEED_MORE = 0,  /* every byte consumed, no whole message yet */
-    SC_SDSWIRE_MESSAGE = 1,    /* msg and msg_len hold one whole message */
+    SC_SDSWIRE_ERROR = -1, /* err says why; the stream is unusable */
+    SC_SDSWIRE_NEED_MORE = 0, /* every byte consumed, no whole message yet */
+    SC_SDSWIRE_MESSAGE = 1, /* msg and msg_len hold one whole message */
 };
 
 /* max_msg 0 means SC_SDSWIRE_DEFAULT_MAX. */
@@ -59,9 +59,9 @@ void sc_sdswire_dec_cleanup(struct sc_sdswire_dec *d);
  * gives a non-NULL pointer and *msg_len 0).  Returns SC_SDSWIRE_NEED_MORE
  * when all of buf was consumed without completing a message, or
  * SC_SDSWIRE_ERROR with err filled (compressed flag, bad flag, oversize). */
-enum sc_sdswire_status sc_sdswire_dec_feed(struct sc_sdswire_dec *d, const uint8_t *buf,
-                                           size_t len, size_t *consumed, const uint8_t **msg,
-                                           size_t *msg_len, struct sc_err *err);
+enum sc_sdswire_status sc_sdswire_dec_feed(struct sc_sdswire_dec *d, const uint8_t *buf, size_t len,
+                                           size_t *consumed, const uint8_t **msg, size_t *msg_len,
+                                           struct sc_err *err);
 
 /* 1 when the decoder holds part of a message (a stream ending now was
  * truncated), 0 at a message boundary. */

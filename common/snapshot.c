@@ -19,13 +19,13 @@ struct sc_snapshot {
     struct sc_tls_material *material;
     SSL_CTX *server_ctx;
     SSL_CTX *client_ctx;
-    struct origin {                 /* SIMPLE / MUTUAL routes and listeners */
+    struct origin { /* SIMPLE / MUTUAL routes and listeners */
         const struct sc_cfg_tls_files *files;
         SSL_CTX *ctx;
-        char name[80];              /* "outbound.routes[2]", "listener out" */
-    } *origins;
+        char name[80]; /* "outbound.routes[2]", "listener out" */
+    } * origins;
     size_t n_origins;
-    char *own_id;                   /* our leaf's SPIFFE ID, or NULL */
+    char *own_id; /* our leaf's SPIFFE ID, or NULL */
 };
 
 static atomic_uint_fast64_t next_generation = 1;
@@ -38,10 +38,9 @@ static int add_origin(struct sc_snapshot *s, enum sc_tls_mode mode,
     if (mode != SC_TLS_SIMPLE && mode != SC_TLS_MUTUAL) {
         return 0;
     }
-    ctx = sc_tlsctx_origin_new(f->ca_certificates, f->ca_crl,
-                               mode == SC_TLS_MUTUAL ? f->client_certificate : NULL,
-                               mode == SC_TLS_MUTUAL ? f->private_key : NULL,
-                               s->cfg->tls_groups, err);
+    ctx = sc_tlsctx_origin_new(
+        f->ca_certificates, f->ca_crl, mode == SC_TLS_MUTUAL ? f->client_certificate : NULL,
+        mode == SC_TLS_MUTUAL ? f->private_key : NULL, s->cfg->tls_groups, err);
     if (ctx == NULL) {
         return -1;
     }

@@ -9,14 +9,13 @@
 
 static int td_char(unsigned char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' ||
-           c == '-' || c == '_';
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '-' || c == '_';
 }
 
 static int path_char(unsigned char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-           (c >= '0' && c <= '9') || c == '.' || c == '-' || c == '_';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+           c == '-' || c == '_';
 }
 
 /* Checks a trust domain name td[0..len). */
@@ -40,7 +39,7 @@ static int path_valid(const char *p, size_t len)
 {
     size_t i = 0;
 
-    while (i < len) {                       /* one segment per pass */
+    while (i < len) { /* one segment per pass */
         size_t start, seglen;
 
         if (p[i] != '/') {
@@ -54,7 +53,7 @@ static int path_valid(const char *p, size_t len)
             i++;
         }
         seglen = i - start;
-        if (seglen == 0) {                  /* "//" or a trailing "/" */
+        if (seglen == 0) { /* "//" or a trailing "/" */
             return 0;
         }
         if ((seglen == 1 && p[start] == '.') ||
@@ -142,7 +141,7 @@ static int match_valid(const char *pattern, const char *id)
         return ilen >= plen - 1 && memcmp(id + ilen - (plen - 1), pattern + 1, plen - 1) == 0;
     }
     if (strncmp(pattern, SCHEME, SCHEME_LEN) != 0) {
-        id += SCHEME_LEN;                   /* Istio principal form */
+        id += SCHEME_LEN; /* Istio principal form */
     }
     ilen = strlen(id);
     if (pattern[plen - 1] == '*' && memchr(pattern, '*', plen - 1) == NULL) {
@@ -185,8 +184,8 @@ static int copy_seg(char *dst, size_t dstlen, const char *p, size_t n)
     return 0;
 }
 
-int sc_spiffe_istio_parts(const struct sc_spiffe_id *id, char *ns, size_t nslen,
-                          char *sa, size_t salen)
+int sc_spiffe_istio_parts(const struct sc_spiffe_id *id, char *ns, size_t nslen, char *sa,
+                          size_t salen)
 {
     const char *p, *ns_end, *sa_start;
 

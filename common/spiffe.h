@@ -19,7 +19,7 @@
 #define SC_SPIFFE_TD_MAX 255
 
 struct sc_spiffe_id {
-    char trust_domain[256];   /* "cluster.local" */
+    char trust_domain[256]; /* "cluster.local" */
     char path[SC_SPIFFE_MAX]; /* "/ns/foo/sa/bar", or "" for a trust domain ID */
 };
 
@@ -47,7 +47,7 @@ int sc_spiffe_match_any(char *const *patterns, size_t n, const char *id);
 /* Istio-style parts: namespace and service account from a path that is
  * exactly /ns/<ns>/sa/<sa>.  Copies both NUL-terminated; returns 0, or -1
  * when the path has another shape or a buffer is too small. */
-int sc_spiffe_istio_parts(const struct sc_spiffe_id *id, char *ns, size_t nslen,
-                          char *sa, size_t salen);
+int sc_spiffe_istio_parts(const struct sc_spiffe_id *id, char *ns, size_t nslen, char *sa,
+                          size_t salen);
 
 #endif

@@ -18,17 +18,17 @@
 struct sc_tls_material {
     int refs;
     EVP_PKEY *key;
-    STACK_OF(X509) *chain;   /* leaf first */
-    STACK_OF(X509) *roots;
-    STACK_OF(X509_CRL) *crls; /* NULL: no revocation checking */
-    char own_domain[256];     /* "": the trust domain of our own leaf */
+    STACK_OF(X509) * chain; /* leaf first */
+    STACK_OF(X509) * roots;
+    STACK_OF(X509_CRL) * crls; /* NULL: no revocation checking */
+    char own_domain[256]; /* "": the trust domain of our own leaf */
     struct sc_trust_bundle *bundles; /* federated trust domains */
     size_t n_bundles;
 };
 
 struct sc_trust_bundle {
     char domain[256];
-    STACK_OF(X509) *roots;
+    STACK_OF(X509) * roots;
 };
 
 const unsigned char sc_alpn_mesh_tcp[] = "\x05istio";
@@ -37,10 +37,9 @@ const unsigned char sc_alpn_mesh_http[] = "\x0eistio-http/1.1\x05istio\x08http/1
 const unsigned int sc_alpn_mesh_http_len = 15 + 6 + 9;
 
 /* TLS 1.2 suites: ECDHE key exchange with AEAD ciphers only. */
-static const char tls12_ciphers[] =
-    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
-    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
-    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
+static const char tls12_ciphers[] = "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+                                    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+                                    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
 
 #define PEM_FILE_MAX (1 << 20)
 
@@ -63,8 +62,8 @@ static char *read_file(const char *path, size_t *len, struct sc_err *err)
     }
     n = fread(buf, 1, PEM_FILE_MAX + 1, f);
     if (ferror(f) || n > PEM_FILE_MAX) {
-        sc_err_set(err, "cannot read %s: %s", path, n > PEM_FILE_MAX ? "larger than 1 MiB"
-                                                                      : strerror(errno));
+        sc_err_set(err, "cannot read %s: %s", path,
+                   n > PEM_FILE_MAX ? "larger than 1 MiB" : strerror(errno));
         fclose(f);
         free(buf);
         return NULL;
@@ -122,11 +121,11 @@ static int verify_chain(const struct sc_tls_material *m, const char *what, struc
         char issuer[256];
         int e = X509_STORE_CTX_get_error(ctx);
 
-        sc_x509_name_str(X509_get_issuer_name(sk_X509_value(m->chain, 0)), issuer,
-                         sizeof(issuer));
-        sc_err_set(err, "%s: certificate chain does not lead to any of the %d trusted root(s) "
-                        "(issuer %s): %s", what, sk_X509_num(m->roots), issuer,
-                   X509_verify_cert_error_string(e));
+        sc_x509_name_str(X509_get_issuer_name(sk_X509_value(m->chain, 0)), issuer, sizeof(issuer));
+        sc_err_set(err,
+                   "%s: certificate chain does not lead to any of the %d trusted root(s) "
+                   "(issuer %s): %s",
+                   what, sk_X509_num(m->roots), issuer, X509_verify_cert_error_string(e));
         ERR_clear_error();
         goto out;
     }
@@ -139,10 +138,9 @@ out:
 }
 
 struct sc_tls_material *sc_tls_material_from_pem(const char *chain, size_t chain_len,
-                                                 const char *key, size_t key_len,
-                                                 const char *ca, size_t ca_len,
-                                                 const struct sc_tls_names *names, time_t now,
-                                                 struct sc_err *err)
+                                                 const char *key, size_t key_len, const char *ca,
+                                                 size_t ca_len, const struct sc_tls_names *names,
+                                                 time_t now, struct sc_err *err)
 {
     struct sc_tls_material *m = calloc(1, sizeof(*m));
     X509 *leaf;
@@ -259,7 +257,7 @@ int sc_tls_material_set_trust_domain(struct sc_tls_material *m, const char *doma
 int sc_tls_material_add_bundle(struct sc_tls_material *m, const char *domain, const char *text,
                                size_t len, const char *what, struct sc_err *err)
 {
-    STACK_OF(X509) *roots;
+    STACK_OF(X509) * roots;
     struct sc_trust_bundle *nb;
 
     if (strlen(domain) >= sizeof(nb->domain)) {
@@ -308,7 +306,7 @@ const char *sc_tls_material_bundle_domain(const struct sc_tls_material *m, size_
     return i < m->n_bundles ? m->bundles[i].domain : NULL;
 }
 
-STACK_OF(X509) *sc_tls_material_bundle_roots(const struct sc_tls_material *m, size_t i)
+STACK_OF(X509) * sc_tls_material_bundle_roots(const struct sc_tls_material *m, size_t i)
 {
     return i < m->n_bundles ? m->bundles[i].roots : NULL;
 }
@@ -331,7 +329,7 @@ const char *sc_tls_material_own_domain(const struct sc_tls_material *m, char *ou
 
 /* A CRL may be signed by one of our roots or by an intermediate of our own
  * chain (which verify_chain has already led to a root). */
-static int set_crls(struct sc_tls_material *m, STACK_OF(X509_CRL) *crls, const char *what,
+static int set_crls(struct sc_tls_material *m, STACK_OF(X509_CRL) * crls, const char *what,
                     struct sc_err *err)
 {
     STACK_OF(X509) *ints = sk_X509_new_null();
@@ -378,7 +376,7 @@ int sc_tls_material_load_crls(struct sc_tls_material *m, const char *path, struc
     return rc;
 }
 
-STACK_OF(X509_CRL) *sc_tls_material_crls(const struct sc_tls_material *m)
+STACK_OF(X509_CRL) * sc_tls_material_crls(const struct sc_tls_material *m)
 {
     return m->crls;
 }
@@ -388,12 +386,12 @@ X509 *sc_tls_material_leaf(const struct sc_tls_material *m)
     return sk_X509_value(m->chain, 0);
 }
 
-STACK_OF(X509) *sc_tls_material_roots(const struct sc_tls_material *m)
+STACK_OF(X509) * sc_tls_material_roots(const struct sc_tls_material *m)
 {
     return m->roots;
 }
 
-STACK_OF(X509) *sc_tls_material_chain(const struct sc_tls_material *m)
+STACK_OF(X509) * sc_tls_material_chain(const struct sc_tls_material *m)
 {
     return m->chain;
 }
@@ -431,19 +429,17 @@ const char *sc_tls_material_problem(const struct sc_tls_material *m, time_t now,
         char subj[256];
 
         sc_x509_name_str(X509_get_subject_name(r), subj, sizeof(subj));
-        used += (size_t)snprintf(out + used, outlen - used, "%s root CA %s %s %s",
-                                 i > 0 ? "," : "", subj,
-                                 expired ? "expired at" : "is not valid before",
-                                 sc_time_rfc3339(expired ? sc_x509_not_after(r)
-                                                         : sc_x509_not_before(r),
-                                                 t, sizeof(t)));
+        used += (size_t)snprintf(
+            out + used, outlen - used, "%s root CA %s %s %s", i > 0 ? "," : "", subj,
+            expired ? "expired at" : "is not valid before",
+            sc_time_rfc3339(expired ? sc_x509_not_after(r) : sc_x509_not_before(r), t, sizeof(t)));
     }
     return out;
 }
 
 /* Server side: pick a mesh ALPN the client offered, preferring the client's
  * order; without one, no ALPN is negotiated (plain TLS still works). */
-static int hbone_idx = -1;          /* SSL: accepted on an HBONE listener */
+static int hbone_idx = -1; /* SSL: accepted on an HBONE listener */
 
 static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen,
                        const unsigned char *in, unsigned int inlen, void *arg)
@@ -467,10 +463,10 @@ static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outle
                 return SSL_TLSEXT_ERR_OK;
             }
         } else if ((l == 5 && memcmp(p, "istio", 5) == 0) ||
-            (l == 14 && memcmp(p, "istio-http/1.1", 14) == 0) ||
-            (l == 14 && memcmp(p, "istio-http/1.0", 14) == 0) ||
-            (l == 8 && memcmp(p, "istio-h2", 8) == 0) ||
-            (l == 8 && memcmp(p, "http/1.1", 8) == 0)) {
+                   (l == 14 && memcmp(p, "istio-http/1.1", 14) == 0) ||
+                   (l == 14 && memcmp(p, "istio-http/1.0", 14) == 0) ||
+                   (l == 8 && memcmp(p, "istio-h2", 8) == 0) ||
+                   (l == 8 && memcmp(p, "http/1.1", 8) == 0)) {
             *out = p;
             *outlen = (unsigned char)l;
             return SSL_TLSEXT_ERR_OK;
@@ -481,8 +477,8 @@ static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outle
 }
 
 static int verify_idx = -1;
-static int grace_idx = -1;          /* SSL: the sc_tls_root_grace it accepted */
-static int grace_ctx_idx = -1;      /* SSL_CTX: the grace, in seconds (0: refuse) */
+static int grace_idx = -1; /* SSL: the sc_tls_root_grace it accepted */
+static int grace_ctx_idx = -1; /* SSL_CTX: the grace, in seconds (0: refuse) */
 static pthread_once_t verify_once = PTHREAD_ONCE_INIT;
 
 /* Frees a malloc'd ex_data value with its SSL or SSL_SESSION. */
@@ -630,7 +626,7 @@ static int verify_cb(int ok, X509_STORE_CTX *xs)
     return ok;
 }
 
-static int material_idx = -1;       /* SSL_CTX: the material it trusts (a reference) */
+static int material_idx = -1; /* SSL_CTX: the material it trusts (a reference) */
 static pthread_once_t material_once = PTHREAD_ONCE_INIT;
 
 static void material_ex_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
@@ -789,7 +785,7 @@ static int trust_dup(CRYPTO_EX_DATA *to, const CRYPTO_EX_DATA *from, void **from
     if (copy != NULL) {
         memcpy(copy, *from_d, sizeof(*copy));
     }
-    *from_d = copy;     /* NULL on failure: the copy is simply not attributed */
+    *from_d = copy; /* NULL on failure: the copy is simply not attributed */
     return 1;
 }
 
@@ -799,7 +795,7 @@ static void trust_index_init(void)
 }
 
 /* Fills t from a verified chain (leaf first, root last); -1 when empty. */
-static int trust_from_chain(STACK_OF(X509) *chain, struct sc_tls_session_trust *t)
+static int trust_from_chain(STACK_OF(X509) * chain, struct sc_tls_session_trust *t)
 {
     int n = chain != NULL ? sk_X509_num(chain) : 0;
     X509 *root;
@@ -881,8 +877,8 @@ static const struct sc_tls_session_trust *trust_attach(SSL *ssl, SSL_SESSION *se
 /* Our TLS parameters, for every context: TLS 1.2 minimum, ECDHE+AEAD suites
  * for 1.2, the key-exchange groups given (or ours), no renegotiation, no
  * compression, buffers released when idle. */
-static SSL_CTX *ctx_base(const SSL_METHOD *method, uint64_t options, long mode,
-                         const char *groups, struct sc_err *err)
+static SSL_CTX *ctx_base(const SSL_METHOD *method, uint64_t options, long mode, const char *groups,
+                         struct sc_err *err)
 {
     SSL_CTX *ctx = SSL_CTX_new(method);
 
@@ -914,8 +910,7 @@ static SSL_CTX *ctx_common(const struct sc_tls_material *m, int server, const ch
     /* Send exactly the configured chain (leaf + intermediates), never the
      * root OpenSSL would otherwise add from the trust store. */
     SSL_CTX *ctx = ctx_base(server ? TLS_server_method() : TLS_client_method(),
-                            SSL_OP_CIPHER_SERVER_PREFERENCE, SSL_MODE_NO_AUTO_CHAIN, groups,
-                            err);
+                            SSL_OP_CIPHER_SERVER_PREFERENCE, SSL_MODE_NO_AUTO_CHAIN, groups, err);
     X509_STORE *store;
 
     if (ctx == NULL) {
@@ -996,7 +991,7 @@ static int server_new_session(SSL *ssl, SSL_SESSION *sess)
     if (left < limit) {
         SSL_SESSION_set_timeout(sess, left);
     }
-    return 0;               /* the cache keeps its own reference */
+    return 0; /* the cache keeps its own reference */
 }
 
 SSL_CTX *sc_tlsctx_server_new(const struct sc_tls_material *m, const char *groups,
@@ -1063,13 +1058,13 @@ static int new_session(SSL *ssl, SSL_SESSION *sess)
     struct sc_tls_session_sink *sink = sink_idx >= 0 ? SSL_get_ex_data(ssl, sink_idx) : NULL;
 
     if (sink == NULL || sink->put == NULL) {
-        return 0;           /* not kept: OpenSSL frees it */
+        return 0; /* not kept: OpenSSL frees it */
     }
     if (trust_attach(ssl, sess) == NULL) {
-        return 0;           /* nothing to check it against later: not kept */
+        return 0; /* nothing to check it against later: not kept */
     }
     sink->put(sink, sess);
-    return 1;               /* the sink owns the reference now */
+    return 1; /* the sink owns the reference now */
 }
 
 SSL_CTX *sc_tlsctx_client_new(const struct sc_tls_material *m, const char *groups,
@@ -1119,7 +1114,7 @@ static int origin_crls(X509_STORE *store, const char *ca_file, const char *crl_f
     }
     rc = 0;
 out:
-    sc_crl_stack_free(crls);        /* the store keeps its own references */
+    sc_crl_stack_free(crls); /* the store keeps its own references */
     sc_x509_stack_free(roots);
     free(pem);
     return rc;

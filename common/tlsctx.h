@@ -26,10 +26,9 @@ struct sc_tls_names {
  * logs and /certs, and by sc_tls_material_problem once no root is valid).  Returns a new object, or NULL with err set
  * (the message names the part that failed). */
 struct sc_tls_material *sc_tls_material_from_pem(const char *chain, size_t chain_len,
-                                                 const char *key, size_t key_len,
-                                                 const char *ca, size_t ca_len,
-                                                 const struct sc_tls_names *names, time_t now,
-                                                 struct sc_err *err);
+                                                 const char *key, size_t key_len, const char *ca,
+                                                 size_t ca_len, const struct sc_tls_names *names,
+                                                 time_t now, struct sc_err *err);
 
 /* The same from files (each at most 1 MiB). */
 struct sc_tls_material *sc_tls_material_load(const char *chain_path, const char *key_path,
@@ -46,7 +45,7 @@ int sc_tls_material_set_crls(struct sc_tls_material *m, const char *pem, size_t 
                              const char *what, struct sc_err *err);
 int sc_tls_material_load_crls(struct sc_tls_material *m, const char *path, struct sc_err *err);
 /* Borrowed; NULL when the material has no CRLs. */
-STACK_OF(X509_CRL) *sc_tls_material_crls(const struct sc_tls_material *m);
+STACK_OF(X509_CRL) * sc_tls_material_crls(const struct sc_tls_material *m);
 
 /* Federated trust (secrets.trust_bundles), on material that was just built
  * and is not shared yet.  _set_trust_domain names our own trust domain
@@ -66,7 +65,7 @@ int sc_tls_material_load_bundle(struct sc_tls_material *m, const char *domain, c
 size_t sc_tls_material_n_bundles(const struct sc_tls_material *m);
 /* Borrowed; NULL past the end. */
 const char *sc_tls_material_bundle_domain(const struct sc_tls_material *m, size_t i);
-STACK_OF(X509) *sc_tls_material_bundle_roots(const struct sc_tls_material *m, size_t i);
+STACK_OF(X509) * sc_tls_material_bundle_roots(const struct sc_tls_material *m, size_t i);
 /* Our own trust domain, as above, into out ("-" when unknown). */
 const char *sc_tls_material_own_domain(const struct sc_tls_material *m, char *out, size_t outlen);
 
@@ -84,8 +83,8 @@ void sc_tls_material_free(struct sc_tls_material *m);
 
 /* Borrowed views. */
 X509 *sc_tls_material_leaf(const struct sc_tls_material *m);
-STACK_OF(X509) *sc_tls_material_roots(const struct sc_tls_material *m);
-STACK_OF(X509) *sc_tls_material_chain(const struct sc_tls_material *m);
+STACK_OF(X509) * sc_tls_material_roots(const struct sc_tls_material *m);
+STACK_OF(X509) * sc_tls_material_chain(const struct sc_tls_material *m);
 
 /* The key-exchange groups every context offers and accepts unless the
  * config says otherwise (tls.groups): no finite-field DH, whose large
@@ -157,21 +156,21 @@ extern const unsigned int sc_alpn_mesh_http_len;
  * refused handshake can be explained in words: the OpenSSL verify error,
  * the depth, and the certificate it concerns. */
 struct sc_tls_verify_info {
-    int error;                  /* X509_V_ERR_* */
-    int depth;                  /* 0 = the peer's own certificate */
+    int error; /* X509_V_ERR_* */
+    int depth; /* 0 = the peer's own certificate */
     char subject[256];
     char issuer[256];
     char serial[80];
-    char san[256];              /* its SANs (sc_x509_sans_str), or "none" */
+    char san[256]; /* its SANs (sc_x509_sans_str), or "none" */
     time_t not_before;
     time_t not_after;
-    int anchor;                 /* 1: it is the trust anchor (a root of ours) */
-    char crl_issuer[256];       /* X509_V_ERR_CERT_REVOKED: the CRL's issuer */
-    time_t crl_next_update;     /* and its nextUpdate (0: none) */
-    char no_bundle[256];        /* the peer's trust domain has no trust bundle */
-    char domain[256];           /* verified against this federated domain's
+    int anchor; /* 1: it is the trust anchor (a root of ours) */
+    char crl_issuer[256]; /* X509_V_ERR_CERT_REVOKED: the CRL's issuer */
+    time_t crl_next_update; /* and its nextUpdate (0: none) */
+    char no_bundle[256]; /* the peer's trust domain has no trust bundle */
+    char domain[256]; /* verified against this federated domain's
                                  * bundle ("": our own roots) */
-    int domain_roots;           /* how many roots that bundle has */
+    int domain_roots; /* how many roots that bundle has */
 };
 
 /* secrets.on_root_expiry {grace_hours: N}: sets the grace of a context's
@@ -209,8 +208,8 @@ struct sc_tls_session_trust {
     char root_serial[80];
     char root_subject[256];
     time_t root_not_after;
-    time_t leaf_not_after;      /* the peer's own certificate */
-    time_t chain_not_after;     /* the earliest notAfter in the chain */
+    time_t leaf_not_after; /* the peer's own certificate */
+    time_t chain_not_after; /* the earliest notAfter in the chain */
 };
 
 /* The record on sess (borrowed, lives as long as sess), or NULL. */

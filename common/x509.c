@@ -109,8 +109,8 @@ const char *sc_x509_sans_str(X509 *cert, char *out, size_t outlen)
             v = NULL;
             type = "IP:";
             if (gn->d.iPAddress->length == 4 || gn->d.iPAddress->length == 16) {
-                inet_ntop(gn->d.iPAddress->length == 4 ? AF_INET : AF_INET6,
-                          gn->d.iPAddress->data, ip, sizeof(ip));
+                inet_ntop(gn->d.iPAddress->length == 4 ? AF_INET : AF_INET6, gn->d.iPAddress->data,
+                          ip, sizeof(ip));
             } else {
                 snprintf(ip, sizeof(ip), "?");
             }
@@ -231,17 +231,17 @@ size_t sc_x509_describe(X509 *cert, char *out, size_t outlen)
         }
         BN_free(bn);
     }
-    n = snprintf(out, outlen, "subject=\"%s\" san=%s serial=%s issuer=\"%s\"", subj, san,
-                 serial, iss);
+    n = snprintf(out, outlen, "subject=\"%s\" san=%s serial=%s issuer=\"%s\"", subj, san, serial,
+                 iss);
     return n > 0 ? (size_t)n : 0;
 }
 
-void sc_x509_stack_free(STACK_OF(X509) *sk)
+void sc_x509_stack_free(STACK_OF(X509) * sk)
 {
     sk_X509_pop_free(sk, X509_free);
 }
 
-static STACK_OF(X509) *load_bio(BIO *b, const char *what, struct sc_err *err)
+static STACK_OF(X509) * load_bio(BIO *b, const char *what, struct sc_err *err)
 {
     STACK_OF(X509) *sk = sk_X509_new_null();
     X509 *x = NULL;
@@ -260,7 +260,8 @@ static STACK_OF(X509) *load_bio(BIO *b, const char *what, struct sc_err *err)
      * else means a broken PEM block. */
     {
         unsigned long e = ERR_peek_last_error();
-        if (e != 0 && !(ERR_GET_LIB(e) == ERR_LIB_PEM && ERR_GET_REASON(e) == PEM_R_NO_START_LINE)) {
+        if (e != 0 &&
+            !(ERR_GET_LIB(e) == ERR_LIB_PEM && ERR_GET_REASON(e) == PEM_R_NO_START_LINE)) {
             sc_err_tls(err, what);
             goto fail_quiet;
         }
@@ -280,9 +281,9 @@ fail_quiet:
     return NULL;
 }
 
-STACK_OF(X509) *sc_x509_load_pem_file(const char *path, struct sc_err *err)
+STACK_OF(X509) * sc_x509_load_pem_file(const char *path, struct sc_err *err)
 {
-    STACK_OF(X509) *sk;
+    STACK_OF(X509) * sk;
     BIO *b = BIO_new_file(path, "r");
 
     if (b == NULL) {
@@ -295,10 +296,10 @@ STACK_OF(X509) *sc_x509_load_pem_file(const char *path, struct sc_err *err)
     return sk;
 }
 
-STACK_OF(X509) *sc_x509_load_pem_mem(const char *pem, size_t len, const char *what,
-                                     struct sc_err *err)
+STACK_OF(X509) *
+    sc_x509_load_pem_mem(const char *pem, size_t len, const char *what, struct sc_err *err)
 {
-    STACK_OF(X509) *sk;
+    STACK_OF(X509) * sk;
     BIO *b = BIO_new_mem_buf(pem, (int)len);
 
     if (b == NULL) {

@@ -46,10 +46,10 @@ size_t sc_x509_name_str(const X509_NAME *name, char *out, size_t outlen);
 
 /* Reads every PEM certificate in path into a new stack (caller frees with
  * sc_x509_stack_free).  Fails when the file holds none. */
-STACK_OF(X509) *sc_x509_load_pem_file(const char *path, struct sc_err *err);
-STACK_OF(X509) *sc_x509_load_pem_mem(const char *pem, size_t len, const char *what,
-                                     struct sc_err *err);
-void sc_x509_stack_free(STACK_OF(X509) *sk);
+STACK_OF(X509) * sc_x509_load_pem_file(const char *path, struct sc_err *err);
+STACK_OF(X509) *
+    sc_x509_load_pem_mem(const char *pem, size_t len, const char *what, struct sc_err *err);
+void sc_x509_stack_free(STACK_OF(X509) * sk);
 
 /* An ASN1_TIME as a Unix time (0 when NULL or unreadable). */
 time_t sc_x509_time(const ASN1_TIME *t);

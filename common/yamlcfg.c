@@ -189,8 +189,7 @@ static int check_props(struct builder *b, const yaml_event_t *ev, const yaml_cha
                        const yaml_char_t *tag, int scalar, int *is_str)
 {
     if (anchor != NULL) {
-        fail_at(b, &ev->start_mark, "YAML anchors (&) and aliases (*) are not supported",
-                NULL);
+        fail_at(b, &ev->start_mark, "YAML anchors (&) and aliases (*) are not supported", NULL);
         return -1;
     }
     if (tag != NULL) {
@@ -295,8 +294,8 @@ static struct sc_yaml_node *build_collection(struct builder *b, yaml_event_t *ev
                         &dummy) != 0) {
             return NULL;
         }
-    } else if (check_props(b, ev, ev->data.sequence_start.anchor,
-                           ev->data.sequence_start.tag, 0, &dummy) != 0) {
+    } else if (check_props(b, ev, ev->data.sequence_start.anchor, ev->data.sequence_start.tag, 0,
+                           &dummy) != 0) {
         return NULL;
     }
     if (depth >= SC_YAML_MAX_DEPTH) {
@@ -322,8 +321,7 @@ static struct sc_yaml_node *build_collection(struct builder *b, yaml_event_t *ev
             }
             if (key->kind != SC_YAML_SCALAR) {
                 sc_err_at(b->err, b->s->file, key->line, key->col,
-                          "mapping keys must be plain strings, not %s",
-                          sc_yaml_kind_name(key));
+                          "mapping keys must be plain strings, not %s", sc_yaml_kind_name(key));
                 goto fail;
             }
             if (next_event(b, &child) != 0) {
@@ -366,8 +364,7 @@ static struct sc_yaml_node *build(struct builder *b, yaml_event_t *ev, int depth
         n = build_collection(b, ev, depth);
         break;
     case YAML_ALIAS_EVENT:
-        fail_at(b, &ev->start_mark, "YAML anchors (&) and aliases (*) are not supported",
-                NULL);
+        fail_at(b, &ev->start_mark, "YAML anchors (&) and aliases (*) are not supported", NULL);
         break;
     default:
         fail_at(b, &ev->start_mark, "unexpected YAML event", NULL);
@@ -406,7 +403,7 @@ static int build_stream(struct builder *b)
     if (next_event(b, &ev) != 0) {
         return -1;
     }
-    yaml_event_delete(&ev);                 /* STREAM-START */
+    yaml_event_delete(&ev); /* STREAM-START */
     for (;;) {
         struct sc_yaml_node *root;
 
@@ -417,7 +414,7 @@ static int build_stream(struct builder *b)
             yaml_event_delete(&ev);
             return 0;
         }
-        yaml_event_delete(&ev);             /* DOCUMENT-START */
+        yaml_event_delete(&ev); /* DOCUMENT-START */
         if (next_event(b, &ev) != 0) {
             return -1;
         }
@@ -434,7 +431,7 @@ static int build_stream(struct builder *b)
         if (next_event(b, &ev) != 0) {
             return -1;
         }
-        yaml_event_delete(&ev);             /* DOCUMENT-END */
+        yaml_event_delete(&ev); /* DOCUMENT-END */
     }
 }
 

@@ -29,9 +29,9 @@ enum sc_yaml_kind {
  * stream that holds it. */
 struct sc_yaml_node {
     enum sc_yaml_kind kind;
-    int line;                    /* 1-based position of the node's first char */
+    int line; /* 1-based position of the node's first char */
     int col;
-    const char *file;            /* the stream's name, shared */
+    const char *file; /* the stream's name, shared */
 
     /* SC_YAML_SCALAR: the text (NUL-terminated, no embedded NUL) and whether
      * it was written quoted / as a block scalar / tagged !!str (then it is

@@ -9,9 +9,8 @@ static const struct {
     const char *name;
     enum sc_ctl_cmd cmd;
 } cmds[] = {
-    {"certs", SC_CTL_CERTS},       {"check-root", SC_CTL_CHECK_ROOT},
-    {"roots", SC_CTL_ROOTS},       {"describe", SC_CTL_DESCRIBE},
-    {"diagnose", SC_CTL_DIAGNOSE}, {"help", SC_CTL_HELP},
+    {"certs", SC_CTL_CERTS},       {"check-root", SC_CTL_CHECK_ROOT}, {"roots", SC_CTL_ROOTS},
+    {"describe", SC_CTL_DESCRIBE}, {"diagnose", SC_CTL_DIAGNOSE},     {"help", SC_CTL_HELP},
 };
 
 const char *sc_ctl_usage(void)

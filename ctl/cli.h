@@ -11,9 +11,9 @@
  * A pure function of argv, for the unit tests. */
 
 /* The exit statuses. */
-#define SC_CTL_OK 0          /* all is well */
-#define SC_CTL_BAD_NEWS 1    /* expiring, refused, unsafe */
-#define SC_CTL_USAGE 2       /* usage or connection errors */
+#define SC_CTL_OK 0 /* all is well */
+#define SC_CTL_BAD_NEWS 1 /* expiring, refused, unsafe */
+#define SC_CTL_USAGE 2 /* usage or connection errors */
 
 #define SC_CTL_DEFAULT_ADMIN "127.0.0.1:15000"
 #define SC_CTL_DEFAULT_DAYS 30
@@ -29,13 +29,13 @@ enum sc_ctl_cmd {
 
 struct sc_ctl_opts {
     enum sc_ctl_cmd cmd;
-    const char *admin;       /* borrowed from argv (or the default) */
-    int json;                /* -o json */
-    int days;                /* check-root --days */
-    int port;                /* describe PORT; 0 = every port */
-    const char *target;      /* diagnose HOST:PORT */
-    const char *sni;         /* diagnose --sni, or NULL */
-    const char *identity;    /* diagnose --identity, or NULL */
+    const char *admin; /* borrowed from argv (or the default) */
+    int json; /* -o json */
+    int days; /* check-root --days */
+    int port; /* describe PORT; 0 = every port */
+    const char *target; /* diagnose HOST:PORT */
+    const char *sni; /* diagnose --sni, or NULL */
+    const char *identity; /* diagnose --identity, or NULL */
 };
 
 /* Fills o from argv.  0, or -1 with a one-line reason in why. */

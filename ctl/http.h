@@ -12,8 +12,8 @@
 #define SC_CTL_HTTP_MAX_BODY (16 * 1024 * 1024)
 
 struct sc_ctl_http_resp {
-    int status;            /* e.g. 200 */
-    char *body;            /* NUL-terminated, owned: free with sc_ctl_http_resp_cleanup */
+    int status; /* e.g. 200 */
+    char *body; /* NUL-terminated, owned: free with sc_ctl_http_resp_cleanup */
     size_t body_len;
 };
 

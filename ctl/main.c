@@ -11,7 +11,7 @@
 #include "json.h"
 #include "render.h"
 
-#define TIMEOUT_MS 10000      /* a diagnose may take the sidecar 5 s */
+#define TIMEOUT_MS 10000 /* a diagnose may take the sidecar 5 s */
 
 typedef int render_fn(const struct sc_json_val *root, const struct sc_ctl_opts *o, FILE *out);
 
@@ -20,7 +20,7 @@ static const struct {
     const char *method;
     const char *path;
     render_fn *render;
-    int own_json;             /* -o json: the renderer writes it (else the sidecar's document) */
+    int own_json; /* -o json: the renderer writes it (else the sidecar's document) */
 } cmds[] = {
     {SC_CTL_CERTS, "GET", "/certs?format=list", sc_ctl_render_certs, 0},
     {SC_CTL_CHECK_ROOT, "GET", "/certs?format=list", sc_ctl_render_check_root, 1},

@@ -10,11 +10,11 @@
 #define N(v, k) sc_json_num(sc_json_get((v), (k)), 0)
 
 /* printf to out unless out is NULL (status only). */
-#define P(...)                                                                                     \
-    do {                                                                                           \
-        if (out != NULL) {                                                                         \
-            fprintf(out, __VA_ARGS__);                                                             \
-        }                                                                                          \
+#define P(...)                         \
+    do {                               \
+        if (out != NULL) {             \
+            fprintf(out, __VA_ARGS__); \
+        }                              \
     } while (0)
 
 static const char *const certs_fmt = "%-18s %-14s %-14s %-11s %-40s %-21s %s\n";
@@ -68,8 +68,7 @@ static void json_str_out(FILE *out, const char *s)
     evbuffer_free(b);
 }
 
-int sc_ctl_render_check_root(const struct sc_json_val *root, const struct sc_ctl_opts *o,
-                             FILE *out)
+int sc_ctl_render_check_root(const struct sc_json_val *root, const struct sc_ctl_opts *o, FILE *out)
 {
     const struct sc_json_val *certs = G(root, "certificates");
     const struct sc_json_val *first = NULL;
@@ -99,7 +98,8 @@ int sc_ctl_render_check_root(const struct sc_json_val *root, const struct sc_ctl
     }
     if (first == NULL) {
         status = "WARNING";
-        snprintf(line, sizeof(line), "WARNING: no trusted root (the sidecar has no certificates yet)");
+        snprintf(line, sizeof(line),
+                 "WARNING: no trusted root (the sidecar has no certificates yet)");
         rc = SC_CTL_BAD_NEWS;
     } else if (N(first, "days_left") < 0 || strcmp(S(first, "status"), "EXPIRED") == 0) {
         status = "EXPIRED";
@@ -109,14 +109,16 @@ int sc_ctl_render_check_root(const struct sc_json_val *root, const struct sc_ctl
         rc = SC_CTL_BAD_NEWS;
     } else if (N(first, "days_left") < o->days) {
         status = "WARNING";
-        snprintf(line, sizeof(line), "WARNING: %s %s expires in %.0f days (not after %s; "
+        snprintf(line, sizeof(line),
+                 "WARNING: %s %s expires in %.0f days (not after %s; "
                  "threshold %d days)",
                  S(first, "role"), S(first, "subject"), N(first, "days_left"),
                  S(first, "not_after"), o->days);
         rc = SC_CTL_BAD_NEWS;
     } else {
         status = "OK";
-        snprintf(line, sizeof(line), "OK: the first %s expires in %.0f days (%s, serial %s, "
+        snprintf(line, sizeof(line),
+                 "OK: the first %s expires in %.0f days (%s, serial %s, "
                  "not after %s)",
                  S(first, "role"), N(first, "days_left"), S(first, "subject"),
                  S(first, "serial_number"), S(first, "not_after"));
@@ -166,15 +168,16 @@ int sc_ctl_render_roots(const struct sc_json_val *root, const struct sc_ctl_opts
 
     (void)o;
     P("window: the last %.0f s\n", N(root, "window_seconds"));
-    P(fmt, "ROOT", "SERIAL NUMBER", "NOT AFTER", "PEERS", "LAST SEEN", "FULL/RESUMED", "SAFE TO REMOVE");
+    P(fmt, "ROOT", "SERIAL NUMBER", "NOT AFTER", "PEERS", "LAST SEEN", "FULL/RESUMED",
+      "SAFE TO REMOVE");
     for (size_t i = 0; i < sc_json_len(roots); i++) {
         const struct sc_json_val *r = sc_json_at(roots, i);
         const struct sc_json_val *h = G(r, "handshakes");
         int ok = sc_json_bool(G(r, "safe_to_remove"), 0);
-        const char *why = ok                                          ? "yes"
-                          : sc_json_bool(G(r, "our_chain"), 0)        ? "no: our own chain ends at it"
-                          : sc_json_len(G(r, "peers")) > 0            ? "no: peers still chain to it"
-                                                                      : "no: it is the only valid root";
+        const char *why = ok                                   ? "yes"
+                          : sc_json_bool(G(r, "our_chain"), 0) ? "no: our own chain ends at it"
+                          : sc_json_len(G(r, "peers")) > 0     ? "no: peers still chain to it"
+                                                               : "no: it is the only valid root";
 
         snprintf(hs, sizeof(hs), "%.0f/%.0f", N(h, "full"), N(h, "resumed"));
         snprintf(pc, sizeof(pc), "%zu%s", sc_json_len(G(r, "peers")),
@@ -229,8 +232,7 @@ static void describe_port(const struct sc_json_val *p, FILE *out)
     } else {
         P("       STRICT would have refused %.0f connections in the last hour (%.0f plaintext, "
           "%.0f non-mesh TLS); last: %s at %s\n",
-          refused, N(h, "plaintext"), N(h, "non_mesh_tls"), S(h, "last_client"),
-          S(h, "last_seen"));
+          refused, N(h, "plaintext"), N(h, "non_mesh_tls"), S(h, "last_client"), S(h, "last_seen"));
     }
 }
 
@@ -267,13 +269,12 @@ static void describe_route(const struct sc_json_val *r, const char *td, FILE *ou
     if (dr != NULL) {
         P("; set by DestinationRule %s\n", dr);
     } else {
-        P("; set by %s\n", strcmp(S(r, "kind"), "default") == 0 ? "the default"
-                                                               : "the sidecar's config");
+        P("; set by %s\n",
+          strcmp(S(r, "kind"), "default") == 0 ? "the default" : "the sidecar's config");
     }
 }
 
-int sc_ctl_render_describe(const struct sc_json_val *root, const struct sc_ctl_opts *o,
-                           FILE *out)
+int sc_ctl_render_describe(const struct sc_json_val *root, const struct sc_ctl_opts *o, FILE *out)
 {
     const struct sc_json_val *in = G(root, "inbound");
     const struct sc_json_val *ob = G(root, "outbound");
@@ -321,8 +322,7 @@ int sc_ctl_render_describe(const struct sc_json_val *root, const struct sc_ctl_o
 
 /* --- diagnose ------------------------------------------------------------ */
 
-int sc_ctl_render_diagnose(const struct sc_json_val *root, const struct sc_ctl_opts *o,
-                           FILE *out)
+int sc_ctl_render_diagnose(const struct sc_json_val *root, const struct sc_ctl_opts *o, FILE *out)
 {
     const struct sc_json_val *chain = G(root, "peer_chain");
     const struct sc_json_val *r = G(root, "root");
@@ -359,7 +359,9 @@ int sc_ctl_render_diagnose(const struct sc_json_val *root, const struct sc_ctl_o
           ? "accepted"
           : sc_json_str(G(root, "identity_problem"), "not checked"));
     P("verdict:   %s: %s\n",
-      strcmp(v, "accepted") == 0 ? "OK" : strcmp(v, "unreachable") == 0 ? "UNREACHABLE" : "REFUSED",
+      strcmp(v, "accepted") == 0      ? "OK"
+      : strcmp(v, "unreachable") == 0 ? "UNREACHABLE"
+                                      : "REFUSED",
       S(root, "message"));
     if (fix != NULL) {
         P("fix:       %s\n", fix);

@@ -28,12 +28,10 @@ int sc_ctl_render_roots(const struct sc_json_val *root, const struct sc_ctl_opts
 
 /* GET /describe: inbound ports (all, or o->port: SC_CTL_USAGE when the
  * sidecar has no such port) and outbound routes. */
-int sc_ctl_render_describe(const struct sc_json_val *root, const struct sc_ctl_opts *o,
-                           FILE *out);
+int sc_ctl_render_describe(const struct sc_json_val *root, const struct sc_ctl_opts *o, FILE *out);
 
 /* POST /diagnose: the peer's chain, root, identity, protocol and the
  * verdict; 1 unless the verdict is "accepted". */
-int sc_ctl_render_diagnose(const struct sc_json_val *root, const struct sc_ctl_opts *o,
-                           FILE *out);
+int sc_ctl_render_diagnose(const struct sc_json_val *root, const struct sc_ctl_opts *o, FILE *out);
 
 #endif

@@ -14,12 +14,12 @@
 struct sc_acceptpause {
     struct event *timer;
     char who[64];
-    struct sc_stats *stats;             /* borrowed, may be NULL */
+    struct sc_stats *stats; /* borrowed, may be NULL */
     sc_acceptpause_set_fn *set;
     void *arg;
-    int paused;                         /* listeners off, timer armed to resume */
-    unsigned long long failed;          /* failed accept() calls this episode; 0: none */
-    struct timespec since;              /* the episode's first failure */
+    int paused; /* listeners off, timer armed to resume */
+    unsigned long long failed; /* failed accept() calls this episode; 0: none */
+    struct timespec since; /* the episode's first failure */
 };
 
 static long long ms_since(const struct timespec *t0)
@@ -35,7 +35,7 @@ static void arm(struct sc_acceptpause *p)
     struct timeval tv = {0, SC_ACCEPTPAUSE_MS * 1000};
 
     if (evtimer_add(p->timer, &tv) != 0 && p->paused) {
-        p->paused = 0;                  /* never leave the listeners off for good */
+        p->paused = 0; /* never leave the listeners off for good */
         p->set(p->arg, 1);
     }
 }
@@ -55,8 +55,10 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
         return;
     }
     if (p->failed > 0) {
-        sc_log(SC_LOG_WARN, NULL, "%s: accepting again after %llu failed accept() call(s) over "
-               "%lld ms", p->who, p->failed, ms_since(&p->since));
+        sc_log(SC_LOG_WARN, NULL,
+               "%s: accepting again after %llu failed accept() call(s) over "
+               "%lld ms",
+               p->who, p->failed, ms_since(&p->since));
         p->failed = 0;
     }
 }
@@ -102,8 +104,10 @@ void sc_acceptpause_failed(struct sc_acceptpause *p, const char *listener, int e
     }
     if (p->failed++ == 0) {
         clock_gettime(CLOCK_MONOTONIC, &p->since);
-        sc_log(SC_LOG_WARN, NULL, "%s listener %s: accept failed: %s; not accepting for %d ms "
-               "at a time until it succeeds", p->who, listener, strerror(err), SC_ACCEPTPAUSE_MS);
+        sc_log(SC_LOG_WARN, NULL,
+               "%s listener %s: accept failed: %s; not accepting for %d ms "
+               "at a time until it succeeds",
+               p->who, listener, strerror(err), SC_ACCEPTPAUSE_MS);
     }
     p->paused = 1;
     p->set(p->arg, 0);

@@ -150,8 +150,8 @@ size_t sc_accesslog_time(const struct timespec *ts, char out[32])
     if (gmtime_r(&t, &tm) == NULL) {
         memset(&tm, 0, sizeof tm);
     }
-    n = snprintf(out, 32, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,
-                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms);
+    n = snprintf(out, 32, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900, tm.tm_mon + 1,
+                 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms);
     return n > 0 && n < 32 ? (size_t)n : 0;
 }
 
@@ -175,7 +175,8 @@ static void put_i64(struct sc_outbuf *o, int64_t v)
 }
 
 /* A text value: "-" when unset, else sc_escape_text. */
-static void put_text(struct sc_outbuf *o, const struct sc_accesslog_rec *r, enum sc_accesslog_field f)
+static void put_text(struct sc_outbuf *o, const struct sc_accesslog_rec *r,
+                     enum sc_accesslog_field f)
 {
     size_t n;
     const char *v = sc_accesslog_rec_get(r, f, &n);
@@ -215,45 +216,83 @@ static void put_json_field(struct sc_outbuf *o, const char *key, const struct sc
 /* The two text formats as tables: each item is the literal written before
  * it, then one value (accesslog.h describes both lines). */
 enum item_value {
-    V_START,        /* the start time */
-    V_FIELD,        /* a text field: "-" when unset */
-    V_CODE,         /* the response code */
-    V_FLAGS,        /* the response flags */
-    V_RECEIVED,     /* bytes received */
-    V_SENT,         /* bytes sent */
-    V_DURATION,     /* milliseconds, "-" when unknown */
-    V_NONE,         /* the literal alone (the line's end) */
-    V_HBONE,        /* " hbone=<tunnel>/<stream>", only when set (HBONE traffic) */
+    V_START, /* the start time */
+    V_FIELD, /* a text field: "-" when unset */
+    V_CODE, /* the response code */
+    V_FLAGS, /* the response flags */
+    V_RECEIVED, /* bytes received */
+    V_SENT, /* bytes sent */
+    V_DURATION, /* milliseconds, "-" when unknown */
+    V_NONE, /* the literal alone (the line's end) */
+    V_HBONE, /* " hbone=<tunnel>/<stream>", only when set (HBONE traffic) */
 };
 
 struct item {
     const char *before;
     enum item_value v;
-    enum sc_accesslog_field f;  /* for V_FIELD */
+    enum sc_accesslog_field f; /* for V_FIELD */
 };
 
-#define F(before, field) { before, V_FIELD, SC_ACCESSLOG_##field }
-#define V(before, value) { before, value, 0 }
+#define F(before, field)                      \
+    {                                         \
+        before, V_FIELD, SC_ACCESSLOG_##field \
+    }
+#define V(before, value) \
+    {                    \
+        before, value, 0 \
+    }
 
 /* Envoy's default text format, and our peer SPIFFE ID at the end */
 static const struct item envoy_text[] = {
-    V("[", V_START), F("] \"", METHOD), F(" ", PATH), F(" ", PROTOCOL), V("\" ", V_CODE),
-    V(" ", V_FLAGS), V(" ", V_RECEIVED), V(" ", V_SENT), V(" ", V_DURATION),
-    F(" ", UPSTREAM_SERVICE_TIME), F(" \"", FORWARDED_FOR), F("\" \"", USER_AGENT),
-    F("\" \"", REQUEST_ID), F("\" \"", AUTHORITY), F("\" \"", UPSTREAM_HOST),
-    F("\" \"", TRANSPORT_FAILURE), F("\" ", PEER_ID), V("", V_HBONE), V("\n", V_NONE),
+    V("[", V_START),
+    F("] \"", METHOD),
+    F(" ", PATH),
+    F(" ", PROTOCOL),
+    V("\" ", V_CODE),
+    V(" ", V_FLAGS),
+    V(" ", V_RECEIVED),
+    V(" ", V_SENT),
+    V(" ", V_DURATION),
+    F(" ", UPSTREAM_SERVICE_TIME),
+    F(" \"", FORWARDED_FOR),
+    F("\" \"", USER_AGENT),
+    F("\" \"", REQUEST_ID),
+    F("\" \"", AUTHORITY),
+    F("\" \"", UPSTREAM_HOST),
+    F("\" \"", TRANSPORT_FAILURE),
+    F("\" ", PEER_ID),
+    V("", V_HBONE),
+    V("\n", V_NONE),
 };
 
 /* Istio's default text format */
 static const struct item istio_text[] = {
-    V("[", V_START), F("] \"", METHOD), F(" ", PATH), F(" ", PROTOCOL), V("\" ", V_CODE),
-    V(" ", V_FLAGS), F(" ", RESPONSE_CODE_DETAILS), F(" ", TERMINATION_DETAILS),
-    F(" \"", TRANSPORT_FAILURE), V("\" ", V_RECEIVED), V(" ", V_SENT), V(" ", V_DURATION),
-    F(" ", UPSTREAM_SERVICE_TIME), F(" \"", FORWARDED_FOR), F("\" \"", USER_AGENT),
-    F("\" \"", REQUEST_ID), F("\" \"", AUTHORITY), F("\" \"", UPSTREAM_HOST),
-    F("\" ", UPSTREAM_CLUSTER), F(" ", UPSTREAM_LOCAL_ADDRESS), F(" ", DOWNSTREAM_LOCAL_ADDRESS),
-    F(" ", DOWNSTREAM_REMOTE_ADDRESS), F(" ", REQUESTED_SERVER_NAME), F(" ", ROUTE_NAME),
-    V("", V_HBONE), V("\n", V_NONE),
+    V("[", V_START),
+    F("] \"", METHOD),
+    F(" ", PATH),
+    F(" ", PROTOCOL),
+    V("\" ", V_CODE),
+    V(" ", V_FLAGS),
+    F(" ", RESPONSE_CODE_DETAILS),
+    F(" ", TERMINATION_DETAILS),
+    F(" \"", TRANSPORT_FAILURE),
+    V("\" ", V_RECEIVED),
+    V(" ", V_SENT),
+    V(" ", V_DURATION),
+    F(" ", UPSTREAM_SERVICE_TIME),
+    F(" \"", FORWARDED_FOR),
+    F("\" \"", USER_AGENT),
+    F("\" \"", REQUEST_ID),
+    F("\" \"", AUTHORITY),
+    F("\" \"", UPSTREAM_HOST),
+    F("\" ", UPSTREAM_CLUSTER),
+    F(" ", UPSTREAM_LOCAL_ADDRESS),
+    F(" ", DOWNSTREAM_LOCAL_ADDRESS),
+    F(" ", DOWNSTREAM_REMOTE_ADDRESS),
+    F(" ", REQUESTED_SERVER_NAME),
+    F(" ", ROUTE_NAME),
+    V("", V_HBONE),
+    V("\n", V_NONE),
 };
 
 #undef F
@@ -265,12 +304,24 @@ static void format_items(struct sc_outbuf *o, const struct item *items, size_t n
     for (size_t i = 0; i < n; i++) {
         sc_outbuf_puts(o, items[i].before);
         switch (items[i].v) {
-        case V_START: sc_outbuf_puts(o, when); break;
-        case V_FIELD: put_text(o, r, items[i].f); break;
-        case V_CODE: put_i64(o, r->response_code); break;
-        case V_FLAGS: sc_outbuf_puts(o, flags); break;
-        case V_RECEIVED: put_u64(o, r->bytes_received); break;
-        case V_SENT: put_u64(o, r->bytes_sent); break;
+        case V_START:
+            sc_outbuf_puts(o, when);
+            break;
+        case V_FIELD:
+            put_text(o, r, items[i].f);
+            break;
+        case V_CODE:
+            put_i64(o, r->response_code);
+            break;
+        case V_FLAGS:
+            sc_outbuf_puts(o, flags);
+            break;
+        case V_RECEIVED:
+            put_u64(o, r->bytes_received);
+            break;
+        case V_SENT:
+            put_u64(o, r->bytes_sent);
+            break;
         case V_DURATION:
             if (r->duration_ms < 0) {
                 sc_outbuf_put(o, "-", 1);
@@ -278,7 +329,8 @@ static void format_items(struct sc_outbuf *o, const struct item *items, size_t n
                 put_i64(o, r->duration_ms);
             }
             break;
-        case V_NONE: break;
+        case V_NONE:
+            break;
         case V_HBONE:
             if (sc_accesslog_rec_get(r, SC_ACCESSLOG_HBONE, NULL) != NULL) {
                 sc_outbuf_put(o, " hbone=", 7);
@@ -370,9 +422,9 @@ size_t sc_accesslog_format(const struct sc_accesslog_rec *r, enum sc_accesslog_f
 #define SHUTDOWN_WAIT_MS 1000
 
 struct ring {
-    _Atomic size_t head;            /* bytes ever queued (producer) */
+    _Atomic size_t head; /* bytes ever queued (producer) */
     char pad0[CACHELINE - sizeof(size_t)];
-    _Atomic size_t tail;            /* bytes ever taken (writer) */
+    _Atomic size_t tail; /* bytes ever taken (writer) */
     char pad1[CACHELINE - sizeof(size_t)];
     _Atomic uint64_t lines;
     _Atomic uint64_t dropped;
@@ -386,7 +438,7 @@ struct sc_accesslog_sink {
     char *path;
     int fd;
     int own_fd;
-    int stream;                     /* pipe/socket/tty: writes of at most PIPE_BUF */
+    int stream; /* pipe/socket/tty: writes of at most PIPE_BUF */
     unsigned nrings;
     struct ring *rings;
     unsigned flush_ms;
@@ -394,8 +446,8 @@ struct sc_accesslog_sink {
     pthread_t thread;
     int running;
     _Atomic int stop;
-    struct timespec stop_deadline;  /* set before stop; the writer gives up after it */
-    int give_up;                    /* writer only */
+    struct timespec stop_deadline; /* set before stop; the writer gives up after it */
+    int give_up; /* writer only */
     _Atomic int sleeping;
     _Atomic int reopen;
     _Atomic uint64_t bytes_written;
@@ -473,7 +525,7 @@ static int past(const struct timespec *t)
 static int wait_writable(struct sc_accesslog_sink *s)
 {
     for (;;) {
-        struct pollfd p = { s->fd, POLLOUT, 0 };
+        struct pollfd p = {s->fd, POLLOUT, 0};
         int rc;
 
         if (s->give_up) {
@@ -585,7 +637,7 @@ static void do_reopen(struct sc_accesslog_sink *s)
     fd = open_file(s->path);
     if (fd < 0) {
         atomic_fetch_add_explicit(&s->write_errors, 1, memory_order_relaxed);
-        return;                     /* keep writing to the old file */
+        return; /* keep writing to the old file */
     }
     close(s->fd);
     s->fd = fd;
@@ -631,7 +683,7 @@ static void *writer_main(void *arg)
         atomic_store(&s->sleeping, 1);
         woken = 0;
         if (rings_empty(s) && !atomic_load(&s->stop) && !atomic_load(&s->reopen)) {
-            struct pollfd p = { s->efd, POLLIN, 0 };
+            struct pollfd p = {s->efd, POLLIN, 0};
 
             woken = poll(&p, 1, (int)s->flush_ms) > 0;
         }
@@ -792,7 +844,7 @@ int sc_accesslog_sink_flush(struct sc_accesslog_sink *s, int timeout_ms)
         return 0;
     }
     while (!rings_empty(s)) {
-        struct timespec ms = { 0, 1000000 };
+        struct timespec ms = {0, 1000000};
 
         if (waited >= timeout_ms) {
             return -1;

@@ -48,64 +48,64 @@
  * escaped and with "-" for unset values as in the text format. */
 
 /* Response flags (Envoy's short names and meanings), in Envoy's order. */
-#define SC_ACCESSLOG_UH  (1u << 0)   /* no healthy upstream (503) */
-#define SC_ACCESSLOG_UT  (1u << 1)   /* upstream request timeout (504) */
-#define SC_ACCESSLOG_LR  (1u << 2)   /* connection local reset */
-#define SC_ACCESSLOG_UR  (1u << 3)   /* upstream remote reset */
-#define SC_ACCESSLOG_UF  (1u << 4)   /* upstream connection failure (503) */
-#define SC_ACCESSLOG_UC  (1u << 5)   /* upstream connection termination (503) */
-#define SC_ACCESSLOG_UO  (1u << 6)   /* upstream overflow: pool and queue full (503) */
-#define SC_ACCESSLOG_NR  (1u << 7)   /* no route configured (404) */
-#define SC_ACCESSLOG_DC  (1u << 8)   /* downstream connection termination */
-#define SC_ACCESSLOG_URX (1u << 9)   /* upstream retry limit exceeded */
-#define SC_ACCESSLOG_DPE (1u << 10)  /* downstream protocol error (400, 431) */
-#define SC_ACCESSLOG_UPE (1u << 11)  /* upstream protocol error (502) */
+#define SC_ACCESSLOG_UH (1u << 0) /* no healthy upstream (503) */
+#define SC_ACCESSLOG_UT (1u << 1) /* upstream request timeout (504) */
+#define SC_ACCESSLOG_LR (1u << 2) /* connection local reset */
+#define SC_ACCESSLOG_UR (1u << 3) /* upstream remote reset */
+#define SC_ACCESSLOG_UF (1u << 4) /* upstream connection failure (503) */
+#define SC_ACCESSLOG_UC (1u << 5) /* upstream connection termination (503) */
+#define SC_ACCESSLOG_UO (1u << 6) /* upstream overflow: pool and queue full (503) */
+#define SC_ACCESSLOG_NR (1u << 7) /* no route configured (404) */
+#define SC_ACCESSLOG_DC (1u << 8) /* downstream connection termination */
+#define SC_ACCESSLOG_URX (1u << 9) /* upstream retry limit exceeded */
+#define SC_ACCESSLOG_DPE (1u << 10) /* downstream protocol error (400, 431) */
+#define SC_ACCESSLOG_UPE (1u << 11) /* upstream protocol error (502) */
 #define SC_ACCESSLOG_FLAG_COUNT 12
 
 /* The string fields of a record. */
 enum sc_accesslog_field {
-    SC_ACCESSLOG_METHOD = 0,           /* %REQ(:METHOD)% */
-    SC_ACCESSLOG_PATH,                 /* request-target (:PATH) */
-    SC_ACCESSLOG_PROTOCOL,             /* "HTTP/1.1", "HTTP/1.0" */
+    SC_ACCESSLOG_METHOD = 0, /* %REQ(:METHOD)% */
+    SC_ACCESSLOG_PATH, /* request-target (:PATH) */
+    SC_ACCESSLOG_PROTOCOL, /* "HTTP/1.1", "HTTP/1.0" */
     SC_ACCESSLOG_UPSTREAM_SERVICE_TIME, /* %RESP(X-ENVOY-UPSTREAM-SERVICE-TIME)% */
-    SC_ACCESSLOG_FORWARDED_FOR,        /* %REQ(X-FORWARDED-FOR)% */
-    SC_ACCESSLOG_USER_AGENT,           /* %REQ(USER-AGENT)% */
-    SC_ACCESSLOG_REQUEST_ID,           /* %REQ(X-REQUEST-ID)% (as forwarded) */
-    SC_ACCESSLOG_AUTHORITY,            /* %REQ(:AUTHORITY)%: Host */
-    SC_ACCESSLOG_UPSTREAM_HOST,        /* "10.0.0.7:8080" */
-    SC_ACCESSLOG_TRANSPORT_FAILURE,    /* %UPSTREAM_TRANSPORT_FAILURE_REASON% */
-    SC_ACCESSLOG_PEER_ID,              /* the mesh peer's SPIFFE ID (inbound: the
+    SC_ACCESSLOG_FORWARDED_FOR, /* %REQ(X-FORWARDED-FOR)% */
+    SC_ACCESSLOG_USER_AGENT, /* %REQ(USER-AGENT)% */
+    SC_ACCESSLOG_REQUEST_ID, /* %REQ(X-REQUEST-ID)% (as forwarded) */
+    SC_ACCESSLOG_AUTHORITY, /* %REQ(:AUTHORITY)%: Host */
+    SC_ACCESSLOG_UPSTREAM_HOST, /* "10.0.0.7:8080" */
+    SC_ACCESSLOG_TRANSPORT_FAILURE, /* %UPSTREAM_TRANSPORT_FAILURE_REASON% */
+    SC_ACCESSLOG_PEER_ID, /* the mesh peer's SPIFFE ID (inbound: the
                                           caller; outbound: the server) */
     SC_ACCESSLOG_RESPONSE_CODE_DETAILS, /* %RESPONSE_CODE_DETAILS%: "via_upstream" */
-    SC_ACCESSLOG_TERMINATION_DETAILS,  /* %CONNECTION_TERMINATION_DETAILS% */
-    SC_ACCESSLOG_UPSTREAM_CLUSTER,     /* %UPSTREAM_CLUSTER%: "outbound|8080||host" */
+    SC_ACCESSLOG_TERMINATION_DETAILS, /* %CONNECTION_TERMINATION_DETAILS% */
+    SC_ACCESSLOG_UPSTREAM_CLUSTER, /* %UPSTREAM_CLUSTER%: "outbound|8080||host" */
     SC_ACCESSLOG_UPSTREAM_LOCAL_ADDRESS, /* %UPSTREAM_LOCAL_ADDRESS% */
     SC_ACCESSLOG_DOWNSTREAM_LOCAL_ADDRESS, /* %DOWNSTREAM_LOCAL_ADDRESS% */
     SC_ACCESSLOG_DOWNSTREAM_REMOTE_ADDRESS, /* %DOWNSTREAM_REMOTE_ADDRESS% */
     SC_ACCESSLOG_REQUESTED_SERVER_NAME, /* %REQUESTED_SERVER_NAME%: the SNI */
-    SC_ACCESSLOG_ROUTE_NAME,           /* %ROUTE_NAME% */
-    SC_ACCESSLOG_HBONE,                /* "<tunnel id>/<stream id>" when the request or
+    SC_ACCESSLOG_ROUTE_NAME, /* %ROUTE_NAME% */
+    SC_ACCESSLOG_HBONE, /* "<tunnel id>/<stream id>" when the request or
                                           connection rode an HBONE tunnel: text and istio
                                           lines end with " hbone=<value>", JSON has "hbone";
                                           absent otherwise */
     SC_ACCESSLOG_FIELD_N,
 };
 
-#define SC_ACCESSLOG_REC_BYTES 4096    /* all string fields of one record */
-#define SC_ACCESSLOG_FIELD_MAX 1024    /* one field; longer values are cut */
-#define SC_ACCESSLOG_LINE_MAX 32768    /* any record's line fits in this */
+#define SC_ACCESSLOG_REC_BYTES 4096 /* all string fields of one record */
+#define SC_ACCESSLOG_FIELD_MAX 1024 /* one field; longer values are cut */
+#define SC_ACCESSLOG_LINE_MAX 32768 /* any record's line fits in this */
 
 /* One request.  The caller embeds it (e.g. in its per-request state),
  * sc_accesslog_rec_init()s it at the request's start, fills it as the
  * request goes, and formats it once at the end.  String fields are copied
  * in, so the parser's buffers can be reused meanwhile. */
 struct sc_accesslog_rec {
-    struct timespec start;             /* CLOCK_REALTIME at the first byte */
-    int response_code;                 /* 0: no response was sent */
-    unsigned flags;                    /* SC_ACCESSLOG_UF | ... */
-    uint64_t bytes_received;           /* request body bytes */
-    uint64_t bytes_sent;               /* response body bytes */
-    int64_t duration_ms;               /* start to last byte sent; < 0 prints "-" */
+    struct timespec start; /* CLOCK_REALTIME at the first byte */
+    int response_code; /* 0: no response was sent */
+    unsigned flags; /* SC_ACCESSLOG_UF | ... */
+    uint64_t bytes_received; /* request body bytes */
+    uint64_t bytes_sent; /* response body bytes */
+    int64_t duration_ms; /* start to last byte sent; < 0 prints "-" */
     uint16_t off[SC_ACCESSLOG_FIELD_N];
     uint16_t len[SC_ACCESSLOG_FIELD_N];
     uint16_t used;
@@ -133,7 +133,7 @@ const char *sc_accesslog_rec_get(const struct sc_accesslog_rec *r, enum sc_acces
 enum sc_accesslog_format {
     SC_ACCESSLOG_TEXT = 0,
     SC_ACCESSLOG_JSON,
-    SC_ACCESSLOG_ISTIO,                /* Istio's default text format */
+    SC_ACCESSLOG_ISTIO, /* Istio's default text format */
 };
 
 /* Formats r as one line ending in '\n', NUL-terminated.  Returns its length;
@@ -164,26 +164,26 @@ size_t sc_accesslog_time(const struct timespec *ts, char out[32]);
 enum sc_accesslog_dest {
     SC_ACCESSLOG_OFF = 0,
     SC_ACCESSLOG_STDOUT,
-    SC_ACCESSLOG_FILE,                 /* path, opened O_APPEND|O_CREAT (0644) */
-    SC_ACCESSLOG_FD,                   /* fd, borrowed (tests, pipes) */
+    SC_ACCESSLOG_FILE, /* path, opened O_APPEND|O_CREAT (0644) */
+    SC_ACCESSLOG_FD, /* fd, borrowed (tests, pipes) */
 };
 
 struct sc_accesslog_sink_config {
     enum sc_accesslog_dest dest;
     const char *path;
     int fd;
-    enum sc_accesslog_format format;   /* for sc_accesslog_sink_log */
-    unsigned workers;                  /* rings; 0 means 1 */
-    size_t ring_bytes;                 /* per ring, rounded up to a power of two;
+    enum sc_accesslog_format format; /* for sc_accesslog_sink_log */
+    unsigned workers; /* rings; 0 means 1 */
+    size_t ring_bytes; /* per ring, rounded up to a power of two;
                                           0 = 256 KiB; at least 64 KiB */
-    unsigned flush_ms;                 /* the writer's longest sleep; 0 = 1000 */
+    unsigned flush_ms; /* the writer's longest sleep; 0 = 1000 */
 };
 
 struct sc_accesslog_sink_stats {
-    uint64_t lines;                    /* queued */
-    uint64_t dropped;                  /* ring full, or longer than SC_ACCESSLOG_LINE_MAX */
+    uint64_t lines; /* queued */
+    uint64_t dropped; /* ring full, or longer than SC_ACCESSLOG_LINE_MAX */
     uint64_t bytes_written;
-    uint64_t write_errors;             /* failed writes (their bytes are lost) */
+    uint64_t write_errors; /* failed writes (their bytes are lost) */
 };
 
 struct sc_accesslog_sink;
@@ -214,6 +214,7 @@ void sc_accesslog_sink_reopen(struct sc_accesslog_sink *s);
  * on timeout.  For shutdown and tests, never on a worker. */
 int sc_accesslog_sink_flush(struct sc_accesslog_sink *s, int timeout_ms);
 
-void sc_accesslog_sink_stats(const struct sc_accesslog_sink *s, struct sc_accesslog_sink_stats *out);
+void sc_accesslog_sink_stats(const struct sc_accesslog_sink *s,
+                             struct sc_accesslog_sink_stats *out);
 
 #endif

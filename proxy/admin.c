@@ -52,8 +52,7 @@ static int is_post(const struct sc_adminhttp_req *req, struct sc_adminhttp_reply
     return 0;
 }
 
-static void on_ready(const struct sc_adminhttp_req *req, struct sc_adminhttp_reply *rep,
-                     void *arg)
+static void on_ready(const struct sc_adminhttp_req *req, struct sc_adminhttp_reply *rep, void *arg)
 {
     struct sc_admin *a = arg;
     char buf[768];
@@ -178,15 +177,14 @@ static void server_state(struct sc_admin *a, struct evbuffer *b);
 
 /* Envoy's /stats: "name: value" lines, ?filter=REGEX (POSIX extended, on
  * the name) and ?format=json ({"stats":[{"name":…,"value":…},…]}). */
-static void on_stats(const struct sc_adminhttp_req *req, struct sc_adminhttp_reply *rep,
-                     void *arg)
+static void on_stats(const struct sc_adminhttp_req *req, struct sc_adminhttp_reply *rep, void *arg)
 {
     struct sc_admin *a = arg;
     struct evbuffer *all = evbuffer_new();
     struct sc_stats *const *stats;
     char filter[512], fmt[16], *line;
-    int json = query_get(req->query, "format", fmt, sizeof(fmt)) != NULL &&
-               strcmp(fmt, "json") == 0;
+    int json =
+        query_get(req->query, "format", fmt, sizeof(fmt)) != NULL && strcmp(fmt, "json") == 0;
     int use_re = query_get(req->query, "filter", filter, sizeof(filter)) != NULL;
     int first = 1;
     regex_t re;
@@ -237,8 +235,8 @@ static void on_stats(const struct sc_adminhttp_req *req, struct sc_adminhttp_rep
 }
 
 /* POST /reset_counters: the per-worker counters to zero (gauges kept). */
-static void on_reset_counters(const struct sc_adminhttp_req *req,
-                              struct sc_adminhttp_reply *rep, void *arg)
+static void on_reset_counters(const struct sc_adminhttp_req *req, struct sc_adminhttp_reply *rep,
+                              void *arg)
 {
     struct sc_admin *a = arg;
     struct sc_stats *const *stats;
@@ -351,10 +349,10 @@ static void on_config_dump(const struct sc_adminhttp_req *req, struct sc_adminht
         evbuffer_add_printf(b, "},\"default_transport\":\"%s\"}",
                             sc_transport_name(cfg->outbound.default_transport));
     }
-    evbuffer_add_printf(b, ",\"hbone\":{\"port\":%d,\"max_streams_per_connection\":%d,"
-                           "\"idle_ms\":%d}",
-                        cfg->hbone.port, cfg->hbone.max_streams_per_connection,
-                        cfg->hbone.idle_ms);
+    evbuffer_add_printf(b,
+                        ",\"hbone\":{\"port\":%d,\"max_streams_per_connection\":%d,"
+                        "\"idle_ms\":%d}",
+                        cfg->hbone.port, cfg->hbone.max_streams_per_connection, cfg->hbone.idle_ms);
     evbuffer_add_printf(b, "}\n");
     reply(rep, 200, "application/json");
 }
@@ -372,8 +370,7 @@ static void on_describe(const struct sc_adminhttp_req *req, struct sc_adminhttp_
     reply(rep, 200, "application/json");
 }
 
-static void on_certs(const struct sc_adminhttp_req *req, struct sc_adminhttp_reply *rep,
-                     void *arg)
+static void on_certs(const struct sc_adminhttp_req *req, struct sc_adminhttp_reply *rep, void *arg)
 {
     struct sc_admin *a = arg;
     struct evbuffer *b = rep->body;
@@ -444,8 +441,7 @@ static void on_certs_roots(const struct sc_adminhttp_req *req, struct sc_adminht
     reply(rep, 200, "application/json");
 }
 
-static void on_quit(const struct sc_adminhttp_req *req, struct sc_adminhttp_reply *rep,
-                    void *arg)
+static void on_quit(const struct sc_adminhttp_req *req, struct sc_adminhttp_reply *rep, void *arg)
 {
     struct sc_admin *a = arg;
     struct evbuffer *b = rep->body;
@@ -494,8 +490,7 @@ static void on_logging(const struct sc_adminhttp_req *req, struct sc_adminhttp_r
     reply(rep, code, "text/plain");
 }
 
-static void on_reload(const struct sc_adminhttp_req *req, struct sc_adminhttp_reply *rep,
-                      void *arg)
+static void on_reload(const struct sc_adminhttp_req *req, struct sc_adminhttp_reply *rep, void *arg)
 {
     struct sc_admin *a = arg;
     struct evbuffer *b = rep->body;
@@ -581,8 +576,7 @@ static struct sc_adminhttp *serve(struct event_base *base, const char *what,
 
 /* Envoy's server states, with its server.state gauge values. */
 enum state { ST_LIVE = 0, ST_DRAINING, ST_PRE_INITIALIZING, ST_INITIALIZING };
-static const char *const state_names[] = {"LIVE", "DRAINING", "PRE_INITIALIZING",
-                                          "INITIALIZING"};
+static const char *const state_names[] = {"LIVE", "DRAINING", "PRE_INITIALIZING", "INITIALIZING"};
 
 /* PRE_INITIALIZING is never seen: the admin server opens once the config
  * is loaded.  INITIALIZING: waiting for certificates, listeners not up. */
@@ -609,8 +603,7 @@ static void server_state(struct sc_admin *a, struct evbuffer *b)
 {
     long days = sc_certs_days_until_first_expiring(sc_runtime_material(a->env.rt), time(NULL));
 
-    evbuffer_add_printf(b, "server.state: %d\nserver.uptime: %ld\n", (int)state_of(a),
-                        uptime(a));
+    evbuffer_add_printf(b, "server.state: %d\nserver.uptime: %ld\n", (int)state_of(a), uptime(a));
     if (days >= 0) {
         evbuffer_add_printf(b, "server.days_until_first_cert_expiring: %ld\n", days);
     }
@@ -628,13 +621,15 @@ static void on_server_info(const struct sc_adminhttp_req *req, struct sc_adminht
     (void)req;
     evbuffer_add_printf(b, "{\"version\":");
     sc_json_put_str(b, in->version);
-    evbuffer_add_printf(b, ",\"state\":\"%s\",\"uptime_current_epoch\":\"%lds\","
-                           "\"uptime_all_epochs\":\"%lds\",\"command_line_options\":"
-                           "{\"config_path\":",
+    evbuffer_add_printf(b,
+                        ",\"state\":\"%s\",\"uptime_current_epoch\":\"%lds\","
+                        "\"uptime_all_epochs\":\"%lds\",\"command_line_options\":"
+                        "{\"config_path\":",
                         state_names[state_of(a)], uptime(a), uptime(a));
     sc_json_put_str(b, in->config_path);
     evbuffer_add_printf(b, ",\"log_level\":");
-    sc_json_put_str(b, in->log_level != NULL ? in->log_level : sc_log_level_name(sc_log_get_level()));
+    sc_json_put_str(b,
+                    in->log_level != NULL ? in->log_level : sc_log_level_name(sc_log_get_level()));
     evbuffer_add_printf(b, "},\"openssl_version\":");
     sc_json_put_str(b, OpenSSL_version(OPENSSL_VERSION));
     evbuffer_add_printf(b, ",\"libevent_version\":");
@@ -647,8 +642,8 @@ static void on_server_info(const struct sc_adminhttp_req *req, struct sc_adminht
 
 /* POST /drain_listeners[?graceful]: as Envoy, stop accepting and keep
  * running. */
-static void on_drain_listeners(const struct sc_adminhttp_req *req,
-                               struct sc_adminhttp_reply *rep, void *arg)
+static void on_drain_listeners(const struct sc_adminhttp_req *req, struct sc_adminhttp_reply *rep,
+                               void *arg)
 {
     struct sc_admin *a = arg;
     char v[8];
@@ -661,8 +656,7 @@ static void on_drain_listeners(const struct sc_adminhttp_req *req,
     reply(rep, 200, "text/plain");
 }
 
-static void on_help(const struct sc_adminhttp_req *req, struct sc_adminhttp_reply *rep,
-                    void *arg);
+static void on_help(const struct sc_adminhttp_req *req, struct sc_adminhttp_reply *rep, void *arg);
 
 /* The admin endpoints; those that take POST accept a (small, ignored) body. */
 static const struct {
@@ -704,8 +698,7 @@ static const struct {
 
 #define N_ADMIN_ROUTES (sizeof(admin_routes) / sizeof(admin_routes[0]))
 
-static void on_help(const struct sc_adminhttp_req *req, struct sc_adminhttp_reply *rep,
-                    void *arg)
+static void on_help(const struct sc_adminhttp_req *req, struct sc_adminhttp_reply *rep, void *arg)
 {
     (void)req;
     (void)arg;

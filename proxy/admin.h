@@ -17,19 +17,19 @@ struct sc_admin_sds {
     uint64_t pushes_accepted;
     uint64_t pushes_rejected;
     uint64_t connects;
-    char version[64];               /* last accepted version_info */
+    char version[64]; /* last accepted version_info */
 };
 
 /* What /server_info reports about the process (borrowed strings). */
 struct sc_admin_info {
     const char *version;
-    const char *config_path;        /* -c */
-    const char *log_level;          /* -l, or NULL */
-    time_t started;                 /* wall clock at start */
+    const char *config_path; /* -c */
+    const char *log_level; /* -l, or NULL */
+    time_t started; /* wall clock at start */
 };
 
 struct sc_admin_env {
-    struct sc_runtime *rt;          /* borrowed; outlives the admin */
+    struct sc_runtime *rt; /* borrowed; outlives the admin */
     const struct sc_admin_info *info; /* borrowed; outlives the admin */
     /* POST /drain and /quitquitquit: drain, then exit. */
     void (*quit)(void *arg);

@@ -23,13 +23,13 @@
 #include "localreply.h"
 #include "log.h"
 
-#define MAX_LISTENERS 2               /* TCP address + admin.unix_socket */
+#define MAX_LISTENERS 2 /* TCP address + admin.unix_socket */
 #define CAP_LOG_EVERY_S 10
 
 enum conn_state {
-    C_READING = 0,   /* reading the request; the deadline runs */
-    C_WRITING,       /* the answer is queued; reading is off */
-    C_LINGER,        /* after an early answer (413, 431, 400...): our side is
+    C_READING = 0, /* reading the request; the deadline runs */
+    C_WRITING, /* the answer is queued; reading is off */
+    C_LINGER, /* after an early answer (413, 431, 400...): our side is
                         shut, what the client still sends is dropped until
                         it closes or the deadline */
 };
@@ -47,10 +47,10 @@ struct conn {
     struct sc_http1 *parser;
     struct event *deadline;
     enum conn_state state;
-    const struct route *route;        /* from the head; NULL: unknown path */
+    const struct route *route; /* from the head; NULL: unknown path */
     uint64_t body_bytes;
-    struct evbuffer *body;            /* KEEPS_BODY routes: what came so far */
-    int linger;                       /* the answer went out before the request ended */
+    struct evbuffer *body; /* KEEPS_BODY routes: what came so far */
+    int linger; /* the answer went out before the request ended */
     LIST_ENTRY(conn) link;
 };
 
@@ -62,12 +62,12 @@ struct sc_adminhttp {
     size_t n_routes;
     struct evconnlistener *listeners[MAX_LISTENERS];
     size_t n_listeners;
-    struct event *resume;             /* re-enables the listeners after EMFILE */
-    char *unix_path;                  /* unlinked at free */
+    struct event *resume; /* re-enables the listeners after EMFILE */
+    char *unix_path; /* unlinked at free */
     LIST_HEAD(, conn) conns;
     size_t n_conns;
-    uint64_t refused;                 /* closed at the cap since the last WARN */
-    time_t refused_logged;            /* CLOCK_MONOTONIC s of that WARN; 0: none yet */
+    uint64_t refused; /* closed at the cap since the last WARN */
+    time_t refused_logged; /* CLOCK_MONOTONIC s of that WARN; 0: none yet */
 };
 
 void sc_adminhttp_default_limits(struct sc_adminhttp_limits *lim)
@@ -84,7 +84,7 @@ static void conn_free(struct conn *c)
 
     LIST_REMOVE(c, link);
     s->n_conns--;
-    bufferevent_free(c->bev);           /* closes the socket */
+    bufferevent_free(c->bev); /* closes the socket */
     c->bev = NULL;
     event_free(c->deadline);
     c->deadline = NULL;
@@ -122,7 +122,7 @@ static void send_reply(struct conn *c, int status, const char *type, struct evbu
     }
     c->state = C_WRITING;
     bufferevent_disable(c->bev, EV_READ);
-    arm_deadline(c);                    /* writing gets the same time again */
+    arm_deadline(c); /* writing gets the same time again */
 }
 
 /* An answer before (or instead of) reading the whole request: the rest of
@@ -148,8 +148,7 @@ static void refuse(struct conn *c, int status, const char *fmt, ...)
     }
 }
 
-static const struct route *find_route(const struct sc_adminhttp *s, const char *target,
-                                      size_t len)
+static const struct route *find_route(const struct sc_adminhttp *s, const char *target, size_t len)
 {
     const char *q = memchr(target, '?', len);
     size_t plen = q != NULL ? (size_t)(q - target) : len;
@@ -279,7 +278,7 @@ static void on_read(struct bufferevent *bev, void *arg)
             if (c->body_bytes > c->srv->lim.max_body_bytes) {
                 refuse(c, 413, "request body over %zu bytes\n", c->srv->lim.max_body_bytes);
             } else if (sc_http1_in_message(c->parser) == 0) {
-                dispatch(c);            /* may free c */
+                dispatch(c); /* may free c */
                 return;
             }
             break;
@@ -303,7 +302,7 @@ static void on_write(struct bufferevent *bev, void *arg)
     struct conn *c = arg;
 
     if (c->state != C_WRITING) {
-        return;                         /* a 100 Continue went out */
+        return; /* a 100 Continue went out */
     }
     if (!c->linger) {
         conn_free(c);
@@ -324,7 +323,7 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
 
     (void)bev;
     if ((what & BEV_EVENT_EOF) && c->state == C_WRITING) {
-        return;                         /* half-closed after its request: answer it */
+        return; /* half-closed after its request: answer it */
     }
     conn_free(c);
 }
@@ -335,8 +334,8 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
 
     (void)fd;
     (void)what;
-    sc_log(SC_LOG_DEBUG, NULL, "%s server: request not complete within %d ms; closed",
-           c->srv->name, c->srv->lim.read_timeout_ms);
+    sc_log(SC_LOG_DEBUG, NULL, "%s server: request not complete within %d ms; closed", c->srv->name,
+           c->srv->lim.read_timeout_ms);
     conn_free(c);
 }
 
@@ -352,8 +351,8 @@ static void refused(struct sc_adminhttp *s)
         return;
     }
     sc_log(SC_LOG_WARN, NULL,
-           "%s server: %d connections open (the cap); closed %llu new one(s) at once",
-           s->name, s->lim.max_conns, (unsigned long long)s->refused);
+           "%s server: %d connections open (the cap); closed %llu new one(s) at once", s->name,
+           s->lim.max_conns, (unsigned long long)s->refused);
     s->refused = 0;
     s->refused_logged = now.tv_sec > 0 ? now.tv_sec : 1;
 }
@@ -405,8 +404,8 @@ fail:
     return -1;
 }
 
-static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
-                      int salen, void *arg)
+static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen,
+                      void *arg)
 {
     (void)l;
     (void)sa;
@@ -434,8 +433,7 @@ static void on_accept_error(struct evconnlistener *l, void *arg)
     int err = EVUTIL_SOCKET_ERROR();
 
     (void)l;
-    sc_log(SC_LOG_WARN, NULL, "%s server: accept: %s; pausing for 1 s", s->name,
-           strerror(err));
+    sc_log(SC_LOG_WARN, NULL, "%s server: accept: %s; pausing for 1 s", s->name, strerror(err));
     for (size_t i = 0; i < s->n_listeners; i++) {
         evconnlistener_disable(s->listeners[i]);
     }
@@ -508,8 +506,7 @@ int sc_adminhttp_listen(struct sc_adminhttp *s, const struct sc_addr *addr)
         return -1;
     }
     l = evconnlistener_new_bind(s->base, on_accept, s,
-                                LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC |
-                                    LEV_OPT_REUSEABLE,
+                                LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC | LEV_OPT_REUSEABLE,
                                 128, (const struct sockaddr *)&addr->ss, (int)addr->len);
     if (add_listener(s, l) != 0) {
         sc_log(SC_LOG_ERR, NULL, "%s server: cannot listen on %s: %s", s->name,

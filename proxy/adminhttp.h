@@ -31,10 +31,10 @@ struct evbuffer;
 struct sc_addr;
 struct sc_adminhttp;
 
-#define SC_ADMINHTTP_MAX_BODY (64 * 1024)     /* bytes */
-#define SC_ADMINHTTP_MAX_HEAD (8 * 1024)      /* bytes, request line to blank line */
+#define SC_ADMINHTTP_MAX_BODY (64 * 1024) /* bytes */
+#define SC_ADMINHTTP_MAX_HEAD (8 * 1024) /* bytes, request line to blank line */
 #define SC_ADMINHTTP_READ_TIMEOUT_MS 5000
-#define SC_ADMINHTTP_MAX_CONNS 64             /* per server */
+#define SC_ADMINHTTP_MAX_CONNS 64 /* per server */
 #define SC_ADMINHTTP_MAX_ROUTES 24
 
 struct sc_adminhttp_limits {
@@ -56,10 +56,10 @@ enum sc_adminhttp_method {
 /* One request, as a handler sees it.  The strings are the server's and
  * live until the handler returns. */
 struct sc_adminhttp_req {
-    enum sc_adminhttp_method method;  /* HEAD is answered like GET, without the body */
-    const char *path;                 /* the target up to '?' */
-    const char *query;                /* after '?', or NULL */
-    const char *body;                 /* SC_ADMINHTTP_KEEPS_BODY routes: the request
+    enum sc_adminhttp_method method; /* HEAD is answered like GET, without the body */
+    const char *path; /* the target up to '?' */
+    const char *query; /* after '?', or NULL */
+    const char *body; /* SC_ADMINHTTP_KEEPS_BODY routes: the request
                                        * body, NUL-terminated ("" when none) */
     size_t body_len;
 };
@@ -68,17 +68,19 @@ struct sc_adminhttp_req {
  * "text/plain"; body is the server's (the handler appends to it). */
 struct sc_adminhttp_reply {
     int status;
-    const char *content_type;         /* a static string */
+    const char *content_type; /* a static string */
     struct evbuffer *body;
 };
 
-typedef void sc_adminhttp_fn(const struct sc_adminhttp_req *req,
-                             struct sc_adminhttp_reply *rep, void *arg);
+typedef void sc_adminhttp_fn(const struct sc_adminhttp_req *req, struct sc_adminhttp_reply *rep,
+                             void *arg);
 
 /* Route flags. */
-#define SC_ADMINHTTP_TAKES_BODY 1u    /* the endpoint accepts a request body
+#define SC_ADMINHTTP_TAKES_BODY \
+    1u /* the endpoint accepts a request body
                                          (up to max_body_bytes; it is dropped) */
-#define SC_ADMINHTTP_KEEPS_BODY 2u    /* with TAKES_BODY: the body is kept (at most
+#define SC_ADMINHTTP_KEEPS_BODY \
+    2u /* with TAKES_BODY: the body is kept (at most
                                          max_body_bytes) and given to the handler;
                                          it must come with Content-Length (else 411) */
 

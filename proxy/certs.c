@@ -52,8 +52,7 @@ static const char *serial_lower(const X509 *c, char *out, size_t outlen)
     return out;
 }
 
-static void json_cert(X509 *c, enum sc_certs_role role, time_t now, struct evbuffer *out,
-                      int first)
+static void json_cert(X509 *c, enum sc_certs_role role, time_t now, struct evbuffer *out, int first)
 {
     GENERAL_NAMES *names = X509_get_ext_d2i(c, NID_subject_alt_name, NULL, NULL);
     char serial[80], from[32], to[32];
@@ -61,14 +60,15 @@ static void json_cert(X509 *c, enum sc_certs_role role, time_t now, struct evbuf
     long days = na > now ? (long)((na - now) / 86400) : 0;
     int n_san = 0;
 
-    evbuffer_add_printf(out, "%s{\"path\":\"<inline>\",\"serial_number\":\"%s\","
-                             "\"subject_alt_names\":[",
+    evbuffer_add_printf(out,
+                        "%s{\"path\":\"<inline>\",\"serial_number\":\"%s\","
+                        "\"subject_alt_names\":[",
                         first ? "" : ",", serial_lower(c, serial, sizeof(serial)));
     for (int i = 0; names != NULL && i < sk_GENERAL_NAME_num(names); i++) {
         const GENERAL_NAME *gn = sk_GENERAL_NAME_value(names, i);
         const char *kind = gn->type == GEN_URI ? "uri" : gn->type == GEN_DNS ? "dns" : NULL;
-        const ASN1_STRING *v = gn->type == GEN_URI ? gn->d.uniformResourceIdentifier
-                                                   : gn->d.dNSName;
+        const ASN1_STRING *v =
+            gn->type == GEN_URI ? gn->d.uniformResourceIdentifier : gn->d.dNSName;
 
         if (kind == NULL) {
             continue;
@@ -79,8 +79,9 @@ static void json_cert(X509 *c, enum sc_certs_role role, time_t now, struct evbuf
         evbuffer_add(out, "\"}", 2);
     }
     GENERAL_NAMES_free(names);
-    evbuffer_add_printf(out, "],\"days_until_expiration\":\"%ld\",\"valid_from\":\"%s\","
-                             "\"expiration_time\":\"%s\",\"role\":\"%s\"}",
+    evbuffer_add_printf(out,
+                        "],\"days_until_expiration\":\"%ld\",\"valid_from\":\"%s\","
+                        "\"expiration_time\":\"%s\",\"role\":\"%s\"}",
                         days, sc_time_rfc3339(sc_x509_not_before(c), from, sizeof(from)),
                         sc_time_rfc3339(na, to, sizeof(to)), sc_certs_role_name(role));
 }
@@ -169,7 +170,7 @@ void sc_certs_each(const struct sc_tls_material *m, const struct sc_snapshot *sn
  * "resource"); each entry's roots in ca_cert, the rest in cert_chain. */
 struct json_state {
     struct evbuffer *out, *ca, *chain;
-    const char *entry;          /* the route being written, NULL: the mesh set */
+    const char *entry; /* the route being written, NULL: the mesh set */
     int open, n_entries, n_ca, n_chain;
     time_t now;
 };
@@ -253,9 +254,8 @@ static void table_row(struct evbuffer *out, const char *name, const char *type, 
         sc_time_rfc3339(na, to, sizeof(to));
         sc_time_rfc3339(nb, from, sizeof(from));
     }
-    evbuffer_add_printf(out, "%-18s %-14s %-14s %-11s %-40s %-21s %-21s %s\n", name, type,
-                        status, valid, serial, to, from,
-                        trust_domain != NULL ? trust_domain : "-");
+    evbuffer_add_printf(out, "%-18s %-14s %-14s %-11s %-40s %-21s %-21s %s\n", name, type, status,
+                        valid, serial, to, from, trust_domain != NULL ? trust_domain : "-");
 }
 
 struct table_state {
@@ -271,8 +271,7 @@ static void table_visit(const struct sc_certs_item *it, void *arg)
 }
 
 void sc_certs_render_table(const struct sc_tls_material *m, const struct sc_snapshot *snap,
-                           const struct sc_certs_names *names, time_t now,
-                           struct evbuffer *out)
+                           const struct sc_certs_names *names, time_t now, struct evbuffer *out)
 {
     struct table_state st = {out, now};
 
@@ -294,29 +293,32 @@ static void list_row(struct evbuffer *out, const char *name, const char *type, c
     time_t nb = sc_x509_not_before(c), na = sc_x509_not_after(c);
     const char *status = sc_certs_status(nb, na, now);
     /* whole days left, rounded down; negative once expired */
-    long long days = na >= now ? (long long)((na - now) / 86400) : -(long long)((now - na + 86399) / 86400);
+    long long days =
+        na >= now ? (long long)((na - now) / 86400) : -(long long)((now - na + 86399) / 86400);
 
     sc_x509_name_str(X509_get_subject_name(c), subj, sizeof(subj));
     sc_x509_name_str(X509_get_issuer_name(c), iss, sizeof(iss));
     evbuffer_add_printf(out, "%s{\"resource\":", first ? "" : ",");
     sc_json_put_str(out, name);
-    evbuffer_add_printf(out, ",\"type\":\"%s\",\"role\":\"%s\",\"status\":\"%s\","
-                             "\"valid\":%s,\"serial_number\":\"%s\",\"subject\":",
+    evbuffer_add_printf(out,
+                        ",\"type\":\"%s\",\"role\":\"%s\",\"status\":\"%s\","
+                        "\"valid\":%s,\"serial_number\":\"%s\",\"subject\":",
                         type, role, status, strcmp(status, "ACTIVE") == 0 ? "true" : "false",
                         serial_lower(c, serial, sizeof(serial)));
     sc_json_put_str(out, subj);
     evbuffer_add_printf(out, ",\"issuer\":");
     sc_json_put_str(out, iss);
-    evbuffer_add_printf(out, ",\"not_after\":\"%s\",\"not_before\":\"%s\","
-                             "\"not_after_unix\":%lld,\"days_left\":%lld}",
-                        sc_time_rfc3339(na, to, sizeof(to)), sc_time_rfc3339(nb, from, sizeof(from)),
-                        (long long)na, days);
+    evbuffer_add_printf(out,
+                        ",\"not_after\":\"%s\",\"not_before\":\"%s\","
+                        "\"not_after_unix\":%lld,\"days_left\":%lld}",
+                        sc_time_rfc3339(na, to, sizeof(to)),
+                        sc_time_rfc3339(nb, from, sizeof(from)), (long long)na, days);
 }
 
 void sc_certs_render_list(const struct sc_tls_material *m, const struct sc_certs_names *names,
                           time_t now, struct evbuffer *out)
 {
-    STACK_OF(X509) *roots, *chain;
+    STACK_OF(X509) * roots, *chain;
     int first = 1;
 
     evbuffer_add_printf(out, "{\"now_unix\":%lld,\"certificates\":[", (long long)now);
@@ -326,8 +328,8 @@ void sc_certs_render_list(const struct sc_tls_material *m, const struct sc_certs
     }
     chain = sc_tls_material_chain(m);
     for (int i = 0; i < sk_X509_num(chain); i++) {
-        list_row(out, names->cert, i == 0 ? "Cert Chain" : "Intermediate", i == 0 ? "leaf" : "intermediate",
-                 sk_X509_value(chain, i), now, first);
+        list_row(out, names->cert, i == 0 ? "Cert Chain" : "Intermediate",
+                 i == 0 ? "leaf" : "intermediate", sk_X509_value(chain, i), now, first);
         first = 0;
     }
     roots = sc_tls_material_roots(m);
@@ -341,7 +343,7 @@ void sc_certs_render_list(const struct sc_tls_material *m, const struct sc_certs
     evbuffer_add_printf(out, "],\"warming\":false}\n");
 }
 
-static time_t min_not_after(STACK_OF(X509) *certs, time_t first)
+static time_t min_not_after(STACK_OF(X509) * certs, time_t first)
 {
     for (int i = 0; i < sk_X509_num(certs); i++) {
         time_t na = sc_x509_not_after(sk_X509_value(certs, i));
@@ -426,7 +428,7 @@ static int own_chain_uses(const struct sc_tls_material *m, X509 *root)
     return ok;
 }
 
-static int count_valid(STACK_OF(X509) *roots, time_t now)
+static int count_valid(STACK_OF(X509) * roots, time_t now)
 {
     int n_valid = 0;
 
@@ -465,8 +467,8 @@ static void root_entry(struct evbuffer *out, X509 *r, const char *trust_domain, 
         }
         json_text(out, v->peers[k]);
     }
-    evbuffer_add_printf(out, "],\"peers_truncated\":%s,\"last_seen\":",
-                        v->peers_dropped ? "true" : "false");
+    evbuffer_add_printf(
+        out, "],\"peers_truncated\":%s,\"last_seen\":", v->peers_dropped ? "true" : "false");
     if (v->last_seen != 0) {
         evbuffer_add_printf(out, "\"%s\"", sc_time_rfc3339(v->last_seen, t, sizeof(t)));
     } else {
@@ -509,8 +511,8 @@ void sc_certs_render_roots(const struct sc_tls_material *m, struct sc_rootstats 
 
         for (int i = 0; i < sk_X509_num(br); i++) {
             evbuffer_add_printf(out, "%s", any++ > 0 ? "," : "");
-            root_entry(out, sk_X509_value(br, i), sc_tls_material_bundle_domain(m, b), 0, nv,
-                       seen, n, now, window, v);
+            root_entry(out, sk_X509_value(br, i), sc_tls_material_bundle_domain(m, b), 0, nv, seen,
+                       n, now, window, v);
         }
     }
     evbuffer_add_printf(out, "]}\n");

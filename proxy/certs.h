@@ -19,8 +19,8 @@ struct sc_tls_material;
  * NULL (route certificates are then left out).  Both are borrowed. */
 
 struct sc_certs_names {
-    const char *cert;       /* resource name of our chain, e.g. "default" */
-    const char *root;       /* resource name of the bundle, e.g. "ROOTCA" */
+    const char *cert; /* resource name of our chain, e.g. "default" */
+    const char *root; /* resource name of the bundle, e.g. "ROOTCA" */
 };
 
 enum sc_certs_role {
@@ -33,8 +33,8 @@ enum sc_certs_role {
 struct sc_certs_item {
     X509 *cert;
     enum sc_certs_role role;
-    const char *resource;   /* names->cert, names->root, or the route's name */
-    int route;              /* 1 for a SIMPLE / MUTUAL route's certificate */
+    const char *resource; /* names->cert, names->root, or the route's name */
+    int route; /* 1 for a SIMPLE / MUTUAL route's certificate */
     const char *trust_domain; /* the mesh set's: ours, or a federated bundle's;
                                * NULL for a route's */
 };
@@ -57,8 +57,7 @@ const char *sc_certs_status(time_t not_before, time_t not_after, time_t now);
 void sc_certs_render_json(const struct sc_tls_material *m, const struct sc_snapshot *snap,
                           time_t now, struct evbuffer *out);
 void sc_certs_render_table(const struct sc_tls_material *m, const struct sc_snapshot *snap,
-                           const struct sc_certs_names *names, time_t now,
-                           struct evbuffer *out);
+                           const struct sc_certs_names *names, time_t now, struct evbuffer *out);
 /* /certs?format=list, for sidecarctl: one JSON row per certificate (our
  * chain's leaf and intermediates, then every certificate of the trust
  * bundle), with istioctl's columns plus role ("leaf", "intermediate",

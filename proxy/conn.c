@@ -47,58 +47,58 @@
 #define BEV_FLAGS (BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS)
 
 struct sc_conn {
-    struct sc_log_ctx log;              /* first: sc_log prefix */
+    struct sc_log_ctx log; /* first: sc_log prefix */
     SC_MAGIC_FIELD
     struct sc_conn_link link;
     unsigned long long id;
     struct sc_wctx *w;
-    struct sc_snapshot *snap;           /* reference held until close */
-    const struct sc_config *cfg;        /* borrowed from snap */
+    struct sc_snapshot *snap; /* reference held until close */
+    const struct sc_config *cfg; /* borrowed from snap */
     enum sc_listener_kind kind;
     const char *lname;
     enum sc_direction dir;
-    int port;                           /* workload port (in) / destination port (out) */
-    enum sc_mtls_mode mode;             /* inbound */
-    enum sc_tls_mode tls;               /* outbound */
+    int port; /* workload port (in) / destination port (out) */
+    enum sc_mtls_mode mode; /* inbound */
+    enum sc_tls_mode tls; /* outbound */
     enum sc_proto proto;
-    const char *host;                   /* outbound SNI / route host, may be NULL */
+    const char *host; /* outbound SNI / route host, may be NULL */
     const struct sc_cfg_tls_files *tls_files; /* outbound SIMPLE / MUTUAL */
-    const struct sc_strv *principals;   /* inbound allowed / outbound expected */
-    int cls;                            /* enum sc_conn_class, -1 until decided */
-    int fd;                             /* downstream fd until a bufferevent owns it */
+    const struct sc_strv *principals; /* inbound allowed / outbound expected */
+    int cls; /* enum sc_conn_class, -1 until decided */
+    int fd; /* downstream fd until a bufferevent owns it */
     int has_orig;
-    int up_tried;                       /* an upstream connect was attempted */
+    int up_tried; /* an upstream connect was attempted */
     struct sc_addr down_addr, orig_dst, up_addr, local_addr;
     struct bufferevent *down, *up;
-    struct event *ev;                   /* peek / connect watcher */
-    struct event *timer;                /* the current phase's deadline */
+    struct event *ev; /* peek / connect watcher */
+    struct event *timer; /* the current phase's deadline */
     struct sc_relay *relay;
-    struct sc_lcount *count;            /* the listener's open count (our reference) */
-    struct sc_upstream *pending;        /* upstream connect in progress */
-    struct sc_l7 *l7;                   /* HTTP session, when the protocol is http */
-    const void *route;                  /* the route or listener config (pool key) */
-    const struct sc_cfg_timeouts *to;   /* the port's, route's or listener's timeouts */
+    struct sc_lcount *count; /* the listener's open count (our reference) */
+    struct sc_upstream *pending; /* upstream connect in progress */
+    struct sc_l7 *l7; /* HTTP session, when the protocol is http */
+    const void *route; /* the route or listener config (pool key) */
+    const struct sc_cfg_timeouts *to; /* the port's, route's or listener's timeouts */
     const char *action;
     size_t peeked;
     char *peer_id;
-    char peer_root[80];                 /* serial of the root the peer chained to */
-    const char *session;                /* "full", "resumed", or NULL before TLS */
+    char peer_root[80]; /* serial of the root the peer chained to */
+    const char *session; /* "full", "resumed", or NULL before TLS */
     const char *tls_version;
     struct timespec t0;
     char started[40];
     uint64_t bytes[2];
-    int tcp_state;                      /* Istio's TCP metrics: TCP_* */
-    unsigned al_flags;                  /* access-log response flags of an L4 relay's end */
+    int tcp_state; /* Istio's TCP metrics: TCP_* */
+    unsigned al_flags; /* access-log response flags of an L4 relay's end */
     /* HBONE (proxy/hbone*.c) */
-    int hbone_listener;                 /* accepted on an HBONE listener: a tunnel */
-    struct sc_hbone_tunnel *hbone;      /* inbound tunnel, once HTTP/2 runs */
-    struct sc_hbone_out *hout;          /* outbound: our CONNECT stream */
-    int hb_retried;                     /* outbound: the one retry is spent */
-    X509 *hb_cert;                      /* a stream's tunnel peer certificate (XFCC) */
-    unsigned long long hb_tunnel;       /* tunnel id for the log, 0 = none */
-    long long hb_stream;                /* stream id, or -1 for the tunnel's own line */
+    int hbone_listener; /* accepted on an HBONE listener: a tunnel */
+    struct sc_hbone_tunnel *hbone; /* inbound tunnel, once HTTP/2 runs */
+    struct sc_hbone_out *hout; /* outbound: our CONNECT stream */
+    int hb_retried; /* outbound: the one retry is spent */
+    X509 *hb_cert; /* a stream's tunnel peer certificate (XFCC) */
+    unsigned long long hb_tunnel; /* tunnel id for the log, 0 = none */
+    long long hb_stream; /* stream id, or -1 for the tunnel's own line */
     uint64_t hb_streams;
-    int hb_port;                        /* outbound: the route's or listener's hbone_port */
+    int hb_port; /* outbound: the route's or listener's hbone_port */
     /* the access log's connection fields (filled only when it is on) */
     char al_cluster[300], al_down_local[SC_ADDR_STRLEN], al_down_remote[SC_ADDR_STRLEN];
     char al_hbone[48];
@@ -118,10 +118,10 @@ static size_t conn_prefix(const struct sc_log_ctx *ctx, char *out, size_t outlen
 {
     const struct sc_conn *c = (const struct sc_conn *)ctx;
     char da[SC_ADDR_STRLEN];
-    int n = snprintf(out, outlen, "conn=%llu w=%d %s listener=%s down=%s %s", c->id,
-                     sc_wctx_id(c->w), c->dir == SC_DIR_INBOUND ? "inbound" : "outbound",
-                     c->lname, sc_addr_str(&c->down_addr, da, sizeof(da)),
-                     c->action != NULL ? c->action : "");
+    int n =
+        snprintf(out, outlen, "conn=%llu w=%d %s listener=%s down=%s %s", c->id, sc_wctx_id(c->w),
+                 c->dir == SC_DIR_INBOUND ? "inbound" : "outbound", c->lname,
+                 sc_addr_str(&c->down_addr, da, sizeof(da)), c->action != NULL ? c->action : "");
     if (n < 0) {
         return 0;
     }
@@ -207,8 +207,8 @@ static const char *mode_label(const struct sc_conn *c)
 /* Istio's istio_tcp_* counters for this connection (labels: proxy/istio.h). */
 static void count_tcp(struct sc_conn *c, int opened, int closed, const char *flags)
 {
-    int mtls = c->dir == SC_DIR_INBOUND ? c->cls == SC_CLASS_MESH_MTLS
-                                        : c->tls == SC_TLS_ISTIO_MUTUAL;
+    int mtls =
+        c->dir == SC_DIR_INBOUND ? c->cls == SC_CLASS_MESH_MTLS : c->tls == SC_TLS_ISTIO_MUTUAL;
     struct sc_istio_ends e = {c->snap, c->dir, mtls, c->peer_id, c->host, &c->up_addr, c->port};
 
     sc_istio_tcp(sc_stats_istio(sc_wctx_stats(c->w)), &e, flags, opened, closed,
@@ -341,7 +341,7 @@ static void conn_finish(struct sc_conn *c, const char *fmt, ...)
     if (c->tcp_state == TCP_OPENED) {
         count_tcp(c, 0, 1, "-");
     } else if (c->tcp_state == TCP_CONNECTING) {
-        count_tcp(c, 1, 1, "UF");       /* the upstream was never reached */
+        count_tcp(c, 1, 1, "UF"); /* the upstream was never reached */
     }
     sc_stats_active(sc_wctx_stats(c->w), -1);
 
@@ -393,7 +393,7 @@ void sc_conn_drain(struct sc_conn *c)
         sc_l7_drain(c->l7);
     }
     if (c->hbone != NULL) {
-        sc_hbone_tunnel_drain(c->hbone);    /* GOAWAY; ends when its streams have */
+        sc_hbone_tunnel_drain(c->hbone); /* GOAWAY; ends when its streams have */
     }
 }
 
@@ -412,7 +412,7 @@ static void on_relay_done(struct sc_relay *r, enum sc_relay_end why, const char 
 
     SC_MAGIC_CHECK(c, SC_MAGIC_CONN);
     (void)r;
-    c->relay = NULL;        /* the relay frees itself when we return */
+    c->relay = NULL; /* the relay frees itself when we return */
     c->bytes[0] = bytes[0];
     c->bytes[1] = bytes[1];
     c->al_flags = why == SC_RELAY_UP_RESET     ? SC_ACCESSLOG_UC
@@ -441,7 +441,7 @@ static void start_relay(struct sc_conn *c)
     c->tcp_state = TCP_OPENED;
     count_tcp(c, 1, 0, "-");
     c->relay = sc_relay_new(c->down, c->up, &lim, on_relay_done, c);
-    c->down = NULL;         /* owned by the relay now, even when it failed */
+    c->down = NULL; /* owned by the relay now, even when it failed */
     c->up = NULL;
     if (c->relay == NULL) {
         conn_finish(c, "internal_error: relay");
@@ -458,7 +458,7 @@ static void on_hbone_done(void *arg, const char *reason, uint64_t streams, const
     struct sc_conn *c = arg;
 
     SC_MAGIC_CHECK(c, SC_MAGIC_CONN);
-    c->hbone = NULL;            /* it frees itself when we return */
+    c->hbone = NULL; /* it frees itself when we return */
     c->hb_streams = streams;
     c->bytes[0] = bytes[0];
     c->bytes[1] = bytes[1];
@@ -484,7 +484,7 @@ static void start_hbone_tunnel(struct sc_conn *c, SSL *ssl)
     peer.listener = c->lname;
     c->action = "while serving HBONE";
     c->hbone = sc_hbone_server_new(c->w, c->snap, c->down, &peer, on_hbone_done, c);
-    c->down = NULL;             /* the tunnel's now, even when it failed */
+    c->down = NULL; /* the tunnel's now, even when it failed */
     if (c->hbone == NULL) {
         conn_finish(c, "internal_error: hbone");
     }
@@ -523,7 +523,7 @@ static void start_hbone_out(struct sc_conn *c)
 
     memset(&req, 0, sizeof(req));
     req.snap = c->snap;
-    req.dst = c->has_orig ? c->orig_dst : c->up_addr;   /* capture, or the listener's upstream */
+    req.dst = c->has_orig ? c->orig_dst : c->up_addr; /* capture, or the listener's upstream */
     req.hbone_port = c->hb_port;
     req.expected = c->principals;
     req.host = c->host;
@@ -587,8 +587,10 @@ static void on_down_handshake(struct bufferevent *bev, short what, void *arg)
         /* refused for the whole tunnel, as a plain mTLS port would */
         sc_stats_handshake(st, c->dir, SC_HS_BAD_IDENTITY);
         classify(c, SC_CLASS_REFUSED);
-        conn_finish(c, "identity_rejected: peer SAN %s is in no inbound port's "
-                       "allowed_principals", id);
+        conn_finish(c,
+                    "identity_rejected: peer SAN %s is in no inbound port's "
+                    "allowed_principals",
+                    id);
         return;
     }
     c->session = SSL_session_reused(ssl) ? "resumed" : "full";
@@ -598,8 +600,7 @@ static void on_down_handshake(struct bufferevent *bev, short what, void *arg)
                           (unsigned)c->cfg->limits.handshakes_per_second_per_source);
     }
     if (sc_tlsv_root(ssl, c->peer_root, sizeof(c->peer_root), subj, sizeof(subj))) {
-        sc_stats_peer_root(st, c->dir, c->peer_root, subj, c->peer_id,
-                           SSL_session_reused(ssl));
+        sc_stats_peer_root(st, c->dir, c->peer_root, subj, c->peer_id, SSL_session_reused(ssl));
     }
     sc_stats_handshake(st, c->dir, sc_tlsv_accepted(ssl, id, c->dir, sc_wctx_grace_seen(c->w)));
     classify(c, SC_CLASS_MESH_MTLS);
@@ -640,8 +641,10 @@ static int handshake_allowed(struct sc_conn *c)
         return 1;
     }
     sc_stats_handshake_limited(sc_wctx_stats(c->w));
-    conn_finish(c, "handshake_rate_limited: over %u handshakes a second from this address "
-                   "(limits.handshakes_per_second_per_source)", rate);
+    conn_finish(c,
+                "handshake_rate_limited: over %u handshakes a second from this address "
+                "(limits.handshakes_per_second_per_source)",
+                rate);
     return 0;
 }
 
@@ -655,7 +658,7 @@ static void start_down_tls(struct sc_conn *c)
     }
     ssl = SSL_new(sc_snapshot_server_ctx(c->snap));
     if (ssl != NULL && c->hbone_listener) {
-        sc_tls_mark_hbone(ssl);     /* ALPN h2 */
+        sc_tls_mark_hbone(ssl); /* ALPN h2 */
     }
     drop_watcher(c);
     if (ssl == NULL) {
@@ -727,7 +730,7 @@ static void on_upstream(void *arg, struct sc_upstream_result *res)
         return;
     }
     if (c->dir == SC_DIR_OUTBOUND) {
-        classify(c, c->tls == SC_TLS_ISTIO_MUTUAL                     ? SC_CLASS_MESH_MTLS
+        classify(c, c->tls == SC_TLS_ISTIO_MUTUAL                        ? SC_CLASS_MESH_MTLS
                     : c->tls == SC_TLS_DISABLE || c->tls == SC_TLS_UNSET ? SC_CLASS_PLAINTEXT
                                                                          : SC_CLASS_APP_TLS);
     }
@@ -739,7 +742,7 @@ static void on_upstream(void *arg, struct sc_upstream_result *res)
 static void connect_upstream(struct sc_conn *c)
 {
     if (c->dir == SC_DIR_OUTBOUND && c->hb_port > 0 && c->down == NULL && c->fd >= 0) {
-        start_hbone_out(c);         /* a CONNECT stream on a pooled tunnel */
+        start_hbone_out(c); /* a CONNECT stream on a pooled tunnel */
         return;
     }
     struct sc_upstream_req req = {
@@ -774,7 +777,7 @@ static void on_l7_done(void *arg, const char *reason, const uint64_t bytes[2])
     struct sc_conn *c = arg;
 
     SC_MAGIC_CHECK(c, SC_MAGIC_CONN);
-    c->l7 = NULL;               /* it freed itself */
+    c->l7 = NULL; /* it freed itself */
     c->bytes[0] = bytes[0];
     c->bytes[1] = bytes[1];
     conn_finish(c, "%s", reason);
@@ -802,8 +805,8 @@ static void start_l7(struct sc_conn *c)
     p.down = c->down;
     p.dir = c->dir;
     p.port = c->port;
-    p.down_mtls = c->dir == SC_DIR_INBOUND && (ssl != NULL || c->hb_cert != NULL) &&
-                  c->peer_id != NULL;
+    p.down_mtls =
+        c->dir == SC_DIR_INBOUND && (ssl != NULL || c->hb_cert != NULL) && c->peer_id != NULL;
     p.peer_cert = ssl != NULL ? SSL_get0_peer_certificate(ssl) : c->hb_cert;
     p.peer_id = c->dir == SC_DIR_INBOUND ? c->peer_id : NULL;
     p.up.w = c->w;
@@ -833,12 +836,12 @@ static void start_l7(struct sc_conn *c)
     c->up_tried = 1;
     c->action = "while serving HTTP";
     if (c->dir == SC_DIR_OUTBOUND) {
-        classify(c, c->tls == SC_TLS_ISTIO_MUTUAL                       ? SC_CLASS_MESH_MTLS
+        classify(c, c->tls == SC_TLS_ISTIO_MUTUAL                        ? SC_CLASS_MESH_MTLS
                     : c->tls == SC_TLS_DISABLE || c->tls == SC_TLS_UNSET ? SC_CLASS_PLAINTEXT
                                                                          : SC_CLASS_APP_TLS);
     }
     c->l7 = sc_l7_new(&p, on_l7_done, c);
-    c->down = NULL;             /* the session's, even when it failed */
+    c->down = NULL; /* the session's, even when it failed */
     if (c->l7 == NULL) {
         conn_finish(c, "internal_error: out of memory");
     }
@@ -857,7 +860,7 @@ static void on_auto_peek(evutil_socket_t fd, short what, void *arg)
         return;
     }
     if (n <= 0) {
-        c->proto = SC_PROTO_TCP;    /* closed or broken: let the relay say so */
+        c->proto = SC_PROTO_TCP; /* closed or broken: let the relay say so */
         serve(c);
         return;
     }
@@ -871,7 +874,7 @@ static void on_auto_peek(evutil_socket_t fd, short what, void *arg)
         serve(c);
         return;
     default:
-        return;                     /* more bytes, or the timeout */
+        return; /* more bytes, or the timeout */
     }
 }
 
@@ -905,7 +908,7 @@ static void on_auto_timeout(evutil_socket_t fd, short what, void *arg)
     SC_MAGIC_CHECK(c, SC_MAGIC_CONN);
     (void)fd;
     (void)what;
-    c->proto = SC_PROTO_TCP;        /* a server-first or silent protocol */
+    c->proto = SC_PROTO_TCP; /* a server-first or silent protocol */
     if (c->down != NULL) {
         bufferevent_setcb(c->down, NULL, NULL, NULL, NULL);
         bufferevent_disable(c->down, EV_READ);
@@ -1127,7 +1130,7 @@ static int setup_inbound(struct sc_conn *c, const struct sc_cfg_listener *l)
 
         c->port = sc_addr_port(&c->orig_dst);
         if (c->port == sc_addr_port(&cfg->inbound.address)) {
-            return -1;          /* sent to 15006 itself: would loop */
+            return -1; /* sent to 15006 itself: would loop */
         }
         if (sc_addr_from_host(cfg->inbound.app_host, c->port, &c->up_addr) != 0) {
             return -1;
@@ -1158,7 +1161,7 @@ static int setup_outbound(struct sc_conn *c, const struct sc_cfg_listener *l)
 
         if (sc_addr_equal(&c->orig_dst, &cfg->outbound.address) ||
             sc_addr_equal(&c->orig_dst, &c->local_addr)) {
-            return -1;          /* sent to 15001 itself: would loop */
+            return -1; /* sent to 15001 itself: would loop */
         }
         r = sc_config_route(cfg, &c->orig_dst);
         c->up_addr = c->orig_dst;
@@ -1201,7 +1204,7 @@ void sc_lcount_unref(struct sc_lcount *n)
 }
 
 static struct sc_conn *conn_new(struct sc_wctx *w, struct sc_lcount *count, int fd,
-                                 const struct sockaddr *peer, int peerlen)
+                                const struct sockaddr *peer, int peerlen)
 {
     struct sc_conn *c = calloc(1, sizeof(*c));
     struct timespec now;
@@ -1229,8 +1232,8 @@ static struct sc_conn *conn_new(struct sc_wctx *w, struct sc_lcount *count, int 
     clock_gettime(CLOCK_REALTIME, &now);
     gmtime_r(&now.tv_sec, &tm);
     strftime(c->started, sizeof(c->started), "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(c->started + strlen(c->started), sizeof(c->started) - strlen(c->started),
-             ".%03ldZ", now.tv_nsec / 1000000L);
+    snprintf(c->started + strlen(c->started), sizeof(c->started) - strlen(c->started), ".%03ldZ",
+             now.tv_nsec / 1000000L);
     if (peerlen > 0 && (size_t)peerlen <= sizeof(c->down_addr.ss)) {
         memcpy(&c->down_addr.ss, peer, (size_t)peerlen);
         c->down_addr.len = (socklen_t)peerlen;
@@ -1259,8 +1262,8 @@ static void start_hbone_listener(struct sc_conn *c, const struct sc_cfg_listener
 
 void sc_conn_accept_hbone(struct sc_wctx *w, int fd, const struct sc_conn_hbone *h)
 {
-    struct sc_conn *c = conn_new(w, NULL, fd, (const struct sockaddr *)&h->peer_addr.ss,
-                                 (int)h->peer_addr.len);
+    struct sc_conn *c =
+        conn_new(w, NULL, fd, (const struct sockaddr *)&h->peer_addr.ss, (int)h->peer_addr.len);
     const char *host;
 
     if (c == NULL) {

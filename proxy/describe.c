@@ -35,13 +35,14 @@ static void inbound_port(struct evbuffer *out, const struct sc_config *cfg,
     evbuffer_add_printf(out, ",\"port_level_override\":%s,\"connections\":{",
                         d.port_level ? "true" : "false");
     for (int c = 0; c < SC_CLASS_N; c++) {
-        evbuffer_add_printf(
-            out, "%s\"%s\":%llu", c > 0 ? "," : "", sc_conn_class_name((enum sc_conn_class)c),
-            (unsigned long long)sc_stats_sum_class(stats, n, SC_DIR_INBOUND, port,
-                                                   (enum sc_conn_class)c));
+        evbuffer_add_printf(out, "%s\"%s\":%llu", c > 0 ? "," : "",
+                            sc_conn_class_name((enum sc_conn_class)c),
+                            (unsigned long long)sc_stats_sum_class(stats, n, SC_DIR_INBOUND, port,
+                                                                   (enum sc_conn_class)c));
     }
-    evbuffer_add_printf(out, "},\"last_hour\":{\"plaintext\":%llu,\"non_mesh_tls\":%llu,"
-                             "\"last_client\":",
+    evbuffer_add_printf(out,
+                        "},\"last_hour\":{\"plaintext\":%llu,\"non_mesh_tls\":%llu,"
+                        "\"last_client\":",
                         (unsigned long long)nm.plaintext, (unsigned long long)nm.app_tls);
     sc_json_put_str_or_null(out, nm.has_last ? sc_addr_str(&nm.last_peer, as, sizeof(as)) : NULL);
     evbuffer_add_printf(out, ",\"last_seen\":");
@@ -58,8 +59,9 @@ static void outbound_entry(struct evbuffer *out, const char *kind, const char *n
     sc_json_put_str(out, name);
     evbuffer_add_printf(out, ",\"host\":");
     sc_json_put_str_or_null(out, host);
-    evbuffer_add_printf(out, ",\"port\":%d,\"tls\":\"%s\",\"identity_check\":\"%s\","
-                             "\"transport\":\"%s\",\"expected_identities\":[",
+    evbuffer_add_printf(out,
+                        ",\"port\":%d,\"tls\":\"%s\",\"identity_check\":\"%s\","
+                        "\"transport\":\"%s\",\"expected_identities\":[",
                         port, sc_tls_mode_name(tls), sc_idcheck_name(check),
                         sc_transport_name(transport));
     for (size_t i = 0; i < ids->n; i++) {

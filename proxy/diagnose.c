@@ -32,9 +32,9 @@ struct probe {
     int connected;
     int attempted;
     int hs_ok;
-    long vr;                        /* our verify result of the peer's chain */
-    unsigned long ssl_err;          /* first OpenSSL error, 0 if none */
-    char error[1024];               /* connect / handshake failure, "" if none */
+    long vr; /* our verify result of the peer's chain */
+    unsigned long ssl_err; /* first OpenSSL error, 0 if none */
+    char error[1024]; /* connect / handshake failure, "" if none */
     char peer_id[512];
     int id_ok;
     char id_problem[1024];
@@ -94,7 +94,7 @@ static int drive(SSL *ssl, int fd, int read_only, int64_t deadline)
             continue;
         }
         if (read_only && e == SSL_ERROR_ZERO_RETURN) {
-            return 1;       /* a clean close after the handshake: accepted */
+            return 1; /* a clean close after the handshake: accepted */
         }
         return -1;
     }
@@ -116,8 +116,7 @@ static void handshake(SSL *ssl, int fd, const struct sc_diagnose_req *rq, int64_
     r = drive(ssl, fd, 0, deadline);
     p->vr = SSL_get_verify_result(ssl);
     if (r == 0) {
-        snprintf(p->error, sizeof(p->error), "handshake: no answer within %d ms",
-                 rq->timeout_ms);
+        snprintf(p->error, sizeof(p->error), "handshake: no answer within %d ms", rq->timeout_ms);
         return;
     }
     if (r < 0) {
@@ -149,7 +148,9 @@ static void cert_json(struct evbuffer *out, X509 *c, time_t now, int first)
     sc_json_put_str(out, sc_x509_serial_hex(c, buf, sizeof(buf)));
     evbuffer_add_printf(out, ",\"not_before\":\"%s\",\"not_after\":\"%s\",\"status\":\"%s\"}",
                         sc_time_rfc3339(nb, t1, sizeof(t1)), sc_time_rfc3339(na, t2, sizeof(t2)),
-                        na <= now ? "EXPIRED" : nb > now ? "NOT YET VALID" : "ACTIVE");
+                        na <= now  ? "EXPIRED"
+                        : nb > now ? "NOT YET VALID"
+                                   : "ACTIVE");
 }
 
 /* The CN of name, else the whole name. */
@@ -162,7 +163,7 @@ static const char *short_name(X509_NAME *name, char *out, size_t outlen)
 }
 
 /* Our roots' subjects, " or "-separated. */
-static const char *roots_str(STACK_OF(X509) *roots, char *out, size_t outlen)
+static const char *roots_str(STACK_OF(X509) * roots, char *out, size_t outlen)
 {
     size_t used = 0;
 
@@ -188,7 +189,7 @@ static int is_chain_error(long vr)
 
 /* The verdict, the message and what to fix, in words. */
 static const char *verdict(SSL *ssl, const struct sc_diagnose_req *rq, const struct probe *p,
-                           STACK_OF(X509) *roots, const char *td, char *msg, size_t msglen,
+                           STACK_OF(X509) * roots, const char *td, char *msg, size_t msglen,
                            char *fix, size_t fixlen)
 {
     STACK_OF(X509) *chain = ssl != NULL ? SSL_get_peer_cert_chain(ssl) : NULL;
@@ -244,8 +245,9 @@ static const char *verdict(SSL *ssl, const struct sc_diagnose_req *rq, const str
                      "valid (sidecarctl certs)",
                      ours);
         } else {
-            snprintf(fix, fixlen, "check that the peer speaks mTLS on this port (a sidecar, "
-                                  "not the application itself)");
+            snprintf(fix, fixlen,
+                     "check that the peer speaks mTLS on this port (a sidecar, "
+                     "not the application itself)");
         }
         return "refused";
     }
@@ -274,7 +276,7 @@ static const char *verdict(SSL *ssl, const struct sc_diagnose_req *rq, const str
 }
 
 static void render(struct evbuffer *out, SSL *ssl, const struct sc_diagnose_req *rq,
-                   const struct probe *p, STACK_OF(X509) *roots, const char *td)
+                   const struct probe *p, STACK_OF(X509) * roots, const char *td)
 {
     STACK_OF(X509) *chain = ssl != NULL ? SSL_get_peer_cert_chain(ssl) : NULL;
     /* our side may have verified the chain even when the peer then refused us */
@@ -291,9 +293,11 @@ static void render(struct evbuffer *out, SSL *ssl, const struct sc_diagnose_req 
     sc_json_put_str_or_null(out, rq->sni);
     evbuffer_add_printf(out, ",\"identity\":");
     sc_json_put_str_or_null(out, rq->identity);
-    evbuffer_add_printf(out, ",\"connected\":%s,\"handshake\":\"%s\",\"error\":",
-                        p->connected ? "true" : "false",
-                        !p->attempted ? "not_attempted" : p->hs_ok ? "ok" : "failed");
+    evbuffer_add_printf(
+        out, ",\"connected\":%s,\"handshake\":\"%s\",\"error\":", p->connected ? "true" : "false",
+        !p->attempted ? "not_attempted"
+        : p->hs_ok    ? "ok"
+                      : "failed");
     sc_json_put_str_or_null(out, p->error[0] != '\0' ? p->error : NULL);
     if (p->hs_ok) {
         int nid = SSL_get_negotiated_group(ssl);
@@ -318,7 +322,7 @@ static void render(struct evbuffer *out, SSL *ssl, const struct sc_diagnose_req 
     }
     evbuffer_add_printf(out, "],\"chain_verified\":%s,\"root\":",
                         p->attempted && p->vr == X509_V_OK && sk_X509_num(chain) > 0 ? "true"
-                                                                                      : "false");
+                                                                                     : "false");
     if (root != NULL) {
         evbuffer_add_printf(out, "{\"subject\":");
         sc_x509_name_str(X509_get_subject_name(root), buf, sizeof(buf));
@@ -336,8 +340,8 @@ static void render(struct evbuffer *out, SSL *ssl, const struct sc_diagnose_req 
         sc_tlsv_explain_verify(ssl, p->vr, &vctx, vwhy, sizeof(vwhy));
         sc_json_put_str(out, vwhy);
     } else {
-        sc_json_put_str_or_null(out, root == NULL && p->hs_ok ? "resumed session: no chain seen"
-                                                              : NULL);
+        sc_json_put_str_or_null(out,
+                                root == NULL && p->hs_ok ? "resumed session: no chain seen" : NULL);
     }
     evbuffer_add_printf(out, ",\"peer_identity\":");
     sc_json_put_str_or_null(out, p->peer_id[0] != '\0' ? p->peer_id : NULL);
@@ -417,8 +421,8 @@ int sc_diagnose_run(struct sc_snapshot *snap, const struct sc_diagnose_req *rq,
             if (p.hs_ok) {
                 check_identity(ssl, rq, cfg->node.trust_domain, &p);
             } else if (sk_X509_num(SSL_get_peer_cert_chain(ssl)) > 0 &&
-                       sc_x509_spiffe_id(sk_X509_value(SSL_get_peer_cert_chain(ssl), 0),
-                                         p.peer_id, sizeof(p.peer_id)) != 0) {
+                       sc_x509_spiffe_id(sk_X509_value(SSL_get_peer_cert_chain(ssl), 0), p.peer_id,
+                                         sizeof(p.peer_id)) != 0) {
                 p.peer_id[0] = '\0';
             }
         }

@@ -13,11 +13,11 @@ struct evbuffer;
 struct sc_snapshot;
 
 struct sc_diagnose_req {
-    const char *address;      /* numeric "HOST:PORT" or "[V6]:PORT" */
-    const char *sni;          /* server name to send, or NULL */
-    const char *identity;     /* SPIFFE ID the peer must present, or NULL:
+    const char *address; /* numeric "HOST:PORT" or "[V6]:PORT" */
+    const char *sni; /* server name to send, or NULL */
+    const char *identity; /* SPIFFE ID the peer must present, or NULL:
                                * any ID of our trust domain */
-    int timeout_ms;           /* connect + handshake */
+    int timeout_ms; /* connect + handshake */
 };
 
 /* Runs the handshake and appends one JSON object to out:

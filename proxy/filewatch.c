@@ -29,7 +29,7 @@ struct sc_filewatch {
     int fd;
     struct event *ev;
     struct event *debounce;
-    char fingerprint[1024];     /* of the installed set: leaf serial, roots, CRLs */
+    char fingerprint[1024]; /* of the installed set: leaf serial, roots, CRLs */
 };
 
 static void fingerprint(const struct sc_tls_material *m, char *out, size_t outlen)
@@ -41,9 +41,9 @@ static void fingerprint(const struct sc_tls_material *m, char *out, size_t outle
     sc_x509_serial_hex(sc_tls_material_leaf(m), serial, sizeof(serial));
     used = (size_t)snprintf(out, outlen, "%s/%d", serial, sk_X509_num(roots));
     for (int i = 0; i < sk_X509_num(roots) && used < outlen; i++) {
-        used += (size_t)snprintf(out + used, outlen - used, "/%s",
-                                 sc_x509_serial_hex(sk_X509_value(roots, i), serial,
-                                                    sizeof(serial)));
+        used +=
+            (size_t)snprintf(out + used, outlen - used, "/%s",
+                             sc_x509_serial_hex(sk_X509_value(roots, i), serial, sizeof(serial)));
     }
     for (size_t b = 0; b < sc_tls_material_n_bundles(m) && used < outlen; b++) {
         STACK_OF(X509) *br = sc_tls_material_bundle_roots(m, b);
@@ -51,9 +51,9 @@ static void fingerprint(const struct sc_tls_material *m, char *out, size_t outle
         used += (size_t)snprintf(out + used, outlen - used, "/%s:%d",
                                  sc_tls_material_bundle_domain(m, b), sk_X509_num(br));
         for (int i = 0; i < sk_X509_num(br) && used < outlen; i++) {
-            used += (size_t)snprintf(out + used, outlen - used, "/%s",
-                                     sc_x509_serial_hex(sk_X509_value(br, i), serial,
-                                                        sizeof(serial)));
+            used +=
+                (size_t)snprintf(out + used, outlen - used, "/%s",
+                                 sc_x509_serial_hex(sk_X509_value(br, i), serial, sizeof(serial)));
         }
     }
     if (sc_tls_material_crls(m) != NULL && used < outlen) {
@@ -75,9 +75,9 @@ int sc_filewatch_reload(struct sc_filewatch *fw)
                              cfg->secrets.trusted_ca, time(NULL), &err);
     /* The CRLs belong to the set: one that does not verify against the
      * trust bundle rejects the whole set, and the running one stays. */
-    if (m != NULL && ((cfg->secrets.crl != NULL &&
-                       sc_tls_material_load_crls(m, cfg->secrets.crl, &err) != 0) ||
-                      sc_snapshot_load_bundles(m, cfg, &err) != 0)) {
+    if (m != NULL &&
+        ((cfg->secrets.crl != NULL && sc_tls_material_load_crls(m, cfg->secrets.crl, &err) != 0) ||
+         sc_snapshot_load_bundles(m, cfg, &err) != 0)) {
         sc_tls_material_free(m);
         m = NULL;
     }
@@ -120,7 +120,7 @@ static void on_inotify(evutil_socket_t fd, short what, void *arg)
         any = 1;
     }
     if (any) {
-        evtimer_add(fw->debounce, &tv);     /* restarts the quiet period */
+        evtimer_add(fw->debounce, &tv); /* restarts the quiet period */
     }
 }
 
@@ -131,8 +131,9 @@ static int watch_dir(struct sc_filewatch *fw, const char *file)
 
     snprintf(copy, sizeof(copy), "%s", file);
     dir = dirname(copy);
-    if (inotify_add_watch(fw->fd, dir, IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_DELETE |
-                                           IN_MOVED_FROM | IN_ATTRIB) < 0) {
+    if (inotify_add_watch(fw->fd, dir,
+                          IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_DELETE | IN_MOVED_FROM |
+                              IN_ATTRIB) < 0) {
         sc_log(SC_LOG_WARN, NULL, "cannot watch %s for certificate changes: %s", dir,
                strerror(errno));
         return -1;

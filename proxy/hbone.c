@@ -170,7 +170,7 @@ static void stream_free(struct sc_hbone_stream *s, int abort_local)
         if (e.retry) {
             e.fd = fcntl(sc_io_fd(s->io), F_DUPFD_CLOEXEC, 0);
             e.retry = e.fd >= 0;
-            abort_local = !e.retry;     /* the socket lives on in e.fd */
+            abort_local = !e.retry; /* the socket lives on in e.fd */
         }
         s->done(s->arg, &e);
     } else {
@@ -232,8 +232,8 @@ static int local_flush(struct sc_hbone_stream *s)
             nghttp2_session_consume_connection(t->ngh, (size_t)n);
         }
     }
-    if (s->io != NULL && s->remote_eof && !s->local_shut &&
-        evbuffer_get_length(s->to_local) == 0 && (!s->http || s->bytes[0] > 0)) {
+    if (s->io != NULL && s->remote_eof && !s->local_shut && evbuffer_get_length(s->to_local) == 0 &&
+        (!s->http || s->bytes[0] > 0)) {
         /* An HTTP session takes an end of stream before its response has
          * started as the client going away (Envoy's DC): for a stream
          * handed to one, the FIN waits for the first response bytes. */
@@ -334,7 +334,7 @@ static ssize_t data_read(nghttp2_session *ngh, int32_t id, uint8_t *buf, size_t 
         s->bytes[0] += (uint64_t)n;
         clock_gettime(CLOCK_MONOTONIC_COARSE, &s->last);
         if (s->http && s->remote_eof && !s->local_shut) {
-            (void)local_flush(s);       /* the held-back FIN (see local_flush) */
+            (void)local_flush(s); /* the held-back FIN (see local_flush) */
         }
         return n;
     }
@@ -390,8 +390,7 @@ static int on_begin_headers(nghttp2_session *ngh, const nghttp2_frame *f, void *
     }
     s = sc_hbone_i_stream_new(t);
     if (s == NULL) {
-        nghttp2_submit_rst_stream(ngh, NGHTTP2_FLAG_NONE, f->hd.stream_id,
-                                  NGHTTP2_INTERNAL_ERROR);
+        nghttp2_submit_rst_stream(ngh, NGHTTP2_FLAG_NONE, f->hd.stream_id, NGHTTP2_INTERNAL_ERROR);
         return 0;
     }
     s->id = f->hd.stream_id;
@@ -454,7 +453,7 @@ static int on_data_chunk(nghttp2_session *ngh, uint8_t flags, int32_t id, const 
 
     (void)flags;
     if (s == NULL || (s->io == NULL && s->connect_ev == NULL && !s->pending_app)) {
-        nghttp2_session_consume(ngh, id, len);      /* nowhere to go */
+        nghttp2_session_consume(ngh, id, len); /* nowhere to go */
         return 0;
     }
     t->bytes[0] += len;
@@ -651,10 +650,10 @@ static void on_sweep(evutil_socket_t fd, short what, void *arg)
     clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
     enter(t);
     for (s = t->streams; s != NULL; s = next) {
-        const struct sc_cfg_timeouts *to = s->tgt.timeouts != NULL ? s->tgt.timeouts
-                                                                   : &cfg->timeouts;
-        long quiet = (now.tv_sec - s->last.tv_sec) * 1000 +
-                     (now.tv_nsec - s->last.tv_nsec) / 1000000;
+        const struct sc_cfg_timeouts *to =
+            s->tgt.timeouts != NULL ? s->tgt.timeouts : &cfg->timeouts;
+        long quiet =
+            (now.tv_sec - s->last.tv_sec) * 1000 + (now.tv_nsec - s->last.tv_nsec) / 1000000;
         int half = s->local_eof || s->remote_eof;
 
         next = s->next;
@@ -743,9 +742,9 @@ void sc_hbone_i_tunnel_destroy(struct sc_hbone_tunnel *t)
     while (t->streams != NULL) {
         struct sc_hbone_stream *s = t->streams;
 
-        s->h2_closed = 1;       /* the session goes with the tunnel */
+        s->h2_closed = 1; /* the session goes with the tunnel */
         if (t->client && s->status == 0) {
-            s->retry = 1;       /* never answered: worth another tunnel */
+            s->retry = 1; /* never answered: worth another tunnel */
         }
         stream_set_reason(s, "tunnel_closed: %s", t->reason);
         stream_free(s, 1);
@@ -799,16 +798,16 @@ void sc_hbone_tunnel_drain(struct sc_hbone_tunnel *t)
     t->draining = 1;
     /* GOAWAY naming the last stream we took: the peer opens no more here,
      * the open ones finish, then the tunnel closes (tunnel_pump) */
-    nghttp2_submit_goaway(t->ngh, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(t->ngh),
-                          NGHTTP2_NO_ERROR, NULL, 0);
+    nghttp2_submit_goaway(t->ngh, NGHTTP2_FLAG_NONE,
+                          nghttp2_session_get_last_proc_stream_id(t->ngh), NGHTTP2_NO_ERROR, NULL,
+                          0);
     tunnel_pump(t);
     leave(t);
 }
 
 static struct sc_hbone_tunnel *tunnel_new(struct sc_wctx *w, struct sc_snapshot *snap,
-                                          struct bufferevent *bev,
-                                          const struct sc_hbone_peer *peer, int client,
-                                          sc_hbone_tunnel_done_fn *done, void *arg)
+                                          struct bufferevent *bev, const struct sc_hbone_peer *peer,
+                                          int client, sc_hbone_tunnel_done_fn *done, void *arg)
 {
     struct sc_hbone_tunnel *t = calloc(1, sizeof(*t));
     struct evbuffer *in = evbuffer_new(), *out = evbuffer_new();
@@ -869,8 +868,8 @@ static struct sc_hbone_tunnel *tunnel_new(struct sc_wctx *w, struct sc_snapshot 
     iv[2].settings_id = NGHTTP2_SETTINGS_MAX_FRAME_SIZE;
     iv[2].value = 16384;
     if (nghttp2_submit_settings(t->ngh, NGHTTP2_FLAG_NONE, iv, 3) != 0 ||
-        nghttp2_session_set_local_window_size(t->ngh, NGHTTP2_FLAG_NONE, 0,
-                                              SC_HBONE_CONN_WINDOW) != 0) {
+        nghttp2_session_set_local_window_size(t->ngh, NGHTTP2_FLAG_NONE, 0, SC_HBONE_CONN_WINDOW) !=
+            0) {
         goto fail;
     }
     /* bytes the handshake's bufferevent read past the handshake */
@@ -941,8 +940,8 @@ struct sc_hbone_tunnel *sc_hbone_server_new(struct sc_wctx *w, struct sc_snapsho
         t->idle_arg = t;
         server_idle(t, t);
         enter(t);
-        tunnel_pump(t);     /* our SETTINGS */
-        t->depth--;         /* an end now is reported from the first event */
+        tunnel_pump(t); /* our SETTINGS */
+        t->depth--; /* an end now is reported from the first event */
     }
     return t;
 }
@@ -1042,7 +1041,7 @@ struct sc_hbone_stream *sc_hbone_stream_open(struct sc_hbone_tunnel *t, int fd,
     }
     prov.source.ptr = s;
     prov.read_callback = data_read;
-    s->deferred = 1;        /* the local socket is read once the 200 is in */
+    s->deferred = 1; /* the local socket is read once the 200 is in */
     s->id = nghttp2_submit_request(t->ngh, NULL, h, nh, &prov, s);
     if (s->id < 0) {
         s->h2_closed = 1;

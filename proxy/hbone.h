@@ -16,8 +16,8 @@ struct x509_st;
  * logs hbone=<tunnel> stream=<id>.  Takes fd; borrows the rest (the
  * certificate gets its own reference). */
 struct sc_conn_hbone {
-    int port;                           /* the workload port */
-    struct sc_addr peer_addr;           /* the tunnel's peer */
+    int port; /* the workload port */
+    struct sc_addr peer_addr; /* the tunnel's peer */
     const char *peer_id;
     const char *tls_version;
     struct x509_st *peer_cert;
@@ -61,11 +61,11 @@ typedef void sc_hbone_tunnel_done_fn(void *arg, const char *reason, uint64_t str
 
 /* The tunnel's identity for logs: who is at the other end. */
 struct sc_hbone_peer {
-    unsigned long long tunnel_id;       /* the tunnel connection's conn id */
-    struct sc_addr addr;                /* the peer's address */
-    const char *peer_id;                /* its verified SPIFFE ID (copied) */
-    const char *tls_version;            /* static string */
-    const char *listener;               /* listener name for the log (static or config) */
+    unsigned long long tunnel_id; /* the tunnel connection's conn id */
+    struct sc_addr addr; /* the peer's address */
+    const char *peer_id; /* its verified SPIFFE ID (copied) */
+    const char *tls_version; /* static string */
+    const char *listener; /* listener name for the log (static or config) */
 };
 
 /* Server role, after a verified mTLS handshake with ALPN h2 on an HBONE
@@ -110,8 +110,8 @@ struct sc_hbone_stream_end {
     int fd;
     int32_t stream_id;
     unsigned long long tunnel_id;
-    uint64_t bytes[2];                  /* [0] from the local side, [1] to it */
-    const char *reason;                 /* "peer_closed", "stream_reset: ...", ... */
+    uint64_t bytes[2]; /* [0] from the local side, [1] to it */
+    const char *reason; /* "peer_closed", "stream_reset: ...", ... */
 };
 typedef void sc_hbone_stream_done_fn(void *arg, const struct sc_hbone_stream_end *end);
 /* The 200 is in (status, stream_id and tunnel_id of end set); done() still

@@ -75,21 +75,19 @@ void sc_hbone_i_stream_log(struct sc_hbone_stream *s)
     if (!sc_log_record_enabled()) {
         return;
     }
-    snprintf(line, sizeof(line),
-             "%s conn id=%llu dir=inbound listener=%s port=%d mode=%s class=%s down=%s up=%s "
-             "orig_dst=%s tls=%s peer=%s peer_root=- session=- bytes_received=%llu "
-             "bytes_sent=%llu duration_ms=%ld hbone=%llu stream=%d status=%d end=%s",
-             s->started, s->conn_id, t->peer.listener, s->tgt.port,
-             sc_mtls_mode_name(s->tgt.mode), s->status == 200 ? "mesh_mtls" : "refused",
-             sc_addr_str(&t->peer.addr, da, sizeof(da)),
-             s->up_tried ? sc_addr_str(&s->tgt.app, ua, sizeof(ua)) : "-",
-             s->req.authority[0] != '\0' ? s->req.authority : "-",
-             t->peer.tls_version != NULL ? t->peer.tls_version : "-",
-             sc_escape_text_str(t->peer_id, peer, sizeof(peer)),
-             (unsigned long long)s->bytes[1], (unsigned long long)s->bytes[0],
-             ms_since(&s->t0), t->peer.tunnel_id, (int)s->id, s->status,
-             sc_escape_text_str(s->reason[0] != '\0' ? s->reason : "peer_closed", end,
-                                sizeof(end)));
+    snprintf(
+        line, sizeof(line),
+        "%s conn id=%llu dir=inbound listener=%s port=%d mode=%s class=%s down=%s up=%s "
+        "orig_dst=%s tls=%s peer=%s peer_root=- session=- bytes_received=%llu "
+        "bytes_sent=%llu duration_ms=%ld hbone=%llu stream=%d status=%d end=%s",
+        s->started, s->conn_id, t->peer.listener, s->tgt.port, sc_mtls_mode_name(s->tgt.mode),
+        s->status == 200 ? "mesh_mtls" : "refused", sc_addr_str(&t->peer.addr, da, sizeof(da)),
+        s->up_tried ? sc_addr_str(&s->tgt.app, ua, sizeof(ua)) : "-",
+        s->req.authority[0] != '\0' ? s->req.authority : "-",
+        t->peer.tls_version != NULL ? t->peer.tls_version : "-",
+        sc_escape_text_str(t->peer_id, peer, sizeof(peer)), (unsigned long long)s->bytes[1],
+        (unsigned long long)s->bytes[0], ms_since(&s->t0), t->peer.tunnel_id, (int)s->id, s->status,
+        sc_escape_text_str(s->reason[0] != '\0' ? s->reason : "peer_closed", end, sizeof(end)));
     sc_log_record(line, strlen(line));
 }
 
@@ -217,8 +215,8 @@ void sc_hbone_i_server_request(struct sc_hbone_stream *s)
 {
     struct sc_hbone_tunnel *t = s->t;
     char why[300];
-    int status = sc_hbone_req_decide(&s->req, sc_snapshot_config(t->snap), t->peer_id, &s->tgt,
-                                     why, sizeof(why));
+    int status = sc_hbone_req_decide(&s->req, sc_snapshot_config(t->snap), t->peer_id, &s->tgt, why,
+                                     sizeof(why));
 
     if (status != 200) {
         refuse(s, status, why);

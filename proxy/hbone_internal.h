@@ -16,74 +16,74 @@ struct event;
 struct evbuffer;
 struct sc_io;
 
-#define SC_HBONE_GATHER 16384              /* frames gathered per SSL_write: one record */
+#define SC_HBONE_GATHER 16384 /* frames gathered per SSL_write: one record */
 #define SC_HBONE_STREAM_WINDOW (256 * 1024) /* per stream: bytes in flight to a slow app */
 #define SC_HBONE_CONN_WINDOW (16 * 1024 * 1024)
-#define SC_HBONE_SERVER_MAX_STREAMS 1024   /* SETTINGS_MAX_CONCURRENT_STREAMS we grant */
+#define SC_HBONE_SERVER_MAX_STREAMS 1024 /* SETTINGS_MAX_CONCURRENT_STREAMS we grant */
 
 typedef void hbone_idle_fn(void *arg, struct sc_hbone_tunnel *t);
 
 struct sc_hbone_stream {
     struct sc_hbone_tunnel *t;
     struct sc_hbone_stream *prev, *next;
-    int32_t id;                         /* HTTP/2 stream id, 0 before one is given */
-    struct sc_io *io;                   /* the local (app) socket, plain */
+    int32_t id; /* HTTP/2 stream id, 0 before one is given */
+    struct sc_io *io; /* the local (app) socket, plain */
     struct event *ev;
-    struct event *connect_ev;           /* server: connecting to the app */
-    int local_fd;                       /* server: the socket being connected */
-    int pending_app;                    /* server: an app hand-off is under way */
-    int http;                           /* server: handed to the HTTP session */
-    struct evbuffer *to_local;          /* DATA received, not yet written locally */
-    int deferred;                       /* nghttp2 waits for local bytes */
-    int local_eof;                      /* local read half ended: END_STREAM sent */
-    int remote_eof;                     /* END_STREAM received */
-    int local_shut;                     /* our FIN to the local socket sent */
-    int h2_closed;                      /* nghttp2 has closed the stream */
+    struct event *connect_ev; /* server: connecting to the app */
+    int local_fd; /* server: the socket being connected */
+    int pending_app; /* server: an app hand-off is under way */
+    int http; /* server: handed to the HTTP session */
+    struct evbuffer *to_local; /* DATA received, not yet written locally */
+    int deferred; /* nghttp2 waits for local bytes */
+    int local_eof; /* local read half ended: END_STREAM sent */
+    int remote_eof; /* END_STREAM received */
+    int local_shut; /* our FIN to the local socket sent */
+    int h2_closed; /* nghttp2 has closed the stream */
     int up_tried;
-    int status;                         /* the CONNECT's answer (sent or received) */
-    int resp_status;                    /* client: :status as it arrives */
-    int retry;                          /* client: failed before any answer */
-    const char *refusal;                /* server: body of a refusal */
+    int status; /* the CONNECT's answer (sent or received) */
+    int resp_status; /* client: :status as it arrives */
+    int retry; /* client: failed before any answer */
+    const char *refusal; /* server: body of a refusal */
     size_t refusal_off;
     char refusal_buf[300];
-    uint64_t bytes[2];                  /* [0] read locally, [1] written locally */
-    unsigned long long conn_id;         /* server: the stream's connection-log id */
+    uint64_t bytes[2]; /* [0] read locally, [1] written locally */
+    unsigned long long conn_id; /* server: the stream's connection-log id */
     struct timespec t0;
-    struct timespec last;               /* the last byte either way (monotonic coarse) */
+    struct timespec last; /* the last byte either way (monotonic coarse) */
     char started[40];
-    struct sc_hbone_req req;            /* server: the request */
-    struct sc_hbone_target tgt;         /* server: what it asked for */
+    struct sc_hbone_req req; /* server: the request */
+    struct sc_hbone_target tgt; /* server: what it asked for */
     char reason[400];
-    sc_hbone_stream_ready_fn *ready;    /* client */
-    sc_hbone_stream_done_fn *done;      /* client */
+    sc_hbone_stream_ready_fn *ready; /* client */
+    sc_hbone_stream_done_fn *done; /* client */
     void *arg;
 };
 
 struct sc_hbone_tunnel {
     struct sc_wctx *w;
-    struct sc_snapshot *snap;           /* our reference */
+    struct sc_snapshot *snap; /* our reference */
     int client;
     enum sc_direction dir;
-    struct sc_hbone_peer peer;          /* peer.peer_id unused: see peer_id */
+    struct sc_hbone_peer peer; /* peer.peer_id unused: see peer_id */
     char *peer_id;
-    struct x509_st *peer_cert;          /* server: the client's certificate (our reference) */
+    struct x509_st *peer_cert; /* server: the client's certificate (our reference) */
     nghttp2_session *ngh;
     struct sc_io *io;
     struct event *ev;
     struct event *idle;
-    struct event *sweep;                /* per-stream idle / half-closed timeouts */
-    uint8_t *obuf;                      /* frames gathered for the next write */
+    struct event *sweep; /* per-stream idle / half-closed timeouts */
+    uint8_t *obuf; /* frames gathered for the next write */
     size_t ocap, olen, ooff;
     struct sc_hbone_stream *streams;
     size_t n_open;
-    uint64_t n_streams;                 /* every stream it carried */
-    uint64_t bytes[2];                  /* DATA payload in, TLS plaintext out */
-    int depth;                          /* inside our callbacks */
+    uint64_t n_streams; /* every stream it carried */
+    uint64_t bytes[2]; /* DATA payload in, TLS plaintext out */
+    int depth; /* inside our callbacks */
     int ended, goaway, draining;
     char reason[300];
     sc_hbone_tunnel_done_fn *done;
     void *arg;
-    hbone_idle_fn *idle_cb;             /* pool: called when the last stream goes */
+    hbone_idle_fn *idle_cb; /* pool: called when the last stream goes */
     void *idle_arg;
 };
 

@@ -23,12 +23,12 @@ static const unsigned char alpn_h2[] = "\x02h2";
 struct ptunnel {
     struct sc_hbone_pool *p;
     struct ptunnel *prev, *next;
-    struct sc_snapshot *snap;           /* our reference: the key's snapshot */
-    struct sc_addr addr;                /* dst address : hbone_port */
-    const struct sc_strv *expected;     /* into snap's config */
-    struct sc_upstream *pending;        /* connecting */
-    struct sc_hbone_tunnel *t;          /* up */
-    struct sc_hbone_out *waiting;       /* streams waiting for it to come up */
+    struct sc_snapshot *snap; /* our reference: the key's snapshot */
+    struct sc_addr addr; /* dst address : hbone_port */
+    const struct sc_strv *expected; /* into snap's config */
+    struct sc_upstream *pending; /* connecting */
+    struct sc_hbone_tunnel *t; /* up */
+    struct sc_hbone_out *waiting; /* streams waiting for it to come up */
     size_t n_waiting;
     unsigned long long id;
     char peer_id[512];
@@ -45,17 +45,17 @@ struct sc_hbone_pool {
 struct sc_hbone_out {
     struct sc_hbone_pool *p;
     struct sc_hbone_out_req req;
-    struct sc_snapshot *snap;           /* our reference */
+    struct sc_snapshot *snap; /* our reference */
     struct sc_addr source;
     char authority[SC_ADDR_STRLEN];
     char source_ip[SC_ADDR_STRLEN];
-    int fd;                             /* the app connection while no stream holds it */
-    struct ptunnel *pt;                 /* waiting on it */
+    int fd; /* the app connection while no stream holds it */
+    struct ptunnel *pt; /* waiting on it */
     struct sc_hbone_out *wnext;
     struct sc_hbone_stream *s;
     int retried;
     int tunnel_new;
-    const char *tls_version;            /* the tunnel's (a static string) */
+    const char *tls_version; /* the tunnel's (a static string) */
     char reason[600];
     sc_hbone_out_done_fn *done;
     void *arg;
@@ -139,8 +139,8 @@ static void retry_or_fail(struct sc_hbone_out *o, const char *reason, const stru
 
     if (!o->retried && o->fd >= 0) {
         o->retried = 1;
-        sc_log(SC_LOG_INFO, NULL, "hbone to %s: %s; trying once more on a new tunnel",
-               o->authority, reason);
+        sc_log(SC_LOG_INFO, NULL, "hbone to %s: %s; trying once more on a new tunnel", o->authority,
+               reason);
         assign(o, 1);
         return;
     }
@@ -195,7 +195,7 @@ static void on_stream_ready(void *arg, const struct sc_hbone_stream_end *end)
     e.peer_id = o->reason;
     e.tls_version = o->tls_version;
     e.tunnel_new = o->tunnel_new;
-    o->done = NULL;             /* the stream runs on; its end frees us */
+    o->done = NULL; /* the stream runs on; its end frees us */
     done(o->arg, &e);
 }
 
@@ -208,9 +208,9 @@ static void start_stream(struct sc_hbone_out *o, struct ptunnel *pt)
     /* keep the peer identity for the log line (the tunnel may close first) */
     snprintf(o->reason, sizeof(o->reason), "%s", pt->peer_id);
     o->tls_version = pt->tls_version;
-    o->s = sc_hbone_stream_open(pt->t, fd, o->authority,
-                                o->source_ip[0] != '\0' ? o->source_ip : NULL, on_stream_ready,
-                                on_stream_done, o);
+    o->s =
+        sc_hbone_stream_open(pt->t, fd, o->authority, o->source_ip[0] != '\0' ? o->source_ip : NULL,
+                             on_stream_ready, on_stream_done, o);
     if (o->s == NULL) {
         fail(o, "internal_error: cannot open an HBONE stream", pt);
     }
@@ -247,7 +247,7 @@ static void on_tunnel_done(void *arg, const char *reason, uint64_t streams, cons
     struct ptunnel *pt = arg;
 
     tunnel_log(pt, reason, streams, bytes);
-    pt->t->idle_cb = NULL;      /* its streams end after this, without us */
+    pt->t->idle_cb = NULL; /* its streams end after this, without us */
     pt->t = NULL;
     pt_free(pt);
 }
@@ -278,8 +278,9 @@ static void on_connected(void *arg, struct sc_upstream_result *res)
             SSL_get0_alpn_selected(ssl, &alpn, &alpn_len);
         }
         if (alpn_len != 2 || memcmp(alpn, "h2", 2) != 0) {
-            snprintf(why, sizeof(why), "hbone_no_h2: the peer did not choose ALPN h2 (is it "
-                                       "an HBONE port?)");
+            snprintf(why, sizeof(why),
+                     "hbone_no_h2: the peer did not choose ALPN h2 (is it "
+                     "an HBONE port?)");
         } else {
             struct sc_hbone_peer peer;
 
@@ -319,7 +320,7 @@ static void on_connected(void *arg, struct sc_upstream_result *res)
     }
     o = pt->waiting;
     pt->waiting = NULL;
-    pt_unlink(pt);              /* no new stream joins it */
+    pt_unlink(pt); /* no new stream joins it */
     for (; o != NULL; o = next) {
         next = o->wnext;
         o->wnext = NULL;
@@ -458,7 +459,7 @@ struct sc_hbone_out *sc_hbone_out_open(struct sc_hbone_pool *p, const struct sc_
         char *colon;
 
         sc_addr_str(req->source, o->source_ip, sizeof(o->source_ip));
-        colon = strrchr(o->source_ip, ':');     /* the address without its port */
+        colon = strrchr(o->source_ip, ':'); /* the address without its port */
         if (colon != NULL) {
             *colon = '\0';
         }
@@ -481,7 +482,7 @@ void sc_hbone_out_cancel(struct sc_hbone_out *o)
         struct sc_hbone_stream *s = o->s;
 
         o->s = NULL;
-        sc_hbone_stream_cancel(s);      /* resets; its done() is cleared */
+        sc_hbone_stream_cancel(s); /* resets; its done() is cleared */
         out_free(o);
         return;
     }
@@ -509,7 +510,7 @@ void sc_hbone_pool_free(struct sc_hbone_pool *p)
 
         if (pt->t != NULL) {
             pt->t->idle_cb = NULL;
-            sc_hbone_tunnel_free(pt->t);    /* no done(): we free pt here */
+            sc_hbone_tunnel_free(pt->t); /* no done(): we free pt here */
             pt->t = NULL;
         }
         while (pt->waiting != NULL) {

@@ -29,7 +29,7 @@ static void set(char *dst, size_t cap, const uint8_t *v, size_t len, unsigned *b
     }
     memcpy(dst, v, len);
     dst[len] = '\0';
-    if (strlen(dst) != len) {           /* a NUL inside */
+    if (strlen(dst) != len) { /* a NUL inside */
         *bad |= BAD_LONG;
     }
 }
@@ -121,8 +121,7 @@ int sc_hbone_req_decide(const struct sc_hbone_req *r, const struct sc_config *cf
     }
     t->mode = sc_config_port_mode(cfg, t->port);
     if (t->mode == SC_MTLS_DISABLE) {
-        snprintf(why, len, "port %d is PeerAuthentication DISABLE: it takes no mesh mTLS",
-                 t->port);
+        snprintf(why, len, "port %d is PeerAuthentication DISABLE: it takes no mesh mTLS", t->port);
         return 403;
     }
     t->inport = sc_config_inport(cfg, t->port);

@@ -22,18 +22,18 @@
 struct sc_hbone_req {
     char method[16];
     char authority[SC_HBONE_AUTHORITY_MAX];
-    unsigned bad;               /* a header this request must not carry */
+    unsigned bad; /* a header this request must not carry */
     unsigned n_headers;
 };
 
 /* What the request asks for, once accepted. */
 struct sc_hbone_target {
-    int port;                                /* the workload port */
-    struct sc_addr app;                      /* inbound.app_host:port (loopback) */
-    enum sc_proto protocol;                  /* the port's protocol */
-    enum sc_mtls_mode mode;                  /* the port's PeerAuthentication mode */
-    const struct sc_cfg_inport *inport;      /* its inbound.ports entry, or NULL */
-    const struct sc_cfg_timeouts *timeouts;  /* the port's (or the global) timeouts */
+    int port; /* the workload port */
+    struct sc_addr app; /* inbound.app_host:port (loopback) */
+    enum sc_proto protocol; /* the port's protocol */
+    enum sc_mtls_mode mode; /* the port's PeerAuthentication mode */
+    const struct sc_cfg_inport *inport; /* its inbound.ports entry, or NULL */
+    const struct sc_cfg_timeouts *timeouts; /* the port's (or the global) timeouts */
 };
 
 void sc_hbone_req_init(struct sc_hbone_req *r);

@@ -8,18 +8,18 @@
 
 #include "addr.h"
 
-#define WINDOW 8                /* slots an address may live in */
-#define MILLI 1000u             /* a token, in milli-tokens */
+#define WINDOW 8 /* slots an address may live in */
+#define MILLI 1000u /* a token, in milli-tokens */
 
 struct slot {
-    unsigned char ip[16];       /* IPv4 addresses are stored v4-mapped */
+    unsigned char ip[16]; /* IPv4 addresses are stored v4-mapped */
     int used;
-    uint64_t tokens;            /* milli-tokens, at most rate * MILLI */
-    uint64_t last_ms;           /* when tokens was last brought up to date */
+    uint64_t tokens; /* milli-tokens, at most rate * MILLI */
+    uint64_t last_ms; /* when tokens was last brought up to date */
 };
 
 struct sc_hslimit {
-    uint64_t seed;              /* per table, so slots cannot be aimed at */
+    uint64_t seed; /* per table, so slots cannot be aimed at */
     size_t used;
     struct slot slots[SC_HSLIMIT_SLOTS];
 };
@@ -118,13 +118,13 @@ int sc_hslimit_allow(struct sc_hslimit *l, const struct sc_addr *src, unsigned r
         s->tokens = cap;
         s->last_ms = now_ms;
     } else if (now_ms > s->last_ms) {
-        uint64_t add = (now_ms - s->last_ms) * rate;   /* rate/s = rate milli-tokens/ms */
+        uint64_t add = (now_ms - s->last_ms) * rate; /* rate/s = rate milli-tokens/ms */
 
         s->tokens = s->tokens >= cap || add >= cap - s->tokens ? cap : s->tokens + add;
         s->last_ms = now_ms;
     }
     if (s->tokens > cap) {
-        s->tokens = cap;        /* the rate went down in a reload */
+        s->tokens = cap; /* the rate went down in a reload */
     }
     if (s->tokens < MILLI) {
         return 0;

@@ -16,7 +16,7 @@ struct sc_addr;
  * starts again with a full bucket when it comes back). */
 struct sc_hslimit;
 
-#define SC_HSLIMIT_SLOTS 1024   /* addresses tracked per worker */
+#define SC_HSLIMIT_SLOTS 1024 /* addresses tracked per worker */
 
 /* Returns a new, empty table, or NULL (out of memory).  Free with
  * sc_hslimit_free (NULL is fine). */

@@ -262,7 +262,7 @@ static int cb_header_field(llhttp_t *p, const char *at, size_t n)
     if (h->phase == P_BODY) {
         return trailer_span(h, n, 1);
     }
-    if (h->fstate != 1) {                   /* a new field */
+    if (h->fstate != 1) { /* a new field */
         if (h->nh >= h->max_headers) {
             return sc_http1_fail(h, SC_HTTP1_E_TOO_LARGE, "too many header fields");
         }
@@ -314,7 +314,7 @@ static int start_value(struct sc_http1 *h)
     if (h->fstate != 1 || h->offs[h->nh - 1].name_len == 0) {
         return sc_http1_fail(h, SC_HTTP1_E_BAD_HEADER, "empty field name");
     }
-    if (put_nul(h) != 0) {                  /* ends the name */
+    if (put_nul(h) != 0) { /* ends the name */
         return -1;
     }
     h->offs[h->nh - 1].value_off = (uint32_t)h->len;
@@ -355,7 +355,8 @@ static int cb_header_value_complete(llhttp_t *p)
         return -1;
     }
     o = &h->offs[h->nh - 1];
-    while (o->value_len > 0 && sc_http1_is_ows((unsigned char)h->buf[o->value_off + o->value_len - 1])) {
+    while (o->value_len > 0 &&
+           sc_http1_is_ows((unsigned char)h->buf[o->value_off + o->value_len - 1])) {
         o->value_len--;
         h->len--;
     }
@@ -554,7 +555,7 @@ static enum sc_http1_ev feed_head(struct sc_http1 *h, const char *data, size_t l
         return SC_HTTP1_EV_BEGIN;
     }
     if (rc == HPE_PAUSED && h->pause_ev == PE_HEAD) {
-        if (h->line0) {                     /* cannot happen: the head ended */
+        if (h->line0) { /* cannot happen: the head ended */
             sc_http1_fail(h, SC_HTTP1_E_MALFORMED, "head without start line");
             return to_error(h, rc);
         }
@@ -617,10 +618,10 @@ struct sc_http1 *sc_http1_new(enum sc_http1_kind kind, const struct sc_http1_lim
         return NULL;
     }
     h->kind = kind;
-    h->max_head = (lim != NULL && lim->max_head_bytes > 0) ? lim->max_head_bytes
-                                                           : SC_HTTP1_DEFAULT_MAX_HEAD;
-    h->max_headers = (lim != NULL && lim->max_headers > 0) ? lim->max_headers
-                                                           : SC_HTTP1_DEFAULT_MAX_HEADERS;
+    h->max_head =
+        (lim != NULL && lim->max_head_bytes > 0) ? lim->max_head_bytes : SC_HTTP1_DEFAULT_MAX_HEAD;
+    h->max_headers =
+        (lim != NULL && lim->max_headers > 0) ? lim->max_headers : SC_HTTP1_DEFAULT_MAX_HEADERS;
     if (h->max_head > (1u << 30)) {
         h->max_head = 1u << 30;
     }
@@ -690,8 +691,7 @@ void sc_http1_expect_response(struct sc_http1 *h, const struct sc_http1_head *re
     h->req_upgrade = req != NULL && req->upgrade;
 }
 
-enum sc_http1_ev sc_http1_feed(struct sc_http1 *h, const char *data, size_t len,
-                               size_t *consumed)
+enum sc_http1_ev sc_http1_feed(struct sc_http1 *h, const char *data, size_t len, size_t *consumed)
 {
     *consumed = 0;
     if (data == NULL) {
@@ -719,8 +719,7 @@ enum sc_http1_ev sc_http1_feed(struct sc_http1 *h, const char *data, size_t len,
     }
 }
 
-enum sc_http1_ev sc_http1_feed_evbuffer(struct sc_http1 *h, struct evbuffer *in,
-                                        size_t *body_len)
+enum sc_http1_ev sc_http1_feed_evbuffer(struct sc_http1 *h, struct evbuffer *in, size_t *body_len)
 {
     size_t guard = evbuffer_get_length(in) + 2;
 

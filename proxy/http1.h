@@ -25,7 +25,7 @@
 
 struct evbuffer;
 
-#define SC_HTTP1_DEFAULT_MAX_HEAD (60 * 1024)  /* bytes, start line to final CRLF */
+#define SC_HTTP1_DEFAULT_MAX_HEAD (60 * 1024) /* bytes, start line to final CRLF */
 #define SC_HTTP1_DEFAULT_MAX_HEADERS 100
 
 enum sc_http1_kind {
@@ -34,30 +34,30 @@ enum sc_http1_kind {
 };
 
 struct sc_http1_limits {
-    size_t max_head_bytes;    /* raw bytes of the head, from the first byte after
+    size_t max_head_bytes; /* raw bytes of the head, from the first byte after
                                  the previous message to the blank line, both
                                  included; 0 = SC_HTTP1_DEFAULT_MAX_HEAD.  Also
                                  bounds the trailer section (names + values). */
-    size_t max_headers;       /* header fields (and, separately, trailer fields);
+    size_t max_headers; /* header fields (and, separately, trailer fields);
                                  0 = SC_HTTP1_DEFAULT_MAX_HEADERS */
 };
 
 enum sc_http1_ev {
     SC_HTTP1_EV_NEED_MORE = 0, /* every given byte was consumed (all head bytes,
                                   copied as needed); feed more */
-    SC_HTTP1_EV_BEGIN,         /* a message starts at data[*consumed] (the
+    SC_HTTP1_EV_BEGIN, /* a message starts at data[*consumed] (the
                                   consumed bytes were empty lines before it) */
-    SC_HTTP1_EV_HEAD,          /* the head is complete: sc_http1_head(); the
+    SC_HTTP1_EV_HEAD, /* the head is complete: sc_http1_head(); the
                                   consumed bytes are the raw head (do not forward) */
-    SC_HTTP1_EV_BODY,          /* data[0..*consumed) is body: forward as is */
-    SC_HTTP1_EV_DONE,          /* data[0..*consumed) is the end of the body (may
+    SC_HTTP1_EV_BODY, /* data[0..*consumed) is body: forward as is */
+    SC_HTTP1_EV_DONE, /* data[0..*consumed) is the end of the body (may
                                   be empty), and the message is complete */
-    SC_HTTP1_EV_UPGRADE,       /* the message that just completed switched
+    SC_HTTP1_EV_UPGRADE, /* the message that just completed switched
                                   protocols (101, 2xx to CONNECT, or an upgrade
                                   request): every later byte is raw; nothing is
                                   consumed from now on */
-    SC_HTTP1_EV_EOF,           /* sc_http1_finish(): clean end between messages */
-    SC_HTTP1_EV_ERROR,         /* sc_http1_error(); the parser stays in error */
+    SC_HTTP1_EV_EOF, /* sc_http1_finish(): clean end between messages */
+    SC_HTTP1_EV_ERROR, /* sc_http1_error(); the parser stays in error */
 };
 
 /* Why parsing stopped.  For requests the caller answers
@@ -65,42 +65,42 @@ enum sc_http1_ev {
  * upstream protocol error (502). */
 enum sc_http1_error {
     SC_HTTP1_E_NONE = 0,
-    SC_HTTP1_E_TOO_LARGE,          /* head over max_head_bytes, or more than max_headers */
-    SC_HTTP1_E_CL_AND_TE,          /* Content-Length together with Transfer-Encoding */
+    SC_HTTP1_E_TOO_LARGE, /* head over max_head_bytes, or more than max_headers */
+    SC_HTTP1_E_CL_AND_TE, /* Content-Length together with Transfer-Encoding */
     SC_HTTP1_E_BAD_CONTENT_LENGTH, /* duplicate (even equal) or malformed Content-Length */
     SC_HTTP1_E_BAD_TRANSFER_ENCODING, /* request whose last coding is not chunked,
                                      chunked twice, or any Transfer-Encoding in HTTP/1.0 */
-    SC_HTTP1_E_BAD_CHUNK,          /* invalid chunk size, extension or framing */
-    SC_HTTP1_E_OBS_FOLD,           /* line folding (obs-fold), or whitespace before
+    SC_HTTP1_E_BAD_CHUNK, /* invalid chunk size, extension or framing */
+    SC_HTTP1_E_OBS_FOLD, /* line folding (obs-fold), or whitespace before
                                       the first header field */
-    SC_HTTP1_E_BARE_CR,            /* CR not followed by LF */
-    SC_HTTP1_E_BARE_LF,            /* LF not preceded by CR, in the head or the trailers */
-    SC_HTTP1_E_BAD_HEADER,         /* invalid field name or value characters */
-    SC_HTTP1_E_BAD_TARGET,         /* request-target with CTL, SP or DEL */
-    SC_HTTP1_E_BAD_VERSION,        /* anything but HTTP/1.0 and HTTP/1.1 */
-    SC_HTTP1_E_BAD_HOST,           /* HTTP/1.1 request without Host, or several Host */
-    SC_HTTP1_E_BAD_STATUS,         /* status outside 100..599 */
-    SC_HTTP1_E_BAD_UPGRADE,        /* 101 without an upgrade request, or without Upgrade */
-    SC_HTTP1_E_TRUNCATED,          /* EOF inside a message */
-    SC_HTTP1_E_AFTER_CLOSE,        /* bytes after a message that ends the connection */
-    SC_HTTP1_E_MALFORMED,          /* anything else llhttp rejects (method, start line...) */
+    SC_HTTP1_E_BARE_CR, /* CR not followed by LF */
+    SC_HTTP1_E_BARE_LF, /* LF not preceded by CR, in the head or the trailers */
+    SC_HTTP1_E_BAD_HEADER, /* invalid field name or value characters */
+    SC_HTTP1_E_BAD_TARGET, /* request-target with CTL, SP or DEL */
+    SC_HTTP1_E_BAD_VERSION, /* anything but HTTP/1.0 and HTTP/1.1 */
+    SC_HTTP1_E_BAD_HOST, /* HTTP/1.1 request without Host, or several Host */
+    SC_HTTP1_E_BAD_STATUS, /* status outside 100..599 */
+    SC_HTTP1_E_BAD_UPGRADE, /* 101 without an upgrade request, or without Upgrade */
+    SC_HTTP1_E_TRUNCATED, /* EOF inside a message */
+    SC_HTTP1_E_AFTER_CLOSE, /* bytes after a message that ends the connection */
+    SC_HTTP1_E_MALFORMED, /* anything else llhttp rejects (method, start line...) */
     SC_HTTP1_E_N,
 };
 
 /* How the body of a message is delimited (after the head was checked). */
 enum sc_http1_framing {
-    SC_HTTP1_BODY_NONE = 0,   /* no body: no Content-Length nor Transfer-Encoding
+    SC_HTTP1_BODY_NONE = 0, /* no body: no Content-Length nor Transfer-Encoding
                                  in a request, Content-Length: 0, a response to
                                  HEAD, 1xx/204/304, an upgrade/CONNECT without body */
-    SC_HTTP1_BODY_LENGTH,     /* Content-Length: content_length bytes */
-    SC_HTTP1_BODY_CHUNKED,    /* chunked, last coding of Transfer-Encoding */
-    SC_HTTP1_BODY_EOF,        /* response delimited by the connection closing */
+    SC_HTTP1_BODY_LENGTH, /* Content-Length: content_length bytes */
+    SC_HTTP1_BODY_CHUNKED, /* chunked, last coding of Transfer-Encoding */
+    SC_HTTP1_BODY_EOF, /* response delimited by the connection closing */
 };
 
 struct sc_http1_header {
-    const char *name;         /* as received (case kept), NUL-terminated */
+    const char *name; /* as received (case kept), NUL-terminated */
     size_t name_len;
-    const char *value;        /* leading and trailing whitespace removed, NUL-terminated */
+    const char *value; /* leading and trailing whitespace removed, NUL-terminated */
     size_t value_len;
 };
 
@@ -109,27 +109,27 @@ struct sc_http1_header {
  * sc_http1_reset/_trim/_free.  No string holds a NUL, CR or LF byte. */
 struct sc_http1_head {
     int is_request;
-    int version_minor;        /* HTTP/1.<minor>: 0 or 1 */
+    int version_minor; /* HTTP/1.<minor>: 0 or 1 */
     /* requests */
-    const char *method;       /* "GET" (a static string) */
-    const char *target;       /* request-target as received */
+    const char *method; /* "GET" (a static string) */
+    const char *target; /* request-target as received */
     size_t target_len;
-    int head_method;          /* the method is HEAD */
-    int connect;              /* the method is CONNECT */
-    int expect_continue;      /* Expect: 100-continue in an HTTP/1.1 request */
+    int head_method; /* the method is HEAD */
+    int connect; /* the method is CONNECT */
+    int expect_continue; /* Expect: 100-continue in an HTTP/1.1 request */
     /* responses */
-    int status;               /* 100..599 */
-    const char *reason;       /* reason phrase, possibly "" */
+    int status; /* 100..599 */
+    const char *reason; /* reason phrase, possibly "" */
     size_t reason_len;
     /* both */
     const struct sc_http1_header *headers;
     size_t n_headers;
     enum sc_http1_framing framing;
-    uint64_t content_length;  /* when framing is SC_HTTP1_BODY_LENGTH */
-    int keep_alive;           /* RFC 9112 §9.3: the connection may carry another
+    uint64_t content_length; /* when framing is SC_HTTP1_BODY_LENGTH */
+    int keep_alive; /* RFC 9112 §9.3: the connection may carry another
                                  message after this one (Connection: close, HTTP/1.0
                                  without keep-alive and EOF framing say no) */
-    int upgrade;              /* request: asks to switch protocols (Upgrade with
+    int upgrade; /* request: asks to switch protocols (Upgrade with
                                  Connection: upgrade, h2c excepted) or CONNECT;
                                  response: 101, or 2xx to CONNECT */
 };
@@ -165,16 +165,14 @@ void sc_http1_expect_response(struct sc_http1 *h, const struct sc_http1_head *re
  * caller loops, advancing by *consumed, until NEED_MORE -- or stops after
  * DONE to answer a pipelined request first, and feeds the remaining bytes
  * later.  Never reads past len, never blocks, never buffers body bytes. */
-enum sc_http1_ev sc_http1_feed(struct sc_http1 *h, const char *data, size_t len,
-                               size_t *consumed);
+enum sc_http1_ev sc_http1_feed(struct sc_http1 *h, const char *data, size_t len, size_t *consumed);
 
 /* The same on the front of an evbuffer.  Bytes of the head (and empty lines
  * between messages) are drained by the parser itself.  For BODY and DONE,
  * *body_len bytes at the front of `in` are body bytes: the caller removes
  * exactly those (evbuffer_remove_buffer to forward them without a copy, or
  * evbuffer_drain) before the next call.  *body_len is 0 for other events. */
-enum sc_http1_ev sc_http1_feed_evbuffer(struct sc_http1 *h, struct evbuffer *in,
-                                        size_t *body_len);
+enum sc_http1_ev sc_http1_feed_evbuffer(struct sc_http1 *h, struct evbuffer *in, size_t *body_len);
 
 /* The peer closed its side: ends a body delimited by EOF (returns DONE),
  * returns EOF between messages (or after a message that closes the
@@ -228,15 +226,15 @@ struct sc_http1_field {
 };
 
 enum sc_http1_connection {
-    SC_HTTP1_CONN_NONE = 0,   /* no Connection field (HTTP/1.1 persistent) */
-    SC_HTTP1_CONN_CLOSE,      /* Connection: close */
+    SC_HTTP1_CONN_NONE = 0, /* no Connection field (HTTP/1.1 persistent) */
+    SC_HTTP1_CONN_CLOSE, /* Connection: close */
     SC_HTTP1_CONN_KEEP_ALIVE, /* Connection: keep-alive (for HTTP/1.0 peers) */
 };
 
 struct sc_http1_rewrite {
-    const struct sc_http1_field *fields;   /* may be NULL when n_fields is 0 */
+    const struct sc_http1_field *fields; /* may be NULL when n_fields is 0 */
     size_t n_fields;
-    enum sc_http1_connection connection;   /* ignored when the head upgrades:
+    enum sc_http1_connection connection; /* ignored when the head upgrades:
                                               then "Connection: upgrade" */
 };
 

@@ -8,18 +8,15 @@
 
 const unsigned char sc_http1_tchar[256] = {
     /* RFC 9110 token characters: ! # $ % & ' * + - . ^ _ ` | ~ DIGIT ALPHA */
-    ['!'] = 1, ['#'] = 1, ['$'] = 1, ['%'] = 1, ['&'] = 1, ['\''] = 1, ['*'] = 1,
-    ['+'] = 1, ['-'] = 1, ['.'] = 1, ['^'] = 1, ['_'] = 1, ['`'] = 1, ['|'] = 1,
-    ['~'] = 1,
-    ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1,
-    ['7'] = 1, ['8'] = 1, ['9'] = 1,
-    ['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1, ['F'] = 1, ['G'] = 1,
-    ['H'] = 1, ['I'] = 1, ['J'] = 1, ['K'] = 1, ['L'] = 1, ['M'] = 1, ['N'] = 1,
-    ['O'] = 1, ['P'] = 1, ['Q'] = 1, ['R'] = 1, ['S'] = 1, ['T'] = 1, ['U'] = 1,
-    ['V'] = 1, ['W'] = 1, ['X'] = 1, ['Y'] = 1, ['Z'] = 1,
-    ['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1, ['g'] = 1,
-    ['h'] = 1, ['i'] = 1, ['j'] = 1, ['k'] = 1, ['l'] = 1, ['m'] = 1, ['n'] = 1,
-    ['o'] = 1, ['p'] = 1, ['q'] = 1, ['r'] = 1, ['s'] = 1, ['t'] = 1, ['u'] = 1,
+    ['!'] = 1, ['#'] = 1, ['$'] = 1, ['%'] = 1, ['&'] = 1, ['\''] = 1, ['*'] = 1, ['+'] = 1,
+    ['-'] = 1, ['.'] = 1, ['^'] = 1, ['_'] = 1, ['`'] = 1, ['|'] = 1,  ['~'] = 1, ['0'] = 1,
+    ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1,  ['7'] = 1, ['8'] = 1,
+    ['9'] = 1, ['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1,  ['F'] = 1, ['G'] = 1,
+    ['H'] = 1, ['I'] = 1, ['J'] = 1, ['K'] = 1, ['L'] = 1, ['M'] = 1,  ['N'] = 1, ['O'] = 1,
+    ['P'] = 1, ['Q'] = 1, ['R'] = 1, ['S'] = 1, ['T'] = 1, ['U'] = 1,  ['V'] = 1, ['W'] = 1,
+    ['X'] = 1, ['Y'] = 1, ['Z'] = 1, ['a'] = 1, ['b'] = 1, ['c'] = 1,  ['d'] = 1, ['e'] = 1,
+    ['f'] = 1, ['g'] = 1, ['h'] = 1, ['i'] = 1, ['j'] = 1, ['k'] = 1,  ['l'] = 1, ['m'] = 1,
+    ['n'] = 1, ['o'] = 1, ['p'] = 1, ['q'] = 1, ['r'] = 1, ['s'] = 1,  ['t'] = 1, ['u'] = 1,
     ['v'] = 1, ['w'] = 1, ['x'] = 1, ['y'] = 1, ['z'] = 1,
 };
 
@@ -92,7 +89,8 @@ int sc_http1_build_head(struct sc_http1 *h)
         hd->target = h->buf + h->target_off;
         hd->target_len = h->target_len;
         if (hosts > 1 || (hd->version_minor == 1 && hosts == 0)) {
-            return sc_http1_fail(h, SC_HTTP1_E_BAD_HOST, hosts > 1 ? "more than one Host" : "no Host");
+            return sc_http1_fail(h, SC_HTTP1_E_BAD_HOST,
+                                 hosts > 1 ? "more than one Host" : "no Host");
         }
         up = p->upgrade != 0;
         if (up && !hd->connect) {
@@ -118,7 +116,7 @@ int sc_http1_build_head(struct sc_http1 *h)
             hd->framing = SC_HTTP1_BODY_CHUNKED;
         } else if (p->flags & F_TRANSFER_ENCODING) {
             return sc_http1_fail(h, SC_HTTP1_E_BAD_TRANSFER_ENCODING,
-                        "request Transfer-Encoding does not end with chunked");
+                                 "request Transfer-Encoding does not end with chunked");
         } else if ((p->flags & F_CONTENT_LENGTH) && p->content_length > 0) {
             hd->framing = SC_HTTP1_BODY_LENGTH;
             hd->content_length = p->content_length;
@@ -134,7 +132,8 @@ int sc_http1_build_head(struct sc_http1 *h)
         hd->reason_len = h->have_reason ? h->reason_len : 0;
         if (st == 101) {
             if (!h->req_upgrade || h->req_connect) {
-                return sc_http1_fail(h, SC_HTTP1_E_BAD_UPGRADE, "101 to a request that did not upgrade");
+                return sc_http1_fail(h, SC_HTTP1_E_BAD_UPGRADE,
+                                     "101 to a request that did not upgrade");
             }
             if (sc_http1_head_count(hd, "upgrade") == 0) {
                 return sc_http1_fail(h, SC_HTTP1_E_BAD_UPGRADE, "101 without Upgrade");
@@ -225,7 +224,7 @@ int sc_http1_has_token(const char *value, size_t len, const char *token)
         if (end > start && sc_http1_ieq(value + start, end - start, token)) {
             return 1;
         }
-        while (i < len && value[i] != ',') {  /* skip ;params */
+        while (i < len && value[i] != ',') { /* skip ;params */
             i++;
         }
     }
@@ -253,8 +252,7 @@ static void emits(struct out *o, const char *s)
     emit(o, s, strlen(s));
 }
 
-static void emit_field(struct out *o, const char *name, size_t nlen, const char *value,
-                       size_t vlen)
+static void emit_field(struct out *o, const char *name, size_t nlen, const char *value, size_t vlen)
 {
     emit(o, name, nlen);
     emit(o, ": ", 2);
@@ -263,11 +261,11 @@ static void emit_field(struct out *o, const char *name, size_t nlen, const char 
 }
 
 enum hop {
-    HOP_NO = 0,        /* end-to-end, unless Connection names it */
-    HOP_DROP,          /* Connection, Keep-Alive, Proxy-Connection, HTTP2-Settings */
+    HOP_NO = 0, /* end-to-end, unless Connection names it */
+    HOP_DROP, /* Connection, Keep-Alive, Proxy-Connection, HTTP2-Settings */
     HOP_TE,
     HOP_UPGRADE,
-    HOP_FRAMING,       /* Content-Length, Transfer-Encoding, Host: always kept */
+    HOP_FRAMING, /* Content-Length, Transfer-Encoding, Host: always kept */
 };
 
 /* What a field name is to a forwarder (lengths first: most names match none). */
@@ -358,7 +356,7 @@ static int rewrite_valid(const struct sc_http1_rewrite *rw)
 int sc_http1_head_format(const struct sc_http1_head *head, const struct sc_http1_rewrite *rw,
                          char *out, size_t cap, size_t *need)
 {
-    struct out o = { out, out != NULL ? cap : 0, 0 };
+    struct out o = {out, out != NULL ? cap : 0, 0};
     int keep_upgrade, has_connection, te_trailers = 0;
     char num[8];
     size_t i;
@@ -408,7 +406,7 @@ int sc_http1_head_format(const struct sc_http1_head *head, const struct sc_http1
             }
             continue;
         case HOP_FRAMING:
-            break;                              /* never dropped via Connection */
+            break; /* never dropped via Connection */
         case HOP_NO:
         default:
             if (has_connection && named_by_connection(head, n, nl)) {
@@ -450,8 +448,8 @@ int sc_http1_head_write(const struct sc_http1_head *head, const struct sc_http1_
     }
     /* The output only drops fields of the head and adds the rewrite's, a TE
      * and a Connection line, so this bound lets one pass do. */
-    bound = 64 + strlen(head->method != NULL ? head->method : "") + head->target_len +
-            head->reason_len;
+    bound =
+        64 + strlen(head->method != NULL ? head->method : "") + head->target_len + head->reason_len;
     for (i = 0; i < head->n_headers; i++) {
         bound += head->headers[i].name_len + head->headers[i].value_len + 4;
     }
@@ -463,7 +461,7 @@ int sc_http1_head_write(const struct sc_http1_head *head, const struct sc_http1_
         return -1;
     }
     if (sc_http1_head_format(head, rw, v.iov_base, v.iov_len, &need) != 0) {
-        return -1;                              /* nothing committed */
+        return -1; /* nothing committed */
     }
     v.iov_len = need;
     return evbuffer_commit_space(out, &v, 1) == 0 ? 0 : -1;

@@ -12,11 +12,11 @@
 #include "http1.h"
 
 enum phase {
-    P_IDLE = 0,     /* between messages */
-    P_HEAD,         /* a message has begun; its head is being read */
-    P_BODY,         /* the head was handed out; body (or nothing) until complete */
-    P_UPGRADED,     /* the last message switched protocols */
-    P_CLOSED,       /* the last message ended the connection */
+    P_IDLE = 0, /* between messages */
+    P_HEAD, /* a message has begun; its head is being read */
+    P_BODY, /* the head was handed out; body (or nothing) until complete */
+    P_UPGRADED, /* the last message switched protocols */
+    P_CLOSED, /* the last message ended the connection */
     P_ERROR,
 };
 
@@ -24,7 +24,7 @@ enum pause_ev {
     PE_NONE = 0,
     PE_BEGIN,
     PE_HEAD,
-    PE_TRAILERS,    /* the last-chunk line was read: the trailer section follows */
+    PE_TRAILERS, /* the last-chunk line was read: the trailer section follows */
     PE_DONE,
 };
 
@@ -50,10 +50,10 @@ struct sc_http1 {
     size_t max_headers;
 
     enum phase phase;
-    enum pause_ev pause_ev;   /* set by the callback that returned HPE_PAUSED */
-    int paused;               /* llhttp is paused: resume before executing */
-    int upgrade_paused;       /* llhttp will say HPE_PAUSED_UPGRADE next */
-    int msg_upgrade;          /* the message in progress switches protocols */
+    enum pause_ev pause_ev; /* set by the callback that returned HPE_PAUSED */
+    int paused; /* llhttp is paused: resume before executing */
+    int upgrade_paused; /* llhttp will say HPE_PAUSED_UPGRADE next */
+    int msg_upgrade; /* the message in progress switches protocols */
 
     /* the head buffer: target, reason, names and values, NUL-terminated */
     char *buf;
@@ -63,7 +63,7 @@ struct sc_http1 {
     struct sc_http1_header *hdrs;
     size_t nh;
     size_t hcap;
-    int fstate;               /* 0: between fields, 1: in a name, 2: in a value */
+    int fstate; /* 0: between fields, 1: in a name, 2: in a value */
     enum fkind fkind;
     uint32_t target_off;
     uint32_t target_len;
@@ -75,13 +75,13 @@ struct sc_http1 {
     int seen_te;
 
     /* raw-byte checks over the head */
-    size_t head_bytes;        /* bytes fed since the last message ended */
+    size_t head_bytes; /* bytes fed since the last message ended */
     unsigned char scan_prev;
-    int line0;                /* still in the start line */
+    int line0; /* still in the start line */
     size_t line0_len;
     unsigned line0_spaces;
     char line0_first[9];
-    char line0_last[9];       /* the last 9 bytes, a ring indexed by line0_len */
+    char line0_last[9]; /* the last 9 bytes, a ring indexed by line0_len */
 
     /* context for callbacks: the chunk being executed */
     const char *chunk;

@@ -23,15 +23,16 @@ static int check_line0(struct sc_http1 *h)
     char last[sizeof h->line0_last];
     size_t k;
 
-    for (k = 0; k < sizeof last; k++) {         /* the ring in order, oldest first */
+    for (k = 0; k < sizeof last; k++) { /* the ring in order, oldest first */
         last[k] = h->line0_last[(h->line0_len + k) % sizeof last];
     }
     if (h->kind == SC_HTTP1_REQUEST) {
         /* method SP request-target SP HTTP/1.x: exactly two spaces */
         if (h->line0_spaces != 2 || h->line0_len < 9 || last[0] != ' ' ||
             (memcmp(last + 1, v10, 8) != 0 && memcmp(last + 1, v11, 8) != 0)) {
-            return scan_fail(h, h->line0_spaces != 2 ? SC_HTTP1_E_MALFORMED : SC_HTTP1_E_BAD_VERSION,
-                        "request line is not: method SP target SP HTTP/1.x");
+            return scan_fail(h,
+                             h->line0_spaces != 2 ? SC_HTTP1_E_MALFORMED : SC_HTTP1_E_BAD_VERSION,
+                             "request line is not: method SP target SP HTTP/1.x");
         }
     } else if (h->line0_len < 9 || h->line0_first[8] != ' ' ||
                (memcmp(h->line0_first, v10, 8) != 0 && memcmp(h->line0_first, v11, 8) != 0)) {
@@ -61,7 +62,7 @@ static void line0_bulk(struct sc_http1 *h, const char *data, size_t n, size_t *i
     const char *sp;
 
     if (end >= n) {
-        return;                                 /* spans chunks: byte by byte */
+        return; /* spans chunks: byte by byte */
     }
     for (sp = memchr(data + start, ' ', end - start); sp != NULL;
          sp = memchr(sp + 1, ' ', (size_t)(data + end - sp - 1))) {
@@ -70,7 +71,8 @@ static void line0_bulk(struct sc_http1 *h, const char *data, size_t n, size_t *i
     for (k = start; k < end && h->line0_len + (k - start) < sizeof h->line0_first; k++) {
         h->line0_first[h->line0_len + (k - start)] = data[k];
     }
-    for (k = end - start > sizeof h->line0_last ? end - sizeof h->line0_last : start; k < end; k++) {
+    for (k = end - start > sizeof h->line0_last ? end - sizeof h->line0_last : start; k < end;
+         k++) {
         h->line0_last[(h->line0_len + (k - start)) % sizeof h->line0_last] = data[k];
     }
     h->line0_len += end - start;
@@ -115,7 +117,7 @@ int sc_http1_scan_head(struct sc_http1 *h, const char *data, size_t n)
             if (h->line0_len < sizeof h->line0_first) {
                 h->line0_first[h->line0_len] = (char)c;
             }
-            h->line0_last[h->line0_len % sizeof h->line0_last] = (char)c;   /* a ring */
+            h->line0_last[h->line0_len % sizeof h->line0_last] = (char)c; /* a ring */
             h->line0_len++;
             if (h->line0_len == 1 && i < n) {
                 line0_bulk(h, data, n, &i);

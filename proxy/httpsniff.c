@@ -36,7 +36,7 @@ static enum sc_httpsniff_result request_line(const unsigned char *buf, size_t le
         return SC_HTTPSNIFF_NEED_MORE;
     }
     if (i == 0 || buf[i] != ' ') {
-        return SC_HTTPSNIFF_NOT_HTTP;   /* also a method longer than MAX_METHOD */
+        return SC_HTTPSNIFF_NOT_HTTP; /* also a method longer than MAX_METHOD */
     }
     /* request-target: visible characters up to the next SP */
     start = ++i;

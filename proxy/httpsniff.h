@@ -12,9 +12,9 @@
  * I/O, no global state. */
 
 enum sc_httpsniff_result {
-    SC_HTTPSNIFF_NEED_MORE = 0,   /* a request line so far, not yet complete */
-    SC_HTTPSNIFF_HTTP1,           /* a complete HTTP/1.0 or 1.1 request line */
-    SC_HTTPSNIFF_NOT_HTTP,        /* cannot be one: serve as TCP */
+    SC_HTTPSNIFF_NEED_MORE = 0, /* a request line so far, not yet complete */
+    SC_HTTPSNIFF_HTTP1, /* a complete HTTP/1.0 or 1.1 request line */
+    SC_HTTPSNIFF_NOT_HTTP, /* cannot be one: serve as TCP */
 };
 
 /* Callers never peek more than this; a request line not complete within

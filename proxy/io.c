@@ -16,11 +16,11 @@
 struct sc_io {
     int fd;
     SSL *ssl;
-    short rd_wait;          /* 0, or the readiness a read waits for */
-    short wr_wait;          /* 0, or the readiness a write waits for */
-    int rdhup;              /* the peer's FIN was seen (EV_CLOSED) */
-    int drained;            /* the last recv() was short: nothing left */
-    int err;                /* errno of the last SC_IO_ERROR, 0 for TLS */
+    short rd_wait; /* 0, or the readiness a read waits for */
+    short wr_wait; /* 0, or the readiness a write waits for */
+    int rdhup; /* the peer's FIN was seen (EV_CLOSED) */
+    int drained; /* the last recv() was short: nothing left */
+    int err; /* errno of the last SC_IO_ERROR, 0 for TLS */
     char why[160];
 };
 
@@ -99,8 +99,9 @@ static void bio_method_init(void)
 {
     BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "sc_io");
 
-    if (m != NULL && (BIO_meth_set_write(m, bio_write) != 1 || BIO_meth_set_read(m, bio_read) != 1 ||
-                      BIO_meth_set_ctrl(m, bio_ctrl) != 1 || BIO_meth_set_create(m, bio_create) != 1)) {
+    if (m != NULL &&
+        (BIO_meth_set_write(m, bio_write) != 1 || BIO_meth_set_read(m, bio_read) != 1 ||
+         BIO_meth_set_ctrl(m, bio_ctrl) != 1 || BIO_meth_set_create(m, bio_create) != 1)) {
         BIO_meth_free(m);
         m = NULL;
     }
@@ -118,7 +119,7 @@ static int attach(struct sc_io *io, SSL *ssl)
         return -1;
     }
     BIO_set_data(b, io);
-    SSL_set_bio(ssl, b, b);     /* one BIO for both: the SSL takes its one reference */
+    SSL_set_bio(ssl, b, b); /* one BIO for both: the SSL takes its one reference */
     return 0;
 }
 
@@ -232,7 +233,7 @@ static ssize_t tls_result(struct sc_io *io, int n, short *wait, int reading)
 
             ERR_clear_error();
             if (se == 0 && reading) {
-                return 0;           /* a FIN without close_notify */
+                return 0; /* a FIN without close_notify */
             }
             return sys_error(io, se != 0 ? se : EPIPE);
         }
@@ -263,7 +264,7 @@ ssize_t sc_io_read(struct sc_io *io, void *buf, size_t len)
         r = SSL_read(io->ssl, buf, len > INT32_MAX ? INT32_MAX : (int)len);
         if (r > 0) {
             if (io->drained && !SSL_has_pending(io->ssl)) {
-                io->rd_wait = EV_READ;  /* the socket is empty, and so is OpenSSL */
+                io->rd_wait = EV_READ; /* the socket is empty, and so is OpenSSL */
             }
             return r;
         }
@@ -306,7 +307,7 @@ ssize_t sc_io_write(struct sc_io *io, const void *buf, size_t len)
     } while (n < 0 && errno == EINTR);
     if (n >= 0) {
         if ((size_t)n < len) {
-            io->wr_wait = EV_WRITE;     /* the socket buffer is full */
+            io->wr_wait = EV_WRITE; /* the socket buffer is full */
         }
         return n > 0 ? n : SC_IO_AGAIN;
     }

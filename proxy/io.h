@@ -26,11 +26,11 @@ struct sc_io;
  * Ownership: sc_io_new takes the fd and the SSL; sc_io_free closes and
  * frees both. */
 
-#define SC_IO_BUF_SIZE 16384   /* one TLS record of plaintext */
+#define SC_IO_BUF_SIZE 16384 /* one TLS record of plaintext */
 
 enum {
-    SC_IO_AGAIN = -1,          /* would block: wait for the readiness it named */
-    SC_IO_ERROR = -2,          /* reset, or a TLS failure: see sc_io_error() */
+    SC_IO_AGAIN = -1, /* would block: wait for the readiness it named */
+    SC_IO_ERROR = -2, /* reset, or a TLS failure: see sc_io_error() */
 };
 
 struct sc_io *sc_io_new(int fd, SSL *ssl);

@@ -12,8 +12,8 @@
 #include "snapshot.h"
 #include "spiffe.h"
 
-#define SLOTS 2048              /* open addressing: the table stays under half full */
-#define OVERFLOW_N 4            /* one overflow series per (reporter, protocol) */
+#define SLOTS 2048 /* open addressing: the table stays under half full */
+#define OVERFLOW_N 4 /* one overflow series per (reporter, protocol) */
 #define UNKNOWN "unknown"
 
 /* The labels of a series, in the order they are printed. */
@@ -29,8 +29,8 @@ enum label {
     L_DST_PORT,
     L_PROTOCOL,
     L_SECURITY,
-    L_SHARED_N,                 /* the ones sc_istio_labels writes */
-    L_CODE = L_SHARED_N,        /* HTTP only */
+    L_SHARED_N, /* the ones sc_istio_labels writes */
+    L_CODE = L_SHARED_N, /* HTTP only */
     L_FLAGS,
     L_N,
 };
@@ -52,8 +52,8 @@ static const char *const label_names[L_N] = {
 };
 
 /* Istio's default buckets. */
-static const double dur_le[] = {0.5,   1,     5,      10,      25,      50,     100,
-                                250,   500,   1000,   2500,    5000,    10000,  30000,
+static const double dur_le[] = {0.5,   1,      5,      10,      25,     50,    100,
+                                250,   500,    1000,   2500,    5000,   10000, 30000,
                                 60000, 300000, 600000, 1800000, 3600000};
 static const double bytes_le[] = {1, 10, 100, 1000, 10000, 100000, 1000000, 10000000};
 #define DUR_N (sizeof(dur_le) / sizeof(dur_le[0]))
@@ -69,11 +69,11 @@ static const struct {
 
 struct series {
     int http;
-    size_t len;                                 /* of labels */
+    size_t len; /* of labels */
     atomic_uint_fast64_t c[C_N];
-    atomic_uint_fast64_t h[H_N][DUR_N + 1];     /* last used bucket: +Inf */
+    atomic_uint_fast64_t h[H_N][DUR_N + 1]; /* last used bucket: +Inf */
     atomic_uint_fast64_t hsum[H_N];
-    char labels[];                              /* the whole label set */
+    char labels[]; /* the whole label set */
 };
 
 /* The shared labels last written, and what they were written from: a
@@ -81,20 +81,20 @@ struct series {
  * counts skip parsing the peer's ID and writing the labels again. */
 struct label_cache {
     int valid;
-    uint64_t gen;                               /* the snapshot's generation */
+    uint64_t gen; /* the snapshot's generation */
     int dir, mtls, port, http, has_dst;
-    const char *host;                           /* in that snapshot's config */
+    const char *host; /* in that snapshot's config */
     struct sc_addr dst;
-    char peer[SC_ISTIO_VALUE_MAX + 1];          /* "" for none */
+    char peer[SC_ISTIO_VALUE_MAX + 1]; /* "" for none */
     size_t len;
     char labels[SC_ISTIO_LABELS_MAX];
 };
 
 struct sc_istio {
     _Atomic(struct series *) slot[SLOTS];
-    size_t used;                                /* the worker's own count */
-    atomic_size_t n;                            /* the same, for other threads */
-    struct label_cache cache;                   /* the worker's own */
+    size_t used; /* the worker's own count */
+    atomic_size_t n; /* the same, for other threads */
+    struct label_cache cache; /* the worker's own */
 };
 
 struct sc_istio *sc_istio_new(void)
@@ -126,7 +126,7 @@ static size_t put_label(char *out, size_t len, size_t cap, const char *name, con
 {
     size_t nlen = strlen(name), used = 0;
 
-    if (len + nlen + 4 >= cap) {                /* ,name=" and the closing quote */
+    if (len + nlen + 4 >= cap) { /* ,name=" and the closing quote */
         return len;
     }
     if (len > 0) {
@@ -186,7 +186,7 @@ static void service(const struct sc_istio_ends *e, const struct sc_config *cfg, 
     if (e->dir == SC_DIR_INBOUND) {
         snprintf(out, cap, "%s.%s.svc.cluster.local", cfg->node.id, cfg->node.namespace_);
     } else if (e->host != NULL && e->host[0] != '\0') {
-        sc_policy_expand_host(e->host, cfg->node.namespace_, out, cap);   /* as Istio's FQDN */
+        sc_policy_expand_host(e->host, cfg->node.namespace_, out, cap); /* as Istio's FQDN */
     } else if (e->dst != NULL) {
         sc_addr_str(e->dst, a, sizeof(a));
         colon = strrchr(a, ':');
@@ -212,12 +212,11 @@ static void shared_values(const struct sc_istio_ends *e, int http, const char *v
     const char *own = sc_snapshot_own_id(e->snap);
     int in = e->dir == SC_DIR_INBOUND;
     const char *own_p = e->mtls && own != NULL ? own : UNKNOWN;
-    const char *peer_p = e->mtls && e->peer_id != NULL && e->peer_id[0] != '\0' ? e->peer_id
-                                                                                 : UNKNOWN;
+    const char *peer_p =
+        e->mtls && e->peer_id != NULL && e->peer_id[0] != '\0' ? e->peer_id : UNKNOWN;
     char *peer_ns = bufs[0], *peer_sa = bufs[1];
 
-    peer_parts(peer_p == e->peer_id ? e->peer_id : NULL, peer_ns, peer_sa,
-               SC_ISTIO_VALUE_MAX + 1);
+    peer_parts(peer_p == e->peer_id ? e->peer_id : NULL, peer_ns, peer_sa, SC_ISTIO_VALUE_MAX + 1);
     service(e, cfg, bufs[2], SC_ISTIO_VALUE_MAX + 1);
     snprintf(bufs[3], SC_ISTIO_VALUE_MAX + 1, "%d", e->port);
     v[L_REPORTER] = in ? "destination" : "source";
@@ -294,7 +293,7 @@ static struct series *find(struct sc_istio *t, const char *labels, size_t len, i
         s->labels[len] = '\0';
         t->used++;
         atomic_store_explicit(&t->n, t->used, memory_order_relaxed);
-        atomic_store_explicit(slot, s, memory_order_release);   /* labels first */
+        atomic_store_explicit(slot, s, memory_order_release); /* labels first */
         return s;
     }
     return NULL;
@@ -312,8 +311,8 @@ static int cache_hit(const struct label_cache *k, const struct sc_istio_ends *e,
 }
 
 /* sc_istio_labels through the worker's cache. */
-static size_t shared_labels(struct sc_istio *t, const struct sc_istio_ends *e, int http,
-                            char *out, size_t cap)
+static size_t shared_labels(struct sc_istio *t, const struct sc_istio_ends *e, int http, char *out,
+                            size_t cap)
 {
     struct label_cache *k = &t->cache;
     uint64_t gen = sc_snapshot_generation(e->snap);
@@ -346,8 +345,8 @@ static size_t shared_labels(struct sc_istio *t, const struct sc_istio_ends *e, i
 
 /* The series for e's labels, or its (reporter, protocol) overflow series
  * once the table is full. */
-static struct series *lookup(struct sc_istio *t, const struct sc_istio_ends *e, int http,
-                             int code, const char *flags)
+static struct series *lookup(struct sc_istio *t, const struct sc_istio_ends *e, int http, int code,
+                             const char *flags)
 {
     const char *v[L_N];
     char bufs[4][SC_ISTIO_VALUE_MAX + 1], cs[16], labels[SC_ISTIO_LABELS_MAX];
@@ -394,7 +393,7 @@ void sc_istio_request(struct sc_istio *t, const struct sc_istio_ends *e, int cod
     struct series *s = lookup(t, e, 1, code, flags);
 
     if (s == NULL) {
-        return;                 /* out of memory */
+        return; /* out of memory */
     }
     add(&s->c[C_REQUESTS], 1);
     observe(s, H_DURATION, duration_ms > 0 ? (uint64_t)duration_ms : 0);
@@ -402,8 +401,8 @@ void sc_istio_request(struct sc_istio *t, const struct sc_istio_ends *e, int cod
     observe(s, H_RESPONSE_BYTES, response_bytes);
 }
 
-void sc_istio_tcp(struct sc_istio *t, const struct sc_istio_ends *e, const char *flags,
-                  int opened, int closed, uint64_t received, uint64_t sent)
+void sc_istio_tcp(struct sc_istio *t, const struct sc_istio_ends *e, const char *flags, int opened,
+                  int closed, uint64_t received, uint64_t sent)
 {
     struct series *s = lookup(t, e, 0, 0, flags);
 
@@ -543,8 +542,7 @@ void sc_istio_render_prometheus(struct sc_istio *const *all, size_t n, struct ev
     render_hist(gs, ng, "istio_request_duration_milliseconds",
                 "HTTP request duration, first byte to last byte sent.", H_DURATION, out);
     render_hist(gs, ng, "istio_request_bytes", "HTTP request body sizes.", H_REQUEST_BYTES, out);
-    render_hist(gs, ng, "istio_response_bytes", "HTTP response body sizes.", H_RESPONSE_BYTES,
-                out);
+    render_hist(gs, ng, "istio_response_bytes", "HTTP response body sizes.", H_RESPONSE_BYTES, out);
     render_counter(gs, ng, 0, "istio_tcp_connections_opened_total", "TCP connections opened.",
                    C_OPENED, out);
     render_counter(gs, ng, 0, "istio_tcp_connections_closed_total", "TCP connections closed.",

@@ -24,20 +24,20 @@ struct sc_snapshot;
 struct sc_istio;
 
 #define SC_ISTIO_MAX_SERIES 1024
-#define SC_ISTIO_LABELS_MAX 1536        /* one label set, as Prometheus text */
-#define SC_ISTIO_VALUE_MAX 256          /* one label value; longer ones are cut */
+#define SC_ISTIO_LABELS_MAX 1536 /* one label set, as Prometheus text */
+#define SC_ISTIO_VALUE_MAX 256 /* one label value; longer ones are cut */
 
 /* What one connection or request knows about its two ends.  Borrowed
  * strings; NULL means not known. */
 struct sc_istio_ends {
-    const struct sc_snapshot *snap;     /* node.id, node.namespace, our SPIFFE ID */
-    enum sc_direction dir;              /* reporter: inbound = destination */
-    int mtls;                           /* mesh mTLS on the hop this sidecar ends
+    const struct sc_snapshot *snap; /* node.id, node.namespace, our SPIFFE ID */
+    enum sc_direction dir; /* reporter: inbound = destination */
+    int mtls; /* mesh mTLS on the hop this sidecar ends
                                          * (inbound) or starts (ISTIO_MUTUAL) */
-    const char *peer_id;                /* the mesh peer's SPIFFE ID */
-    const char *host;                   /* outbound: the route's or listener's host */
-    const struct sc_addr *dst;          /* outbound: where it connects */
-    int port;                           /* destination_port */
+    const char *peer_id; /* the mesh peer's SPIFFE ID */
+    const char *host; /* outbound: the route's or listener's host */
+    const struct sc_addr *dst; /* outbound: where it connects */
+    int port; /* destination_port */
 };
 
 /* Writes the labels every family shares, from reporter to
@@ -46,7 +46,7 @@ struct sc_istio_ends {
 size_t sc_istio_labels(const struct sc_istio_ends *e, int http, char *out, size_t outlen);
 
 struct sc_istio *sc_istio_new(void);
-void sc_istio_free(struct sc_istio *t);         /* accepts NULL */
+void sc_istio_free(struct sc_istio *t); /* accepts NULL */
 
 /* Counts one HTTP request (istio_requests_total and the three histograms).
  * flags: "-" or e.g. "UF,URX".  Worker only. */
@@ -56,8 +56,8 @@ void sc_istio_request(struct sc_istio *t, const struct sc_istio_ends *e, int cod
 
 /* Counts a TCP connection: opened (0 or 1), closed (0 or 1) and its bytes
  * (received: from the downstream; sent: to it).  Worker only. */
-void sc_istio_tcp(struct sc_istio *t, const struct sc_istio_ends *e, const char *flags,
-                  int opened, int closed, uint64_t received, uint64_t sent);
+void sc_istio_tcp(struct sc_istio *t, const struct sc_istio_ends *e, const char *flags, int opened,
+                  int closed, uint64_t received, uint64_t sent);
 
 /* Series in use (the overflow ones included). */
 size_t sc_istio_series(const struct sc_istio *t);

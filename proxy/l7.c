@@ -136,7 +136,7 @@ size_t sc_l7_out_pending(const struct sc_l7 *s)
 /* The response head, written once, straight into wbuf.  Its length, or 0
  * when it cannot be written. */
 size_t sc_l7_out_response_head(struct sc_l7 *s, const struct sc_http1_head *h, int close,
-                                long service_ms)
+                               long service_ms)
 {
     size_t need = 0;
     unsigned char *d = out_reserve(s, 512);
@@ -147,8 +147,8 @@ size_t sc_l7_out_response_head(struct sc_l7 *s, const struct sc_http1_head *h, i
     if (sc_l7_format_response_head((char *)d, s->wcap - s->wlen, &need, h, close, service_ms) !=
         0) {
         if (need == 0 || (d = out_reserve(s, need)) == NULL ||
-            sc_l7_format_response_head((char *)d, s->wcap - s->wlen, &need, h, close,
-                                       service_ms) != 0) {
+            sc_l7_format_response_head((char *)d, s->wcap - s->wlen, &need, h, close, service_ms) !=
+                0) {
             return 0;
         }
     }
@@ -213,7 +213,7 @@ static int req_add(struct sc_l7 *s, const void *p, size_t n)
 void sc_l7_req_drop_written(struct sc_l7 *s)
 {
     if (s->req_off < s->rlen) {
-        return;                 /* rbuf still has unwritten bytes: later */
+        return; /* rbuf still has unwritten bytes: later */
     }
     if (s->rover != NULL) {
         evbuffer_drain(s->rover, s->req_off - s->rlen);
@@ -247,7 +247,7 @@ void sc_l7_ubuf_release(struct sc_l7 *s)
 {
     s->uoff = s->ulen = 0;
     if (s->blen > 0) {
-        s->ubuf_held = 1;           /* bref still points into it */
+        s->ubuf_held = 1; /* bref still points into it */
         return;
     }
     sc_io_buf_put(s->ubuf);
@@ -355,7 +355,7 @@ static void linger_read(struct sc_l7 *s)
             break;
         }
         if (n <= 0) {
-            finish(s, s->ended);   /* the client closed (or reset) */
+            finish(s, s->ended); /* the client closed (or reset) */
             return;
         }
         s->lingered += (size_t)n;
@@ -439,10 +439,11 @@ void sc_l7_request_done(struct sc_l7 *s, int up_reusable)
 /* Envoy's %RESPONSE_CODE_DETAILS% for a local reply with these flags. */
 static const char *local_reply_details(unsigned flags)
 {
-    return flags & SC_ACCESSLOG_UT    ? "response_timeout"
-           : flags & SC_ACCESSLOG_UO  ? "upstream_reset_before_response_started{overflow}"
-           : flags & SC_ACCESSLOG_UF  ? "upstream_reset_before_response_started{connection_failure}"
-           : flags & SC_ACCESSLOG_UC  ? "upstream_reset_before_response_started{connection_termination}"
+    return flags & SC_ACCESSLOG_UT   ? "response_timeout"
+           : flags & SC_ACCESSLOG_UO ? "upstream_reset_before_response_started{overflow}"
+           : flags & SC_ACCESSLOG_UF ? "upstream_reset_before_response_started{connection_failure}"
+           : flags & SC_ACCESSLOG_UC
+               ? "upstream_reset_before_response_started{connection_termination}"
            : flags & SC_ACCESSLOG_UPE ? "upstream_reset_before_response_started{protocol_error}"
            : flags & SC_ACCESSLOG_DPE ? "http1.codec_error"
                                       : NULL;
@@ -534,7 +535,7 @@ static void on_relay_done(struct sc_relay *r, enum sc_relay_end why, const char 
 
     SC_MAGIC_CHECK(s, SC_MAGIC_L7);
     (void)r;
-    s->relay = NULL;            /* frees itself */
+    s->relay = NULL; /* frees itself */
     s->bytes[0] += bytes[0];
     s->bytes[1] += bytes[1];
     /* the upgrade's or CONNECT's line, written when its tunnel ends (as
@@ -577,8 +578,7 @@ void sc_l7_switch_to_relay(struct sc_l7 *s)
     s->blen = 0;
     sc_l7_ubuf_release(s);
     if (ok) {
-        s->relay = sc_relay_new_io(sc_wctx_base(s->p.w), down, up, in, out, &lim,
-                                   on_relay_done, s);
+        s->relay = sc_relay_new_io(sc_wctx_base(s->p.w), down, up, in, out, &lim, on_relay_done, s);
     } else {
         sc_io_free(down);
         sc_io_free(up);
@@ -626,8 +626,7 @@ static int forward_request_head(struct sc_l7 *s, const struct sc_http1_head *h)
     case SC_XFCC_KEEP:
         break;
     case SC_XFCC_SET:
-        fields[rw.n_fields++] = (struct sc_http1_field){"x-forwarded-client-cert",
-                                                        s->xfcc_element};
+        fields[rw.n_fields++] = (struct sc_http1_field){"x-forwarded-client-cert", s->xfcc_element};
         break;
     case SC_XFCC_APPEND:
         /* Every incoming XFCC field, in order; sc_xfcc_forward_value drops
@@ -645,17 +644,16 @@ static int forward_request_head(struct sc_l7 *s, const struct sc_http1_head *h)
         }
         if (sc_xfcc_forward_value(SC_XFCC_APPEND, parts, n_parts, s->xfcc_element, xfcc_value,
                                   sizeof(xfcc_value), &xfcc_len) == 1) {
-            fields[rw.n_fields++] = (struct sc_http1_field){"x-forwarded-client-cert",
-                                                            xfcc_value};
+            fields[rw.n_fields++] = (struct sc_http1_field){"x-forwarded-client-cert", xfcc_value};
         } else {
-            fields[rw.n_fields++] = (struct sc_http1_field){"x-forwarded-client-cert",
-                                                            s->xfcc_element};
+            fields[rw.n_fields++] =
+                (struct sc_http1_field){"x-forwarded-client-cert", s->xfcc_element};
         }
         break;
     }
     if (s->p.dir == SC_DIR_INBOUND) {
-        fields[rw.n_fields++] = (struct sc_http1_field){
-            "x-forwarded-proto", s->p.down_mtls ? "https" : "http"};
+        fields[rw.n_fields++] =
+            (struct sc_http1_field){"x-forwarded-proto", s->p.down_mtls ? "https" : "http"};
     }
     /* Connection is hop-by-hop: a client's "close" ends its own connection,
      * never the pooled upstream one.  An HTTP/1.0 request is forwarded as
@@ -686,8 +684,8 @@ static int forward_request_head(struct sc_l7 *s, const struct sc_http1_head *h)
 /* Parses what the downstream sent, as far as the state allows. */
 static void process_down(struct sc_l7 *s)
 {
-    while (s->state == S_HEAD || ((s->state == S_EXCHANGE || s->state == S_WAIT_UP) &&
-                                  !s->req_done)) {
+    while (s->state == S_HEAD ||
+           ((s->state == S_EXCHANGE || s->state == S_WAIT_UP) && !s->req_done)) {
         const char *p = (const char *)s->dbuf + s->doff;
         size_t len = s->dlen - s->doff, body = 0;
         enum sc_http1_ev ev;
@@ -757,7 +755,7 @@ static void process_down(struct sc_l7 *s)
                     sc_upconn_kick(s->uc);
                 }
                 if (sc_l7_req_len(s) - s->req_off >= s->cfg->buffer_limit) {
-                    s->down_paused = 1;     /* up_write() reads on */
+                    s->down_paused = 1; /* up_write() reads on */
                     return;
                 }
             }
@@ -913,7 +911,7 @@ static void down_read(struct sc_l7 *s)
             s->doff = 0;
         }
         if (s->dlen == s->dcap) {
-            break;          /* a buffer of pipelined bytes: enough */
+            break; /* a buffer of pipelined bytes: enough */
         }
         n = sc_io_read(s->dio, s->dbuf + s->dlen, s->dcap - s->dlen);
         if (n == SC_IO_AGAIN) {
@@ -930,7 +928,7 @@ static void down_read(struct sc_l7 *s)
         s->dlen += (size_t)n;
     }
     if (s->dlen == 0 && s->dbuf != NULL) {
-        buf_put(s->dbuf, s->dheap);    /* nothing unparsed: hold no buffer */
+        buf_put(s->dbuf, s->dheap); /* nothing unparsed: hold no buffer */
         s->dbuf = NULL;
         s->dcap = 0;
     }
@@ -965,7 +963,7 @@ static void down_pump(struct sc_l7 *s)
         sc_upconn_kick(s->uc);
     }
     if (s->blen > 0 && s->state == S_HEAD) {
-        return;             /* the last response's body first */
+        return; /* the last response's body first */
     }
     down_read(s);
 }
@@ -1050,8 +1048,8 @@ struct sc_l7 *sc_l7_new(const struct sc_l7_params *p, sc_l7_done_fn *done, void 
         if (sc_x509_spiffe_id(sc_tls_material_leaf(m), by, sizeof(by)) != 0) {
             by[0] = '\0';
         }
-        s->have_xfcc = sc_xfcc_element(p->peer_cert, by, s->xfcc_element,
-                                       sizeof(s->xfcc_element), NULL) == 0;
+        s->have_xfcc =
+            sc_xfcc_element(p->peer_cert, by, s->xfcc_element, sizeof(s->xfcc_element), NULL) == 0;
     }
     if (s->p.timeouts->idle_ms > 0) {
         sc_l7_arm(s, on_idle_timeout, s->p.timeouts->idle_ms);

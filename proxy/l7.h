@@ -22,20 +22,20 @@ struct sc_l7;
 
 struct sc_l7_params {
     struct sc_wctx *w;
-    struct sc_snapshot *snap;           /* the session takes its own reference */
-    struct bufferevent *down;           /* taken; plain or TLS (terminated) */
+    struct sc_snapshot *snap; /* the session takes its own reference */
+    struct bufferevent *down; /* taken; plain or TLS (terminated) */
     enum sc_direction dir;
     int port;
-    int down_mtls;                      /* the downstream is a verified mesh peer */
-    X509 *peer_cert;                    /* its certificate (borrowed from down's SSL) */
-    const char *peer_id;                /* its SPIFFE ID, or NULL */
-    struct sc_upstream_req up;          /* how to reach the upstream */
-    const void *route;                  /* pool key: the route or listener */
+    int down_mtls; /* the downstream is a verified mesh peer */
+    X509 *peer_cert; /* its certificate (borrowed from down's SSL) */
+    const char *peer_id; /* its SPIFFE ID, or NULL */
+    struct sc_upstream_req up; /* how to reach the upstream */
+    const void *route; /* pool key: the route or listener */
     const struct sc_cfg_timeouts *timeouts; /* the port's, route's or listener's */
-    const struct sc_log_ctx *log;       /* for sc_log lines */
+    const struct sc_log_ctx *log; /* for sc_log lines */
     /* the access log's connection fields (NULL: "-"), borrowed */
     const char *al_cluster, *al_down_local, *al_down_remote, *al_route;
-    const char *al_hbone;               /* "<tunnel>/<stream>" over HBONE, else NULL */
+    const char *al_hbone; /* "<tunnel>/<stream>" over HBONE, else NULL */
 };
 
 /* Why the session ended, for the connection log, and its byte counts. */

@@ -16,13 +16,13 @@ struct sc_http1_head;
 struct sc_wctx;
 
 struct sc_l7_req {
-    struct sc_accesslog_rec rec;     /* what the access log prints */
+    struct sc_accesslog_rec rec; /* what the access log prints */
     int started;
     int head_method;
     int retried;
-    long t_start_ms;                 /* monotonic */
+    long t_start_ms; /* monotonic */
     long t_upstream_start;
-    char request_id[40];             /* generated when the client sent none */
+    char request_id[40]; /* generated when the client sent none */
 };
 
 /* Starts r's record; the connection's access-log fields come from p. */
@@ -38,8 +38,8 @@ void sc_l7_req_log(const struct sc_l7_params *p, struct sc_l7_req *r);
  * service_ms >= 0) into out[0..cap): sc_http1_head_format's contract
  * (0 when it fit; *need is the full length either way, 0 when it cannot be
  * written at all). */
-int sc_l7_format_response_head(char *out, size_t cap, size_t *need,
-                               const struct sc_http1_head *h, int close, long service_ms);
+int sc_l7_format_response_head(char *out, size_t cap, size_t *need, const struct sc_http1_head *h,
+                               int close, long service_ms);
 
 /* The process-wide access-log sink (NULL: off). */
 extern struct sc_accesslog_sink *sc_l7_access_log;

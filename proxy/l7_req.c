@@ -90,8 +90,8 @@ void sc_l7_req_log(const struct sc_l7_params *p, struct sc_l7_req *r)
     sc_accesslog_sink_log(sc_l7_access_log, (unsigned)sc_wctx_id(p->w), &r->rec);
 }
 
-int sc_l7_format_response_head(char *out, size_t cap, size_t *need,
-                               const struct sc_http1_head *h, int close, long service_ms)
+int sc_l7_format_response_head(char *out, size_t cap, size_t *need, const struct sc_http1_head *h,
+                               int close, long service_ms)
 {
     struct sc_http1_field fields[1];
     struct sc_http1_rewrite rw = {fields, 0, close ? SC_HTTP1_CONN_CLOSE : SC_HTTP1_CONN_NONE};

@@ -24,18 +24,18 @@ struct sc_relay;
 struct sc_upconn;
 struct sc_upool_wait;
 
-#define REPLAY_MAX (64 * 1024)   /* a request is replayed on a fresh connection only if it fits */
+#define REPLAY_MAX (64 * 1024) /* a request is replayed on a fresh connection only if it fits */
 enum state {
-    S_HEAD = 0,          /* waiting for a request head */
-    S_WAIT_UP,           /* head parsed, waiting for an upstream connection */
-    S_EXCHANGE,          /* request and response in flight */
-    S_CLOSING,           /* flushing the last bytes to downstream, then done */
-    S_LINGER,            /* write side shut; dropping what the client still sends */
+    S_HEAD = 0, /* waiting for a request head */
+    S_WAIT_UP, /* head parsed, waiting for an upstream connection */
+    S_EXCHANGE, /* request and response in flight */
+    S_CLOSING, /* flushing the last bytes to downstream, then done */
+    S_LINGER, /* write side shut; dropping what the client still sends */
 };
 
 struct sc_l7 {
     SC_MAGIC_FIELD
-    struct sc_l7_params p;              /* p.snap, p.up.snap: our own reference */
+    struct sc_l7_params p; /* p.snap, p.up.snap: our own reference */
     const struct sc_config *cfg;
     sc_l7_done_fn *done;
     void *arg;
@@ -56,18 +56,18 @@ struct sc_l7 {
     int wheap;
     const unsigned char *bref;
     size_t blen;
-    int ubuf_held;                  /* ubuf stays for bref after the exchange */
+    int ubuf_held; /* ubuf stays for bref after the exchange */
     struct sc_http1 *req_parser;
     struct sc_http1 *resp_parser;
     enum state state;
-    int req_done;                   /* the request has been read completely */
-    int resp_started;               /* response bytes went downstream */
-    int interim;                    /* the response parser is in a 1xx */
-    int up_got;                     /* the upstream sent a byte in this exchange */
-    size_t up_sent;                 /* request bytes that left for the upstream */
-    int close_after;                /* close the downstream after this response */
+    int req_done; /* the request has been read completely */
+    int resp_started; /* response bytes went downstream */
+    int interim; /* the response parser is in a 1xx */
+    int up_got; /* the upstream sent a byte in this exchange */
+    size_t up_sent; /* request bytes that left for the upstream */
+    int close_after; /* close the downstream after this response */
     int down_eof;
-    size_t lingered;                /* bytes dropped while lingering */
+    size_t lingered; /* bytes dropped while lingering */
     int retries_left;
     struct sc_upconn *uc;
     struct sc_upool_wait *wait;
@@ -83,19 +83,19 @@ struct sc_l7 {
     struct evbuffer *rover;
     size_t req_off;
     int replayable;
-    int down_paused;                /* reading the client waits for the upstream */
-    int upgrade_wait;               /* an upgrade request waits for its answer */
-    int up_paused;                  /* reading the upstream waits for the client */
-    unsigned char *ubuf;            /* upstream bytes read, parsed up to uoff */
+    int down_paused; /* reading the client waits for the upstream */
+    int upgrade_wait; /* an upgrade request waits for its answer */
+    int up_paused; /* reading the upstream waits for the client */
+    unsigned char *ubuf; /* upstream bytes read, parsed up to uoff */
     size_t uoff, ulen;
     struct event *timer;
     struct sc_relay *relay;
     uint64_t bytes[2];
-    struct sc_l7_req r;             /* the current request's record */
-    char xfcc_element[2048];        /* computed once per connection */
+    struct sc_l7_req r; /* the current request's record */
+    char xfcc_element[2048]; /* computed once per connection */
     int have_xfcc;
     char ended[256];
-    char up_failure[1024];          /* the last upstream TLS failure, for the connection log */
+    char up_failure[1024]; /* the last upstream TLS failure, for the connection log */
 };
 
 long sc_l7_now_ms(void);

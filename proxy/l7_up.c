@@ -79,15 +79,15 @@ static void up_failed(struct sc_l7 *s, enum sc_reset_reason why, const char *rea
         s->r.retried = 1;
         sc_l7_release_upstream(s, 0);
         s->interim = 0;
-        sc_http1_reset(s->resp_parser);    /* whatever the failed one began */
-        s->req_off = 0;                    /* all of it again, from the same bytes */
+        sc_http1_reset(s->resp_parser); /* whatever the failed one began */
+        s->req_off = 0; /* all of it again, from the same bytes */
         s->state = S_WAIT_UP;
         sc_l7_get_upstream(s, 1);
         return;
     }
     sc_l7_release_upstream(s, 0);
-    if (res != NULL && (res->status == SC_UPSTREAM_TLS_FAILED ||
-                        res->status == SC_UPSTREAM_IDENTITY_REJECTED) &&
+    if (res != NULL &&
+        (res->status == SC_UPSTREAM_TLS_FAILED || res->status == SC_UPSTREAM_IDENTITY_REJECTED) &&
         res->reason[0] != '\0' && strncmp(res->reason, "internal_error", 14) != 0) {
         /* Envoy's "TLS error: ", then the sentence the connection log
          * writes ("peer chain does not lead to any of 2 trusted roots
@@ -287,7 +287,7 @@ static int up_parse(struct sc_l7 *s)
                 if (sc_http1_head(s->req_parser)->version_minor >= 1) {
                     s->bytes[1] += sc_l7_out_response_head(s, h, 0, -1);
                 }
-                s->interim = 1;        /* its DONE is not the response's */
+                s->interim = 1; /* its DONE is not the response's */
                 continue;
             }
             if (s->replayable) {
@@ -310,8 +310,7 @@ static int up_parse(struct sc_l7 *s)
                  * to, or when the body is delimited by the upstream closing
                  * (we forward bodies as they are).  The upstream's own
                  * keep-alive only decides whether its connection is pooled. */
-                if (!sc_http1_head(s->req_parser)->keep_alive ||
-                    h->framing == SC_HTTP1_BODY_EOF) {
+                if (!sc_http1_head(s->req_parser)->keep_alive || h->framing == SC_HTTP1_BODY_EOF) {
                     s->close_after = 1;
                 }
                 s->bytes[1] += sc_l7_out_response_head(s, h, s->close_after, svc);
@@ -335,17 +334,17 @@ static int up_parse(struct sc_l7 *s)
                 s->bytes[1] += n;
             }
             if (ev == SC_HTTP1_EV_DONE && s->interim) {
-                s->interim = 0;        /* a 1xx ended: the final response follows */
+                s->interim = 0; /* a 1xx ended: the final response follows */
                 continue;
             }
             if (ev == SC_HTTP1_EV_DONE && sc_http1_head(s->resp_parser)->upgrade) {
-                continue;              /* 101 (or 2xx to CONNECT): UPGRADE follows */
+                continue; /* 101 (or 2xx to CONNECT): UPGRADE follows */
             }
             if (ev == SC_HTTP1_EV_DONE) {
                 /* reusable: both sides keep it alive and it sent nothing
                  * after its response */
-                int reusable = s->req_done && sc_http1_head(s->resp_parser)->keep_alive &&
-                               s->uoff == s->ulen;
+                int reusable =
+                    s->req_done && sc_http1_head(s->resp_parser)->keep_alive && s->uoff == s->ulen;
                 if (!s->req_done) {
                     /* Answered before the request finished: the rest of the
                      * request has nowhere to go. */

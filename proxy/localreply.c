@@ -72,7 +72,8 @@ void sc_localreply_upstream_reset(struct sc_localreply *r, enum sc_reset_reason 
     n = snprintf(r->body, sizeof r->body, "%s%sreset reason: %s%s%s", reset_prefix,
                  retried ? "retried and the latest " : "", sc_localreply_reset_reason_str(why),
                  transport_failure != NULL && transport_failure[0] != '\0'
-                     ? ", transport failure reason: " : "",
+                     ? ", transport failure reason: "
+                     : "",
                  transport_failure != NULL ? transport_failure : "");
     if (n < 0) {
         n = 0;
@@ -112,30 +113,46 @@ void sc_localreply_for_http1_error(struct sc_localreply *r, enum sc_http1_error 
 const char *sc_localreply_status_text(int status)
 {
     switch (status) {
-    case 200: return "OK";
-    case 400: return "Bad Request";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 411: return "Length Required";
-    case 413: return "Payload Too Large";
-    case 426: return "Upgrade Required";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    default: return "Unknown";
+    case 200:
+        return "OK";
+    case 400:
+        return "Bad Request";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 408:
+        return "Request Timeout";
+    case 411:
+        return "Length Required";
+    case 413:
+        return "Payload Too Large";
+    case 426:
+        return "Upgrade Required";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 500:
+        return "Internal Server Error";
+    case 501:
+        return "Not Implemented";
+    case 502:
+        return "Bad Gateway";
+    case 503:
+        return "Service Unavailable";
+    case 504:
+        return "Gateway Timeout";
+    default:
+        return "Unknown";
     }
 }
 
 size_t sc_localreply_http_date(time_t t, char out[32])
 {
-    static const char days[7][4] = { "Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat" };
-    static const char months[12][4] = { "Jan", "Feb", "Mar", "Apr", "May", "Jun",
-                                        "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
+    static const char days[7][4] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+    static const char months[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                       "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
     struct tm tm;
     int n;
 
@@ -159,8 +176,9 @@ int sc_localreply_format(const struct sc_localreply *r, int close, int head_requ
     if (sc_localreply_http_date(now, date) == 0) {
         memcpy(date, "Thu, 01 Jan 1970 00:00:00 GMT", 30);
     }
-    n = snprintf(head, sizeof head, "HTTP/1.1 %03d %s\r\ncontent-length: %zu\r\n%sdate: %s\r\n%s\r\n",
-                 r->status, sc_localreply_status_text(r->status), r->body_len,
+    n = snprintf(head, sizeof head,
+                 "HTTP/1.1 %03d %s\r\ncontent-length: %zu\r\n%sdate: %s\r\n%s\r\n", r->status,
+                 sc_localreply_status_text(r->status), r->body_len,
                  r->body_len > 0 ? "content-type: text/plain\r\n" : "", date,
                  close ? "connection: close\r\n" : "");
     if (n < 0 || (size_t)n >= sizeof head) {

@@ -29,14 +29,14 @@
  * Envoy sends them. */
 
 enum sc_reset_reason {
-    SC_RESET_CONNECTION_FAILURE = 0,    /* "connection failure" (connect or TLS failed) */
-    SC_RESET_CONNECTION_TERMINATION,    /* "connection termination" (closed before headers) */
-    SC_RESET_OVERFLOW,                  /* "overflow" (pool and pending queue full) */
-    SC_RESET_CONNECTION_TIMEOUT,        /* "connection timeout" */
-    SC_RESET_LOCAL_RESET,               /* "local reset" */
-    SC_RESET_REMOTE_RESET,              /* "remote reset" */
-    SC_RESET_PROTOCOL_ERROR,            /* "protocol error" (a malformed response: 502) */
-    SC_RESET_LOCAL_CONNECTION_FAILURE,  /* "local connection failure" */
+    SC_RESET_CONNECTION_FAILURE = 0, /* "connection failure" (connect or TLS failed) */
+    SC_RESET_CONNECTION_TERMINATION, /* "connection termination" (closed before headers) */
+    SC_RESET_OVERFLOW, /* "overflow" (pool and pending queue full) */
+    SC_RESET_CONNECTION_TIMEOUT, /* "connection timeout" */
+    SC_RESET_LOCAL_RESET, /* "local reset" */
+    SC_RESET_REMOTE_RESET, /* "remote reset" */
+    SC_RESET_PROTOCOL_ERROR, /* "protocol error" (a malformed response: 502) */
+    SC_RESET_LOCAL_CONNECTION_FAILURE, /* "local connection failure" */
     SC_RESET_REMOTE_CONNECTION_FAILURE, /* "remote connection failure" */
     SC_RESET_N,
 };
@@ -45,9 +45,9 @@ enum sc_reset_reason {
 
 struct sc_localreply {
     int status;
-    unsigned flags;                     /* access-log response flags it implies */
+    unsigned flags; /* access-log response flags it implies */
     size_t body_len;
-    char body[SC_LOCALREPLY_BODY_MAX];  /* NUL-terminated */
+    char body[SC_LOCALREPLY_BODY_MAX]; /* NUL-terminated */
 };
 
 /* Envoy's wording of the reason ("connection failure"); "unknown" when out of range. */
@@ -62,10 +62,10 @@ const char *sc_localreply_reset_reason_str(enum sc_reset_reason why);
 void sc_localreply_upstream_reset(struct sc_localreply *r, enum sc_reset_reason why, int retried,
                                   const char *transport_failure);
 
-void sc_localreply_upstream_timeout(struct sc_localreply *r);  /* 504, UT */
-void sc_localreply_bad_request(struct sc_localreply *r);       /* 400, DPE */
-void sc_localreply_too_large(struct sc_localreply *r);         /* 431, DPE */
-void sc_localreply_request_timeout(struct sc_localreply *r);   /* 408 */
+void sc_localreply_upstream_timeout(struct sc_localreply *r); /* 504, UT */
+void sc_localreply_bad_request(struct sc_localreply *r); /* 400, DPE */
+void sc_localreply_too_large(struct sc_localreply *r); /* 431, DPE */
+void sc_localreply_request_timeout(struct sc_localreply *r); /* 408 */
 
 /* The reply for a request the parser refused: 431 for TOO_LARGE, else 400. */
 void sc_localreply_for_http1_error(struct sc_localreply *r, enum sc_http1_error e);

@@ -25,7 +25,7 @@
 #include "thread.h"
 
 #define SC_VERSION "0.2.0"
-#define TICK_SECONDS 30     /* wall-clock checks (expiry) run at least this often */
+#define TICK_SECONDS 30 /* wall-clock checks (expiry) run at least this often */
 
 /* Sanitizer runtimes make syscalls of their own (LeakSanitizer forks a
  * tracer and ptrace()s the threads at exit): their builds start without the
@@ -40,8 +40,8 @@
 
 struct proxy {
     const char *config_path;
-    int seccomp;                    /* install the syscall allow-list */
-    struct event *drain_tick;       /* while draining: checks what is left */
+    int seccomp; /* install the syscall allow-list */
+    struct event *drain_tick; /* while draining: checks what is left */
     struct timespec drain_deadline;
     struct event_base *base;
     struct sc_runtime *rt;
@@ -233,9 +233,10 @@ static int open_access_log(const struct sc_config *cfg)
     if (strcmp(cfg->access_log.path, "off") == 0) {
         return 0;
     }
-    alc.dest = strcmp(cfg->access_log.path, "stdout") == 0 ? SC_ACCESSLOG_STDOUT : SC_ACCESSLOG_FILE;
+    alc.dest =
+        strcmp(cfg->access_log.path, "stdout") == 0 ? SC_ACCESSLOG_STDOUT : SC_ACCESSLOG_FILE;
     if (alc.dest == SC_ACCESSLOG_STDOUT && !sc_log_record_enabled()) {
-        return 0;               /* stdout goes nowhere (/dev/null): no record, no write(2) */
+        return 0; /* stdout goes nowhere (/dev/null): no record, no write(2) */
     }
     alc.path = cfg->access_log.path;
     alc.format = strcmp(cfg->access_log.format, "json") == 0    ? SC_ACCESSLOG_JSON
@@ -321,9 +322,10 @@ static int enter_sandbox(struct proxy *p)
     } else {
         snprintf(msg, sizeof(msg), "off (%s)", SECCOMP_OFF_WHY);
     }
-    sc_log(SC_LOG_INFO, NULL, "sandbox: no_new_privs on, capabilities kept: %s (bounding set %s), "
-           "seccomp %s", r.kept, r.bounding_dropped ? "reduced to them" : "unchanged: no CAP_SETPCAP",
-           msg);
+    sc_log(SC_LOG_INFO, NULL,
+           "sandbox: no_new_privs on, capabilities kept: %s (bounding set %s), "
+           "seccomp %s",
+           r.kept, r.bounding_dropped ? "reduced to them" : "unchanged: no CAP_SETPCAP", msg);
     return 0;
 }
 
@@ -405,7 +407,7 @@ int main(int argc, char **argv)
         sc_config_free(cfg);
         return 0;
     }
-    info.log_level = level;             /* -l only: cfg is freed on reload */
+    info.log_level = level; /* -l only: cfg is freed on reload */
     if (level == NULL) {
         level = cfg->log_level;
     }
@@ -431,7 +433,7 @@ int main(int argc, char **argv)
         sc_config_free(cfg);
         return 1;
     }
-    p.rt = sc_runtime_new(p.base, cfg);     /* takes cfg */
+    p.rt = sc_runtime_new(p.base, cfg); /* takes cfg */
     if (p.rt == NULL) {
         goto out;
     }
@@ -477,8 +479,10 @@ int main(int argc, char **argv)
             goto out;
         }
         if (sc_filewatch_reload(p.files) != 0 && sc_runtime_material(p.rt) == NULL) {
-            sc_log(SC_LOG_ERR, NULL, "%s: no valid certificates; not listening until the "
-                                     "files are fixed", p.config_path);
+            sc_log(SC_LOG_ERR, NULL,
+                   "%s: no valid certificates; not listening until the "
+                   "files are fixed",
+                   p.config_path);
         }
     }
     event_base_dispatch(p.base);
@@ -490,7 +494,7 @@ out:
     sc_filewatch_free(p.files);
     sc_admin_free(p.admin);
     sc_runtime_free(p.rt);
-    sc_io_buf_drain();          /* buffers freed on this thread at shutdown */
+    sc_io_buf_drain(); /* buffers freed on this thread at shutdown */
     sc_accesslog_sink_free(sc_l7_access_log);
     sc_l7_access_log = NULL;
     if (tick != NULL) {

@@ -25,16 +25,16 @@ struct side {
     struct sc_io *io;
     struct event *ev;
     int idx;
-    int eof;            /* read half finished (peer sent FIN / close_notify) */
-    int shut;           /* our write half has been shut down */
+    int eof; /* read half finished (peer sent FIN / close_notify) */
+    int shut; /* our write half has been shut down */
 };
 
 /* Bytes read on one side, not yet written to the other. */
 struct dir {
     unsigned char *buf; /* NULL while nothing is in flight */
     size_t cap;
-    size_t off, len;    /* written up to off, filled up to len */
-    int heap;           /* buf is a one-off (early bytes larger than a buffer) */
+    size_t off, len; /* written up to off, filled up to len */
+    int heap; /* buf is a one-off (early bytes larger than a buffer) */
 };
 
 struct sc_relay {
@@ -48,7 +48,7 @@ struct sc_relay {
     void *arg;
     int ended;
     enum sc_relay_end why;
-    char reason[160];           /* a reset's words, "" otherwise */
+    char reason[160]; /* a reset's words, "" otherwise */
 };
 
 static void now(struct timespec *ts)
@@ -144,7 +144,7 @@ static void pump_dir(struct sc_relay *r, int i)
             ssize_t n;
 
             if (to->shut) {
-                d->off = d->len;        /* nowhere to send it */
+                d->off = d->len; /* nowhere to send it */
                 break;
             }
             if (!sc_io_can_write(to->io)) {
@@ -168,7 +168,7 @@ static void pump_dir(struct sc_relay *r, int i)
             return;
         }
         if (!sc_io_can_read(from->io)) {
-            dir_release(d);             /* idle: hold no buffer */
+            dir_release(d); /* idle: hold no buffer */
             return;
         }
         if (d->buf == NULL || d->heap) {
@@ -195,7 +195,7 @@ static void pump_dir(struct sc_relay *r, int i)
             }
             if (n == 0) {
                 from->eof = 1;
-                arm_quiet(r);           /* half-closed: a shorter limit may apply */
+                arm_quiet(r); /* half-closed: a shorter limit may apply */
                 continue;
             }
             d->len = (size_t)n;
@@ -237,7 +237,7 @@ static void on_io(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     sc_io_ready(s->io, what);
     if (what & EV_CLOSED) {
-        arm_quiet(s->r);        /* half-closed: a shorter limit may apply */
+        arm_quiet(s->r); /* half-closed: a shorter limit may apply */
     }
     pump(s->r);
 }
@@ -343,8 +343,9 @@ static int preload(struct dir *d, struct evbuffer *early)
  * bytes read on side i and not delivered, out[i] those queued for side i and
  * not written (all four evbuffers are the caller's, drained here).  Frees
  * everything and returns NULL on failure. */
-static struct sc_relay *relay_start(struct sc_relay *r, struct event_base *base, struct sc_io *io[2],
-                                    struct evbuffer *in[2], struct evbuffer *out[2])
+static struct sc_relay *relay_start(struct sc_relay *r, struct event_base *base,
+                                    struct sc_io *io[2], struct evbuffer *in[2],
+                                    struct evbuffer *out[2])
 {
     size_t early_in[2];
 
@@ -366,9 +367,9 @@ static struct sc_relay *relay_start(struct sc_relay *r, struct event_base *base,
         r->bytes[i] = early_in[i];
     }
     for (int i = 0; i < 2; i++) {
-        r->s[i].ev = event_new(base, sc_io_fd(r->s[i].io),
-                               EV_READ | EV_WRITE | EV_CLOSED | EV_PERSIST | EV_ET, on_io,
-                               &r->s[i]);
+        r->s[i].ev =
+            event_new(base, sc_io_fd(r->s[i].io),
+                      EV_READ | EV_WRITE | EV_CLOSED | EV_PERSIST | EV_ET, on_io, &r->s[i]);
         if (r->s[i].ev == NULL || event_add(r->s[i].ev, NULL) != 0) {
             goto fail;
         }
@@ -421,8 +422,7 @@ static void free_bufs(struct evbuffer *in[2], struct evbuffer *out[2])
 }
 
 struct sc_relay *sc_relay_new(struct bufferevent *down, struct bufferevent *up,
-                              const struct sc_relay_limits *lim, sc_relay_done_fn *done,
-                              void *arg)
+                              const struct sc_relay_limits *lim, sc_relay_done_fn *done, void *arg)
 {
     struct event_base *base = bufferevent_get_base(down);
     struct sc_relay *r = NULL;

@@ -12,18 +12,18 @@ struct sc_relay;
 
 /* Why a relay ended. */
 enum sc_relay_end {
-    SC_RELAY_PEER_CLOSED = 0,   /* both directions finished cleanly */
-    SC_RELAY_DOWN_RESET,        /* error reading or writing downstream */
-    SC_RELAY_UP_RESET,          /* error reading or writing upstream */
-    SC_RELAY_IDLE_TIMEOUT,      /* no bytes either way for idle_ms */
+    SC_RELAY_PEER_CLOSED = 0, /* both directions finished cleanly */
+    SC_RELAY_DOWN_RESET, /* error reading or writing downstream */
+    SC_RELAY_UP_RESET, /* error reading or writing upstream */
+    SC_RELAY_IDLE_TIMEOUT, /* no bytes either way for idle_ms */
     SC_RELAY_HALF_CLOSED_TIMEOUT, /* one side ended, then no byte moved for half_closed_ms */
 };
 
 struct sc_relay_limits {
-    size_t high_watermark;      /* bytes read and not yet written per direction,
+    size_t high_watermark; /* bytes read and not yet written per direction,
                                  * at most one 16 KiB buffer */
-    int idle_ms;                /* 0 = no idle timeout */
-    int half_closed_ms;         /* once one side has ended its sending half:
+    int idle_ms; /* 0 = no idle timeout */
+    int half_closed_ms; /* once one side has ended its sending half:
                                  * no byte moving for this long ends the
                                  * relay (shorter than idle_ms); 0 = off */
 };
@@ -55,8 +55,7 @@ const char *sc_relay_end_str(enum sc_relay_end why, const char *detail, char *bu
  * order.  Returns NULL on allocation failure (both bufferevents are then
  * freed too). */
 struct sc_relay *sc_relay_new(struct bufferevent *down, struct bufferevent *up,
-                              const struct sc_relay_limits *lim, sc_relay_done_fn *done,
-                              void *arg);
+                              const struct sc_relay_limits *lim, sc_relay_done_fn *done, void *arg);
 
 /* The same for two connections already on the I/O layer (an HTTP upgrade
  * or CONNECT: the client's connection and a pooled one): down and up are

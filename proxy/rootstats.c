@@ -6,24 +6,25 @@
 #include <string.h>
 #include <strings.h>
 
-#define MINUTES 120                                 /* per-minute buckets: 2 h */
-#define HOURS (SC_ROOTSTATS_MAX_WINDOW / 3600 + 1)  /* per-hour buckets: 7 days and the current hour */
+#define MINUTES 120 /* per-minute buckets: 2 h */
+#define HOURS \
+    (SC_ROOTSTATS_MAX_WINDOW / 3600 + 1) /* per-hour buckets: 7 days and the current hour */
 
 /* Counts of one minute or hour; stamp says which (0 = never used).  The
  * worker resets a bucket when it moves on to a new period; a reader that
  * races with that reset sees one period's counts a little short. */
 struct bucket {
     atomic_llong stamp;
-    atomic_uint_fast64_t n[2];      /* [0] full, [1] resumed */
+    atomic_uint_fast64_t n[2]; /* [0] full, [1] resumed */
 };
 
 struct peer {
-    _Atomic(char *) id;             /* NULL = free; written once */
+    _Atomic(char *) id; /* NULL = free; written once */
     atomic_llong last_seen;
 };
 
 struct root {
-    atomic_int used;                /* set after serial is written */
+    atomic_int used; /* set after serial is written */
     char serial[80];
     atomic_llong last_seen;
     atomic_int peers_dropped;
@@ -183,8 +184,8 @@ static void merge_peers(struct root *r, time_t now, long window, struct sc_roots
     }
 }
 
-void sc_rootstats_view(struct sc_rootstats *const *all, size_t n, const char *serial,
-                       time_t now, long window, struct sc_rootstats_view *out)
+void sc_rootstats_view(struct sc_rootstats *const *all, size_t n, const char *serial, time_t now,
+                       long window, struct sc_rootstats_view *out)
 {
     memset(out, 0, sizeof(*out));
     for (size_t w = 0; w < n; w++) {
@@ -227,8 +228,8 @@ int sc_rootstats_parse_window(const char *s, long *secs, char *err, size_t errle
         v = v * 10 + (s[i] - '0');
     }
     if (i == 0 || s[i] == '\0' || s[i + 1] != '\0') {
-        snprintf(err, errlen, "window %s is not a number with a unit s, m or h (e.g. 90s, 15m, 24h)",
-                 s);
+        snprintf(err, errlen,
+                 "window %s is not a number with a unit s, m or h (e.g. 90s, 15m, 24h)", s);
         return -1;
     }
     switch (s[i]) {
@@ -242,8 +243,8 @@ int sc_rootstats_parse_window(const char *s, long *secs, char *err, size_t errle
         unit = 3600;
         break;
     default:
-        snprintf(err, errlen, "window %s is not a number with a unit s, m or h (e.g. 90s, 15m, 24h)",
-                 s);
+        snprintf(err, errlen,
+                 "window %s is not a number with a unit s, m or h (e.g. 90s, 15m, 24h)", s);
         return -1;
     }
     if (v == 0) {

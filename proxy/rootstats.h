@@ -34,19 +34,19 @@ void sc_rootstats_note(struct sc_rootstats *rs, const char *serial, const char *
 
 /* One root over all workers, for the window (now - window, now]. */
 struct sc_rootstats_view {
-    uint64_t full;                  /* handshakes in the window, rounded out to
+    uint64_t full; /* handshakes in the window, rounded out to
                                      * the minute (window <= 2 h) or the hour */
     uint64_t resumed;
-    time_t last_seen;               /* 0 = never */
-    size_t n_peers;                 /* distinct peers seen in the window */
-    const char *peers[SC_ROOTSTATS_PEERS];  /* borrowed from the tables */
-    int peers_dropped;              /* 1 when a table had no room for a peer */
+    time_t last_seen; /* 0 = never */
+    size_t n_peers; /* distinct peers seen in the window */
+    const char *peers[SC_ROOTSTATS_PEERS]; /* borrowed from the tables */
+    int peers_dropped; /* 1 when a table had no room for a peer */
 };
 
 /* Main thread: merges all n workers' tables for serial (case-insensitive)
  * into out.  The peer strings stay valid as long as the tables do. */
-void sc_rootstats_view(struct sc_rootstats *const *all, size_t n, const char *serial,
-                       time_t now, long window, struct sc_rootstats_view *out);
+void sc_rootstats_view(struct sc_rootstats *const *all, size_t n, const char *serial, time_t now,
+                       long window, struct sc_rootstats_view *out);
 
 /* Parses a window: digits followed by s, m or h ("90s", "15m", "24h"),
  * from 1 s to SC_ROOTSTATS_MAX_WINDOW.  Returns 0 with *secs set, or -1

@@ -29,7 +29,7 @@ struct sc_runtime {
     struct sc_config *cfg;
     struct sc_tls_material *material;
     struct sc_snapshot *snap;
-    struct sc_validity *validity;   /* ERROR / INFO at each notAfter / notBefore */
+    struct sc_validity *validity; /* ERROR / INFO at each notAfter / notBefore */
     struct sc_worker **workers;
     struct sc_stats **stats;
     int n_workers;
@@ -37,7 +37,7 @@ struct sc_runtime {
     int draining;
     time_t last_expiry_log;
     char last_rejection[512];
-    char mark_problem[256];     /* socket_mark cannot be set: why; "" when fine */
+    char mark_problem[256]; /* socket_mark cannot be set: why; "" when fine */
     struct sc_runtime_counters counters;
 };
 
@@ -57,8 +57,10 @@ static void check_mark(struct sc_runtime *rt)
         return;
     }
     snprintf(rt->mark_problem, sizeof(rt->mark_problem), "socket_mark: %s", why);
-    sc_log(SC_LOG_ERR, NULL, "%s; every outbound connection will fail (give the sidecar "
-           "CAP_NET_ADMIN, or set socket_mark: 0 and exempt it by uid)", rt->mark_problem);
+    sc_log(SC_LOG_ERR, NULL,
+           "%s; every outbound connection will fail (give the sidecar "
+           "CAP_NET_ADMIN, or set socket_mark: 0 and exempt it by uid)",
+           rt->mark_problem);
 }
 
 struct sc_runtime *sc_runtime_new(struct event_base *base, struct sc_config *cfg)
@@ -108,7 +110,7 @@ static int start_workers(struct sc_runtime *rt, struct sc_err *err)
     }
     rt->started = 1;
     for (int i = 0; rt->draining && i < n; i++) {
-        sc_worker_drain(rt->workers[i], (enum sc_worker_drain)rt->draining);  /* asked before */
+        sc_worker_drain(rt->workers[i], (enum sc_worker_drain)rt->draining); /* asked before */
     }
     sc_log(SC_LOG_INFO, NULL, "ready: %d worker(s) listening, node %s", n, rt->cfg->node.id);
     return 0;
@@ -117,8 +119,7 @@ static int start_workers(struct sc_runtime *rt, struct sc_err *err)
 /* Every certificate of the new snapshot is watched for its next transition. */
 static void watch(struct sc_runtime *rt)
 {
-    struct sc_certs_names names = {rt->cfg->secrets.sds_cert_name,
-                                   rt->cfg->secrets.sds_root_name};
+    struct sc_certs_names names = {rt->cfg->secrets.sds_cert_name, rt->cfg->secrets.sds_root_name};
 
     sc_validity_watch(rt->validity, rt->material, rt->snap, &names, time(NULL));
 }
@@ -126,8 +127,8 @@ static void watch(struct sc_runtime *rt)
 /* Builds and publishes a snapshot of the current config and material. */
 static int publish(struct sc_runtime *rt, struct sc_err *err)
 {
-    struct sc_snapshot *snap = sc_snapshot_new_with(sc_config_ref(rt->cfg),
-                                                    sc_tls_material_ref(rt->material), err);
+    struct sc_snapshot *snap =
+        sc_snapshot_new_with(sc_config_ref(rt->cfg), sc_tls_material_ref(rt->material), err);
 
     if (snap == NULL) {
         return -1;
@@ -186,8 +187,8 @@ static void check_trust_domain(const struct sc_runtime *rt)
            id, sid.trust_domain, rt->cfg->node.trust_domain, rt->cfg->node.trust_domain);
 }
 
-int sc_runtime_set_material(struct sc_runtime *rt, struct sc_tls_material *m,
-                            const char *source, struct sc_err *err)
+int sc_runtime_set_material(struct sc_runtime *rt, struct sc_tls_material *m, const char *source,
+                            struct sc_err *err)
 {
     struct sc_tls_material *old = rt->material;
     char desc[768];
@@ -276,13 +277,13 @@ struct check_state {
 static const char *what_of(const struct sc_certs_item *it)
 {
     if (it->route) {
-        return it->role == SC_CERTS_ROOT ? "route CA" : it->role == SC_CERTS_LEAF
-                                                            ? "route client certificate"
-                                                            : "route intermediate CA";
+        return it->role == SC_CERTS_ROOT   ? "route CA"
+               : it->role == SC_CERTS_LEAF ? "route client certificate"
+                                           : "route intermediate CA";
     }
-    return it->role == SC_CERTS_ROOT ? "root CA" : it->role == SC_CERTS_LEAF
-                                                       ? "workload certificate"
-                                                       : "intermediate CA";
+    return it->role == SC_CERTS_ROOT   ? "root CA"
+           : it->role == SC_CERTS_LEAF ? "workload certificate"
+                                       : "intermediate CA";
 }
 
 static void check_one(const struct sc_certs_item *it, void *arg)
@@ -305,20 +306,19 @@ static void check_one(const struct sc_certs_item *it, void *arg)
     sc_x509_serial_hex(c, serial, sizeof(serial));
     sc_time_rfc3339(na, t, sizeof(t));
     if (na <= now) {
-        sc_log(SC_LOG_ERR, NULL, "%s%s%s (serial %s) expired at %s", what_of(it), res, name,
-               serial, t);
+        sc_log(SC_LOG_ERR, NULL, "%s%s%s (serial %s) expired at %s", what_of(it), res, name, serial,
+               t);
     } else if (na - now <= window) {
-        sc_log(SC_LOG_WARN, NULL, "%s%s%s (serial %s) expires at %s, in %ld minutes",
-               what_of(it), res, name, serial, t, (long)((na - now) / 60));
+        sc_log(SC_LOG_WARN, NULL, "%s%s%s (serial %s) expires at %s, in %ld minutes", what_of(it),
+               res, name, serial, t, (long)((na - now) / 60));
     }
 }
 
 void sc_runtime_check_expiry(struct sc_runtime *rt, time_t now)
 {
-    struct check_state st = {now, rt->cfg->secrets.expiry_warning_days};  /* 0: ERROR only */
-    struct sc_certs_names names = {rt->cfg->secrets.sds_cert_name,
-                                   rt->cfg->secrets.sds_root_name};
-    STACK_OF(X509_CRL) *crls;
+    struct check_state st = {now, rt->cfg->secrets.expiry_warning_days}; /* 0: ERROR only */
+    struct sc_certs_names names = {rt->cfg->secrets.sds_cert_name, rt->cfg->secrets.sds_root_name};
+    STACK_OF(X509_CRL) * crls;
     int from = 0;
     char why[512];
 

@@ -27,8 +27,8 @@ struct sc_runtime *sc_runtime_new(struct event_base *base, struct sc_config *cfg
  * the workers; later calls publish a new snapshot.  `source` says where
  * they came from, for the log ("files", "sds version 7").  0, or -1 with err
  * set and nothing changed. */
-int sc_runtime_set_material(struct sc_runtime *rt, struct sc_tls_material *m,
-                            const char *source, struct sc_err *err);
+int sc_runtime_set_material(struct sc_runtime *rt, struct sc_tls_material *m, const char *source,
+                            struct sc_err *err);
 
 /* Installs a new, validated config (takes ownership).  Listener changes
  * need a restart for now; everything else applies to new connections.
@@ -54,8 +54,8 @@ void sc_runtime_check_expiry(struct sc_runtime *rt, time_t now);
 struct sc_stats *const *sc_runtime_stats(const struct sc_runtime *rt, size_t *n);
 /* Counters that are not per worker. */
 struct sc_runtime_counters {
-    uint64_t secrets_accepted;      /* certificate sets installed */
-    uint64_t secrets_rejected;      /* sets refused by validation */
+    uint64_t secrets_accepted; /* certificate sets installed */
+    uint64_t secrets_rejected; /* sets refused by validation */
 };
 const struct sc_runtime_counters *sc_runtime_counters(const struct sc_runtime *rt);
 /* Counts a refused certificate set and remembers why, for readiness. */

@@ -41,21 +41,44 @@ static const struct sysname names[] = {
 #define SC_SYSCALL(name) {__NR_##name, #name},
 #include "sandbox_syscalls.h"
 #undef SC_SYSCALL
-    {__NR_clone, "clone"},     {__NR_clone3, "clone3"},     {__NR_execve, "execve"},
-    {__NR_execveat, "execveat"}, {__NR_ptrace, "ptrace"},   {__NR_mount, "mount"},
-    {__NR_umount2, "umount2"}, {__NR_unshare, "unshare"},   {__NR_setns, "setns"},
-    {__NR_pivot_root, "pivot_root"}, {__NR_chroot, "chroot"}, {__NR_bpf, "bpf"},
-    {__NR_perf_event_open, "perf_event_open"}, {__NR_kexec_load, "kexec_load"},
-    {__NR_init_module, "init_module"}, {__NR_finit_module, "finit_module"},
+    {__NR_clone, "clone"},
+    {__NR_clone3, "clone3"},
+    {__NR_execve, "execve"},
+    {__NR_execveat, "execveat"},
+    {__NR_ptrace, "ptrace"},
+    {__NR_mount, "mount"},
+    {__NR_umount2, "umount2"},
+    {__NR_unshare, "unshare"},
+    {__NR_setns, "setns"},
+    {__NR_pivot_root, "pivot_root"},
+    {__NR_chroot, "chroot"},
+    {__NR_bpf, "bpf"},
+    {__NR_perf_event_open, "perf_event_open"},
+    {__NR_kexec_load, "kexec_load"},
+    {__NR_init_module, "init_module"},
+    {__NR_finit_module, "finit_module"},
     {__NR_process_vm_readv, "process_vm_readv"},
-    {__NR_process_vm_writev, "process_vm_writev"}, {__NR_keyctl, "keyctl"},
-    {__NR_add_key, "add_key"}, {__NR_setuid, "setuid"}, {__NR_setgid, "setgid"},
-    {__NR_capset, "capset"}, {__NR_personality, "personality"}, {__NR_kill, "kill"},
-    {__NR_wait4, "wait4"}, {__NR_seccomp, "seccomp"}, {__NR_memfd_create, "memfd_create"},
-    {__NR_userfaultfd, "userfaultfd"}, {__NR_io_uring_setup, "io_uring_setup"},
-    {__NR_prctl, "prctl"},     {__NR_getppid, "getppid"},   {__NR_sigaltstack, "sigaltstack"},
-    {__NR_prlimit64, "prlimit64"}, {__NR_socketpair, "socketpair"},
-    {__NR_sendmsg, "sendmsg"}, {__NR_recvmsg, "recvmsg"},   {__NR_fchmodat, "fchmodat"},
+    {__NR_process_vm_writev, "process_vm_writev"},
+    {__NR_keyctl, "keyctl"},
+    {__NR_add_key, "add_key"},
+    {__NR_setuid, "setuid"},
+    {__NR_setgid, "setgid"},
+    {__NR_capset, "capset"},
+    {__NR_personality, "personality"},
+    {__NR_kill, "kill"},
+    {__NR_wait4, "wait4"},
+    {__NR_seccomp, "seccomp"},
+    {__NR_memfd_create, "memfd_create"},
+    {__NR_userfaultfd, "userfaultfd"},
+    {__NR_io_uring_setup, "io_uring_setup"},
+    {__NR_prctl, "prctl"},
+    {__NR_getppid, "getppid"},
+    {__NR_sigaltstack, "sigaltstack"},
+    {__NR_prlimit64, "prlimit64"},
+    {__NR_socketpair, "socketpair"},
+    {__NR_sendmsg, "sendmsg"},
+    {__NR_recvmsg, "recvmsg"},
+    {__NR_fchmodat, "fchmodat"},
 };
 
 size_t sc_sandbox_allowed_count(void)
@@ -164,7 +187,7 @@ static size_t build_filter(struct sock_filter *f)
     n = emit(f, n, RET(SECCOMP_RET_ERRNO | (ENOSYS & SECCOMP_RET_DATA)));
     /* clone(flags, ...): a thread shares everything; fork does not */
     n = emit(f, n, JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_clone, 0, 4));
-    n = emit(f, n, LOAD(args[0]));   /* low 32 bits on little-endian */
+    n = emit(f, n, LOAD(args[0])); /* low 32 bits on little-endian */
     n = emit(f, n, JUMP(BPF_JMP | BPF_JSET | BPF_K, CLONE_THREAD, 0, 1));
     n = emit(f, n, RET(SECCOMP_RET_ALLOW));
     n = emit(f, n, RET(SECCOMP_RET_TRAP));
@@ -184,8 +207,7 @@ static int install_seccomp(struct sc_err *err)
     size_t n = build_filter(insns);
 
     if (n > MAX_INSNS) {
-        sc_err_set(err, "seccomp: the filter needs %zu instructions, more than %d", n,
-                   MAX_INSNS);
+        sc_err_set(err, "seccomp: the filter needs %zu instructions, more than %d", n, MAX_INSNS);
         return -1;
     }
     memset(&sa, 0, sizeof(sa));
@@ -250,7 +272,7 @@ static int drop_caps(const struct sc_sandbox_opts *opts, struct sc_sandbox_resul
                 sc_err_set(err, "prctl(PR_CAPBSET_DROP, %d): %s", c, strerror(errno));
                 return -1;
             }
-            res->bounding_dropped = 0;   /* no CAP_SETPCAP: harmless under no_new_privs */
+            res->bounding_dropped = 0; /* no CAP_SETPCAP: harmless under no_new_privs */
             break;
         }
     }
@@ -268,8 +290,8 @@ static int drop_caps(const struct sc_sandbox_opts *opts, struct sc_sandbox_resul
         return -1;
     }
     na = (data[CAP_TO_INDEX(CAP_NET_ADMIN)].permitted & CAP_TO_MASK(CAP_NET_ADMIN)) != 0;
-    nb = (data[CAP_TO_INDEX(CAP_NET_BIND_SERVICE)].permitted &
-          CAP_TO_MASK(CAP_NET_BIND_SERVICE)) != 0;
+    nb = (data[CAP_TO_INDEX(CAP_NET_BIND_SERVICE)].permitted & CAP_TO_MASK(CAP_NET_BIND_SERVICE)) !=
+         0;
     snprintf(res->kept, sizeof(res->kept), "%s%s%s%s", na ? "CAP_NET_ADMIN" : "",
              na && nb ? "," : "", nb ? "CAP_NET_BIND_SERVICE" : "", !na && !nb ? "none" : "");
     return 0;

@@ -24,19 +24,19 @@
 #include "err.h"
 
 struct sc_sandbox_opts {
-    int seccomp;                /* 1: install the syscall allow-list */
-    int keep_net_admin;         /* keep CAP_NET_ADMIN (socket_mark is set) */
-    int keep_net_bind_service;  /* keep CAP_NET_BIND_SERVICE (a port < 1024) */
+    int seccomp; /* 1: install the syscall allow-list */
+    int keep_net_admin; /* keep CAP_NET_ADMIN (socket_mark is set) */
+    int keep_net_bind_service; /* keep CAP_NET_BIND_SERVICE (a port < 1024) */
 };
 
 /* What sc_sandbox_apply did, for the start-up log line. */
 struct sc_sandbox_result {
-    int no_new_privs;           /* 1 when set */
-    int bounding_dropped;       /* 1: the bounding set lost every capability not
+    int no_new_privs; /* 1 when set */
+    int bounding_dropped; /* 1: the bounding set lost every capability not
                                  * kept; 0: it could not (no CAP_SETPCAP) */
-    char kept[64];              /* capabilities kept, "CAP_NET_ADMIN" or "none" */
-    int seccomp;                /* 1 when the filter is installed */
-    size_t n_allowed;           /* syscalls on the allow-list */
+    char kept[64]; /* capabilities kept, "CAP_NET_ADMIN" or "none" */
+    int seccomp; /* 1 when the filter is installed */
+    size_t n_allowed; /* syscalls on the allow-list */
 };
 
 /* Applies opts to the whole process.  Call it from the only thread.  Returns

@@ -10,7 +10,7 @@
 SC_SYSCALL(brk)
 SC_SYSCALL(mmap)
 SC_SYSCALL(munmap)
-SC_SYSCALL(mremap)              /* realloc of a large (mmapped) block */
+SC_SYSCALL(mremap) /* realloc of a large (mmapped) block */
 SC_SYSCALL(mprotect)
 SC_SYSCALL(madvise)
 SC_SYSCALL(futex)
@@ -20,37 +20,37 @@ SC_SYSCALL(exit)
 SC_SYSCALL(exit_group)
 
 /* Time, identity, randomness */
-SC_SYSCALL(clock_gettime)       /* the vDSO's fallbacks */
+SC_SYSCALL(clock_gettime) /* the vDSO's fallbacks */
 SC_SYSCALL(gettimeofday)
-SC_SYSCALL(clock_nanosleep)     /* the access-log writer's back-off */
+SC_SYSCALL(clock_nanosleep) /* the access-log writer's back-off */
 SC_SYSCALL(getrandom)
 SC_SYSCALL(getpid)
-SC_SYSCALL(gettid)              /* the SIGSYS handler */
+SC_SYSCALL(gettid) /* the SIGSYS handler */
 SC_SYSCALL(getuid)
 SC_SYSCALL(geteuid)
 SC_SYSCALL(getgid)
 SC_SYSCALL(getegid)
 SC_SYSCALL(sysinfo)
-SC_SYSCALL(sched_getaffinity)   /* workers: 0 (the core count) on a reload */
+SC_SYSCALL(sched_getaffinity) /* workers: 0 (the core count) on a reload */
 
 /* Signals */
 SC_SYSCALL(rt_sigaction)
 SC_SYSCALL(rt_sigprocmask)
 SC_SYSCALL(rt_sigreturn)
-SC_SYSCALL(tgkill)              /* the SIGSYS handler, abort() */
+SC_SYSCALL(tgkill) /* the SIGSYS handler, abort() */
 
 /* Files: config and certificate re-reads, inotify, the access log, the
  * admin Unix socket removed at exit */
 SC_SYSCALL(openat)
 SC_SYSCALL(close)
 SC_SYSCALL(read)
-SC_SYSCALL(pread64)             /* stdio and OpenSSL file readers */
+SC_SYSCALL(pread64) /* stdio and OpenSSL file readers */
 SC_SYSCALL(readv)
 SC_SYSCALL(write)
 SC_SYSCALL(writev)
-SC_SYSCALL(lseek)               /* stdio readers */
+SC_SYSCALL(lseek) /* stdio readers */
 SC_SYSCALL(newfstatat)
-SC_SYSCALL(unlinkat)            /* unlink() on aarch64 */
+SC_SYSCALL(unlinkat) /* unlink() on aarch64 */
 SC_SYSCALL(fcntl)
 SC_SYSCALL(ioctl)
 SC_SYSCALL(pipe2)
@@ -61,8 +61,8 @@ SC_SYSCALL(inotify_add_watch)
 /* Event loop */
 SC_SYSCALL(epoll_create1)
 SC_SYSCALL(epoll_ctl)
-SC_SYSCALL(epoll_pwait)         /* epoll_wait() on aarch64 */
-SC_SYSCALL(ppoll)               /* poll() on aarch64 */
+SC_SYSCALL(epoll_pwait) /* epoll_wait() on aarch64 */
+SC_SYSCALL(ppoll) /* poll() on aarch64 */
 
 /* Sockets: listeners (a reload adds them), upstreams, SDS */
 SC_SYSCALL(socket)
@@ -76,7 +76,7 @@ SC_SYSCALL(setsockopt)
 SC_SYSCALL(shutdown)
 SC_SYSCALL(sendto)
 SC_SYSCALL(recvfrom)
-SC_SYSCALL(socketpair)          /* an HBONE stream to an HTTP port, handed to the HTTP session */
+SC_SYSCALL(socketpair) /* an HBONE stream to an HTTP port, handed to the HTTP session */
 
 #if defined(__x86_64__)
 /* x86_64 only: the older forms the C library and libevent call there */

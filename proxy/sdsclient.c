@@ -40,8 +40,8 @@ struct sc_sdsclient {
     /* The set in use (copies of the PEMs last installed), so a push that
      * carries only one of the two resources completes with the other. */
     struct pem chain, key, roots;
-    struct pem crl;                 /* the ROOTCA's CRLs; none when buf is NULL */
-    char version[64];               /* last accepted version_info */
+    struct pem crl; /* the ROOTCA's CRLs; none when buf is NULL */
+    char version[64]; /* last accepted version_info */
     uint64_t accepted, rejected, connects;
 };
 
@@ -150,7 +150,7 @@ static void on_response(struct sc_sdsclient *c, const struct sc_sds_response *re
             nroots.buf = s->trusted_ca_pem;
             nroots.len = s->trusted_ca_len;
             roots = &nroots;
-            ncrl.buf = s->crl_pem;          /* a ROOTCA without crl: no CRLs */
+            ncrl.buf = s->crl_pem; /* a ROOTCA without crl: no CRLs */
             ncrl.len = s->crl_len;
             crl = &ncrl;
         }
@@ -170,8 +170,8 @@ static void on_response(struct sc_sdsclient *c, const struct sc_sds_response *re
         send_request(c, resp->nonce, NULL);
         return;
     }
-    m = sc_tls_material_from_pem(chain->buf, chain->len, key->buf, key->len, roots->buf,
-                                 roots->len, &names, time(NULL), &err);
+    m = sc_tls_material_from_pem(chain->buf, chain->len, key->buf, key->len, roots->buf, roots->len,
+                                 &names, time(NULL), &err);
     if (m == NULL) {
         goto nack;
     }
@@ -237,7 +237,7 @@ static void on_message(void *arg, const uint8_t *msg, size_t len)
         sc_sds_response_cleanup(&resp);
         return;
     }
-    c->backoff_ms = BACKOFF_MIN_MS;     /* a working server resets the backoff */
+    c->backoff_ms = BACKOFF_MIN_MS; /* a working server resets the backoff */
     on_response(c, &resp);
     sc_sds_response_cleanup(&resp);
 }
@@ -266,8 +266,8 @@ static void on_close(void *arg, int status, const char *why)
     struct sc_sdsclient *c = arg;
     char m[1024];
 
-    sc_log(SC_LOG_WARN, NULL, "SDS stream closed (grpc-status %d: %s); %s, reconnecting",
-           status, sc_escape_text_str(why, m, sizeof(m)),
+    sc_log(SC_LOG_WARN, NULL, "SDS stream closed (grpc-status %d: %s); %s, reconnecting", status,
+           sc_escape_text_str(why, m, sizeof(m)),
            sc_runtime_material(c->rt) != NULL ? "keeping the current certificates"
                                               : "no certificates yet");
     c->connected = 0;
@@ -297,8 +297,8 @@ static void connect_sds(struct sc_sdsclient *c)
         if (fd >= 0) {
             close(fd);
         }
-        sc_log(c->connects == 0 ? SC_LOG_WARN : SC_LOG_DEBUG, NULL,
-               "SDS server %s: %s; retrying", cfg->secrets.sds_socket, strerror(e));
+        sc_log(c->connects == 0 ? SC_LOG_WARN : SC_LOG_DEBUG, NULL, "SDS server %s: %s; retrying",
+               cfg->secrets.sds_socket, strerror(e));
         schedule_retry(c);
         return;
     }

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #define REC_HDR 5
-#define REC_MAX 16384u            /* TLSPlaintext.length <= 2^14 */
+#define REC_MAX 16384u /* TLSPlaintext.length <= 2^14 */
 #define HS_HDR 4
 #define CT_HANDSHAKE 0x16
 #define HS_CLIENT_HELLO 0x01
@@ -17,7 +17,7 @@
 #define EXT_SUPPORTED_VERSIONS 43
 
 #define SNI_HOST_NAME 0
-#define SNI_MAX 255               /* RFC 6066 / OpenSSL's TLSEXT_MAXLEN_host_name */
+#define SNI_MAX 255 /* RFC 6066 / OpenSSL's TLSEXT_MAXLEN_host_name */
 
 /* A bounds-checked reader over p[0..left).  Every read checks left first. */
 struct rd {
@@ -74,8 +74,7 @@ static int rd_vec(struct rd *r, int lenbytes, struct rd *sub)
 int sc_sniff_is_mesh_alpn(const char *proto, size_t len)
 {
     static const char *const mesh[] = {
-        "istio-peer-exchange", "istio", "istio-http/1.0", "istio-http/1.1",
-        "istio-h2",
+        "istio-peer-exchange", "istio", "istio-http/1.0", "istio-http/1.1", "istio-h2",
     };
     size_t i;
 
@@ -116,7 +115,7 @@ static int parse_sni(struct rd ext, struct sc_sniff_info *info)
     if (rd_vec(&ext, 2, &list) != 0 || ext.left != 0 || list.left == 0) {
         return -1;
     }
-    while (list.left > 0) {               /* each pass consumes >= 3 bytes */
+    while (list.left > 0) { /* each pass consumes >= 3 bytes */
         unsigned type = 0;
         struct rd name;
 
@@ -126,8 +125,7 @@ static int parse_sni(struct rd ext, struct sc_sniff_info *info)
         if (type != SNI_HOST_NAME) {
             continue;
         }
-        if (got || name.left == 0 || name.left > SNI_MAX ||
-            memchr(name.p, 0, name.left) != NULL) {
+        if (got || name.left == 0 || name.left > SNI_MAX || memchr(name.p, 0, name.left) != NULL) {
             return -1;
         }
         memcpy(info->sni, name.p, name.left);
@@ -149,7 +147,7 @@ static int parse_alpn(struct rd ext, struct sc_sniff_info *info)
         return -1;
     }
     info->has_alpn = 1;
-    while (list.left > 0) {               /* each pass consumes >= 2 bytes */
+    while (list.left > 0) { /* each pass consumes >= 2 bytes */
         struct rd name;
         size_t n;
 
@@ -164,7 +162,7 @@ static int parse_alpn(struct rd ext, struct sc_sniff_info *info)
             size_t i;
 
             n = name.left < SC_SNIFF_ALPN_LEN - 1 ? name.left : SC_SNIFF_ALPN_LEN - 1;
-            for (i = 0; i < n; i++) {       /* names are opaque bytes: GREASE, NUL */
+            for (i = 0; i < n; i++) { /* names are opaque bytes: GREASE, NUL */
                 dst[i] = name.p[i] >= 0x20 && name.p[i] < 0x7f ? (char)name.p[i] : '?';
             }
             dst[n] = '\0';
@@ -179,8 +177,7 @@ static int parse_versions(struct rd ext, struct sc_sniff_info *info)
 {
     struct rd list;
 
-    if (rd_vec(&ext, 1, &list) != 0 || ext.left != 0 || list.left < 2 ||
-        list.left % 2 != 0) {
+    if (rd_vec(&ext, 1, &list) != 0 || ext.left != 0 || list.left < 2 || list.left % 2 != 0) {
         return -1;
     }
     while (list.left > 0) {
@@ -201,7 +198,7 @@ static int parse_versions(struct rd ext, struct sc_sniff_info *info)
  * when present they must fill the message exactly. */
 static int parse_hello(const unsigned char *p, size_t n, struct sc_sniff_info *info)
 {
-    struct rd r = { p, n };
+    struct rd r = {p, n};
     struct rd v, exts;
     unsigned ver = 0;
     int seen_sni = 0, seen_alpn = 0, seen_sv = 0;
@@ -210,16 +207,16 @@ static int parse_hello(const unsigned char *p, size_t n, struct sc_sniff_info *i
         return -1;
     }
     info->legacy_version = ver;
-    if (rd_skip(&r, 32) != 0) {                       /* random */
+    if (rd_skip(&r, 32) != 0) { /* random */
         return -1;
     }
-    if (rd_vec(&r, 1, &v) != 0 || v.left > 32) {            /* legacy_session_id */
+    if (rd_vec(&r, 1, &v) != 0 || v.left > 32) { /* legacy_session_id */
         return -1;
     }
-    if (rd_vec(&r, 2, &v) != 0 || v.left == 0 || v.left % 2 != 0) {   /* cipher_suites */
+    if (rd_vec(&r, 2, &v) != 0 || v.left == 0 || v.left % 2 != 0) { /* cipher_suites */
         return -1;
     }
-    if (rd_vec(&r, 1, &v) != 0 || v.left == 0) {            /* compression_methods */
+    if (rd_vec(&r, 1, &v) != 0 || v.left == 0) { /* compression_methods */
         return -1;
     }
     if (r.left == 0) {
@@ -228,7 +225,7 @@ static int parse_hello(const unsigned char *p, size_t n, struct sc_sniff_info *i
     if (rd_vec(&r, 2, &exts) != 0 || r.left != 0) {
         return -1;
     }
-    while (exts.left > 0) {               /* each pass consumes >= 4 bytes */
+    while (exts.left > 0) { /* each pass consumes >= 4 bytes */
         unsigned type = 0;
         struct rd data;
         int rc = 0;
@@ -256,8 +253,7 @@ static int parse_hello(const unsigned char *p, size_t n, struct sc_sniff_info *i
     return 0;
 }
 
-static enum sc_sniff_result finish(const unsigned char *msg, size_t n,
-                                   struct sc_sniff_info *info)
+static enum sc_sniff_result finish(const unsigned char *msg, size_t n, struct sc_sniff_info *info)
 {
     if (parse_hello(msg, n, info) != 0) {
         memset(info, 0, sizeof *info);
@@ -278,9 +274,9 @@ enum sc_sniff_result sc_sniff_client_hello(const unsigned char *buf, size_t len,
 {
     struct sc_sniff_info tmp;
     struct sc_sniff_info *info = out != NULL ? out : &tmp;
-    unsigned char hs[SC_SNIFF_MAX_BYTES];    /* reassembly, multi-record only */
+    unsigned char hs[SC_SNIFF_MAX_BYTES]; /* reassembly, multi-record only */
     size_t hs_have = 0;
-    size_t hs_need = HS_HDR;                 /* becomes 4 + length once known */
+    size_t hs_need = HS_HDR; /* becomes 4 + length once known */
     int hs_len_known = 0;
     size_t off = 0;
 
@@ -291,7 +287,7 @@ enum sc_sniff_result sc_sniff_client_hello(const unsigned char *buf, size_t len,
     if (len > SC_SNIFF_MAX_BYTES) {
         len = SC_SNIFF_MAX_BYTES;
     }
-    if (buf[0] != CT_HANDSHAKE) {            /* plaintext, SSLv2-style hello */
+    if (buf[0] != CT_HANDSHAKE) { /* plaintext, SSLv2-style hello */
         return SC_SNIFF_NOT_TLS;
     }
     if (len < 2) {
@@ -317,7 +313,7 @@ enum sc_sniff_result sc_sniff_client_hello(const unsigned char *buf, size_t len,
     for (;;) {
         size_t rec_len, body, avail, used = 0;
 
-        if (off > 0) {                       /* no interleaved record types */
+        if (off > 0) { /* no interleaved record types */
             if (off < len && buf[off] != CT_HANDSHAKE) {
                 return SC_SNIFF_BAD_TLS;
             }
@@ -350,8 +346,7 @@ enum sc_sniff_result sc_sniff_client_hello(const unsigned char *buf, size_t len,
             if (!hs_len_known) {
                 size_t hs_len = (size_t)hs[1] << 16 | (size_t)hs[2] << 8 | hs[3];
 
-                if (hs[0] != HS_CLIENT_HELLO ||
-                    REC_HDR + HS_HDR + hs_len > SC_SNIFF_MAX_BYTES) {
+                if (hs[0] != HS_CLIENT_HELLO || REC_HDR + HS_HDR + hs_len > SC_SNIFF_MAX_BYTES) {
                     return SC_SNIFF_BAD_TLS;
                 }
                 hs_need = HS_HDR + hs_len;
@@ -362,7 +357,7 @@ enum sc_sniff_result sc_sniff_client_hello(const unsigned char *buf, size_t len,
             }
         }
 
-        if (avail < rec_len) {               /* out of bytes inside this record */
+        if (avail < rec_len) { /* out of bytes inside this record */
             size_t rec_left = rec_len - avail;
             size_t want = hs_need - hs_have;
 

@@ -8,10 +8,10 @@
  * it offer?  A pure function: no allocation, no I/O, no global state. */
 
 enum sc_sniff_result {
-    SC_SNIFF_NEED_MORE = 0,   /* consistent with a TLS ClientHello so far, but incomplete */
-    SC_SNIFF_NOT_TLS,         /* definitely not a TLS handshake (plaintext) */
-    SC_SNIFF_TLS,             /* a complete, well-formed ClientHello was parsed */
-    SC_SNIFF_BAD_TLS,         /* starts like a TLS handshake record but is malformed */
+    SC_SNIFF_NEED_MORE = 0, /* consistent with a TLS ClientHello so far, but incomplete */
+    SC_SNIFF_NOT_TLS, /* definitely not a TLS handshake (plaintext) */
+    SC_SNIFF_TLS, /* a complete, well-formed ClientHello was parsed */
+    SC_SNIFF_BAD_TLS, /* starts like a TLS handshake record but is malformed */
 };
 
 /* Callers never peek more than this.  A ClientHello that cannot be complete
@@ -23,17 +23,17 @@ enum sc_sniff_result {
 #define SC_SNIFF_ALPN_LEN 32
 
 struct sc_sniff_info {
-    int has_alpn;             /* the ALPN extension was present */
-    int mesh_alpn;            /* 1 when any offered ALPN is one of Istio's mesh values:
+    int has_alpn; /* the ALPN extension was present */
+    int mesh_alpn; /* 1 when any offered ALPN is one of Istio's mesh values:
                                  istio-peer-exchange, istio, istio-http/1.0, istio-http/1.1, istio-h2 */
-    size_t n_alpn;            /* entries filled in alpn[] (at most 8, even if more offered) */
+    size_t n_alpn; /* entries filled in alpn[] (at most 8, even if more offered) */
     char alpn[SC_SNIFF_MAX_ALPN][SC_SNIFF_ALPN_LEN];
-                              /* the first 8 offered protocols, truncated/NUL-terminated;
+    /* the first 8 offered protocols, truncated/NUL-terminated;
                                  bytes outside 0x20..0x7e (GREASE, NUL) read as '?'.
                                  Decide mesh-ness with mesh_alpn, not by comparing these */
-    char sni[256];            /* server_name (first host_name entry), "" when absent;
+    char sni[256]; /* server_name (first host_name entry), "" when absent;
                                  raw bytes (never NUL): escape before logging */
-    unsigned legacy_version;  /* ClientHello.legacy_version, e.g. 0x0303 */
+    unsigned legacy_version; /* ClientHello.legacy_version, e.g. 0x0303 */
     int has_supported_versions_tls13; /* supported_versions lists 0x0304 */
 };
 

@@ -14,19 +14,19 @@
 
 #include "escape.h"
 
-#define PORT_SLOTS 512  /* distinct (direction, port) pairs per worker */
+#define PORT_SLOTS 512 /* distinct (direction, port) pairs per worker */
 #define PORT_RESERVED 2 /* kept free for the two directions' port-0 overflow */
 #define KEY_SPACE (2u << 16) /* every (direction, port) key, minus one */
 
 struct port_slot {
-    atomic_uint key;    /* 0 = empty, else (dir << 16 | port) + 1 */
+    atomic_uint key; /* 0 = empty, else (dir << 16 | port) + 1 */
     atomic_uint_fast64_t cls[SC_CLASS_N];
 };
 
 #define ROOT_SLOTS 16
 
 struct root_slot {
-    atomic_int used;            /* set after serial/subject are written */
+    atomic_int used; /* set after serial/subject are written */
     int dir;
     char serial[80];
     char subject[160];
@@ -43,16 +43,16 @@ struct root_slot {
 #define NONMESH_BUCKET_S 300
 
 struct nonmesh_bucket {
-    atomic_int_fast64_t period;     /* unix time / NONMESH_BUCKET_S */
-    atomic_uint_fast64_t n[2];      /* plaintext, app TLS */
+    atomic_int_fast64_t period; /* unix time / NONMESH_BUCKET_S */
+    atomic_uint_fast64_t n[2]; /* plaintext, app TLS */
 };
 
 struct nonmesh_slot {
-    atomic_int port;                /* 0 = empty */
+    atomic_int port; /* 0 = empty */
     struct nonmesh_bucket b[NONMESH_BUCKETS];
-    atomic_uint seq;                /* odd while the last client is written */
-    atomic_uint_fast64_t addr[3];   /* 16 address bytes, family << 16 | port */
-    atomic_int_fast64_t last_at;    /* unix time; 0 = none yet */
+    atomic_uint seq; /* odd while the last client is written */
+    atomic_uint_fast64_t addr[3]; /* 16 address bytes, family << 16 | port */
+    atomic_int_fast64_t last_at; /* unix time; 0 = none yet */
 };
 
 #define REQ_SLOTS 256
@@ -70,32 +70,32 @@ struct req_slot {
 };
 
 struct sc_stats {
-    struct sc_rootstats *roots_seen;    /* per root: peers, last seen, windows */
+    struct sc_rootstats *roots_seen; /* per root: peers, last seen, windows */
     struct req_slot reqs[REQ_SLOTS];
-    atomic_uint_fast64_t hist[2][HIST_N + 1];   /* last: +Inf */
+    atomic_uint_fast64_t hist[2][HIST_N + 1]; /* last: +Inf */
     atomic_uint_fast64_t hist_sum[2];
     struct root_slot roots[ROOT_SLOTS];
     struct port_slot ports[PORT_SLOTS];
     struct nonmesh_slot nonmesh[NONMESH_SLOTS];
-    unsigned used;      /* claimed slots; only the owning worker touches it */
+    unsigned used; /* claimed slots; only the owning worker touches it */
     atomic_uint_fast64_t hs[2][SC_HS_N];
     atomic_uint_fast64_t accept_err[SC_ACCEPT_N];
     atomic_uint_fast64_t hs_limited;
     atomic_uint_fast64_t cx_overflow;
     atomic_int_fast64_t active;
     atomic_uint_fast64_t hbone[2][SC_HBONE_EV_N];
-    atomic_uint_fast64_t hbone_spt[2][HBONE_SPT_N + 1];  /* streams per tunnel; last: +Inf */
+    atomic_uint_fast64_t hbone_spt[2][HBONE_SPT_N + 1]; /* streams per tunnel; last: +Inf */
     atomic_uint_fast64_t hbone_spt_sum[2];
-    atomic_int_fast64_t hbone_active[2];    /* a gauge: /reset_counters leaves it */
+    atomic_int_fast64_t hbone_active[2]; /* a gauge: /reset_counters leaves it */
     atomic_uint_fast64_t rx[2], tx[2];
-    struct sc_istio *istio;             /* Istio's standard metrics */
+    struct sc_istio *istio; /* Istio's standard metrics */
 };
 
-static const char *const class_names[SC_CLASS_N] = {
-    "mesh_mtls", "plaintext", "app_tls_passthrough", "refused"};
+static const char *const class_names[SC_CLASS_N] = {"mesh_mtls", "plaintext", "app_tls_passthrough",
+                                                    "refused"};
 static const char *const hs_names[SC_HS_N] = {
-    "ok", "no_client_cert", "unknown_ca", "expired", "bad_identity", "protocol",
-    "root_expired_grace", "revoked"};
+    "ok",           "no_client_cert", "unknown_ca",         "expired",
+    "bad_identity", "protocol",       "root_expired_grace", "revoked"};
 static const char *const accept_err_names[SC_ACCEPT_N] = {"emfile", "enfile", "other"};
 static const char *const dir_names[2] = {"inbound", "outbound"};
 
@@ -389,8 +389,8 @@ void sc_stats_hbone(struct sc_stats *st, enum sc_direction dir, enum sc_hbone_ev
 {
     atomic_fetch_add_explicit(&st->hbone[dir & 1][ev], 1, memory_order_relaxed);
     if (ev == SC_HBONE_TUNNEL_OPENED || ev == SC_HBONE_TUNNEL_CLOSED) {
-        atomic_fetch_add_explicit(&st->hbone_active[dir & 1],
-                                  ev == SC_HBONE_TUNNEL_OPENED ? 1 : -1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&st->hbone_active[dir & 1], ev == SC_HBONE_TUNNEL_OPENED ? 1 : -1,
+                                  memory_order_relaxed);
     }
 }
 
@@ -450,8 +450,9 @@ void sc_stats_peer_root(struct sc_stats *st, enum sc_direction dir, const char *
 void sc_stats_request(struct sc_stats *st, enum sc_direction dir, int port, int code, int mtls,
                       const char *flags, int64_t duration_ms)
 {
-    unsigned h = ((unsigned)dir * 31u + (unsigned)port * 131u + (unsigned)code * 7u +
-                  (unsigned)mtls) % REQ_SLOTS;
+    unsigned h =
+        ((unsigned)dir * 31u + (unsigned)port * 131u + (unsigned)code * 7u + (unsigned)mtls) %
+        REQ_SLOTS;
     size_t b;
 
     for (unsigned i = 0; i < REQ_SLOTS; i++) {
@@ -499,9 +500,9 @@ static void render_requests(struct sc_stats *const *all, size_t n, struct evbuff
             for (size_t v = 0; v < n && !dup; v++) {
                 for (int j = 0; j < REQ_SLOTS; j++) {
                     const struct req_slot *q = &all[v]->reqs[j];
-                    if (!atomic_load_explicit(&q->used, memory_order_acquire) ||
-                        q->dir != r->dir || q->port != r->port || q->code != r->code ||
-                        q->mtls != r->mtls || strcmp(q->flags, r->flags) != 0) {
+                    if (!atomic_load_explicit(&q->used, memory_order_acquire) || q->dir != r->dir ||
+                        q->port != r->port || q->code != r->code || q->mtls != r->mtls ||
+                        strcmp(q->flags, r->flags) != 0) {
                         continue;
                     }
                     if (v < w || (v == w && j < i)) {
@@ -519,8 +520,7 @@ static void render_requests(struct sc_stats *const *all, size_t n, struct evbuff
                                 "response_code=\"%d\",connection_security_policy=\"%s\","
                                 "response_flags=\"%s\"} %llu\n",
                                 dir_names[r->dir], r->port, r->code,
-                                r->mtls ? "mutual_tls" : "none", r->flags,
-                                (unsigned long long)sum);
+                                r->mtls ? "mutual_tls" : "none", r->flags, (unsigned long long)sum);
         }
     }
     evbuffer_add_printf(out, "# HELP sidecar_request_duration_milliseconds HTTP request "
@@ -574,8 +574,8 @@ static void render_roots(struct sc_stats *const *all, size_t n, struct evbuffer 
             for (size_t pw = 0; pw < w && !seen_before; pw++) {
                 for (int j = 0; j < ROOT_SLOTS; j++) {
                     struct root_slot *q = &all[pw]->roots[j];
-                    if (atomic_load_explicit(&q->used, memory_order_acquire) &&
-                        q->dir == r->dir && strcmp(q->serial, r->serial) == 0) {
+                    if (atomic_load_explicit(&q->used, memory_order_acquire) && q->dir == r->dir &&
+                        strcmp(q->serial, r->serial) == 0) {
                         seen_before = 1;
                         break;
                     }
@@ -587,15 +587,14 @@ static void render_roots(struct sc_stats *const *all, size_t n, struct evbuffer 
             for (size_t v = w; v < n; v++) {
                 for (int j = 0; j < ROOT_SLOTS; j++) {
                     struct root_slot *q = &all[v]->roots[j];
-                    if (atomic_load_explicit(&q->used, memory_order_acquire) &&
-                        q->dir == r->dir && strcmp(q->serial, r->serial) == 0) {
+                    if (atomic_load_explicit(&q->used, memory_order_acquire) && q->dir == r->dir &&
+                        strcmp(q->serial, r->serial) == 0) {
                         sum += atomic_load_explicit(&q->count, memory_order_relaxed);
                     }
                 }
             }
             /* the subject comes from a certificate: a label escape */
-            evbuffer_add_printf(out,
-                                "sidecar_tls_peer_root_total{direction=\"%s\",root_serial=\"",
+            evbuffer_add_printf(out, "sidecar_tls_peer_root_total{direction=\"%s\",root_serial=\"",
                                 dir_names[r->dir]);
             sc_escape_evbuffer(out, sc_escape_prom_label, r->serial, strlen(r->serial));
             evbuffer_add_printf(out, "\",root_subject=\"");
@@ -605,8 +604,8 @@ static void render_roots(struct sc_stats *const *all, size_t n, struct evbuffer 
     }
 }
 
-uint64_t sc_stats_sum_class(struct sc_stats *const *all, size_t n, enum sc_direction dir,
-                            int port, enum sc_conn_class cls)
+uint64_t sc_stats_sum_class(struct sc_stats *const *all, size_t n, enum sc_direction dir, int port,
+                            enum sc_conn_class cls)
 {
     uint64_t sum = 0;
 
@@ -642,11 +641,11 @@ static unsigned next_key(const uint64_t *seen, unsigned *pos)
 {
     while (*pos < KEY_SPACE) {
         if (seen[*pos / 64] == 0) {
-            *pos = (*pos / 64 + 1) * 64;        /* skip an empty word */
+            *pos = (*pos / 64 + 1) * 64; /* skip an empty word */
             continue;
         }
         if (seen[*pos / 64] & (1ull << (*pos % 64))) {
-            return ++*pos;      /* key = bit + 1; resume after it */
+            return ++*pos; /* key = bit + 1; resume after it */
         }
         (*pos)++;
     }
@@ -676,8 +675,8 @@ static uint64_t sum_at(struct sc_stats *const *all, size_t n, size_t off)
 
 static uint64_t sum_accept_err(struct sc_stats *const *all, size_t n, int e)
 {
-    return sum_at(all, n, offsetof(struct sc_stats, accept_err) +
-                              (size_t)e * sizeof(atomic_uint_fast64_t));
+    return sum_at(all, n,
+                  offsetof(struct sc_stats, accept_err) + (size_t)e * sizeof(atomic_uint_fast64_t));
 }
 
 static uint64_t sum_cx_overflow(struct sc_stats *const *all, size_t n)
@@ -698,8 +697,7 @@ static void render_hbone(struct sc_stats *const *all, size_t n, struct evbuffer 
         "sidecar_hbone_streams_opened_total", "sidecar_hbone_streams_refused_total",
         "sidecar_hbone_streams_reset_total"};
     static const char *const help[SC_HBONE_EV_N] = {
-        "HBONE tunnels (HTTP/2 mTLS connections) opened.",
-        "HBONE tunnels closed.",
+        "HBONE tunnels (HTTP/2 mTLS connections) opened.", "HBONE tunnels closed.",
         "HBONE CONNECT streams established (200).",
         "HBONE CONNECT streams refused (4xx/5xx, or no tunnel).",
         "HBONE CONNECT streams ended by RST_STREAM after their 200."};
@@ -725,8 +723,9 @@ static void render_hbone(struct sc_stats *const *all, size_t n, struct evbuffer 
         evbuffer_add_printf(out, "sidecar_hbone_tunnels_active{direction=\"%s\"} %lld\n",
                             dir_names[d], (long long)active);
     }
-    evbuffer_add_printf(out, "# HELP sidecar_hbone_streams_per_tunnel Streams each closed HBONE "
-                             "tunnel carried.\n# TYPE sidecar_hbone_streams_per_tunnel histogram\n");
+    evbuffer_add_printf(out,
+                        "# HELP sidecar_hbone_streams_per_tunnel Streams each closed HBONE "
+                        "tunnel carried.\n# TYPE sidecar_hbone_streams_per_tunnel histogram\n");
     for (int d = 0; d < 2; d++) {
         uint64_t cum = 0;
 
@@ -742,19 +741,19 @@ static void render_hbone(struct sc_stats *const *all, size_t n, struct evbuffer 
                                     dir_names[d], (unsigned long long)hbone_spt_le[b],
                                     (unsigned long long)cum);
             } else {
-                evbuffer_add_printf(out,
-                                    "sidecar_hbone_streams_per_tunnel_bucket{direction=\"%s\","
-                                    "le=\"+Inf\"} %llu\n"
-                                    "sidecar_hbone_streams_per_tunnel_count{direction=\"%s\"} %llu\n",
-                                    dir_names[d], (unsigned long long)cum, dir_names[d],
-                                    (unsigned long long)cum);
+                evbuffer_add_printf(
+                    out,
+                    "sidecar_hbone_streams_per_tunnel_bucket{direction=\"%s\","
+                    "le=\"+Inf\"} %llu\n"
+                    "sidecar_hbone_streams_per_tunnel_count{direction=\"%s\"} %llu\n",
+                    dir_names[d], (unsigned long long)cum, dir_names[d], (unsigned long long)cum);
             }
         }
-        evbuffer_add_printf(out, "sidecar_hbone_streams_per_tunnel_sum{direction=\"%s\"} %llu\n",
-                            dir_names[d],
-                            (unsigned long long)sum_at(
-                                all, n, offsetof(struct sc_stats, hbone_spt_sum) +
-                                            (size_t)d * sizeof(atomic_uint_fast64_t)));
+        evbuffer_add_printf(
+            out, "sidecar_hbone_streams_per_tunnel_sum{direction=\"%s\"} %llu\n", dir_names[d],
+            (unsigned long long)sum_at(all, n,
+                                       offsetof(struct sc_stats, hbone_spt_sum) +
+                                           (size_t)d * sizeof(atomic_uint_fast64_t)));
     }
 }
 
@@ -797,10 +796,9 @@ void sc_stats_render_prometheus(struct sc_stats *const *all, size_t n, struct ev
                              "# TYPE sidecar_tls_handshakes_total counter\n");
     for (int d = 0; d < 2; d++) {
         for (int o = 0; o < SC_HS_N; o++) {
-            evbuffer_add_printf(out,
-                                "sidecar_tls_handshakes_total{direction=\"%s\",outcome=\"%s\"} %llu\n",
-                                dir_names[d], hs_names[o],
-                                (unsigned long long)sum_hs(all, n, d, o));
+            evbuffer_add_printf(
+                out, "sidecar_tls_handshakes_total{direction=\"%s\",outcome=\"%s\"} %llu\n",
+                dir_names[d], hs_names[o], (unsigned long long)sum_hs(all, n, d, o));
         }
     }
     evbuffer_add_printf(out, "# HELP sidecar_accept_errors_total Failed accept() calls by "
@@ -810,17 +808,19 @@ void sc_stats_render_prometheus(struct sc_stats *const *all, size_t n, struct ev
         evbuffer_add_printf(out, "sidecar_accept_errors_total{reason=\"%s\"} %llu\n",
                             accept_err_names[e], (unsigned long long)sum_accept_err(all, n, e));
     }
-    evbuffer_add_printf(out, "# HELP sidecar_handshakes_limited_total Downstream connections "
-                             "closed before their TLS handshake: the client address was over "
-                             "limits.handshakes_per_second_per_source.\n"
-                             "# TYPE sidecar_handshakes_limited_total counter\n"
-                             "sidecar_handshakes_limited_total %llu\n",
+    evbuffer_add_printf(out,
+                        "# HELP sidecar_handshakes_limited_total Downstream connections "
+                        "closed before their TLS handshake: the client address was over "
+                        "limits.handshakes_per_second_per_source.\n"
+                        "# TYPE sidecar_handshakes_limited_total counter\n"
+                        "sidecar_handshakes_limited_total %llu\n",
                         (unsigned long long)sum_hs_limited(all, n));
-    evbuffer_add_printf(out, "# HELP sidecar_connections_overflow_total Downstream connections "
-                             "closed at once: their listener had limits.max_connections open "
-                             "on that worker.\n"
-                             "# TYPE sidecar_connections_overflow_total counter\n"
-                             "sidecar_connections_overflow_total %llu\n",
+    evbuffer_add_printf(out,
+                        "# HELP sidecar_connections_overflow_total Downstream connections "
+                        "closed at once: their listener had limits.max_connections open "
+                        "on that worker.\n"
+                        "# TYPE sidecar_connections_overflow_total counter\n"
+                        "sidecar_connections_overflow_total %llu\n",
                         (unsigned long long)sum_cx_overflow(all, n));
     render_roots(all, n, out);
     render_requests(all, n, out);
@@ -828,8 +828,10 @@ void sc_stats_render_prometheus(struct sc_stats *const *all, size_t n, struct ev
     for (size_t i = 0; i < n; i++) {
         active += atomic_load_explicit(&all[i]->active, memory_order_relaxed);
     }
-    evbuffer_add_printf(out, "# TYPE sidecar_connections_active gauge\n"
-                             "sidecar_connections_active %lld\n", (long long)active);
+    evbuffer_add_printf(out,
+                        "# TYPE sidecar_connections_active gauge\n"
+                        "sidecar_connections_active %lld\n",
+                        (long long)active);
     evbuffer_add_printf(out, "# TYPE sidecar_bytes_total counter\n");
     for (int d = 0; d < 2; d++) {
         uint64_t rx = 0, tx = 0;
@@ -837,8 +839,9 @@ void sc_stats_render_prometheus(struct sc_stats *const *all, size_t n, struct ev
             rx += atomic_load_explicit(&all[i]->rx[d], memory_order_relaxed);
             tx += atomic_load_explicit(&all[i]->tx[d], memory_order_relaxed);
         }
-        evbuffer_add_printf(out, "sidecar_bytes_total{direction=\"%s\",flow=\"received\"} %llu\n"
-                                 "sidecar_bytes_total{direction=\"%s\",flow=\"sent\"} %llu\n",
+        evbuffer_add_printf(out,
+                            "sidecar_bytes_total{direction=\"%s\",flow=\"received\"} %llu\n"
+                            "sidecar_bytes_total{direction=\"%s\",flow=\"sent\"} %llu\n",
                             dir_names[d], (unsigned long long)rx, dir_names[d],
                             (unsigned long long)tx);
     }

@@ -15,7 +15,7 @@ struct evbuffer;
 enum sc_conn_class {
     SC_CLASS_MESH_MTLS = 0,
     SC_CLASS_PLAINTEXT,
-    SC_CLASS_APP_TLS,        /* app_tls_passthrough */
+    SC_CLASS_APP_TLS, /* app_tls_passthrough */
     SC_CLASS_REFUSED,
     SC_CLASS_N,
 };
@@ -28,16 +28,16 @@ enum sc_hs_outcome {
     SC_HS_EXPIRED,
     SC_HS_BAD_IDENTITY,
     SC_HS_PROTOCOL,
-    SC_HS_ROOT_EXPIRED_GRACE,   /* accepted: the peer's root expired, within the grace */
-    SC_HS_REVOKED,           /* a certificate of the peer's chain is in a CRL */
+    SC_HS_ROOT_EXPIRED_GRACE, /* accepted: the peer's root expired, within the grace */
+    SC_HS_REVOKED, /* a certificate of the peer's chain is in a CRL */
     SC_HS_N,
 };
 
 /* Why accept() failed (sidecar_accept_errors_total{reason=...}). */
 enum sc_accept_error {
-    SC_ACCEPT_EMFILE = 0,    /* the process is out of descriptors */
-    SC_ACCEPT_ENFILE,        /* the system is */
-    SC_ACCEPT_OTHER,         /* ENOBUFS, ENOMEM, ... */
+    SC_ACCEPT_EMFILE = 0, /* the process is out of descriptors */
+    SC_ACCEPT_ENFILE, /* the system is */
+    SC_ACCEPT_OTHER, /* ENOBUFS, ENOMEM, ... */
     SC_ACCEPT_N,
 };
 
@@ -46,7 +46,7 @@ enum sc_accept_error {
 struct sc_stats;
 
 struct sc_stats *sc_stats_new(void);
-void sc_stats_free(struct sc_stats *st);        /* accepts NULL */
+void sc_stats_free(struct sc_stats *st); /* accepts NULL */
 
 /* The worker's table of Istio's standard metrics (proxy/istio.h); owned
  * by st. */
@@ -76,9 +76,9 @@ void sc_stats_overflow(struct sc_stats *st);
 enum sc_hbone_ev {
     SC_HBONE_TUNNEL_OPENED = 0,
     SC_HBONE_TUNNEL_CLOSED,
-    SC_HBONE_STREAM_OPENED,     /* a 200 sent (inbound) or received (outbound) */
-    SC_HBONE_STREAM_REFUSED,    /* 4xx/5xx sent or received, or refused before */
-    SC_HBONE_STREAM_RESET,      /* RST_STREAM either way after the 200 */
+    SC_HBONE_STREAM_OPENED, /* a 200 sent (inbound) or received (outbound) */
+    SC_HBONE_STREAM_REFUSED, /* 4xx/5xx sent or received, or refused before */
+    SC_HBONE_STREAM_RESET, /* RST_STREAM either way after the 200 */
     SC_HBONE_EV_N
 };
 void sc_stats_hbone(struct sc_stats *st, enum sc_direction dir, enum sc_hbone_ev ev);
@@ -116,9 +116,9 @@ void sc_stats_nonmesh(struct sc_stats *st, int port, enum sc_conn_class cls,
                       const struct sc_addr *peer, time_t now);
 
 struct sc_stats_nonmesh_sum {
-    uint64_t plaintext;         /* in the last hour (to 5 minutes' precision) */
+    uint64_t plaintext; /* in the last hour (to 5 minutes' precision) */
     uint64_t app_tls;
-    int has_last;               /* a client in the last hour */
+    int has_last; /* a client in the last hour */
     struct sc_addr last_peer;
     time_t last_at;
 };
@@ -128,8 +128,8 @@ void sc_stats_sum_nonmesh(struct sc_stats *const *all, size_t n, int port, time_
                           struct sc_stats_nonmesh_sum *out);
 
 /* Sums of all workers' counters. */
-uint64_t sc_stats_sum_class(struct sc_stats *const *all, size_t n, enum sc_direction dir,
-                            int port, enum sc_conn_class cls);
+uint64_t sc_stats_sum_class(struct sc_stats *const *all, size_t n, enum sc_direction dir, int port,
+                            enum sc_conn_class cls);
 
 /* Appends the Prometheus text exposition of all workers' counters. */
 void sc_stats_render_prometheus(struct sc_stats *const *all, size_t n, struct evbuffer *out);

@@ -105,8 +105,8 @@ static void append_cert(X509 *peer, char *reason, size_t reasonlen)
 static void not_in(X509 *peer, const char *san, const struct sc_strv *names, char *reason,
                    size_t reasonlen)
 {
-    size_t used = (size_t)snprintf(reason, reasonlen, "identity_rejected: peer SAN %s not in [",
-                                   san);
+    size_t used =
+        (size_t)snprintf(reason, reasonlen, "identity_rejected: peer SAN %s not in [", san);
 
     for (size_t i = 0; i < names->n && used < reasonlen; i++) {
         used += (size_t)snprintf(reason + used, reasonlen - used, "%s%s", i > 0 ? ", " : "",
@@ -242,11 +242,11 @@ void sc_tlsv_failure(struct bufferevent *bev, short what, const struct sc_tlsv_c
     snprintf(out->reason, sizeof(out->reason), "tls_handshake_failed: %s", rs);
 }
 
-int sc_tlsv_identity(SSL *ssl, const struct sc_strv *principals, const char *trust_domain,
-                     char *id, size_t idlen, char *reason, size_t reasonlen)
+int sc_tlsv_identity(SSL *ssl, const struct sc_strv *principals, const char *trust_domain, char *id,
+                     size_t idlen, char *reason, size_t reasonlen)
 {
     X509 *peer = SSL_get0_peer_certificate(ssl);
-    char shown[1024];                       /* the id, escaped for the log */
+    char shown[1024]; /* the id, escaped for the log */
 
     if (sc_x509_spiffe_id(peer, id, idlen) != 0) {
         snprintf(reason, reasonlen, "identity_rejected: peer certificate has no SPIFFE ID");
@@ -257,8 +257,7 @@ int sc_tlsv_identity(SSL *ssl, const struct sc_strv *principals, const char *tru
         if (sc_spiffe_match_any(principals->v, principals->n, id)) {
             return 0;
         }
-        not_in(peer, sc_escape_text_str(id, shown, sizeof(shown)), principals, reason,
-               reasonlen);
+        not_in(peer, sc_escape_text_str(id, shown, sizeof(shown)), principals, reason, reasonlen);
         return -1;
     }
     if (!sc_spiffe_in_trust_domain(id, trust_domain)) {

@@ -16,17 +16,17 @@ struct bufferevent;
 
 struct sc_tlsv_ctx {
     enum sc_direction dir;
-    int strict_inbound;           /* a STRICT port: non-TLS bytes mean plaintext_refused_strict */
-    int n_roots;                  /* size of the trust bundle, for the message */
-    const char *expected_host;    /* SIMPLE / MUTUAL: the name checked, or NULL */
+    int strict_inbound; /* a STRICT port: non-TLS bytes mean plaintext_refused_strict */
+    int n_roots; /* size of the trust bundle, for the message */
+    const char *expected_host; /* SIMPLE / MUTUAL: the name checked, or NULL */
 };
 
 struct sc_tlsv_failure {
-    enum sc_hs_outcome outcome;   /* for the handshake metric */
-    unsigned long ssl_error;      /* the first OpenSSL error (0 if none) */
-    long verify_result;           /* X509_V_OK, or why the chain failed */
+    enum sc_hs_outcome outcome; /* for the handshake metric */
+    unsigned long ssl_error; /* the first OpenSSL error (0 if none) */
+    long verify_result; /* X509_V_OK, or why the chain failed */
     int verify_depth;
-    char reason[1024];            /* the log's end= text, e.g. "tls_verify_failed: ..." */
+    char reason[1024]; /* the log's end= text, e.g. "tls_verify_failed: ..." */
 };
 
 /* Explains a handshake that ended with `what` (BEV_EVENT_ERROR/EOF) on the
@@ -53,8 +53,8 @@ void sc_tlsv_explain_verify(SSL *ssl, long vr, const struct sc_tlsv_ctx *ctx, ch
  * principals when that list is non-empty, else any ID in trust_domain.
  * Fills id (the peer's SPIFFE ID, "" if none).  Returns 0, or -1 with
  * reason set to "identity_rejected: ...". */
-int sc_tlsv_identity(SSL *ssl, const struct sc_strv *principals, const char *trust_domain,
-                     char *id, size_t idlen, char *reason, size_t reasonlen);
+int sc_tlsv_identity(SSL *ssl, const struct sc_strv *principals, const char *trust_domain, char *id,
+                     size_t idlen, char *reason, size_t reasonlen);
 
 /* Checks a SIMPLE / MUTUAL server's certificate against the names pinned
  * by DestinationRule subjectAltNames (or the route's expected_identities):

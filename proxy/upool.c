@@ -29,25 +29,25 @@ struct entry;
 struct sc_upconn {
     SC_MAGIC_FIELD
     struct entry *e;
-    struct sc_snapshot *snap;           /* our own reference */
-    struct sc_upconn *next, *prev;      /* idle list */
+    struct sc_snapshot *snap; /* our own reference */
+    struct sc_upconn *next, *prev; /* idle list */
     struct sc_upconn_info info;
     char tls_version[16];
     char peer_id[512];
     char peer_root[80];
     struct event *idle_timer;
-    struct event *ev;                   /* the socket's: registered once */
-    sc_upconn_io_fn *fn;                /* the borrower's handler, NULL while idle */
+    struct event *ev; /* the socket's: registered once */
+    sc_upconn_io_fn *fn; /* the borrower's handler, NULL while idle */
     void *fn_arg;
     int idle;
-    int served;                         /* handed out before */
-    time_t chain_not_after;             /* the peer chain's first expiry, 0 if none */
+    int served; /* handed out before */
+    time_t chain_not_after; /* the peer chain's first expiry, 0 if none */
 };
 
 struct sc_upool_wait {
     struct entry *e;
-    struct sc_snapshot *snap;           /* our own reference, for start_connect */
-    struct sc_upool_wait *next, *prev;  /* the entry's queue */
+    struct sc_snapshot *snap; /* our own reference, for start_connect */
+    struct sc_upool_wait *next, *prev; /* the entry's queue */
     sc_upool_ready_fn *ready;
     void *arg;
 };
@@ -56,8 +56,8 @@ struct sc_upool_wait {
  * first request waiting when it completes gets it. */
 struct pconnect {
     struct entry *e;
-    struct sc_upstream *u;              /* holds its own snapshot reference */
-    struct sc_snapshot *snap;           /* u's, borrowed for on_connected */
+    struct sc_upstream *u; /* holds its own snapshot reference */
+    struct sc_snapshot *snap; /* u's, borrowed for on_connected */
     struct pconnect *next, *prev;
 };
 
@@ -74,10 +74,10 @@ struct entry {
     struct sc_upstream_req req;
     struct sc_upool_limits lim;
     struct sc_upool *pool;
-    struct sc_upconn *idle;             /* most recently used first */
+    struct sc_upconn *idle; /* most recently used first */
     struct sc_upool_wait *waiters, *waiters_tail;
     struct pconnect *connects;
-    int n_open;                         /* handed out + idle */
+    int n_open; /* handed out + idle */
     int n_idle;
     int n_connecting;
     int n_waiting;
@@ -226,8 +226,8 @@ static struct entry *find_entry(struct sc_upool *p, const struct sc_upstream_req
             sc_addr_equal(&e->addr, &req->addr)) {
             return e;
         }
-        if (spare == NULL && (!e->used || (e->n_open == 0 && e->n_connecting == 0 &&
-                                           e->n_waiting == 0))) {
+        if (spare == NULL &&
+            (!e->used || (e->n_open == 0 && e->n_connecting == 0 && e->n_waiting == 0))) {
             spare = e;
         }
     }
@@ -528,10 +528,9 @@ enum sc_upool_get_result sc_upool_get(struct sc_upool *p, const struct sc_upstre
         return SC_UPOOL_READY;
     }
     if (fresh && e->idle != NULL && e->n_open >= lim->max_connections) {
-        close_idle(e->idle);         /* make room for the fresh one */
+        close_idle(e->idle); /* make room for the fresh one */
     }
-    if (e->n_open + e->n_connecting >= lim->max_connections &&
-        e->n_waiting >= lim->max_pending) {
+    if (e->n_open + e->n_connecting >= lim->max_connections && e->n_waiting >= lim->max_pending) {
         gauge(&p->overflows, 1);
         return SC_UPOOL_OVERFLOW;
     }
@@ -617,7 +616,7 @@ struct sc_io *sc_upconn_detach(struct sc_upconn *uc)
     e->n_open--;
     uc->info.io = NULL;
     upconn_free(uc);
-    slot_freed(e);      /* an upgraded or CONNECT tunnel no longer counts */
+    slot_freed(e); /* an upgraded or CONNECT tunnel no longer counts */
     return io;
 }
 
@@ -668,4 +667,3 @@ void sc_upool_free(struct sc_upool *p)
     }
     free(p);
 }
-

@@ -35,20 +35,20 @@ struct sc_upool_wait;
  * that request came on are gone. */
 
 struct sc_upool_limits {
-    int max_connections;        /* per key: open + connecting */
-    int max_pending;            /* per key: requests waiting for a connection */
-    int idle_ms;                /* idle connections close after this */
+    int max_connections; /* per key: open + connecting */
+    int max_pending; /* per key: requests waiting for a connection */
+    int idle_ms; /* idle connections close after this */
 };
 
 /* A connection handed out: io is ready for one request (reads wait for a
  * wake-up: sc_io_can_read() is 0 until one comes). */
 struct sc_upconn_info {
-    struct sc_io *io;                   /* the pool's: borrowed */
-    const char *tls_version;    /* NULL for plaintext */
-    const char *peer_id;        /* "" when none */
-    const char *peer_root;      /* "-" when none */
-    char upstream_host[64];     /* "1.2.3.4:80" for the access log */
-    int reused;                 /* 1 when it served an earlier request */
+    struct sc_io *io; /* the pool's: borrowed */
+    const char *tls_version; /* NULL for plaintext */
+    const char *peer_id; /* "" when none */
+    const char *peer_root; /* "-" when none */
+    char upstream_host[64]; /* "1.2.3.4:80" for the access log */
+    int reused; /* 1 when it served an earlier request */
 };
 
 /* Called once: uc non-NULL with a connection, or NULL with res describing
@@ -60,10 +60,10 @@ struct sc_upool *sc_upool_new(struct sc_wctx *w);
 void sc_upool_free(struct sc_upool *p);
 
 enum sc_upool_get_result {
-    SC_UPOOL_READY = 0,         /* *out holds an idle connection, now yours */
-    SC_UPOOL_WAITING,           /* ready() will be called; *wait can cancel it */
-    SC_UPOOL_OVERFLOW,          /* both limits reached: answer 503 UO */
-    SC_UPOOL_ERROR,             /* out of memory */
+    SC_UPOOL_READY = 0, /* *out holds an idle connection, now yours */
+    SC_UPOOL_WAITING, /* ready() will be called; *wait can cancel it */
+    SC_UPOOL_OVERFLOW, /* both limits reached: answer 503 UO */
+    SC_UPOOL_ERROR, /* out of memory */
 };
 
 /* Borrows a connection for req (route identifies the route or listener, so

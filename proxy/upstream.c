@@ -26,20 +26,20 @@
 
 struct sc_upstream {
     SC_MAGIC_FIELD
-    struct sc_upstream_req req;         /* req.snap: our own reference */
+    struct sc_upstream_req req; /* req.snap: our own reference */
     sc_upstream_done_fn *done;
     void *arg;
     int fd;
-    struct event *ev;                   /* connect watcher */
+    struct event *ev; /* connect watcher */
     struct event *timer;
-    struct bufferevent *bev;            /* during the TLS handshake */
-    int sys_errno;                      /* why the connect failed */
-    struct sc_hbone_out *hbone;         /* req.hbone_port: the stream being opened */
+    struct bufferevent *bev; /* during the TLS handshake */
+    int sys_errno; /* why the connect failed */
+    struct sc_hbone_out *hbone; /* req.hbone_port: the stream being opened */
 };
 
 /* Where a ticket for this upstream goes; lives as long as the SSL. */
 struct session_sink {
-    struct sc_tls_session_sink base;    /* first */
+    struct sc_tls_session_sink base; /* first */
     struct sc_wctx *w;
     uint64_t generation;
     struct sc_addr addr;
@@ -244,12 +244,11 @@ static void start_tls(struct sc_upstream *u)
          * the session it resumed not resumable once that handshake ends,
          * so one object shared by every new connection would turn the
          * connections opened meanwhile into full handshakes. */
-        sess = sc_wctx_session_get(u->req.w, sc_snapshot_generation(u->req.snap),
-                                     &u->req.addr);
+        sess = sc_wctx_session_get(u->req.w, sc_snapshot_generation(u->req.snap), &u->req.addr);
         sess = sess != NULL ? SSL_SESSION_dup(sess) : NULL;
         if (sess != NULL) {
             SSL_set_session(ssl, sess);
-            SSL_SESSION_free(sess);     /* the SSL holds its own reference */
+            SSL_SESSION_free(sess); /* the SSL holds its own reference */
         }
     } else {
         const char *name = u->req.tls_files != NULL && u->req.tls_files->sni != NULL
@@ -362,7 +361,7 @@ static void on_hbone_end(void *arg, const struct sc_hbone_out_end *e)
         res.tls_version = e->tls_version;
         snprintf(res.peer_id, sizeof(res.peer_id), "%s", e->peer_id != NULL ? e->peer_id : "");
         snprintf(res.peer_root, sizeof(res.peer_root), "-");
-        finish(u, &res);        /* our end of the socketpair becomes the bufferevent */
+        finish(u, &res); /* our end of the socketpair becomes the bufferevent */
         return;
     }
     fail(u, SC_UPSTREAM_CONNECT_FAILED, "%s", e->reason);

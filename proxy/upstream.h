@@ -28,49 +28,49 @@ struct sc_upstream;
 
 struct sc_upstream_req {
     struct sc_wctx *w;
-    struct sc_snapshot *snap;               /* the connect takes its own reference */
+    struct sc_snapshot *snap; /* the connect takes its own reference */
     struct sc_addr addr;
-    enum sc_direction dir;                  /* for the metrics */
+    enum sc_direction dir; /* for the metrics */
     enum sc_tls_mode tls;
-    enum sc_proto proto;                    /* picks the ALPN list */
-    const char *host;                       /* SNI; may be NULL */
+    enum sc_proto proto; /* picks the ALPN list */
+    const char *host; /* SNI; may be NULL */
     const struct sc_cfg_tls_files *tls_files;
-    const struct sc_strv *expected;         /* mesh identities; NULL/empty = trust domain */
+    const struct sc_strv *expected; /* mesh identities; NULL/empty = trust domain */
     int connect_ms;
     int handshake_ms;
-    unsigned mark;                          /* SO_MARK for the socket, 0 = none */
-    int hbone_port;                         /* > 0: no connection of its own but a
+    unsigned mark; /* SO_MARK for the socket, 0 = none */
+    int hbone_port; /* > 0: no connection of its own but a
                                              * CONNECT stream to addr over an HBONE
                                              * tunnel to addr's host on this port
                                              * (proxy/hbone_pool.h); the result is a
                                              * plain bufferevent once the 200 is in */
-    const unsigned char *alpn;              /* mesh: this ALPN list instead of the
+    const unsigned char *alpn; /* mesh: this ALPN list instead of the
                                              * protocol's (HBONE: h2); NULL = default */
     unsigned alpn_len;
 };
 
 enum sc_upstream_status {
     SC_UPSTREAM_OK = 0,
-    SC_UPSTREAM_CONNECT_FAILED,             /* refused, unreachable, ... */
+    SC_UPSTREAM_CONNECT_FAILED, /* refused, unreachable, ... */
     SC_UPSTREAM_CONNECT_TIMEOUT,
-    SC_UPSTREAM_TLS_FAILED,                 /* handshake or verification failed */
+    SC_UPSTREAM_TLS_FAILED, /* handshake or verification failed */
     SC_UPSTREAM_HANDSHAKE_TIMEOUT,
     SC_UPSTREAM_IDENTITY_REJECTED,
 };
 
 struct sc_upstream_result {
     enum sc_upstream_status status;
-    struct bufferevent *bev;                /* OK: connected (and verified); now the callee's */
-    const char *tls_version;                /* "TLSv1.3", or NULL for plaintext */
-    char peer_id[512];                      /* mesh peer's SPIFFE ID, "" if none */
-    char peer_root[80];                     /* serial of the root it chained to (for a
+    struct bufferevent *bev; /* OK: connected (and verified); now the callee's */
+    const char *tls_version; /* "TLSv1.3", or NULL for plaintext */
+    char peer_id[512]; /* mesh peer's SPIFFE ID, "" if none */
+    char peer_root[80]; /* serial of the root it chained to (for a
                                              * resumption, its full handshake's), or "-" */
-    const char *session;                    /* "full", "resumed", or NULL without TLS */
-    unsigned long ssl_error;                /* first OpenSSL error of a TLS failure */
-    long verify_result;                     /* X509_V_OK or the chain's failure */
-    int sys_errno;                          /* the connect's errno (0 if none) */
+    const char *session; /* "full", "resumed", or NULL without TLS */
+    unsigned long ssl_error; /* first OpenSSL error of a TLS failure */
+    long verify_result; /* X509_V_OK or the chain's failure */
+    int sys_errno; /* the connect's errno (0 if none) */
     int verify_depth;
-    char reason[1024];                      /* failure, as the log's end= text */
+    char reason[1024]; /* failure, as the log's end= text */
 };
 
 /* Called once, with the result (the result is borrowed for the call; take

@@ -32,10 +32,10 @@ int sc_uuid_v4(struct sc_uuid *u, char out[SC_UUID_STR_LEN + 1])
         u->used = 0;
     }
     memcpy(b, u->pool + u->used, sizeof b);
-    OPENSSL_cleanse(u->pool + u->used, sizeof b);    /* never hand out a byte twice */
+    OPENSSL_cleanse(u->pool + u->used, sizeof b); /* never hand out a byte twice */
     u->used += sizeof b;
-    b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);     /* version 4 */
-    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);     /* variant 10xx */
+    b[6] = (unsigned char)((b[6] & 0x0f) | 0x40); /* version 4 */
+    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80); /* variant 10xx */
     for (i = 0; i < sizeof b; i++) {
         if (i == 4 || i == 6 || i == 8 || i == 10) {
             out[o++] = '-';

@@ -7,12 +7,12 @@
  * pool of CSPRNG bytes refilled with one RAND_bytes call per 32 UUIDs.  The
  * caller embeds the struct (one per worker thread; not shared, no locks). */
 
-#define SC_UUID_STR_LEN 36            /* "xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx" */
+#define SC_UUID_STR_LEN 36 /* "xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx" */
 #define SC_UUID_POOL_BYTES 512
 
 struct sc_uuid {
     unsigned char pool[SC_UUID_POOL_BYTES];
-    size_t used;                      /* pool bytes handed out; a full pool is refilled */
+    size_t used; /* pool bytes handed out; a full pool is refilled */
 };
 
 /* Starts with an empty pool (the first UUID refills it). */

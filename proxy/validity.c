@@ -67,9 +67,7 @@ time_t sc_validity_next(const struct sc_validity *v)
 
     for (size_t i = 0; i < v->n; i++) {
         const struct entry *e = &v->e[i];
-        time_t t = e->state == NOT_YET_VALID ? e->not_before
-                   : e->state == VALID       ? e->not_after
-                                             : 0;
+        time_t t = e->state == NOT_YET_VALID ? e->not_before : e->state == VALID ? e->not_after : 0;
 
         if (t != 0 && (next == 0 || t < next)) {
             next = t;

@@ -18,16 +18,16 @@
 
 struct sc_wctx {
     int id;
-    struct event_base *base;            /* borrowed */
-    struct sc_stats *stats;             /* borrowed */
-    struct sc_snapshot *snap;           /* borrowed: the worker's reference */
-    struct sc_upool *upool;             /* borrowed */
-    struct sc_hbone_pool *hbone;        /* borrowed */
-    struct sc_hslimit *hslimit;         /* borrowed */
+    struct event_base *base; /* borrowed */
+    struct sc_stats *stats; /* borrowed */
+    struct sc_snapshot *snap; /* borrowed: the worker's reference */
+    struct sc_upool *upool; /* borrowed */
+    struct sc_hbone_pool *hbone; /* borrowed */
+    struct sc_hslimit *hslimit; /* borrowed */
     sc_wctx_hbone_accept_fn *hbone_accept;
-    struct sc_tlsv_seen grace_seen;     /* root_expired_grace: identities logged */
+    struct sc_tlsv_seen grace_seen; /* root_expired_grace: identities logged */
     struct sc_uuid uuid;
-    struct sc_conn *conns;              /* list head (links in the connections) */
+    struct sc_conn *conns; /* list head (links in the connections) */
     atomic_size_t n_conns;
     unsigned long long next_id;
     struct {

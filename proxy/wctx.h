@@ -31,10 +31,10 @@ typedef struct ssl_session_st SSL_SESSION;
 
 /* Which kind of listener accepted a connection. */
 enum sc_listener_kind {
-    SC_LISTENER_INBOUND_CAPTURE = 0,   /* inbound:  (iptables → 15006) */
-    SC_LISTENER_OUTBOUND_CAPTURE,      /* outbound: (iptables → 15001) */
-    SC_LISTENER_EXPLICIT,              /* listeners[i] */
-    SC_LISTENER_HBONE,                 /* inbound.hbone_address (15008) */
+    SC_LISTENER_INBOUND_CAPTURE = 0, /* inbound:  (iptables → 15006) */
+    SC_LISTENER_OUTBOUND_CAPTURE, /* outbound: (iptables → 15001) */
+    SC_LISTENER_EXPLICIT, /* listeners[i] */
+    SC_LISTENER_HBONE, /* inbound.hbone_address (15008) */
 };
 
 /* A context for worker `id` on base, counting into stats (both borrowed,
@@ -50,7 +50,7 @@ void sc_wctx_set_hslimit(struct sc_wctx *x, struct sc_hslimit *h);
 
 int sc_wctx_id(const struct sc_wctx *x);
 struct event_base *sc_wctx_base(struct sc_wctx *x);
-struct sc_snapshot *sc_wctx_snapshot(struct sc_wctx *x);   /* borrowed */
+struct sc_snapshot *sc_wctx_snapshot(struct sc_wctx *x); /* borrowed */
 struct sc_stats *sc_wctx_stats(struct sc_wctx *x);
 /* The peer identities this worker has logged for root_expired_grace. */
 struct sc_tlsv_seen *sc_wctx_grace_seen(struct sc_wctx *x);

@@ -40,8 +40,8 @@ struct wlistener {
     enum sc_listener_kind kind;
     char name[128];
     struct sc_addr addr;
-    struct evconnlistener *lev;         /* NULL: a free slot */
-    struct sc_lcount *count;            /* its open connections (our reference) */
+    struct evconnlistener *lev; /* NULL: a free slot */
+    struct sc_lcount *count; /* its open connections (our reference) */
 };
 
 struct sc_worker {
@@ -49,23 +49,23 @@ struct sc_worker {
     pthread_t thread;
     int started;
     struct event_base *base;
-    struct event *wake;                 /* a snapshot is waiting, or stop */
+    struct event *wake; /* a snapshot is waiting, or stop */
     _Atomic(struct sc_snapshot *) pending;
     atomic_int stopping;
-    atomic_int draining;                /* SC_WORKER_DRAIN_* asked for */
-    int lis_drained;                    /* listeners closed */
-    int drained;                        /* connections told */
-    struct sc_snapshot *snap;           /* the worker's own reference */
+    atomic_int draining; /* SC_WORKER_DRAIN_* asked for */
+    int lis_drained; /* listeners closed */
+    int drained; /* connections told */
+    struct sc_snapshot *snap; /* the worker's own reference */
     struct sc_stats *stats;
-    struct sc_wctx *ctx;                /* what its connections see of it */
+    struct sc_wctx *ctx; /* what its connections see of it */
     struct sc_upool *upool;
-    struct sc_hbone_pool *hbone;        /* outbound HBONE tunnels */
-    struct sc_hslimit *hslimit;         /* downstream handshakes per client address */
+    struct sc_hbone_pool *hbone; /* outbound HBONE tunnels */
+    struct sc_hslimit *hslimit; /* downstream handshakes per client address */
     struct wlistener lis[MAX_LISTENERS];
     size_t n_lis;
-    struct sc_acceptpause *pause;       /* after a failed accept() */
-    unsigned long long overflows;       /* connections closed at max_connections */
-    time_t overflow_logged;             /* when that was last said (monotonic s) */
+    struct sc_acceptpause *pause; /* after a failed accept() */
+    unsigned long long overflows; /* connections closed at max_connections */
+    time_t overflow_logged; /* when that was last said (monotonic s) */
 };
 
 static void on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa,
@@ -87,8 +87,8 @@ static void on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct soc
         if (now.tv_sec >= w->overflow_logged + 10) {
             sc_log(SC_LOG_WARN, NULL,
                    "worker %d listener %s: %d connections open (limits.max_connections); "
-                   "closing new ones (%llu so far)", w->id, wl->name, max,
-                   (unsigned long long)w->overflows);
+                   "closing new ones (%llu so far)",
+                   w->id, wl->name, max, (unsigned long long)w->overflows);
             w->overflow_logged = now.tv_sec;
         }
         return;
@@ -126,8 +126,8 @@ static int add_listener(struct sc_worker *w, enum sc_listener_kind kind, const c
 {
     struct wlistener *wl = NULL;
     char as[SC_ADDR_STRLEN];
-    unsigned flags = LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_REUSEABLE_PORT |
-                     LEV_OPT_CLOSE_ON_EXEC;
+    unsigned flags =
+        LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_REUSEABLE_PORT | LEV_OPT_CLOSE_ON_EXEC;
 
     for (size_t i = 0; i < MAX_LISTENERS; i++) {
         if (w->lis[i].lev == NULL) {
@@ -178,7 +178,7 @@ static void close_listener(struct wlistener *wl)
         evconnlistener_free(wl->lev);
         wl->lev = NULL;
     }
-    sc_lcount_unref(wl->count);     /* its connections keep theirs */
+    sc_lcount_unref(wl->count); /* its connections keep theirs */
     wl->count = NULL;
 }
 
@@ -187,7 +187,7 @@ struct want {
     enum sc_listener_kind kind;
     const char *name;
     const struct sc_addr *addr;
-    int optional;                       /* a failed bind is logged, not fatal */
+    int optional; /* a failed bind is logged, not fatal */
 };
 
 static size_t wanted(const struct sc_config *cfg, struct want *out, size_t cap)
@@ -207,8 +207,8 @@ static size_t wanted(const struct sc_config *cfg, struct want *out, size_t cap)
                                  !cfg->inbound.hbone_explicit};
     }
     if (cfg->has_outbound && n < cap) {
-        out[n++] = (struct want){SC_LISTENER_OUTBOUND_CAPTURE, "outbound", &cfg->outbound.address,
-                                 0};
+        out[n++] =
+            (struct want){SC_LISTENER_OUTBOUND_CAPTURE, "outbound", &cfg->outbound.address, 0};
     }
     for (size_t i = 0; i < cfg->n_listeners && n < cap; i++) {
         out[n++] = (struct want){SC_LISTENER_EXPLICIT, cfg->listeners[i].name,
@@ -261,8 +261,9 @@ static int sync_listeners(struct sc_worker *w, int log_changes)
             if (!want[j].optional) {
                 rc = -1;
             } else if (w->id == 0) {
-                sc_log(SC_LOG_ERR, NULL, "listener hbone: no HBONE inbound on this sidecar "
-                                         "(set inbound.hbone_address to a free address, or off)");
+                sc_log(SC_LOG_ERR, NULL,
+                       "listener hbone: no HBONE inbound on this sidecar "
+                       "(set inbound.hbone_address to a free address, or off)");
             }
             continue;
         }

@@ -26,8 +26,8 @@ void sc_worker_publish(struct sc_worker *w, struct sc_snapshot *snap);
 
 /* How far to drain; a later call may go further, never back. */
 enum sc_worker_drain {
-    SC_WORKER_DRAIN_LISTENERS = 1,     /* close the listeners only */
-    SC_WORKER_DRAIN_ALL,               /* and have HTTP connections close after
+    SC_WORKER_DRAIN_LISTENERS = 1, /* close the listeners only */
+    SC_WORKER_DRAIN_ALL, /* and have HTTP connections close after
                                         * their current response (idle ones at once) */
 };
 

@@ -167,7 +167,7 @@ static void put_sans(struct sc_outbuf *o, X509 *cert, int type, const char *key,
         }
         s = type == GEN_URI ? gn->d.uniformResourceIdentifier : gn->d.dNSName;
         if (has_ctl(ASN1_STRING_get0_data(s), (size_t)ASN1_STRING_length(s))) {
-            continue;           /* no header can carry it: left out, not the element */
+            continue; /* no header can carry it: left out, not the element */
         }
         put_pair(o, key, ASN1_STRING_get0_data(s), (size_t)ASN1_STRING_length(s), 0);
         found = 1;
@@ -223,8 +223,8 @@ static int is_ows(int c)
 
 static int is_key_char(int c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '_' || c == '-';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '-';
 }
 
 static int is_ctl(int c)
@@ -242,7 +242,7 @@ int sc_xfcc_parse(const char *s, size_t len, sc_xfcc_pair_fn *fn, void *arg)
     if (i == len) {
         return 0;
     }
-    for (;;) {                              /* one pair per turn; i only grows */
+    for (;;) { /* one pair per turn; i only grows */
         size_t k0, k1, v0, v1;
         int quoted = 0;
 
@@ -274,7 +274,7 @@ int sc_xfcc_parse(const char *s, size_t len, sc_xfcc_pair_fn *fn, void *arg)
                 i++;
             }
             if (i >= len) {
-                return -1;                  /* unterminated quote */
+                return -1; /* unterminated quote */
             }
             v1 = i++;
         } else {
@@ -314,7 +314,7 @@ int sc_xfcc_parse(const char *s, size_t len, sc_xfcc_pair_fn *fn, void *arg)
             i++;
         }
         if (i == len) {
-            return -1;                      /* a dangling separator */
+            return -1; /* a dangling separator */
         }
     }
 }
@@ -347,8 +347,8 @@ int sc_xfcc_forward_value(enum sc_xfcc_action act, const struct sc_xfcc_part *in
 
     sc_outbuf_init(&o, out, outlen);
     int use_in = act == SC_XFCC_KEEP || act == SC_XFCC_APPEND;
-    int use_el = (act == SC_XFCC_SET || act == SC_XFCC_APPEND) && element != NULL &&
-                 element[0] != '\0';
+    int use_el =
+        (act == SC_XFCC_SET || act == SC_XFCC_APPEND) && element != NULL && element[0] != '\0';
     size_t i;
 
     if (len != NULL) {

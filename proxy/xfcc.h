@@ -25,19 +25,19 @@
  * forward_client_cert_details); see sc_xfcc_action(). */
 
 enum sc_xfcc_mode {
-    SC_XFCC_SANITIZE = 0,        /* never forward XFCC */
-    SC_XFCC_FORWARD_ONLY,        /* mTLS peer: forward as received; else remove */
-    SC_XFCC_APPEND_FORWARD,      /* mTLS peer: received + our element; else remove */
-    SC_XFCC_SANITIZE_SET,        /* mTLS peer: only our element; else remove */
+    SC_XFCC_SANITIZE = 0, /* never forward XFCC */
+    SC_XFCC_FORWARD_ONLY, /* mTLS peer: forward as received; else remove */
+    SC_XFCC_APPEND_FORWARD, /* mTLS peer: received + our element; else remove */
+    SC_XFCC_SANITIZE_SET, /* mTLS peer: only our element; else remove */
     SC_XFCC_ALWAYS_FORWARD_ONLY, /* forward as received, even from plaintext peers */
     SC_XFCC_MODE_N,
 };
 
 enum sc_xfcc_action {
-    SC_XFCC_REMOVE = 0,          /* drop every incoming XFCC field */
-    SC_XFCC_KEEP,                /* forward incoming XFCC unchanged */
-    SC_XFCC_SET,                 /* replace it with our element */
-    SC_XFCC_APPEND,              /* append our element to the incoming value */
+    SC_XFCC_REMOVE = 0, /* drop every incoming XFCC field */
+    SC_XFCC_KEEP, /* forward incoming XFCC unchanged */
+    SC_XFCC_SET, /* replace it with our element */
+    SC_XFCC_APPEND, /* append our element to the incoming value */
 };
 
 /* What to do with a request's XFCC, given the mode and whether the
@@ -50,7 +50,7 @@ enum sc_xfcc_action sc_xfcc_action(enum sc_xfcc_mode mode, int peer_mtls);
 /* Envoy's names: "SANITIZE", "FORWARD_ONLY", "APPEND_FORWARD",
  * "SANITIZE_SET", "ALWAYS_FORWARD_ONLY" (case-sensitive).  0 or -1. */
 int sc_xfcc_mode_parse(const char *s, enum sc_xfcc_mode *out);
-const char *sc_xfcc_mode_name(enum sc_xfcc_mode m);   /* "unknown" if out of range */
+const char *sc_xfcc_mode_name(enum sc_xfcc_mode m); /* "unknown" if out of range */
 
 /* Formats the element for peer (borrowed).  by is our SPIFFE ID (NULL or ""
  * leaves By out).  Writes a NUL-terminated string to out; *len (may be NULL)

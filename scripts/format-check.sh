@@ -4,9 +4,7 @@
 #
 #   scripts/format-check.sh FILE...
 #
-# While scripts/format-files.txt exists, only the files it lists are checked
-# (the tree is being brought to the format file by file); without it, every
-# FILE given (the Makefile passes all C sources, as `make fmt` formats them).
+# The Makefile passes every C source, as `make fmt` formats them.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 
@@ -15,9 +13,6 @@ if ! command -v clang-format >/dev/null 2>&1; then
     exit 1
 fi
 files=("$@")
-if [ -f scripts/format-files.txt ]; then
-    mapfile -t files < <(grep -v -e '^#' -e '^$' scripts/format-files.txt)
-fi
 bad=0
 for f in "${files[@]}"; do
     if [ ! -f "$f" ]; then

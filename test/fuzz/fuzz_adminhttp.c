@@ -66,7 +66,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     signal(SIGPIPE, SIG_IGN);
     sc_adminhttp_default_limits(&lim);
-    lim.read_timeout_ms = 20;         /* an unfinished request ends soon */
+    lim.read_timeout_ms = 20; /* an unfinished request ends soon */
     base = event_base_new();
     CHECK(base != NULL);
     srv = sc_adminhttp_new(base, "fuzz", &lim);
@@ -90,7 +90,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         while ((n = recv(sv[0], answer + got, sizeof(answer) - 1 - got, 0)) > 0) {
             got += (size_t)n;
             if (got == sizeof(answer) - 1) {
-                got = sizeof(answer) / 2;    /* keep the head, drop the rest */
+                got = sizeof(answer) / 2; /* keep the head, drop the rest */
             }
         }
     }

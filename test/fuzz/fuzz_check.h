@@ -8,12 +8,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#define CHECK(c)                                                                       \
-    do {                                                                               \
-        if (!(c)) {                                                                    \
+#define CHECK(c)                                                                         \
+    do {                                                                                 \
+        if (!(c)) {                                                                      \
             fprintf(stderr, "%s: check failed: %s (line %d)\n", __FILE__, #c, __LINE__); \
-            abort();                                                                   \
-        }                                                                              \
+            abort();                                                                     \
+        }                                                                                \
     } while (0)
 
 #endif

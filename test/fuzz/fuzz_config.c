@@ -41,8 +41,8 @@ static void check_config(const struct sc_config *cfg)
             abort();
         }
     }
-    if (cfg->outbound.def.tls == SC_TLS_UNSET || cfg->workers < 1 ||
-        cfg->node.namespace_ == NULL || cfg->log_level == NULL) {
+    if (cfg->outbound.def.tls == SC_TLS_UNSET || cfg->workers < 1 || cfg->node.namespace_ == NULL ||
+        cfg->log_level == NULL) {
         abort();
     }
     if (sc_addr_from_host("10.96.12.7", 8080, &dst) == 0 && sc_config_route(cfg, &dst) == NULL) {

@@ -29,14 +29,14 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define MAX_INPUT (64 * 1024)     /* fits a socketpair's buffer: one write */
+#define MAX_INPUT (64 * 1024) /* fits a socketpair's buffer: one write */
 #define MAX_ROUNDS 20000
 
 static const char preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
 struct run {
     int closed;
-    int streams;              /* server: accepted and not yet closed */
+    int streams; /* server: accepted and not yet closed */
 };
 
 /* ---- server role (sds-agent) -------------------------------------------- */
@@ -59,7 +59,7 @@ static void srv_on_message(void *stream_arg, const uint8_t *msg, size_t len)
     struct sc_grpc_stream *s = stream_arg;
     struct sc_sds_request req;
     struct sc_err err;
-    static const uint8_t answer[] = {0x0a, 0x01, 0x31};      /* version_info "1" */
+    static const uint8_t answer[] = {0x0a, 0x01, 0x31}; /* version_info "1" */
 
     if (sc_sds_request_decode(msg, len, &req, &err) != 0) {
         sc_grpc_stream_finish(s, SC_GRPC_INVALID_ARGUMENT, err.msg);
@@ -73,7 +73,7 @@ static void srv_on_message(void *stream_arg, const uint8_t *msg, size_t len)
     sc_sds_request_cleanup(&req);
 }
 
-static struct run *srv_run;   /* the stream-close callback has only the stream */
+static struct run *srv_run; /* the stream-close callback has only the stream */
 
 static void srv_on_stream_close(void *stream_arg)
 {
@@ -119,7 +119,7 @@ static void cli_on_close(void *arg, int status, const char *why)
 
 static void cli_on_bad_message(void *arg, int status, const char *why)
 {
-    static const uint8_t nack[] = {0x2a, 0x01, 0x78};        /* response_nonce "x" */
+    static const uint8_t nack[] = {0x2a, 0x01, 0x78}; /* response_nonce "x" */
 
     (void)arg;
     (void)status;
@@ -186,7 +186,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         while (recv(sv[0], sink, sizeof(sink), MSG_DONTWAIT) > 0) {
         }
     }
-    CHECK(r.closed);            /* the end of the input ends the connection */
+    CHECK(r.closed); /* the end of the input ends the connection */
     sc_grpc_conn_free(c);
     CHECK(r.streams == 0);
     cli_conn = NULL;

@@ -60,9 +60,8 @@ static void feed(struct sc_hbone_req *r, const uint8_t *p, size_t n)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static const char *const peers[] = {
-        "spiffe://cluster.local/ns/foo/sa/client", "spiffe://cluster.local/ns/evil/sa/x", "-",
-        NULL};
+    static const char *const peers[] = {"spiffe://cluster.local/ns/foo/sa/client",
+                                        "spiffe://cluster.local/ns/evil/sa/x", "-", NULL};
     struct sc_hbone_req r, r2;
     struct sc_hbone_target t, t2;
     char why[300], why2[300];

@@ -21,7 +21,7 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 struct sum {
-    uint64_t h;          /* FNV-1a over the transcript */
+    uint64_t h; /* FNV-1a over the transcript */
     size_t events;
 };
 
@@ -55,11 +55,12 @@ static void reparse(enum sc_http1_kind kind, const struct sc_http1_head *req,
                     const struct sc_http1_head *hd)
 {
     static const struct sc_http1_field f[] = {
-        { "x-forwarded-client-cert", NULL },
-        { "x-request-id", "4f9c1c2a-7b5e-4c1d-9a3e-2b6f8d0e1a55" },
+        {"x-forwarded-client-cert", NULL},
+        {"x-request-id", "4f9c1c2a-7b5e-4c1d-9a3e-2b6f8d0e1a55"},
     };
-    struct sc_http1_rewrite rw = { f, 2, SC_HTTP1_CONN_KEEP_ALIVE };
-    struct sc_http1_limits roomy = { 2 * SC_HTTP1_DEFAULT_MAX_HEAD, 2 * SC_HTTP1_DEFAULT_MAX_HEADERS };
+    struct sc_http1_rewrite rw = {f, 2, SC_HTTP1_CONN_KEEP_ALIVE};
+    struct sc_http1_limits roomy = {2 * SC_HTTP1_DEFAULT_MAX_HEAD,
+                                    2 * SC_HTTP1_DEFAULT_MAX_HEADERS};
     struct sc_http1 *p;
     const struct sc_http1_head *h2;
     char *out;
@@ -70,7 +71,7 @@ static void reparse(enum sc_http1_kind kind, const struct sc_http1_head *req,
     out = malloc(need);
     CHECK(out != NULL);
     CHECK(sc_http1_head_format(hd, &rw, out, need, &c) == 0 && c == need);
-    p = sc_http1_new(kind, &roomy);            /* the rewrite adds a field */
+    p = sc_http1_new(kind, &roomy); /* the rewrite adds a field */
     CHECK(p != NULL);
     sc_http1_expect_response(p, req);
     CHECK(sc_http1_feed(p, out, need, &c) == SC_HTTP1_EV_BEGIN);
@@ -82,13 +83,15 @@ static void reparse(enum sc_http1_kind kind, const struct sc_http1_head *req,
     CHECK(h2->framing == hd->framing && h2->content_length == hd->content_length);
     if (hd->is_request) {
         CHECK(strcmp(h2->method, hd->method) == 0);
-        CHECK(h2->target_len == hd->target_len && memcmp(h2->target, hd->target, hd->target_len) == 0);
+        CHECK(h2->target_len == hd->target_len &&
+              memcmp(h2->target, hd->target, hd->target_len) == 0);
         CHECK(h2->version_minor == hd->version_minor);
         CHECK(h2->upgrade == hd->upgrade);
         CHECK(sc_http1_head_count(h2, "x-request-id") == 1);
     } else {
         CHECK(h2->status == hd->status);
-        CHECK(h2->reason_len == hd->reason_len && memcmp(h2->reason, hd->reason, hd->reason_len) == 0);
+        CHECK(h2->reason_len == hd->reason_len &&
+              memcmp(h2->reason, hd->reason, hd->reason_len) == 0);
         CHECK(h2->version_minor == 1);
     }
     CHECK(sc_http1_head_count(h2, "x-forwarded-client-cert") == 0);
@@ -135,7 +138,7 @@ static void check_head(enum sc_http1_kind kind, const struct sc_http1_head *req,
 static struct sum run(enum sc_http1_kind kind, const struct sc_http1_head *req, const uint8_t *in,
                       size_t len, unsigned seed, int via_evbuffer, int deep)
 {
-    struct sum s = { 1469598103934665603ULL, 0 };
+    struct sum s = {1469598103934665603ULL, 0};
     struct sc_http1 *h = sc_http1_new(kind, NULL);
     struct evbuffer *eb = via_evbuffer ? evbuffer_new() : NULL;
     size_t off = 0, guard = 0, body = 0;
@@ -165,7 +168,7 @@ static struct sum run(enum sc_http1_kind kind, const struct sc_http1_head *req, 
                     evbuffer_drain(eb, bl);
                 }
                 if (ev != SC_HTTP1_EV_BODY && ev != SC_HTTP1_EV_NEED_MORE) {
-                    mix_u(&s, (uint64_t)ev);   /* both depend on how bytes arrive */
+                    mix_u(&s, (uint64_t)ev); /* both depend on how bytes arrive */
                 }
                 if (ev == SC_HTTP1_EV_HEAD) {
                     check_head(kind, req, sc_http1_head(h), &s, 0);
@@ -272,7 +275,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     whole = run(kind, &req, data + 1, size - 1, 0, 0, 1);
     cut = run(kind, &req, data + 1, size - 1, seed, 0, 0);
-    CHECK(whole.h == cut.h);                 /* however the bytes arrive */
+    CHECK(whole.h == cut.h); /* however the bytes arrive */
     cut = run(kind, &req, data + 1, size - 1, seed, 1, 0);
     CHECK(whole.h == cut.h);
     return 0;

@@ -85,7 +85,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         size_t n = chunk < size - off ? chunk : size - off;
         const uint8_t *msg;
         size_t used, mlen;
-        enum sc_sdswire_status st = sc_sdswire_dec_feed(&d, data + off, n, &used, &msg, &mlen, &err);
+        enum sc_sdswire_status st =
+            sc_sdswire_dec_feed(&d, data + off, n, &used, &msg, &mlen, &err);
 
         if (used > n) {
             abort();

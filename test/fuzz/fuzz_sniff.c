@@ -46,7 +46,7 @@ static void check_info(enum sc_sniff_result r, const struct sc_sniff_info *info)
         if (n == 0 || n == sizeof info->alpn[i]) {
             abort();
         }
-        for (j = 0; j < n; j++) {           /* a printable copy */
+        for (j = 0; j < n; j++) { /* a printable copy */
             if (info->alpn[i][j] < 0x20 || info->alpn[i][j] > 0x7e) {
                 abort();
             }
@@ -62,7 +62,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct sc_sniff_info info, pinfo;
     enum sc_sniff_result r, rp;
-    size_t cuts[4] = { size / 2, size > 0 ? size - 1 : 0, 9, 5 };
+    size_t cuts[4] = {size / 2, size > 0 ? size - 1 : 0, 9, 5};
     size_t i;
 
     r = sc_sniff_client_hello(data, size, &info);

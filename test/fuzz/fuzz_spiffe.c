@@ -70,7 +70,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (nl != NULL) {
         char *pat = cstr(data, (size_t)(nl - data));
         char *rest = cstr(nl + 1, size - (size_t)(nl - data) - 1);
-        char *const pats[] = { pat, rest };
+        char *const pats[] = {pat, rest};
 
         (void)sc_spiffe_match(pat, rest);
         (void)sc_spiffe_match_any(pats, 2, rest);

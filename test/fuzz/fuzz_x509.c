@@ -31,8 +31,8 @@ static void one_line(const char *s, size_t outlen)
 
 static void exercise(X509 *x)
 {
-    static const char *const names[] = {"api.example.com", "spiffe://cluster.local/ns/a/sa/b",
-                                        "x", ""};
+    static const char *const names[] = {"api.example.com", "spiffe://cluster.local/ns/a/sa/b", "x",
+                                        ""};
     char id[2049], out[1024], small[16], el[2048];
     size_t len;
 
@@ -69,7 +69,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size >= 5 && memcmp(data, "-----", 5) == 0) {
         struct sc_err err;
-        STACK_OF(X509) *sk;
+        STACK_OF(X509) * sk;
 
         memset(&err, 0, sizeof(err));
         sk = sc_x509_load_pem_mem((const char *)data, size, "fuzz", &err);

@@ -22,7 +22,7 @@ struct ctx {
     size_t len;
     size_t last_element;
     size_t pairs;
-    size_t ours;           /* pairs seen in the element after `from` */
+    size_t ours; /* pairs seen in the element after `from` */
     size_t from;
 };
 
@@ -59,8 +59,8 @@ static int on_pair(void *arg, size_t el, const char *key, size_t klen, const cha
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     const char *s = (const char *)data;
-    struct ctx c = { s, size, 0, 0, 0, (size_t)-1 };
-    struct sc_xfcc_part part = { s, size };
+    struct ctx c = {s, size, 0, 0, 0, (size_t)-1};
+    struct sc_xfcc_part part = {s, size};
     size_t cap = size + sizeof element + 2, len = 0;
     char *out;
     int n, m, r;
@@ -80,15 +80,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     r = sc_xfcc_forward_value(SC_XFCC_APPEND, &part, 1, element, out, cap, &len);
     CHECK(r == 1 && len == strlen(out));
     if (n < 0) {
-        CHECK(strcmp(out, element) == 0);       /* a bad prefix is dropped */
+        CHECK(strcmp(out, element) == 0); /* a bad prefix is dropped */
     } else {
-        struct ctx d = { out, len, 0, 0, 0, (size_t)(n > 0 ? n : 0) };
+        struct ctx d = {out, len, 0, 0, 0, (size_t)(n > 0 ? n : 0)};
 
         m = sc_xfcc_parse(out, len, on_pair, &d);
         CHECK(m == (n > 0 ? n : 0) + 1);
-        CHECK(d.ours == 4);                      /* our element's four pairs, intact */
-        CHECK(len >= sizeof element - 1 &&
-              strcmp(out + len - (sizeof element - 1), element) == 0);
+        CHECK(d.ours == 4); /* our element's four pairs, intact */
+        CHECK(len >= sizeof element - 1 && strcmp(out + len - (sizeof element - 1), element) == 0);
     }
     r = sc_xfcc_forward_value(SC_XFCC_KEEP, &part, 1, element, out, cap, &len);
     CHECK(r >= 0);

@@ -25,7 +25,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) __attribute__((weak));
 /* Present only in sanitizer builds. */
 void __sanitizer_set_death_callback(void (*cb)(void)) __attribute__((weak));
 
-#define REPLAY_MAX_INPUT (16u << 20)     /* bigger files are refused, not truncated */
+#define REPLAY_MAX_INPUT (16u << 20) /* bigger files are refused, not truncated */
 #define MAX_DEPTH 4
 
 /* The input being run, named when the process dies (signal or sanitizer). */
@@ -41,8 +41,8 @@ static void say_where(void)
     if (p == NULL) {
         return;
     }
-    current_input = NULL;                   /* say it once */
-    do {                                    /* async-signal-safe formatting */
+    current_input = NULL; /* say it once */
+    do { /* async-signal-safe formatting */
         num[--i] = (char)('0' + n % 10);
         n /= 10;
     } while (n > 0 && i > 0);
@@ -62,7 +62,7 @@ static void on_fatal(int sig)
 
 static void install_reporters(void)
 {
-    static const int sigs[] = { SIGABRT, SIGSEGV, SIGBUS, SIGFPE, SIGILL };
+    static const int sigs[] = {SIGABRT, SIGSEGV, SIGBUS, SIGFPE, SIGILL};
     size_t i;
 
     for (i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
@@ -180,7 +180,7 @@ static void replay_dir(struct replay *r, const char *path, int depth)
         char sub[4096];
         int len;
 
-        if (e->d_name[0] == '.') {          /* ., .., and hidden files */
+        if (e->d_name[0] == '.') { /* ., .., and hidden files */
             continue;
         }
         len = snprintf(sub, sizeof sub, "%s/%s", path, e->d_name);
@@ -228,7 +228,7 @@ static void replay_path(struct replay *r, const char *path, int depth)
 
 int main(int argc, char **argv)
 {
-    struct replay r = { 0, 0 };
+    struct replay r = {0, 0};
     const char *name = strrchr(argv[0], '/') != NULL ? strrchr(argv[0], '/') + 1 : argv[0];
     int i;
 

@@ -81,10 +81,20 @@ enum mode { M_ECHO, M_HTTP, M_SOURCE, M_SINK, M_BANNER, M_RESET };
 /* http: how the current request's body is framed, and what to answer. */
 enum body_kind { B_NONE, B_LENGTH, B_CHUNKED };
 enum chunk_state { CH_SIZE, CH_DATA, CH_DATA_END, CH_TRAILER };
-enum http_action { A_HELLO, A_HEADERS, A_SAY, A_BYTES, A_CHUNKED, A_EOF, A_SINK, A_DELAY,
-                   A_DROP, A_UPGRADE };
+enum http_action {
+    A_HELLO,
+    A_HEADERS,
+    A_SAY,
+    A_BYTES,
+    A_CHUNKED,
+    A_EOF,
+    A_SINK,
+    A_DELAY,
+    A_DROP,
+    A_UPGRADE
+};
 
-#define HIGH_WATER (1u << 20)      /* echo: stop reading above this much pending output */
+#define HIGH_WATER (1u << 20) /* echo: stop reading above this much pending output */
 #define SOURCE_CHUNK (64u * 1024)
 #define HTTP_MAX_HEADER (64u * 1024)
 #define LINGER_SEC 5
@@ -95,36 +105,36 @@ struct conn {
     struct conn *prev, *next;
     struct server *srv;
     struct bufferevent *bev;
-    struct event *linger;          /* after our FIN: wait for the peer's, bounded */
+    struct event *linger; /* after our FIN: wait for the peer's, bounded */
     uint64_t id;
     uint64_t in, out;
-    uint64_t left;                 /* source: bytes still to produce */
-    uint64_t rng;                  /* source: generator state */
-    EVP_MD_CTX *md;                /* sink */
-    int peer_eof;                  /* the peer sent FIN */
-    int want_close;                /* shut down our side once output drains */
-    int shut;                      /* shutdown(SHUT_WR) done */
+    uint64_t left; /* source: bytes still to produce */
+    uint64_t rng; /* source: generator state */
+    EVP_MD_CTX *md; /* sink */
+    int peer_eof; /* the peer sent FIN */
+    int want_close; /* shut down our side once output drains */
+    int shut; /* shutdown(SHUT_WR) done */
     /* http */
-    int http_close;                /* close after this response */
-    int in_request;                /* head parsed; body and response to come */
-    int busy;                      /* a response is under way (delay, bytes) */
-    int in_process;                /* http_process() is on the stack */
-    int upgraded;                  /* after a 101: echo */
-    int expired;                   /* --lazy-close: the keep-alive time ran out */
-    int chunked_out;               /* the bytes response is chunked */
-    int head_req;                  /* the request is HEAD: no response body */
+    int http_close; /* close after this response */
+    int in_request; /* head parsed; body and response to come */
+    int busy; /* a response is under way (delay, bytes) */
+    int in_process; /* http_process() is on the stack */
+    int upgraded; /* after a 101: echo */
+    int expired; /* --lazy-close: the keep-alive time ran out */
+    int chunked_out; /* the bytes response is chunked */
+    int head_req; /* the request is HEAD: no response body */
     enum body_kind body;
     enum chunk_state chunk;
-    uint64_t body_left;            /* B_LENGTH: bytes to go; B_CHUNKED: in this chunk */
-    uint64_t body_bytes;           /* request body bytes read */
-    size_t held;                   /* input left unprocessed (counted in `in`) */
+    uint64_t body_left; /* B_LENGTH: bytes to go; B_CHUNKED: in this chunk */
+    uint64_t body_bytes; /* request body bytes read */
+    size_t held; /* input left unprocessed (counted in `in`) */
     enum http_action action;
-    uint64_t arg;                  /* A_BYTES: N; A_DELAY: ms */
-    char *hdrs;                    /* A_HEADERS: the request's head */
+    uint64_t arg; /* A_BYTES: N; A_DELAY: ms */
+    char *hdrs; /* A_HEADERS: the request's head */
     size_t hlen;
-    char say[256];                 /* A_SAY: the text; A_UPGRADE: the WebSocket key */
-    struct event *ka_timer;        /* --keepalive-ms */
-    struct event *delay_timer;     /* /delay/MS */
+    char say[256]; /* A_SAY: the text; A_UPGRADE: the WebSocket key */
+    struct event *ka_timer; /* --keepalive-ms */
+    struct event *delay_timer; /* /delay/MS */
 };
 
 struct server {
@@ -133,7 +143,7 @@ struct server {
     uint64_t bytes;
     const char *banner;
     int quiet;
-    int keepalive_ms;              /* http: close idle keep-alive connections; 0 = never */
+    int keepalive_ms; /* http: close idle keep-alive connections; 0 = never */
     int lazy_close;
     uint64_t next_id;
     struct conn *conns;
@@ -416,7 +426,7 @@ static void http_bytes_done(struct conn *c)
     c->busy = 0;
     response_done(c);
     if (!c->in_process) {
-        http_process(c);           /* pipelined requests */
+        http_process(c); /* pipelined requests */
     }
 }
 
@@ -585,8 +595,9 @@ static void http_respond(struct conn *c)
         break;
     case A_EOF:
         c->http_close = 1;
-        n = snprintf(line, sizeof(line), "HTTP/1.1 200 OK\r\nserver: sc-test-backend\r\n"
-                                         "content-type: text/plain\r\nconnection: close\r\n\r\n");
+        n = snprintf(line, sizeof(line),
+                     "HTTP/1.1 200 OK\r\nserver: sc-test-backend\r\n"
+                     "content-type: text/plain\r\nconnection: close\r\n\r\n");
         out_add(c, line, (size_t)n);
         if (!c->head_req) {
             out_add(c, HTTP_BODY, sizeof(HTTP_BODY) - 1);
@@ -610,12 +621,12 @@ static void http_respond(struct conn *c)
         }
         out_add(c, line, (size_t)n);
         if (c->head_req) {
-            break;                 /* the head only */
+            break; /* the head only */
         }
         c->busy = 1;
         c->left = c->arg;
         c->rng = RNG_SEED;
-        source_fill(c);            /* calls http_bytes_done() at the end */
+        source_fill(c); /* calls http_bytes_done() at the end */
         return;
     case A_DELAY: {
         struct timeval tv = {(time_t)(c->arg / 1000), (suseconds_t)((c->arg % 1000) * 1000)};
@@ -639,7 +650,7 @@ static void http_respond(struct conn *c)
         c->http_close = 1;
         free(c->hdrs);
         c->hdrs = NULL;
-        want_close(c);             /* FIN without a byte of response */
+        want_close(c); /* FIN without a byte of response */
         return;
     case A_UPGRADE: {
         char acc[64];
@@ -655,7 +666,7 @@ static void http_respond(struct conn *c)
         }
         free(c->hdrs);
         c->hdrs = NULL;
-        c->upgraded = 1;           /* raw bytes from now on: echo */
+        c->upgraded = 1; /* raw bytes from now on: echo */
         return;
     }
     }
@@ -748,7 +759,7 @@ static int http_head(struct conn *c, struct evbuffer *in)
         out_add(c, cont, sizeof(cont) - 1);
     }
     if (strcmp(path, "/no-upgrade") == 0) {
-        c->action = A_HELLO;       /* an upgrade request answered as plain HTTP */
+        c->action = A_HELLO; /* an upgrade request answered as plain HTTP */
     } else if (c->action == A_UPGRADE) {
         /* decided above */
     } else if (strcmp(path, "/drop") == 0) {
@@ -802,7 +813,7 @@ static void http_process(struct conn *c)
             break;
         }
         if (c->busy) {
-            break;                 /* pipelined requests wait for this response */
+            break; /* pipelined requests wait for this response */
         }
         if (c->in_request) {
             int r = body_consume(c, in);
@@ -823,7 +834,7 @@ static void http_process(struct conn *c)
         }
     }
     c->in_process = 0;
-    c->held = evbuffer_get_length(in);   /* read_cb counts only what is new */
+    c->held = evbuffer_get_length(in); /* read_cb counts only what is new */
     /* The client half-closed: once every complete request it sent is
      * answered, close our side too. */
     if (c->peer_eof && !c->busy && !c->want_close && !c->shut) {
@@ -837,10 +848,10 @@ static void read_cb(struct bufferevent *bev, void *arg)
     struct evbuffer *in = bufferevent_get_input(bev);
     size_t n = evbuffer_get_length(in);
 
-    c->in += n - c->held;          /* http may leave a partial request behind */
+    c->in += n - c->held; /* http may leave a partial request behind */
     c->held = 0;
     if (c->shut || c->want_close) {
-        evbuffer_drain(in, n);     /* lingering: drop */
+        evbuffer_drain(in, n); /* lingering: drop */
         return;
     }
     switch (c->srv->mode) {
@@ -892,7 +903,7 @@ static void write_cb(struct bufferevent *bev, void *arg)
         return;
     }
     if (c->left > 0 && !c->want_close) {
-        source_fill(c);            /* source mode, or an http /bytes response */
+        source_fill(c); /* source mode, or an http /bytes response */
         return;
     }
     if (c->want_close) {
@@ -902,7 +913,7 @@ static void write_cb(struct bufferevent *bev, void *arg)
         return;
     }
     if ((c->srv->mode == M_ECHO || c->srv->mode == M_BANNER) && !c->peer_eof) {
-        bufferevent_enable(c->bev, EV_READ);   /* backpressure released */
+        bufferevent_enable(c->bev, EV_READ); /* backpressure released */
     }
 }
 
@@ -930,10 +941,10 @@ static void event_cb(struct bufferevent *bev, short what, void *arg)
     switch (c->srv->mode) {
     case M_ECHO:
     case M_BANNER:
-        want_close(c);             /* after what is pending has been written */
+        want_close(c); /* after what is pending has been written */
         break;
     case M_HTTP:
-        http_process(c);           /* answers what is complete, then closes */
+        http_process(c); /* answers what is complete, then closes */
         break;
     case M_SINK:
         sink_finish(c);
@@ -949,8 +960,8 @@ static void event_cb(struct bufferevent *bev, short what, void *arg)
     }
 }
 
-static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
-                      int salen, void *arg)
+static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen,
+                      void *arg)
 {
     struct server *s = arg;
     struct conn *c;
@@ -1038,8 +1049,7 @@ static void accept_error_cb(struct evconnlistener *l, void *arg)
 {
     (void)l;
     (void)arg;
-    fprintf(stderr, "backend: accept: %s\n",
-            evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+    fprintf(stderr, "backend: accept: %s\n", evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
 }
 
 static void signal_cb(evutil_socket_t sig, short what, void *arg)
@@ -1061,11 +1071,25 @@ static int parse_size(const char *s, uint64_t *out)
         return -1;
     }
     switch (*e) {
-    case '\0': break;
-    case 'k': case 'K': mul = 1024; e++; break;
-    case 'm': case 'M': mul = 1024 * 1024; e++; break;
-    case 'g': case 'G': mul = 1024 * 1024 * 1024; e++; break;
-    default: return -1;
+    case '\0':
+        break;
+    case 'k':
+    case 'K':
+        mul = 1024;
+        e++;
+        break;
+    case 'm':
+    case 'M':
+        mul = 1024 * 1024;
+        e++;
+        break;
+    case 'g':
+    case 'G':
+        mul = 1024 * 1024 * 1024;
+        e++;
+        break;
+    default:
+        return -1;
     }
     if (*e != '\0' || (v != 0 && UINT64_MAX / mul < v)) {
         return -1;
@@ -1141,11 +1165,10 @@ static int gen(uint64_t n)
 
 static void usage(void)
 {
-    fprintf(stderr,
-            "usage: backend --listen ADDR:PORT --mode echo|http|source|sink|banner|reset\n"
-            "               [--bytes N] [--banner TEXT] [--quiet]\n"
-            "               [--keepalive-ms MS [--lazy-close]]\n"
-            "       backend --gen N\n");
+    fprintf(stderr, "usage: backend --listen ADDR:PORT --mode echo|http|source|sink|banner|reset\n"
+                    "               [--bytes N] [--banner TEXT] [--quiet]\n"
+                    "               [--keepalive-ms MS [--lazy-close]]\n"
+                    "       backend --gen N\n");
     exit(2);
 }
 

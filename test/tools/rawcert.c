@@ -47,7 +47,8 @@ static void *read_pem(const char *path, int key)
     if (f == NULL) {
         die(path);
     }
-    v = key ? (void *)PEM_read_PrivateKey(f, NULL, NULL, NULL) : (void *)PEM_read_X509(f, NULL, NULL, NULL);
+    v = key ? (void *)PEM_read_PrivateKey(f, NULL, NULL, NULL)
+            : (void *)PEM_read_X509(f, NULL, NULL, NULL);
     fclose(f);
     if (v == NULL) {
         die(path);
@@ -130,7 +131,8 @@ int main(int argc, char **argv)
         X509V3_set_ctx(&ctx, self ? x : ca, x, NULL, NULL, 0);
         bc = X509V3_EXT_conf_nid(NULL, &ctx, NID_basic_constraints, "critical,CA:TRUE");
         ku = X509V3_EXT_conf_nid(NULL, &ctx, NID_key_usage, "critical,keyCertSign,cRLSign");
-        if (bc == NULL || ku == NULL || X509_add_ext(x, bc, -1) != 1 || X509_add_ext(x, ku, -1) != 1) {
+        if (bc == NULL || ku == NULL || X509_add_ext(x, bc, -1) != 1 ||
+            X509_add_ext(x, ku, -1) != 1) {
             die("cannot add the CA extensions");
         }
         X509_EXTENSION_free(bc);

@@ -44,8 +44,8 @@ struct fetch {
     int rc;
 };
 
-static void write_pem(const char *dir, int n, const char *name, const char *suffix,
-                      const char *pem, size_t len)
+static void write_pem(const char *dir, int n, const char *name, const char *suffix, const char *pem,
+                      size_t len)
 {
     char path[4096];
     FILE *f;

@@ -57,11 +57,11 @@
 static volatile sig_atomic_t stop_flag;
 
 struct opts {
-    int stream;                    /* 1 = stream, 0 = loop */
+    int stream; /* 1 = stream, 0 = loop */
     struct sockaddr_storage addr;
     socklen_t addrlen;
     int64_t interval_ms;
-    int64_t duration_ms;           /* 0 = until a signal */
+    int64_t duration_ms; /* 0 = until a signal */
     int64_t timeout_ms;
 };
 
@@ -204,8 +204,7 @@ fail:
 }
 
 /* Writes all of buf (non-blocking fd), bounded by the deadline. */
-static int write_all(int fd, const char *buf, size_t len, int64_t deadline, char *why,
-                     size_t wlen)
+static int write_all(int fd, const char *buf, size_t len, int64_t deadline, char *why, size_t wlen)
 {
     while (len > 0) {
         ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
@@ -284,8 +283,8 @@ static int loop_once(const struct opts *o, uint64_t n, char *why, size_t wlen)
         goto fail;
     }
     if (have != (size_t)len || memcmp(in, out, (size_t)len) != 0) {
-        snprintf(why, wlen, "echo: got %zu bytes, expected %d (closed early or wrong bytes)",
-                 have, len);
+        snprintf(why, wlen, "echo: got %zu bytes, expected %d (closed early or wrong bytes)", have,
+                 len);
         goto fail;
     }
     close(fd);
@@ -348,10 +347,10 @@ struct stream {
     int fd;
     int64_t t0;
     uint64_t sent, echoed;
-    int64_t sent_at[64];           /* ring: send time of line N at [N % 64] */
-    int64_t last_echo;             /* time of the last echo (or of the start) */
+    int64_t sent_at[64]; /* ring: send time of line N at [N % 64] */
+    int64_t last_echo; /* time of the last echo (or of the start) */
     int64_t max_gap, max_rtt;
-    int64_t max_stall;             /* our own longest late wake-up */
+    int64_t max_stall; /* our own longest late wake-up */
     char buf[LINE_MAX_LEN];
     size_t have;
     int eof;
@@ -467,8 +466,7 @@ static int run_stream(const struct opts *o)
             next += o->interval_ms;
         }
         if (s.sent > s.echoed && t - s.last_echo > o->timeout_ms) {
-            say("ERROR at_ms=%" PRId64 " no echo for %" PRId64 " ms\n", t - s.t0,
-                t - s.last_echo);
+            say("ERROR at_ms=%" PRId64 " no echo for %" PRId64 " ms\n", t - s.t0, t - s.last_echo);
             s.errors++;
             goto done;
         }
@@ -491,8 +489,8 @@ static int run_stream(const struct opts *o)
         }
         if (now_ms() >= next_report) {
             next_report += 1000;
-            say("PROGRESS t_ms=%" PRId64 " sent=%" PRIu64 " echoed=%" PRIu64
-                " max_gap_ms=%" PRId64 "\n",
+            say("PROGRESS t_ms=%" PRId64 " sent=%" PRIu64 " echoed=%" PRIu64 " max_gap_ms=%" PRId64
+                "\n",
                 now_ms() - s.t0, s.sent, s.echoed, s.max_gap);
         }
     }

@@ -14,8 +14,8 @@
 #include "stats.h"
 
 static struct {
-    int on;             /* what the listeners were last set to */
-    int offs, ons;      /* how often */
+    int on; /* what the listeners were last set to */
+    int offs, ons; /* how often */
 } lis;
 
 static void set(void *arg, int on)
@@ -75,7 +75,7 @@ START_TEST(test_acceptpause_pauses_then_resumes)
     ck_assert_int_eq(lis.on, 0);
     ck_assert_int_eq(lis.offs, 1);
     run_ms(base, SC_ACCEPTPAUSE_MS + SC_ACCEPTPAUSE_MS / 2);
-    ck_assert_int_eq(lis.on, 1);                    /* tried again */
+    ck_assert_int_eq(lis.on, 1); /* tried again */
     ck_assert_int_eq(lis.ons, 1);
     /* it fails again at once: paused again, counted again */
     sc_acceptpause_failed(p, "in", EMFILE);
@@ -104,7 +104,7 @@ START_TEST(test_acceptpause_without_stats_still_pauses)
     ck_assert_int_eq(lis.on, 0);
     run_ms(base, 2 * SC_ACCEPTPAUSE_MS);
     ck_assert_int_eq(lis.on, 1);
-    sc_acceptpause_free(p);             /* with its watch timer still armed */
+    sc_acceptpause_free(p); /* with its watch timer still armed */
     event_base_free(base);
 }
 END_TEST

@@ -20,7 +20,7 @@
 static void full_record(struct sc_accesslog_rec *r)
 {
     sc_accesslog_rec_init(r);
-    r->start.tv_sec = 784111777;                 /* 1994-11-06T08:49:37 */
+    r->start.tv_sec = 784111777; /* 1994-11-06T08:49:37 */
     r->start.tv_nsec = 123456789;
     r->response_code = 200;
     r->bytes_received = 5;
@@ -54,10 +54,11 @@ START_TEST(test_accesslog_text_is_envoys_default_line)
     struct sc_accesslog_rec r;
 
     full_record(&r);
-    line_eq(&r, SC_ACCESSLOG_TEXT,
-            "[1994-11-06T08:49:37.123Z] \"POST /api/v1?x=1 HTTP/1.1\" 200 - 5 1234 17 12 "
-            "\"10.1.2.3\" \"curl/7.88.1\" \"4f9c1c2a-7b5e-4c1d-9a3e-2b6f8d0e1a55\" "
-            "\"httpbin.bar:8080\" \"127.0.0.1:18080\" \"-\" spiffe://cluster.local/ns/foo/sa/client\n");
+    line_eq(
+        &r, SC_ACCESSLOG_TEXT,
+        "[1994-11-06T08:49:37.123Z] \"POST /api/v1?x=1 HTTP/1.1\" 200 - 5 1234 17 12 "
+        "\"10.1.2.3\" \"curl/7.88.1\" \"4f9c1c2a-7b5e-4c1d-9a3e-2b6f8d0e1a55\" "
+        "\"httpbin.bar:8080\" \"127.0.0.1:18080\" \"-\" spiffe://cluster.local/ns/foo/sa/client\n");
 }
 END_TEST
 
@@ -68,12 +69,14 @@ START_TEST(test_accesslog_text_unset_values_are_dashes)
     sc_accesslog_rec_init(&r);
     r.start.tv_sec = 0;
     r.start.tv_nsec = 0;
-    line_eq(&r, SC_ACCESSLOG_TEXT,
-            "[1970-01-01T00:00:00.000Z] \"- - -\" 0 - 0 0 - - \"-\" \"-\" \"-\" \"-\" \"-\" \"-\" -\n");
-    sc_accesslog_rec_set(&r, SC_ACCESSLOG_USER_AGENT, "", 0);    /* empty is unset */
+    line_eq(
+        &r, SC_ACCESSLOG_TEXT,
+        "[1970-01-01T00:00:00.000Z] \"- - -\" 0 - 0 0 - - \"-\" \"-\" \"-\" \"-\" \"-\" \"-\" -\n");
+    sc_accesslog_rec_set(&r, SC_ACCESSLOG_USER_AGENT, "", 0); /* empty is unset */
     sc_accesslog_rec_set(&r, SC_ACCESSLOG_PATH, NULL, 0);
-    line_eq(&r, SC_ACCESSLOG_TEXT,
-            "[1970-01-01T00:00:00.000Z] \"- - -\" 0 - 0 0 - - \"-\" \"-\" \"-\" \"-\" \"-\" \"-\" -\n");
+    line_eq(
+        &r, SC_ACCESSLOG_TEXT,
+        "[1970-01-01T00:00:00.000Z] \"- - -\" 0 - 0 0 - - \"-\" \"-\" \"-\" \"-\" \"-\" \"-\" -\n");
 }
 END_TEST
 
@@ -87,8 +90,9 @@ START_TEST(test_accesslog_text_upstream_failure)
     r.bytes_sent = 91;
     r.duration_ms = 0;
     sc_accesslog_rec_set(&r, SC_ACCESSLOG_UPSTREAM_SERVICE_TIME, NULL, 0);
-    sc_accesslog_rec_sets(&r, SC_ACCESSLOG_TRANSPORT_FAILURE,
-                          "TLS_error:|167772294:SSL routines::certificate verify failed:TLS_error_end");
+    sc_accesslog_rec_sets(
+        &r, SC_ACCESSLOG_TRANSPORT_FAILURE,
+        "TLS_error:|167772294:SSL routines::certificate verify failed:TLS_error_end");
     line_eq(&r, SC_ACCESSLOG_TEXT,
             "[1994-11-06T08:49:37.123Z] \"POST /api/v1?x=1 HTTP/1.1\" 503 UF,URX 5 91 0 - "
             "\"10.1.2.3\" \"curl/7.88.1\" \"4f9c1c2a-7b5e-4c1d-9a3e-2b6f8d0e1a55\" "
@@ -109,7 +113,7 @@ START_TEST(test_accesslog_text_escapes_control_bytes)
     /* sc_escape_text: UTF-8 kept, a backslash escaped too so that "\x0A"
      * always means a byte that was there */
     ck_assert_ptr_nonnull(strstr(out, " \"a\\x0Ab\\x7F\"c\xc3\xa9\\x5C\\xFF\" "));
-    ck_assert_ptr_eq(strchr(out, '\n'), out + strlen(out) - 1);   /* one line */
+    ck_assert_ptr_eq(strchr(out, '\n'), out + strlen(out) - 1); /* one line */
 }
 END_TEST
 
@@ -121,10 +125,10 @@ START_TEST(test_accesslog_every_flag_alone)
         unsigned flag;
         const char *name;
     } all[] = {
-        { SC_ACCESSLOG_UH, "UH" }, { SC_ACCESSLOG_UT, "UT" },   { SC_ACCESSLOG_LR, "LR" },
-        { SC_ACCESSLOG_UR, "UR" }, { SC_ACCESSLOG_UF, "UF" },   { SC_ACCESSLOG_UC, "UC" },
-        { SC_ACCESSLOG_UO, "UO" }, { SC_ACCESSLOG_NR, "NR" },   { SC_ACCESSLOG_DC, "DC" },
-        { SC_ACCESSLOG_URX, "URX" }, { SC_ACCESSLOG_DPE, "DPE" }, { SC_ACCESSLOG_UPE, "UPE" },
+        {SC_ACCESSLOG_UH, "UH"},   {SC_ACCESSLOG_UT, "UT"},   {SC_ACCESSLOG_LR, "LR"},
+        {SC_ACCESSLOG_UR, "UR"},   {SC_ACCESSLOG_UF, "UF"},   {SC_ACCESSLOG_UC, "UC"},
+        {SC_ACCESSLOG_UO, "UO"},   {SC_ACCESSLOG_NR, "NR"},   {SC_ACCESSLOG_DC, "DC"},
+        {SC_ACCESSLOG_URX, "URX"}, {SC_ACCESSLOG_DPE, "DPE"}, {SC_ACCESSLOG_UPE, "UPE"},
     };
     struct sc_accesslog_rec r;
     char want[512], s[64];
@@ -140,9 +144,11 @@ START_TEST(test_accesslog_every_flag_alone)
         ck_assert_str_eq(sc_accesslog_flag_name(all[i].flag), all[i].name);
         ck_assert_uint_eq(sc_accesslog_flags_str(all[i].flag, s, sizeof s), strlen(all[i].name));
         ck_assert_str_eq(s, all[i].name);
-        snprintf(want, sizeof want,
-                 "[1970-01-01T00:00:00.000Z] \"- - -\" 503 %s 0 0 - - \"-\" \"-\" \"-\" \"-\" \"-\" "
-                 "\"-\" -\n", all[i].name);
+        snprintf(
+            want, sizeof want,
+            "[1970-01-01T00:00:00.000Z] \"- - -\" 503 %s 0 0 - - \"-\" \"-\" \"-\" \"-\" \"-\" "
+            "\"-\" -\n",
+            all[i].name);
         line_eq(&r, SC_ACCESSLOG_TEXT, want);
     }
 }
@@ -189,18 +195,19 @@ START_TEST(test_accesslog_json_line)
     full_record(&r);
     r.flags = SC_ACCESSLOG_UO;
     r.response_code = 503;
-    line_eq(&r, SC_ACCESSLOG_JSON,
-            "{\"start_time\":\"1994-11-06T08:49:37.123Z\",\"method\":\"POST\",\"path\":\"/api/v1?x=1\","
-            "\"protocol\":\"HTTP/1.1\",\"response_code\":503,\"response_flags\":\"UO\","
-            "\"bytes_received\":5,\"bytes_sent\":1234,\"duration\":17,\"upstream_service_time\":\"12\","
-            "\"x_forwarded_for\":\"10.1.2.3\",\"user_agent\":\"curl/7.88.1\","
-            "\"request_id\":\"4f9c1c2a-7b5e-4c1d-9a3e-2b6f8d0e1a55\",\"authority\":\"httpbin.bar:8080\","
-            "\"upstream_host\":\"127.0.0.1:18080\",\"upstream_transport_failure_reason\":null,"
-            "\"peer_spiffe_id\":\"spiffe://cluster.local/ns/foo/sa/client\","
-            "\"response_code_details\":null,\"connection_termination_details\":null,"
-            "\"upstream_cluster\":null,\"upstream_local_address\":null,"
-            "\"downstream_local_address\":null,\"downstream_remote_address\":null,"
-            "\"requested_server_name\":null,\"route_name\":null}\n");
+    line_eq(
+        &r, SC_ACCESSLOG_JSON,
+        "{\"start_time\":\"1994-11-06T08:49:37.123Z\",\"method\":\"POST\",\"path\":\"/api/v1?x=1\","
+        "\"protocol\":\"HTTP/1.1\",\"response_code\":503,\"response_flags\":\"UO\","
+        "\"bytes_received\":5,\"bytes_sent\":1234,\"duration\":17,\"upstream_service_time\":\"12\","
+        "\"x_forwarded_for\":\"10.1.2.3\",\"user_agent\":\"curl/7.88.1\","
+        "\"request_id\":\"4f9c1c2a-7b5e-4c1d-9a3e-2b6f8d0e1a55\",\"authority\":\"httpbin.bar:8080\","
+        "\"upstream_host\":\"127.0.0.1:18080\",\"upstream_transport_failure_reason\":null,"
+        "\"peer_spiffe_id\":\"spiffe://cluster.local/ns/foo/sa/client\","
+        "\"response_code_details\":null,\"connection_termination_details\":null,"
+        "\"upstream_cluster\":null,\"upstream_local_address\":null,"
+        "\"downstream_local_address\":null,\"downstream_remote_address\":null,"
+        "\"requested_server_name\":null,\"route_name\":null}\n");
 }
 END_TEST
 
@@ -305,21 +312,21 @@ START_TEST(test_accesslog_rec_fields)
     ck_assert_ptr_null(sc_accesslog_rec_get(&r, SC_ACCESSLOG_PATH, &n));
     ck_assert_uint_eq(n, 0);
     sc_accesslog_rec_sets(&r, SC_ACCESSLOG_PATH, "/a");
-    sc_accesslog_rec_sets(&r, SC_ACCESSLOG_PATH, "/bb");             /* replaces */
+    sc_accesslog_rec_sets(&r, SC_ACCESSLOG_PATH, "/bb"); /* replaces */
     v = sc_accesslog_rec_get(&r, SC_ACCESSLOG_PATH, &n);
     ck_assert_uint_eq(n, 3);
     ck_assert_int_eq(memcmp(v, "/bb", 3), 0);
     memset(big, 'p', sizeof big);
-    sc_accesslog_rec_set(&r, SC_ACCESSLOG_PATH, big, sizeof big);    /* cut */
+    sc_accesslog_rec_set(&r, SC_ACCESSLOG_PATH, big, sizeof big); /* cut */
     sc_accesslog_rec_get(&r, SC_ACCESSLOG_PATH, &n);
     ck_assert_uint_eq(n, SC_ACCESSLOG_FIELD_MAX);
-    for (i = 0; i < 10; i++) {                                        /* exhausts the buffer */
+    for (i = 0; i < 10; i++) { /* exhausts the buffer */
         sc_accesslog_rec_set(&r, SC_ACCESSLOG_USER_AGENT, big, sizeof big);
     }
     ck_assert_uint_le(r.used, SC_ACCESSLOG_REC_BYTES);
     sc_accesslog_rec_get(&r, SC_ACCESSLOG_USER_AGENT, &n);
-    ck_assert_uint_eq(n, 0);                                          /* nothing left */
-    sc_accesslog_rec_sets(&r, (enum sc_accesslog_field)99, "x");      /* ignored */
+    ck_assert_uint_eq(n, 0); /* nothing left */
+    sc_accesslog_rec_sets(&r, (enum sc_accesslog_field)99, "x"); /* ignored */
     ck_assert_ptr_null(sc_accesslog_rec_get(&r, (enum sc_accesslog_field)99, NULL));
 }
 END_TEST
@@ -362,12 +369,12 @@ END_TEST
 
 START_TEST(test_accesslog_time_format)
 {
-    struct timespec ts = { 1764000000, 5000000 };
+    struct timespec ts = {1764000000, 5000000};
     char s[32];
 
     ck_assert_uint_eq(sc_accesslog_time(&ts, s), 24);
     ck_assert_str_eq(s, "2025-11-24T16:00:00.005Z");
-    ts.tv_nsec = -5;                                  /* nonsense is clamped */
+    ts.tv_nsec = -5; /* nonsense is clamped */
     sc_accesslog_time(&ts, s);
     ck_assert_str_eq(s, "2025-11-24T16:00:00.000Z");
 }
@@ -430,9 +437,9 @@ static void *produce(void *arg)
                          "padding-padding-padding-padding");
 
         while (sc_accesslog_sink_write(p->s, p->id, line, (size_t)n) != 0) {
-            struct timespec ms = { 0, 200000 };
+            struct timespec ms = {0, 200000};
 
-            p->dropped++;                             /* ring full: back off, retry */
+            p->dropped++; /* ring full: back off, retry */
             nanosleep(&ms, NULL);
         }
     }
@@ -441,14 +448,14 @@ static void *produce(void *arg)
 
 START_TEST(test_accesslog_sink_file_from_many_workers)
 {
-    struct sc_accesslog_sink_config cfg = { SC_ACCESSLOG_FILE, NULL, -1, SC_ACCESSLOG_TEXT, WORKERS,
-                                            0, 0 };
+    struct sc_accesslog_sink_config cfg = {SC_ACCESSLOG_FILE, NULL, -1, SC_ACCESSLOG_TEXT,
+                                           WORKERS,           0,    0};
     struct producer pr[WORKERS];
     pthread_t th[WORKERS];
     struct sc_accesslog_sink_stats st;
     struct sc_err err;
     char path[300], *data, *p;
-    unsigned next[WORKERS] = { 0 };
+    unsigned next[WORKERS] = {0};
     size_t len, lines = 0, drops = 0;
     unsigned i;
 
@@ -475,7 +482,7 @@ START_TEST(test_accesslog_sink_file_from_many_workers)
 
     data = slurp(path, &len);
     ck_assert_uint_eq(st.bytes_written, len);
-    for (p = data; *p != '\0'; lines++) {            /* every line whole, each worker in order */
+    for (p = data; *p != '\0'; lines++) { /* every line whole, each worker in order */
         unsigned w, seq;
         char *nl = strchr(p, '\n');
 
@@ -529,9 +536,9 @@ static void *read_pipe(void *arg)
 START_TEST(test_accesslog_sink_pipe_lines_stay_whole)
 {
     int fds[2];
-    struct sc_accesslog_sink_config cfg = { SC_ACCESSLOG_FD, NULL, -1, SC_ACCESSLOG_TEXT, 1, 0, 0 };
+    struct sc_accesslog_sink_config cfg = {SC_ACCESSLOG_FD, NULL, -1, SC_ACCESSLOG_TEXT, 1, 0, 0};
     struct sc_accesslog_sink *s;
-    struct reader rd = { 0, 0, 0, 0 };
+    struct reader rd = {0, 0, 0, 0};
     pthread_t th;
     struct sc_err err;
     char line[64];
@@ -548,7 +555,7 @@ START_TEST(test_accesslog_sink_pipe_lines_stay_whole)
     line[60] = '\n';
     for (i = 0; i < 50000; i++) {
         while (sc_accesslog_sink_write(s, 0, line, 61) != 0) {
-            struct timespec ms = { 0, 100000 };
+            struct timespec ms = {0, 100000};
 
             nanosleep(&ms, NULL);
         }
@@ -574,8 +581,8 @@ static double now_s(void)
 START_TEST(test_accesslog_sink_drops_instead_of_blocking)
 {
     int fds[2];
-    struct sc_accesslog_sink_config cfg = { SC_ACCESSLOG_FD, NULL, -1, SC_ACCESSLOG_TEXT, 2,
-                                            64 * 1024, 0 };
+    struct sc_accesslog_sink_config cfg = {SC_ACCESSLOG_FD, NULL, -1, SC_ACCESSLOG_TEXT, 2,
+                                           64 * 1024,       0};
     struct sc_accesslog_sink *s;
     struct sc_accesslog_sink_stats st;
     struct sc_err err;
@@ -584,13 +591,13 @@ START_TEST(test_accesslog_sink_drops_instead_of_blocking)
     double t0, worst = 0;
 
     signal(SIGPIPE, SIG_IGN);
-    ck_assert_int_eq(pipe(fds), 0);                  /* nobody reads it */
+    ck_assert_int_eq(pipe(fds), 0); /* nobody reads it */
     cfg.fd = fds[1];
     s = sc_accesslog_sink_new(&cfg, &err);
     ck_assert_ptr_nonnull(s);
     memset(line, 'y', sizeof line);
     line[sizeof line - 1] = '\n';
-    for (i = 0; i < 5000; i++) {                     /* 1 MB: far more than pipe + ring */
+    for (i = 0; i < 5000; i++) { /* 1 MB: far more than pipe + ring */
         double t;
 
         t0 = now_s();
@@ -602,7 +609,7 @@ START_TEST(test_accesslog_sink_drops_instead_of_blocking)
     }
     ck_assert_uint_gt(refused, 0);
     ck_assert_msg(worst < 0.5, "a write took %.3f s", worst);
-    ck_assert_int_eq(sc_accesslog_sink_flush(s, 50), -1);   /* cannot drain */
+    ck_assert_int_eq(sc_accesslog_sink_flush(s, 50), -1); /* cannot drain */
     sc_accesslog_sink_stats(s, &st);
     ck_assert_uint_eq(st.dropped, refused);
     ck_assert_uint_eq(st.lines, 5000 - refused);
@@ -618,7 +625,7 @@ END_TEST
 START_TEST(test_accesslog_sink_free_gives_up_on_a_stuck_destination)
 {
     int fds[2];
-    struct sc_accesslog_sink_config cfg = { SC_ACCESSLOG_FD, NULL, -1, SC_ACCESSLOG_TEXT, 1, 0, 0 };
+    struct sc_accesslog_sink_config cfg = {SC_ACCESSLOG_FD, NULL, -1, SC_ACCESSLOG_TEXT, 1, 0, 0};
     struct sc_accesslog_sink *s;
     struct sc_err err;
     char line[1000];
@@ -630,11 +637,11 @@ START_TEST(test_accesslog_sink_free_gives_up_on_a_stuck_destination)
     s = sc_accesslog_sink_new(&cfg, &err);
     memset(line, 'z', sizeof line);
     line[sizeof line - 1] = '\n';
-    for (i = 0; i < 200; i++) {                      /* 200 KB > the pipe's 64 KB */
+    for (i = 0; i < 200; i++) { /* 200 KB > the pipe's 64 KB */
         sc_accesslog_sink_write(s, 0, line, sizeof line);
     }
     t0 = now_s();
-    sc_accesslog_sink_free(s);                       /* the pipe stays full */
+    sc_accesslog_sink_free(s); /* the pipe stays full */
     ck_assert_msg(now_s() - t0 < 5, "free took %.1f s", now_s() - t0);
     close(fds[0]);
     close(fds[1]);
@@ -643,7 +650,7 @@ END_TEST
 
 START_TEST(test_accesslog_sink_reopen_after_rotation)
 {
-    struct sc_accesslog_sink_config cfg = { SC_ACCESSLOG_FILE, NULL, -1, SC_ACCESSLOG_TEXT, 1, 0, 0 };
+    struct sc_accesslog_sink_config cfg = {SC_ACCESSLOG_FILE, NULL, -1, SC_ACCESSLOG_TEXT, 1, 0, 0};
     struct sc_accesslog_sink *s;
     struct sc_err err;
     char path[300], old[300], *a, *b;
@@ -659,9 +666,9 @@ START_TEST(test_accesslog_sink_reopen_after_rotation)
     ck_assert_int_eq(sc_accesslog_sink_flush(s, 5000), 0);
     ck_assert_int_eq(rename(path, old), 0);
     sc_accesslog_sink_reopen(s);
-    for (i = 0; i < 2000; i++) {                     /* the reopen is asynchronous */
+    for (i = 0; i < 2000; i++) { /* the reopen is asynchronous */
         struct stat st;
-        struct timespec ms = { 0, 1000000 };
+        struct timespec ms = {0, 1000000};
 
         if (stat(path, &st) == 0) {
             break;
@@ -681,7 +688,7 @@ END_TEST
 
 START_TEST(test_accesslog_sink_log_formats_records)
 {
-    struct sc_accesslog_sink_config cfg = { SC_ACCESSLOG_FILE, NULL, -1, SC_ACCESSLOG_JSON, 1, 0, 0 };
+    struct sc_accesslog_sink_config cfg = {SC_ACCESSLOG_FILE, NULL, -1, SC_ACCESSLOG_JSON, 1, 0, 0};
     struct sc_accesslog_sink *s;
     struct sc_accesslog_rec r;
     struct sc_err err;
@@ -694,7 +701,7 @@ START_TEST(test_accesslog_sink_log_formats_records)
     ck_assert_ptr_nonnull(s);
     full_record(&r);
     ck_assert_int_eq(sc_accesslog_sink_log(s, 0, &r), 0);
-    ck_assert_int_eq(sc_accesslog_sink_log(s, 7, &r), 0);       /* worker ids wrap */
+    ck_assert_int_eq(sc_accesslog_sink_log(s, 7, &r), 0); /* worker ids wrap */
     sc_accesslog_sink_free(s);
     data = slurp(path, &len);
     sc_accesslog_format(&r, SC_ACCESSLOG_JSON, line, sizeof line);
@@ -706,7 +713,7 @@ END_TEST
 
 START_TEST(test_accesslog_sink_refuses_oversized_lines)
 {
-    struct sc_accesslog_sink_config cfg = { SC_ACCESSLOG_FILE, NULL, -1, SC_ACCESSLOG_TEXT, 1, 0, 0 };
+    struct sc_accesslog_sink_config cfg = {SC_ACCESSLOG_FILE, NULL, -1, SC_ACCESSLOG_TEXT, 1, 0, 0};
     struct sc_accesslog_sink *s;
     struct sc_accesslog_sink_stats st;
     struct sc_err err;
@@ -718,7 +725,7 @@ START_TEST(test_accesslog_sink_refuses_oversized_lines)
     memset(big, 'b', SC_ACCESSLOG_LINE_MAX + 1);
     ck_assert_int_eq(sc_accesslog_sink_write(s, 0, big, SC_ACCESSLOG_LINE_MAX + 1), -1);
     ck_assert_int_eq(sc_accesslog_sink_write(s, 0, big, SC_ACCESSLOG_LINE_MAX), 0);
-    ck_assert_int_eq(sc_accesslog_sink_write(s, 0, big, 0), 0);       /* nothing */
+    ck_assert_int_eq(sc_accesslog_sink_write(s, 0, big, 0), 0); /* nothing */
     sc_accesslog_sink_stats(s, &st);
     ck_assert_uint_eq(st.dropped, 1);
     ck_assert_uint_eq(st.lines, 1);
@@ -729,7 +736,7 @@ END_TEST
 
 START_TEST(test_accesslog_sink_off_and_null)
 {
-    struct sc_accesslog_sink_config cfg = { SC_ACCESSLOG_OFF, NULL, -1, SC_ACCESSLOG_TEXT, 4, 0, 0 };
+    struct sc_accesslog_sink_config cfg = {SC_ACCESSLOG_OFF, NULL, -1, SC_ACCESSLOG_TEXT, 4, 0, 0};
     struct sc_accesslog_sink *s;
     struct sc_accesslog_sink_stats st;
     struct sc_accesslog_rec r;
@@ -753,8 +760,8 @@ END_TEST
 
 START_TEST(test_accesslog_sink_bad_destinations)
 {
-    struct sc_accesslog_sink_config cfg = { SC_ACCESSLOG_FILE, "/nonexistent-dir/x/access.log", -1,
-                                            SC_ACCESSLOG_TEXT, 1, 0, 0 };
+    struct sc_accesslog_sink_config cfg = {
+        SC_ACCESSLOG_FILE, "/nonexistent-dir/x/access.log", -1, SC_ACCESSLOG_TEXT, 1, 0, 0};
     struct sc_err err;
 
     memset(&err, 0, sizeof err);

@@ -75,7 +75,7 @@ START_TEST(test_addr_parse_accepts_bracketed_ipv6)
     a = addr_of("[::]:15006");
     ck_assert_int_eq(a.ss.ss_family, AF_INET6);
     ck_assert_int_eq(sc_addr_port(&a), 15006);
-    a = addr_of("[::ffff:10.0.0.1]:80");     /* v4-mapped stays IPv6 */
+    a = addr_of("[::ffff:10.0.0.1]:80"); /* v4-mapped stays IPv6 */
     ck_assert_int_eq(a.ss.ss_family, AF_INET6);
 }
 END_TEST
@@ -109,8 +109,8 @@ static const struct {
     const char *why;
 } bad_addrs[] = {
     {"", "empty"},
-    {"10.0.0.1", "host:port"},              /* missing port */
-    {"10.0.0.1:", "port"},                  /* empty port */
+    {"10.0.0.1", "host:port"}, /* missing port */
+    {"10.0.0.1:", "port"}, /* empty port */
     {"10.0.0.1:0", "port"},
     {"10.0.0.1:65536", "port"},
     {"10.0.0.1:99999999999999999999", "port"},
@@ -118,20 +118,20 @@ static const struct {
     {"10.0.0.1:80x", "port"},
     {"10.0.0.1:0x50", "port"},
     {"10.0.0.1:80 ", "port"},
-    {"10.0.0.1: 80", "port"},               /* strtol would skip the space */
-    {"10.0.0.1:+80", "port"},               /* ... and take the sign */
+    {"10.0.0.1: 80", "port"}, /* strtol would skip the space */
+    {"10.0.0.1:+80", "port"}, /* ... and take the sign */
     {"10.0.0.1:\t80", "port"},
     {"junk", "host:port"},
     {"junk:80", "numeric"},
-    {"localhost:80", "numeric"},            /* hostnames are rejected */
+    {"localhost:80", "numeric"}, /* hostnames are rejected */
     {"example.com:443", "numeric"},
     {"10.0.0.256:80", "numeric"},
     {"10.0.0:80", "numeric"},
     {"1.2.3.4.5:80", "numeric"},
-    {"::1:80", "brackets"},                 /* unbracketed IPv6 */
+    {"::1:80", "brackets"}, /* unbracketed IPv6 */
     {"2001:db8::1:443", "brackets"},
     {"::80", "brackets"},
-    {"[::1]", "[ipv6]:port"},               /* bracketed, no port */
+    {"[::1]", "[ipv6]:port"}, /* bracketed, no port */
     {"[::1]80", "[ipv6]:port"},
     {"[::1", "[ipv6]:port"},
     {"[::1]:", "port"},
@@ -139,8 +139,8 @@ static const struct {
     {"[::1]:65536", "port"},
     {"[]:80", "numeric"},
     {"[::g]:80", "numeric"},
-    {"[fe80::1%lo]:80", "numeric"},         /* no zone ids */
-    {"[10.0.0.1]:80", "IPv6"},              /* brackets are for IPv6 only */
+    {"[fe80::1%lo]:80", "numeric"}, /* no zone ids */
+    {"[10.0.0.1]:80", "IPv6"}, /* brackets are for IPv6 only */
     {"[localhost]:80", "numeric"},
     {"**:80", "numeric"},
 };
@@ -220,7 +220,7 @@ START_TEST(test_addr_set_port_changes_only_the_port)
     sc_addr_set_port(&c, 9090);
     ck_assert(sc_addr_equal(&c, &d));
 
-    memset(&none, 0, sizeof(none));            /* AF_UNSPEC: no port, no crash */
+    memset(&none, 0, sizeof(none)); /* AF_UNSPEC: no port, no crash */
     sc_addr_set_port(&none, 80);
     ck_assert_int_eq(sc_addr_port(&none), 0);
 }
@@ -231,8 +231,8 @@ END_TEST
 START_TEST(test_addr_str_round_trips)
 {
     static const char *const canon[] = {
-        "10.1.2.3:8080", "0.0.0.0:1", "255.255.255.255:65535", "[::1]:443",
-        "[2001:db8::1]:15001", "[::]:15006", "[fd77::2]:8080", "[::ffff:10.0.0.1]:80",
+        "10.1.2.3:8080",       "0.0.0.0:1",  "255.255.255.255:65535", "[::1]:443",
+        "[2001:db8::1]:15001", "[::]:15006", "[fd77::2]:8080",        "[::ffff:10.0.0.1]:80",
     };
     char buf[SC_ADDR_STRLEN];
 
@@ -326,13 +326,13 @@ START_TEST(test_addr_equal_refuses_differences)
 
     ck_assert_int_eq(sc_addr_equal(&v4, &v4port), 0);
     ck_assert_int_eq(sc_addr_equal(&v4, &v4other), 0);
-    ck_assert_int_eq(sc_addr_equal(&v4, &mapped), 0);    /* families differ */
+    ck_assert_int_eq(sc_addr_equal(&v4, &mapped), 0); /* families differ */
     ck_assert_int_eq(sc_addr_equal(&mapped, &v4), 0);
     ck_assert_int_eq(sc_addr_equal(&v6, &v6other), 0);
     ck_assert_int_eq(sc_addr_equal(&v6, &v6port), 0);
     memset(&u1, 0, sizeof(u1));
     memset(&u2, 0, sizeof(u2));
-    ck_assert_int_eq(sc_addr_equal(&u1, &u2), 0);        /* AF_UNSPEC never equal */
+    ck_assert_int_eq(sc_addr_equal(&u1, &u2), 0); /* AF_UNSPEC never equal */
 }
 END_TEST
 

@@ -26,15 +26,14 @@
 static struct {
     struct event_base *base;
     struct sc_adminhttp *srv;
-    int calls;                      /* handler runs */
+    int calls; /* handler runs */
     enum sc_adminhttp_method method;
     char query[64];
-    char body[64];                  /* what the handler was given */
+    char body[64]; /* what the handler was given */
     size_t body_len;
 } fx;
 
-static void on_hello(const struct sc_adminhttp_req *req, struct sc_adminhttp_reply *rep,
-                     void *arg)
+static void on_hello(const struct sc_adminhttp_req *req, struct sc_adminhttp_reply *rep, void *arg)
 {
     (void)arg;
     fx.calls++;
@@ -58,8 +57,8 @@ static void setup(void)
     ck_assert_int_eq(sc_adminhttp_route(fx.srv, "/post", SC_ADMINHTTP_TAKES_BODY, on_hello, NULL),
                      0);
     ck_assert_int_eq(sc_adminhttp_route(fx.srv, "/keep",
-                                        SC_ADMINHTTP_TAKES_BODY | SC_ADMINHTTP_KEEPS_BODY,
-                                        on_hello, NULL),
+                                        SC_ADMINHTTP_TAKES_BODY | SC_ADMINHTTP_KEEPS_BODY, on_hello,
+                                        NULL),
                      0);
 }
 
@@ -131,9 +130,8 @@ static void exchange(const char *req, size_t len, char *out, size_t cap)
 #define EXCHANGE(req, out) exchange((req), strlen(req), (out), sizeof(out))
 
 /* The answer in out has status code (a 3-digit literal). */
-#define ASSERT_STATUS(out, code)                                                   \
-    ck_assert_msg(strncmp((out), "HTTP/1.1 " #code " ", 13) == 0, "want %d, got: %s", \
-                  code, (out))
+#define ASSERT_STATUS(out, code) \
+    ck_assert_msg(strncmp((out), "HTTP/1.1 " #code " ", 13) == 0, "want %d, got: %s", code, (out))
 
 START_TEST(test_adminhttp_get_answers_and_closes)
 {
@@ -171,7 +169,7 @@ START_TEST(test_adminhttp_unknown_path_is_404)
     EXCHANGE("GET /nope HTTP/1.1\r\nHost: h\r\n\r\n", out);
     ASSERT_STATUS(out, 404);
     ck_assert_ptr_nonnull(strstr(out, "\r\n\r\nnot found\n"));
-    EXCHANGE("HEAD /hello/ HTTP/1.1\r\nHost: h\r\n\r\n", out);   /* exact paths only */
+    EXCHANGE("HEAD /hello/ HTTP/1.1\r\nHost: h\r\n\r\n", out); /* exact paths only */
     ASSERT_STATUS(out, 404);
     ck_assert_ptr_null(strstr(out, "not found"));
     ck_assert_int_eq(fx.calls, 0);
@@ -280,7 +278,7 @@ START_TEST(test_adminhttp_malformed_request_is_400)
 
     EXCHANGE("GET /hello HTTP/1.1\nHost: h\n\n", out);
     ASSERT_STATUS(out, 400);
-    EXCHANGE("GET /hello HTTP/1.1\r\n\r\n", out);     /* no Host */
+    EXCHANGE("GET /hello HTTP/1.1\r\n\r\n", out); /* no Host */
     ASSERT_STATUS(out, 400);
     ck_assert_int_eq(fx.calls, 0);
 }
@@ -296,7 +294,7 @@ START_TEST(test_adminhttp_incomplete_request_closed_at_the_timeout)
     ms = read_until_eof(fd, out, sizeof(out), 3000);
     ck_assert_int_ge(ms, TIMEOUT_MS - 50);
     ck_assert_int_lt(ms, 3000);
-    ck_assert_str_eq(out, "");                  /* no answer */
+    ck_assert_str_eq(out, ""); /* no answer */
     ck_assert_uint_eq(sc_adminhttp_conn_count(fx.srv), 0);
     close(fd);
 }

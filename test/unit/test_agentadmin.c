@@ -49,8 +49,9 @@ static void setup(struct t *t)
 /* Starts a ca source on cadir (which may not hold a CA yet). */
 static void start_ca(struct t *t, const char *cadir)
 {
-    struct sc_ca_src_opts o = {cadir, "spiffe://cluster.local/ns/foo/sa/client",
-                               3600 * 1000, 0.5, 0.05, 3600 * 1000, 30 * 1000};
+    struct sc_ca_src_opts o = {
+        cadir,    "spiffe://cluster.local/ns/foo/sa/client", 3600 * 1000, 0.5, 0.05, 3600 * 1000,
+        30 * 1000};
     struct sc_err err;
 
     t->ca = sc_ca_src_new(t->base, &o, t->srv, &err);

@@ -33,8 +33,8 @@ static const char *bad(const char *yaml, char *out, size_t outlen)
 }
 
 #define FILES "socket: /run/sds.sock\nfiles: {dir: /etc/certs}\n"
-#define CA_OK                                                                                      \
-    "socket: /run/sds.sock\nsource: ca\nca:\n  dir: /etc/cacerts\n  namespace: foo\n"          \
+#define CA_OK                                                                         \
+    "socket: /run/sds.sock\nsource: ca\nca:\n  dir: /etc/cacerts\n  namespace: foo\n" \
     "  service_account: client\n"
 
 /* ---- valid configs ------------------------------------------------------ */
@@ -110,10 +110,12 @@ START_TEST(test_agentcfg_mode_forms)
 {
     struct sc_agent_config *c;
 
-    c = ok("socket: /s\nsocket_mode: \"0o640\"\n" "files: {dir: /d}\n");
+    c = ok("socket: /s\nsocket_mode: \"0o640\"\n"
+           "files: {dir: /d}\n");
     ck_assert_uint_eq(c->socket_mode, 0640);
     sc_agent_config_free(c);
-    c = ok("socket: /s\nsocket_mode: 600\n" "files: {dir: /d}\n");
+    c = ok("socket: /s\nsocket_mode: 600\n"
+           "files: {dir: /d}\n");
     ck_assert_uint_eq(c->socket_mode, 0600);
     sc_agent_config_free(c);
 }
@@ -154,9 +156,9 @@ START_TEST(test_agentcfg_refuses_bad_mode)
 {
     char e[1024];
 
-    ck_assert_ptr_nonnull(strstr(bad("socket: /s\nsocket_mode: 0999\nfiles: {dir: /d}\n", e,
-                                     sizeof(e)),
-                                 "agent.yaml:2:14: socket_mode: \"0999\" is not an octal"));
+    ck_assert_ptr_nonnull(
+        strstr(bad("socket: /s\nsocket_mode: 0999\nfiles: {dir: /d}\n", e, sizeof(e)),
+               "agent.yaml:2:14: socket_mode: \"0999\" is not an octal"));
     bad("socket: /s\nsocket_mode: 01777\nfiles: {dir: /d}\n", e, sizeof(e));
 }
 END_TEST
@@ -167,8 +169,8 @@ START_TEST(test_agentcfg_refuses_bad_uids)
 
     ck_assert_ptr_nonnull(strstr(bad(FILES "allowed_uids: [1337, -1]\n", e, sizeof(e)),
                                  "agent.yaml:3:22: allowed_uids[1]: expected a uid"));
-    ck_assert_ptr_nonnull(strstr(bad(FILES "allowed_uids: []\n", e, sizeof(e)),
-                                 "allowed_uids: the list is empty"));
+    ck_assert_ptr_nonnull(
+        strstr(bad(FILES "allowed_uids: []\n", e, sizeof(e)), "allowed_uids: the list is empty"));
     ck_assert_ptr_nonnull(strstr(bad(FILES "allowed_uids: 1337\n", e, sizeof(e)),
                                  "allowed_uids: expected a list of uids"));
     ck_assert_ptr_nonnull(strstr(bad(FILES "allowed_uids: [\"1337\"]\n", e, sizeof(e)),
@@ -200,13 +202,13 @@ START_TEST(test_agentcfg_refuses_missing_source_sections)
     char e[1024];
 
     ck_assert_ptr_nonnull(strstr(bad("socket: /s\n", e, sizeof(e)), "files.dir: required"));
-    ck_assert_ptr_nonnull(strstr(bad("socket: /s\nsource: ca\nca: {dir: /d, namespace: n}\n", e,
-                                     sizeof(e)),
-                                 "ca.service_account: required with source: ca"));
+    ck_assert_ptr_nonnull(
+        strstr(bad("socket: /s\nsource: ca\nca: {dir: /d, namespace: n}\n", e, sizeof(e)),
+               "ca.service_account: required with source: ca"));
     ck_assert_ptr_nonnull(strstr(bad(FILES "source: ca\nca: {dir: /d}\n", e, sizeof(e)),
                                  "files: only used with source: files"));
-    ck_assert_ptr_nonnull(strstr(bad(FILES "ca: {dir: /d}\n", e, sizeof(e)),
-                                 "ca: only used with source: ca"));
+    ck_assert_ptr_nonnull(
+        strstr(bad(FILES "ca: {dir: /d}\n", e, sizeof(e)), "ca: only used with source: ca"));
 }
 END_TEST
 
@@ -214,10 +216,10 @@ START_TEST(test_agentcfg_refuses_bad_identity)
 {
     char e[1024];
 
-    ck_assert_ptr_nonnull(
-        strstr(bad("socket: /s\nsource: ca\nca: {dir: /d, namespace: \"a/b\", service_account: c}\n",
-                   e, sizeof(e)),
-               "namespace and service_account must make a valid SPIFFE ID"));
+    ck_assert_ptr_nonnull(strstr(
+        bad("socket: /s\nsource: ca\nca: {dir: /d, namespace: \"a/b\", service_account: c}\n", e,
+            sizeof(e)),
+        "namespace and service_account must make a valid SPIFFE ID"));
     bad("socket: /s\nsource: ca\nca: {dir: /d, namespace: \"a b\", service_account: c}\n", e,
         sizeof(e));
 }
@@ -254,13 +256,14 @@ START_TEST(test_agentcfg_refuses_wrong_shapes)
 {
     char e[1024];
 
-    ck_assert_ptr_nonnull(strstr(bad("- socket\n", e, sizeof(e)), "expected a mapping, got a list"));
+    ck_assert_ptr_nonnull(
+        strstr(bad("- socket\n", e, sizeof(e)), "expected a mapping, got a list"));
     ck_assert_ptr_nonnull(strstr(bad("socket: /s\nfiles: /etc/certs\n", e, sizeof(e)),
                                  "files: expected a mapping, got a string"));
     ck_assert_ptr_nonnull(strstr(bad("socket: [a]\nfiles: {dir: /d}\n", e, sizeof(e)),
                                  "socket: expected a string, got a list"));
-    ck_assert_ptr_nonnull(strstr(bad(FILES "log_level: loud\n", e, sizeof(e)),
-                                 "log_level: unknown log level"));
+    ck_assert_ptr_nonnull(
+        strstr(bad(FILES "log_level: loud\n", e, sizeof(e)), "log_level: unknown log level"));
     ck_assert_ptr_nonnull(strstr(bad(FILES "---\n" FILES, e, sizeof(e)),
                                  "expected exactly one YAML document, got 2"));
 }
@@ -294,16 +297,17 @@ START_TEST(test_agentcfg_refuses_bad_admin)
                      "as 127.0.0.1:15010 or [::1]:15010)");
     ck_assert_ptr_nonnull(strstr(bad(FILES "admin: {address: \"127.0.0.1\"}\n", e, sizeof(e)),
                                  "agent.yaml:3:18: admin.address: \"127.0.0.1\": "));
-    ck_assert_ptr_nonnull(strstr(bad(FILES "admin: {address: \"127.0.0.1:0\"}\n", e, sizeof(e)),
-                                 "admin.address: \"127.0.0.1:0\": port must be a number in 1..65535"));
-    ck_assert_ptr_nonnull(strstr(bad(FILES "admin: {}\n", e, sizeof(e)),
-                                 "agent.yaml:3:8: admin: address: required"));
+    ck_assert_ptr_nonnull(
+        strstr(bad(FILES "admin: {address: \"127.0.0.1:0\"}\n", e, sizeof(e)),
+               "admin.address: \"127.0.0.1:0\": port must be a number in 1..65535"));
+    ck_assert_ptr_nonnull(
+        strstr(bad(FILES "admin: {}\n", e, sizeof(e)), "agent.yaml:3:8: admin: address: required"));
     ck_assert_ptr_nonnull(strstr(bad(FILES "admin:\n", e, sizeof(e)), "admin: needs a value"));
     ck_assert_ptr_nonnull(strstr(bad(FILES "admin: \"127.0.0.1:15010\"\n", e, sizeof(e)),
                                  "admin: expected a mapping, got a string"));
-    ck_assert_ptr_nonnull(strstr(bad(FILES "admin: {address: \"127.0.0.1:1\", port: 2}\n", e,
-                                     sizeof(e)),
-                                 "admin.port: unknown key in admin (expected one of: address)"));
+    ck_assert_ptr_nonnull(
+        strstr(bad(FILES "admin: {address: \"127.0.0.1:1\", port: 2}\n", e, sizeof(e)),
+               "admin.port: unknown key in admin (expected one of: address)"));
 }
 END_TEST
 

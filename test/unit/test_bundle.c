@@ -66,7 +66,7 @@ static char *pem_of(X509 *a, X509 *b)
     return out;
 }
 
-static STACK_OF(X509) *parse(const char *text, struct sc_err *err)
+static STACK_OF(X509) * parse(const char *text, struct sc_err *err)
 {
     memset(err, 0, sizeof(*err));
     return sc_bundle_parse(text, strlen(text), "b.json", err);
@@ -96,7 +96,7 @@ START_TEST(test_bundle_json_takes_x509_svid_keys_only)
     char *da = b64_der(a, 0), *db = b64_der(b, 0);
     char doc[8192];
     struct sc_err err;
-    STACK_OF(X509) *sk;
+    STACK_OF(X509) * sk;
 
     snprintf(doc, sizeof(doc),
              "  \n{\"spiffe_sequence\": 3, \"spiffe_refresh_hint\": 60, \"keys\": ["

@@ -19,7 +19,7 @@
 #define SPIFFE "spiffe://cluster.local/ns/foo/sa/client"
 #define HOUR_MS (3600LL * 1000)
 
-static STACK_OF(X509) *pem_stack(const char *pem, size_t len)
+static STACK_OF(X509) * pem_stack(const char *pem, size_t len)
 {
     struct sc_err err;
     STACK_OF(X509) *sk = sc_x509_load_pem_mem(pem, len, "test", &err);
@@ -29,7 +29,7 @@ static STACK_OF(X509) *pem_stack(const char *pem, size_t len)
 }
 
 /* Verifies leaf (chain[0]) with chain[1..] against roots. */
-static int verifies(STACK_OF(X509) *chain, X509 *root)
+static int verifies(STACK_OF(X509) * chain, X509 *root)
 {
     X509_STORE *store = X509_STORE_new();
     X509_STORE_CTX *ctx = X509_STORE_CTX_new();
@@ -164,7 +164,7 @@ START_TEST(test_ca_load_cert_manager_layout)
     struct sc_ca *ca = sc_ca_load(dir, &err);
     struct sc_ca_cert_info ci;
     struct sc_ca_leaf l;
-    STACK_OF(X509) *chain, *roots;
+    STACK_OF(X509) * chain, *roots;
     X509_STORE *store;
     X509_STORE_CTX *ctx;
     size_t len;
@@ -358,7 +358,7 @@ START_TEST(test_ca_mint_has_spiffe_san_ec_key_and_lifetime)
     struct sc_ca_leaf l;
     struct sc_err err;
     int64_t now = sc_ca_now_ms();
-    STACK_OF(X509) *chain;
+    STACK_OF(X509) * chain;
     X509 *leaf;
     EVP_PKEY *pub, *priv;
     BIO *b;
@@ -407,8 +407,9 @@ START_TEST(test_ca_mint_has_spiffe_san_ec_key_and_lifetime)
     ck_assert_int_ne(X509_get_extended_key_usage(leaf) & XKU_SSL_CLIENT, 0);
     ck_assert_int_ne(X509_get_extended_key_usage(leaf) & XKU_SSL_SERVER, 0);
     /* issuer is ca-cert; the chain verifies against the root */
-    ck_assert_int_eq(X509_NAME_cmp(X509_get_issuer_name(leaf),
-                                   X509_get_subject_name(sk_X509_value(chain, 1))), 0);
+    ck_assert_int_eq(
+        X509_NAME_cmp(X509_get_issuer_name(leaf), X509_get_subject_name(sk_X509_value(chain, 1))),
+        0);
     ck_assert_int_eq(verifies(chain, root), 1);
     sc_x509_stack_free(chain);
     sc_ca_leaf_cleanup(&l);
@@ -426,7 +427,7 @@ START_TEST(test_ca_mint_from_root_carries_no_root_in_chain)
     struct sc_ca *ca = load_ok(dir);
     struct sc_ca_leaf l;
     struct sc_err err;
-    STACK_OF(X509) *chain;
+    STACK_OF(X509) * chain;
 
     ck_assert_int_eq(sc_ca_mint(ca, SPIFFE, 4000, sc_ca_now_ms(), &l, &err), 0);
     chain = pem_stack(l.chain_pem, l.chain_len);
@@ -493,7 +494,8 @@ START_TEST(test_ca_renew_time_is_fraction_of_lifetime_with_jitter)
     /* jitter 0.05: +- 1.2 h */
     ck_assert_int_eq(sc_ca_renew_time(t0, life, 0.5, 0.05, 0.0), t0 + 12 * HOUR_MS - 72 * 60000);
     ck_assert_int_eq(sc_ca_renew_time(t0, life, 0.5, 0.05, 0.5), t0 + 12 * HOUR_MS);
-    ck_assert_int_le(sc_ca_renew_time(t0, life, 0.5, 0.05, 0.999999), t0 + 12 * HOUR_MS + 72 * 60000);
+    ck_assert_int_le(sc_ca_renew_time(t0, life, 0.5, 0.05, 0.999999),
+                     t0 + 12 * HOUR_MS + 72 * 60000);
     ck_assert_int_gt(sc_ca_renew_time(t0, life, 0.5, 0.05, 0.999999), t0 + 13 * HOUR_MS);
     /* 4 s lifetime: renew at 2 s */
     ck_assert_int_eq(sc_ca_renew_time(t0, 4000, 0.5, 0.0, 0.0), t0 + 2000);
@@ -585,7 +587,7 @@ START_TEST(test_ca_bundle_union_dedupes_and_keeps_order)
     size_t la, lb, lu = 0, lu2 = 0;
     char *u = NULL, *u2 = NULL;
     struct sc_err err;
-    STACK_OF(X509) *sk;
+    STACK_OF(X509) * sk;
 
     pa = sc_ca_roots_pem(a, &la);
     pb = sc_ca_roots_pem(b, &lb);

@@ -199,7 +199,8 @@ START_TEST(test_certs_prometheus_no_series_without_certificates)
 {
     char *s = render_prometheus(NULL);
 
-    ck_assert_ptr_nonnull(strstr(s, "# TYPE sidecar_certificate_expiration_timestamp_seconds gauge"));
+    ck_assert_ptr_nonnull(
+        strstr(s, "# TYPE sidecar_certificate_expiration_timestamp_seconds gauge"));
     ck_assert_ptr_null(strstr(s, "{resource="));
     free(s);
 }
@@ -239,13 +240,13 @@ START_TEST(test_material_problem_follows_the_clock)
 
     ck_assert_ptr_null(sc_tls_material_problem(m, time(NULL), buf, sizeof(buf)));
     /* A jump forward past notAfter (a suspended laptop, a fixed clock). */
-    ck_assert_ptr_nonnull(sc_tls_material_problem(m, sc_x509_not_after(leaf) + 3600, buf,
-                                                  sizeof(buf)));
+    ck_assert_ptr_nonnull(
+        sc_tls_material_problem(m, sc_x509_not_after(leaf) + 3600, buf, sizeof(buf)));
     ck_assert_ptr_nonnull(strstr(buf, "workload certificate expired at "));
     /* And back: fine again. */
     ck_assert_ptr_null(sc_tls_material_problem(m, time(NULL), buf, sizeof(buf)));
-    ck_assert_ptr_nonnull(sc_tls_material_problem(m, sc_x509_not_before(leaf) - 60, buf,
-                                                  sizeof(buf)));
+    ck_assert_ptr_nonnull(
+        sc_tls_material_problem(m, sc_x509_not_before(leaf) - 60, buf, sizeof(buf)));
     ck_assert_ptr_nonnull(strstr(buf, "not valid before"));
     sc_tls_material_free(m);
 }
@@ -287,9 +288,8 @@ END_TEST
 START_TEST(test_material_refuses_expired_leaf_at_now)
 {
     struct sc_err err;
-    struct sc_tls_material *m =
-        sc_tls_material_load(path("expired-client.crt"), path("expired-client.key"),
-                             path("ca.crt"), time(NULL), &err);
+    struct sc_tls_material *m = sc_tls_material_load(
+        path("expired-client.crt"), path("expired-client.key"), path("ca.crt"), time(NULL), &err);
 
     ck_assert_ptr_null(m);
     ck_assert_ptr_nonnull(strstr(err.msg, "certificate expired at "));
@@ -304,9 +304,8 @@ START_TEST(test_runtime_readiness_reasons)
     char yaml[1024], buf[512];
     struct sc_runtime *rt;
 
-    snprintf(yaml, sizeof(yaml),
-             "secrets: {cert_chain: %s, private_key: %s, trusted_ca: %s}\n", path("server.crt"),
-             path("server.key"), path("ca.crt"));
+    snprintf(yaml, sizeof(yaml), "secrets: {cert_chain: %s, private_key: %s, trusted_ca: %s}\n",
+             path("server.crt"), path("server.key"), path("ca.crt"));
     ck_assert_int_eq(sc_config_load_string("t.yaml", yaml, &cfg, &err), 0);
     rt = sc_runtime_new(base, cfg);
     ck_assert_ptr_nonnull(sc_runtime_not_ready(rt, time(NULL), buf, sizeof(buf)));
@@ -328,13 +327,14 @@ static void setup_certs(void)
         perror("mkdtemp");
         exit(1);
     }
-    snprintf(cmd, sizeof(cmd),
-             "scripts/gen-certs.sh mesh '%s' >/dev/null && "
-             "scripts/gen-certs.sh ca '%s' old --expired >/dev/null && "
-             "scripts/gen-certs.sh leaf '%s' old old-server spiffe://cluster.local/ns/bar/sa/server "
-             ">/dev/null && cat '%s/ca.crt' '%s/foo-ca.crt' > '%s/two-roots.crt' && "
-             "cat '%s/old-ca.crt' '%s/ca.crt' > '%s/old-and-mesh.crt'",
-             certs, certs, certs, certs, certs, certs, certs, certs, certs);
+    snprintf(
+        cmd, sizeof(cmd),
+        "scripts/gen-certs.sh mesh '%s' >/dev/null && "
+        "scripts/gen-certs.sh ca '%s' old --expired >/dev/null && "
+        "scripts/gen-certs.sh leaf '%s' old old-server spiffe://cluster.local/ns/bar/sa/server "
+        ">/dev/null && cat '%s/ca.crt' '%s/foo-ca.crt' > '%s/two-roots.crt' && "
+        "cat '%s/old-ca.crt' '%s/ca.crt' > '%s/old-and-mesh.crt'",
+        certs, certs, certs, certs, certs, certs, certs, certs, certs);
     if (system(cmd) != 0) {
         fprintf(stderr, "making certificates failed (run from the repository root)\n");
         exit(1);

@@ -137,11 +137,11 @@ static void certs_setup(void)
 
 static void certs_teardown(void)
 {
-    static const char *const names[] = {"ca.crt",    "roots.crt", "chain.crt", "leaf.key",
-                                        "other.key", "empty.pem", "junk.pem",  "bad.crt",
-                                        "sidecar.yaml", "certs/ca.crt", "certs/server.crt",
-                                        "certs/server.key", "certs/client.crt",
-                                        "certs/client.key", "certs"};
+    static const char *const names[] = {"ca.crt",           "roots.crt",        "chain.crt",
+                                        "leaf.key",         "other.key",        "empty.pem",
+                                        "junk.pem",         "bad.crt",          "sidecar.yaml",
+                                        "certs/ca.crt",     "certs/server.crt", "certs/server.key",
+                                        "certs/client.crt", "certs/client.key", "certs"};
     char p[128];
 
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
@@ -198,10 +198,10 @@ static void expect_err(const char *tmpl, int line, int col, const char *msg_tmpl
 
 #define SDS "secrets: {sds_socket: /run/sds.sock}\n"
 
-#define FILES                                  \
-    "secrets:\n"                               \
-    "  cert_chain: @D@/chain.crt\n"            \
-    "  private_key: @D@/leaf.key\n"            \
+#define FILES                       \
+    "secrets:\n"                    \
+    "  cert_chain: @D@/chain.crt\n" \
+    "  private_key: @D@/leaf.key\n" \
     "  trusted_ca: @D@/roots.crt\n"
 
 /* DESIGN.md's example, verbatim. */
@@ -375,8 +375,7 @@ END_TEST
 
 START_TEST(test_config_load_applies_defaults)
 {
-    struct sc_config *cfg =
-        load_ok(SDS "admin: {}\nhealth:\nstats: {}\ninbound: {}\noutbound:\n");
+    struct sc_config *cfg = load_ok(SDS "admin: {}\nhealth:\nstats: {}\ninbound: {}\noutbound:\n");
 
     ck_assert_str_eq(cfg->node.id, "sidecar");
     ck_assert_str_eq(cfg->node.trust_domain, "cluster.local");
@@ -385,7 +384,7 @@ START_TEST(test_config_load_applies_defaults)
     ck_assert_str_eq(cfg->log_level, "info");
     ck_assert_int_eq(cfg->workers, (int)sysconf(_SC_NPROCESSORS_ONLN));
     addr_is(&cfg->admin, "127.0.0.1:15000");
-    addr_is(&cfg->health, "127.0.0.1:15021");   /* loopback unless asked */
+    addr_is(&cfg->health, "127.0.0.1:15021"); /* loopback unless asked */
     addr_is(&cfg->stats, "127.0.0.1:15090");
     ck_assert_int_eq(cfg->has_inbound, 1);
     addr_is(&cfg->inbound.address, "0.0.0.0:15006");
@@ -441,13 +440,14 @@ END_TEST
 START_TEST(test_config_timeouts_per_port_route_and_listener)
 {
     struct sc_config *cfg = load_ok(
-        SDS "timeouts: {connect_ms: 111, request_ms: 222, request_headers_ms: 333}\n"
-            "inbound:\n  ports:\n    - {port: 8080, protocol: http, timeouts: {request_ms: 5}}\n"
-            "    - {port: 9090}\n"
-            "outbound:\n  routes:\n    - {host: a.b, cidr: 10.0.0.0/8, timeouts: {connect_ms: 7, idle_ms: 0}}\n"
-            "listeners:\n"
-            "  - {name: out, direction: outbound, address: \"127.0.0.1:7001\",\n"
-            "     upstream: \"127.0.0.1:7002\", timeouts: {request_headers_ms: 9}}\n");
+        SDS
+        "timeouts: {connect_ms: 111, request_ms: 222, request_headers_ms: 333}\n"
+        "inbound:\n  ports:\n    - {port: 8080, protocol: http, timeouts: {request_ms: 5}}\n"
+        "    - {port: 9090}\n"
+        "outbound:\n  routes:\n    - {host: a.b, cidr: 10.0.0.0/8, timeouts: {connect_ms: 7, idle_ms: 0}}\n"
+        "listeners:\n"
+        "  - {name: out, direction: outbound, address: \"127.0.0.1:7001\",\n"
+        "     upstream: \"127.0.0.1:7002\", timeouts: {request_headers_ms: 9}}\n");
 
     /* set where given */
     ck_assert_int_eq(cfg->inbound.ports[0].timeouts.request_ms, 5);
@@ -511,12 +511,12 @@ END_TEST
 
 START_TEST(test_config_load_route_simple_and_mutual_files)
 {
-    struct sc_config *cfg = load_ok(
-        SDS "outbound:\n  routes:\n"
-            "    - {host: api.example.com, tls: SIMPLE, sni: api.example.com,\n"
-            "       ca_certificates: @D@/roots.crt}\n"
-            "    - {cidr: 10.0.0.0/8, tls: MUTUAL, client_certificate: @D@/chain.crt,\n"
-            "       private_key: @D@/leaf.key}\n");
+    struct sc_config *cfg =
+        load_ok(SDS "outbound:\n  routes:\n"
+                    "    - {host: api.example.com, tls: SIMPLE, sni: api.example.com,\n"
+                    "       ca_certificates: @D@/roots.crt}\n"
+                    "    - {cidr: 10.0.0.0/8, tls: MUTUAL, client_certificate: @D@/chain.crt,\n"
+                    "       private_key: @D@/leaf.key}\n");
 
     ck_assert_int_eq(cfg->outbound.routes[0].tls, SC_TLS_SIMPLE);
     ck_assert_str_eq(cfg->outbound.routes[0].tls_files.sni, "api.example.com");
@@ -795,8 +795,8 @@ END_TEST
 
 START_TEST(test_config_err_unknown_tls_mode)
 {
-    expect_err(SDS "outbound:\n  routes:\n    - host: a.b.svc.cluster.local\n      tls: FOO\n",
-               5, 12,
+    expect_err(SDS "outbound:\n  routes:\n    - host: a.b.svc.cluster.local\n      tls: FOO\n", 5,
+               12,
                "outbound.routes[0].tls: unknown mode \"FOO\" (expected DISABLE, SIMPLE, MUTUAL "
                "or ISTIO_MUTUAL)");
 }
@@ -845,16 +845,16 @@ START_TEST(test_config_err_listener_rules)
                "listeners:\n  - {name: a, direction: inbound, address: \"127.0.0.1:1\", port: 1}\n"
                "  - {name: a, direction: inbound, address: \"127.0.0.1:2\", port: 1}\n",
                4, 12, "listeners[1].name: duplicate listener name \"a\" (also listeners[0])");
-    expect_err(SDS "listeners:\n  - {name: a, direction: sideways, address: \"127.0.0.1:1\"}\n",
-               3, 26,
+    expect_err(SDS "listeners:\n  - {name: a, direction: sideways, address: \"127.0.0.1:1\"}\n", 3,
+               26,
                "listeners[0].direction: unknown direction \"sideways\" (expected inbound or "
                "outbound)");
-    expect_err(SDS "listeners:\n  - {name: a, direction: outbound, address: \"127.0.0.1:1\"}\n",
-               3, 5, "listeners[0]: an outbound listener needs upstream");
+    expect_err(SDS "listeners:\n  - {name: a, direction: outbound, address: \"127.0.0.1:1\"}\n", 3,
+               5, "listeners[0]: an outbound listener needs upstream");
     expect_err(SDS "listeners:\n  - {name: a, address: \"127.0.0.1:1\"}\n", 3, 5,
                "listeners[0]: direction is required");
-    expect_err(SDS "listeners:\n  - {name: a, direction: inbound, address: \"127.0.0.1:1\"}\n",
-               3, 5,
+    expect_err(SDS "listeners:\n  - {name: a, direction: inbound, address: \"127.0.0.1:1\"}\n", 3,
+               5,
                "listeners[0]: an inbound listener needs upstream (or port, to reach the app on "
                "inbound.app_host)");
     expect_err(SDS "listeners:\n  - {name: a, direction: inbound, address: \"127.0.0.1:1\",\n"
@@ -993,8 +993,7 @@ START_TEST(test_config_err_documents)
     expect_err(SDS "a: [1\n", 3, 1,
                "YAML syntax error: did not find expected ',' or ']' (while parsing a flow "
                "sequence that started at line 2, column 4)");
-    expect_err(SDS "workers: &w 1\n", 2, 10,
-               "YAML anchors (&) and aliases (*) are not supported");
+    expect_err(SDS "workers: &w 1\n", 2, 10, "YAML anchors (&) and aliases (*) are not supported");
     expect_err(SDS "workers: 1\nworkers: 2\n", 3, 1,
                "duplicate key \"workers\" (first at line 2, column 1)");
 }
@@ -1054,8 +1053,7 @@ START_TEST(test_config_err_load_missing_file)
 
     ck_assert_int_eq(sc_config_load("/nonexistent/sidecar.yaml", &cfg, &err), -1);
     ck_assert_ptr_null(cfg);
-    ck_assert_str_eq(err.msg,
-                     "cannot read /nonexistent/sidecar.yaml: No such file or directory");
+    ck_assert_str_eq(err.msg, "cannot read /nonexistent/sidecar.yaml: No such file or directory");
 }
 END_TEST
 
@@ -1063,7 +1061,7 @@ START_TEST(test_config_on_root_expiry_refuse_and_grace)
 {
     struct sc_config *cfg = load_ok(SDS);
 
-    ck_assert_int_eq(cfg->secrets.root_grace_hours, 0);     /* refuse by default */
+    ck_assert_int_eq(cfg->secrets.root_grace_hours, 0); /* refuse by default */
     sc_config_free(cfg);
     cfg = load_ok("secrets: {sds_socket: /run/sds.sock, on_root_expiry: refuse}\n");
     ck_assert_int_eq(cfg->secrets.root_grace_hours, 0);
@@ -1088,28 +1086,28 @@ static void collect(void *arg, const char *line)
 
 START_TEST(test_config_summary_names_the_deciding_document)
 {
-    struct sc_config *cfg = load_ok(
-        "node: {id: s, namespace: bar}\n"
-        "secrets: {sds_socket: /nonexistent}\n"
-        "inbound: {address: \"0.0.0.0:15006\", ports: [{port: 8080, protocol: http}]}\n"
-        "outbound: {address: \"127.0.0.1:15001\",\n"
-        "  routes: [{host: reviews, cidr: 10.0.0.0/8, port: 9080},\n"
-        "           {host: other, cidr: 10.1.0.0/16, tls: DISABLE}]}\n"
-        "listeners:\n"
-        "  - {name: in, direction: inbound, address: \"127.0.0.1:20001\",\n"
-        "     upstream: \"127.0.0.1:20002\", port: 9090}\n"
-        "  - {name: out, direction: outbound, address: \"127.0.0.1:20003\",\n"
-        "     upstream: \"127.0.0.1:20004\", host: nowhere, protocol: http}\n"
-        "---\n"
-        "apiVersion: security.istio.io/v1beta1\n"
-        "kind: PeerAuthentication\n"
-        "metadata: {name: default, namespace: bar}\n"
-        "spec: {mtls: {mode: STRICT}}\n"
-        "---\n"
-        "apiVersion: networking.istio.io/v1alpha3\n"
-        "kind: DestinationRule\n"
-        "metadata: {name: reviews, namespace: bar}\n"
-        "spec: {host: reviews, trafficPolicy: {tls: {mode: ISTIO_MUTUAL}}}\n");
+    struct sc_config *cfg =
+        load_ok("node: {id: s, namespace: bar}\n"
+                "secrets: {sds_socket: /nonexistent}\n"
+                "inbound: {address: \"0.0.0.0:15006\", ports: [{port: 8080, protocol: http}]}\n"
+                "outbound: {address: \"127.0.0.1:15001\",\n"
+                "  routes: [{host: reviews, cidr: 10.0.0.0/8, port: 9080},\n"
+                "           {host: other, cidr: 10.1.0.0/16, tls: DISABLE}]}\n"
+                "listeners:\n"
+                "  - {name: in, direction: inbound, address: \"127.0.0.1:20001\",\n"
+                "     upstream: \"127.0.0.1:20002\", port: 9090}\n"
+                "  - {name: out, direction: outbound, address: \"127.0.0.1:20003\",\n"
+                "     upstream: \"127.0.0.1:20004\", host: nowhere, protocol: http}\n"
+                "---\n"
+                "apiVersion: security.istio.io/v1beta1\n"
+                "kind: PeerAuthentication\n"
+                "metadata: {name: default, namespace: bar}\n"
+                "spec: {mtls: {mode: STRICT}}\n"
+                "---\n"
+                "apiVersion: networking.istio.io/v1alpha3\n"
+                "kind: DestinationRule\n"
+                "metadata: {name: reviews, namespace: bar}\n"
+                "spec: {host: reviews, trafficPolicy: {tls: {mode: ISTIO_MUTUAL}}}\n");
 
     summary[0] = '\0';
     ck_assert_uint_eq(sc_config_summary(cfg, collect, NULL), 7);
@@ -1142,8 +1140,8 @@ START_TEST(test_config_on_root_expiry_errors)
     expect_err("secrets: {sds_socket: /run/sds.sock, on_root_expiry: {}}\n", 1, 54,
                "secrets.on_root_expiry: expected refuse or {grace_hours: N}: grace_hours is "
                "missing");
-    expect_err("secrets: {sds_socket: /run/sds.sock, on_root_expiry: {grace_hours: 0}}\n", 1,
-               68, "secrets.on_root_expiry.grace_hours: 0 is out of range 1..87600");
+    expect_err("secrets: {sds_socket: /run/sds.sock, on_root_expiry: {grace_hours: 0}}\n", 1, 68,
+               "secrets.on_root_expiry.grace_hours: 0 is out of range 1..87600");
     expect_err("secrets: {sds_socket: /run/sds.sock, on_root_expiry: {grace: 2}}\n", 1, 55,
                "secrets.on_root_expiry: unknown key \"grace\" (did you mean \"grace_hours\"?)");
 }
@@ -1163,23 +1161,20 @@ END_TEST
 /* secrets.trust_bundles: a mapping of trust domain to file, files mode only. */
 START_TEST(test_config_err_trust_bundles)
 {
-    tc_config_expect_err("t.yaml",
-                         "secrets: {sds_socket: /x.sock, trust_bundles: [a]}\n", 1, 47,
+    tc_config_expect_err("t.yaml", "secrets: {sds_socket: /x.sock, trust_bundles: [a]}\n", 1, 47,
                          "secrets.trust_bundles: expected a mapping of trust domain to file, "
                          "got a list");
-    tc_config_expect_err("t.yaml",
-                         "secrets: {sds_socket: /x.sock, trust_bundles: {Example.org: /f}}\n", 1,
-                         48,
-                         "secrets.trust_bundles.Example.org: not a trust domain (lowercase "
-                         "letters, digits, '.', '-', '_')");
+    tc_config_expect_err(
+        "t.yaml", "secrets: {sds_socket: /x.sock, trust_bundles: {Example.org: /f}}\n", 1, 48,
+        "secrets.trust_bundles.Example.org: not a trust domain (lowercase "
+        "letters, digits, '.', '-', '_')");
     tc_config_expect_err("t.yaml",
                          "secrets: {sds_socket: /x.sock, trust_bundles: {example.org: [a]}}\n", 1,
                          61, "secrets.trust_bundles.example.org: expected a file name, got a list");
-    tc_config_expect_err("t.yaml",
-                         "secrets: {sds_socket: /x.sock, trust_bundles: {example.org: /f}}\n", 1,
-                         47,
-                         "secrets.trust_bundles: only with certificate files (cert_chain, "
-                         "private_key, trusted_ca)");
+    tc_config_expect_err(
+        "t.yaml", "secrets: {sds_socket: /x.sock, trust_bundles: {example.org: /f}}\n", 1, 47,
+        "secrets.trust_bundles: only with certificate files (cert_chain, "
+        "private_key, trusted_ca)");
 }
 END_TEST
 

@@ -56,17 +56,16 @@ static size_t count_lines(const char *s, const char *needle)
 
 /* Every kind of route and listener, none of them refused. */
 static const char mixed[] =
-    "node: {namespace: foo, trust_domain: example.org}\n" SDS
-    "outbound:\n"
+    "node: {namespace: foo, trust_domain: example.org}\n" SDS "outbound:\n"
     "  routes:\n"
-    "    - {host: reviews.foo.svc.cluster.local}\n"                         /* 0 */
-    "    - {cidr: 10.0.0.0/8, port: 80}\n"                                  /* 1 */
+    "    - {host: reviews.foo.svc.cluster.local}\n" /* 0 */
+    "    - {cidr: 10.0.0.0/8, port: 80}\n" /* 1 */
     "    - {host: ratings, expected_identities: [example.org/ns/foo/sa/r]}\n" /* 2 */
-    "    - {cidr: 10.1.0.0/16, tls: DISABLE}\n"                             /* 3 */
-    "    - {host: api.example.com, tls: SIMPLE}\n"                          /* 4 */
-    "    - {cidr: 10.2.0.0/16, tls: SIMPLE}\n"                              /* 5 */
-    "    - {host: ext.example.com}\n"                                       /* 6 */
-    "    - {host: details}\n"                                               /* 7 */
+    "    - {cidr: 10.1.0.0/16, tls: DISABLE}\n" /* 3 */
+    "    - {host: api.example.com, tls: SIMPLE}\n" /* 4 */
+    "    - {cidr: 10.2.0.0/16, tls: SIMPLE}\n" /* 5 */
+    "    - {host: ext.example.com}\n" /* 6 */
+    "    - {host: details}\n" /* 7 */
     "  default: {tls: ISTIO_MUTUAL}\n"
     "listeners:\n"
     "  - {name: in, direction: inbound, address: \"127.0.0.1:1\", port: 80}\n"
@@ -106,8 +105,7 @@ START_TEST(test_idcheck_of_each_kind_of_route_and_listener)
     ck_assert_str_eq(sc_idcheck_name(sc_config_route_idcheck(&cfg->outbound.def)),
                      "trust_domain_only");
     ck_assert_int_eq(sc_config_listener_idcheck(&cfg->listeners[0]), SC_IDCHECK_NONE);
-    ck_assert_int_eq(sc_config_listener_idcheck(&cfg->listeners[1]),
-                     SC_IDCHECK_TRUST_DOMAIN_ONLY);
+    ck_assert_int_eq(sc_config_listener_idcheck(&cfg->listeners[1]), SC_IDCHECK_TRUST_DOMAIN_ONLY);
     ck_assert_int_eq(sc_config_listener_idcheck(&cfg->listeners[2]),
                      SC_IDCHECK_EXPECTED_IDENTITIES);
     sc_config_free(cfg);
@@ -122,8 +120,7 @@ START_TEST(test_idcheck_of_default)
     sc_config_free(cfg);
     cfg = load_ok(SDS "outbound:\n"
                       "  default: {tls: ISTIO_MUTUAL, expected_identities: [\"*\"]}\n");
-    ck_assert_int_eq(sc_config_route_idcheck(&cfg->outbound.def),
-                     SC_IDCHECK_EXPECTED_IDENTITIES);
+    ck_assert_int_eq(sc_config_route_idcheck(&cfg->outbound.def), SC_IDCHECK_EXPECTED_IDENTITIES);
     ck_assert_str_eq(cfg->outbound.def.expected_identities.v[0], "*");
     sc_config_free(cfg);
 }

@@ -20,7 +20,8 @@ static int parse(struct sc_ctl_opts *o, char *why, size_t whylen, const char *li
 
     snprintf(words, sizeof(words), "%s", line);
     argv[argc++] = prog;
-    for (char *t = strtok_r(copy, " ", &save); t != NULL && argc < 15; t = strtok_r(NULL, " ", &save)) {
+    for (char *t = strtok_r(copy, " ", &save); t != NULL && argc < 15;
+         t = strtok_r(NULL, " ", &save)) {
         argv[argc++] = t;
     }
     argv[argc] = NULL;
@@ -37,7 +38,8 @@ START_TEST(test_ctl_parse_args_reads_commands_and_options)
     ck_assert_int_eq(o.cmd, SC_CTL_CERTS);
     ck_assert_str_eq(o.admin, SC_CTL_DEFAULT_ADMIN);
     ck_assert_int_eq(o.json, 0);
-    ck_assert_int_eq(parse(&o, why, sizeof(why), "-o json --admin unix:/run/a.sock check-root --days 7"), 0);
+    ck_assert_int_eq(
+        parse(&o, why, sizeof(why), "-o json --admin unix:/run/a.sock check-root --days 7"), 0);
     ck_assert_int_eq(o.cmd, SC_CTL_CHECK_ROOT);
     ck_assert_int_eq(o.json, 1);
     ck_assert_int_eq(o.days, 7);
@@ -47,7 +49,8 @@ START_TEST(test_ctl_parse_args_reads_commands_and_options)
     ck_assert_int_eq(parse(&o, why, sizeof(why), "describe 8080 --admin=10.0.0.1:15000"), 0);
     ck_assert_int_eq(o.port, 8080);
     ck_assert_str_eq(o.admin, "10.0.0.1:15000");
-    ck_assert_int_eq(parse(&o, why, sizeof(why), "diagnose 10.1.2.3:8080 --sni b --identity spiffe://td/x"), 0);
+    ck_assert_int_eq(
+        parse(&o, why, sizeof(why), "diagnose 10.1.2.3:8080 --sni b --identity spiffe://td/x"), 0);
     ck_assert_int_eq(o.cmd, SC_CTL_DIAGNOSE);
     ck_assert_str_eq(o.target, "10.1.2.3:8080");
     ck_assert_str_eq(o.sni, "b");
@@ -108,9 +111,9 @@ static int render(int (*fn)(const struct sc_json_val *, const struct sc_ctl_opts
     return rc;
 }
 
-#define ROW(role, subj, days, st)                                                                  \
-    "{\"resource\":\"ROOTCA\",\"type\":\"CA\",\"role\":\"" role "\",\"status\":\"" st "\","        \
-    "\"valid\":true,\"serial_number\":\"ab\",\"subject\":\"" subj "\",\"not_after\":\"2030\","     \
+#define ROW(role, subj, days, st)                                                              \
+    "{\"resource\":\"ROOTCA\",\"type\":\"CA\",\"role\":\"" role "\",\"status\":\"" st "\","    \
+    "\"valid\":true,\"serial_number\":\"ab\",\"subject\":\"" subj "\",\"not_after\":\"2030\"," \
     "\"not_before\":\"2020\",\"not_after_unix\":" #days "00,\"days_left\":" #days "}"
 
 START_TEST(test_ctl_check_root_says_ok_warning_expired)
@@ -119,8 +122,8 @@ START_TEST(test_ctl_check_root_says_ok_warning_expired)
     char *t = NULL;
 
     ck_assert_int_eq(render(sc_ctl_render_check_root,
-                            "{\"certificates\":[" ROW("leaf", "CN=me", 1, "ACTIVE") ","
-                            ROW("root", "CN=a", 400, "ACTIVE") "," ROW("intermediate", "CN=i", 90,
+                            "{\"certificates\":[" ROW("leaf", "CN=me", 1, "ACTIVE") "," ROW(
+                                "root", "CN=a", 400, "ACTIVE") "," ROW("intermediate", "CN=i", 90,
                                                                        "ACTIVE") "]}",
                             &o, &t),
                      SC_CTL_OK);
@@ -128,14 +131,15 @@ START_TEST(test_ctl_check_root_says_ok_warning_expired)
     ck_assert_ptr_null(strstr(t, "CN=me"));
     free(t);
     ck_assert_int_eq(render(sc_ctl_render_check_root,
-                            "{\"certificates\":[" ROW("root", "CN=a", 400, "ACTIVE") ","
-                            ROW("root", "CN=b", 12, "ACTIVE") "]}",
+                            "{\"certificates\":[" ROW("root", "CN=a", 400, "ACTIVE") "," ROW(
+                                "root", "CN=b", 12, "ACTIVE") "]}",
                             &o, &t),
                      SC_CTL_BAD_NEWS);
     ck_assert_ptr_nonnull(strstr(t, "\nWARNING: root CN=b expires in 12 days"));
     free(t);
     ck_assert_int_eq(render(sc_ctl_render_check_root,
-                            "{\"certificates\":[" ROW("root", "CN=old", -3, "EXPIRED") "]}", &o, &t),
+                            "{\"certificates\":[" ROW("root", "CN=old", -3, "EXPIRED") "]}", &o,
+                            &t),
                      SC_CTL_BAD_NEWS);
     ck_assert_ptr_nonnull(strstr(t, "\nEXPIRED: root CN=old expired 3 days ago"));
     free(t);
@@ -153,8 +157,8 @@ START_TEST(test_ctl_check_root_json_is_json)
     struct sc_json *d;
 
     ck_assert_int_eq(render(sc_ctl_render_check_root,
-                            "{\"certificates\":[" ROW("root", "CN=\\\"q\\\"", 12, "ACTIVE") ","
-                            ROW("root", "CN=b", 40, "ACTIVE") "]}",
+                            "{\"certificates\":[" ROW("root", "CN=\\\"q\\\"", 12, "ACTIVE") "," ROW(
+                                "root", "CN=b", 40, "ACTIVE") "]}",
                             &o, &t),
                      SC_CTL_OK);
     d = sc_json_parse(t, strlen(t), why, sizeof(why));
@@ -182,8 +186,7 @@ START_TEST(test_ctl_certs_table_and_status)
                             &t),
                      SC_CTL_BAD_NEWS);
     free(t);
-    ck_assert_int_eq(render(sc_ctl_render_certs, "{\"certificates\":[]}", &o, &t),
-                     SC_CTL_BAD_NEWS);
+    ck_assert_int_eq(render(sc_ctl_render_certs, "{\"certificates\":[]}", &o, &t), SC_CTL_BAD_NEWS);
     ck_assert_ptr_nonnull(strstr(t, "WARMING"));
     free(t);
 }
@@ -206,14 +209,16 @@ START_TEST(test_ctl_describe_puts_decisions_in_words)
         "\"tls\":\"ISTIO_MUTUAL\",\"expected_identities\":[],\"destination_rule\":\"foo/b\"}]}";
 
     ck_assert_int_eq(render(sc_ctl_render_describe, doc, &o, &t), SC_CTL_OK);
-    ck_assert_ptr_nonnull(strstr(t, "\n8080   STRICT      decided by PeerAuthentication "
-                                    "istio-system/mtls-global (mesh-wide); port-level override: none\n"));
+    ck_assert_ptr_nonnull(
+        strstr(t, "\n8080   STRICT      decided by PeerAuthentication "
+                  "istio-system/mtls-global (mesh-wide); port-level override: none\n"));
     ck_assert_ptr_nonnull(strstr(t, "9090   PERMISSIVE  decided by no PeerAuthentication"));
     ck_assert_ptr_nonnull(strstr(t, "STRICT would have refused 3 connections in the last hour "
                                     "(2 plaintext, 1 non-mesh TLS); last: 10.0.0.9:4000 at "
                                     "2026-01-01T00:00:00Z"));
     ck_assert_ptr_nonnull(strstr(t, "ports: 2 (1 STRICT, 1 PERMISSIVE, 0 DISABLE)"));
-    ck_assert_ptr_nonnull(strstr(t, "any identity in trust domain td; set by DestinationRule foo/b"));
+    ck_assert_ptr_nonnull(
+        strstr(t, "any identity in trust domain td; set by DestinationRule foo/b"));
     free(t);
     o.port = 9090;
     ck_assert_int_eq(render(sc_ctl_render_describe, doc, &o, &t), SC_CTL_OK);
@@ -240,11 +245,12 @@ START_TEST(test_ctl_diagnose_exit_follows_verdict)
     ck_assert_ptr_nonnull(strstr(t, "fix:       add it\n"));
     ck_assert_ptr_nonnull(strstr(t, "peer chain: none received"));
     free(t);
-    ck_assert_int_eq(render(sc_ctl_render_diagnose,
-                            "{\"handshake\":\"ok\",\"protocol\":\"TLSv1.3\",\"verdict\":\"accepted\","
-                            "\"message\":\"works\",\"fix\":null,\"identity_accepted\":true}",
-                            &o, &t),
-                     SC_CTL_OK);
+    ck_assert_int_eq(
+        render(sc_ctl_render_diagnose,
+               "{\"handshake\":\"ok\",\"protocol\":\"TLSv1.3\",\"verdict\":\"accepted\","
+               "\"message\":\"works\",\"fix\":null,\"identity_accepted\":true}",
+               &o, &t),
+        SC_CTL_OK);
     ck_assert_ptr_nonnull(strstr(t, "verdict:   OK: works\n"));
     ck_assert_ptr_null(strstr(t, "fix:"));
     free(t);

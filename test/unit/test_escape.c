@@ -34,7 +34,8 @@ START_TEST(test_text_leaves_plain_text_alone)
 {
     char out[128];
 
-    ck_assert_int_eq(run(sc_escape_text, LIT("spiffe://td/ns/a/sa/b x=1 \"q\""), out, sizeof out), 0);
+    ck_assert_int_eq(run(sc_escape_text, LIT("spiffe://td/ns/a/sa/b x=1 \"q\""), out, sizeof out),
+                     0);
     ck_assert_str_eq(out, "spiffe://td/ns/a/sa/b x=1 \"q\"");
 }
 END_TEST
@@ -165,8 +166,13 @@ START_TEST(test_prom_label_replaces_what_it_cannot_carry)
 {
     char out[64];
 
-    run(sc_escape_prom_label, LIT("a\rb\xff" "c\xc3\xa9"), out, sizeof out);
-    ck_assert_str_eq(out, "a\xef\xbf\xbd" "b\xef\xbf\xbd" "c\xc3\xa9");
+    run(sc_escape_prom_label,
+        LIT("a\rb\xff"
+            "c\xc3\xa9"),
+        out, sizeof out);
+    ck_assert_str_eq(out, "a\xef\xbf\xbd"
+                          "b\xef\xbf\xbd"
+                          "c\xc3\xa9");
 }
 END_TEST
 

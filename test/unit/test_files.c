@@ -277,7 +277,7 @@ START_TEST(test_dirwatch_waits_for_a_missing_directory)
     ck_assert_ptr_nonnull(dw); /* not an error */
     run_ms(w.base, 100);
     ck_assert_int_eq(mkdir(dir, 0700), 0);
-    run_ms(w.base, 1300);                 /* the 1 s retry finds it */
+    run_ms(w.base, 1300); /* the 1 s retry finds it */
     ck_assert_int_eq(w.calls, 1);
     tc_write_str(dir, "x", "1", 1);
     run_ms(w.base, 150);

@@ -33,9 +33,9 @@ struct h {
     int cli_status;
     char cli_why[256];
     int free_in_on_message;
-    int cli_bad;              /* on_bad_message calls */
+    int cli_bad; /* on_bad_message calls */
     int cli_bad_before_close; /* on_bad_message came before on_close */
-    const char *answer_bad;   /* sent from on_bad_message */
+    const char *answer_bad; /* sent from on_bad_message */
     /* server side */
     int srv_streams;
     int srv_msgs;
@@ -43,13 +43,13 @@ struct h {
     int srv_stream_closed;
     int srv_conn_closed;
     struct sc_grpc_stream *stream;
-    int echo;                 /* send every message back */
-    int reply_count;          /* send this many big replies on the first msg */
+    int echo; /* send every message back */
+    int reply_count; /* send this many big replies on the first msg */
     size_t reply_size;
-    int finish_on_msg;        /* finish with (status, msg) on the first msg */
+    int finish_on_msg; /* finish with (status, msg) on the first msg */
     int finish_status;
     const char *finish_msg;
-    int token;                /* stream arg target */
+    int token; /* stream arg target */
 };
 
 static void tick_cb(evutil_socket_t fd, short what, void *arg)
@@ -135,8 +135,8 @@ static void cli_on_bad_message(void *arg, int status, const char *why)
     h->cli_bad++;
     h->cli_bad_before_close = h->cli_closed == 0;
     if (h->answer_bad != NULL) {
-        ck_assert_int_eq(sc_grpc_client_send(h->cli, (const uint8_t *)h->answer_bad,
-                                             strlen(h->answer_bad)), 0);
+        ck_assert_int_eq(
+            sc_grpc_client_send(h->cli, (const uint8_t *)h->answer_bad, strlen(h->answer_bad)), 0);
     }
 }
 
@@ -248,8 +248,9 @@ static void put(int fd, const void *p, size_t n)
 /* HTTP/2 frame header */
 static void frame(int fd, size_t len, uint8_t type, uint8_t flags, uint32_t id, const void *payload)
 {
-    uint8_t hd[9] = {(uint8_t)(len >> 16), (uint8_t)(len >> 8), (uint8_t)len, type, flags,
-                     (uint8_t)(id >> 24), (uint8_t)(id >> 16), (uint8_t)(id >> 8), (uint8_t)id};
+    uint8_t hd[9] = {
+        (uint8_t)(len >> 16), (uint8_t)(len >> 8), (uint8_t)len,       type,       flags,
+        (uint8_t)(id >> 24),  (uint8_t)(id >> 16), (uint8_t)(id >> 8), (uint8_t)id};
 
     put(fd, hd, 9);
     if (len > 0) {
@@ -477,14 +478,15 @@ START_TEST(test_grpcconn_client_reports_truncated_message)
     struct h h;
     int fd;
     static const uint8_t status200 = 0x88; /* HPACK static :status 200 */
-    static const uint8_t partial[] = "\0\0\0\0\x10" "abc";
+    static const uint8_t partial[] = "\0\0\0\0\x10"
+                                     "abc";
 
     h_init(&h);
     fd = raw_server(&h, 0);
     run_for(&h, 20);
-    frame(fd, 0, 4, 0, 0, NULL);                      /* SETTINGS */
-    frame(fd, 1, 1, 0x4, 1, &status200);              /* HEADERS, END_HEADERS */
-    frame(fd, 8, 0, 0x1, 1, partial);                 /* DATA, END_STREAM */
+    frame(fd, 0, 4, 0, 0, NULL); /* SETTINGS */
+    frame(fd, 1, 1, 0x4, 1, &status200); /* HEADERS, END_HEADERS */
+    frame(fd, 8, 0, 0x1, 1, partial); /* DATA, END_STREAM */
     ck_assert_int_eq(run_until(&h, &h.cli_closed), 1);
     ck_assert_int_eq(h.cli_status, SC_GRPC_INTERNAL);
     ck_assert_ptr_nonnull(strstr(h.cli_why, "truncated"));
@@ -502,7 +504,8 @@ START_TEST(test_grpcconn_client_answers_bad_message_before_closing)
     struct h h;
     int fd;
     static const uint8_t status200 = 0x88;
-    static const uint8_t partial[] = "\0\0\0\0\x10" "abc";
+    static const uint8_t partial[] = "\0\0\0\0\x10"
+                                     "abc";
     char got[8192];
     size_t n = 0;
     ssize_t r;
@@ -513,7 +516,7 @@ START_TEST(test_grpcconn_client_answers_bad_message_before_closing)
     run_for(&h, 20);
     frame(fd, 0, 4, 0, 0, NULL);
     frame(fd, 1, 1, 0x4, 1, &status200);
-    frame(fd, 8, 0, 0x1, 1, partial);                 /* truncated, END_STREAM */
+    frame(fd, 8, 0, 0x1, 1, partial); /* truncated, END_STREAM */
     ck_assert_int_eq(run_until(&h, &h.cli_closed), 1);
     ck_assert_int_eq(h.cli_bad, 1);
     ck_assert_int_eq(h.cli_bad_before_close, 1);
@@ -533,7 +536,8 @@ START_TEST(test_grpcconn_client_refuses_compressed_message)
     struct h h;
     int fd;
     static const uint8_t status200 = 0x88;
-    static const uint8_t comp[] = "\1\0\0\0\3" "abc";
+    static const uint8_t comp[] = "\1\0\0\0\3"
+                                  "abc";
 
     h_init(&h);
     fd = raw_server(&h, 0);

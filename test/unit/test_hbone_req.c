@@ -12,8 +12,8 @@
 #define SDS "secrets: {sds_socket: /run/sds.sock}\n"
 #define CLIENT "spiffe://cluster.local/ns/foo/sa/client"
 
-static const char workload[] =
-    SDS "node: {namespace: bar, labels: {app: w}}\n"
+static const char workload[] = SDS
+    "node: {namespace: bar, labels: {app: w}}\n"
     "inbound:\n"
     "  address: 127.0.0.1:15006\n"
     "  hbone_address: 127.0.0.1:25008\n"
@@ -64,7 +64,7 @@ static int decide(const char *method, const char *authority, const char *peer,
     if (authority != NULL) {
         hdr(&r, ":authority", authority);
     }
-    hdr(&r, "baggage", "k8s.namespace.name=foo");       /* ztunnel's: carried, ignored */
+    hdr(&r, "baggage", "k8s.namespace.name=foo"); /* ztunnel's: carried, ignored */
     return sc_hbone_req_decide(&r, cfg, peer, t, why, len);
 }
 
@@ -156,8 +156,17 @@ START_TEST(test_hbone_req_other_method_is_405)
 END_TEST
 
 static const char *const bad_authorities[] = {
-    "", "10.1.2.3", "10.1.2.3:", "10.1.2.3:0", "10.1.2.3:65536", "*:8080", ":8080",
-    "svc.ns.svc.cluster.local:8080", "10.1.2.3:80x", "[fd00::7]8080", "10.1.2.3:8080/x",
+    "",
+    "10.1.2.3",
+    "10.1.2.3:",
+    "10.1.2.3:0",
+    "10.1.2.3:65536",
+    "*:8080",
+    ":8080",
+    "svc.ns.svc.cluster.local:8080",
+    "10.1.2.3:80x",
+    "[fd00::7]8080",
+    "10.1.2.3:8080/x",
 };
 
 START_TEST(test_hbone_req_authority_not_ip_port_is_400)
@@ -239,8 +248,9 @@ END_TEST
 START_TEST(test_hbone_peer_refused_when_every_port_refuses)
 {
     struct sc_config *c = tc_config_load(
-        "p.yaml", SDS "inbound:\n  ports:\n"
-                  "    - {port: 8080, allowed_principals: [\"spiffe://cluster.local/ns/foo/*\"]}\n");
+        "p.yaml",
+        SDS "inbound:\n  ports:\n"
+            "    - {port: 8080, allowed_principals: [\"spiffe://cluster.local/ns/foo/*\"]}\n");
 
     ck_assert_int_eq(sc_hbone_peer_allowed(c, "spiffe://cluster.local/ns/evil/sa/x"), 0);
     ck_assert_int_eq(sc_hbone_peer_allowed(c, CLIENT), 1);
@@ -269,14 +279,15 @@ END_TEST
 START_TEST(test_hbone_config_keys)
 {
     struct sc_config *c = tc_config_load(
-        "k.yaml", SDS "inbound: {hbone_address: off}\n"
-                      "outbound:\n  default_transport: hbone\n  routes:\n"
-                      "    - {cidr: 10.0.0.0/8, tls: ISTIO_MUTUAL}\n"
-                      "    - {cidr: 11.0.0.0/8, tls: ISTIO_MUTUAL, transport: tls}\n"
-                      "    - {cidr: 12.0.0.0/8, tls: DISABLE}\n"
-                      "    - {cidr: 13.0.0.0/8, tls: ISTIO_MUTUAL, transport: hbone, hbone_port: 25008}\n"
-                      "hbone_port: 15009\n"
-                      "hbone: {max_streams_per_connection: 7, idle_ms: 1500}\n");
+        "k.yaml",
+        SDS "inbound: {hbone_address: off}\n"
+            "outbound:\n  default_transport: hbone\n  routes:\n"
+            "    - {cidr: 10.0.0.0/8, tls: ISTIO_MUTUAL}\n"
+            "    - {cidr: 11.0.0.0/8, tls: ISTIO_MUTUAL, transport: tls}\n"
+            "    - {cidr: 12.0.0.0/8, tls: DISABLE}\n"
+            "    - {cidr: 13.0.0.0/8, tls: ISTIO_MUTUAL, transport: hbone, hbone_port: 25008}\n"
+            "hbone_port: 15009\n"
+            "hbone: {max_streams_per_connection: 7, idle_ms: 1500}\n");
 
     ck_assert_int_eq(c->inbound.has_hbone, 0);
     ck_assert_int_eq(c->outbound.routes[0].transport, SC_TRANSPORT_HBONE);
@@ -294,19 +305,20 @@ END_TEST
 
 START_TEST(test_hbone_config_hbone_needs_istio_mutual)
 {
-    tc_config_expect_err("e.yaml",
-                         SDS "outbound:\n  routes:\n"
-                             "    - {cidr: 10.0.0.0/8, tls: DISABLE, transport: hbone}\n",
-                         4, 51,
-                         "outbound.routes[0].transport: hbone needs tls ISTIO_MUTUAL (tls is DISABLE)");
+    tc_config_expect_err(
+        "e.yaml",
+        SDS "outbound:\n  routes:\n"
+            "    - {cidr: 10.0.0.0/8, tls: DISABLE, transport: hbone}\n",
+        4, 51, "outbound.routes[0].transport: hbone needs tls ISTIO_MUTUAL (tls is DISABLE)");
 }
 END_TEST
 
 START_TEST(test_hbone_config_unknown_transport)
 {
-    tc_config_expect_err("e.yaml", SDS "outbound: {default_transport: quic}\n", 2, 31,
-                         "outbound.default_transport: unknown transport \"quic\" (expected hbone or "
-                         "tls)");
+    tc_config_expect_err(
+        "e.yaml", SDS "outbound: {default_transport: quic}\n", 2, 31,
+        "outbound.default_transport: unknown transport \"quic\" (expected hbone or "
+        "tls)");
 }
 END_TEST
 

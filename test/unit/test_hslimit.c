@@ -49,8 +49,8 @@ START_TEST(test_hslimit_refills_at_rate_per_second)
     struct sc_hslimit *l = sc_hslimit_new();
 
     ck_assert_int_eq(allowed(l, "10.0.0.1:1", 10, 100, 5000), 10);
-    ck_assert_int_eq(allowed(l, "10.0.0.1:1", 10, 100, 5500), 5);     /* half a second */
-    ck_assert_int_eq(allowed(l, "10.0.0.1:1", 10, 100, 5599), 0);     /* 0.99 of a token */
+    ck_assert_int_eq(allowed(l, "10.0.0.1:1", 10, 100, 5500), 5); /* half a second */
+    ck_assert_int_eq(allowed(l, "10.0.0.1:1", 10, 100, 5599), 0); /* 0.99 of a token */
     ck_assert_int_eq(allowed(l, "10.0.0.1:1", 10, 100, 5600), 1);
     /* a long pause refills to the burst, not beyond */
     ck_assert_int_eq(allowed(l, "10.0.0.1:1", 10, 100, 3600000), 10);
@@ -63,8 +63,8 @@ START_TEST(test_hslimit_refused_handshakes_take_nothing)
     struct sc_hslimit *l = sc_hslimit_new();
 
     ck_assert_int_eq(allowed(l, "10.0.0.1:1", 10, 10, 0), 10);
-    ck_assert_int_eq(allowed(l, "10.0.0.1:1", 10, 1000, 50), 0);      /* hammering */
-    ck_assert_int_eq(allowed(l, "10.0.0.1:1", 10, 100, 100), 1);      /* one token by now */
+    ck_assert_int_eq(allowed(l, "10.0.0.1:1", 10, 1000, 50), 0); /* hammering */
+    ck_assert_int_eq(allowed(l, "10.0.0.1:1", 10, 100, 100), 1); /* one token by now */
     sc_hslimit_free(l);
 }
 END_TEST
@@ -80,8 +80,8 @@ START_TEST(test_hslimit_resumptions_are_refunded)
         ck_assert_int_eq(sc_hslimit_allow(l, &a, 10, 1000), 1);
         sc_hslimit_refund(l, &a, 10);
     }
-    ck_assert_int_eq(allowed(l, "10.0.0.9:2", 10, 100, 1000), 10);  /* full ones: the burst */
-    sc_hslimit_refund(l, &other, 10);                               /* unknown: nothing */
+    ck_assert_int_eq(allowed(l, "10.0.0.9:2", 10, 100, 1000), 10); /* full ones: the burst */
+    sc_hslimit_refund(l, &other, 10); /* unknown: nothing */
     ck_assert_int_eq(allowed(l, "10.0.0.10:2", 10, 100, 1000), 10);
     sc_hslimit_free(l);
 }
@@ -92,8 +92,8 @@ START_TEST(test_hslimit_counts_per_address_not_per_port)
     struct sc_hslimit *l = sc_hslimit_new();
 
     ck_assert_int_eq(allowed(l, "10.0.0.1:1", 3, 2, 0), 2);
-    ck_assert_int_eq(allowed(l, "10.0.0.1:2", 3, 2, 0), 1);           /* same address */
-    ck_assert_int_eq(allowed(l, "10.0.0.2:1", 3, 5, 0), 3);           /* another one */
+    ck_assert_int_eq(allowed(l, "10.0.0.1:2", 3, 2, 0), 1); /* same address */
+    ck_assert_int_eq(allowed(l, "10.0.0.2:1", 3, 5, 0), 3); /* another one */
     ck_assert_int_eq(allowed(l, "[fd00::1]:1", 3, 5, 0), 3);
     ck_assert_int_eq(allowed(l, "[fd00::2]:1", 3, 5, 0), 3);
     ck_assert_int_eq(allowed(l, "[fd00::1]:9", 3, 5, 0), 0);
@@ -116,8 +116,8 @@ START_TEST(test_hslimit_a_lower_rate_caps_the_bucket)
 {
     struct sc_hslimit *l = sc_hslimit_new();
 
-    ck_assert_int_eq(allowed(l, "10.0.0.1:1", 100, 1, 0), 1);         /* 99 left */
-    ck_assert_int_eq(allowed(l, "10.0.0.1:1", 5, 100, 0), 5);         /* a reload to 5/s */
+    ck_assert_int_eq(allowed(l, "10.0.0.1:1", 100, 1, 0), 1); /* 99 left */
+    ck_assert_int_eq(allowed(l, "10.0.0.1:1", 5, 100, 0), 5); /* a reload to 5/s */
     sc_hslimit_free(l);
 }
 END_TEST

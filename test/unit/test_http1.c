@@ -25,7 +25,7 @@ struct tr {
     size_t n;
     char body[BIG];
     size_t bn;
-    int stopped;           /* error or upgrade seen */
+    int stopped; /* error or upgrade seen */
     enum sc_http1_error err;
 };
 
@@ -59,14 +59,14 @@ static void tr_head(struct tr *t, const struct sc_http1_head *hd)
     ck_assert_ptr_nonnull(hd);
     if (hd->is_request) {
         snprintf(line, sizeof line, "H{%s %.*s 1.%d fr=%d cl=%llu ka=%d up=%d ex=%d n=%zu",
-                 hd->method, (int)hd->target_len, hd->target, hd->version_minor,
-                 (int)hd->framing, (unsigned long long)hd->content_length, hd->keep_alive,
-                 hd->upgrade, hd->expect_continue, hd->n_headers);
+                 hd->method, (int)hd->target_len, hd->target, hd->version_minor, (int)hd->framing,
+                 (unsigned long long)hd->content_length, hd->keep_alive, hd->upgrade,
+                 hd->expect_continue, hd->n_headers);
     } else {
-        snprintf(line, sizeof line, "H{%d %.*s 1.%d fr=%d cl=%llu ka=%d up=%d n=%zu",
-                 hd->status, (int)hd->reason_len, hd->reason, hd->version_minor,
-                 (int)hd->framing, (unsigned long long)hd->content_length, hd->keep_alive,
-                 hd->upgrade, hd->n_headers);
+        snprintf(line, sizeof line, "H{%d %.*s 1.%d fr=%d cl=%llu ka=%d up=%d n=%zu", hd->status,
+                 (int)hd->reason_len, hd->reason, hd->version_minor, (int)hd->framing,
+                 (unsigned long long)hd->content_length, hd->keep_alive, hd->upgrade,
+                 hd->n_headers);
     }
     tr_add(t, line);
     for (i = 0; i < hd->n_headers; i++) {
@@ -136,9 +136,8 @@ static size_t tr_feed(struct tr *t, struct sc_http1 *h, const char *p, size_t le
 
 /* Runs input through a fresh parser cut at the given offsets (ascending);
  * at_eof: call sc_http1_finish at the end and record "F:<event>". */
-static void transcript(enum sc_http1_kind kind, const struct sc_http1_head *req,
-                       const char *in, size_t len, const size_t *cuts, size_t ncuts,
-                       int at_eof, struct tr *t)
+static void transcript(enum sc_http1_kind kind, const struct sc_http1_head *req, const char *in,
+                       size_t len, const size_t *cuts, size_t ncuts, int at_eof, struct tr *t)
 {
     struct sc_http1 *h = sc_http1_new(kind, NULL);
     size_t prev = 0, i;
@@ -182,11 +181,13 @@ static void same_everywhere(enum sc_http1_kind kind, const struct sc_http1_head 
     ck_assert_ptr_nonnull(cuts);
     transcript(kind, req, in, len, NULL, 0, at_eof, &T1);
     if (expect != NULL) {
-        ck_assert_msg(strcmp(T1.s, expect) == 0, "transcript\n  got:  %s\n  want: %s", T1.s, expect);
+        ck_assert_msg(strcmp(T1.s, expect) == 0, "transcript\n  got:  %s\n  want: %s", T1.s,
+                      expect);
     }
     for (cut = 0; cut <= len; cut++) {
         transcript(kind, req, in, len, &cut, 1, at_eof, &T2);
-        ck_assert_msg(strcmp(T1.s, T2.s) == 0, "%.40s split at %zu:\n  %s\n  %s", in, cut, T2.s, T1.s);
+        ck_assert_msg(strcmp(T1.s, T2.s) == 0, "%.40s split at %zu:\n  %s\n  %s", in, cut, T2.s,
+                      T1.s);
     }
     for (i = 0; i < len; i++) {
         cuts[i] = i + 1;
@@ -207,7 +208,7 @@ static void req_refused(const char *in, size_t len, enum sc_http1_error e)
     same_everywhere(SC_HTTP1_REQUEST, NULL, in, len, 0, NULL);
     ck_assert_msg(T1.err == e, "%s: got error %s, want %s (transcript %s)", in,
                   sc_http1_error_name(T1.err), sc_http1_error_name(e), T1.s);
-    ck_assert_ptr_null(strstr(T1.s, "H{"));   /* never a head for a bad message */
+    ck_assert_ptr_null(strstr(T1.s, "H{")); /* never a head for a bad message */
 }
 
 #define REFUSED(lit, e) req_refused(lit, sizeof(lit) - 1, e)
@@ -259,7 +260,7 @@ START_TEST(test_http1_body_events_are_never_buffered)
     ck_assert_int_eq(sc_http1_feed(h, in, head, &c), SC_HTTP1_EV_HEAD);
     ck_assert_uint_eq(c, head);
     ck_assert_int_eq(sc_http1_in_message(h), 1);
-    for (i = 0; i < 4; i++) {                 /* each byte is reported as soon as fed */
+    for (i = 0; i < 4; i++) { /* each byte is reported as soon as fed */
         ck_assert_int_eq(sc_http1_feed(h, in + head + i, 1, &c), SC_HTTP1_EV_BODY);
         ck_assert_uint_eq(c, 1);
     }
@@ -284,9 +285,10 @@ END_TEST
 
 START_TEST(test_http1_transfer_coding_list_ending_in_chunked)
 {
-    req_ok("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip, chunked\r\n\r\n1\r\nz\r\n0\r\n\r\n",
-           "BH{POST / 1.1 fr=2 cl=0 ka=1 up=0 ex=0 n=2 [Host=h] [Transfer-Encoding=gzip, chunked]}"
-           "D<1\r\nz\r\n0\r\n\r\n>");
+    req_ok(
+        "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip, chunked\r\n\r\n1\r\nz\r\n0\r\n\r\n",
+        "BH{POST / 1.1 fr=2 cl=0 ka=1 up=0 ex=0 n=2 [Host=h] [Transfer-Encoding=gzip, chunked]}"
+        "D<1\r\nz\r\n0\r\n\r\n>");
 }
 END_TEST
 
@@ -294,7 +296,7 @@ START_TEST(test_http1_pipelined_requests_split_everywhere)
 {
     req_ok("GET /1 HTTP/1.1\r\nHost: h\r\n\r\n"
            "POST /2 HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\n\r\nbody"
-           "\r\n"                                    /* an empty line between messages */
+           "\r\n" /* an empty line between messages */
            "POST /3 HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
            "2;e=1\r\nhi\r\n0\r\nT: v\r\n\r\n"
            "HEAD /4 HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n",
@@ -378,7 +380,7 @@ START_TEST(test_http1_declined_upgrade_resumes_http)
     size_t off = 0, c;
 
     ck_assert_int_eq(sc_http1_feed(h, in, sizeof in - 1, &c), SC_HTTP1_EV_BEGIN);
-    ck_assert_int_eq(sc_http1_resume_after_upgrade(h), -1);   /* not yet */
+    ck_assert_int_eq(sc_http1_resume_after_upgrade(h), -1); /* not yet */
     ck_assert_int_eq(sc_http1_feed(h, in, sizeof in - 1, &c), SC_HTTP1_EV_HEAD);
     off = c;
     ck_assert_int_eq(sc_http1_head(h)->upgrade, 1);
@@ -405,11 +407,12 @@ END_TEST
 
 START_TEST(test_http1_h2c_upgrade_is_not_an_upgrade)
 {
-    req_ok("GET / HTTP/1.1\r\nHost: h\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n"
-           "HTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\nGET /2 HTTP/1.1\r\nHost: h\r\n\r\n",
-           "BH{GET / 1.1 fr=0 cl=0 ka=1 up=0 ex=0 n=4 [Host=h] [Connection=Upgrade, HTTP2-Settings] "
-           "[Upgrade=h2c] [HTTP2-Settings=AAMAAABkAAQAAP__]}D<>"
-           "BH{GET /2 1.1 fr=0 cl=0 ka=1 up=0 ex=0 n=1 [Host=h]}D<>");
+    req_ok(
+        "GET / HTTP/1.1\r\nHost: h\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n"
+        "HTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\nGET /2 HTTP/1.1\r\nHost: h\r\n\r\n",
+        "BH{GET / 1.1 fr=0 cl=0 ka=1 up=0 ex=0 n=4 [Host=h] [Connection=Upgrade, HTTP2-Settings] "
+        "[Upgrade=h2c] [HTTP2-Settings=AAMAAABkAAQAAP__]}D<>"
+        "BH{GET /2 1.1 fr=0 cl=0 ka=1 up=0 ex=0 n=1 [Host=h]}D<>");
 }
 END_TEST
 
@@ -433,9 +436,11 @@ END_TEST
 START_TEST(test_http1_refuses_cl_with_te)
 {
     REFUSED("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"
-            "0\r\n\r\n", SC_HTTP1_E_CL_AND_TE);
+            "0\r\n\r\n",
+            SC_HTTP1_E_CL_AND_TE);
     REFUSED("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n"
-            "0\r\n\r\n", SC_HTTP1_E_CL_AND_TE);
+            "0\r\n\r\n",
+            SC_HTTP1_E_CL_AND_TE);
     REFUSED("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nContent-Length: 0\r\n\r\n",
             SC_HTTP1_E_CL_AND_TE);
 }
@@ -457,7 +462,8 @@ START_TEST(test_http1_refuses_malformed_content_length)
 {
     REFUSED("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: +5\r\n\r\nhello",
             SC_HTTP1_E_BAD_CONTENT_LENGTH);
-    REFUSED("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: -1\r\n\r\n", SC_HTTP1_E_BAD_CONTENT_LENGTH);
+    REFUSED("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: -1\r\n\r\n",
+            SC_HTTP1_E_BAD_CONTENT_LENGTH);
     REFUSED("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 0x5\r\n\r\nhello",
             SC_HTTP1_E_BAD_CONTENT_LENGTH);
     REFUSED("POST / HTTP/1.1\r\nHost: h\r\nContent-Length:\r\n\r\n", SC_HTTP1_E_BAD_CONTENT_LENGTH);
@@ -472,8 +478,10 @@ START_TEST(test_http1_refuses_te_not_ending_in_chunked)
             SC_HTTP1_E_BAD_TRANSFER_ENCODING);
     REFUSED("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked, gzip\r\n\r\n0\r\n\r\n",
             SC_HTTP1_E_BAD_TRANSFER_ENCODING);
-    REFUSED("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: gzip\r\n"
-            "\r\n0\r\n\r\n", SC_HTTP1_E_BAD_TRANSFER_ENCODING);
+    REFUSED(
+        "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: gzip\r\n"
+        "\r\n0\r\n\r\n",
+        SC_HTTP1_E_BAD_TRANSFER_ENCODING);
     REFUSED("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: xchunked\r\n\r\n0\r\n\r\n",
             SC_HTTP1_E_BAD_TRANSFER_ENCODING);
     REFUSED("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked;q=1\r\n\r\n0\r\n\r\n",
@@ -502,14 +510,14 @@ START_TEST(test_http1_refuses_invalid_chunk_sizes)
     REFUSED_BODY(CH "g\r\nabc\r\n0\r\n\r\n", SC_HTTP1_E_BAD_CHUNK);
     REFUSED_BODY(CH "\r\nabc\r\n0\r\n\r\n", SC_HTTP1_E_BAD_CHUNK);
     REFUSED_BODY(CH "10000000000000000\r\n", SC_HTTP1_E_BAD_CHUNK);
-    REFUSED_BODY(CH "3\r\nabcd\r\n0\r\n\r\n", SC_HTTP1_E_BAD_CHUNK);     /* data longer than size */
-    REFUSED_BODY(CH "3\r\nabc\n0\r\n\r\n", SC_HTTP1_E_BAD_CHUNK);        /* LF without CR */
+    REFUSED_BODY(CH "3\r\nabcd\r\n0\r\n\r\n", SC_HTTP1_E_BAD_CHUNK); /* data longer than size */
+    REFUSED_BODY(CH "3\r\nabc\n0\r\n\r\n", SC_HTTP1_E_BAD_CHUNK); /* LF without CR */
     REFUSED_BODY(CH "3\nabc\r\n0\r\n\r\n", SC_HTTP1_E_BAD_CHUNK);
-    REFUSED_BODY(CH "3\r\nabc\r0\r\n\r\n", SC_HTTP1_E_BAD_CHUNK);        /* CR without LF */
+    REFUSED_BODY(CH "3\r\nabc\r0\r\n\r\n", SC_HTTP1_E_BAD_CHUNK); /* CR without LF */
     REFUSED_BODY(CH "3\rX\nabc\r\n0\r\n\r\n", SC_HTTP1_E_BAD_CHUNK);
     REFUSED_BODY(CH "3;a=\"b\\\"c\"\r\nabc\r\n0\r\n\r\n", SC_HTTP1_E_BAD_CHUNK);
     REFUSED_BODY(CH "3;\x01\r\nabc\r\n0\r\n\r\n", SC_HTTP1_E_BAD_CHUNK);
-    REFUSED_BODY(CH "3\r\nabc\r\n0\r\n\r\r", SC_HTTP1_E_BARE_CR);       /* trailer section end */
+    REFUSED_BODY(CH "3\r\nabc\r\n0\r\n\r\r", SC_HTTP1_E_BARE_CR); /* trailer section end */
     REFUSED_BODY(CH "0\r\n\n", SC_HTTP1_E_BARE_LF);
     REFUSED_BODY(CH "0\r\nT: 1\n\r\n", SC_HTTP1_E_BARE_LF);
     REFUSED_BODY(CH "0\r\n \r\n", SC_HTTP1_E_OBS_FOLD);
@@ -524,8 +532,9 @@ START_TEST(test_http1_refuses_obs_fold)
     REFUSED("GET / HTTP/1.1\r\nHost: h\r\nX:\r\n b\r\n\r\n", SC_HTTP1_E_OBS_FOLD);
     REFUSED("GET / HTTP/1.1\r\nHost: h\r\nX: a\r\n \r\nY: b\r\n\r\n", SC_HTTP1_E_OBS_FOLD);
     REFUSED("GET / HTTP/1.1\r\n Host: h\r\n\r\n", SC_HTTP1_E_OBS_FOLD);
-    REFUSED_BODY("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nT: a\r\n b\r\n\r\n",
-                 SC_HTTP1_E_OBS_FOLD);
+    REFUSED_BODY(
+        "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nT: a\r\n b\r\n\r\n",
+        SC_HTTP1_E_OBS_FOLD);
     /* a folded Transfer-Encoding is the classic smuggling shape */
     REFUSED("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding:\r\n chunked\r\n\r\n0\r\n\r\n",
             SC_HTTP1_E_OBS_FOLD);
@@ -538,8 +547,9 @@ START_TEST(test_http1_refuses_bare_cr)
     REFUSED("GET / HTTP/1.1\r\nHost: h\r\nX: a\rb\r\n\r\n", SC_HTTP1_E_BARE_CR);
     REFUSED("GET / HTTP/1.1\rHost: h\r\n\r\n", SC_HTTP1_E_BARE_CR);
     REFUSED("GET / HTTP/1.1\r\nHost: h\r\n\r\r\n", SC_HTTP1_E_BARE_CR);
-    REFUSED_BODY("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nT: a\rb\r\n\r\n",
-                 SC_HTTP1_E_BARE_CR);
+    REFUSED_BODY(
+        "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nT: a\rb\r\n\r\n",
+        SC_HTTP1_E_BARE_CR);
     REFUSED_BODY("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n: v\r\n\r\n",
                  SC_HTTP1_E_BAD_HEADER);
 }
@@ -593,7 +603,7 @@ START_TEST(test_http1_refuses_malformed_request_lines)
     REFUSED("GET / HTTP/1.1 \r\nHost: h\r\n\r\n", SC_HTTP1_E_BAD_VERSION);
     REFUSED("get / HTTP/1.1\r\nHost: h\r\n\r\n", SC_HTTP1_E_MALFORMED);
     REFUSED("FOO / HTTP/1.1\r\nHost: h\r\n\r\n", SC_HTTP1_E_MALFORMED);
-    REFUSED("\x16\x03\x01\x00\x05hello", SC_HTTP1_E_MALFORMED);  /* a TLS record */
+    REFUSED("\x16\x03\x01\x00\x05hello", SC_HTTP1_E_MALFORMED); /* a TLS record */
 }
 END_TEST
 
@@ -607,7 +617,8 @@ END_TEST
 
 START_TEST(test_http1_refuses_data_after_close)
 {
-    static const char in[] = "GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\nGET / HTTP/1.1\r\n";
+    static const char in[] =
+        "GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\nGET / HTTP/1.1\r\n";
 
     same_everywhere(SC_HTTP1_REQUEST, NULL, in, sizeof in - 1, 0,
                     "BH{GET / 1.1 fr=0 cl=0 ka=0 up=0 ex=0 n=2 [Host=h] [Connection=close]}D<>"
@@ -631,10 +642,12 @@ START_TEST(test_http1_error_is_sticky)
     ck_assert_uint_eq(c, 0);
     ck_assert_int_eq(sc_http1_finish(h), SC_HTTP1_EV_ERROR);
     ck_assert_ptr_null(sc_http1_head(h));
-    sc_http1_reset(h);                        /* reset makes it usable again */
+    sc_http1_reset(h); /* reset makes it usable again */
     ck_assert_int_eq(sc_http1_error(h), SC_HTTP1_E_NONE);
-    ck_assert_int_eq(sc_http1_feed(h, "GET / HTTP/1.1\r\nHost: h\r\n\r\n", 27, &c), SC_HTTP1_EV_BEGIN);
-    ck_assert_int_eq(sc_http1_feed(h, "GET / HTTP/1.1\r\nHost: h\r\n\r\n", 27, &c), SC_HTTP1_EV_HEAD);
+    ck_assert_int_eq(sc_http1_feed(h, "GET / HTTP/1.1\r\nHost: h\r\n\r\n", 27, &c),
+                     SC_HTTP1_EV_BEGIN);
+    ck_assert_int_eq(sc_http1_feed(h, "GET / HTTP/1.1\r\nHost: h\r\n\r\n", 27, &c),
+                     SC_HTTP1_EV_HEAD);
     sc_http1_free(h);
 }
 END_TEST
@@ -681,7 +694,8 @@ static void limit_case(size_t size, size_t nfields, int by_byte, enum sc_http1_e
 
         ev = sc_http1_feed(h, in + off, n, &c);
         off += c;
-        if (ev == SC_HTTP1_EV_HEAD || ev == SC_HTTP1_EV_ERROR || (ev == SC_HTTP1_EV_NEED_MORE && off == len)) {
+        if (ev == SC_HTTP1_EV_HEAD || ev == SC_HTTP1_EV_ERROR ||
+            (ev == SC_HTTP1_EV_NEED_MORE && off == len)) {
             break;
         }
     }
@@ -729,7 +743,7 @@ END_TEST
 
 START_TEST(test_http1_empty_lines_count_toward_the_limit)
 {
-    struct sc_http1_limits lim = { 64, 10 };
+    struct sc_http1_limits lim = {64, 10};
     struct sc_http1 *h = sc_http1_new(SC_HTTP1_REQUEST, &lim);
     char crlf[200];
     size_t i, c;
@@ -746,9 +760,9 @@ END_TEST
 
 START_TEST(test_http1_custom_limits)
 {
-    struct sc_http1_limits lim = { 40, 2 };
+    struct sc_http1_limits lim = {40, 2};
     struct sc_http1 *h = sc_http1_new(SC_HTTP1_REQUEST, &lim);
-    static const char ok[] = "GET / HTTP/1.1\r\nHost: h\r\nA: b\r\n\r\n";  /* 33 bytes */
+    static const char ok[] = "GET / HTTP/1.1\r\nHost: h\r\nA: b\r\n\r\n"; /* 33 bytes */
     static const char three[] = "GET / HTTP/1.1\r\nHost: h\r\nA: b\r\nC: d\r\n\r\n";
     size_t c;
 
@@ -764,7 +778,7 @@ END_TEST
 
 START_TEST(test_http1_too_many_trailers)
 {
-    struct sc_http1_limits lim = { 0, 3 };
+    struct sc_http1_limits lim = {0, 3};
     struct sc_http1 *h = sc_http1_new(SC_HTTP1_REQUEST, &lim);
     static const char in[] = "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
                              "0\r\nA: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\n\r\n";
@@ -829,8 +843,10 @@ END_TEST
 
 START_TEST(test_http1_response_chunked_and_pipelined)
 {
-    resp_ok("GET", 0, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
-            "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n", 0,
+    resp_ok("GET", 0,
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
+            "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n",
+            0,
             "BH{200 OK 1.1 fr=2 cl=0 ka=1 up=0 n=1 [Transfer-Encoding=chunked]}"
             "D<5\r\nhello\r\n0\r\n\r\n>"
             "BH{404 Not Found 1.1 fr=0 cl=0 ka=1 up=0 n=1 [Content-Length=0]}D<>");
@@ -841,8 +857,7 @@ START_TEST(test_http1_response_until_eof)
 {
     resp_ok("GET", 0, "HTTP/1.0 200 OK\r\nServer: old\r\n\r\nall of this", 1,
             "BH{200 OK 1.0 fr=3 cl=0 ka=0 up=0 n=1 [Server=old]}D<all of this>F:4");
-    resp_ok("GET", 0, "HTTP/1.1 200 OK\r\n\r\n", 1,
-            "BH{200 OK 1.1 fr=3 cl=0 ka=0 up=0 n=0}D<>F:4");
+    resp_ok("GET", 0, "HTTP/1.1 200 OK\r\n\r\n", 1, "BH{200 OK 1.1 fr=3 cl=0 ka=0 up=0 n=0}D<>F:4");
     /* a coding without chunked: read until close */
     resp_ok("GET", 0, "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\nzz", 1,
             "BH{200 OK 1.1 fr=3 cl=0 ka=0 up=0 n=1 [Transfer-Encoding=gzip]}D<zz>F:4");
@@ -851,8 +866,10 @@ END_TEST
 
 START_TEST(test_http1_response_to_head_has_no_body)
 {
-    resp_ok("HEAD", 0, "HTTP/1.1 200 OK\r\nContent-Length: 1234\r\n\r\n"
-            "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\n", 0,
+    resp_ok("HEAD", 0,
+            "HTTP/1.1 200 OK\r\nContent-Length: 1234\r\n\r\n"
+            "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\n",
+            0,
             "BH{200 OK 1.1 fr=0 cl=0 ka=1 up=0 n=1 [Content-Length=1234]}D<>"
             "BH{200 OK 1.1 fr=0 cl=0 ka=1 up=0 n=1 [Content-Length=1]}D<>");
 }
@@ -860,8 +877,10 @@ END_TEST
 
 START_TEST(test_http1_response_204_304_have_no_body)
 {
-    resp_ok("GET", 0, "HTTP/1.1 204 No Content\r\n\r\nHTTP/1.1 304 Not Modified\r\n"
-            "Content-Length: 10\r\n\r\n", 0,
+    resp_ok("GET", 0,
+            "HTTP/1.1 204 No Content\r\n\r\nHTTP/1.1 304 Not Modified\r\n"
+            "Content-Length: 10\r\n\r\n",
+            0,
             "BH{204 No Content 1.1 fr=0 cl=0 ka=1 up=0 n=0}D<>"
             "BH{304 Not Modified 1.1 fr=0 cl=0 ka=1 up=0 n=1 [Content-Length=10]}D<>");
 }
@@ -869,8 +888,8 @@ END_TEST
 
 START_TEST(test_http1_response_100_continue_then_final)
 {
-    resp_ok("PUT", 0, "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nok",
-            0,
+    resp_ok("PUT", 0,
+            "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nok", 0,
             "BH{100 Continue 1.1 fr=0 cl=0 ka=1 up=0 n=0}D<>"
             "BH{201 Created 1.1 fr=1 cl=2 ka=1 up=0 n=1 [Content-Length=2]}D<ok>");
 }
@@ -878,8 +897,10 @@ END_TEST
 
 START_TEST(test_http1_response_101_switches)
 {
-    resp_ok("GET", 1, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-            "Connection: Upgrade\r\n\r\n\x82\x01x", 0,
+    resp_ok("GET", 1,
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+            "Connection: Upgrade\r\n\r\n\x82\x01x",
+            0,
             "BH{101 Switching Protocols 1.1 fr=0 cl=0 ka=1 up=1 n=2 [Upgrade=websocket] "
             "[Connection=Upgrade]}D<>U");
 }
@@ -887,8 +908,10 @@ END_TEST
 
 START_TEST(test_http1_response_refused_upgrade_stays_http)
 {
-    resp_ok("GET", 1, "HTTP/1.1 426 Upgrade Required\r\nContent-Length: 2\r\n\r\nnoHTTP/1.1 200 OK\r\n"
-            "Content-Length: 0\r\n\r\n", 0,
+    resp_ok("GET", 1,
+            "HTTP/1.1 426 Upgrade Required\r\nContent-Length: 2\r\n\r\nnoHTTP/1.1 200 OK\r\n"
+            "Content-Length: 0\r\n\r\n",
+            0,
             "BH{426 Upgrade Required 1.1 fr=1 cl=2 ka=1 up=0 n=1 [Content-Length=2]}D<no>"
             "BH{200 OK 1.1 fr=0 cl=0 ka=1 up=0 n=1 [Content-Length=0]}D<>");
 }
@@ -898,9 +921,11 @@ START_TEST(test_http1_response_101_without_upgrade_request_is_refused)
 {
     struct sc_http1_head r = req_of("GET", 0);
 
-    same_everywhere(SC_HTTP1_RESPONSE, &r, "HTTP/1.1 101 Switching\r\nUpgrade: x\r\n\r\n", 38, 0, NULL);
+    same_everywhere(SC_HTTP1_RESPONSE, &r, "HTTP/1.1 101 Switching\r\nUpgrade: x\r\n\r\n", 38, 0,
+                    NULL);
     ck_assert_int_eq(T1.err, SC_HTTP1_E_BAD_UPGRADE);
-    same_everywhere(SC_HTTP1_RESPONSE, NULL, "HTTP/1.1 101 Switching\r\nUpgrade: x\r\n\r\n", 38, 0, NULL);
+    same_everywhere(SC_HTTP1_RESPONSE, NULL, "HTTP/1.1 101 Switching\r\nUpgrade: x\r\n\r\n", 38, 0,
+                    NULL);
     ck_assert_int_eq(T1.err, SC_HTTP1_E_BAD_UPGRADE);
     r = req_of("GET", 1);
     same_everywhere(SC_HTTP1_RESPONSE, &r, "HTTP/1.1 101 Switching\r\n\r\n", 26, 0, NULL);
@@ -923,23 +948,23 @@ START_TEST(test_http1_response_refusals)
         const char *in;
         enum sc_http1_error e;
     } cases[] = {
-        { "HTTP/1.1 099 Low\r\n\r\n", SC_HTTP1_E_BAD_STATUS },
-        { "HTTP/1.1 600 High\r\n\r\n", SC_HTTP1_E_BAD_STATUS },
-        { "HTTP/1.1 2000 OK\r\n\r\n", SC_HTTP1_E_BAD_STATUS },
-        { "RTSP/1.0 200 OK\r\n\r\n", SC_HTTP1_E_MALFORMED },
-        { "HTTP/2.0 200 OK\r\n\r\n", SC_HTTP1_E_BAD_VERSION },
-        { "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
-          SC_HTTP1_E_BAD_CONTENT_LENGTH },
-        { "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n",
-          SC_HTTP1_E_CL_AND_TE },
-        { "HTTP/1.1 200 OK\r\nX: a\r\n b\r\n\r\n", SC_HTTP1_E_OBS_FOLD },
-        { "HTTP/1.1 200 OK\r\nX: a\rb\r\n\r\n", SC_HTTP1_E_BARE_CR },
-        { "HTTP/1.1 200 OK\nX: a\n\n", SC_HTTP1_E_BARE_LF },
-        { "HTTP/1.1 200 O\x01K\r\n\r\n", SC_HTTP1_E_BAD_STATUS },
-        { "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", SC_HTTP1_E_BAD_CHUNK },
-        { "HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
-          SC_HTTP1_E_BAD_TRANSFER_ENCODING },
-        { "hello", SC_HTTP1_E_MALFORMED },
+        {"HTTP/1.1 099 Low\r\n\r\n", SC_HTTP1_E_BAD_STATUS},
+        {"HTTP/1.1 600 High\r\n\r\n", SC_HTTP1_E_BAD_STATUS},
+        {"HTTP/1.1 2000 OK\r\n\r\n", SC_HTTP1_E_BAD_STATUS},
+        {"RTSP/1.0 200 OK\r\n\r\n", SC_HTTP1_E_MALFORMED},
+        {"HTTP/2.0 200 OK\r\n\r\n", SC_HTTP1_E_BAD_VERSION},
+        {"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+         SC_HTTP1_E_BAD_CONTENT_LENGTH},
+        {"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n",
+         SC_HTTP1_E_CL_AND_TE},
+        {"HTTP/1.1 200 OK\r\nX: a\r\n b\r\n\r\n", SC_HTTP1_E_OBS_FOLD},
+        {"HTTP/1.1 200 OK\r\nX: a\rb\r\n\r\n", SC_HTTP1_E_BARE_CR},
+        {"HTTP/1.1 200 OK\nX: a\n\n", SC_HTTP1_E_BARE_LF},
+        {"HTTP/1.1 200 O\x01K\r\n\r\n", SC_HTTP1_E_BAD_STATUS},
+        {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", SC_HTTP1_E_BAD_CHUNK},
+        {"HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+         SC_HTTP1_E_BAD_TRANSFER_ENCODING},
+        {"hello", SC_HTTP1_E_MALFORMED},
     };
     struct sc_http1_head r = req_of("GET", 0);
     size_t i;
@@ -959,8 +984,8 @@ START_TEST(test_http1_response_truncated_body)
     transcript(SC_HTTP1_RESPONSE, &r, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nab", 41, NULL, 0,
                1, &T1);
     ck_assert_int_eq(T1.err, SC_HTTP1_E_TRUNCATED);
-    transcript(SC_HTTP1_RESPONSE, &r, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab",
-               52, NULL, 0, 1, &T1);
+    transcript(SC_HTTP1_RESPONSE, &r,
+               "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab", 52, NULL, 0, 1, &T1);
     ck_assert_int_eq(T1.err, SC_HTTP1_E_TRUNCATED);
 }
 END_TEST
@@ -970,7 +995,10 @@ END_TEST
 START_TEST(test_http1_evbuffer_moves_bodies_across_segments)
 {
     static const char *const parts[] = {
-        "POST /a HTTP/1.1\r\nHo", "st: h\r\nContent-Le", "ngth: 6\r\n\r\nab", "cd",
+        "POST /a HTTP/1.1\r\nHo",
+        "st: h\r\nContent-Le",
+        "ngth: 6\r\n\r\nab",
+        "cd",
         "efGET /b HTTP/1.1\r\nHost: h\r\n\r\nPOST /c HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n",
         "\r\n3\r\nxyz\r\n0\r\n\r\n",
     };
@@ -1062,7 +1090,7 @@ START_TEST(test_http1_names_and_statuses)
 
     ck_assert_str_eq(sc_http1_error_name(SC_HTTP1_E_OBS_FOLD), "obs_fold");
     ck_assert_str_eq(sc_http1_error_name(SC_HTTP1_E_N), "unknown");
-    ck_assert_str_eq(sc_http1_error_name((enum sc_http1_error)-1), "unknown");
+    ck_assert_str_eq(sc_http1_error_name((enum sc_http1_error) - 1), "unknown");
     ck_assert_int_eq(sc_http1_error_status(SC_HTTP1_E_NONE), 0);
     for (e = 1; e < SC_HTTP1_E_N; e++) {
         ck_assert_str_ne(sc_http1_error_name((enum sc_http1_error)e), "unknown");
@@ -1151,16 +1179,17 @@ START_TEST(test_http1_format_removes_hop_by_hop)
         "X-Forwarded-Client-Cert: forged\r\nX-Request-Id: old\r\nAccept: */*\r\n"
         "HTTP2-Settings: x\r\n\r\nab");
     static const struct sc_http1_field f[] = {
-        { "x-forwarded-client-cert", NULL },
-        { "x-request-id", "4f9c1c2a-7b5e-4c1d-9a3e-2b6f8d0e1a55" },
-        { "x-forwarded-proto", "https" },
+        {"x-forwarded-client-cert", NULL},
+        {"x-request-id", "4f9c1c2a-7b5e-4c1d-9a3e-2b6f8d0e1a55"},
+        {"x-forwarded-proto", "https"},
     };
-    struct sc_http1_rewrite rw = { f, 3, SC_HTTP1_CONN_NONE };
+    struct sc_http1_rewrite rw = {f, 3, SC_HTTP1_CONN_NONE};
 
-    fmt_eq(sc_http1_head(h), &rw,
-           "POST /p?q HTTP/1.1\r\nHost: app\r\nContent-Length: 2\r\nAccept: */*\r\n"
-           "TE: trailers\r\n"
-           "x-request-id: 4f9c1c2a-7b5e-4c1d-9a3e-2b6f8d0e1a55\r\nx-forwarded-proto: https\r\n\r\n");
+    fmt_eq(
+        sc_http1_head(h), &rw,
+        "POST /p?q HTTP/1.1\r\nHost: app\r\nContent-Length: 2\r\nAccept: */*\r\n"
+        "TE: trailers\r\n"
+        "x-request-id: 4f9c1c2a-7b5e-4c1d-9a3e-2b6f8d0e1a55\r\nx-forwarded-proto: https\r\n\r\n");
     rw.connection = SC_HTTP1_CONN_CLOSE;
     rw.n_fields = 0;
     fmt_eq(sc_http1_head(h), &rw,
@@ -1173,10 +1202,11 @@ END_TEST
 
 START_TEST(test_http1_format_keeps_upgrade_when_upgrading)
 {
-    struct sc_http1 *h = parse_head(SC_HTTP1_REQUEST, NULL,
-                                    "GET /ws HTTP/1.1\r\nHost: h\r\nConnection: Upgrade, X-A\r\n"
-                                    "Upgrade: websocket\r\nX-A: 1\r\nSec-WebSocket-Version: 13\r\n\r\n");
-    struct sc_http1_rewrite rw = { NULL, 0, SC_HTTP1_CONN_CLOSE };
+    struct sc_http1 *h =
+        parse_head(SC_HTTP1_REQUEST, NULL,
+                   "GET /ws HTTP/1.1\r\nHost: h\r\nConnection: Upgrade, X-A\r\n"
+                   "Upgrade: websocket\r\nX-A: 1\r\nSec-WebSocket-Version: 13\r\n\r\n");
+    struct sc_http1_rewrite rw = {NULL, 0, SC_HTTP1_CONN_CLOSE};
 
     fmt_eq(sc_http1_head(h), &rw,
            "GET /ws HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"
@@ -1187,9 +1217,10 @@ END_TEST
 
 START_TEST(test_http1_format_drops_h2c_upgrade)
 {
-    struct sc_http1 *h = parse_head(SC_HTTP1_REQUEST, NULL,
-                                    "GET / HTTP/1.1\r\nHost: h\r\nConnection: Upgrade, HTTP2-Settings\r\n"
-                                    "Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n");
+    struct sc_http1 *h =
+        parse_head(SC_HTTP1_REQUEST, NULL,
+                   "GET / HTTP/1.1\r\nHost: h\r\nConnection: Upgrade, HTTP2-Settings\r\n"
+                   "Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n");
 
     fmt_eq(sc_http1_head(h), NULL, "GET / HTTP/1.1\r\nHost: h\r\n\r\n");
     sc_http1_free(h);
@@ -1200,7 +1231,7 @@ START_TEST(test_http1_format_http10_request_keeps_version)
 {
     struct sc_http1 *h = parse_head(SC_HTTP1_REQUEST, NULL,
                                     "GET /old HTTP/1.0\r\nConnection: keep-alive\r\nX: y\r\n\r\n");
-    struct sc_http1_rewrite rw = { NULL, 0, SC_HTTP1_CONN_KEEP_ALIVE };
+    struct sc_http1_rewrite rw = {NULL, 0, SC_HTTP1_CONN_KEEP_ALIVE};
 
     fmt_eq(sc_http1_head(h), &rw, "GET /old HTTP/1.0\r\nX: y\r\nConnection: keep-alive\r\n\r\n");
     sc_http1_free(h);
@@ -1214,16 +1245,17 @@ START_TEST(test_http1_format_response)
                                     "HTTP/1.1 200 Fine Thanks\r\nConnection: close, X-Internal\r\n"
                                     "X-Internal: 1\r\nContent-Type: text/plain\r\nTE: trailers\r\n"
                                     "Transfer-Encoding: chunked\r\n\r\n");
-    struct sc_http1_rewrite rw = { NULL, 0, SC_HTTP1_CONN_KEEP_ALIVE };
+    struct sc_http1_rewrite rw = {NULL, 0, SC_HTTP1_CONN_KEEP_ALIVE};
 
     /* a response is forwarded as HTTP/1.1; TE is a request field */
     fmt_eq(sc_http1_head(h), &rw,
            "HTTP/1.1 200 Fine Thanks\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n"
            "Connection: keep-alive\r\n\r\n");
     sc_http1_free(h);
-    h = parse_head(SC_HTTP1_RESPONSE, &r,
-                   "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: upgrade\r\n"
-                   "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n");
+    h = parse_head(
+        SC_HTTP1_RESPONSE, &r,
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: upgrade\r\n"
+        "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n");
     fmt_eq(sc_http1_head(h), NULL,
            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
            "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\nConnection: upgrade\r\n\r\n");
@@ -1240,19 +1272,19 @@ END_TEST
 START_TEST(test_http1_format_refuses_bad_rewrites)
 {
     struct sc_http1 *h = parse_head(SC_HTTP1_REQUEST, NULL, "GET / HTTP/1.1\r\nHost: h\r\n\r\n");
-    static const struct sc_http1_field crlf[] = { { "x-a", "v\r\nInjected: 1" } };
-    static const struct sc_http1_field lf[] = { { "x-a", "v\nx" } };
-    static const struct sc_http1_field badname[] = { { "x a", "v" } };
-    static const struct sc_http1_field colon[] = { { "x:a", "v" } };
-    static const struct sc_http1_field empty[] = { { "", "v" } };
-    static const struct sc_http1_field nul[] = { { NULL, "v" } };
-    const struct sc_http1_field *bad[] = { crlf, lf, badname, colon, empty, nul };
+    static const struct sc_http1_field crlf[] = {{"x-a", "v\r\nInjected: 1"}};
+    static const struct sc_http1_field lf[] = {{"x-a", "v\nx"}};
+    static const struct sc_http1_field badname[] = {{"x a", "v"}};
+    static const struct sc_http1_field colon[] = {{"x:a", "v"}};
+    static const struct sc_http1_field empty[] = {{"", "v"}};
+    static const struct sc_http1_field nul[] = {{NULL, "v"}};
+    const struct sc_http1_field *bad[] = {crlf, lf, badname, colon, empty, nul};
     struct evbuffer *eb = evbuffer_new();
     char out[256];
     size_t need = 5, i;
 
     for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        struct sc_http1_rewrite rw = { bad[i], 1, SC_HTTP1_CONN_NONE };
+        struct sc_http1_rewrite rw = {bad[i], 1, SC_HTTP1_CONN_NONE};
 
         ck_assert_int_eq(sc_http1_head_format(sc_http1_head(h), &rw, out, sizeof out, &need), -1);
         ck_assert_uint_eq(need, 0);
@@ -1274,7 +1306,7 @@ START_TEST(test_http1_format_reports_needed_size)
     memset(out, 'Z', sizeof out);
     ck_assert_int_eq(sc_http1_head_format(sc_http1_head(h), NULL, out, 10, &need), -1);
     ck_assert_uint_eq(need, 27);
-    ck_assert_int_eq(out[10], 'Z');                /* nothing past cap */
+    ck_assert_int_eq(out[10], 'Z'); /* nothing past cap */
     ck_assert_int_eq(sc_http1_head_format(sc_http1_head(h), NULL, NULL, 0, &need), -1);
     ck_assert_uint_eq(need, 27);
     ck_assert_int_eq(sc_http1_head_format(sc_http1_head(h), NULL, out, 27, &need), 0);

@@ -25,25 +25,25 @@ static const char *const http_lines[] = {
     "OPTIONS * HTTP/1.1\r\n",
     "M-SEARCH * HTTP/1.1\r\n",
     "PROPFIND /dav/ HTTP/1.1\r\n",
-    "get / HTTP/1.1\r\n",                  /* methods are case-sensitive tokens */
+    "get / HTTP/1.1\r\n", /* methods are case-sensitive tokens */
 };
 
 static const char *const tcp_lines[] = {
-    "CONNECT {\"verbose\":false,\"pedantic\":false}\r\n",     /* NATS */
-    "SET key value\r\n",                                       /* Redis inline */
+    "CONNECT {\"verbose\":false,\"pedantic\":false}\r\n", /* NATS */
+    "SET key value\r\n", /* Redis inline */
     "PING\r\n",
-    "EHLO client.example\r\n",                                 /* SMTP */
-    "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",                        /* HTTP/2 preface */
+    "EHLO client.example\r\n", /* SMTP */
+    "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", /* HTTP/2 preface */
     "GET / HTTP/1.2\r\n",
     "GET / HTTP/2\r\n",
     "GET / RTSP/1.0\r\n",
-    "GET  / HTTP/1.1\r\n",                                     /* two spaces */
-    "GET / HTTP/1.1\n",                                        /* bare LF */
+    "GET  / HTTP/1.1\r\n", /* two spaces */
+    "GET / HTTP/1.1\n", /* bare LF */
     "GET /a b HTTP/1.1\r\n",
     "GET /\x01 HTTP/1.1\r\n",
     " GET / HTTP/1.1\r\n",
     "hello world\r\n",
-    "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03",             /* a TLS ClientHello */
+    "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", /* a TLS ClientHello */
     "GET\r\n",
 };
 

@@ -282,7 +282,7 @@ START_TEST(test_io_tls_close_notify_fin_rst)
     if (_i < 2) {
         ck_assert_int_eq(sc_io_read(b, buf, sizeof(buf)), 4);
         ck_assert_mem_eq(buf, "last", 4);
-        ck_assert_int_eq(sc_io_read(b, buf, sizeof(buf)), 0);   /* the end, cleanly */
+        ck_assert_int_eq(sc_io_read(b, buf, sizeof(buf)), 0); /* the end, cleanly */
     } else {
         ssize_t n = sc_io_read(b, buf, sizeof(buf));
 
@@ -304,9 +304,9 @@ START_TEST(test_io_tls_garbage_after_handshake_names_the_reason)
     unsigned char buf[16];
     int err = -1;
     /* an application-data record header with a body that does not decrypt */
-    static const unsigned char junk[] = {0x17, 0x03, 0x03, 0x00, 0x20, 1, 2, 3, 4, 5, 6, 7, 8,
-                                         9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22,
-                                         23, 24, 25, 26, 27, 28, 29, 30, 31, 32};
+    static const unsigned char junk[] = {
+        0x17, 0x03, 0x03, 0x00, 0x20, 1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12, 13, 14,
+        15,   16,   17,   18,   19,   20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32};
 
     tls_pair(0, &a, &b);
     ck_assert_int_eq(send(sc_io_fd(a), junk, sizeof(junk), 0), (ssize_t)sizeof(junk));
@@ -327,7 +327,7 @@ START_TEST(test_io_buffers_come_back)
     x[SC_IO_BUF_SIZE - 1] = 2;
     sc_io_buf_put(x);
     y = sc_io_buf_get();
-    ck_assert_ptr_eq(x, y);         /* reused from the free list */
+    ck_assert_ptr_eq(x, y); /* reused from the free list */
     sc_io_buf_put(y);
     sc_io_buf_drain();
 }

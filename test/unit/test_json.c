@@ -68,9 +68,9 @@ END_TEST
 START_TEST(test_json_parse_refuses_malformed_text)
 {
     static const char *const bad[] = {
-        "",        "{",         "[1,]",         "{\"a\" 1}",  "{\"a\":1,}", "\"unterminated",
-        "tru",     "nul",       "01x",          "[1] 2",      "{1:2}",      "\"\\x\"",
-        "\"\\u12\"", "\"a\nb\"", "-",           "[\"\\u00zz\"]",
+        "",          "{",        "[1,]", "{\"a\" 1}",     "{\"a\":1,}", "\"unterminated",
+        "tru",       "nul",      "01x",  "[1] 2",         "{1:2}",      "\"\\x\"",
+        "\"\\u12\"", "\"a\nb\"", "-",    "[\"\\u00zz\"]",
     };
     char why[128];
 

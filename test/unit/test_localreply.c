@@ -10,7 +10,7 @@
 #include "accesslog.h"
 #include "localreply.h"
 
-#define T_1994 784111777        /* Sun, 06 Nov 1994 08:49:37 GMT */
+#define T_1994 784111777 /* Sun, 06 Nov 1994 08:49:37 GMT */
 
 /* ---- bodies -------------------------------------------------------------- */
 
@@ -23,26 +23,26 @@ START_TEST(test_localreply_reset_bodies)
         unsigned flags;
         const char *body;
     } cases[] = {
-        { SC_RESET_CONNECTION_FAILURE, 0, 503, SC_ACCESSLOG_UF,
-          "upstream connect error or disconnect/reset before headers. reset reason: connection failure" },
-        { SC_RESET_CONNECTION_TERMINATION, 0, 503, SC_ACCESSLOG_UC,
-          "upstream connect error or disconnect/reset before headers. reset reason: connection termination" },
-        { SC_RESET_OVERFLOW, 0, 503, SC_ACCESSLOG_UO,
-          "upstream connect error or disconnect/reset before headers. reset reason: overflow" },
-        { SC_RESET_CONNECTION_TIMEOUT, 0, 503, SC_ACCESSLOG_UF,
-          "upstream connect error or disconnect/reset before headers. reset reason: connection timeout" },
-        { SC_RESET_REMOTE_RESET, 0, 503, SC_ACCESSLOG_UR,
-          "upstream connect error or disconnect/reset before headers. reset reason: remote reset" },
-        { SC_RESET_LOCAL_RESET, 0, 503, SC_ACCESSLOG_LR,
-          "upstream connect error or disconnect/reset before headers. reset reason: local reset" },
-        { SC_RESET_PROTOCOL_ERROR, 0, 502, SC_ACCESSLOG_UPE,
-          "upstream connect error or disconnect/reset before headers. reset reason: protocol error" },
-        { SC_RESET_REMOTE_CONNECTION_FAILURE, 1, 503, SC_ACCESSLOG_UF,
-          "upstream connect error or disconnect/reset before headers. retried and the latest reset "
-          "reason: remote connection failure" },
-        { SC_RESET_LOCAL_CONNECTION_FAILURE, 0, 503, SC_ACCESSLOG_UF,
-          "upstream connect error or disconnect/reset before headers. reset reason: local connection "
-          "failure" },
+        {SC_RESET_CONNECTION_FAILURE, 0, 503, SC_ACCESSLOG_UF,
+         "upstream connect error or disconnect/reset before headers. reset reason: connection failure"},
+        {SC_RESET_CONNECTION_TERMINATION, 0, 503, SC_ACCESSLOG_UC,
+         "upstream connect error or disconnect/reset before headers. reset reason: connection termination"},
+        {SC_RESET_OVERFLOW, 0, 503, SC_ACCESSLOG_UO,
+         "upstream connect error or disconnect/reset before headers. reset reason: overflow"},
+        {SC_RESET_CONNECTION_TIMEOUT, 0, 503, SC_ACCESSLOG_UF,
+         "upstream connect error or disconnect/reset before headers. reset reason: connection timeout"},
+        {SC_RESET_REMOTE_RESET, 0, 503, SC_ACCESSLOG_UR,
+         "upstream connect error or disconnect/reset before headers. reset reason: remote reset"},
+        {SC_RESET_LOCAL_RESET, 0, 503, SC_ACCESSLOG_LR,
+         "upstream connect error or disconnect/reset before headers. reset reason: local reset"},
+        {SC_RESET_PROTOCOL_ERROR, 0, 502, SC_ACCESSLOG_UPE,
+         "upstream connect error or disconnect/reset before headers. reset reason: protocol error"},
+        {SC_RESET_REMOTE_CONNECTION_FAILURE, 1, 503, SC_ACCESSLOG_UF,
+         "upstream connect error or disconnect/reset before headers. retried and the latest reset "
+         "reason: remote connection failure"},
+        {SC_RESET_LOCAL_CONNECTION_FAILURE, 0, 503, SC_ACCESSLOG_UF,
+         "upstream connect error or disconnect/reset before headers. reset reason: local connection "
+         "failure"},
     };
     struct sc_localreply r;
     size_t i;
@@ -54,7 +54,7 @@ START_TEST(test_localreply_reset_bodies)
         ck_assert_int_eq(r.status, cases[i].status);
         ck_assert_uint_eq(r.flags, cases[i].flags);
         sc_localreply_upstream_reset(&r, cases[i].why, cases[i].retried, "");
-        ck_assert_str_eq(r.body, cases[i].body);      /* "" adds nothing */
+        ck_assert_str_eq(r.body, cases[i].body); /* "" adds nothing */
     }
 }
 END_TEST
@@ -65,9 +65,10 @@ START_TEST(test_localreply_connect_refused_reason)
 
     sc_localreply_upstream_reset(&r, SC_RESET_CONNECTION_FAILURE, 1,
                                  "delayed connect error: Connection refused");
-    ck_assert_str_eq(r.body, "upstream connect error or disconnect/reset before headers. retried and "
-                             "the latest reset reason: connection failure, transport failure reason: "
-                             "delayed connect error: Connection refused");
+    ck_assert_str_eq(r.body,
+                     "upstream connect error or disconnect/reset before headers. retried and "
+                     "the latest reset reason: connection failure, transport failure reason: "
+                     "delayed connect error: Connection refused");
 }
 END_TEST
 
@@ -134,14 +135,16 @@ START_TEST(test_localreply_full_response_503)
     struct sc_localreply r;
 
     sc_localreply_upstream_reset(&r, SC_RESET_OVERFLOW, 0, NULL);
-    reply_eq(&r, 0, 0,
-             "HTTP/1.1 503 Service Unavailable\r\ncontent-length: 81\r\ncontent-type: text/plain\r\n"
-             "date: Sun, 06 Nov 1994 08:49:37 GMT\r\n\r\n"
-             "upstream connect error or disconnect/reset before headers. reset reason: overflow");
-    reply_eq(&r, 1, 0,
-             "HTTP/1.1 503 Service Unavailable\r\ncontent-length: 81\r\ncontent-type: text/plain\r\n"
-             "date: Sun, 06 Nov 1994 08:49:37 GMT\r\nconnection: close\r\n\r\n"
-             "upstream connect error or disconnect/reset before headers. reset reason: overflow");
+    reply_eq(
+        &r, 0, 0,
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-length: 81\r\ncontent-type: text/plain\r\n"
+        "date: Sun, 06 Nov 1994 08:49:37 GMT\r\n\r\n"
+        "upstream connect error or disconnect/reset before headers. reset reason: overflow");
+    reply_eq(
+        &r, 1, 0,
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-length: 81\r\ncontent-type: text/plain\r\n"
+        "date: Sun, 06 Nov 1994 08:49:37 GMT\r\nconnection: close\r\n\r\n"
+        "upstream connect error or disconnect/reset before headers. reset reason: overflow");
 }
 END_TEST
 
@@ -171,8 +174,9 @@ START_TEST(test_localreply_empty_body_has_no_content_type)
 {
     struct sc_localreply r = {404, 0, 0, ""};
 
-    reply_eq(&r, 0, 0,
-             "HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\ndate: Sun, 06 Nov 1994 08:49:37 GMT\r\n\r\n");
+    reply_eq(
+        &r, 0, 0,
+        "HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\ndate: Sun, 06 Nov 1994 08:49:37 GMT\r\n\r\n");
 }
 END_TEST
 
@@ -187,7 +191,7 @@ START_TEST(test_localreply_format_reports_needed_size)
     memset(out, 'Z', sizeof out);
     ck_assert_int_eq(sc_localreply_format(&r, 0, 0, T_1994, out, full - 1, &need), -1);
     ck_assert_uint_eq(need, full);
-    ck_assert_int_eq(out[0], 'Z');                   /* nothing written */
+    ck_assert_int_eq(out[0], 'Z'); /* nothing written */
     ck_assert_int_eq(sc_localreply_format(&r, 0, 0, T_1994, NULL, 0, &need), -1);
     ck_assert_uint_eq(need, full);
 }
@@ -199,7 +203,7 @@ START_TEST(test_localreply_names_and_dates)
 
     ck_assert_str_eq(sc_localreply_reset_reason_str(SC_RESET_OVERFLOW), "overflow");
     ck_assert_str_eq(sc_localreply_reset_reason_str(SC_RESET_N), "unknown");
-    ck_assert_str_eq(sc_localreply_reset_reason_str((enum sc_reset_reason)-1), "unknown");
+    ck_assert_str_eq(sc_localreply_reset_reason_str((enum sc_reset_reason) - 1), "unknown");
     ck_assert_str_eq(sc_localreply_status_text(503), "Service Unavailable");
     ck_assert_str_eq(sc_localreply_status_text(405), "Method Not Allowed");
     ck_assert_str_eq(sc_localreply_status_text(501), "Not Implemented");
@@ -208,7 +212,7 @@ START_TEST(test_localreply_names_and_dates)
     ck_assert_str_eq(d, "Thu, 01 Jan 1970 00:00:00 GMT");
     ck_assert_uint_eq(sc_localreply_http_date(T_1994, d), 29);
     ck_assert_str_eq(d, "Sun, 06 Nov 1994 08:49:37 GMT");
-    ck_assert_uint_eq(sc_localreply_http_date(951782400, d), 29);   /* a leap day */
+    ck_assert_uint_eq(sc_localreply_http_date(951782400, d), 29); /* a leap day */
     ck_assert_str_eq(d, "Tue, 29 Feb 2000 00:00:00 GMT");
 }
 END_TEST

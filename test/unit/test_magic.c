@@ -30,7 +30,7 @@ START_TEST(test_magic_freed_object_aborts)
     struct thing t = {0};
 
     SC_MAGIC_SET(&t, SC_MAGIC_UPSTREAM);
-    SC_MAGIC_CLEAR(&t);             /* what the teardown does before free() */
+    SC_MAGIC_CLEAR(&t); /* what the teardown does before free() */
     SC_MAGIC_CHECK(&t, SC_MAGIC_UPSTREAM);
     ck_abort_msg("a cleared object passed the check");
 }

@@ -12,10 +12,10 @@
     "node: {namespace: foo, labels: {app: httpbin, version: v1}}\n" \
     "secrets: {sds_socket: /run/sds.sock}\n"
 
-#define PA(ns, extra)                           \
+#define PA(ns, extra)                              \
     "---\napiVersion: security.istio.io/v1beta1\n" \
-    "kind: PeerAuthentication\n"                \
-    "metadata: {name: p, namespace: " ns "}\n"  \
+    "kind: PeerAuthentication\n"                   \
+    "metadata: {name: p, namespace: " ns "}\n"     \
     "spec:\n" extra
 
 #define MESH(mode) PA("istio-system", "  mtls: {mode: " mode "}\n")
@@ -33,12 +33,12 @@ static void expect_err(const char *text, int line, int col, const char *msg)
 }
 
 /* Timestamps need whole documents of their own. */
-#define PA_TS(name, ts, mode)                                                        \
-    "---\napiVersion: security.istio.io/v1\nkind: PeerAuthentication\n"              \
+#define PA_TS(name, ts, mode)                                                      \
+    "---\napiVersion: security.istio.io/v1\nkind: PeerAuthentication\n"            \
     "metadata:\n  name: " name "\n  namespace: foo\n  creationTimestamp: " ts "\n" \
     "spec: {mtls: {mode: " mode "}}\n"
-#define PA_TS_WL(name, ts, mode)                                                     \
-    "---\napiVersion: security.istio.io/v1\nkind: PeerAuthentication\n"              \
+#define PA_TS_WL(name, ts, mode)                                                   \
+    "---\napiVersion: security.istio.io/v1\nkind: PeerAuthentication\n"            \
     "metadata:\n  name: " name "\n  namespace: foo\n  creationTimestamp: " ts "\n" \
     "spec: {selector: {matchLabels: {app: httpbin}}, mtls: {mode: " mode "}}\n"
 
@@ -56,14 +56,12 @@ static const struct pa_case pa_cases[] = {
     {"mesh STRICT", MESH("STRICT"), 8080, SC_MTLS_STRICT},
     {"mesh DISABLE", MESH("DISABLE"), 8080, SC_MTLS_DISABLE},
     {"namespace overrides mesh", MESH("STRICT") NS("DISABLE"), 8080, SC_MTLS_DISABLE},
-    {"namespace overrides mesh, any order", NS("PERMISSIVE") MESH("STRICT"), 1,
-     SC_MTLS_PERMISSIVE},
+    {"namespace overrides mesh, any order", NS("PERMISSIVE") MESH("STRICT"), 1, SC_MTLS_PERMISSIVE},
     {"workload overrides namespace", NS("PERMISSIVE") WL("STRICT"), 8080, SC_MTLS_STRICT},
     {"workload overrides namespace and mesh", MESH("STRICT") NS("STRICT") WL("DISABLE"), 80,
      SC_MTLS_DISABLE},
     {"port-level over workload mode",
-     WL("STRICT") "  portLevelMtls:\n    8080: {mode: PERMISSIVE}\n", 8080,
-     SC_MTLS_PERMISSIVE},
+     WL("STRICT") "  portLevelMtls:\n    8080: {mode: PERMISSIVE}\n", 8080, SC_MTLS_PERMISSIVE},
     {"port-level only for its port",
      WL("STRICT") "  portLevelMtls:\n    8080: {mode: PERMISSIVE}\n", 9090, SC_MTLS_STRICT},
     {"DISABLE at port level",
@@ -73,10 +71,11 @@ static const struct pa_case pa_cases[] = {
      WL("STRICT") "  portLevelMtls:\n    \"8080\": {mode: DISABLE}\n", 8080, SC_MTLS_DISABLE},
     {"UNSET at workload inherits namespace", NS("STRICT") WL("UNSET"), 8080, SC_MTLS_STRICT},
     {"UNSET at namespace inherits mesh", MESH("DISABLE") NS("UNSET"), 8080, SC_MTLS_DISABLE},
-    {"UNSET at workload and namespace inherits mesh", MESH("STRICT") NS("UNSET") WL("UNSET"),
-     8080, SC_MTLS_STRICT},
-    {"missing mtls inherits", MESH("STRICT") PA("foo", "  selector: {matchLabels: {app: "
-                                                       "httpbin}}\n"),
+    {"UNSET at workload and namespace inherits mesh", MESH("STRICT") NS("UNSET") WL("UNSET"), 8080,
+     SC_MTLS_STRICT},
+    {"missing mtls inherits",
+     MESH("STRICT") PA("foo", "  selector: {matchLabels: {app: "
+                              "httpbin}}\n"),
      8080, SC_MTLS_STRICT},
     {"UNSET everywhere -> PERMISSIVE", MESH("UNSET") NS("UNSET") WL("UNSET"), 8080,
      SC_MTLS_PERMISSIVE},
@@ -103,7 +102,7 @@ static const struct pa_case pa_cases[] = {
      8080, SC_MTLS_DISABLE},
     {"selector in root namespace ignored",
      MESH("STRICT") PA("istio-system", "  selector: {matchLabels: {app: httpbin}}\n"
-                                      "  mtls: {mode: DISABLE}\n"),
+                                       "  mtls: {mode: DISABLE}\n"),
      8080, SC_MTLS_STRICT},
     {"namespace-wide policy in another namespace ignored",
      MESH("STRICT") PA("bar", "  mtls: {mode: DISABLE}\n"), 8080, SC_MTLS_STRICT},
@@ -127,8 +126,8 @@ static const struct pa_case pa_cases[] = {
      SC_MTLS_DISABLE},
     {"two workload policies without timestamps: file order", WL("STRICT") WL("DISABLE"), 8080,
      SC_MTLS_STRICT},
-    {"two mesh policies without timestamps: file order", MESH("PERMISSIVE") MESH("STRICT"),
-     8080, SC_MTLS_PERMISSIVE},
+    {"two mesh policies without timestamps: file order", MESH("PERMISSIVE") MESH("STRICT"), 8080,
+     SC_MTLS_PERMISSIVE},
     {NULL, NULL, 0, SC_MTLS_UNSET},
 };
 
@@ -142,8 +141,7 @@ START_TEST(test_policy_port_mode_table)
     snprintf(text, len, "%s%s", BASE, c->docs);
     cfg = load(text);
     ck_assert_msg(sc_config_port_mode(cfg, c->port) == c->want, "%s: got %s, want %s", c->what,
-                  sc_mtls_mode_name(sc_config_port_mode(cfg, c->port)),
-                  sc_mtls_mode_name(c->want));
+                  sc_mtls_mode_name(sc_config_port_mode(cfg, c->port)), sc_mtls_mode_name(c->want));
     sc_config_free(cfg);
     free(text);
 }
@@ -153,7 +151,7 @@ END_TEST
 START_TEST(test_policy_older_creation_timestamp_wins)
 {
     struct sc_config *cfg = load(BASE PA_TS("newer", "\"2024-02-01T00:00:00Z\"", "STRICT")
-                                      PA_TS("older", "2024-01-01T00:00:00Z", "DISABLE"));
+                                     PA_TS("older", "2024-01-01T00:00:00Z", "DISABLE"));
     char why[200];
 
     ck_assert_int_eq(sc_config_port_mode(cfg, 8080), SC_MTLS_DISABLE);
@@ -167,8 +165,8 @@ START_TEST(test_policy_timestamp_offsets_and_fractions)
 {
     /* 2024-01-01T01:30:00+02:00 is 23:30Z the day before: older. */
     struct sc_config *cfg = load(BASE PA_TS("a", "2023-12-31T23:45:00.5Z", "STRICT")
-                                      PA_TS("b", "2024-01-01T01:30:00+02:00", "DISABLE")
-                                      PA_TS("c", "2023-12-31T23:30:00.000001Z", "PERMISSIVE"));
+                                     PA_TS("b", "2024-01-01T01:30:00+02:00", "DISABLE")
+                                         PA_TS("c", "2023-12-31T23:30:00.000001Z", "PERMISSIVE"));
 
     ck_assert_int_eq(sc_config_port_mode(cfg, 1), SC_MTLS_DISABLE);
     sc_config_free(cfg);
@@ -177,8 +175,7 @@ END_TEST
 
 START_TEST(test_policy_timestamp_beats_none)
 {
-    struct sc_config *cfg = load(BASE NS("STRICT") PA_TS("b", "2024-01-01T00:00:00Z",
-                                                         "DISABLE"));
+    struct sc_config *cfg = load(BASE NS("STRICT") PA_TS("b", "2024-01-01T00:00:00Z", "DISABLE"));
 
     ck_assert_int_eq(sc_config_port_mode(cfg, 8080), SC_MTLS_DISABLE);
     sc_config_free(cfg);
@@ -360,8 +357,7 @@ START_TEST(test_policy_verbatim_istio_documents)
     ck_assert_str_eq(t.rule, "reviews");
     ck_assert_int_eq(t.line, 32);
     ck_assert_int_eq(t.col, 7);
-    ck_assert_int_eq(sc_policy_dest_tls(cfg->policy, &w, "reviews.foo.svc.cluster.local", 0,
-                                        &t),
+    ck_assert_int_eq(sc_policy_dest_tls(cfg->policy, &w, "reviews.foo.svc.cluster.local", 0, &t),
                      1);
     ck_assert_int_eq(sc_policy_dest_tls(cfg->policy, &w, "reviews.foo", 0, &t), 1);
     ck_assert_int_eq(sc_policy_dest_tls(cfg->policy, &w, "reviews.bar", 0, &t), 0);
@@ -372,8 +368,8 @@ START_TEST(test_policy_verbatim_istio_documents)
 }
 END_TEST
 
-#define DR(ns_line, host, tp)                                                      \
-    "---\napiVersion: networking.istio.io/v1beta1\nkind: DestinationRule\n"        \
+#define DR(ns_line, host, tp)                                               \
+    "---\napiVersion: networking.istio.io/v1beta1\nkind: DestinationRule\n" \
     "metadata: {name: r" ns_line "}\nspec:\n  host: " host "\n  trafficPolicy:\n" tp
 
 #define ROUTES(r) "outbound:\n  routes:\n" r
@@ -381,7 +377,7 @@ END_TEST
 struct dr_case {
     const char *what;
     const char *text;
-    enum sc_tls_mode want[3];       /* routes[0..2] */
+    enum sc_tls_mode want[3]; /* routes[0..2] */
 };
 
 static const struct dr_case dr_cases[] = {
@@ -390,8 +386,8 @@ static const struct dr_case dr_cases[] = {
      {SC_TLS_ISTIO_MUTUAL, SC_TLS_ISTIO_MUTUAL, SC_TLS_ISTIO_MUTUAL}},
     {"rule DISABLE applies to short, medium and full names",
      BASE ROUTES("    - {host: reviews}\n    - {host: reviews.foo}\n"
-                 "    - {host: reviews.foo.svc.cluster.local}\n") DR("", "reviews",
-                                                                      "    tls: {mode: DISABLE}\n"),
+                 "    - {host: reviews.foo.svc.cluster.local}\n")
+         DR("", "reviews", "    tls: {mode: DISABLE}\n"),
      {SC_TLS_DISABLE, SC_TLS_DISABLE, SC_TLS_DISABLE}},
     {"explicit tls wins over the rule",
      BASE ROUTES("    - {host: reviews, tls: ISTIO_MUTUAL}\n    - {host: reviews, tls: DISABLE}\n"
@@ -431,21 +427,23 @@ static const struct dr_case dr_cases[] = {
     {"portLevelSettings override for the route's port",
      BASE ROUTES("    - {host: reviews, port: 9080}\n    - {host: reviews, port: 9090}\n"
                  "    - {host: reviews}\n")
-         DR("", "reviews", "    tls: {mode: ISTIO_MUTUAL}\n    portLevelSettings:\n"
-                           "      - port: {number: 9080}\n        tls: {mode: DISABLE}\n"),
+         DR("", "reviews",
+            "    tls: {mode: ISTIO_MUTUAL}\n    portLevelSettings:\n"
+            "      - port: {number: 9080}\n        tls: {mode: DISABLE}\n"),
      {SC_TLS_DISABLE, SC_TLS_ISTIO_MUTUAL, SC_TLS_ISTIO_MUTUAL}},
     {"portLevelSettings without tls do not inherit the rule's tls",
      BASE ROUTES("    - {host: reviews, port: 9080}\n    - {host: reviews, port: 9090}\n"
                  "    - {host: reviews}\n")
-         DR("", "reviews", "    tls: {mode: DISABLE}\n    portLevelSettings:\n"
-                           "      - port: {number: 9080}\n        connectionPool: {}\n"),
+         DR("", "reviews",
+            "    tls: {mode: DISABLE}\n    portLevelSettings:\n"
+            "      - port: {number: 9080}\n        connectionPool: {}\n"),
      {SC_TLS_ISTIO_MUTUAL, SC_TLS_DISABLE, SC_TLS_DISABLE}},
     {"workloadSelector not matching ignored",
-     BASE ROUTES("    - {host: reviews}\n    - {host: reviews}\n    - {host: reviews}\n")
-         "---\napiVersion: networking.istio.io/v1\nkind: DestinationRule\n"
-         "metadata: {name: r, namespace: foo}\nspec:\n  host: reviews\n"
-         "  workloadSelector: {matchLabels: {app: other}}\n"
-         "  trafficPolicy: {tls: {mode: DISABLE}}\n",
+     BASE ROUTES(
+         "    - {host: reviews}\n    - {host: reviews}\n    - {host: reviews}\n") "---\napiVersion: networking.istio.io/v1\nkind: DestinationRule\n"
+                                                                                  "metadata: {name: r, namespace: foo}\nspec:\n  host: reviews\n"
+                                                                                  "  workloadSelector: {matchLabels: {app: other}}\n"
+                                                                                  "  trafficPolicy: {tls: {mode: DISABLE}}\n",
      {SC_TLS_ISTIO_MUTUAL, SC_TLS_ISTIO_MUTUAL, SC_TLS_ISTIO_MUTUAL}},
     {"a tls block without mode means DISABLE, as in Istio",
      BASE ROUTES("    - {host: reviews}\n    - {host: x}\n    - {host: y}\n")
@@ -482,9 +480,9 @@ START_TEST(test_policy_destination_rule_for_listener_port)
                   "     upstream: \"127.0.0.1:9090\", host: reviews, port: 9080}\n"
                   "  - {name: d, direction: outbound, address: \"127.0.0.1:7004\",\n"
                   "     upstream: \"127.0.0.1:9080\"}\n" DR("", "reviews",
-                                                           "    portLevelSettings:\n"
-                                                           "      - port: {number: 9080}\n"
-                                                           "        tls: {mode: DISABLE}\n"));
+                                                            "    portLevelSettings:\n"
+                                                            "      - port: {number: 9080}\n"
+                                                            "        tls: {mode: DISABLE}\n"));
 
     ck_assert_int_eq(cfg->listeners[0].tls, SC_TLS_DISABLE);
     ck_assert_int_eq(cfg->listeners[1].tls, SC_TLS_ISTIO_MUTUAL);
@@ -523,8 +521,7 @@ START_TEST(test_policy_rejects_bad_destination_rules)
     expect_err(BASE DR("", "r", "    portLevelSettings:\n      - port: {number: 0}\n"), 11, 24,
                "DestinationRule r: spec.trafficPolicy.portLevelSettings[0].port.number: "
                "expected a port number in 1..65535");
-    expect_err(BASE "---\napiVersion: networking.istio.io/v1beta2\nkind: DestinationRule\n", 4,
-               13,
+    expect_err(BASE "---\napiVersion: networking.istio.io/v1beta2\nkind: DestinationRule\n", 4, 13,
                "apiVersion: \"networking.istio.io/v1beta2\" is not a DestinationRule version "
                "(expected networking.istio.io/v1alpha3, v1beta1 or v1)");
 }
@@ -540,9 +537,9 @@ START_TEST(test_policy_expand_host)
                      "reviews.foo.svc.cluster.local");
     ck_assert_str_eq(sc_policy_expand_host("reviews.bar", "foo", out, sizeof(out)),
                      "reviews.bar.svc.cluster.local");
-    ck_assert_str_eq(sc_policy_expand_host("reviews.bar.svc.cluster.local", "foo", out,
-                                           sizeof(out)),
-                     "reviews.bar.svc.cluster.local");
+    ck_assert_str_eq(
+        sc_policy_expand_host("reviews.bar.svc.cluster.local", "foo", out, sizeof(out)),
+        "reviews.bar.svc.cluster.local");
     ck_assert_str_eq(sc_policy_expand_host("api.example.com", "foo", out, sizeof(out)),
                      "api.example.com");
     ck_assert_str_eq(sc_policy_expand_host("*.example.com", "foo", out, sizeof(out)),

@@ -40,13 +40,13 @@ struct peer {
     const unsigned char *src;
     size_t len, sent;
     int shut_when_sent, shut;
-    int blocked;            /* the last send() said EAGAIN */
+    int blocked; /* the last send() said EAGAIN */
     int send_err;
     /* receiving (only while reading): into dst[0..cap), counting the rest */
     int reading;
     unsigned char *dst;
     size_t cap, recvd;
-    int eof;                /* recv() returned 0 */
+    int eof; /* recv() returned 0 */
     int recv_err;
 };
 
@@ -61,13 +61,13 @@ struct done_rec {
 static struct {
     struct event_base *base;
     struct event *tick;
-    struct bufferevent *bev[2];     /* relay's ends: [0] down, [1] up */
-    struct sc_relay *r;             /* NULL once done() ran or it was freed */
+    struct bufferevent *bev[2]; /* relay's ends: [0] down, [1] up */
+    struct sc_relay *r; /* NULL once done() ran or it was freed */
     struct peer down, up;
     struct done_rec done;
-    size_t max_pending[2];          /* largest output queued by the relay towards side i */
-    int half_closed_ms;             /* the relay's half_closed_ms (0: off) */
-    unsigned char *bufs[4];         /* payloads and receive buffers, freed in teardown */
+    size_t max_pending[2]; /* largest output queued by the relay towards side i */
+    int half_closed_ms; /* the relay's half_closed_ms (0: off) */
+    unsigned char *bufs[4]; /* payloads and receive buffers, freed in teardown */
 } fx;
 
 static long now_ms(void)
@@ -154,7 +154,7 @@ static void on_done(struct sc_relay *r, enum sc_relay_end why, const char *detai
     fx.done.bytes[0] = bytes[0];
     fx.done.bytes[1] = bytes[1];
     clock_gettime(CLOCK_MONOTONIC, &fx.done.at);
-    fx.r = NULL;            /* freed with both bufferevents when we return */
+    fx.r = NULL; /* freed with both bufferevents when we return */
     fx.bev[0] = fx.bev[1] = NULL;
 }
 
@@ -182,13 +182,13 @@ static void setup(void)
 static void teardown(void)
 {
     if (fx.r != NULL) {
-        sc_relay_free(fx.r);        /* a test that failed half-way */
+        sc_relay_free(fx.r); /* a test that failed half-way */
         fx.r = NULL;
         fx.bev[0] = fx.bev[1] = NULL;
     }
     for (int i = 0; i < 2; i++) {
         if (fx.bev[i] != NULL) {
-            bufferevent_free(fx.bev[i]);     /* made, but never handed over */
+            bufferevent_free(fx.bev[i]); /* made, but never handed over */
         }
     }
     if (fx.down.fd >= 0) {
@@ -225,7 +225,7 @@ static void start_relay(size_t high_watermark, int idle_ms)
     struct sc_relay_limits lim = {high_watermark, idle_ms, fx.half_closed_ms};
 
     fx.r = sc_relay_new(fx.bev[0], fx.bev[1], &lim, on_done, &fx);
-    fx.bev[0] = fx.bev[1] = NULL;   /* the relay's, whatever it returned */
+    fx.bev[0] = fx.bev[1] = NULL; /* the relay's, whatever it returned */
     ck_assert_ptr_nonnull(fx.r);
 }
 
@@ -296,7 +296,7 @@ static void note_pending(void)
 {
     for (int i = 0; i < 2; i++) {
         if (fx.r != NULL) {
-            size_t n = sc_relay_pending(fx.r, !i);     /* queued towards side i */
+            size_t n = sc_relay_pending(fx.r, !i); /* queued towards side i */
             if (n > fx.max_pending[i]) {
                 fx.max_pending[i] = n;
             }
@@ -391,8 +391,8 @@ START_TEST(test_relay_moves_8mb_both_ways_unchanged)
     peer_recv(&fx.up, rxbuf(len, 2), len);
     peer_recv(&fx.down, rxbuf(len, 3), len);
     ck_assert_msg(run_until(both_eof_and_done, NULL, 20000),
-                  "%s: timed out: up got %zu, down got %zu, done=%d", pair_names[_i],
-                  fx.up.recvd, fx.down.recvd, fx.done.calls);
+                  "%s: timed out: up got %zu, down got %zu, done=%d", pair_names[_i], fx.up.recvd,
+                  fx.down.recvd, fx.done.calls);
     ck_assert_uint_eq(fx.up.recvd, len);
     ck_assert_uint_eq(fx.down.recvd, len);
     ck_assert_msg(memcmp(fx.up.dst, a, len) == 0, "down->up bytes changed");
@@ -466,7 +466,7 @@ START_TEST(test_relay_backpressure_bounds_pending_output)
                   fx.down.sent);
 
     pending = sc_relay_pending(fx.r, 0);
-    in_input = 0;               /* no input buffer: read means pending */
+    in_input = 0; /* no input buffer: read means pending */
     in_kernel = unread(sc_relay_fd(fx.r, 0));
     sc_relay_bytes(fx.r, bytes);
     /* The relay stopped reading: the source's bytes wait in the kernel ... */
@@ -488,8 +488,7 @@ START_TEST(test_relay_backpressure_bounds_pending_output)
     ck_assert_uint_eq(fx.down.sent, len);
     ck_assert_uint_eq(fx.up.recvd, len);
     ck_assert_msg(memcmp(fx.up.dst, a, len) == 0, "bytes changed under backpressure");
-    ck_assert_msg(fx.max_pending[1] <= 16 * 1024, "pending output reached %zu",
-                  fx.max_pending[1]);
+    ck_assert_msg(fx.max_pending[1] <= 16 * 1024, "pending output reached %zu", fx.max_pending[1]);
     ck_assert_int_eq(fx.done.calls, 0);
     ck_assert_int_eq(shutdown(fx.up.fd, SHUT_WR), 0);
     peer_recv(&fx.down, rxbuf(16, 2), 16);
@@ -744,7 +743,7 @@ START_TEST(test_relay_idle_timeout_waits_while_traffic_flows)
 
     start(PAIR_UNIX, 0, 150);
     peer_recv(rx, rxbuf(200, 0), 200);
-    for (int i = 0; i < 20; i++) {          /* 10 bytes every 30 ms for 600 ms */
+    for (int i = 0; i < 20; i++) { /* 10 bytes every 30 ms for 600 ms */
         peer_send(tx, (const unsigned char *)tick, 10, 0);
         run_for(30);
         ck_assert_msg(fx.done.calls == 0, "idle timeout after %d ticks", i);
@@ -786,7 +785,7 @@ START_TEST(test_relay_half_closed_peer_that_will_not_read_is_cut)
     ck_assert(fx.down.shut);
     ck_assert_int_eq(fx.done.calls, 1);
     ck_assert_int_eq(fx.done.why, SC_RELAY_HALF_CLOSED_TIMEOUT);
-    ck_assert(peer_closed(fx.down.fd));     /* both closed (up still has unread bytes) */
+    ck_assert(peer_closed(fx.down.fd)); /* both closed (up still has unread bytes) */
 }
 END_TEST
 
@@ -797,15 +796,16 @@ START_TEST(test_relay_half_closed_keeps_going_while_bytes_move)
 {
     static const char tick[] = "0123456789";
 
-    fx.half_closed_ms = 1000;      /* generous: a loaded machine stalls */
+    fx.half_closed_ms = 1000; /* generous: a loaded machine stalls */
     start(PAIR_UNIX, 0, 0);
     ck_assert_int_eq(shutdown(fx.down.fd, SHUT_WR), 0);
     peer_recv(&fx.down, rxbuf(400, 0), 400);
     peer_recv(&fx.up, rxbuf(16, 1), 16);
-    for (int i = 0; i < 20; i++) {          /* 10 bytes every 50 ms for 1 s */
+    for (int i = 0; i < 20; i++) { /* 10 bytes every 50 ms for 1 s */
         peer_send(&fx.up, (const unsigned char *)tick, 10, 0);
-        run_for(i == 10 ? 300 : 50);        /* one pause, well within the limit */
-        ck_assert_msg(fx.done.calls == 0, "cut after %d ticks (why %d, %s)", i, fx.done.why, fx.done.detail);
+        run_for(i == 10 ? 300 : 50); /* one pause, well within the limit */
+        ck_assert_msg(fx.done.calls == 0, "cut after %d ticks (why %d, %s)", i, fx.done.why,
+                      fx.done.detail);
     }
     ck_assert_int_eq(shutdown(fx.up.fd, SHUT_WR), 0);
     ck_assert(run_until(both_eof_and_done, NULL, 5000));
@@ -909,7 +909,7 @@ START_TEST(test_relay_free_closes_both_without_done)
     sc_relay_free(fx.r);
     fx.r = NULL;
     fx.bev[0] = fx.bev[1] = NULL;
-    run_for(150);                   /* the idle timer went with it */
+    run_for(150); /* the idle timer went with it */
     ck_assert_int_eq(fx.done.calls, 0);
     ck_assert(peer_closed(fx.down.fd));
     ck_assert(peer_closed(fx.up.fd));

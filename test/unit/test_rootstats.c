@@ -9,7 +9,7 @@
 #include "rootstats.h"
 
 #define NW 2
-#define T0 1800000000L  /* a whole hour */
+#define T0 1800000000L /* a whole hour */
 
 static struct sc_rootstats *w[NW];
 static struct sc_rootstats_view v;
@@ -69,13 +69,13 @@ START_TEST(test_rootstats_window_filters_peers_exactly)
     ck_assert_int_eq((long)v.last_seen, T0 + 50);
     sc_rootstats_view(w, NW, "0A1B", T0 + 100, 10, &v);
     ck_assert_uint_eq(v.n_peers, 0);
-    ck_assert_int_eq((long)v.last_seen, T0 + 50);  /* last_seen is never windowed */
+    ck_assert_int_eq((long)v.last_seen, T0 + 50); /* last_seen is never windowed */
 }
 END_TEST
 
 START_TEST(test_rootstats_counts_by_minute_then_by_hour)
 {
-    sc_rootstats_note(w[0], "0A1B", "spiffe://td/a", 0, T0);             /* 3 h before */
+    sc_rootstats_note(w[0], "0A1B", "spiffe://td/a", 0, T0); /* 3 h before */
     sc_rootstats_note(w[0], "0A1B", "spiffe://td/a", 0, T0 + 3 * 3600 - 600);
     sc_rootstats_note(w[0], "0A1B", "spiffe://td/a", 1, T0 + 3 * 3600 - 5);
     /* 30 s: the current minute (rounded out) */
@@ -106,7 +106,7 @@ START_TEST(test_rootstats_bounded)
     }
     snprintf(s, sizeof(s), "%04X", SC_ROOTSTATS_ROOTS + 1);
     sc_rootstats_view(w, 1, s, T0, 60, &v);
-    ck_assert_uint_eq(v.full, 0);   /* not tracked */
+    ck_assert_uint_eq(v.full, 0); /* not tracked */
     for (int i = 0; i < SC_ROOTSTATS_PEERS + 10; i++) {
         snprintf(id, sizeof(id), "spiffe://td/p%d", i);
         sc_rootstats_note(w[0], "0001", id, 0, T0);
@@ -134,16 +134,17 @@ START_TEST(test_rootstats_parse_window)
     static const struct {
         const char *in;
         long secs;
-    } ok[] = {{"1s", 1}, {"90s", 90}, {"15m", 900}, {"24h", 86400}, {"168h", 604800},
-              {"604800s", 604800}, {"10080m", 604800}};
-    static const char *const bad[] = {"", "s", "10", "0s", "0h", "5d", "-1h", "1h2", "1.5h",
-                                      "169h", "604801s", "1000000000s", "1H", " 1h", "1h "};
+    } ok[] = {{"1s", 1},        {"90s", 90},         {"15m", 900},      {"24h", 86400},
+              {"168h", 604800}, {"604800s", 604800}, {"10080m", 604800}};
+    static const char *const bad[] = {"",        "s",           "10",  "0s",   "0h",
+                                      "5d",      "-1h",         "1h2", "1.5h", "169h",
+                                      "604801s", "1000000000s", "1H",  " 1h",  "1h "};
     char err[160];
     long secs;
 
     for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
-        ck_assert_msg(sc_rootstats_parse_window(ok[i].in, &secs, err, sizeof(err)) == 0,
-                      "%s: %s", ok[i].in, err);
+        ck_assert_msg(sc_rootstats_parse_window(ok[i].in, &secs, err, sizeof(err)) == 0, "%s: %s",
+                      ok[i].in, err);
         ck_assert_int_eq(secs, ok[i].secs);
     }
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {

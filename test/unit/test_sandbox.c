@@ -23,7 +23,7 @@
 #include "sandbox.h"
 #include "thread.h"
 
-typedef int body_fn(void);  /* runs in the sandboxed child; returns its exit status */
+typedef int body_fn(void); /* runs in the sandboxed child; returns its exit status */
 
 /* ThreadSanitizer's runtime makes syscalls of its own when a thread starts
  * and defers signal handlers to points of its choosing, so a TSan sidecar
@@ -36,8 +36,8 @@ typedef int body_fn(void);  /* runs in the sandboxed child; returns its exit sta
 #endif
 
 struct outcome {
-    int status;             /* from waitpid */
-    char err[1024];         /* the child's stderr */
+    int status; /* from waitpid */
+    char err[1024]; /* the child's stderr */
 };
 
 /* Forks; the child sends stderr into a pipe, applies opts and runs body. */
@@ -146,7 +146,7 @@ static int call_in_worker_thread(void)
 
 static int call_unknown(void)
 {
-    syscall(4000);          /* no such syscall on either architecture */
+    syscall(4000); /* no such syscall on either architecture */
     return 3;
 }
 
@@ -239,8 +239,9 @@ static int check_net_admin_kept(void)
     if (syscall(__NR_capget, &hdr, d) != 0) {
         return 1;
     }
-    if (d[0].effective != CAP_TO_MASK(CAP_NET_ADMIN) || d[0].permitted != CAP_TO_MASK(CAP_NET_ADMIN) ||
-        d[1].effective != 0 || d[1].permitted != 0) {
+    if (d[0].effective != CAP_TO_MASK(CAP_NET_ADMIN) ||
+        d[0].permitted != CAP_TO_MASK(CAP_NET_ADMIN) || d[1].effective != 0 ||
+        d[1].permitted != 0) {
         return 2;
     }
     if (prctl(PR_CAPBSET_READ, CAP_NET_ADMIN, 0, 0, 0) != 1 ||
@@ -270,8 +271,8 @@ static const struct {
     const char *line;
 } forbidden[] = {
     {call_execve, "(execve) - killed\n"},
-    {call_fork, "(clone) - killed\n"},             /* fork: clone without CLONE_THREAD */
-    {call_getppid, "(getppid) - killed\n"},        /* harmless, but not on the list */
+    {call_fork, "(clone) - killed\n"}, /* fork: clone without CLONE_THREAD */
+    {call_getppid, "(getppid) - killed\n"}, /* harmless, but not on the list */
     {call_in_worker_thread, "(getppid) - killed\n"},
     {call_prctl, "(prctl) - killed\n"},
     {call_unknown, "seccomp: forbidden syscall 4000 (unknown) - killed\n"},
@@ -337,7 +338,7 @@ START_TEST(test_sandbox_keeps_net_admin_for_socket_mark)
     struct outcome o;
 
     if (geteuid() != 0) {
-        return;             /* nothing to keep without root */
+        return; /* nothing to keep without root */
     }
     run_sandboxed(&keep, check_net_admin_kept, &o);
     assert_exit0(&o);

@@ -182,11 +182,11 @@ START_TEST(test_sdsproto_response_skips_unknown_fields)
     struct sc_err err;
 
     tls_secret(&secret, "default", 2, "PEM");
-    pb_int(&secret, 99, 12345);            /* unknown in Secret */
+    pb_int(&secret, 99, 12345); /* unknown in Secret */
     response_with(&resp, SC_SDS_TYPE_SECRET, &secret);
-    pb_int(&resp, 3, 1);                   /* canary */
+    pb_int(&resp, 3, 1); /* canary */
     pb_str(&cp, 1, "control-plane-id");
-    pb_msg(&resp, 6, &cp);                 /* control_plane */
+    pb_msg(&resp, 6, &cp); /* control_plane */
     pb_str(&resp, 1000, "from the future");
     ck_assert_int_eq(sc_sds_response_decode(resp.b, resp.n, &d, &err), 0);
     ck_assert_str_eq(d.version_info, "v1");
@@ -240,8 +240,8 @@ START_TEST(test_sdsproto_response_reads_the_crl_field)
     struct sc_sds_response d;
     struct sc_err err;
 
-    pb_str(&ca, 2, "ROOTS");                /* DataSource.inline_bytes */
-    pb_str(&crl, 3, "CRLS");                /* DataSource.inline_string */
+    pb_str(&ca, 2, "ROOTS"); /* DataSource.inline_bytes */
+    pb_str(&crl, 3, "CRLS"); /* DataSource.inline_string */
     pb_msg(&vc, 1, &ca);
     pb_msg(&vc, 7, &crl);
     pb_str(&secret, 1, "ROOTCA");
@@ -261,7 +261,7 @@ START_TEST(test_sdsproto_response_refuses_filename_in_crl)
     struct sc_err err;
 
     pb_str(&ca, 2, "ROOTS");
-    pb_str(&crl, 1, "/etc/ssl/crl.pem");    /* DataSource.filename */
+    pb_str(&crl, 1, "/etc/ssl/crl.pem"); /* DataSource.filename */
     pb_msg(&vc, 1, &ca);
     pb_msg(&vc, 7, &crl);
     pb_str(&secret, 1, "ROOTCA");
@@ -457,12 +457,12 @@ START_TEST(test_sdsproto_request_skips_unknown_fields)
 
     pb_str(&node, 1, "id-1");
     pb_str(&loc, 1, "region");
-    pb_msg(&node, 4, &loc);               /* locality */
-    pb_str(&node, 6, "envoy");            /* user_agent_name */
-    pb_str(&node, 10, "feature.x");       /* client_features */
+    pb_msg(&node, 4, &loc); /* locality */
+    pb_str(&node, 6, "envoy"); /* user_agent_name */
+    pb_str(&node, 10, "feature.x"); /* client_features */
     pb_msg(&req, 2, &node);
     pb_str(&req, 3, "default");
-    pb_str(&req, 7, "locator");           /* resource_locators (not ours) */
+    pb_str(&req, 7, "locator"); /* resource_locators (not ours) */
     pb_str(&req, 4, SC_SDS_TYPE_SECRET);
     ck_assert_int_eq(sc_sds_request_decode(req.b, req.n, &d, &err), 0);
     ck_assert_str_eq(d.node_id, "id-1");

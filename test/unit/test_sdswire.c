@@ -90,7 +90,8 @@ START_TEST(test_sdswire_encode_refuses_over_32_bits)
     uint8_t *out = (uint8_t *)1;
     size_t len = 7;
 
-    ck_assert_int_eq(sc_sdswire_encode((const uint8_t *)"x", (size_t)UINT32_MAX + 1, &out, &len), -1);
+    ck_assert_int_eq(sc_sdswire_encode((const uint8_t *)"x", (size_t)UINT32_MAX + 1, &out, &len),
+                     -1);
     ck_assert_ptr_null(out);
     ck_assert_uint_eq(len, 0);
 }
@@ -148,9 +149,9 @@ START_TEST(test_sdswire_dec_reports_partial_message)
     sc_sdswire_dec_init(&d, 0);
     ck_assert_int_eq(sc_sdswire_dec_partial(&d), 0);
     ck_assert_int_eq(feed_all(&d, three, 2, 0, out, &outlen, &err), 0);
-    ck_assert_int_eq(sc_sdswire_dec_partial(&d), 1);  /* inside the prefix */
+    ck_assert_int_eq(sc_sdswire_dec_partial(&d), 1); /* inside the prefix */
     ck_assert_int_eq(feed_all(&d, three + 2, 5, 0, out, &outlen, &err), 0);
-    ck_assert_int_eq(sc_sdswire_dec_partial(&d), 1);  /* inside the body */
+    ck_assert_int_eq(sc_sdswire_dec_partial(&d), 1); /* inside the body */
     ck_assert_int_eq(feed_all(&d, three + 7, 1, 0, out, &outlen, &err), 1);
     ck_assert_int_eq(sc_sdswire_dec_partial(&d), 0);
     sc_sdswire_dec_cleanup(&d);
@@ -209,7 +210,8 @@ START_TEST(test_sdswire_dec_refuses_4gib_announcement_by_default)
 
     sc_sdswire_dec_init(&d, 0);
     ck_assert_uint_eq(d.max, SC_SDSWIRE_DEFAULT_MAX);
-    ck_assert_int_eq(feed_all(&d, (const uint8_t *)"\0\xff\xff\xff\xff", 5, 0, out, &outlen, &err), -1);
+    ck_assert_int_eq(feed_all(&d, (const uint8_t *)"\0\xff\xff\xff\xff", 5, 0, out, &outlen, &err),
+                     -1);
     sc_sdswire_dec_cleanup(&d);
 }
 END_TEST

@@ -117,11 +117,11 @@ static void hello_msg(struct hb *m, const unsigned char *ext, size_t extlen)
     ck_assert_ptr_nonnull(body);
     put16(body, 0x0303);
     put(body, random, 32);
-    put8(body, 0);                          /* session id */
-    put16(body, 4);                         /* cipher suites */
+    put8(body, 0); /* session id */
+    put16(body, 4); /* cipher suites */
     put16(body, 0x1301);
     put16(body, 0xc02f);
-    put8(body, 1);                          /* compression: null */
+    put8(body, 1); /* compression: null */
     put8(body, 0);
     if (ext != NULL) {
         put16(body, (unsigned)extlen);
@@ -203,16 +203,16 @@ struct capture {
 };
 
 static const struct capture captures[] = {
-    { "openssl-alpn-istio-http11.bin", 1, 1, 3, { "istio-http/1.1", "istio", "http/1.1" }, "", 1 },
-    { "openssl-alpn-istio.bin", 1, 1, 1, { "istio" }, "", 1 },
-    { "openssl-alpn-h2-http11.bin", 0, 1, 2, { "h2", "http/1.1" }, "", 1 },
-    { "openssl-no-alpn.bin", 0, 0, 0, { NULL }, "", 1 },
-    { "openssl-sni.bin", 0, 0, 0, { NULL }, "httpbin.foo.svc.cluster.local", 1 },
-    { "openssl-tls12-only.bin", 0, 1, 1, { "http/1.1" }, "", 0 },
-    { "openssl-sni-alpn-istio.bin", 1, 1, 2, { "istio-peer-exchange", "istio" }, "a.b", 1 },
-    { "curl-http11.bin", 0, 1, 1, { "http/1.1" }, "", 1 },
-    { "curl-http2.bin", 0, 1, 2, { "h2", "http/1.1" }, "", 1 },
-    { "curl-sni.bin", 0, 1, 1, { "http/1.1" }, "httpbin.local", 1 },
+    {"openssl-alpn-istio-http11.bin", 1, 1, 3, {"istio-http/1.1", "istio", "http/1.1"}, "", 1},
+    {"openssl-alpn-istio.bin", 1, 1, 1, {"istio"}, "", 1},
+    {"openssl-alpn-h2-http11.bin", 0, 1, 2, {"h2", "http/1.1"}, "", 1},
+    {"openssl-no-alpn.bin", 0, 0, 0, {NULL}, "", 1},
+    {"openssl-sni.bin", 0, 0, 0, {NULL}, "httpbin.foo.svc.cluster.local", 1},
+    {"openssl-tls12-only.bin", 0, 1, 1, {"http/1.1"}, "", 0},
+    {"openssl-sni-alpn-istio.bin", 1, 1, 2, {"istio-peer-exchange", "istio"}, "a.b", 1},
+    {"curl-http11.bin", 0, 1, 1, {"http/1.1"}, "", 1},
+    {"curl-http2.bin", 0, 1, 2, {"h2", "http/1.1"}, "", 1},
+    {"curl-sni.bin", 0, 1, 1, {"http/1.1"}, "httpbin.local", 1},
 };
 #define N_CAPTURES (int)(sizeof captures / sizeof captures[0])
 
@@ -254,8 +254,8 @@ START_TEST(test_sniff_capture_every_prefix_needs_more)
     for (l = 1; l < n; l++) {
         enum sc_sniff_result r = sc_sniff_client_hello(buf, l, &info);
 
-        ck_assert_msg(r == SC_SNIFF_NEED_MORE, "%s: prefix %zu/%zu gave %s",
-                      captures[_i].file, l, n, sc_sniff_result_name(r));
+        ck_assert_msg(r == SC_SNIFF_NEED_MORE, "%s: prefix %zu/%zu gave %s", captures[_i].file, l,
+                      n, sc_sniff_result_name(r));
     }
 }
 END_TEST
@@ -330,15 +330,15 @@ START_TEST(test_sniff_capture_second_record_of_another_type_is_bad)
     size_t hslen = hs_of_capture(buf, n, &hs);
     size_t w = frame(hs, hslen, 40, 16384, wire, sizeof wire);
 
-    wire[45] = 0x17;                        /* application_data */
+    wire[45] = 0x17; /* application_data */
     ck_assert_int_eq(sc_sniff_client_hello(wire, 46, &info), SC_SNIFF_BAD_TLS);
     ck_assert_int_eq(sc_sniff_client_hello(wire, w, &info), SC_SNIFF_BAD_TLS);
     wire[45] = 0x16;
-    wire[46] = 0x02;                        /* record version major 2 */
+    wire[46] = 0x02; /* record version major 2 */
     ck_assert_int_eq(sc_sniff_client_hello(wire, 46, &info), SC_SNIFF_NEED_MORE);
     ck_assert_int_eq(sc_sniff_client_hello(wire, 47, &info), SC_SNIFF_BAD_TLS);
     wire[46] = 0x03;
-    wire[48] = 0;                           /* zero-length record */
+    wire[48] = 0; /* zero-length record */
     wire[49] = 0;
     ck_assert_int_eq(sc_sniff_client_hello(wire, w, &info), SC_SNIFF_BAD_TLS);
 }
@@ -352,7 +352,7 @@ START_TEST(test_sniff_capture_corrupted_bytes_never_crash)
     struct sc_sniff_info info, pinfo;
     size_t n = load(captures[_i].file, buf, sizeof buf);
     size_t pos, l;
-    static const unsigned char vals[] = { 0x00, 0x01, 0x7f, 0x80, 0xff };
+    static const unsigned char vals[] = {0x00, 0x01, 0x7f, 0x80, 0xff};
 
     for (pos = 0; pos < n; pos++) {
         unsigned char orig = buf[pos];
@@ -383,8 +383,7 @@ START_TEST(test_sniff_http_request_is_not_tls)
 
     ck_assert_int_eq(sc_sniff_client_hello((const unsigned char *)req, strlen(req), &info),
                      SC_SNIFF_NOT_TLS);
-    ck_assert_int_eq(sc_sniff_client_hello((const unsigned char *)req, 1, &info),
-                     SC_SNIFF_NOT_TLS);
+    ck_assert_int_eq(sc_sniff_client_hello((const unsigned char *)req, 1, &info), SC_SNIFF_NOT_TLS);
     ck_assert_int_eq(sc_sniff_client_hello((const unsigned char *)"PRI * HTTP/2.0", 14, NULL),
                      SC_SNIFF_NOT_TLS);
 }
@@ -415,7 +414,7 @@ END_TEST
 
 START_TEST(test_sniff_zero_bytes_are_not_tls)
 {
-    unsigned char z[512] = { 0 };
+    unsigned char z[512] = {0};
 
     ck_assert_int_eq(sc_sniff_client_hello(z, sizeof z, NULL), SC_SNIFF_NOT_TLS);
 }
@@ -423,9 +422,9 @@ END_TEST
 
 START_TEST(test_sniff_record_version_major_not_3_is_not_tls)
 {
-    const unsigned char a[] = { 0x16, 0x02, 0x00, 0x00, 0x10 };
-    const unsigned char b[] = { 0x16, 0x00 };
-    const unsigned char c[] = { 0x16, 0xfe, 0xfd, 0x00, 0x10 };   /* DTLS 1.2 */
+    const unsigned char a[] = {0x16, 0x02, 0x00, 0x00, 0x10};
+    const unsigned char b[] = {0x16, 0x00};
+    const unsigned char c[] = {0x16, 0xfe, 0xfd, 0x00, 0x10}; /* DTLS 1.2 */
 
     ck_assert_int_eq(sc_sniff_client_hello(a, sizeof a, NULL), SC_SNIFF_NOT_TLS);
     ck_assert_int_eq(sc_sniff_client_hello(b, sizeof b, NULL), SC_SNIFF_NOT_TLS);
@@ -437,8 +436,8 @@ START_TEST(test_sniff_sslv2_hello_is_not_tls)
 {
     /* SSLv2-compatible CLIENT-HELLO: 2-byte length with the high bit set,
      * msg type 1, version 3.1, ... */
-    const unsigned char v2[] = { 0x80, 0x2e, 0x01, 0x03, 0x01, 0x00, 0x15, 0x00, 0x00,
-                                 0x00, 0x10, 0x00, 0x00, 0x04, 0x00, 0x00, 0x05 };
+    const unsigned char v2[] = {0x80, 0x2e, 0x01, 0x03, 0x01, 0x00, 0x15, 0x00, 0x00,
+                                0x00, 0x10, 0x00, 0x00, 0x04, 0x00, 0x00, 0x05};
 
     ck_assert_int_eq(sc_sniff_client_hello(v2, sizeof v2, NULL), SC_SNIFF_NOT_TLS);
     ck_assert_int_eq(sc_sniff_client_hello(v2, 1, NULL), SC_SNIFF_NOT_TLS);
@@ -447,8 +446,8 @@ END_TEST
 
 START_TEST(test_sniff_record_longer_than_tls_allows_is_bad)
 {
-    const unsigned char a[] = { 0x16, 0x03, 0x01, 0xff, 0xff, 0x01 };
-    const unsigned char b[] = { 0x16, 0x03, 0x01, 0x40, 0x01 };   /* 16385 */
+    const unsigned char a[] = {0x16, 0x03, 0x01, 0xff, 0xff, 0x01};
+    const unsigned char b[] = {0x16, 0x03, 0x01, 0x40, 0x01}; /* 16385 */
 
     ck_assert_int_eq(sc_sniff_client_hello(a, sizeof a, NULL), SC_SNIFF_BAD_TLS);
     ck_assert_int_eq(sc_sniff_client_hello(b, sizeof b, NULL), SC_SNIFF_BAD_TLS);
@@ -458,7 +457,7 @@ END_TEST
 
 START_TEST(test_sniff_empty_record_is_bad)
 {
-    const unsigned char a[] = { 0x16, 0x03, 0x01, 0x00, 0x00 };
+    const unsigned char a[] = {0x16, 0x03, 0x01, 0x00, 0x00};
 
     ck_assert_int_eq(sc_sniff_client_hello(a, sizeof a, NULL), SC_SNIFF_BAD_TLS);
 }
@@ -467,7 +466,7 @@ END_TEST
 START_TEST(test_sniff_other_handshake_type_is_bad)
 {
     /* a ServerHello header where a ClientHello belongs */
-    const unsigned char sh[] = { 0x16, 0x03, 0x03, 0x00, 0x04, 0x02, 0x00, 0x00, 0x00 };
+    const unsigned char sh[] = {0x16, 0x03, 0x03, 0x00, 0x04, 0x02, 0x00, 0x00, 0x00};
 
     ck_assert_int_eq(sc_sniff_client_hello(sh, sizeof sh, NULL), SC_SNIFF_BAD_TLS);
     ck_assert_int_eq(sc_sniff_client_hello(sh, 5, NULL), SC_SNIFF_NEED_MORE);
@@ -476,8 +475,8 @@ END_TEST
 
 START_TEST(test_sniff_handshake_longer_than_cap_is_bad)
 {
-    unsigned char h[9] = { 0x16, 0x03, 0x01, 0x40, 0x00, 0x01, 0, 0, 0 };
-    size_t fits = SC_SNIFF_MAX_BYTES - 9;   /* 5 + 4 + fits == the cap */
+    unsigned char h[9] = {0x16, 0x03, 0x01, 0x40, 0x00, 0x01, 0, 0, 0};
+    size_t fits = SC_SNIFF_MAX_BYTES - 9; /* 5 + 4 + fits == the cap */
 
     h[6] = 0xff, h[7] = 0xff, h[8] = 0xff;
     ck_assert_int_eq(sc_sniff_client_hello(h, sizeof h, NULL), SC_SNIFF_BAD_TLS);
@@ -521,14 +520,14 @@ START_TEST(test_sniff_hello_body_lengths_past_the_end_are_bad)
     unsigned char buf[4096];
     struct sc_sniff_info info;
     size_t n = load("openssl-alpn-istio-http11.bin", buf, sizeof buf);
-    size_t sid = 5 + 4 + 2 + 32;            /* session id length byte */
-    size_t cs = sid + 1 + buf[sid];         /* cipher suites length */
+    size_t sid = 5 + 4 + 2 + 32; /* session id length byte */
+    size_t cs = sid + 1 + buf[sid]; /* cipher suites length */
     size_t cm = cs + 2 + ((size_t)buf[cs] << 8 | buf[cs + 1]);
-    size_t ex = cm + 1 + buf[cm];           /* extensions length */
+    size_t ex = cm + 1 + buf[cm]; /* extensions length */
     unsigned char save;
 
     save = buf[sid];
-    buf[sid] = 0xff;                        /* > 32 and past the end */
+    buf[sid] = 0xff; /* > 32 and past the end */
     ck_assert_int_eq(sc_sniff_client_hello(buf, n, &info), SC_SNIFF_BAD_TLS);
     buf[sid] = 33;
     ck_assert_int_eq(sc_sniff_client_hello(buf, n, &info), SC_SNIFF_BAD_TLS);
@@ -538,24 +537,24 @@ START_TEST(test_sniff_hello_body_lengths_past_the_end_are_bad)
     buf[cs] = 0xff;
     ck_assert_int_eq(sc_sniff_client_hello(buf, n, &info), SC_SNIFF_BAD_TLS);
     buf[cs] = save;
-    buf[cs + 1] ^= 1;                       /* odd cipher suites length */
+    buf[cs + 1] ^= 1; /* odd cipher suites length */
     ck_assert_int_eq(sc_sniff_client_hello(buf, n, &info), SC_SNIFF_BAD_TLS);
     buf[cs + 1] ^= 1;
 
     save = buf[cm];
-    buf[cm] = 0;                            /* no compression methods */
+    buf[cm] = 0; /* no compression methods */
     ck_assert_int_eq(sc_sniff_client_hello(buf, n, &info), SC_SNIFF_BAD_TLS);
     buf[cm] = save;
 
-    buf[ex + 1]++;                          /* extensions one byte too long */
+    buf[ex + 1]++; /* extensions one byte too long */
     ck_assert_int_eq(sc_sniff_client_hello(buf, n, &info), SC_SNIFF_BAD_TLS);
-    buf[ex + 1] -= 2;                       /* ... one byte short: trailing byte */
+    buf[ex + 1] -= 2; /* ... one byte short: trailing byte */
     ck_assert_int_eq(sc_sniff_client_hello(buf, n, &info), SC_SNIFF_BAD_TLS);
     buf[ex + 1]++;
-    buf[ex + 2 + 2] = 0xff;                 /* first extension's length overflows */
+    buf[ex + 2 + 2] = 0xff; /* first extension's length overflows */
     buf[ex + 2 + 3] = 0xff;
     ck_assert_int_eq(sc_sniff_client_hello(buf, n, &info), SC_SNIFF_BAD_TLS);
-    ck_assert_int_eq(info.has_alpn, 0);     /* cleared on failure */
+    ck_assert_int_eq(info.has_alpn, 0); /* cleared on failure */
     ck_assert_str_eq(info.sni, "");
 }
 END_TEST
@@ -566,11 +565,11 @@ START_TEST(test_sniff_handshake_length_past_record_waits_for_next_record)
     struct sc_sniff_info info;
     size_t n = load("openssl-no-alpn.bin", buf, sizeof buf);
 
-    buf[8]++;                               /* message claims one more byte */
+    buf[8]++; /* message claims one more byte */
     ck_assert_int_eq(sc_sniff_client_hello(buf, n, &info), SC_SNIFF_NEED_MORE);
-    buf[n] = 0x16;                          /* the next record starts */
+    buf[n] = 0x16; /* the next record starts */
     ck_assert_int_eq(sc_sniff_client_hello(buf, n + 1, &info), SC_SNIFF_NEED_MORE);
-    buf[n] = 0x15;                          /* an alert instead */
+    buf[n] = 0x15; /* an alert instead */
     ck_assert_int_eq(sc_sniff_client_hello(buf, n + 1, &info), SC_SNIFF_BAD_TLS);
 }
 END_TEST
@@ -592,7 +591,7 @@ START_TEST(test_sniff_random_bytes_never_crash)
             x ^= x << 13, x ^= x >> 7, x ^= x << 17;
             buf[i] = (unsigned char)x;
         }
-        if (len >= 9 && iter % 2 == 0) {    /* look like a hello record */
+        if (len >= 9 && iter % 2 == 0) { /* look like a hello record */
             buf[0] = 0x16, buf[1] = 0x03, buf[5] = 0x01;
             if (iter % 4 == 0) {
                 buf[3] = (unsigned char)((len - 5) >> 8), buf[4] = (unsigned char)(len - 5);
@@ -626,10 +625,28 @@ END_TEST
 
 START_TEST(test_sniff_alpn_keeps_first_eight_and_sees_mesh_after)
 {
-    struct hb e = { .n = 0 };
+    struct hb e = {.n = 0};
     struct sc_sniff_info info;
-    const char list[] = "\x01" "a" "\x01" "b" "\x01" "c" "\x01" "d" "\x01" "e" "\x01" "f"
-                        "\x01" "g" "\x01" "h" "\x01" "i" "\x08" "istio-h2";
+    const char list[] = "\x01"
+                        "a"
+                        "\x01"
+                        "b"
+                        "\x01"
+                        "c"
+                        "\x01"
+                        "d"
+                        "\x01"
+                        "e"
+                        "\x01"
+                        "f"
+                        "\x01"
+                        "g"
+                        "\x01"
+                        "h"
+                        "\x01"
+                        "i"
+                        "\x08"
+                        "istio-h2";
 
     ext_alpn(&e, list, sizeof list - 1);
     ck_assert_int_eq(sniff_exts(&e, &info), SC_SNIFF_TLS);
@@ -643,7 +660,7 @@ END_TEST
 
 START_TEST(test_sniff_alpn_long_name_is_truncated)
 {
-    struct hb e = { .n = 0 };
+    struct hb e = {.n = 0};
     struct sc_sniff_info info;
     char list[1 + 200];
 
@@ -659,9 +676,16 @@ END_TEST
 
 START_TEST(test_sniff_alpn_near_miss_is_not_mesh)
 {
-    struct hb e = { .n = 0 };
+    struct hb e = {.n = 0};
     struct sc_sniff_info info;
-    const char list[] = "\x06" "istio2" "\x04" "isti" "\x05" "ISTIO" "\x0c" "istio-http/2";
+    const char list[] = "\x06"
+                        "istio2"
+                        "\x04"
+                        "isti"
+                        "\x05"
+                        "ISTIO"
+                        "\x0c"
+                        "istio-http/2";
 
     ext_alpn(&e, list, sizeof list - 1);
     ck_assert_int_eq(sniff_exts(&e, &info), SC_SNIFF_TLS);
@@ -676,9 +700,16 @@ END_TEST
  * as "" or as a mesh value, and the hello stays TLS. */
 START_TEST(test_sniff_alpn_nul_and_grease_read_as_question_marks)
 {
-    struct hb e = { .n = 0 };
+    struct hb e = {.n = 0};
     struct sc_sniff_info info;
-    const char list[] = "\x06" "istio\0" "\x02" "\x0a\x0a" "\x03" "\0h2" "\x02" "\xc3\xa9";
+    const char list[] = "\x06"
+                        "istio\0"
+                        "\x02"
+                        "\x0a\x0a"
+                        "\x03"
+                        "\0h2"
+                        "\x02"
+                        "\xc3\xa9";
 
     ext_alpn(&e, list, sizeof list - 1);
     ck_assert_int_eq(sniff_exts(&e, &info), SC_SNIFF_TLS);
@@ -712,17 +743,24 @@ START_TEST(test_sniff_alpn_malformed_is_bad)
         const char *data;
         size_t n;
     } bad[] = {
-        { "", 0 },                            /* no list length */
-        { "\x00\x00", 2 },                    /* empty list */
-        { "\x00\x01\x00", 3 },                /* empty name */
-        { "\x00\x03\x05" "ab", 5 },           /* name past the list */
-        { "\x00\x04\x02" "h2", 5 },           /* list past the extension */
-        { "\x00\x03\x02" "h2" "x", 6 },       /* trailing byte */
+        {"", 0}, /* no list length */
+        {"\x00\x00", 2}, /* empty list */
+        {"\x00\x01\x00", 3}, /* empty name */
+        {"\x00\x03\x05"
+         "ab",
+         5}, /* name past the list */
+        {"\x00\x04\x02"
+         "h2",
+         5}, /* list past the extension */
+        {"\x00\x03\x02"
+         "h2"
+         "x",
+         6}, /* trailing byte */
     };
     size_t i;
 
     for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        struct hb e = { .n = 0 };
+        struct hb e = {.n = 0};
         struct sc_sniff_info info;
 
         ext_add(&e, 16, bad[i].data, bad[i].n);
@@ -733,7 +771,7 @@ END_TEST
 
 START_TEST(test_sniff_duplicate_extensions_are_bad)
 {
-    struct hb e = { .n = 0 };
+    struct hb e = {.n = 0};
     struct sc_sniff_info info;
 
     ext_alpn(&e, "\x02h2", 3);
@@ -752,7 +790,7 @@ END_TEST
 
 START_TEST(test_sniff_sni_255_is_kept)
 {
-    struct hb e = { .n = 0 };
+    struct hb e = {.n = 0};
     struct sc_sniff_info info;
     char name[255];
 
@@ -765,37 +803,48 @@ END_TEST
 
 START_TEST(test_sniff_sni_malformed_is_bad)
 {
-    struct hb e = { .n = 0 };
+    struct hb e = {.n = 0};
     struct sc_sniff_info info;
     char name[256];
 
     memset(name, 'a', sizeof name);
-    ext_sni(&e, name, sizeof name);         /* 256: too long */
+    ext_sni(&e, name, sizeof name); /* 256: too long */
     ck_assert_int_eq(sniff_exts(&e, &info), SC_SNIFF_BAD_TLS);
     e.n = 0;
-    ext_sni(&e, "", 0);                     /* empty */
+    ext_sni(&e, "", 0); /* empty */
     ck_assert_int_eq(sniff_exts(&e, &info), SC_SNIFF_BAD_TLS);
     e.n = 0;
-    ext_sni(&e, "a\0b", 3);                 /* NUL inside */
+    ext_sni(&e, "a\0b", 3); /* NUL inside */
     ck_assert_int_eq(sniff_exts(&e, &info), SC_SNIFF_BAD_TLS);
     e.n = 0;
-    ext_add(&e, 0, "\x00\x00", 2);          /* empty list */
+    ext_add(&e, 0, "\x00\x00", 2); /* empty list */
     ck_assert_int_eq(sniff_exts(&e, &info), SC_SNIFF_BAD_TLS);
     e.n = 0;
-    ext_add(&e, 0, "\x00\x05\x00\x00\x09" "ab", 7);   /* name past the list */
+    ext_add(&e, 0,
+            "\x00\x05\x00\x00\x09"
+            "ab",
+            7); /* name past the list */
     ck_assert_int_eq(sniff_exts(&e, &info), SC_SNIFF_BAD_TLS);
     e.n = 0;
-    ext_add(&e, 0, "\x00\x04\x00\x00\x01" "a" "z", 7); /* list past... trailing */
+    ext_add(&e, 0,
+            "\x00\x04\x00\x00\x01"
+            "a"
+            "z",
+            7); /* list past... trailing */
     ck_assert_int_eq(sniff_exts(&e, &info), SC_SNIFF_BAD_TLS);
 }
 END_TEST
 
 START_TEST(test_sniff_sni_other_name_types_are_skipped)
 {
-    struct hb e = { .n = 0 };
+    struct hb e = {.n = 0};
     struct sc_sniff_info info;
 
-    ext_add(&e, 0, "\x00\x0a" "\x07\x00\x02zz" "\x00\x00\x02hi", 12);
+    ext_add(&e, 0,
+            "\x00\x0a"
+            "\x07\x00\x02zz"
+            "\x00\x00\x02hi",
+            12);
     ck_assert_int_eq(sniff_exts(&e, &info), SC_SNIFF_TLS);
     ck_assert_str_eq(info.sni, "hi");
 }
@@ -803,19 +852,19 @@ END_TEST
 
 START_TEST(test_sniff_supported_versions_malformed_is_bad)
 {
-    struct hb e = { .n = 0 };
+    struct hb e = {.n = 0};
     struct sc_sniff_info info;
 
-    ext_add(&e, 43, "\x03\x03\x04\x03", 4);   /* odd length */
+    ext_add(&e, 43, "\x03\x03\x04\x03", 4); /* odd length */
     ck_assert_int_eq(sniff_exts(&e, &info), SC_SNIFF_BAD_TLS);
     e.n = 0;
-    ext_add(&e, 43, "\x00", 1);               /* empty */
+    ext_add(&e, 43, "\x00", 1); /* empty */
     ck_assert_int_eq(sniff_exts(&e, &info), SC_SNIFF_BAD_TLS);
     e.n = 0;
-    ext_add(&e, 43, "\x04\x03\x04", 3);       /* past the extension */
+    ext_add(&e, 43, "\x04\x03\x04", 3); /* past the extension */
     ck_assert_int_eq(sniff_exts(&e, &info), SC_SNIFF_BAD_TLS);
     e.n = 0;
-    ext_add(&e, 43, "\x04\x7a\x7a\x03\x03", 5);   /* GREASE + 1.2: no 1.3 */
+    ext_add(&e, 43, "\x04\x7a\x7a\x03\x03", 5); /* GREASE + 1.2: no 1.3 */
     ck_assert_int_eq(sniff_exts(&e, &info), SC_SNIFF_TLS);
     ck_assert_int_eq(info.has_supported_versions_tls13, 0);
 }
@@ -823,11 +872,11 @@ END_TEST
 
 START_TEST(test_sniff_extension_header_cut_short_is_bad)
 {
-    struct hb e = { .n = 0 };
+    struct hb e = {.n = 0};
     struct sc_sniff_info info;
 
     put16(&e, 16);
-    put8(&e, 0);                            /* 3 bytes: no room for a length */
+    put8(&e, 0); /* 3 bytes: no room for a length */
     ck_assert_int_eq(sniff_exts(&e, &info), SC_SNIFF_BAD_TLS);
 }
 END_TEST
@@ -840,7 +889,7 @@ START_TEST(test_sniff_bad_legacy_version_is_bad)
 
     ck_assert_ptr_nonnull(m);
     hello_msg(m, NULL, 0);
-    m->b[4] = 0x02;                         /* legacy_version 2.3 */
+    m->b[4] = 0x02; /* legacy_version 2.3 */
     n = frame(m->b, m->n, 0, 16384, wire, sizeof wire);
     ck_assert_int_eq(sc_sniff_client_hello(wire, n, NULL), SC_SNIFF_BAD_TLS);
     free(m);
@@ -852,8 +901,7 @@ START_TEST(test_sniff_out_is_cleared_unless_tls)
     struct sc_sniff_info info;
 
     memset(&info, 0xaa, sizeof info);
-    ck_assert_int_eq(sc_sniff_client_hello((const unsigned char *)"G", 1, &info),
-                     SC_SNIFF_NOT_TLS);
+    ck_assert_int_eq(sc_sniff_client_hello((const unsigned char *)"G", 1, &info), SC_SNIFF_NOT_TLS);
     ck_assert_int_eq(info.n_alpn, 0);
     ck_assert_int_eq(info.mesh_alpn, 0);
     ck_assert_str_eq(info.sni, "");
@@ -864,8 +912,8 @@ END_TEST
 
 START_TEST(test_sniff_is_mesh_alpn_accepts_istio_values)
 {
-    const char *ok[] = { "istio-peer-exchange", "istio", "istio-http/1.0", "istio-http/1.1",
-                         "istio-h2" };
+    const char *ok[] = {"istio-peer-exchange", "istio", "istio-http/1.0", "istio-http/1.1",
+                        "istio-h2"};
     size_t i;
 
     for (i = 0; i < sizeof ok / sizeof ok[0]; i++) {
@@ -876,8 +924,8 @@ END_TEST
 
 START_TEST(test_sniff_is_mesh_alpn_refuses_others)
 {
-    const char *no[] = { "h2", "http/1.1", "istio-h3", "Istio", "istio-http/2",
-                         "istio-peer-exchange2", "" };
+    const char *no[] = {
+        "h2", "http/1.1", "istio-h3", "Istio", "istio-http/2", "istio-peer-exchange2", ""};
     size_t i;
 
     for (i = 0; i < sizeof no / sizeof no[0]; i++) {
@@ -911,8 +959,7 @@ static Suite *sniff_suite(void)
     tcase_add_loop_test(tc, test_sniff_capture_ignores_bytes_after_the_hello, 0, N_CAPTURES);
     tcase_add_loop_test(tc, test_sniff_capture_reassembled_from_two_records, 0, N_CAPTURES);
     tcase_add_loop_test(tc, test_sniff_capture_reassembled_from_one_byte_records, 0, N_CAPTURES);
-    tcase_add_loop_test(tc, test_sniff_capture_second_record_of_another_type_is_bad, 0,
-                        N_CAPTURES);
+    tcase_add_loop_test(tc, test_sniff_capture_second_record_of_another_type_is_bad, 0, N_CAPTURES);
     tcase_add_loop_test(tc, test_sniff_capture_corrupted_bytes_never_crash, 0, N_CAPTURES);
     suite_add_tcase(s, tc);
 

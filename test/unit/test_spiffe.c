@@ -21,10 +21,10 @@ static const char *const good_ids[] = {
     "spiffe://example.org/a",
     "spiffe://trust_domain-1.example/Path.With-Mixed_Case/0",
     "spiffe://a/b/c/d/e/f/g",
-    "spiffe://x/...",                        /* three dots is a name, not a dot segment */
+    "spiffe://x/...", /* three dots is a name, not a dot segment */
     "spiffe://x/.a",
     "spiffe://x/a..",
-    "spiffe://1.2.3.4/ns/n",                 /* digits and dots are fine */
+    "spiffe://1.2.3.4/ns/n", /* digits and dots are fine */
     "spiffe://td/_-._",
 };
 
@@ -92,46 +92,47 @@ END_TEST
 
 static const char *const bad_ids[] = {
     "",
-    "spiffe://",                             /* no trust domain */
-    "spiffe:///path",                        /* empty trust domain */
+    "spiffe://", /* no trust domain */
+    "spiffe:///path", /* empty trust domain */
     "spiffe:/td/path",
     "spiffe:td/path",
-    "SPIFFE://td/path",                      /* scheme is lowercase */
+    "SPIFFE://td/path", /* scheme is lowercase */
     "Spiffe://td/path",
-    "https://td/path",                       /* wrong scheme */
+    "https://td/path", /* wrong scheme */
     "spiffe//td/path",
     "td/path",
-    "spiffe://Cluster.local/ns/foo",         /* uppercase trust domain */
+    "spiffe://Cluster.local/ns/foo", /* uppercase trust domain */
     "spiffe://CLUSTER.LOCAL",
-    "spiffe://td/",                          /* trailing slash */
+    "spiffe://td/", /* trailing slash */
     "spiffe://td/ns/foo/",
-    "spiffe://td//ns",                       /* empty segment */
+    "spiffe://td//ns", /* empty segment */
     "spiffe://td/ns//foo",
-    "spiffe://td/.",                         /* dot segments */
+    "spiffe://td/.", /* dot segments */
     "spiffe://td/..",
     "spiffe://td/ns/./foo",
     "spiffe://td/ns/../foo",
     "spiffe://td/ns/foo/..",
-    "spiffe://td/ns%2Ffoo",                  /* percent-encoding */
+    "spiffe://td/ns%2Ffoo", /* percent-encoding */
     "spiffe://t%64/ns",
-    "spiffe://td:8443/ns/foo",               /* port */
+    "spiffe://td:8443/ns/foo", /* port */
     "spiffe://td:/ns",
-    "spiffe://user@td/ns",                   /* userinfo */
+    "spiffe://user@td/ns", /* userinfo */
     "spiffe://user:pw@td/ns",
-    "spiffe://td/ns?x=1",                    /* query */
-    "spiffe://td/ns#frag",                   /* fragment */
+    "spiffe://td/ns?x=1", /* query */
+    "spiffe://td/ns#frag", /* fragment */
     "spiffe://td?x",
     "spiffe://td#x",
-    "spiffe://td/ns foo",                    /* space */
+    "spiffe://td/ns foo", /* space */
     "spiffe://t d/ns",
-    "spiffe://td/ns/f\xc3\xb6o",             /* non-ASCII */
-    "spiffe://t\xc3\xb6" "d/ns",
+    "spiffe://td/ns/f\xc3\xb6o", /* non-ASCII */
+    "spiffe://t\xc3\xb6"
+    "d/ns",
     "spiffe://td/ns/a+b",
     "spiffe://td/ns/a~b",
     "spiffe://td/ns/a*b",
     "spiffe://[::1]/ns",
     "spiffe://td\\ns",
-    " spiffe://td/ns",                       /* leading/trailing junk */
+    " spiffe://td/ns", /* leading/trailing junk */
     "spiffe://td/ns ",
     "spiffe://td/ns\n",
 };
@@ -197,10 +198,10 @@ END_TEST
 
 START_TEST(test_spiffe_in_trust_domain_matches)
 {
-    ck_assert_int_eq(sc_spiffe_in_trust_domain("spiffe://cluster.local/ns/a/sa/b",
-                                               "cluster.local"), 1);
-    ck_assert_int_eq(sc_spiffe_in_trust_domain("spiffe://cluster.local/ns/a/sa/b",
-                                               "spiffe://cluster.local"), 1);
+    ck_assert_int_eq(sc_spiffe_in_trust_domain("spiffe://cluster.local/ns/a/sa/b", "cluster.local"),
+                     1);
+    ck_assert_int_eq(
+        sc_spiffe_in_trust_domain("spiffe://cluster.local/ns/a/sa/b", "spiffe://cluster.local"), 1);
     ck_assert_int_eq(sc_spiffe_in_trust_domain("spiffe://cluster.local", "cluster.local"), 1);
 }
 END_TEST
@@ -209,20 +210,16 @@ START_TEST(test_spiffe_in_trust_domain_refuses_others)
 {
     ck_assert_int_eq(sc_spiffe_in_trust_domain("spiffe://cluster.local/ns/a", "cluster"), 0);
     ck_assert_int_eq(sc_spiffe_in_trust_domain("spiffe://cluster.local/ns/a", "local"), 0);
-    ck_assert_int_eq(sc_spiffe_in_trust_domain("spiffe://cluster.local.evil/ns/a",
-                                               "cluster.local"), 0);
-    ck_assert_int_eq(sc_spiffe_in_trust_domain("spiffe://evil.cluster.local/ns/a",
-                                               "cluster.local"), 0);
-    ck_assert_int_eq(sc_spiffe_in_trust_domain("spiffe://cluster.local/ns/a",
-                                               "Cluster.local"), 0);
-    ck_assert_int_eq(sc_spiffe_in_trust_domain("spiffe://Cluster.local/ns/a",
-                                               "cluster.local"), 0);
-    ck_assert_int_eq(sc_spiffe_in_trust_domain("spiffe://cluster.local/ns/a",
-                                               "cluster.local/"), 0);
+    ck_assert_int_eq(sc_spiffe_in_trust_domain("spiffe://cluster.local.evil/ns/a", "cluster.local"),
+                     0);
+    ck_assert_int_eq(sc_spiffe_in_trust_domain("spiffe://evil.cluster.local/ns/a", "cluster.local"),
+                     0);
+    ck_assert_int_eq(sc_spiffe_in_trust_domain("spiffe://cluster.local/ns/a", "Cluster.local"), 0);
+    ck_assert_int_eq(sc_spiffe_in_trust_domain("spiffe://Cluster.local/ns/a", "cluster.local"), 0);
+    ck_assert_int_eq(sc_spiffe_in_trust_domain("spiffe://cluster.local/ns/a", "cluster.local/"), 0);
     ck_assert_int_eq(sc_spiffe_in_trust_domain("spiffe://cluster.local/ns/a", ""), 0);
     ck_assert_int_eq(sc_spiffe_in_trust_domain("spiffe://cluster.local/ns/a", "spiffe://"), 0);
-    ck_assert_int_eq(sc_spiffe_in_trust_domain("spiffe://cluster.local//a", "cluster.local"),
-                     0);
+    ck_assert_int_eq(sc_spiffe_in_trust_domain("spiffe://cluster.local//a", "cluster.local"), 0);
     ck_assert_int_eq(sc_spiffe_in_trust_domain(NULL, "cluster.local"), 0);
     ck_assert_int_eq(sc_spiffe_in_trust_domain("spiffe://cluster.local/ns/a", NULL), 0);
 }
@@ -258,7 +255,7 @@ START_TEST(test_spiffe_match_refuses_non_matches)
     ck_assert_int_eq(sc_spiffe_match("spiffe://cluster.local/ns/bar/*", id), 0);
     ck_assert_int_eq(sc_spiffe_match("*/sa/baz", id), 0);
     ck_assert_int_eq(sc_spiffe_match("*/sa/bar/extra-long-suffix-beyond-the-id-length", id), 0);
-    ck_assert_int_eq(sc_spiffe_match("spiffe://cluster.local/*/sa/bar", id), 0);  /* middle */
+    ck_assert_int_eq(sc_spiffe_match("spiffe://cluster.local/*/sa/bar", id), 0); /* middle */
     ck_assert_int_eq(sc_spiffe_match("**", id), 0);
     ck_assert_int_eq(sc_spiffe_match("*cluster*", id), 0);
     ck_assert_int_eq(sc_spiffe_match("SPIFFE://cluster.local/ns/foo/sa/bar", id), 0);
@@ -285,7 +282,7 @@ START_TEST(test_spiffe_match_any_finds_one)
 {
     char a[] = "spiffe://cluster.local/ns/bar/*";
     char b[] = "spiffe://cluster.local/ns/foo/*";
-    char *const pats[] = { a, b };
+    char *const pats[] = {a, b};
 
     ck_assert_int_eq(sc_spiffe_match_any(pats, 2, "spiffe://cluster.local/ns/foo/sa/x"), 1);
     ck_assert_int_eq(sc_spiffe_match_any(pats, 2, "spiffe://cluster.local/ns/bar/sa/x"), 1);
@@ -296,9 +293,9 @@ START_TEST(test_spiffe_match_any_refuses_none_and_empty)
 {
     char a[] = "spiffe://cluster.local/ns/bar/*";
     char star[] = "*";
-    char *const pats[] = { a };
-    char *const any[] = { star };
-    char *const nulls[] = { NULL };
+    char *const pats[] = {a};
+    char *const any[] = {star};
+    char *const nulls[] = {NULL};
 
     ck_assert_int_eq(sc_spiffe_match_any(pats, 1, "spiffe://cluster.local/ns/foo/sa/x"), 0);
     ck_assert_int_eq(sc_spiffe_match_any(pats, 0, "spiffe://cluster.local/ns/bar/sa/x"), 0);
@@ -370,7 +367,7 @@ START_TEST(test_spiffe_istio_parts_refuses_unterminated_struct)
     char ns[64], sa[64];
 
     memset(&id, 'a', sizeof id);
-    memcpy(id.path, "/ns/a/sa/b", 10);      /* no NUL anywhere */
+    memcpy(id.path, "/ns/a/sa/b", 10); /* no NUL anywhere */
     ck_assert_int_eq(sc_spiffe_istio_parts(&id, ns, sizeof ns, sa, sizeof sa), -1);
 }
 END_TEST

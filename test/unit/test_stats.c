@@ -171,17 +171,18 @@ START_TEST(test_stats_many_ports_fold_into_port_zero)
     ck_assert_uint_eq(total, (uint64_t)nports);
     /* a port past the table still counts, on port 0 */
     sc_stats_conn_class(w[0], SC_DIR_INBOUND, 60000, SC_CLASS_PLAINTEXT);
-    ck_assert_uint_eq(sc_stats_sum_class(w, 1, SC_DIR_INBOUND, 0, SC_CLASS_PLAINTEXT),
-                      zero_in + 1);
+    ck_assert_uint_eq(sc_stats_sum_class(w, 1, SC_DIR_INBOUND, 0, SC_CLASS_PLAINTEXT), zero_in + 1);
     /* and the scrape shows the overflow as port 0 */
     text = render(1, 1);
     snprintf(line, sizeof(line),
              "sidecar_connections_total{direction=\"inbound\",port=\"0\","
-             "classification=\"plaintext\"} %llu", (unsigned long long)zero_in + 1);
+             "classification=\"plaintext\"} %llu",
+             (unsigned long long)zero_in + 1);
     assert_line(text, line);
     snprintf(line, sizeof(line),
              "sidecar_connections_total{direction=\"outbound\",port=\"0\","
-             "classification=\"refused\"} %llu", (unsigned long long)zero_out);
+             "classification=\"refused\"} %llu",
+             (unsigned long long)zero_out);
     assert_line(text, line);
     free(text);
 }
@@ -202,7 +203,8 @@ START_TEST(test_stats_many_ports_render_without_crashing)
     for (int p = 1; p <= 1000; p += 111) {
         snprintf(line, sizeof(line),
                  "sidecar_connections_total{direction=\"inbound\",port=\"%d\","
-                 "classification=\"mesh_mtls\"} 1", p);
+                 "classification=\"mesh_mtls\"} 1",
+                 p);
         assert_line(text, line);
     }
     ck_assert_int_eq(count(text, "classification=\"mesh_mtls\"} 1\n"), 1000);
@@ -237,7 +239,8 @@ START_TEST(test_stats_hbone_counters_sum_workers_by_direction)
     assert_line(p, "sidecar_hbone_tunnels_closed_total{direction=\"inbound\"} 1");
     assert_line(p, "sidecar_hbone_tunnels_closed_total{direction=\"outbound\"} 2");
     assert_line(p, "sidecar_hbone_tunnels_active{direction=\"inbound\"} 1");
-    assert_line(p, "sidecar_hbone_tunnels_active{direction=\"outbound\"} -1"); /* closes without opens */
+    assert_line(
+        p, "sidecar_hbone_tunnels_active{direction=\"outbound\"} -1"); /* closes without opens */
     assert_line(p, "sidecar_hbone_streams_opened_total{direction=\"inbound\"} 1");
     assert_line(p, "sidecar_hbone_streams_refused_total{direction=\"inbound\"} 1");
     assert_line(p, "sidecar_hbone_streams_reset_total{direction=\"outbound\"} 1");
@@ -370,7 +373,7 @@ START_TEST(test_stats_prometheus_empty_has_zeroes)
     assert_line(text, "sidecar_bytes_total{direction=\"outbound\",flow=\"sent\"} 0");
     assert_no_line_with(text, "sidecar_connections_total{");
     free(text);
-    text = render(1, 0);       /* no workers at all */
+    text = render(1, 0); /* no workers at all */
     assert_line(text, "sidecar_connections_active 0");
     free(text);
 }
@@ -547,11 +550,11 @@ static void istio_teardown(void)
 
 /* The labels this snapshot gives an inbound request from CLIENT (our own
  * principal is unknown: the snapshot has no certificate). */
-#define IN_LABELS                                                                               \
-    "reporter=\"destination\",source_workload=\"client\",source_workload_namespace=\"foo\","  \
-    "source_principal=\"" CLIENT "\",destination_workload=\"server\","                         \
-    "destination_workload_namespace=\"bar\",destination_principal=\"unknown\","                \
-    "destination_service=\"server.bar.svc.cluster.local\",destination_port=\"8080\","          \
+#define IN_LABELS                                                                            \
+    "reporter=\"destination\",source_workload=\"client\",source_workload_namespace=\"foo\"," \
+    "source_principal=\"" CLIENT "\",destination_workload=\"server\","                       \
+    "destination_workload_namespace=\"bar\",destination_principal=\"unknown\","              \
+    "destination_service=\"server.bar.svc.cluster.local\",destination_port=\"8080\","        \
     "request_protocol=\"http\",connection_security_policy=\"mutual_tls\""
 
 START_TEST(test_istio_request_sums_workers_with_istio_labels)
@@ -563,8 +566,8 @@ START_TEST(test_istio_request_sums_workers_with_istio_labels)
     sc_istio_request(sc_stats_istio(w[2]), &e, 200, "-", 700, 5, 4200);
     out = render(1, NW);
     assert_line(out, "# TYPE istio_requests_total counter");
-    assert_line(out, "istio_requests_total{" IN_LABELS
-                     ",response_code=\"200\",response_flags=\"-\"} 2");
+    assert_line(out,
+                "istio_requests_total{" IN_LABELS ",response_code=\"200\",response_flags=\"-\"} 2");
     assert_line(out, "# TYPE istio_request_duration_milliseconds histogram");
     assert_line(out, "istio_request_duration_milliseconds_bucket{" IN_LABELS
                      ",response_code=\"200\",response_flags=\"-\",le=\"1\"} 0");
@@ -608,7 +611,7 @@ START_TEST(test_istio_tcp_has_no_response_code)
                 "destination_principal=\"" SERVER "\",destination_service=\"10.1.2.3\","
                 "destination_port=\"9090\",request_protocol=\"tcp\","
                 "connection_security_policy=\"mutual_tls\",response_flags=\"-\"} 1");
-    ck_assert_int_eq(count(out, "istio_tcp_connections_opened_total{") , 1);
+    ck_assert_int_eq(count(out, "istio_tcp_connections_opened_total{"), 1);
     ck_assert_int_eq(count(out, "istio_tcp_received_bytes_total{"), 1);
     ck_assert_int_eq(count(out, "\"} 11\n"), 1);
     ck_assert_int_eq(count(out, "\"} 22\n"), 1);
@@ -653,7 +656,7 @@ START_TEST(test_istio_outbound_service_host_escaped_and_cut)
     sc_istio_labels(&e, 1, l, sizeof(l));
     ck_assert_ptr_nonnull(
         strstr(l, "destination_service=\"we\\\"ird\\\\host.bar.svc.cluster.local\""));
-    e.host = "reviews";         /* a short name, as Istio: in node.namespace */
+    e.host = "reviews"; /* a short name, as Istio: in node.namespace */
     sc_istio_labels(&e, 1, l, sizeof(l));
     ck_assert_ptr_nonnull(strstr(l, "destination_service=\"reviews.bar.svc.cluster.local\""));
     e.host = "reviews.foo.svc.cluster.local";
@@ -667,7 +670,7 @@ START_TEST(test_istio_outbound_service_host_escaped_and_cut)
     e.host = host;
     sc_istio_labels(&e, 1, l, sizeof(l));
     ck_assert_ptr_nonnull(strstr(l, "destination_service=\"hhh"));
-    ck_assert_ptr_null(strstr(l, host));        /* cut at SC_ISTIO_VALUE_MAX */
+    ck_assert_ptr_null(strstr(l, host)); /* cut at SC_ISTIO_VALUE_MAX */
 }
 END_TEST
 
@@ -731,16 +734,18 @@ START_TEST(test_istio_repeated_labels_follow_every_change)
     sc_istio_request(t, &e, 200, "-", 1, 0, 0);
     ck_assert_uint_eq(sc_istio_series(t), 6);
     out = render(1, NW);
-    assert_line(out, "istio_requests_total{" IN_LABELS ",response_code=\"200\",response_flags=\"-\"} 2");
+    assert_line(out,
+                "istio_requests_total{" IN_LABELS ",response_code=\"200\",response_flags=\"-\"} 2");
     ck_assert_int_eq(count(out, "source_workload=\"other\",source_workload_namespace=\"baz\""),
                      1 + 20 + 2 + 9 * 2 + 4);
     ck_assert_int_eq(count(out, "\nistio_requests_total{reporter=\"destination\",source_workload="
                                 "\"client\",source_workload_namespace=\"foo\",source_principal="
-                                "\"" CLIENT "\",destination_workload=\"renamed\""), 1);
+                                "\"" CLIENT "\",destination_workload=\"renamed\""),
+                     1);
     ck_assert_int_eq(count(out, "destination_port=\"8081\",request_protocol=\"http\","
                                 "connection_security_policy=\"mutual_tls\",response_code=\"200\","
                                 "response_flags=\"-\"} 1\n"),
-                     5);     /* the count, the duration's sum, the three histograms' counts */
+                     5); /* the count, the duration's sum, the three histograms' counts */
     ck_assert_int_eq(count(out, "\nistio_tcp_connections_opened_total{"), 1);
     free(out);
     sc_snapshot_unref(other);
@@ -786,11 +791,11 @@ START_TEST(test_stats_nonmesh_counts_the_last_hour_and_last_client)
 
     addr(&a1, "10.0.0.1:4000");
     addr(&a2, "[fd00::2]:5000");
-    sc_stats_nonmesh(w[0], 9090, SC_CLASS_PLAINTEXT, &a1, t0 - 7200);   /* too old */
+    sc_stats_nonmesh(w[0], 9090, SC_CLASS_PLAINTEXT, &a1, t0 - 7200); /* too old */
     sc_stats_nonmesh(w[0], 9090, SC_CLASS_PLAINTEXT, &a1, t0 - 600);
     sc_stats_nonmesh(w[1], 9090, SC_CLASS_APP_TLS, &a2, t0 - 60);
-    sc_stats_nonmesh(w[1], 9090, SC_CLASS_MESH_MTLS, &a1, t0);          /* not counted */
-    sc_stats_nonmesh(w[2], 8080, SC_CLASS_PLAINTEXT, &a1, t0);          /* another port */
+    sc_stats_nonmesh(w[1], 9090, SC_CLASS_MESH_MTLS, &a1, t0); /* not counted */
+    sc_stats_nonmesh(w[2], 8080, SC_CLASS_PLAINTEXT, &a1, t0); /* another port */
     sc_stats_sum_nonmesh(w, NW, 9090, t0, &sum);
     ck_assert_uint_eq(sum.plaintext, 1);
     ck_assert_uint_eq(sum.app_tls, 1);

@@ -84,7 +84,7 @@ static void load_fails(const char *crt, const char *key, const char *ca, const c
     ck_assert_msg(m == NULL, "loaded %s/%s/%s", crt, key, ca);
     ck_assert_msg(strstr(err.msg, want1) != NULL, "message '%s' lacks '%s'", err.msg, want1);
     ck_assert_msg(strstr(err.msg, want2) != NULL, "message '%s' lacks '%s'", err.msg, want2);
-    ck_assert_int_eq(ERR_peek_error(), 0);      /* nothing left for the next caller */
+    ck_assert_int_eq(ERR_peek_error(), 0); /* nothing left for the next caller */
 }
 
 START_TEST(test_material_load_accepts_the_mesh_set)
@@ -99,7 +99,7 @@ START_TEST(test_material_load_accepts_the_mesh_set)
     ck_assert_int_eq(sk_X509_num(sc_tls_material_chain(m)), 1);
     sc_tls_material_free(m);
 
-    m = mat("int-client.crt", "int-client.key", "ca.crt");    /* leaf + intermediate */
+    m = mat("int-client.crt", "int-client.key", "ca.crt"); /* leaf + intermediate */
     ck_assert_int_eq(sk_X509_num(sc_tls_material_chain(m)), 2);
     sc_tls_material_free(m);
     sc_tls_material_free(NULL);
@@ -157,8 +157,7 @@ START_TEST(test_material_load_refuses_an_empty_bundle)
 {
     load_fails("client.crt", "client.key", "empty.pem", path("empty.pem"),
                "no PEM certificate found");
-    load_fails("empty.pem", "client.key", "ca.crt", path("empty.pem"),
-               "no PEM certificate found");
+    load_fails("empty.pem", "client.key", "ca.crt", path("empty.pem"), "no PEM certificate found");
     load_fails("client.crt", "empty.pem", "ca.crt", path("empty.pem"), "no PEM private key");
 }
 END_TEST
@@ -195,8 +194,7 @@ START_TEST(test_material_load_checks_leaf_time_only_when_asked)
     memset(&err, 0, sizeof(err));
     m = sc_tls_material_load(c, k, a, time(NULL), &err);
     ck_assert_ptr_null(m);
-    ck_assert_msg(strstr(err.msg, c) != NULL && strstr(err.msg, "expired") != NULL, "%s",
-                  err.msg);
+    ck_assert_msg(strstr(err.msg, c) != NULL && strstr(err.msg, "expired") != NULL, "%s", err.msg);
     m = sc_tls_material_load(c, k, a, 0, &err);
     ck_assert_ptr_nonnull(m);
     ck_assert_ptr_nonnull(sc_tls_material_problem(m, time(NULL), why, sizeof(why)));
@@ -213,8 +211,8 @@ END_TEST
 struct hs {
     SSL *c, *s;
     int c_done, s_done, c_fail, s_fail;
-    unsigned long c_err, s_err;     /* first OpenSSL error on each side */
-    int ok;                         /* both finished and a round trip of data */
+    unsigned long c_err, s_err; /* first OpenSSL error on each side */
+    int ok; /* both finished and a round trip of data */
 };
 
 static void side_step(SSL *ssl, int *done, int *fail, unsigned long *err)
@@ -353,7 +351,7 @@ static SSL_CTX *server_ctx_groups(const char *crt, const char *key, const char *
     memset(&err, 0, sizeof(err));
     ctx = sc_tlsctx_server_new(m, groups, &err);
     ck_assert_msg(ctx != NULL, "%s", err.msg);
-    sc_tls_material_free(m);        /* the SSL_CTX keeps what it needs */
+    sc_tls_material_free(m); /* the SSL_CTX keeps what it needs */
     return ctx;
 }
 
@@ -407,7 +405,7 @@ START_TEST(test_handshake_mesh_peers_succeed_with_tls13)
     ck_assert_str_eq(sc_tls_version_name(NULL), "-");
     ck_assert_int_eq(SSL_get_verify_result(h.s), X509_V_OK);
     ck_assert_int_eq(SSL_get_verify_result(h.c), X509_V_OK);
-    peer_id(h.s, CLIENT_ID);            /* the server saw the client's cert */
+    peer_id(h.s, CLIENT_ID); /* the server saw the client's cert */
     peer_id(h.c, SERVER_ID);
     hs_free(&h);
     SSL_CTX_free(s);
@@ -425,7 +423,7 @@ START_TEST(test_groups_known_only_for_single_names_openssl_has)
     ck_assert_int_eq(sc_tls_group_known("X25519:P-256"), 0);
     ck_assert_int_eq(sc_tls_group_known(""), 0);
     ck_assert_int_eq(sc_tls_group_known(NULL), 0);
-    ck_assert_int_eq(ERR_peek_error(), 0);          /* no stale errors left */
+    ck_assert_int_eq(ERR_peek_error(), 0); /* no stale errors left */
 }
 END_TEST
 
@@ -572,8 +570,8 @@ START_TEST(test_handshake_sends_the_intermediate)
     struct hs h;
 
     handshake(s, c, NULL, 0, &h);
-    ck_assert_msg(h.ok, "client: %s / server: %s (verify %ld)", errstr(h.c_err),
-                  errstr(h.s_err), SSL_get_verify_result(h.s));
+    ck_assert_msg(h.ok, "client: %s / server: %s (verify %ld)", errstr(h.c_err), errstr(h.s_err),
+                  SSL_get_verify_result(h.s));
     peer_id(h.s, CLIENT_ID);
     hs_free(&h);
     SSL_CTX_free(s);
@@ -583,7 +581,7 @@ END_TEST
 
 START_TEST(test_handshake_refuses_a_client_of_another_root)
 {
-    SSL_CTX *s = server_ctx("server.crt", "server.key", "ca.crt");     /* mesh only */
+    SSL_CTX *s = server_ctx("server.crt", "server.key", "ca.crt"); /* mesh only */
     /* the foo client trusts mesh (for the server) and foo (its own chain) */
     SSL_CTX *c = client_ctx("foo-client.crt", "foo-client.key", "bundle-mesh-foo.pem");
     struct hs h;
@@ -595,7 +593,7 @@ START_TEST(test_handshake_refuses_a_client_of_another_root)
                   "verify result %ld (%s)", SSL_get_verify_result(h.s),
                   X509_verify_cert_error_string(SSL_get_verify_result(h.s)));
     ck_assert_int_eq(ERR_GET_REASON(h.s_err), SSL_R_CERTIFICATE_VERIFY_FAILED);
-    ck_assert(h.c_fail);                /* and the client hears about it */
+    ck_assert(h.c_fail); /* and the client hears about it */
     hs_free(&h);
     SSL_CTX_free(s);
     SSL_CTX_free(c);
@@ -663,22 +661,20 @@ END_TEST
 
 /* A client whose chain ends at "old", a root of the server's bundle that
  * expired a day ago, against secrets.on_root_expiry's grace (hours). */
-static void expired_root_handshake(long grace_hours, const char *crt, const char *key,
-                                   struct hs *h)
+static void expired_root_handshake(long grace_hours, const char *crt, const char *key, struct hs *h)
 {
     SSL_CTX *s = server_ctx("server.crt", "server.key", "bundle-old-mesh.pem");
     SSL_CTX *c = client_ctx(crt, key, "bundle-old-mesh.pem");
 
     sc_tlsctx_set_root_grace(s, grace_hours * 3600);
     handshake(s, c, NULL, 0, h);
-    SSL_CTX_free(s);                /* the SSLs keep their contexts */
+    SSL_CTX_free(s); /* the SSLs keep their contexts */
     SSL_CTX_free(c);
 }
 
 /* The same, expecting a refusal for an expired certificate: the root
  * (anchor 1) or the peer's own (anchor 0), and no grace recorded. */
-static void expect_expired_refused(long grace_hours, const char *crt, const char *key,
-                                   int anchor)
+static void expect_expired_refused(long grace_hours, const char *crt, const char *key, int anchor)
 {
     struct sc_tls_verify_info vi;
     struct sc_tls_root_grace g;
@@ -717,7 +713,7 @@ END_TEST
 
 START_TEST(test_handshake_refuses_an_expired_root_past_the_grace)
 {
-    expect_expired_refused(1, "old-client.crt", "old-client.key", 1);  /* expired a day ago */
+    expect_expired_refused(1, "old-client.crt", "old-client.key", 1); /* expired a day ago */
 }
 END_TEST
 
@@ -968,7 +964,7 @@ START_TEST(test_x509_spiffe_id_refuses_missing_or_long)
     char id[256];
 
     memset(id, 'x', sizeof(id));
-    ck_assert_int_eq(sc_x509_spiffe_id(ca, id, sizeof(id)), -1);   /* no SAN at all */
+    ck_assert_int_eq(sc_x509_spiffe_id(ca, id, sizeof(id)), -1); /* no SAN at all */
     ck_assert_str_eq(id, "");
     memset(id, 'x', sizeof(id));
     ck_assert_int_eq(sc_x509_spiffe_id(NULL, id, sizeof(id)), -1);
@@ -1037,7 +1033,7 @@ START_TEST(test_x509_load_pem_mem_counts_and_refuses)
     static const char garbage[] =
         "-----BEGIN CERTIFICATE-----\nnot base64 at all!\n-----END CERTIFICATE-----\n";
     struct sc_err err;
-    STACK_OF(X509) *sk;
+    STACK_OF(X509) * sk;
     char *pem = NULL;
     size_t len = 0;
     FILE *f = fopen(path("bundle-mesh-foo.pem"), "r");
@@ -1073,8 +1069,7 @@ static int ctx_index = -1;
 static int ctx_freed;
 static int ctx_marker;
 
-static void on_ctx_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
-                        void *argp)
+static void on_ctx_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
 {
     (void)parent;
     (void)ad;
@@ -1129,7 +1124,7 @@ START_TEST(test_snapshot_unref_frees_on_the_last_reference)
     ck_assert_ptr_nonnull(sc_snapshot_material(r2));
     ck_assert_ptr_nonnull(sc_tls_material_leaf(sc_snapshot_material(r2)));
     sc_snapshot_unref(r2);
-    ck_assert_int_eq(ctx_freed, 2);         /* both SSL_CTXs went with it */
+    ck_assert_int_eq(ctx_freed, 2); /* both SSL_CTXs went with it */
     sc_snapshot_unref(NULL);
 }
 END_TEST
@@ -1144,7 +1139,7 @@ START_TEST(test_snapshot_outlived_by_its_connections)
     handshake(sc_snapshot_server_ctx(s), c, NULL, 0, &h);
     ck_assert(h.ok);
     sc_snapshot_unref(s);
-    ck_assert_int_eq(ctx_freed, 1);         /* the client ctx; the server one is held by h.s */
+    ck_assert_int_eq(ctx_freed, 1); /* the client ctx; the server one is held by h.s */
     ck_assert(xfer(h.c, h.s, "again", &h.s_fail, &h.s_err));
     hs_free(&h);
     ck_assert_int_eq(ctx_freed, 2);
@@ -1274,7 +1269,7 @@ START_TEST(test_crl_leaves_unlisted_peers_and_issuers_without_a_crl_alone)
                      X509_V_OK);
     ck_assert_msg(ok, "foo-client: %s", X509_verify_cert_error_string(vi.error));
     client_against(s, "expired-client.crt", "ca.crt", &ok, &vi);
-    ck_assert(!ok);                       /* other failures are still failures */
+    ck_assert(!ok); /* other failures are still failures */
     ck_assert_int_eq(vi.error, X509_V_ERR_CERT_HAS_EXPIRED);
     SSL_CTX_free(s);
 }
@@ -1303,8 +1298,7 @@ START_TEST(test_crl_expired_still_revokes_and_lets_others_through)
     struct sc_tls_verify_info vi;
     int ok;
 
-    ck_assert_int_eq(client_against(s, "client.crt", "ca.crt", &ok, &vi),
-                     X509_V_ERR_CERT_REVOKED);
+    ck_assert_int_eq(client_against(s, "client.crt", "ca.crt", &ok, &vi), X509_V_ERR_CERT_REVOKED);
     ck_assert(!ok);
     ck_assert_int_eq(client_against(s, "int-client.crt", "ca.crt", &ok, &vi), X509_V_OK);
     ck_assert(ok);
@@ -1344,12 +1338,12 @@ START_TEST(test_crl_problem_reports_an_expired_crl)
     int from = 0;
 
     ck_assert_int_eq(sc_tls_material_load_crls(m, path("revoke-client.crl"), &err), 0);
-    ck_assert_ptr_null(sc_crl_problem(sc_tls_material_crls(m), time(NULL), &from, why,
-                                      sizeof(why)));
+    ck_assert_ptr_null(
+        sc_crl_problem(sc_tls_material_crls(m), time(NULL), &from, why, sizeof(why)));
     ck_assert_int_eq(sc_tls_material_load_crls(m, path("expired.crl"), &err), 0);
     from = 0;
-    ck_assert_ptr_nonnull(sc_crl_problem(sc_tls_material_crls(m), time(NULL), &from, why,
-                                         sizeof(why)));
+    ck_assert_ptr_nonnull(
+        sc_crl_problem(sc_tls_material_crls(m), time(NULL), &from, why, sizeof(why)));
     ck_assert_msg(strncmp(why, "CRL of CN=mesh is past its next update 20", 41) == 0, "%s", why);
     ck_assert_int_eq(from, 1);
     sc_tls_material_free(m);
@@ -1446,12 +1440,13 @@ static int make_certs(void)
         perror("mkdtemp");
         return -1;
     }
-    snprintf(cmd, sizeof(cmd),
-             "scripts/gen-certs.sh mesh '%s' >/dev/null && "
-             "scripts/gen-certs.sh ca '%s' old --expired >/dev/null && "
-             "scripts/gen-certs.sh leaf '%s' old old-client spiffe://cluster.local/ns/foo/sa/client "
-             ">/dev/null && cat '%s/old-ca.crt' '%s/mesh-ca.crt' >'%s/bundle-old-mesh.pem'",
-             certs, certs, certs, certs, certs, certs);
+    snprintf(
+        cmd, sizeof(cmd),
+        "scripts/gen-certs.sh mesh '%s' >/dev/null && "
+        "scripts/gen-certs.sh ca '%s' old --expired >/dev/null && "
+        "scripts/gen-certs.sh leaf '%s' old old-client spiffe://cluster.local/ns/foo/sa/client "
+        ">/dev/null && cat '%s/old-ca.crt' '%s/mesh-ca.crt' >'%s/bundle-old-mesh.pem'",
+        certs, certs, certs, certs, certs, certs);
     if (system(cmd) != 0) {
         fprintf(stderr, "scripts/gen-certs.sh mesh %s failed (run from the repository root)\n",
                 certs);
@@ -1485,9 +1480,8 @@ int main(void)
         fprintf(stderr, "cannot make bundles in %s\n", certs);
         return EXIT_FAILURE;
     }
-    write_file("garbage.pem",
-               "-----BEGIN CERTIFICATE-----\nThis is not base64 at all!!\n"
-               "-----END CERTIFICATE-----\n");
+    write_file("garbage.pem", "-----BEGIN CERTIFICATE-----\nThis is not base64 at all!!\n"
+                              "-----END CERTIFICATE-----\n");
     write_file("notpem.txt", "just some text, no PEM blocks here\n");
     write_file("empty.pem", "");
 

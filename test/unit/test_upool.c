@@ -60,7 +60,8 @@ static void setup(void)
     ck_assert_msg(sc_config_load_string("t.yaml",
                                         "node: {id: n, namespace: bar}\n"
                                         "secrets: {sds_socket: /nonexistent}\n",
-                                        &cfg, &err) == 0, "%s", err.msg);
+                                        &cfg, &err) == 0,
+                  "%s", err.msg);
     snap = sc_snapshot_new_with(cfg, NULL, &err);
     ck_assert_ptr_nonnull(snap);
     sc_wctx_set_snapshot(ctx, snap);
@@ -107,8 +108,8 @@ static struct sc_upstream_req plain_req(void)
     return r;
 }
 
-static const struct sc_upool_limits lim = {.max_connections = 4, .max_pending = 4,
-                                           .idle_ms = 60000};
+static const struct sc_upool_limits lim = {
+    .max_connections = 4, .max_pending = 4, .idle_ms = 60000};
 static const int route = 1;
 
 /* Runs the loop until g has been called (bounded). */

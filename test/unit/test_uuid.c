@@ -23,10 +23,11 @@ START_TEST(test_uuid_v4_shape)
         ck_assert_int_eq(sc_uuid_v4(&u, s), 0);
         ck_assert_uint_eq(strlen(s), SC_UUID_STR_LEN);
         ck_assert_int_eq(sc_uuid_is_valid(s, strlen(s)), 1);
-        ck_assert_int_eq(s[14], '4');                        /* version */
-        ck_assert_ptr_nonnull(strchr("89ab", s[19]));        /* variant 10xx */
+        ck_assert_int_eq(s[14], '4'); /* version */
+        ck_assert_ptr_nonnull(strchr("89ab", s[19])); /* variant 10xx */
         for (j = 0; j < SC_UUID_STR_LEN; j++) {
-            ck_assert_msg(s[j] == '-' || (s[j] >= '0' && s[j] <= '9') || (s[j] >= 'a' && s[j] <= 'f'),
+            ck_assert_msg(s[j] == '-' || (s[j] >= '0' && s[j] <= '9') ||
+                              (s[j] >= 'a' && s[j] <= 'f'),
                           "%s", s);
         }
     }
@@ -36,9 +37,9 @@ END_TEST
 
 START_TEST(test_uuid_v4_unique_across_refills)
 {
-    enum { N = 5000 };                 /* about 156 pool refills */
+    enum { N = 5000 }; /* about 156 pool refills */
     struct sc_uuid u;
-    char (*all)[SC_UUID_STR_LEN + 1] = malloc(N * sizeof *all);
+    char(*all)[SC_UUID_STR_LEN + 1] = malloc(N * sizeof *all);
     int i;
 
     ck_assert_ptr_nonnull(all);

@@ -102,7 +102,7 @@ START_TEST(test_validity_all_expired_nothing_due)
     struct sc_tls_material *m = load();
 
     sc_validity_watch(v, m, NULL, &names, time(NULL));
-    sc_validity_check(v, (time_t)4102444800);       /* 2100 */
+    sc_validity_check(v, (time_t)4102444800); /* 2100 */
     ck_assert_int_eq(sc_validity_next(v), 0);
     sc_validity_free(v);
     sc_validity_free(NULL);

@@ -16,7 +16,7 @@
 struct san {
     int type;
     const char *value;
-    size_t len;     /* 0: strlen(value) */
+    size_t len; /* 0: strlen(value) */
 };
 
 static X509 *cert_with(const struct san *sans, size_t n)
@@ -41,7 +41,8 @@ static X509 *cert_with(const struct san *sans, size_t n)
         ASN1_OCTET_STRING *v = ASN1_OCTET_STRING_new();
         size_t len = sans[i].len != 0 ? sans[i].len : strlen(sans[i].value);
 
-        ck_assert_int_eq(ASN1_OCTET_STRING_set(v, (const unsigned char *)sans[i].value, (int)len), 1);
+        ck_assert_int_eq(ASN1_OCTET_STRING_set(v, (const unsigned char *)sans[i].value, (int)len),
+                         1);
         if (sans[i].type == GEN_IPADD) {
             GENERAL_NAME_set0_value(gn, GEN_IPADD, v);
         } else {
@@ -115,8 +116,10 @@ END_TEST
 START_TEST(test_spiffe_id_is_raw_but_its_log_forms_are_escaped)
 {
     const struct san s[] = {
-        {GEN_URI, "spiffe://cluster.local/ns/a\nclass=mesh_mtls peer=spiffe://cluster.local/"
-                  "ns/istio-system/sa/admin", 0},
+        {GEN_URI,
+         "spiffe://cluster.local/ns/a\nclass=mesh_mtls peer=spiffe://cluster.local/"
+         "ns/istio-system/sa/admin",
+         0},
     };
     X509 *x = cert_with(s, 1);
     char id[256], out[512];
@@ -140,9 +143,10 @@ START_TEST(test_name_str_is_one_line)
     X509_NAME *n = X509_NAME_new();
     char out[256];
 
-    ck_assert_int_eq(X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_UTF8,
-                                                (const unsigned char *)"evil\nclass=mesh_mtls \"x\"",
-                                                -1, -1, 0), 1);
+    ck_assert_int_eq(
+        X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_UTF8,
+                                   (const unsigned char *)"evil\nclass=mesh_mtls \"x\"", -1, -1, 0),
+        1);
     ck_assert_uint_gt(sc_x509_name_str(n, out, sizeof(out)), 0);
     ck_assert_ptr_null(strchr(out, '\n'));
     ck_assert_str_eq(out, "CN=evil\\0Aclass=mesh_mtls \\\"x\\\"");
@@ -172,10 +176,10 @@ START_TEST(test_has_san_dns_uri_wildcard)
     };
     X509 *x = cert_with(s, 3);
 
-    ck_assert_int_eq(sc_x509_has_san(x, "api.example.com"), 1);       /* case-insensitive */
+    ck_assert_int_eq(sc_x509_has_san(x, "api.example.com"), 1); /* case-insensitive */
     ck_assert_int_eq(sc_x509_has_san(x, "billing.example.com"), 0);
-    ck_assert_int_eq(sc_x509_has_san(x, "a.svc.example.com"), 1);     /* one label */
-    ck_assert_int_eq(sc_x509_has_san(x, "a.b.svc.example.com"), 0);   /* not two */
+    ck_assert_int_eq(sc_x509_has_san(x, "a.svc.example.com"), 1); /* one label */
+    ck_assert_int_eq(sc_x509_has_san(x, "a.b.svc.example.com"), 0); /* not two */
     ck_assert_int_eq(sc_x509_has_san(x, "svc.example.com"), 0);
     ck_assert_int_eq(sc_x509_has_san(x, "spiffe://ext.example/api"), 1);
     ck_assert_int_eq(sc_x509_has_san(x, "spiffe://ext.example/API"), 0); /* URI: exact */

@@ -22,7 +22,8 @@ static void make_certs(void)
 {
     char cmd[512];
 
-    snprintf(certdir, sizeof certdir, "%s/sc-xfcc-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    snprintf(certdir, sizeof certdir, "%s/sc-xfcc-XXXXXX",
+             getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
     ck_assert_ptr_nonnull(mkdtemp(certdir));
     snprintf(cmd, sizeof cmd, "scripts/gen-certs.sh mesh %s >/dev/null 2>&1", certdir);
     ck_assert_msg(system(cmd) == 0, "%s failed (run from the repo root)", cmd);
@@ -109,7 +110,8 @@ static X509 *make_cert(const char *const *subject, size_t nsub, const char *sans
     X509_gmtime_adj(X509_getm_notAfter(x), 3600);
     for (i = 0; i + 1 < nsub; i += 2) {
         ck_assert_int_eq(X509_NAME_add_entry_by_txt(name, subject[i], MBSTRING_UTF8,
-                                                    (const unsigned char *)subject[i + 1], -1, -1, 0),
+                                                    (const unsigned char *)subject[i + 1], -1, -1,
+                                                    0),
                          1);
     }
     X509_set_subject_name(x, name);
@@ -177,11 +179,12 @@ START_TEST(test_xfcc_element_for_a_mesh_client)
     ck_assert_str_eq(subj, "CN=client.foo.svc.cluster.local");
     ck_assert_int_eq(sc_xfcc_cert_hash(peer, hash), 0);
     ck_assert_str_eq(hash, cli);
-    ck_assert_int_eq(sc_xfcc_element(peer, "spiffe://cluster.local/ns/bar/sa/server", el,
-                                     sizeof el, &len), 0);
+    ck_assert_int_eq(
+        sc_xfcc_element(peer, "spiffe://cluster.local/ns/bar/sa/server", el, sizeof el, &len), 0);
     snprintf(want, sizeof want,
              "By=spiffe://cluster.local/ns/bar/sa/server;Hash=%s;Subject=\"%s\";"
-             "URI=spiffe://cluster.local/ns/foo/sa/client", cli, subj);
+             "URI=spiffe://cluster.local/ns/foo/sa/client",
+             cli, subj);
     ck_assert_str_eq(el, want);
     ck_assert_uint_eq(len, strlen(want));
     X509_free(peer);
@@ -194,12 +197,13 @@ START_TEST(test_xfcc_element_parses_back)
     char el[1024], hash[65], want[512], subj[256];
 
     cli_subject("int-client.crt", subj, sizeof subj);
-    ck_assert_int_eq(sc_xfcc_element(peer, "spiffe://cluster.local/ns/bar/sa/server", el,
-                                     sizeof el, NULL), 0);
+    ck_assert_int_eq(
+        sc_xfcc_element(peer, "spiffe://cluster.local/ns/bar/sa/server", el, sizeof el, NULL), 0);
     ck_assert_int_eq(sc_xfcc_cert_hash(peer, hash), 0);
     snprintf(want, sizeof want,
              "0:By=spiffe://cluster.local/ns/bar/sa/server|0:Hash=%s|0:Subject=%s(q)|"
-             "0:URI=spiffe://cluster.local/ns/foo/sa/client|", hash, subj);
+             "0:URI=spiffe://cluster.local/ns/foo/sa/client|",
+             hash, subj);
     parse_eq(el, 1, want);
     X509_free(peer);
 }
@@ -212,8 +216,8 @@ START_TEST(test_xfcc_element_without_by)
 
     cli_subject("server.crt", subj, sizeof subj);
     ck_assert_int_eq(sc_xfcc_cert_hash(peer, hash), 0);
-    snprintf(want, sizeof want, "Hash=%s;Subject=\"%s\";URI=spiffe://cluster.local/ns/bar/sa/server",
-             hash, subj);
+    snprintf(want, sizeof want,
+             "Hash=%s;Subject=\"%s\";URI=spiffe://cluster.local/ns/bar/sa/server", hash, subj);
     ck_assert_int_eq(sc_xfcc_element(peer, NULL, el, sizeof el, NULL), 0);
     ck_assert_str_eq(el, want);
     ck_assert_int_eq(sc_xfcc_element(peer, "", el, sizeof el, NULL), 0);
@@ -224,7 +228,7 @@ END_TEST
 
 START_TEST(test_xfcc_element_quotes_awkward_values)
 {
-    static const char *const subj[] = { "O", "Acme, Inc.", "CN", "say \"hi\"; x=y\\z" };
+    static const char *const subj[] = {"O", "Acme, Inc.", "CN", "say \"hi\"; x=y\\z"};
     X509 *x = make_cert(subj, 4, "URI:spiffe://td/a;b=c,DNS:a.example,DNS:b.example,URI:urn:two");
     char el[2048], hash[65], want[2048];
 
@@ -233,11 +237,13 @@ START_TEST(test_xfcc_element_quotes_awkward_values)
     /* RFC 2253 order (last RDN first) and escapes; the URI SAN with ; and = quoted */
     snprintf(want, sizeof want,
              "By=spiffe://td/me;Hash=%s;Subject=\"CN=say \\\"hi\\\"\\; x=y\\\\z,O=Acme\\, Inc.\";"
-             "URI=\"spiffe://td/a;b=c\";URI=urn:two;DNS=a.example;DNS=b.example", hash);
+             "URI=\"spiffe://td/a;b=c\";URI=urn:two;DNS=a.example;DNS=b.example",
+             hash);
     ck_assert_str_eq(el, want);
     snprintf(want, sizeof want,
              "0:By=spiffe://td/me|0:Hash=%s|0:Subject=CN=say \"hi\"; x=y\\z,O=Acme, Inc.(q)|"
-             "0:URI=spiffe://td/a;b=c(q)|0:URI=urn:two|0:DNS=a.example|0:DNS=b.example|", hash);
+             "0:URI=spiffe://td/a;b=c(q)|0:URI=urn:two|0:DNS=a.example|0:DNS=b.example|",
+             hash);
     parse_eq(el, 1, want);
     X509_free(x);
 }
@@ -250,7 +256,8 @@ START_TEST(test_xfcc_element_empty_subject_and_no_uri)
 
     ck_assert_int_eq(sc_xfcc_cert_hash(x, hash), 0);
     ck_assert_int_eq(sc_xfcc_element(x, "spiffe://td/me", el, sizeof el, NULL), 0);
-    snprintf(want, sizeof want, "By=spiffe://td/me;Hash=%s;Subject=\"\";URI=;DNS=only.example", hash);
+    snprintf(want, sizeof want, "By=spiffe://td/me;Hash=%s;Subject=\"\";URI=;DNS=only.example",
+             hash);
     ck_assert_str_eq(el, want);
     X509_free(x);
 }
@@ -305,18 +312,18 @@ START_TEST(test_xfcc_element_refuses_small_buffers_and_null)
     char el[1024], hash[65];
     size_t full = 0, n;
 
-    ck_assert_int_eq(sc_xfcc_element(peer, "spiffe://cluster.local/ns/bar/sa/server", el,
-                                     sizeof el, &full), 0);
-    for (n = 0; n <= full; n++) {             /* full + 1 is the first size that fits */
+    ck_assert_int_eq(
+        sc_xfcc_element(peer, "spiffe://cluster.local/ns/bar/sa/server", el, sizeof el, &full), 0);
+    for (n = 0; n <= full; n++) { /* full + 1 is the first size that fits */
         char small[1024];
 
         memset(small, 'Z', sizeof small);
-        ck_assert_int_eq(sc_xfcc_element(peer, "spiffe://cluster.local/ns/bar/sa/server", small,
-                                         n, NULL), -1);
-        ck_assert_int_eq(small[n], 'Z');      /* never writes past outlen */
+        ck_assert_int_eq(
+            sc_xfcc_element(peer, "spiffe://cluster.local/ns/bar/sa/server", small, n, NULL), -1);
+        ck_assert_int_eq(small[n], 'Z'); /* never writes past outlen */
     }
-    ck_assert_int_eq(sc_xfcc_element(peer, "spiffe://cluster.local/ns/bar/sa/server", el,
-                                     full + 1, NULL), 0);
+    ck_assert_int_eq(
+        sc_xfcc_element(peer, "spiffe://cluster.local/ns/bar/sa/server", el, full + 1, NULL), 0);
     ck_assert_int_eq(sc_xfcc_element(NULL, "x", el, sizeof el, NULL), -1);
     ck_assert_int_eq(sc_xfcc_cert_hash(NULL, hash), -1);
     ck_assert_str_eq(hash, "");
@@ -345,30 +352,26 @@ END_TEST
 START_TEST(test_xfcc_parse_refuses_malformed_values)
 {
     static const char *const bad[] = {
-        "By",                 /* no = */
-        "=a",                 /* no key */
-        "By=a;",              /* dangling ; */
-        "By=a,",              /* dangling , */
-        "By=a,,By=b",         /* empty element */
-        "By=a;;Hash=b",       /* empty pair */
-        ",By=a",
-        "By=\"a",             /* unterminated quote */
-        "By=\"a\\",           /* dangling escape */
-        "By=a\"b",            /* quote inside a token */
-        "By=a=b",             /* = inside a token */
-        "By=a\\b",            /* backslash inside a token */
-        "By=\"a\"b",          /* text after a quoted value */
-        "By=a\r\nX: y",       /* control characters */
-        "By=\"a\x01\"",
-        "By=\"a\\\x01\"",
-        "B y=a",
-        "By:a",
-        "By=a\x7f",
+        "By", /* no = */
+        "=a", /* no key */
+        "By=a;", /* dangling ; */
+        "By=a,", /* dangling , */
+        "By=a,,By=b", /* empty element */
+        "By=a;;Hash=b", /* empty pair */
+        ",By=a",        "By=\"a", /* unterminated quote */
+        "By=\"a\\", /* dangling escape */
+        "By=a\"b", /* quote inside a token */
+        "By=a=b", /* = inside a token */
+        "By=a\\b", /* backslash inside a token */
+        "By=\"a\"b", /* text after a quoted value */
+        "By=a\r\nX: y", /* control characters */
+        "By=\"a\x01\"", "By=\"a\\\x01\"", "B y=a", "By:a", "By=a\x7f",
     };
     size_t i;
 
     for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        ck_assert_msg(sc_xfcc_parse(bad[i], strlen(bad[i]), NULL, NULL) == -1, "accepted %s", bad[i]);
+        ck_assert_msg(sc_xfcc_parse(bad[i], strlen(bad[i]), NULL, NULL) == -1, "accepted %s",
+                      bad[i]);
     }
 }
 END_TEST
@@ -470,8 +473,9 @@ static int fwd(enum sc_xfcc_action act, const char *const *in, size_t n, const c
 
 START_TEST(test_xfcc_forward_value_per_action)
 {
-    static const char *const two[] = { "By=a;URI=x", " By=b " };
-    static const char *const forged[] = { "By=spiffe://evil;URI=spiffe://cluster.local/ns/x/sa/admin" };
+    static const char *const two[] = {"By=a;URI=x", " By=b "};
+    static const char *const forged[] = {
+        "By=spiffe://evil;URI=spiffe://cluster.local/ns/x/sa/admin"};
     char out[256];
 
     ck_assert_int_eq(fwd(SC_XFCC_REMOVE, two, 2, "By=me", out, sizeof out), 0);
@@ -491,9 +495,9 @@ END_TEST
 START_TEST(test_xfcc_append_drops_a_malformed_prefix)
 {
     /* an open quote would swallow our element in a naive reader */
-    static const char *const open_quote[] = { "By=x;Subject=\"abc" };
-    static const char *const mixed[] = { "By=a", "Hash=\"unterminated" };
-    static const char *const empty[] = { "", "  " };
+    static const char *const open_quote[] = {"By=x;Subject=\"abc"};
+    static const char *const mixed[] = {"By=a", "Hash=\"unterminated"};
+    static const char *const empty[] = {"", "  "};
     char out[256];
 
     ck_assert_int_eq(fwd(SC_XFCC_APPEND, open_quote, 1, "By=me;URI=peer", out, sizeof out), 1);
@@ -508,11 +512,11 @@ END_TEST
 
 START_TEST(test_xfcc_forward_value_refuses_small_buffers)
 {
-    static const char *const one[] = { "By=a" };
+    static const char *const one[] = {"By=a"};
     char out[16];
 
     memset(out, 'Z', sizeof out);
-    ck_assert_int_eq(fwd(SC_XFCC_APPEND, one, 1, "By=me", out, 10), -1);   /* needs 11 */
+    ck_assert_int_eq(fwd(SC_XFCC_APPEND, one, 1, "By=me", out, 10), -1); /* needs 11 */
     ck_assert_int_eq(out[10], 'Z');
     ck_assert_int_eq(fwd(SC_XFCC_APPEND, one, 1, "By=me", out, 11), 1);
     ck_assert_str_eq(out, "By=a,By=me");

@@ -67,8 +67,8 @@ END_TEST
 START_TEST(test_yaml_parse_multi_document_drops_empty)
 {
     struct sc_err err;
-    struct sc_yaml_stream *s = parse("---\n---\na: 1\n---\n# only a comment\n---\n- x\n---\n",
-                                     &err);
+    struct sc_yaml_stream *s =
+        parse("---\n---\na: 1\n---\n# only a comment\n---\n- x\n---\n", &err);
 
     ck_assert_ptr_nonnull(s);
     ck_assert_uint_eq(s->n_docs, 2);
