@@ -20,7 +20,7 @@ BASE_CFLAGS = -std=c11 -D_GNU_SOURCE -g -fno-omit-frame-pointer \
           -fstack-protector-strong -fPIE -pthread
 CFLAGS  ?=
 LDFLAGS ?=
-ALL_CFLAGS  = $(BASE_CFLAGS) $(WARN) $(CFLAGS) -Icommon -Iproxy -Iagent -Ictl \
+ALL_CFLAGS  = $(BASE_CFLAGS) $(WARN) $(CFLAGS) -Icommon $(PROXY_INC) -Iagent -Ictl \
               -I$(LLHTTP_INC_DIR) -I$(BUILD)/gen $(PKG_CFLAGS)
 ALL_LDFLAGS = -pie -Wl,-z,relro,-z,now -pthread $(LDFLAGS)
 
@@ -41,7 +41,12 @@ comma := ,
 BIN     = $(BUILD)/bin
 
 COMMON_SRC = $(wildcard common/*.c)
-PROXY_SRC  = $(filter-out proxy/main.c,$(wildcard proxy/*.c))
+# proxy/: the worker's core (accept → decision → upstream) at the top,
+# io/ (raw sockets), l4/ (relay), http/ (HTTP/1.1 session, pool), hbone/
+# (HTTP/2 CONNECT tunnels) and control/ (the main thread's side)
+PROXY_DIRS = proxy proxy/io proxy/l4 proxy/http proxy/hbone proxy/control
+PROXY_INC  = $(PROXY_DIRS:%=-I%)
+PROXY_SRC  = $(filter-out proxy/main.c,$(wildcard $(PROXY_DIRS:%=%/*.c)))
 AGENT_SRC  = $(filter-out agent/main.c,$(wildcard agent/*.c))
 CTL_SRC    = $(filter-out ctl/main.c,$(wildcard ctl/*.c))
 COMMON_OBJ = $(COMMON_SRC:%.c=$(BUILD)/obj/%.o)
@@ -250,7 +255,7 @@ test-sanitize:
 # linked against it with libFuzzer's main.
 LIBFUZZER_BIN = $(FUZZ_SRC:test/fuzz/%.c=build/libfuzzer/%)
 LF_CFLAGS = -std=c11 -D_GNU_SOURCE -DLLHTTP_STRICT_MODE=1 -g -O1 \
-            -Icommon -Iproxy -Iagent -I$(LLHTTP_INC_DIR) -Ibuild/gen $(PKG_CFLAGS)
+            -Icommon $(PROXY_INC) -Iagent -I$(LLHTTP_INC_DIR) -Ibuild/gen $(PKG_CFLAGS)
 LF_OBJ = $(patsubst %.c,build/libfuzzer/obj/%.o,$(COMMON_SRC) $(PROXY_SRC) $(AGENT_SRC)) \
          $(patsubst build/gen/%.c,build/libfuzzer/obj/gen/%.o,$(PROTO_SRC:proto/%.proto=build/gen/%.pb-c.c)) \
          $(patsubst $(LLHTTP_SRC_DIR)/%.c,build/libfuzzer/obj/llhttp/%.o,$(wildcard $(LLHTTP_SRC_DIR)/*.c))
@@ -290,7 +295,7 @@ lint:
 	@scripts/lint.sh
 
 # .clang-format's style; format-check fails on any difference.
-FMT_FILES = $(wildcard common/*.[ch] proxy/*.[ch] ctl/*.[ch] agent/*.[ch] test/unit/*.c test/fuzz/*.[ch] test/tools/*.c)
+FMT_FILES = $(wildcard common/*.[ch] $(PROXY_DIRS:%=%/*.[ch]) ctl/*.[ch] agent/*.[ch] test/unit/*.c test/fuzz/*.[ch] test/tools/*.c)
 fmt:
 	clang-format -i $(FMT_FILES)
 

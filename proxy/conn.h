@@ -40,7 +40,7 @@ void sc_conn_accept(struct sc_wctx *w, enum sc_listener_kind kind, const char *l
 /* An HBONE stream to a protocol http (or auto) port, handed to the HTTP
  * session as a connection of its own (struct sc_conn_hbone, hbone.h).
  * The worker installs this in its context (sc_wctx_set_hbone_accept), so
- * that proxy/hbone_in.c reaches it without calling into conn. */
+ * that proxy/hbone/hbone_in.c reaches it without calling into conn. */
 void sc_conn_accept_hbone(struct sc_wctx *w, int fd, const struct sc_conn_hbone *h);
 
 /* Ends the connection now with the given reason (worker shutdown). */

@@ -299,7 +299,7 @@ static int wants_low_port(const struct sc_config *cfg)
     return low;
 }
 
-/* no_new_privs, capabilities, seccomp (proxy/sandbox.h); one line says
+/* no_new_privs, capabilities, seccomp (proxy/control/sandbox.h); one line says
  * which are on.  A failure stops the start-up. */
 static int enter_sandbox(struct proxy *p)
 {

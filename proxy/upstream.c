@@ -346,7 +346,7 @@ int sc_upstream_mark_check(unsigned mark, char *why, size_t len)
     return 0;
 }
 
-/* ---- HBONE: a CONNECT stream instead of a connection (proxy/hbone_pool.c) */
+/* ---- HBONE: a CONNECT stream instead of a connection (proxy/hbone/hbone_pool.c) */
 
 static void on_hbone_end(void *arg, const struct sc_hbone_out_end *e)
 {

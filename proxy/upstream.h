@@ -42,7 +42,7 @@ struct sc_upstream_req {
     int hbone_port; /* > 0: no connection of its own but a
                                              * CONNECT stream to addr over an HBONE
                                              * tunnel to addr's host on this port
-                                             * (proxy/hbone_pool.h); the result is a
+                                             * (proxy/hbone/hbone_pool.h); the result is a
                                              * plain bufferevent once the 200 is in */
     const unsigned char *alpn; /* mesh: this ALPN list instead of the
                                              * protocol's (HBONE: h2); NULL = default */

@@ -15,7 +15,7 @@ err() { echo "lint: $*"; errors=$((errors + 1)); }
 
 # 1. banned functions, outside comments and string literals (roughly: lines
 #    whose code part, before // or /*, calls one).
-mapfile -t csrc < <(ls common/*.[ch] proxy/*.[ch] agent/*.[ch] ctl/*.[ch] test/tools/*.c 2>/dev/null)
+mapfile -t csrc < <(ls common/*.[ch] proxy/*.[ch] proxy/*/*.[ch] agent/*.[ch] ctl/*.[ch] test/tools/*.c 2>/dev/null)
 if [ ${#csrc[@]} -gt 0 ]; then
     while IFS= read -r hit; do
         err "banned function: $hit"
@@ -60,7 +60,7 @@ if command -v shellcheck >/dev/null 2>&1; then
 fi
 
 # 4. size
-for f in common/*.c proxy/*.c agent/*.c; do
+for f in common/*.c proxy/*.c proxy/*/*.c agent/*.c; do
     [ -f "$f" ] || continue
     n=$(wc -l <"$f")
     if [ "$n" -gt 1000 ]; then echo "lint: warning: $f has $n lines (split it)"; fi

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Least privilege (proxy/sandbox.c) on the real sidecar: after start-up every
+# Least privilege (proxy/control/sandbox.c) on the real sidecar: after start-up every
 # thread has no_new_privs, no capability but CAP_NET_ADMIN (kept only when
 # socket_mark is set) in its effective, permitted and bounding sets, and the
 # seccomp filter (Seccomp: 2; 0 in sanitizer builds, which start without it).

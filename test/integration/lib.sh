@@ -124,7 +124,7 @@ _sc_cleanup() {
             "$(grep -l -E 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:|WARNING: ThreadSanitizer' "$T"/*.err "$T"/*.out 2>/dev/null | xargs -n1 basename | tr '\n' ' ')" >&2
         bad=1
     fi
-    # A syscall outside the sidecar's seccomp allow-list (proxy/sandbox.c)
+    # A syscall outside the sidecar's seccomp allow-list (proxy/control/sandbox.c)
     # fails the test even when the sidecar was stopped by the test itself.
     if grep -q -s -F 'seccomp: forbidden syscall' "$T"/*.err; then
         echo "[$TEST_NAME] seccomp refused a syscall:" \

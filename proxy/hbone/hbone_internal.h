@@ -1,8 +1,8 @@
 #ifndef SC_HBONE_INTERNAL_H
 #define SC_HBONE_INTERNAL_H
 
-/* The layout of HBONE tunnels and streams, shared by proxy/hbone.c (the
- * HTTP/2 session and the byte flow), proxy/hbone_in.c (the server's
+/* The layout of HBONE tunnels and streams, shared by proxy/hbone/hbone.c (the
+ * HTTP/2 session and the byte flow), proxy/hbone/hbone_in.c (the server's
  * answer to a CONNECT) and their unit test; nothing else includes it. */
 
 #include <nghttp2/nghttp2.h>

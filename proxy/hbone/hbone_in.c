@@ -1,5 +1,5 @@
 /* The server side of HBONE: the answer to one CONNECT stream (judged by
- * proxy/hbone_req.c), the app connection it asks for (plain, on
+ * proxy/hbone/hbone_req.c), the app connection it asks for (plain, on
  * inbound.app_host), and, for protocol http ports, the hand-off of the
  * stream's bytes to the HTTP session through a socketpair. */
 #include "hbone_internal.h"

@@ -44,7 +44,7 @@ const char *sc_relay_end_str(enum sc_relay_end why, const char *detail, char *bu
 
 /* Takes ownership of both bufferevents (which must have been created with
  * BEV_OPT_CLOSE_ON_FREE), in every case, and relays bytes both ways on the
- * raw I/O layer (proxy/io.h): the sockets and SSLs are taken out of them
+ * raw I/O layer (proxy/io/io.h): the sockets and SSLs are taken out of them
  * and the bufferevents freed.  Backpressure: each direction holds at most
  * min(high_watermark, 16 KiB) bytes read and not yet written, in a buffer
  * taken from the worker's free list only while bytes are in flight.

@@ -10,7 +10,7 @@
 struct x509_st;
 
 /* An HBONE stream to a protocol http (or auto) port, handed to the HTTP
- * session (proxy/conn.c) as a connection of its own (proxy/hbone_in.c): fd is our end of
+ * session (proxy/conn.c) as a connection of its own (proxy/hbone/hbone_in.c): fd is our end of
  * a socketpair whose other end carries the stream's bytes.  The
  * connection is mesh mTLS with the tunnel's peer (XFCC, access log) and
  * logs hbone=<tunnel> stream=<id>.  Takes fd; borrows the rest (the
@@ -30,9 +30,9 @@ struct sc_conn_hbone {
  * The same object serves both roles:
  *
  *  - server (inbound, sc_hbone_server_new): each CONNECT's :authority is
- *    judged by proxy/hbone_req.c, the app is connected (plain, loopback),
+ *    judged by proxy/hbone/hbone_req.c, the app is connected (plain, loopback),
  *    200 or a refusal is answered, then bytes flow both ways;
- *  - client (outbound, proxy/hbone_pool.c): CONNECT streams opened for
+ *  - client (outbound, proxy/hbone/hbone_pool.c): CONNECT streams opened for
  *    app connections, the bytes of each flowing once its 200 is in.
  *
  * The tunnel's socket is an sc_io (TLS after the handshake); each stream's

@@ -15,7 +15,7 @@
 #include "wctx.h"
 
 /* The L7 session's upstream side: a connection borrowed from the worker's
- * pool (proxy/upool.h) per request, the request written from the bytes the
+ * pool (proxy/http/upool.h) per request, the request written from the bytes the
  * session holds for it, the response read into a free-list buffer and
  * forwarded to the client's write buffer, one retry on a fresh connection
  * when that is safe.  The pool's event for the socket calls on_up_io(). */

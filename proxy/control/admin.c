@@ -509,7 +509,7 @@ static void on_reload(const struct sc_adminhttp_req *req, struct sc_adminhttp_re
 }
 
 /* POST /diagnose {"address":"HOST:PORT","sni":...,"identity":...}: one
- * mTLS handshake to that peer with our own certificate (proxy/diagnose.h);
+ * mTLS handshake to that peer with our own certificate (proxy/control/diagnose.h);
  * blocks the admin loop for at most SC_ADMIN_DIAGNOSE_MS. */
 #define SC_ADMIN_DIAGNOSE_MS 5000
 

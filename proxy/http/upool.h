@@ -22,7 +22,7 @@ struct sc_upool_wait;
  * (read, write and close, edge-triggered, for its whole life) and its
  * wake-ups while idle close it, so a reuse costs no system call.
  *
- * Connections are on the raw I/O layer (proxy/io.h): the handshake is done
+ * Connections are on the raw I/O layer (proxy/io/io.h): the handshake is done
  * by sc_upstream, then the socket and its SSL are handed to an sc_io that
  * the connection owns; the event that watches the socket is the pool's, and
  * sends its wake-ups to whoever holds the connection (sc_upconn_watch).

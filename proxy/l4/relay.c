@@ -13,7 +13,7 @@
 #include "relay_internal.h"
 
 /* One relay, written once for both directions, on the raw I/O layer
- * (proxy/io.h): side 0 is downstream, side 1 upstream; direction i carries
+ * (proxy/io/io.h): side 0 is downstream, side 1 upstream; direction i carries
  * the bytes read on side i to side !i through one fixed buffer.  Each
  * socket is registered once, edge-triggered and persistent; a wake-up
  * marks the readiness and pumps both directions, which read and write

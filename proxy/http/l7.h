@@ -42,7 +42,7 @@ struct sc_l7_params {
 typedef void sc_l7_done_fn(void *arg, const char *reason, const uint64_t bytes[2]);
 
 /* Takes ownership of p->down in every case: its socket and SSL move onto
- * the raw I/O layer (proxy/io.h), registered once with the worker's loop,
+ * the raw I/O layer (proxy/io/io.h), registered once with the worker's loop,
  * and the bufferevent is freed.  NULL on allocation failure. */
 struct sc_l7 *sc_l7_new(const struct sc_l7_params *p, sc_l7_done_fn *done, void *arg);
 
