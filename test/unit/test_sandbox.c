@@ -76,6 +76,12 @@ static void assert_killed(const struct outcome *o, const char *line)
 {
     ck_assert_msg(WIFSIGNALED(o->status) && WTERMSIG(o->status) == SIGSYS,
                   "child not killed by SIGSYS (status 0x%x), stderr: %s", o->status, o->err);
+    /* Under TSan the handler's write(2) goes through TSan's interceptors,
+     * which do not always get it out before the process dies: the plain
+     * and ASan builds check the line. */
+    if (TSAN_BUILD) {
+        return;
+    }
     ck_assert_msg(strstr(o->err, line) != NULL, "no \"%s\" in: %s", line, o->err);
 }
 
