@@ -20,6 +20,7 @@
 #include "addr.h"
 #include "config.h"
 #include "escape.h"
+#include "io.h"
 #include "log.h"
 #include "relay.h"
 #include "sniff.h"
@@ -66,6 +67,7 @@ struct sc_conn {
     const struct sc_strv *principals; /* inbound allowed / outbound expected */
     int cls; /* enum sc_conn_class, -1 until decided */
     int fd; /* downstream fd until a bufferevent owns it */
+    struct sc_io *dio; /* or an HBONE stream's pair end, until the L7 session takes it */
     int has_orig;
     int up_tried; /* an upstream connect was attempted */
     struct sc_addr down_addr, orig_dst, up_addr, local_addr;
@@ -374,6 +376,8 @@ static void conn_finish(struct sc_conn *c, const char *fmt, ...)
         close(c->fd);
         c->fd = -1;
     }
+    sc_io_free(c->dio);
+    c->dio = NULL;
     free(c->peer_id);
     c->peer_id = NULL;
     list_remove(c->w, c);
@@ -790,7 +794,7 @@ static void start_l7(struct sc_conn *c)
 
     drop_watcher(c);
     evtimer_del(c->timer);
-    if (c->down == NULL) {
+    if (c->down == NULL && c->dio == NULL) {
         c->down = bufferevent_socket_new(sc_wctx_base(c->w), c->fd, BEV_FLAGS);
         if (c->down == NULL) {
             conn_finish(c, "internal_error: bufferevent");
@@ -798,11 +802,12 @@ static void start_l7(struct sc_conn *c)
         }
         c->fd = -1;
     }
-    ssl = bufferevent_openssl_get_ssl(c->down);
+    ssl = c->down != NULL ? bufferevent_openssl_get_ssl(c->down) : NULL;
     memset(&p, 0, sizeof(p));
     p.w = c->w;
     p.snap = c->snap;
     p.down = c->down;
+    p.down_io = c->dio;
     p.dir = c->dir;
     p.port = c->port;
     p.down_mtls =
@@ -842,6 +847,7 @@ static void start_l7(struct sc_conn *c)
     }
     c->l7 = sc_l7_new(&p, on_l7_done, c);
     c->down = NULL; /* the session's, even when it failed */
+    c->dio = NULL;
     if (c->l7 == NULL) {
         conn_finish(c, "internal_error: out of memory");
     }
@@ -1267,8 +1273,10 @@ void sc_conn_accept_hbone(struct sc_wctx *w, int fd, const struct sc_conn_hbone 
     const char *host;
 
     if (c == NULL) {
+        sc_io_free(h->io);
         return;
     }
+    c->dio = h->io;
     c->lname = "hbone";
     c->dir = SC_DIR_INBOUND;
     host = c->cfg->inbound.app_host != NULL ? c->cfg->inbound.app_host : "127.0.0.1";
@@ -1315,6 +1323,10 @@ void sc_conn_accept_hbone(struct sc_wctx *w, int fd, const struct sc_conn_hbone 
         c->mode = sc_config_port_mode(c->cfg, h->port);
     }
     classify(c, SC_CLASS_MESH_MTLS);
+    if (c->dio != NULL && c->proto != SC_PROTO_HTTP) {
+        conn_finish(c, "internal_error: hbone stream for an http port");
+        return;
+    }
     serve(c);
 }
 

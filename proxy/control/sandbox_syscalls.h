@@ -76,7 +76,7 @@ SC_SYSCALL(setsockopt)
 SC_SYSCALL(shutdown)
 SC_SYSCALL(sendto)
 SC_SYSCALL(recvfrom)
-SC_SYSCALL(socketpair) /* an HBONE stream to an HTTP port, handed to the HTTP session */
+SC_SYSCALL(socketpair) /* an HBONE stream to an auto port, or an outbound HTTP session's stream */
 
 #if defined(__x86_64__)
 /* x86_64 only: the older forms the C library and libevent call there */

@@ -50,18 +50,6 @@ static void stamp(char *out, size_t len)
     snprintf(out + n, len - n, ".%03ldZ", now.tv_nsec / 1000000L);
 }
 
-/* Closes a local socket with a TCP RST (SO_LINGER 0): the app sees the
- * stream's reset as a reset. */
-static void io_abort(struct sc_io *io)
-{
-    struct linger lg = {1, 0};
-
-    if (io != NULL) {
-        (void)setsockopt(sc_io_fd(io), SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
-        sc_io_free(io);
-    }
-}
-
 /* ---- tunnel lifetime ------------------------------------------------------ */
 
 static void tunnel_end(struct sc_hbone_tunnel *t, const char *fmt, ...)
@@ -148,6 +136,7 @@ static void stream_free(struct sc_hbone_stream *s, int abort_local)
         nghttp2_session_set_stream_user_data(t->ngh, s->id, NULL);
     }
     if (s->ev != NULL) {
+        sc_io_set_event(s->io, NULL);
         event_free(s->ev);
         s->ev = NULL;
     }
@@ -177,7 +166,7 @@ static void stream_free(struct sc_hbone_stream *s, int abort_local)
         sc_hbone_i_stream_log(s);
     }
     if (abort_local) {
-        io_abort(s->io);
+        sc_io_abort(s->io);
     } else {
         sc_io_free(s->io);
     }
@@ -254,7 +243,7 @@ static void stream_reset(struct sc_hbone_stream *s, uint32_t code)
             sc_stats_hbone(sc_wctx_stats(t->w), t->dir, SC_HBONE_STREAM_RESET);
         }
         /* on_stream_close frees it */
-        io_abort(s->io);
+        sc_io_abort(s->io);
         s->io = NULL;
         return;
     }
@@ -281,21 +270,29 @@ static void on_local(evutil_socket_t fd, short what, void *arg)
     leave(t);
 }
 
-int sc_hbone_i_stream_attach_local(struct sc_hbone_stream *s, int fd)
+int sc_hbone_i_stream_attach_io(struct sc_hbone_stream *s, struct sc_io *io)
 {
     struct sc_hbone_tunnel *t = s->t;
 
-    s->io = sc_io_new(fd, NULL);
-    if (s->io == NULL) {
-        close(fd);
-        return -1;
-    }
-    s->ev = event_new(sc_wctx_base(t->w), fd, EV_READ | EV_WRITE | EV_CLOSED | EV_PERSIST | EV_ET,
-                      on_local, s);
+    s->io = io;
+    s->ev = event_new(sc_wctx_base(t->w), sc_io_fd(io),
+                      EV_READ | EV_WRITE | EV_CLOSED | EV_PERSIST | EV_ET, on_local, s);
     if (s->ev == NULL || event_add(s->ev, NULL) != 0) {
         return -1;
     }
+    sc_io_set_event(io, s->ev);
     return 0;
+}
+
+int sc_hbone_i_stream_attach_local(struct sc_hbone_stream *s, int fd)
+{
+    struct sc_io *io = sc_io_new(fd, NULL);
+
+    if (io == NULL) {
+        close(fd);
+        return -1;
+    }
+    return sc_hbone_i_stream_attach_io(s, io);
 }
 
 /* nghttp2 asks for a stream's next DATA bytes: read them straight from the
@@ -352,7 +349,7 @@ static ssize_t data_read(nghttp2_session *ngh, int32_t id, uint8_t *buf, size_t 
     if (s->status == 200) {
         sc_stats_hbone(sc_wctx_stats(s->t->w), s->t->dir, SC_HBONE_STREAM_RESET);
     }
-    io_abort(s->io);
+    sc_io_abort(s->io);
     s->io = NULL;
     return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
 }

@@ -10,11 +10,14 @@
 struct x509_st;
 
 /* An HBONE stream to a protocol http (or auto) port, handed to the HTTP
- * session (proxy/conn.c) as a connection of its own (proxy/hbone/hbone_in.c): fd is our end of
- * a socketpair whose other end carries the stream's bytes.  The
+ * session (proxy/conn.c) as a connection of its own (proxy/hbone/hbone_in.c): io
+ * (http ports) is the session's end of an in-process sc_io pair whose other
+ * end is the stream; otherwise fd is our end of a socketpair.  The
  * connection is mesh mTLS with the tunnel's peer (XFCC, access log) and
- * logs hbone=<tunnel> stream=<id>.  Takes fd; borrows the rest (the
+ * logs hbone=<tunnel> stream=<id>.  Takes fd and io; borrows the rest (the
  * certificate gets its own reference). */
+struct sc_io;
+
 struct sc_conn_hbone {
     int port; /* the workload port */
     struct sc_addr peer_addr; /* the tunnel's peer */
@@ -23,6 +26,9 @@ struct sc_conn_hbone {
     struct x509_st *peer_cert;
     unsigned long long tunnel_id;
     long long stream_id;
+    /* protocol http ports: the stream's end of an in-process pair
+     * (sc_io_pair_new), taken, and fd is -1; NULL: the bytes come on fd */
+    struct sc_io *io;
 };
 
 /* HBONE tunnels (docs/hbone.md): one HTTP/2 connection over mesh mTLS

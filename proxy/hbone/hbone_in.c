@@ -1,7 +1,7 @@
 /* The server side of HBONE: the answer to one CONNECT stream (judged by
  * proxy/hbone/hbone_req.c), the app connection it asks for (plain, on
  * inbound.app_host), and, for protocol http ports, the hand-off of the
- * stream's bytes to the HTTP session through a socketpair. */
+ * stream's bytes to the HTTP session (an in-process sc_io pair). */
 #include "hbone_internal.h"
 
 #include <errno.h>
@@ -14,6 +14,7 @@
 
 #include "accesslog.h"
 #include "escape.h"
+#include "io.h"
 #include "l7_internal.h"
 #include "log.h"
 
@@ -104,19 +105,33 @@ static void refuse(struct sc_hbone_stream *s, int status, const char *why)
     }
 }
 
-static void established(struct sc_hbone_stream *s, int fd)
+static void answer_200(struct sc_hbone_stream *s)
 {
     struct sc_hbone_tunnel *t = s->t;
 
-    if (sc_hbone_i_stream_attach_local(s, fd) != 0) {
-        refuse(s, 503, "internal_error: out of memory");
-        return;
-    }
     if (sc_hbone_i_stream_submit_response(s, 200, NULL) != 0) {
         nghttp2_submit_rst_stream(t->ngh, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_INTERNAL_ERROR);
         return;
     }
     sc_stats_hbone(sc_wctx_stats(t->w), t->dir, SC_HBONE_STREAM_OPENED);
+}
+
+static void established(struct sc_hbone_stream *s, int fd)
+{
+    if (sc_hbone_i_stream_attach_local(s, fd) != 0) {
+        refuse(s, 503, "internal_error: out of memory");
+        return;
+    }
+    answer_200(s);
+}
+
+static void established_io(struct sc_hbone_stream *s, struct sc_io *io)
+{
+    if (sc_hbone_i_stream_attach_io(s, io) != 0) {
+        refuse(s, 503, "internal_error: out of memory");
+        return;
+    }
+    answer_200(s);
 }
 
 static void on_app_connect(evutil_socket_t fd, short what, void *arg)
@@ -183,14 +198,23 @@ static void connect_app(struct sc_hbone_stream *s)
 
 /* protocol http (or auto) ports: the stream's bytes go to the HTTP session
  * as if they had come on a connection of their own; the session connects
- * to the app and answers for it (503 when it is down). */
+ * to the app and answers for it (503 when it is down).  An http port's
+ * session reads and writes the stream through an in-process pair of
+ * sc_io ends (no socket, no system call per chunk); an auto port's
+ * sniffer peeks at a socket, so it gets one end of a socketpair. */
 static void hand_to_http(struct sc_hbone_stream *s)
 {
     struct sc_hbone_tunnel *t = s->t;
     struct sc_conn_hbone info;
-    int sv[2];
+    struct sc_io *ends[2] = {NULL, NULL};
+    int sv[2] = {-1, -1};
 
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) != 0) {
+    if (s->tgt.protocol == SC_PROTO_HTTP) {
+        if (sc_io_pair_new(ends) != 0) {
+            refuse(s, 503, "internal_error: out of memory");
+            return;
+        }
+    } else if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) != 0) {
         char why[160];
 
         snprintf(why, sizeof(why), "internal_error: socketpair: %s", strerror(errno));
@@ -205,9 +229,14 @@ static void hand_to_http(struct sc_hbone_stream *s)
     info.peer_cert = t->peer_cert;
     info.tunnel_id = t->peer.tunnel_id;
     info.stream_id = s->id;
+    info.io = ends[1];
     s->up_tried = 1;
     s->http = 1;
-    established(s, sv[0]);
+    if (ends[0] != NULL) {
+        established_io(s, ends[0]);
+    } else {
+        established(s, sv[0]);
+    }
     sc_wctx_hbone_accept(t->w, sv[1], &info);
 }
 

@@ -89,6 +89,9 @@ struct sc_hbone_tunnel {
 
 struct sc_hbone_stream *sc_hbone_i_stream_new(struct sc_hbone_tunnel *t);
 int sc_hbone_i_stream_attach_local(struct sc_hbone_stream *s, int fd);
+/* The stream's local end is io (taken; a socket's, or one end of an
+ * sc_io_pair_new). */
+int sc_hbone_i_stream_attach_io(struct sc_hbone_stream *s, struct sc_io *io);
 int sc_hbone_i_stream_submit_response(struct sc_hbone_stream *s, int status, const char *reason);
 void sc_hbone_i_tunnel_destroy(struct sc_hbone_tunnel *t);
 void sc_hbone_i_tunnel_arm_idle(struct sc_hbone_tunnel *t, long ms);

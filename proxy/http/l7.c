@@ -287,6 +287,7 @@ void sc_l7_free(struct sc_l7 *s)
     }
     sc_relay_free(s->relay);
     if (s->dev != NULL) {
+        sc_io_set_event(s->dio, NULL);
         event_free(s->dev);
     }
     sc_io_free(s->dio);
@@ -557,6 +558,7 @@ void sc_l7_switch_to_relay(struct sc_l7 *s)
 
     s->uc = NULL;
     s->dio = NULL;
+    sc_io_set_event(down, NULL);
     event_free(s->dev);
     s->dev = NULL;
     evtimer_del(s->timer);
@@ -1006,7 +1008,10 @@ struct sc_l7 *sc_l7_new(const struct sc_l7_params *p, sc_l7_done_fn *done, void 
     struct evbuffer *in = NULL, *out = NULL;
 
     if (s == NULL) {
-        bufferevent_free(p->down);
+        if (p->down != NULL) {
+            bufferevent_free(p->down);
+        }
+        sc_io_free(p->down_io);
         return NULL;
     }
     SC_MAGIC_SET(s, SC_MAGIC_L7);
@@ -1023,12 +1028,16 @@ struct sc_l7 *sc_l7_new(const struct sc_l7_params *p, sc_l7_done_fn *done, void 
     out = evbuffer_new();
     if (s->req_parser == NULL || s->resp_parser == NULL || s->timer == NULL || in == NULL ||
         out == NULL) {
-        bufferevent_free(p->down);
+        if (p->down != NULL) {
+            bufferevent_free(p->down);
+        }
+        sc_io_free(p->down_io);
         goto fail;
     }
     /* Out of its bufferevent and onto the I/O layer: what it had read
-     * (the handshake's last record, the sniffed request) is parsed first. */
-    s->dio = sc_io_from_bufferevent(p->down, in, out);
+     * (the handshake's last record, the sniffed request) is parsed first.
+     * An HBONE stream's pair end is on it already. */
+    s->dio = p->down != NULL ? sc_io_from_bufferevent(p->down, in, out) : p->down_io;
     if (s->dio == NULL || load_early(s, in, out) != 0) {
         goto fail;
     }
@@ -1038,6 +1047,7 @@ struct sc_l7 *sc_l7_new(const struct sc_l7_params *p, sc_l7_done_fn *done, void 
         goto fail;
     }
     sc_io_watched(s->dio);
+    sc_io_set_event(s->dio, s->dev);
     evbuffer_free(in);
     evbuffer_free(out);
     in = out = NULL;

@@ -20,10 +20,13 @@ struct sc_l7;
  * replies when the upstream fails, one access-log line per request.  An
  * Upgrade / CONNECT switches the connection to the L4 relay. */
 
+struct sc_io;
+
 struct sc_l7_params {
     struct sc_wctx *w;
     struct sc_snapshot *snap; /* the session takes its own reference */
     struct bufferevent *down; /* taken; plain or TLS (terminated) */
+    struct sc_io *down_io; /* or (down NULL) this, taken: an HBONE stream's pair end */
     enum sc_direction dir;
     int port;
     int down_mtls; /* the downstream is a verified mesh peer */

@@ -22,7 +22,17 @@ struct sc_io {
     int drained; /* the last recv() was short: nothing left */
     int err; /* errno of the last SC_IO_ERROR, 0 for TLS */
     char why[160];
+    /* an in-process pair (fd -1): see sc_io_pair_new */
+    int pair;
+    struct sc_io *peer; /* NULL once the other end is freed */
+    struct evbuffer *pin; /* bytes the other end wrote, for us to read */
+    struct event *ev; /* the owner's event, made active on readiness */
+    int peof; /* the other end shut its sending half (or was freed) */
+    int preset; /* the other end was aborted: reads fail with ECONNRESET */
+    int shut; /* we shut our sending half */
 };
+
+#define PAIR_CAP (256 * 1024) /* bytes one end may hold unread, as a socket buffer */
 
 /* ---- the TLS socket BIO ------------------------------------------------
  * OpenSSL reads and writes the socket through this BIO rather than
@@ -144,9 +154,86 @@ struct sc_io *sc_io_new(int fd, SSL *ssl)
     return io;
 }
 
+static void pair_notify(struct sc_io *io, short what)
+{
+    if (io->ev != NULL) {
+        event_active(io->ev, what, 0);
+    }
+}
+
+int sc_io_pair_new(struct sc_io *ends[2])
+{
+    for (int i = 0; i < 2; i++) {
+        ends[i] = calloc(1, sizeof(*ends[i]));
+        if (ends[i] != NULL) {
+            ends[i]->fd = -1;
+            ends[i]->pair = 1;
+            ends[i]->pin = evbuffer_new();
+        }
+    }
+    if (ends[0] == NULL || ends[1] == NULL || ends[0]->pin == NULL || ends[1]->pin == NULL) {
+        for (int i = 0; i < 2; i++) {
+            if (ends[i] != NULL && ends[i]->pin != NULL) {
+                evbuffer_free(ends[i]->pin);
+            }
+            free(ends[i]);
+            ends[i] = NULL;
+        }
+        return -1;
+    }
+    ends[0]->peer = ends[1];
+    ends[1]->peer = ends[0];
+    return 0;
+}
+
+void sc_io_set_event(struct sc_io *io, struct event *ev)
+{
+    if (io == NULL || !io->pair) {
+        return;
+    }
+    io->ev = ev;
+    /* as a socket's first edge after registration: the owner tries both
+     * directions once */
+    pair_notify(io, EV_READ | EV_WRITE);
+}
+
+static void pair_release(struct sc_io *io, int reset)
+{
+    struct sc_io *p = io->peer;
+
+    if (p != NULL) {
+        p->peer = NULL;
+        p->peof = 1; /* a close is an end of stream, as a FIN */
+        p->preset = reset;
+        p->rdhup = 1;
+        pair_notify(p, EV_READ | EV_WRITE | EV_CLOSED);
+    }
+    evbuffer_free(io->pin);
+    free(io);
+}
+
+void sc_io_abort(struct sc_io *io)
+{
+    struct linger lg = {1, 0};
+
+    if (io == NULL) {
+        return;
+    }
+    if (io->pair) {
+        pair_release(io, 1);
+        return;
+    }
+    (void)setsockopt(io->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+    sc_io_free(io);
+}
+
 void sc_io_free(struct sc_io *io)
 {
     if (io == NULL) {
+        return;
+    }
+    if (io->pair) {
+        pair_release(io, 0);
         return;
     }
     SSL_free(io->ssl);
@@ -252,9 +339,67 @@ static ssize_t tls_result(struct sc_io *io, int n, short *wait, int reading)
     return SC_IO_ERROR;
 }
 
+static ssize_t pair_read(struct sc_io *io, void *buf, size_t len)
+{
+    size_t have = evbuffer_get_length(io->pin);
+    int n;
+
+    if (io->preset) {
+        return sys_error(io, ECONNRESET);
+    }
+    if (have == 0) {
+        if (io->peof) {
+            return 0;
+        }
+        io->rd_wait = EV_READ;
+        return SC_IO_AGAIN;
+    }
+    n = evbuffer_remove(io->pin, buf, len);
+    if (n <= 0) {
+        return sys_error(io, EIO);
+    }
+    if (evbuffer_get_length(io->pin) == 0 && !io->peof) {
+        io->rd_wait = EV_READ; /* drained: the writer's next bytes wake us */
+    }
+    if (io->peer != NULL && io->peer->wr_wait != 0) {
+        pair_notify(io->peer, EV_WRITE);
+    }
+    return n;
+}
+
+static ssize_t pair_write(struct sc_io *io, const void *buf, size_t len)
+{
+    struct sc_io *p = io->peer;
+    size_t have, n;
+
+    if (p == NULL || io->shut) {
+        return sys_error(io, EPIPE);
+    }
+    have = evbuffer_get_length(p->pin);
+    if (have >= PAIR_CAP) {
+        io->wr_wait = EV_WRITE;
+        return SC_IO_AGAIN;
+    }
+    n = len < PAIR_CAP - have ? len : PAIR_CAP - have;
+    if (evbuffer_add(p->pin, buf, n) != 0) {
+        return sys_error(io, ENOMEM);
+    }
+    if (n < len) {
+        io->wr_wait = EV_WRITE; /* full */
+    }
+    if (n > 0 && have == 0) {
+        pair_notify(p, EV_READ);
+    }
+    return n > 0 ? (ssize_t)n : SC_IO_AGAIN;
+}
+
 ssize_t sc_io_read(struct sc_io *io, void *buf, size_t len)
 {
     ssize_t n;
+
+    if (io->pair) {
+        return pair_read(io, buf, len);
+    }
 
     if (io->ssl != NULL) {
         int r;
@@ -295,6 +440,10 @@ ssize_t sc_io_write(struct sc_io *io, const void *buf, size_t len)
 {
     ssize_t n;
 
+    if (io->pair) {
+        return pair_write(io, buf, len);
+    }
+
     if (io->ssl != NULL) {
         int r;
 
@@ -320,6 +469,15 @@ ssize_t sc_io_write(struct sc_io *io, const void *buf, size_t len)
 
 void sc_io_shutdown(struct sc_io *io)
 {
+    if (io->pair) {
+        if (!io->shut && io->peer != NULL) {
+            io->peer->peof = 1;
+            io->peer->rdhup = 1;
+            pair_notify(io->peer, EV_READ | EV_CLOSED);
+        }
+        io->shut = 1;
+        return;
+    }
     if (io->ssl != NULL) {
         (void)SSL_shutdown(io->ssl);
         ERR_clear_error();

@@ -6,6 +6,7 @@
 #include <sys/types.h>
 
 struct bufferevent;
+struct event;
 struct evbuffer;
 struct sc_io;
 
@@ -35,6 +36,24 @@ enum {
 
 struct sc_io *sc_io_new(int fd, SSL *ssl);
 void sc_io_free(struct sc_io *io);
+
+/* Two connected ends in one thread, with no socket: what one end writes
+ * (up to 256 KiB unread, as a socket buffer) the other reads, shutdown is
+ * the other's end of stream, sc_io_free a close and sc_io_abort a reset.
+ * An HBONE stream hands its bytes to the HTTP session this way, with no
+ * copy through the kernel and no system call.  An end has no fd
+ * (sc_io_fd is -1): its owner makes an event with fd -1 and gives it to
+ * sc_io_set_event, which the other end makes active (EV_READ, EV_WRITE,
+ * EV_CLOSED) as a socket's readiness would.  Each end is freed by its
+ * owner.  0, or -1 (out of memory). */
+int sc_io_pair_new(struct sc_io *ends[2]);
+/* The event to make active (a pair's end; nothing for a socket), or NULL
+ * before the owner frees it.  Setting one reports both directions once, as
+ * a socket's first edge does. */
+void sc_io_set_event(struct sc_io *io, struct event *ev);
+/* Frees with a reset: a socket closes with a TCP RST (SO_LINGER 0), a
+ * pair's other end reads ECONNRESET. */
+void sc_io_abort(struct sc_io *io);
 
 int sc_io_fd(const struct sc_io *io);
 SSL *sc_io_ssl(const struct sc_io *io);

@@ -77,6 +77,7 @@ void sc_relay_free(struct sc_relay *r)
     }
     for (int i = 0; i < 2; i++) {
         if (r->s[i].ev != NULL) {
+            sc_io_set_event(r->s[i].io, NULL);
             event_free(r->s[i].ev);
         }
         sc_io_free(r->s[i].io);
@@ -373,6 +374,7 @@ static struct sc_relay *relay_start(struct sc_relay *r, struct event_base *base,
         if (r->s[i].ev == NULL || event_add(r->s[i].ev, NULL) != 0) {
             goto fail;
         }
+        sc_io_set_event(r->s[i].io, r->s[i].ev);
     }
     arm_quiet(r);
     /* The first pump comes from the sockets' first (edge) wake-up. */

@@ -333,6 +333,99 @@ START_TEST(test_io_buffers_come_back)
 }
 END_TEST
 
+static short pair_fired[2];
+
+static void on_pair_event(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    *(short *)arg |= what;
+}
+
+/* An in-process pair: bytes, readiness made active on the owner's event,
+ * a bounded buffer (backpressure), shutdown as end of stream, free as a
+ * close, abort as a reset; no fd. */
+START_TEST(test_io_pair_bytes_backpressure_shutdown_reset)
+{
+    struct event_base *base = event_base_new();
+    struct sc_io *e[2], *f[2];
+    struct event *ev[2];
+    static unsigned char big[300 * 1024];
+    unsigned char buf[1024];
+    ssize_t n, total = 0;
+    int err = 0;
+
+    ck_assert_ptr_nonnull(base);
+    ck_assert_int_eq(sc_io_pair_new(e), 0);
+    ck_assert_int_eq(sc_io_fd(e[0]), -1);
+    for (int i = 0; i < 2; i++) {
+        pair_fired[i] = 0;
+        ev[i] = event_new(base, -1, EV_READ | EV_WRITE | EV_PERSIST, on_pair_event, &pair_fired[i]);
+        ck_assert_ptr_nonnull(ev[i]);
+        sc_io_watched(e[i]);
+        sc_io_set_event(e[i], ev[i]);
+    }
+    event_base_loop(base, EVLOOP_NONBLOCK);
+    ck_assert_int_eq(pair_fired[1], EV_READ | EV_WRITE); /* the first edge */
+    sc_io_ready(e[1], pair_fired[1]);
+    ck_assert_int_eq(sc_io_read(e[1], buf, sizeof(buf)), SC_IO_AGAIN);
+    ck_assert(!sc_io_can_read(e[1]));
+
+    ck_assert_int_eq(sc_io_write(e[0], "hello", 5), 5);
+    pair_fired[1] = 0;
+    event_base_loop(base, EVLOOP_NONBLOCK);
+    ck_assert(pair_fired[1] & EV_READ);
+    sc_io_ready(e[1], pair_fired[1]);
+    ck_assert(sc_io_can_read(e[1]));
+    ck_assert_int_eq(sc_io_read(e[1], buf, sizeof(buf)), 5);
+    ck_assert_int_eq(memcmp(buf, "hello", 5), 0);
+
+    /* 256 KiB unread at most: the writer waits, and a read wakes it */
+    n = sc_io_write(e[0], big, sizeof(big));
+    ck_assert_int_eq(n, 256 * 1024);
+    ck_assert(!sc_io_can_write(e[0]));
+    ck_assert_int_eq(sc_io_write(e[0], big, sizeof(big)), SC_IO_AGAIN);
+    pair_fired[0] = 0;
+    ck_assert_int_eq(sc_io_read(e[1], buf, sizeof(buf)), (ssize_t)sizeof(buf));
+    event_base_loop(base, EVLOOP_NONBLOCK);
+    ck_assert(pair_fired[0] & EV_WRITE);
+    sc_io_ready(e[0], pair_fired[0]);
+    ck_assert(sc_io_can_write(e[0]));
+    while ((n = sc_io_read(e[1], buf, sizeof(buf))) > 0) {
+        total += n;
+    }
+    ck_assert_int_eq(total, 256 * 1024 - (ssize_t)sizeof(buf));
+    ck_assert_int_eq(n, SC_IO_AGAIN);
+
+    /* shutdown: the other end reads its end of stream, may still write */
+    sc_io_shutdown(e[0]);
+    ck_assert(sc_io_peer_ended(e[1]));
+    ck_assert_int_eq(sc_io_read(e[1], buf, sizeof(buf)), 0);
+    ck_assert_int_eq(sc_io_write(e[0], "x", 1), SC_IO_ERROR);
+    ck_assert_int_eq(sc_io_write(e[1], "back", 4), 4);
+    ck_assert_int_eq(sc_io_read(e[0], buf, sizeof(buf)), 4);
+
+    /* free is a close: the other end reads the end, writes fail */
+    sc_io_set_event(e[1], NULL);
+    event_free(ev[1]);
+    sc_io_free(e[1]);
+    ck_assert_int_eq(sc_io_read(e[0], buf, sizeof(buf)), 0);
+    ck_assert_int_eq(sc_io_write(e[0], "y", 1), SC_IO_ERROR);
+    sc_io_set_event(e[0], NULL);
+    event_free(ev[0]);
+    sc_io_free(e[0]);
+
+    /* abort is a reset, even with bytes unread */
+    ck_assert_int_eq(sc_io_pair_new(f), 0);
+    ck_assert_int_eq(sc_io_write(f[0], "z", 1), 1);
+    sc_io_abort(f[0]);
+    ck_assert_int_eq(sc_io_read(f[1], buf, sizeof(buf)), SC_IO_ERROR);
+    sc_io_error(f[1], &err);
+    ck_assert_int_eq(err, ECONNRESET);
+    sc_io_free(f[1]);
+    event_base_free(base);
+}
+END_TEST
+
 static Suite *io_suite(void)
 {
     Suite *s = suite_create("io");
@@ -346,6 +439,7 @@ static Suite *io_suite(void)
     tcase_add_loop_test(tc, test_io_tls_close_notify_fin_rst, 0, 3);
     tcase_add_test(tc, test_io_tls_garbage_after_handshake_names_the_reason);
     tcase_add_test(tc, test_io_buffers_come_back);
+    tcase_add_test(tc, test_io_pair_bytes_backpressure_shutdown_reset);
     suite_add_tcase(s, tc);
     return s;
 }
