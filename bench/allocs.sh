@@ -7,13 +7,21 @@
 # libevent, OpenSSL (libssl + libcrypto), anything else.  Counted over a
 # keep-alive run after a warm-up, divided by wrk's request count.
 #
-#   bench/allocs.sh [-d SECONDS] [-c CONNECTIONS]
+#   bench/allocs.sh [-d SECONDS] [-c CONNECTIONS] [-s keepalive|close]
+#
+# -s close: wrk sends `Connection: close`, a new client connection per
+# request (the pooled mTLS hop between the pair stays pooled).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-DUR=3; CONNS=8
-while getopts "d:c:" o; do
-    case $o in d) DUR=$OPTARG;; c) CONNS=$OPTARG;; *) exit 2;; esac
+DUR=3; CONNS=8; SHAPE=keepalive
+while getopts "d:c:s:" o; do
+    case $o in d) DUR=$OPTARG;; c) CONNS=$OPTARG;; s) SHAPE=$OPTARG;; *) exit 2;; esac
 done
+case $SHAPE in
+    keepalive) HDR=(); LABEL=keep-alive;;
+    close) HDR=(-H "Connection: close"); LABEL=close;;
+    *) echo "-s: keepalive or close" >&2; exit 2;;
+esac
 command -v wrk >/dev/null || { echo "allocs: wrk is missing (apt-get install wrk)" >&2; exit 1; }
 . bench/pair-lib.sh
 bench_init allocs
@@ -37,17 +45,17 @@ echo "| shape | sidecar | requests | allocations / request | ours | libevent | O
 echo "|---|---|---:|---:|---:|---:|---:|---:|"
 for shape in L4:$P_A L7:$P_A7; do
     name=${shape%%:*}; p=${shape#*:}
-    wrk -t1 -c"$CONNS" -d1s "http://127.0.0.1:$p/" >/dev/null 2>&1 || true    # warm pools
+    wrk -t1 -c"$CONNS" -d1s "${HDR[@]}" "http://127.0.0.1:$p/" >/dev/null 2>&1 || true    # warm pools
     a0=$(counts "$PID_A"); b0=$(counts "$PID_B")
-    reqs=$(timeout $((DUR + 20)) wrk -t1 -c"$CONNS" -d"${DUR}s" "http://127.0.0.1:$p/" |
+    reqs=$(timeout $((DUR + 20)) wrk -t1 -c"$CONNS" -d"${DUR}s" "${HDR[@]}" "http://127.0.0.1:$p/" |
         awk '/requests in/ { print $1 }')
     a1=$(counts "$PID_A"); b1=$(counts "$PID_B")
     for s in a b; do
         if [ $s = a ]; then c0=$a0; c1=$a1; who=A-client; else c0=$b0; c1=$b1; who=B-server; fi
-        awk -v n="$reqs" -v x="$c0" -v y="$c1" -v shape="$name" -v who="$who" 'BEGIN {
+        awk -v n="$reqs" -v x="$c0" -v y="$c1" -v shape="$name" -v label="$LABEL" -v who="$who" 'BEGIN {
             split(x, u, " "); split(y, v, " "); t = 0
             for (i = 1; i <= 4; i++) { d[i] = (v[i] - u[i]) / n; t += d[i] }
-            printf "| %s keep-alive | %s | %d | %.2f | %.2f | %.2f | %.2f | %.2f |\n", shape, who, n, t, d[1], d[2], d[3], d[4]
+            printf "| %s %s | %s | %d | %.2f | %.2f | %.2f | %.2f | %.2f |\n", shape, label, who, n, t, d[1], d[2], d[3], d[4]
         }'
     done
 done

@@ -6,13 +6,21 @@
 # calls per request, and the top calls.  strace slows the run down: the
 # counts are what matter here, not the rate.
 #
-#   bench/syscalls.sh [-d SECONDS] [-c CONNECTIONS]
+#   bench/syscalls.sh [-d SECONDS] [-c CONNECTIONS] [-s keepalive|close]
+#
+# -s close: wrk sends `Connection: close`, a new client connection per
+# request (the pooled mTLS hop between the pair stays pooled).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-DUR=3; CONNS=8
-while getopts "d:c:" o; do
-    case $o in d) DUR=$OPTARG;; c) CONNS=$OPTARG;; *) exit 2;; esac
+DUR=3; CONNS=8; SHAPE=keepalive
+while getopts "d:c:s:" o; do
+    case $o in d) DUR=$OPTARG;; c) CONNS=$OPTARG;; s) SHAPE=$OPTARG;; *) exit 2;; esac
 done
+case $SHAPE in
+    keepalive) HDR=(); LABEL=keep-alive;;
+    close) HDR=(-H "Connection: close"); LABEL=close;;
+    *) echo "-s: keepalive or close" >&2; exit 2;;
+esac
 for t in wrk strace; do
     command -v $t >/dev/null || { echo "syscalls: $t is missing (apt-get install $t)" >&2; exit 1; }
 done
@@ -40,16 +48,16 @@ echo "| shape | sidecar | requests | syscalls / request | epoll_ctl / request | 
 echo "|---|---|---:|---:|---:|---|"
 for shape in L4:$P_A L7:$P_A7; do
     name=${shape%%:*}; p=${shape#*:}
-    wrk -t1 -c"$CONNS" -d1s "http://127.0.0.1:$p/" >/dev/null 2>&1 || true    # warm pools
+    wrk -t1 -c"$CONNS" -d1s "${HDR[@]}" "http://127.0.0.1:$p/" >/dev/null 2>&1 || true    # warm pools
     timeout $((DUR + 30)) strace -c -f -o "$T/a.$name" -p "$PID_A" & sa=$!
     timeout $((DUR + 30)) strace -c -f -o "$T/b.$name" -p "$PID_B" & sb=$!
     sleep 0.5
-    reqs=$(timeout $((DUR + 20)) wrk -t1 -c"$CONNS" -d"${DUR}s" "http://127.0.0.1:$p/" |
+    reqs=$(timeout $((DUR + 20)) wrk -t1 -c"$CONNS" -d"${DUR}s" "${HDR[@]}" "http://127.0.0.1:$p/" |
         awk '/requests in/ { print $1 }')
     kill -INT $sa $sb 2>/dev/null || true
     wait $sa $sb 2>/dev/null || true
     for s in a b; do
-        printf '| %s keep-alive | %s | %s | %s|\n' "$name" "$( [ $s = a ] && echo A-client || echo B-server)" \
+        printf '| %s %s | %s | %s | %s|\n' "$name" "$LABEL" "$( [ $s = a ] && echo A-client || echo B-server)" \
             "$reqs" "$(per_req "$T/$s.$name" "$reqs")"
     done
 done

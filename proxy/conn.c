@@ -37,6 +37,7 @@
 #include "l7_internal.h"
 #include "x509.h"
 #include "magic.h"
+#include "objcache.h"
 #include "hbone.h"
 #include "hbone_req.h"
 #include "hbone_pool.h"
@@ -87,7 +88,7 @@ struct sc_conn {
     const char *session; /* "full", "resumed", or NULL before TLS */
     const char *tls_version;
     struct timespec t0;
-    char started[40];
+    struct timespec started; /* CLOCK_REALTIME, formatted only for a log line */
     uint64_t bytes[2];
     int tcp_state; /* Istio's TCP metrics: TCP_* */
     unsigned al_flags; /* access-log response flags of an L4 relay's end */
@@ -291,6 +292,48 @@ static void log_tcp_access(struct sc_conn *c, long ms)
 
 /* The one teardown: writes the connection log line, then frees everything
  * the connection holds. */
+/* A connection per request makes and frees one of these per request: the
+ * worker keeps up to CONN_CACHE_MAX freed ones, timer included, for the next
+ * connections. */
+#define CONN_CACHE_MAX 32
+
+static __thread struct sc_objcache conn_cache =
+    SC_OBJCACHE_INIT(sizeof(struct sc_conn), CONN_CACHE_MAX);
+
+static struct sc_conn *conn_alloc(void)
+{
+    struct sc_conn *c = sc_objcache_get(&conn_cache);
+    struct event *timer;
+
+    if (c == NULL) {
+        return calloc(1, sizeof(*c));
+    }
+    timer = c->timer;
+    memset(c, 0, sizeof(*c));
+    c->timer = timer;
+    return c;
+}
+
+/* The end of a connection's memory: its timer is already deleted. */
+static void conn_release(struct sc_conn *c)
+{
+    if (sc_objcache_put(&conn_cache, c) != 0) {
+        free(c->timer);
+        free(c);
+    }
+}
+
+void sc_conn_cache_drain(void)
+{
+    struct sc_conn *c;
+
+    while ((c = sc_objcache_get(&conn_cache)) != NULL) {
+        free(c->timer);
+        free(c);
+    }
+    sc_l7_cache_drain();
+}
+
 static void conn_finish(struct sc_conn *c, const char *fmt, ...)
 {
     char reason[1600], line[2600], da[SC_ADDR_STRLEN], ua[SC_ADDR_STRLEN], oa[SC_ADDR_STRLEN];
@@ -316,11 +359,18 @@ static void conn_finish(struct sc_conn *c, const char *fmt, ...)
     }
     /* no line formatted and no write(2) when the log goes nowhere */
     if (sc_log_record_enabled()) {
+        struct tm tm;
+        char started[40];
+
+        gmtime_r(&c->started.tv_sec, &tm);
+        strftime(started, sizeof(started), "%Y-%m-%dT%H:%M:%S", &tm);
+        snprintf(started + strlen(started), sizeof(started) - strlen(started), ".%03ldZ",
+                 c->started.tv_nsec / 1000000L);
         n = snprintf(line, sizeof(line),
                      "%s conn id=%llu dir=%s listener=%s port=%d mode=%s class=%s down=%s up=%s "
                      "orig_dst=%s tls=%s peer=%s peer_root=%s session=%s bytes_received=%llu "
                      "bytes_sent=%llu duration_ms=%ld%s end=%s",
-                     c->started, c->id, c->dir == SC_DIR_INBOUND ? "inbound" : "outbound", c->lname,
+                     started, c->id, c->dir == SC_DIR_INBOUND ? "inbound" : "outbound", c->lname,
                      c->port, mode_label(c),
                      c->cls >= 0 ? sc_conn_class_name((enum sc_conn_class)c->cls) : "-",
                      sc_addr_str(&c->down_addr, da, sizeof(da)),
@@ -369,8 +419,7 @@ static void conn_finish(struct sc_conn *c, const char *fmt, ...)
     }
     drop_watcher(c);
     if (c->timer != NULL) {
-        event_free(c->timer);
-        c->timer = NULL;
+        event_del(c->timer); /* kept with the object, for the next connection */
     }
     if (c->fd >= 0) {
         close(c->fd);
@@ -388,7 +437,7 @@ static void conn_finish(struct sc_conn *c, const char *fmt, ...)
     sc_snapshot_unref(c->snap);
     c->snap = NULL;
     SC_MAGIC_CLEAR(c);
-    free(c);
+    conn_release(c);
 }
 
 void sc_conn_drain(struct sc_conn *c)
@@ -795,9 +844,12 @@ static void start_l7(struct sc_conn *c)
     drop_watcher(c);
     evtimer_del(c->timer);
     if (c->down == NULL && c->dio == NULL) {
-        c->down = bufferevent_socket_new(sc_wctx_base(c->w), c->fd, BEV_FLAGS);
-        if (c->down == NULL) {
-            conn_finish(c, "internal_error: bufferevent");
+        /* plaintext with nothing read yet (a peek leaves the bytes in the
+         * kernel): straight onto the I/O layer, no bufferevent to take
+         * apart again */
+        c->dio = sc_io_new(c->fd, NULL);
+        if (c->dio == NULL) {
+            conn_finish(c, "internal_error: out of memory");
             return;
         }
         c->fd = -1;
@@ -1212,9 +1264,7 @@ void sc_lcount_unref(struct sc_lcount *n)
 static struct sc_conn *conn_new(struct sc_wctx *w, struct sc_lcount *count, int fd,
                                 const struct sockaddr *peer, int peerlen)
 {
-    struct sc_conn *c = calloc(1, sizeof(*c));
-    struct timespec now;
-    struct tm tm;
+    struct sc_conn *c = conn_alloc();
 
     if (c == NULL) {
         close(fd);
@@ -1235,17 +1285,15 @@ static struct sc_conn *conn_new(struct sc_wctx *w, struct sc_lcount *count, int 
     c->to = &c->cfg->timeouts;
     c->id = sc_wctx_next_conn_id(w);
     clock_gettime(CLOCK_MONOTONIC, &c->t0);
-    clock_gettime(CLOCK_REALTIME, &now);
-    gmtime_r(&now.tv_sec, &tm);
-    strftime(c->started, sizeof(c->started), "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(c->started + strlen(c->started), sizeof(c->started) - strlen(c->started), ".%03ldZ",
-             now.tv_nsec / 1000000L);
+    clock_gettime(CLOCK_REALTIME, &c->started);
     if (peerlen > 0 && (size_t)peerlen <= sizeof(c->down_addr.ss)) {
         memcpy(&c->down_addr.ss, peer, (size_t)peerlen);
         c->down_addr.len = (socklen_t)peerlen;
         unmap_v4(&c->down_addr);
     }
-    c->timer = evtimer_new(sc_wctx_base(w), on_unused_timer, c);
+    if (sc_objcache_event(&c->timer, sc_wctx_base(w), -1, 0, on_unused_timer, c) != 0) {
+        c->timer = NULL;
+    }
     list_add(w, c);
     sc_stats_active(sc_wctx_stats(w), 1);
     c->lname = "-";

@@ -46,6 +46,11 @@ void sc_conn_accept_hbone(struct sc_wctx *w, int fd, const struct sc_conn_hbone 
 /* Ends the connection now with the given reason (worker shutdown). */
 void sc_conn_abort(struct sc_conn *c, const char *reason);
 
+/* An ended connection's memory (and its timer) stays in the calling
+ * thread's cache, up to 32, for the next accepted one, as its L7 session's
+ * does (sc_l7_free); a worker frees both caches with this as it exits. */
+void sc_conn_cache_drain(void);
+
 /* Draining: an HTTP connection closes after its current response (at once
  * when idle); an L4 connection runs on until it ends or the drain deadline. */
 void sc_conn_drain(struct sc_conn *c);

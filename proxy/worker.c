@@ -380,6 +380,7 @@ static void *worker_main(void *arg)
 
     event_base_dispatch(w->base);
     sc_io_buf_drain();
+    sc_conn_cache_drain();
     return NULL;
 }
 

@@ -684,6 +684,11 @@ int sc_http1_trim(struct sc_http1 *h)
     return 0;
 }
 
+size_t sc_http1_held(const struct sc_http1 *h)
+{
+    return h->cap + h->hcap * (sizeof(*h->offs) + sizeof(*h->hdrs));
+}
+
 void sc_http1_expect_response(struct sc_http1 *h, const struct sc_http1_head *req)
 {
     h->req_head = req != NULL && req->head_method;

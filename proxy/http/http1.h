@@ -152,6 +152,9 @@ void sc_http1_reset(struct sc_http1 *h);
  * (nothing done) in the middle of a message. */
 int sc_http1_trim(struct sc_http1 *h);
 
+/* Bytes of head buffers the parser holds (what sc_http1_trim would free). */
+size_t sc_http1_held(const struct sc_http1 *h);
+
 /* Response parsers only: the request this response answers, before its
  * first byte is fed (it stays in force across 1xx interim responses).  A
  * response to HEAD has no body; a 2xx to CONNECT and a 101 to an upgrade

@@ -21,6 +21,7 @@
 #include "log.h"
 #include "relay.h"
 #include "magic.h"
+#include "objcache.h"
 #include "snapshot.h"
 #include "stats.h"
 #include "tlsctx.h"
@@ -51,6 +52,82 @@ long sc_l7_now_ms(void)
 
     clock_gettime(CLOCK_MONOTONIC, &t);
     return t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+/* ---- recycled sessions ------------------------------------------------
+ * A connection per request makes and frees a session per request: the
+ * worker keeps up to L7_CACHE_MAX freed ones, with their two events and
+ * their two parsers (buffers included), for the next connections. */
+
+#define L7_CACHE_MAX 32
+#define L7_PARSER_KEEP 4096 /* a parser holding more goes back empty */
+
+static __thread struct sc_objcache l7_cache = SC_OBJCACHE_INIT(sizeof(struct sc_l7), L7_CACHE_MAX);
+
+static void ev_drop(struct event **ev)
+{
+    if (*ev != NULL) {
+        event_del(*ev);
+        free(*ev);
+        *ev = NULL;
+    }
+}
+
+static struct sc_l7 *l7_alloc(void)
+{
+    struct sc_l7 *s = sc_objcache_get(&l7_cache);
+    struct event *dev, *timer;
+    struct sc_http1 *req, *resp;
+
+    if (s == NULL) {
+        return calloc(1, sizeof(*s));
+    }
+    dev = s->dev;
+    timer = s->timer;
+    req = s->req_parser;
+    resp = s->resp_parser;
+    memset(s, 0, sizeof(*s));
+    s->dev = dev;
+    s->timer = timer;
+    s->req_parser = req;
+    s->resp_parser = resp;
+    return s;
+}
+
+/* The end of a session's memory: its events are already deleted. */
+static void l7_release(struct sc_l7 *s)
+{
+    struct sc_http1 *p[2] = {s->req_parser, s->resp_parser};
+
+    for (int i = 0; i < 2; i++) {
+        if (p[i] != NULL) {
+            sc_http1_reset(p[i]);
+            if (sc_http1_held(p[i]) > L7_PARSER_KEEP) {
+                sc_http1_trim(p[i]);
+            }
+        }
+    }
+    if (sc_objcache_put(&l7_cache, s) == 0) {
+        return;
+    }
+    free(s->dev);
+    free(s->timer);
+    sc_http1_free(s->req_parser);
+    sc_http1_free(s->resp_parser);
+    free(s);
+}
+
+void sc_l7_cache_drain(void)
+{
+    struct sc_l7 *s;
+
+    while ((s = sc_objcache_get(&l7_cache)) != NULL) {
+        free(s->dev);
+        free(s->timer);
+        sc_http1_free(s->req_parser);
+        sc_http1_free(s->resp_parser);
+        free(s);
+    }
 }
 
 void sc_l7_arm(struct sc_l7 *s, event_callback_fn cb, int ms)
@@ -287,26 +364,26 @@ void sc_l7_free(struct sc_l7 *s)
     }
     sc_relay_free(s->relay);
     if (s->dev != NULL) {
-        sc_io_set_event(s->dio, NULL);
-        event_free(s->dev);
+        if (s->dio != NULL) {
+            sc_io_set_event(s->dio, NULL);
+        }
+        event_del(s->dev); /* kept, with the session's memory, for the next one */
     }
     sc_io_free(s->dio);
     buf_put(s->dbuf, s->dheap);
     buf_put(s->wbuf, s->wheap);
     s->blen = 0;
     sc_io_buf_put(s->ubuf);
-    sc_http1_free(s->req_parser);
-    sc_http1_free(s->resp_parser);
     sc_io_buf_put(s->rbuf);
     if (s->rover != NULL) {
         evbuffer_free(s->rover);
     }
     if (s->timer != NULL) {
-        event_free(s->timer);
+        event_del(s->timer);
     }
     sc_snapshot_unref(s->p.snap);
     SC_MAGIC_CLEAR(s);
-    free(s);
+    l7_release(s);
 }
 
 static void finish(struct sc_l7 *s, const char *reason)
@@ -559,8 +636,7 @@ void sc_l7_switch_to_relay(struct sc_l7 *s)
     s->uc = NULL;
     s->dio = NULL;
     sc_io_set_event(down, NULL);
-    event_free(s->dev);
-    s->dev = NULL;
+    ev_drop(&s->dev);
     evtimer_del(s->timer);
     /* First, in order: what the client sent after its request head, what
      * the upstream sent after its 101 / 2xx, what of the response is still
@@ -1003,7 +1079,7 @@ static int load_early(struct sc_l7 *s, struct evbuffer *in, struct evbuffer *out
 
 struct sc_l7 *sc_l7_new(const struct sc_l7_params *p, sc_l7_done_fn *done, void *arg)
 {
-    struct sc_l7 *s = calloc(1, sizeof(*s));
+    struct sc_l7 *s = l7_alloc();
     const struct sc_tls_material *m;
     struct evbuffer *in = NULL, *out = NULL;
 
@@ -1021,13 +1097,19 @@ struct sc_l7 *sc_l7_new(const struct sc_l7_params *p, sc_l7_done_fn *done, void 
     s->cfg = sc_snapshot_config(p->snap);
     s->done = done;
     s->arg = arg;
-    s->req_parser = sc_http1_new(SC_HTTP1_REQUEST, NULL);
-    s->resp_parser = sc_http1_new(SC_HTTP1_RESPONSE, NULL);
-    s->timer = evtimer_new(sc_wctx_base(p->w), on_idle_timeout, s);
-    in = evbuffer_new();
-    out = evbuffer_new();
-    if (s->req_parser == NULL || s->resp_parser == NULL || s->timer == NULL || in == NULL ||
-        out == NULL) {
+    if (s->req_parser == NULL) {
+        s->req_parser = sc_http1_new(SC_HTTP1_REQUEST, NULL);
+    }
+    if (s->resp_parser == NULL) {
+        s->resp_parser = sc_http1_new(SC_HTTP1_RESPONSE, NULL);
+    }
+    if (p->down != NULL) {
+        in = evbuffer_new();
+        out = evbuffer_new();
+    }
+    if (s->req_parser == NULL || s->resp_parser == NULL ||
+        sc_objcache_event(&s->timer, sc_wctx_base(p->w), -1, 0, on_idle_timeout, s) != 0 ||
+        (p->down != NULL && (in == NULL || out == NULL))) {
         if (p->down != NULL) {
             bufferevent_free(p->down);
         }
@@ -1038,19 +1120,22 @@ struct sc_l7 *sc_l7_new(const struct sc_l7_params *p, sc_l7_done_fn *done, void 
      * (the handshake's last record, the sniffed request) is parsed first.
      * An HBONE stream's pair end is on it already. */
     s->dio = p->down != NULL ? sc_io_from_bufferevent(p->down, in, out) : p->down_io;
-    if (s->dio == NULL || load_early(s, in, out) != 0) {
+    if (s->dio == NULL || (in != NULL && load_early(s, in, out) != 0)) {
         goto fail;
     }
-    s->dev = event_new(sc_wctx_base(p->w), sc_io_fd(s->dio),
-                       EV_READ | EV_WRITE | EV_CLOSED | EV_PERSIST | EV_ET, on_down_io, s);
-    if (s->dev == NULL || event_add(s->dev, NULL) != 0) {
+    if (sc_objcache_event(&s->dev, sc_wctx_base(p->w), sc_io_fd(s->dio),
+                          EV_READ | EV_WRITE | EV_CLOSED | EV_PERSIST | EV_ET, on_down_io,
+                          s) != 0 ||
+        event_add(s->dev, NULL) != 0) {
         goto fail;
     }
     sc_io_watched(s->dio);
     sc_io_set_event(s->dio, s->dev);
-    evbuffer_free(in);
-    evbuffer_free(out);
-    in = out = NULL;
+    if (in != NULL) {
+        evbuffer_free(in);
+        evbuffer_free(out);
+        in = out = NULL;
+    }
     m = sc_snapshot_material(p->snap);
     if (p->down_mtls && p->peer_cert != NULL && m != NULL) {
         char by[600];

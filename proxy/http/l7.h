@@ -26,7 +26,8 @@ struct sc_l7_params {
     struct sc_wctx *w;
     struct sc_snapshot *snap; /* the session takes its own reference */
     struct bufferevent *down; /* taken; plain or TLS (terminated) */
-    struct sc_io *down_io; /* or (down NULL) this, taken: an HBONE stream's pair end */
+    struct sc_io *down_io; /* or (down NULL) this, taken: a plain socket with nothing read
+                            * yet, or an HBONE stream's pair end */
     enum sc_direction dir;
     int port;
     int down_mtls; /* the downstream is a verified mesh peer */
@@ -54,7 +55,13 @@ struct sc_l7 *sc_l7_new(const struct sc_l7_params *p, sc_l7_done_fn *done, void 
  * called, possibly from within this call). */
 void sc_l7_drain(struct sc_l7 *s);
 
-/* Ends the session now without calling done(). */
+/* Ends the session now without calling done().  Its memory, events and
+ * parsers stay in the calling thread's cache (up to 32 sessions) for the
+ * next sc_l7_new on that thread. */
 void sc_l7_free(struct sc_l7 *s);
+
+/* Frees the calling thread's cache of ended sessions: a worker calls it as
+ * it exits (the cached events hold no reference to its event_base). */
+void sc_l7_cache_drain(void);
 
 #endif

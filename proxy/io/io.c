@@ -13,6 +13,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "objcache.h"
+
 struct sc_io {
     int fd;
     SSL *ssl;
@@ -133,18 +135,31 @@ static int attach(struct sc_io *io, SSL *ssl)
     return 0;
 }
 
+/* A socket's object is made and freed once per connection: the thread
+ * keeps up to 64 freed ones for the next (sc_io_buf_drain frees them). */
+static __thread struct sc_objcache io_cache = SC_OBJCACHE_INIT(sizeof(struct sc_io), 64);
+
+static void io_release(struct sc_io *io)
+{
+    if (sc_objcache_put(&io_cache, io) != 0) {
+        free(io);
+    }
+}
+
 struct sc_io *sc_io_new(int fd, SSL *ssl)
 {
-    struct sc_io *io = calloc(1, sizeof(*io));
+    struct sc_io *io = sc_objcache_get(&io_cache);
 
-    if (io == NULL) {
+    if (io != NULL) {
+        memset(io, 0, sizeof(*io));
+    } else if ((io = calloc(1, sizeof(*io))) == NULL) {
         return NULL;
     }
     io->fd = fd;
     io->ssl = ssl;
     if (ssl != NULL) {
         if (attach(io, ssl) != 0) {
-            free(io);
+            io_release(io);
             return NULL;
         }
         /* one read(2) may bring several records; the read loops run until
@@ -240,7 +255,7 @@ void sc_io_free(struct sc_io *io)
     if (io->fd >= 0) {
         close(io->fd);
     }
-    free(io);
+    io_release(io);
 }
 
 int sc_io_fd(const struct sc_io *io)
@@ -572,6 +587,11 @@ void sc_io_buf_put(unsigned char *buf)
 
 void sc_io_buf_drain(void)
 {
+    void *io;
+
+    while ((io = sc_objcache_get(&io_cache)) != NULL) {
+        free(io);
+    }
     while (free_list != NULL) {
         struct freebuf *b = free_list;
 

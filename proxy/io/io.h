@@ -104,7 +104,8 @@ struct sc_io *sc_io_from_bufferevent(struct bufferevent *bev, struct evbuffer *i
  * a connection has nothing in flight, so an idle connection holds none. */
 unsigned char *sc_io_buf_get(void);
 void sc_io_buf_put(unsigned char *buf);
-/* Frees the calling thread's free list (a worker calls it as it exits). */
+/* Frees the calling thread's free list, and its cache of freed socket
+ * objects (a worker calls it as it exits). */
 void sc_io_buf_drain(void);
 
 #endif
