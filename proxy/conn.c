@@ -334,11 +334,12 @@ void sc_conn_cache_drain(void)
     sc_l7_cache_drain();
 }
 
-static void conn_finish(struct sc_conn *c, const char *fmt, ...)
+/* The one teardown: reason is the connection line's end= (not formatted
+ * again: most ends are a fixed word). */
+static void conn_end(struct sc_conn *c, const char *reason)
 {
-    char reason[1600], line[2600], da[SC_ADDR_STRLEN], ua[SC_ADDR_STRLEN], oa[SC_ADDR_STRLEN];
+    char line[2600], da[SC_ADDR_STRLEN], ua[SC_ADDR_STRLEN], oa[SC_ADDR_STRLEN];
     char peer[512], hb[96] = "";
-    va_list ap;
     int n;
 
     SC_MAGIC_CHECK(c, SC_MAGIC_CONN);
@@ -348,9 +349,6 @@ static void conn_finish(struct sc_conn *c, const char *fmt, ...)
     } else if (c->hb_tunnel != 0) {
         snprintf(hb, sizeof(hb), " hbone=%llu stream=%lld", c->hb_tunnel, c->hb_stream);
     }
-    va_start(ap, fmt);
-    vsnprintf(reason, sizeof(reason), fmt, ap);
-    va_end(ap);
     if (c->relay != NULL) {
         sc_relay_bytes(c->relay, c->bytes);
     }
@@ -440,6 +438,17 @@ static void conn_finish(struct sc_conn *c, const char *fmt, ...)
     conn_release(c);
 }
 
+static void conn_finish(struct sc_conn *c, const char *fmt, ...)
+{
+    char reason[1600];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(reason, sizeof(reason), fmt, ap);
+    va_end(ap);
+    conn_end(c, reason);
+}
+
 void sc_conn_drain(struct sc_conn *c)
 {
     if (c->l7 != NULL) {
@@ -452,7 +461,7 @@ void sc_conn_drain(struct sc_conn *c)
 
 void sc_conn_abort(struct sc_conn *c, const char *reason)
 {
-    conn_finish(c, "%s", reason);
+    conn_end(c, reason);
 }
 
 /* ---- relay ------------------------------------------------------------ */
@@ -471,7 +480,7 @@ static void on_relay_done(struct sc_relay *r, enum sc_relay_end why, const char 
     c->al_flags = why == SC_RELAY_UP_RESET     ? SC_ACCESSLOG_UC
                   : why == SC_RELAY_DOWN_RESET ? SC_ACCESSLOG_DC
                                                : 0;
-    conn_finish(c, "%s", sc_relay_end_str(why, detail, end, sizeof(end)));
+    conn_end(c, sc_relay_end_str(why, detail, end, sizeof(end)));
 }
 
 static void start_relay(struct sc_conn *c)
@@ -515,7 +524,7 @@ static void on_hbone_done(void *arg, const char *reason, uint64_t streams, const
     c->hb_streams = streams;
     c->bytes[0] = bytes[0];
     c->bytes[1] = bytes[1];
-    conn_finish(c, "%s", reason);
+    conn_end(c, reason);
 }
 
 static void start_hbone_tunnel(struct sc_conn *c, SSL *ssl)
@@ -566,7 +575,7 @@ static void on_hbone_out_done(void *arg, const struct sc_hbone_out_end *e)
         c->tcp_state = TCP_OPENED;
         count_tcp(c, 1, 0, "-");
     }
-    conn_finish(c, "%s", e->reason);
+    conn_end(c, e->reason);
 }
 
 static void start_hbone_out(struct sc_conn *c)
@@ -619,7 +628,7 @@ static void on_down_handshake(struct bufferevent *bev, short what, void *arg)
         sc_tlsv_failure(bev, what, &ctx, &f);
         sc_stats_handshake(st, c->dir, f.outcome);
         classify(c, SC_CLASS_REFUSED);
-        conn_finish(c, "%s", f.reason);
+        conn_end(c, f.reason);
         return;
     }
     evtimer_del(c->timer);
@@ -631,7 +640,7 @@ static void on_down_handshake(struct bufferevent *bev, short what, void *arg)
         }
         sc_stats_handshake(st, c->dir, SC_HS_BAD_IDENTITY);
         classify(c, SC_CLASS_REFUSED);
-        conn_finish(c, "%s", reason);
+        conn_end(c, reason);
         return;
     }
     c->peer_id = strdup(id);
@@ -779,7 +788,7 @@ static void on_upstream(void *arg, struct sc_upstream_result *res)
         c->session = res->session;
     }
     if (res->status != SC_UPSTREAM_OK) {
-        conn_finish(c, "%s", res->reason);
+        conn_end(c, res->reason);
         return;
     }
     if (c->dir == SC_DIR_OUTBOUND) {
@@ -833,7 +842,7 @@ static void on_l7_done(void *arg, const char *reason, const uint64_t bytes[2])
     c->l7 = NULL; /* it freed itself */
     c->bytes[0] = bytes[0];
     c->bytes[1] = bytes[1];
-    conn_finish(c, "%s", reason);
+    conn_end(c, reason);
 }
 
 static void start_l7(struct sc_conn *c)

@@ -386,6 +386,16 @@ void sc_l7_free(struct sc_l7 *s)
     l7_release(s);
 }
 
+/* src into dst[0..cap), cut to fit and NUL-terminated (no printf for a
+ * word copied once per connection) */
+static void copy_str(char *dst, size_t cap, const char *src)
+{
+    size_t n = strnlen(src, cap - 1);
+
+    memmove(dst, src, n); /* src may be dst itself */
+    dst[n] = '\0';
+}
+
 static void finish(struct sc_l7 *s, const char *reason)
 {
     uint64_t bytes[2] = {s->bytes[0], s->bytes[1]};
@@ -398,7 +408,7 @@ static void finish(struct sc_l7 *s, const char *reason)
     if (s->up_failure[0] != '\0') {
         snprintf(why, sizeof(why), "%s (after upstream failure: %s)", reason, s->up_failure);
     } else {
-        snprintf(why, sizeof(why), "%s", reason);
+        copy_str(why, sizeof(why), reason);
     }
     sc_l7_free(s);
     done(arg, why, bytes);
@@ -476,7 +486,7 @@ static void linger(struct sc_l7 *s)
 /* Closes once everything queued for the downstream has been written. */
 static void close_when_flushed(struct sc_l7 *s, const char *reason)
 {
-    snprintf(s->ended, sizeof(s->ended), "%s", reason);
+    copy_str(s->ended, sizeof(s->ended), reason);
     s->state = S_CLOSING;
     evtimer_del(s->timer);
     sc_l7_release_upstream(s, 0);

@@ -41,6 +41,10 @@ void sc_l7_req_log(const struct sc_l7_params *p, struct sc_l7_req *r);
 int sc_l7_format_response_head(char *out, size_t cap, size_t *need, const struct sc_http1_head *h,
                                int close, long service_ms);
 
+/* v in decimal into out (at least 21 bytes), NUL-terminated: a header's or
+ * a log field's number on every request, without printf. */
+void sc_l7_fmt_long(char *out, long v);
+
 /* The process-wide access-log sink (NULL: off). */
 extern struct sc_accesslog_sink *sc_l7_access_log;
 

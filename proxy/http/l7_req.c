@@ -1,4 +1,3 @@
-#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -90,6 +89,25 @@ void sc_l7_req_log(const struct sc_l7_params *p, struct sc_l7_req *r)
     sc_accesslog_sink_log(sc_l7_access_log, (unsigned)sc_wctx_id(p->w), &r->rec);
 }
 
+void sc_l7_fmt_long(char *out, long v)
+{
+    char tmp[24];
+    size_t n = 0;
+    unsigned long u = v < 0 ? 0UL - (unsigned long)v : (unsigned long)v;
+
+    do {
+        tmp[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u != 0);
+    if (v < 0) {
+        *out++ = '-';
+    }
+    while (n > 0) {
+        *out++ = tmp[--n];
+    }
+    *out = '\0';
+}
+
 int sc_l7_format_response_head(char *out, size_t cap, size_t *need, const struct sc_http1_head *h,
                                int close, long service_ms)
 {
@@ -98,7 +116,7 @@ int sc_l7_format_response_head(char *out, size_t cap, size_t *need, const struct
     char st[24];
 
     if (service_ms >= 0) {
-        snprintf(st, sizeof(st), "%ld", service_ms);
+        sc_l7_fmt_long(st, service_ms);
         fields[rw.n_fields++] = (struct sc_http1_field){"x-envoy-upstream-service-time", st};
     }
     return sc_http1_head_format(h, &rw, out, cap, need);

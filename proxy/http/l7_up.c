@@ -299,7 +299,7 @@ static int up_parse(struct sc_l7 *s)
                 long svc = sc_l7_now_ms() - s->r.t_upstream_start;
                 char svcs[24];
 
-                snprintf(svcs, sizeof(svcs), "%ld", svc);
+                sc_l7_fmt_long(svcs, svc);
                 sc_accesslog_rec_sets(&s->r.rec, SC_ACCESSLOG_UPSTREAM_SERVICE_TIME, svcs);
                 /* A retry that got an answer is no failure: URX (retries
                  * exhausted) only goes with a local reply, as in Envoy. */

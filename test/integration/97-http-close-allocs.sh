@@ -45,6 +45,11 @@ close_requests() {
 step "a few requests, each on its own connection (pools and caches warm up)"
 close_requests 5 warm >"$T/warm"
 assert_eq 5 "$(grep -c '^200 1$' "$T/warm")" "warm-up responses with 200 on a new connection"
+# the per-request numbers are formatted without printf now: still numbers
+timeout 20 curl -sS -m 10 -D "$T/head" -o /dev/null "http://127.0.0.1:$P_OUT/head" ||
+    fail "curl through the pair failed"
+grep -qiE '^x-envoy-upstream-service-time: [0-9]+'$'\r''?$' "$T/head" ||
+    fail "no x-envoy-upstream-service-time with a number: $(cat "$T/head")"
 a0=$(counts a)
 b0=$(counts b)
 
