@@ -49,6 +49,7 @@ struct sc_worker {
     pthread_t thread;
     int started;
     struct event_base *base;
+    struct sc_io_sweep *iosweep; /* OpenSSL record buffers back on idle */
     struct event *wake; /* a snapshot is waiting, or stop */
     _Atomic(struct sc_snapshot *) pending;
     atomic_int stopping;
@@ -343,6 +344,10 @@ struct sc_worker *sc_worker_new(int id, struct sc_snapshot *snap)
     if (w->stats == NULL || w->base == NULL) {
         goto fail;
     }
+    w->iosweep = sc_io_sweep_new(w->base);
+    if (w->iosweep == NULL) {
+        goto fail;
+    }
     w->ctx = sc_wctx_new(id, w->base, w->stats);
     if (w->ctx == NULL) {
         goto fail;
@@ -378,7 +383,9 @@ static void *worker_main(void *arg)
 {
     struct sc_worker *w = arg;
 
+    sc_io_sweep_bind(w->iosweep);
     event_base_dispatch(w->base);
+    sc_io_sweep_bind(NULL);
     sc_io_buf_drain();
     return NULL;
 }
@@ -439,6 +446,7 @@ void sc_worker_free(struct sc_worker *w)
         event_free(w->wake);
     }
     sc_acceptpause_free(w->pause);
+    sc_io_sweep_free(w->iosweep); /* after the connections, before the base */
     if (w->base != NULL) {
         event_base_free(w->base);
     }
