@@ -584,12 +584,45 @@ START_TEST(test_io_tls_record_buffers_returned_when_idle)
 }
 END_TEST
 
+/* The timer: armed by a connection's use, it releases both ends after a
+ * quiet period, and is not armed again once nothing is left to sweep (an
+ * idle worker does not wake up every second). */
+START_TEST(test_io_tls_sweep_timer_runs_only_while_needed)
+{
+    struct event_base *base = event_base_new();
+    struct sc_io_sweep *sw = sc_io_sweep_new(base);
+    struct sc_io *a, *b;
+
+    ck_assert_ptr_nonnull(sw);
+    ck_assert_int_eq(event_base_get_num_events(base, EVENT_BASE_COUNT_ADDED), 0);
+    sc_io_sweep_bind(sw);
+    tls_pair(0, &a, &b);
+    sc_io_sweep_bind(NULL);
+    round_trip(a, b, 'x', 100);
+    ck_assert_int_eq(event_base_get_num_events(base, EVENT_BASE_COUNT_ADDED), 1);
+    /* each pass waits for the timer; two or three periods release both */
+    for (int i = 0; i < 10 && sc_io_sweep_released(sw) < 2; i++) {
+        ck_assert_int_eq(event_base_loop(base, EVLOOP_ONCE), 0);
+    }
+    ck_assert_uint_eq(sc_io_sweep_released(sw), 2);
+    ck_assert_int_eq(event_base_get_num_events(base, EVENT_BASE_COUNT_ADDED), 0);
+    /* used again: armed again */
+    round_trip(b, a, 'y', 100);
+    ck_assert_int_eq(event_base_get_num_events(base, EVENT_BASE_COUNT_ADDED), 1);
+    sc_io_free(a);
+    sc_io_free(b);
+    sc_io_sweep_free(sw);
+    event_base_free(base);
+}
+END_TEST
+
 static Suite *io_suite(void)
 {
     Suite *s = suite_create("io");
     TCase *tc = tcase_create("io");
 
     tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 30); /* the sweep timer's test waits two periods */
     tcase_add_test(tc, test_io_plain_partial_write_then_drained_read);
     tcase_add_test(tc, test_io_tls_records_read_ahead_need_no_socket_event);
     tcase_add_test(tc, test_io_tls_want_write_mid_record_then_retry);
@@ -598,6 +631,7 @@ static Suite *io_suite(void)
     tcase_add_test(tc, test_io_tls_garbage_after_handshake_names_the_reason);
     tcase_add_test(tc, test_io_buffers_come_back);
     tcase_add_test(tc, test_io_tls_record_buffers_returned_when_idle);
+    tcase_add_test(tc, test_io_tls_sweep_timer_runs_only_while_needed);
     tcase_add_test(tc, test_io_pair_bytes_backpressure_shutdown_reset);
     suite_add_tcase(s, tc);
     return s;
