@@ -23,6 +23,7 @@
 #include "io.h"
 #include "log.h"
 #include "relay.h"
+#include "route.h"
 #include "sniff.h"
 #include "snapshot.h"
 #include "spiffe.h"
@@ -734,9 +735,7 @@ static void on_upstream(void *arg, struct sc_upstream_result *res)
         return;
     }
     if (c->dir == SC_DIR_OUTBOUND) {
-        classify(c, c->tls == SC_TLS_ISTIO_MUTUAL                        ? SC_CLASS_MESH_MTLS
-                    : c->tls == SC_TLS_DISABLE || c->tls == SC_TLS_UNSET ? SC_CLASS_PLAINTEXT
-                                                                         : SC_CLASS_APP_TLS);
+        classify(c, sc_route_outbound_class(c->tls));
     }
     c->up = res->bev;
     res->bev = NULL;
@@ -841,9 +840,7 @@ static void start_l7(struct sc_conn *c)
     c->up_tried = 1;
     c->action = "while serving HTTP";
     if (c->dir == SC_DIR_OUTBOUND) {
-        classify(c, c->tls == SC_TLS_ISTIO_MUTUAL                        ? SC_CLASS_MESH_MTLS
-                    : c->tls == SC_TLS_DISABLE || c->tls == SC_TLS_UNSET ? SC_CLASS_PLAINTEXT
-                                                                         : SC_CLASS_APP_TLS);
+        classify(c, sc_route_outbound_class(c->tls));
     }
     c->l7 = sc_l7_new(&p, on_l7_done, c);
     c->down = NULL; /* the session's, even when it failed */
@@ -969,7 +966,7 @@ static void passthrough(struct sc_conn *c, enum sc_conn_class cls)
     drop_watcher(c);
     evtimer_del(c->timer);
     classify(c, cls);
-    if (cls == SC_CLASS_PLAINTEXT && c->mode != SC_MTLS_DISABLE) {
+    if (sc_route_parse_plaintext(c->mode, cls)) {
         serve(c);
         return;
     }
@@ -1004,22 +1001,17 @@ static void on_peek(evutil_socket_t fd, short what, void *arg)
         return;
     }
     c->peeked = (size_t)n;
-    switch (sc_sniff_client_hello(buf, (size_t)n, &info)) {
-    case SC_SNIFF_NEED_MORE:
-        if ((size_t)n >= cap) {
-            passthrough(c, SC_CLASS_PLAINTEXT);
-        }
+    switch (sc_route_sniffed(sc_sniff_client_hello(buf, (size_t)n, &info), &info, (size_t)n, cap)) {
+    case SC_ROUTE_SNIFF_WAIT:
         return;
-    case SC_SNIFF_TLS:
-        if (info.mesh_alpn) {
-            evtimer_del(c->timer);
-            start_down_tls(c);
-        } else {
-            passthrough(c, SC_CLASS_APP_TLS);
-        }
+    case SC_ROUTE_SNIFF_MESH_TLS:
+        evtimer_del(c->timer);
+        start_down_tls(c);
         return;
-    case SC_SNIFF_NOT_TLS:
-    case SC_SNIFF_BAD_TLS:
+    case SC_ROUTE_SNIFF_APP_TLS:
+        passthrough(c, SC_CLASS_APP_TLS);
+        return;
+    case SC_ROUTE_SNIFF_PLAINTEXT:
         passthrough(c, SC_CLASS_PLAINTEXT);
         return;
     }
@@ -1110,16 +1102,6 @@ static int original_dst(int fd, struct sc_addr *out, struct sc_addr *local)
     return 0;
 }
 
-static const struct sc_cfg_listener *find_listener(const struct sc_config *cfg, const char *name)
-{
-    for (size_t i = 0; i < cfg->n_listeners; i++) {
-        if (strcmp(cfg->listeners[i].name, name) == 0) {
-            return &cfg->listeners[i];
-        }
-    }
-    return NULL;
-}
-
 static void on_unused_timer(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
@@ -1127,69 +1109,22 @@ static void on_unused_timer(evutil_socket_t fd, short what, void *arg)
     (void)arg;
 }
 
-static int setup_inbound(struct sc_conn *c, const struct sc_cfg_listener *l)
+/* Takes what the routing decision says (proxy/route.c). */
+static void apply_route(struct sc_conn *c, const struct sc_route *r)
 {
-    const struct sc_config *cfg = c->cfg;
-
-    if (l == NULL) {
-        const struct sc_cfg_inport *ip;
-
-        c->port = sc_addr_port(&c->orig_dst);
-        if (c->port == sc_addr_port(&cfg->inbound.address)) {
-            return -1; /* sent to 15006 itself: would loop */
-        }
-        if (sc_addr_from_host(cfg->inbound.app_host, c->port, &c->up_addr) != 0) {
-            return -1;
-        }
-        ip = sc_config_inport(cfg, c->port);
-        c->principals = ip != NULL ? &ip->allowed_principals : NULL;
-        c->proto = ip != NULL ? ip->protocol : SC_PROTO_TCP;
-        c->route = ip != NULL ? (const void *)ip : (const void *)&cfg->inbound;
-        c->to = ip != NULL ? &ip->timeouts : &cfg->timeouts;
-    } else {
-        c->port = l->port;
-        c->up_addr = l->upstream;
-        c->principals = &l->allowed_principals;
-        c->proto = l->protocol;
-        c->route = l;
-        c->to = &l->timeouts;
-    }
-    c->mode = sc_config_port_mode(cfg, c->port);
-    return 0;
-}
-
-static int setup_outbound(struct sc_conn *c, const struct sc_cfg_listener *l)
-{
-    const struct sc_config *cfg = c->cfg;
-
-    if (l == NULL) {
-        const struct sc_cfg_route *r;
-
-        if (sc_addr_equal(&c->orig_dst, &cfg->outbound.address) ||
-            sc_addr_equal(&c->orig_dst, &c->local_addr)) {
-            return -1; /* sent to 15001 itself: would loop */
-        }
-        r = sc_config_route(cfg, &c->orig_dst);
-        c->up_addr = c->orig_dst;
-        c->tls = r->tls;
-        c->proto = r->protocol;
-        c->route = r;
-        c->to = &r->timeouts;
-        c->host = r->host;
-        c->tls_files = &r->tls_files;
-        c->principals = &r->expected_identities;
-    } else {
-        c->up_addr = l->upstream;
-        c->tls = l->tls;
-        c->proto = l->protocol;
-        c->route = l;
-        c->to = &l->timeouts;
-        c->host = l->host;
-        c->tls_files = &l->tls_files;
-        c->principals = &l->expected_identities;
-    }
-    c->port = sc_addr_port(&c->up_addr);
-    return 0;
+    c->lname = r->lname;
+    c->dir = r->dir;
+    c->port = r->port;
+    c->mode = r->mode;
+    c->tls = r->tls;
+    c->proto = r->proto;
+    c->host = r->host;
+    c->tls_files = r->tls_files;
+    c->principals = r->principals;
+    c->route = r->route;
+    c->to = r->to;
+    c->up_addr = r->up_addr;
+    c->hb_port = r->transport == SC_TRANSPORT_HBONE ? r->hbone_port : 0;
 }
 
 struct sc_lcount *sc_lcount_new(void)
@@ -1252,15 +1187,10 @@ static struct sc_conn *conn_new(struct sc_wctx *w, struct sc_lcount *count, int 
     return c;
 }
 
-/* An HBONE listener's connection: mesh mTLS (ALPN h2) whatever the
- * ports' modes, which apply per stream; then HTTP/2. */
-static void start_hbone_listener(struct sc_conn *c, const struct sc_cfg_listener *l)
+/* An HBONE listener's connection: a tunnel's mTLS, then HTTP/2. */
+static void start_hbone_listener(struct sc_conn *c)
 {
     c->hbone_listener = 1;
-    c->port = sc_addr_port(l != NULL ? &l->address : &c->cfg->inbound.hbone_address);
-    c->mode = SC_MTLS_STRICT;
-    c->principals = l != NULL ? &l->allowed_principals : NULL;
-    c->to = l != NULL ? &l->timeouts : &c->cfg->timeouts;
     c->hb_tunnel = c->id;
     c->hb_stream = -1;
     wait_first_bytes(c);
@@ -1271,6 +1201,7 @@ void sc_conn_accept_hbone(struct sc_wctx *w, int fd, const struct sc_conn_hbone 
     struct sc_conn *c =
         conn_new(w, NULL, fd, (const struct sockaddr *)&h->peer_addr.ss, (int)h->peer_addr.len);
     const char *host;
+    struct sc_route r;
 
     if (c == NULL) {
         sc_io_free(h->io);
@@ -1292,35 +1223,11 @@ void sc_conn_accept_hbone(struct sc_wctx *w, int fd, const struct sc_conn_hbone 
         return;
     }
     c->has_orig = 1;
-    if (sc_config_inport(c->cfg, h->port) != NULL) {
-        if (setup_inbound(c, NULL) != 0) {
-            conn_finish(c, "loop_refused: original destination is the sidecar itself");
-            return;
-        }
-    } else {
-        /* a port served by an explicit inbound listener */
-        const struct sc_cfg_listener *l = NULL;
-
-        for (size_t i = 0; l == NULL && i < c->cfg->n_listeners; i++) {
-            const struct sc_cfg_listener *x = &c->cfg->listeners[i];
-
-            if (x->direction == SC_DIR_INBOUND && x->transport != SC_TRANSPORT_HBONE &&
-                x->port == h->port) {
-                l = x;
-            }
-        }
-        if (l == NULL) {
-            conn_finish(c, "hbone_refused: port %d is not an inbound port of this workload",
-                        h->port);
-            return;
-        }
-        c->port = h->port;
-        c->up_addr = l->upstream;
-        c->proto = l->protocol;
-        c->route = l;
-        c->to = &l->timeouts;
-        c->principals = &l->allowed_principals;
-        c->mode = sc_config_port_mode(c->cfg, h->port);
+    sc_route_hbone_stream(c->cfg, h->port, &r);
+    apply_route(c, &r);
+    if (r.action == SC_ROUTE_REFUSE) {
+        conn_finish(c, "%s", r.reason);
+        return;
     }
     classify(c, SC_CLASS_MESH_MTLS);
     if (c->dio != NULL && c->proto != SC_PROTO_HTTP) {
@@ -1334,83 +1241,51 @@ void sc_conn_accept(struct sc_wctx *w, enum sc_listener_kind kind, const char *l
                     struct sc_lcount *count, int fd, const struct sockaddr *peer, int peerlen)
 {
     struct sc_conn *c = conn_new(w, count, fd, peer, peerlen);
-    const struct sc_cfg_listener *l = NULL;
-    int rc;
+    struct sc_route_in in = {.kind = kind, .listener = listener};
+    struct sc_route r;
 
     if (c == NULL) {
         return;
     }
-    switch (kind) {
-    case SC_LISTENER_HBONE:
-        c->lname = "hbone";
-        c->dir = SC_DIR_INBOUND;
-        break;
-    case SC_LISTENER_INBOUND_CAPTURE:
-        c->lname = "inbound";
-        c->dir = SC_DIR_INBOUND;
-        break;
-    case SC_LISTENER_OUTBOUND_CAPTURE:
-        c->lname = "outbound";
-        c->dir = SC_DIR_OUTBOUND;
-        break;
-    case SC_LISTENER_EXPLICIT:
-        l = find_listener(c->cfg, listener);
-        c->lname = l != NULL ? l->name : "-";
-        c->dir = l != NULL ? l->direction : SC_DIR_INBOUND;
-        break;
+    if (kind == SC_LISTENER_INBOUND_CAPTURE || kind == SC_LISTENER_OUTBOUND_CAPTURE) {
+        if (original_dst(fd, &c->orig_dst, &c->local_addr) != 0) {
+            c->lname = kind == SC_LISTENER_INBOUND_CAPTURE ? "inbound" : "outbound";
+            c->dir = kind == SC_LISTENER_INBOUND_CAPTURE ? SC_DIR_INBOUND : SC_DIR_OUTBOUND;
+            conn_finish(c, "no_original_destination: %s", strerror(errno));
+            return;
+        }
+        c->has_orig = 1;
+        in.orig_dst = &c->orig_dst;
+        in.local = &c->local_addr;
+    }
+    sc_route_decide(c->cfg, &in, &r);
+    apply_route(c, &r);
+    if (r.listener != NULL) {
+        c->local_addr = r.listener->address;
     }
     if (c->timer == NULL) {
         conn_finish(c, "internal_error: evtimer_new");
         return;
     }
-    if (kind == SC_LISTENER_EXPLICIT && l == NULL) {
-        conn_finish(c, "listener_removed");
+    switch (r.action) {
+    case SC_ROUTE_REFUSE:
+        conn_finish(c, "%s", r.reason);
         return;
-    }
-    if (l != NULL) {
-        c->local_addr = l->address;
-    }
-    if (kind == SC_LISTENER_HBONE ||
-        (l != NULL && l->direction == SC_DIR_INBOUND && l->transport == SC_TRANSPORT_HBONE)) {
-        start_hbone_listener(c, l);
+    case SC_ROUTE_HBONE_TUNNEL:
+        start_hbone_listener(c);
         return;
-    }
-    if (kind != SC_LISTENER_EXPLICIT) {
-        if (original_dst(fd, &c->orig_dst, &c->local_addr) != 0) {
-            conn_finish(c, "no_original_destination: %s", strerror(errno));
-            return;
-        }
-        c->has_orig = 1;
-    }
-    rc = c->dir == SC_DIR_INBOUND ? setup_inbound(c, l) : setup_outbound(c, l);
-    if (rc != 0) {
-        conn_finish(c, "loop_refused: original destination is the sidecar itself");
-        return;
-    }
-    if (c->dir == SC_DIR_OUTBOUND) {
-        const struct sc_cfg_route *r = l == NULL ? c->route : NULL;
-
-        if (c->tls == SC_TLS_ISTIO_MUTUAL &&
-            (l != NULL ? l->transport : r->transport) == SC_TRANSPORT_HBONE) {
-            c->hb_port = l != NULL ? l->hbone_port : r->hbone_port;
-            if (c->hb_port == 0) {
-                c->hb_port = c->cfg->hbone.port;
-            }
-        }
-        serve(c);
-        return;
-    }
-    switch (c->mode) {
-    case SC_MTLS_STRICT:
+    case SC_ROUTE_MESH_TLS:
         /* Nothing to sniff: every connection must be mesh mTLS. */
         wait_first_bytes(c);
         return;
-    case SC_MTLS_DISABLE:
+    case SC_ROUTE_PASSTHROUGH:
         passthrough(c, SC_CLASS_PLAINTEXT);
         return;
-    case SC_MTLS_PERMISSIVE:
-    case SC_MTLS_UNSET:
+    case SC_ROUTE_SNIFF:
         start_sniff(c);
+        return;
+    case SC_ROUTE_SERVE:
+        serve(c);
         return;
     }
 }
