@@ -40,6 +40,7 @@
     "       hbone_port: 15009}\n"                                                                 \
     "    - {host: ratings.bar.svc.cluster.local, cidr: 10.96.15.0/24}\n"                          \
     "    - {host: legacy.bar.svc.cluster.local, cidr: 10.96.16.0/24, tls: DISABLE}\n"             \
+    "    - {host: ext.example.com, cidr: 10.97.0.0/16, port: 443}\n"                              \
     "  default: {tls: DISABLE, protocol: auto}\n"                                                 \
     "  default_transport: hbone\n"                                                                \
     "listeners:\n"                                                                                \
@@ -76,7 +77,11 @@
     "---\n"                                                                                       \
     "apiVersion: networking.istio.io/v1\nkind: DestinationRule\n"                                 \
     "metadata: {name: db, namespace: foo}\n"                                                      \
-    "spec: {host: db.bar.svc.cluster.local, trafficPolicy: {tls: {mode: DISABLE}}}\n"
+    "spec: {host: db.bar.svc.cluster.local, trafficPolicy: {tls: {mode: DISABLE}}}\n"             \
+    "---\n"                                                                                       \
+    "apiVersion: networking.istio.io/v1\nkind: DestinationRule\n"                                 \
+    "metadata: {name: ext, namespace: foo}\n"                                                     \
+    "spec: {host: ext.example.com, trafficPolicy: {tls: {mode: SIMPLE, sni: ext.example.com}}}\n"
 
 /* The same workload with a namespace-wide DISABLE and nothing else, and
  * no inbound.ports entries: every port takes the inbound defaults. */
@@ -170,6 +175,9 @@ static const struct route_case cases[] = {
      "10.96.16.2:80", LOCAL_OUT, SC_ROUTE_SERVE, NULL, "outbound", SC_DIR_OUTBOUND, 80, 0,
      SC_TLS_DISABLE, SC_PROTO_TCP, SC_TRANSPORT_TLS, 0, "10.96.16.2:80",
      "legacy.bar.svc.cluster.local", NULL},
+    {"outbound, DestinationRule SIMPLE: TLS origination, not HBONE", MAIN, OUT, NULL,
+     "10.97.1.1:443", LOCAL_OUT, SC_ROUTE_SERVE, NULL, "outbound", SC_DIR_OUTBOUND, 443, 0,
+     SC_TLS_SIMPLE, SC_PROTO_TCP, SC_TRANSPORT_TLS, 0, "10.97.1.1:443", "ext.example.com", NULL},
     {"outbound, no route matches: the default route", MAIN, OUT, NULL, "192.0.2.1:443", LOCAL_OUT,
      SC_ROUTE_SERVE, NULL, "outbound", SC_DIR_OUTBOUND, 443, 0, SC_TLS_DISABLE, SC_PROTO_AUTO,
      SC_TRANSPORT_TLS, 0, "192.0.2.1:443", NULL, NULL},
@@ -316,6 +324,13 @@ START_TEST(test_route_timeouts_and_pool_key)
     sc_route_decide(cfg, &in, &r);
     ck_assert_ptr_eq(r.route, &cfg->outbound.def);
     ck_assert_ptr_eq(r.to, &cfg->outbound.def.timeouts);
+
+    od = addr("10.97.1.1:443"); /* DestinationRule SIMPLE: its files go along */
+    sc_route_decide(cfg, &in, &r);
+    ck_assert_ptr_eq(r.route, &cfg->outbound.routes[5]);
+    ck_assert_ptr_eq(r.tls_files, &cfg->outbound.routes[5].tls_files);
+    ck_assert_str_eq(r.tls_files->sni, "ext.example.com");
+    ck_assert_int_eq(sc_route_outbound_class(r.tls), SC_CLASS_APP_TLS);
 
     in = (struct sc_route_in){.kind = EXP, .listener = "to-bar"};
     sc_route_decide(cfg, &in, &r);
