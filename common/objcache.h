@@ -10,8 +10,9 @@
  * in it on purpose (events, parsers).  Not thread-safe: declare each cache
  * `static __thread` so every worker thread has its own and needs no lock.
  *
- * Under AddressSanitizer a cached object is poisoned until it is taken
- * again, so a use after its owner's free is still reported. */
+ * Objects with a magic number (common/magic.h) have it cleared by their
+ * owner before they are cached, so a callback that reaches one after its
+ * owner's free still aborts in the debug and sanitizer builds. */
 struct sc_objcache {
     void *head;
     unsigned count;
