@@ -311,6 +311,8 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
             sc_conn_drain(c);
             c = next;
         }
+        /* outbound HBONE tunnels: GOAWAY, as the inbound ones above */
+        sc_hbone_pool_drain(w->hbone);
     }
     if (atomic_load(&w->stopping)) {
         close_all_listeners(w);
