@@ -586,7 +586,8 @@ static void read_in(struct sc_hbone_tunnel *t)
             break;
         }
         if (n == 0) {
-            tunnel_end(t, "peer_closed");
+            /* after a GOAWAY, the close it announced */
+            tunnel_end(t, t->goaway ? "goaway" : "peer_closed");
             break;
         }
         if (n < 0) {

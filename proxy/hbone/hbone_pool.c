@@ -58,6 +58,7 @@ struct sc_hbone_pool {
     struct event *dial;
     unsigned long long next_serial;
     int draining; /* no new streams on the tunnels that were up */
+    int freeing; /* sc_hbone_pool_free under way */
 };
 
 struct sc_hbone_out {
@@ -183,6 +184,12 @@ static void on_stream_done(void *arg, const struct sc_hbone_stream_end *end)
     struct sc_hbone_out_end e;
 
     o->s = NULL;
+    if (o->p->freeing) {
+        o->io = end->io; /* (NULL unless retry) */
+        o->done = NULL;
+        out_free(o);
+        return;
+    }
     if (end->retry) {
         o->io = end->io;
         retry_or_fail(o, end->reason, NULL);
@@ -703,16 +710,7 @@ void sc_hbone_pool_free(struct sc_hbone_pool *p)
     if (p == NULL) {
         return;
     }
-    while (p->limbo != NULL) {
-        struct sc_hbone_out *o = p->limbo;
-
-        limbo_remove(o);
-        o->done = NULL;
-        out_free(o);
-    }
-    if (p->dial != NULL) {
-        event_free(p->dial);
-    }
+    p->freeing = 1; /* the streams the tunnels end go without a retry */
     while (p->tunnels != NULL) {
         struct ptunnel *pt = p->tunnels;
 
@@ -729,6 +727,16 @@ void sc_hbone_pool_free(struct sc_hbone_pool *p)
             out_free(o);
         }
         pt_free(pt);
+    }
+    while (p->limbo != NULL) {
+        struct sc_hbone_out *o = p->limbo;
+
+        limbo_remove(o);
+        o->done = NULL;
+        out_free(o);
+    }
+    if (p->dial != NULL) {
+        event_free(p->dial);
     }
     free(p);
 }
