@@ -265,7 +265,12 @@ static void on_local(evutil_socket_t fd, short what, void *arg)
         s->deferred = 0;
         nghttp2_session_resume_data(t->ngh, s->id);
     }
-    tunnel_pump(t);
+    /* The frames go out from the tunnel's own event, after every stream
+     * woken in this loop turn has had its say: one record and one send for
+     * all of them, not one per stream (what = 0: no readiness implied). */
+    if (!t->ended) {
+        event_active(t->ev, 0, 0);
+    }
     leave(t);
 }
 
