@@ -67,7 +67,7 @@ for shape in L4 L7 L7-inbound; do
     esac
     python3 "$T/hold.py" "$p" "$k" "$N" "$T/certs" >"$T/hold.out" 2>&1 & hp=$!
     for _ in $(seq 600); do grep -q '^held' "$T/hold.out" 2>/dev/null && break; sleep 0.2; done
-    sleep 2
+    sleep 3   # > the idle sweep period (SC_IO_SWEEP_MS), so it has run
     a1=$(rss $A); b1=$(rss $B)
     awk -v s=$shape -v n=$N -v a0=$a0 -v a1=$a1 -v b0=$b0 -v b1=$b1 'BEGIN {
         printf "| %s idle | A-client | %d | %d | %.1f |\n", s, a0, a1, (a1 - a0) / n

@@ -6,7 +6,8 @@
 #                              listener each (A on $P_A / $P_A7, B on $P_B /
 #                              $P_B7), B's upstreams 127.0.0.1:UP4 / :UP7;
 #                              PAIR_WORKERS (default 1) and PAIR_EXTRA (a YAML
-#                              line for both configs) change them
+#                              line for both configs; PAIR_EXTRA_B: for B
+#                              only) change them
 #   start_pair                 starts B then A; sets PID_A, PID_B
 BUILD=${SC_BUILD:-build}
 
@@ -21,13 +22,14 @@ bench_init() {
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 pair_configs() {
-    local up4=$1 up7=$2 workers=${PAIR_WORKERS:-1} extra=${PAIR_EXTRA:-}
+    local up4=$1 up7=$2 workers=${PAIR_WORKERS:-1} extra=${PAIR_EXTRA:-} extra_b=${PAIR_EXTRA_B:-}
     cat >"$T/b.yaml" <<YAML
 node: {id: server.bar, namespace: bar}
 workers: $workers
 secrets: {cert_chain: $T/certs/server.crt, private_key: $T/certs/server.key, trusted_ca: $T/certs/ca.crt}
 access_log: {path: "off"}
 $extra
+$extra_b
 listeners:
   - {name: in, direction: inbound, address: "127.0.0.1:$P_B", upstream: "127.0.0.1:$up4", port: 8080}
   - {name: in7, direction: inbound, address: "127.0.0.1:$P_B7", upstream: "127.0.0.1:$up7", port: 8080,

@@ -13,47 +13,14 @@ DUR=5; CONNS=32; WORKERS=1
 while getopts "d:c:w:" o; do
     case $o in d) DUR=$OPTARG;; c) CONNS=$OPTARG;; w) WORKERS=$OPTARG;; *) exit 2;; esac
 done
-BUILD=${SC_BUILD:-build}
-SIDECAR=$BUILD/bin/sidecar
+. bench/pair-lib.sh
 BACKEND=$BUILD/tools/backend
 command -v wrk >/dev/null || { echo "bench: wrk is missing (make deps)" >&2; exit 1; }
-T=$(mktemp -d /tmp/sidecar-bench.XXXXXX)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$T"; }
-trap cleanup EXIT
-
-P_BACK=28080; P_B=27006; P_A=27001; P_B7=27016; P_A7=27011; ADM_B=27100
-scripts/gen-certs.sh mesh "$T/certs" >/dev/null
-cat >"$T/b.yaml" <<YAML
-node: {id: server.bar, namespace: bar}
-workers: $WORKERS
-secrets: {cert_chain: $T/certs/server.crt, private_key: $T/certs/server.key, trusted_ca: $T/certs/ca.crt}
-admin: {address: "127.0.0.1:$ADM_B"}
-access_log: {path: "off"}
-listeners:
-  - {name: in, direction: inbound, address: "127.0.0.1:$P_B", upstream: "127.0.0.1:$P_BACK", port: 8080}
-  - {name: in7, direction: inbound, address: "127.0.0.1:$P_B7", upstream: "127.0.0.1:$P_BACK", port: 8080,
-     protocol: http}
----
-apiVersion: security.istio.io/v1beta1
-kind: PeerAuthentication
-metadata: {name: default, namespace: bar}
-spec: {mtls: {mode: STRICT}}
-YAML
-cat >"$T/a.yaml" <<YAML
-node: {id: client.foo, namespace: foo}
-workers: $WORKERS
-secrets: {cert_chain: $T/certs/client.crt, private_key: $T/certs/client.key, trusted_ca: $T/certs/ca.crt}
-access_log: {path: "off"}
-listeners:
-  - {name: out, direction: outbound, address: "127.0.0.1:$P_A", upstream: "127.0.0.1:$P_B", tls: ISTIO_MUTUAL,
-     expected_identities: ["spiffe://cluster.local/ns/bar/sa/server"]}
-  - {name: out7, direction: outbound, address: "127.0.0.1:$P_A7", upstream: "127.0.0.1:$P_B7", tls: ISTIO_MUTUAL,
-     protocol: http, expected_identities: ["spiffe://cluster.local/ns/bar/sa/server"]}
-YAML
+bench_init bench
+P_BACK=$(port); ADM_B=$(port)
+PAIR_WORKERS=$WORKERS PAIR_EXTRA_B="admin: {address: \"127.0.0.1:$ADM_B\"}" pair_configs "$P_BACK" "$P_BACK"
 "$BACKEND" --listen 127.0.0.1:$P_BACK --mode http >/dev/null 2>&1 & pids+=($!)
-"$SIDECAR" -c "$T/b.yaml" >/dev/null 2>"$T/b.err" & pids+=($!)
-"$SIDECAR" -c "$T/a.yaml" >/dev/null 2>"$T/a.err" & pids+=($!)
+start_pair
 for i in $(seq 1 50); do grep -q ready "$T/a.err" && grep -q ready "$T/b.err" && break; sleep 0.1; done
 curl -sf --max-time 5 "http://127.0.0.1:$P_A/" >/dev/null || { echo "bench: the chain does not answer" >&2; cat "$T"/*.err >&2; exit 1; }
 

@@ -3,8 +3,9 @@
 
 /* Shared by the parts of the config module, and by nothing else:
  * config_keytab.c (the table engine), config_keys.c (the key tables: YAML
- * values to typed fields) and config.c (loading, cross-field and file
- * checks, TLS resolution, the public API). */
+ * values to typed fields), config_files.c (the checks of the certificate,
+ * key, CRL and bundle files a config names) and config.c (loading,
+ * cross-field checks, TLS resolution, the public API). */
 
 #include <stddef.h>
 
@@ -149,5 +150,35 @@ int sc_config_check_listener(struct cfg_ctx *c, const struct sc_yaml_node *n, si
  * at the first resolved route, outbound listener or outbound.default that
  * accepts any identity of our trust domain.  0 or -1 with c->err. */
 int sc_config_check_identities(struct cfg_ctx *c);
+
+/* ---- config_files.c ---------------------------------------------------- */
+
+struct where { /* where a file name was written */
+    const char *file;
+    int line;
+    int col;
+    const char *path; /* its key path, for the message */
+};
+
+
+struct x509_st;
+
+/* w = where node n (the value of key path path) was written; n may be NULL. */
+void sc_config_where_node(struct where *w, const struct sc_yaml_node *n, const char *path);
+/* The PEM certificates in fname parse (at least one); *leaf (when not NULL)
+ * gets the first, ours to X509_free.  0, or -1 with c->err at w. */
+int sc_config_check_certs(struct cfg_ctx *c, const struct where *w, const char *fname,
+                          struct x509_st **leaf);
+/* The private key in fname parses, has no password and matches cert (the
+ * certificate named at cert_path).  0 or -1 with c->err at w. */
+int sc_config_check_key(struct cfg_ctx *c, const struct where *w, const char *fname,
+                        struct x509_st *cert, const char *cert_path);
+/* A DestinationRule's caCrl: PEM CRLs signed by a CA in ca_file. */
+int sc_config_check_origin_crl(struct cfg_ctx *c, const struct where *w, const char *fname,
+                               const char *ca_file);
+/* secrets: the files of the mesh identity (cert_chain, private_key,
+ * trusted_ca, crl, trust_bundles), read and checked now so that a bad file
+ * is an error at its key, not at the first handshake. */
+int sc_config_check_secrets(struct cfg_ctx *c);
 
 #endif

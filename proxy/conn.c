@@ -1,4 +1,5 @@
 #include "conn.h"
+#include "conn_internal.h"
 
 #include <errno.h>
 #include <event2/buffer.h>
@@ -6,10 +7,7 @@
 #include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <openssl/err.h>
 #include <openssl/ssl.h>
-#include <openssl/x509_vfy.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,97 +21,21 @@
 #include "io.h"
 #include "log.h"
 #include "relay.h"
-#include "sniff.h"
+#include "route.h"
 #include "snapshot.h"
-#include "spiffe.h"
 #include "stats.h"
-#include "tlsctx.h"
-#include "tlsverdict.h"
 #include "upstream.h"
-#include "hslimit.h"
-#include "httpsniff.h"
 #include "istio.h"
 #include "l7.h"
 #include "l7_internal.h"
-#include "x509.h"
 #include "magic.h"
-#include "hbone.h"
-#include "hbone_req.h"
 #include "hbone_pool.h"
 
 /* Linux netfilter's SO_ORIGINAL_DST (IPv4) and IP6T_SO_ORIGINAL_DST (IPv6)
  * share one value; their headers clash with glibc's, so it is spelled here. */
 #define SC_SO_ORIGINAL_DST 80
 
-#define BEV_FLAGS (BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS)
 
-struct sc_conn {
-    struct sc_log_ctx log; /* first: sc_log prefix */
-    SC_MAGIC_FIELD
-    struct sc_conn_link link;
-    unsigned long long id;
-    struct sc_wctx *w;
-    struct sc_snapshot *snap; /* reference held until close */
-    const struct sc_config *cfg; /* borrowed from snap */
-    enum sc_listener_kind kind;
-    const char *lname;
-    enum sc_direction dir;
-    int port; /* workload port (in) / destination port (out) */
-    enum sc_mtls_mode mode; /* inbound */
-    enum sc_tls_mode tls; /* outbound */
-    enum sc_proto proto;
-    const char *host; /* outbound SNI / route host, may be NULL */
-    const struct sc_cfg_tls_files *tls_files; /* outbound SIMPLE / MUTUAL */
-    const struct sc_strv *principals; /* inbound allowed / outbound expected */
-    int cls; /* enum sc_conn_class, -1 until decided */
-    int fd; /* downstream fd until a bufferevent owns it */
-    struct sc_io *dio; /* or an HBONE stream's pair end, until the L7 session takes it */
-    int has_orig;
-    int up_tried; /* an upstream connect was attempted */
-    struct sc_addr down_addr, orig_dst, up_addr, local_addr;
-    struct bufferevent *down, *up;
-    struct event *ev; /* peek / connect watcher */
-    struct event *timer; /* the current phase's deadline */
-    struct sc_relay *relay;
-    struct sc_lcount *count; /* the listener's open count (our reference) */
-    struct sc_upstream *pending; /* upstream connect in progress */
-    struct sc_l7 *l7; /* HTTP session, when the protocol is http */
-    const void *route; /* the route or listener config (pool key) */
-    const struct sc_cfg_timeouts *to; /* the port's, route's or listener's timeouts */
-    const char *action;
-    size_t peeked;
-    char *peer_id;
-    char peer_root[80]; /* serial of the root the peer chained to */
-    const char *session; /* "full", "resumed", or NULL before TLS */
-    const char *tls_version;
-    struct timespec t0;
-    char started[40];
-    uint64_t bytes[2];
-    int tcp_state; /* Istio's TCP metrics: TCP_* */
-    unsigned al_flags; /* access-log response flags of an L4 relay's end */
-    /* HBONE (proxy/hbone*.c) */
-    int hbone_listener; /* accepted on an HBONE listener: a tunnel */
-    struct sc_hbone_tunnel *hbone; /* inbound tunnel, once HTTP/2 runs */
-    struct sc_hbone_out *hout; /* outbound: our CONNECT stream */
-    int hb_retried; /* outbound: the one retry is spent */
-    X509 *hb_cert; /* a stream's tunnel peer certificate (XFCC) */
-    unsigned long long hb_tunnel; /* tunnel id for the log, 0 = none */
-    long long hb_stream; /* stream id, or -1 for the tunnel's own line */
-    uint64_t hb_streams;
-    int hb_port; /* outbound: the route's or listener's hbone_port */
-    /* the access log's connection fields (filled only when it is on) */
-    char al_cluster[300], al_down_local[SC_ADDR_STRLEN], al_down_remote[SC_ADDR_STRLEN];
-    char al_hbone[48];
-};
-
-enum { TCP_NONE = 0, TCP_CONNECTING, TCP_OPENED };
-
-static void conn_finish(struct sc_conn *c, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static void connect_upstream(struct sc_conn *c);
-static void arm_timer(struct sc_conn *c, long ms);
-static void serve(struct sc_conn *c);
-static void start_hbone_out(struct sc_conn *c);
 static void unmap_v4(struct sc_addr *a);
 
 static size_t conn_prefix(const struct sc_log_ctx *ctx, char *out, size_t outlen)
@@ -165,7 +87,7 @@ static void list_remove(struct sc_wctx *x, struct sc_conn *c)
     sc_wctx_conn_counted(x, -1);
 }
 
-static long elapsed_ms(const struct sc_conn *c)
+long sc_conn_elapsed_ms(const struct sc_conn *c)
 {
     struct timespec t;
 
@@ -174,14 +96,14 @@ static long elapsed_ms(const struct sc_conn *c)
 }
 
 /* Arms the connection's single deadline with a new callback. */
-static void set_timer(struct sc_conn *c, event_callback_fn cb, long ms)
+void sc_conn_set_timer(struct sc_conn *c, event_callback_fn cb, long ms)
 {
     evtimer_del(c->timer);
     evtimer_assign(c->timer, sc_wctx_base(c->w), cb, c);
-    arm_timer(c, ms);
+    sc_conn_arm_timer(c, ms);
 }
 
-static void arm_timer(struct sc_conn *c, long ms)
+void sc_conn_arm_timer(struct sc_conn *c, long ms)
 {
     struct timeval tv;
 
@@ -193,7 +115,7 @@ static void arm_timer(struct sc_conn *c, long ms)
     evtimer_add(c->timer, &tv);
 }
 
-static void drop_watcher(struct sc_conn *c)
+void sc_conn_drop_watcher(struct sc_conn *c)
 {
     if (c->ev != NULL) {
         event_free(c->ev);
@@ -207,7 +129,7 @@ static const char *mode_label(const struct sc_conn *c)
 }
 
 /* Istio's istio_tcp_* counters for this connection (labels: proxy/istio.h). */
-static void count_tcp(struct sc_conn *c, int opened, int closed, const char *flags)
+void sc_conn_count_tcp(struct sc_conn *c, int opened, int closed, const char *flags)
 {
     int mtls =
         c->dir == SC_DIR_INBOUND ? c->cls == SC_CLASS_MESH_MTLS : c->tls == SC_TLS_ISTIO_MUTUAL;
@@ -217,7 +139,7 @@ static void count_tcp(struct sc_conn *c, int opened, int closed, const char *fla
                  closed ? c->bytes[0] : 0, closed ? c->bytes[1] : 0);
 }
 
-static void classify(struct sc_conn *c, enum sc_conn_class cls)
+void sc_conn_classify(struct sc_conn *c, enum sc_conn_class cls)
 {
     if (c->cls >= 0) {
         return;
@@ -291,7 +213,7 @@ static void log_tcp_access(struct sc_conn *c, long ms)
 
 /* The one teardown: writes the connection log line, then frees everything
  * the connection holds. */
-static void conn_finish(struct sc_conn *c, const char *fmt, ...)
+void sc_conn_finish(struct sc_conn *c, const char *fmt, ...)
 {
     char reason[1600], line[2600], da[SC_ADDR_STRLEN], ua[SC_ADDR_STRLEN], oa[SC_ADDR_STRLEN];
     char peer[512], hb[96] = "";
@@ -312,7 +234,7 @@ static void conn_finish(struct sc_conn *c, const char *fmt, ...)
         sc_relay_bytes(c->relay, c->bytes);
     }
     if (c->cls < 0 && strcmp(reason, "peer_closed") != 0 && strcmp(reason, "shutdown") != 0) {
-        classify(c, SC_CLASS_REFUSED);
+        sc_conn_classify(c, SC_CLASS_REFUSED);
     }
     /* no line formatted and no write(2) when the log goes nowhere */
     if (sc_log_record_enabled()) {
@@ -330,20 +252,20 @@ static void conn_finish(struct sc_conn *c, const char *fmt, ...)
                      sc_escape_text_str(c->peer_id, peer, sizeof(peer)),
                      c->peer_root[0] != '\0' ? c->peer_root : "-",
                      c->session != NULL ? c->session : "-", (unsigned long long)c->bytes[0],
-                     (unsigned long long)c->bytes[1], elapsed_ms(c), hb, reason);
+                     (unsigned long long)c->bytes[1], sc_conn_elapsed_ms(c), hb, reason);
         if (n > 0) {
             sc_log_record(line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
         }
     }
     /* no record built when the access log is off */
     if (c->tcp_state != TCP_NONE && sc_l7_access_log != NULL) {
-        log_tcp_access(c, elapsed_ms(c));
+        log_tcp_access(c, sc_conn_elapsed_ms(c));
     }
     sc_stats_bytes(sc_wctx_stats(c->w), c->dir, c->bytes[0], c->bytes[1]);
     if (c->tcp_state == TCP_OPENED) {
-        count_tcp(c, 0, 1, "-");
+        sc_conn_count_tcp(c, 0, 1, "-");
     } else if (c->tcp_state == TCP_CONNECTING) {
-        count_tcp(c, 1, 1, "UF"); /* the upstream was never reached */
+        sc_conn_count_tcp(c, 1, 1, "UF"); /* the upstream was never reached */
     }
     sc_stats_active(sc_wctx_stats(c->w), -1);
 
@@ -367,7 +289,7 @@ static void conn_finish(struct sc_conn *c, const char *fmt, ...)
         bufferevent_free(c->up);
         c->up = NULL;
     }
-    drop_watcher(c);
+    sc_conn_drop_watcher(c);
     if (c->timer != NULL) {
         event_free(c->timer);
         c->timer = NULL;
@@ -403,7 +325,7 @@ void sc_conn_drain(struct sc_conn *c)
 
 void sc_conn_abort(struct sc_conn *c, const char *reason)
 {
-    conn_finish(c, "%s", reason);
+    sc_conn_finish(c, "%s", reason);
 }
 
 /* ---- relay ------------------------------------------------------------ */
@@ -422,7 +344,7 @@ static void on_relay_done(struct sc_relay *r, enum sc_relay_end why, const char 
     c->al_flags = why == SC_RELAY_UP_RESET     ? SC_ACCESSLOG_UC
                   : why == SC_RELAY_DOWN_RESET ? SC_ACCESSLOG_DC
                                                : 0;
-    conn_finish(c, "%s", sc_relay_end_str(why, detail, end, sizeof(end)));
+    sc_conn_finish(c, "%s", sc_relay_end_str(why, detail, end, sizeof(end)));
 }
 
 static void start_relay(struct sc_conn *c)
@@ -434,7 +356,7 @@ static void start_relay(struct sc_conn *c)
     if (c->down == NULL) {
         c->down = bufferevent_socket_new(base, c->fd, BEV_FLAGS);
         if (c->down == NULL) {
-            conn_finish(c, "internal_error: bufferevent");
+            sc_conn_finish(c, "internal_error: bufferevent");
             return;
         }
         c->fd = -1;
@@ -443,271 +365,15 @@ static void start_relay(struct sc_conn *c)
     lim.idle_ms = c->to->idle_ms;
     lim.half_closed_ms = c->to->half_closed_ms;
     c->tcp_state = TCP_OPENED;
-    count_tcp(c, 1, 0, "-");
+    sc_conn_count_tcp(c, 1, 0, "-");
     c->relay = sc_relay_new(c->down, c->up, &lim, on_relay_done, c);
     c->down = NULL; /* owned by the relay now, even when it failed */
     c->up = NULL;
     if (c->relay == NULL) {
-        conn_finish(c, "internal_error: relay");
+        sc_conn_finish(c, "internal_error: relay");
         return;
     }
     c->action = "while relaying";
-}
-
-/* ---- HBONE (proxy/hbone*.c) --------------------------------------------- */
-
-/* Inbound: the tunnel's handshake is done; HTTP/2 takes the connection. */
-static void on_hbone_done(void *arg, const char *reason, uint64_t streams, const uint64_t bytes[2])
-{
-    struct sc_conn *c = arg;
-
-    SC_MAGIC_CHECK(c, SC_MAGIC_CONN);
-    c->hbone = NULL; /* it frees itself when we return */
-    c->hb_streams = streams;
-    c->bytes[0] = bytes[0];
-    c->bytes[1] = bytes[1];
-    conn_finish(c, "%s", reason);
-}
-
-static void start_hbone_tunnel(struct sc_conn *c, SSL *ssl)
-{
-    const unsigned char *alpn = NULL;
-    unsigned alpn_len = 0;
-    struct sc_hbone_peer peer;
-
-    SSL_get0_alpn_selected(ssl, &alpn, &alpn_len);
-    if (alpn_len != 2 || memcmp(alpn, "h2", 2) != 0) {
-        conn_finish(c, "hbone_refused: the client did not offer ALPN h2");
-        return;
-    }
-    memset(&peer, 0, sizeof(peer));
-    peer.tunnel_id = c->id;
-    peer.addr = c->down_addr;
-    peer.peer_id = c->peer_id;
-    peer.tls_version = c->tls_version;
-    peer.listener = c->lname;
-    c->action = "while serving HBONE";
-    c->hbone = sc_hbone_server_new(c->w, c->snap, c->down, &peer, on_hbone_done, c);
-    c->down = NULL; /* the tunnel's now, even when it failed */
-    if (c->hbone == NULL) {
-        conn_finish(c, "internal_error: hbone");
-    }
-}
-
-/* Outbound: the app connection is a CONNECT stream on a pooled tunnel. */
-static void on_hbone_out_done(void *arg, const struct sc_hbone_out_end *e)
-{
-    struct sc_conn *c = arg;
-
-    SC_MAGIC_CHECK(c, SC_MAGIC_CONN);
-    c->hout = NULL;
-    c->bytes[0] = e->bytes[0];
-    c->bytes[1] = e->bytes[1];
-    c->hb_tunnel = e->tunnel_id;
-    c->hb_stream = e->stream_id;
-    if (e->peer_id != NULL && e->peer_id[0] != '\0') {
-        free(c->peer_id);
-        c->peer_id = strdup(e->peer_id);
-    }
-    if (e->tls_version != NULL) {
-        c->tls_version = e->tls_version;
-    }
-    if (e->status == 200) {
-        classify(c, SC_CLASS_MESH_MTLS);
-        c->tcp_state = TCP_OPENED;
-        count_tcp(c, 1, 0, "-");
-    }
-    conn_finish(c, "%s", e->reason);
-}
-
-static void start_hbone_out(struct sc_conn *c)
-{
-    struct sc_hbone_out_req req;
-    int fd = c->fd;
-
-    memset(&req, 0, sizeof(req));
-    req.snap = c->snap;
-    req.dst = c->has_orig ? c->orig_dst : c->up_addr; /* capture, or the listener's upstream */
-    req.hbone_port = c->hb_port;
-    req.expected = c->principals;
-    req.host = c->host;
-    req.source = &c->down_addr;
-    req.connect_ms = c->to->connect_ms;
-    req.handshake_ms = c->to->handshake_ms;
-    req.mark = c->cfg->socket_mark;
-    c->fd = -1;
-    c->action = "while tunnelling over HBONE";
-    c->up_tried = 1;
-    c->up_addr = req.dst;
-    sc_addr_set_port(&c->up_addr, req.hbone_port);
-    c->tcp_state = TCP_CONNECTING;
-    c->hb_stream = 0;
-    evtimer_del(c->timer);
-    c->hout = sc_hbone_out_open(sc_wctx_hbone_pool(c->w), &req, fd, on_hbone_out_done, c);
-    if (c->hout == NULL) {
-        conn_finish(c, "internal_error: out of memory");
-    }
-}
-
-/* ---- downstream TLS ---------------------------------------------------- */
-
-static void on_down_handshake(struct bufferevent *bev, short what, void *arg)
-{
-    struct sc_conn *c = arg;
-    struct sc_stats *st = sc_wctx_stats(c->w);
-    SSL *ssl = bufferevent_openssl_get_ssl(bev);
-    char id[SC_SPIFFE_MAX + 1], reason[1024], subj[160];
-
-    SC_MAGIC_CHECK(c, SC_MAGIC_CONN);
-    if (!(what & BEV_EVENT_CONNECTED)) {
-        struct sc_tlsv_ctx ctx = {
-            .dir = c->dir,
-            .strict_inbound = c->mode == SC_MTLS_STRICT,
-            .n_roots = sk_X509_num(sc_tls_material_roots(sc_snapshot_material(c->snap))),
-        };
-        struct sc_tlsv_failure f;
-
-        sc_tlsv_failure(bev, what, &ctx, &f);
-        sc_stats_handshake(st, c->dir, f.outcome);
-        classify(c, SC_CLASS_REFUSED);
-        conn_finish(c, "%s", f.reason);
-        return;
-    }
-    evtimer_del(c->timer);
-    c->tls_version = sc_tls_version_name(ssl);
-    if (sc_tlsv_identity(ssl, c->principals, c->cfg->node.trust_domain, id, sizeof(id), reason,
-                         sizeof(reason)) != 0) {
-        if (id[0] != '\0') {
-            c->peer_id = strdup(id);
-        }
-        sc_stats_handshake(st, c->dir, SC_HS_BAD_IDENTITY);
-        classify(c, SC_CLASS_REFUSED);
-        conn_finish(c, "%s", reason);
-        return;
-    }
-    c->peer_id = strdup(id);
-    if (c->hbone_listener && (c->principals == NULL || c->principals->n == 0) &&
-        !sc_hbone_peer_allowed(c->cfg, id)) {
-        /* refused for the whole tunnel, as a plain mTLS port would */
-        sc_stats_handshake(st, c->dir, SC_HS_BAD_IDENTITY);
-        classify(c, SC_CLASS_REFUSED);
-        conn_finish(c,
-                    "identity_rejected: peer SAN %s is in no inbound port's "
-                    "allowed_principals",
-                    id);
-        return;
-    }
-    c->session = SSL_session_reused(ssl) ? "resumed" : "full";
-    if (SSL_session_reused(ssl)) {
-        /* a session we issued: its peer was verified when it was made */
-        sc_hslimit_refund(sc_wctx_hslimit(c->w), &c->down_addr,
-                          (unsigned)c->cfg->limits.handshakes_per_second_per_source);
-    }
-    if (sc_tlsv_root(ssl, c->peer_root, sizeof(c->peer_root), subj, sizeof(subj))) {
-        sc_stats_peer_root(st, c->dir, c->peer_root, subj, c->peer_id, SSL_session_reused(ssl));
-    }
-    sc_stats_handshake(st, c->dir, sc_tlsv_accepted(ssl, id, c->dir, sc_wctx_grace_seen(c->w)));
-    classify(c, SC_CLASS_MESH_MTLS);
-    if (c->hbone_listener) {
-        start_hbone_tunnel(c, ssl);
-        return;
-    }
-    /* Hold the client's bytes in the kernel until the app is connected. */
-    bufferevent_disable(bev, EV_READ);
-    serve(c);
-}
-
-static void on_handshake_timeout(evutil_socket_t fd, short what, void *arg)
-{
-    struct sc_conn *c = arg;
-
-    SC_MAGIC_CHECK(c, SC_MAGIC_CONN);
-    (void)fd;
-    (void)what;
-    sc_stats_handshake(sc_wctx_stats(c->w), c->dir, SC_HS_PROTOCOL);
-    conn_finish(c, "handshake_timeout");
-}
-
-/* Handshakes cost CPU before any certificate is checked: one client address
- * gets at most limits.handshakes_per_second_per_source a second on this
- * worker; beyond that its connections are closed unanswered. */
-static int handshake_allowed(struct sc_conn *c)
-{
-    unsigned rate = (unsigned)c->cfg->limits.handshakes_per_second_per_source;
-    struct timespec now;
-
-    if (rate == 0) {
-        return 1;
-    }
-    clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
-    if (sc_hslimit_allow(sc_wctx_hslimit(c->w), &c->down_addr, rate,
-                         (uint64_t)now.tv_sec * 1000 + (uint64_t)now.tv_nsec / 1000000)) {
-        return 1;
-    }
-    sc_stats_handshake_limited(sc_wctx_stats(c->w));
-    conn_finish(c,
-                "handshake_rate_limited: over %u handshakes a second from this address "
-                "(limits.handshakes_per_second_per_source)",
-                rate);
-    return 0;
-}
-
-static void start_down_tls(struct sc_conn *c)
-{
-    SSL *ssl = NULL;
-    long left = c->to->handshake_ms - elapsed_ms(c);
-
-    if (!handshake_allowed(c)) {
-        return;
-    }
-    ssl = SSL_new(sc_snapshot_server_ctx(c->snap));
-    if (ssl != NULL && c->hbone_listener) {
-        sc_tls_mark_hbone(ssl); /* ALPN h2 */
-    }
-    drop_watcher(c);
-    if (ssl == NULL) {
-        ERR_clear_error();
-        conn_finish(c, "internal_error: SSL_new");
-        return;
-    }
-    c->action = "while handshaking with downstream";
-    c->down = bufferevent_openssl_socket_new(sc_wctx_base(c->w), c->fd, ssl,
-                                             BUFFEREVENT_SSL_ACCEPTING, BEV_FLAGS);
-    if (c->down == NULL) {
-        SSL_free(ssl);
-        conn_finish(c, "internal_error: bufferevent_openssl");
-        return;
-    }
-    c->fd = -1;
-    bufferevent_openssl_set_allow_dirty_shutdown(c->down, 1);
-    bufferevent_setcb(c->down, NULL, NULL, on_down_handshake, c);
-    bufferevent_enable(c->down, EV_READ | EV_WRITE);
-    set_timer(c, on_handshake_timeout, left);
-}
-
-/* A STRICT port starts TLS when the client's first bytes arrive, as nginx
- * does: a connection that sends nothing costs the connection object and an
- * event (not an SSL with its record and handshake buffers, 44 KiB each for
- * silent clients), and is closed at the handshake timeout all the same. */
-static void on_first_bytes(evutil_socket_t fd, short what, void *arg)
-{
-    struct sc_conn *c = arg;
-
-    SC_MAGIC_CHECK(c, SC_MAGIC_CONN);
-    (void)fd;
-    (void)what;
-    start_down_tls(c);
-}
-
-static void wait_first_bytes(struct sc_conn *c)
-{
-    c->ev = event_new(sc_wctx_base(c->w), c->fd, EV_READ, on_first_bytes, c);
-    if (c->ev == NULL || event_add(c->ev, NULL) != 0) {
-        conn_finish(c, "internal_error: event_new");
-        return;
-    }
-    c->action = "while waiting for the downstream's first bytes";
-    set_timer(c, on_handshake_timeout, c->to->handshake_ms);
 }
 
 /* ---- upstream ------------------------------------------------------------ */
@@ -730,23 +396,21 @@ static void on_upstream(void *arg, struct sc_upstream_result *res)
         c->session = res->session;
     }
     if (res->status != SC_UPSTREAM_OK) {
-        conn_finish(c, "%s", res->reason);
+        sc_conn_finish(c, "%s", res->reason);
         return;
     }
     if (c->dir == SC_DIR_OUTBOUND) {
-        classify(c, c->tls == SC_TLS_ISTIO_MUTUAL                        ? SC_CLASS_MESH_MTLS
-                    : c->tls == SC_TLS_DISABLE || c->tls == SC_TLS_UNSET ? SC_CLASS_PLAINTEXT
-                                                                         : SC_CLASS_APP_TLS);
+        sc_conn_classify(c, sc_route_outbound_class(c->tls));
     }
     c->up = res->bev;
     res->bev = NULL;
     start_relay(c);
 }
 
-static void connect_upstream(struct sc_conn *c)
+void sc_conn_connect_upstream(struct sc_conn *c)
 {
     if (c->dir == SC_DIR_OUTBOUND && c->hb_port > 0 && c->down == NULL && c->fd >= 0) {
-        start_hbone_out(c); /* a CONNECT stream on a pooled tunnel */
+        sc_conn_hbone_out(c); /* a CONNECT stream on a pooled tunnel */
         return;
     }
     struct sc_upstream_req req = {
@@ -770,7 +434,7 @@ static void connect_upstream(struct sc_conn *c)
     evtimer_del(c->timer);
     c->pending = sc_upstream_connect(&req, on_upstream, c);
     if (c->pending == NULL) {
-        conn_finish(c, "internal_error: out of memory");
+        sc_conn_finish(c, "internal_error: out of memory");
     }
 }
 
@@ -784,7 +448,7 @@ static void on_l7_done(void *arg, const char *reason, const uint64_t bytes[2])
     c->l7 = NULL; /* it freed itself */
     c->bytes[0] = bytes[0];
     c->bytes[1] = bytes[1];
-    conn_finish(c, "%s", reason);
+    sc_conn_finish(c, "%s", reason);
 }
 
 static void start_l7(struct sc_conn *c)
@@ -792,12 +456,12 @@ static void start_l7(struct sc_conn *c)
     struct sc_l7_params p;
     SSL *ssl;
 
-    drop_watcher(c);
+    sc_conn_drop_watcher(c);
     evtimer_del(c->timer);
     if (c->down == NULL && c->dio == NULL) {
         c->down = bufferevent_socket_new(sc_wctx_base(c->w), c->fd, BEV_FLAGS);
         if (c->down == NULL) {
-            conn_finish(c, "internal_error: bufferevent");
+            sc_conn_finish(c, "internal_error: bufferevent");
             return;
         }
         c->fd = -1;
@@ -841,223 +505,30 @@ static void start_l7(struct sc_conn *c)
     c->up_tried = 1;
     c->action = "while serving HTTP";
     if (c->dir == SC_DIR_OUTBOUND) {
-        classify(c, c->tls == SC_TLS_ISTIO_MUTUAL                        ? SC_CLASS_MESH_MTLS
-                    : c->tls == SC_TLS_DISABLE || c->tls == SC_TLS_UNSET ? SC_CLASS_PLAINTEXT
-                                                                         : SC_CLASS_APP_TLS);
+        sc_conn_classify(c, sc_route_outbound_class(c->tls));
     }
     c->l7 = sc_l7_new(&p, on_l7_done, c);
     c->down = NULL; /* the session's, even when it failed */
     c->dio = NULL;
     if (c->l7 == NULL) {
-        conn_finish(c, "internal_error: out of memory");
+        sc_conn_finish(c, "internal_error: out of memory");
     }
-}
-
-/* protocol auto, bytes still in the kernel: peek at the request line. */
-static void on_auto_peek(evutil_socket_t fd, short what, void *arg)
-{
-    struct sc_conn *c = arg;
-    unsigned char buf[SC_HTTPSNIFF_MAX_BYTES];
-    ssize_t n = recv(fd, buf, sizeof(buf), MSG_PEEK);
-
-    SC_MAGIC_CHECK(c, SC_MAGIC_CONN);
-    (void)what;
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
-        return;
-    }
-    if (n <= 0) {
-        c->proto = SC_PROTO_TCP; /* closed or broken: let the relay say so */
-        serve(c);
-        return;
-    }
-    switch (sc_httpsniff(buf, (size_t)n)) {
-    case SC_HTTPSNIFF_HTTP1:
-        c->proto = SC_PROTO_HTTP;
-        serve(c);
-        return;
-    case SC_HTTPSNIFF_NOT_HTTP:
-        c->proto = SC_PROTO_TCP;
-        serve(c);
-        return;
-    default:
-        return; /* more bytes, or the timeout */
-    }
-}
-
-/* protocol auto on a terminated TLS connection: look at what was read. */
-static void on_auto_read(struct bufferevent *bev, void *arg)
-{
-    struct sc_conn *c = arg;
-    unsigned char buf[SC_HTTPSNIFF_MAX_BYTES];
-    ev_ssize_t n = evbuffer_copyout(bufferevent_get_input(bev), buf, sizeof(buf));
-
-    SC_MAGIC_CHECK(c, SC_MAGIC_CONN);
-    switch (sc_httpsniff(buf, n > 0 ? (size_t)n : 0)) {
-    case SC_HTTPSNIFF_HTTP1:
-        c->proto = SC_PROTO_HTTP;
-        break;
-    case SC_HTTPSNIFF_NOT_HTTP:
-        c->proto = SC_PROTO_TCP;
-        break;
-    default:
-        return;
-    }
-    bufferevent_setcb(bev, NULL, NULL, NULL, NULL);
-    bufferevent_disable(bev, EV_READ);
-    serve(c);
-}
-
-static void on_auto_timeout(evutil_socket_t fd, short what, void *arg)
-{
-    struct sc_conn *c = arg;
-
-    SC_MAGIC_CHECK(c, SC_MAGIC_CONN);
-    (void)fd;
-    (void)what;
-    c->proto = SC_PROTO_TCP; /* a server-first or silent protocol */
-    if (c->down != NULL) {
-        bufferevent_setcb(c->down, NULL, NULL, NULL, NULL);
-        bufferevent_disable(c->down, EV_READ);
-    }
-    serve(c);
-}
-
-static void auto_event(struct bufferevent *bev, short what, void *arg)
-{
-    (void)bev;
-    (void)what;
-    on_auto_timeout(-1, 0, arg);
 }
 
 /* The downstream is decided (mesh mTLS terminated, or plaintext): serve it
  * at L4 or L7 as the protocol says. */
-static void serve(struct sc_conn *c)
+void sc_conn_serve(struct sc_conn *c)
 {
-    drop_watcher(c);
+    sc_conn_drop_watcher(c);
     if (c->proto == SC_PROTO_HTTP) {
         start_l7(c);
         return;
     }
     if (c->proto == SC_PROTO_TCP) {
-        connect_upstream(c);
+        sc_conn_connect_upstream(c);
         return;
     }
-    c->action = "while detecting the protocol";
-    set_timer(c, on_auto_timeout, c->to->sniff_ms);
-    if (c->down != NULL) {
-        bufferevent_setcb(c->down, on_auto_read, NULL, auto_event, c);
-        bufferevent_enable(c->down, EV_READ);
-        if (evbuffer_get_length(bufferevent_get_input(c->down)) > 0) {
-            on_auto_read(c->down, c);
-        }
-        return;
-    }
-    c->ev = event_new(sc_wctx_base(c->w), c->fd, EV_READ | EV_PERSIST | EV_ET, on_auto_peek, c);
-    if (c->ev == NULL || event_add(c->ev, NULL) != 0) {
-        conn_finish(c, "internal_error: event_new");
-        return;
-    }
-    on_auto_peek(c->fd, EV_READ, c);
-}
-
-/* ---- PERMISSIVE sniffing ---------------------------------------------- */
-
-/* Bytes pass through to the app without TLS termination: the app's own
- * TLS, DISABLE ports, and plaintext (which HTTP ports parse). */
-static void passthrough(struct sc_conn *c, enum sc_conn_class cls)
-{
-    drop_watcher(c);
-    evtimer_del(c->timer);
-    classify(c, cls);
-    if (cls == SC_CLASS_PLAINTEXT && c->mode != SC_MTLS_DISABLE) {
-        serve(c);
-        return;
-    }
-    connect_upstream(c);
-}
-
-static void on_peek(evutil_socket_t fd, short what, void *arg)
-{
-    struct sc_conn *c = arg;
-    size_t cap;
-    unsigned char *buf = sc_wctx_scratch(c->w, &cap);
-    struct sc_sniff_info info;
-    ssize_t n;
-
-    SC_MAGIC_CHECK(c, SC_MAGIC_CONN);
-    (void)what;
-    if (cap > SC_SNIFF_MAX_BYTES) {
-        cap = SC_SNIFF_MAX_BYTES;
-    }
-    n = recv(fd, buf, cap, MSG_PEEK);
-    if (n < 0) {
-        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
-            return;
-        }
-        conn_finish(c, "downstream_reset: %s", strerror(errno));
-        return;
-    }
-    if (n == 0) {
-        /* Closed before saying anything (a port scan, a health probe). */
-        classify(c, SC_CLASS_PLAINTEXT);
-        conn_finish(c, "peer_closed");
-        return;
-    }
-    c->peeked = (size_t)n;
-    switch (sc_sniff_client_hello(buf, (size_t)n, &info)) {
-    case SC_SNIFF_NEED_MORE:
-        if ((size_t)n >= cap) {
-            passthrough(c, SC_CLASS_PLAINTEXT);
-        }
-        return;
-    case SC_SNIFF_TLS:
-        if (info.mesh_alpn) {
-            evtimer_del(c->timer);
-            start_down_tls(c);
-        } else {
-            passthrough(c, SC_CLASS_APP_TLS);
-        }
-        return;
-    case SC_SNIFF_NOT_TLS:
-    case SC_SNIFF_BAD_TLS:
-        passthrough(c, SC_CLASS_PLAINTEXT);
-        return;
-    }
-}
-
-static void on_sniff_timeout(evutil_socket_t fd, short what, void *arg)
-{
-    struct sc_conn *c = arg;
-    long left;
-
-    SC_MAGIC_CHECK(c, SC_MAGIC_CONN);
-    (void)fd;
-    (void)what;
-    if (c->peeked == 0) {
-        /* Nothing sent: a server-first protocol.  Pass it through. */
-        passthrough(c, SC_CLASS_PLAINTEXT);
-        return;
-    }
-    /* A partial ClientHello: give it until the handshake deadline. */
-    left = c->to->handshake_ms - elapsed_ms(c);
-    if (left <= 0) {
-        classify(c, SC_CLASS_REFUSED);
-        conn_finish(c, "handshake_timeout");
-        return;
-    }
-    arm_timer(c, left);
-}
-
-static void start_sniff(struct sc_conn *c)
-{
-    c->action = "while sniffing";
-    c->ev = event_new(sc_wctx_base(c->w), c->fd, EV_READ | EV_PERSIST | EV_ET, on_peek, c);
-    if (c->ev == NULL) {
-        conn_finish(c, "internal_error: event_new");
-        return;
-    }
-    event_add(c->ev, NULL);
-    set_timer(c, on_sniff_timeout, c->to->sniff_ms);
+    sc_conn_detect_protocol(c);
 }
 
 /* ---- accept ------------------------------------------------------------ */
@@ -1110,16 +581,6 @@ static int original_dst(int fd, struct sc_addr *out, struct sc_addr *local)
     return 0;
 }
 
-static const struct sc_cfg_listener *find_listener(const struct sc_config *cfg, const char *name)
-{
-    for (size_t i = 0; i < cfg->n_listeners; i++) {
-        if (strcmp(cfg->listeners[i].name, name) == 0) {
-            return &cfg->listeners[i];
-        }
-    }
-    return NULL;
-}
-
 static void on_unused_timer(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
@@ -1127,69 +588,22 @@ static void on_unused_timer(evutil_socket_t fd, short what, void *arg)
     (void)arg;
 }
 
-static int setup_inbound(struct sc_conn *c, const struct sc_cfg_listener *l)
+/* Takes what the routing decision says (proxy/route.c). */
+void sc_conn_apply_route(struct sc_conn *c, const struct sc_route *r)
 {
-    const struct sc_config *cfg = c->cfg;
-
-    if (l == NULL) {
-        const struct sc_cfg_inport *ip;
-
-        c->port = sc_addr_port(&c->orig_dst);
-        if (c->port == sc_addr_port(&cfg->inbound.address)) {
-            return -1; /* sent to 15006 itself: would loop */
-        }
-        if (sc_addr_from_host(cfg->inbound.app_host, c->port, &c->up_addr) != 0) {
-            return -1;
-        }
-        ip = sc_config_inport(cfg, c->port);
-        c->principals = ip != NULL ? &ip->allowed_principals : NULL;
-        c->proto = ip != NULL ? ip->protocol : SC_PROTO_TCP;
-        c->route = ip != NULL ? (const void *)ip : (const void *)&cfg->inbound;
-        c->to = ip != NULL ? &ip->timeouts : &cfg->timeouts;
-    } else {
-        c->port = l->port;
-        c->up_addr = l->upstream;
-        c->principals = &l->allowed_principals;
-        c->proto = l->protocol;
-        c->route = l;
-        c->to = &l->timeouts;
-    }
-    c->mode = sc_config_port_mode(cfg, c->port);
-    return 0;
-}
-
-static int setup_outbound(struct sc_conn *c, const struct sc_cfg_listener *l)
-{
-    const struct sc_config *cfg = c->cfg;
-
-    if (l == NULL) {
-        const struct sc_cfg_route *r;
-
-        if (sc_addr_equal(&c->orig_dst, &cfg->outbound.address) ||
-            sc_addr_equal(&c->orig_dst, &c->local_addr)) {
-            return -1; /* sent to 15001 itself: would loop */
-        }
-        r = sc_config_route(cfg, &c->orig_dst);
-        c->up_addr = c->orig_dst;
-        c->tls = r->tls;
-        c->proto = r->protocol;
-        c->route = r;
-        c->to = &r->timeouts;
-        c->host = r->host;
-        c->tls_files = &r->tls_files;
-        c->principals = &r->expected_identities;
-    } else {
-        c->up_addr = l->upstream;
-        c->tls = l->tls;
-        c->proto = l->protocol;
-        c->route = l;
-        c->to = &l->timeouts;
-        c->host = l->host;
-        c->tls_files = &l->tls_files;
-        c->principals = &l->expected_identities;
-    }
-    c->port = sc_addr_port(&c->up_addr);
-    return 0;
+    c->lname = r->lname;
+    c->dir = r->dir;
+    c->port = r->port;
+    c->mode = r->mode;
+    c->tls = r->tls;
+    c->proto = r->proto;
+    c->host = r->host;
+    c->tls_files = r->tls_files;
+    c->principals = r->principals;
+    c->route = r->route;
+    c->to = r->to;
+    c->up_addr = r->up_addr;
+    c->hb_port = r->transport == SC_TRANSPORT_HBONE ? r->hbone_port : 0;
 }
 
 struct sc_lcount *sc_lcount_new(void)
@@ -1209,8 +623,8 @@ void sc_lcount_unref(struct sc_lcount *n)
     }
 }
 
-static struct sc_conn *conn_new(struct sc_wctx *w, struct sc_lcount *count, int fd,
-                                const struct sockaddr *peer, int peerlen)
+struct sc_conn *sc_conn_new(struct sc_wctx *w, struct sc_lcount *count, int fd,
+                            const struct sockaddr *peer, int peerlen)
 {
     struct sc_conn *c = calloc(1, sizeof(*c));
     struct timespec now;
@@ -1252,165 +666,55 @@ static struct sc_conn *conn_new(struct sc_wctx *w, struct sc_lcount *count, int 
     return c;
 }
 
-/* An HBONE listener's connection: mesh mTLS (ALPN h2) whatever the
- * ports' modes, which apply per stream; then HTTP/2. */
-static void start_hbone_listener(struct sc_conn *c, const struct sc_cfg_listener *l)
-{
-    c->hbone_listener = 1;
-    c->port = sc_addr_port(l != NULL ? &l->address : &c->cfg->inbound.hbone_address);
-    c->mode = SC_MTLS_STRICT;
-    c->principals = l != NULL ? &l->allowed_principals : NULL;
-    c->to = l != NULL ? &l->timeouts : &c->cfg->timeouts;
-    c->hb_tunnel = c->id;
-    c->hb_stream = -1;
-    wait_first_bytes(c);
-}
-
-void sc_conn_accept_hbone(struct sc_wctx *w, int fd, const struct sc_conn_hbone *h)
-{
-    struct sc_conn *c =
-        conn_new(w, NULL, fd, (const struct sockaddr *)&h->peer_addr.ss, (int)h->peer_addr.len);
-    const char *host;
-
-    if (c == NULL) {
-        sc_io_free(h->io);
-        return;
-    }
-    c->dio = h->io;
-    c->lname = "hbone";
-    c->dir = SC_DIR_INBOUND;
-    host = c->cfg->inbound.app_host != NULL ? c->cfg->inbound.app_host : "127.0.0.1";
-    c->hb_tunnel = h->tunnel_id;
-    c->hb_stream = h->stream_id;
-    c->tls_version = h->tls_version;
-    c->peer_id = h->peer_id != NULL ? strdup(h->peer_id) : NULL;
-    if (h->peer_cert != NULL && X509_up_ref(h->peer_cert) == 1) {
-        c->hb_cert = h->peer_cert;
-    }
-    if (c->timer == NULL || sc_addr_from_host(host, h->port, &c->orig_dst) != 0) {
-        conn_finish(c, "internal_error: hbone stream");
-        return;
-    }
-    c->has_orig = 1;
-    if (sc_config_inport(c->cfg, h->port) != NULL) {
-        if (setup_inbound(c, NULL) != 0) {
-            conn_finish(c, "loop_refused: original destination is the sidecar itself");
-            return;
-        }
-    } else {
-        /* a port served by an explicit inbound listener */
-        const struct sc_cfg_listener *l = NULL;
-
-        for (size_t i = 0; l == NULL && i < c->cfg->n_listeners; i++) {
-            const struct sc_cfg_listener *x = &c->cfg->listeners[i];
-
-            if (x->direction == SC_DIR_INBOUND && x->transport != SC_TRANSPORT_HBONE &&
-                x->port == h->port) {
-                l = x;
-            }
-        }
-        if (l == NULL) {
-            conn_finish(c, "hbone_refused: port %d is not an inbound port of this workload",
-                        h->port);
-            return;
-        }
-        c->port = h->port;
-        c->up_addr = l->upstream;
-        c->proto = l->protocol;
-        c->route = l;
-        c->to = &l->timeouts;
-        c->principals = &l->allowed_principals;
-        c->mode = sc_config_port_mode(c->cfg, h->port);
-    }
-    classify(c, SC_CLASS_MESH_MTLS);
-    if (c->dio != NULL && c->proto != SC_PROTO_HTTP) {
-        conn_finish(c, "internal_error: hbone stream for an http port");
-        return;
-    }
-    serve(c);
-}
-
 void sc_conn_accept(struct sc_wctx *w, enum sc_listener_kind kind, const char *listener,
                     struct sc_lcount *count, int fd, const struct sockaddr *peer, int peerlen)
 {
-    struct sc_conn *c = conn_new(w, count, fd, peer, peerlen);
-    const struct sc_cfg_listener *l = NULL;
-    int rc;
+    struct sc_conn *c = sc_conn_new(w, count, fd, peer, peerlen);
+    struct sc_route_in in = {.kind = kind, .listener = listener};
+    struct sc_route r;
 
     if (c == NULL) {
         return;
     }
-    switch (kind) {
-    case SC_LISTENER_HBONE:
-        c->lname = "hbone";
-        c->dir = SC_DIR_INBOUND;
-        break;
-    case SC_LISTENER_INBOUND_CAPTURE:
-        c->lname = "inbound";
-        c->dir = SC_DIR_INBOUND;
-        break;
-    case SC_LISTENER_OUTBOUND_CAPTURE:
-        c->lname = "outbound";
-        c->dir = SC_DIR_OUTBOUND;
-        break;
-    case SC_LISTENER_EXPLICIT:
-        l = find_listener(c->cfg, listener);
-        c->lname = l != NULL ? l->name : "-";
-        c->dir = l != NULL ? l->direction : SC_DIR_INBOUND;
-        break;
-    }
-    if (c->timer == NULL) {
-        conn_finish(c, "internal_error: evtimer_new");
-        return;
-    }
-    if (kind == SC_LISTENER_EXPLICIT && l == NULL) {
-        conn_finish(c, "listener_removed");
-        return;
-    }
-    if (l != NULL) {
-        c->local_addr = l->address;
-    }
-    if (kind == SC_LISTENER_HBONE ||
-        (l != NULL && l->direction == SC_DIR_INBOUND && l->transport == SC_TRANSPORT_HBONE)) {
-        start_hbone_listener(c, l);
-        return;
-    }
-    if (kind != SC_LISTENER_EXPLICIT) {
+    if (kind == SC_LISTENER_INBOUND_CAPTURE || kind == SC_LISTENER_OUTBOUND_CAPTURE) {
         if (original_dst(fd, &c->orig_dst, &c->local_addr) != 0) {
-            conn_finish(c, "no_original_destination: %s", strerror(errno));
+            c->lname = kind == SC_LISTENER_INBOUND_CAPTURE ? "inbound" : "outbound";
+            c->dir = kind == SC_LISTENER_INBOUND_CAPTURE ? SC_DIR_INBOUND : SC_DIR_OUTBOUND;
+            sc_conn_finish(c, "no_original_destination: %s", strerror(errno));
             return;
         }
         c->has_orig = 1;
+        in.orig_dst = &c->orig_dst;
+        in.local = &c->local_addr;
     }
-    rc = c->dir == SC_DIR_INBOUND ? setup_inbound(c, l) : setup_outbound(c, l);
-    if (rc != 0) {
-        conn_finish(c, "loop_refused: original destination is the sidecar itself");
+    sc_route_decide(c->cfg, &in, &r);
+    sc_conn_apply_route(c, &r);
+    if (r.listener != NULL) {
+        c->local_addr = r.listener->address;
+    }
+    if (c->timer == NULL) {
+        sc_conn_finish(c, "internal_error: evtimer_new");
         return;
     }
-    if (c->dir == SC_DIR_OUTBOUND) {
-        const struct sc_cfg_route *r = l == NULL ? c->route : NULL;
-
-        if (c->tls == SC_TLS_ISTIO_MUTUAL &&
-            (l != NULL ? l->transport : r->transport) == SC_TRANSPORT_HBONE) {
-            c->hb_port = l != NULL ? l->hbone_port : r->hbone_port;
-            if (c->hb_port == 0) {
-                c->hb_port = c->cfg->hbone.port;
-            }
-        }
-        serve(c);
+    switch (r.action) {
+    case SC_ROUTE_REFUSE:
+        sc_conn_finish(c, "%s", r.reason);
         return;
-    }
-    switch (c->mode) {
-    case SC_MTLS_STRICT:
+    case SC_ROUTE_HBONE_TUNNEL:
+        sc_conn_hbone_listener(c);
+        return;
+    case SC_ROUTE_MESH_TLS:
         /* Nothing to sniff: every connection must be mesh mTLS. */
-        wait_first_bytes(c);
+        sc_conn_wait_first_bytes(c);
         return;
-    case SC_MTLS_DISABLE:
-        passthrough(c, SC_CLASS_PLAINTEXT);
+    case SC_ROUTE_PASSTHROUGH:
+        sc_conn_passthrough(c, SC_CLASS_PLAINTEXT);
         return;
-    case SC_MTLS_PERMISSIVE:
-    case SC_MTLS_UNSET:
-        start_sniff(c);
+    case SC_ROUTE_SNIFF:
+        sc_conn_start_sniff(c);
+        return;
+    case SC_ROUTE_SERVE:
+        sc_conn_serve(c);
         return;
     }
 }

@@ -8,10 +8,11 @@
 #include "wctx.h"
 
 /* One proxied connection, from accept to close: original-destination
- * lookup, the PeerAuthentication / route decision, sniffing, the TLS
- * handshakes, the upstream connect, then the L4 relay.  Owned by its worker;
- * sc_conn's teardown frees everything it holds and writes the connection
- * log line. */
+ * lookup, the routing decision (proxy/route.h) carried out, sniffing, the
+ * TLS handshakes, the upstream connect, then the L4 relay, the HTTP session
+ * or an HBONE tunnel.  Owned by its worker; sc_conn's teardown frees
+ * everything it holds and writes the connection log line.  Its files share
+ * conn_internal.h: conn.c, conn_down.c, hbone/conn_hbone.c. */
 struct sc_conn;
 
 struct sc_conn_link {

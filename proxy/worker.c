@@ -1,11 +1,7 @@
 #include "worker.h"
 
 #include <errno.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <sys/socket.h>
 #include <event2/event.h>
-#include <event2/listener.h>
 #include <event2/thread.h>
 #include <openssl/ssl.h>
 #include <pthread.h>
@@ -14,14 +10,13 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
-#include "acceptpause.h"
 #include "addr.h"
 #include "config.h"
 #include "conn.h"
 #include "hslimit.h"
 #include "io.h"
+#include "listener.h"
 #include "log.h"
 #include "snapshot.h"
 #include "stats.h"
@@ -33,22 +28,12 @@
 #include "uuid.h"
 #include "wctx.h"
 
-#define MAX_LISTENERS 64
-
-struct wlistener {
-    struct sc_worker *w;
-    enum sc_listener_kind kind;
-    char name[128];
-    struct sc_addr addr;
-    struct evconnlistener *lev; /* NULL: a free slot */
-    struct sc_lcount *count; /* its open connections (our reference) */
-};
-
 struct sc_worker {
     int id;
     pthread_t thread;
     int started;
     struct event_base *base;
+    struct sc_io_sweep *iosweep; /* OpenSSL record buffers back on idle */
     struct event *wake; /* a snapshot is waiting, or stop */
     _Atomic(struct sc_snapshot *) pending;
     atomic_int stopping;
@@ -61,227 +46,8 @@ struct sc_worker {
     struct sc_upool *upool;
     struct sc_hbone_pool *hbone; /* outbound HBONE tunnels */
     struct sc_hslimit *hslimit; /* downstream handshakes per client address */
-    struct wlistener lis[MAX_LISTENERS];
-    size_t n_lis;
-    struct sc_acceptpause *pause; /* after a failed accept() */
-    unsigned long long overflows; /* connections closed at max_connections */
-    time_t overflow_logged; /* when that was last said (monotonic s) */
+    struct sc_listeners *lis; /* its data listeners */
 };
-
-static void on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa,
-                      int salen, void *arg)
-{
-    struct wlistener *wl = arg;
-    struct sc_worker *w = wl->w;
-    int max = sc_snapshot_config(w->snap)->limits.max_connections;
-
-    (void)lev;
-    if (wl->count != NULL && max > 0 && wl->count->open >= max) {
-        /* at the limit: closed at once, counted, said once per 10 s */
-        struct timespec now;
-
-        evutil_closesocket(fd);
-        sc_stats_overflow(w->stats);
-        w->overflows++;
-        clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
-        if (now.tv_sec >= w->overflow_logged + 10) {
-            sc_log(SC_LOG_WARN, NULL,
-                   "worker %d listener %s: %d connections open (limits.max_connections); "
-                   "closing new ones (%llu so far)",
-                   w->id, wl->name, max, (unsigned long long)w->overflows);
-            w->overflow_logged = now.tv_sec;
-        }
-        return;
-    }
-    sc_conn_accept(w->ctx, wl->kind, wl->name, wl->count, fd, sa, salen);
-}
-
-static void set_accepting(void *arg, int on)
-{
-    struct sc_worker *w = arg;
-
-    for (size_t i = 0; i < w->n_lis; i++) {
-        if (w->lis[i].lev == NULL) {
-            continue;
-        }
-        if (on) {
-            evconnlistener_enable(w->lis[i].lev);
-        } else {
-            evconnlistener_disable(w->lis[i].lev);
-        }
-    }
-}
-
-/* Out of descriptors (above all): pause all the worker's listeners. */
-static void on_accept_error(struct evconnlistener *lev, void *arg)
-{
-    struct wlistener *wl = arg;
-
-    (void)lev;
-    sc_acceptpause_failed(wl->w->pause, wl->name, EVUTIL_SOCKET_ERROR());
-}
-
-static int add_listener(struct sc_worker *w, enum sc_listener_kind kind, const char *name,
-                        const struct sc_addr *addr)
-{
-    struct wlistener *wl = NULL;
-    char as[SC_ADDR_STRLEN];
-    unsigned flags =
-        LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_REUSEABLE_PORT | LEV_OPT_CLOSE_ON_EXEC;
-
-    for (size_t i = 0; i < MAX_LISTENERS; i++) {
-        if (w->lis[i].lev == NULL) {
-            wl = &w->lis[i];
-            break;
-        }
-    }
-    if (wl == NULL) {
-        sc_log(SC_LOG_ERR, NULL, "too many listeners (max %d)", MAX_LISTENERS);
-        return -1;
-    }
-    wl->w = w;
-    wl->kind = kind;
-    wl->addr = *addr;
-    snprintf(wl->name, sizeof(wl->name), "%s", name);
-    wl->count = sc_lcount_new();
-    if (wl->count == NULL) {
-        sc_log(SC_LOG_ERR, NULL, "listener %s: out of memory", name);
-        return -1;
-    }
-    wl->lev = evconnlistener_new_bind(w->base, on_accept, wl, flags, 1024,
-                                      (const struct sockaddr *)&addr->ss, (int)addr->len);
-    if (wl->lev == NULL) {
-        sc_log(SC_LOG_ERR, NULL, "listener %s: cannot listen on %s: %s", name,
-               sc_addr_str(addr, as, sizeof(as)), strerror(errno));
-        sc_lcount_unref(wl->count);
-        wl->count = NULL;
-        return -1;
-    }
-    evconnlistener_set_error_cb(wl->lev, on_accept_error);
-    /* accepted sockets inherit TCP_NODELAY from the listener (Linux): no
-     * setsockopt per connection */
-    {
-        int one = 1;
-
-        (void)setsockopt(evconnlistener_get_fd(wl->lev), IPPROTO_TCP, TCP_NODELAY, &one,
-                         sizeof(one));
-    }
-    if ((size_t)(wl - w->lis) + 1 > w->n_lis) {
-        w->n_lis = (size_t)(wl - w->lis) + 1;
-    }
-    return 0;
-}
-
-static void close_listener(struct wlistener *wl)
-{
-    if (wl->lev != NULL) {
-        evconnlistener_free(wl->lev);
-        wl->lev = NULL;
-    }
-    sc_lcount_unref(wl->count); /* its connections keep theirs */
-    wl->count = NULL;
-}
-
-/* The listeners a config asks for. */
-struct want {
-    enum sc_listener_kind kind;
-    const char *name;
-    const struct sc_addr *addr;
-    int optional; /* a failed bind is logged, not fatal */
-};
-
-static size_t wanted(const struct sc_config *cfg, struct want *out, size_t cap)
-{
-    size_t n = 0;
-
-    if (cfg->has_inbound && n < cap) {
-        out[n++] = (struct want){SC_LISTENER_INBOUND_CAPTURE, "inbound", &cfg->inbound.address, 0};
-    }
-    /* Istio's HBONE port, on by default with inbound: when the default
-     * 0.0.0.0:15008 cannot be bound (another sidecar of the host has it),
-     * the ERROR line says so and the rest runs; an explicit
-     * inbound.hbone_address that cannot be bound stops start-up like any
-     * listener. */
-    if (cfg->has_inbound && cfg->inbound.has_hbone && n < cap) {
-        out[n++] = (struct want){SC_LISTENER_HBONE, "hbone", &cfg->inbound.hbone_address,
-                                 !cfg->inbound.hbone_explicit};
-    }
-    if (cfg->has_outbound && n < cap) {
-        out[n++] =
-            (struct want){SC_LISTENER_OUTBOUND_CAPTURE, "outbound", &cfg->outbound.address, 0};
-    }
-    for (size_t i = 0; i < cfg->n_listeners && n < cap; i++) {
-        out[n++] = (struct want){SC_LISTENER_EXPLICIT, cfg->listeners[i].name,
-                                 &cfg->listeners[i].address, 0};
-    }
-    return n;
-}
-
-static int same(const struct wlistener *wl, const struct want *wt)
-{
-    return wl->lev != NULL && wl->kind == wt->kind && strcmp(wl->name, wt->name) == 0 &&
-           sc_addr_equal(&wl->addr, wt->addr);
-}
-
-/* Opens the listeners the snapshot's config adds and closes the ones it
- * drops; the others keep their sockets (and their connections). */
-static int sync_listeners(struct sc_worker *w, int log_changes)
-{
-    struct want want[MAX_LISTENERS];
-    size_t n = wanted(sc_snapshot_config(w->snap), want, MAX_LISTENERS);
-    char as[SC_ADDR_STRLEN];
-    int rc = 0;
-
-    for (size_t i = 0; i < w->n_lis; i++) {
-        struct wlistener *wl = &w->lis[i];
-        size_t j;
-
-        if (wl->lev == NULL) {
-            continue;
-        }
-        for (j = 0; j < n && !same(wl, &want[j]); j++) {
-        }
-        if (j == n) {
-            if (log_changes && w->id == 0) {
-                sc_log(SC_LOG_INFO, NULL, "listener %s on %s removed", wl->name,
-                       sc_addr_str(&wl->addr, as, sizeof(as)));
-            }
-            close_listener(wl);
-        }
-    }
-    for (size_t j = 0; j < n; j++) {
-        size_t i;
-
-        for (i = 0; i < w->n_lis && !same(&w->lis[i], &want[j]); i++) {
-        }
-        if (i < w->n_lis) {
-            continue;
-        }
-        if (add_listener(w, want[j].kind, want[j].name, want[j].addr) != 0) {
-            if (!want[j].optional) {
-                rc = -1;
-            } else if (w->id == 0) {
-                sc_log(SC_LOG_ERR, NULL,
-                       "listener hbone: no HBONE inbound on this sidecar "
-                       "(set inbound.hbone_address to a free address, or off)");
-            }
-            continue;
-        }
-        if (log_changes && w->id == 0) {
-            sc_log(SC_LOG_INFO, NULL, "listener %s on %s added", want[j].name,
-                   sc_addr_str(want[j].addr, as, sizeof(as)));
-        }
-    }
-    return rc;
-}
-
-static void close_all_listeners(struct sc_worker *w)
-{
-    for (size_t i = 0; i < w->n_lis; i++) {
-        close_listener(&w->lis[i]);
-    }
-    w->n_lis = 0;
-}
 
 static void on_wake(evutil_socket_t fd, short what, void *arg)
 {
@@ -295,12 +61,12 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
         w->snap = s;
         sc_wctx_set_snapshot(w->ctx, s);
         if (!atomic_load(&w->draining)) {
-            sync_listeners(w, 1);
+            sc_listeners_sync(w->lis, sc_snapshot_config(w->snap), 1);
         }
     }
     if (atomic_load(&w->draining) >= SC_WORKER_DRAIN_LISTENERS && !w->lis_drained) {
         w->lis_drained = 1;
-        close_all_listeners(w);
+        sc_listeners_close(w->lis);
     }
     if (atomic_load(&w->draining) >= SC_WORKER_DRAIN_ALL && !w->drained) {
         struct sc_conn *c = *sc_wctx_conns(w->ctx);
@@ -315,7 +81,7 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
         sc_hbone_pool_drain(w->hbone);
     }
     if (atomic_load(&w->stopping)) {
-        close_all_listeners(w);
+        sc_listeners_close(w->lis);
         while (*sc_wctx_conns(w->ctx) != NULL) {
             sc_conn_abort(*sc_wctx_conns(w->ctx), "shutdown");
         }
@@ -332,7 +98,6 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
 struct sc_worker *sc_worker_new(int id, struct sc_snapshot *snap)
 {
     struct sc_worker *w = calloc(1, sizeof(*w));
-    char who[32];
 
     if (w == NULL) {
         return NULL;
@@ -345,12 +110,17 @@ struct sc_worker *sc_worker_new(int id, struct sc_snapshot *snap)
     if (w->stats == NULL || w->base == NULL) {
         goto fail;
     }
+    w->iosweep = sc_io_sweep_new(w->base);
+    if (w->iosweep == NULL) {
+        goto fail;
+    }
     w->ctx = sc_wctx_new(id, w->base, w->stats);
     if (w->ctx == NULL) {
         goto fail;
     }
     sc_wctx_set_snapshot(w->ctx, w->snap);
     sc_wctx_set_hbone_accept(w->ctx, sc_conn_accept_hbone);
+    sc_wctx_set_hbone_out(w->ctx, sc_hbone_out_open_io, sc_hbone_out_cancel);
     w->upool = sc_upool_new(w->ctx);
     w->hslimit = sc_hslimit_new();
     w->hbone = sc_hbone_pool_new(w->ctx);
@@ -361,12 +131,11 @@ struct sc_worker *sc_worker_new(int id, struct sc_snapshot *snap)
     sc_wctx_set_hslimit(w->ctx, w->hslimit);
     sc_wctx_set_hbone_pool(w->ctx, w->hbone);
     w->wake = event_new(w->base, -1, 0, on_wake, w);
-    snprintf(who, sizeof(who), "worker %d", id);
-    w->pause = sc_acceptpause_new(w->base, who, w->stats, set_accepting, w);
-    if (w->wake == NULL || w->pause == NULL) {
+    w->lis = sc_listeners_new(w->ctx);
+    if (w->wake == NULL || w->lis == NULL) {
         goto fail;
     }
-    if (sync_listeners(w, 0) != 0) {
+    if (sc_listeners_sync(w->lis, sc_snapshot_config(w->snap), 0) != 0) {
         goto fail;
     }
     return w;
@@ -380,7 +149,9 @@ static void *worker_main(void *arg)
 {
     struct sc_worker *w = arg;
 
+    sc_io_sweep_bind(w->iosweep);
     event_base_dispatch(w->base);
+    sc_io_sweep_bind(NULL);
     sc_io_buf_drain();
     return NULL;
 }
@@ -427,7 +198,8 @@ void sc_worker_free(struct sc_worker *w)
     if (w == NULL) {
         return;
     }
-    close_all_listeners(w);
+    sc_listeners_free(w->lis); /* before the context it borrows */
+    w->lis = NULL;
     while (w->ctx != NULL && *sc_wctx_conns(w->ctx) != NULL) {
         sc_conn_abort(*sc_wctx_conns(w->ctx), "shutdown");
     }
@@ -440,7 +212,7 @@ void sc_worker_free(struct sc_worker *w)
     if (w->wake != NULL) {
         event_free(w->wake);
     }
-    sc_acceptpause_free(w->pause);
+    sc_io_sweep_free(w->iosweep); /* after the connections, before the base */
     if (w->base != NULL) {
         event_base_free(w->base);
     }

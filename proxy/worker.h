@@ -13,8 +13,8 @@ struct sc_worker;
  * snapshot.  A connection lives and dies on one worker. */
 
 /* Creates worker `id` holding a reference to snap.  Opens its listening
- * sockets (all of snap's listeners); returns NULL with a logged reason when
- * one cannot be bound. */
+ * sockets (all of snap's listeners, proxy/listener.h); returns NULL with a
+ * logged reason when one cannot be bound. */
 struct sc_worker *sc_worker_new(int id, struct sc_snapshot *snap);
 
 /* Starts the thread.  0 or -1. */

@@ -5,7 +5,9 @@
 #  2. every global symbol defined in build/libcommon.a, build/libproxy.a,
 #     build/libagent.a and build/libctl.a starts with sc_ (or SC_);
 #  3. shell scripts parse (bash -n), and shellcheck when it is installed;
-#  4. warns (does not fail) about source files nearing 1,000 lines.
+#  4. warns (does not fail) about source files nearing 1,000 lines;
+#  5. include cycles among proxy/ modules (scripts/include-cycles.py): an
+#     error when one holds worker, listener, conn or route, else a warning.
 # Exits 1 on any error.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
@@ -65,6 +67,16 @@ for f in common/*.c proxy/*.c proxy/*/*.c agent/*.c; do
     n=$(wc -l <"$f")
     if [ "$n" -gt 1000 ]; then echo "lint: warning: $f has $n lines (split it)"; fi
 done
+
+# 5. include cycles
+if command -v python3 >/dev/null 2>&1; then
+    while IFS= read -r line; do
+        case $line in
+        error:*) err "${line#error: }" ;;
+        *) echo "lint: $line" ;;
+        esac
+    done < <(python3 scripts/include-cycles.py)
+fi
 
 if [ $errors -gt 0 ]; then
     echo "lint: $errors error(s)"

@@ -251,6 +251,32 @@ static void stream_reset(struct sc_hbone_stream *s, uint32_t code)
 
 static void tunnel_pump(struct sc_hbone_tunnel *t);
 
+/* Batching: a stream's bytes, or the tunnel's own frames, are not written at
+ * once but by one callback queued behind every event this loop turn has
+ * already activated (libevent runs an event_active()d event after those in
+ * the same pass). So the streams that had bytes ready in one epoll_wait
+ * batch leave in one TLS record and one send, as nginx posts its HTTP/2
+ * writes for the end of the cycle. */
+static void schedule_flush(struct sc_hbone_tunnel *t)
+{
+    if (!t->flush_pending && !t->ended) {
+        t->flush_pending = 1;
+        event_active(t->flush, 0, 0);
+    }
+}
+
+static void on_flush(evutil_socket_t fd, short what, void *arg)
+{
+    struct sc_hbone_tunnel *t = arg;
+
+    (void)fd;
+    (void)what;
+    t->flush_pending = 0;
+    enter(t);
+    tunnel_pump(t);
+    leave(t);
+}
+
 static void on_local(evutil_socket_t fd, short what, void *arg)
 {
     struct sc_hbone_stream *s = arg;
@@ -265,12 +291,7 @@ static void on_local(evutil_socket_t fd, short what, void *arg)
         s->deferred = 0;
         nghttp2_session_resume_data(t->ngh, s->id);
     }
-    /* The frames go out from the tunnel's own event, after every stream
-     * woken in this loop turn has had its say: one record and one send for
-     * all of them, not one per stream (what = 0: no readiness implied). */
-    if (!t->ended) {
-        event_active(t->ev, 0, 0);
-    }
+    schedule_flush(t);
     leave(t);
 }
 
@@ -632,7 +653,11 @@ static void on_tunnel_io(evutil_socket_t fd, short what, void *arg)
     enter(t);
     sc_io_ready(t->io, what);
     read_in(t);
-    tunnel_pump(t);
+    if (t->ended) {
+        tunnel_pump(t);
+    } else {
+        schedule_flush(t);
+    }
     leave(t);
 }
 
@@ -759,6 +784,9 @@ void sc_hbone_i_tunnel_destroy(struct sc_hbone_tunnel *t)
     }
     if (t->sweep != NULL) {
         event_free(t->sweep);
+    }
+    if (t->flush != NULL) {
+        event_free(t->flush);
     }
     sc_stats_hbone_tunnel_closed(sc_wctx_stats(t->w), t->dir, t->n_streams);
     nghttp2_session_del(t->ngh);
@@ -887,7 +915,9 @@ static struct sc_hbone_tunnel *tunnel_new(struct sc_wctx *w, struct sc_snapshot 
                       EV_READ | EV_WRITE | EV_CLOSED | EV_PERSIST | EV_ET, on_tunnel_io, t);
     t->idle = evtimer_new(sc_wctx_base(w), on_tunnel_idle, t);
     t->sweep = evtimer_new(sc_wctx_base(w), on_sweep, t);
-    if (t->ev == NULL || t->idle == NULL || t->sweep == NULL || event_add(t->ev, NULL) != 0) {
+    t->flush = event_new(sc_wctx_base(w), -1, 0, on_flush, t);
+    if (t->ev == NULL || t->idle == NULL || t->sweep == NULL || t->flush == NULL ||
+        event_add(t->ev, NULL) != 0) {
         goto fail;
     }
     (void)cfg;
@@ -912,6 +942,9 @@ fail:
         }
         if (t->sweep != NULL) {
             event_free(t->sweep);
+        }
+        if (t->flush != NULL) {
+            event_free(t->flush);
         }
         nghttp2_session_del(t->ngh);
         sc_io_free(t->io);

@@ -10,7 +10,8 @@
 struct x509_st;
 
 /* An HBONE stream to a protocol http (or auto) port, handed to the HTTP
- * session (proxy/conn.c) as a connection of its own (proxy/hbone/hbone_in.c): io
+ * session as a connection of its own (proxy/hbone/hbone_in.c hands it over,
+ * proxy/hbone/conn_hbone.c takes it): io
  * (http ports) is the session's end of an in-process sc_io pair whose other
  * end is the stream; otherwise fd is our end of a socketpair.  The
  * connection is mesh mTLS with the tunnel's peer (XFCC, access log) and

@@ -72,6 +72,8 @@ struct sc_hbone_tunnel {
     struct event *ev;
     struct event *idle;
     struct event *sweep; /* per-stream idle / half-closed timeouts */
+    struct event *flush; /* the loop turn's frames, written once (see schedule_flush) */
+    int flush_pending;
     uint8_t *obuf; /* frames gathered for the next write */
     size_t ocap, olen, ooff;
     struct sc_hbone_stream *streams;

@@ -5,6 +5,7 @@
 
 #include "addr.h"
 #include "config.h"
+#include "hbone_out.h"
 
 /* Outbound HBONE: a worker's pool of HTTP/2 mTLS tunnels, one set per
  * (snapshot, destination address, expected identities), and the CONNECT
@@ -44,31 +45,6 @@ void sc_hbone_pool_free(struct sc_hbone_pool *p);
  * Accepts NULL. */
 void sc_hbone_pool_drain(struct sc_hbone_pool *p);
 
-struct sc_hbone_out_req {
-    struct sc_snapshot *snap; /* borrowed; the stream holds its own reference */
-    struct sc_addr dst; /* the original destination: the CONNECT authority */
-    int hbone_port; /* the tunnel goes to dst's address on this port */
-    const struct sc_strv *expected; /* into snap's config; NULL/empty = trust domain */
-    const char *host; /* SNI, may be NULL */
-    const struct sc_addr *source; /* the app's address (forwarded: for=), may be NULL */
-    int connect_ms, handshake_ms;
-    unsigned mark;
-    int ready_ends; /* done() as soon as the 200 is in (status
-                                         * 200); the stream then runs on by itself */
-};
-
-/* How an outbound stream ended (borrowed for the callback). */
-struct sc_hbone_out_end {
-    const char *reason; /* the connection log's end= */
-    int status; /* the CONNECT's answer, 0 if none */
-    uint64_t bytes[2]; /* [0] from the app, [1] to it */
-    unsigned long long tunnel_id; /* 0 when no tunnel carried it */
-    int32_t stream_id;
-    const char *peer_id; /* the tunnel's peer, "" if none */
-    const char *tls_version; /* or NULL */
-    int tunnel_new; /* its tunnel was opened for it */
-};
-typedef void sc_hbone_out_done_fn(void *arg, const struct sc_hbone_out_end *end);
 
 /* Takes io, the stream's local end: an app connection's socket (L4), or
  * one end of an in-process pair (sc_io_pair_new) whose other end is an

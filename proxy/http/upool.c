@@ -14,7 +14,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
-#include "hbone_pool.h"
+#include "hbone_out.h"
 #include "io.h"
 #include "log.h"
 #include "magic.h"
@@ -437,7 +437,7 @@ fail:
 static void pconnect_free(struct pconnect *pc)
 {
     sc_upstream_cancel(pc->u);
-    sc_hbone_out_cancel(pc->hb);
+    sc_wctx_hbone_cancel(pc->e->pool->w, pc->hb);
     sc_io_free(pc->io);
     sc_snapshot_unref(pc->snap);
     free(pc);
@@ -546,7 +546,7 @@ static int start_hbone(struct pconnect *pc, const struct sc_upstream_req *req)
     r.mark = req->mark;
     r.ready_ends = 1;
     pc->io = ends[1];
-    pc->hb = sc_hbone_out_open_io(sc_wctx_hbone_pool(pc->e->pool->w), &r, ends[0], on_hbone, pc);
+    pc->hb = sc_wctx_hbone_open(pc->e->pool->w, &r, ends[0], on_hbone, pc);
     if (pc->hb == NULL) {
         sc_io_free(pc->io);
         pc->io = NULL;

@@ -1,6 +1,7 @@
 #include "io.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -30,6 +31,11 @@ struct sc_io {
     int peof; /* the other end shut its sending half (or was freed) */
     int preset; /* the other end was aborted: reads fail with ECONNRESET */
     int shut; /* we shut our sending half */
+    /* the idle sweep (TLS on a worker): see sc_io_sweep_new */
+    struct sc_io_sweep *sw; /* a reference, or NULL */
+    struct sc_io *qprev, *qnext; /* in sw's list while queued */
+    unsigned qgen; /* sw's generation when last used */
+    int queued;
 };
 
 #define PAIR_CAP (256 * 1024) /* bytes one end may hold unread, as a socket buffer */
@@ -133,6 +139,194 @@ static int attach(struct sc_io *io, SSL *ssl)
     return 0;
 }
 
+/* ---- the idle sweep -------------------------------------------------------
+ * With SSL_MODE_RELEASE_BUFFERS OpenSSL frees its record buffers whenever
+ * they empty and allocates them again for the next record: several
+ * malloc/free pairs per request on a busy connection.  A worker's data
+ * connections run without it; instead a TLS connection joins its worker's
+ * list when it is used, stamped with the sweep's generation (a store, no
+ * timer and no list change per request), and a one-second timer per worker
+ * gives back the record buffers of those not used for a whole period
+ * (SSL_free_buffers, which refuses while bytes are pending either way) and
+ * drops them from the list.  The next read or write allocates them again.
+ * nginx does the same from its keep-alive handler (ngx_ssl_free_buffer). */
+
+struct sc_io_sweep {
+    struct event *timer; /* NULL once the owner has freed it */
+    struct sc_io *head; /* TLS connections that may hold record buffers */
+    unsigned gen;
+    int armed;
+    int refs; /* the owner's, and one per connection made while bound */
+    size_t released; /* connections whose buffers went back (tests) */
+};
+
+static __thread struct sc_io_sweep *bound;
+
+/* connections released in one sweep that make it trim the heap (about
+ * 1 MiB of record buffers) */
+#define SWEEP_TRIM_AFTER 32
+
+static void sweep_unref(struct sc_io_sweep *sw)
+{
+    if (--sw->refs == 0) {
+        free(sw);
+    }
+}
+
+static void sweep_unlink(struct sc_io *io)
+{
+    struct sc_io_sweep *sw = io->sw;
+
+    if (io->qprev != NULL) {
+        io->qprev->qnext = io->qnext;
+    } else {
+        sw->head = io->qnext;
+    }
+    if (io->qnext != NULL) {
+        io->qnext->qprev = io->qprev;
+    }
+    io->qprev = io->qnext = NULL;
+    io->queued = 0;
+}
+
+static void sweep_arm(struct sc_io_sweep *sw)
+{
+    struct timeval tv = {SC_IO_SWEEP_MS / 1000, (SC_IO_SWEEP_MS % 1000) * 1000};
+
+    sw->armed = evtimer_add(sw->timer, &tv) == 0;
+}
+
+/* Marks io used in the current period; queues it if it was not. */
+static inline void sweep_touch(struct sc_io *io)
+{
+    struct sc_io_sweep *sw = io->sw;
+
+    if (sw == NULL) {
+        return;
+    }
+    io->qgen = sw->gen;
+    if (io->queued || sw->timer == NULL) {
+        return;
+    }
+    io->qprev = NULL;
+    io->qnext = sw->head;
+    if (sw->head != NULL) {
+        sw->head->qprev = io;
+    }
+    sw->head = io;
+    io->queued = 1;
+    if (!sw->armed) {
+        sweep_arm(sw);
+    }
+}
+
+/* A new TLS connection on a thread with a sweep: OpenSSL keeps its record
+ * buffers between records, and the sweep gives them back when it idles. */
+static void sweep_enter(struct sc_io *io)
+{
+    if (bound == NULL || bound->timer == NULL) {
+        return;
+    }
+    io->sw = bound;
+    bound->refs++;
+    SSL_clear_mode(io->ssl, SSL_MODE_RELEASE_BUFFERS);
+    sweep_touch(io);
+}
+
+static void sweep_leave(struct sc_io *io)
+{
+    if (io->sw == NULL) {
+        return;
+    }
+    if (io->queued) {
+        sweep_unlink(io);
+    }
+    sweep_unref(io->sw);
+    io->sw = NULL;
+}
+
+void sc_io_sweep_run(struct sc_io_sweep *sw)
+{
+    struct sc_io *io, *next;
+    size_t released = 0;
+
+    for (io = sw->head; io != NULL; io = next) {
+        next = io->qnext;
+        if (io->qgen == sw->gen) {
+            continue; /* used in this period */
+        }
+        /* nothing read ahead or half-read, nothing unsent: OpenSSL checks
+         * the last two itself and refuses */
+        if (!SSL_is_init_finished(io->ssl) || SSL_has_pending(io->ssl) ||
+            SSL_free_buffers(io->ssl) != 1) {
+            continue; /* bytes in flight: try again next period */
+        }
+        sweep_unlink(io);
+        sw->released++;
+        released++;
+    }
+    /* Buffers freed in bulk (a burst of connections gone idle together)
+     * leave holes malloc keeps: give the whole pages back to the kernel, so
+     * idle connections cost no memory for what busy ones used. */
+    if (released >= SWEEP_TRIM_AFTER) {
+        malloc_trim(0);
+    }
+    sw->gen++;
+    sw->armed = 0;
+    if (sw->head != NULL && sw->timer != NULL) {
+        sweep_arm(sw);
+    }
+}
+
+static void on_sweep(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    sc_io_sweep_run(arg);
+}
+
+struct sc_io_sweep *sc_io_sweep_new(struct event_base *base)
+{
+    struct sc_io_sweep *sw = calloc(1, sizeof(*sw));
+
+    if (sw == NULL) {
+        return NULL;
+    }
+    sw->refs = 1;
+    sw->timer = evtimer_new(base, on_sweep, sw);
+    if (sw->timer == NULL) {
+        free(sw);
+        return NULL;
+    }
+    return sw;
+}
+
+void sc_io_sweep_bind(struct sc_io_sweep *sw)
+{
+    bound = sw;
+}
+
+size_t sc_io_sweep_released(const struct sc_io_sweep *sw)
+{
+    return sw->released;
+}
+
+void sc_io_sweep_free(struct sc_io_sweep *sw)
+{
+    if (sw == NULL) {
+        return;
+    }
+    if (bound == sw) {
+        bound = NULL;
+    }
+    event_free(sw->timer);
+    sw->timer = NULL;
+    while (sw->head != NULL) {
+        sweep_unlink(sw->head);
+    }
+    sweep_unref(sw); /* connections still open hold theirs */
+}
+
 struct sc_io *sc_io_new(int fd, SSL *ssl)
 {
     struct sc_io *io = calloc(1, sizeof(*io));
@@ -150,6 +344,7 @@ struct sc_io *sc_io_new(int fd, SSL *ssl)
         /* one read(2) may bring several records; the read loops run until
          * OpenSSL wants the socket again, so none is left unseen */
         SSL_set_read_ahead(ssl, 1);
+        sweep_enter(io);
     }
     return io;
 }
@@ -236,6 +431,7 @@ void sc_io_free(struct sc_io *io)
         pair_release(io, 0);
         return;
     }
+    sweep_leave(io);
     SSL_free(io->ssl);
     if (io->fd >= 0) {
         close(io->fd);
@@ -404,6 +600,7 @@ ssize_t sc_io_read(struct sc_io *io, void *buf, size_t len)
     if (io->ssl != NULL) {
         int r;
 
+        sweep_touch(io);
         ERR_clear_error();
         io->drained = 0;
         r = SSL_read(io->ssl, buf, len > INT32_MAX ? INT32_MAX : (int)len);
@@ -447,6 +644,7 @@ ssize_t sc_io_write(struct sc_io *io, const void *buf, size_t len)
     if (io->ssl != NULL) {
         int r;
 
+        sweep_touch(io);
         ERR_clear_error();
         r = SSL_write(io->ssl, buf, len > INT32_MAX ? INT32_MAX : (int)len);
         return r > 0 ? r : tls_result(io, r, &io->wr_wait, 0);
@@ -479,6 +677,7 @@ void sc_io_shutdown(struct sc_io *io)
         return;
     }
     if (io->ssl != NULL) {
+        sweep_touch(io);
         (void)SSL_shutdown(io->ssl);
         ERR_clear_error();
     }

@@ -7,8 +7,10 @@
 
 struct bufferevent;
 struct event;
+struct event_base;
 struct evbuffer;
 struct sc_io;
+struct sc_io_sweep;
 
 /* One side of a data connection on a raw non-blocking socket, with or
  * without TLS: the I/O layer under the relay.  No bufferevent, no FIONREAD,
@@ -106,5 +108,30 @@ unsigned char *sc_io_buf_get(void);
 void sc_io_buf_put(unsigned char *buf);
 /* Frees the calling thread's free list (a worker calls it as it exits). */
 void sc_io_buf_drain(void);
+
+/* OpenSSL's record buffers (about 17 KiB each way) released when a
+ * connection goes idle, not around every record.  A worker makes one sweep
+ * on its event_base and binds it to its thread; each TLS connection made
+ * there afterwards (sc_io_new, sc_io_from_bufferevent) runs without
+ * SSL_MODE_RELEASE_BUFFERS and is stamped with the sweep's generation as it
+ * reads and writes.  Every SC_IO_SWEEP_MS (only while some connection may
+ * hold buffers) the sweep calls SSL_free_buffers on those not used for a
+ * whole period and with nothing pending either way: an idle connection,
+ * pooled, relayed or an HBONE tunnel, holds no record buffer, and a busy one
+ * costs no allocation per record.  Connections made on a thread with no
+ * sweep keep SSL_MODE_RELEASE_BUFFERS as their SSL_CTX set it.
+ *
+ * sc_io_sweep_new: NULL on failure.  sc_io_sweep_free removes the timer
+ * (call it before freeing the base); connections still open keep a
+ * reference to the object and simply stop being swept. */
+#define SC_IO_SWEEP_MS 1000
+struct sc_io_sweep *sc_io_sweep_new(struct event_base *base);
+void sc_io_sweep_free(struct sc_io_sweep *sw);
+/* Connections the calling thread makes from now on join sw (NULL: none). */
+void sc_io_sweep_bind(struct sc_io_sweep *sw);
+/* One period's end, as the timer runs it (tests call it directly). */
+void sc_io_sweep_run(struct sc_io_sweep *sw);
+/* How many times a connection's record buffers were given back. */
+size_t sc_io_sweep_released(const struct sc_io_sweep *sw);
 
 #endif

@@ -1,6 +1,6 @@
 /* Test helpers for the unit tests that load a sidecar config from a string
- * (test_config.c, test_config_identity.c, test_policy.c).  Static
- * functions; include from one test file each. */
+ * (test_config.c, test_config_identity.c, test_policy.c, test_route.c).  Static
+ * inline functions; include from one test file each. */
 #ifndef SC_TEST_CONFIG_LOAD_H
 #define SC_TEST_CONFIG_LOAD_H
 
@@ -11,7 +11,7 @@
 
 /* Loads yaml (named name in messages) and returns the config, or fails the
  * test with the error.  The caller frees the config. */
-static struct sc_config *tc_config_load(const char *name, const char *yaml)
+static inline struct sc_config *tc_config_load(const char *name, const char *yaml)
 {
     struct sc_config *cfg = NULL;
     struct sc_err err;
@@ -26,7 +26,7 @@ static struct sc_config *tc_config_load(const char *name, const char *yaml)
 }
 
 /* Loads yaml expecting failure at name:line:col with exactly msg. */
-static void tc_config_expect_err(const char *name, const char *yaml, int line, int col,
+static inline void tc_config_expect_err(const char *name, const char *yaml, int line, int col,
                                  const char *msg)
 {
     struct sc_config *cfg = NULL;
