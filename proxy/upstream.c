@@ -15,7 +15,6 @@
 #include <stdint.h>
 #include <unistd.h>
 
-#include "hbone_pool.h"
 #include "magic.h"
 #include "snapshot.h"
 #include "stats.h"
@@ -34,7 +33,6 @@ struct sc_upstream {
     struct event *timer;
     struct bufferevent *bev; /* during the TLS handshake */
     int sys_errno; /* why the connect failed */
-    struct sc_hbone_out *hbone; /* req.hbone_port: the stream being opened */
 };
 
 /* Where a ticket for this upstream goes; lives as long as the SSL. */
@@ -47,7 +45,6 @@ struct session_sink {
 
 static void up_free(struct sc_upstream *u)
 {
-    sc_hbone_out_cancel(u->hbone);
     if (u->ev != NULL) {
         event_free(u->ev);
     }
@@ -346,54 +343,6 @@ int sc_upstream_mark_check(unsigned mark, char *why, size_t len)
     return 0;
 }
 
-/* ---- HBONE: a CONNECT stream instead of a connection (proxy/hbone/hbone_pool.c) */
-
-static void on_hbone_end(void *arg, const struct sc_hbone_out_end *e)
-{
-    struct sc_upstream *u = arg;
-
-    u->hbone = NULL;
-    if (e->status == 200) {
-        struct sc_upstream_result res;
-
-        memset(&res, 0, sizeof(res));
-        res.status = SC_UPSTREAM_OK;
-        res.tls_version = e->tls_version;
-        snprintf(res.peer_id, sizeof(res.peer_id), "%s", e->peer_id != NULL ? e->peer_id : "");
-        snprintf(res.peer_root, sizeof(res.peer_root), "-");
-        finish(u, &res); /* our end of the socketpair becomes the bufferevent */
-        return;
-    }
-    fail(u, SC_UPSTREAM_CONNECT_FAILED, "%s", e->reason);
-}
-
-static void start_hbone(struct sc_upstream *u)
-{
-    struct sc_hbone_out_req r;
-    int sv[2];
-
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) != 0) {
-        fail(u, SC_UPSTREAM_CONNECT_FAILED, "upstream_connect_failed: socketpair: %s",
-             strerror(errno));
-        return;
-    }
-    memset(&r, 0, sizeof(r));
-    r.snap = u->req.snap;
-    r.dst = u->req.addr;
-    r.hbone_port = u->req.hbone_port;
-    r.expected = u->req.expected;
-    r.host = u->req.host;
-    r.connect_ms = u->req.connect_ms;
-    r.handshake_ms = u->req.handshake_ms;
-    r.mark = u->req.mark;
-    r.ready_ends = 1;
-    u->fd = sv[1];
-    u->hbone = sc_hbone_out_open(sc_wctx_hbone_pool(u->req.w), &r, sv[0], on_hbone_end, u);
-    if (u->hbone == NULL) {
-        fail(u, SC_UPSTREAM_CONNECT_FAILED, "internal_error: out of memory");
-    }
-}
-
 static void on_start(evutil_socket_t fd, short what, void *arg)
 {
     struct sc_upstream *u = arg;
@@ -402,10 +351,6 @@ static void on_start(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     SC_MAGIC_CHECK(u, SC_MAGIC_UPSTREAM);
-    if (u->req.hbone_port > 0) {
-        start_hbone(u);
-        return;
-    }
     u->fd = socket(u->req.addr.ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (u->fd < 0) {
         fail(u, SC_UPSTREAM_CONNECT_FAILED, "upstream_connect_failed: %s", strerror(errno));

@@ -39,11 +39,13 @@ struct sc_upstream_req {
     int connect_ms;
     int handshake_ms;
     unsigned mark; /* SO_MARK for the socket, 0 = none */
-    int hbone_port; /* > 0: no connection of its own but a
-                                             * CONNECT stream to addr over an HBONE
-                                             * tunnel to addr's host on this port
-                                             * (proxy/hbone/hbone_pool.h); the result is a
-                                             * plain bufferevent once the 200 is in */
+    int hbone_port; /* > 0 (the L7 pool's requests only):
+                                             * no connection of its own but a CONNECT
+                                             * stream to addr over an HBONE tunnel to
+                                             * addr's host on this port, which
+                                             * proxy/http/upool.c opens with
+                                             * proxy/hbone/hbone_pool.h;
+                                             * sc_upstream_connect itself ignores it */
     const unsigned char *alpn; /* mesh: this ALPN list instead of the
                                              * protocol's (HBONE: h2); NULL = default */
     unsigned alpn_len;

@@ -9,6 +9,7 @@
 #include <openssl/ssl.h>
 
 #include "addr.h"
+#include "io.h"
 #include "tlsctx.h"
 #include "tlsverdict.h"
 #include "uuid.h"
@@ -25,6 +26,8 @@ struct sc_wctx {
     struct sc_hbone_pool *hbone; /* borrowed */
     struct sc_hslimit *hslimit; /* borrowed */
     sc_wctx_hbone_accept_fn *hbone_accept;
+    sc_wctx_hbone_open_fn *hbone_open;
+    sc_wctx_hbone_cancel_fn *hbone_cancel;
     struct sc_tlsv_seen grace_seen; /* root_expired_grace: identities logged */
     struct sc_uuid uuid;
     struct sc_conn *conns; /* list head (links in the connections) */
@@ -190,6 +193,30 @@ void sc_wctx_hbone_accept(struct sc_wctx *x, int fd, const struct sc_conn_hbone 
         return;
     }
     x->hbone_accept(x, fd, h);
+}
+
+void sc_wctx_set_hbone_out(struct sc_wctx *x, sc_wctx_hbone_open_fn *open,
+                           sc_wctx_hbone_cancel_fn *cancel)
+{
+    x->hbone_open = open;
+    x->hbone_cancel = cancel;
+}
+
+struct sc_hbone_out *sc_wctx_hbone_open(struct sc_wctx *x, const struct sc_hbone_out_req *req,
+                                        struct sc_io *io, sc_hbone_out_done_fn *done, void *arg)
+{
+    if (x->hbone_open == NULL || x->hbone == NULL) {
+        sc_io_abort(io);
+        return NULL;
+    }
+    return x->hbone_open(x->hbone, req, io, done, arg);
+}
+
+void sc_wctx_hbone_cancel(struct sc_wctx *x, struct sc_hbone_out *o)
+{
+    if (o != NULL && x->hbone_cancel != NULL) {
+        x->hbone_cancel(o);
+    }
 }
 
 unsigned long long sc_wctx_next_conn_id(struct sc_wctx *x)

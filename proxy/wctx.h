@@ -3,6 +3,8 @@
 
 #include <stddef.h>
 
+#include "hbone_out.h"
+
 /* What a connection needs from the worker it runs on: its event_base,
  * counters, the current snapshot, the TLS session cache, the upstream and
  * HBONE pools, the handshake limiter, the request-id generator, a scratch
@@ -76,6 +78,24 @@ void sc_wctx_session_put(struct sc_wctx *x, unsigned long long gen, const struct
 typedef void sc_wctx_hbone_accept_fn(struct sc_wctx *x, int fd, const struct sc_conn_hbone *h);
 void sc_wctx_set_hbone_accept(struct sc_wctx *x, sc_wctx_hbone_accept_fn *fn);
 void sc_wctx_hbone_accept(struct sc_wctx *x, int fd, const struct sc_conn_hbone *h);
+
+/* Opens an outbound HBONE stream on the worker's HBONE pool for the local
+ * end io (taken), as sc_hbone_out_open_io does, and cancels one: the
+ * functions the owner installed (the worker: proxy/hbone/hbone_pool.h), so
+ * the HTTP pool opens its streams without including the HBONE pool (that
+ * would close the include cycle hbone -> l7 -> upool -> hbone_pool).
+ * Without them (a test's context), open aborts io and returns NULL. */
+struct sc_io;
+typedef struct sc_hbone_out *sc_wctx_hbone_open_fn(struct sc_hbone_pool *p,
+                                                   const struct sc_hbone_out_req *req,
+                                                   struct sc_io *io, sc_hbone_out_done_fn *done,
+                                                   void *arg);
+typedef void sc_wctx_hbone_cancel_fn(struct sc_hbone_out *o);
+void sc_wctx_set_hbone_out(struct sc_wctx *x, sc_wctx_hbone_open_fn *open,
+                           sc_wctx_hbone_cancel_fn *cancel);
+struct sc_hbone_out *sc_wctx_hbone_open(struct sc_wctx *x, const struct sc_hbone_out_req *req,
+                                        struct sc_io *io, sc_hbone_out_done_fn *done, void *arg);
+void sc_wctx_hbone_cancel(struct sc_wctx *x, struct sc_hbone_out *o);
 
 /* A connection id unique across workers. */
 unsigned long long sc_wctx_next_conn_id(struct sc_wctx *x);

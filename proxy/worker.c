@@ -77,6 +77,8 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
             sc_conn_drain(c);
             c = next;
         }
+        /* outbound HBONE tunnels: GOAWAY, as the inbound ones above */
+        sc_hbone_pool_drain(w->hbone);
     }
     if (atomic_load(&w->stopping)) {
         sc_listeners_close(w->lis);
@@ -118,6 +120,7 @@ struct sc_worker *sc_worker_new(int id, struct sc_snapshot *snap)
     }
     sc_wctx_set_snapshot(w->ctx, w->snap);
     sc_wctx_set_hbone_accept(w->ctx, sc_conn_accept_hbone);
+    sc_wctx_set_hbone_out(w->ctx, sc_hbone_out_open_io, sc_hbone_out_cancel);
     w->upool = sc_upool_new(w->ctx);
     w->hslimit = sc_hslimit_new();
     w->hbone = sc_hbone_pool_new(w->ctx);

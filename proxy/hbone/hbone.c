@@ -1,7 +1,6 @@
 #include "hbone.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdarg.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -150,16 +149,16 @@ static void stream_free(struct sc_hbone_stream *s, int abort_local)
         memset(&e, 0, sizeof(e));
         e.status = s->status;
         e.retry = s->retry && s->io != NULL;
-        e.fd = -1;
         e.stream_id = s->id;
         e.tunnel_id = t != NULL ? t->peer.tunnel_id : 0;
         e.bytes[0] = s->bytes[0];
         e.bytes[1] = s->bytes[1];
         e.reason = s->reason[0] != '\0' ? s->reason : "peer_closed";
         if (e.retry) {
-            e.fd = fcntl(sc_io_fd(s->io), F_DUPFD_CLOEXEC, 0);
-            e.retry = e.fd >= 0;
-            abort_local = !e.retry; /* the socket lives on in e.fd */
+            /* never read (no 200 came): the local end goes back as it is,
+             * for another stream to carry (its event went above) */
+            e.io = s->io;
+            s->io = NULL;
         }
         s->done(s->arg, &e);
     } else {
@@ -613,7 +612,8 @@ static void read_in(struct sc_hbone_tunnel *t)
             break;
         }
         if (n == 0) {
-            tunnel_end(t, "peer_closed");
+            /* after a GOAWAY, the close it announced */
+            tunnel_end(t, t->goaway ? "goaway" : "peer_closed");
             break;
         }
         if (n < 0) {
@@ -1005,6 +1005,16 @@ int sc_hbone_tunnel_has_room(const struct sc_hbone_tunnel *t, size_t max)
     return t->n_open < max && t->n_open < peer_max;
 }
 
+size_t sc_hbone_tunnel_finishing(const struct sc_hbone_tunnel *t)
+{
+    size_t n = 0;
+
+    for (const struct sc_hbone_stream *s = t->streams; s != NULL; s = s->next) {
+        n += s->local_eof || s->remote_eof;
+    }
+    return n;
+}
+
 unsigned long long sc_hbone_tunnel_id(const struct sc_hbone_tunnel *t)
 {
     return t->peer.tunnel_id;
@@ -1033,7 +1043,6 @@ void sc_hbone_i_client_response(struct sc_hbone_stream *s)
 
             memset(&e, 0, sizeof(e));
             e.status = 200;
-            e.fd = -1;
             e.stream_id = s->id;
             e.tunnel_id = t->peer.tunnel_id;
             s->ready(s->arg, &e);
@@ -1045,7 +1054,7 @@ void sc_hbone_i_client_response(struct sc_hbone_stream *s)
     nghttp2_submit_rst_stream(t->ngh, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_CANCEL);
 }
 
-struct sc_hbone_stream *sc_hbone_stream_open(struct sc_hbone_tunnel *t, int fd,
+struct sc_hbone_stream *sc_hbone_stream_open(struct sc_hbone_tunnel *t, struct sc_io *io,
                                              const char *authority, const char *forwarded_for,
                                              sc_hbone_stream_ready_fn *ready,
                                              sc_hbone_stream_done_fn *done, void *arg)
@@ -1059,10 +1068,10 @@ struct sc_hbone_stream *sc_hbone_stream_open(struct sc_hbone_tunnel *t, int fd,
     enter(t);
     s = sc_hbone_i_stream_new(t);
     if (s == NULL) {
-        close(fd);
+        sc_io_abort(io);
         goto out;
     }
-    if (sc_hbone_i_stream_attach_local(s, fd) != 0) {
+    if (sc_hbone_i_stream_attach_io(s, io) != 0) {
         s->h2_closed = 1;
         stream_free(s, 1);
         s = NULL;

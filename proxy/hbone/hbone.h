@@ -103,18 +103,21 @@ size_t sc_hbone_tunnel_streams(const struct sc_hbone_tunnel *t);
 /* Whether a new stream may be opened on it (not draining, under the
  * peer's SETTINGS_MAX_CONCURRENT_STREAMS and max). */
 int sc_hbone_tunnel_has_room(const struct sc_hbone_tunnel *t, size_t max);
+/* Of those, the streams one side has ended (half-closed): about to go, as
+ * a rule (an app connection closed after its response). */
+size_t sc_hbone_tunnel_finishing(const struct sc_hbone_tunnel *t);
 unsigned long long sc_hbone_tunnel_id(const struct sc_hbone_tunnel *t);
 const char *sc_hbone_tunnel_peer_id(const struct sc_hbone_tunnel *t);
 
 /* Client role: the end of one outbound stream.  status: the CONNECT
  * response (0 when none came); retry: the tunnel failed before a 200
- * (the local socket was not read, so the stream can be tried again on
- * another tunnel); fd: the local socket handed back when retry is set
- * (else -1, the stream closed it). */
+ * (the local end was not read, so the stream can be tried again on
+ * another tunnel); io: the local end handed back, now the callee's, when
+ * retry is set (else NULL: the stream closed it). */
 struct sc_hbone_stream_end {
     int status;
     int retry;
-    int fd;
+    struct sc_io *io;
     int32_t stream_id;
     unsigned long long tunnel_id;
     uint64_t bytes[2]; /* [0] from the local side, [1] to it */
@@ -125,12 +128,15 @@ typedef void sc_hbone_stream_done_fn(void *arg, const struct sc_hbone_stream_end
  * comes at the end. */
 typedef void sc_hbone_stream_ready_fn(void *arg, const struct sc_hbone_stream_end *end);
 
-/* Opens a CONNECT stream to authority on tunnel t for the local socket fd
- * (plain, connected).  The request goes out from the tunnel's own event in
- * this loop turn, so neither callback runs inside this call.  ready (may be
- * NULL) is called when the 200 arrives; done() exactly once at the end.
- * NULL on failure: fd closed, no callback. */
-struct sc_hbone_stream *sc_hbone_stream_open(struct sc_hbone_tunnel *t, int fd,
+/* Opens a CONNECT stream to authority on tunnel t for the local end io
+ * (taken): a plain connected socket's (L4), or one end of an in-process
+ * pair (sc_io_pair_new) whose other end is an HTTP session's upstream
+ * connection (L7).  The stream watches io with an event of its own.  The
+ * request goes out from the tunnel's own event in this loop turn, so
+ * neither callback runs inside this call.  ready (may be NULL) is called
+ * when the 200 arrives; done() exactly once at the end.  NULL on failure:
+ * io aborted, no callback. */
+struct sc_hbone_stream *sc_hbone_stream_open(struct sc_hbone_tunnel *t, struct sc_io *io,
                                              const char *authority, const char *forwarded_for,
                                              sc_hbone_stream_ready_fn *ready,
                                              sc_hbone_stream_done_fn *done, void *arg);

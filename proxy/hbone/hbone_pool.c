@@ -2,6 +2,7 @@
 
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
 #include <openssl/ssl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,12 +13,19 @@
 #include "escape.h"
 #include "hbone.h"
 #include "hbone_internal.h"
+#include "io.h"
 #include "log.h"
 #include "snapshot.h"
 #include "upstream.h"
 #include "wctx.h"
 
 static const unsigned char alpn_h2[] = "\x02h2";
+
+/* A stream with no room waits for the dial event at most this many times
+ * more, 1 ms apart, while streams of its tunnels are half-closed (about to
+ * free their slots): an app that closes its connection after the
+ * response frees the slot a new connection wants a moment later. */
+#define DIAL_WAITS 10
 
 /* One tunnel of the pool, connecting or up. */
 struct ptunnel {
@@ -31,6 +39,7 @@ struct ptunnel {
     struct sc_hbone_out *waiting; /* streams waiting for it to come up */
     size_t n_waiting;
     unsigned long long id;
+    unsigned long long serial; /* order of opening, for a retry's "fresh" */
     char peer_id[512];
     const char *tls_version;
     struct timespec t0;
@@ -40,6 +49,16 @@ struct ptunnel {
 struct sc_hbone_pool {
     struct sc_wctx *w;
     struct ptunnel *tunnels;
+    /* Streams that found no tunnel with room, waiting for the dial event:
+     * it runs after the loop's next poll, so the streams that poll shows
+     * finished (an app connection's FIN that came with the new
+     * connection) free their slots first, and a new tunnel is dialed only
+     * for what still has no room. */
+    struct sc_hbone_out *limbo, *limbo_tail;
+    struct event *dial;
+    unsigned long long next_serial;
+    int draining; /* no new streams on the tunnels that were up */
+    int freeing; /* sc_hbone_pool_free under way */
 };
 
 struct sc_hbone_out {
@@ -49,8 +68,12 @@ struct sc_hbone_out {
     struct sc_addr source;
     char authority[SC_ADDR_STRLEN];
     char source_ip[SC_ADDR_STRLEN];
-    int fd; /* the app connection while no stream holds it */
+    struct sc_io *io; /* the local end while no stream holds it */
     struct ptunnel *pt; /* waiting on it */
+    int in_limbo; /* in p->limbo */
+    int broken; /* no stream could be opened: fails from the dial event */
+    int waits; /* dial events it waited through for a slot */
+    unsigned long long min_serial; /* a retry: only tunnels opened since */
     struct sc_hbone_out *wnext;
     struct sc_hbone_stream *s;
     int retried;
@@ -61,14 +84,22 @@ struct sc_hbone_out {
     void *arg;
 };
 
-static void assign(struct sc_hbone_out *o, int fresh);
+static void assign(struct sc_hbone_out *o);
+static void limbo_add(struct sc_hbone_out *o);
+static void on_dial(evutil_socket_t fd, short what, void *arg);
 
 struct sc_hbone_pool *sc_hbone_pool_new(struct sc_wctx *w)
 {
     struct sc_hbone_pool *p = calloc(1, sizeof(*p));
 
-    if (p != NULL) {
-        p->w = w;
+    if (p == NULL) {
+        return NULL;
+    }
+    p->w = w;
+    p->dial = evtimer_new(sc_wctx_base(w), on_dial, p);
+    if (p->dial == NULL) {
+        free(p);
+        return NULL;
     }
     return p;
 }
@@ -98,12 +129,7 @@ static void pt_free(struct ptunnel *pt)
 
 static void out_free(struct sc_hbone_out *o)
 {
-    if (o->fd >= 0) {
-        struct linger lg = {1, 0};
-
-        (void)setsockopt(o->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
-        close(o->fd);
-    }
+    sc_io_abort(o->io); /* an app socket: a TCP RST; a pair's end: a reset */
     sc_snapshot_unref(o->snap);
     free(o);
 }
@@ -137,11 +163,14 @@ static void retry_or_fail(struct sc_hbone_out *o, const char *reason, const stru
 {
     char why[700];
 
-    if (!o->retried && o->fd >= 0) {
+    if (!o->retried && o->io != NULL) {
         o->retried = 1;
+        /* not on a tunnel that was there when this one failed: the
+         * streams retried from one failure share one new tunnel */
+        o->min_serial = o->p->next_serial;
         sc_log(SC_LOG_INFO, NULL, "hbone to %s: %s; trying once more on a new tunnel", o->authority,
                reason);
-        assign(o, 1);
+        assign(o);
         return;
     }
     snprintf(why, sizeof(why), "hbone_tunnel_failed: %s%s", reason,
@@ -155,8 +184,14 @@ static void on_stream_done(void *arg, const struct sc_hbone_stream_end *end)
     struct sc_hbone_out_end e;
 
     o->s = NULL;
+    if (o->p->freeing) {
+        o->io = end->io; /* (NULL unless retry) */
+        o->done = NULL;
+        out_free(o);
+        return;
+    }
     if (end->retry) {
-        o->fd = end->fd;
+        o->io = end->io;
         retry_or_fail(o, end->reason, NULL);
         return;
     }
@@ -201,18 +236,21 @@ static void on_stream_ready(void *arg, const struct sc_hbone_stream_end *end)
 
 static void start_stream(struct sc_hbone_out *o, struct ptunnel *pt)
 {
-    int fd = o->fd;
+    struct sc_io *io = o->io;
 
-    o->fd = -1;
+    o->io = NULL;
     o->pt = NULL;
     /* keep the peer identity for the log line (the tunnel may close first) */
     snprintf(o->reason, sizeof(o->reason), "%s", pt->peer_id);
     o->tls_version = pt->tls_version;
     o->s =
-        sc_hbone_stream_open(pt->t, fd, o->authority, o->source_ip[0] != '\0' ? o->source_ip : NULL,
+        sc_hbone_stream_open(pt->t, io, o->authority, o->source_ip[0] != '\0' ? o->source_ip : NULL,
                              on_stream_ready, on_stream_done, o);
     if (o->s == NULL) {
-        fail(o, "internal_error: cannot open an HBONE stream", pt);
+        /* (io is gone) reported from the dial event, never from within
+         * sc_hbone_out_open_io */
+        o->broken = 1;
+        limbo_add(o);
     }
 }
 
@@ -305,7 +343,13 @@ static void on_connected(void *arg, struct sc_upstream_result *res)
                     o->wnext = NULL;
                     start_stream(o, pt);
                 }
-                if (pt->t != NULL && sc_hbone_tunnel_streams(pt->t) == 0) {
+                if (pt->p->draining) {
+                    /* dialed for a stream that came during the drain: it
+                     * carries what it has, then closes (pt may be gone) */
+                    sc_hbone_tunnel_drain(pt->t);
+                    return;
+                }
+                if (sc_hbone_tunnel_streams(pt->t) == 0) {
                     on_tunnel_idle(pt, pt->t);
                 }
                 return;
@@ -347,6 +391,7 @@ static struct ptunnel *pt_new(struct sc_hbone_pool *p, const struct sc_hbone_out
     sc_addr_set_port(&pt->addr, o->req.hbone_port);
     pt->expected = o->req.expected;
     pt->id = sc_wctx_next_conn_id(p->w);
+    pt->serial = p->next_serial++;
     clock_gettime(CLOCK_MONOTONIC, &pt->t0);
     clock_gettime(CLOCK_REALTIME, &now);
     gmtime_r(&now.tv_sec, &tm);
@@ -404,54 +449,184 @@ static int same_key(const struct ptunnel *pt, const struct sc_hbone_out *o)
            same_ids(pt->expected, o->req.expected);
 }
 
-/* Joins a tunnel with room (unless fresh), or opens one. */
-static void assign(struct sc_hbone_out *o, int fresh)
+static void wait_on(struct sc_hbone_out *o, struct ptunnel *pt)
 {
-    struct sc_hbone_pool *p = o->p;
-    const struct sc_config *cfg = sc_snapshot_config(o->snap);
-    size_t max = (size_t)cfg->hbone.max_streams_per_connection;
-    struct ptunnel *pt;
-
-    for (pt = fresh ? NULL : p->tunnels; pt != NULL; pt = pt->next) {
-        if (!same_key(pt, o)) {
-            continue;
-        }
-        if (pt->t != NULL && sc_hbone_tunnel_has_room(pt->t, max)) {
-            start_stream(o, pt);
-            return;
-        }
-        if (pt->pending != NULL && pt->n_waiting < max) {
-            break;
-        }
-    }
-    if (pt == NULL) {
-        pt = pt_new(p, o);
-        if (pt == NULL) {
-            fail(o, "internal_error: out of memory", NULL);
-            return;
-        }
-        o->tunnel_new = 1;
-    }
     o->pt = pt;
     o->wnext = pt->waiting;
     pt->waiting = o;
     pt->n_waiting++;
 }
 
-struct sc_hbone_out *sc_hbone_out_open(struct sc_hbone_pool *p, const struct sc_hbone_out_req *req,
-                                       int fd, sc_hbone_out_done_fn *done, void *arg)
+/* Puts o where it can go without a new tunnel: on the fullest tunnel that
+ * is up and has room (so spare tunnels empty and idle out), else in the
+ * queue of one still connecting with room.  0 when there is none. */
+static int place(struct sc_hbone_out *o)
+{
+    const struct sc_config *cfg = sc_snapshot_config(o->snap);
+    size_t max = (size_t)cfg->hbone.max_streams_per_connection;
+    struct ptunnel *pt, *best = NULL, *pending = NULL;
+
+    for (pt = o->p->tunnels; pt != NULL; pt = pt->next) {
+        if (pt->serial < o->min_serial || !same_key(pt, o)) {
+            continue;
+        }
+        if (pt->t != NULL) {
+            if (sc_hbone_tunnel_has_room(pt->t, max) &&
+                (best == NULL ||
+                 sc_hbone_tunnel_streams(pt->t) > sc_hbone_tunnel_streams(best->t))) {
+                best = pt;
+            }
+        } else if (pt->pending != NULL && pt->n_waiting < max && pending == NULL) {
+            pending = pt;
+        }
+    }
+    if (best != NULL) {
+        start_stream(o, best);
+        return 1;
+    }
+    if (pending != NULL) {
+        wait_on(o, pending);
+        return 1;
+    }
+    return 0;
+}
+
+static void limbo_remove(struct sc_hbone_out *o)
+{
+    struct sc_hbone_pool *p = o->p;
+    struct sc_hbone_out **pp = &p->limbo, *prev = NULL;
+
+    while (*pp != NULL && *pp != o) {
+        prev = *pp;
+        pp = &(*pp)->wnext;
+    }
+    if (*pp == o) {
+        *pp = o->wnext;
+        if (p->limbo_tail == o) {
+            p->limbo_tail = prev;
+        }
+    }
+    o->wnext = NULL;
+    o->in_limbo = 0;
+}
+
+static void limbo_add(struct sc_hbone_out *o)
+{
+    struct sc_hbone_pool *p = o->p;
+    struct timeval now = {0, 0};
+
+    o->in_limbo = 1;
+    o->wnext = NULL;
+    if (p->limbo_tail != NULL) {
+        p->limbo_tail->wnext = o;
+    } else {
+        p->limbo = o;
+    }
+    p->limbo_tail = o;
+    if (!evtimer_pending(p->dial, NULL)) {
+        evtimer_add(p->dial, &now);
+    }
+}
+
+/* Joins a tunnel with room, or waits for the dial event. */
+static void assign(struct sc_hbone_out *o)
+{
+    if (!place(o)) {
+        limbo_add(o);
+    }
+}
+
+/* Streams half-closed on the tunnels that are up for o's key: slots about
+ * to free. */
+static size_t finishing(const struct sc_hbone_out *o)
+{
+    size_t n = 0;
+
+    for (const struct ptunnel *pt = o->p->tunnels; pt != NULL; pt = pt->next) {
+        if (pt->t != NULL && pt->serial >= o->min_serial && same_key(pt, o) &&
+            sc_hbone_tunnel_has_room(pt->t, (size_t)-1)) {
+            n += sc_hbone_tunnel_finishing(pt->t);
+        }
+    }
+    return n;
+}
+
+/* After the loop's next poll: what still has no room waits a little more
+ * while slots are about to free, else gets a new tunnel, shared by the
+ * streams behind it up to the limit. */
+static void on_dial(evutil_socket_t fd, short what, void *arg)
+{
+    struct sc_hbone_pool *p = arg;
+    size_t n = 0, kept = 0, fin = 0;
+    struct sc_hbone_out fk; /* the key fin was counted for (have_fin) */
+    int have_fin = 0;
+
+    (void)fd;
+    (void)what;
+    for (const struct sc_hbone_out *o = p->limbo; o != NULL; o = o->wnext) {
+        n++;
+    }
+    /* the streams in the queue now, once each: those that wait again go
+     * back to its end */
+    for (; n > 0 && p->limbo != NULL; n--) {
+        struct sc_hbone_out *o = p->limbo;
+        struct ptunnel *pt;
+
+        limbo_remove(o);
+        if (o->broken) {
+            fail(o, "internal_error: cannot open an HBONE stream", NULL);
+            continue;
+        }
+        if (place(o)) {
+            continue;
+        }
+        if (have_fin &&
+            (fk.snap != o->snap || fk.min_serial != o->min_serial ||
+             fk.req.hbone_port != o->req.hbone_port || !sc_addr_equal(&fk.req.dst, &o->req.dst))) {
+            have_fin = 0; /* another key (rare): count again */
+            kept = 0;
+        }
+        if (o->waits < DIAL_WAITS && !p->draining && !have_fin) {
+            fin = finishing(o); /* once per key and pass, not per stream */
+            fk = *o;
+            have_fin = 1;
+        }
+        if (o->waits < DIAL_WAITS && !p->draining && fin > kept) {
+            o->waits++;
+            kept++;
+            limbo_add(o);
+            continue;
+        }
+        pt = pt_new(p, o);
+        if (pt == NULL) {
+            fail(o, "internal_error: out of memory", NULL);
+            continue;
+        }
+        o->tunnel_new = 1;
+        wait_on(o, pt);
+    }
+    if (kept > 0) {
+        struct timeval ms = {0, 1000};
+
+        evtimer_add(p->dial, &ms);
+    }
+}
+
+struct sc_hbone_out *sc_hbone_out_open_io(struct sc_hbone_pool *p,
+                                          const struct sc_hbone_out_req *req, struct sc_io *io,
+                                          sc_hbone_out_done_fn *done, void *arg)
 {
     struct sc_hbone_out *o = calloc(1, sizeof(*o));
 
     if (o == NULL) {
-        close(fd);
+        sc_io_abort(io);
         return NULL;
     }
     o->p = p;
     o->req = *req;
     o->snap = sc_snapshot_ref(req->snap);
     o->req.snap = NULL;
-    o->fd = fd;
+    o->io = io;
     o->done = done;
     o->arg = arg;
     sc_addr_str(&req->dst, o->authority, sizeof(o->authority));
@@ -468,8 +643,20 @@ struct sc_hbone_out *sc_hbone_out_open(struct sc_hbone_pool *p, const struct sc_
         }
     }
     o->req.source = NULL;
-    assign(o, 0);
+    assign(o);
     return o;
+}
+
+struct sc_hbone_out *sc_hbone_out_open(struct sc_hbone_pool *p, const struct sc_hbone_out_req *req,
+                                       int fd, sc_hbone_out_done_fn *done, void *arg)
+{
+    struct sc_io *io = sc_io_new(fd, NULL);
+
+    if (io == NULL) {
+        close(fd);
+        return NULL;
+    }
+    return sc_hbone_out_open_io(p, req, io, done, arg);
 }
 
 void sc_hbone_out_cancel(struct sc_hbone_out *o)
@@ -486,7 +673,9 @@ void sc_hbone_out_cancel(struct sc_hbone_out *o)
         out_free(o);
         return;
     }
-    if (o->pt != NULL) {
+    if (o->in_limbo) {
+        limbo_remove(o);
+    } else if (o->pt != NULL) {
         struct sc_hbone_out **pp = &o->pt->waiting;
 
         while (*pp != NULL && *pp != o) {
@@ -500,11 +689,28 @@ void sc_hbone_out_cancel(struct sc_hbone_out *o)
     out_free(o);
 }
 
+void sc_hbone_pool_drain(struct sc_hbone_pool *p)
+{
+    struct ptunnel *pt, *next;
+
+    if (p == NULL || p->draining) {
+        return;
+    }
+    p->draining = 1;
+    for (pt = p->tunnels; pt != NULL; pt = next) {
+        next = pt->next;
+        if (pt->t != NULL) {
+            sc_hbone_tunnel_drain(pt->t); /* may end it now: pt freed */
+        }
+    }
+}
+
 void sc_hbone_pool_free(struct sc_hbone_pool *p)
 {
     if (p == NULL) {
         return;
     }
+    p->freeing = 1; /* the streams the tunnels end go without a retry */
     while (p->tunnels != NULL) {
         struct ptunnel *pt = p->tunnels;
 
@@ -521,6 +727,16 @@ void sc_hbone_pool_free(struct sc_hbone_pool *p)
             out_free(o);
         }
         pt_free(pt);
+    }
+    while (p->limbo != NULL) {
+        struct sc_hbone_out *o = p->limbo;
+
+        limbo_remove(o);
+        o->done = NULL;
+        out_free(o);
+    }
+    if (p->dial != NULL) {
+        event_free(p->dial);
     }
     free(p);
 }

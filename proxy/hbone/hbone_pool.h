@@ -5,21 +5,29 @@
 
 #include "addr.h"
 #include "config.h"
+#include "hbone_out.h"
 
 /* Outbound HBONE: a worker's pool of HTTP/2 mTLS tunnels, one set per
  * (snapshot, destination address, expected identities), and the CONNECT
- * stream each app connection becomes.  A stream joins a tunnel that is up
- * or connecting with room (hbone.max_streams_per_connection, the peer's
- * SETTINGS_MAX_CONCURRENT_STREAMS), else a new tunnel is opened: no
- * handshake per app connection.  A tunnel with no stream closes after
- * hbone.idle_ms.  A stream whose tunnel fails before its 200 (connect,
- * handshake, identity, the tunnel closing, REFUSED_STREAM) is tried once
- * more on a fresh tunnel; after that the app connection is reset and the
- * reason reported.  A new snapshot (rotation, reload) gets new tunnels;
- * those of the old one finish their streams and idle out.
+ * stream each app connection becomes.  A stream joins the fullest tunnel
+ * that is up with room (hbone.max_streams_per_connection, the peer's
+ * SETTINGS_MAX_CONCURRENT_STREAMS), else one still connecting with room,
+ * else it waits one turn of the loop (the streams that turn shows
+ * finished free their slots first) and only then is a new tunnel dialed,
+ * shared by every stream still without room up to the limit: no handshake
+ * per app connection, and no more tunnels than the streams need.  A
+ * tunnel with no stream closes after hbone.idle_ms.  A stream whose tunnel
+ * fails before its 200 (connect, handshake, identity, the tunnel closing,
+ * REFUSED_STREAM) is tried once more on a tunnel opened after the failure
+ * (the streams retried from one failure share it); after that the app
+ * connection is reset and the reason reported.  A new snapshot (rotation,
+ * reload) gets new tunnels; those of the old one finish their streams and
+ * idle out.  A drain (sc_hbone_pool_drain) sends GOAWAY on every tunnel:
+ * no new stream joins them, their open streams finish, then they close.
  *
  * Worker thread only. */
 
+struct sc_io;
 struct sc_snapshot;
 struct sc_wctx;
 struct sc_hbone_pool;
@@ -30,35 +38,24 @@ struct sc_hbone_pool *sc_hbone_pool_new(struct sc_wctx *w);
  * Accepts NULL. */
 void sc_hbone_pool_free(struct sc_hbone_pool *p);
 
-struct sc_hbone_out_req {
-    struct sc_snapshot *snap; /* borrowed; the stream holds its own reference */
-    struct sc_addr dst; /* the original destination: the CONNECT authority */
-    int hbone_port; /* the tunnel goes to dst's address on this port */
-    const struct sc_strv *expected; /* into snap's config; NULL/empty = trust domain */
-    const char *host; /* SNI, may be NULL */
-    const struct sc_addr *source; /* the app's address (forwarded: for=), may be NULL */
-    int connect_ms, handshake_ms;
-    unsigned mark;
-    int ready_ends; /* done() as soon as the 200 is in (status
-                                         * 200); the stream then runs on by itself */
-};
+/* The worker drains: every tunnel takes no new stream and sends GOAWAY,
+ * its open streams finish, then it closes ("drained").  A stream opened
+ * after this (an HTTP session still finishing its request) gets a tunnel
+ * of its own that drains the same way once its streams are on it.
+ * Accepts NULL. */
+void sc_hbone_pool_drain(struct sc_hbone_pool *p);
 
-/* How an outbound stream ended (borrowed for the callback). */
-struct sc_hbone_out_end {
-    const char *reason; /* the connection log's end= */
-    int status; /* the CONNECT's answer, 0 if none */
-    uint64_t bytes[2]; /* [0] from the app, [1] to it */
-    unsigned long long tunnel_id; /* 0 when no tunnel carried it */
-    int32_t stream_id;
-    const char *peer_id; /* the tunnel's peer, "" if none */
-    const char *tls_version; /* or NULL */
-    int tunnel_new; /* its tunnel was opened for it */
-};
-typedef void sc_hbone_out_done_fn(void *arg, const struct sc_hbone_out_end *end);
 
-/* Takes the app connection fd (closed, or reset, by the stream).  done()
- * is called exactly once, never from within this call.  NULL on
- * allocation failure (fd closed). */
+/* Takes io, the stream's local end: an app connection's socket (L4), or
+ * one end of an in-process pair (sc_io_pair_new) whose other end is an
+ * HTTP session's upstream connection (L7, proxy/http/upool.c); closed, or
+ * reset, by the stream.  It is read only after the 200, so a retry on
+ * another tunnel loses nothing.  done() is called exactly once, never from
+ * within this call.  NULL on allocation failure (io aborted). */
+struct sc_hbone_out *sc_hbone_out_open_io(struct sc_hbone_pool *p,
+                                          const struct sc_hbone_out_req *req, struct sc_io *io,
+                                          sc_hbone_out_done_fn *done, void *arg);
+/* The same for an app connection's socket fd (taken). */
 struct sc_hbone_out *sc_hbone_out_open(struct sc_hbone_pool *p, const struct sc_hbone_out_req *req,
                                        int fd, sc_hbone_out_done_fn *done, void *arg);
 

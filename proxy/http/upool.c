@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "hbone_out.h"
 #include "io.h"
 #include "log.h"
 #include "magic.h"
@@ -53,11 +54,18 @@ struct sc_upool_wait {
 };
 
 /* A connect under way for an entry; not tied to any one request: the
- * first request waiting when it completes gets it. */
+ * first request waiting when it completes gets it.  Over HBONE
+ * (req.hbone_port) it is a CONNECT stream instead: hb carries the stream's
+ * end of an in-process pair, io is ours, and once the 200 is in io is the
+ * connection (no socket, no system call between the session and the
+ * tunnel); the stream stays open across the requests the connection
+ * serves, as a TLS connection does. */
 struct pconnect {
     struct entry *e;
     struct sc_upstream *u; /* holds its own snapshot reference */
-    struct sc_snapshot *snap; /* u's, borrowed for on_connected */
+    struct sc_hbone_out *hb; /* or this, with its own reference */
+    struct sc_io *io; /* hb: our end of the pair */
+    struct sc_snapshot *snap; /* ours (a reference) */
     struct pconnect *next, *prev;
 };
 
@@ -110,6 +118,7 @@ static void upconn_free(struct sc_upconn *uc)
         event_free(uc->idle_timer);
     }
     if (uc->ev != NULL) {
+        sc_io_set_event(uc->info.io, NULL); /* a pair's end: no longer ours */
         event_free(uc->ev);
     }
     if (uc->info.io != NULL) {
@@ -364,10 +373,12 @@ static void pconnect_unlink(struct pconnect *pc)
     gauge(&e->pool->connecting, -1);
 }
 
-/* A new connection out of the connect's bufferevent and onto the I/O layer,
- * its socket registered for good.  Takes res->bev in every case; NULL when
- * out of memory (or when the far side already spoke: nothing was asked). */
-static struct sc_upconn *adopt(struct entry *e, struct sc_upstream_result *res)
+/* A new connection on the I/O layer, its socket registered for good: out
+ * of the connect's bufferevent (takes res->bev in every case), or, over
+ * HBONE, io, our end of the stream's pair (taken; its event has no fd and
+ * is made active by the stream).  NULL when out of memory (or when the far
+ * side already spoke: nothing was asked). */
+static struct sc_upconn *adopt(struct entry *e, struct sc_upstream_result *res, struct sc_io *io)
 {
     struct sc_upconn *uc = calloc(1, sizeof(*uc));
     struct evbuffer *in = evbuffer_new(), *out = evbuffer_new();
@@ -375,11 +386,16 @@ static struct sc_upconn *adopt(struct entry *e, struct sc_upstream_result *res)
 
     res->bev = NULL;
     if (uc == NULL || in == NULL || out == NULL) {
+        sc_io_free(io);
         goto fail;
     }
     SC_MAGIC_SET(uc, SC_MAGIC_UPCONN);
-    uc->info.io = sc_io_from_bufferevent(bev, in, out);
-    bev = NULL;
+    if (io != NULL) {
+        uc->info.io = io;
+    } else {
+        uc->info.io = sc_io_from_bufferevent(bev, in, out);
+        bev = NULL;
+    }
     if (uc->info.io == NULL || evbuffer_get_length(in) > 0 || evbuffer_get_length(out) > 0) {
         goto fail;
     }
@@ -390,6 +406,7 @@ static struct sc_upconn *adopt(struct entry *e, struct sc_upstream_result *res)
         goto fail;
     }
     sc_io_watched(uc->info.io);
+    sc_io_set_event(uc->info.io, uc->ev); /* a pair's end: its readiness */
     if (sc_io_ssl(uc->info.io) != NULL) {
         struct sc_tls_session_trust t;
 
@@ -417,19 +434,31 @@ fail:
     return NULL;
 }
 
-static void on_connected(void *arg, struct sc_upstream_result *res)
+static void pconnect_free(struct pconnect *pc)
 {
-    struct pconnect *pc = arg;
+    sc_upstream_cancel(pc->u);
+    sc_wctx_hbone_cancel(pc->e->pool->w, pc->hb);
+    sc_io_free(pc->io);
+    sc_snapshot_unref(pc->snap);
+    free(pc);
+}
+
+static void connected(struct pconnect *pc, struct sc_upstream_result *res, struct sc_io *io)
+{
     struct entry *e = pc->e;
     struct sc_upool_wait *wt;
     struct sc_upconn *uc = NULL;
-    /* the connect's own reference, valid until this returns */
+    /* the connect's own reference, dropped as this returns */
     struct sc_snapshot *pc_snap = pc->snap;
 
+    pc->snap = NULL;
+    pc->u = NULL;
+    pc->hb = NULL;
     pconnect_unlink(pc);
-    free(pc);
+    pconnect_free(pc);
     if (res->status == SC_UPSTREAM_OK) {
-        uc = adopt(e, res);
+        uc = adopt(e, res, io);
+        io = NULL;
         if (uc == NULL) {
             res->status = SC_UPSTREAM_CONNECT_FAILED;
             snprintf(res->reason, sizeof(res->reason), "internal_error: out of memory");
@@ -448,6 +477,8 @@ static void on_connected(void *arg, struct sc_upstream_result *res)
             e->n_open + e->n_connecting < e->lim.max_connections) {
             start_connect(e);
         }
+        sc_io_free(io);
+        sc_snapshot_unref(pc_snap);
         return;
     }
     uc->e = e;
@@ -463,7 +494,65 @@ static void on_connected(void *arg, struct sc_upstream_result *res)
     sc_addr_str(&e->addr, uc->info.upstream_host, sizeof(uc->info.upstream_host));
     e->n_open++;
     gauge(&e->pool->created, 1);
+    sc_snapshot_unref(pc_snap);
     offer(uc);
+}
+
+static void on_connected(void *arg, struct sc_upstream_result *res)
+{
+    connected(arg, res, NULL);
+}
+
+/* The CONNECT stream's 200, or its failure (after the pool's one retry on
+ * another tunnel). */
+static void on_hbone(void *arg, const struct sc_hbone_out_end *end)
+{
+    struct pconnect *pc = arg;
+    struct sc_upstream_result res;
+    struct sc_io *io = pc->io;
+
+    memset(&res, 0, sizeof(res));
+    snprintf(res.peer_root, sizeof(res.peer_root), "-");
+    pc->io = NULL;
+    pc->hb = NULL; /* done with it: the stream runs on by itself */
+    if (end->status == 200) {
+        res.status = SC_UPSTREAM_OK;
+        res.tls_version = end->tls_version;
+        snprintf(res.peer_id, sizeof(res.peer_id), "%s", end->peer_id != NULL ? end->peer_id : "");
+    } else {
+        res.status = SC_UPSTREAM_CONNECT_FAILED;
+        snprintf(res.reason, sizeof(res.reason), "%s", end->reason);
+    }
+    connected(pc, &res, io);
+}
+
+/* Over HBONE: one end of an in-process pair for the stream, one for us. */
+static int start_hbone(struct pconnect *pc, const struct sc_upstream_req *req)
+{
+    struct sc_hbone_out_req r;
+    struct sc_io *ends[2];
+
+    if (sc_io_pair_new(ends) != 0) {
+        return -1;
+    }
+    memset(&r, 0, sizeof(r));
+    r.snap = req->snap;
+    r.dst = req->addr;
+    r.hbone_port = req->hbone_port;
+    r.expected = req->expected;
+    r.host = req->host;
+    r.connect_ms = req->connect_ms;
+    r.handshake_ms = req->handshake_ms;
+    r.mark = req->mark;
+    r.ready_ends = 1;
+    pc->io = ends[1];
+    pc->hb = sc_wctx_hbone_open(pc->e->pool->w, &r, ends[0], on_hbone, pc);
+    if (pc->hb == NULL) {
+        sc_io_free(pc->io);
+        pc->io = NULL;
+        return -1;
+    }
+    return 0;
 }
 
 /* Opens one more connection for the entry's waiters.  The connect reads the
@@ -485,10 +574,10 @@ static void start_connect(struct entry *e)
     req = e->req;
     req.snap = e->waiters->snap;
     pc->e = e;
-    pc->snap = req.snap;
-    pc->u = sc_upstream_connect(&req, on_connected, pc);
-    if (pc->u == NULL) {
-        free(pc);
+    pc->snap = sc_snapshot_ref(req.snap);
+    if (req.hbone_port > 0 ? start_hbone(pc, &req) != 0
+                           : (pc->u = sc_upstream_connect(&req, on_connected, pc)) == NULL) {
+        pconnect_free(pc);
         return;
     }
     pc->next = e->connects;
@@ -614,6 +703,7 @@ struct sc_io *sc_upconn_detach(struct sc_upconn *uc)
     e = uc->e;
     gauge(&e->pool->active, -1);
     e->n_open--;
+    sc_io_set_event(io, NULL); /* the new owner sets its own */
     uc->info.io = NULL;
     upconn_free(uc);
     slot_freed(e); /* an upgraded or CONNECT tunnel no longer counts */
@@ -661,8 +751,7 @@ void sc_upool_free(struct sc_upool *p)
         while (e->connects != NULL) {
             struct pconnect *pc = e->connects;
             pconnect_unlink(pc);
-            sc_upstream_cancel(pc->u);
-            free(pc);
+            pconnect_free(pc);
         }
     }
     free(p);
