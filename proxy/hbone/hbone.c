@@ -126,6 +126,20 @@ static void stream_unlink(struct sc_hbone_stream *s)
     }
 }
 
+/* Resets the stream's app end and forgets it, its event first: an event
+ * already queued in this loop pass (or a pair peer's wake-up) must not
+ * reach on_local with no end left. */
+static void stream_abort_local(struct sc_hbone_stream *s)
+{
+    if (s->ev != NULL) {
+        sc_io_set_event(s->io, NULL);
+        event_free(s->ev);
+        s->ev = NULL;
+    }
+    sc_io_abort(s->io);
+    s->io = NULL;
+}
+
 /* Frees the stream: reports its end (client) or logs it (server). */
 static void stream_free(struct sc_hbone_stream *s, int abort_local)
 {
@@ -242,8 +256,7 @@ static void stream_reset(struct sc_hbone_stream *s, uint32_t code)
             sc_stats_hbone(sc_wctx_stats(t->w), t->dir, SC_HBONE_STREAM_RESET);
         }
         /* on_stream_close frees it */
-        sc_io_abort(s->io);
-        s->io = NULL;
+        stream_abort_local(s);
         return;
     }
     stream_free(s, 1);
@@ -283,6 +296,9 @@ static void on_local(evutil_socket_t fd, short what, void *arg)
     struct sc_hbone_tunnel *t = s->t;
 
     (void)fd;
+    if (s->io == NULL) {
+        return; /* its end is gone; the stream waits for nghttp2's close */
+    }
     enter(t);
     sc_io_ready(s->io, what);
     if (local_flush(s) != 0) {
@@ -374,8 +390,7 @@ static ssize_t data_read(nghttp2_session *ngh, int32_t id, uint8_t *buf, size_t 
     if (s->status == 200) {
         sc_stats_hbone(sc_wctx_stats(s->t->w), s->t->dir, SC_HBONE_STREAM_RESET);
     }
-    sc_io_abort(s->io);
-    s->io = NULL;
+    stream_abort_local(s);
     return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
 }
 
