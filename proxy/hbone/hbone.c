@@ -25,18 +25,6 @@
 
 /* ---- helpers -------------------------------------------------------------- */
 
-static nghttp2_nv nv(const char *name, const char *value)
-{
-    nghttp2_nv v;
-
-    v.name = (uint8_t *)(uintptr_t)name;
-    v.value = (uint8_t *)(uintptr_t)value;
-    v.namelen = strlen(name);
-    v.valuelen = strlen(value);
-    v.flags = NGHTTP2_NV_FLAG_NONE;
-    return v;
-}
-
 static void stamp(char *out, size_t len)
 {
     struct timespec now;
@@ -67,13 +55,13 @@ static void tunnel_end(struct sc_hbone_tunnel *t, const char *fmt, ...)
     va_end(ap);
 }
 
-static void enter(struct sc_hbone_tunnel *t)
+void sc_hbone_i_enter(struct sc_hbone_tunnel *t)
 {
     t->depth++;
 }
 
 /* Leaves a callback; the outermost one reports an end and frees. */
-static void leave(struct sc_hbone_tunnel *t)
+void sc_hbone_i_leave(struct sc_hbone_tunnel *t)
 {
     if (--t->depth > 0 || !t->ended) {
         return;
@@ -89,10 +77,7 @@ static void leave(struct sc_hbone_tunnel *t)
 
 /* ---- streams ------------------------------------------------------------------ */
 
-static void stream_set_reason(struct sc_hbone_stream *s, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void stream_set_reason(struct sc_hbone_stream *s, const char *fmt, ...)
+void sc_hbone_i_stream_set_reason(struct sc_hbone_stream *s, const char *fmt, ...)
 {
     va_list ap;
 
@@ -141,7 +126,7 @@ static void stream_abort_local(struct sc_hbone_stream *s)
 }
 
 /* Frees the stream: reports its end (client) or logs it (server). */
-static void stream_free(struct sc_hbone_stream *s, int abort_local)
+void sc_hbone_i_stream_free(struct sc_hbone_stream *s, int abort_local)
 {
     struct sc_hbone_tunnel *t = s->t;
 
@@ -196,7 +181,7 @@ static void stream_free(struct sc_hbone_stream *s, int abort_local)
 static void stream_maybe_done(struct sc_hbone_stream *s)
 {
     if (s->h2_closed && evbuffer_get_length(s->to_local) == 0) {
-        stream_free(s, 0);
+        sc_hbone_i_stream_free(s, 0);
     }
 }
 
@@ -221,8 +206,9 @@ static int local_flush(struct sc_hbone_stream *s)
             return 0;
         }
         if (n < 0) {
-            stream_set_reason(s, "%s: %s", t->client ? "downstream_reset" : "upstream_reset",
-                              sc_io_error(s->io, NULL));
+            sc_hbone_i_stream_set_reason(s, "%s: %s",
+                                         t->client ? "downstream_reset" : "upstream_reset",
+                                         sc_io_error(s->io, NULL));
             return -1;
         }
         evbuffer_drain(s->to_local, (size_t)n);
@@ -246,7 +232,7 @@ static int local_flush(struct sc_hbone_stream *s)
 }
 
 /* The stream failed on the local side: reset it on the wire. */
-static void stream_reset(struct sc_hbone_stream *s, uint32_t code)
+void sc_hbone_i_stream_reset(struct sc_hbone_stream *s, uint32_t code)
 {
     struct sc_hbone_tunnel *t = s->t;
 
@@ -259,10 +245,8 @@ static void stream_reset(struct sc_hbone_stream *s, uint32_t code)
         stream_abort_local(s);
         return;
     }
-    stream_free(s, 1);
+    sc_hbone_i_stream_free(s, 1);
 }
-
-static void tunnel_pump(struct sc_hbone_tunnel *t);
 
 /* Batching: a stream's bytes, or the tunnel's own frames, are not written at
  * once but by one callback queued behind every event this loop turn has
@@ -285,9 +269,9 @@ static void on_flush(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     t->flush_pending = 0;
-    enter(t);
-    tunnel_pump(t);
-    leave(t);
+    sc_hbone_i_enter(t);
+    sc_hbone_i_tunnel_pump(t);
+    sc_hbone_i_leave(t);
 }
 
 static void on_local(evutil_socket_t fd, short what, void *arg)
@@ -299,16 +283,16 @@ static void on_local(evutil_socket_t fd, short what, void *arg)
     if (s->io == NULL) {
         return; /* its end is gone; the stream waits for nghttp2's close */
     }
-    enter(t);
+    sc_hbone_i_enter(t);
     sc_io_ready(s->io, what);
     if (local_flush(s) != 0) {
-        stream_reset(s, NGHTTP2_CANCEL);
+        sc_hbone_i_stream_reset(s, NGHTTP2_CANCEL);
     } else if (s->deferred && (sc_io_can_read(s->io) || sc_io_peer_ended(s->io))) {
         s->deferred = 0;
         nghttp2_session_resume_data(t->ngh, s->id);
     }
     schedule_flush(t);
-    leave(t);
+    sc_hbone_i_leave(t);
 }
 
 int sc_hbone_i_stream_attach_io(struct sc_hbone_stream *s, struct sc_io *io)
@@ -339,8 +323,8 @@ int sc_hbone_i_stream_attach_local(struct sc_hbone_stream *s, int fd)
 /* nghttp2 asks for a stream's next DATA bytes: read them straight from the
  * local socket into its frame buffer (no copy of ours), at most the send
  * window allows. */
-static ssize_t data_read(nghttp2_session *ngh, int32_t id, uint8_t *buf, size_t length,
-                         uint32_t *flags, nghttp2_data_source *src, void *user)
+ssize_t sc_hbone_i_data_read(nghttp2_session *ngh, int32_t id, uint8_t *buf, size_t length,
+                             uint32_t *flags, nghttp2_data_source *src, void *user)
 {
     struct sc_hbone_stream *s = src->ptr;
     ssize_t n;
@@ -385,8 +369,8 @@ static ssize_t data_read(nghttp2_session *ngh, int32_t id, uint8_t *buf, size_t 
         s->deferred = 1;
         return NGHTTP2_ERR_DEFERRED;
     }
-    stream_set_reason(s, "%s: %s", s->t->client ? "downstream_reset" : "upstream_reset",
-                      sc_io_error(s->io, NULL));
+    sc_hbone_i_stream_set_reason(s, "%s: %s", s->t->client ? "downstream_reset" : "upstream_reset",
+                                 sc_io_error(s->io, NULL));
     if (s->status == 200) {
         sc_stats_hbone(sc_wctx_stats(s->t->w), s->t->dir, SC_HBONE_STREAM_RESET);
     }
@@ -403,14 +387,14 @@ int sc_hbone_i_stream_submit_response(struct sc_hbone_stream *s, int status, con
     size_t nh = 1;
 
     snprintf(st, sizeof(st), "%d", status);
-    h[0] = nv(":status", st);
+    h[0] = sc_hbone_i_nv(":status", st);
     s->status = status;
     prov.source.ptr = s;
-    prov.read_callback = data_read;
+    prov.read_callback = sc_hbone_i_data_read;
     if (status != 200) {
         snprintf(s->refusal_buf, sizeof(s->refusal_buf), "%s\n", reason);
         s->refusal = s->refusal_buf;
-        h[nh++] = nv("content-type", "text/plain");
+        h[nh++] = sc_hbone_i_nv("content-type", "text/plain");
     }
     return nghttp2_submit_response(t->ngh, s->id, h, nh, &prov) == 0 ? 0 : -1;
 }
@@ -476,7 +460,7 @@ static int on_frame_recv(nghttp2_session *ngh, const nghttp2_frame *f, void *use
         (f->hd.flags & NGHTTP2_FLAG_END_STREAM)) {
         s->remote_eof = 1;
         if (local_flush(s) != 0) {
-            stream_reset(s, NGHTTP2_CANCEL);
+            sc_hbone_i_stream_reset(s, NGHTTP2_CANCEL);
         }
     }
     return 0;
@@ -505,9 +489,10 @@ static int on_data_chunk(nghttp2_session *ngh, uint8_t flags, int32_t id, const 
             data += n;
             len -= (size_t)n;
         } else if (n == SC_IO_ERROR) {
-            stream_set_reason(s, "%s: %s", t->client ? "downstream_reset" : "upstream_reset",
-                              sc_io_error(s->io, NULL));
-            stream_reset(s, NGHTTP2_CANCEL);
+            sc_hbone_i_stream_set_reason(s, "%s: %s",
+                                         t->client ? "downstream_reset" : "upstream_reset",
+                                         sc_io_error(s->io, NULL));
+            sc_hbone_i_stream_reset(s, NGHTTP2_CANCEL);
             return 0;
         }
     }
@@ -538,12 +523,12 @@ static int on_stream_close(nghttp2_session *ngh, int32_t id, uint32_t code, void
                 sc_stats_hbone(sc_wctx_stats(t->w), t->dir, SC_HBONE_STREAM_REFUSED);
             }
         }
-        stream_set_reason(s, "stream_reset: %s", nghttp2_http2_strerror(code));
-        stream_free(s, 1);
+        sc_hbone_i_stream_set_reason(s, "stream_reset: %s", nghttp2_http2_strerror(code));
+        sc_hbone_i_stream_free(s, 1);
         return 0;
     }
     if (local_flush(s) != 0) {
-        stream_free(s, 1);
+        sc_hbone_i_stream_free(s, 1);
         return 0;
     }
     stream_maybe_done(s);
@@ -645,7 +630,7 @@ static void read_in(struct sc_hbone_tunnel *t)
     sc_io_buf_put(buf);
 }
 
-static void tunnel_pump(struct sc_hbone_tunnel *t)
+void sc_hbone_i_tunnel_pump(struct sc_hbone_tunnel *t)
 {
     if (t->ended) {
         return;
@@ -665,15 +650,15 @@ static void on_tunnel_io(evutil_socket_t fd, short what, void *arg)
     struct sc_hbone_tunnel *t = arg;
 
     (void)fd;
-    enter(t);
+    sc_hbone_i_enter(t);
     sc_io_ready(t->io, what);
     read_in(t);
     if (t->ended) {
-        tunnel_pump(t);
+        sc_hbone_i_tunnel_pump(t);
     } else {
         schedule_flush(t);
     }
-    leave(t);
+    sc_hbone_i_leave(t);
 }
 
 /* Each second while streams are open: a stream with no byte either way for
@@ -690,7 +675,7 @@ static void on_sweep(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
-    enter(t);
+    sc_hbone_i_enter(t);
     for (s = t->streams; s != NULL; s = next) {
         const struct sc_cfg_timeouts *to =
             s->tgt.timeouts != NULL ? s->tgt.timeouts : &cfg->timeouts;
@@ -703,19 +688,19 @@ static void on_sweep(evutil_socket_t fd, short what, void *arg)
             continue;
         }
         if (to->idle_ms > 0 && quiet >= to->idle_ms) {
-            stream_set_reason(s, "idle_timeout");
+            sc_hbone_i_stream_set_reason(s, "idle_timeout");
         } else if (half && to->half_closed_ms > 0 && quiet >= to->half_closed_ms) {
-            stream_set_reason(s, "half_closed_timeout");
+            sc_hbone_i_stream_set_reason(s, "half_closed_timeout");
         } else {
             continue;
         }
-        stream_reset(s, NGHTTP2_CANCEL);
+        sc_hbone_i_stream_reset(s, NGHTTP2_CANCEL);
     }
-    tunnel_pump(t);
+    sc_hbone_i_tunnel_pump(t);
     if (!t->ended && t->n_open > 0) {
         evtimer_add(t->sweep, &tv);
     }
-    leave(t);
+    sc_hbone_i_leave(t);
 }
 
 static void on_tunnel_idle(evutil_socket_t fd, short what, void *arg)
@@ -724,11 +709,11 @@ static void on_tunnel_idle(evutil_socket_t fd, short what, void *arg)
 
     (void)fd;
     (void)what;
-    enter(t);
+    sc_hbone_i_enter(t);
     if (t->n_open == 0) {
         tunnel_end(t, "idle_timeout");
     }
-    leave(t);
+    sc_hbone_i_leave(t);
 }
 
 void sc_hbone_i_tunnel_arm_idle(struct sc_hbone_tunnel *t, long ms)
@@ -788,8 +773,8 @@ void sc_hbone_i_tunnel_destroy(struct sc_hbone_tunnel *t)
         if (t->client && s->status == 0) {
             s->retry = 1; /* never answered: worth another tunnel */
         }
-        stream_set_reason(s, "tunnel_closed: %s", t->reason);
-        stream_free(s, 1);
+        sc_hbone_i_stream_set_reason(s, "tunnel_closed: %s", t->reason);
+        sc_hbone_i_stream_free(s, 1);
     }
     if (t->ev != NULL) {
         event_free(t->ev);
@@ -815,9 +800,9 @@ void sc_hbone_i_tunnel_destroy(struct sc_hbone_tunnel *t)
 
 void sc_hbone_i_tunnel_kick(struct sc_hbone_tunnel *t)
 {
-    enter(t);
-    tunnel_pump(t);
-    leave(t);
+    sc_hbone_i_enter(t);
+    sc_hbone_i_tunnel_pump(t);
+    sc_hbone_i_leave(t);
 }
 
 void sc_hbone_tunnel_free(struct sc_hbone_tunnel *t)
@@ -839,15 +824,15 @@ void sc_hbone_tunnel_drain(struct sc_hbone_tunnel *t)
     if (t == NULL || t->ended) {
         return;
     }
-    enter(t);
+    sc_hbone_i_enter(t);
     t->draining = 1;
     /* GOAWAY naming the last stream we took: the peer opens no more here,
      * the open ones finish, then the tunnel closes (tunnel_pump) */
     nghttp2_submit_goaway(t->ngh, NGHTTP2_FLAG_NONE,
                           nghttp2_session_get_last_proc_stream_id(t->ngh), NGHTTP2_NO_ERROR, NULL,
                           0);
-    tunnel_pump(t);
-    leave(t);
+    sc_hbone_i_tunnel_pump(t);
+    sc_hbone_i_leave(t);
 }
 
 static struct sc_hbone_tunnel *tunnel_new(struct sc_wctx *w, struct sc_snapshot *snap,
@@ -989,8 +974,8 @@ struct sc_hbone_tunnel *sc_hbone_server_new(struct sc_wctx *w, struct sc_snapsho
         t->idle_cb = server_idle;
         t->idle_arg = t;
         server_idle(t, t);
-        enter(t);
-        tunnel_pump(t); /* our SETTINGS */
+        sc_hbone_i_enter(t);
+        sc_hbone_i_tunnel_pump(t); /* our SETTINGS */
         t->depth--; /* an end now is reported from the first event */
     }
     return t;
@@ -1002,136 +987,4 @@ struct sc_hbone_tunnel *sc_hbone_client_new(struct sc_wctx *w, struct sc_snapsho
                                             sc_hbone_tunnel_done_fn *done, void *arg)
 {
     return tunnel_new(w, snap, bev, peer, 1, done, arg);
-}
-
-size_t sc_hbone_tunnel_streams(const struct sc_hbone_tunnel *t)
-{
-    return t->n_open;
-}
-
-int sc_hbone_tunnel_has_room(const struct sc_hbone_tunnel *t, size_t max)
-{
-    uint32_t peer_max;
-
-    if (t->ended || t->draining || t->goaway) {
-        return 0;
-    }
-    peer_max = nghttp2_session_get_remote_settings(t->ngh, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS);
-    return t->n_open < max && t->n_open < peer_max;
-}
-
-size_t sc_hbone_tunnel_finishing(const struct sc_hbone_tunnel *t)
-{
-    size_t n = 0;
-
-    for (const struct sc_hbone_stream *s = t->streams; s != NULL; s = s->next) {
-        n += s->local_eof || s->remote_eof;
-    }
-    return n;
-}
-
-unsigned long long sc_hbone_tunnel_id(const struct sc_hbone_tunnel *t)
-{
-    return t->peer.tunnel_id;
-}
-
-const char *sc_hbone_tunnel_peer_id(const struct sc_hbone_tunnel *t)
-{
-    return t->peer_id;
-}
-
-/* ---- client streams ------------------------------------------------------- */
-
-void sc_hbone_i_client_response(struct sc_hbone_stream *s)
-{
-    struct sc_hbone_tunnel *t = s->t;
-
-    s->status = s->resp_status;
-    if (s->status == 200) {
-        sc_stats_hbone(sc_wctx_stats(t->w), t->dir, SC_HBONE_STREAM_OPENED);
-        if (s->deferred) {
-            s->deferred = 0;
-            nghttp2_session_resume_data(t->ngh, s->id);
-        }
-        if (s->ready != NULL && s->done != NULL) {
-            struct sc_hbone_stream_end e;
-
-            memset(&e, 0, sizeof(e));
-            e.status = 200;
-            e.stream_id = s->id;
-            e.tunnel_id = t->peer.tunnel_id;
-            s->ready(s->arg, &e);
-        }
-        return;
-    }
-    sc_stats_hbone(sc_wctx_stats(t->w), t->dir, SC_HBONE_STREAM_REFUSED);
-    stream_set_reason(s, "hbone_refused: the peer answered %d to CONNECT", s->status);
-    nghttp2_submit_rst_stream(t->ngh, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_CANCEL);
-}
-
-struct sc_hbone_stream *sc_hbone_stream_open(struct sc_hbone_tunnel *t, struct sc_io *io,
-                                             const char *authority, const char *forwarded_for,
-                                             sc_hbone_stream_ready_fn *ready,
-                                             sc_hbone_stream_done_fn *done, void *arg)
-{
-    struct sc_hbone_stream *s = NULL;
-    nghttp2_data_provider prov;
-    nghttp2_nv h[3];
-    size_t nh = 2;
-    char fwd[80];
-
-    enter(t);
-    s = sc_hbone_i_stream_new(t);
-    if (s == NULL) {
-        sc_io_abort(io);
-        goto out;
-    }
-    if (sc_hbone_i_stream_attach_io(s, io) != 0) {
-        s->h2_closed = 1;
-        stream_free(s, 1);
-        s = NULL;
-        goto out;
-    }
-    h[0] = nv(":method", "CONNECT");
-    h[1] = nv(":authority", authority);
-    if (forwarded_for != NULL) {
-        snprintf(fwd, sizeof(fwd), "for=%s", forwarded_for);
-        h[nh++] = nv("forwarded", fwd);
-    }
-    prov.source.ptr = s;
-    prov.read_callback = data_read;
-    s->deferred = 1; /* the local socket is read once the 200 is in */
-    s->id = nghttp2_submit_request(t->ngh, NULL, h, nh, &prov, s);
-    if (s->id < 0) {
-        s->h2_closed = 1;
-        s->id = 0;
-        stream_free(s, 1);
-        s = NULL;
-        goto out;
-    }
-    s->ready = ready;
-    s->done = done;
-    s->arg = arg;
-    /* sent from the tunnel's own callback in this loop turn, with every
-     * other stream opened meanwhile (and no callback from within here) */
-    event_active(t->ev, EV_WRITE, 0);
-out:
-    leave(t);
-    return s;
-}
-
-void sc_hbone_stream_cancel(struct sc_hbone_stream *s)
-{
-    struct sc_hbone_tunnel *t;
-
-    if (s == NULL) {
-        return;
-    }
-    t = s->t;
-    s->done = NULL;
-    s->ready = NULL;
-    enter(t);
-    stream_reset(s, NGHTTP2_CANCEL);
-    tunnel_pump(t);
-    leave(t);
 }

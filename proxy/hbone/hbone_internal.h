@@ -106,4 +106,25 @@ void sc_hbone_i_server_request(struct sc_hbone_stream *s);
 /* hbone_in.c: the app connection of a stream is ready or failed. */
 void sc_hbone_i_tunnel_kick(struct sc_hbone_tunnel *t);
 
+/* ---- shared by hbone.c and hbone_client.c ------------------------------ */
+
+/* nghttp2's data source of a stream: its app end's next bytes. */
+ssize_t sc_hbone_i_data_read(nghttp2_session *ngh, int32_t id, uint8_t *buf, size_t length,
+                             uint32_t *flags, nghttp2_data_source *src, void *user);
+/* Enters a callback of the tunnel (see sc_hbone_i_leave). */
+void sc_hbone_i_enter(struct sc_hbone_tunnel *t);
+/* Leaves it; the outermost one reports an end and frees the tunnel. */
+void sc_hbone_i_leave(struct sc_hbone_tunnel *t);
+/* An HTTP/2 header name and value, neither copied. */
+nghttp2_nv sc_hbone_i_nv(const char *name, const char *value);
+/* Unlinks and frees s (abort_local: reset its app end). */
+void sc_hbone_i_stream_free(struct sc_hbone_stream *s, int abort_local);
+/* RST_STREAM with code, then frees s when nghttp2 closes it. */
+void sc_hbone_i_stream_reset(struct sc_hbone_stream *s, uint32_t code);
+/* The stream's end reason, unless it has one. */
+void sc_hbone_i_stream_set_reason(struct sc_hbone_stream *s, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Writes the tunnel's frames, and ends it once drained or closed. */
+void sc_hbone_i_tunnel_pump(struct sc_hbone_tunnel *t);
+
 #endif

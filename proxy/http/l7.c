@@ -16,7 +16,7 @@
 #include "http1.h"
 #include "io.h"
 #include "l7_internal.h"
-#include "l7_session.h"
+#include "l7_session_internal.h"
 #include "localreply.h"
 #include "log.h"
 #include "relay.h"
@@ -52,284 +52,6 @@ long sc_l7_now_ms(void)
 
     clock_gettime(CLOCK_MONOTONIC, &t);
     return t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
-
-/* ---- recycled sessions ------------------------------------------------
- * A connection per request makes and frees a session per request: the
- * worker keeps up to L7_CACHE_MAX freed ones, with their two events and
- * their two parsers (buffers included), for the next connections. */
-
-#define L7_CACHE_MAX 32
-#define L7_PARSER_KEEP 4096 /* a parser holding more goes back empty */
-
-static __thread struct sc_objcache l7_cache = SC_OBJCACHE_INIT(sizeof(struct sc_l7), L7_CACHE_MAX);
-
-static void ev_drop(struct event **ev)
-{
-    if (*ev != NULL) {
-        event_del(*ev);
-        free(*ev);
-        *ev = NULL;
-    }
-}
-
-static struct sc_l7 *l7_alloc(void)
-{
-    struct sc_l7 *s = sc_objcache_get(&l7_cache);
-    struct event *dev, *timer;
-    struct sc_http1 *req, *resp;
-
-    if (s == NULL) {
-        return calloc(1, sizeof(*s));
-    }
-    dev = s->dev;
-    timer = s->timer;
-    req = s->req_parser;
-    resp = s->resp_parser;
-    memset(s, 0, sizeof(*s));
-    s->dev = dev;
-    s->timer = timer;
-    s->req_parser = req;
-    s->resp_parser = resp;
-    return s;
-}
-
-/* The end of a session's memory: its events are already deleted. */
-static void l7_release(struct sc_l7 *s)
-{
-    struct sc_http1 *p[2] = {s->req_parser, s->resp_parser};
-
-    for (int i = 0; i < 2; i++) {
-        if (p[i] != NULL) {
-            sc_http1_reset(p[i]);
-            if (sc_http1_held(p[i]) > L7_PARSER_KEEP) {
-                sc_http1_trim(p[i]);
-            }
-        }
-    }
-    if (sc_objcache_put(&l7_cache, s) == 0) {
-        return;
-    }
-    free(s->dev);
-    free(s->timer);
-    sc_http1_free(s->req_parser);
-    sc_http1_free(s->resp_parser);
-    free(s);
-}
-
-void sc_l7_cache_drain(void)
-{
-    struct sc_l7 *s;
-
-    while ((s = sc_objcache_get(&l7_cache)) != NULL) {
-        free(s->dev);
-        free(s->timer);
-        sc_http1_free(s->req_parser);
-        sc_http1_free(s->resp_parser);
-        free(s);
-    }
-}
-
-void sc_l7_arm(struct sc_l7 *s, event_callback_fn cb, int ms)
-{
-    struct timeval tv;
-
-    evtimer_del(s->timer);
-    if (ms <= 0) {
-        return;
-    }
-    tv.tv_sec = ms / 1000;
-    tv.tv_usec = (ms % 1000) * 1000;
-    evtimer_assign(s->timer, sc_wctx_base(s->p.w), cb, s);
-    evtimer_add(s->timer, &tv);
-}
-
-/* ---- buffers -------------------------------------------------------------- */
-
-static void buf_put(unsigned char *b, int heap)
-{
-    if (heap) {
-        free(b);
-    } else {
-        sc_io_buf_put(b);
-    }
-}
-
-/* Room for n more bytes at the end of wbuf (a free-list buffer, or a
- * one-off from the heap for a head or reply larger than that).  The
- * bytes' address, or NULL when out of memory. */
-static unsigned char *out_reserve(struct sc_l7 *s, size_t n)
-{
-    unsigned char *nb;
-    size_t cap;
-
-    if (s->wbuf == NULL) {
-        s->wheap = n > SC_IO_BUF_SIZE;
-        s->wbuf = s->wheap ? malloc(n) : sc_io_buf_get();
-        s->wcap = s->wheap ? n : SC_IO_BUF_SIZE;
-        s->woff = s->wlen = 0;
-        return s->wbuf;
-    }
-    if (s->wcap - s->wlen >= n) {
-        return s->wbuf + s->wlen;
-    }
-    if (s->woff > 0 && s->woff == s->wlen) {
-        s->woff = s->wlen = 0;
-    }
-    if (s->wcap - s->wlen >= n) {
-        return s->wbuf + s->wlen;
-    }
-    cap = s->wlen + n;
-    nb = malloc(cap);
-    if (nb == NULL) {
-        return NULL;
-    }
-    memcpy(nb, s->wbuf, s->wlen);
-    buf_put(s->wbuf, s->wheap);
-    s->wbuf = nb;
-    s->wcap = cap;
-    s->wheap = 1;
-    return s->wbuf + s->wlen;
-}
-
-static int out_add(struct sc_l7 *s, const void *p, size_t n)
-{
-    unsigned char *d = out_reserve(s, n);
-
-    if (d == NULL) {
-        return -1;
-    }
-    memcpy(d, p, n);
-    s->wlen += n;
-    return 0;
-}
-
-/* Bytes queued for the client and not yet written. */
-size_t sc_l7_out_pending(const struct sc_l7 *s)
-{
-    return s->wlen - s->woff + s->blen;
-}
-
-/* The response head, written once, straight into wbuf.  Its length, or 0
- * when it cannot be written. */
-size_t sc_l7_out_response_head(struct sc_l7 *s, const struct sc_http1_head *h, int close,
-                               long service_ms)
-{
-    size_t need = 0;
-    unsigned char *d = out_reserve(s, 512);
-
-    if (d == NULL) {
-        return 0;
-    }
-    if (sc_l7_format_response_head((char *)d, s->wcap - s->wlen, &need, h, close, service_ms) !=
-        0) {
-        if (need == 0 || (d = out_reserve(s, need)) == NULL ||
-            sc_l7_format_response_head((char *)d, s->wcap - s->wlen, &need, h, close, service_ms) !=
-                0) {
-            return 0;
-        }
-    }
-    s->wlen += need;
-    return need;
-}
-
-/* ---- the request's bytes for the upstream --------------------------------- */
-
-size_t sc_l7_req_len(const struct sc_l7 *s)
-{
-    return s->rlen + (s->rover != NULL ? evbuffer_get_length(s->rover) : 0);
-}
-
-/* Nothing held: rbuf goes back to the free list. */
-static void req_reset(struct sc_l7 *s)
-{
-    if (s->rover != NULL) {
-        evbuffer_drain(s->rover, evbuffer_get_length(s->rover));
-    }
-    sc_io_buf_put(s->rbuf);
-    s->rbuf = NULL;
-    s->rlen = 0;
-    s->req_off = 0;
-}
-
-static int rover_empty(const struct sc_l7 *s)
-{
-    return s->rover == NULL || evbuffer_get_length(s->rover) == 0;
-}
-
-/* Room for n more bytes in rbuf (none once rover holds bytes: order), or
- * NULL. */
-static unsigned char *req_room(struct sc_l7 *s, size_t n)
-{
-    if (!rover_empty(s)) {
-        return NULL;
-    }
-    if (s->rbuf == NULL) {
-        s->rbuf = sc_io_buf_get();
-        s->rlen = 0;
-    }
-    return s->rbuf != NULL && SC_IO_BUF_SIZE - s->rlen >= n ? s->rbuf + s->rlen : NULL;
-}
-
-static int req_add(struct sc_l7 *s, const void *p, size_t n)
-{
-    unsigned char *d = req_room(s, n);
-
-    if (d != NULL) {
-        memcpy(d, p, n);
-        s->rlen += n;
-        return 0;
-    }
-    if (s->rover == NULL && (s->rover = evbuffer_new()) == NULL) {
-        return -1;
-    }
-    return evbuffer_add(s->rover, p, n);
-}
-
-/* Drops the bytes already written (not replayable any more). */
-void sc_l7_req_drop_written(struct sc_l7 *s)
-{
-    if (s->req_off < s->rlen) {
-        return; /* rbuf still has unwritten bytes: later */
-    }
-    if (s->rover != NULL) {
-        evbuffer_drain(s->rover, s->req_off - s->rlen);
-    }
-    s->rlen = 0;
-    s->req_off = 0;
-}
-
-/* A read buffer for the client's side, unless it has one.  0, or -1. */
-static int dbuf_get(struct sc_l7 *s)
-{
-    if (s->dbuf == NULL) {
-        s->dbuf = sc_io_buf_get();
-        s->dcap = SC_IO_BUF_SIZE;
-        s->dheap = 0;
-        s->doff = s->dlen = 0;
-    }
-    return s->dbuf != NULL ? 0 : -1;
-}
-
-/* The pump of the client's side runs from the loop, in the pass under way
- * (no system call to get there): callers may go on with the session. */
-void sc_l7_down_kick(struct sc_l7 *s)
-{
-    if (s->dev != NULL) {
-        event_active(s->dev, 0, 0);
-    }
-}
-
-void sc_l7_ubuf_release(struct sc_l7 *s)
-{
-    s->uoff = s->ulen = 0;
-    if (s->blen > 0) {
-        s->ubuf_held = 1; /* bref still points into it */
-        return;
-    }
-    sc_io_buf_put(s->ubuf);
-    s->ubuf = NULL;
-    s->ubuf_held = 0;
 }
 
 void sc_l7_release_upstream(struct sc_l7 *s, int reusable)
@@ -370,8 +92,8 @@ void sc_l7_free(struct sc_l7 *s)
         event_del(s->dev); /* kept, with the session's memory, for the next one */
     }
     sc_io_free(s->dio);
-    buf_put(s->dbuf, s->dheap);
-    buf_put(s->wbuf, s->wheap);
+    sc_l7_buf_put(s->dbuf, s->dheap);
+    sc_l7_buf_put(s->wbuf, s->wheap);
     s->blen = 0;
     sc_io_buf_put(s->ubuf);
     sc_io_buf_put(s->rbuf);
@@ -383,7 +105,7 @@ void sc_l7_free(struct sc_l7 *s)
     }
     sc_snapshot_unref(s->p.snap);
     SC_MAGIC_CLEAR(s);
-    l7_release(s);
+    sc_l7_release(s);
 }
 
 /* src into dst[0..cap), cut to fit and NUL-terminated (no printf for a
@@ -434,7 +156,7 @@ static void linger_read(struct sc_l7 *s)
         if (!sc_io_can_read(s->dio)) {
             break;
         }
-        if (dbuf_get(s) != 0) {
+        if (sc_l7_dbuf_get(s) != 0) {
             finish(s, s->ended);
             return;
         }
@@ -452,7 +174,7 @@ static void linger_read(struct sc_l7 *s)
             return;
         }
     }
-    buf_put(s->dbuf, s->dheap);
+    sc_l7_buf_put(s->dbuf, s->dheap);
     s->dbuf = NULL;
     s->doff = s->dlen = 0;
 }
@@ -499,7 +221,7 @@ void sc_l7_request_done(struct sc_l7 *s, int up_reusable)
     sc_l7_req_log(&s->p, &s->r);
     evtimer_del(s->timer);
     sc_l7_release_upstream(s, up_reusable);
-    req_reset(s);
+    sc_l7_req_reset(s);
     s->replayable = 0;
     s->down_paused = 0;
     s->upgrade_wait = 0;
@@ -563,7 +285,7 @@ void sc_l7_local_reply(struct sc_l7 *s, const struct sc_localreply *lr, int clos
     }
     /* a reply is rare: it is formatted aside, then queued like the rest */
     sc_localreply_write(lr, s->close_after, s->r.head_method, time(NULL), out);
-    if (out_add(s, evbuffer_pullup(out, -1), evbuffer_get_length(out)) == 0) {
+    if (sc_l7_out_add(s, evbuffer_pullup(out, -1), evbuffer_get_length(out)) == 0) {
         s->bytes[1] += evbuffer_get_length(out);
     }
     evbuffer_free(out);
@@ -646,7 +368,7 @@ void sc_l7_switch_to_relay(struct sc_l7 *s)
     s->uc = NULL;
     s->dio = NULL;
     sc_io_set_event(down, NULL);
-    ev_drop(&s->dev);
+    sc_l7_ev_drop(&s->dev);
     evtimer_del(s->timer);
     /* First, in order: what the client sent after its request head, what
      * the upstream sent after its 101 / 2xx, what of the response is still
@@ -660,7 +382,7 @@ void sc_l7_switch_to_relay(struct sc_l7 *s)
          evbuffer_add(out[0], s->bref, s->blen) == 0 &&
          evbuffer_add(out[1], s->rbuf + s->req_off, s->rlen - s->req_off) == 0 &&
          (s->rover == NULL || evbuffer_add_buffer(out[1], s->rover) == 0);
-    req_reset(s);
+    sc_l7_req_reset(s);
     s->doff = s->dlen = 0;
     s->woff = s->wlen = 0;
     s->blen = 0;
@@ -750,7 +472,7 @@ static int forward_request_head(struct sc_l7 *s, const struct sc_http1_head *h)
     /* written once, straight into the bytes for the upstream */
     {
         size_t need = 0;
-        unsigned char *d = req_room(s, 1);
+        unsigned char *d = sc_l7_req_room(s, 1);
 
         if (d != NULL &&
             sc_http1_head_format(h, &rw, (char *)d, SC_IO_BUF_SIZE - s->rlen, &need) == 0) {
@@ -807,7 +529,7 @@ static void process_down(struct sc_l7 *s)
                 s->close_after = 1;
             }
             evtimer_del(s->timer);
-            req_reset(s);
+            sc_l7_req_reset(s);
             /* What we send is kept (by reference) for one retry. */
             s->replayable = 1;
             if (forward_request_head(s, h) != 0) {
@@ -829,7 +551,7 @@ static void process_down(struct sc_l7 *s)
                     s->replayable = 0;
                     sc_l7_req_drop_written(s);
                 }
-                if (req_add(s, p, body) != 0) {
+                if (sc_l7_req_add(s, p, body) != 0) {
                     struct sc_localreply lr;
 
                     sc_l7_release_upstream(s, 0);
@@ -921,7 +643,7 @@ static int down_flush(struct sc_l7 *s)
             s->blen -= (size_t)n;
         }
     }
-    buf_put(s->wbuf, s->wheap);
+    sc_l7_buf_put(s->wbuf, s->wheap);
     s->wbuf = NULL;
     s->wcap = s->woff = s->wlen = 0;
     s->bref = NULL;
@@ -989,7 +711,7 @@ static void down_read(struct sc_l7 *s)
         if (!down_may_read(s) || !sc_io_can_read(s->dio)) {
             break;
         }
-        if (dbuf_get(s) != 0) {
+        if (sc_l7_dbuf_get(s) != 0) {
             down_failed(s);
             return;
         }
@@ -1016,7 +738,7 @@ static void down_read(struct sc_l7 *s)
         s->dlen += (size_t)n;
     }
     if (s->dlen == 0 && s->dbuf != NULL) {
-        buf_put(s->dbuf, s->dheap); /* nothing unparsed: hold no buffer */
+        sc_l7_buf_put(s->dbuf, s->dheap); /* nothing unparsed: hold no buffer */
         s->dbuf = NULL;
         s->dcap = 0;
     }
@@ -1084,12 +806,12 @@ static int load_early(struct sc_l7 *s, struct evbuffer *in, struct evbuffer *out
         s->dlen = n;
     }
     n = evbuffer_get_length(out);
-    return n > 0 ? out_add(s, evbuffer_pullup(out, -1), n) : 0;
+    return n > 0 ? sc_l7_out_add(s, evbuffer_pullup(out, -1), n) : 0;
 }
 
 struct sc_l7 *sc_l7_new(const struct sc_l7_params *p, sc_l7_done_fn *done, void *arg)
 {
-    struct sc_l7 *s = l7_alloc();
+    struct sc_l7 *s = sc_l7_alloc();
     const struct sc_tls_material *m;
     struct evbuffer *in = NULL, *out = NULL;
 

@@ -7,7 +7,7 @@
 
 #include "http1.h"
 #include "io.h"
-#include "l7_session.h"
+#include "l7_session_internal.h"
 #include "localreply.h"
 #include "magic.h"
 #include "snapshot.h"

@@ -9,7 +9,6 @@
 . "$(dirname "$0")/lib.sh"
 
 certs
-CLIENT_ID=spiffe://cluster.local/ns/foo/sa/client
 WORKERS=2
 CONNS=100
 PER_CONN=100

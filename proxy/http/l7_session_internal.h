@@ -1,11 +1,12 @@
-#ifndef SC_L7_SESSION_H
-#define SC_L7_SESSION_H
+#ifndef SC_L7_SESSION_INTERNAL_H
+#define SC_L7_SESSION_INTERNAL_H
 
-/* The L7 session's layout and the functions its two halves share: l7.c
- * (the client's side, buffers, replies, the session's life) and l7_up.c
- * (the upstream side: borrowing a pooled connection, writing the request,
- * reading and forwarding the response, retries).  For those two files
- * only. */
+/* The L7 session's layout and the functions its parts share: l7.c (the
+ * client's side, replies, the session's life), l7_mem.c (recycled
+ * sessions, the session's buffers, the request bytes kept for the upstream
+ * and a retry) and l7_up.c (the upstream side: borrowing a pooled
+ * connection, writing the request, reading and forwarding the response,
+ * retries).  Part of the l7 module, for those files only. */
 
 #include <event2/event.h>
 #include <stddef.h>
@@ -132,5 +133,30 @@ void sc_l7_switch_to_relay(struct sc_l7 *s);
 /* l7_up.c: borrows a connection for the current request (fresh=1 skips
  * idle ones: a retry) and starts the exchange when it is there. */
 void sc_l7_get_upstream(struct sc_l7 *s, int fresh);
+
+/* ---- l7_mem.c ---------------------------------------------------------- */
+
+/* Deletes and frees the event *ev (may be NULL); *ev becomes NULL. */
+void sc_l7_ev_drop(struct event **ev);
+/* A zeroed session: from this worker's cache (with its two events'
+ * storage and its two parsers), else calloc'ed; NULL when out of memory. */
+struct sc_l7 *sc_l7_alloc(void);
+/* Gives s (its events deleted, its buffers given back) to this worker's
+ * cache with its parsers reset, or frees it with them. */
+void sc_l7_release(struct sc_l7 *s);
+/* Gives back a buffer: to the heap when heap, else to the free list. */
+void sc_l7_buf_put(unsigned char *b, int heap);
+/* A read buffer for the client's side, unless it has one.  0, or -1. */
+int sc_l7_dbuf_get(struct sc_l7 *s);
+/* Appends n bytes to what goes to the client.  0, or -1 when out of memory. */
+int sc_l7_out_add(struct sc_l7 *s, const void *p, size_t n);
+/* Appends n request bytes for the upstream: in the request buffer while
+ * they fit, else behind it in an evbuffer.  0, or -1 when out of memory. */
+int sc_l7_req_add(struct sc_l7 *s, const void *p, size_t n);
+/* Forgets the request bytes kept for the upstream and a retry. */
+void sc_l7_req_reset(struct sc_l7 *s);
+/* Room for n more bytes in the request buffer, or NULL (none once bytes
+ * wait behind it in the evbuffer: their order). */
+unsigned char *sc_l7_req_room(struct sc_l7 *s, size_t n);
 
 #endif
