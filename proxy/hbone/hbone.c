@@ -114,13 +114,18 @@ static void stream_unlink(struct sc_hbone_stream *s)
 /* Resets the stream's app end and forgets it, its event first: an event
  * already queued in this loop pass (or a pair peer's wake-up) must not
  * reach on_local with no end left. */
-static void stream_abort_local(struct sc_hbone_stream *s)
+static void stream_drop_event(struct sc_hbone_stream *s)
 {
     if (s->ev != NULL) {
         sc_io_set_event(s->io, NULL);
         event_free(s->ev);
         s->ev = NULL;
     }
+}
+
+static void stream_abort_local(struct sc_hbone_stream *s)
+{
+    stream_drop_event(s);
     sc_io_abort(s->io);
     s->io = NULL;
 }
@@ -133,11 +138,7 @@ void sc_hbone_i_stream_free(struct sc_hbone_stream *s, int abort_local)
     if (t != NULL && s->id > 0 && !s->h2_closed) {
         nghttp2_session_set_stream_user_data(t->ngh, s->id, NULL);
     }
-    if (s->ev != NULL) {
-        sc_io_set_event(s->io, NULL);
-        event_free(s->ev);
-        s->ev = NULL;
-    }
+    stream_drop_event(s);
     if (s->connect_ev != NULL) {
         event_free(s->connect_ev);
         s->connect_ev = NULL;
@@ -764,6 +765,27 @@ struct sc_hbone_stream *sc_hbone_i_stream_new(struct sc_hbone_tunnel *t)
     return s;
 }
 
+/* Frees what the tunnel itself holds (its streams are gone): its events,
+ * the nghttp2 session, its socket, buffers and references.  The one
+ * release, for a tunnel that ends and for one whose set-up failed. */
+static void tunnel_release(struct sc_hbone_tunnel *t)
+{
+    struct event *evs[] = {t->ev, t->idle, t->sweep, t->flush};
+
+    for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++) {
+        if (evs[i] != NULL) {
+            event_free(evs[i]);
+        }
+    }
+    nghttp2_session_del(t->ngh);
+    sc_io_free(t->io);
+    free(t->obuf);
+    free(t->peer_id);
+    X509_free(t->peer_cert);
+    sc_snapshot_unref(t->snap);
+    free(t);
+}
+
 void sc_hbone_i_tunnel_destroy(struct sc_hbone_tunnel *t)
 {
     while (t->streams != NULL) {
@@ -776,26 +798,8 @@ void sc_hbone_i_tunnel_destroy(struct sc_hbone_tunnel *t)
         sc_hbone_i_stream_set_reason(s, "tunnel_closed: %s", t->reason);
         sc_hbone_i_stream_free(s, 1);
     }
-    if (t->ev != NULL) {
-        event_free(t->ev);
-    }
-    if (t->idle != NULL) {
-        event_free(t->idle);
-    }
-    if (t->sweep != NULL) {
-        event_free(t->sweep);
-    }
-    if (t->flush != NULL) {
-        event_free(t->flush);
-    }
     sc_stats_hbone_tunnel_closed(sc_wctx_stats(t->w), t->dir, t->n_streams);
-    nghttp2_session_del(t->ngh);
-    sc_io_free(t->io);
-    free(t->obuf);
-    free(t->peer_id);
-    X509_free(t->peer_cert);
-    sc_snapshot_unref(t->snap);
-    free(t);
+    tunnel_release(t);
 }
 
 void sc_hbone_i_tunnel_kick(struct sc_hbone_tunnel *t)
@@ -934,24 +938,7 @@ fail:
         evbuffer_free(out);
     }
     if (t != NULL) {
-        if (t->ev != NULL) {
-            event_free(t->ev);
-        }
-        if (t->idle != NULL) {
-            event_free(t->idle);
-        }
-        if (t->sweep != NULL) {
-            event_free(t->sweep);
-        }
-        if (t->flush != NULL) {
-            event_free(t->flush);
-        }
-        nghttp2_session_del(t->ngh);
-        sc_io_free(t->io);
-        free(t->peer_id);
-        X509_free(t->peer_cert);
-        sc_snapshot_unref(t->snap);
-        free(t);
+        tunnel_release(t);
     }
     return NULL;
 }
