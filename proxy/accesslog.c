@@ -26,6 +26,17 @@ void sc_accesslog_rec_init(struct sc_accesslog_rec *r)
     memset(r, 0, offsetof(struct sc_accesslog_rec, buf));
     clock_gettime(CLOCK_REALTIME, &r->start);
     r->duration_ms = -1;
+    r->keep = UINT32_MAX;
+}
+
+void sc_accesslog_rec_keep(struct sc_accesslog_rec *r, uint32_t mask)
+{
+    r->keep = mask;
+}
+
+int sc_accesslog_rec_wants(const struct sc_accesslog_rec *r, enum sc_accesslog_field f)
+{
+    return (unsigned)f < SC_ACCESSLOG_FIELD_N && (r->keep & (1u << f)) != 0;
 }
 
 void sc_accesslog_rec_init_ago(struct sc_accesslog_rec *r, long ms)
@@ -44,7 +55,7 @@ void sc_accesslog_rec_set(struct sc_accesslog_rec *r, enum sc_accesslog_field f,
 {
     size_t room;
 
-    if ((unsigned)f >= SC_ACCESSLOG_FIELD_N) {
+    if (!sc_accesslog_rec_wants(r, f)) {
         return;
     }
     r->len[f] = 0;
@@ -493,6 +504,11 @@ int sc_accesslog_sink_write(struct sc_accesslog_sink *s, unsigned worker, const 
         wake(s);
     }
     return 0;
+}
+
+int sc_accesslog_sink_enabled(const struct sc_accesslog_sink *s)
+{
+    return s != NULL && s->dest != SC_ACCESSLOG_OFF;
 }
 
 int sc_accesslog_sink_log(struct sc_accesslog_sink *s, unsigned worker,

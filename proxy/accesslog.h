@@ -109,11 +109,19 @@ struct sc_accesslog_rec {
     uint16_t off[SC_ACCESSLOG_FIELD_N];
     uint16_t len[SC_ACCESSLOG_FIELD_N];
     uint16_t used;
+    uint32_t keep; /* the fields rec_set stores, a bit each (all, after init) */
     char buf[SC_ACCESSLOG_REC_BYTES];
 };
 
-/* Clears r; start is set to now; duration_ms to -1. */
+/* Clears r (not its string buffer: nothing in it is read before it is
+ * set); start is set to now; duration_ms to -1; every field is kept. */
 void sc_accesslog_rec_init(struct sc_accesslog_rec *r);
+/* Only these fields (a mask of 1u << field) are stored from now on: when
+ * no access log is written, a request keeps what its metrics read, and
+ * copies no string only a log line would print. */
+void sc_accesslog_rec_keep(struct sc_accesslog_rec *r, uint32_t mask);
+/* Whether field f is stored: a caller may skip formatting a value. */
+int sc_accesslog_rec_wants(const struct sc_accesslog_rec *r, enum sc_accesslog_field f);
 /* The same for a record logged at its end: it started ms milliseconds ago
  * (an L4 connection or stream). */
 void sc_accesslog_rec_init_ago(struct sc_accesslog_rec *r, long ms);
@@ -204,6 +212,8 @@ int sc_accesslog_sink_write(struct sc_accesslog_sink *s, unsigned worker, const 
                             size_t len);
 
 /* Formats r in the sink's format and queues it.  0 or -1 like _write. */
+/* Whether lines sent to s are written anywhere (not NULL, not "off"). */
+int sc_accesslog_sink_enabled(const struct sc_accesslog_sink *s);
 int sc_accesslog_sink_log(struct sc_accesslog_sink *s, unsigned worker,
                           const struct sc_accesslog_rec *r);
 

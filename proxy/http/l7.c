@@ -567,7 +567,7 @@ static void process_down(struct sc_l7 *s)
         case SC_HTTP1_EV_HEAD:
             h = sc_http1_head(s->req_parser);
             sc_l7_req_head(&s->r, h);
-            {
+            if (sc_accesslog_rec_wants(&s->r.rec, SC_ACCESSLOG_UPSTREAM_HOST)) {
                 /* Envoy logs the host it tried even when the connect fails. */
                 char host[64];
 

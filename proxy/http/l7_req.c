@@ -19,10 +19,18 @@ static long mono_ms(void)
 
 void sc_l7_req_begin(struct sc_l7_req *r, const struct sc_l7_params *p, const char *peer_id)
 {
-    memset(r, 0, sizeof(*r));
+    /* field by field: the record's 4 KiB string buffer is not cleared */
     sc_accesslog_rec_init(&r->rec);
+    if (!sc_accesslog_sink_enabled(sc_l7_access_log)) {
+        /* the metrics read the peer's identity; the rest is for log lines */
+        sc_accesslog_rec_keep(&r->rec, 1u << SC_ACCESSLOG_PEER_ID);
+    }
     r->started = 1;
+    r->head_method = 0;
+    r->retried = 0;
     r->t_start_ms = mono_ms();
+    r->t_upstream_start = 0;
+    r->request_id[0] = '\0';
     if (peer_id != NULL && peer_id[0] != '\0') {
         sc_accesslog_rec_sets(&r->rec, SC_ACCESSLOG_PEER_ID, peer_id);
     }
@@ -49,6 +57,9 @@ static void copy_header(struct sc_l7_req *r, const struct sc_http1_head *h, cons
 void sc_l7_req_head(struct sc_l7_req *r, const struct sc_http1_head *h)
 {
     r->head_method = h->head_method;
+    if (!sc_accesslog_rec_wants(&r->rec, SC_ACCESSLOG_METHOD)) {
+        return; /* no log line: no header to look up */
+    }
     sc_accesslog_rec_sets(&r->rec, SC_ACCESSLOG_METHOD, h->method);
     sc_accesslog_rec_set(&r->rec, SC_ACCESSLOG_PATH, h->target, h->target_len);
     sc_accesslog_rec_sets(&r->rec, SC_ACCESSLOG_PROTOCOL,

@@ -297,10 +297,13 @@ static int up_parse(struct sc_l7 *s)
             }
             {
                 long svc = sc_l7_now_ms() - s->r.t_upstream_start;
-                char svcs[24];
 
-                sc_l7_fmt_long(svcs, svc);
-                sc_accesslog_rec_sets(&s->r.rec, SC_ACCESSLOG_UPSTREAM_SERVICE_TIME, svcs);
+                if (sc_accesslog_rec_wants(&s->r.rec, SC_ACCESSLOG_UPSTREAM_SERVICE_TIME)) {
+                    char svcs[24];
+
+                    sc_l7_fmt_long(svcs, svc);
+                    sc_accesslog_rec_sets(&s->r.rec, SC_ACCESSLOG_UPSTREAM_SERVICE_TIME, svcs);
+                }
                 /* A retry that got an answer is no failure: URX (retries
                  * exhausted) only goes with a local reply, as in Envoy. */
                 s->r.rec.response_code = h->status;

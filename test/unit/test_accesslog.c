@@ -331,6 +331,29 @@ START_TEST(test_accesslog_rec_fields)
 }
 END_TEST
 
+/* With no log written, a record keeps only what the metrics read. */
+START_TEST(test_accesslog_rec_keep)
+{
+    struct sc_accesslog_rec r;
+    size_t n = 0;
+
+    sc_accesslog_rec_init(&r);
+    ck_assert(sc_accesslog_rec_wants(&r, SC_ACCESSLOG_PATH));
+    sc_accesslog_rec_keep(&r, 1u << SC_ACCESSLOG_PEER_ID);
+    ck_assert(!sc_accesslog_rec_wants(&r, SC_ACCESSLOG_PATH));
+    ck_assert(sc_accesslog_rec_wants(&r, SC_ACCESSLOG_PEER_ID));
+    ck_assert(!sc_accesslog_rec_wants(&r, (enum sc_accesslog_field)99));
+    sc_accesslog_rec_sets(&r, SC_ACCESSLOG_PATH, "/a");
+    sc_accesslog_rec_sets(&r, SC_ACCESSLOG_PEER_ID, "spiffe://td/ns/a/sa/b");
+    ck_assert_ptr_null(sc_accesslog_rec_get(&r, SC_ACCESSLOG_PATH, &n));
+    ck_assert_uint_eq(r.used, strlen("spiffe://td/ns/a/sa/b"));
+    ck_assert_ptr_nonnull(sc_accesslog_rec_get(&r, SC_ACCESSLOG_PEER_ID, &n));
+    ck_assert_uint_eq(n, strlen("spiffe://td/ns/a/sa/b"));
+    sc_accesslog_rec_init(&r); /* keeps everything again */
+    ck_assert(sc_accesslog_rec_wants(&r, SC_ACCESSLOG_PATH));
+}
+END_TEST
+
 START_TEST(test_accesslog_worst_case_fits_line_max)
 {
     struct sc_accesslog_rec r;
@@ -699,6 +722,7 @@ START_TEST(test_accesslog_sink_log_formats_records)
     cfg.path = path;
     s = sc_accesslog_sink_new(&cfg, &err);
     ck_assert_ptr_nonnull(s);
+    ck_assert(sc_accesslog_sink_enabled(s));
     full_record(&r);
     ck_assert_int_eq(sc_accesslog_sink_log(s, 0, &r), 0);
     ck_assert_int_eq(sc_accesslog_sink_log(s, 7, &r), 0); /* worker ids wrap */
@@ -744,6 +768,8 @@ START_TEST(test_accesslog_sink_off_and_null)
 
     s = sc_accesslog_sink_new(&cfg, &err);
     ck_assert_ptr_nonnull(s);
+    ck_assert(!sc_accesslog_sink_enabled(s));
+    ck_assert(!sc_accesslog_sink_enabled(NULL));
     full_record(&r);
     ck_assert_int_eq(sc_accesslog_sink_write(s, 0, "x\n", 2), 0);
     ck_assert_int_eq(sc_accesslog_sink_log(s, 3, &r), 0);
@@ -807,6 +833,7 @@ static Suite *accesslog_suite(void)
 
     tc = tcase_create("sc_accesslog_rec");
     tcase_add_test(tc, test_accesslog_rec_fields);
+    tcase_add_test(tc, test_accesslog_rec_keep);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("sc_accesslog_sink");
