@@ -10,6 +10,8 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include "addr.h"
 #include "config.h"
@@ -32,9 +34,14 @@ struct sc_worker {
     int id;
     pthread_t thread;
     int started;
+    /* The worker's loop, touched by its own thread only, so it has no lock
+     * (EVENT_BASE_FLAG_NOLOCK: libevent takes none on each event_add or
+     * event_active of the data path).  Other threads wake it through
+     * wake_fd, an eventfd it reads. */
     struct event_base *base;
     struct sc_io_sweep *iosweep; /* OpenSSL record buffers back on idle */
-    struct event *wake; /* a snapshot is waiting, or stop */
+    int wake_fd;
+    struct event *wake; /* a snapshot is waiting, drain, or stop */
     _Atomic(struct sc_snapshot *) pending;
     atomic_int stopping;
     atomic_int draining; /* SC_WORKER_DRAIN_* asked for */
@@ -53,9 +60,11 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
 {
     struct sc_worker *w = arg;
     struct sc_snapshot *s = atomic_exchange(&w->pending, NULL);
+    uint64_t n;
 
-    (void)fd;
     (void)what;
+    while (read(fd, &n, sizeof(n)) > 0) {
+    }
     if (s != NULL) {
         sc_snapshot_unref(w->snap);
         w->snap = s;
@@ -98,15 +107,21 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
 struct sc_worker *sc_worker_new(int id, struct sc_snapshot *snap)
 {
     struct sc_worker *w = calloc(1, sizeof(*w));
+    struct event_config *ec = event_config_new();
 
-    if (w == NULL) {
+    if (w == NULL || ec == NULL) {
+        free(w);
+        event_config_free(ec);
         return NULL;
     }
+    w->wake_fd = -1;
     w->id = id;
     w->snap = sc_snapshot_ref(snap);
     atomic_init(&w->pending, NULL);
     w->stats = sc_stats_new();
-    w->base = event_base_new();
+    (void)event_config_set_flag(ec, EVENT_BASE_FLAG_NOLOCK);
+    w->base = event_base_new_with_config(ec);
+    event_config_free(ec);
     if (w->stats == NULL || w->base == NULL) {
         goto fail;
     }
@@ -130,9 +145,13 @@ struct sc_worker *sc_worker_new(int id, struct sc_snapshot *snap)
     sc_wctx_set_upool(w->ctx, w->upool);
     sc_wctx_set_hslimit(w->ctx, w->hslimit);
     sc_wctx_set_hbone_pool(w->ctx, w->hbone);
-    w->wake = event_new(w->base, -1, 0, on_wake, w);
+    w->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (w->wake_fd < 0) {
+        goto fail;
+    }
+    w->wake = event_new(w->base, w->wake_fd, EV_READ | EV_PERSIST, on_wake, w);
     w->lis = sc_listeners_new(w->ctx);
-    if (w->wake == NULL || w->lis == NULL) {
+    if (w->wake == NULL || event_add(w->wake, NULL) != 0 || w->lis == NULL) {
         goto fail;
     }
     if (sc_listeners_sync(w->lis, sc_snapshot_config(w->snap), 0) != 0) {
@@ -166,12 +185,22 @@ int sc_worker_start(struct sc_worker *w)
     return 0;
 }
 
+/* From another thread: the worker's loop runs on_wake. */
+static void wake(struct sc_worker *w)
+{
+    const uint64_t one = 1;
+
+    if (write(w->wake_fd, &one, sizeof(one)) < 0 && errno != EAGAIN) {
+        sc_log(SC_LOG_ERR, NULL, "worker %d: cannot wake it: %s", w->id, strerror(errno));
+    }
+}
+
 void sc_worker_publish(struct sc_worker *w, struct sc_snapshot *snap)
 {
     struct sc_snapshot *old = atomic_exchange(&w->pending, sc_snapshot_ref(snap));
 
     sc_snapshot_unref(old);
-    event_active(w->wake, 0, 0);
+    wake(w);
 }
 
 void sc_worker_drain(struct sc_worker *w, enum sc_worker_drain what)
@@ -180,7 +209,7 @@ void sc_worker_drain(struct sc_worker *w, enum sc_worker_drain what)
 
     while (cur < (int)what && !atomic_compare_exchange_weak(&w->draining, &cur, (int)what)) {
     }
-    event_active(w->wake, 0, 0);
+    wake(w);
 }
 
 void sc_worker_stop(struct sc_worker *w)
@@ -189,7 +218,7 @@ void sc_worker_stop(struct sc_worker *w)
         return;
     }
     atomic_store(&w->stopping, 1);
-    event_active(w->wake, 0, 0);
+    wake(w);
     pthread_join(w->thread, NULL);
     w->started = 0;
 }
@@ -212,6 +241,9 @@ void sc_worker_free(struct sc_worker *w)
     sc_hslimit_free(w->hslimit);
     if (w->wake != NULL) {
         event_free(w->wake);
+    }
+    if (w->wake_fd >= 0) {
+        close(w->wake_fd);
     }
     sc_io_sweep_free(w->iosweep); /* after the connections, before the base */
     if (w->base != NULL) {
