@@ -11,6 +11,7 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
+#include "h2nv.h"
 #include "log.h"
 #include "sdswire.h"
 
@@ -406,14 +407,14 @@ struct sc_grpc_conn *sc_grpc_client_new(struct event_base *base, int fd, const c
     if (s == NULL) {
         goto fail;
     }
-    nv[0] = sc_grpc_i_nv(":method", "POST");
-    nv[1] = sc_grpc_i_nv(":scheme", "http");
-    nv[2] = sc_grpc_i_nv(":path", path);
-    nv[3] = sc_grpc_i_nv(":authority", authority);
-    nv[4] = sc_grpc_i_nv("content-type", "application/grpc");
-    nv[5] = sc_grpc_i_nv("te", "trailers");
-    nv[6] = sc_grpc_i_nv("grpc-accept-encoding", "identity");
-    nv[7] = sc_grpc_i_nv("user-agent", "mtls-sidecar-grpc/1");
+    nv[0] = sc_h2_nv(":method", "POST");
+    nv[1] = sc_h2_nv(":scheme", "http");
+    nv[2] = sc_h2_nv(":path", path);
+    nv[3] = sc_h2_nv(":authority", authority);
+    nv[4] = sc_h2_nv("content-type", "application/grpc");
+    nv[5] = sc_h2_nv("te", "trailers");
+    nv[6] = sc_h2_nv("grpc-accept-encoding", "identity");
+    nv[7] = sc_h2_nv("user-agent", "mtls-sidecar-grpc/1");
     prov.source.ptr = s;
     prov.read_callback = sc_grpc_i_data_read;
     id = nghttp2_submit_request(c->ngh, NULL, nv, 8, &prov, s);
@@ -492,9 +493,9 @@ static int submit_headers(struct sc_grpc_stream *s)
     nghttp2_data_provider prov;
     nghttp2_nv nv[3];
 
-    nv[0] = sc_grpc_i_nv(":status", "200");
-    nv[1] = sc_grpc_i_nv("content-type", "application/grpc");
-    nv[2] = sc_grpc_i_nv("grpc-accept-encoding", "identity");
+    nv[0] = sc_h2_nv(":status", "200");
+    nv[1] = sc_h2_nv("content-type", "application/grpc");
+    nv[2] = sc_h2_nv("grpc-accept-encoding", "identity");
     prov.source.ptr = s;
     prov.read_callback = sc_grpc_i_data_read;
     if (nghttp2_submit_response(s->conn->ngh, s->id, nv, 3, &prov) != 0) {
@@ -535,12 +536,12 @@ void sc_grpc_stream_finish(struct sc_grpc_stream *s, int grpc_status, const char
         size_t n = 3;
 
         snprintf(status, sizeof(status), "%d", grpc_status);
-        nv[0] = sc_grpc_i_nv(":status", "200");
-        nv[1] = sc_grpc_i_nv("content-type", "application/grpc");
-        nv[2] = sc_grpc_i_nv("grpc-status", status);
+        nv[0] = sc_h2_nv(":status", "200");
+        nv[1] = sc_h2_nv("content-type", "application/grpc");
+        nv[2] = sc_h2_nv("grpc-status", status);
         if (message != NULL) {
             sc_grpc_i_pct_encode(message, msg, sizeof(msg));
-            nv[n++] = sc_grpc_i_nv("grpc-message", msg);
+            nv[n++] = sc_h2_nv("grpc-message", msg);
         }
         s->headers_sent = 1;
         s->finished = 1;

@@ -6,6 +6,7 @@
 
 #include <event2/buffer.h>
 
+#include "h2nv.h"
 #include "log.h"
 
 /* The nghttp2 callbacks of grpcconn: headers, DATA and frames in and out,
@@ -16,18 +17,6 @@
 static int hdr_eq(const uint8_t *p, size_t len, const char *s)
 {
     return strlen(s) == len && memcmp(p, s, len) == 0;
-}
-
-nghttp2_nv sc_grpc_i_nv(const char *name, const char *value)
-{
-    nghttp2_nv nv;
-
-    nv.name = (uint8_t *)(uintptr_t)name;
-    nv.value = (uint8_t *)(uintptr_t)value;
-    nv.namelen = strlen(name);
-    nv.valuelen = strlen(value);
-    nv.flags = NGHTTP2_NV_FLAG_NONE;
-    return nv;
 }
 
 void sc_grpc_i_pct_encode(const char *in, char *out, size_t outlen)
@@ -122,10 +111,10 @@ ssize_t sc_grpc_i_data_read(nghttp2_session *ngh, int32_t id, uint8_t *buf, size
         size_t nnv = 1;
 
         snprintf(status, sizeof(status), "%d", s->fin_status);
-        nv[0] = sc_grpc_i_nv("grpc-status", status);
+        nv[0] = sc_h2_nv("grpc-status", status);
         if (s->fin_message != NULL) {
             sc_grpc_i_pct_encode(s->fin_message, msg, sizeof(msg));
-            nv[nnv++] = sc_grpc_i_nv("grpc-message", msg);
+            nv[nnv++] = sc_h2_nv("grpc-message", msg);
         }
         *flags |= NGHTTP2_DATA_FLAG_EOF | NGHTTP2_DATA_FLAG_NO_END_STREAM;
         if (nghttp2_submit_trailer(ngh, id, nv, nnv) != 0) {
@@ -215,7 +204,7 @@ static void server_request(struct sc_grpc_conn *c, struct sc_grpc_stream *s)
         nghttp2_nv nv[1];
 
         /* not gRPC: plain HTTP error, as gRPC servers do */
-        nv[0] = sc_grpc_i_nv(":status", !s->method_post ? "405" : "415");
+        nv[0] = sc_h2_nv(":status", !s->method_post ? "405" : "415");
         s->ignore_data = 1;
         s->finished = 1;
         s->headers_sent = 1;

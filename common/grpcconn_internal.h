@@ -97,7 +97,6 @@ void sc_grpc_i_set_callbacks(nghttp2_session_callbacks *cbs);
  * (server, finishing) EOF + trailers. */
 ssize_t sc_grpc_i_data_read(nghttp2_session *ngh, int32_t id, uint8_t *buf, size_t length,
                             uint32_t *flags, nghttp2_data_source *src, void *user);
-nghttp2_nv sc_grpc_i_nv(const char *name, const char *value);
 /* grpc-message is percent-encoded (gRPC over HTTP/2, "Responses"). */
 void sc_grpc_i_pct_encode(const char *in, char *out, size_t outlen);
 

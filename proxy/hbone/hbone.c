@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "h2nv.h"
 #include "hbone_internal.h"
 #include "io.h"
 #include "log.h"
@@ -388,14 +389,14 @@ int sc_hbone_i_stream_submit_response(struct sc_hbone_stream *s, int status, con
     size_t nh = 1;
 
     snprintf(st, sizeof(st), "%d", status);
-    h[0] = sc_hbone_i_nv(":status", st);
+    h[0] = sc_h2_nv(":status", st);
     s->status = status;
     prov.source.ptr = s;
     prov.read_callback = sc_hbone_i_data_read;
     if (status != 200) {
         snprintf(s->refusal_buf, sizeof(s->refusal_buf), "%s\n", reason);
         s->refusal = s->refusal_buf;
-        h[nh++] = sc_hbone_i_nv("content-type", "text/plain");
+        h[nh++] = sc_h2_nv("content-type", "text/plain");
     }
     return nghttp2_submit_response(t->ngh, s->id, h, nh, &prov) == 0 ? 0 : -1;
 }

@@ -12,24 +12,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "h2nv.h"
 #include "hbone_internal.h"
 #include "io.h"
 #include "log.h"
 #include "snapshot.h"
 #include "stats.h"
 #include "wctx.h"
-
-nghttp2_nv sc_hbone_i_nv(const char *name, const char *value)
-{
-    nghttp2_nv v;
-
-    v.name = (uint8_t *)(uintptr_t)name;
-    v.value = (uint8_t *)(uintptr_t)value;
-    v.namelen = strlen(name);
-    v.valuelen = strlen(value);
-    v.flags = NGHTTP2_NV_FLAG_NONE;
-    return v;
-}
 
 size_t sc_hbone_tunnel_streams(const struct sc_hbone_tunnel *t)
 {
@@ -119,11 +108,11 @@ struct sc_hbone_stream *sc_hbone_stream_open(struct sc_hbone_tunnel *t, struct s
         s = NULL;
         goto out;
     }
-    h[0] = sc_hbone_i_nv(":method", "CONNECT");
-    h[1] = sc_hbone_i_nv(":authority", authority);
+    h[0] = sc_h2_nv(":method", "CONNECT");
+    h[1] = sc_h2_nv(":authority", authority);
     if (forwarded_for != NULL) {
         snprintf(fwd, sizeof(fwd), "for=%s", forwarded_for);
-        h[nh++] = sc_hbone_i_nv("forwarded", fwd);
+        h[nh++] = sc_h2_nv("forwarded", fwd);
     }
     prov.source.ptr = s;
     prov.read_callback = sc_hbone_i_data_read;

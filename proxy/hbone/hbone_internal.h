@@ -115,8 +115,6 @@ ssize_t sc_hbone_i_data_read(nghttp2_session *ngh, int32_t id, uint8_t *buf, siz
 void sc_hbone_i_enter(struct sc_hbone_tunnel *t);
 /* Leaves it; the outermost one reports an end and frees the tunnel. */
 void sc_hbone_i_leave(struct sc_hbone_tunnel *t);
-/* An HTTP/2 header name and value, neither copied. */
-nghttp2_nv sc_hbone_i_nv(const char *name, const char *value);
 /* Unlinks and frees s (abort_local: reset its app end). */
 void sc_hbone_i_stream_free(struct sc_hbone_stream *s, int abort_local);
 /* RST_STREAM with code, then frees s when nghttp2 closes it. */
