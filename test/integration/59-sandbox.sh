@@ -122,13 +122,8 @@ assert_not_contains "$T/a.err" 'seccomp: forbidden'
 assert_not_contains "$T/b.err" 'seccomp: forbidden'
 
 step "--no-seccomp: Seccomp 0, capabilities and no_new_privs still applied"
-REAL_SIDECAR=$SIDECAR
-SIDECAR=$T/sidecar-noseccomp
-printf '#!/bin/sh\nexec "%s" "$@" --no-seccomp\n' "$REAL_SIDECAR" >"$SIDECAR"
-chmod +x "$SIDECAR"
 sed -i "s/^socket_mark: .*/socket_mark: 0/" "$T/a.yaml"
-start_sidecar c "$T/a.yaml" "$P_OUT"
-SIDECAR=$REAL_SIDECAR
+sidecar_no_seccomp start_sidecar c "$T/a.yaml" "$P_OUT"
 if sanitized; then
     assert_contains "$T/c.err" ' info sandbox: no_new_privs on, capabilities kept: none .*seccomp off \(sanitizer build\)$'
 else

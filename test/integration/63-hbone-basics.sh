@@ -11,24 +11,14 @@
 . "$(dirname "$0")/lib.sh"
 
 certs
-P_ECHO=$(free_port); P_HB=$(free_port); P_IN=$(free_port)
+P_ECHO=$(free_port)
 P_OUT=$(free_port); P_OUT_BAD=$(free_port); P_BAD=$(free_port)
 SERVER_ID=spiffe://cluster.local/ns/bar/sa/server
 
 start_backend echo --listen "127.0.0.1:$P_ECHO" --mode echo
 
-IDLE_MS=4000 sidecar_config "$T/b.yaml" server bar server
-B_STATS=$(sed -n 's/^stats: {address: "\(.*\)"}/\1/p' "$T/b.yaml")
-cat >>"$T/b.yaml" <<EOF
-access_log: {path: stdout, format: text}
-inbound:
-  address: "127.0.0.1:$P_IN"
-  hbone_address: "127.0.0.1:$P_HB"
-  ports:
-    - {port: $P_ECHO, protocol: tcp}
-EOF
-peer_auth "$T/b.yaml" STRICT bar
-start_sidecar b "$T/b.yaml" "$P_HB"
+# B: no app_host line (the default, 127.0.0.1)
+IDLE_MS=4000 hbone_server yaml="access_log: {path: stdout, format: text}" app_host= "$P_ECHO:tcp"
 
 sidecar_config "$T/a.yaml" client foo client
 A_ADMIN=$ADMIN_PORT

@@ -39,26 +39,14 @@ CLIENT_ID=spiffe://cluster.local/ns/foo/sa/client
 SERVER_ID=spiffe://cluster.local/ns/bar/sa/server
 
 P_ECHO=$(free_port); P_ECHO2=$(free_port); P_PLAINAPP=$(free_port); P_DOWN=$(free_port)
-P_UNSERVED=$(free_port); P_CAP=$(free_port); P_HB=$(free_port)
+P_UNSERVED=$(free_port)
 start_backend echo --listen "127.0.0.1:$P_ECHO" --mode echo
 start_backend echo2 --listen "127.0.0.1:$P_ECHO2" --mode echo
 start_backend plainapp --listen "127.0.0.1:$P_PLAINAPP" --mode echo
 start_backend unserved --listen "127.0.0.1:$P_UNSERVED" --mode echo
 
-sidecar_config "$T/b.yaml" server bar server
-sed -i 's/^node: {id: server, trust_domain: cluster.local, namespace: bar}$/node: {id: server, trust_domain: cluster.local, namespace: bar, labels: {app: server}}/' "$T/b.yaml"
-B_ADMIN=$ADMIN_PORT
 FOO='["spiffe://cluster.local/ns/foo/*"]'
-cat >>"$T/b.yaml" <<EOF
-inbound:
-  address: "127.0.0.1:$P_CAP"
-  hbone_address: "127.0.0.1:$P_HB"
-  app_host: 127.0.0.1
-  ports:
-    - {port: $P_ECHO, protocol: tcp, allowed_principals: $FOO}
-    - {port: $P_ECHO2, protocol: tcp, allowed_principals: $FOO}
-    - {port: $P_PLAINAPP, protocol: tcp, allowed_principals: $FOO}
-    - {port: $P_DOWN, protocol: tcp, allowed_principals: $FOO}
+PA=$(cat <<EOF
 ---
 apiVersion: security.istio.io/v1beta1
 kind: PeerAuthentication
@@ -69,7 +57,10 @@ spec:
   portLevelMtls:
     $P_PLAINAPP: {mode: DISABLE}
 EOF
-start_sidecar b "$T/b.yaml" "$P_HB"
+)
+hbone_server sed='s/^node: {id: server, trust_domain: cluster.local, namespace: bar}$/node: {id: server, trust_domain: cluster.local, namespace: bar, labels: {app: server}}/' \
+    port_extra=", allowed_principals: $FOO" auth="$PA" \
+    "$P_ECHO:tcp" "$P_ECHO2:tcp" "$P_PLAINAPP:tcp" "$P_DOWN:tcp"
 
 # hbone NAME CERT ARGS...: Node's http2 client to B's HBONE listener with
 # $CERTS/CERT.crt/.key; its lines in $T/NAME.txt.

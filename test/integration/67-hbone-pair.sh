@@ -30,24 +30,11 @@ SERVER_ID=spiffe://cluster.local/ns/bar/sa/server
 CONNS=${CONNS:-1000}
 MAX_TUNNELS=10
 
-P_ECHO=$(free_port); P_HTTP=$(free_port); P_CAP=$(free_port); P_HB=$(free_port)
+P_ECHO=$(free_port); P_HTTP=$(free_port)
 start_backend echo --listen "127.0.0.1:$P_ECHO" --mode echo --quiet
 start_backend http --listen "127.0.0.1:$P_HTTP" --mode http
 
-sidecar_config "$T/b.yaml" server bar server
-B_ADMIN=$ADMIN_PORT
-cat >>"$T/b.yaml" <<EOF
-access_log: {path: stdout, format: text}
-inbound:
-  address: "127.0.0.1:$P_CAP"
-  hbone_address: "127.0.0.1:$P_HB"
-  app_host: 127.0.0.1
-  ports:
-    - {port: $P_ECHO, protocol: tcp}
-    - {port: $P_HTTP, protocol: http}
-EOF
-peer_auth "$T/b.yaml" STRICT bar
-start_sidecar b "$T/b.yaml" "$P_HB"
+hbone_server yaml="access_log: {path: stdout, format: text}" "$P_ECHO:tcp" "$P_HTTP:http"
 
 P_OUT4=$(free_port); P_OUT7=$(free_port)
 sidecar_config "$T/a.yaml" client foo client

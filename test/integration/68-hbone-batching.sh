@@ -14,27 +14,11 @@ command -v strace >/dev/null || skip "strace is missing"
 command -v wrk >/dev/null || fail "wrk is not installed (make deps installs it)"
 certs
 
-P_HTTP=$(free_port); P_CAP=$(free_port); P_HB=$(free_port); P_OUT=$(free_port)
+P_HTTP=$(free_port); P_OUT=$(free_port)
 start_backend http --listen "127.0.0.1:$P_HTTP" --mode http --quiet
 
-# strace's attach restarts the syscall it interrupts (restart_syscall),
-# which the seccomp allow-list does not hold: both run without it.
-REAL_SIDECAR=$SIDECAR
-SIDECAR=$T/sidecar-noseccomp
-printf '#!/bin/sh\nexec "%s" "$@" --no-seccomp\n' "$REAL_SIDECAR" >"$SIDECAR"
-chmod +x "$SIDECAR"
-
-sidecar_config "$T/b.yaml" server bar server
-cat >>"$T/b.yaml" <<EOF
-inbound:
-  address: "127.0.0.1:$P_CAP"
-  hbone_address: "127.0.0.1:$P_HB"
-  app_host: 127.0.0.1
-  ports:
-    - {port: $P_HTTP, protocol: tcp}
-EOF
-peer_auth "$T/b.yaml" STRICT bar
-start_sidecar b "$T/b.yaml" "$P_HB"
+# both sidecars are traced by strace: no seccomp
+sidecar_no_seccomp hbone_server "$P_HTTP:tcp"
 
 sidecar_config "$T/a.yaml" client foo client
 cat >>"$T/a.yaml" <<EOF
@@ -43,8 +27,7 @@ listeners:
   - {name: out, direction: outbound, address: "127.0.0.1:$P_OUT", upstream: "127.0.0.1:$P_HTTP",
      tls: ISTIO_MUTUAL, transport: hbone, protocol: tcp}
 EOF
-start_sidecar a "$T/a.yaml" "$P_OUT"
-SIDECAR=$REAL_SIDECAR
+sidecar_no_seccomp start_sidecar a "$T/a.yaml" "$P_OUT"
 
 step "the tunnel comes up"
 code=$(timeout 20 curl -sS -m 10 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$P_OUT/warm") ||
@@ -52,16 +35,9 @@ code=$(timeout 20 curl -sS -m 10 -o /dev/null -w '%{http_code}' "http://127.0.0.
 assert_eq 200 "$code" "status"
 
 step "32 busy keep-alive connections, both sidecars traced"
-st_pids=()
-for s in a b; do
-    timeout 60 strace -f -e trace=sendto,sendmsg,write,writev -o "$T/$s.strace" -p "$(pid_of "$s")" \
-        2>"$T/$s.strace.err" &
-    st_pids+=($!)
-    wait_for_log "$T/$s.strace.err" "attached"
-done
+for s in a b; do strace_attach "$s" "$T/$s.strace" sendto,sendmsg,write,writev; done
 timeout 30 wrk -t1 -c32 -d3s "http://127.0.0.1:$P_OUT/" >"$T/wrk.out" 2>&1 || fail "wrk failed: $(cat "$T/wrk.out")"
-for p in "${st_pids[@]}"; do kill -INT "$p" 2>/dev/null || true; done
-for p in "${st_pids[@]}"; do wait "$p" 2>/dev/null || true; done
+strace_detach
 reqs=$(awk '/requests in/ {print $1}' "$T/wrk.out")
 errs=$(awk '/Non-2xx|Socket errors/' "$T/wrk.out")
 [ -z "$errs" ] || fail "wrk saw errors: $errs"

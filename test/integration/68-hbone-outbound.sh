@@ -23,21 +23,10 @@ command -v strace >/dev/null || skip "strace is missing"
 certs
 SERVER_ID=spiffe://cluster.local/ns/bar/sa/server
 
-P_HTTP=$(free_port); P_CAP=$(free_port); P_HB=$(free_port)
+P_HTTP=$(free_port)
 start_backend http --listen "127.0.0.1:$P_HTTP" --mode http --quiet
 
-sidecar_config "$T/b.yaml" server bar server
-cat >>"$T/b.yaml" <<EOF
-access_log: {path: stdout, format: text}
-inbound:
-  address: "127.0.0.1:$P_CAP"
-  hbone_address: "127.0.0.1:$P_HB"
-  app_host: 127.0.0.1
-  ports:
-    - {port: $P_HTTP, protocol: http}
-EOF
-peer_auth "$T/b.yaml" STRICT bar
-start_sidecar b "$T/b.yaml" "$P_HB"
+hbone_server yaml="access_log: {path: stdout, format: text}" "$P_HTTP:http"
 
 # A: one HTTP listener and one TCP listener to the same app, over HBONE
 P_L7=$(free_port); P_L4=$(free_port)
@@ -51,23 +40,15 @@ listeners:
   - {name: out-l4, direction: outbound, address: "127.0.0.1:$P_L4", upstream: "127.0.0.1:$P_HTTP",
      tls: ISTIO_MUTUAL, transport: hbone, protocol: tcp, expected_identities: ["$SERVER_ID"]}
 EOF
-# strace's attach restarts the syscall it interrupts (restart_syscall),
-# which the seccomp allow-list does not hold: A runs without it.
-REAL_SIDECAR=$SIDECAR
-SIDECAR=$T/sidecar-noseccomp
-printf '#!/bin/sh\nexec "%s" "$@" --no-seccomp\n' "$REAL_SIDECAR" >"$SIDECAR"
-chmod +x "$SIDECAR"
-start_sidecar a "$T/a.yaml" "$P_L7" "$P_L4"
-SIDECAR=$REAL_SIDECAR
+# A is traced by strace: no seccomp
+sidecar_no_seccomp start_sidecar a "$T/a.yaml" "$P_L7" "$P_L4"
 
 prom() { curl -sS -m 5 "http://127.0.0.1:$1/stats/prometheus" >"$2" || fail "scraping 127.0.0.1:$1"; }
 metric() { awk -v k="$2" '$1 == k { print $2 }' "$1"; }
 
 # ---------------------------------------------------------------------------
 step "HTTP over HBONE: A's upstream is an in-process pair, no socketpair; the stream is pooled"
-timeout 120 strace -f -e trace=socketpair -o "$T/a.strace" -p "$(pid_of a)" 2>"$T/a.strace.err" &
-st_pid=$!
-wait_for_log "$T/a.strace.err" "attached"
+strace_attach a "$T/a.strace" socketpair
 for ((i = 1; i <= 10; i++)); do
     body=$(timeout 20 curl -sS -m 10 "http://127.0.0.1:$P_L7/say/n$i") || fail "request $i failed"
     assert_eq "n$i" "$body" "body of request $i"
@@ -79,8 +60,7 @@ assert_eq "3000000 $(sha256sum <"$T/up.bin" | cut -d' ' -f1)" "$got" "count and 
 "$BACKEND" --gen 5m >"$T/src.bin" || fail "backend --gen"
 timeout 60 curl -sS -m 50 -o "$T/down.bin" "http://127.0.0.1:$P_L7/bytes/5m" || fail "the download failed"
 assert_eq "$(sha256sum <"$T/src.bin")" "$(sha256sum <"$T/down.bin")" "sha256 of the 5 MB download"
-kill -INT "$st_pid" 2>/dev/null || true
-wait "$st_pid" 2>/dev/null || true
+strace_detach
 pairs=$(grep -c 'socketpair(' "$T/a.strace" || true)
 log "A: socketpair calls: $pairs"
 assert_eq 0 "$pairs" "A's socketpair calls for HTTP requests over HBONE"

@@ -33,7 +33,7 @@ NODE_DIR=$ROOT/test/integration/node
 CLIENT_ID=spiffe://cluster.local/ns/foo/sa/client
 SERVER_ID=spiffe://cluster.local/ns/bar/sa/server
 
-P_ECHO=$(free_port); P_HALF=$(free_port); P_CAP=$(free_port); P_HB=$(free_port); P_SRC=$(free_port)
+P_ECHO=$(free_port); P_HALF=$(free_port); P_SRC=$(free_port)
 SRC_BYTES=$((100 * 1024 * 1024))
 start_backend echo --listen "127.0.0.1:$P_ECHO" --mode echo
 start_backend src --listen "127.0.0.1:$P_SRC" --mode source --bytes "$SRC_BYTES"
@@ -43,21 +43,7 @@ wait_for_log "$T/rst.out" '^listening$'
 spawn half node "$NODE_DIR/half-app.js" --listen "127.0.0.1:$P_HALF"
 wait_for_log "$T/half.out" '^listening$'
 
-sidecar_config "$T/b.yaml" server bar server
-B_ADMIN=$ADMIN_PORT
-cat >>"$T/b.yaml" <<EOF
-inbound:
-  address: "127.0.0.1:$P_CAP"
-  hbone_address: "127.0.0.1:$P_HB"
-  app_host: 127.0.0.1
-  ports:
-    - {port: $P_ECHO, protocol: tcp}
-    - {port: $P_HALF, protocol: tcp}
-    - {port: $P_SRC, protocol: tcp}
-    - {port: $P_RST, protocol: tcp}
-EOF
-peer_auth "$T/b.yaml" STRICT bar
-start_sidecar b "$T/b.yaml" "$P_HB"
+hbone_server "$P_ECHO:tcp" "$P_HALF:tcp" "$P_SRC:tcp" "$P_RST:tcp"
 
 field() { conn_field "$(grep -E "^STREAM n=$2 " "$1" || true)" "$3"; }
 # assert_echoed FILE N BYTES: stream N got 200 and its BYTES came back unchanged

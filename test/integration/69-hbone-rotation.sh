@@ -76,26 +76,14 @@ vol "$VA" "$CERTS/client.crt" "$CERTS/client.key" "$CERTS/ca.crt"
 vol "$VB" "$CERTS/server.crt" "$CERTS/server.key" "$CERTS/ca.crt"
 secrets_of() { echo "s|^secrets:.*|secrets: {cert_chain: \"$1/tls.crt\", private_key: \"$1/tls.key\", trusted_ca: \"$1/ca.crt\"}|"; }
 
-P_ECHO=$(free_port); P_CAP=$(free_port); P_HB=$(free_port); P_NODE=$(free_port)
+P_ECHO=$(free_port); P_NODE=$(free_port)
 P_OUT=$(free_port); P_OUT_N=$(free_port)
 start_backend echo --listen "127.0.0.1:$P_ECHO" --mode echo --quiet
 spawn peer node "$NODE_DIR/hbone-peer.js" --listen "127.0.0.1:$P_NODE" --cert "$CERTS/server.crt" \
     --key "$CERTS/server.key" --ca "$G/both.crt"
 wait_for_log "$T/peer.out" '^listening$'
 
-sidecar_config "$T/b.yaml" server bar server
-B_ADMIN=$ADMIN_PORT
-sed -i "$(secrets_of "$VB")" "$T/b.yaml"
-cat >>"$T/b.yaml" <<EOF
-inbound:
-  address: "127.0.0.1:$P_CAP"
-  hbone_address: "127.0.0.1:$P_HB"
-  app_host: 127.0.0.1
-  ports:
-    - {port: $P_ECHO, protocol: tcp}
-EOF
-peer_auth "$T/b.yaml" STRICT bar
-start_sidecar b "$T/b.yaml" "$P_HB"
+hbone_server sed="$(secrets_of "$VB")" "$P_ECHO:tcp"
 
 sidecar_config "$T/a.yaml" client foo client
 A_ADMIN=$ADMIN_PORT

@@ -22,29 +22,11 @@ certs
 CLIENT_ID=spiffe://cluster.local/ns/foo/sa/client
 N=20
 
-P_HTTP=$(free_port); P_DEAD=$(free_port); P_CAP=$(free_port); P_HB=$(free_port)
+P_HTTP=$(free_port); P_DEAD=$(free_port)
 start_backend http --listen "127.0.0.1:$P_HTTP" --mode http --quiet
 
-sidecar_config "$T/b.yaml" server bar server
-cat >>"$T/b.yaml" <<EOF
-access_log: {path: stdout, format: text}
-inbound:
-  address: "127.0.0.1:$P_CAP"
-  hbone_address: "127.0.0.1:$P_HB"
-  app_host: 127.0.0.1
-  ports:
-    - {port: $P_HTTP, protocol: http}
-    - {port: $P_DEAD, protocol: http}
-EOF
-peer_auth "$T/b.yaml" STRICT bar
-# strace's attach restarts the syscall it interrupts (restart_syscall),
-# which the seccomp allow-list does not hold: B runs without it.
-REAL_SIDECAR=$SIDECAR
-SIDECAR=$T/sidecar-noseccomp
-printf '#!/bin/sh\nexec "%s" "$@" --no-seccomp\n' "$REAL_SIDECAR" >"$SIDECAR"
-chmod +x "$SIDECAR"
-start_sidecar b "$T/b.yaml" "$P_HB"
-SIDECAR=$REAL_SIDECAR
+# B is traced by strace: no seccomp
+sidecar_no_seccomp hbone_server yaml="access_log: {path: stdout, format: text}" "$P_HTTP:http" "$P_DEAD:http"
 
 P_OUT=$(free_port); P_OUTD=$(free_port)
 sidecar_config "$T/a.yaml" client foo client
@@ -63,9 +45,7 @@ step "one request (the tunnel comes up), then B traced"
 code=$(timeout 20 curl -sS -m 10 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$P_OUT/warm") ||
     fail "curl through the pair failed"
 assert_eq 200 "$code" "status"
-timeout 120 strace -f -e trace=socketpair -o "$T/b.strace" -p "$(pid_of b)" 2>"$T/b.strace.err" &
-st_pid=$!
-wait_for_log "$T/b.strace.err" "attached"
+strace_attach b "$T/b.strace" socketpair
 
 step "$N new connections, one request each"
 for ((i = 1; i <= N; i++)); do
@@ -109,8 +89,7 @@ step "Upgrade: 101, raw bytes echoed, half-close carried through"
 head -n 1 "$T/upgrade.out" | grep -q ' 101 ' || fail "no 101: $(head -c 300 "$T/upgrade.out")"
 assert_contains "$T/upgrade.out" 'raw-bytes-after-upgrade'
 
-kill -INT "$st_pid" 2>/dev/null || true
-wait "$st_pid" 2>/dev/null || true
+strace_detach
 pairs=$(grep -c 'socketpair(' "$T/b.strace" || true)
 log "B: socketpair calls: $pairs"
 assert_eq 0 "$pairs" "B's socketpair calls for HBONE streams to http ports"

@@ -15,14 +15,8 @@ N=200
 certs
 P_APP=$(free_port)
 start_backend app --listen "127.0.0.1:$P_APP" --mode http --quiet
-# strace's attach restarts the syscall it interrupts (restart_syscall),
-# which the seccomp allow-list does not hold: the pair runs without it.
-REAL_SIDECAR=$SIDECAR
-SIDECAR=$T/sidecar-noseccomp
-printf '#!/bin/sh\nexec "%s" "$@" --no-seccomp\n' "$REAL_SIDECAR" >"$SIDECAR"
-chmod +x "$SIDECAR"
-mesh_pair http "127.0.0.1:$P_APP"
-SIDECAR=$REAL_SIDECAR
+# the pair is traced by strace: no seccomp
+sidecar_no_seccomp mesh_pair http "127.0.0.1:$P_APP"
 
 step "one request through the pair (the pools warm up)"
 code=$(timeout 20 curl -sS -m 10 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$P_OUT/warm") ||
@@ -30,20 +24,11 @@ code=$(timeout 20 curl -sS -m 10 -o /dev/null -w '%{http_code}' "http://127.0.0.
 assert_eq 200 "$code" "status"
 
 step "$N keep-alive requests on one connection, both sidecars traced"
-st_pids=()
-for s in a b; do
-    timeout 60 strace -f -e trace=epoll_ctl,ioctl,recvfrom -o "$T/$s.strace" -p "$(pid_of $s)" \
-        2>"$T/$s.strace.err" &
-    st_pids+=($!)
-done
-for s in a b; do
-    wait_for_log "$T/$s.strace.err" "attached"
-done
+for s in a b; do strace_attach "$s" "$T/$s.strace" epoll_ctl,ioctl,recvfrom; done
 timeout 60 curl -sS -m 50 -o /dev/null -w '%{http_code}\n' "http://127.0.0.1:$P_OUT/r[1-$N]" \
     >"$T/codes" || fail "curl through the pair failed"
 assert_eq "$N" "$(grep -c '^200$' "$T/codes")" "responses with 200"
-kill -INT "${st_pids[@]}" 2>/dev/null || true
-wait "${st_pids[@]}" 2>/dev/null || true
+strace_detach
 
 for s in a b; do
     ctl=$(grep -c 'epoll_ctl(' "$T/$s.strace" || true)
@@ -61,20 +46,11 @@ step "$N requests, each on a new connection (Connection: close), both sidecars t
 # hands A a connection once its request is there (TCP_DEFER_ACCEPT), A
 # reads and answers it without ever registering the socket (no epoll_ctl
 # ADD, nor its DEL at the close).  Before, each connection cost A two.
-st_pids=()
-for s in a b; do
-    timeout 60 strace -f -e trace=epoll_ctl,accept4 -o "$T/$s.close.strace" -p "$(pid_of $s)" \
-        2>"$T/$s.close.strace.err" &
-    st_pids+=($!)
-done
-for s in a b; do
-    wait_for_log "$T/$s.close.strace.err" "attached"
-done
+for s in a b; do strace_attach "$s" "$T/$s.close.strace" epoll_ctl,accept4; done
 timeout 60 curl -sS -m 50 -H 'Connection: close' -o /dev/null -w '%{http_code}\n' \
     "http://127.0.0.1:$P_OUT/c[1-$N]" >"$T/close-codes" || fail "curl through the pair failed"
 assert_eq "$N" "$(grep -c '^200$' "$T/close-codes")" "responses with 200"
-kill -INT "${st_pids[@]}" 2>/dev/null || true
-wait "${st_pids[@]}" 2>/dev/null || true
+strace_detach
 accepted=$(grep -c 'accept4(.* = [0-9]' "$T/a.close.strace" || true)
 log "a: accepted $accepted connections"
 assert_eq "$N" "$accepted" "a: connections accepted"

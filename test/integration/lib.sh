@@ -355,6 +355,54 @@ start_s_server() {
     wait_port 127.0.0.1 "$port" 10
 }
 
+# ---------------------------------------------------------------- tracing
+
+# sidecar_no_seccomp CMD...: runs CMD (start_sidecar, mesh_pair,
+# hbone_server, ...) with $SIDECAR a wrapper that execs the sidecar with
+# --no-seccomp, then puts $SIDECAR back.  For sidecars strace attaches to:
+# the attach restarts the syscall it interrupts (restart_syscall), which the
+# seccomp allow-list does not hold.  The wrapper execs, so pid_of NAME is the
+# sidecar itself.
+sidecar_no_seccomp() {
+    local real=$SIDECAR wrapper=$T/sidecar-noseccomp
+    if [ ! -x "$wrapper" ]; then
+        printf '#!/bin/sh\nexec "%s" "$@" --no-seccomp\n' "$real" >"$wrapper"
+        chmod +x "$wrapper"
+    fi
+    SIDECAR=$wrapper
+    "$@"
+    SIDECAR=$real
+}
+
+# strace_attach NAME FILE SYSCALLS: attaches `strace -f` to the process NAME
+# (start_sidecar, spawn...), tracing SYSCALLS (strace's trace= list, e.g.
+# "epoll_ctl,ioctl") into FILE, its diagnostics in FILE.err, and waits for
+# its "attached" line.  The tracer ends with strace_detach, at 120 s, or when
+# the test ends.  A test that uses it skips first when strace is missing.
+_SC_TRACERS=()
+strace_attach() {
+    local name=$1 file=$2 calls=$3 pid
+    pid=$(pid_of "$name")
+    timeout 120 strace -f -e "trace=$calls" -o "$file" -p "$pid" 2>"$file.err" </dev/null &
+    _sc_track $! "strace-$name" other
+    _SC_TRACERS+=("$!")
+    wait_for_log "$file.err" "attached"
+}
+
+# strace_detach: detaches every tracer strace_attach started (SIGINT) and
+# waits until each has written its file and ended.
+strace_detach() {
+    local pid i
+    for pid in "${_SC_TRACERS[@]}"; do kill -INT "$pid" 2>/dev/null || true; done
+    for pid in "${_SC_TRACERS[@]}"; do
+        wait "$pid" 2>/dev/null || true
+        for i in "${!_SC_PIDS[@]}"; do
+            if [ "${_SC_PIDS[$i]}" = "$pid" ]; then _SC_PIDS[$i]=""; fi
+        done
+    done
+    _SC_TRACERS=()
+}
+
 # ---------------------------------------------------------------- certificates
 
 # certs: sets CERTS to a `gen-certs.sh mesh` directory (the run's shared one
@@ -621,6 +669,61 @@ EOT
 # _sc_listener_ports TEXT: the port of every `address: "HOST:PORT"` in TEXT
 _sc_listener_ports() {
     printf '%s\n' "$1" | grep -o 'address: "[^"]*"' | sed 's/.*:\([0-9]*\)"$/\1/'
+}
+
+# hbone_server [KEY=VALUE...] APP_PORT:PROTOCOL...: the HBONE tests' server
+# sidecar B, started and ready: node server, namespace bar, the server
+# certificate (sidecar_config: timeouts from HS_MS, IDLE_MS, ... when set),
+# an inbound: section
+#   address: 127.0.0.1:$P_CAP, hbone_address: 127.0.0.1:$P_HB,
+#   app_host: 127.0.0.1, and a ports: entry {port: APP_PORT, protocol:
+#   PROTOCOL} for each APP_PORT:PROTOCOL argument,
+# then PeerAuthentication STRICT for namespace bar.  Sets P_CAP, P_HB (taken
+# from the environment when already set, else free ports), B_ADMIN (port) and
+# B_STATS (host:port); config in $T/b.yaml, logs in $T/b.{out,err}.
+# KEY=VALUE options:
+#   yaml=TEXT        top-level YAML lines before inbound: (e.g.
+#                    "access_log: {path: stdout, format: text}")
+#   sed=EXPR         a sed expression run over the config head (e.g. to
+#                    replace its secrets: or node: line)
+#   port_extra=TEXT  more fields in every ports: entry (e.g.
+#                    ", allowed_principals: [...]")
+#   app_host=ADDR    inbound.app_host (default 127.0.0.1; empty: no
+#                    app_host line, the sidecar's default)
+#   auth=TEXT        the YAML documents after the config ("---" first)
+#                    instead of peer_auth's STRICT for namespace bar
+hbone_server() {
+    local kv hb_yaml="" hb_sed="" hb_port_extra="" hb_app_host=127.0.0.1 hb_auth="" app_ports=() app
+    for kv in "$@"; do
+        case $kv in
+        yaml=* | sed=* | port_extra=* | app_host=* | auth=*) printf -v "hb_${kv%%=*}" '%s' "${kv#*=}" ;;
+        *=*) fail "hbone_server: unknown option '$kv'" ;;
+        *:*) app_ports+=("$kv") ;;
+        *) fail "hbone_server: '$kv' is not APP_PORT:PROTOCOL" ;;
+        esac
+    done
+    [ ${#app_ports[@]} -gt 0 ] || fail "hbone_server: no APP_PORT:PROTOCOL"
+    P_CAP=${P_CAP:-$(free_port)}
+    P_HB=${P_HB:-$(free_port)}
+    sidecar_config "$T/b.yaml" server bar server
+    B_ADMIN=$ADMIN_PORT
+    B_STATS=$(sed -n 's/^stats: {address: "\(.*\)"}/\1/p' "$T/b.yaml")
+    if [ -n "$hb_sed" ]; then sed -i "$hb_sed" "$T/b.yaml"; fi
+    if [ -n "$hb_yaml" ]; then printf '%s\n' "$hb_yaml" >>"$T/b.yaml"; fi
+    {
+        printf 'inbound:\n  address: "127.0.0.1:%s"\n  hbone_address: "127.0.0.1:%s"\n' "$P_CAP" "$P_HB"
+        if [ -n "$hb_app_host" ]; then printf '  app_host: %s\n' "$hb_app_host"; fi
+        printf '  ports:\n'
+        for app in "${app_ports[@]}"; do
+            printf '    - {port: %s, protocol: %s%s}\n' "${app%%:*}" "${app#*:}" "$hb_port_extra"
+        done
+    } >>"$T/b.yaml"
+    if [ -n "$hb_auth" ]; then
+        printf '%s\n' "$hb_auth" >>"$T/b.yaml"
+    else
+        peer_auth "$T/b.yaml" STRICT bar
+    fi
+    start_sidecar b "$T/b.yaml" "$P_HB"
 }
 
 # The connection-log line format (DESIGN / README): fields in this order.
