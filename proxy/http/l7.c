@@ -148,11 +148,6 @@ static void down_watch(struct sc_l7 *s)
         sc_log(SC_LOG_WARN, NULL, "l7: registering the client's socket failed: %s",
                strerror(errno));
     }
-#ifdef SC_DEBUG_MAGIC
-    else if (!(event_pending(s->dev, EV_READ, NULL) & EV_READ)) {
-        abort(); /* added but not watched: the session would hang */
-    }
-#endif
     event_active(s->dev, 0, 0);
 }
 
