@@ -139,16 +139,10 @@ static void down_watch(struct sc_l7 *s)
     }
     s->dev_lazy = 0;
     evtimer_del(s->watch);
-    /* libevent's event_add does not register an event that is activated
-     * (a kick waiting in the loop's queue): it would look added and never
-     * fire.  So the kick, if any, is taken out, the event added, and a kick
-     * queued again (one more pass of the pump does no harm). */
-    event_del(s->dev);
     if (event_add(s->dev, NULL) != 0) {
         sc_log(SC_LOG_WARN, NULL, "l7: registering the client's socket failed: %s",
                strerror(errno));
     }
-    event_active(s->dev, 0, 0);
 }
 
 static void on_watch(evutil_socket_t fd, short what, void *arg)
