@@ -60,29 +60,6 @@ for s in a b; do
     assert_le "$ctl" 10 "$s: epoll_ctl calls for $N new connections"
 done
 
-step "clients that wait before their request are served all the same"
-# The kernel holds a connection with no bytes yet (TCP_DEFER_ACCEPT, 1 s):
-# one that speaks after 0.3 s and one after 1.5 s (past the deferral, when
-# the kernel hands it over empty and the session waits for it) both get
-# their answer.
-for wait in 0.3 1.5; do
-    got=$(timeout 20 python3 - "$P_OUT" "$wait" <<'PY'
-import socket, sys, time
-s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
-time.sleep(float(sys.argv[2]))
-s.sendall(b"GET /late HTTP/1.1\r\nHost: app\r\nConnection: close\r\n\r\n")
-data = b""
-while True:
-    b = s.recv(4096)
-    if not b:
-        break
-    data += b
-print(data.split(b"\r\n", 1)[0].decode())
-PY
-    ) || fail "the client that waited $wait s got no answer"
-    assert_eq "HTTP/1.1 200 OK" "$got" "status line after waiting $wait s"
-done
-
 alive a
 alive b
 log "ok"
