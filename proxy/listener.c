@@ -96,23 +96,6 @@ static void on_accept_error(struct evconnlistener *lev, void *arg)
     sc_acceptpause_failed(wl->ls->pause, wl->name, EVUTIL_SOCKET_ERROR());
 }
 
-/* An HTTP listener's client speaks first: with TCP_DEFER_ACCEPT the kernel
- * wakes us when the request has arrived, not at the handshake's last ACK,
- * so the first read finds it and the connection needs no registration at
- * all (l7.c's down_watch).  A client that connects and sends nothing is
- * accepted about a second later (the kernel's SYN-ACK retry), then timed
- * out as before.  Not for listeners whose protocol may be server-first
- * (tcp, auto, the capture ports). */
-#define DEFER_ACCEPT_S 1
-
-static void set_defer(const struct wlistener *wl, int on)
-{
-    int secs = on ? DEFER_ACCEPT_S : 0;
-
-    (void)setsockopt(evconnlistener_get_fd(wl->lev), IPPROTO_TCP, TCP_DEFER_ACCEPT, &secs,
-                     sizeof(secs));
-}
-
 static int add_listener(struct sc_listeners *ls, enum sc_listener_kind kind, const char *name,
                         const struct sc_addr *addr)
 {
@@ -180,7 +163,6 @@ struct want {
     const char *name;
     const struct sc_addr *addr;
     int optional; /* a failed bind is logged, not fatal */
-    int defer; /* the client speaks first: TCP_DEFER_ACCEPT */
 };
 
 static size_t wanted(const struct sc_config *cfg, struct want *out, size_t cap)
@@ -188,8 +170,7 @@ static size_t wanted(const struct sc_config *cfg, struct want *out, size_t cap)
     size_t n = 0;
 
     if (cfg->has_inbound && n < cap) {
-        out[n++] =
-            (struct want){SC_LISTENER_INBOUND_CAPTURE, "inbound", &cfg->inbound.address, 0, 0};
+        out[n++] = (struct want){SC_LISTENER_INBOUND_CAPTURE, "inbound", &cfg->inbound.address, 0};
     }
     /* Istio's HBONE port, on by default with inbound: when the default
      * 0.0.0.0:15008 cannot be bound (another sidecar of the host has it),
@@ -198,16 +179,15 @@ static size_t wanted(const struct sc_config *cfg, struct want *out, size_t cap)
      * listener. */
     if (cfg->has_inbound && cfg->inbound.has_hbone && n < cap) {
         out[n++] = (struct want){SC_LISTENER_HBONE, "hbone", &cfg->inbound.hbone_address,
-                                 !cfg->inbound.hbone_explicit, 0};
+                                 !cfg->inbound.hbone_explicit};
     }
     if (cfg->has_outbound && n < cap) {
         out[n++] =
-            (struct want){SC_LISTENER_OUTBOUND_CAPTURE, "outbound", &cfg->outbound.address, 0, 0};
+            (struct want){SC_LISTENER_OUTBOUND_CAPTURE, "outbound", &cfg->outbound.address, 0};
     }
     for (size_t i = 0; i < cfg->n_listeners && n < cap; i++) {
-        out[n++] =
-            (struct want){SC_LISTENER_EXPLICIT, cfg->listeners[i].name, &cfg->listeners[i].address,
-                          0, cfg->listeners[i].protocol == SC_PROTO_HTTP};
+        out[n++] = (struct want){SC_LISTENER_EXPLICIT, cfg->listeners[i].name,
+                                 &cfg->listeners[i].address, 0};
     }
     return n;
 }
@@ -250,7 +230,6 @@ int sc_listeners_sync(struct sc_listeners *ls, const struct sc_config *cfg, int 
         for (i = 0; i < ls->n_lis && !same(&ls->lis[i], &want[j]); i++) {
         }
         if (i < ls->n_lis) {
-            set_defer(&ls->lis[i], want[j].defer); /* a reload may change the protocol */
             continue;
         }
         if (add_listener(ls, want[j].kind, want[j].name, want[j].addr) != 0) {
@@ -262,11 +241,6 @@ int sc_listeners_sync(struct sc_listeners *ls, const struct sc_config *cfg, int 
                        "(set inbound.hbone_address to a free address, or off)");
             }
             continue;
-        }
-        for (i = 0; i < ls->n_lis && !same(&ls->lis[i], &want[j]); i++) {
-        }
-        if (i < ls->n_lis) {
-            set_defer(&ls->lis[i], want[j].defer);
         }
         if (log_changes && ls->id == 0) {
             sc_log(SC_LOG_INFO, NULL, "listener %s on %s added", want[j].name,

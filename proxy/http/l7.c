@@ -40,9 +40,6 @@
  * client has read it. */
 #define LINGER_MS 2000
 #define LINGER_MAX (256 * 1024)
-/* A plaintext client's socket waiting only to see the client leave while
- * its request is answered is registered after this long. */
-#define WATCH_MS 20
 
 static void process_down(struct sc_l7 *s);
 static void on_idle_timeout(evutil_socket_t fd, short what, void *arg);
@@ -94,9 +91,6 @@ void sc_l7_free(struct sc_l7 *s)
         }
         event_del(s->dev); /* kept, with the session's memory, for the next one */
     }
-    if (s->watch != NULL) {
-        event_del(s->watch);
-    }
     sc_io_free(s->dio);
     sc_l7_buf_put(s->dbuf, s->dheap);
     sc_l7_buf_put(s->wbuf, s->wheap);
@@ -122,46 +116,6 @@ static void copy_str(char *dst, size_t cap, const char *src)
 
     memmove(dst, src, n); /* src may be dst itself */
     dst[n] = '\0';
-}
-
-/* A plaintext client's socket is registered (dev, edge-triggered, which
- * reports at once what is already waiting) only when the session first has
- * to wait for it: a read or a write that would block.  A client that sends
- * its request at once and takes its answer before the socket fills, as
- * with a connection per request, costs no epoll_ctl at all (nginx pays one
- * ADD, we paid an ADD and a DEL).  While its request waits for the answer,
- * the socket is read only to see the client leave, and that watch starts
- * WATCH_MS later: most answers come before. */
-static void down_watch(struct sc_l7 *s)
-{
-    if (!s->dev_lazy) {
-        return;
-    }
-    s->dev_lazy = 0;
-    evtimer_del(s->watch);
-    if (event_add(s->dev, NULL) != 0) {
-        sc_log(SC_LOG_WARN, NULL, "l7: registering the client's socket failed: %s",
-               strerror(errno));
-    }
-}
-
-static void on_watch(evutil_socket_t fd, short what, void *arg)
-{
-    struct sc_l7 *s = arg;
-
-    SC_MAGIC_CHECK(s, SC_MAGIC_L7);
-    (void)fd;
-    (void)what;
-    down_watch(s);
-}
-
-static void down_watch_later(struct sc_l7 *s)
-{
-    const struct timeval tv = {0, WATCH_MS * 1000};
-
-    if (s->dev_lazy && !evtimer_pending(s->watch, NULL)) {
-        evtimer_add(s->watch, &tv);
-    }
 }
 
 static void finish(struct sc_l7 *s, const char *reason)
@@ -220,7 +174,6 @@ static void linger_read(struct sc_l7 *s)
             return;
         }
     }
-    down_watch(s);
     sc_l7_buf_put(s->dbuf, s->dheap);
     s->dbuf = NULL;
     s->doff = s->dlen = 0;
@@ -416,8 +369,6 @@ void sc_l7_switch_to_relay(struct sc_l7 *s)
     s->dio = NULL;
     sc_io_set_event(down, NULL);
     sc_l7_ev_drop(&s->dev);
-    s->dev_lazy = 0;
-    sc_l7_ev_drop(&s->watch);
     evtimer_del(s->timer);
     /* First, in order: what the client sent after its request head, what
      * the upstream sent after its 101 / 2xx, what of the response is still
@@ -655,7 +606,7 @@ static void process_down(struct sc_l7 *s)
 /* Writes what waits for the client: wbuf, then bref (gathered into wbuf
  * when it fits: one record).  0 when all is out (the buffers go back), 1
  * when the socket is full, -1 on an error. */
-static int down_write(struct sc_l7 *s)
+static int down_flush(struct sc_l7 *s)
 {
     while (sc_l7_out_pending(s) > 0) {
         ssize_t n;
@@ -702,16 +653,6 @@ static int down_write(struct sc_l7 *s)
         s->ubuf_held = 0;
     }
     return 0;
-}
-
-static int down_flush(struct sc_l7 *s)
-{
-    int r = down_write(s);
-
-    if (r == 1) {
-        down_watch(s);
-    }
-    return r;
 }
 
 /* The client's side failed (a reset, a TLS error): Envoy's DC for a
@@ -795,13 +736,6 @@ static void down_read(struct sc_l7 *s)
             return;
         }
         s->dlen += (size_t)n;
-    }
-    if (s->dev_lazy && down_may_read(s) && !sc_io_can_read(s->dio)) {
-        if (s->req_done) {
-            down_watch_later(s); /* only to see the client leave */
-        } else {
-            down_watch(s);
-        }
     }
     if (s->dlen == 0 && s->dbuf != NULL) {
         sc_l7_buf_put(s->dbuf, s->dheap); /* nothing unparsed: hold no buffer */
@@ -921,21 +855,13 @@ struct sc_l7 *sc_l7_new(const struct sc_l7_params *p, sc_l7_done_fn *done, void 
     if (s->dio == NULL || (in != NULL && load_early(s, in, out) != 0)) {
         goto fail;
     }
-    /* A plaintext socket is read at once and registered when it has to be
-     * waited for (down_watch); a TLS one (the handshake's socket) and a
-     * stream's end as they were. */
-    s->dev_lazy = p->down == NULL && sc_io_fd(s->dio) >= 0 && sc_io_ssl(s->dio) == NULL;
     if (sc_objcache_event(&s->dev, sc_wctx_base(p->w), sc_io_fd(s->dio),
                           EV_READ | EV_WRITE | EV_CLOSED | EV_PERSIST | EV_ET, on_down_io,
                           s) != 0 ||
-        (s->dev_lazy &&
-         sc_objcache_event(&s->watch, sc_wctx_base(p->w), -1, 0, on_watch, s) != 0) ||
-        (!s->dev_lazy && event_add(s->dev, NULL) != 0)) {
+        event_add(s->dev, NULL) != 0) {
         goto fail;
     }
-    if (!s->dev_lazy) {
-        sc_io_watched(s->dio);
-    }
+    sc_io_watched(s->dio);
     sc_io_set_event(s->dio, s->dev);
     if (in != NULL) {
         evbuffer_free(in);

@@ -60,7 +60,7 @@ void sc_l7_ev_drop(struct event **ev)
 struct sc_l7 *sc_l7_alloc(void)
 {
     struct sc_l7 *s = sc_objcache_get(&l7_cache);
-    struct event *dev, *timer, *watch;
+    struct event *dev, *timer;
     struct sc_http1 *req, *resp;
 
     if (s == NULL) {
@@ -68,26 +68,14 @@ struct sc_l7 *sc_l7_alloc(void)
     }
     dev = s->dev;
     timer = s->timer;
-    watch = s->watch;
     req = s->req_parser;
     resp = s->resp_parser;
     memset(s, 0, sizeof(*s));
     s->dev = dev;
     s->timer = timer;
-    s->watch = watch;
     s->req_parser = req;
     s->resp_parser = resp;
     return s;
-}
-
-static void free_session(struct sc_l7 *s)
-{
-    free(s->dev);
-    free(s->timer);
-    free(s->watch);
-    sc_http1_free(s->req_parser);
-    sc_http1_free(s->resp_parser);
-    free(s);
 }
 
 /* The end of a session's memory: its events are already deleted. */
@@ -103,9 +91,14 @@ void sc_l7_release(struct sc_l7 *s)
             }
         }
     }
-    if (sc_objcache_put(&l7_cache, s) != 0) {
-        free_session(s);
+    if (sc_objcache_put(&l7_cache, s) == 0) {
+        return;
     }
+    free(s->dev);
+    free(s->timer);
+    sc_http1_free(s->req_parser);
+    sc_http1_free(s->resp_parser);
+    free(s);
 }
 
 void sc_l7_cache_drain(void)
@@ -113,7 +106,11 @@ void sc_l7_cache_drain(void)
     struct sc_l7 *s;
 
     while ((s = sc_objcache_get(&l7_cache)) != NULL) {
-        free_session(s);
+        free(s->dev);
+        free(s->timer);
+        sc_http1_free(s->req_parser);
+        sc_http1_free(s->resp_parser);
+        free(s);
     }
 }
 

@@ -41,9 +41,7 @@ struct sc_l7 {
     sc_l7_done_fn *done;
     void *arg;
     /* The client's connection, on the raw I/O layer: its socket is
-     * registered once (dev, edge-triggered), a plaintext socket only when
-     * the session first has to wait for it (dev_lazy until then: see
-     * down_watch() in l7.c).  What it sent is read into
+     * registered once (dev, edge-triggered).  What it sent is read into
      * dbuf and parsed where it lies (up to doff); what goes back waits in
      * wbuf (heads, local replies, small bodies gathered behind their head:
      * one TLS record) and then bref, body bytes still in ubuf.  Both
@@ -51,8 +49,6 @@ struct sc_l7 {
      * an idle keep-alive connection holds none. */
     struct sc_io *dio;
     struct event *dev;
-    int dev_lazy; /* dev is not registered yet */
-    struct event *watch; /* a timer: registers a lazy dev while a request waits for its answer */
     unsigned char *dbuf;
     size_t dcap, doff, dlen;
     int dheap;
