@@ -33,6 +33,9 @@ struct sc_io {
     int peof; /* the other end shut its sending half (or was freed) */
     int preset; /* the other end was aborted: reads fail with ECONNRESET */
     int shut; /* we shut our sending half */
+    int bulk; /* sc_io_set_bulk: a read of more than a record loops SSL_read */
+    int stashed; /* such a loop met an end or error after some bytes */
+    ssize_t stash; /* ... which the next read returns: 0 or SC_IO_ERROR */
     /* the idle sweep (TLS on a worker): see sc_io_sweep_new */
     struct sc_io_sweep *sw; /* a reference, or NULL */
     struct sc_io *qprev, *qnext; /* in sw's list while queued */
@@ -482,8 +485,9 @@ void sc_io_ready(struct sc_io *io, short what)
 
 int sc_io_can_read(const struct sc_io *io)
 {
-    /* records OpenSSL read ahead are there without a socket event */
-    return io->rd_wait == 0 || (io->ssl != NULL && SSL_has_pending(io->ssl));
+    /* records OpenSSL read ahead are there without a socket event, and so
+     * is an end a read loop met after some bytes */
+    return io->rd_wait == 0 || io->stashed || (io->ssl != NULL && SSL_has_pending(io->ssl));
 }
 
 int sc_io_peer_ended(const struct sc_io *io)
@@ -550,6 +554,48 @@ static ssize_t tls_result(struct sc_io *io, int n, short *wait, int reading)
     return SC_IO_ERROR;
 }
 
+/* A TLS read of more than a record for a bulk owner: SSL_read until the
+ * buffer is full or both OpenSSL and the socket are empty (ngx_ssl_recv's
+ * loop), so one write on the other side carries several records'
+ * plaintext.  An end or an error met after some bytes is kept for the next
+ * call. */
+static ssize_t tls_read_bulk(struct sc_io *io, unsigned char *buf, size_t len)
+{
+    size_t tot = 0;
+    int r;
+
+    sweep_touch(io);
+    ERR_clear_error();
+    io->drained = 0;
+    if (len > INT32_MAX) {
+        len = INT32_MAX;
+    }
+    for (;;) {
+        r = SSL_read(io->ssl, buf + tot, (int)(len - tot));
+        if (r <= 0) {
+            break;
+        }
+        tot += (size_t)r;
+        if (tot == len || (io->drained && !SSL_has_pending(io->ssl))) {
+            break; /* full, or a read(2) now would only say EAGAIN */
+        }
+    }
+    if (r <= 0) {
+        ssize_t v = tls_result(io, r, &io->rd_wait, 1);
+
+        if (tot == 0 || v == SC_IO_AGAIN) {
+            return tot > 0 ? (ssize_t)tot : v;
+        }
+        io->stashed = 1;
+        io->stash = v;
+        return (ssize_t)tot;
+    }
+    if (io->drained && !SSL_has_pending(io->ssl)) {
+        io->rd_wait = EV_READ; /* the socket is empty, and so is OpenSSL */
+    }
+    return (ssize_t)tot;
+}
+
 static ssize_t pair_read(struct sc_io *io, void *buf, size_t len)
 {
     size_t have = evbuffer_get_length(io->pin);
@@ -612,6 +658,13 @@ ssize_t sc_io_read(struct sc_io *io, void *buf, size_t len)
         return pair_read(io, buf, len);
     }
 
+    if (io->ssl != NULL && io->stashed) {
+        io->stashed = 0;
+        return io->stash;
+    }
+    if (io->ssl != NULL && io->bulk && len > SC_IO_BUF_SIZE) {
+        return tls_read_bulk(io, buf, len);
+    }
     if (io->ssl != NULL) {
         int r;
 
@@ -699,6 +752,11 @@ void sc_io_shutdown(struct sc_io *io)
     (void)shutdown(io->fd, SHUT_WR);
 }
 
+void sc_io_set_bulk(struct sc_io *io, int on)
+{
+    io->bulk = on;
+}
+
 const char *sc_io_error(const struct sc_io *io, int *err)
 {
     if (err != NULL) {
@@ -747,41 +805,78 @@ struct sc_io *sc_io_from_bufferevent(struct bufferevent *bev, struct evbuffer *i
 
 /* ---- buffers ------------------------------------------------------------ */
 
-#define FREE_MAX 64
-
 struct freebuf {
     struct freebuf *next;
 };
 
-static __thread struct freebuf *free_list;
-static __thread int free_count;
+/* one thread's spare buffers of one size */
+struct freelist {
+    struct freebuf *head;
+    int count, max;
+    size_t size;
+};
 
-unsigned char *sc_io_buf_get(void)
+static __thread struct freelist bufs = {NULL, 0, 64, SC_IO_BUF_SIZE};
+/* few: only busy bulk connections take them */
+static __thread struct freelist bulk_bufs = {NULL, 0, 8, SC_IO_BULK_SIZE};
+
+static unsigned char *list_get(struct freelist *l)
 {
-    struct freebuf *b = free_list;
+    struct freebuf *b = l->head;
 
     if (b != NULL) {
-        free_list = b->next;
-        free_count--;
+        l->head = b->next;
+        l->count--;
         return (unsigned char *)b;
     }
-    return malloc(SC_IO_BUF_SIZE);
+    return malloc(l->size);
 }
 
-void sc_io_buf_put(unsigned char *buf)
+static void list_put(struct freelist *l, unsigned char *buf)
 {
     struct freebuf *b = (struct freebuf *)(void *)buf;
 
     if (buf == NULL) {
         return;
     }
-    if (free_count >= FREE_MAX) {
+    if (l->count >= l->max) {
         free(buf);
         return;
     }
-    b->next = free_list;
-    free_list = b;
-    free_count++;
+    b->next = l->head;
+    l->head = b;
+    l->count++;
+}
+
+static void list_drain(struct freelist *l)
+{
+    while (l->head != NULL) {
+        struct freebuf *b = l->head;
+
+        l->head = b->next;
+        free(b);
+    }
+    l->count = 0;
+}
+
+unsigned char *sc_io_buf_get(void)
+{
+    return list_get(&bufs);
+}
+
+void sc_io_buf_put(unsigned char *buf)
+{
+    list_put(&bufs, buf);
+}
+
+unsigned char *sc_io_bulk_get(void)
+{
+    return list_get(&bulk_bufs);
+}
+
+void sc_io_bulk_put(unsigned char *buf)
+{
+    list_put(&bulk_bufs, buf);
 }
 
 void sc_io_buf_drain(void)
@@ -791,11 +886,6 @@ void sc_io_buf_drain(void)
     while ((io = sc_objcache_get(&io_cache)) != NULL) {
         free(io);
     }
-    while (free_list != NULL) {
-        struct freebuf *b = free_list;
-
-        free_list = b->next;
-        free(b);
-    }
-    free_count = 0;
+    list_drain(&bufs);
+    list_drain(&bulk_bufs);
 }

@@ -30,6 +30,7 @@ struct sc_io_sweep;
  * frees both. */
 
 #define SC_IO_BUF_SIZE 16384 /* one TLS record of plaintext */
+#define SC_IO_BULK_SIZE 65536 /* a bulk relay direction's reads and writes */
 
 enum {
     SC_IO_AGAIN = -1, /* would block: wait for the readiness it named */
@@ -85,6 +86,15 @@ ssize_t sc_io_read(struct sc_io *io, void *buf, size_t len);
 /* > 0 bytes written (possibly fewer than len), SC_IO_AGAIN or SC_IO_ERROR. */
 ssize_t sc_io_write(struct sc_io *io, const void *buf, size_t len);
 
+/* Bulk transfers (the L4 relay sets it on both its connections).  With it
+ * on, a TLS read asked for more than SC_IO_BUF_SIZE bytes loops SSL_read
+ * until the buffer is full or OpenSSL and the socket are both empty (one
+ * record per SSL_read: without the loop a 64 KiB buffer would get 16 KiB),
+ * and an end or error met after some bytes is returned by the next call
+ * (sc_io_can_read() says to make it).  Reads of at most SC_IO_BUF_SIZE,
+ * plain sockets and writes behave as without it. */
+void sc_io_set_bulk(struct sc_io *io, int on);
+
 /* Ends our sending half: a TLS close_notify (best effort), then a TCP FIN. */
 void sc_io_shutdown(struct sc_io *io);
 
@@ -106,6 +116,10 @@ struct sc_io *sc_io_from_bufferevent(struct bufferevent *bev, struct evbuffer *i
  * a connection has nothing in flight, so an idle connection holds none. */
 unsigned char *sc_io_buf_get(void);
 void sc_io_buf_put(unsigned char *buf);
+/* The same for SC_IO_BULK_SIZE bytes (a bulk relay direction's buffer): a
+ * short list, as few connections are busy with bulk at once. */
+unsigned char *sc_io_bulk_get(void);
+void sc_io_bulk_put(unsigned char *buf);
 /* Frees the calling thread's free list, and its cache of freed socket
  * objects (a worker calls it as it exits). */
 void sc_io_buf_drain(void);

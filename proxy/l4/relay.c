@@ -35,7 +35,17 @@ struct dir {
     size_t cap;
     size_t off, len; /* written up to off, filled up to len */
     int heap; /* buf is a one-off (early bytes larger than a buffer) */
+    /* kept while the buffer comes and goes: */
+    int bulk; /* reads and writes SC_IO_BULK_SIZE at a time */
+    int streak; /* reads in a row that say to switch (BULK_AFTER) */
 };
+
+/* A direction whose reads fill a 16 KiB buffer this many times in a row
+ * moves to 64 KiB reads and writes (one recv(2) and one send(2) per 64 KiB
+ * on a plain side, four records per read on a TLS side); this many reads of
+ * less than 16 KiB in a row move it back.  Either way it holds a buffer
+ * only while bytes are in flight. */
+#define BULK_AFTER 4
 
 struct sc_relay {
     struct side s[2];
@@ -63,11 +73,29 @@ static void dir_release(struct dir *d)
     if (d->buf != NULL) {
         if (d->heap) {
             free(d->buf);
+        } else if (d->cap == SC_IO_BULK_SIZE) {
+            sc_io_bulk_put(d->buf);
         } else {
             sc_io_buf_put(d->buf);
         }
     }
-    memset(d, 0, sizeof(*d));
+    d->buf = NULL;
+    d->cap = d->off = d->len = 0;
+    d->heap = 0;
+}
+
+/* Counts a read of n bytes out of cap towards switching size (never to
+ * bulk when the watermark allows no more than 16 KiB). */
+static void dir_count(struct dir *d, size_t n, size_t cap, size_t high_watermark)
+{
+    int switch_ = d->bulk ? n < SC_IO_BUF_SIZE
+                          : n == cap && cap == SC_IO_BUF_SIZE && high_watermark > SC_IO_BUF_SIZE;
+
+    d->streak = switch_ ? d->streak + 1 : 0;
+    if (d->streak >= BULK_AFTER) {
+        d->bulk = !d->bulk;
+        d->streak = 0;
+    }
 }
 
 void sc_relay_free(struct sc_relay *r)
@@ -172,14 +200,14 @@ static void pump_dir(struct sc_relay *r, int i)
             dir_release(d); /* idle: hold no buffer */
             return;
         }
-        if (d->buf == NULL || d->heap) {
+        if (d->buf == NULL || d->heap || d->cap != (d->bulk ? SC_IO_BULK_SIZE : SC_IO_BUF_SIZE)) {
             dir_release(d);
-            d->buf = sc_io_buf_get();
+            d->buf = d->bulk ? sc_io_bulk_get() : sc_io_buf_get();
             if (d->buf == NULL) {
                 end(r, i == 0 ? SC_RELAY_DOWN_RESET : SC_RELAY_UP_RESET, NULL);
                 return;
             }
-            d->cap = SC_IO_BUF_SIZE;
+            d->cap = d->bulk ? SC_IO_BULK_SIZE : SC_IO_BUF_SIZE;
         }
         d->off = d->len = 0;
         {
@@ -200,6 +228,7 @@ static void pump_dir(struct sc_relay *r, int i)
                 continue;
             }
             d->len = (size_t)n;
+            dir_count(d, (size_t)n, cap, r->lim.high_watermark);
             r->bytes[i] += (uint64_t)n;
             now(&r->last);
         }
@@ -359,6 +388,9 @@ static struct sc_relay *relay_start(struct sc_relay *r, struct event_base *base,
         goto fail;
     }
     for (int i = 0; i < 2; i++) {
+        sc_io_set_bulk(r->s[i].io, 1); /* only reads and writes > 16 KiB change */
+    }
+    for (int i = 0; i < 2; i++) {
         early_in[i] = evbuffer_get_length(in[i]);
         /* direction i: queued towards !i first, then read on i */
         evbuffer_add_buffer(out[!i], in[i]);
@@ -395,8 +427,8 @@ static struct sc_relay *relay_alloc(struct event_base *base, const struct sc_rel
         return NULL;
     }
     r->lim = *lim;
-    if (r->lim.high_watermark == 0 || r->lim.high_watermark > SC_IO_BUF_SIZE) {
-        r->lim.high_watermark = SC_IO_BUF_SIZE;
+    if (r->lim.high_watermark == 0 || r->lim.high_watermark > SC_IO_BULK_SIZE) {
+        r->lim.high_watermark = SC_IO_BULK_SIZE;
     }
     r->done = done;
     r->arg = arg;
@@ -478,6 +510,11 @@ size_t sc_relay_pending(const struct sc_relay *r, int dir)
 int sc_relay_reading(const struct sc_relay *r, int side)
 {
     return !r->s[side].eof && sc_relay_pending(r, side) == 0;
+}
+
+int sc_relay_bulk(const struct sc_relay *r, int dir)
+{
+    return r->d[dir].bulk;
 }
 
 int sc_relay_fd(const struct sc_relay *r, int side)

@@ -21,7 +21,8 @@ enum sc_relay_end {
 
 struct sc_relay_limits {
     size_t high_watermark; /* bytes read and not yet written per direction,
-                                 * at most one 16 KiB buffer */
+                                 * at most one 16 KiB buffer (64 KiB while
+                                 * a direction moves bulk) */
     int idle_ms; /* 0 = no idle timeout */
     int half_closed_ms; /* once one side has ended its sending half:
                                  * no byte moving for this long ends the
@@ -47,7 +48,10 @@ const char *sc_relay_end_str(enum sc_relay_end why, const char *detail, char *bu
  * raw I/O layer (proxy/io/io.h): the sockets and SSLs are taken out of them
  * and the bufferevents freed.  Backpressure: each direction holds at most
  * min(high_watermark, 16 KiB) bytes read and not yet written, in a buffer
- * taken from the worker's free list only while bytes are in flight.
+ * taken from the worker's free list only while bytes are in flight; a
+ * direction whose reads fill 16 KiB four times in a row moves to a 64 KiB
+ * buffer, min(high_watermark, 64 KiB), until four reads in a row bring less
+ * than 16 KiB.
  * Half-close: an end of stream on one side is passed on as a shutdown of
  * the other side's write half (a TLS close_notify then a TCP FIN) once the
  * bytes before it are written.  Bytes sitting in either bufferevent (read

@@ -15,5 +15,7 @@ size_t sc_relay_pending(const struct sc_relay *r, int dir);
 int sc_relay_reading(const struct sc_relay *r, int side);
 /* The socket of a side. */
 int sc_relay_fd(const struct sc_relay *r, int side);
+/* Whether direction dir has moved to 64 KiB reads and writes. */
+int sc_relay_bulk(const struct sc_relay *r, int dir);
 
 #endif

@@ -3,7 +3,8 @@
  * partial reads and writes, records read ahead and delivered without a new
  * socket event, WANT_WRITE in the middle of a record and its retry,
  * close_notify vs FIN vs RST, 16 KiB records on the wire, the buffer free
- * list, and OpenSSL's record buffers given back by the idle sweep. */
+ * list, OpenSSL's record buffers given back by the idle sweep, and bulk
+ * reads (one call for several records, and the end after them). */
 
 #include <check.h>
 #include <errno.h>
@@ -616,6 +617,58 @@ START_TEST(test_io_tls_sweep_timer_runs_only_while_needed)
 }
 END_TEST
 
+/* ---- bulk (sc_io_set_bulk) ------------------------------------------------ */
+
+START_TEST(test_io_tls_bulk_read_takes_several_records_then_the_end)
+{
+    struct sc_io *a, *b;
+    static unsigned char big[SC_IO_BULK_SIZE], got[SC_IO_BULK_SIZE];
+
+    tls_pair(0, &a, &b);
+    for (size_t i = 0; i < sizeof(big); i++) {
+        big[i] = (unsigned char)(i * 7);
+    }
+    ck_assert_int_eq(sc_io_write(a, big, sizeof(big)), (ssize_t)sizeof(big));
+    /* without bulk: one record per call */
+    ck_assert_int_eq(sc_io_read(b, got, sizeof(got)), SC_IO_BUF_SIZE);
+    ck_assert_mem_eq(got, big, SC_IO_BUF_SIZE);
+    sc_io_set_bulk(b, 1);
+    /* with it: the other three in one call, and nothing left */
+    ck_assert_int_eq(sc_io_read(b, got, sizeof(got)), 3 * SC_IO_BUF_SIZE);
+    ck_assert_mem_eq(got, big + SC_IO_BUF_SIZE, 3 * SC_IO_BUF_SIZE);
+    ck_assert(!sc_io_can_read(b));
+    ck_assert_int_eq(sc_io_write(a, big, sizeof(big)), (ssize_t)sizeof(big));
+    sc_io_ready(b, EV_READ);
+    /* four records, one call */
+    ck_assert_int_eq(sc_io_read(b, got, sizeof(got)), (ssize_t)sizeof(got));
+    ck_assert_mem_eq(got, big, sizeof(big));
+    /* bytes then close_notify: the bytes first, the end on the next call */
+    ck_assert_int_eq(sc_io_write(a, big, 20000), 20000);
+    sc_io_shutdown(a);
+    ck_assert_int_eq(sc_io_read(b, got, sizeof(got)), 20000);
+    ck_assert_mem_eq(got, big, 20000);
+    ck_assert(sc_io_can_read(b));
+    ck_assert_int_eq(sc_io_read(b, got, sizeof(got)), 0);
+    sc_io_free(a);
+    sc_io_free(b);
+}
+END_TEST
+
+START_TEST(test_io_bulk_buffers_come_back)
+{
+    unsigned char *x = sc_io_bulk_get(), *y;
+
+    ck_assert_ptr_nonnull(x);
+    x[0] = 1;
+    x[SC_IO_BULK_SIZE - 1] = 2;
+    sc_io_bulk_put(x);
+    y = sc_io_bulk_get();
+    ck_assert_ptr_eq(x, y); /* from the free list */
+    sc_io_bulk_put(y);
+    sc_io_bulk_put(NULL);
+}
+END_TEST
+
 static Suite *io_suite(void)
 {
     Suite *s = suite_create("io");
@@ -633,6 +686,8 @@ static Suite *io_suite(void)
     tcase_add_test(tc, test_io_tls_record_buffers_returned_when_idle);
     tcase_add_test(tc, test_io_tls_sweep_timer_runs_only_while_needed);
     tcase_add_test(tc, test_io_pair_bytes_backpressure_shutdown_reset);
+    tcase_add_test(tc, test_io_tls_bulk_read_takes_several_records_then_the_end);
+    tcase_add_test(tc, test_io_bulk_buffers_come_back);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -472,11 +472,12 @@ START_TEST(test_relay_backpressure_bounds_pending_output)
     /* The relay stopped reading: the source's bytes wait in the kernel ... */
     ck_assert_msg(!sc_relay_reading(fx.r, 0), "the relay still reads downstream");
     ck_assert_uint_gt(in_kernel, 0);
-    /* ... and what it holds is one buffer at most (16 KiB, or the
-     * watermark when smaller), not the payload. */
+    /* ... and what it holds is one buffer at most (64 KiB once the
+     * direction moved to bulk, or the watermark when smaller), not the
+     * payload. */
     ck_assert_uint_gt(pending, 0);
-    ck_assert_msg(pending <= 16 * 1024, "pending %zu with a %zu watermark", pending, hw);
-    ck_assert_uint_le(fx.max_pending[1], 16 * 1024);
+    ck_assert_msg(pending <= hw, "pending %zu with a %zu watermark", pending, hw);
+    ck_assert_uint_le(fx.max_pending[1], hw);
     ck_assert_uint_lt(fx.down.sent, 8 * MB);
     /* nothing lost or made up on the way */
     ck_assert_uint_eq(fx.down.sent, bytes[0] + in_input + in_kernel);
@@ -488,7 +489,7 @@ START_TEST(test_relay_backpressure_bounds_pending_output)
     ck_assert_uint_eq(fx.down.sent, len);
     ck_assert_uint_eq(fx.up.recvd, len);
     ck_assert_msg(memcmp(fx.up.dst, a, len) == 0, "bytes changed under backpressure");
-    ck_assert_msg(fx.max_pending[1] <= 16 * 1024, "pending output reached %zu", fx.max_pending[1]);
+    ck_assert_msg(fx.max_pending[1] <= hw, "pending output reached %zu", fx.max_pending[1]);
     ck_assert_int_eq(fx.done.calls, 0);
     ck_assert_int_eq(shutdown(fx.up.fd, SHUT_WR), 0);
     peer_recv(&fx.down, rxbuf(16, 2), 16);
@@ -514,14 +515,14 @@ START_TEST(test_relay_backpressure_upstream_to_downstream)
     pending = sc_relay_pending(fx.r, 1);
     ck_assert(!sc_relay_reading(fx.r, 1));
     ck_assert_uint_gt(unread(sc_relay_fd(fx.r, 1)), 0);
-    ck_assert_msg(pending > 0 && pending <= 16 * 1024, "pending %zu", pending);
+    ck_assert_msg(pending > 0 && pending <= hw, "pending %zu with a %zu watermark", pending, hw);
     ck_assert_uint_lt(fx.up.sent, 8 * MB);
 
     peer_recv(&fx.down, rxbuf(len, 1), len);
     ck_assert_msg(run_until(peer_eof, &fx.down, 20000), "down got %zu", fx.down.recvd);
     ck_assert_uint_eq(fx.down.recvd, len);
     ck_assert(memcmp(fx.down.dst, b, len) == 0);
-    ck_assert_uint_le(fx.max_pending[0], 16 * 1024);
+    ck_assert_uint_le(fx.max_pending[0], hw);
 }
 END_TEST
 
@@ -917,6 +918,38 @@ START_TEST(test_relay_free_closes_both_without_done)
 }
 END_TEST
 
+/* A direction whose reads keep filling 16 KiB moves to 64 KiB reads and
+ * writes (bulk), only in that direction and only when the watermark allows
+ * more than 16 KiB; reads of less than 16 KiB in a row move it back.
+ * _i: 0 default watermark, 1 a 16 KiB one (never bulk). */
+START_TEST(test_relay_bulk_direction_grows_and_shrinks)
+{
+    const size_t len = 4 * MB, small = 100;
+    unsigned char *a = payload(len, 5, 0), *got = rxbuf(len, 1);
+    unsigned char *ping = payload(small, 6, 2), *pgot = rxbuf(small, 3);
+
+    start(PAIR_UNIX, _i == 0 ? 0 : 16 * 1024, 0);
+    ck_assert_int_eq(sc_relay_bulk(fx.r, 0), 0);
+    peer_send(&fx.down, a, len, 0);
+    peer_recv(&fx.up, got, len);
+    ck_assert(run_until(peer_got, &fx.up, 20000));
+    ck_assert_msg(memcmp(got, a, len) == 0, "bytes changed");
+    ck_assert_int_eq(sc_relay_bulk(fx.r, 0), _i == 0);
+    ck_assert_int_eq(sc_relay_bulk(fx.r, 1), 0); /* nothing went the other way */
+    ck_assert_uint_eq(sc_relay_pending(fx.r, 0), 0); /* idle: no buffer held */
+    /* small requests afterwards: back to 16 KiB after four of them */
+    for (int k = 0; k < 5; k++) {
+        peer_send(&fx.down, ping, small, 0);
+        peer_recv(&fx.up, pgot, small);
+        fx.up.recvd = 0;
+        ck_assert(run_until(peer_got, &fx.up, 5000));
+        ck_assert_mem_eq(pgot, ping, small);
+    }
+    ck_assert_int_eq(sc_relay_bulk(fx.r, 0), 0);
+    ck_assert_int_eq(fx.done.calls, 0);
+}
+END_TEST
+
 static Suite *relay_suite(void)
 {
     Suite *s = suite_create("relay");
@@ -929,6 +962,7 @@ static Suite *relay_suite(void)
     tcase_add_test(tc, test_relay_passes_bytes_buffered_before_start);
     tcase_add_test(tc, test_relay_buffered_bytes_keep_their_order);
     tcase_add_test(tc, test_relay_queued_output_goes_first);
+    tcase_add_loop_test(tc, test_relay_bulk_direction_grows_and_shrinks, 0, 2);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("backpressure");
