@@ -321,17 +321,22 @@ START_TEST(test_io_tls_garbage_after_handshake_names_the_reason)
 }
 END_TEST
 
+/* _i: 0 the 16 KiB list, 1 the bulk (64 KiB) one. */
 START_TEST(test_io_buffers_come_back)
 {
-    unsigned char *x = sc_io_buf_get(), *y;
+    unsigned char *(*get)(void) = _i == 0 ? sc_io_buf_get : sc_io_bulk_get;
+    void (*put)(unsigned char *) = _i == 0 ? sc_io_buf_put : sc_io_bulk_put;
+    size_t size = _i == 0 ? SC_IO_BUF_SIZE : SC_IO_BULK_SIZE;
+    unsigned char *x = get(), *y;
 
     ck_assert_ptr_nonnull(x);
     x[0] = 1;
-    x[SC_IO_BUF_SIZE - 1] = 2;
-    sc_io_buf_put(x);
-    y = sc_io_buf_get();
+    x[size - 1] = 2;
+    put(x);
+    y = get();
     ck_assert_ptr_eq(x, y); /* reused from the free list */
-    sc_io_buf_put(y);
+    put(y);
+    put(NULL);
     sc_io_buf_drain();
 }
 END_TEST
@@ -654,21 +659,6 @@ START_TEST(test_io_tls_bulk_read_takes_several_records_then_the_end)
 }
 END_TEST
 
-START_TEST(test_io_bulk_buffers_come_back)
-{
-    unsigned char *x = sc_io_bulk_get(), *y;
-
-    ck_assert_ptr_nonnull(x);
-    x[0] = 1;
-    x[SC_IO_BULK_SIZE - 1] = 2;
-    sc_io_bulk_put(x);
-    y = sc_io_bulk_get();
-    ck_assert_ptr_eq(x, y); /* from the free list */
-    sc_io_bulk_put(y);
-    sc_io_bulk_put(NULL);
-}
-END_TEST
-
 static Suite *io_suite(void)
 {
     Suite *s = suite_create("io");
@@ -682,12 +672,11 @@ static Suite *io_suite(void)
     tcase_add_test(tc, test_io_tls_16k_records_on_the_wire);
     tcase_add_loop_test(tc, test_io_tls_close_notify_fin_rst, 0, 3);
     tcase_add_test(tc, test_io_tls_garbage_after_handshake_names_the_reason);
-    tcase_add_test(tc, test_io_buffers_come_back);
+    tcase_add_loop_test(tc, test_io_buffers_come_back, 0, 2);
     tcase_add_test(tc, test_io_tls_record_buffers_returned_when_idle);
     tcase_add_test(tc, test_io_tls_sweep_timer_runs_only_while_needed);
     tcase_add_test(tc, test_io_pair_bytes_backpressure_shutdown_reset);
     tcase_add_test(tc, test_io_tls_bulk_read_takes_several_records_then_the_end);
-    tcase_add_test(tc, test_io_bulk_buffers_come_back);
     suite_add_tcase(s, tc);
     return s;
 }
