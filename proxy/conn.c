@@ -327,7 +327,7 @@ static void conn_end(struct sc_conn *c, const char *reason)
         }
     }
     /* no record built when the access log is off */
-    if (c->tcp_state != TCP_NONE && sc_l7_access_log != NULL) {
+    if (c->tcp_state != TCP_NONE && sc_accesslog_sink_enabled(sc_l7_access_log)) {
         log_tcp_access(c, sc_conn_elapsed_ms(c));
     }
     sc_stats_bytes(sc_wctx_stats(c->w), c->dir, c->bytes[0], c->bytes[1]);
@@ -565,7 +565,7 @@ static void start_l7(struct sc_conn *c)
     p.route = c->route;
     p.timeouts = c->to;
     p.log = &c->log;
-    if (sc_l7_access_log != NULL) {
+    if (sc_accesslog_sink_enabled(sc_l7_access_log)) {
         al_names(c);
         p.al_cluster = c->al_cluster;
         p.al_down_local = c->al_down_local;

@@ -70,7 +70,8 @@ void sc_hbone_i_stream_log(struct sc_hbone_stream *s)
         return;
     }
     /* an HTTP port's stream: the HTTP session logs its requests */
-    if (sc_l7_access_log != NULL && (s->tgt.protocol == SC_PROTO_TCP || s->status != 200)) {
+    if (sc_accesslog_sink_enabled(sc_l7_access_log) &&
+        (s->tgt.protocol == SC_PROTO_TCP || s->status != 200)) {
         stream_access_log(s, ms_since(&s->t0));
     }
     if (!sc_log_record_enabled()) {
