@@ -11,6 +11,7 @@
 
 #include "dirwatch.h"
 #include "log.h"
+#include "readfile.h"
 #include "sdsserver.h"
 #include "tlsctx.h"
 #include "x509.h"
@@ -59,34 +60,10 @@ const char *sc_files_layout_name(enum sc_files_layout l)
 /* Reads path (at most MAX_FILE bytes) into a new NUL-terminated buffer. */
 static int read_file(const char *path, char **out, size_t *outlen, struct sc_err *err)
 {
-    FILE *f = fopen(path, "rb");
-    char *buf = NULL;
-    size_t n;
-
-    *out = NULL;
-    *outlen = 0;
-    if (f == NULL) {
-        sc_err_set(err, "%s: %s", path, strerror(errno));
+    if (sc_read_file(path, MAX_FILE, 0, out, outlen) != 0) {
+        sc_err_set(err, "%s: %s", path, errno == EFBIG ? "larger than 1 MiB" : strerror(errno));
         return -1;
     }
-    buf = malloc(MAX_FILE + 1);
-    if (buf == NULL) {
-        fclose(f);
-        sc_err_set(err, "out of memory");
-        return -1;
-    }
-    n = fread(buf, 1, MAX_FILE + 1, f);
-    if (ferror(f) || n > MAX_FILE) {
-        sc_err_set(err, "%s: %s", path, ferror(f) ? "read error" : "larger than 1 MiB");
-        OPENSSL_cleanse(buf, n > MAX_FILE ? MAX_FILE : n);
-        free(buf);
-        fclose(f);
-        return -1;
-    }
-    fclose(f);
-    buf[n] = '\0';
-    *out = buf;
-    *outlen = n;
     return 0;
 }
 

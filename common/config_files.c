@@ -22,6 +22,7 @@
 #include "bundle.h"
 #include "crl.h"
 #include "log.h"
+#include "readfile.h"
 #include "tlsctx.h"
 #include "x509.h"
 
@@ -31,61 +32,7 @@
 
 static int read_small(const char *path, char **out, size_t *outlen)
 {
-    char *buf = NULL;
-    size_t len = 0;
-    struct stat st;
-    int fd;
-    int saved;
-
-    fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-    if (fd < 0) {
-        return -1;
-    }
-    if (fstat(fd, &st) != 0) {
-        saved = errno;
-        close(fd);
-        errno = saved;
-        return -1;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        saved = S_ISDIR(st.st_mode) ? EISDIR : EINVAL;
-        close(fd);
-        errno = saved;
-        return -1;
-    }
-    buf = malloc(PEM_MAX + 1);
-    if (buf == NULL) {
-        close(fd);
-        errno = ENOMEM;
-        return -1;
-    }
-    while (len <= PEM_MAX) {
-        ssize_t r = read(fd, buf + len, PEM_MAX + 1 - len);
-
-        if (r < 0 && errno == EINTR) {
-            continue;
-        }
-        if (r < 0) {
-            saved = errno;
-            free(buf);
-            close(fd);
-            errno = saved;
-            return -1;
-        }
-        if (r == 0) {
-            break;
-        }
-        len += (size_t)r;
-    }
-    close(fd);
-    if (len > PEM_MAX) {
-        free(buf);
-        errno = EFBIG;
-        return -1;
-    }
-    *out = buf;
-    *outlen = len;
-    return 0;
+    return sc_read_file(path, PEM_MAX, 1, out, outlen);
 }
 
 /* Why read_small failed, for "cannot read X: why". */

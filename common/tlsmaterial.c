@@ -11,6 +11,7 @@
 
 #include "bundle.h"
 #include "crl.h"
+#include "readfile.h"
 #include "spiffe.h"
 #include "x509.h"
 
@@ -34,31 +35,13 @@ struct sc_trust_bundle {
 
 char *sc_tls_material_read_file(const char *path, size_t *len, struct sc_err *err)
 {
-    FILE *f = fopen(path, "rb");
     char *buf = NULL;
-    size_t n;
 
-    if (f == NULL) {
-        sc_err_set(err, "cannot read %s: %s", path, strerror(errno));
-        return NULL;
-    }
-    buf = malloc(PEM_FILE_MAX + 1);
-    if (buf == NULL) {
-        fclose(f);
-        sc_err_set(err, "out of memory");
-        return NULL;
-    }
-    n = fread(buf, 1, PEM_FILE_MAX + 1, f);
-    if (ferror(f) || n > PEM_FILE_MAX) {
+    if (sc_read_file(path, PEM_FILE_MAX, 0, &buf, len) != 0) {
         sc_err_set(err, "cannot read %s: %s", path,
-                   n > PEM_FILE_MAX ? "larger than 1 MiB" : strerror(errno));
-        fclose(f);
-        free(buf);
+                   errno == EFBIG ? "larger than 1 MiB" : strerror(errno));
         return NULL;
     }
-    fclose(f);
-    buf[n] = '\0';
-    *len = n;
     return buf;
 }
 

@@ -1,13 +1,12 @@
 #include "yamlcfg.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 #include <yaml.h>
+
+#include "readfile.h"
 
 #define TAG_STR "tag:yaml.org,2002:str"
 
@@ -482,41 +481,21 @@ fail:
 
 struct sc_yaml_stream *sc_yaml_parse_file(const char *path, struct sc_err *err)
 {
-    struct sc_yaml_stream *s = NULL;
+    struct sc_yaml_stream *s;
     char *buf = NULL;
     size_t len = 0;
-    int fd;
 
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        sc_err_at(err, path, 0, 0, "cannot read %s: %s", path, strerror(errno));
+    if (sc_read_file(path, SC_YAML_MAX_BYTES, 0, &buf, &len) != 0) {
+        if (errno == EFBIG) {
+            sc_err_at(err, path, 0, 0, "input is larger than %u bytes",
+                      (unsigned)SC_YAML_MAX_BYTES);
+        } else {
+            sc_err_at(err, path, 0, 0, "cannot read %s: %s", path, strerror(errno));
+        }
         return NULL;
     }
-    buf = malloc(SC_YAML_MAX_BYTES + 1);
-    if (buf == NULL) {
-        sc_err_at(err, path, 0, 0, "out of memory");
-        goto done;
-    }
-    while (len <= SC_YAML_MAX_BYTES) {
-        ssize_t r = read(fd, buf + len, SC_YAML_MAX_BYTES + 1 - len);
-
-        if (r < 0 && errno == EINTR) {
-            continue;
-        }
-        if (r < 0) {
-            sc_err_at(err, path, 0, 0, "cannot read %s: %s", path, strerror(errno));
-            goto done;
-        }
-        if (r == 0) {
-            break;
-        }
-        len += (size_t)r;
-    }
     s = sc_yaml_parse(path, buf, len, err);
-
-done:
     free(buf);
-    close(fd);
     return s;
 }
 

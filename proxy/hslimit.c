@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 
 #include "addr.h"
+#include "table.h"
 
 #define WINDOW 8 /* slots an address may live in */
 #define MILLI 1000u /* a token, in milli-tokens */
@@ -26,7 +27,7 @@ struct sc_hslimit {
 
 struct sc_hslimit *sc_hslimit_new(void)
 {
-    struct sc_hslimit *l = calloc(1, sizeof(*l));
+    struct sc_hslimit *l = sc_table_alloc(sizeof(*l));
 
     if (l == NULL) {
         return NULL;
@@ -39,7 +40,7 @@ struct sc_hslimit *sc_hslimit_new(void)
 
 void sc_hslimit_free(struct sc_hslimit *l)
 {
-    free(l);
+    sc_table_free(l, sizeof(*l));
 }
 
 size_t sc_hslimit_size(const struct sc_hslimit *l)

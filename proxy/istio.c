@@ -11,6 +11,7 @@
 #include "policy.h"
 #include "snapshot.h"
 #include "spiffe.h"
+#include "table.h"
 
 #define SLOTS 2048 /* open addressing: the table stays under half full */
 #define OVERFLOW_N 4 /* one overflow series per (reporter, protocol) */
@@ -99,7 +100,7 @@ struct sc_istio {
 
 struct sc_istio *sc_istio_new(void)
 {
-    return calloc(1, sizeof(struct sc_istio));
+    return sc_table_alloc(sizeof(struct sc_istio));
 }
 
 void sc_istio_free(struct sc_istio *t)
@@ -110,7 +111,7 @@ void sc_istio_free(struct sc_istio *t)
     for (size_t i = 0; i < SLOTS; i++) {
         free(atomic_load_explicit(&t->slot[i], memory_order_relaxed));
     }
-    free(t);
+    sc_table_free(t, sizeof(*t));
 }
 
 size_t sc_istio_series(const struct sc_istio *t)

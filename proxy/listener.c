@@ -18,6 +18,7 @@
 #include "log.h"
 #include "snapshot.h"
 #include "stats.h"
+#include "table.h"
 #include "wctx.h"
 
 #define MAX_LISTENERS 64
@@ -260,7 +261,7 @@ void sc_listeners_close(struct sc_listeners *ls)
 
 struct sc_listeners *sc_listeners_new(struct sc_wctx *x)
 {
-    struct sc_listeners *ls = calloc(1, sizeof(*ls));
+    struct sc_listeners *ls = sc_table_alloc(sizeof(*ls));
     char who[32];
 
     if (ls == NULL) {
@@ -273,7 +274,7 @@ struct sc_listeners *sc_listeners_new(struct sc_wctx *x)
     snprintf(who, sizeof(who), "worker %d", ls->id);
     ls->pause = sc_acceptpause_new(ls->base, who, ls->stats, set_accepting, ls);
     if (ls->pause == NULL) {
-        free(ls);
+        sc_table_free(ls, sizeof(*ls));
         return NULL;
     }
     return ls;
@@ -286,5 +287,5 @@ void sc_listeners_free(struct sc_listeners *ls)
     }
     sc_listeners_close(ls);
     sc_acceptpause_free(ls->pause);
-    free(ls);
+    sc_table_free(ls, sizeof(*ls));
 }

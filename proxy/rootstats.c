@@ -6,6 +6,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "table.h"
+
 #define MINUTES 120 /* per-minute buckets: 2 h */
 #define HOURS \
     (SC_ROOTSTATS_MAX_WINDOW / 3600 + 1) /* per-hour buckets: 7 days and the current hour */
@@ -39,7 +41,7 @@ struct sc_rootstats {
 
 struct sc_rootstats *sc_rootstats_new(void)
 {
-    return calloc(1, sizeof(struct sc_rootstats));
+    return sc_table_alloc(sizeof(struct sc_rootstats));
 }
 
 void sc_rootstats_free(struct sc_rootstats *rs)
@@ -52,7 +54,7 @@ void sc_rootstats_free(struct sc_rootstats *rs)
             free(atomic_load_explicit(&rs->roots[i].peers[j].id, memory_order_relaxed));
         }
     }
-    free(rs);
+    sc_table_free(rs, sizeof(*rs));
 }
 
 static struct root *find_root(struct sc_rootstats *rs, const char *serial, int claim)

@@ -13,6 +13,7 @@
 #include "rootstats.h"
 
 #include "escape.h"
+#include "table.h"
 
 #define PORT_SLOTS 512 /* distinct (direction, port) pairs per worker */
 #define PORT_RESERVED 2 /* kept free for the two directions' port-0 overflow */
@@ -116,7 +117,7 @@ const char *sc_accept_error_name(enum sc_accept_error e)
 
 struct sc_stats *sc_stats_new(void)
 {
-    struct sc_stats *st = calloc(1, sizeof(struct sc_stats));
+    struct sc_stats *st = sc_table_alloc(sizeof(struct sc_stats));
 
     if (st == NULL) {
         return NULL;
@@ -126,7 +127,7 @@ struct sc_stats *sc_stats_new(void)
     if (st->roots_seen == NULL || st->istio == NULL) {
         sc_rootstats_free(st->roots_seen);
         sc_istio_free(st->istio);
-        free(st);
+        sc_table_free(st, sizeof(*st));
         return NULL;
     }
     return st;
@@ -139,7 +140,7 @@ void sc_stats_free(struct sc_stats *st)
     }
     sc_rootstats_free(st->roots_seen);
     sc_istio_free(st->istio);
-    free(st);
+    sc_table_free(st, sizeof(*st));
 }
 
 struct sc_rootstats *sc_stats_rootstats(struct sc_stats *st)

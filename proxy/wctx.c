@@ -10,6 +10,7 @@
 
 #include "addr.h"
 #include "io.h"
+#include "table.h"
 #include "tlsctx.h"
 #include "tlsverdict.h"
 #include "uuid.h"
@@ -43,7 +44,7 @@ struct sc_wctx {
 
 struct sc_wctx *sc_wctx_new(int id, struct event_base *base, struct sc_stats *stats)
 {
-    struct sc_wctx *x = calloc(1, sizeof(*x));
+    struct sc_wctx *x = sc_table_alloc(sizeof(*x));
 
     if (x == NULL) {
         return NULL;
@@ -65,7 +66,7 @@ void sc_wctx_free(struct sc_wctx *x)
     for (size_t i = 0; i < SESSION_SLOTS; i++) {
         SSL_SESSION_free(x->sessions[i].sess);
     }
-    free(x);
+    sc_table_free(x, sizeof(*x));
 }
 
 void sc_wctx_set_snapshot(struct sc_wctx *x, struct sc_snapshot *snap)

@@ -3,10 +3,9 @@
 #include <sys/queue.h>
 
 #include <event2/buffer.h>
-#include <event2/http.h>
-#include <event2/keyvalq_struct.h>
 #include <event2/event.h>
 #include <openssl/crypto.h>
+#include <ctype.h>
 #include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -158,16 +157,28 @@ static const char *query_get(const char *q, const char *key, char *out, size_t o
     for (const char *p = q; p != NULL && *p != '\0'; p = strchr(p, '&'), p = p ? p + 1 : NULL) {
         const char *end = strchr(p, '&');
         size_t len = end != NULL ? (size_t)(end - p) : strlen(p);
-        char *raw, *dec;
+        size_t o = 0;
 
         if (len < klen || strncmp(p, key, klen) != 0 || (len > klen && p[klen] != '=')) {
             continue;
         }
-        raw = strndup(p + klen + (len > klen), len - klen - (len > klen));
-        dec = raw != NULL ? evhttp_uridecode(raw, 1, NULL) : NULL;
-        snprintf(out, outlen, "%s", dec != NULL ? dec : "");
-        free(dec);
-        free(raw);
+        /* URL-decoded: "+" is a space, %XX a byte (a bad escape is kept) */
+        p += klen + (len > klen);
+        len -= klen + (len > klen);
+        for (size_t i = 0; i < len && o + 1 < outlen; i++) {
+            if (p[i] == '+') {
+                out[o++] = ' ';
+            } else if (p[i] == '%' && i + 2 < len && isxdigit((unsigned char)p[i + 1]) &&
+                       isxdigit((unsigned char)p[i + 2])) {
+                char hex[3] = {p[i + 1], p[i + 2], '\0'};
+
+                out[o++] = (char)strtol(hex, NULL, 16);
+                i += 2;
+            } else {
+                out[o++] = p[i];
+            }
+        }
+        out[o] = '\0';
         return out;
     }
     return NULL;
@@ -400,16 +411,13 @@ static void on_certs_roots(const struct sc_adminhttp_req *req, struct sc_adminht
     struct evbuffer *b = rep->body;
     struct sc_stats *const *stats;
     struct sc_rootstats **seen = NULL;
-    struct evkeyvalq params;
-    const char *want = NULL;
+    char wbuf[128];
+    const char *want =
+        req->query != NULL ? query_get(req->query, "window", wbuf, sizeof(wbuf)) : NULL;
     long window = 24 * 3600;
     char why[160];
     size_t n;
 
-    TAILQ_INIT(&params);
-    if (req->query != NULL && evhttp_parse_query_str(req->query, &params) == 0) {
-        want = evhttp_find_header(&params, "window");
-    }
     if (want != NULL && sc_rootstats_parse_window(want, &window, why, sizeof(why)) != 0) {
         evbuffer_add_printf(b, "{\"error\":\"");
         for (const char *p = why; *p != '\0'; p++) {
@@ -420,11 +428,9 @@ static void on_certs_roots(const struct sc_adminhttp_req *req, struct sc_adminht
             evbuffer_add(b, (unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f ? "?" : p, 1);
         }
         evbuffer_add_printf(b, "\"}\n");
-        evhttp_clear_headers(&params);
         reply(rep, 400, "application/json");
         return;
     }
-    evhttp_clear_headers(&params);
     stats = sc_runtime_stats(a->env.rt, &n);
     if (n > 0) {
         seen = calloc(n, sizeof(*seen));
@@ -462,16 +468,12 @@ static void on_logging(const struct sc_adminhttp_req *req, struct sc_adminhttp_r
 {
     const char *q = req->query;
     struct evbuffer *b = rep->body;
-    struct evkeyvalq params;
-    const char *want = NULL;
+    char lbuf[64];
+    const char *want = q != NULL ? query_get(q, "level", lbuf, sizeof(lbuf)) : NULL;
     enum sc_log_level lvl;
     int code = 200;
 
     (void)arg;
-    TAILQ_INIT(&params);
-    if (q != NULL && evhttp_parse_query_str(q, &params) == 0) {
-        want = evhttp_find_header(&params, "level");
-    }
     if (want != NULL && req->method != SC_ADMINHTTP_POST) {
         evbuffer_add_printf(b, "use POST to change the level\n");
         code = 405;
@@ -486,7 +488,6 @@ static void on_logging(const struct sc_adminhttp_req *req, struct sc_adminhttp_r
         evbuffer_add_printf(b, "active loggers:\n  sidecar: %s\n",
                             sc_log_level_name(sc_log_get_level()));
     }
-    evhttp_clear_headers(&params);
     reply(rep, code, "text/plain");
 }
 

@@ -19,6 +19,7 @@
 #include "log.h"
 #include "magic.h"
 #include "snapshot.h"
+#include "table.h"
 #include "tlsctx.h"
 #include "wctx.h"
 #include "x509.h"
@@ -99,7 +100,7 @@ struct sc_upool {
 
 struct sc_upool *sc_upool_new(struct sc_wctx *w)
 {
-    struct sc_upool *p = calloc(1, sizeof(*p));
+    struct sc_upool *p = sc_table_alloc(sizeof(*p));
 
     if (p != NULL) {
         p->w = w;
@@ -754,5 +755,5 @@ void sc_upool_free(struct sc_upool *p)
             pconnect_free(pc);
         }
     }
-    free(p);
+    sc_table_free(p, sizeof(*p));
 }
