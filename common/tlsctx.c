@@ -25,6 +25,11 @@ const unsigned int sc_alpn_mesh_http_len = 15 + 6 + 9;
 static const char tls12_ciphers[] = "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
                                     "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
                                     "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
+/* TLS 1.3: OpenSSL's three suites, AES-128-GCM first as in Envoy (BoringSSL
+ * with AES hardware) and in the 1.2 list above; OpenSSL's own order starts
+ * with AES-256-GCM, whose 14 rounds cost a bulk transfer ~8 % more CPU. */
+static const char tls13_suites[] = "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:"
+                                   "TLS_CHACHA20_POLY1305_SHA256";
 
 static int hbone_idx = -1; /* SSL: accepted on an HBONE listener */
 static pthread_once_t hbone_once = PTHREAD_ONCE_INIT;
@@ -92,8 +97,9 @@ int sc_tls_group_known(const char *name)
 }
 
 /* Our TLS parameters, for every context: TLS 1.2 minimum, ECDHE+AEAD suites
- * for 1.2, the key-exchange groups given (or ours), no renegotiation, no
- * compression, buffers released when idle. */
+ * for 1.2, AES-128-GCM first (1.2 and 1.3, in the server's order), the
+ * key-exchange groups given (or ours), no renegotiation, no compression,
+ * buffers released when idle. */
 static SSL_CTX *ctx_base(const SSL_METHOD *method, uint64_t options, long mode, const char *groups,
                          struct sc_err *err)
 {
@@ -104,7 +110,8 @@ static SSL_CTX *ctx_base(const SSL_METHOD *method, uint64_t options, long mode, 
         return NULL;
     }
     if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1 ||
-        SSL_CTX_set_cipher_list(ctx, tls12_ciphers) != 1) {
+        SSL_CTX_set_cipher_list(ctx, tls12_ciphers) != 1 ||
+        SSL_CTX_set_ciphersuites(ctx, tls13_suites) != 1) {
         sc_err_tls(err, "TLS parameters");
         SSL_CTX_free(ctx);
         return NULL;
@@ -114,8 +121,10 @@ static SSL_CTX *ctx_base(const SSL_METHOD *method, uint64_t options, long mode, 
         SSL_CTX_free(ctx);
         return NULL;
     }
+    /* the server's order decides (a client's AES-256 first does not) */
     SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
-                                 SSL_OP_IGNORE_UNEXPECTED_EOF | options);
+                                 SSL_OP_IGNORE_UNEXPECTED_EOF | SSL_OP_CIPHER_SERVER_PREFERENCE |
+                                 options);
     SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
                               SSL_MODE_ENABLE_PARTIAL_WRITE | mode);
     return ctx;

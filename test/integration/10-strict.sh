@@ -92,6 +92,12 @@ printf 'hello-mesh\n' | mesh_client "127.0.0.1:$P_IN" client istio 1 >"$T/good.r
 assert_contains "$T/good.reply" '^hello-mesh$'
 wait_for_log "$T/b.out" "$(conn_re listener=in mode=STRICT class=mesh_mtls 'up=127.0.0.1:[0-9]+' 'tls=TLSv1\.[23]' "peer=$CLIENT_ID" bytes_received=11 bytes_sent=11)"
 
+step "the TLS 1.3 suite is AES-128-GCM, in B's order, for a client that puts AES-256-GCM first"
+printf 'hello-suite\n' | mesh_client "127.0.0.1:$P_IN" client istio 1 -brief \
+    -ciphersuites TLS_AES_256_GCM_SHA384:TLS_AES_128_GCM_SHA256 >"$T/suite.reply" 2>"$T/suite.err" || true
+assert_contains "$T/suite.reply" '^hello-suite$'
+assert_contains "$T/suite.err" 'Ciphersuite: TLS_AES_128_GCM_SHA256'
+
 step "a client whose chain carries an intermediate is accepted"
 printf 'hello-chain\n' | mesh_client "127.0.0.1:$P_IN" int-client istio 1 >"$T/chain.reply" 2>"$T/chain.err" || true
 assert_contains "$T/chain.reply" '^hello-chain$'
@@ -131,12 +137,12 @@ wait_for_log "$T/b.out" "$(conn_re dir=inbound listener=in mode=STRICT class=mes
 # ---------------------------------------------------------------------------
 step "B's counters: every connection above by classification, every refusal by its outcome"
 # B, port 8080 (in): refused = plaintext, no cert, foo root, expired, foreign
-# trust domain, rogue principal; mesh_mtls = good, chain, 1 MB, 50 MB echo.
+# trust domain, rogue principal; mesh_mtls = good, suite, chain, 1 MB, 50 MB echo.
 # Port 9080 (in-sink): the 50 MB to the sink.  Every connection has logged
 # its line (waited for above), so the counters are final.
 prom "$B_ADMIN" "$T/b.prom"
 assert_metric "$T/b.prom" 'sidecar_connections_total{direction="inbound",port="8080",classification="refused"}' 6
-assert_metric "$T/b.prom" 'sidecar_connections_total{direction="inbound",port="8080",classification="mesh_mtls"}' 4
+assert_metric "$T/b.prom" 'sidecar_connections_total{direction="inbound",port="8080",classification="mesh_mtls"}' 5
 assert_metric "$T/b.prom" 'sidecar_connections_total{direction="inbound",port="8080",classification="plaintext"}' 0
 assert_metric "$T/b.prom" 'sidecar_connections_total{direction="inbound",port="8080",classification="app_tls_passthrough"}' 0
 assert_metric "$T/b.prom" 'sidecar_connections_total{direction="inbound",port="9080",classification="mesh_mtls"}' 1
@@ -147,7 +153,7 @@ assert_metric "$T/b.prom" 'sidecar_tls_handshakes_total{direction="inbound",outc
 assert_metric "$T/b.prom" 'sidecar_tls_handshakes_total{direction="inbound",outcome="unknown_ca"}' 1
 assert_metric "$T/b.prom" 'sidecar_tls_handshakes_total{direction="inbound",outcome="expired"}' 1
 assert_metric "$T/b.prom" 'sidecar_tls_handshakes_total{direction="inbound",outcome="bad_identity"}' 2
-assert_metric "$T/b.prom" 'sidecar_tls_handshakes_total{direction="inbound",outcome="ok"}' 5
+assert_metric "$T/b.prom" 'sidecar_tls_handshakes_total{direction="inbound",outcome="ok"}' 6
 assert_metric "$T/b.prom" 'sidecar_tls_handshakes_total{direction="outbound",outcome="ok"}' 0
 
 step "A's counters: two outbound mTLS connections, two good handshakes, nothing inbound"
