@@ -34,6 +34,13 @@ struct sc_io {
     int preset; /* the other end was aborted: reads fail with ECONNRESET */
     int shut; /* we shut our sending half */
     int bulk; /* sc_io_set_bulk: a read of more than a record loops SSL_read */
+    int big_rbuf; /* OpenSSL's read buffer was made BULK_RBUF_LEN long */
+    /* a bulk TLS write's records, gathered for one send(2): see
+     * tls_write_bulk.  gbuf is held only while bytes wait in it. */
+    unsigned char *gbuf;
+    size_t goff, glen; /* sent up to goff, filled up to glen */
+    int gathering; /* inside tls_write_bulk's SSL_write loop */
+    int shut_pending; /* sc_io_shutdown waits for the gathered bytes */
     int stashed; /* such a loop met an end or error after some bytes */
     ssize_t stash; /* ... which the next read returns: 0 or SC_IO_ERROR */
     /* the idle sweep (TLS on a worker): see sc_io_sweep_new */
@@ -42,6 +49,13 @@ struct sc_io {
     unsigned qgen; /* sw's generation when last used */
     int queued;
 };
+
+/* OpenSSL's read buffer for a bulk TLS direction: four whole records */
+#define BULK_RBUF_LEN (4 * (SSL3_RT_HEADER_LENGTH + SSL3_RT_MAX_ENCRYPTED_LENGTH))
+
+/* the gather buffer of a bulk TLS write: four whole TLS 1.3 records of
+ * 16 KiB (5 header, 1 type, 16 tag bytes each) */
+#define GATHER_CAP (4 * (SC_IO_BUF_SIZE + 22))
 
 #define PAIR_CAP (256 * 1024) /* bytes one end may hold unread, as a socket buffer */
 
@@ -55,12 +69,26 @@ struct sc_io {
 static BIO_METHOD *bio_method;
 static pthread_once_t bio_once = PTHREAD_ONCE_INIT;
 
+static int gather_put(struct sc_io *io, const char *buf, size_t len);
+
 static int bio_write(BIO *b, const char *buf, int len)
 {
     struct sc_io *io = BIO_get_data(b);
     ssize_t n;
 
     BIO_clear_retry_flags(b);
+    if (io->gbuf != NULL) {
+        /* gathering, or bytes gathered wait: behind them, in order */
+        int r = gather_put(io, buf, (size_t)len);
+
+        if (r == 0) {
+            BIO_set_retry_write(b);
+            return -1;
+        }
+        if (r != -2) {
+            return r;
+        }
+    }
     do {
         n = send(io->fd, buf, (size_t)len, MSG_NOSIGNAL);
     } while (n < 0 && errno == EINTR);
@@ -142,6 +170,72 @@ static int attach(struct sc_io *io, SSL *ssl)
     BIO_set_data(b, io);
     SSL_set_bio(ssl, b, b); /* one BIO for both: the SSL takes its one reference */
     return 0;
+}
+
+/* ---- gathered writes ----------------------------------------------------
+ * OpenSSL writes a TLS record at a time, one send(2) each: 16 KiB per
+ * call, and per wake-up of the reader on the other end.  A bulk write
+ * (tls_write_bulk) gathers up to four records in gbuf and sends them
+ * together.  Bytes OpenSSL has counted as written may so wait in gbuf:
+ * sc_io_pending() says so, sc_io_flush() sends them, and a shutdown's FIN
+ * waits for them. */
+
+static unsigned char *gather_get(void);
+static void gather_put_buf(unsigned char *buf);
+
+/* Sends what is gathered.  1 when all of it went (gbuf given back unless
+ * a write loop is filling it), 0 when the socket is full, -1 on an error
+ * (errno). */
+static int gather_send(struct sc_io *io)
+{
+    while (io->goff < io->glen) {
+        ssize_t n = send(io->fd, io->gbuf + io->goff, io->glen - io->goff, MSG_NOSIGNAL);
+
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            return 0;
+        }
+        if (n < 0) {
+            return -1;
+        }
+        io->goff += (size_t)n;
+    }
+    io->goff = io->glen = 0;
+    if (!io->gathering) {
+        gather_put_buf(io->gbuf);
+        io->gbuf = NULL;
+    }
+    return 1;
+}
+
+/* Appends a record OpenSSL writes: len, 0 when there is no room even after
+ * sending (retry), -1 on a socket error, or -2 when nothing waits any more
+ * and it is to be sent as without gathering. */
+static int gather_put(struct sc_io *io, const char *buf, size_t len)
+{
+    if (GATHER_CAP - io->glen < len) {
+        int r = gather_send(io);
+
+        if (r < 0) {
+            return -1;
+        }
+        if (io->gbuf == NULL) {
+            return -2; /* all sent, and not gathering: send it directly */
+        }
+        if (io->goff > 0) {
+            memmove(io->gbuf, io->gbuf + io->goff, io->glen - io->goff);
+            io->glen -= io->goff;
+            io->goff = 0;
+        }
+        if (GATHER_CAP - io->glen < len) {
+            return 0;
+        }
+    }
+    memcpy(io->gbuf + io->glen, buf, len);
+    io->glen += len;
+    return (int)len;
 }
 
 /* A socket's object is made and freed once per connection: the thread
@@ -451,6 +545,7 @@ void sc_io_free(struct sc_io *io)
     }
     sweep_leave(io);
     SSL_free(io->ssl);
+    gather_put_buf(io->gbuf);
     if (io->fd >= 0) {
         close(io->fd);
     }
@@ -564,6 +659,18 @@ static ssize_t tls_read_bulk(struct sc_io *io, unsigned char *buf, size_t len)
     size_t tot = 0;
     int r;
 
+    if (!io->big_rbuf) {
+        /* With read-ahead OpenSSL fills its read buffer, by default one
+         * record long: one recv(2) per 16 KiB.  A bulk direction's takes
+         * four records per recv.  The buffer in use is kept (bytes may be
+         * in it); the new length applies when it is next allocated, at
+         * once if it can be given back now. */
+        io->big_rbuf = 1;
+        SSL_set_default_read_buffer_len(io->ssl, BULK_RBUF_LEN);
+        if (!SSL_has_pending(io->ssl)) {
+            (void)SSL_free_buffers(io->ssl);
+        }
+    }
     sweep_touch(io);
     ERR_clear_error();
     io->drained = 0;
@@ -594,6 +701,80 @@ static ssize_t tls_read_bulk(struct sc_io *io, unsigned char *buf, size_t len)
         io->rd_wait = EV_READ; /* the socket is empty, and so is OpenSSL */
     }
     return (ssize_t)tot;
+}
+
+int sc_io_pending(const struct sc_io *io)
+{
+    return io->gbuf != NULL && io->goff < io->glen;
+}
+
+ssize_t sc_io_flush(struct sc_io *io)
+{
+    int r;
+
+    if (!sc_io_pending(io)) {
+        return 0;
+    }
+    r = gather_send(io);
+    if (r < 0) {
+        return sys_error(io, errno);
+    }
+    if (r == 0) {
+        io->wr_wait = EV_WRITE;
+        return SC_IO_AGAIN;
+    }
+    if (io->shut_pending) {
+        io->shut_pending = 0;
+        (void)shutdown(io->fd, SHUT_WR);
+    }
+    return 0;
+}
+
+/* A TLS write of more than a record for a bulk owner: SSL_write (a record
+ * per call, SSL_MODE_ENABLE_PARTIAL_WRITE) until all of it is taken or the
+ * socket is full, the records gathered and sent four at a time. */
+static ssize_t tls_write_bulk(struct sc_io *io, const unsigned char *buf, size_t len)
+{
+    size_t tot = 0;
+    ssize_t fl;
+    int r = 1;
+
+    fl = sc_io_flush(io); /* what an earlier call left, first */
+    if (fl != 0) {
+        return fl;
+    }
+    if (io->gbuf == NULL && (io->gbuf = gather_get()) == NULL) {
+        return sys_error(io, ENOMEM);
+    }
+    sweep_touch(io);
+    ERR_clear_error();
+    io->gathering = 1;
+    while (tot < len) {
+        size_t want = len - tot;
+
+        r = SSL_write(io->ssl, buf + tot, want > INT32_MAX ? INT32_MAX : (int)want);
+        if (r <= 0) {
+            break;
+        }
+        tot += (size_t)r;
+    }
+    io->gathering = 0;
+    if (r <= 0) {
+        ssize_t v = tls_result(io, r, &io->wr_wait, 0);
+
+        if (v != SC_IO_AGAIN) {
+            return v; /* the connection is broken: what waits goes with it */
+        }
+    }
+    if (io->glen == 0) {
+        gather_put_buf(io->gbuf); /* nothing gathered (all sent on the way) */
+        io->gbuf = NULL;
+    }
+    fl = sc_io_flush(io);
+    if (fl == SC_IO_ERROR) {
+        return fl;
+    }
+    return tot > 0 ? (ssize_t)tot : SC_IO_AGAIN;
 }
 
 static ssize_t pair_read(struct sc_io *io, void *buf, size_t len)
@@ -709,9 +890,15 @@ ssize_t sc_io_write(struct sc_io *io, const void *buf, size_t len)
         return pair_write(io, buf, len);
     }
 
+    if (io->ssl != NULL && io->bulk && len > SC_IO_BUF_SIZE) {
+        return tls_write_bulk(io, buf, len);
+    }
     if (io->ssl != NULL) {
         int r;
 
+        if (sc_io_pending(io) && (n = sc_io_flush(io)) != 0) {
+            return n; /* gathered bytes go first */
+        }
         sweep_touch(io);
         ERR_clear_error();
         r = SSL_write(io->ssl, buf, len > INT32_MAX ? INT32_MAX : (int)len);
@@ -748,6 +935,10 @@ void sc_io_shutdown(struct sc_io *io)
         sweep_touch(io);
         (void)SSL_shutdown(io->ssl);
         ERR_clear_error();
+    }
+    if (sc_io_pending(io) && sc_io_flush(io) == SC_IO_AGAIN) {
+        io->shut_pending = 1; /* the FIN follows the gathered bytes */
+        return;
     }
     (void)shutdown(io->fd, SHUT_WR);
 }
@@ -819,6 +1010,7 @@ struct freelist {
 static __thread struct freelist bufs = {NULL, 0, 64, SC_IO_BUF_SIZE};
 /* few: only busy bulk connections take them */
 static __thread struct freelist bulk_bufs = {NULL, 0, 8, SC_IO_BULK_SIZE};
+static __thread struct freelist gather_bufs = {NULL, 0, 8, GATHER_CAP};
 
 static unsigned char *list_get(struct freelist *l)
 {
@@ -879,6 +1071,16 @@ void sc_io_bulk_put(unsigned char *buf)
     list_put(&bulk_bufs, buf);
 }
 
+static unsigned char *gather_get(void)
+{
+    return list_get(&gather_bufs);
+}
+
+static void gather_put_buf(unsigned char *buf)
+{
+    list_put(&gather_bufs, buf);
+}
+
 void sc_io_buf_drain(void)
 {
     void *io;
@@ -888,4 +1090,5 @@ void sc_io_buf_drain(void)
     }
     list_drain(&bufs);
     list_drain(&bulk_bufs);
+    list_drain(&gather_bufs);
 }

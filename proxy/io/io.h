@@ -91,12 +91,26 @@ ssize_t sc_io_write(struct sc_io *io, const void *buf, size_t len);
  * until the buffer is full or OpenSSL and the socket are both empty (one
  * record per SSL_read: without the loop a 64 KiB buffer would get 16 KiB),
  * and an end or error met after some bytes is returned by the next call
- * (sc_io_can_read() says to make it).  Reads of at most SC_IO_BUF_SIZE,
- * plain sockets and writes behave as without it. */
+ * (sc_io_can_read() says to make it).  A TLS write of more than
+ * SC_IO_BUF_SIZE bytes takes all it can, its records gathered four to a
+ * send(2) (sc_io_flush, below); and OpenSSL's read buffer grows to four
+ * records, so a read(2) brings four.  Smaller reads and writes and plain
+ * sockets behave as without it. */
 void sc_io_set_bulk(struct sc_io *io, int on);
 
-/* Ends our sending half: a TLS close_notify (best effort), then a TCP FIN. */
+/* Ends our sending half: a TLS close_notify (best effort), then a TCP FIN
+ * (after any gathered bytes, below). */
 void sc_io_shutdown(struct sc_io *io);
+
+/* A bulk TLS write (sc_io_set_bulk, more than SC_IO_BUF_SIZE bytes) gathers
+ * its records and sends them together: bytes it reported written may still
+ * wait in the connection.  sc_io_pending() says whether some do;
+ * sc_io_flush() sends them: 0 when none are left, SC_IO_AGAIN (wait for
+ * writability, then flush again) or SC_IO_ERROR.  An owner flushes on
+ * every writability event and does not free a connection whose bytes
+ * wait unless it means to drop them. */
+int sc_io_pending(const struct sc_io *io);
+ssize_t sc_io_flush(struct sc_io *io);
 
 /* Why the last SC_IO_ERROR happened: *err is the socket errno (0 for a TLS
  * failure) and the words are strerror's or OpenSSL's ("tls: unexpected

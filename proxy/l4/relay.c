@@ -235,12 +235,23 @@ static void pump_dir(struct sc_relay *r, int i)
     }
 }
 
+/* Sends the bytes a bulk TLS write gathered and left waiting (io.h). */
+static void flush_sides(struct sc_relay *r)
+{
+    for (int i = 0; i < 2 && !r->ended; i++) {
+        if (sc_io_pending(r->s[i].io) && sc_io_flush(r->s[i].io) == SC_IO_ERROR) {
+            end(r, i == 0 ? SC_RELAY_DOWN_RESET : SC_RELAY_UP_RESET, r->s[i].io);
+        }
+    }
+}
+
 /* Pumps both directions until neither moves, then reports an end. */
 static void pump(struct sc_relay *r)
 {
     uint64_t before[2];
     int guard = 0;
 
+    flush_sides(r);
     do {
         before[0] = r->bytes[0] + r->d[0].off + (uint64_t)r->s[0].eof;
         before[1] = r->bytes[1] + r->d[1].off + (uint64_t)r->s[1].eof;
@@ -252,7 +263,9 @@ static void pump(struct sc_relay *r)
     } while (!r->ended && ++guard < 4 &&
              (before[0] != r->bytes[0] + r->d[0].off + (uint64_t)r->s[0].eof ||
               before[1] != r->bytes[1] + r->d[1].off + (uint64_t)r->s[1].eof));
-    if (!r->ended && r->s[0].eof && r->s[1].eof && r->s[0].shut && r->s[1].shut) {
+    flush_sides(r); /* a read may have made OpenSSL write (a key update) */
+    if (!r->ended && r->s[0].eof && r->s[1].eof && r->s[0].shut && r->s[1].shut &&
+        !sc_io_pending(r->s[0].io) && !sc_io_pending(r->s[1].io)) {
         end(r, SC_RELAY_PEER_CLOSED, NULL);
     }
     if (r->ended) {

@@ -3,8 +3,10 @@
  * partial reads and writes, records read ahead and delivered without a new
  * socket event, WANT_WRITE in the middle of a record and its retry,
  * close_notify vs FIN vs RST, 16 KiB records on the wire, the buffer free
- * list, OpenSSL's record buffers given back by the idle sweep, and bulk
- * reads (one call for several records, and the end after them). */
+ * list, OpenSSL's record buffers given back by the idle sweep, bulk
+ * reads (one call for several records, and the end after them) and bulk
+ * writes (four records to a send, bytes left waiting, flushed, and the end
+ * after them). */
 
 #include <check.h>
 #include <errno.h>
@@ -659,6 +661,107 @@ START_TEST(test_io_tls_bulk_read_takes_several_records_then_the_end)
 }
 END_TEST
 
+/* A bulk write of 64 KiB leaves as one send(2) of four records, not four:
+ * over a SOCK_SEQPACKET pair (put under the connection's fd after the
+ * handshake) each send is one packet, so the boundaries can be counted. */
+START_TEST(test_io_tls_bulk_write_gathers_four_records_per_send)
+{
+    struct sc_io *a, *b;
+    static unsigned char big[SC_IO_BULK_SIZE], pkt[4 * SC_IO_BULK_SIZE];
+    int sp[2];
+
+    tls_pair(0, &a, &b);
+    memset(big, 'g', sizeof(big));
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK, 0, sp), 0);
+    ck_assert_int_eq(dup2(sp[0], sc_io_fd(a)), sc_io_fd(a));
+    close(sp[0]);
+    /* without bulk: a send per record */
+    ck_assert_int_eq(sc_io_write(a, big, sizeof(big)), (ssize_t)sizeof(big));
+    for (int i = 0; i < 4; i++) {
+        ck_assert_int_eq(recv(sp[1], pkt, sizeof(pkt), 0), SC_IO_BUF_SIZE + 22);
+    }
+    ck_assert_int_eq(recv(sp[1], pkt, sizeof(pkt), 0), -1);
+    /* as the sidecar's contexts: SSL_write returns after each record */
+    SSL_set_mode(sc_io_ssl(a), SSL_MODE_ENABLE_PARTIAL_WRITE);
+    sc_io_set_bulk(a, 1);
+    ck_assert_int_eq(sc_io_write(a, big, sizeof(big)), (ssize_t)sizeof(big));
+    ck_assert(!sc_io_pending(a));
+    ck_assert_int_eq(recv(sp[1], pkt, sizeof(pkt), 0), 4 * (SC_IO_BUF_SIZE + 22));
+    ck_assert_int_eq(recv(sp[1], pkt, sizeof(pkt), 0), -1);
+    /* a write of at most a record is not gathered */
+    ck_assert_int_eq(sc_io_write(a, big, 1000), 1000);
+    ck_assert_int_eq(recv(sp[1], pkt, sizeof(pkt), 0), 1000 + 22);
+    close(sp[1]);
+    sc_io_free(a);
+    sc_io_free(b);
+}
+END_TEST
+
+/* Gathered bytes that do not fit the socket wait in the connection: it
+ * says so (sc_io_pending, no writing until flushed), sc_io_flush sends them
+ * once the reader drains, and a shutdown's close_notify and FIN come after
+ * them.  Every byte arrives, in order. */
+START_TEST(test_io_tls_bulk_write_pending_flush_and_shutdown_after)
+{
+    struct sc_io *a, *b;
+    static unsigned char big[SC_IO_BULK_SIZE], got[SC_IO_BULK_SIZE];
+    const size_t total = 2u << 20;
+    size_t sent = 0, recvd = 0;
+    int saw_pending = 0, shut = 0, ended = 0, snd = 4096;
+
+    tls_pair(0, &a, &b);
+    ck_assert_int_eq(setsockopt(sc_io_fd(a), SOL_SOCKET, SO_SNDBUF, &snd, sizeof(snd)), 0);
+    SSL_set_mode(sc_io_ssl(a), SSL_MODE_ENABLE_PARTIAL_WRITE);
+    sc_io_set_bulk(a, 1);
+    sc_io_set_bulk(b, 1);
+    for (int round = 0; round < 100000 && !ended; round++) {
+        ssize_t n;
+
+        if (sc_io_pending(a)) {
+            saw_pending = 1;
+            ck_assert(!sc_io_can_write(a));
+            sc_io_ready(a, EV_WRITE);
+            n = sc_io_flush(a);
+            ck_assert(n == 0 || n == SC_IO_AGAIN);
+        } else if (sent < total && sc_io_can_write(a)) {
+            size_t want = total - sent < sizeof(big) ? total - sent : sizeof(big);
+
+            for (size_t i = 0; i < want; i++) {
+                big[i] = (unsigned char)((sent + i) * 13 + 1);
+            }
+            n = sc_io_write(a, big, want);
+            ck_assert(n > 0 || n == SC_IO_AGAIN);
+            if (n > 0) {
+                /* what was not taken is offered again next round */
+                sent += (size_t)n;
+            }
+        } else if (sent == total && !shut) {
+            sc_io_shutdown(a); /* possibly with bytes still gathered */
+            shut = 1;
+        } else {
+            sc_io_ready(a, EV_WRITE);
+        }
+        sc_io_ready(b, EV_READ);
+        while ((n = sc_io_read(b, got, sizeof(got))) > 0) {
+            for (ssize_t i = 0; i < n; i++) {
+                ck_assert_uint_eq(got[i], (unsigned char)((recvd + (size_t)i) * 13 + 1));
+            }
+            recvd += (size_t)n;
+        }
+        if (n == 0) {
+            ended = 1;
+        } else {
+            ck_assert_int_eq(n, SC_IO_AGAIN);
+        }
+    }
+    ck_assert(saw_pending);
+    ck_assert_uint_eq(recvd, total);
+    ck_assert(ended); /* the end came after every byte */
+    sc_io_free(a);
+    sc_io_free(b);
+}
+END_TEST
+
 static Suite *io_suite(void)
 {
     Suite *s = suite_create("io");
@@ -677,6 +780,8 @@ static Suite *io_suite(void)
     tcase_add_test(tc, test_io_tls_sweep_timer_runs_only_while_needed);
     tcase_add_test(tc, test_io_pair_bytes_backpressure_shutdown_reset);
     tcase_add_test(tc, test_io_tls_bulk_read_takes_several_records_then_the_end);
+    tcase_add_test(tc, test_io_tls_bulk_write_gathers_four_records_per_send);
+    tcase_add_test(tc, test_io_tls_bulk_write_pending_flush_and_shutdown_after);
     suite_add_tcase(s, tc);
     return s;
 }
