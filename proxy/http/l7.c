@@ -210,6 +210,7 @@ static void close_when_flushed(struct sc_l7 *s, const char *reason)
 {
     copy_str(s->ended, sizeof(s->ended), reason);
     s->state = S_CLOSING;
+    sc_io_set_last(s->dio); /* the reply's tail and our FIN in one segment */
     evtimer_del(s->timer);
     sc_l7_release_upstream(s, 0);
     sc_l7_down_kick(s);

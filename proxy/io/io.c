@@ -41,6 +41,7 @@ struct sc_io {
     size_t goff, glen; /* sent up to goff, filled up to glen */
     int gathering; /* inside tls_write_bulk's SSL_write loop */
     int shut_pending; /* sc_io_shutdown waits for the gathered bytes */
+    int last; /* sc_io_set_last: sends carry MSG_MORE, the end follows */
     int stashed; /* such a loop met an end or error after some bytes */
     ssize_t stash; /* ... which the next read returns: 0 or SC_IO_ERROR */
     /* the idle sweep (TLS on a worker): see sc_io_sweep_new */
@@ -90,7 +91,7 @@ static int bio_write(BIO *b, const char *buf, int len)
         }
     }
     do {
-        n = send(io->fd, buf, (size_t)len, MSG_NOSIGNAL);
+        n = send(io->fd, buf, (size_t)len, MSG_NOSIGNAL | (io->last ? MSG_MORE : 0));
     } while (n < 0 && errno == EINTR);
     if (n >= 0) {
         return (int)n;
@@ -905,7 +906,7 @@ ssize_t sc_io_write(struct sc_io *io, const void *buf, size_t len)
         return r > 0 ? r : tls_result(io, r, &io->wr_wait, 0);
     }
     do {
-        n = send(io->fd, buf, len, MSG_NOSIGNAL);
+        n = send(io->fd, buf, len, MSG_NOSIGNAL | (io->last ? MSG_MORE : 0));
     } while (n < 0 && errno == EINTR);
     if (n >= 0) {
         if ((size_t)n < len) {
@@ -946,6 +947,11 @@ void sc_io_shutdown(struct sc_io *io)
 void sc_io_set_bulk(struct sc_io *io, int on)
 {
     io->bulk = on;
+}
+
+void sc_io_set_last(struct sc_io *io)
+{
+    io->last = 1;
 }
 
 const char *sc_io_error(const struct sc_io *io, int *err)

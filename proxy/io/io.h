@@ -98,6 +98,14 @@ ssize_t sc_io_write(struct sc_io *io, const void *buf, size_t len);
  * sockets behave as without it. */
 void sc_io_set_bulk(struct sc_io *io, int on);
 
+/* What is written from now on is the last before our end (sc_io_shutdown,
+ * or sc_io_free's close, in the same loop turn as the last write): sends
+ * carry MSG_MORE, so the kernel holds a short tail until the FIN joins it
+ * and the peer gets bytes and end in one segment (one wake-up, one ACK
+ * fewer).  Held bytes leave at the end or when an ACK makes room; a write
+ * that waits for the socket does not wait longer for it. */
+void sc_io_set_last(struct sc_io *io);
+
 /* Ends our sending half: a TLS close_notify (best effort), then a TCP FIN
  * (after any gathered bytes, below). */
 void sc_io_shutdown(struct sc_io *io);

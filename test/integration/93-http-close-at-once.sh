@@ -5,7 +5,9 @@
 # client still holds its end.  With unread request bytes (a pipelined
 # request behind the one that closes), it keeps the lingering close: it
 # shuts its side and reads until the client closes (2 s at most), so the
-# reply in flight is not reset.
+# reply in flight is not reset.  The reply's last bytes and the FIN leave
+# in one TCP segment (seen with tcpdump on lo): one wake-up and one ACK
+# fewer for the client.
 . "$(dirname "$0")/lib.sh"
 
 certs
@@ -37,12 +39,27 @@ ms=$(printf '%s\n' "$line" | sed -n 's/.* duration_ms=\([0-9]*\) .*/\1/p')
 log "$line"
 assert_le "$ms" 2000 "connection duration (ms) while the client held on for 3 s"
 
+step "the reply's last bytes and the sidecar's FIN leave in one segment"
+tcpdump -i lo -nn -l -c 1 "tcp src port $P_L and tcp[tcpflags] & tcp-fin != 0" \
+    >"$T/fin.txt" 2>"$T/tcpdump.err" &
+tdpid=$!
+wait_for_log "$T/tcpdump.err" 'listening on' 5
+ask 'GET /say/four HTTP/1.1\r\nHost: app\r\nConnection: close\r\n\r\n'
+cpid=$!
+for _ in $(seq 50); do kill -0 "$tdpid" 2>/dev/null || break; sleep 0.1; done
+kill "$tdpid" 2>/dev/null || true
+wait "$cpid" 2>/dev/null || true
+grep -q '^four' "$T/answer" || fail "no answer: $(cat "$T/answer")"
+log "$(cat "$T/fin.txt")"
+# "Flags [F.], seq A:B, ... length N": data and FIN, not a bare FIN of length 0
+assert_contains "$T/fin.txt" 'Flags \[FP?\.\].* length [1-9]'
+
 step "a pipelined request behind it: the lingering close waits for the client"
 ask 'GET /say/two HTTP/1.1\r\nHost: app\r\nConnection: close\r\n\r\nGET /say/three HTTP/1.1\r\nHost: app\r\n\r\n'
 cpid=$!
 wait "$cpid" 2>/dev/null || true
 grep -q '^two' "$T/answer" || fail "no answer: $(cat "$T/answer")"
-wait_for_count "$T/a.out" "$(conn_re listener=out end=http_connection_close)" 2 10
+wait_for_count "$T/a.out" "$(conn_re listener=out end=http_connection_close)" 3 10
 line=$(grep -a ' listener=out ' "$T/a.out" | tail -n 1)
 ms=$(printf '%s\n' "$line" | sed -n 's/.* duration_ms=\([0-9]*\) .*/\1/p')
 log "$line"
