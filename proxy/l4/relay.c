@@ -239,8 +239,16 @@ static void pump_dir(struct sc_relay *r, int i)
 static void flush_sides(struct sc_relay *r)
 {
     for (int i = 0; i < 2 && !r->ended; i++) {
-        if (sc_io_pending(r->s[i].io) && sc_io_flush(r->s[i].io) == SC_IO_ERROR) {
+        ssize_t v;
+
+        if (!sc_io_pending(r->s[i].io)) {
+            continue;
+        }
+        v = sc_io_flush(r->s[i].io);
+        if (v == SC_IO_ERROR) {
             end(r, i == 0 ? SC_RELAY_DOWN_RESET : SC_RELAY_UP_RESET, r->s[i].io);
+        } else if (v == 0) {
+            now(&r->last); /* bytes moved: the idle clock starts again */
         }
     }
 }
