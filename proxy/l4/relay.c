@@ -228,6 +228,11 @@ static void pump_dir(struct sc_relay *r, int i)
                 continue;
             }
             d->len = (size_t)n;
+            if ((size_t)n < cap && sc_io_peer_ended(from->io)) {
+                /* the source's FIN is behind these bytes: they and our
+                 * end (shut_write, this same pump) leave together */
+                sc_io_set_last(to->io);
+            }
             dir_count(d, (size_t)n, cap, r->lim.high_watermark);
             r->bytes[i] += (uint64_t)n;
             now(&r->last);

@@ -9,11 +9,29 @@
 
 certs
 P_STUCK=$(free_port); P_APP=$(free_port); P_L=$(free_port); P_OK=$(free_port)
+P_FINUP=$(free_port); P_FIN=$(free_port)
 # an upstream that accepts and never reads (a small receive buffer, so the
 # kernel cannot absorb what the client sends)
 spawn stuck socat "TCP-LISTEN:$P_STUCK,bind=127.0.0.1,fork,reuseaddr,rcvbuf=16384" "SYSTEM:sleep 60"
 wait_port 127.0.0.1 "$P_STUCK" 10
 start_backend app --listen "127.0.0.1:$P_APP" --mode http --quiet
+# an upstream that answers each connection with bytes and its FIN in one
+# segment (corked until the close), after the client's first bytes
+cat >"$T/finup.py" <<'PY'
+import socket, sys
+l = socket.socket()
+l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind(("127.0.0.1", int(sys.argv[1])))
+l.listen(8)
+while True:
+    c, _ = l.accept()
+    c.recv(100)
+    c.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 1)
+    c.sendall(b"last-bytes-then-the-end\n")
+    c.close()
+PY
+spawn finup python3 "$T/finup.py" "$P_FINUP"
+wait_port 127.0.0.1 "$P_FINUP" 10
 
 sidecar_config "$T/a.yaml" client foo client
 cat >>"$T/a.yaml" <<EOF2
@@ -22,8 +40,10 @@ listeners:
      tls: DISABLE, protocol: tcp, timeouts: {half_closed_ms: 1000}}
   - {name: slow-answer, direction: outbound, address: "127.0.0.1:$P_OK", upstream: "127.0.0.1:$P_APP",
      tls: DISABLE, protocol: tcp, timeouts: {half_closed_ms: 1000}}
+  - {name: fin, direction: outbound, address: "127.0.0.1:$P_FIN", upstream: "127.0.0.1:$P_FINUP",
+     tls: DISABLE, protocol: tcp}
 EOF2
-start_sidecar a "$T/a.yaml" "$P_L" "$P_OK"
+start_sidecar a "$T/a.yaml" "$P_L" "$P_OK" "$P_FIN"
 
 step "1 MiB, then the client's FIN, towards an upstream that never reads"
 head -c $((1024 * 1024)) /dev/zero >"$T/1m"
@@ -43,4 +63,17 @@ out=$( { printf 'GET /delay/500 HTTP/1.1\r\nHost: app\r\nConnection: close\r\n\r
     timeout 20 socat -t 10 - "TCP:127.0.0.1:$P_OK" ) || fail "the client got no answer"
 printf '%s\n' "$out" | grep -q 'hello from backend' || fail "no body: $out"
 wait_for_log "$T/a.out" "$(conn_re listener=slow-answer end=peer_closed)"
+step "the upstream's last bytes and its FIN together: the sidecar passes them on in one segment"
+tcpdump -i lo -nn -l -c 1 "tcp src port $P_FIN and tcp[tcpflags] & tcp-fin != 0" \
+    >"$T/fin.txt" 2>"$T/tcpdump.err" &
+tdpid=$!
+wait_for_log "$T/tcpdump.err" 'listening on' 5
+out=$( { printf 'hello\n'; sleep 2; } | timeout 10 socat -t 3 - "TCP:127.0.0.1:$P_FIN" ) || true
+for _ in $(seq 50); do kill -0 "$tdpid" 2>/dev/null || break; sleep 0.1; done
+kill "$tdpid" 2>/dev/null || true
+[ "$out" = last-bytes-then-the-end ] || fail "the client got: $out"
+log "$(cat "$T/fin.txt")"
+# data and FIN in one segment ("length N" on the FIN), not a bare FIN after
+assert_contains "$T/fin.txt" 'Flags \[FP?\.\].* length [1-9]'
+wait_for_log "$T/a.out" "$(conn_re listener=fin end=peer_closed)"
 alive a
