@@ -4,8 +4,6 @@
 #include <malloc.h>
 #include <pthread.h>
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
-#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <openssl/err.h>
 #include <stdio.h>
@@ -14,6 +12,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "io_internal.h"
 #include "objcache.h"
 
 struct sc_io {
@@ -53,10 +52,6 @@ struct sc_io {
 
 /* OpenSSL's read buffer for a bulk TLS direction: four whole records */
 #define BULK_RBUF_LEN (4 * (SSL3_RT_HEADER_LENGTH + SSL3_RT_MAX_ENCRYPTED_LENGTH))
-
-/* the gather buffer of a bulk TLS write: four whole TLS 1.3 records of
- * 16 KiB (5 header, 1 type, 16 tag bytes each) */
-#define GATHER_CAP (4 * (SC_IO_BUF_SIZE + 22))
 
 #define PAIR_CAP (256 * 1024) /* bytes one end may hold unread, as a socket buffer */
 
@@ -181,9 +176,6 @@ static int attach(struct sc_io *io, SSL *ssl)
  * sc_io_pending() says so, sc_io_flush() sends them, and a shutdown's FIN
  * waits for them. */
 
-static unsigned char *gather_get(void);
-static void gather_put_buf(unsigned char *buf);
-
 /* Sends what is gathered.  1 when all of it went (gbuf given back unless
  * a write loop is filling it), 0 when the socket is full, -1 on an error
  * (errno). */
@@ -205,7 +197,7 @@ static int gather_send(struct sc_io *io)
     }
     io->goff = io->glen = 0;
     if (!io->gathering) {
-        gather_put_buf(io->gbuf);
+        sc_io_gather_put(io->gbuf);
         io->gbuf = NULL;
     }
     return 1;
@@ -546,7 +538,7 @@ void sc_io_free(struct sc_io *io)
     }
     sweep_leave(io);
     SSL_free(io->ssl);
-    gather_put_buf(io->gbuf);
+    sc_io_gather_put(io->gbuf);
     if (io->fd >= 0) {
         close(io->fd);
     }
@@ -744,7 +736,7 @@ static ssize_t tls_write_bulk(struct sc_io *io, const unsigned char *buf, size_t
     if (fl != 0) {
         return fl;
     }
-    if (io->gbuf == NULL && (io->gbuf = gather_get()) == NULL) {
+    if (io->gbuf == NULL && (io->gbuf = sc_io_gather_get()) == NULL) {
         return sys_error(io, ENOMEM);
     }
     sweep_touch(io);
@@ -768,7 +760,7 @@ static ssize_t tls_write_bulk(struct sc_io *io, const unsigned char *buf, size_t
         }
     }
     if (io->glen == 0) {
-        gather_put_buf(io->gbuf); /* nothing gathered (all sent on the way) */
+        sc_io_gather_put(io->gbuf); /* nothing gathered (all sent on the way) */
         io->gbuf = NULL;
     }
     fl = sc_io_flush(io);
@@ -962,131 +954,6 @@ const char *sc_io_error(const struct sc_io *io, int *err)
     return io->why[0] != '\0' ? io->why : "connection error";
 }
 
-struct sc_io *sc_io_from_bufferevent(struct bufferevent *bev, struct evbuffer *in,
-                                     struct evbuffer *out)
-{
-    SSL *ssl = bufferevent_openssl_get_ssl(bev);
-    int fd = (int)bufferevent_getfd(bev);
-    struct sc_io *io;
-
-    bufferevent_disable(bev, EV_READ | EV_WRITE);
-    /* a bufferevent freezes the front of its output (only it may drain
-     * it): thaw it to take the bytes it had not written */
-    evbuffer_unfreeze(bufferevent_get_output(bev), 1);
-    if (evbuffer_add_buffer(in, bufferevent_get_input(bev)) != 0 ||
-        evbuffer_add_buffer(out, bufferevent_get_output(bev)) != 0) {
-        bufferevent_free(bev);
-        return NULL;
-    }
-    if (fd < 0 || (ssl != NULL && SSL_up_ref(ssl) != 1)) {
-        bufferevent_free(bev);
-        return NULL;
-    }
-    /* For TLS, sc_io_new() gives the SSL our BIO, which does not report
-     * its fd: the bufferevent's teardown (now, or deferred to the loop)
-     * then finds no fd to close, and frees only its reference to the SSL.
-     * A socket bufferevent closes the fd it holds: give it none. */
-    io = sc_io_new(fd, ssl);
-    if (io == NULL) {
-        /* the bufferevent still owns both: it closes and frees them */
-        SSL_free(ssl);
-        bufferevent_free(bev);
-        return NULL;
-    }
-    if (ssl == NULL) {
-        bufferevent_setfd(bev, -1);
-    }
-    bufferevent_free(bev);
-    return io;
-}
-
-/* ---- buffers ------------------------------------------------------------ */
-
-struct freebuf {
-    struct freebuf *next;
-};
-
-/* one thread's spare buffers of one size */
-struct freelist {
-    struct freebuf *head;
-    int count, max;
-    size_t size;
-};
-
-static __thread struct freelist bufs = {NULL, 0, 64, SC_IO_BUF_SIZE};
-/* few: only busy bulk connections take them */
-static __thread struct freelist bulk_bufs = {NULL, 0, 8, SC_IO_BULK_SIZE};
-static __thread struct freelist gather_bufs = {NULL, 0, 8, GATHER_CAP};
-
-static unsigned char *list_get(struct freelist *l)
-{
-    struct freebuf *b = l->head;
-
-    if (b != NULL) {
-        l->head = b->next;
-        l->count--;
-        return (unsigned char *)b;
-    }
-    return malloc(l->size);
-}
-
-static void list_put(struct freelist *l, unsigned char *buf)
-{
-    struct freebuf *b = (struct freebuf *)(void *)buf;
-
-    if (buf == NULL) {
-        return;
-    }
-    if (l->count >= l->max) {
-        free(buf);
-        return;
-    }
-    b->next = l->head;
-    l->head = b;
-    l->count++;
-}
-
-static void list_drain(struct freelist *l)
-{
-    while (l->head != NULL) {
-        struct freebuf *b = l->head;
-
-        l->head = b->next;
-        free(b);
-    }
-    l->count = 0;
-}
-
-unsigned char *sc_io_buf_get(void)
-{
-    return list_get(&bufs);
-}
-
-void sc_io_buf_put(unsigned char *buf)
-{
-    list_put(&bufs, buf);
-}
-
-unsigned char *sc_io_bulk_get(void)
-{
-    return list_get(&bulk_bufs);
-}
-
-void sc_io_bulk_put(unsigned char *buf)
-{
-    list_put(&bulk_bufs, buf);
-}
-
-static unsigned char *gather_get(void)
-{
-    return list_get(&gather_bufs);
-}
-
-static void gather_put_buf(unsigned char *buf)
-{
-    list_put(&gather_bufs, buf);
-}
-
 void sc_io_buf_drain(void)
 {
     void *io;
@@ -1094,7 +961,5 @@ void sc_io_buf_drain(void)
     while ((io = sc_objcache_get(&io_cache)) != NULL) {
         free(io);
     }
-    list_drain(&bufs);
-    list_drain(&bulk_bufs);
-    list_drain(&gather_bufs);
+    sc_io_lists_drain();
 }

@@ -64,16 +64,9 @@ out=$( { printf 'GET /delay/500 HTTP/1.1\r\nHost: app\r\nConnection: close\r\n\r
 printf '%s\n' "$out" | grep -q 'hello from backend' || fail "no body: $out"
 wait_for_log "$T/a.out" "$(conn_re listener=slow-answer end=peer_closed)"
 step "the upstream's last bytes and its FIN together: the sidecar passes them on in one segment"
-tcpdump -i lo -nn -l -c 1 "tcp src port $P_FIN and tcp[tcpflags] & tcp-fin != 0" \
-    >"$T/fin.txt" 2>"$T/tcpdump.err" &
-tdpid=$!
-wait_for_log "$T/tcpdump.err" 'listening on' 5
+fin_watch "$P_FIN"
 out=$( { printf 'hello\n'; sleep 2; } | timeout 10 socat -t 3 - "TCP:127.0.0.1:$P_FIN" ) || true
-for _ in $(seq 50); do kill -0 "$tdpid" 2>/dev/null || break; sleep 0.1; done
-kill "$tdpid" 2>/dev/null || true
 [ "$out" = last-bytes-then-the-end ] || fail "the client got: $out"
-log "$(cat "$T/fin.txt")"
-# data and FIN in one segment ("length N" on the FIN), not a bare FIN after
-assert_contains "$T/fin.txt" 'Flags \[FP?\.\].* length [1-9]'
+fin_assert_carries_data
 wait_for_log "$T/a.out" "$(conn_re listener=fin end=peer_closed)"
 alive a

@@ -403,6 +403,26 @@ strace_detach() {
     _SC_TRACERS=()
 }
 
+# fin_watch PORT: tcpdump on lo for the first segment with a FIN sent from
+# PORT (returns once it listens); fin_assert_carries_data then waits for it
+# (5 s at most) and asserts it carried bytes too ("Flags [F.] ... length N",
+# N > 0: the last bytes and the end in one segment, not a bare FIN after).
+fin_watch() {
+    tcpdump -i lo -nn -l -c 1 "tcp src port $1 and tcp[tcpflags] & tcp-fin != 0" \
+        >"$T/fin.txt" 2>"$T/fin.err" &
+    _SC_FINDUMP=$!
+    wait_for_log "$T/fin.err" 'listening on' 5
+}
+
+fin_assert_carries_data() {
+    local i
+    for i in $(seq 50); do kill -0 "$_SC_FINDUMP" 2>/dev/null || break; sleep 0.1; done
+    kill "$_SC_FINDUMP" 2>/dev/null || true
+    wait "$_SC_FINDUMP" 2>/dev/null || true
+    log "$(cat "$T/fin.txt")"
+    assert_contains "$T/fin.txt" 'Flags \[FP?\.\].* length [1-9]'
+}
+
 # ---------------------------------------------------------------- certificates
 
 # certs: sets CERTS to a `gen-certs.sh mesh` directory (the run's shared one
