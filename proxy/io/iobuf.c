@@ -98,4 +98,3 @@ void sc_io_lists_drain(void)
     list_drain(&bulk_bufs);
     list_drain(&gather_bufs);
 }
-
