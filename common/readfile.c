@@ -8,25 +8,24 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* A copy into a larger buffer; the old one is cleansed before it is freed. */
+/* A copy into a larger buffer, or NULL; either way the old one is
+ * cleansed and freed. */
 static char *grow(char *buf, size_t len, size_t ncap)
 {
     char *nbuf = malloc(ncap);
 
-    if (nbuf != NULL && len > 0) {
+    if (nbuf != NULL) {
         memcpy(nbuf, buf, len);
     }
-    if (nbuf != NULL && buf != NULL) {
-        OPENSSL_cleanse(buf, len);
-        free(buf);
-    }
+    OPENSSL_cleanse(buf, len);
+    free(buf);
     return nbuf;
 }
 
 int sc_read_file(const char *path, size_t max, int regular_only, char **out, size_t *len)
 {
     char *buf = NULL;
-    size_t n = 0, cap = 4096;
+    size_t n = 0, cap = max < 4096 ? max + 1 : 4096;
     struct stat st;
     int fd, saved;
 
@@ -45,6 +44,8 @@ int sc_read_file(const char *path, size_t max, int regular_only, char **out, siz
             cap = (size_t)st.st_size + 1; /* room to see EOF, or growth */
         }
     }
+    /* cap <= max + 1 from here on, so a full buffer past max is EFBIG and
+     * the loop ends with n < cap <= max + 1 */
     buf = malloc(cap);
     if (buf == NULL) {
         saved = ENOMEM;
@@ -80,11 +81,7 @@ int sc_read_file(const char *path, size_t max, int regular_only, char **out, siz
         }
         n += (size_t)r;
     }
-    if (n > max) { /* a file larger than stat said, or than the cap */
-        saved = EFBIG;
-        goto fail;
-    }
-    close(fd); /* here n < cap: a full buffer grows before the next read */
+    close(fd);
     buf[n] = '\0';
     *out = buf;
     *len = n;

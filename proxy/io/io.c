@@ -176,6 +176,16 @@ static int attach(struct sc_io *io, SSL *ssl)
  * sc_io_pending() says so, sc_io_flush() sends them, and a shutdown's FIN
  * waits for them. */
 
+/* Gives gbuf back once nothing waits in it and no write loop fills it. */
+static void gather_release_if_empty(struct sc_io *io)
+{
+    if (io->gbuf != NULL && io->goff == io->glen && !io->gathering) {
+        sc_io_gather_put(io->gbuf);
+        io->gbuf = NULL;
+        io->goff = io->glen = 0;
+    }
+}
+
 /* Sends what is gathered.  1 when all of it went (gbuf given back unless
  * a write loop is filling it), 0 when the socket is full, -1 on an error
  * (errno). */
@@ -196,10 +206,7 @@ static int gather_send(struct sc_io *io)
         io->goff += (size_t)n;
     }
     io->goff = io->glen = 0;
-    if (!io->gathering) {
-        sc_io_gather_put(io->gbuf);
-        io->gbuf = NULL;
-    }
+    gather_release_if_empty(io);
     return 1;
 }
 
@@ -759,10 +766,7 @@ static ssize_t tls_write_bulk(struct sc_io *io, const unsigned char *buf, size_t
             return v; /* the connection is broken: what waits goes with it */
         }
     }
-    if (io->glen == 0) {
-        sc_io_gather_put(io->gbuf); /* nothing gathered (all sent on the way) */
-        io->gbuf = NULL;
-    }
+    gather_release_if_empty(io); /* all sent on the way: nothing gathered */
     fl = sc_io_flush(io);
     if (fl == SC_IO_ERROR) {
         return fl;
