@@ -153,6 +153,12 @@ static void end(struct sc_relay *r, enum sc_relay_end why, const struct sc_io *i
     }
 }
 
+/* The end a failure on side idx (0 down, 1 up) reports. */
+static enum sc_relay_end reset_of(int idx)
+{
+    return idx == 0 ? SC_RELAY_DOWN_RESET : SC_RELAY_UP_RESET;
+}
+
 static void shut_write(struct side *s)
 {
     if (!s->shut) {
@@ -184,7 +190,7 @@ static void pump_dir(struct sc_relay *r, int i)
                 return;
             }
             if (n < 0) {
-                end(r, to->idx == 0 ? SC_RELAY_DOWN_RESET : SC_RELAY_UP_RESET, to->io);
+                end(r, reset_of(to->idx), to->io);
                 return;
             }
             d->off += (size_t)n;
@@ -204,7 +210,7 @@ static void pump_dir(struct sc_relay *r, int i)
             dir_release(d);
             d->buf = d->bulk ? sc_io_bulk_get() : sc_io_buf_get();
             if (d->buf == NULL) {
-                end(r, i == 0 ? SC_RELAY_DOWN_RESET : SC_RELAY_UP_RESET, NULL);
+                end(r, reset_of(i), NULL);
                 return;
             }
             d->cap = d->bulk ? SC_IO_BULK_SIZE : SC_IO_BUF_SIZE;
@@ -219,7 +225,7 @@ static void pump_dir(struct sc_relay *r, int i)
                 return;
             }
             if (n < 0) {
-                end(r, from->idx == 0 ? SC_RELAY_DOWN_RESET : SC_RELAY_UP_RESET, from->io);
+                end(r, reset_of(from->idx), from->io);
                 return;
             }
             if (n == 0) {
@@ -251,7 +257,7 @@ static void flush_sides(struct sc_relay *r)
         }
         v = sc_io_flush(r->s[i].io);
         if (v == SC_IO_ERROR) {
-            end(r, i == 0 ? SC_RELAY_DOWN_RESET : SC_RELAY_UP_RESET, r->s[i].io);
+            end(r, reset_of(i), r->s[i].io);
         } else if (v == 0) {
             now(&r->last); /* bytes moved: the idle clock starts again */
         }
