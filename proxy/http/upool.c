@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/queue.h>
 #include <sys/socket.h>
 #include <time.h>
 
@@ -32,7 +33,7 @@ struct sc_upconn {
     SC_MAGIC_FIELD
     struct entry *e;
     struct sc_snapshot *snap; /* our own reference */
-    struct sc_upconn *next, *prev; /* idle list */
+    LIST_ENTRY(sc_upconn) link; /* the entry's idle list, while idle */
     struct sc_upconn_info info;
     char tls_version[16];
     char peer_id[512];
@@ -49,7 +50,7 @@ struct sc_upconn {
 struct sc_upool_wait {
     struct entry *e;
     struct sc_snapshot *snap; /* our own reference, for start_connect */
-    struct sc_upool_wait *next, *prev; /* the entry's queue */
+    TAILQ_ENTRY(sc_upool_wait) link; /* the entry's queue */
     sc_upool_ready_fn *ready;
     void *arg;
 };
@@ -67,7 +68,7 @@ struct pconnect {
     struct sc_hbone_out *hb; /* or this, with its own reference */
     struct sc_io *io; /* hb: our end of the pair */
     struct sc_snapshot *snap; /* ours (a reference) */
-    struct pconnect *next, *prev;
+    LIST_ENTRY(pconnect) link; /* the entry's connects */
 };
 
 struct entry {
@@ -83,9 +84,9 @@ struct entry {
     struct sc_upstream_req req;
     struct sc_upool_limits lim;
     struct sc_upool *pool;
-    struct sc_upconn *idle; /* most recently used first */
-    struct sc_upool_wait *waiters, *waiters_tail;
-    struct pconnect *connects;
+    LIST_HEAD(, sc_upconn) idle; /* most recently used first */
+    TAILQ_HEAD(, sc_upool_wait) waiters; /* oldest first */
+    LIST_HEAD(, pconnect) connects;
     int n_open; /* handed out + idle */
     int n_idle;
     int n_connecting;
@@ -144,15 +145,7 @@ static void idle_unlink(struct sc_upconn *uc)
 {
     struct entry *e = uc->e;
 
-    if (uc->prev != NULL) {
-        uc->prev->next = uc->next;
-    } else {
-        e->idle = uc->next;
-    }
-    if (uc->next != NULL) {
-        uc->next->prev = uc->prev;
-    }
-    uc->next = uc->prev = NULL;
+    LIST_REMOVE(uc, link);
     uc->idle = 0;
     e->n_idle--;
     gauge(&e->pool->idle, -1);
@@ -243,6 +236,7 @@ static struct entry *find_entry(struct sc_upool *p, const struct sc_upstream_req
     }
     if (spare != NULL) {
         memset(spare, 0, sizeof(*spare));
+        TAILQ_INIT(&spare->waiters);
         spare->used = 1;
         spare->gen = gen;
         spare->addr = req->addr;
@@ -299,17 +293,7 @@ static void waiter_unlink(struct sc_upool_wait *wt)
 {
     struct entry *e = wt->e;
 
-    if (wt->prev != NULL) {
-        wt->prev->next = wt->next;
-    } else {
-        e->waiters = wt->next;
-    }
-    if (wt->next != NULL) {
-        wt->next->prev = wt->prev;
-    } else {
-        e->waiters_tail = wt->prev;
-    }
-    wt->next = wt->prev = NULL;
+    TAILQ_REMOVE(&e->waiters, wt, link);
     e->n_waiting--;
     gauge(&e->pool->pending, -1);
 }
@@ -326,12 +310,7 @@ static void make_idle(struct sc_upconn *uc)
     struct timeval tv = {e->lim.idle_ms / 1000, (e->lim.idle_ms % 1000) * 1000};
 
     uc->idle = 1;
-    uc->prev = NULL;
-    uc->next = e->idle;
-    if (e->idle != NULL) {
-        e->idle->prev = uc;
-    }
-    e->idle = uc;
+    LIST_INSERT_HEAD(&e->idle, uc, link);
     e->n_idle++;
     gauge(&e->pool->idle, 1);
     uc->fn = NULL;
@@ -344,7 +323,7 @@ static void make_idle(struct sc_upconn *uc)
 static void offer(struct sc_upconn *uc)
 {
     struct entry *e = uc->e;
-    struct sc_upool_wait *wt = e->waiters;
+    struct sc_upool_wait *wt = TAILQ_FIRST(&e->waiters);
 
     if (wt == NULL) {
         make_idle(uc);
@@ -362,14 +341,7 @@ static void pconnect_unlink(struct pconnect *pc)
 {
     struct entry *e = pc->e;
 
-    if (pc->prev != NULL) {
-        pc->prev->next = pc->next;
-    } else {
-        e->connects = pc->next;
-    }
-    if (pc->next != NULL) {
-        pc->next->prev = pc->prev;
-    }
+    LIST_REMOVE(pc, link);
     e->n_connecting--;
     gauge(&e->pool->connecting, -1);
 }
@@ -468,13 +440,13 @@ static void connected(struct pconnect *pc, struct sc_upstream_result *res, struc
     if (uc == NULL) {
         /* The request first in line learns why; the others keep waiting
          * for connects still under way, or get one of their own. */
-        wt = e->waiters;
+        wt = TAILQ_FIRST(&e->waiters);
         if (wt != NULL) {
             waiter_unlink(wt);
             wt->ready(wt->arg, NULL, res);
             waiter_free(wt);
         }
-        if (e->waiters != NULL && e->n_connecting < e->n_waiting &&
+        if (!TAILQ_EMPTY(&e->waiters) && e->n_connecting < e->n_waiting &&
             e->n_open + e->n_connecting < e->lim.max_connections) {
             start_connect(e);
         }
@@ -565,7 +537,7 @@ static void start_connect(struct entry *e)
     struct pconnect *pc;
     struct sc_upstream_req req;
 
-    if (e->waiters == NULL) {
+    if (TAILQ_EMPTY(&e->waiters)) {
         return;
     }
     pc = calloc(1, sizeof(*pc));
@@ -573,7 +545,7 @@ static void start_connect(struct entry *e)
         return;
     }
     req = e->req;
-    req.snap = e->waiters->snap;
+    req.snap = TAILQ_FIRST(&e->waiters)->snap;
     pc->e = e;
     pc->snap = sc_snapshot_ref(req.snap);
     if (req.hbone_port > 0 ? start_hbone(pc, &req) != 0
@@ -581,11 +553,7 @@ static void start_connect(struct entry *e)
         pconnect_free(pc);
         return;
     }
-    pc->next = e->connects;
-    if (e->connects != NULL) {
-        e->connects->prev = pc;
-    }
-    e->connects = pc;
+    LIST_INSERT_HEAD(&e->connects, pc, link);
     e->n_connecting++;
     gauge(&e->pool->connecting, 1);
 }
@@ -606,8 +574,8 @@ enum sc_upool_get_result sc_upool_get(struct sc_upool *p, const struct sc_upstre
     }
     e->req = *req;
     e->lim = *lim;
-    while (!fresh && e->idle != NULL) {
-        struct sc_upconn *uc = e->idle;
+    while (!fresh && !LIST_EMPTY(&e->idle)) {
+        struct sc_upconn *uc = LIST_FIRST(&e->idle);
 
         if (chain_expired(uc, time(NULL))) {
             close_idle(uc);
@@ -617,8 +585,8 @@ enum sc_upool_get_result sc_upool_get(struct sc_upool *p, const struct sc_upstre
         *out = uc;
         return SC_UPOOL_READY;
     }
-    if (fresh && e->idle != NULL && e->n_open >= lim->max_connections) {
-        close_idle(e->idle); /* make room for the fresh one */
+    if (fresh && !LIST_EMPTY(&e->idle) && e->n_open >= lim->max_connections) {
+        close_idle(LIST_FIRST(&e->idle)); /* make room for the fresh one */
     }
     if (e->n_open + e->n_connecting >= lim->max_connections && e->n_waiting >= lim->max_pending) {
         gauge(&p->overflows, 1);
@@ -632,13 +600,7 @@ enum sc_upool_get_result sc_upool_get(struct sc_upool *p, const struct sc_upstre
     wt->snap = sc_snapshot_ref(req->snap);
     wt->ready = ready;
     wt->arg = arg;
-    wt->prev = e->waiters_tail;
-    if (e->waiters_tail != NULL) {
-        e->waiters_tail->next = wt;
-    } else {
-        e->waiters = wt;
-    }
-    e->waiters_tail = wt;
+    TAILQ_INSERT_TAIL(&e->waiters, wt, link);
     e->n_waiting++;
     gauge(&p->pending, 1);
     if (e->n_connecting < e->n_waiting && e->n_open + e->n_connecting < lim->max_connections) {
@@ -743,14 +705,14 @@ void sc_upool_free(struct sc_upool *p)
     for (int i = 0; i < MAX_ENTRIES; i++) {
         struct entry *e = &p->entries[i];
 
-        while (e->idle != NULL) {
-            close_idle(e->idle);
+        while (!LIST_EMPTY(&e->idle)) {
+            close_idle(LIST_FIRST(&e->idle));
         }
-        while (e->waiters != NULL) {
-            sc_upool_cancel(e->waiters);
+        while (!TAILQ_EMPTY(&e->waiters)) {
+            sc_upool_cancel(TAILQ_FIRST(&e->waiters));
         }
-        while (e->connects != NULL) {
-            struct pconnect *pc = e->connects;
+        while (!LIST_EMPTY(&e->connects)) {
+            struct pconnect *pc = LIST_FIRST(&e->connects);
             pconnect_unlink(pc);
             pconnect_free(pc);
         }

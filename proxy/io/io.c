@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -45,7 +46,7 @@ struct sc_io {
     ssize_t stash; /* ... which the next read returns: 0 or SC_IO_ERROR */
     /* the idle sweep (TLS on a worker): see sc_io_sweep_new */
     struct sc_io_sweep *sw; /* a reference, or NULL */
-    struct sc_io *qprev, *qnext; /* in sw's list while queued */
+    LIST_ENTRY(sc_io) qlink; /* in sw's list while queued */
     unsigned qgen; /* sw's generation when last used */
     int queued;
 };
@@ -263,7 +264,7 @@ static void io_release(struct sc_io *io)
 
 struct sc_io_sweep {
     struct event *timer; /* NULL once the owner has freed it */
-    struct sc_io *head; /* TLS connections that may hold record buffers */
+    LIST_HEAD(, sc_io) head; /* TLS connections that may hold record buffers */
     unsigned gen;
     int armed;
     int refs; /* the owner's, and one per connection made while bound */
@@ -285,17 +286,7 @@ static void sweep_unref(struct sc_io_sweep *sw)
 
 static void sweep_unlink(struct sc_io *io)
 {
-    struct sc_io_sweep *sw = io->sw;
-
-    if (io->qprev != NULL) {
-        io->qprev->qnext = io->qnext;
-    } else {
-        sw->head = io->qnext;
-    }
-    if (io->qnext != NULL) {
-        io->qnext->qprev = io->qprev;
-    }
-    io->qprev = io->qnext = NULL;
+    LIST_REMOVE(io, qlink);
     io->queued = 0;
 }
 
@@ -318,12 +309,7 @@ static inline void sweep_touch(struct sc_io *io)
     if (io->queued || sw->timer == NULL) {
         return;
     }
-    io->qprev = NULL;
-    io->qnext = sw->head;
-    if (sw->head != NULL) {
-        sw->head->qprev = io;
-    }
-    sw->head = io;
+    LIST_INSERT_HEAD(&sw->head, io, qlink);
     io->queued = 1;
     if (!sw->armed) {
         sweep_arm(sw);
@@ -360,8 +346,8 @@ void sc_io_sweep_run(struct sc_io_sweep *sw)
     struct sc_io *io, *next;
     size_t released = 0;
 
-    for (io = sw->head; io != NULL; io = next) {
-        next = io->qnext;
+    for (io = LIST_FIRST(&sw->head); io != NULL; io = next) {
+        next = LIST_NEXT(io, qlink);
         if (io->qgen == sw->gen) {
             continue; /* used in this period */
         }
@@ -383,7 +369,7 @@ void sc_io_sweep_run(struct sc_io_sweep *sw)
     }
     sw->gen++;
     sw->armed = 0;
-    if (sw->head != NULL && sw->timer != NULL) {
+    if (!LIST_EMPTY(&sw->head) && sw->timer != NULL) {
         sweep_arm(sw);
     }
 }
@@ -431,8 +417,8 @@ void sc_io_sweep_free(struct sc_io_sweep *sw)
     }
     event_free(sw->timer);
     sw->timer = NULL;
-    while (sw->head != NULL) {
-        sweep_unlink(sw->head);
+    while (!LIST_EMPTY(&sw->head)) {
+        sweep_unlink(LIST_FIRST(&sw->head));
     }
     sweep_unref(sw); /* connections still open hold theirs */
 }
