@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -38,7 +39,7 @@ struct resource {
 struct peer {
     struct sc_sdsserver *srv;
     struct sc_grpc_conn *conn;
-    struct peer *prev, *next;
+    LIST_ENTRY(peer) link; /* the server's peers */
     uid_t uid;
     pid_t pid;
     unsigned id;
@@ -48,7 +49,7 @@ struct sstream {
     struct sc_sdsserver *srv;
     struct peer *peer;
     struct sc_grpc_stream *gs;
-    struct sstream *prev, *next;
+    LIST_ENTRY(sstream) link; /* the server's streams */
     unsigned id;
     char node[128];
     int have_request;
@@ -71,9 +72,9 @@ struct sc_sdsserver {
     struct resource res[N_RES];
     uint64_t gen;
     char version[64];
-    struct peer *peers;
+    LIST_HEAD(, peer) peers;
     size_t n_peers;
-    struct sstream *streams;
+    LIST_HEAD(, sstream) streams;
     unsigned next_id;
     struct sc_sdsserver_stats st;
 };
@@ -372,11 +373,7 @@ static void *on_stream(void *arg, struct sc_grpc_stream *gs, const char *path)
     st->gs = gs;
     st->id = ++s->next_id;
     snprintf(st->node, sizeof(st->node), "-");
-    st->next = s->streams;
-    if (s->streams != NULL) {
-        s->streams->prev = st;
-    }
-    s->streams = st;
+    LIST_INSERT_HEAD(&s->streams, st, link);
     s->st.streams++;
     return st;
 }
@@ -386,14 +383,7 @@ static void on_stream_close(void *arg)
     struct sstream *st = arg;
     struct sc_sdsserver *s = st->srv;
 
-    if (st->prev != NULL) {
-        st->prev->next = st->next;
-    } else {
-        s->streams = st->next;
-    }
-    if (st->next != NULL) {
-        st->next->prev = st->prev;
-    }
+    LIST_REMOVE(st, link);
     s->st.streams--;
     sc_log(SC_LOG_DEBUG, NULL, "sds stream=%u closed", st->id);
     free(st);
@@ -403,14 +393,7 @@ static void peer_unlink(struct peer *p)
 {
     struct sc_sdsserver *s = p->srv;
 
-    if (p->prev != NULL) {
-        p->prev->next = p->next;
-    } else {
-        s->peers = p->next;
-    }
-    if (p->next != NULL) {
-        p->next->prev = p->prev;
-    }
+    LIST_REMOVE(p, link);
     s->n_peers--;
 }
 
@@ -487,11 +470,7 @@ static void accept_one(struct sc_sdsserver *s, int fd)
         free(p);
         return;
     }
-    p->next = s->peers;
-    if (s->peers != NULL) {
-        s->peers->prev = p;
-    }
-    s->peers = p;
+    LIST_INSERT_HEAD(&s->peers, p, link);
     s->n_peers++;
     s->st.connections++;
     sc_log(SC_LOG_INFO, NULL, "sds connection from uid=%u pid=%d", (unsigned)cred.uid,
@@ -624,8 +603,8 @@ void sc_sdsserver_free(struct sc_sdsserver *s)
     if (s == NULL) {
         return;
     }
-    while (s->peers != NULL) {
-        struct peer *p = s->peers;
+    while (!LIST_EMPTY(&s->peers)) {
+        struct peer *p = LIST_FIRST(&s->peers);
 
         peer_unlink(p);
         sc_grpc_conn_free(p->conn); /* closes its streams (on_stream_close) */
@@ -714,8 +693,8 @@ int sc_sdsserver_set_many(struct sc_sdsserver *s, const struct sc_sds_secret *se
         update_version(s);
         /* one response per stream, with every resource it wants
          * (stream_push sends only when one of them changed) */
-        for (st = s->streams; st != NULL; st = next) {
-            next = st->next; /* pushing never closes a stream synchronously */
+        for (st = LIST_FIRST(&s->streams); st != NULL; st = next) {
+            next = LIST_NEXT(st, link); /* pushing never closes a stream synchronously */
             stream_push(st, 0);
         }
         rc = 0;
@@ -740,7 +719,8 @@ int sc_sdsserver_all_answered(const struct sc_sdsserver *s, const char *name)
     if (k < 0) {
         return 1;
     }
-    for (st = s->streams; st != NULL; st = st->next) {
+    LIST_FOREACH(st, &s->streams, link)
+    {
         if (st->want[k] && st->have_request && st->answered_gen[k] < s->res[k].gen) {
             return 0;
         }

@@ -66,11 +66,7 @@ struct sc_grpc_stream *sc_grpc_i_stream_new(struct sc_grpc_conn *c, int32_t id)
     s->id = id;
     s->grpc_status = -1;
     sc_sdswire_dec_init(&s->dec, c->max_msg);
-    s->next = c->streams;
-    if (c->streams != NULL) {
-        c->streams->prev = s;
-    }
-    c->streams = s;
+    LIST_INSERT_HEAD(&c->streams, s, link);
     return s;
 }
 
@@ -78,14 +74,7 @@ void sc_grpc_i_stream_free(struct sc_grpc_stream *s)
 {
     struct sc_grpc_conn *c = s->conn;
 
-    if (s->prev != NULL) {
-        s->prev->next = s->next;
-    } else {
-        c->streams = s->next;
-    }
-    if (s->next != NULL) {
-        s->next->prev = s->prev;
-    }
+    LIST_REMOVE(s, link);
     if (c->client == s) {
         c->client = NULL;
     }
@@ -241,7 +230,7 @@ static void close_cb(evutil_socket_t fd, short what, void *arg)
     (void)what;
     c->depth++;
     if (c->server) {
-        for (s = c->streams; s != NULL && !c->doomed; s = s->next) {
+        for (s = LIST_FIRST(&c->streams); s != NULL && !c->doomed; s = LIST_NEXT(s, link)) {
             sc_grpc_i_stream_notify_close(s);
         }
         if (!c->doomed && c->scbs.on_conn_close != NULL) {
@@ -567,9 +556,9 @@ static void conn_destroy(struct sc_grpc_conn *c)
     if (c == NULL) {
         return;
     }
-    while (c->streams != NULL) {
-        sc_grpc_i_stream_notify_close(c->streams);
-        sc_grpc_i_stream_free(c->streams);
+    while (!LIST_EMPTY(&c->streams)) {
+        sc_grpc_i_stream_notify_close(LIST_FIRST(&c->streams));
+        sc_grpc_i_stream_free(LIST_FIRST(&c->streams));
     }
     nghttp2_session_del(c->ngh);
     c->ngh = NULL;

@@ -7,6 +7,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/queue.h>
 #include <sys/types.h>
 
 #include <nghttp2/nghttp2.h>
@@ -27,7 +28,7 @@ struct bufferevent;
 
 struct sc_grpc_stream {
     struct sc_grpc_conn *conn;
-    struct sc_grpc_stream *prev, *next;
+    LIST_ENTRY(sc_grpc_stream) link; /* the connection's open streams */
     int32_t id;
     struct sc_sdswire_dec dec;
     struct evbuffer *out; /* framed messages not yet handed to nghttp2 */
@@ -62,7 +63,7 @@ struct sc_grpc_conn {
     struct sc_grpc_client_cbs ccbs;
     struct sc_grpc_server_cbs scbs;
     void *arg;
-    struct sc_grpc_stream *streams; /* open streams */
+    LIST_HEAD(, sc_grpc_stream) streams; /* open streams */
     struct sc_grpc_stream *client; /* client role: the one stream */
     int depth;
     int doomed;

@@ -53,38 +53,21 @@ static size_t conn_prefix(const struct sc_log_ctx *ctx, char *out, size_t outlen
     return (size_t)n < outlen ? (size_t)n : outlen - 1;
 }
 
-struct sc_conn_link *sc_conn_link(struct sc_conn *c)
+struct sc_conn *sc_conn_next(struct sc_conn *c)
 {
-    return &c->link;
+    return LIST_NEXT(c, link);
 }
 
 /* The worker's list of open connections (head in the context). */
 static void list_add(struct sc_wctx *x, struct sc_conn *c)
 {
-    struct sc_conn **head = sc_wctx_conns(x);
-
-    c->link.prev = NULL;
-    c->link.next = *head;
-    if (*head != NULL) {
-        (*head)->link.prev = c;
-    }
-    *head = c;
+    LIST_INSERT_HEAD(sc_wctx_conns(x), c, link);
     sc_wctx_conn_counted(x, 1);
 }
 
 static void list_remove(struct sc_wctx *x, struct sc_conn *c)
 {
-    struct sc_conn_link *l = &c->link;
-
-    if (l->prev != NULL) {
-        l->prev->link.next = l->next;
-    } else {
-        *sc_wctx_conns(x) = l->next;
-    }
-    if (l->next != NULL) {
-        l->next->link.prev = l->prev;
-    }
-    l->prev = l->next = NULL;
+    LIST_REMOVE(c, link);
     sc_wctx_conn_counted(x, -1);
 }
 

@@ -15,11 +15,6 @@
  * conn_internal.h: conn.c, conn_down.c, hbone/conn_hbone.c. */
 struct sc_conn;
 
-struct sc_conn_link {
-    struct sc_conn *prev;
-    struct sc_conn *next;
-};
-
 /* Open connections of one listener on one worker, for
  * limits.max_connections.  Shared by the listener and each of its
  * connections, each holding a reference (worker thread only, no atomics);
@@ -56,6 +51,7 @@ void sc_conn_cache_drain(void);
  * when idle); an L4 connection runs on until it ends or the drain deadline. */
 void sc_conn_drain(struct sc_conn *c);
 
-struct sc_conn_link *sc_conn_link(struct sc_conn *c);
+/* The next connection in the worker's list (sc_wctx_conns), or NULL. */
+struct sc_conn *sc_conn_next(struct sc_conn *c);
 
 #endif

@@ -41,7 +41,7 @@ struct sc_hbone_out;
 struct sc_conn {
     struct sc_log_ctx log; /* first: sc_log prefix */
     SC_MAGIC_FIELD
-    struct sc_conn_link link;
+    LIST_ENTRY(sc_conn) link; /* the worker's open connections */
     unsigned long long id;
     struct sc_wctx *w;
     struct sc_snapshot *snap; /* reference held until close */

@@ -31,7 +31,7 @@ struct sc_wctx {
     sc_wctx_hbone_cancel_fn *hbone_cancel;
     struct sc_tlsv_seen grace_seen; /* root_expired_grace: identities logged */
     struct sc_uuid uuid;
-    struct sc_conn *conns; /* list head (links in the connections) */
+    struct sc_conn_list conns; /* links in the connections */
     atomic_size_t n_conns;
     unsigned long long next_id;
     struct {
@@ -226,7 +226,7 @@ unsigned long long sc_wctx_next_conn_id(struct sc_wctx *x)
     return (++x->next_id << 8) | (unsigned)(x->id & 0xff);
 }
 
-struct sc_conn **sc_wctx_conns(struct sc_wctx *x)
+struct sc_conn_list *sc_wctx_conns(struct sc_wctx *x)
 {
     return &x->conns;
 }

@@ -2,6 +2,7 @@
 #define SC_WCTX_H
 
 #include <stddef.h>
+#include <sys/queue.h>
 
 #include "hbone_out.h"
 
@@ -100,10 +101,11 @@ void sc_wctx_hbone_cancel(struct sc_wctx *x, struct sc_hbone_out *o);
 /* A connection id unique across workers. */
 unsigned long long sc_wctx_next_conn_id(struct sc_wctx *x);
 
-/* The head of the worker's list of open connections (the links live in
- * the connections, see conn.h) and its count: conn.c adds and removes
- * itself, the worker walks the list to drain or abort. */
-struct sc_conn **sc_wctx_conns(struct sc_wctx *x);
+/* The worker's list of open connections (the links live in the
+ * connections, see conn.h) and its count: conn.c adds and removes itself,
+ * the worker walks the list (sc_conn_next) to drain or abort. */
+LIST_HEAD(sc_conn_list, sc_conn);
+struct sc_conn_list *sc_wctx_conns(struct sc_wctx *x);
 void sc_wctx_conn_counted(struct sc_wctx *x, int delta);
 /* Connections currently open (safe from any thread). */
 size_t sc_wctx_conn_count(const struct sc_wctx *x);

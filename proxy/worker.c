@@ -78,11 +78,11 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
         sc_listeners_close(w->lis);
     }
     if (atomic_load(&w->draining) >= SC_WORKER_DRAIN_ALL && !w->drained) {
-        struct sc_conn *c = *sc_wctx_conns(w->ctx);
+        struct sc_conn *c = LIST_FIRST(sc_wctx_conns(w->ctx));
 
         w->drained = 1;
         while (c != NULL) {
-            struct sc_conn *next = sc_conn_link(c)->next;
+            struct sc_conn *next = sc_conn_next(c);
             sc_conn_drain(c);
             c = next;
         }
@@ -91,8 +91,8 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
     }
     if (atomic_load(&w->stopping)) {
         sc_listeners_close(w->lis);
-        while (*sc_wctx_conns(w->ctx) != NULL) {
-            sc_conn_abort(*sc_wctx_conns(w->ctx), "shutdown");
+        while (!LIST_EMPTY(sc_wctx_conns(w->ctx))) {
+            sc_conn_abort(LIST_FIRST(sc_wctx_conns(w->ctx)), "shutdown");
         }
         sc_upool_free(w->upool);
         w->upool = NULL;
@@ -230,8 +230,8 @@ void sc_worker_free(struct sc_worker *w)
     }
     sc_listeners_free(w->lis); /* before the context it borrows */
     w->lis = NULL;
-    while (w->ctx != NULL && *sc_wctx_conns(w->ctx) != NULL) {
-        sc_conn_abort(*sc_wctx_conns(w->ctx), "shutdown");
+    while (w->ctx != NULL && !LIST_EMPTY(sc_wctx_conns(w->ctx))) {
+        sc_conn_abort(LIST_FIRST(sc_wctx_conns(w->ctx)), "shutdown");
     }
     sc_upool_free(w->upool);
     w->upool = NULL;

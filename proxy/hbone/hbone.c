@@ -97,15 +97,7 @@ static void stream_unlink(struct sc_hbone_stream *s)
     if (t == NULL) {
         return;
     }
-    if (s->prev != NULL) {
-        s->prev->next = s->next;
-    } else {
-        t->streams = s->next;
-    }
-    if (s->next != NULL) {
-        s->next->prev = s->prev;
-    }
-    s->prev = s->next = NULL;
+    LIST_REMOVE(s, link);
     t->n_open--;
     if (t->n_open == 0 && t->idle_cb != NULL) {
         t->idle_cb(t->idle_arg, t);
@@ -678,14 +670,14 @@ static void on_sweep(evutil_socket_t fd, short what, void *arg)
     (void)what;
     clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
     sc_hbone_i_enter(t);
-    for (s = t->streams; s != NULL; s = next) {
+    for (s = LIST_FIRST(&t->streams); s != NULL; s = next) {
         const struct sc_cfg_timeouts *to =
             s->tgt.timeouts != NULL ? s->tgt.timeouts : &cfg->timeouts;
         long quiet =
             (now.tv_sec - s->last.tv_sec) * 1000 + (now.tv_nsec - s->last.tv_nsec) / 1000000;
         int half = s->local_eof || s->remote_eof;
 
-        next = s->next;
+        next = LIST_NEXT(s, link);
         if (s->status != 200 || s->io == NULL) {
             continue;
         }
@@ -747,11 +739,7 @@ struct sc_hbone_stream *sc_hbone_i_stream_new(struct sc_hbone_tunnel *t)
     clock_gettime(CLOCK_MONOTONIC, &s->t0);
     stamp(s->started, sizeof(s->started));
     sc_hbone_req_init(&s->req);
-    s->next = t->streams;
-    if (t->streams != NULL) {
-        t->streams->prev = s;
-    }
-    t->streams = s;
+    LIST_INSERT_HEAD(&t->streams, s, link);
     t->n_open++;
     t->n_streams++;
     clock_gettime(CLOCK_MONOTONIC_COARSE, &s->last);
@@ -789,8 +777,8 @@ static void tunnel_release(struct sc_hbone_tunnel *t)
 
 void sc_hbone_i_tunnel_destroy(struct sc_hbone_tunnel *t)
 {
-    while (t->streams != NULL) {
-        struct sc_hbone_stream *s = t->streams;
+    while (!LIST_EMPTY(&t->streams)) {
+        struct sc_hbone_stream *s = LIST_FIRST(&t->streams);
 
         s->h2_closed = 1; /* the session goes with the tunnel */
         if (t->client && s->status == 0) {

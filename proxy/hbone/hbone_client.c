@@ -40,7 +40,8 @@ size_t sc_hbone_tunnel_finishing(const struct sc_hbone_tunnel *t)
 {
     size_t n = 0;
 
-    for (const struct sc_hbone_stream *s = t->streams; s != NULL; s = s->next) {
+    for (const struct sc_hbone_stream *s = LIST_FIRST(&t->streams); s != NULL;
+         s = LIST_NEXT(s, link)) {
         n += s->local_eof || s->remote_eof;
     }
     return n;

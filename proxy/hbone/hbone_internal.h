@@ -7,6 +7,7 @@
 
 #include <nghttp2/nghttp2.h>
 #include <stdint.h>
+#include <sys/queue.h>
 #include <time.h>
 
 #include "hbone.h"
@@ -25,7 +26,7 @@ typedef void hbone_idle_fn(void *arg, struct sc_hbone_tunnel *t);
 
 struct sc_hbone_stream {
     struct sc_hbone_tunnel *t;
-    struct sc_hbone_stream *prev, *next;
+    LIST_ENTRY(sc_hbone_stream) link; /* the tunnel's streams */
     int32_t id; /* HTTP/2 stream id, 0 before one is given */
     struct sc_io *io; /* the local (app) socket, plain */
     struct event *ev;
@@ -76,7 +77,7 @@ struct sc_hbone_tunnel {
     int flush_pending;
     uint8_t *obuf; /* frames gathered for the next write */
     size_t ocap, olen, ooff;
-    struct sc_hbone_stream *streams;
+    LIST_HEAD(, sc_hbone_stream) streams;
     size_t n_open;
     uint64_t n_streams; /* every stream it carried */
     uint64_t bytes[2]; /* DATA payload in, TLS plaintext out */

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -30,7 +31,8 @@ static const unsigned char alpn_h2[] = "\x02h2";
 /* One tunnel of the pool, connecting or up. */
 struct ptunnel {
     struct sc_hbone_pool *p;
-    struct ptunnel *prev, *next;
+    LIST_ENTRY(ptunnel) link; /* the pool's tunnels, while listed */
+    int listed;
     struct sc_snapshot *snap; /* our reference: the key's snapshot */
     struct sc_addr addr; /* dst address : hbone_port */
     const struct sc_strv *expected; /* into snap's config */
@@ -48,7 +50,7 @@ struct ptunnel {
 
 struct sc_hbone_pool {
     struct sc_wctx *w;
-    struct ptunnel *tunnels;
+    LIST_HEAD(, ptunnel) tunnels;
     /* Streams that found no tunnel with room, waiting for the dial event:
      * it runs after the loop's next poll, so the streams that poll shows
      * finished (an app connection's FIN that came with the new
@@ -106,15 +108,10 @@ struct sc_hbone_pool *sc_hbone_pool_new(struct sc_wctx *w)
 
 static void pt_unlink(struct ptunnel *pt)
 {
-    if (pt->prev != NULL) {
-        pt->prev->next = pt->next;
-    } else if (pt->p->tunnels == pt) {
-        pt->p->tunnels = pt->next;
+    if (pt->listed) {
+        LIST_REMOVE(pt, link);
+        pt->listed = 0;
     }
-    if (pt->next != NULL) {
-        pt->next->prev = pt->prev;
-    }
-    pt->prev = pt->next = NULL;
 }
 
 static void pt_free(struct ptunnel *pt)
@@ -411,11 +408,8 @@ static struct ptunnel *pt_new(struct sc_hbone_pool *p, const struct sc_hbone_out
     req.mark = o->req.mark;
     req.alpn = alpn_h2;
     req.alpn_len = 3;
-    pt->next = p->tunnels;
-    if (p->tunnels != NULL) {
-        p->tunnels->prev = pt;
-    }
-    p->tunnels = pt;
+    LIST_INSERT_HEAD(&p->tunnels, pt, link);
+    pt->listed = 1;
     pt->pending = sc_upstream_connect(&req, on_connected, pt);
     if (pt->pending == NULL) {
         pt_free(pt);
@@ -466,7 +460,8 @@ static int place(struct sc_hbone_out *o)
     size_t max = (size_t)cfg->hbone.max_streams_per_connection;
     struct ptunnel *pt, *best = NULL, *pending = NULL;
 
-    for (pt = o->p->tunnels; pt != NULL; pt = pt->next) {
+    LIST_FOREACH(pt, &o->p->tunnels, link)
+    {
         if (pt->serial < o->min_serial || !same_key(pt, o)) {
             continue;
         }
@@ -542,7 +537,8 @@ static size_t finishing(const struct sc_hbone_out *o)
 {
     size_t n = 0;
 
-    for (const struct ptunnel *pt = o->p->tunnels; pt != NULL; pt = pt->next) {
+    for (const struct ptunnel *pt = LIST_FIRST(&o->p->tunnels); pt != NULL;
+         pt = LIST_NEXT(pt, link)) {
         if (pt->t != NULL && pt->serial >= o->min_serial && same_key(pt, o) &&
             sc_hbone_tunnel_has_room(pt->t, (size_t)-1)) {
             n += sc_hbone_tunnel_finishing(pt->t);
@@ -697,8 +693,8 @@ void sc_hbone_pool_drain(struct sc_hbone_pool *p)
         return;
     }
     p->draining = 1;
-    for (pt = p->tunnels; pt != NULL; pt = next) {
-        next = pt->next;
+    for (pt = LIST_FIRST(&p->tunnels); pt != NULL; pt = next) {
+        next = LIST_NEXT(pt, link);
         if (pt->t != NULL) {
             sc_hbone_tunnel_drain(pt->t); /* may end it now: pt freed */
         }
@@ -711,8 +707,8 @@ void sc_hbone_pool_free(struct sc_hbone_pool *p)
         return;
     }
     p->freeing = 1; /* the streams the tunnels end go without a retry */
-    while (p->tunnels != NULL) {
-        struct ptunnel *pt = p->tunnels;
+    while (!LIST_EMPTY(&p->tunnels)) {
+        struct ptunnel *pt = LIST_FIRST(&p->tunnels);
 
         if (pt->t != NULL) {
             pt->t->idle_cb = NULL;

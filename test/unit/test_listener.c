@@ -39,8 +39,8 @@ static void setup(void)
 
 static void teardown(void)
 {
-    while (*sc_wctx_conns(ctx) != NULL) {
-        sc_conn_abort(*sc_wctx_conns(ctx), "shutdown");
+    while (!LIST_EMPTY(sc_wctx_conns(ctx))) {
+        sc_conn_abort(LIST_FIRST(sc_wctx_conns(ctx)), "shutdown");
     }
     sc_wctx_free(ctx);
     sc_stats_free(stats);
