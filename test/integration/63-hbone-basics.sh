@@ -22,14 +22,7 @@ IDLE_MS=4000 hbone_server yaml="access_log: {path: stdout, format: text}" app_ho
 
 sidecar_config "$T/a.yaml" client foo client
 A_ADMIN=$ADMIN_PORT
-cat >>"$T/a.yaml" <<EOF
-hbone_port: $P_HB
-listeners:
-  - {name: out, direction: outbound, address: "127.0.0.1:$P_OUT", upstream: "127.0.0.1:$P_ECHO",
-     tls: ISTIO_MUTUAL, transport: hbone, protocol: tcp, expected_identities: ["$SERVER_ID"]}
-  - {name: out-bad, direction: outbound, address: "127.0.0.1:$P_OUT_BAD", upstream: "127.0.0.1:$P_BAD",
-     tls: ISTIO_MUTUAL, transport: hbone, protocol: tcp, expected_identities: ["$SERVER_ID"]}
-EOF
+hbone_client "$T/a.yaml" "$P_HB" "out:$P_OUT:$P_ECHO:tcp" "out-bad:$P_OUT_BAD:$P_BAD:tcp"
 start_sidecar a "$T/a.yaml" "$P_OUT"
 assert_contains "$T/a.err" "listener out: .* transport=hbone"
 

@@ -186,13 +186,7 @@ node "$NODE_DIR/hbone-peer.js" --listen "127.0.0.1:$P_NODE" --cert "$CERTS/serve
 _sc_track $! peer backend
 wait_for_log "$T/peer.out" '^listening$'
 sidecar_config "$T/a.yaml" client foo client
-cat >>"$T/a.yaml" <<EOF
-hbone_port: $P_NODE
-listeners:
-  - {name: out, direction: outbound, address: "127.0.0.1:$P_OUT", upstream: "127.0.0.1:$P_ECHO",
-     tls: ISTIO_MUTUAL, transport: hbone, protocol: tcp,
-     expected_identities: ["$SERVER_ID"]}
-EOF
+hbone_client "$T/a.yaml" "$P_NODE" "out:$P_OUT:$P_ECHO:tcp"
 start_sidecar a "$T/a.yaml" "$P_OUT"
 
 conns() { # NAME N BYTES: tcp-conns.js through A

@@ -39,17 +39,8 @@ hbone_server yaml="access_log: {path: stdout, format: text}" "$P_ECHO:tcp" "$P_H
 P_OUT4=$(free_port); P_OUT7=$(free_port)
 sidecar_config "$T/a.yaml" client foo client
 A_ADMIN=$ADMIN_PORT
-cat >>"$T/a.yaml" <<EOF
-access_log: {path: stdout, format: text}
-hbone_port: $P_HB
-listeners:
-  - {name: out-l4, direction: outbound, address: "127.0.0.1:$P_OUT4", upstream: "127.0.0.1:$P_ECHO",
-     tls: ISTIO_MUTUAL, transport: hbone, protocol: tcp,
-     expected_identities: ["$SERVER_ID"]}
-  - {name: out-l7, direction: outbound, address: "127.0.0.1:$P_OUT7", upstream: "127.0.0.1:$P_HTTP",
-     tls: ISTIO_MUTUAL, transport: hbone, protocol: http,
-     expected_identities: ["$SERVER_ID"]}
-EOF
+hbone_client "$T/a.yaml" "$P_HB" yaml="access_log: {path: stdout, format: text}" \
+    "out-l4:$P_OUT4:$P_ECHO:tcp" "out-l7:$P_OUT7:$P_HTTP:http"
 start_sidecar a "$T/a.yaml" "$P_OUT4" "$P_OUT7"
 
 P_CAP_C=$(free_port); P_OUT_C=$(free_port)

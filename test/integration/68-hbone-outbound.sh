@@ -32,14 +32,7 @@ hbone_server yaml="access_log: {path: stdout, format: text}" "$P_HTTP:http"
 P_L7=$(free_port); P_L4=$(free_port)
 DRAIN_MS=20000 sidecar_config "$T/a.yaml" client foo client
 A_ADMIN=$ADMIN_PORT
-cat >>"$T/a.yaml" <<EOF
-hbone_port: $P_HB
-listeners:
-  - {name: out-l7, direction: outbound, address: "127.0.0.1:$P_L7", upstream: "127.0.0.1:$P_HTTP",
-     tls: ISTIO_MUTUAL, transport: hbone, protocol: http, expected_identities: ["$SERVER_ID"]}
-  - {name: out-l4, direction: outbound, address: "127.0.0.1:$P_L4", upstream: "127.0.0.1:$P_HTTP",
-     tls: ISTIO_MUTUAL, transport: hbone, protocol: tcp, expected_identities: ["$SERVER_ID"]}
-EOF
+hbone_client "$T/a.yaml" "$P_HB" "out-l7:$P_L7:$P_HTTP:http" "out-l4:$P_L4:$P_HTTP:tcp"
 # A is traced by strace: no seccomp
 sidecar_no_seccomp start_sidecar a "$T/a.yaml" "$P_L7" "$P_L4"
 

@@ -148,16 +148,8 @@ step "the pool: max_streams_per_connection 2 -> 10 app connections on >= 5 tunne
 P_OUT=$(free_port); P_OUT_HALF=$(free_port)
 sidecar_config "$T/a.yaml" client foo client
 A_ADMIN=$ADMIN_PORT
-cat >>"$T/a.yaml" <<EOF
-hbone: {max_streams_per_connection: 2, idle_ms: 1000}
-hbone_port: $P_HB
-listeners:
-  - {name: out, direction: outbound, address: "127.0.0.1:$P_OUT", upstream: "127.0.0.1:$P_ECHO",
-     tls: ISTIO_MUTUAL, transport: hbone, protocol: tcp,
-     expected_identities: ["$SERVER_ID"]}
-  - {name: out-half, direction: outbound, address: "127.0.0.1:$P_OUT_HALF", upstream: "127.0.0.1:$P_HALF",
-     tls: ISTIO_MUTUAL, transport: hbone, protocol: tcp, expected_identities: ["$SERVER_ID"]}
-EOF
+hbone_client "$T/a.yaml" "$P_HB" yaml="hbone: {max_streams_per_connection: 2, idle_ms: 1000}" \
+    "out:$P_OUT:$P_ECHO:tcp" "out-half:$P_OUT_HALF:$P_HALF:tcp"
 start_sidecar a "$T/a.yaml" "$P_OUT" "$P_OUT_HALF"
 # A2: the default idle_ms, to Node's http2 server as the HBONE peer
 P_NODE=$(free_port); P_OUT2=$(free_port)
@@ -165,13 +157,7 @@ spawn peer node "$NODE_DIR/hbone-peer.js" --listen "127.0.0.1:$P_NODE" --cert "$
     --key "$CERTS/server.key" --ca "$CERTS/ca.crt"
 wait_for_log "$T/peer.out" '^listening$'
 sidecar_config "$T/a2.yaml" client2 foo client
-cat >>"$T/a2.yaml" <<EOF
-hbone_port: $P_NODE
-listeners:
-  - {name: out, direction: outbound, address: "127.0.0.1:$P_OUT2", upstream: "127.0.0.1:$P_ECHO",
-     tls: ISTIO_MUTUAL, transport: hbone, protocol: tcp,
-     expected_identities: ["$SERVER_ID"]}
-EOF
+hbone_client "$T/a2.yaml" "$P_NODE" "out:$P_OUT2:$P_ECHO:tcp"
 start_sidecar a2 "$T/a2.yaml" "$P_OUT2"
 
 mesh_conns() { ss -Htn state established "( dport = :$1 )" 2>/dev/null | wc -l; }

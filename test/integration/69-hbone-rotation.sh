@@ -88,24 +88,12 @@ hbone_server sed="$(secrets_of "$VB")" "$P_ECHO:tcp"
 sidecar_config "$T/a.yaml" client foo client
 A_ADMIN=$ADMIN_PORT
 sed -i "$(secrets_of "$VA")" "$T/a.yaml"
-cat >>"$T/a.yaml" <<EOF
-hbone: {idle_ms: 1000}
-hbone_port: $P_HB
-listeners:
-  - {name: out, direction: outbound, address: "127.0.0.1:$P_OUT", upstream: "127.0.0.1:$P_ECHO",
-     tls: ISTIO_MUTUAL, transport: hbone, protocol: tcp, expected_identities: ["$SERVER_ID"]}
-EOF
+hbone_client "$T/a.yaml" "$P_HB" yaml="hbone: {idle_ms: 1000}" "out:$P_OUT:$P_ECHO:tcp"
 start_sidecar a "$T/a.yaml" "$P_OUT"
 sidecar_config "$T/a2.yaml" client2 foo client
 A2_ADMIN=$ADMIN_PORT
 sed -i "$(secrets_of "$VA")" "$T/a2.yaml"
-cat >>"$T/a2.yaml" <<EOF
-hbone: {idle_ms: 1000}
-hbone_port: $P_NODE
-listeners:
-  - {name: out-n, direction: outbound, address: "127.0.0.1:$P_OUT_N", upstream: "127.0.0.1:$P_ECHO",
-     tls: ISTIO_MUTUAL, transport: hbone, protocol: tcp, expected_identities: ["$SERVER_ID"]}
-EOF
+hbone_client "$T/a2.yaml" "$P_NODE" yaml="hbone: {idle_ms: 1000}" "out-n:$P_OUT_N:$P_ECHO:tcp"
 start_sidecar a2 "$T/a2.yaml" "$P_OUT_N"
 
 # probe CERT CA: one HBONE connection straight to B (Node's http2 client,

@@ -746,6 +746,28 @@ hbone_server() {
     start_sidecar b "$T/b.yaml" "$P_HB"
 }
 
+# hbone_client FILE HBONE_PORT [yaml=LINE] NAME:PORT:UPSTREAM_PORT:PROTOCOL...
+# appends to a client's config (sidecar_config) the hbone_port its peers
+# listen on, LINE when given (an hbone: block, say), and one outbound
+# listener per spec: 127.0.0.1:PORT to 127.0.0.1:UPSTREAM_PORT over HBONE,
+# ISTIO_MUTUAL, expecting $SERVER_ID.
+hbone_client() {
+    local f=$1 port=$2 spec name lport up proto
+    shift 2
+    if [ "${1#yaml=}" != "${1:-}" ]; then
+        printf '%s\n' "${1#yaml=}" >>"$f"
+        shift
+    fi
+    printf 'hbone_port: %s\nlisteners:\n' "$port" >>"$f"
+    for spec in "$@"; do
+        IFS=: read -r name lport up proto <<<"$spec"
+        printf '  - {name: %s, direction: outbound, address: "127.0.0.1:%s", upstream: "127.0.0.1:%s",\n' \
+            "$name" "$lport" "$up" >>"$f"
+        printf '     tls: ISTIO_MUTUAL, transport: hbone, protocol: %s, expected_identities: ["%s"]}\n' \
+            "$proto" "$SERVER_ID" >>"$f"
+    done
+}
+
 # The connection-log line format (DESIGN / README): fields in this order.
 #   <time> conn id=N dir=D listener=L port=P mode=M class=C down=A up=A|-
 #   orig_dst=A|- tls=V|- peer=ID|- peer_root=SERIAL|- session=full|resumed|-
