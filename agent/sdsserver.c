@@ -719,8 +719,7 @@ int sc_sdsserver_all_answered(const struct sc_sdsserver *s, const char *name)
     if (k < 0) {
         return 1;
     }
-    LIST_FOREACH(st, &s->streams, link)
-    {
+    LIST_FOREACH(st, &s->streams, link) {
         if (st->want[k] && st->have_request && st->answered_gen[k] < s->res[k].gen) {
             return 0;
         }

@@ -460,8 +460,7 @@ static int place(struct sc_hbone_out *o)
     size_t max = (size_t)cfg->hbone.max_streams_per_connection;
     struct ptunnel *pt, *best = NULL, *pending = NULL;
 
-    LIST_FOREACH(pt, &o->p->tunnels, link)
-    {
+    LIST_FOREACH(pt, &o->p->tunnels, link) {
         if (pt->serial < o->min_serial || !same_key(pt, o)) {
             continue;
         }
