@@ -20,20 +20,14 @@ while getopts "r:d:c:l:s:" o; do
 done
 shift $((OPTIND - 1))
 [ $# -eq 2 ] || { echo "usage: bench/ab.sh [options] BUILD_A BUILD_B" >&2; exit 2; }
-case $SHAPE in
-    keepalive) HDR=();;
-    close) HDR=(-H "Connection: close");;
-    *) echo "-s: keepalive or close" >&2; exit 2;;
-esac
 for b in "$@"; do
     [ -x "$b/bin/sidecar" ] || { echo "ab: $b/bin/sidecar is missing" >&2; exit 1; }
 done
 command -v wrk >/dev/null || { echo "ab: wrk is missing (apt-get install wrk)" >&2; exit 1; }
 . bench/pair-lib.sh
+wrk_shape "$SHAPE"
 bench_init ab
-P_BACK=$(port)
-pair_configs "$P_BACK" "$P_BACK"
-"$BUILD/tools/backend" --listen "127.0.0.1:$P_BACK" --mode http --quiet >/dev/null 2>&1 & pids+=($!)
+http_backend
 if [ "$LAYER" = 4 ]; then url=http://127.0.0.1:$P_A/; else url=http://127.0.0.1:$P_A7/; fi
 ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 hz=$(getconf CLK_TCK)
@@ -44,10 +38,7 @@ for r in $(seq "$RUNS"); do
     for b in "$@"; do
         BUILD=$b
         start_pair
-        for _ in $(seq 100); do
-            curl -s -m 1 -o /dev/null "$url" && break
-            sleep 0.1
-        done
+        pair_wait
         wrk -t1 -c"$CONNS" -d1s "${HDR[@]}" "$url" >/dev/null
         a0=$(ticks "$PID_A"); b0=$(ticks "$PID_B")
         n=$(wrk -t1 -c"$CONNS" -d"${DUR}s" "${HDR[@]}" "$url" | awk '/requests in/ { print $1 }')

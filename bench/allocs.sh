@@ -17,24 +17,15 @@ DUR=3; CONNS=8; SHAPE=keepalive
 while getopts "d:c:s:" o; do
     case $o in d) DUR=$OPTARG;; c) CONNS=$OPTARG;; s) SHAPE=$OPTARG;; *) exit 2;; esac
 done
-case $SHAPE in
-    keepalive) HDR=(); LABEL=keep-alive;;
-    close) HDR=(-H "Connection: close"); LABEL=close;;
-    *) echo "-s: keepalive or close" >&2; exit 2;;
-esac
 command -v wrk >/dev/null || { echo "allocs: wrk is missing (apt-get install wrk)" >&2; exit 1; }
 . bench/pair-lib.sh
+wrk_shape "$SHAPE"
 bench_init allocs
 cc -O2 -shared -fPIC -o "$T/alloccount.so" bench/tools/alloccount.c -ldl
 mkdir "$T/counts"
-P_BACK=$(port)
-pair_configs "$P_BACK" "$P_BACK"
-"$BUILD/tools/backend" --listen "127.0.0.1:$P_BACK" --mode http --quiet >/dev/null 2>&1 & pids+=($!)
+http_backend
 ALLOCCOUNT_DIR="$T/counts" LD_PRELOAD="$T/alloccount.so" start_pair
-for _ in $(seq 100); do
-    curl -s -m 1 -o /dev/null "http://127.0.0.1:$P_A7/" && curl -s -m 1 -o /dev/null "http://127.0.0.1:$P_A/" && break
-    sleep 0.1
-done
+pair_wait
 
 # counts PID: "ours libevent openssl other" so far
 counts() {

@@ -9,7 +9,36 @@
 #                              line for both configs; PAIR_EXTRA_B: for B
 #                              only) change them
 #   start_pair                 starts B then A; sets PID_A, PID_B
+#   http_backend               an HTTP backend on $P_BACK, the pair's configs
+#                              pointing at it (both listeners)
+#   pair_wait                  waits (up to about 10 s) until both A
+#                              listeners answer an HTTP GET
+#   wrk_shape SHAPE            keepalive or close: sets HDR (wrk's extra
+#                              arguments) and LABEL (keep-alive or close)
 BUILD=${SC_BUILD:-build}
+
+http_backend() {
+    P_BACK=$(port)
+    pair_configs "$P_BACK" "$P_BACK"
+    "$BUILD/tools/backend" --listen "127.0.0.1:$P_BACK" --mode http --quiet >/dev/null 2>&1 &
+    pids+=($!)
+}
+
+pair_wait() {
+    for _ in $(seq 100); do
+        curl -s -m 1 -o /dev/null "http://127.0.0.1:$P_A7/" &&
+            curl -s -m 1 -o /dev/null "http://127.0.0.1:$P_A/" && return 0
+        sleep 0.1
+    done
+}
+
+wrk_shape() {
+    case $1 in
+        keepalive) HDR=(); LABEL=keep-alive;;
+        close) HDR=(-H "Connection: close"); LABEL=close;;
+        *) echo "-s: keepalive or close" >&2; exit 2;;
+    esac
+}
 
 bench_init() {
     T=$(mktemp -d "/tmp/sidecar-$1.XXXXXX")

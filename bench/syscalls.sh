@@ -16,24 +16,15 @@ DUR=3; CONNS=8; SHAPE=keepalive
 while getopts "d:c:s:" o; do
     case $o in d) DUR=$OPTARG;; c) CONNS=$OPTARG;; s) SHAPE=$OPTARG;; *) exit 2;; esac
 done
-case $SHAPE in
-    keepalive) HDR=(); LABEL=keep-alive;;
-    close) HDR=(-H "Connection: close"); LABEL=close;;
-    *) echo "-s: keepalive or close" >&2; exit 2;;
-esac
 for t in wrk strace; do
     command -v $t >/dev/null || { echo "syscalls: $t is missing (apt-get install $t)" >&2; exit 1; }
 done
 . bench/pair-lib.sh
+wrk_shape "$SHAPE"
 bench_init syscalls
-P_BACK=$(port)
-pair_configs "$P_BACK" "$P_BACK"
-"$BUILD/tools/backend" --listen "127.0.0.1:$P_BACK" --mode http --quiet >/dev/null 2>&1 & pids+=($!)
+http_backend
 start_pair
-for _ in $(seq 100); do
-    curl -s -m 1 -o /dev/null "http://127.0.0.1:$P_A7/" && curl -s -m 1 -o /dev/null "http://127.0.0.1:$P_A/" && break
-    sleep 0.1
-done
+pair_wait
 
 # calls FILE: "COUNT NAME" per syscall from a strace -c table
 calls() { awk '$4 ~ /^[0-9]+$/ && $NF != "total" && $NF ~ /^[a-z_0-9]+$/ { print $4, $NF }' "$1"; }

@@ -19,24 +19,15 @@ while getopts "d:c:s:n:" o; do
     case $o in d) DUR=$OPTARG;; c) CONNS=$OPTARG;; s) SHAPE=$OPTARG;; n) SAMPLES=$OPTARG;;
         *) exit 2;; esac
 done
-case $SHAPE in
-    keepalive) HDR=();;
-    close) HDR=(-H "Connection: close");;
-    *) echo "-s: keepalive or close" >&2; exit 2;;
-esac
 for t in wrk ss; do
     command -v $t >/dev/null || { echo "where: $t is missing" >&2; exit 1; }
 done
 . bench/pair-lib.sh
+wrk_shape "$SHAPE"
 bench_init where
-P_BACK=$(port)
-pair_configs "$P_BACK" "$P_BACK"
-"$BUILD/tools/backend" --listen "127.0.0.1:$P_BACK" --mode http --quiet >/dev/null 2>&1 & pids+=($!)
+http_backend
 start_pair
-for _ in $(seq 100); do
-    curl -s -m 1 -o /dev/null "http://127.0.0.1:$P_A7/" && break
-    sleep 0.1
-done
+pair_wait
 wrk -t1 -c"$CONNS" -d"${DUR}s" "${HDR[@]}" "http://127.0.0.1:$P_A7/" >"$T/wrk.txt" & pids+=($!)
 sleep 1
 idle0=$(awk '/^cpu / { print $5 + $6 }' /proc/stat)
